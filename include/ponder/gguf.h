@@ -1,0 +1,82 @@
+/* ponder/gguf.h — GGUF (v2, v3) reader and writer. The reader memory-maps the file, checks every
+ * count, length, offset and dimension against the file size before use, and names the file, key
+ * or tensor and byte offset in every error. The writer is the one way ponder writes models,
+ * checkpoints and adapters; it writes atomically (temp file, fsync, rename). */
+#ifndef PONDER_GGUF_H
+#define PONDER_GGUF_H
+#include "ponder/tensor.h"
+#include "ponder/error.h"
+
+typedef enum {
+    PD_GGUF_U8 = 0, PD_GGUF_I8 = 1, PD_GGUF_U16 = 2, PD_GGUF_I16 = 3, PD_GGUF_U32 = 4, PD_GGUF_I32 = 5,
+    PD_GGUF_F32 = 6, PD_GGUF_BOOL = 7, PD_GGUF_STRING = 8, PD_GGUF_ARRAY = 9, PD_GGUF_U64 = 10,
+    PD_GGUF_I64 = 11, PD_GGUF_F64 = 12,
+} pd_gguf_vtype;
+
+typedef struct pd_gguf pd_gguf;
+
+typedef struct {
+    const char *name;   /* NUL-terminated copy owned by the pd_gguf */
+    pd_type type;
+    int n_dims;
+    int64_t ne[4];      /* unused dims = 1 */
+    uint64_t offset;    /* relative to the data section */
+    size_t nbytes;
+    const void *data;   /* inside the mapping, aligned as the file says */
+} pd_gguf_tensor;
+
+/* ---- reading ---- */
+pd_gguf *pd_gguf_open(const char *path);          /* mmap; NULL + pd_last_error on failure */
+pd_gguf *pd_gguf_open_memory(const void *data, size_t size, const char *label); /* parse a buffer (fuzzing); not copied */
+void pd_gguf_close(pd_gguf *g);
+const char *pd_gguf_path(const pd_gguf *g);
+uint32_t pd_gguf_version(const pd_gguf *g);
+size_t pd_gguf_alignment(const pd_gguf *g);
+
+int64_t pd_gguf_n_kv(const pd_gguf *g);
+const char *pd_gguf_key(const pd_gguf *g, int64_t i);
+int64_t pd_gguf_find_key(const pd_gguf *g, const char *key);   /* -1 if absent */
+pd_gguf_vtype pd_gguf_kv_type(const pd_gguf *g, int64_t i);
+/* Typed getters return false (and set an error naming the key) when the key is absent or of
+ * another type. Integer getters accept any integer type whose value fits. */
+bool pd_gguf_get_u32(const pd_gguf *g, const char *key, uint32_t *out);
+bool pd_gguf_get_i64(const pd_gguf *g, const char *key, int64_t *out);
+bool pd_gguf_get_f32(const pd_gguf *g, const char *key, float *out); /* F32 or F64 */
+bool pd_gguf_get_bool(const pd_gguf *g, const char *key, bool *out);
+/* Strings are not NUL-terminated in the file: pointer + length into the mapping. */
+bool pd_gguf_get_str(const pd_gguf *g, const char *key, const char **s, size_t *len);
+/* Arrays: element type and count; then element access. */
+bool pd_gguf_get_arr(const pd_gguf *g, const char *key, pd_gguf_vtype *elem_type, uint64_t *n);
+const void *pd_gguf_arr_data(const pd_gguf *g, const char *key);  /* numeric arrays: raw little-endian elements */
+bool pd_gguf_arr_str(const pd_gguf *g, const char *key, uint64_t i, const char **s, size_t *len);
+/* Value of KV i rendered as short text (for `ponder inspect`); arrays show type, count and first items. */
+void pd_gguf_kv_to_text(const pd_gguf *g, int64_t i, char *buf, size_t cap);
+
+int64_t pd_gguf_n_tensors(const pd_gguf *g);
+const pd_gguf_tensor *pd_gguf_tensor_at(const pd_gguf *g, int64_t i);
+const pd_gguf_tensor *pd_gguf_find_tensor(const pd_gguf *g, const char *name); /* NULL if absent (no error set) */
+/* A pd_tensor view of a GGUF tensor (contiguous strides). */
+void pd_gguf_tensor_view(const pd_gguf_tensor *gt, pd_tensor *out);
+
+/* ---- writing ---- */
+typedef struct pd_gguf_writer pd_gguf_writer;
+pd_gguf_writer *pd_gguf_writer_new(void);
+void pd_gguf_writer_free(pd_gguf_writer *w);
+/* Setting a key that exists replaces it. Strings and arrays are copied. */
+pd_status pd_gguf_set_u32(pd_gguf_writer *w, const char *key, uint32_t v);
+pd_status pd_gguf_set_i32(pd_gguf_writer *w, const char *key, int32_t v);
+pd_status pd_gguf_set_u64(pd_gguf_writer *w, const char *key, uint64_t v);
+pd_status pd_gguf_set_f32(pd_gguf_writer *w, const char *key, float v);
+pd_status pd_gguf_set_bool(pd_gguf_writer *w, const char *key, bool v);
+pd_status pd_gguf_set_str(pd_gguf_writer *w, const char *key, const char *v);
+pd_status pd_gguf_set_arr(pd_gguf_writer *w, const char *key, pd_gguf_vtype elem_type, const void *data, uint64_t n);
+pd_status pd_gguf_set_arr_str(pd_gguf_writer *w, const char *key, const char *const *v, uint64_t n);
+/* Copy every KV of a reader except those whose key starts with one of `skip_prefixes` (NULL-terminated list, may be NULL). */
+pd_status pd_gguf_copy_kvs(pd_gguf_writer *w, const pd_gguf *src, const char *const *skip_prefixes);
+/* Add a tensor; data is copied now (nbytes = pd_row_bytes(type, ne[0]) * rows). */
+pd_status pd_gguf_add_tensor(pd_gguf_writer *w, const char *name, pd_type type, int n_dims, const int64_t *ne,
+                             const void *data);
+/* Write version 3, alignment general.alignment or 32: to path.tmp, fsync, rename over path. */
+pd_status pd_gguf_write(pd_gguf_writer *w, const char *path);
+
+#endif

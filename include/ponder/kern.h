@@ -1,0 +1,78 @@
+/* ponder/kern.h — compute kernels. Each hot kernel has a portable scalar version that defines
+ * its meaning and SIMD versions (AVX2; AVX-512 where the CPU has it) chosen once at start-up by
+ * CPU feature detection; tests compare every SIMD kernel with its scalar twin.
+ * Threads: kernels that parallelise use the shared OpenMP pool (ponder/threads.h). */
+#ifndef PONDER_KERN_H
+#define PONDER_KERN_H
+#include "ponder/tensor.h"
+#include "ponder/error.h"
+
+/* ---- CPU features and dispatch ---- */
+typedef enum { PD_ISA_SCALAR = 0, PD_ISA_AVX2 = 1, PD_ISA_AVX512 = 2 } pd_isa;
+pd_isa pd_isa_best(void);          /* best the CPU supports */
+pd_isa pd_isa_active(void);        /* what the dispatcher uses now */
+void pd_isa_force(pd_isa isa);     /* tests/bench: force a level (clamped to what the CPU has) */
+const char *pd_isa_name(pd_isa isa);
+
+/* ---- scalar conversions ---- */
+float pd_f16_to_f32(uint16_t h);
+uint16_t pd_f32_to_f16(float f);   /* round to nearest even */
+float pd_bf16_to_f32(uint16_t h);
+uint16_t pd_f32_to_bf16(float f);  /* round to nearest even, NaN kept */
+
+/* ---- rows: quantise / dequantise ---- */
+/* n must be a multiple of the type's block size. */
+pd_status pd_dequantize_row(pd_type t, const void *src, float *dst, int64_t n);
+/* Storage types F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K and activation type Q8_K; reference
+ * (round-to-nearest, ggml-compatible) quantisers. */
+pd_status pd_quantize_row(pd_type t, const float *src, void *dst, int64_t n);
+
+/* The type activations are converted to before a dot product with weights of type t
+ * (ggml's vec_dot_type): F32→F32, F16→F16, BF16→BF16, Q8_0/Q4_0→Q8_0, Q4_K/Q6_K→Q8_K. */
+pd_type pd_vec_dot_type(pd_type weight_type);
+/* Dot product of one weight row (type t) with one activation row already in pd_vec_dot_type(t). */
+float pd_vec_dot(pd_type t, int64_t n, const void *w_row, const void *x_row);
+/* Same, scalar reference only (for tests). */
+float pd_vec_dot_ref(pd_type t, int64_t n, const void *w_row, const void *x_row);
+
+/* ---- matmul ----
+ * W: ne[0] = K (row length), ne[1] = N (rows), any storage type. X: M rows of K floats
+ * (row stride ldx floats). Y: M rows of N floats (row stride ldy). Y[m][n] = dot(W[n], X[m]).
+ * Activations are first converted to pd_vec_dot_type(W->type), as ggml does, so results match
+ * llama.cpp's to rounding. Multi-threaded over rows of W. */
+pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy);
+
+/* f32 GEMM for training: C[M][N] (+)= A[M][K] · op(B), with B given as [N][K] (trans_b=1) or
+ * [K][N] (trans_b=0); row-major, leading dims. accumulate=0 overwrites C. OpenBLAS when present. */
+void pd_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+              const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* ---- elementwise / normalisation ---- */
+void pd_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps); /* w may be NULL */
+void pd_softmax(float *x, int64_t n);          /* in place, numerically stable */
+float pd_silu(float x);
+void pd_swiglu(float *out, const float *gate, const float *up, int64_t n); /* silu(gate)*up */
+
+/* ---- rotary position embedding ----
+ * Rotates the first n_rot dims of one head vector x[head_dim] at position pos.
+ * mode NORM: pairs (2i, 2i+1); NEOX: pairs (i, i + n_rot/2).
+ * theta_i = pos * freq_scale * base^(-2i/n_rot) / (factors ? factors[i] : 1); cos/sin × attn_factor. */
+typedef enum { PD_ROPE_NORM = 0, PD_ROPE_NEOX = 2 } pd_rope_mode;
+typedef struct {
+    pd_rope_mode mode;
+    int n_rot;            /* rotated dims (<= head_dim, even) */
+    float base;           /* rope theta */
+    float freq_scale;     /* 1 / linear scaling factor (1 = none) */
+    float attn_factor;    /* multiplies cos and sin (1 = none) */
+    const float *factors; /* n_rot/2 frequency divisors (Llama-3.1 rope_freqs, Phi-3 factors) or NULL */
+} pd_rope;
+void pd_rope_apply(const pd_rope *r, float *x, int64_t pos);
+
+/* ---- attention ----
+ * One query head vs n_kv cached positions, online softmax (never a full score matrix).
+ * K and V rows are stored with type kv_type (F32 or F16; BF16 optional) and row stride
+ * (in elements) k_stride / v_stride. out[head_dim] = softmax(q·K^T * scale) · V. */
+void pd_attend_head(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
+                    int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale);
+
+#endif

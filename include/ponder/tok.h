@@ -1,0 +1,50 @@
+/* ponder/tok.h — tokenizers read from GGUF metadata: byte-level BPE (gpt2 / llama-bpe / qwen2
+ * pre-tokenisers, regex via PCRE2), SentencePiece-style BPE with byte fallback (llama), and the
+ * byte-level vocabulary ponder uses for models it trains from scratch. Plus streaming
+ * detokenisation that never emits half a UTF-8 character. */
+#ifndef PONDER_TOK_H
+#define PONDER_TOK_H
+#include "ponder/gguf.h"
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pd_tokenizer pd_tokenizer;
+
+typedef enum { PD_TOK_SPM = 1, PD_TOK_BPE = 2, PD_TOK_BYTES = 3 } pd_tok_kind;
+
+pd_tokenizer *pd_tokenizer_from_gguf(const pd_gguf *g);   /* NULL + error naming the key */
+/* The vocabulary ponder writes for models trained from scratch: ids 0..255 are the bytes,
+ * then the given special tokens (e.g. "<|im_start|>", "<|im_end|>", "<think>", "</think>", "<|endoftext|>"). */
+pd_tokenizer *pd_tokenizer_new_bytes(const char *const *specials, int n_specials);
+/* Write tokenizer.ggml.* keys so the model loads in ponder and llama.cpp. */
+pd_status pd_tokenizer_write_gguf(const pd_tokenizer *t, pd_gguf_writer *w);
+void pd_tokenizer_free(pd_tokenizer *t);
+
+pd_tok_kind pd_tok_kind_of(const pd_tokenizer *t);
+int32_t pd_tok_n_vocab(const pd_tokenizer *t);
+int32_t pd_tok_bos(const pd_tokenizer *t);   /* -1 if none */
+int32_t pd_tok_eos(const pd_tokenizer *t);
+int32_t pd_tok_eot(const pd_tokenizer *t);   /* end of turn (e.g. <|im_end|>, <|eot_id|>), -1 if none */
+bool pd_tok_add_bos_default(const pd_tokenizer *t);
+bool pd_tok_is_special(const pd_tokenizer *t, int32_t id);  /* control or user-defined (added) token */
+bool pd_tok_is_eog(const pd_tokenizer *t, int32_t id);      /* ends generation (eos, eot, …) */
+/* Exact id of a token whose text is `text` (e.g. "<think>"); -1 if none. */
+int32_t pd_tok_find(const pd_tokenizer *t, const char *text);
+
+/* Tokenise len bytes. parse_special: text of special tokens becomes those tokens; otherwise it is
+ * plain text. *ids is malloc'd (free()). */
+pd_status pd_tokenize(const pd_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
+                      int32_t **ids, size_t *n_ids);
+/* Raw bytes of one token as it appears in text (byte-level decoded, ▁ → space, <0xNN> → byte).
+ * Special tokens render as their text. */
+const char *pd_tok_piece(const pd_tokenizer *t, int32_t id, size_t *len);
+/* Whole-sequence decode into a malloc'd NUL-terminated string. */
+char *pd_detokenize(const pd_tokenizer *t, const int32_t *ids, size_t n, size_t *len_out);
+
+/* Streaming: feed ids one at a time; complete UTF-8 characters come out, a split character is held. */
+typedef struct { unsigned char pending[8]; int n_pending; } pd_detok_stream;
+/* Appends to out (cap bytes); returns bytes written. flush=true emits held bytes too. */
+size_t pd_detok_push(pd_detok_stream *s, const pd_tokenizer *t, int32_t id, char *out, size_t cap);
+size_t pd_detok_flush(pd_detok_stream *s, char *out, size_t cap);
+
+#endif
