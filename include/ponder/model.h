@@ -67,7 +67,11 @@ void pd_kv_free(pd_kv *kv);
 int pd_kv_seq_len(const pd_kv *kv, int seq);           /* positions stored for seq */
 pd_status pd_kv_seq_rewind(pd_kv *kv, int seq, int pos); /* keep positions [0, pos) */
 pd_status pd_kv_seq_copy(pd_kv *kv, int src, int dst);   /* dst becomes a copy of src (fork) */
-void pd_kv_seq_clear(pd_kv *kv, int seq);
+void pd_kv_seq_clear(pd_kv *kv, int seq);          /* empty seq and free its buffers */
+pd_type pd_kv_type(const pd_kv *kv);
+int pd_kv_n_seq_max(const pd_kv *kv);
+int pd_kv_n_ctx_max(const pd_kv *kv);
+size_t pd_kv_bytes(const pd_kv *kv);                   /* K+V bytes currently allocated */
 
 /* ---- forward ----
  * A batch of tokens from one or more sequences. Each token's pos must be its sequence's next

@@ -1,0 +1,230 @@
+/* model/forward.c — the batched inference forward pass.
+ *
+ * A pd_batch holds tokens of one or more sequences (prefill and decode mixed). Every stage works on
+ * the whole batch as an M = n_tokens matrix so the weight matmuls (pd_matmul, multi-threaded over
+ * weight rows) read each weight once per step:
+ *   x = embed(tokens)
+ *   per layer: xn = rmsnorm(x)·attn_norm; q,k,v = W·xn (+bias) [hooks]; qk-norm (qwen3); rope;
+ *              K,V → cache at each token's (seq, pos); each query head attends over its sequence's
+ *              cached positions [0, pos] (causal; the batch's own K/V are stored first);
+ *              x += Wo·att [hook]; xn = rmsnorm(x)·ffn_norm; x += Wdown·(silu(Wgate·xn) ⊙ Wup·xn)
+ *              [hooks]; residual hook
+ *   logits = Wout·(rmsnorm(x)·output_norm) for the wanted rows only.
+ * Scratch lives in the pd_kv and grows with the largest batch seen: no allocation per token. */
+#include "model_impl.h"
+#include "ponder/alloc.h"
+#include "ponder/threads.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pd_status ensure_scratch(pd_kv *kv, size_t nf, size_t ni) {
+    if (nf > kv->scratch_cap) {
+        float *p = pd_aligned_alloc(64, nf * sizeof(float));
+        if (!p) return pd_fail_ctx(PD_ERR_NOMEM, "forward scratch (%zu floats)", nf);
+        pd_aligned_free(kv->scratch);
+        kv->scratch = p;
+        kv->scratch_cap = nf;
+    }
+    if (ni > kv->iscratch_cap) {
+        int32_t *p = pd_malloc(ni * sizeof(int32_t));
+        if (!p) return pd_fail_ctx(PD_ERR_NOMEM, "forward scratch (%zu ints)", ni);
+        free(kv->iscratch);
+        kv->iscratch = p;
+        kv->iscratch_cap = ni;
+    }
+    return PD_OK;
+}
+
+static void add_bias(float *y, const pd_tensor *b, int64_t n, int64_t dim) {
+    if (!b->data) return;
+    const float *bb = b->data;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < dim; j++) y[i * dim + j] += bb[j];
+}
+
+/* y[n][out] = W x (+ hook). */
+static pd_status linear(const pd_model *m, int layer, const char *which, const pd_tensor *W, const float *x,
+                        int64_t n, float *y) {
+    int64_t in = W->ne[0], out = W->ne[1];
+    PD_TRY(pd_matmul(W, x, n, in, y, out));
+    if (m->linear_hook) m->linear_hook(m->linear_hook_ctx, layer, which, x, n, in, y, out);
+    return PD_OK;
+}
+
+static void store_row(pd_type t, unsigned char *dst, const float *src, int hd) {
+    if (t == PD_TYPE_F32) {
+        memcpy(dst, src, (size_t)hd * sizeof(float));
+    } else {
+        uint16_t *d = (uint16_t *)dst;
+        for (int j = 0; j < hd; j++) d[j] = pd_f32_to_f16(src[j]);
+    }
+}
+
+pd_status pd_model_forward(const pd_model *m, pd_kv *kv, const pd_batch *b, float *logits) {
+    if (!m || !kv || !b) return pd_fail(PD_ERR_ARG, "forward: NULL model, cache or batch");
+    const pd_model_config *c = &m->cfg;
+    const int64_t n = b->n;
+    if (n < 0) return pd_fail(PD_ERR_ARG, "forward: batch size %lld is negative", (long long)n);
+    if (n == 0) return PD_OK;
+    if (!b->token) return pd_fail(PD_ERR_ARG, "forward: batch has no tokens");
+    if (kv->n_layer != c->n_layer || kv->n_head_kv != c->n_head_kv || kv->head_dim != c->head_dim)
+        return pd_fail(PD_ERR_ARG, "forward: KV cache was made for another model shape");
+    const int64_t E = c->n_embd, hd = c->head_dim, H = c->n_head, Hkv = c->n_head_kv;
+    const int64_t nq = H * hd, nkv = Hkv * hd, F = c->n_ff, V = c->n_vocab;
+
+    /* scratch: x, xn [n][E]; q [n][nq]; k, v [n][nkv]; att [n][nq]; g, u, h [n][F]; tmp [n][max(nq+2nkv, 2F)] */
+    int64_t tmpw = nq + 2 * nkv > 2 * F ? nq + 2 * nkv : 2 * F;
+    size_t per = (size_t)(2 * E + 2 * nq + 2 * nkv + 3 * F + tmpw);
+    size_t nf;
+    if (!pd_mul_ok(per, (size_t)n, &nf)) return pd_fail(PD_ERR_NOMEM, "forward: batch of %lld tokens too large", (long long)n);
+    PD_TRY(ensure_scratch(kv, nf, (size_t)n * 3 + (size_t)kv->n_seq_max));
+    float *x = kv->scratch, *xn = x + n * E, *q = xn + n * E, *k = q + n * nq, *v = k + n * nkv, *att = v + n * nkv;
+    float *g = att + n * nq, *u = g + n * F, *h = u + n * F, *tmp = h + n * F;
+    int32_t *seq = kv->iscratch, *pos = seq + n, *wanted = pos + n, *next = wanted + n;
+
+    /* validate the batch and work out each token's position */
+    for (int s = 0; s < kv->n_seq_max; s++) next[s] = kv->seqs[s].len;
+    int64_t n_out = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t t = b->token[i], s = b->seq ? b->seq[i] : 0;
+        if (t < 0 || t >= V)
+            return pd_fail(PD_ERR_RANGE, "forward: token %lld: id %d is outside the vocabulary [0, %lld)", (long long)i,
+                           t, (long long)V);
+        if (s < 0 || s >= kv->n_seq_max)
+            return pd_fail(PD_ERR_RANGE, "forward: token %lld: sequence %d outside [0, %d)", (long long)i, s,
+                           kv->n_seq_max);
+        if (b->pos && b->pos[i] != next[s])
+            return pd_fail(PD_ERR_ARG, "forward: token %lld: position %d, but sequence %d continues at %d", (long long)i,
+                           b->pos[i], s, next[s]);
+        if (next[s] >= kv->n_ctx_max)
+            return pd_fail(PD_ERR_RANGE, "forward: sequence %d would exceed the cache's %d positions", s, kv->n_ctx_max);
+        seq[i] = s;
+        pos[i] = next[s]++;
+        if (!b->want_logits || b->want_logits[i]) wanted[n_out++] = (int32_t)i;
+    }
+    for (int s = 0; s < kv->n_seq_max; s++)
+        if (next[s] > kv->seqs[s].len) PD_TRY(pd_kv_reserve(kv, s, next[s]));
+
+    /* rope: short/long factors chosen by the per-sequence context (as llama.cpp does) */
+    pd_rope rope = c->rope;
+    rope.factors = m->rope_freqs.data;
+    if (m->rope_long.data && c->rope_orig_ctx > 0 && kv->n_ctx_max > c->rope_orig_ctx) rope.factors = m->rope_long.data;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int64_t group = H / Hkv;
+    const int nth = pd_threads_get();
+
+    /* embeddings */
+    const unsigned char *emb = m->tok_embd.data;
+    for (int64_t i = 0; i < n; i++)
+        PD_TRY(pd_dequantize_row(m->tok_embd.type, emb + (size_t)b->token[i] * m->tok_embd.nb[1], x + i * E, E));
+
+    for (int il = 0; il < c->n_layer; il++) {
+        const pd_layer *L = &m->layers[il];
+        for (int64_t i = 0; i < n; i++) pd_rmsnorm(xn + i * E, x + i * E, L->attn_norm.data, E, c->norm_eps);
+        if (L->wqkv.data) {
+            PD_TRY(pd_matmul(&L->wqkv, xn, n, E, tmp, nq + 2 * nkv));
+            for (int64_t i = 0; i < n; i++) {
+                const float *r = tmp + i * (nq + 2 * nkv);
+                memcpy(q + i * nq, r, (size_t)nq * sizeof(float));
+                memcpy(k + i * nkv, r + nq, (size_t)nkv * sizeof(float));
+                memcpy(v + i * nkv, r + nq + nkv, (size_t)nkv * sizeof(float));
+            }
+            if (m->linear_hook) {
+                m->linear_hook(m->linear_hook_ctx, il, "q", xn, n, E, q, nq);
+                m->linear_hook(m->linear_hook_ctx, il, "k", xn, n, E, k, nkv);
+                m->linear_hook(m->linear_hook_ctx, il, "v", xn, n, E, v, nkv);
+            }
+        } else {
+            PD_TRY(linear(m, il, "q", &L->wq, xn, n, q));
+            PD_TRY(linear(m, il, "k", &L->wk, xn, n, k));
+            PD_TRY(linear(m, il, "v", &L->wv, xn, n, v));
+        }
+        add_bias(q, &L->bq, n, nq);
+        add_bias(k, &L->bk, n, nkv);
+        add_bias(v, &L->bv, n, nkv);
+
+        /* per-head qk-norm, rope, and K/V into the cache */
+        for (int64_t i = 0; i < n; i++) {
+            for (int64_t hh = 0; hh < H; hh++) {
+                float *qh = q + i * nq + hh * hd;
+                if (L->q_norm.data) pd_rmsnorm(qh, qh, L->q_norm.data, hd, c->norm_eps);
+                pd_rope_apply(&rope, qh, pos[i]);
+            }
+            for (int64_t hh = 0; hh < Hkv; hh++) {
+                float *kh = k + i * nkv + hh * hd;
+                if (L->k_norm.data) pd_rmsnorm(kh, kh, L->k_norm.data, hd, c->norm_eps);
+                pd_rope_apply(&rope, kh, pos[i]);
+                size_t off = (size_t)pos[i] * hd * kv->elt;
+                store_row(kv->type, pd_kv_k_base(kv, seq[i], il, (int)hh) + off, kh, (int)hd);
+                store_row(kv->type, pd_kv_v_base(kv, seq[i], il, (int)hh) + off, v + i * nkv + hh * hd, (int)hd);
+            }
+        }
+
+        /* attention: one task per (token, query head); the model's only loop outside kern/ that is
+         * spread over the thread pool, since pd_attend_head works on a single head */
+        const int64_t n_tasks = n * H;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (n_tasks > 1)
+        for (int64_t t = 0; t < n_tasks; t++) {
+            int64_t i = t / H, hh = t % H, kvh = hh / group;
+            pd_attend_head(att + i * nq + hh * hd, q + i * nq + hh * hd, pd_kv_k_base(kv, seq[i], il, (int)kvh),
+                           pd_kv_v_base(kv, seq[i], il, (int)kvh), kv->type, hd, hd, (int64_t)pos[i] + 1, hd, scale);
+        }
+
+        PD_TRY(linear(m, il, "o", &L->wo, att, n, xn));
+        for (int64_t j = 0; j < n * E; j++) x[j] += xn[j];
+
+        /* feed-forward */
+        for (int64_t i = 0; i < n; i++) pd_rmsnorm(xn + i * E, x + i * E, L->ffn_norm.data, E, c->norm_eps);
+        if (L->w_gate_up.data) {
+            PD_TRY(pd_matmul(&L->w_gate_up, xn, n, E, tmp, 2 * F));
+            for (int64_t i = 0; i < n; i++) {
+                memcpy(g + i * F, tmp + i * 2 * F, (size_t)F * sizeof(float));
+                memcpy(u + i * F, tmp + i * 2 * F + F, (size_t)F * sizeof(float));
+            }
+            if (m->linear_hook) {
+                m->linear_hook(m->linear_hook_ctx, il, "gate", xn, n, E, g, F);
+                m->linear_hook(m->linear_hook_ctx, il, "up", xn, n, E, u, F);
+            }
+        } else {
+            PD_TRY(linear(m, il, "gate", &L->w_gate, xn, n, g));
+            PD_TRY(linear(m, il, "up", &L->w_up, xn, n, u));
+        }
+        pd_swiglu(h, g, u, n * F);
+        PD_TRY(linear(m, il, "down", &L->w_down, h, n, xn));
+        for (int64_t j = 0; j < n * E; j++) x[j] += xn[j];
+
+        if (m->residual_hook) m->residual_hook(m->residual_hook_ctx, il, x, n, E);
+    }
+
+    /* the batch is now in the cache */
+    for (int64_t i = 0; i < n; i++)
+        if (pos[i] + 1 > kv->seqs[seq[i]].len) kv->seqs[seq[i]].len = pos[i] + 1;
+
+    if (n_out == 0 || !logits) return PD_OK;
+    for (int64_t r = 0; r < n_out; r++)
+        pd_rmsnorm(xn + r * E, x + (int64_t)wanted[r] * E, m->output_norm.data, E, c->norm_eps);
+    return pd_matmul(&m->output, xn, n_out, E, logits, V);
+}
+
+pd_status pd_model_eval(const pd_model *m, pd_kv *kv, int seq, const int32_t *tokens, int n, bool all, float *logits) {
+    if (n < 1) return pd_fail(PD_ERR_ARG, "eval: need at least one token (got %d)", n);
+    if (!kv || seq < 0 || seq >= kv->n_seq_max)
+        return pd_fail(PD_ERR_RANGE, "eval: sequence %d outside the cache", seq);
+    int32_t *seqs = pd_malloc((size_t)n * sizeof(int32_t));
+    int8_t *want = pd_malloc((size_t)n);
+    if (!seqs || !want) {
+        free(seqs);
+        free(want);
+        return PD_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        seqs[i] = seq;
+        want[i] = all || i == n - 1;
+    }
+    pd_batch b = {.n = n, .token = tokens, .seq = seqs, .pos = NULL, .want_logits = want};
+    pd_status st = pd_model_forward(m, kv, &b, logits);
+    free(seqs);
+    free(want);
+    return st;
+}
