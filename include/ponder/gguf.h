@@ -28,6 +28,9 @@ typedef struct {
 /* ---- reading ---- */
 pd_gguf *pd_gguf_open(const char *path);          /* mmap; NULL + pd_last_error on failure */
 pd_gguf *pd_gguf_open_memory(const void *data, size_t size, const char *label); /* parse a buffer (fuzzing); not copied */
+/* Parse a malloc'd buffer and take ownership of it: it is freed by pd_gguf_close, or at once when
+ * parsing fails. Pairs with pd_gguf_write_buffer for in-memory models. */
+pd_gguf *pd_gguf_open_owned_memory(void *data, size_t size, const char *label);
 void pd_gguf_close(pd_gguf *g);
 const char *pd_gguf_path(const pd_gguf *g);
 uint32_t pd_gguf_version(const pd_gguf *g);
@@ -47,7 +50,8 @@ bool pd_gguf_get_bool(const pd_gguf *g, const char *key, bool *out);
 bool pd_gguf_get_str(const pd_gguf *g, const char *key, const char **s, size_t *len);
 /* Arrays: element type and count; then element access. */
 bool pd_gguf_get_arr(const pd_gguf *g, const char *key, pd_gguf_vtype *elem_type, uint64_t *n);
-const void *pd_gguf_arr_data(const pd_gguf *g, const char *key);  /* numeric arrays: raw little-endian elements */
+/* numeric arrays: raw little-endian elements, aligned for the element type (copied if the file is not) */
+const void *pd_gguf_arr_data(const pd_gguf *g, const char *key);
 bool pd_gguf_arr_str(const pd_gguf *g, const char *key, uint64_t i, const char **s, size_t *len);
 /* Value of KV i rendered as short text (for `ponder inspect`); arrays show type, count and first items. */
 void pd_gguf_kv_to_text(const pd_gguf *g, int64_t i, char *buf, size_t cap);
@@ -68,7 +72,10 @@ pd_status pd_gguf_set_i32(pd_gguf_writer *w, const char *key, int32_t v);
 pd_status pd_gguf_set_u64(pd_gguf_writer *w, const char *key, uint64_t v);
 pd_status pd_gguf_set_f32(pd_gguf_writer *w, const char *key, float v);
 pd_status pd_gguf_set_bool(pd_gguf_writer *w, const char *key, bool v);
+pd_status pd_gguf_set_i64(pd_gguf_writer *w, const char *key, int64_t v);
+pd_status pd_gguf_set_f64(pd_gguf_writer *w, const char *key, double v);
 pd_status pd_gguf_set_str(pd_gguf_writer *w, const char *key, const char *v);
+pd_status pd_gguf_set_strn(pd_gguf_writer *w, const char *key, const char *v, size_t len); /* may hold any bytes */
 pd_status pd_gguf_set_arr(pd_gguf_writer *w, const char *key, pd_gguf_vtype elem_type, const void *data, uint64_t n);
 pd_status pd_gguf_set_arr_str(pd_gguf_writer *w, const char *key, const char *const *v, uint64_t n);
 /* Copy every KV of a reader except those whose key starts with one of `skip_prefixes` (NULL-terminated list, may be NULL). */
@@ -78,5 +85,8 @@ pd_status pd_gguf_add_tensor(pd_gguf_writer *w, const char *name, pd_type type, 
                              const void *data);
 /* Write version 3, alignment general.alignment or 32: to path.tmp, fsync, rename over path. */
 pd_status pd_gguf_write(pd_gguf_writer *w, const char *path);
+/* The same file image in a malloc'd buffer (*data, *size; free() it, or hand it to
+ * pd_gguf_open_owned_memory), without touching the disk. */
+pd_status pd_gguf_write_buffer(pd_gguf_writer *w, void **data, size_t *size);
 
 #endif
