@@ -1,0 +1,116 @@
+/* ponder/train.h — training a decoder from scratch (pretrain / SFT): the model as flat f32 arrays
+ * (all parameters in one allocation, grads and AdamW moments in the same layout), forward with
+ * saved activations, hand-written backward, masked cross-entropy, AdamW + clipping + LR schedule,
+ * and GGUF checkpoints that `ponder run` loads directly.
+ * The architecture is the one the inference path runs (model.h): llama (RoPE NORM), qwen2 (NEOX,
+ * q/k/v biases), qwen3 (NEOX, per-head QK RMSNorm); tied or untied output head; GQA; SwiGLU. */
+#ifndef PONDER_TRAIN_H
+#define PONDER_TRAIN_H
+#include "ponder/error.h"
+#include "ponder/rng.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- configuration ---- */
+typedef struct {
+    char arch[16];          /* "llama", "qwen2" or "qwen3" (general.architecture) */
+    int n_vocab, dim, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx;
+    float norm_eps, rope_base;
+    bool rope_neox;         /* NEOX pairs (i, i+hd/2) for qwen2/qwen3, NORM pairs (2i, 2i+1) for llama */
+    bool tied;              /* logits use token_embd (no output.weight) */
+    bool qkv_bias, qk_norm;
+} pd_tcfg;
+
+/* Fill arch-dependent defaults (rope mode, biases, qk-norm, eps, theta) for arch; dims are left alone. */
+pd_status pd_tcfg_set_arch(pd_tcfg *c, const char *arch);
+/* Check dims are positive and consistent (head_dim even, n_head % n_head_kv == 0, ...). */
+pd_status pd_tcfg_validate(const pd_tcfg *c);
+
+/* Parameter tensors, in their order inside the one allocation. Per-layer kinds hold n_layer
+ * consecutive tensors. Absent kinds (biases without qkv_bias, ...) have size 0. */
+enum {
+    PD_TP_TOK_EMBD, PD_TP_ATTN_NORM, PD_TP_WQ, PD_TP_WK, PD_TP_WV, PD_TP_BQ, PD_TP_BK, PD_TP_BV,
+    PD_TP_QNORM, PD_TP_KNORM, PD_TP_WO, PD_TP_FFN_NORM, PD_TP_GATE, PD_TP_UP, PD_TP_DOWN,
+    PD_TP_OUT_NORM, PD_TP_OUTPUT, PD_TP_COUNT
+};
+/* Elements of each kind (all layers together); returns the total. */
+size_t pd_tcfg_param_sizes(const pd_tcfg *c, size_t sizes[PD_TP_COUNT]);
+
+/* One named GGUF tensor inside the flat parameter array. */
+typedef struct {
+    char name[64];          /* e.g. "blk.3.attn_q.weight" */
+    size_t offset, n;       /* in floats */
+    int n_dims;
+    int64_t ne[2];          /* ggml order: ne[0] = row length (input dim) */
+    bool decay;             /* AdamW weight decay applies (matrices and embeddings, not norms/biases) */
+} pd_ttensor;
+/* The tensor table (malloc'd array, *n entries). */
+pd_ttensor *pd_tcfg_tensors(const pd_tcfg *c, int *n);
+
+/* ---- the model being trained ---- */
+typedef struct pd_tmodel pd_tmodel;
+pd_tmodel *pd_tmodel_new(const pd_tcfg *c, int B, int T);   /* params zero; B×T the largest batch */
+void pd_tmodel_free(pd_tmodel *m);
+const pd_tcfg *pd_tmodel_cfg(const pd_tmodel *m);
+size_t pd_tmodel_n_params(const pd_tmodel *m);
+float *pd_tmodel_params(pd_tmodel *m);   /* n_params floats */
+float *pd_tmodel_grads(pd_tmodel *m);
+/* Random init: N(0, 0.02) matrices and embeddings (output projections scaled by 1/sqrt(2·n_layer)),
+ * norms 1, biases 0. */
+void pd_tmodel_init(pd_tmodel *m, pd_rng *rng);
+
+/* One micro-batch of B rows × T tokens. seg[i] is the index (within its row) where token i's document
+ * starts: attention stays inside a document and RoPE positions restart there (packing). seg may be
+ * NULL (one document per row). targets[i] is the next token to predict at i, or -1 (no loss). */
+typedef struct {
+    int B, T;
+    const int32_t *tokens, *targets, *seg;
+} pd_tbatch;
+
+/* Forward with saved activations; returns the SUM of -log p(target) over the batch's targets
+ * (and their count in *n_targets). The logits of the last forward stay readable. */
+double pd_tmodel_forward(pd_tmodel *m, const pd_tbatch *b, int64_t *n_targets);
+const float *pd_tmodel_logits(const pd_tmodel *m);  /* [B*T][n_vocab] of the last forward */
+/* Backward of (loss_sum * scale), ACCUMULATED into the grads (call after forward on the same batch). */
+void pd_tmodel_backward(pd_tmodel *m, const pd_tbatch *b, float scale);
+void pd_tmodel_zero_grad(pd_tmodel *m);
+
+/* ---- optimiser ---- */
+typedef struct {
+    float lr, min_lr_frac;      /* peak LR; cosine decays to lr·min_lr_frac */
+    int warmup, total_steps;
+    float beta1, beta2, eps, weight_decay, clip;  /* clip <= 0: no clipping */
+} pd_optcfg;
+void pd_optcfg_default(pd_optcfg *o);
+float pd_lr_at(const pd_optcfg *o, int64_t step);      /* warm-up then cosine; step counts from 0 */
+/* Global L2 norm of the grads (double accumulation). */
+double pd_tmodel_grad_norm(pd_tmodel *m);
+/* One AdamW step at `step` (0-based): clip grads to o->clip, then update params and moments.
+ * Returns the pre-clip gradient norm. */
+double pd_tmodel_adamw(pd_tmodel *m, const pd_optcfg *o, int64_t step, float lr);
+float *pd_tmodel_adam_m(pd_tmodel *m);
+float *pd_tmodel_adam_v(pd_tmodel *m);
+
+/* ---- checkpoints (GGUF) ----
+ * Weights under their inference names, the vocabulary (byte-level, specials below), the AdamW
+ * moments as opt.m.<name> / opt.v.<name>, and ponder.train.* keys: step, rng state, optimiser and
+ * data settings (the JSON string ponder.train.config). Written atomically. */
+typedef struct {
+    int64_t step;
+    pd_rng rng;
+    const char *config_json;    /* free-form run settings to restore with --resume (may be NULL) */
+    bool with_optimizer;        /* false: a plain model file (no opt.* tensors) */
+} pd_tckpt_info;
+pd_status pd_tmodel_save(const pd_tmodel *m, const char *path, const pd_tckpt_info *info);
+/* Load a checkpoint (or any GGUF of a supported arch with f32 tensors) into a new model with batch
+ * capacity B×T. info (may be NULL) receives step, rng and a malloc'd config_json (free it; NULL if
+ * absent); *has_opt tells whether the moments were restored. */
+pd_tmodel *pd_tmodel_load(const char *path, int B, int T, pd_tckpt_info *info, bool *has_opt);
+
+/* The byte-level vocabulary size and special tokens of models trained from scratch. */
+#define PD_TRAIN_N_SPECIALS 5
+extern const char *const pd_train_specials[PD_TRAIN_N_SPECIALS];
+#define PD_TRAIN_VOCAB (256 + PD_TRAIN_N_SPECIALS)
+
+#endif

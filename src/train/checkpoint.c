@@ -1,0 +1,202 @@
+/* train/checkpoint.c — training checkpoints as GGUF files that the inference path loads as they are:
+ * llama.cpp tensor names and <arch>.* keys, the byte-level vocabulary with ponder's specials and a
+ * Qwen3-style chat template; plus, for resuming, the AdamW moments as opt.m.<name> / opt.v.<name>
+ * and ponder.train.* keys (step, rng state, run settings). The fmt writer writes atomically (temp
+ * file, fsync, rename), so a kill during a save leaves the previous checkpoint intact. */
+#include "train_int.h"
+#include "ponder/alloc.h"
+#include "ponder/gguf.h"
+#include "ponder/tok.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Qwen3-style ChatML with thinking: the gen/ chat code recognises the family from these markers. */
+static const char chat_template[] =
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message.role + '\\n' }}"
+    "{%- if message.role == 'assistant' and message.reasoning_content %}"
+    "{{- '<think>\\n' + message.reasoning_content + '\\n</think>\\n\\n' }}"
+    "{%- endif %}"
+    "{{- message.content + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
+
+static pd_status put_config(pd_gguf_writer *w, const pd_tcfg *c) {
+    char k[96];
+    const char *a = c->arch;
+#define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
+    PD_TRY(pd_gguf_set_str(w, "general.architecture", a));
+    PD_TRY(pd_gguf_set_str(w, "general.name", "ponder-trained"));
+    PD_TRY(pd_gguf_set_u32(w, "general.file_type", 0));
+    PD_TRY(pd_gguf_set_u32(w, KEY("context_length"), (uint32_t)c->n_ctx));
+    PD_TRY(pd_gguf_set_u32(w, KEY("embedding_length"), (uint32_t)c->dim));
+    PD_TRY(pd_gguf_set_u32(w, KEY("block_count"), (uint32_t)c->n_layer));
+    PD_TRY(pd_gguf_set_u32(w, KEY("feed_forward_length"), (uint32_t)c->n_ff));
+    PD_TRY(pd_gguf_set_u32(w, KEY("attention.head_count"), (uint32_t)c->n_head));
+    PD_TRY(pd_gguf_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv));
+    PD_TRY(pd_gguf_set_u32(w, KEY("attention.key_length"), (uint32_t)c->head_dim));
+    PD_TRY(pd_gguf_set_u32(w, KEY("attention.value_length"), (uint32_t)c->head_dim));
+    PD_TRY(pd_gguf_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps));
+    PD_TRY(pd_gguf_set_f32(w, KEY("rope.freq_base"), c->rope_base));
+    PD_TRY(pd_gguf_set_u32(w, KEY("rope.dimension_count"), (uint32_t)c->head_dim));
+    PD_TRY(pd_gguf_set_u32(w, KEY("vocab_size"), (uint32_t)c->n_vocab));
+#undef KEY
+    return PD_OK;
+}
+
+pd_status pd_tmodel_save(const pd_tmodel *m, const char *path, const pd_tckpt_info *info) {
+    const pd_tcfg *c = &m->cfg;
+    if (c->n_vocab != PD_TRAIN_VOCAB)
+        return pd_fail(PD_ERR_UNSUPPORTED, "%s: vocabulary of %d tokens; ponder writes only its byte-level "
+                                           "vocabulary (%d)", path, c->n_vocab, PD_TRAIN_VOCAB);
+    pd_gguf_writer *w = pd_gguf_writer_new();
+    if (!w) return PD_ERR_NOMEM;
+    pd_tokenizer *tok = NULL;
+    pd_status st = put_config(w, c);
+    if (st == PD_OK) {
+        tok = pd_tokenizer_new_bytes(pd_train_specials, PD_TRAIN_N_SPECIALS);
+        st = tok ? pd_tokenizer_write_gguf(tok, w) : PD_ERR_NOMEM;
+    }
+    if (st == PD_OK) st = pd_gguf_set_str(w, "tokenizer.chat_template", chat_template);
+    for (int i = 0; i < m->n_tensors && st == PD_OK; i++) {
+        const pd_ttensor *t = &m->tensors[i];
+        st = pd_gguf_add_tensor(w, t->name, PD_TYPE_F32, t->n_dims, t->ne, m->params + t->offset);
+    }
+    if (info && st == PD_OK) {
+        st = pd_gguf_set_u64(w, "ponder.train.step", (uint64_t)info->step);
+        if (st == PD_OK) st = pd_gguf_set_arr(w, "ponder.train.rng", PD_GGUF_U64, info->rng.s, 4);
+        if (st == PD_OK && info->config_json) st = pd_gguf_set_str(w, "ponder.train.config", info->config_json);
+        if (info->with_optimizer) {
+            char name[80];
+            for (int i = 0; i < m->n_tensors && st == PD_OK; i++) {
+                const pd_ttensor *t = &m->tensors[i];
+                snprintf(name, sizeof name, "opt.m.%s", t->name);
+                st = pd_gguf_add_tensor(w, name, PD_TYPE_F32, t->n_dims, t->ne, m->m + t->offset);
+                snprintf(name, sizeof name, "opt.v.%s", t->name);
+                if (st == PD_OK) st = pd_gguf_add_tensor(w, name, PD_TYPE_F32, t->n_dims, t->ne, m->v + t->offset);
+            }
+        }
+    }
+    if (st == PD_OK) st = pd_gguf_write(w, path);
+    if (st != PD_OK) pd_fail_ctx(st, "saving %s", path);
+    pd_tokenizer_free(tok);
+    pd_gguf_writer_free(w);
+    return st;
+}
+
+static bool get_dim(const pd_gguf *g, const char *arch, const char *suffix, int *out, bool required) {
+    char k[96];
+    snprintf(k, sizeof k, "%s.%s", arch, suffix);
+    uint32_t v;
+    if (pd_gguf_find_key(g, k) < 0) {
+        if (required) pd_fail(PD_ERR_FORMAT, "%s: key '%s' is missing", pd_gguf_path(g), k);
+        return !required;
+    }
+    if (!pd_gguf_get_u32(g, k, &v) || v == 0 || v > (1u << 24)) {
+        pd_fail(PD_ERR_FORMAT, "%s: key '%s' must be a positive integer below 2^24", pd_gguf_path(g), k);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+/* Copy tensor `name` (any storage type, converted to f32) into dst after checking its shape. */
+static pd_status load_tensor(const pd_gguf *g, const char *name, const pd_ttensor *t, float *dst) {
+    const pd_gguf_tensor *gt = pd_gguf_find_tensor(g, name);
+    if (!gt) return pd_fail(PD_ERR_FORMAT, "%s: tensor '%s' is missing", pd_gguf_path(g), name);
+    if (gt->ne[0] != t->ne[0] || gt->ne[1] != t->ne[1] || gt->ne[2] != 1 || gt->ne[3] != 1)
+        return pd_fail(PD_ERR_FORMAT, "%s: tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", pd_gguf_path(g),
+                       name, (long long)gt->ne[0], (long long)gt->ne[1], (long long)t->ne[0], (long long)t->ne[1]);
+    size_t rb = pd_row_bytes(gt->type, gt->ne[0]);
+    if (!rb) return pd_fail_ctx(PD_ERR_FORMAT, "%s: tensor '%s'", pd_gguf_path(g), name);
+    for (int64_t r = 0; r < t->ne[1]; r++) {
+        pd_status st = pd_dequantize_row(gt->type, (const char *)gt->data + (size_t)r * rb, dst + r * t->ne[0], t->ne[0]);
+        if (st != PD_OK) return pd_fail_ctx(st, "%s: tensor '%s'", pd_gguf_path(g), name);
+    }
+    return PD_OK;
+}
+
+pd_tmodel *pd_tmodel_load(const char *path, int B, int T, pd_tckpt_info *info, bool *has_opt) {
+    if (info) memset(info, 0, sizeof *info);
+    if (has_opt) *has_opt = false;
+    pd_gguf *g = pd_gguf_open(path);
+    if (!g) return NULL;
+    pd_tmodel *m = NULL;
+    pd_tcfg c;
+    memset(&c, 0, sizeof c);
+    const char *s;
+    size_t sl;
+    char arch[16];
+    if (!pd_gguf_get_str(g, "general.architecture", &s, &sl)) goto fail;
+    snprintf(arch, sizeof arch, "%.*s", (int)(sl < 15 ? sl : 15), s);
+    if (pd_tcfg_set_arch(&c, arch) != PD_OK) {
+        pd_fail(PD_ERR_UNSUPPORTED, "%s: architecture '%s' cannot be trained (llama, qwen2, qwen3)", path, arch);
+        goto fail;
+    }
+    if (!get_dim(g, arch, "embedding_length", &c.dim, true) || !get_dim(g, arch, "block_count", &c.n_layer, true) ||
+        !get_dim(g, arch, "feed_forward_length", &c.n_ff, true) ||
+        !get_dim(g, arch, "attention.head_count", &c.n_head, true) ||
+        !get_dim(g, arch, "context_length", &c.n_ctx, true))
+        goto fail;
+    c.n_head_kv = c.n_head;
+    c.head_dim = c.dim / c.n_head;
+    if (!get_dim(g, arch, "attention.head_count_kv", &c.n_head_kv, false) ||
+        !get_dim(g, arch, "attention.key_length", &c.head_dim, false))
+        goto fail;
+    char k[96];
+    snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", arch);
+    if (pd_gguf_find_key(g, k) >= 0 && !pd_gguf_get_f32(g, k, &c.norm_eps)) goto fail;
+    snprintf(k, sizeof k, "%s.rope.freq_base", arch);
+    if (pd_gguf_find_key(g, k) >= 0 && !pd_gguf_get_f32(g, k, &c.rope_base)) goto fail;
+    const pd_gguf_tensor *emb = pd_gguf_find_tensor(g, "token_embd.weight");
+    if (!emb) { pd_fail(PD_ERR_FORMAT, "%s: tensor 'token_embd.weight' is missing", path); goto fail; }
+    c.n_vocab = (int)emb->ne[1];
+    c.tied = pd_gguf_find_tensor(g, "output.weight") == NULL;
+    c.qkv_bias = pd_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
+    c.qk_norm = pd_gguf_find_tensor(g, "blk.0.attn_q_norm.weight") != NULL;
+    if (pd_tcfg_validate(&c) != PD_OK) { pd_fail_ctx(PD_ERR_FORMAT, "%s", path); goto fail; }
+    if (T > c.n_ctx) T = c.n_ctx;
+    m = pd_tmodel_new(&c, B, T);
+    if (!m) goto fail;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (load_tensor(g, m->tensors[i].name, &m->tensors[i], m->params + m->tensors[i].offset) != PD_OK) goto fail;
+    if (pd_gguf_find_tensor(g, "opt.m.token_embd.weight")) {
+        char name[80];
+        for (int i = 0; i < m->n_tensors; i++) {
+            const pd_ttensor *t = &m->tensors[i];
+            snprintf(name, sizeof name, "opt.m.%s", t->name);
+            if (load_tensor(g, name, t, m->m + t->offset) != PD_OK) goto fail;
+            snprintf(name, sizeof name, "opt.v.%s", t->name);
+            if (load_tensor(g, name, t, m->v + t->offset) != PD_OK) goto fail;
+        }
+        if (has_opt) *has_opt = true;
+    }
+    if (info) {
+        int64_t step = 0;
+        if (pd_gguf_find_key(g, "ponder.train.step") >= 0 && !pd_gguf_get_i64(g, "ponder.train.step", &step)) goto fail;
+        info->step = step;
+        pd_gguf_vtype et;
+        uint64_t n;
+        if (pd_gguf_find_key(g, "ponder.train.rng") >= 0) {
+            if (!pd_gguf_get_arr(g, "ponder.train.rng", &et, &n) || et != PD_GGUF_U64 || n != 4) {
+                pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.train.rng' must be 4 u64 values", path);
+                goto fail;
+            }
+            memcpy(info->rng.s, pd_gguf_arr_data(g, "ponder.train.rng"), sizeof info->rng.s);
+        }
+        if (pd_gguf_find_key(g, "ponder.train.config") >= 0) {
+            if (!pd_gguf_get_str(g, "ponder.train.config", &s, &sl)) goto fail;
+            char *cj = pd_strndup(s, sl);
+            if (!cj) goto fail;
+            info->config_json = cj;
+        }
+    }
+    pd_gguf_close(g);
+    return m;
+fail:
+    if (info && info->config_json) { free((char *)info->config_json); info->config_json = NULL; }
+    pd_tmodel_free(m);
+    pd_gguf_close(g);
+    return NULL;
+}

@@ -1,0 +1,427 @@
+/* train/tmodel_tmpl.h — the decoder's training forward and hand-written backward, written once
+ * over a scalar type so it can be instantiated twice: f32 for training (train/tmodel.c) and f64 for
+ * the finite-difference gradient checks (tests/train/test_grad.c), which then compare the very code
+ * that trains against differences taken in double precision.
+ *
+ * Before including, define:
+ *   TR                  the scalar type (float or double)
+ *   TN(x)               a name prefix, e.g. #define TN(x) pd_tr_##x
+ *   TR_GEMM(ta,tb,M,N,K,A,lda,B,ldb,beta,C,ldc)
+ *                       C[M][N] = beta·C + op(A)·op(B), row-major; op(A) = A[M][K] (ta=0) or A
+ *                       stored [K][M] (ta=1); op(B) = B[K][N] (tb=0) or B stored [N][K] (tb=1).
+ *   TR_EXP(x)           exp in that type (expf / exp)
+ *
+ * Shape of the code (after llm.c): every layer is a *_forward / *_backward pair of plain functions
+ * over flat arrays; parameters and their gradients are a union of named pointers into one
+ * allocation; activations likewise. Backward functions ACCUMULATE (+=) into parameter gradients
+ * and into the input gradients they are given, so residual branches just add up.
+ * Threading: OpenMP over independent rows/heads with static schedules, and every sum over the
+ * batch is taken in a fixed order, so one run's numbers do not depend on thread timing. */
+#include "ponder/train.h"
+#include <math.h>
+#include <string.h>
+
+/* ---- parameters: named pointers into one array ---- */
+typedef union {
+    struct {
+        TR *tok_embd, *attn_norm, *wq, *wk, *wv, *bq, *bk, *bv, *q_norm, *k_norm, *wo, *ffn_norm, *w_gate, *w_up,
+            *w_down, *out_norm, *output;
+    };
+    TR *t[PD_TP_COUNT];
+} TN(params);
+
+static inline void TN(params_point)(TN(params) *p, const pd_tcfg *c, TR *base) {
+    size_t sz[PD_TP_COUNT];
+    pd_tcfg_param_sizes(c, sz);
+    for (int i = 0; i < PD_TP_COUNT; i++) {
+        p->t[i] = sz[i] ? base : NULL;
+        base += sz[i];
+    }
+    if (c->tied) p->output = p->tok_embd;
+}
+
+/* ---- saved activations ---- */
+enum {
+    TA_RESID, TA_RESMID, TA_LN1, TA_RSTD1, TA_QRAW, TA_QRSTD, TA_Q, TA_KRAW, TA_KRSTD, TA_K, TA_V, TA_ATT, TA_ATTY,
+    TA_LN2, TA_RSTD2, TA_GATE, TA_UP, TA_SW, TA_LNF, TA_RSTDF, TA_LOGITS, TA_COUNT
+};
+typedef union {
+    struct {
+        TR *resid;      /* [L+1][BT][D]: input of layer l; resid[L] feeds the final norm */
+        TR *resmid;     /* [L][BT][D]: after the attention residual */
+        TR *ln1, *rstd1;            /* [L][BT][D], [L][BT] */
+        TR *qraw, *qrstd, *q;       /* [L][BT][H·hd] before qk-norm/rope, [L][BT][H], after rope */
+        TR *kraw, *krstd, *k;       /* same for keys (KV heads) */
+        TR *v;                      /* [L][BT][KV·hd] */
+        TR *att;                    /* [L][B][H][T][T] softmax probabilities (lower triangle) */
+        TR *atty;                   /* [L][BT][H·hd] attention output before wo */
+        TR *ln2, *rstd2;
+        TR *gate, *up, *sw;         /* [L][BT][F]; sw = silu(gate)·up */
+        TR *lnf, *rstdf;            /* [BT][D], [BT] */
+        TR *logits;                 /* [BT][V] */
+    };
+    TR *t[TA_COUNT];
+} TN(acts);
+
+/* Backward scratch: gradients w.r.t. activations of one layer at a time. */
+enum { TG_DRESID, TG_DLN, TG_DQ, TG_DK, TG_DV, TG_DQR, TG_DKR, TG_DATTY, TG_DGATE, TG_DUP, TG_DSW, TG_DLOGITS, TG_DSCORE, TG_COUNT };
+typedef union {
+    struct { TR *dresid, *dln, *dq, *dk, *dv, *dqr, *dkr, *datty, *dgate, *dup, *dsw, *dlogits, *dscore; };
+    TR *t[TG_COUNT];
+} TN(grads_act);
+
+static inline size_t TN(acts_sizes)(const pd_tcfg *c, int B, int T, size_t a[TA_COUNT], size_t g[TG_COUNT]) {
+    size_t BT = (size_t)B * T, L = c->n_layer, D = c->dim, Hq = (size_t)c->n_head * c->head_dim,
+           Hk = (size_t)c->n_head_kv * c->head_dim, F = c->n_ff;
+    a[TA_RESID] = (L + 1) * BT * D; a[TA_RESMID] = L * BT * D;
+    a[TA_LN1] = L * BT * D; a[TA_RSTD1] = L * BT;
+    a[TA_QRAW] = L * BT * Hq; a[TA_QRSTD] = L * BT * c->n_head; a[TA_Q] = L * BT * Hq;
+    a[TA_KRAW] = L * BT * Hk; a[TA_KRSTD] = L * BT * c->n_head_kv; a[TA_K] = L * BT * Hk;
+    a[TA_V] = L * BT * Hk;
+    a[TA_ATT] = L * (size_t)B * c->n_head * T * T;
+    a[TA_ATTY] = L * BT * Hq;
+    a[TA_LN2] = L * BT * D; a[TA_RSTD2] = L * BT;
+    a[TA_GATE] = a[TA_UP] = a[TA_SW] = L * BT * F;
+    a[TA_LNF] = BT * D; a[TA_RSTDF] = BT;
+    a[TA_LOGITS] = BT * c->n_vocab;
+    g[TG_DRESID] = BT * D; g[TG_DLN] = BT * D;
+    g[TG_DQ] = BT * Hq; g[TG_DK] = BT * Hk; g[TG_DQR] = c->qk_norm ? BT * Hq : 0; g[TG_DKR] = c->qk_norm ? BT * Hk : 0; g[TG_DV] = BT * Hk; g[TG_DATTY] = BT * Hq;
+    g[TG_DGATE] = g[TG_DUP] = g[TG_DSW] = BT * F;
+    g[TG_DLOGITS] = BT * c->n_vocab;
+    g[TG_DSCORE] = (size_t)B * c->n_head_kv * T; /* one row of score grads per (b, kv head) task */
+    size_t tot = 0;
+    for (int i = 0; i < TA_COUNT; i++) tot += a[i];
+    for (int i = 0; i < TG_COUNT; i++) tot += g[i];
+    return tot;
+}
+
+static inline void TN(acts_point)(TN(acts) *a, TN(grads_act) *g, const pd_tcfg *c, int B, int T, TR *base) {
+    size_t sa[TA_COUNT], sg[TG_COUNT];
+    TN(acts_sizes)(c, B, T, sa, sg);
+    for (int i = 0; i < TA_COUNT; i++) { a->t[i] = base; base += sa[i]; }
+    for (int i = 0; i < TG_COUNT; i++) { g->t[i] = base; base += sg[i]; }
+}
+
+/* ===================================================================================== layers */
+
+/* ---- embedding ---- */
+static inline void TN(embed_forward)(TR *out, const int32_t *tokens, const TR *embd, int64_t N, int D) {
+    for (int64_t i = 0; i < N; i++) memcpy(out + i * D, embd + (int64_t)tokens[i] * D, sizeof(TR) * D);
+}
+/* Serial over tokens: a token that occurs twice adds into the same row. */
+static inline void TN(embed_backward)(TR *dembd, const TR *dout, const int32_t *tokens, int64_t N, int D) {
+    for (int64_t i = 0; i < N; i++) {
+        TR *d = dembd + (int64_t)tokens[i] * D;
+        const TR *g = dout + i * D;
+        for (int j = 0; j < D; j++) d[j] += g[j];
+    }
+}
+
+/* ---- RMSNorm over rows of n: y = x · rstd · w, rstd = 1/sqrt(mean(x²) + eps) ---- */
+static inline void TN(rmsnorm_forward)(TR *y, TR *rstd, const TR *x, const TR *w, int64_t rows, int n, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const TR *xr = x + r * n;
+        TR *yr = y + r * n;
+        double ss = 0;
+        for (int j = 0; j < n; j++) ss += (double)xr[j] * xr[j];
+        TR s = (TR)(1.0 / sqrt(ss / n + eps));
+        rstd[r] = s;
+        for (int j = 0; j < n; j++) yr[j] = xr[j] * s * w[j];
+    }
+}
+/* dx += rstd·(dy·w − x̂·mean(dy·w·x̂)), x̂ = x·rstd;  dw += Σ_rows dy·x̂ (a fixed-order column sum). */
+static inline void TN(rmsnorm_backward)(TR *dx, TR *dw, const TR *dy, const TR *x, const TR *w, const TR *rstd, int64_t rows,
+                                 int n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const TR *xr = x + r * n, *gr = dy + r * n;
+        TR *dxr = dx + r * n;
+        TR s = rstd[r];
+        double dot = 0;
+        for (int j = 0; j < n; j++) dot += (double)gr[j] * w[j] * xr[j] * s;
+        TR m = (TR)(dot / n);
+        for (int j = 0; j < n; j++) dxr[j] += s * (gr[j] * w[j] - xr[j] * s * m);
+    }
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < n; j++) {
+        TR acc = 0;
+        for (int64_t r = 0; r < rows; r++) acc += dy[r * n + j] * x[r * n + j] * rstd[r];
+        dw[j] += acc;
+    }
+}
+
+/* ---- linear: y[M][out] = x[M][in] · W[out][in]ᵀ (+ b) ---- */
+static inline void TN(linear_forward)(TR *y, const TR *x, const TR *W, const TR *b, int64_t M, int in, int out) {
+    TR_GEMM(0, 1, M, out, in, x, in, W, in, 0, y, out);
+    if (b) {
+#pragma omp parallel for schedule(static)
+        for (int64_t m = 0; m < M; m++)
+            for (int o = 0; o < out; o++) y[m * out + o] += b[o];
+    }
+}
+/* dx += dy·W, dW += dyᵀ·x, db += Σ_rows dy. dx may be NULL (embedding-side inputs need none). */
+static inline void TN(linear_backward)(TR *dx, TR *dW, TR *db, const TR *dy, const TR *x, const TR *W, int64_t M, int in,
+                                int out) {
+    if (dx) TR_GEMM(0, 0, M, in, out, dy, out, W, in, 1, dx, in);
+    TR_GEMM(1, 0, out, in, M, dy, out, x, in, 1, dW, in);
+    if (db) {
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < out; o++) {
+            TR acc = 0;
+            for (int64_t m = 0; m < M; m++) acc += dy[m * out + o];
+            db[o] += acc;
+        }
+    }
+}
+
+/* ---- RoPE on every head of every token. pos(i) = (i mod T) − seg[i]. cs: [n_ctx][hd/2][2] cos,sin ----
+ * NORM rotates pairs (2i, 2i+1), NEOX pairs (i, i + hd/2). inverse=1 rotates by −θ (the backward). */
+static inline void TN(rope_apply)(TR *x, const int32_t *seg, const TR *cs, int64_t N, int T, int n_heads, int hd, bool neox,
+                           int inverse) {
+    int half = hd / 2;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N; i++) {
+        int t = (int)(i % T), pos = t - (seg ? seg[i] : 0);
+        const TR *c = cs + (size_t)pos * half * 2;
+        for (int h = 0; h < n_heads; h++) {
+            TR *v = x + (i * n_heads + h) * hd;
+            for (int p = 0; p < half; p++) {
+                int ia = neox ? p : 2 * p, ib = neox ? p + half : 2 * p + 1;
+                TR co = c[2 * p], si = inverse ? -c[2 * p + 1] : c[2 * p + 1];
+                TR a = v[ia], bb = v[ib];
+                v[ia] = a * co - bb * si;
+                v[ib] = a * si + bb * co;
+            }
+        }
+    }
+}
+
+/* ---- causal attention within documents, GQA ----
+ * q: [B][T][H][hd], k, v: [B][T][KV][hd]. att: [B][H][T][T] probabilities; out: [B][T][H][hd].
+ * Token t of row b attends to s in [seg(t), t]. */
+static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR *k, const TR *v, const int32_t *seg, int B,
+                                  int T, int H, int KV, int hd) {
+    int Hq = H * hd, Hk = KV * hd, grp = H / KV;
+    TR scale = (TR)(1.0 / sqrt((double)hd));
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            int kh = h / grp;
+            for (int t = 0; t < T; t++) {
+                int64_t i = (int64_t)b * T + t;
+                int s0 = seg ? seg[i] : 0;
+                const TR *qt = q + i * Hq + h * hd;
+                TR *a = att + (((int64_t)b * H + h) * T + t) * T;
+                TR mx = -INFINITY;
+                for (int s = s0; s <= t; s++) {
+                    const TR *ks = k + ((int64_t)b * T + s) * Hk + kh * hd;
+                    TR dot = 0;
+                    for (int j = 0; j < hd; j++) dot += qt[j] * ks[j];
+                    a[s] = dot * scale;
+                    if (a[s] > mx) mx = a[s];
+                }
+                TR sum = 0;
+                for (int s = s0; s <= t; s++) { a[s] = TR_EXP(a[s] - mx); sum += a[s]; }
+                TR inv = 1 / sum;
+                TR *o = out + i * Hq + h * hd;
+                for (int j = 0; j < hd; j++) o[j] = 0;
+                for (int s = s0; s <= t; s++) {
+                    a[s] *= inv;
+                    const TR *vs = v + ((int64_t)b * T + s) * Hk + kh * hd;
+                    for (int j = 0; j < hd; j++) o[j] += a[s] * vs[j];
+                }
+            }
+        }
+}
+/* Parallel over (row, kv head): the query heads sharing a kv head run in one task, so dk/dv of that
+ * kv head have one writer. dq, dk, dv are accumulated (+=). dscore: B·KV·T scratch. */
+static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, const TR *dout, const TR *att, const TR *q,
+                                   const TR *k, const TR *v, const int32_t *seg, int B, int T, int H, int KV, int hd) {
+    int Hq = H * hd, Hk = KV * hd, grp = H / KV;
+    TR scale = (TR)(1.0 / sqrt((double)hd));
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int kh = 0; kh < KV; kh++) {
+            TR *ds = dscore + ((int64_t)b * KV + kh) * T;
+            for (int h = kh * grp; h < (kh + 1) * grp; h++)
+                for (int t = 0; t < T; t++) {
+                    int64_t i = (int64_t)b * T + t;
+                    int s0 = seg ? seg[i] : 0;
+                    const TR *a = att + (((int64_t)b * H + h) * T + t) * T;
+                    const TR *go = dout + i * Hq + h * hd;
+                    const TR *qt = q + i * Hq + h * hd;
+                    TR *dqt = dq + i * Hq + h * hd;
+                    /* dp[s] = go·v[s]; dscore[s] = p[s]·(dp[s] − Σ p·dp) */
+                    TR pdp = 0;
+                    for (int s = s0; s <= t; s++) {
+                        const TR *vs = v + ((int64_t)b * T + s) * Hk + kh * hd;
+                        TR dp = 0;
+                        for (int j = 0; j < hd; j++) dp += go[j] * vs[j];
+                        ds[s] = dp;
+                        pdp += a[s] * dp;
+                    }
+                    for (int s = s0; s <= t; s++) {
+                        int64_t is = (int64_t)b * T + s;
+                        TR g = a[s] * (ds[s] - pdp) * scale;
+                        const TR *ks = k + is * Hk + kh * hd;
+                        TR *dks = dk + is * Hk + kh * hd, *dvs = dv + is * Hk + kh * hd;
+                        for (int j = 0; j < hd; j++) {
+                            dqt[j] += g * ks[j];
+                            dks[j] += g * qt[j];
+                            dvs[j] += a[s] * go[j];
+                        }
+                    }
+                }
+        }
+}
+
+/* ---- SwiGLU: sw = silu(gate)·up ---- */
+static inline void TN(swiglu_forward)(TR *sw, const TR *gate, const TR *up, int64_t n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        TR g = gate[i];
+        sw[i] = g / (1 + TR_EXP(-g)) * up[i];
+    }
+}
+static inline void TN(swiglu_backward)(TR *dgate, TR *dup, const TR *dsw, const TR *gate, const TR *up, int64_t n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        TR g = gate[i], sg = 1 / (1 + TR_EXP(-g)), si = g * sg;
+        dup[i] += dsw[i] * si;
+        dgate[i] += dsw[i] * up[i] * sg * (1 + g * (1 - sg));
+    }
+}
+
+/* ---- cross-entropy: returns Σ −log softmax(logits)[target] over targets ≥ 0; fills dlogits with
+ * scale·(softmax − onehot) on those rows, 0 elsewhere (when dlogits != NULL). ---- */
+static inline double TN(xent_forward_backward)(TR *dlogits, const TR *logits, const int32_t *targets, int64_t N, int V,
+                                        TR scale, int64_t *n_targets) {
+    double total = 0;
+    int64_t cnt = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total, cnt)
+    for (int64_t i = 0; i < N; i++) {
+        const TR *l = logits + i * V;
+        TR *d = dlogits ? dlogits + i * V : NULL;
+        int32_t tg = targets[i];
+        if (tg < 0) {
+            if (d) for (int j = 0; j < V; j++) d[j] = 0;
+            continue;
+        }
+        TR mx = l[0];
+        for (int j = 1; j < V; j++) if (l[j] > mx) mx = l[j];
+        double sum = 0;
+        for (int j = 0; j < V; j++) sum += exp((double)(l[j] - mx));
+        total += log(sum) + mx - l[tg];
+        cnt++;
+        if (d) {
+            TR inv = (TR)(1.0 / sum);
+            for (int j = 0; j < V; j++) d[j] = scale * TR_EXP(l[j] - mx) * inv;
+            d[tg] -= scale;
+        }
+    }
+    if (n_targets) *n_targets = cnt;
+    return total;
+}
+
+/* =============================================================================== the model */
+
+/* Forward of one micro-batch, all activations saved in a. cs: RoPE table for this model. */
+static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(acts) *a, const TR *cs, const int32_t *tokens,
+                              const int32_t *seg, int B, int T) {
+    int64_t BT = (int64_t)B * T;
+    int D = c->dim, H = c->n_head, KV = c->n_head_kv, hd = c->head_dim, F = c->n_ff, Hq = H * hd, Hk = KV * hd;
+    TN(embed_forward)(a->resid, tokens, p->tok_embd, BT, D);
+    for (int l = 0; l < c->n_layer; l++) {
+        TR *x = a->resid + l * BT * D, *xo = a->resid + (l + 1) * BT * D, *mid = a->resmid + l * BT * D;
+        TR *ln1 = a->ln1 + l * BT * D, *rs1 = a->rstd1 + l * BT, *ln2 = a->ln2 + l * BT * D, *rs2 = a->rstd2 + l * BT;
+        TR *qraw = a->qraw + l * BT * Hq, *q = a->q + l * BT * Hq, *kraw = a->kraw + l * BT * Hk, *k = a->k + l * BT * Hk;
+        TR *v = a->v + l * BT * Hk, *att = a->att + (int64_t)l * B * H * T * T, *atty = a->atty + l * BT * Hq;
+        TR *gate = a->gate + l * BT * F, *up = a->up + l * BT * F, *sw = a->sw + l * BT * F;
+        TN(rmsnorm_forward)(ln1, rs1, x, p->attn_norm + (int64_t)l * D, BT, D, c->norm_eps);
+        TN(linear_forward)(qraw, ln1, p->wq + (int64_t)l * Hq * D, p->bq ? p->bq + (int64_t)l * Hq : NULL, BT, D, Hq);
+        TN(linear_forward)(kraw, ln1, p->wk + (int64_t)l * Hk * D, p->bk ? p->bk + (int64_t)l * Hk : NULL, BT, D, Hk);
+        TN(linear_forward)(v, ln1, p->wv + (int64_t)l * Hk * D, p->bv ? p->bv + (int64_t)l * Hk : NULL, BT, D, Hk);
+        if (c->qk_norm) {
+            TN(rmsnorm_forward)(q, a->qrstd + l * BT * H, qraw, p->q_norm + (int64_t)l * hd, BT * H, hd, c->norm_eps);
+            TN(rmsnorm_forward)(k, a->krstd + l * BT * KV, kraw, p->k_norm + (int64_t)l * hd, BT * KV, hd, c->norm_eps);
+        } else {
+            memcpy(q, qraw, sizeof(TR) * BT * Hq);
+            memcpy(k, kraw, sizeof(TR) * BT * Hk);
+        }
+        TN(rope_apply)(q, seg, cs, BT, T, H, hd, c->rope_neox, 0);
+        TN(rope_apply)(k, seg, cs, BT, T, KV, hd, c->rope_neox, 0);
+        TN(attention_forward)(atty, att, q, k, v, seg, B, T, H, KV, hd);
+        TN(linear_forward)(mid, atty, p->wo + (int64_t)l * D * Hq, NULL, BT, Hq, D);
+        for (int64_t i = 0; i < BT * D; i++) mid[i] += x[i];
+        TN(rmsnorm_forward)(ln2, rs2, mid, p->ffn_norm + (int64_t)l * D, BT, D, c->norm_eps);
+        TN(linear_forward)(gate, ln2, p->w_gate + (int64_t)l * F * D, NULL, BT, D, F);
+        TN(linear_forward)(up, ln2, p->w_up + (int64_t)l * F * D, NULL, BT, D, F);
+        TN(swiglu_forward)(sw, gate, up, BT * F);
+        TN(linear_forward)(xo, sw, p->w_down + (int64_t)l * D * F, NULL, BT, F, D);
+        for (int64_t i = 0; i < BT * D; i++) xo[i] += mid[i];
+    }
+    TN(rmsnorm_forward)(a->lnf, a->rstdf, a->resid + (int64_t)c->n_layer * BT * D, p->out_norm, BT, D, c->norm_eps);
+    TN(linear_forward)(a->logits, a->lnf, p->output, NULL, BT, D, c->n_vocab);
+}
+
+/* Backward from g->dlogits (already filled, e.g. by xent_forward_backward), accumulating into gp. */
+static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(params) *gp, const TN(acts) *a,
+                               TN(grads_act) *g, const TR *cs, const int32_t *tokens, const int32_t *seg, int B, int T) {
+    int64_t BT = (int64_t)B * T;
+    int D = c->dim, H = c->n_head, KV = c->n_head_kv, hd = c->head_dim, F = c->n_ff, Hq = H * hd, Hk = KV * hd;
+    TR *dres = g->dresid;
+    memset(dres, 0, sizeof(TR) * BT * D);
+    memset(g->dln, 0, sizeof(TR) * BT * D);
+    /* head + final norm; with a tied head the embedding gets this gradient too */
+    TN(linear_backward)(g->dln, gp->output, NULL, g->dlogits, a->lnf, p->output, BT, D, c->n_vocab);
+    TN(rmsnorm_backward)(dres, gp->out_norm, g->dln, a->resid + (int64_t)c->n_layer * BT * D, p->out_norm, a->rstdf, BT,
+                         D);
+    for (int l = c->n_layer - 1; l >= 0; l--) {
+        const TR *x = a->resid + l * BT * D, *mid = a->resmid + l * BT * D;
+        const TR *ln1 = a->ln1 + l * BT * D, *rs1 = a->rstd1 + l * BT, *ln2 = a->ln2 + l * BT * D, *rs2 = a->rstd2 + l * BT;
+        const TR *qraw = a->qraw + l * BT * Hq, *q = a->q + l * BT * Hq, *kraw = a->kraw + l * BT * Hk, *k = a->k + l * BT * Hk;
+        const TR *v = a->v + l * BT * Hk, *att = a->att + (int64_t)l * B * H * T * T, *atty = a->atty + l * BT * Hq;
+        const TR *gate = a->gate + l * BT * F, *up = a->up + l * BT * F, *sw = a->sw + l * BT * F;
+        /* FFN branch: xo = mid + down(swiglu(gate(ln2), up(ln2))); dres holds d xo and becomes d mid */
+        memset(g->dsw, 0, sizeof(TR) * BT * F);
+        TN(linear_backward)(g->dsw, gp->w_down + (int64_t)l * D * F, NULL, dres, sw, p->w_down + (int64_t)l * D * F, BT, F, D);
+        memset(g->dgate, 0, sizeof(TR) * BT * F);
+        memset(g->dup, 0, sizeof(TR) * BT * F);
+        TN(swiglu_backward)(g->dgate, g->dup, g->dsw, gate, up, BT * F);
+        memset(g->dln, 0, sizeof(TR) * BT * D);
+        TN(linear_backward)(g->dln, gp->w_gate + (int64_t)l * F * D, NULL, g->dgate, ln2, p->w_gate + (int64_t)l * F * D, BT, D, F);
+        TN(linear_backward)(g->dln, gp->w_up + (int64_t)l * F * D, NULL, g->dup, ln2, p->w_up + (int64_t)l * F * D, BT, D, F);
+        TN(rmsnorm_backward)(dres, gp->ffn_norm + (int64_t)l * D, g->dln, mid, p->ffn_norm + (int64_t)l * D, rs2, BT, D);
+        /* attention branch: mid = x + wo(attn(rope(norm(q)), rope(norm(k)), v)) */
+        memset(g->datty, 0, sizeof(TR) * BT * Hq);
+        TN(linear_backward)(g->datty, gp->wo + (int64_t)l * D * Hq, NULL, dres, atty, p->wo + (int64_t)l * D * Hq, BT, Hq, D);
+        memset(g->dq, 0, sizeof(TR) * BT * Hq);
+        memset(g->dk, 0, sizeof(TR) * BT * Hk);
+        memset(g->dv, 0, sizeof(TR) * BT * Hk);
+        TN(attention_backward)(g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd);
+        TN(rope_apply)(g->dq, seg, cs, BT, T, H, hd, c->rope_neox, 1);
+        TN(rope_apply)(g->dk, seg, cs, BT, T, KV, hd, c->rope_neox, 1);
+        if (c->qk_norm) {
+            /* dq/dk hold d(normed q/k); push them through the per-head norms */
+            TR *dqr = g->dqr, *dkr = g->dkr;
+            memset(dqr, 0, sizeof(TR) * BT * Hq);
+            memset(dkr, 0, sizeof(TR) * BT * Hk);
+            TN(rmsnorm_backward)(dqr, gp->q_norm + (int64_t)l * hd, g->dq, qraw, p->q_norm + (int64_t)l * hd,
+                                 a->qrstd + l * BT * H, BT * H, hd);
+            TN(rmsnorm_backward)(dkr, gp->k_norm + (int64_t)l * hd, g->dk, kraw, p->k_norm + (int64_t)l * hd,
+                                 a->krstd + l * BT * KV, BT * KV, hd);
+            memcpy(g->dq, dqr, sizeof(TR) * BT * Hq);
+            memcpy(g->dk, dkr, sizeof(TR) * BT * Hk);
+        }
+        memset(g->dln, 0, sizeof(TR) * BT * D);
+        TN(linear_backward)(g->dln, gp->wq + (int64_t)l * Hq * D, gp->bq ? gp->bq + (int64_t)l * Hq : NULL, g->dq, ln1,
+                            p->wq + (int64_t)l * Hq * D, BT, D, Hq);
+        TN(linear_backward)(g->dln, gp->wk + (int64_t)l * Hk * D, gp->bk ? gp->bk + (int64_t)l * Hk : NULL, g->dk, ln1,
+                            p->wk + (int64_t)l * Hk * D, BT, D, Hk);
+        TN(linear_backward)(g->dln, gp->wv + (int64_t)l * Hk * D, gp->bv ? gp->bv + (int64_t)l * Hk : NULL, g->dv, ln1,
+                            p->wv + (int64_t)l * Hk * D, BT, D, Hk);
+        TN(rmsnorm_backward)(dres, gp->attn_norm + (int64_t)l * D, g->dln, x, p->attn_norm + (int64_t)l * D, rs1, BT, D);
+    }
+    TN(embed_backward)(gp->tok_embd, dres, tokens, BT, D);
+}
