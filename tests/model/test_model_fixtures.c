@@ -1,0 +1,244 @@
+/* tests/model/test_model_fixtures.c — the fixture models against llama.cpp's logits
+ * (../shared/fixtures/models/README.md): every fixture's tokens in one batch with an F32 cache,
+ * compared with <name>.logits.f32 (all rows for tiny-llama*, the last 4 for the others) and with
+ * <name>.top5.txt at every position; then the same tokens one at a time (decode path) and in two
+ * chunks, which must reproduce the single-batch logits. Prints one table row per model. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ponder/model.h"
+#include "ponder/alloc.h"
+
+#define FIX PD_SHARED_DIR "/fixtures/models/"
+
+typedef struct {
+    const char *name;   /* <name>.tokens.txt / .logits.f32 / .top5.txt */
+    const char *gguf;   /* model file */
+    /* Tolerance on max |ours - llama.cpp| / max |golden logit| over the compared rows. */
+    double tol;
+} fixture;
+
+/* Tolerances, per weight type:
+ * - F32 (tiny-llama): same math in float; only summation order differs (measured ~1e-7 of the
+ *   largest logit) → 1e-4 as the issue asks.
+ * - F16 matrices / F16 tied embedding (tiny-llama-f16, qwen2, qwen3, phi3): pd_matmul rounds the
+ *   activations to F16 like ggml, so we match to float rounding; a value landing on an F16 rounding
+ *   boundary can flip by one F16 ulp (2^-11 relative) of one activation, moving a logit by ~1e-5 of
+ *   the max → 1e-4. For tiny-phi3 this is well under the 1e-3 that separates every phi3 feature
+ *   (attn_factor, long/short factors, partial rotary, gate/up order: README).
+ * - Q8_0 / Q4_0 / Q4_K / Q6_K: activations are rounded to Q8_0 / Q8_K blocks like ggml. The README
+ *   measured 4e-7 with the same rounding, but one activation landing on a rounding boundary can flip
+ *   one quantisation step and move a row by up to ~2e-3 (pos 14 of the Q6_K file) → 5e-3 absolute,
+ *   i.e. 2.5e-3 of max |logit| ≈ 2.1. Using F32 activations would be off by 2-3e-2 and unquantised
+ *   weights by 0.24-0.38, so the tolerance still proves the quantised path. */
+static const fixture fixtures[] = {
+    {"tiny-llama", "tiny-llama.gguf", 1e-4},
+    {"tiny-llama-f16", "tiny-llama-f16.gguf", 1e-4},
+    {"tiny-llama-q8_0", "tiny-llama-q8_0.gguf", 2.5e-3},
+    {"tiny-llama256-q4_k", "tiny-llama256-q4_k.gguf", 2.5e-3},
+    {"tiny-llama256-q4_0", "tiny-llama256-q4_0.gguf", 2.5e-3},
+    {"tiny-llama256-q6_k", "tiny-llama256-q6_k.gguf", 2.5e-3},
+    {"tiny-qwen2", "tiny-qwen2.gguf", 1e-4},
+    {"tiny-qwen3", "tiny-qwen3.gguf", 1e-4},
+    {"tiny-qwen3.chat", "tiny-qwen3.gguf", 1e-4},
+    {"tiny-phi3", "tiny-phi3.gguf", 1e-4},
+};
+
+static int read_tokens(const char *name, int32_t *ids, int cap) {
+    char path[512];
+    snprintf(path, sizeof path, FIX "%s.tokens.txt", name);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < cap) ids[n++] = (int32_t)strtol(line, NULL, 10);
+    fclose(f);
+    return n;
+}
+
+/* Indices of the k largest values, descending (ties: lower index first). */
+static void topk(const float *x, int n, int k, int *out) {
+    for (int j = 0; j < k; j++) out[j] = -1;
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < k; j++) {
+            if (out[j] < 0 || x[i] > x[out[j]]) {
+                for (int t = k - 1; t > j; t--) out[t] = out[t - 1];
+                out[j] = i;
+                break;
+            }
+        }
+    }
+}
+
+static bool same_set(const int *a, const int *b, int k) {
+    for (int i = 0; i < k; i++) {
+        bool f = false;
+        for (int j = 0; j < k; j++) f |= a[i] == b[j];
+        if (!f) return false;
+    }
+    return true;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) w = fmax(w, fabs((double)a[i] - b[i]));
+    return w;
+}
+
+static void run_fixture(const fixture *fx) {
+    char path[512];
+    snprintf(path, sizeof path, FIX "%s", fx->gguf);
+    pd_model *m = pd_model_load(path);
+    if (!m) fail_msg("%s: %s", fx->name, pd_last_error());
+    const int V = m->cfg.n_vocab;
+    int32_t ids[64];
+    int n = read_tokens(fx->name, ids, 64);
+    assert_true(n > 4);
+
+    snprintf(path, sizeof path, FIX "%s.logits.f32", fx->name);
+    size_t bytes = 0;
+    float *gold = (float *)pd_read_file(path, &bytes);
+    if (!gold) fail_msg("%s", pd_last_error());
+    assert_int_equal(bytes % ((size_t)V * 4), 0);
+    int rows = (int)(bytes / ((size_t)V * 4)), p0 = n - rows;
+    assert_true(p0 >= 0);
+
+    /* one batch, F32 cache, n_ctx 512 as llama.cpp ran it */
+    pd_kv *kv = pd_kv_new(&m->cfg, 1, 512, PD_TYPE_F32);
+    float *lg = malloc(sizeof(float) * (size_t)n * V);
+    assert_int_equal(pd_model_eval(m, kv, 0, ids, n, true, lg), PD_OK);
+
+    double worst = 0, maxg = 0;
+    int agree = 0, allowed = 0;
+    for (int r = 0; r < rows; r++) {
+        const float *g = gold + (size_t)r * V, *o = lg + (size_t)(p0 + r) * V;
+        for (int j = 0; j < V; j++) {
+            worst = fmax(worst, fabs((double)o[j] - g[j]));
+            maxg = fmax(maxg, fabs(g[j]));
+        }
+    }
+    double abs_tol = fx->tol * maxg;
+    for (int r = 0; r < rows; r++) {
+        const float *g = gold + (size_t)r * V, *o = lg + (size_t)(p0 + r) * V;
+        int tg[6], to[5];
+        topk(g, V, 6, tg);
+        topk(o, V, 5, to);
+        if (same_set(tg, to, 5)) agree++;
+        /* a different set is only acceptable if the golden 5th/6th are closer than the error allows */
+        else if (g[tg[4]] - g[tg[5]] < 2 * abs_tol) allowed++;
+    }
+
+    /* top5.txt: every position, listed logits at the listed ids (printed with %.6f) */
+    snprintf(path, sizeof path, FIX "%s.top5.txt", fx->name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    int t5_rows = 0, t5_agree = 0, t5_allowed = 0;
+    double t5_worst = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        char *p = line;
+        int pos = (int)strtol(p, &p, 10);
+        int tokid = (int)strtol(p, &p, 10);
+        assert_true(pos >= 0 && pos < n);
+        assert_int_equal(tokid, ids[pos]);
+        int gid[5], to[5];
+        double gl[5];
+        for (int k = 0; k < 5; k++) {
+            gid[k] = (int)strtol(p, &p, 10);
+            assert_int_equal(*p, ':');
+            gl[k] = strtod(p + 1, &p);
+            assert_true(gid[k] >= 0 && gid[k] < V);
+            t5_worst = fmax(t5_worst, fabs(lg[(size_t)pos * V + gid[k]] - gl[k]));
+        }
+        topk(lg + (size_t)pos * V, V, 5, to);
+        if (same_set(gid, to, 5)) t5_agree++;
+        /* our 5th must then be within the tolerance of the golden 5th (a near tie) */
+        else if (fabs(lg[(size_t)pos * V + to[4]] - gl[4]) < 2 * abs_tol) t5_allowed++;
+        t5_rows++;
+    }
+    fclose(f);
+    assert_int_equal(t5_rows, n);
+
+    /* decode path: one token at a time; and two chunks */
+    pd_kv_seq_clear(kv, 0);
+    float *one = malloc(sizeof(float) * (size_t)n * V);
+    for (int i = 0; i < n; i++) assert_int_equal(pd_model_eval(m, kv, 0, ids + i, 1, false, one + (size_t)i * V), PD_OK);
+    double dec = max_abs_diff(one, lg, (size_t)n * V);
+    pd_kv_seq_clear(kv, 0);
+    int h = n / 2 + 1;
+    assert_int_equal(pd_model_eval(m, kv, 0, ids, h, true, one), PD_OK);
+    assert_int_equal(pd_model_eval(m, kv, 0, ids + h, n - h, true, one + (size_t)h * V), PD_OK);
+    double chk = max_abs_diff(one, lg, (size_t)n * V);
+
+    printf("  %-20s rows %2d  worst |d| %.2e  max|logit| %.3f  rel %.2e  top5 %2d/%-2d (+%d near-tie)  "
+           "top5.txt %2d/%-2d |d| %.1e  decode %.1e chunks %.1e\n",
+           fx->name, rows, worst, maxg, worst / maxg, agree, rows, allowed, t5_agree, t5_rows, t5_worst, dec, chk);
+    assert_true(worst / maxg <= fx->tol);
+    assert_int_equal(agree + allowed, rows);
+    assert_true(t5_worst <= abs_tol + 1e-6);
+    assert_int_equal(t5_agree + t5_allowed, t5_rows);
+    /* The decode and chunked paths do the same per-token math (rows of a matmul are independent,
+     * attention reads the same cached K/V), but the matmul may block a 1-row product differently
+     * (float reassociation, ~1e-7), and a value that then lands on the other side of an F16 / Q8
+     * activation rounding boundary moves a row by up to the type's tolerance above (measured:
+     * 1.1e-5 on tiny-qwen3.chat, 0 to 2.4e-7 elsewhere). */
+    assert_true(dec <= fx->tol * maxg);
+    assert_true(chk <= fx->tol * maxg);
+
+    free(one);
+    free(lg);
+    free(gold);
+    pd_kv_free(kv);
+    pd_model_free(m);
+}
+
+static void test_fixture(void **st) { run_fixture((const fixture *)*st); }
+
+/* Loader facts the goldens depend on, read back from the config. */
+static void test_configs(void **st) {
+    (void)st;
+    pd_model *m = pd_model_load(FIX "tiny-phi3.gguf");
+    if (!m) fail_msg("%s", pd_last_error());
+    assert_int_equal(m->cfg.arch, PD_ARCH_PHI3);
+    assert_int_equal(m->cfg.rope.mode, PD_ROPE_NEOX);
+    assert_int_equal(m->cfg.rope.n_rot, 12);
+    assert_int_equal(m->cfg.rope_orig_ctx, 4096);
+    assert_float_equal(m->cfg.rope.attn_factor, 1.190238f, 1e-6);
+    assert_true(m->cfg.tied_output);
+    assert_non_null(m->rope_freqs.data);
+    assert_non_null(m->rope_long.data);
+    assert_float_equal(((const float *)m->rope_long.data)[5], 32.0f, 0);
+    assert_int_equal(m->cfg.n_vocab, 128256);
+    pd_model_free(m);
+    m = pd_model_load(FIX "tiny-qwen3.gguf");
+    assert_non_null(m);
+    assert_true(m->cfg.qk_norm && !m->cfg.qkv_bias);
+    assert_int_equal(m->cfg.head_dim, 16);
+    assert_float_equal(m->cfg.rope.base, 1e6f, 0);
+    pd_model_free(m);
+    m = pd_model_load(FIX "tiny-llama-q8_0.gguf");
+    assert_non_null(m);
+    assert_int_equal(m->cfg.rope.mode, PD_ROPE_NORM);
+    assert_int_equal(m->layers[0].wq.type, PD_TYPE_Q8_0);
+    assert_int_equal(m->layers[0].w_down.type, PD_TYPE_F32);
+    pd_model_free(m);
+}
+
+int main(void) {
+    struct CMUnitTest tests[sizeof fixtures / sizeof fixtures[0] + 1];
+    size_t nt = 0;
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_configs);
+    for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
+        struct CMUnitTest t = cmocka_unit_test_prestate(test_fixture, (void *)&fixtures[i]);
+        t.name = fixtures[i].name;
+        tests[nt++] = t;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
