@@ -31,6 +31,9 @@ pd_gguf *pd_gguf_open_memory(const void *data, size_t size, const char *label); 
 /* Parse a malloc'd buffer and take ownership of it: it is freed by pd_gguf_close, or at once when
  * parsing fails. Pairs with pd_gguf_write_buffer for in-memory models. */
 pd_gguf *pd_gguf_open_owned_memory(void *data, size_t size, const char *label);
+/* Status code of the last failed pd_gguf_open* on this thread (PD_ERR_FORMAT for malformed files,
+ * PD_ERR_UNSUPPORTED for a valid but unsupported tensor type, PD_ERR_IO, ...); PD_OK after a success. */
+pd_status pd_gguf_open_status(void);
 void pd_gguf_close(pd_gguf *g);
 const char *pd_gguf_path(const pd_gguf *g);
 uint32_t pd_gguf_version(const pd_gguf *g);
@@ -87,6 +90,6 @@ pd_status pd_gguf_add_tensor(pd_gguf_writer *w, const char *name, pd_type type, 
 pd_status pd_gguf_write(pd_gguf_writer *w, const char *path);
 /* The same file image in a malloc'd buffer (*data, *size; free() it, or hand it to
  * pd_gguf_open_owned_memory), without touching the disk. */
-pd_status pd_gguf_write_buffer(pd_gguf_writer *w, void **data, size_t *size);
+pd_status pd_gguf_write_buffer(pd_gguf_writer *w, void **data, size_t *size); /* aligned to max(64, alignment) */
 
 #endif

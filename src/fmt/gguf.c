@@ -206,8 +206,8 @@ static pd_status rd_value(gg_rd *r, uint32_t t, int depth, gg_kv *kv, const char
     if (kv) { kv->arr_type = (pd_gguf_vtype)et; kv->arr_n = n; kv->arr_data = r->g->base + r->off; }
     if (es) {
         if (n > left / es)
-            return gg_err(r->g, where, at, "array of %" PRIu64 " %s needs %" PRIu64 "+ bytes but only %zu remain", n,
-                          vt_name(et), n, left);
+            return gg_err(r->g, where, at, "array of %" PRIu64 " %s (%zu bytes each) exceeds the %zu bytes that remain",
+                          n, vt_name(et), es, left);
         r->off += (size_t)n * es;
         return PD_OK;
     }
@@ -451,6 +451,16 @@ void pd_gguf_close(pd_gguf *g) {
     free(g);
 }
 
+/* Status of the last failed open on this thread (pd_gguf_open_status). */
+static _Thread_local pd_status gg_open_st = PD_OK;
+
+static pd_gguf *open_fail(pd_status st) {
+    gg_open_st = st;
+    return NULL;
+}
+
+pd_status pd_gguf_open_status(void) { return gg_open_st; }
+
 static pd_gguf *gg_new(const char *label) {
     pd_gguf *g = pd_calloc(1, sizeof *g);
     if (!g) return NULL;
@@ -461,61 +471,59 @@ static pd_gguf *gg_new(const char *label) {
 }
 
 static pd_gguf *gg_finish(pd_gguf *g) {
-    if (gg_parse(g) != PD_OK) {
+    pd_status st = gg_parse(g);
+    if (st != PD_OK) {
         pd_gguf_close(g);
-        return NULL;
+        return open_fail(st);
     }
+    gg_open_st = PD_OK;
     return g;
 }
 
-pd_gguf *pd_gguf_open_memory(const void *data, size_t size, const char *label) {
-    if (!data && size) { pd_fail(PD_ERR_ARG, "pd_gguf_open_memory: NULL buffer"); return NULL; }
-    pd_gguf *g = gg_new(label);
-    if (!g) return NULL;
+/* A reader over [data, data+size); `owned` is freed with it (also when this fails). */
+static pd_gguf *gg_open_buffer(const void *data, size_t size, const char *label, void *owned) {
     static const uint8_t empty[1] = {0};
+    if (!data && size) {
+        free(owned);
+        return open_fail(pd_fail(PD_ERR_ARG, "%s: NULL buffer", label ? label : "<memory>"));
+    }
+    pd_gguf *g = gg_new(label);
+    if (!g) { free(owned); return open_fail(PD_ERR_NOMEM); }
+    g->owned = owned;
     g->base = data ? data : empty;
     g->size = size;
     return gg_finish(g);
+}
+
+pd_gguf *pd_gguf_open_memory(const void *data, size_t size, const char *label) {
+    return gg_open_buffer(data, size, label, NULL);
 }
 
 pd_gguf *pd_gguf_open_owned_memory(void *data, size_t size, const char *label) {
-    if (!data && size) { pd_fail(PD_ERR_ARG, "pd_gguf_open_owned_memory: NULL buffer"); return NULL; }
-    pd_gguf *g = gg_new(label);
-    if (!g) { free(data); return NULL; }
-    g->owned = data;
-    static const uint8_t empty[1] = {0};
-    g->base = data ? data : empty;
-    g->size = size;
-    return gg_finish(g);
+    return gg_open_buffer(data, size, label, data);
 }
 
 pd_gguf *pd_gguf_open(const char *path) {
-    if (!path) { pd_fail(PD_ERR_ARG, "pd_gguf_open: NULL path"); return NULL; }
+    if (!path) return open_fail(pd_fail(PD_ERR_ARG, "pd_gguf_open: NULL path"));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) { pd_fail(PD_ERR_IO, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    if (fd < 0) return open_fail(pd_fail(PD_ERR_IO, "%s: cannot open: %s", path, strerror(errno)));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        pd_fail(PD_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    pd_status err = PD_OK;
+    if (fstat(fd, &st) != 0) err = pd_fail(PD_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) err = pd_fail(PD_ERR_IO, "%s: not a regular file", path);
+    else if (st.st_size < 24)
+        err = pd_fail(PD_ERR_FORMAT, "%s: header at offset 0: file is %lld bytes, too short for a GGUF header (24 bytes)",
+                      path, (long long)st.st_size);
+    if (err) {
         close(fd);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        pd_fail(PD_ERR_IO, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    if (st.st_size < 4 + 4 + 8 + 8) {
-        close(fd);
-        pd_fail(PD_ERR_FORMAT, "%s: header at offset 0: file is %lld bytes, too short for a GGUF header (24 bytes)", path,
-                (long long)st.st_size);
-        return NULL;
+        return open_fail(err);
     }
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
-    if (m == MAP_FAILED) { pd_fail(PD_ERR_IO, "%s: cannot mmap: %s", path, strerror(e)); return NULL; }
+    if (m == MAP_FAILED) return open_fail(pd_fail(PD_ERR_IO, "%s: cannot mmap: %s", path, strerror(e)));
     pd_gguf *g = gg_new(path);
-    if (!g) { munmap(m, (size_t)st.st_size); return NULL; }
+    if (!g) { munmap(m, (size_t)st.st_size); return open_fail(PD_ERR_NOMEM); }
     g->map = m;
     g->base = m;
     g->size = (size_t)st.st_size;
@@ -1078,8 +1086,11 @@ pd_status pd_gguf_write_buffer(pd_gguf_writer *w, void **data, size_t *size) {
     if (!w || !data || !size) return pd_fail(PD_ERR_ARG, "pd_gguf_write_buffer: NULL argument");
     size_t align, total;
     PD_TRY(w_layout(w, &align, &total));
-    uint8_t *buf = pd_malloc(total);
-    if (!buf) return PD_ERR_NOMEM;
+    /* Aligned like the file's data section, so tensors read from this buffer are too; free()-able. */
+    void *mem = NULL;
+    if (posix_memalign(&mem, align < 64 ? 64 : align, total ? total : 1) != 0)
+        return pd_fail(PD_ERR_NOMEM, "gguf writer: out of memory allocating %zu bytes", total);
+    uint8_t *buf = mem;
     w_sink s = {NULL, buf, 0, false};
     w_emit(w, align, &s);
     *data = buf;
