@@ -26,6 +26,9 @@ pd_status pd_dequantize_row(pd_type t, const void *src, float *dst, int64_t n);
 /* Storage types F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K and activation type Q8_K; reference
  * (round-to-nearest, ggml-compatible) quantisers. */
 pd_status pd_quantize_row(pd_type t, const float *src, void *dst, int64_t n);
+/* Activation quantiser as ggml-cpu's matmul applies it (what pd_matmul uses): Q8_0 with
+ * d = amax/127 (F16) and q = rint(x*127/amax) (half to even); Q8_K and others as pd_quantize_row. */
+pd_status pd_quantize_row_act(pd_type t, const float *src, void *dst, int64_t n);
 
 /* The type activations are converted to before a dot product with weights of type t
  * (ggml's vec_dot_type): F32→F32, F16→F16, BF16→BF16, Q8_0/Q4_0→Q8_0, Q4_K/Q6_K→Q8_K. */
@@ -41,11 +44,21 @@ float pd_vec_dot_ref(pd_type t, int64_t n, const void *w_row, const void *x_row)
  * Activations are first converted to pd_vec_dot_type(W->type), as ggml does, so results match
  * llama.cpp's to rounding. Multi-threaded over rows of W. */
 pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy);
+/* pd_matmul keeps a per-thread scratch buffer for converted activations; this frees the
+ * calling thread's one (optional, e.g. before exit under a leak checker). */
+void pd_matmul_scratch_free(void);
+/* Benchmark: random weights of type t (K x N) times M random activation rows, reps timed calls
+ * after one warm-up. gflops_out = 2*K*N*M*reps / time; gbps_out = weight bytes*reps / time. */
+pd_status pd_kern_bench_matmul(pd_type t, int64_t K, int64_t N, int64_t M, int reps, double *gflops_out,
+                               double *gbps_out);
 
 /* f32 GEMM for training: C[M][N] (+)= A[M][K] · op(B), with B given as [N][K] (trans_b=1) or
  * [K][N] (trans_b=0); row-major, leading dims. accumulate=0 overwrites C. OpenBLAS when present. */
 void pd_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* The built-in kernel behind pd_sgemm when OpenBLAS is absent (always compiled, and tested). */
+void pd_sgemm_builtin(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* ---- elementwise / normalisation ---- */
 void pd_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps); /* w may be NULL */
@@ -67,6 +80,10 @@ typedef struct {
     const float *factors; /* n_rot/2 frequency divisors (Llama-3.1 rope_freqs, Phi-3 factors) or NULL */
 } pd_rope;
 void pd_rope_apply(const pd_rope *r, float *x, int64_t pos);
+/* Same rotation split in two, so one position's angles serve every head: cs[n_rot] receives
+ * (cos, sin) per pair (already x attn_factor); apply_cached rotates x exactly as pd_rope_apply. */
+void pd_rope_cache(const pd_rope *r, int64_t pos, float *cs);
+void pd_rope_apply_cached(const pd_rope *r, const float *cs, float *x);
 
 /* ---- attention ----
  * One query head vs n_kv cached positions, online softmax (never a full score matrix).

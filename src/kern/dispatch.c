@@ -1,0 +1,88 @@
+/* kern/dispatch.c — CPU feature detection and the kernel table chosen once (scalar, AVX2,
+ * AVX-512); the public vec_dot entry points. */
+#include "kern_impl.h"
+#include <stdatomic.h>
+
+static pd_kern_table pd_tables[3];
+static atomic_int pd_tables_ready = 0;
+static atomic_int pd_active_isa = -1;
+
+pd_isa pd_isa_best(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return PD_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return PD_ISA_AVX2;
+#endif
+    return PD_ISA_SCALAR;
+}
+
+static void pd_tables_init(void) {
+    if (atomic_load(&pd_tables_ready)) return;
+    pd_kern_table t[3];
+    pd_kern_table_scalar(&t[0]);
+    t[1] = t[0];
+    pd_kern_table_avx2(&t[1]);
+    t[2] = t[1];
+    pd_kern_table_avx512(&t[2]);
+    /* Benign race: every thread computes identical tables. */
+    for (int i = 0; i < 3; i++) pd_tables[i] = t[i];
+    atomic_store(&pd_tables_ready, 1);
+}
+
+pd_isa pd_isa_active(void) {
+    int a = atomic_load(&pd_active_isa);
+    if (a < 0) {
+        pd_tables_init();
+        a = (int)pd_isa_best();
+        atomic_store(&pd_active_isa, a);
+    }
+    return (pd_isa)a;
+}
+
+void pd_isa_force(pd_isa isa) {
+    pd_tables_init();
+    pd_isa best = pd_isa_best();
+    if ((int)isa < 0) isa = PD_ISA_SCALAR;
+    if (isa > best) isa = best;
+    atomic_store(&pd_active_isa, (int)isa);
+}
+
+const char *pd_isa_name(pd_isa isa) {
+    switch (isa) {
+    case PD_ISA_SCALAR: return "scalar";
+    case PD_ISA_AVX2: return "avx2";
+    case PD_ISA_AVX512: return "avx512";
+    }
+    return "unknown";
+}
+
+const pd_kern_table *pd_kern_active(void) {
+    return &pd_tables[pd_isa_active()];
+}
+
+pd_type pd_vec_dot_type(pd_type t) {
+    switch (t) {
+    case PD_TYPE_F32: return PD_TYPE_F32;
+    case PD_TYPE_F16: return PD_TYPE_F16;
+    case PD_TYPE_BF16: return PD_TYPE_BF16;
+    case PD_TYPE_Q8_0: case PD_TYPE_Q4_0: return PD_TYPE_Q8_0;
+    case PD_TYPE_Q4_K: case PD_TYPE_Q6_K: return PD_TYPE_Q8_K;
+    default: return t;
+    }
+}
+
+float pd_vec_dot(pd_type t, int64_t n, const void *w_row, const void *x_row) {
+    if (!pd_type_valid((int)t)) return 0.0f;
+    pd_dot_fn f = pd_kern_active()->dot[t];
+    return f ? f(n, w_row, x_row) : 0.0f;
+}
+
+float pd_vec_dot_ref(pd_type t, int64_t n, const void *w_row, const void *x_row) {
+    if (!pd_type_valid((int)t)) return 0.0f;
+    pd_tables_init();
+    pd_dot_fn f = pd_tables[PD_ISA_SCALAR].dot[t];
+    return f ? f(n, w_row, x_row) : 0.0f;
+}

@@ -1,0 +1,79 @@
+/* kern/kern_impl.h — private to the kern layer: the ggml block formats (defined once, here),
+ * the per-ISA kernel tables the dispatcher chooses from, and helpers shared by the SIMD files. */
+#ifndef PD_KERN_IMPL_H
+#define PD_KERN_IMPL_H
+#include <stddef.h>
+#include <stdint.h>
+#include "ponder/kern.h"
+
+#define PD_QK 32     /* Q8_0 / Q4_0 block */
+#define PD_QK_K 256  /* K-quant super-block */
+
+/* Layouts exactly as ggml-common.h (little-endian, packed by natural alignment). */
+typedef struct { uint16_t d; int8_t qs[PD_QK]; } pd_block_q8_0;                       /* 34 B */
+typedef struct { uint16_t d; uint8_t qs[PD_QK / 2]; } pd_block_q4_0;                  /* 18 B */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[PD_QK_K / 2]; } pd_block_q4_K; /* 144 B */
+typedef struct { uint8_t ql[PD_QK_K / 2]; uint8_t qh[PD_QK_K / 4]; int8_t scales[PD_QK_K / 16]; uint16_t d; } pd_block_q6_K; /* 210 B */
+typedef struct { float d; int8_t qs[PD_QK_K]; int16_t bsums[PD_QK_K / 16]; } pd_block_q8_K; /* 292 B */
+
+_Static_assert(sizeof(pd_block_q8_0) == 34, "q8_0 block");
+_Static_assert(sizeof(pd_block_q4_0) == 18, "q4_0 block");
+_Static_assert(sizeof(pd_block_q4_K) == 144, "q4_K block");
+_Static_assert(sizeof(pd_block_q6_K) == 210, "q6_K block");
+_Static_assert(sizeof(pd_block_q8_K) == 292, "q8_K block");
+
+/* Unpack the j-th (0..7) 6-bit scale and min of a Q4_K super-block. */
+static inline void pd_q4k_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+/* One weight row · one activation row (activation already in the vec_dot type). */
+typedef float (*pd_dot_fn)(int64_t n, const void *w, const void *x);
+/* Matmul tile: y[m*ldy + r] = dot(w row r, x row m) for r < nr, m < mr, where rows are w_stride /
+ * x_stride bytes apart and x rows are in the matmul activation format (see pd_mm_act_type). */
+typedef void (*pd_tile_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride, int mr,
+                           float *y, int64_t ldy);
+
+typedef struct {
+    pd_dot_fn dot[PD_TYPE_COUNT];   /* public vec_dot semantics */
+    pd_tile_fn tile[PD_TYPE_COUNT]; /* matmul tiles */
+    int tile_nr[PD_TYPE_COUNT], tile_mr[PD_TYPE_COUNT]; /* tile shape (rows x tokens) per type */
+} pd_kern_table;
+
+/* Scalar reference dots (dot_ref.c). */
+float pd_dot_f32_ref(int64_t n, const void *w, const void *x);
+float pd_dot_f16_ref(int64_t n, const void *w, const void *x);
+float pd_dot_bf16_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q8_0_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q4_0_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q4_K_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q6_K_ref(int64_t n, const void *w, const void *x);
+
+void pd_kern_table_scalar(pd_kern_table *t);
+void pd_kern_table_avx2(pd_kern_table *t);   /* fills what AVX2 improves, keeps the rest */
+void pd_kern_table_avx512(pd_kern_table *t);
+const pd_kern_table *pd_kern_active(void);
+
+/* Matmul activation format for weight type t: F16/BF16 weights take F32 activations that are
+ * already rounded to F16/BF16 (exactly the values ggml's F16/BF16 activations hold). */
+pd_type pd_mm_act_type(pd_type weight_type);
+/* Convert one activation row of n floats to the matmul activation format. */
+void pd_mm_act_row(pd_type weight_type, const float *src, void *dst, int64_t n);
+
+/* Generic tile made of single dots (used where no dedicated tile exists). */
+void pd_tile_by_dots(pd_dot_fn dot, int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
+                     int mr, float *y, int64_t ldy);
+
+/* AVX2 / AVX-512 pieces used by ops.c (defined in the SIMD files). */
+void pd_attend_head_avx2(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
+                         int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale);
+void pd_attend_head_ref(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
+                        int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale);
+
+#endif

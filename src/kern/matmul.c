@@ -1,0 +1,156 @@
+/* kern/matmul.c — pd_matmul: activations converted once per call to the weight type's dot
+ * format, then OpenMP over blocks of weight rows; inside a block, tiles of rows x tokens so
+ * each weight block loaded from memory is reused by every token while it sits in L1/L2.
+ * Also the matmul micro-benchmark used by `ponder bench`. */
+#include "kern_impl.h"
+#include "ponder/alloc.h"
+#include "ponder/rng.h"
+#include "ponder/threads.h"
+#include "ponder/timer.h"
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Per-calling-thread scratch for converted activations (no allocation per token). */
+static _Thread_local void *pd_mm_scratch;
+static _Thread_local size_t pd_mm_scratch_cap;
+
+static void *mm_scratch(size_t n) {
+    if (n <= pd_mm_scratch_cap) return pd_mm_scratch;
+    pd_aligned_free(pd_mm_scratch);
+    pd_mm_scratch = NULL;
+    pd_mm_scratch_cap = 0;
+    size_t cap = n + n / 4 + 4096;
+    pd_mm_scratch = pd_aligned_alloc(64, cap);
+    if (!pd_mm_scratch) return NULL;
+    pd_mm_scratch_cap = cap;
+    return pd_mm_scratch;
+}
+
+void pd_matmul_scratch_free(void) {
+    pd_aligned_free(pd_mm_scratch);
+    pd_mm_scratch = NULL;
+    pd_mm_scratch_cap = 0;
+}
+
+pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy) {
+    if (!W || !X || !Y) return pd_fail(PD_ERR_ARG, "matmul: NULL argument");
+    const char *wn = W->name ? W->name : "(unnamed)";
+    pd_type t = W->type;
+    if (!pd_type_valid((int)t) || t == PD_TYPE_Q8_K)
+        return pd_fail(PD_ERR_UNSUPPORTED, "matmul: weight '%s' has unsupported type %s", wn, pd_type_name(t));
+    if (!W->data) return pd_fail(PD_ERR_ARG, "matmul: weight '%s' has no data", wn);
+    int64_t K = W->ne[0], N = pd_tensor_nrows(W);
+    size_t wrow = pd_row_bytes(t, K);
+    if (K <= 0 || wrow == 0)
+        return pd_fail(PD_ERR_ARG, "matmul: weight '%s': row length %lld does not fit type %s", wn, (long long)K,
+                       pd_type_name(t));
+    if (W->nb[1] < wrow || (W->ne[2] > 1 && W->nb[2] != W->nb[1] * (size_t)W->ne[1]) ||
+        (W->ne[3] > 1 && W->nb[3] != W->nb[2] * (size_t)W->ne[2]))
+        return pd_fail(PD_ERR_ARG, "matmul: weight '%s' rows are not evenly strided", wn);
+    if (M < 0 || ldx < K || ldy < N)
+        return pd_fail(PD_ERR_ARG, "matmul: weight '%s': bad sizes M=%lld ldx=%lld (K=%lld) ldy=%lld (N=%lld)", wn,
+                       (long long)M, (long long)ldx, (long long)K, (long long)ldy, (long long)N);
+    if (M == 0 || N == 0) return PD_OK;
+
+    const pd_kern_table *kt = pd_kern_active();
+    pd_tile_fn tile = kt->tile[t];
+    if (!tile) return pd_fail(PD_ERR_UNSUPPORTED, "matmul: no kernel for type %s", pd_type_name(t));
+    pd_type at = pd_mm_act_type(t);
+    const void *xa;
+    size_t xs;
+    int convert = t != PD_TYPE_F32;
+    if (convert) {
+        xs = pd_row_bytes(at, K);
+        size_t total;
+        if (!pd_mul_ok(xs, (size_t)M, &total)) return pd_fail(PD_ERR_RANGE, "matmul: activations too large");
+        xa = mm_scratch(total);
+        if (!xa) return pd_fail_ctx(PD_ERR_NOMEM, "matmul: activations of '%s'", wn);
+    } else {
+        xa = X;
+        xs = (size_t)ldx * sizeof(float);
+    }
+    size_t ws = W->nb[1];
+    const char *wd = W->data;
+    int nr = kt->tile_nr[t], mr = kt->tile_mr[t];
+    /* Row block: about 16 KiB of weights (stays in L1/L2 while every token passes over it). */
+    int64_t rb = (int64_t)(16384 / ws);
+    if (rb < nr) rb = nr;
+    rb = (rb + nr - 1) / nr * nr;
+    int nt = pd_threads_get();
+    double work = (double)K * (double)N * (double)M;
+    if (work < 65536.0) nt = 1;
+    int64_t n_blocks = (N + rb - 1) / rb;
+    if (nt > 1 && n_blocks < 4 * nt) { /* keep every thread busy on small N (decode) */
+        rb = (N + 4 * nt - 1) / (4 * nt);
+        rb = (rb + nr - 1) / nr * nr;
+        if (rb < nr) rb = nr;
+        n_blocks = (N + rb - 1) / rb;
+    }
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        if (convert) {
+#pragma omp for schedule(static)
+            for (int64_t m = 0; m < M; m++) pd_mm_act_row(t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
+        }
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < n_blocks; b++) {
+            int64_t r0 = b * rb, r1 = r0 + rb < N ? r0 + rb : N;
+            for (int64_t m0 = 0; m0 < M; m0 += mr) {
+                int mm = (int)(M - m0 < mr ? M - m0 : mr);
+                for (int64_t r = r0; r < r1; r += nr) {
+                    int rr = (int)(r1 - r < nr ? r1 - r : nr);
+                    tile(K, wd + (size_t)r * ws, ws, rr, (const char *)xa + (size_t)m0 * xs, xs, mm, Y + m0 * ldy + r,
+                         ldy);
+                }
+            }
+        }
+    }
+    return PD_OK;
+}
+
+pd_status pd_kern_bench_matmul(pd_type t, int64_t K, int64_t N, int64_t M, int reps, double *gflops_out,
+                               double *gbps_out) {
+    if (!pd_type_valid((int)t) || t == PD_TYPE_Q8_K)
+        return pd_fail(PD_ERR_UNSUPPORTED, "bench matmul: type %s", pd_type_name(t));
+    if (K <= 0 || N <= 0 || M <= 0 || reps <= 0) return pd_fail(PD_ERR_ARG, "bench matmul: sizes must be positive");
+    size_t wrow = pd_row_bytes(t, K);
+    if (!wrow) return pd_fail_ctx(PD_ERR_ARG, "bench matmul");
+    size_t wbytes;
+    if (!pd_mul_ok(wrow, (size_t)N, &wbytes)) return pd_fail(PD_ERR_RANGE, "bench matmul: weights too large");
+    void *w = pd_aligned_alloc(64, wbytes);
+    float *row = pd_malloc((size_t)K * sizeof(float));
+    float *x = pd_malloc((size_t)K * (size_t)M * sizeof(float));
+    float *y = pd_malloc((size_t)N * (size_t)M * sizeof(float));
+    pd_status st = PD_OK;
+    if (!w || !row || !x || !y) {
+        st = PD_ERR_NOMEM;
+        goto done;
+    }
+    pd_rng rng;
+    pd_rng_seed(&rng, 1234);
+    for (int64_t n = 0; n < N && st == PD_OK; n++) {
+        for (int64_t k = 0; k < K; k++) row[k] = (float)(pd_rng_normal(&rng) * 0.02);
+        st = pd_quantize_row(t, row, (char *)w + (size_t)n * wrow, K);
+    }
+    for (int64_t i = 0; i < K * M; i++) x[i] = (float)pd_rng_normal(&rng);
+    pd_tensor W;
+    int64_t ne[2] = {K, N};
+    pd_tensor_init(&W, t, 2, ne, w);
+    if (st == PD_OK) st = pd_matmul(&W, x, M, K, y, N); /* warm-up */
+    double t0 = pd_time_now();
+    for (int r = 0; r < reps && st == PD_OK; r++) st = pd_matmul(&W, x, M, K, y, N);
+    double dt = pd_time_now() - t0;
+    if (st == PD_OK) {
+        if (dt <= 0) dt = 1e-9;
+        if (gflops_out) *gflops_out = 2.0 * (double)K * (double)N * (double)M * reps / dt * 1e-9;
+        if (gbps_out) *gbps_out = (double)wbytes * reps / dt * 1e-9;
+    }
+done:
+    pd_aligned_free(w);
+    free(row);
+    free(x);
+    free(y);
+    return st;
+}

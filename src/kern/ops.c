@@ -1,0 +1,133 @@
+/* kern/ops.c — elementwise and normalisation ops (rmsnorm, softmax, silu, swiglu), rotary
+ * position embedding (NORM / NEOX, partial rotation, frequency divisors, attention factor) and
+ * single-head attention with an online softmax (scalar reference; the AVX2 twin is in
+ * attn_avx2.c). */
+#include "kern_impl.h"
+#include <math.h>
+#include <string.h>
+
+void pd_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    if (n <= 0) return;
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    if (w)
+        for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+    else
+        for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale;
+}
+
+void pd_softmax(float *x, int64_t n) {
+    if (n <= 0) return;
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    if (mx == -INFINITY) { /* everything masked: uniform rather than NaN */
+        for (int64_t i = 0; i < n; i++) x[i] = 1.0f / (float)n;
+        return;
+    }
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+float pd_silu(float x) {
+    return x / (1.0f + expf(-x));
+}
+
+void pd_swiglu(float *out, const float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = pd_silu(gate[i]) * up[i];
+}
+
+/* ---- rope ---- */
+
+void pd_rope_cache(const pd_rope *r, int64_t pos, float *cs) {
+    int half = r->n_rot / 2;
+    /* As ggml: theta_i = pos * base^(-2i/n_rot), built by repeated multiplication in float. */
+    float theta_scale = powf(r->base, -2.0f / (float)r->n_rot);
+    float theta = (float)pos;
+    for (int i = 0; i < half; i++) {
+        float ff = r->factors ? r->factors[i] : 1.0f;
+        float t = r->freq_scale * (theta / ff);
+        cs[2 * i] = cosf(t) * r->attn_factor;
+        cs[2 * i + 1] = sinf(t) * r->attn_factor;
+        theta *= theta_scale;
+    }
+}
+
+void pd_rope_apply_cached(const pd_rope *r, const float *cs, float *x) {
+    int half = r->n_rot / 2;
+    if (r->mode == PD_ROPE_NEOX) {
+        for (int i = 0; i < half; i++) {
+            float c = cs[2 * i], s = cs[2 * i + 1], x0 = x[i], x1 = x[i + half];
+            x[i] = x0 * c - x1 * s;
+            x[i + half] = x0 * s + x1 * c;
+        }
+    } else {
+        for (int i = 0; i < half; i++) {
+            float c = cs[2 * i], s = cs[2 * i + 1], x0 = x[2 * i], x1 = x[2 * i + 1];
+            x[2 * i] = x0 * c - x1 * s;
+            x[2 * i + 1] = x0 * s + x1 * c;
+        }
+    }
+}
+
+void pd_rope_apply(const pd_rope *r, float *x, int64_t pos) {
+    int half = r->n_rot / 2;
+    float theta_scale = powf(r->base, -2.0f / (float)r->n_rot);
+    float theta = (float)pos;
+    for (int i = 0; i < half; i++, theta *= theta_scale) {
+        float ff = r->factors ? r->factors[i] : 1.0f;
+        float t = r->freq_scale * (theta / ff);
+        float c = cosf(t) * r->attn_factor, s = sinf(t) * r->attn_factor;
+        int a = r->mode == PD_ROPE_NEOX ? i : 2 * i, b = r->mode == PD_ROPE_NEOX ? i + half : 2 * i + 1;
+        float x0 = x[a], x1 = x[b];
+        x[a] = x0 * c - x1 * s;
+        x[b] = x0 * s + x1 * c;
+    }
+}
+
+/* ---- attention ---- */
+
+static inline float kv_at(const void *base, pd_type t, int64_t idx) {
+    switch (t) {
+    case PD_TYPE_F16: return pd_f16_to_f32(((const uint16_t *)base)[idx]);
+    case PD_TYPE_BF16: return pd_bf16_to_f32(((const uint16_t *)base)[idx]);
+    default: return ((const float *)base)[idx];
+    }
+}
+
+void pd_attend_head_ref(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
+                        int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale) {
+    for (int64_t d = 0; d < head_dim; d++) out[d] = 0;
+    if (n_kv <= 0) return;
+    float m = -INFINITY, l = 0;
+    for (int64_t j = 0; j < n_kv; j++) {
+        float s = 0;
+        for (int64_t d = 0; d < head_dim; d++) s += q[d] * kv_at(K, kv_type, j * k_stride + d);
+        s *= scale;
+        if (s > m) {
+            float c = m == -INFINITY ? 0.0f : expf(m - s);
+            for (int64_t d = 0; d < head_dim; d++) out[d] *= c;
+            l *= c;
+            m = s;
+        }
+        float p = expf(s - m);
+        l += p;
+        for (int64_t d = 0; d < head_dim; d++) out[d] += p * kv_at(V, kv_type, j * v_stride + d);
+    }
+    float inv = 1.0f / l;
+    for (int64_t d = 0; d < head_dim; d++) out[d] *= inv;
+}
+
+void pd_attend_head(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
+                    int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale) {
+    if (pd_isa_active() >= PD_ISA_AVX2 && (kv_type == PD_TYPE_F32 || kv_type == PD_TYPE_F16 || kv_type == PD_TYPE_BF16))
+        pd_attend_head_avx2(out, q, K, V, kv_type, k_stride, v_stride, n_kv, head_dim, scale);
+    else
+        pd_attend_head_ref(out, q, K, V, kv_type, k_stride, v_stride, n_kv, head_dim, scale);
+}

@@ -1,0 +1,424 @@
+/* kern/simd_avx2.c — AVX2 + FMA + F16C kernels: vec_dot for every weight type, matmul tiles
+ * (several weight rows x several tokens per call, so a weight block loaded once serves every
+ * token of the tile) and single-head attention. Compiled for that ISA per function (pragma
+ * target), called only when the CPU has it; each kernel is tested against its scalar twin. */
+#include "kern_impl.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline int32_t hsum8i(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static inline __m256 ld_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+static inline __m256 ld_bf16(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+/* ---------- float dots (public vec_dot semantics) ---------- */
+
+static float dot_f32(int64_t n, const void *w, const void *x) {
+    const float *a = w, *b = x;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+#define PD_DOT16(name, LD, CONV)                                                                                     \
+    static float name(int64_t n, const void *w, const void *x) {                                                     \
+        const uint16_t *a = w, *b = x;                                                                                \
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps(); \
+        int64_t i = 0;                                                                                                \
+        for (; i + 32 <= n; i += 32) {                                                                                \
+            s0 = _mm256_fmadd_ps(LD(a + i), LD(b + i), s0);                                                           \
+            s1 = _mm256_fmadd_ps(LD(a + i + 8), LD(b + i + 8), s1);                                                   \
+            s2 = _mm256_fmadd_ps(LD(a + i + 16), LD(b + i + 16), s2);                                                 \
+            s3 = _mm256_fmadd_ps(LD(a + i + 24), LD(b + i + 24), s3);                                                 \
+        }                                                                                                             \
+        for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LD(a + i), LD(b + i), s0);                                   \
+        float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));                                 \
+        for (; i < n; i++) s += CONV(a[i]) * CONV(b[i]);                                                              \
+        return s;                                                                                                     \
+    }
+PD_DOT16(dot_f16, ld_f16, pd_f16_to_f32)
+PD_DOT16(dot_bf16, ld_bf16, pd_bf16_to_f32)
+
+/* ---------- float matmul tiles: 4 weight rows x 3 tokens, activations F32 ---------- */
+
+#define FT_NR 4
+#define FT_MR 3
+
+#define PD_FTILE(name, LDW, WCONV, WT)                                                                               \
+    static float name##_one(int64_t n, const WT *a, const float *b) {                                                \
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();                                                    \
+        int64_t i = 0;                                                                                                \
+        for (; i + 16 <= n; i += 16) {                                                                                \
+            s0 = _mm256_fmadd_ps(LDW(a + i), _mm256_loadu_ps(b + i), s0);                                             \
+            s1 = _mm256_fmadd_ps(LDW(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);                                     \
+        }                                                                                                             \
+        for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LDW(a + i), _mm256_loadu_ps(b + i), s0);                     \
+        float s = hsum8(_mm256_add_ps(s0, s1));                                                                       \
+        for (; i < n; i++) s += WCONV(a[i]) * b[i];                                                                   \
+        return s;                                                                                                     \
+    }                                                                                                                 \
+    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
+                     int64_t ldy) {                                                                                   \
+        if (nr != FT_NR || mr > FT_MR) {                                                                              \
+            for (int m = 0; m < mr; m++)                                                                              \
+                for (int r = 0; r < nr; r++)                                                                          \
+                    y[m * ldy + r] = name##_one(n, (const WT *)((const char *)w + r * ws),                           \
+                                                (const float *)((const char *)x + m * xs));                           \
+            return;                                                                                                   \
+        }                                                                                                             \
+        const WT *w0 = w, *w1 = (const WT *)((const char *)w + ws), *w2 = (const WT *)((const char *)w + 2 * ws),     \
+                 *w3 = (const WT *)((const char *)w + 3 * ws);                                                        \
+        const float *x0 = x, *x1 = (const float *)((const char *)x + (mr > 1 ? xs : 0)),                              \
+                    *x2 = (const float *)((const char *)x + (mr > 2 ? 2 * xs : 0));                                   \
+        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;                      \
+        __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;                                      \
+        int64_t i = 0;                                                                                                \
+        if (mr == 1) {                                                                                                \
+            for (; i + 16 <= n; i += 16) {                                                                            \
+                __m256 a0 = _mm256_loadu_ps(x0 + i), a1 = _mm256_loadu_ps(x0 + i + 8);                                \
+                c00 = _mm256_fmadd_ps(LDW(w0 + i), a0, c00);                                                          \
+                c10 = _mm256_fmadd_ps(LDW(w1 + i), a0, c10);                                                          \
+                c20 = _mm256_fmadd_ps(LDW(w2 + i), a0, c20);                                                          \
+                c30 = _mm256_fmadd_ps(LDW(w3 + i), a0, c30);                                                          \
+                c01 = _mm256_fmadd_ps(LDW(w0 + i + 8), a1, c01);                                                      \
+                c11 = _mm256_fmadd_ps(LDW(w1 + i + 8), a1, c11);                                                      \
+                c21 = _mm256_fmadd_ps(LDW(w2 + i + 8), a1, c21);                                                      \
+                c31 = _mm256_fmadd_ps(LDW(w3 + i + 8), a1, c31);                                                      \
+            }                                                                                                         \
+            c00 = _mm256_add_ps(c00, c01);                                                                            \
+            c10 = _mm256_add_ps(c10, c11);                                                                            \
+            c20 = _mm256_add_ps(c20, c21);                                                                            \
+            c30 = _mm256_add_ps(c30, c31);                                                                            \
+            c01 = c11 = c21 = c31 = _mm256_setzero_ps();                                                              \
+        }                                                                                                             \
+        for (; i + 8 <= n; i += 8) {                                                                                  \
+            __m256 a0 = _mm256_loadu_ps(x0 + i), a1 = _mm256_loadu_ps(x1 + i), a2 = _mm256_loadu_ps(x2 + i), v;       \
+            v = LDW(w0 + i);                                                                                          \
+            c00 = _mm256_fmadd_ps(v, a0, c00); c01 = _mm256_fmadd_ps(v, a1, c01); c02 = _mm256_fmadd_ps(v, a2, c02);  \
+            v = LDW(w1 + i);                                                                                          \
+            c10 = _mm256_fmadd_ps(v, a0, c10); c11 = _mm256_fmadd_ps(v, a1, c11); c12 = _mm256_fmadd_ps(v, a2, c12);  \
+            v = LDW(w2 + i);                                                                                          \
+            c20 = _mm256_fmadd_ps(v, a0, c20); c21 = _mm256_fmadd_ps(v, a1, c21); c22 = _mm256_fmadd_ps(v, a2, c22);  \
+            v = LDW(w3 + i);                                                                                          \
+            c30 = _mm256_fmadd_ps(v, a0, c30); c31 = _mm256_fmadd_ps(v, a1, c31); c32 = _mm256_fmadd_ps(v, a2, c32);  \
+        }                                                                                                             \
+        float r[FT_MR][FT_NR] = {{hsum8(c00), hsum8(c10), hsum8(c20), hsum8(c30)},                                    \
+                                 {hsum8(c01), hsum8(c11), hsum8(c21), hsum8(c31)},                                    \
+                                 {hsum8(c02), hsum8(c12), hsum8(c22), hsum8(c32)}};                                   \
+        const WT *wr[FT_NR] = {w0, w1, w2, w3};                                                                       \
+        const float *xr[FT_MR] = {x0, x1, x2};                                                                        \
+        for (; i < n; i++)                                                                                            \
+            for (int m = 0; m < FT_MR; m++)                                                                           \
+                for (int q = 0; q < FT_NR; q++) r[m][q] += WCONV(wr[q][i]) * xr[m][i];                                \
+        for (int m = 0; m < mr; m++)                                                                                  \
+            for (int q = 0; q < FT_NR; q++) y[m * ldy + q] = r[m][q];                                                 \
+    }
+
+static inline float id_f32(float v) { return v; }
+PD_FTILE(tile_f32, _mm256_loadu_ps, id_f32, float)
+PD_FTILE(tile_f16, ld_f16, pd_f16_to_f32, uint16_t)
+PD_FTILE(tile_bf16, ld_bf16, pd_bf16_to_f32, uint16_t)
+
+/* ---------- Q8_0 / Q4_0 ---------- */
+
+/* int8 x int8 products of 32 lanes summed in pairs of 4 to 8 int32, as float */
+static inline __m256 mul_sum_i8(__m256i aw, __m256i sx) {
+    __m256i p16 = _mm256_maddubs_epi16(aw, sx);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+static inline __m256i unpack_q4(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(b, _mm_set1_epi8(0xF)), hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(0xF));
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+static float dot_q8_0(int64_t n, const void *w, const void *x) {
+    const pd_block_q8_0 *a = w, *b = x;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t nb = n / PD_QK, i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)a[i].qs), x0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
+        __m256 p0 = mul_sum_i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
+        __m256 p1 = mul_sum_i8(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(x1, w1));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i].d) * pd_f16_to_f32(b[i].d)), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i + 1].d) * pd_f16_to_f32(b[i + 1].d)), p1, acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)a[i].qs), x0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256 p0 = mul_sum_i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i].d) * pd_f16_to_f32(b[i].d)), p0, acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+static float dot_q4_0(int64_t n, const void *w, const void *x) {
+    const pd_block_q4_0 *a = w;
+    const pd_block_q8_0 *b = x;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t nb = n / PD_QK, i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i w0 = unpack_q4(a[i].qs), x0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256i w1 = unpack_q4(a[i + 1].qs), x1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
+        __m256 p0 = mul_sum_i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
+        __m256 p1 = mul_sum_i8(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(x1, w1));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i].d) * pd_f16_to_f32(b[i].d)), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i + 1].d) * pd_f16_to_f32(b[i + 1].d)), p1, acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i w0 = unpack_q4(a[i].qs), x0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        __m256 p0 = mul_sum_i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i].d) * pd_f16_to_f32(b[i].d)), p0, acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* Tile of QT_NR weight rows x QT_MR tokens for block-32 weights (Q8_0 or Q4_0) with Q8_0
+ * activations: each weight block is loaded (and unpacked) once for all QT_MR tokens. */
+#define QT_NR 2
+#define QT_MR 4
+
+#define PD_QTILE(name, WB, LOADW, ONE)                                                                               \
+    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
+                     int64_t ldy) {                                                                                   \
+        if (nr != QT_NR || mr != QT_MR) {                                                                             \
+            pd_tile_by_dots(ONE, n, w, ws, nr, x, xs, mr, y, ldy);                                                    \
+            return;                                                                                                   \
+        }                                                                                                             \
+        const WB *wa = w, *wb = (const WB *)((const char *)w + ws);                                                   \
+        const pd_block_q8_0 *xb[QT_MR];                                                                               \
+        for (int m = 0; m < QT_MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + m * xs);                    \
+        __m256 acc[QT_NR][QT_MR];                                                                                     \
+        for (int r = 0; r < QT_NR; r++)                                                                               \
+            for (int m = 0; m < QT_MR; m++) acc[r][m] = _mm256_setzero_ps();                                          \
+        int64_t nb = n / PD_QK;                                                                                       \
+        for (int64_t i = 0; i < nb; i++) {                                                                            \
+            __m256i v0 = LOADW(wa + i), v1 = LOADW(wb + i);                                                           \
+            __m256i u0 = _mm256_sign_epi8(v0, v0), u1 = _mm256_sign_epi8(v1, v1);                                     \
+            __m256 d0 = _mm256_set1_ps(pd_f16_to_f32(wa[i].d)), d1 = _mm256_set1_ps(pd_f16_to_f32(wb[i].d));          \
+            _Pragma("GCC unroll 4") for (int m = 0; m < QT_MR; m++) {                                                 \
+                __m256i xv = _mm256_loadu_si256((const __m256i *)xb[m][i].qs);                                        \
+                __m256 dx = _mm256_set1_ps(pd_f16_to_f32(xb[m][i].d));                                                \
+                acc[0][m] = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), mul_sum_i8(u0, _mm256_sign_epi8(xv, v0)), acc[0][m]); \
+                acc[1][m] = _mm256_fmadd_ps(_mm256_mul_ps(d1, dx), mul_sum_i8(u1, _mm256_sign_epi8(xv, v1)), acc[1][m]); \
+            }                                                                                                         \
+        }                                                                                                             \
+        for (int m = 0; m < QT_MR; m++)                                                                               \
+            for (int r = 0; r < QT_NR; r++) y[m * ldy + r] = hsum8(acc[r][m]);                                        \
+    }
+
+static inline __m256i load_q8w(const pd_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)b->qs); }
+static inline __m256i load_q4w(const pd_block_q4_0 *b) { return unpack_q4(b->qs); }
+PD_QTILE(tile_q8_0, pd_block_q8_0, load_q8w, dot_q8_0)
+PD_QTILE(tile_q4_0, pd_block_q4_0, load_q4w, dot_q4_0)
+
+/* ---------- K-quants ---------- */
+
+static float dot_q4_K(int64_t n, const void *w, const void *x) {
+    const pd_block_q4_K *a = w;
+    const pd_block_q8_K *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) pd_q4k_scale_min(j, a[i].scales, &sc[j], &mn[j]);
+        int32_t summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        __m256i isum = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i q4 = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
+            __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            __m256i y0 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j));
+            __m256i y1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j + 32));
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+        }
+        float dy = b[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * pd_f16_to_f32(a[i].d)), _mm256_cvtepi32_ps(isum), acc);
+        accm += dy * pd_f16_to_f32(a[i].dmin) * (float)summ;
+    }
+    return hsum8(acc) - accm;
+}
+
+static inline __m256i scale_pair(int8_t lo, int8_t hi) {
+    return _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
+}
+
+static float dot_q6_K(int64_t n, const void *w, const void *x) {
+    const pd_block_q6_K *a = w;
+    const pd_block_q8_K *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+    for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        const int8_t *sc = a[i].scales;
+        int32_t corr = 0;
+        for (int j = 0; j < 16; j++) corr += sc[j] * b[i].bsums[j];
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
+            const int8_t *y = b[i].qs + 128 * h, *s = sc + 8 * h;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4));
+            __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
+            __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
+            __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
+            __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)y));
+            __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(y + 32)));
+            __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(y + 64)));
+            __m256i p4 = _mm256_maddubs_epi16(q4, _mm256_loadu_si256((const __m256i *)(y + 96)));
+            p1 = _mm256_madd_epi16(p1, scale_pair(s[0], s[1]));
+            p2 = _mm256_madd_epi16(p2, scale_pair(s[2], s[3]));
+            p3 = _mm256_madd_epi16(p3, scale_pair(s[4], s[5]));
+            p4 = _mm256_madd_epi16(p4, scale_pair(s[6], s[7]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
+        }
+        int32_t tot = hsum8i(isum) - 32 * corr;
+        acc = _mm256_add_ps(acc, _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, pd_f16_to_f32(a[i].d) * b[i].d * (float)tot));
+    }
+    return hsum8(acc);
+}
+
+static void tile_q4_K(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                      int64_t ldy) {
+    pd_tile_by_dots(dot_q4_K, n, w, ws, nr, x, xs, mr, y, ldy);
+}
+static void tile_q6_K(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                      int64_t ldy) {
+    pd_tile_by_dots(dot_q6_K, n, w, ws, nr, x, xs, mr, y, ldy);
+}
+
+/* ---------- attention ---------- */
+
+static inline float kv_dot(const float *q, const void *row, pd_type t, int64_t hd) {
+    __m256 s = _mm256_setzero_ps();
+    int64_t d = 0;
+    float r = 0;
+    if (t == PD_TYPE_F16) {
+        const uint16_t *k = row;
+        for (; d + 8 <= hd; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), ld_f16(k + d), s);
+        for (; d < hd; d++) r += q[d] * pd_f16_to_f32(k[d]);
+    } else if (t == PD_TYPE_BF16) {
+        const uint16_t *k = row;
+        for (; d + 8 <= hd; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), ld_bf16(k + d), s);
+        for (; d < hd; d++) r += q[d] * pd_bf16_to_f32(k[d]);
+    } else {
+        const float *k = row;
+        for (; d + 8 <= hd; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), s);
+        for (; d < hd; d++) r += q[d] * k[d];
+    }
+    return hsum8(s) + r;
+}
+
+static inline void kv_axpy(float *out, float p, const void *row, pd_type t, int64_t hd) {
+    __m256 pv = _mm256_set1_ps(p);
+    int64_t d = 0;
+    if (t == PD_TYPE_F16) {
+        const uint16_t *v = row;
+        for (; d + 8 <= hd; d += 8) _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, ld_f16(v + d), _mm256_loadu_ps(out + d)));
+        for (; d < hd; d++) out[d] += p * pd_f16_to_f32(v[d]);
+    } else if (t == PD_TYPE_BF16) {
+        const uint16_t *v = row;
+        for (; d + 8 <= hd; d += 8)
+            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, ld_bf16(v + d), _mm256_loadu_ps(out + d)));
+        for (; d < hd; d++) out[d] += p * pd_bf16_to_f32(v[d]);
+    } else {
+        const float *v = row;
+        for (; d + 8 <= hd; d += 8)
+            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + d), _mm256_loadu_ps(out + d)));
+        for (; d < hd; d++) out[d] += p * v[d];
+    }
+}
+
+void pd_attend_head_avx2(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
+                         int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale) {
+    size_t es = kv_type == PD_TYPE_F32 ? 4 : 2;
+    for (int64_t d = 0; d < head_dim; d++) out[d] = 0;
+    if (n_kv <= 0) return;
+    float m = -INFINITY, l = 0, sc[64];
+    for (int64_t j0 = 0; j0 < n_kv; j0 += 64) {
+        int cnt = (int)(n_kv - j0 < 64 ? n_kv - j0 : 64);
+        float cm = -INFINITY;
+        for (int j = 0; j < cnt; j++) {
+            sc[j] = kv_dot(q, (const char *)K + (size_t)(j0 + j) * k_stride * es, kv_type, head_dim) * scale;
+            if (sc[j] > cm) cm = sc[j];
+        }
+        if (cm > m) {
+            float c = m == -INFINITY ? 0.0f : expf(m - cm);
+            __m256 cv = _mm256_set1_ps(c);
+            int64_t d = 0;
+            for (; d + 8 <= head_dim; d += 8) _mm256_storeu_ps(out + d, _mm256_mul_ps(cv, _mm256_loadu_ps(out + d)));
+            for (; d < head_dim; d++) out[d] *= c;
+            l *= c;
+            m = cm;
+        }
+        for (int j = 0; j < cnt; j++) {
+            float p = expf(sc[j] - m);
+            l += p;
+            kv_axpy(out, p, (const char *)V + (size_t)(j0 + j) * v_stride * es, kv_type, head_dim);
+        }
+    }
+    float inv = 1.0f / l;
+    for (int64_t d = 0; d < head_dim; d++) out[d] *= inv;
+}
+
+#pragma GCC pop_options
+
+void pd_kern_table_avx2(pd_kern_table *t) {
+    t->dot[PD_TYPE_F32] = dot_f32;
+    t->dot[PD_TYPE_F16] = dot_f16;
+    t->dot[PD_TYPE_BF16] = dot_bf16;
+    t->dot[PD_TYPE_Q8_0] = dot_q8_0;
+    t->dot[PD_TYPE_Q4_0] = dot_q4_0;
+    t->dot[PD_TYPE_Q4_K] = dot_q4_K;
+    t->dot[PD_TYPE_Q6_K] = dot_q6_K;
+    t->tile[PD_TYPE_F32] = tile_f32;
+    t->tile[PD_TYPE_F16] = tile_f16;
+    t->tile[PD_TYPE_BF16] = tile_bf16;
+    t->tile[PD_TYPE_Q8_0] = tile_q8_0;
+    t->tile[PD_TYPE_Q4_0] = tile_q4_0;
+    t->tile[PD_TYPE_Q4_K] = tile_q4_K;
+    t->tile[PD_TYPE_Q6_K] = tile_q6_K;
+    for (int i = 0; i < PD_TYPE_COUNT; i++) {
+        t->tile_nr[i] = 4;
+        t->tile_mr[i] = 4;
+    }
+    t->tile_nr[PD_TYPE_F32] = t->tile_nr[PD_TYPE_F16] = t->tile_nr[PD_TYPE_BF16] = FT_NR;
+    t->tile_mr[PD_TYPE_F32] = t->tile_mr[PD_TYPE_F16] = t->tile_mr[PD_TYPE_BF16] = FT_MR;
+    t->tile_nr[PD_TYPE_Q8_0] = t->tile_nr[PD_TYPE_Q4_0] = QT_NR;
+    t->tile_mr[PD_TYPE_Q8_0] = t->tile_mr[PD_TYPE_Q4_0] = QT_MR;
+}
