@@ -41,6 +41,12 @@ const char *pd_tok_piece(const pd_tokenizer *t, int32_t id, size_t *len);
 /* Whole-sequence decode into a malloc'd NUL-terminated string. */
 char *pd_detokenize(const pd_tokenizer *t, const int32_t *ids, size_t n, size_t *len_out);
 
+/* Longest piece in bytes: an output buffer of pd_tok_max_piece(t) + 8 bytes always suffices for
+ * one pd_detok_push. */
+size_t pd_tok_max_piece(const pd_tokenizer *t);
+/* The token's text as stored in the vocabulary (GPT-2 byte form, "▁" escapes); NULL if out of range. */
+const char *pd_tok_text(const pd_tokenizer *t, int32_t id);
+
 /* Streaming: feed ids one at a time; complete UTF-8 characters come out, a split character is held. */
 typedef struct { unsigned char pending[8]; int n_pending; } pd_detok_stream;
 /* Appends to out (cap bytes); returns bytes written. flush=true emits held bytes too. */
