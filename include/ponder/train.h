@@ -8,7 +8,9 @@
 #define PONDER_TRAIN_H
 #include "ponder/error.h"
 #include "ponder/rng.h"
+#include "ponder/task.h"
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -107,6 +109,55 @@ pd_status pd_tmodel_save(const pd_tmodel *m, const char *path, const pd_tckpt_in
  * capacity B×T. info (may be NULL) receives step, rng and a malloc'd config_json (free it; NULL if
  * absent); *has_opt tells whether the moments were restored. */
 pd_tmodel *pd_tmodel_load(const char *path, int B, int T, pd_tckpt_info *info, bool *has_opt);
+
+/* The model as the inference path sees it (an in-memory GGUF loaded by pd_model_from_gguf): for
+ * generation during training. Free with pd_model_free. */
+struct pd_model;
+struct pd_model *pd_tmodel_snapshot(const pd_tmodel *m);
+
+/* ---- greedy task accuracy (through the inference path) ---- */
+typedef struct {
+    int n, correct;
+    double accuracy, score_sum, mean_think_tokens, mean_gen_tokens, tokens_per_s, seconds;
+} pd_geval;
+/* Greedy-decode each item's prompt (Qwen3 chat layout) with pm (up to max_new tokens), verify with
+ * the item's task (or the reference answer for JSONL items); records (may be NULL) gets one JSON
+ * line per item. */
+pd_status pd_train_greedy_eval(const struct pd_model *pm, const pd_task_item *items, int n, int max_new,
+                               FILE *records, pd_geval *res);
+
+/* ---- the training run (what `ponder train` does) ---- */
+typedef struct {
+    pd_tcfg cfg;                /* architecture and sizes (n_vocab is set by the run) */
+    pd_optcfg opt;              /* opt.total_steps is set from steps */
+    const char *task;           /* task name, or NULL with data_path */
+    int dlo, dhi;               /* task difficulty range */
+    const char *data_path;      /* JSONL task set or text corpus */
+    int B, T, accum;            /* micro-batch rows × tokens, micro-batches per step */
+    int64_t steps;
+    uint64_t seed;
+    int threads;
+    const char *out;            /* final model / checkpoint path (required) */
+    const char *resume;         /* checkpoint to continue from, or NULL */
+    const char *log_path;       /* steps.jsonl, or NULL */
+    const char *plot_path;      /* loss-curve SVG, or NULL (none) */
+    int ckpt_every;             /* steps between checkpoints to `out` (0: only at the end) */
+    int eval_every;             /* steps between held-out evaluations (0: only at the end) */
+    int eval_batches;           /* held-out micro-batches for the held-out loss */
+    int eval_n;                 /* items for greedy accuracy (0: none) */
+    int eval_difficulty;        /* difficulty of those items (0: dhi) */
+    int max_new;                /* generation limit for greedy accuracy */
+    FILE *progress;             /* progress bar / lines (NULL: silent) */
+    double *loss_curve;         /* optional: receives the loss of each step run (indexed by step) */
+} pd_train_opts;
+void pd_train_opts_default(pd_train_opts *o);
+typedef struct {
+    int64_t steps_done;
+    double final_loss, heldout_loss, tokens_per_s, seconds;
+    pd_geval eval;
+    size_t n_params;
+} pd_train_result;
+pd_status pd_train_run(const pd_train_opts *o, pd_train_result *res);
 
 /* The byte-level vocabulary size and special tokens of models trained from scratch. */
 #define PD_TRAIN_N_SPECIALS 5

@@ -21,4 +21,6 @@ char *tk_extract_yesno(const char *region);
 char *tk_last_line(const char *s);
 /* Fisher–Yates shuffle of ints with pd_rng. */
 void tk_shuffle(pd_rng *r, int *a, int n);
+/* Decide intuitionistic provability of a formula in the logic task's text form: 1, 0, -1 bad/too big. */
+int tk_logic_decide(const char *formula);
 #endif
