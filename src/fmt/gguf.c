@@ -1035,7 +1035,7 @@ static pd_status w_layout(pd_gguf_writer *w, size_t *align_out, size_t *total_ou
         ok = pd_add_ok(o, 8 + strlen(w->kvs[i].key) + 4, &o) && pd_add_ok(o, w->kvs[i].val_len, &o);
     for (size_t i = 0; i < w->n_t && ok; i++)
         ok = pd_add_ok(o, 8 + strlen(w->ts[i].name) + 4 + 8 * (size_t)w->ts[i].n_dims + 4 + 8, &o);
-    if (ok) o = align_up_ok(o, align, &ok);
+    if (ok && w->n_t > 0) o = align_up_ok(o, align, &ok); /* no padding when there is no data section */
     size_t data = 0;
     for (size_t i = 0; i < w->n_t && ok; i++) {
         w->ts[i].offset = data;
@@ -1075,7 +1075,7 @@ static void w_emit(pd_gguf_writer *w, size_t align, w_sink *s) {
         sink_put(s, &ty, 4);
         sink_put(s, &t->offset, 8);
     }
-    sink_zeros(s, s->off % align ? align - s->off % align : 0);
+    if (w->n_t > 0) sink_zeros(s, s->off % align ? align - s->off % align : 0);
     for (size_t i = 0; i < w->n_t; i++) {
         sink_put(s, w->ts[i].data, w->ts[i].nbytes);
         sink_zeros(s, w->ts[i].nbytes % align ? align - w->ts[i].nbytes % align : 0);
