@@ -7,7 +7,7 @@
  *                                                tokens (its prompt in chunks, or the last sampled /
  *                                                injected tokens) and samples one token for each
  *                                                sequence whose pending tokens are all fed
- *   r = pd_gen_result(g, id);                    tokens, phases, thinking and answer text, usage
+ *   r = pd_gen_get_result(g, id);                   tokens, phases, thinking and answer text, usage
  *   pd_gen_remove(g, id);                        frees the slot for another sequence
  *
  * Each sequence has its own sampler (seeded: same seed and prompt → same text, alone or batched)
@@ -34,10 +34,10 @@ typedef struct pd_gen pd_gen;
 typedef struct {
     int n_seq_max;     /* sequences at once (default 1) */
     int n_ctx;         /* positions per sequence, prompt included (default: model's training context, at most 32768) */
-    pd_type kv_type;   /* PD_TYPE_F16 (default) or PD_TYPE_F32 */
+    pd_type kv_type;   /* PD_TYPE_F16 (pd_gen_defaults) or PD_TYPE_F32 (= 0, so a zeroed struct means F32) */
     int n_batch;       /* most tokens per forward step; prompts are fed in chunks (default 512) */
 } pd_gen_params;
-pd_gen_params pd_gen_defaults(void);   /* all zero = defaults */
+pd_gen_params pd_gen_defaults(void);   /* F16 KV; zero counts = defaults (1 sequence, model context, batch 512) */
 
 typedef enum {
     PD_FINISH_NONE = 0,   /* still running */
@@ -46,7 +46,7 @@ typedef enum {
     PD_FINISH_LENGTH,     /* max_tokens */
     PD_FINISH_CONTEXT,    /* the sequence filled n_ctx */
     PD_FINISH_POLICY,     /* a policy answered PD_ACT_STOP */
-    PD_FINISH_ERROR,      /* sampling failed (all logits -inf/NaN); see pd_gen_result()->error */
+    PD_FINISH_ERROR,      /* sampling failed (all logits -inf/NaN); see pd_gen_get_result()->error */
 } pd_finish;
 const char *pd_finish_name(pd_finish f);  /* "eog", "stop", "length", "context", "policy", "error" */
 
@@ -105,7 +105,7 @@ pd_status pd_gen_run(pd_gen *g);
 int pd_gen_n_active(const pd_gen *g);   /* joined and not finished */
 int pd_gen_n_free(const pd_gen *g);     /* free slots */
 bool pd_gen_done(const pd_gen *g, int seq);
-const pd_gen_result *pd_gen_result(pd_gen *g, int seq);  /* NULL if seq is not in use */
+const pd_gen_result *pd_gen_get_result(pd_gen *g, int seq);  /* NULL if seq is not in use */
 void pd_gen_remove(pd_gen *g, int seq);
 
 /* Fork: a new sequence with seq's tokens, phases, texts and KV (shared prefix, copied), and its own
