@@ -6,7 +6,7 @@
  * 2. Each fragment:
  *    - SentencePiece BPE ("llama"): spaces become U+2581 "▁", a "▁" is prefixed when the fragment
  *      starts the text or follows a special token (add_space_prefix), then adjacent symbols (UTF-8
- *      characters) are merged greedily by the highest score of the merged token (ties: leftmost);
+ *      characters; a malformed byte alone) are merged greedily by the highest score of the merged token (ties: leftmost);
  *      symbols that are no token fall back to <0xNN> byte tokens (or unk).
  *    - byte-level BPE ("gpt2"): the family's pre-tokeniser regex (PCRE2, UTF + UCP) cuts words;
  *      each word starts as one symbol per byte and adjacent pairs are merged by lowest merge rank
@@ -179,13 +179,16 @@ static pd_status spm_encode(enc *e, const char *text, size_t len, bool prefix) {
     }
     if (n == 0) return PD_OK;
     PD_TRY(grow((void **)&e->syms, &e->cap_syms, n, sizeof *e->syms));
-    /* symbols: UTF-8 characters by their lead byte (truncated at the end; no validation, as
-     * SentencePiece-style tokenizers in llama.cpp do) */
+    /* symbols: UTF-8 characters by their lead byte. A lead byte that is not followed by enough
+     * continuation bytes is a symbol of its own (llama.cpp would glue the next bytes to it, and
+     * a following "▁" would then decode as bytes E2 96 81 instead of a space). */
     static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     int32_t ns = 0;
     for (size_t i = 0; i < n;) {
         size_t l = lens[(unsigned char)b[i] >> 4];
-        if (l > n - i) l = n - i;
+        if (l > n - i) l = 1;
+        for (size_t k = 1; k < l; k++)
+            if (((unsigned char)b[i + k] & 0xC0) != 0x80) { l = 1; break; }
         e->syms[ns] = (sym){(uint32_t)i, (uint32_t)l, ns - 1, ns + 1, -1};
         ns++;
         i += l;
