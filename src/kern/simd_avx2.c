@@ -10,6 +10,9 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 
+/* F16C scalar conversion: inline, and (unlike a call) it leaves the vector registers alone */
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -63,7 +66,7 @@ static float dot_f32(int64_t n, const void *w, const void *x) {
         for (; i < n; i++) s += CONV(a[i]) * CONV(b[i]);                                                              \
         return s;                                                                                                     \
     }
-PD_DOT16(dot_f16, ld_f16, pd_f16_to_f32)
+PD_DOT16(dot_f16, ld_f16, h2f)
 PD_DOT16(dot_bf16, ld_bf16, pd_bf16_to_f32)
 
 /* ---------- float matmul tiles: 4 weight rows x 3 tokens, activations F32 ---------- */
@@ -143,7 +146,7 @@ PD_DOT16(dot_bf16, ld_bf16, pd_bf16_to_f32)
 
 static inline float id_f32(float v) { return v; }
 PD_FTILE(tile_f32, _mm256_loadu_ps, id_f32, float)
-PD_FTILE(tile_f16, ld_f16, pd_f16_to_f32, uint16_t)
+PD_FTILE(tile_f16, ld_f16, h2f, uint16_t)
 PD_FTILE(tile_bf16, ld_bf16, pd_bf16_to_f32, uint16_t)
 
 /* ---------- Q8_0 / Q4_0 ---------- */
@@ -170,13 +173,13 @@ static float dot_q8_0(int64_t n, const void *w, const void *x) {
         __m256i x1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
         __m256 p0 = mul_sum_i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
         __m256 p1 = mul_sum_i8(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(x1, w1));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i].d) * pd_f16_to_f32(b[i].d)), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i + 1].d) * pd_f16_to_f32(b[i + 1].d)), p1, acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i + 1].d) * h2f(b[i + 1].d)), p1, acc1);
     }
     for (; i < nb; i++) {
         __m256i w0 = _mm256_loadu_si256((const __m256i *)a[i].qs), x0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
         __m256 p0 = mul_sum_i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i].d) * pd_f16_to_f32(b[i].d)), p0, acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), p0, acc0);
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
@@ -191,13 +194,13 @@ static float dot_q4_0(int64_t n, const void *w, const void *x) {
         __m256i w1 = unpack_q4(a[i + 1].qs), x1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
         __m256 p0 = mul_sum_i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
         __m256 p1 = mul_sum_i8(_mm256_sign_epi8(w1, w1), _mm256_sign_epi8(x1, w1));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i].d) * pd_f16_to_f32(b[i].d)), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i + 1].d) * pd_f16_to_f32(b[i + 1].d)), p1, acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), p0, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i + 1].d) * h2f(b[i + 1].d)), p1, acc1);
     }
     for (; i < nb; i++) {
         __m256i w0 = unpack_q4(a[i].qs), x0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
         __m256 p0 = mul_sum_i8(_mm256_sign_epi8(w0, w0), _mm256_sign_epi8(x0, w0));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(pd_f16_to_f32(a[i].d) * pd_f16_to_f32(b[i].d)), p0, acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), p0, acc0);
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
@@ -224,10 +227,10 @@ static float dot_q4_0(int64_t n, const void *w, const void *x) {
         for (int64_t i = 0; i < nb; i++) {                                                                            \
             __m256i v0 = LOADW(wa + i), v1 = LOADW(wb + i);                                                           \
             __m256i u0 = _mm256_sign_epi8(v0, v0), u1 = _mm256_sign_epi8(v1, v1);                                     \
-            __m256 d0 = _mm256_set1_ps(pd_f16_to_f32(wa[i].d)), d1 = _mm256_set1_ps(pd_f16_to_f32(wb[i].d));          \
+            __m256 d0 = _mm256_set1_ps(h2f(wa[i].d)), d1 = _mm256_set1_ps(h2f(wb[i].d));          \
             _Pragma("GCC unroll 4") for (int m = 0; m < QT_MR; m++) {                                                 \
                 __m256i xv = _mm256_loadu_si256((const __m256i *)xb[m][i].qs);                                        \
-                __m256 dx = _mm256_set1_ps(pd_f16_to_f32(xb[m][i].d));                                                \
+                __m256 dx = _mm256_set1_ps(h2f(xb[m][i].d));                                                \
                 acc[0][m] = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), mul_sum_i8(u0, _mm256_sign_epi8(xv, v0)), acc[0][m]); \
                 acc[1][m] = _mm256_fmadd_ps(_mm256_mul_ps(d1, dx), mul_sum_i8(u1, _mm256_sign_epi8(xv, v1)), acc[1][m]); \
             }                                                                                                         \
@@ -265,8 +268,8 @@ static float dot_q4_K(int64_t n, const void *w, const void *x) {
             isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
         }
         float dy = b[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * pd_f16_to_f32(a[i].d)), _mm256_cvtepi32_ps(isum), acc);
-        accm += dy * pd_f16_to_f32(a[i].dmin) * (float)summ;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * h2f(a[i].d)), _mm256_cvtepi32_ps(isum), acc);
+        accm += dy * h2f(a[i].dmin) * (float)summ;
     }
     return hsum8(acc) - accm;
 }
@@ -308,7 +311,7 @@ static float dot_q6_K(int64_t n, const void *w, const void *x) {
             isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
         }
         int32_t tot = hsum8i(isum) - 32 * corr;
-        acc = _mm256_add_ps(acc, _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, pd_f16_to_f32(a[i].d) * b[i].d * (float)tot));
+        acc = _mm256_add_ps(acc, _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, h2f(a[i].d) * b[i].d * (float)tot));
     }
     return hsum8(acc);
 }
@@ -331,7 +334,7 @@ static inline float kv_dot(const float *q, const void *row, pd_type t, int64_t h
     if (t == PD_TYPE_F16) {
         const uint16_t *k = row;
         for (; d + 8 <= hd; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), ld_f16(k + d), s);
-        for (; d < hd; d++) r += q[d] * pd_f16_to_f32(k[d]);
+        for (; d < hd; d++) r += q[d] * h2f(k[d]);
     } else if (t == PD_TYPE_BF16) {
         const uint16_t *k = row;
         for (; d + 8 <= hd; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), ld_bf16(k + d), s);
@@ -350,7 +353,7 @@ static inline void kv_axpy(float *out, float p, const void *row, pd_type t, int6
     if (t == PD_TYPE_F16) {
         const uint16_t *v = row;
         for (; d + 8 <= hd; d += 8) _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, ld_f16(v + d), _mm256_loadu_ps(out + d)));
-        for (; d < hd; d++) out[d] += p * pd_f16_to_f32(v[d]);
+        for (; d < hd; d++) out[d] += p * h2f(v[d]);
     } else if (t == PD_TYPE_BF16) {
         const uint16_t *v = row;
         for (; d + 8 <= hd; d += 8)
