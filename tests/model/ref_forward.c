@@ -143,6 +143,8 @@ int ref_forward(const pd_gguf *g, const ref_config *c, const int32_t *tokens, in
             double *dn = tmp + 2 * F;
             ref_mv(wd, gt, dn, E, F);
             for (int j = 0; j < E; j++) x[i * E + j] += dn[j];
+            if (c->steer && c->steer_layer == l)
+                for (int j = 0; j < E; j++) x[i * E + j] += c->steer[j];
         }
         double *all[] = {an, fn, wo, wq, wk, wv, wqkv, bq, bk, bv, qn, kn, wg, wu, wgu, wd};
         for (size_t a = 0; a < sizeof all / sizeof all[0]; a++) free(all[a]);

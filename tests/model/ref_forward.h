@@ -15,6 +15,8 @@ typedef struct {
     double base, freq_scale, attn_factor;
     const float *factors;   /* n_rot/2 divisors or NULL */
     bool fused_qkv, fused_gate_up, bias, qk_norm, tied;
+    int steer_layer;        /* add `steer` (n_embd) to every position's hidden state after this layer; */
+    const double *steer;    /* NULL = none (tests of the residual hook) */
 } ref_config;
 
 /* logits[n][n_vocab] for every position. 0 on success, -1 (message on stderr) on a missing tensor. */

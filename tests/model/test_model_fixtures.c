@@ -223,6 +223,19 @@ static void test_configs(void **st) {
     assert_int_equal(m->cfg.head_dim, 16);
     assert_float_equal(m->cfg.rope.base, 1e6f, 0);
     pd_model_free(m);
+    /* parameter count = every tensor in the file (tied output counted once; no non-weight tensors) */
+    const char *files[] = {FIX "tiny-llama.gguf", FIX "tiny-qwen2.gguf"};
+    for (int i = 0; i < 2; i++) {
+        m = pd_model_load(files[i]);
+        assert_non_null(m);
+        int64_t total = 0;
+        for (int64_t t = 0; t < pd_gguf_n_tensors(m->gguf); t++) {
+            const pd_gguf_tensor *gt = pd_gguf_tensor_at(m->gguf, t);
+            total += gt->ne[0] * gt->ne[1] * gt->ne[2] * gt->ne[3];
+        }
+        assert_int_equal(pd_model_n_params(m), total);
+        pd_model_free(m);
+    }
     m = pd_model_load(FIX "tiny-llama-q8_0.gguf");
     assert_non_null(m);
     assert_int_equal(m->cfg.rope.mode, PD_ROPE_NORM);

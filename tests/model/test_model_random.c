@@ -260,6 +260,176 @@ static void test_phi3_fused(void **st) {
     check_spec(&s, 2048); /* context > 1024: long factors */
 }
 
+
+/* ---- hooks ---- */
+
+/* Copy of g in memory where F32 tensor `name` has D (rows × ne0) added to rows [row0, row0 + rows). */
+static pd_gguf *clone_plus(pd_gguf *g, const char *name, int64_t row0, const float *D, int64_t rows) {
+    pd_gguf_writer *w = pd_gguf_writer_new();
+    assert_int_equal(pd_gguf_copy_kvs(w, g, NULL), PD_OK);
+    bool found = false;
+    for (int64_t i = 0; i < pd_gguf_n_tensors(g); i++) {
+        const pd_gguf_tensor *t = pd_gguf_tensor_at(g, i);
+        if (!strcmp(t->name, name)) {
+            assert_int_equal(t->type, PD_TYPE_F32);
+            size_t ne = (size_t)(t->ne[0] * t->ne[1]);
+            float *d = malloc(ne * sizeof(float));
+            memcpy(d, t->data, ne * sizeof(float));
+            for (int64_t j = 0; j < rows * t->ne[0]; j++) d[row0 * t->ne[0] + j] += D[j];
+            assert_int_equal(pd_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, d), PD_OK);
+            free(d);
+            found = true;
+        } else {
+            assert_int_equal(pd_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data), PD_OK);
+        }
+    }
+    assert_true(found);
+    void *data;
+    size_t size;
+    assert_int_equal(pd_gguf_write_buffer(w, &data, &size), PD_OK);
+    pd_gguf_writer_free(w);
+    pd_gguf *c = pd_gguf_open_owned_memory(data, size, "clone");
+    assert_non_null(c);
+    return c;
+}
+
+typedef struct {
+    int layer[2];
+    const char *which[2];
+    const float *D[2];
+    int calls, hits;
+} hook_ctx;
+
+/* y += D x for the registered (layer, which) pairs: a LoRA-style adapter of rank min(in, out). */
+static void lin_hook(void *vctx, int layer, const char *which, const float *x, int64_t n, int64_t in, float *y,
+                     int64_t out) {
+    hook_ctx *h = vctx;
+    h->calls++;
+    for (int e = 0; e < 2; e++) {
+        if (layer != h->layer[e] || strcmp(which, h->which[e])) continue;
+        h->hits++;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t o = 0; o < out; o++) {
+                double acc = 0;
+                for (int64_t j = 0; j < in; j++) acc += (double)h->D[e][o * in + j] * x[i * in + j];
+                y[i * out + o] += (float)acc;
+            }
+    }
+}
+
+static float *rand_mat(int64_t n, uint64_t seed) {
+    pd_rng r;
+    pd_rng_seed(&r, seed);
+    float *d = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) d[i] = (float)(0.2 * pd_rng_normal(&r));
+    return d;
+}
+
+static void check_linear_hook(const spec *s, const char *w0, const char *t0, int64_t row0, int64_t rows0, int64_t in0,
+                              const char *w1, const char *t1, int64_t row1, int64_t rows1, int64_t in1) {
+    spec_extra x;
+    pd_gguf *g = build(s, &x);
+    float *D0 = rand_mat(rows0 * in0, 77), *D1 = rand_mat(rows1 * in1, 78);
+    pd_gguf *g1 = clone_plus(g, t0, row0, D0, rows0);
+    pd_gguf *g2 = clone_plus(g1, t1, row1, D1, rows1);
+    enum { N = 9 };
+    int32_t tok[N];
+    make_tokens(tok, N, s->V, 5);
+    ref_config rc = ref_of(s, &x, false);
+    double *ref = malloc(sizeof(double) * N * s->V), *plain = malloc(sizeof(double) * N * s->V);
+    assert_int_equal(ref_forward(g2, &rc, tok, N, ref), 0);
+    assert_int_equal(ref_forward(g, &rc, tok, N, plain), 0);
+    pd_gguf_close(g1);
+    pd_gguf_close(g2);
+    pd_model *m = pd_model_from_gguf(g);
+    assert_non_null(m);
+    hook_ctx h = {.layer = {0, 1}, .which = {w0, w1}, .D = {D0, D1}};
+    m->linear_hook = lin_hook;
+    m->linear_hook_ctx = &h;
+    pd_kv *kv = pd_kv_new(&m->cfg, 1, 16, PD_TYPE_F32);
+    float *lg = malloc(sizeof(float) * N * s->V);
+    assert_int_equal(pd_model_eval(m, kv, 0, tok, N, true, lg), PD_OK);
+    assert_int_equal(h.calls, 2 * 7); /* q k v o gate up down per layer */
+    assert_int_equal(h.hits, 2);
+    double e = rel_err(lg, ref, (size_t)N * s->V), e0 = rel_err(lg, plain, (size_t)N * s->V);
+    printf("  linear hook %s: %s/%s vs modified weights %.2e (vs unmodified %.2e)\n", s->arch, w0, w1, e, e0);
+    assert_true(e < 1e-4);
+    assert_true(e0 > 1e-2); /* the hook really changed the output */
+    free(lg);
+    free(ref);
+    free(plain);
+    free(D0);
+    free(D1);
+    pd_kv_free(kv);
+    pd_model_free(m);
+}
+
+static void test_linear_hook(void **st) {
+    (void)st;
+    spec s = base_llama;
+    s.seed = 31;
+    const int nq = s.H * s.hd;
+    check_linear_hook(&s, "q", "blk.0.attn_q.weight", 0, nq, s.E, "down", "blk.1.ffn_down.weight", 0, s.E, s.F);
+    s.arch = "phi3";
+    s.fused = true;
+    s.seed = 32;
+    const int nkv = s.Hkv * s.hd;
+    /* fused: "v" is rows [nq + nkv, nq + 2 nkv) of attn_qkv, "gate" rows [0, F) of ffn_up */
+    check_linear_hook(&s, "v", "blk.0.attn_qkv.weight", nq + nkv, nkv, s.E, "gate", "blk.1.ffn_up.weight", 0, s.F, s.E);
+}
+
+typedef struct {
+    int layer, calls;
+    const float *add;
+} resid_ctx;
+
+static void res_hook(void *vctx, int layer, float *hidden, int64_t n, int64_t E) {
+    resid_ctx *r = vctx;
+    r->calls++;
+    if (layer != r->layer) return;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < E; j++) hidden[i * E + j] += r->add[j];
+}
+
+static void test_residual_hook(void **st) {
+    (void)st;
+    spec s = base_llama;
+    s.seed = 41;
+    spec_extra x;
+    pd_gguf *g = build(&s, &x);
+    float *add = rand_mat(s.E, 42);
+    double addd[64];
+    for (int j = 0; j < s.E; j++) addd[j] = add[j] * 5;
+    for (int j = 0; j < s.E; j++) add[j] *= 5;
+    enum { N = 7 };
+    int32_t tok[N];
+    make_tokens(tok, N, s.V, 6);
+    ref_config rc = ref_of(&s, &x, false);
+    rc.steer_layer = 0;
+    rc.steer = addd;
+    double *ref = malloc(sizeof(double) * N * s.V);
+    assert_int_equal(ref_forward(g, &rc, tok, N, ref), 0);
+    pd_model *m = pd_model_from_gguf(g);
+    assert_non_null(m);
+    resid_ctx r = {.layer = 0, .add = add};
+    m->residual_hook = res_hook;
+    m->residual_hook_ctx = &r;
+    pd_kv *kv = pd_kv_new(&m->cfg, 1, 16, PD_TYPE_F32);
+    float *lg = malloc(sizeof(float) * N * s.V);
+    /* in two chunks: the hook sees each batch's rows, steering every position */
+    assert_int_equal(pd_model_eval(m, kv, 0, tok, 3, true, lg), PD_OK);
+    assert_int_equal(pd_model_eval(m, kv, 0, tok + 3, N - 3, true, lg + 3 * s.V), PD_OK);
+    assert_int_equal(r.calls, 2 * s.L);
+    double e = rel_err(lg, ref, (size_t)N * s.V);
+    printf("  residual hook: steered vs reference %.2e\n", e);
+    assert_true(e < 1e-4);
+    free(lg);
+    free(ref);
+    free(add);
+    pd_kv_free(kv);
+    pd_model_free(m);
+}
+
 /* Shared small model for the batching and cache tests. */
 static pd_model *small_model(spec_extra *x) {
     spec s = base_llama;
@@ -465,6 +635,7 @@ int main(void) {
         cmocka_unit_test(test_qwen3_qknorm),       cmocka_unit_test(test_phi3_fused),
         cmocka_unit_test(test_batch_two_sequences), cmocka_unit_test(test_kv_ops),
         cmocka_unit_test(test_forward_errors),     cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_linear_hook),        cmocka_unit_test(test_residual_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
