@@ -1,0 +1,342 @@
+/* cli/cmd_tasks.c — `ponder tasks list|gen|score`: list the built-in verifiable tasks, generate
+ * item sets as JSONL (optionally as REST bundles), and score model outputs written by anything. */
+#include "cli.h"
+#include "ponder/alloc.h"
+#include "ponder/error.h"
+#include "ponder/log.h"
+#include "ponder/task.h"
+#include "ponder/timer.h"
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VERB "tasks"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ponder tasks list\n"
+            "       ponder tasks gen --task T [--n N] [--seed S] [--difficulty D] [--split train|test|any]\n"
+            "                        [--rest K] [--out FILE]\n"
+            "       ponder tasks score [--task T] ITEMS.jsonl OUTPUTS.jsonl\n"
+            "                        [--extract auto|gsm8k|boxed|tag|answer-is|last-number] [--out FILE] [--strict]\n"
+            "\n"
+            "gen writes one JSON object per line {id, task, difficulty, prompt, reasoning, answer[, meta]};\n"
+            "item i uses the rng seeded with derive(seed, i). --rest K bundles K items per prompt (REST).\n"
+            "score reads OUTPUTS lines {\"id\": ..., \"output\": \"model text\"}, judges each against the item\n"
+            "with the same id, writes per-item JSONL to --out and prints 'accuracy N/M'. --task jsonl judges\n"
+            "against the reference answer with the chosen extractor (items need only id, prompt, answer).\n"
+            "Malformed lines are reported with their line number and skipped (--strict: fatal).\n");
+}
+
+static int cmd_list(void) {
+    for (size_t i = 0; i < pd_task_count(); i++) {
+        const pd_task *t = pd_task_at(i);
+        printf("%-11s %s\n", t->name, t->summary);
+        printf("            difficulty %d-%d (default %d): %s\n", t->dmin, t->dmax, t->ddefault, t->difficulty_help);
+        pd_rng r;
+        pd_rng_seed(&r, pd_rng_derive(0, 0));
+        pd_task_item it;
+        if (pd_task_gen(t, &r, t->ddefault, PD_SPLIT_ANY, &it) == PD_OK) {
+            char *p = it.prompt;
+            for (char *c = p; *c; c++) if (*c == '\n') *c = '/';
+            printf("            e.g. %.160s%s\n            answer: %.80s\n", p, strlen(p) > 160 ? "..." : "", it.answer);
+            pd_task_item_free(&it);
+        }
+    }
+    printf("%-11s %s\n", "jsonl", "your own {\"id\",\"prompt\",\"answer\"} file, scored by an extractor (tasks score --task jsonl)");
+    return 0;
+}
+
+static int cmd_gen(int argc, char **argv) {
+    const char *task = NULL, *out_path = NULL;
+    long long n = 10, seed = 0, diff = -1, rest = 0;
+    pd_split split = PD_SPLIT_ANY;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--task")) { if (!(task = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--out")) { if (!(out_path = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--n")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 100000000, &n)) return 2; }
+        else if (!strcmp(a, "--seed")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, INT64_MAX, &seed)) return 2; }
+        else if (!strcmp(a, "--difficulty")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, 1000, &diff)) return 2; }
+        else if (!strcmp(a, "--rest")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 64, &rest)) return 2; }
+        else if (!strcmp(a, "--split")) {
+            if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
+            if (!strcmp(v, "train")) split = PD_SPLIT_TRAIN;
+            else if (!strcmp(v, "test")) split = PD_SPLIT_TEST;
+            else if (!strcmp(v, "any")) split = PD_SPLIT_ANY;
+            else { cli_error(VERB, "--split: expected train, test or any, got '%s'", v); return 2; }
+        } else { cli_error(VERB, "gen: unknown flag '%s' (see ponder tasks --help)", a); return 2; }
+    }
+    if (!task) { cli_error(VERB, "gen: --task is required (see ponder tasks list)"); return 2; }
+    const pd_task *t = pd_task_find(task);
+    if (!t) { cli_error(VERB, "%s", pd_last_error()); return 2; }
+    if (diff < 0) diff = t->ddefault;
+    if (diff < t->dmin || diff > t->dmax) {
+        cli_error(VERB, "--difficulty: %lld is out of range [%d, %d] for %s (%s)", diff, t->dmin, t->dmax, t->name, t->difficulty_help);
+        return 2;
+    }
+    FILE *f = out_path ? fopen(out_path, "w") : stdout;
+    if (!f) { cli_error(VERB, "%s: cannot open for writing", out_path); return 1; }
+    pd_task_item *items = pd_calloc((size_t)n, sizeof *items);
+    if (!items) { cli_error(VERB, "%s", pd_last_error()); if (out_path) fclose(f); return 1; }
+    int rc = 0;
+    double t0 = pd_time_now();
+    for (long long i = 0; i < n; i++) {
+        pd_rng r;
+        pd_rng_seed(&r, pd_rng_derive((uint64_t)seed, (uint64_t)i));
+        if (pd_task_gen(t, &r, (int)diff, split, &items[i]) != PD_OK) {
+            cli_error(VERB, "item %lld: %s", i, pd_last_error());
+            rc = 1;
+            n = i;
+            break;
+        }
+        char id[96];
+        snprintf(id, sizeof id, "%s-%lld-%lld", t->name, seed, i);
+        free(items[i].id);
+        items[i].id = pd_strdup(id);
+    }
+    double dt = pd_time_now() - t0;
+    for (long long i = 0; i < n && rc == 0; i++) {
+        char *line = NULL;
+        if (rest > 0) {
+            pd_task_item b = items[i];
+            size_t order[64];
+            char *prompt = pd_rest_prompt(items, (size_t)n, (size_t)i, (int)rest, order);
+            pd_buf ans = {0}, meta = {0}, id = {0};
+            pd_buf_printf(&id, "rest%lld-%s", rest, items[i].id);
+            pd_buf_printf(&meta, "{\"k\":%lld,\"items\":[", rest);
+            for (int j = 0; j < (int)rest; j++) {
+                char *js = pd_task_item_to_json(&items[order[j]]);
+                pd_buf_printf(&meta, "%s%s", j ? "," : "", js ? js : "null");
+                pd_buf_printf(&ans, "%s%s", j ? "; " : "", items[order[j]].answer);
+                free(js);
+            }
+            pd_buf_printf(&meta, "]}");
+            b.id = id.data;
+            b.task = "rest";
+            b.prompt = prompt;
+            b.reasoning = (char *)"";
+            b.answer = ans.data;
+            b.meta = meta.data;
+            line = pd_task_item_to_json(&b);
+            free(prompt);
+            pd_buf_free(&ans);
+            pd_buf_free(&meta);
+            pd_buf_free(&id);
+        } else {
+            line = pd_task_item_to_json(&items[i]);
+        }
+        if (!line) { cli_error(VERB, "%s", pd_last_error()); rc = 1; break; }
+        fprintf(f, "%s\n", line);
+        free(line);
+    }
+    for (long long i = 0; i < n; i++) pd_task_item_free(&items[i]);
+    free(items);
+    if (out_path && fclose(f) != 0) { cli_error(VERB, "%s: write failed", out_path); rc = 1; }
+    if (rc == 0)
+        fprintf(stderr, "ponder tasks gen: %lld %s items (difficulty %lld) in %.3f s, %.0f items/s\n", n, t->name, diff, dt,
+                dt > 0 ? (double)n / dt : 0.0);
+    return rc;
+}
+
+typedef struct { const char *id; size_t idx; } id_ent;
+static int id_cmp(const void *a, const void *b) { return strcmp(((const id_ent *)a)->id, ((const id_ent *)b)->id); }
+
+/* Score a REST bundle item: its meta carries the k sub-items in question order. */
+static int score_rest(const pd_task_item *it, const char *output, double *scores, int *k_out) {
+    cJSON *m = it->meta ? cJSON_Parse(it->meta) : NULL;
+    const cJSON *jk = m ? cJSON_GetObjectItemCaseSensitive(m, "k") : NULL, *ji = m ? cJSON_GetObjectItemCaseSensitive(m, "items") : NULL;
+    int k = cJSON_IsNumber(jk) ? (int)jk->valuedouble : 0;
+    if (k < 1 || k > 64 || !cJSON_IsArray(ji) || cJSON_GetArraySize(ji) != k) { cJSON_Delete(m); return -1; }
+    pd_task_item sub[64];
+    int n = 0, ok = 1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, ji) {
+        char *s = cJSON_PrintUnformatted(e);
+        if (!s || pd_task_item_from_json(s, &sub[n]) != PD_OK) ok = 0;
+        else n++;
+        if (s) cJSON_free(s);
+        if (!ok) break;
+    }
+    cJSON_Delete(m);
+    if (ok) pd_rest_score(sub, (size_t)k, (size_t)k - 1, k, output, scores);
+    for (int j = 0; j < n; j++) pd_task_item_free(&sub[j]);
+    *k_out = k;
+    return ok ? 0 : -1;
+}
+
+static int cmd_score(int argc, char **argv) {
+    const char *task = NULL, *out_path = NULL, *files[2] = {NULL, NULL};
+    int nfiles = 0, strict = 0;
+    pd_extract_mode mode = PD_EXTRACT_AUTO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--task")) { if (!(task = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--out")) { if (!(out_path = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--strict")) strict = 1;
+        else if (!strcmp(a, "--extract")) {
+            if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
+            int m = pd_extract_mode_parse(v);
+            if (m < 0) { cli_error(VERB, "--extract: unknown extractor '%s' (auto, gsm8k, boxed, tag, answer-is, last-number)", v); return 2; }
+            mode = (pd_extract_mode)m;
+        } else if (a[0] == '-' && a[1]) { cli_error(VERB, "score: unknown flag '%s'", a); return 2; }
+        else if (nfiles < 2) files[nfiles++] = a;
+        else { cli_error(VERB, "score: too many files ('%s')", a); return 2; }
+    }
+    if (nfiles != 2) { cli_error(VERB, "score: need ITEMS.jsonl and OUTPUTS.jsonl"); return 2; }
+    const pd_task *forced = NULL;
+    int ref_only = task && !strcmp(task, "jsonl");
+    if (task && !ref_only && !(forced = pd_task_find(task))) { cli_error(VERB, "%s", pd_last_error()); return 2; }
+    pd_task_set set;
+    size_t bad = 0;
+    if (pd_jsonl_load(files[0], strict, &set, &bad) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    if (bad) cli_error(VERB, "%s: %zu malformed line(s) skipped", files[0], bad);
+    id_ent *ix = pd_calloc(set.n ? set.n : 1, sizeof *ix);
+    int *seen = pd_calloc(set.n ? set.n : 1, sizeof *seen);
+    size_t olen;
+    char *otext = pd_read_file(files[1], &olen);
+    if (!ix || !seen || !otext) { cli_error(VERB, "%s", pd_last_error()); free(ix); free(seen); free(otext); pd_task_set_free(&set); return 1; }
+    for (size_t i = 0; i < set.n; i++) ix[i] = (id_ent){set.items[i].id, i};
+    qsort(ix, set.n, sizeof *ix, id_cmp);
+    FILE *of = NULL;
+    if (out_path && !(of = fopen(out_path, "w"))) {
+        cli_error(VERB, "%s: cannot open for writing", out_path);
+        free(ix); free(seen); free(otext); pd_task_set_free(&set);
+        return 1;
+    }
+    int rc = 0;
+    size_t lineno = 0, n_out_bad = 0, n_scored = 0, n_unknown = 0, n_dup = 0;
+    double correct = 0, score_sum = 0;
+    double pos_sum[64] = {0};
+    size_t pos_n[64] = {0};
+    int max_k = 0;
+    for (char *p = otext; p < otext + olen && rc == 0;) {
+        char *nl = memchr(p, '\n', (size_t)(otext + olen - p));
+        if (nl) *nl = 0;
+        lineno++;
+        char *line = p;
+        p = nl ? nl + 1 : otext + olen;
+        size_t sp = strspn(line, " \t\r");
+        if (!line[sp]) continue;
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *jid = o ? cJSON_GetObjectItemCaseSensitive(o, "id") : NULL;
+        const cJSON *jout = o ? cJSON_GetObjectItemCaseSensitive(o, "output") : NULL;
+        if (o && !jout) jout = cJSON_GetObjectItemCaseSensitive(o, "completion");
+        if (o && !jout) jout = cJSON_GetObjectItemCaseSensitive(o, "response");
+        char idbuf[64];
+        const char *id = NULL;
+        if (cJSON_IsString(jid)) id = jid->valuestring;
+        else if (cJSON_IsNumber(jid)) { snprintf(idbuf, sizeof idbuf, "%.17g", jid->valuedouble); id = idbuf; }
+        if (!o || !id || !cJSON_IsString(jout)) {
+            cli_error(VERB, "%s: line %zu: %s", files[1], lineno,
+                      !o ? "invalid JSON" : !id ? "missing key 'id'" : "missing string key 'output'");
+            cJSON_Delete(o);
+            n_out_bad++;
+            if (strict) rc = 1;
+            continue;
+        }
+        id_ent key = {id, 0};
+        id_ent *hit = bsearch(&key, ix, set.n, sizeof *ix, id_cmp);
+        if (!hit) {
+            cli_error(VERB, "%s: line %zu: id '%s' is not in %s", files[1], lineno, id, files[0]);
+            cJSON_Delete(o);
+            n_unknown++;
+            if (strict) rc = 1;
+            continue;
+        }
+        if (seen[hit->idx]++) {
+            cli_error(VERB, "%s: line %zu: id '%s' scored again (duplicate output)", files[1], lineno, id);
+            n_dup++;
+        }
+        const pd_task_item *it = &set.items[hit->idx];
+        const char *output = jout->valuestring;
+        pd_verdict v = {0};
+        double sc = 0;
+        cJSON *rec = cJSON_CreateObject();
+        cJSON_AddStringToObject(rec, "id", it->id);
+        int is_rest = 0;
+        if (it->meta && !ref_only) {
+            cJSON *m = cJSON_Parse(it->meta);
+            is_rest = m && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(m, "items")) &&
+                      cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(m, "k"));
+            cJSON_Delete(m);
+        }
+        if (is_rest) {
+            double scores[64];
+            int k = 0;
+            if (score_rest(it, output, scores, &k) != 0) {
+                cli_error(VERB, "%s: item '%s': malformed REST bundle meta", files[0], it->id);
+                rc = 1;
+                cJSON_Delete(rec);
+                cJSON_Delete(o);
+                break;
+            }
+            cJSON *arr = cJSON_AddArrayToObject(rec, "scores");
+            for (int j = 0; j < k; j++) {
+                sc += scores[j] / k;
+                pos_sum[j] += scores[j];
+                pos_n[j]++;
+                cJSON_AddItemToArray(arr, cJSON_CreateNumber(scores[j]));
+            }
+            if (k > max_k) max_k = k;
+            v.reason = "rest";
+        } else {
+            const pd_task *t = forced;
+            if (!t && !ref_only && it->task && strcmp(it->task, "jsonl")) t = pd_task_find(it->task);
+            pd_status s = t ? pd_task_verify_ex(t, it, output, mode, &v) : pd_task_verify_ref(it->answer, output, mode, &v);
+            if (s != PD_OK) { cli_error(VERB, "item '%s': %s", it->id, pd_last_error()); rc = 1; }
+            sc = v.score;
+            if (v.extracted) cJSON_AddStringToObject(rec, "extracted", v.extracted);
+            else cJSON_AddNullToObject(rec, "extracted");
+        }
+        cJSON_AddNumberToObject(rec, "score", sc);
+        cJSON_AddBoolToObject(rec, "correct", sc >= 1.0);
+        cJSON_AddStringToObject(rec, "reason", v.reason ? v.reason : "");
+        if (of) {
+            char *js = cJSON_PrintUnformatted(rec);
+            if (js) { fprintf(of, "%s\n", js); cJSON_free(js); }
+        }
+        cJSON_Delete(rec);
+        cJSON_Delete(o);
+        pd_verdict_free(&v);
+        n_scored++;
+        score_sum += sc;
+        correct += sc >= 1.0;
+    }
+    size_t missing = 0;
+    for (size_t i = 0; i < set.n; i++) missing += !seen[i];
+    if (of && fclose(of) != 0) { cli_error(VERB, "%s: write failed", out_path); rc = 1; }
+    if (rc == 0) {
+        if (max_k > 0) {
+            printf("per-position accuracy:");
+            for (int j = 0; j < max_k; j++) printf(" Q%d %.4f", j + 1, pos_n[j] ? pos_sum[j] / (double)pos_n[j] : 0.0);
+            printf("\n");
+            double tot = 0; size_t cnt = 0;
+            for (int j = 0; j < max_k; j++) { tot += pos_sum[j]; cnt += pos_n[j]; }
+            printf("rest accuracy %.4f over %zu questions\n", cnt ? tot / (double)cnt : 0.0, cnt);
+        }
+        printf("accuracy %.0f/%zu (%.2f%%), mean score %.4f, scored %zu, missing outputs %zu, bad output lines %zu, unknown ids %zu, duplicates %zu\n",
+               correct, set.n, set.n ? 100.0 * correct / (double)set.n : 0.0, n_scored ? score_sum / (double)n_scored : 0.0,
+               n_scored, missing, n_out_bad, n_unknown, n_dup);
+    }
+    free(ix);
+    free(seen);
+    free(otext);
+    pd_task_set_free(&set);
+    return rc;
+}
+
+int pd_cmd_tasks(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "list")) return cmd_list();
+    if (!strcmp(argv[1], "gen")) return cmd_gen(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "score")) return cmd_score(argc - 1, argv + 1);
+    cli_error(VERB, "unknown subcommand '%s' (list, gen, score)", argv[1]);
+    return 2;
+}
