@@ -25,7 +25,8 @@
 #include "ponder/tok.h"
 
 /* Phase of each token. Prompt tokens are PD_PHASE_PROMPT; a generated or injected token is
- * THINKING from the thinking opener (included) to the closer (included), ANSWER otherwise. */
+ * THINKING from the thinking opener (included) to the closer (included), ANSWER otherwise (a closer
+ * that closes nothing is an answer token). Marker texts are never part of the texts. */
 typedef enum { PD_PHASE_PROMPT = 0, PD_PHASE_THINKING = 1, PD_PHASE_ANSWER = 2 } pd_phase;
 
 /* Segment boundaries completed by the token just sampled. */

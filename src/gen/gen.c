@@ -227,10 +227,15 @@ static unsigned push_token(pd_gen *g, int id, seq_t *s, int32_t tok, float logpr
     unsigned boundary = 0;
     pd_phase lbl = s->phase;
     bool marker = false;
+    /* markers are labelled thinking when they open or close it; a stray closer in the answer is an
+     * answer token (its text is left out all the same) */
     if (tok >= 0 && tok == g->think_open) {
         lbl = PD_PHASE_THINKING; s->phase = PD_PHASE_THINKING; boundary |= PD_BOUNDARY_THINK_START; marker = true;
     } else if (tok >= 0 && tok == g->think_close) {
-        lbl = PD_PHASE_THINKING; s->phase = PD_PHASE_ANSWER; boundary |= PD_BOUNDARY_THINK_END; marker = true;
+        if (s->phase == PD_PHASE_THINKING) boundary |= PD_BOUNDARY_THINK_END;
+        else lbl = PD_PHASE_ANSWER;
+        s->phase = PD_PHASE_ANSWER;
+        marker = true;
     }
     int n = s->n_tokens++;
     s->tokens[n] = tok;
@@ -360,8 +365,8 @@ static void sample_next(pd_gen *g, int id, seq_t *s, float *logits) {
         eog = g->tok && pd_tok_is_eog(g->tok, tok);
         for (int i = 0; i < s->p.n_stop_tokens && !eog; i++) eog = s->stop_tokens[i] == tok;
     }
-    pd_phase ph = tok == g->think_open || tok == g->think_close ? PD_PHASE_THINKING : s->phase;
     unsigned boundary = push_token(g, id, s, tok, want ? smp.logprob : NAN, eog, false);
+    pd_phase ph = (pd_phase)s->phases[s->n_tokens - 1];
     if (g->on_tok) g->on_tok(g->on_tok_ctx, id, &smp, ph);
     if (!s->active) return;
     if (eog) { finish(g, id, s, PD_FINISH_EOG); return; }
