@@ -17,9 +17,11 @@
 #define L2C_HEADER 28
 #define L2C_MAGIC_V1 0x616b3432u /* "ak42": the versioned export format of llama2.c's export.py */
 
-/* Float counts of each section, in file order. */
+/* Sections of the file, in file order. */
+enum { S_EMB, S_RMS_ATT, S_WQ, S_WK, S_WV, S_WO, S_RMS_FFN, S_W1, S_W2, S_W3, S_RMS_FINAL, S_FREQ, S_WCLS, S_COUNT };
+
 typedef struct {
-    uint64_t emb, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final, freq, wcls;
+    uint64_t n[S_COUNT]; /* floats per section */
     uint64_t total_bytes;
 } l2c_layout;
 
@@ -35,24 +37,17 @@ static bool layout_of(const pd_llama2c_config *c, l2c_layout *l) {
     uint64_t d = (uint64_t)c->dim, h = (uint64_t)c->hidden_dim, L = (uint64_t)c->n_layers;
     uint64_t v = (uint64_t)c->vocab_size, hs = d / (uint64_t)c->n_heads;
     uint64_t kv = d * (uint64_t)c->n_kv_heads / (uint64_t)c->n_heads;
-    l->emb = mul3(v, d, 1, &ovf);
-    l->rms_att = mul3(L, d, 1, &ovf);
-    l->wq = mul3(L, d, d, &ovf);
-    l->wk = mul3(L, kv, d, &ovf);
-    l->wv = l->wk;
-    l->wo = l->wq;
-    l->rms_ffn = l->rms_att;
-    l->w1 = mul3(L, h, d, &ovf);
-    l->w2 = l->w1;
-    l->w3 = l->w1;
-    l->rms_final = d;
-    l->freq = mul3((uint64_t)c->seq_len, hs, 1, &ovf); /* real + imag, each seq_len * hs/2 */
-    l->wcls = c->shared_classifier ? 0 : l->emb;
-    uint64_t parts[] = {l->emb, l->rms_att, l->wq, l->wk, l->wv, l->wo, l->rms_ffn, l->w1, l->w2, l->w3,
-                        l->rms_final, l->freq, l->wcls};
+    l->n[S_EMB] = mul3(v, d, 1, &ovf);
+    l->n[S_RMS_ATT] = l->n[S_RMS_FFN] = mul3(L, d, 1, &ovf);
+    l->n[S_WQ] = l->n[S_WO] = mul3(L, d, d, &ovf);
+    l->n[S_WK] = l->n[S_WV] = mul3(L, kv, d, &ovf);
+    l->n[S_W1] = l->n[S_W2] = l->n[S_W3] = mul3(L, h, d, &ovf);
+    l->n[S_RMS_FINAL] = d;
+    l->n[S_FREQ] = mul3((uint64_t)c->seq_len, hs, 1, &ovf); /* real + imag, each seq_len * hs/2 */
+    l->n[S_WCLS] = c->shared_classifier ? 0 : l->n[S_EMB];
     uint64_t floats = 0;
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-        if (__builtin_add_overflow(floats, parts[i], &floats)) ovf = true;
+    for (int i = 0; i < S_COUNT; i++)
+        if (__builtin_add_overflow(floats, l->n[i], &floats)) ovf = true;
     if (__builtin_mul_overflow(floats, 4, &l->total_bytes) ||
         __builtin_add_overflow(l->total_bytes, L2C_HEADER, &l->total_bytes))
         ovf = true;
@@ -169,45 +164,27 @@ static pd_status fill(pd_gguf_writer *w, const char *path, const pd_llama2c_conf
     PD_TRY(pd_gguf_set_f32(w, "llama.rope.freq_base", 10000.0f));
     PD_TRY(pd_gguf_set_u32(w, "llama.vocab_size", (uint32_t)v));
 
+    const float *sec[S_COUNT];
     const float *p = f;
-    const float *emb = p;
-    p += l->emb;
-    const float *rms_att = p;
-    p += l->rms_att;
-    const float *wq = p;
-    p += l->wq;
-    const float *wk = p;
-    p += l->wk;
-    const float *wv = p;
-    p += l->wv;
-    const float *wo = p;
-    p += l->wo;
-    const float *rms_ffn = p;
-    p += l->rms_ffn;
-    const float *w1 = p;
-    p += l->w1;
-    const float *w2 = p;
-    p += l->w2;
-    const float *w3 = p;
-    p += l->w3;
-    const float *rms_final = p;
-    p += l->rms_final + l->freq;
-    const float *wcls = p;
+    for (int i = 0; i < S_COUNT; i++) {
+        sec[i] = p;
+        p += l->n[i];
+    }
 
     int64_t ne_emb[2] = {d, v};
-    PD_TRY(pd_gguf_add_tensor(w, "token_embd.weight", PD_TYPE_F32, 2, ne_emb, emb));
-    PD_TRY(add_layers(w, "attn_norm.weight", rms_att, c->n_layers, 1, d));
-    PD_TRY(add_layers(w, "attn_q.weight", wq, c->n_layers, d, d));
-    PD_TRY(add_layers(w, "attn_k.weight", wk, c->n_layers, kv, d));
-    PD_TRY(add_layers(w, "attn_v.weight", wv, c->n_layers, kv, d));
-    PD_TRY(add_layers(w, "attn_output.weight", wo, c->n_layers, d, d));
-    PD_TRY(add_layers(w, "ffn_norm.weight", rms_ffn, c->n_layers, 1, d));
-    PD_TRY(add_layers(w, "ffn_gate.weight", w1, c->n_layers, h, d));
-    PD_TRY(add_layers(w, "ffn_down.weight", w2, c->n_layers, d, h));
-    PD_TRY(add_layers(w, "ffn_up.weight", w3, c->n_layers, h, d));
+    PD_TRY(pd_gguf_add_tensor(w, "token_embd.weight", PD_TYPE_F32, 2, ne_emb, sec[S_EMB]));
+    PD_TRY(add_layers(w, "attn_norm.weight", sec[S_RMS_ATT], c->n_layers, 1, d));
+    PD_TRY(add_layers(w, "attn_q.weight", sec[S_WQ], c->n_layers, d, d));
+    PD_TRY(add_layers(w, "attn_k.weight", sec[S_WK], c->n_layers, kv, d));
+    PD_TRY(add_layers(w, "attn_v.weight", sec[S_WV], c->n_layers, kv, d));
+    PD_TRY(add_layers(w, "attn_output.weight", sec[S_WO], c->n_layers, d, d));
+    PD_TRY(add_layers(w, "ffn_norm.weight", sec[S_RMS_FFN], c->n_layers, 1, d));
+    PD_TRY(add_layers(w, "ffn_gate.weight", sec[S_W1], c->n_layers, h, d));
+    PD_TRY(add_layers(w, "ffn_down.weight", sec[S_W2], c->n_layers, d, h));
+    PD_TRY(add_layers(w, "ffn_up.weight", sec[S_W3], c->n_layers, h, d));
     int64_t ne_d = d;
-    PD_TRY(pd_gguf_add_tensor(w, "output_norm.weight", PD_TYPE_F32, 1, &ne_d, rms_final));
-    if (!c->shared_classifier) PD_TRY(pd_gguf_add_tensor(w, "output.weight", PD_TYPE_F32, 2, ne_emb, wcls));
+    PD_TRY(pd_gguf_add_tensor(w, "output_norm.weight", PD_TYPE_F32, 1, &ne_d, sec[S_RMS_FINAL]));
+    if (!c->shared_classifier) PD_TRY(pd_gguf_add_tensor(w, "output.weight", PD_TYPE_F32, 2, ne_emb, sec[S_WCLS]));
     return PD_OK;
 }
 
