@@ -207,24 +207,27 @@ pd_status pd_model_forward(const pd_model *m, pd_kv *kv, const pd_batch *b, floa
     return pd_matmul(&m->output, xn, n_out, E, logits, V);
 }
 
+/* Long inputs go through in chunks of EVAL_CHUNK tokens: the batch arrays live on the stack (no
+ * allocation per call, so decoding one token at a time never allocates) and the forward scratch
+ * stays bounded however long the prompt is. */
+enum { EVAL_CHUNK = 512 };
+
 pd_status pd_model_eval(const pd_model *m, pd_kv *kv, int seq, const int32_t *tokens, int n, bool all, float *logits) {
     if (n < 1) return pd_fail(PD_ERR_ARG, "eval: need at least one token (got %d)", n);
-    if (!kv || seq < 0 || seq >= kv->n_seq_max)
+    if (!m || !kv || seq < 0 || seq >= kv->n_seq_max)
         return pd_fail(PD_ERR_RANGE, "eval: sequence %d outside the cache", seq);
-    int32_t *seqs = pd_malloc((size_t)n * sizeof(int32_t));
-    int8_t *want = pd_malloc((size_t)n);
-    if (!seqs || !want) {
-        free(seqs);
-        free(want);
-        return PD_ERR_NOMEM;
+    if (kv->seqs[seq].len + (int64_t)n > kv->n_ctx_max)
+        return pd_fail(PD_ERR_RANGE, "eval: sequence %d has %d positions, %d more exceed the cache's %d", seq,
+                       kv->seqs[seq].len, n, kv->n_ctx_max);
+    int32_t seqs[EVAL_CHUNK];
+    int8_t want[EVAL_CHUNK];
+    for (int i = 0; i < EVAL_CHUNK; i++) seqs[i] = seq;
+    for (int at = 0; at < n; at += EVAL_CHUNK) {
+        int c = n - at < EVAL_CHUNK ? n - at : EVAL_CHUNK;
+        for (int i = 0; i < c; i++) want[i] = all || at + i == n - 1;
+        pd_batch b = {.n = c, .token = tokens + at, .seq = seqs, .pos = NULL, .want_logits = want};
+        float *out = logits ? (all ? logits + (size_t)at * m->cfg.n_vocab : logits) : NULL;
+        PD_TRY(pd_model_forward(m, kv, &b, out));
     }
-    for (int i = 0; i < n; i++) {
-        seqs[i] = seq;
-        want[i] = all || i == n - 1;
-    }
-    pd_batch b = {.n = n, .token = tokens, .seq = seqs, .pos = NULL, .want_logits = want};
-    pd_status st = pd_model_forward(m, kv, &b, logits);
-    free(seqs);
-    free(want);
-    return st;
+    return PD_OK;
 }

@@ -495,16 +495,17 @@ static void test_kv_ops(void **st) {
     pd_model *m = small_model(&x);
     assert_non_null(m);
     const int V = m->cfg.n_vocab;
-    enum { N = 300 };
+    enum { N = 700 };
     int32_t t[N], alt[3];
     make_tokens(t, N, V, 300);
     make_tokens(alt, 3, V, 301);
-    /* growth across chunk boundaries: prefill 200 (one chunk of 256), then decode 100 one at a time */
+    /* growth across chunk boundaries: prefill 600 (eval splits it 512 + 88; the cache grows
+     * 256 → 1024), then decode 100 one at a time */
     pd_kv *kv = pd_kv_new(&m->cfg, 2, 100000, PD_TYPE_F32);
     assert_true(pd_kv_bytes(kv) == 0);
     float *lg = malloc(sizeof(float) * N * V), *one = malloc(sizeof(float) * V);
-    assert_int_equal(pd_model_eval(m, kv, 0, t, 200, true, lg), PD_OK);
-    for (int i = 200; i < N; i++) assert_int_equal(pd_model_eval(m, kv, 0, t + i, 1, false, lg + (size_t)i * V), PD_OK);
+    assert_int_equal(pd_model_eval(m, kv, 0, t, 600, true, lg), PD_OK);
+    for (int i = 600; i < N; i++) assert_int_equal(pd_model_eval(m, kv, 0, t + i, 1, false, lg + (size_t)i * V), PD_OK);
     assert_int_equal(pd_kv_seq_len(kv, 0), N);
     /* memory follows use, not n_ctx_max: 2 layers × 2 heads × 16 × 4 bytes × (K+V) per position */
     size_t per_pos = 2 * 2 * 16 * 4 * 2;
@@ -527,7 +528,7 @@ static void test_kv_ops(void **st) {
     double *ref2 = malloc(sizeof(double) * 153 * V);
     assert_int_equal(ref_forward(m->gguf, &rc, path, 153, ref2), 0);
     assert_true(rel_err(one, ref2 + (size_t)152 * V, (size_t)V) < 1e-4);
-    /* seq 0 untouched by the fork: rewind to 299 and re-feed the last token */
+    /* seq 0 untouched by the fork: rewind by one and re-feed the last token */
     assert_int_equal(pd_kv_seq_rewind(kv, 0, N - 1), PD_OK);
     assert_int_equal(pd_model_eval(m, kv, 0, t + N - 1, 1, false, one), PD_OK);
     assert_true(rel_err(one, ref + (size_t)(N - 1) * V, (size_t)V) < 1e-4);
