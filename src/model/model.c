@@ -8,6 +8,7 @@
  * Tensors point into the GGUF mapping, which the model owns; nothing is copied. */
 #include "ponder/model.h"
 #include "ponder/alloc.h"
+#include "ponder/llama2c.h"
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -291,9 +292,26 @@ pd_model *pd_model_load(const char *path) {
     unsigned char magic[4] = {0};
     size_t got = fread(magic, 1, 4, f);
     fclose(f);
-    if (got == 4 && !memcmp(magic, "GGUF", 4)) return pd_model_from_gguf(pd_gguf_open(path));
-    pd_fail(PD_ERR_FORMAT, "%s: not a GGUF file (no 'GGUF' magic at offset 0)", path);
-    return NULL;
+    if (got == 4 && !memcmp(magic, "GGUF", 4)) {
+        pd_gguf *g = pd_gguf_open(path);
+        return g ? pd_model_from_gguf(g) : NULL;
+    }
+    /* Not GGUF: a llama2.c checkpoint, converted to GGUF in memory (a copy of the weights the
+     * returned reader owns). */
+    pd_llama2c_config lc;
+    if (pd_llama2c_read_config(path, &lc) != PD_OK) {
+        pd_fail_ctx(PD_ERR_FORMAT, "%s: not GGUF (no 'GGUF' magic at offset 0) and not a llama2.c checkpoint", path);
+        return NULL;
+    }
+    pd_gguf_writer *w = pd_gguf_writer_new();
+    void *data = NULL;
+    size_t size = 0;
+    pd_status st = w ? pd_llama2c_to_gguf(path, w) : PD_ERR_NOMEM;
+    if (st == PD_OK) st = pd_gguf_write_buffer(w, &data, &size);
+    pd_gguf_writer_free(w);
+    if (st != PD_OK) return NULL;
+    pd_gguf *g = pd_gguf_open_owned_memory(data, size, path);
+    return g ? pd_model_from_gguf(g) : NULL;
 }
 
 void pd_model_free(pd_model *m) {
