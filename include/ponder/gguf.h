@@ -92,4 +92,20 @@ pd_status pd_gguf_write(pd_gguf_writer *w, const char *path);
  * pd_gguf_open_owned_memory), without touching the disk. */
 pd_status pd_gguf_write_buffer(pd_gguf_writer *w, void **data, size_t *size); /* aligned to max(64, alignment) */
 
+/* ---- model quantisation (`ponder quantize`) ----
+ * Converts every weight matrix of src (name ending in "weight", not a norm, at least 2 dims larger
+ * than 1, stored as F32, F16 or BF16, row length a multiple of the target's block size) to `type`
+ * (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) with the reference quantisers; every other tensor keeps
+ * its type and bytes. token_embd and output are converted like any matrix (no mixed recipe). All KVs
+ * are copied; general.file_type is set to llama.cpp's LLAMA_FTYPE for the type (0 F32, 1 F16, 2 Q4_0,
+ * 7 Q8_0, 14 Q4_K, 18 Q6_K, 32 BF16) and general.quantization_version to 2. Written atomically. */
+typedef struct {
+    int64_t n_converted, n_kept;   /* tensors */
+    uint64_t bytes_in, bytes_out;  /* tensor data */
+} pd_quantize_stats;
+int pd_gguf_ftype_of(pd_type type); /* LLAMA_FTYPE value above, or -1 */
+pd_status pd_gguf_quantize(const pd_gguf *src, const char *out_path, pd_type type, pd_quantize_stats *stats);
+/* The same into a writer (for callers that add more before writing). */
+pd_status pd_gguf_quantize_to_writer(const pd_gguf *src, pd_gguf_writer *w, pd_type type, pd_quantize_stats *stats);
+
 #endif

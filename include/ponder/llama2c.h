@@ -22,4 +22,7 @@ pd_status pd_llama2c_read_config(const char *path, pd_llama2c_config *cfg);
  * The checkpoint carries no tokenizer: no tokenizer.* keys are written. */
 pd_status pd_llama2c_to_gguf(const char *path, pd_gguf_writer *w);
 
+/* Convert `path` in memory and open the result as a GGUF reader (label: the .bin path). */
+pd_gguf *pd_llama2c_open(const char *path);
+
 #endif

@@ -209,3 +209,15 @@ pd_status pd_llama2c_to_gguf(const char *path, pd_gguf_writer *w) {
     if (st != PD_OK) return pd_fail_ctx(st, "%s", path);
     return PD_OK;
 }
+
+pd_gguf *pd_llama2c_open(const char *path) {
+    pd_gguf_writer *w = pd_gguf_writer_new();
+    if (!w) return NULL;
+    void *buf = NULL;
+    size_t size = 0;
+    pd_status st = pd_llama2c_to_gguf(path, w);
+    if (st == PD_OK) st = pd_gguf_write_buffer(w, &buf, &size);
+    pd_gguf_writer_free(w);
+    if (st != PD_OK) return NULL;
+    return pd_gguf_open_owned_memory(buf, size, path);
+}
