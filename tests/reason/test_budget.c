@@ -1,0 +1,236 @@
+/* tests/reason/test_budget.c — the budget policy on a model that never stops thinking by itself:
+ * tiny-qwen3 (random weights, "<think>"/"</think>" in its vocabulary) sampled at temperature 1,
+ * prompted with its real chat template. Budgets of several sizes run batched in one gen; the
+ * injected text is checked against an independent tokenisation, the phases token by token. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ponder/alloc.h"
+#include "ponder/budget.h"
+#include "ponder/chat.h"
+#include "ponder/error.h"
+#include "ponder/gen.h"
+
+#define FIX PD_SHARED_DIR "/fixtures/models/"
+
+static pd_model *model;
+static int32_t OPEN, CLOSE;
+
+static int setup(void **st) {
+    (void)st;
+    model = pd_model_load(FIX "tiny-qwen3.gguf");
+    if (!model) { fprintf(stderr, "%s\n", pd_last_error()); return -1; }
+    OPEN = pd_tok_find(model->tok, "<think>");
+    CLOSE = pd_tok_find(model->tok, "</think>");
+    return OPEN >= 0 && CLOSE >= 0 ? 0 : -1;
+}
+static int teardown(void **st) { (void)st; pd_model_free(model); return 0; }
+
+static int32_t *chat_prompt(bool thinking, size_t *n) {
+    pd_chat_msg m[] = {{"user", "Question: what is 12+35?", NULL}};
+    char *text = pd_chat_render(PD_CHAT_QWEN3, m, 1, true, thinking);
+    assert_non_null(text);
+    pd_buf b = {0};
+    pd_buf_append(&b, text, strlen(text));
+    if (thinking) pd_buf_append(&b, "<think>\n", 8);  /* what Qwen3 writes first; R1's prompt has it */
+    int32_t *ids;
+    assert_int_equal(pd_tokenize(model->tok, b.data, b.len, false, true, &ids, n), PD_OK);
+    free(text);
+    pd_buf_free(&b);
+    return ids;
+}
+
+static pd_gen *new_gen(int n_seq) {
+    pd_gen_params gp = pd_gen_defaults();
+    gp.n_seq_max = n_seq;
+    gp.n_ctx = 256;
+    pd_gen *g = pd_gen_new(model, &gp);
+    assert_non_null(g);
+    return g;
+}
+
+static int32_t *tok_text(const char *s, size_t *n) {
+    int32_t *ids;
+    assert_int_equal(pd_tokenize(model->tok, s, strlen(s), false, true, &ids, n), PD_OK);
+    return ids;
+}
+
+/* Without a policy the random model keeps thinking: the premise of the other tests. */
+static void test_never_stops_alone(void **st) {
+    (void)st;
+    size_t n;
+    int32_t *prompt = chat_prompt(true, &n);
+    pd_gen *g = new_gen(1);
+    pd_seq_params p = pd_seq_defaults();
+    p.max_tokens = 80;
+    p.sampling.seed = 11;
+    int id = pd_gen_add(g, prompt, (int)n, &p);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    const pd_gen_result *r = pd_gen_get_result(g, id);
+    assert_int_equal(r->finish, PD_FINISH_LENGTH);
+    assert_int_equal(r->n_thinking, 80);
+    assert_int_equal(r->n_answer, 0);
+    pd_gen_free(g);
+    free(prompt);
+}
+
+static void test_think_budgets_batched(void **st) {
+    (void)st;
+    size_t n;
+    int32_t *prompt = chat_prompt(true, &n);
+    const char *msg = "Time is up.";
+    size_t n_end, n_end_msg;
+    int32_t *end = tok_text("\n</think>\n\n", &n_end);
+    char full[64];
+    snprintf(full, sizeof full, "%s\n</think>\n\n", msg);
+    int32_t *end_msg = tok_text(full, &n_end_msg);
+    enum { NS = 4 };
+    const int budgets[NS] = {1, 7, 30, 60};
+    const int answer_budget = 12;
+    pd_gen *g = new_gen(NS);
+    int ids[NS];
+    for (int i = 0; i < NS; i++) {
+        pd_budget_params bp = pd_budget_defaults();
+        bp.think_budget = budgets[i];
+        bp.answer_budget = answer_budget;
+        bp.message = i % 2 ? msg : NULL;
+        pd_policy pol;
+        assert_int_equal(pd_budget_policy(model->tok, &bp, &pol), PD_OK);
+        pd_seq_params p = pd_seq_defaults();
+        p.sampling.seed = 1000 + (uint64_t)i;
+        p.max_tokens = 200;
+        p.policies = &pol;
+        p.n_policies = 1;
+        ids[i] = pd_gen_add(g, prompt, (int)n, &p);
+        assert_true(ids[i] >= 0);
+    }
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    for (int i = 0; i < NS; i++) {
+        const pd_gen_result *r = pd_gen_get_result(g, ids[i]);
+        int N = budgets[i];
+        const int32_t *inj = i % 2 ? end_msg : end;
+        size_t n_inj = i % 2 ? n_end_msg : n_end;
+        int p0 = r->n_prompt;
+        /* exactly N sampled thinking tokens, none of them a marker */
+        for (int k = 0; k < N; k++) {
+            assert_int_equal(r->phases[p0 + k], PD_PHASE_THINKING);
+            assert_true(r->tokens[p0 + k] != CLOSE && r->tokens[p0 + k] != OPEN);
+        }
+        /* then the injected text, token for token */
+        assert_memory_equal(r->tokens + p0 + N, inj, n_inj * sizeof(int32_t));
+        int k_close = -1;
+        for (size_t k = 0; k < n_inj; k++) if (inj[k] == CLOSE) k_close = p0 + N + (int)k;
+        assert_true(k_close > 0);
+        for (int k = p0; k <= k_close; k++) assert_int_equal(r->phases[k], PD_PHASE_THINKING);
+        for (int k = k_close + 1; k < r->n_tokens; k++) {
+            assert_int_equal(r->phases[k], PD_PHASE_ANSWER);
+            assert_true(r->tokens[k] != OPEN);
+        }
+        /* the answer budget stops the sequence */
+        assert_int_equal(r->finish, PD_FINISH_POLICY);
+        assert_int_equal(r->n_answer, answer_budget);
+        assert_int_equal(r->n_thinking, k_close - p0 + 1);
+        /* texts: thinking = the N tokens + message + "\n"; answer = what follows "</think>" */
+        char *th = pd_detokenize(model->tok, r->tokens + p0, (size_t)N, NULL);
+        pd_buf want = {0};
+        pd_buf_append(&want, th, strlen(th));
+        if (i % 2) pd_buf_append(&want, msg, strlen(msg));
+        pd_buf_append(&want, "\n", 1);
+        assert_string_equal(r->thinking, want.data);
+        char *an = pd_detokenize(model->tok, r->tokens + k_close + 1, (size_t)(r->n_tokens - k_close - 1), NULL);
+        assert_string_equal(r->answer, an);
+        assert_memory_equal(r->answer, "\n\n", 2);
+        free(th); free(an);
+        pd_buf_free(&want);
+    }
+    pd_gen_free(g);
+    free(prompt); free(end); free(end_msg);
+}
+
+/* A chained policy that pushes "<think>" up: the budget-0 mask must still win. */
+static void push_open(void *ctx, const pd_seq_state *s, float *logits) { (void)ctx; (void)s; logits[OPEN] += 100.0f; }
+
+static void test_no_thinking(void **st) {
+    (void)st;
+    pd_budget_params bp = pd_budget_defaults();
+    bp.think_budget = 0;
+    size_t n_end;
+    int32_t *end = tok_text("\n</think>\n\n", &n_end);
+    for (int variant = 0; variant < 2; variant++) {
+        /* 0: the prompt opens thinking → closed at once; 1: the template's no-think prompt */
+        size_t n;
+        int32_t *prompt = chat_prompt(variant == 0, &n);
+        pd_gen *g = new_gen(1);
+        pd_policy pol[2] = {{.name = "push-open", .on_logits = push_open}};
+        assert_int_equal(pd_budget_policy(model->tok, &bp, &pol[1]), PD_OK);
+        pd_seq_params p = pd_seq_defaults();
+        p.sampling.seed = 5;
+        p.max_tokens = 40;
+        p.ignore_eog = true;
+        p.policies = pol;
+        p.n_policies = 2;
+        int id = pd_gen_add(g, prompt, (int)n, &p);
+        assert_int_equal(pd_gen_run(g), PD_OK);
+        const pd_gen_result *r = pd_gen_get_result(g, id);
+        int start = r->n_prompt;
+        if (variant == 0) {
+            assert_memory_equal(r->tokens + start, end, n_end * sizeof(int32_t));
+            start += (int)n_end;
+            assert_int_equal(r->n_thinking, 2); /* "\n" and "</think>" */
+            assert_string_equal(r->thinking, "\n");
+        } else {
+            assert_int_equal(r->n_thinking, 0);
+        }
+        for (int k = start; k < r->n_tokens; k++) {
+            assert_true(r->tokens[k] != OPEN);
+            assert_int_equal(r->phases[k], PD_PHASE_ANSWER);
+        }
+        pd_gen_free(g);
+        free(prompt);
+    }
+    /* without the budget the push makes "<think>" come out: the mask above is what held */
+    size_t n;
+    int32_t *prompt = chat_prompt(false, &n);
+    pd_gen *g = new_gen(1);
+    pd_policy push = {.name = "push-open", .on_logits = push_open};
+    pd_seq_params p = pd_seq_defaults();
+    p.max_tokens = 3;
+    p.policies = &push;
+    p.n_policies = 1;
+    int id = pd_gen_add(g, prompt, (int)n, &p);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    assert_int_equal(pd_gen_get_result(g, id)->tokens[n], OPEN);
+    pd_gen_free(g);
+    free(prompt);
+    free(end);
+}
+
+static void test_bad_params(void **st) {
+    (void)st;
+    pd_budget_params bp = pd_budget_defaults();
+    bp.think_budget = -3;
+    pd_policy pol;
+    assert_int_equal(pd_budget_policy(model->tok, &bp, &pol), PD_ERR_ARG);
+    assert_non_null(strstr(pd_last_error(), "budget"));
+    /* no tokenizer: the thinking budget is a no-op, the policy still exists for the answer budget */
+    bp = pd_budget_defaults();
+    bp.answer_budget = 3;
+    assert_int_equal(pd_budget_policy(NULL, &bp, &pol), PD_OK);
+    pol.release(pol.ctx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_never_stops_alone),
+        cmocka_unit_test(test_think_budgets_batched),
+        cmocka_unit_test(test_no_thinking),
+        cmocka_unit_test(test_bad_params),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
