@@ -28,6 +28,7 @@
 #include "ponder/rng.h"
 #include "ponder/svd.h"
 #include "ponder/tensor.h"
+#include "ponder/train.h"
 
 typedef enum { PD_ADAPTER_LORA = 0, PD_ADAPTER_PISSA = 1, PD_ADAPTER_SOKA = 2 } pd_adapter_method;
 const char *pd_adapter_method_name(pd_adapter_method m);
@@ -134,11 +135,51 @@ int pd_adapter_n_slots(const pd_adapter *a);
  * SoKA tensors: blk.N.<t>.weight.soka_a ne = [n1, m1, r], .soka_b ne = [n2, m2, r], and the frozen
  * .soka_a0 / .soka_b0 of the same shapes. */
 pd_status pd_adapter_save(const pd_adapter *a, const char *path);
+/* Same, letting `extra` add keys/tensors before writing (fine-tuning checkpoints add opt.* tensors,
+ * which pd_adapter_load skips). */
+struct pd_gguf_writer;
+pd_status pd_adapter_save_ex(const pd_adapter *a, const char *path,
+                             pd_status (*extra)(struct pd_gguf_writer *w, void *ctx), void *ctx);
 pd_adapter *pd_adapter_load(const char *path);
 
 /* The model's pd_linear_hook (ponder/model.h): ctx is a pd_adapter*; adds user_scale·Δ_eff(x). */
 void pd_adapter_linear_hook(void *ctx, int layer, const char *which, const float *x, int64_t n_tokens,
                             int64_t in_dim, float *y, int64_t out_dim);
+
+/* ---- fine-tuning a base model through an adapter (ponder finetune) ----
+ * The base is loaded into the training engine (train.h; quantised bases are dequantised to f32 on
+ * load). Each step the engine's adapted matrices are set to W_eff = W0 + Δ_eff(A, B) (so PiSSA/SoKA
+ * start exactly at the base), forward/backward run as in `ponder train`, and the engine's gradient
+ * of W_eff is pulled back onto the factors with pd_adapter_grad_from_dW; only the factors get
+ * AdamW updates. Outputs: `out` (a clean adapter file, llama.cpp-loadable for LoRA/PiSSA) and
+ * `out`.ckpt (the same plus AdamW moments opt.{m,v}.blk.N.<t>.{A,B} and ponder.finetune.* keys:
+ * step, rng, settings) which --resume continues bit for bit. */
+typedef struct {
+    const char *base;           /* base model GGUF (required unless resuming: the checkpoint names it) */
+    pd_adapter_method method;
+    unsigned targets;           /* default q,v */
+    int rank;                   /* LoRA/PiSSA r (default 8) */
+    float alpha;                /* LoRA α (default 2·rank) */
+    pd_soka_opts soka;
+    pd_svd_method svd;
+    const char *task; int dlo, dhi; const char *data_path;
+    int B, T, accum;
+    int64_t steps;              /* 0: write the freshly initialised adapter and stop */
+    uint64_t seed;
+    int threads;
+    pd_optcfg opt;              /* default lr 1e-3, weight decay 0, clip 1, cosine to 0.1 */
+    const char *out, *resume, *log_path, *plot_path;
+    int ckpt_every, eval_every, eval_batches, eval_n, eval_difficulty, max_new;
+    FILE *progress;
+    double *loss_curve;         /* optional, indexed by step */
+} pd_finetune_opts;
+void pd_finetune_opts_default(pd_finetune_opts *o);
+typedef struct {
+    int64_t steps_done, n_params;
+    double initial_heldout_loss, final_loss, heldout_loss, seconds, tokens_per_s;
+    pd_geval eval;
+} pd_finetune_result;
+pd_status pd_finetune_run(const pd_finetune_opts *o, pd_finetune_result *res);
 
 /* ---- parameter counts from dimensions alone (ponder adapters count) ---- */
 typedef struct {

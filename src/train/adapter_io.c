@@ -46,7 +46,10 @@ int pd_adapter_n_slots(const pd_adapter *a) {
 /* ---- files ---- */
 #define KEY_PREFIX "ponder.adapter."
 
-pd_status pd_adapter_save(const pd_adapter *a, const char *path) {
+pd_status pd_adapter_save(const pd_adapter *a, const char *path) { return pd_adapter_save_ex(a, path, NULL, NULL); }
+
+pd_status pd_adapter_save_ex(const pd_adapter *a, const char *path, pd_status (*extra)(pd_gguf_writer *w, void *ctx),
+                             void *ctx) {
     pd_gguf_writer *w = pd_gguf_writer_new();
     if (!w) return PD_ERR_NOMEM;
     pd_status st = PD_OK;
@@ -119,6 +122,7 @@ pd_status pd_adapter_save(const pd_adapter *a, const char *path) {
             free(ta); free(tb);
             ta = tb = NULL;
         }
+    if (extra) W_TRY(extra(w, ctx));
     W_TRY(pd_gguf_write(w, path));
 #undef W_TRY
 out:
@@ -210,6 +214,7 @@ pd_adapter *pd_adapter_load(const char *path) {
         int l, t;
         const char *sfx;
         const pd_gguf_tensor *gt = pd_gguf_tensor_at(g, i);
+        if (!strncmp(gt->name, "opt.", 4)) continue; /* fine-tuning state in checkpoints */
         if (!parse_name(gt->name, &l, &t, &sfx)) {
             pd_fail(PD_ERR_FORMAT, "%s: tensor '%s' is not an adapter tensor (blk.N.<matrix>.weight.<part>)", path,
                     gt->name);
@@ -257,7 +262,7 @@ pd_adapter *pd_adapter_load(const char *path) {
         int l, t;
         const char *sfx;
         const pd_gguf_tensor *gt = pd_gguf_tensor_at(g, i);
-        parse_name(gt->name, &l, &t, &sfx);
+        if (!parse_name(gt->name, &l, &t, &sfx)) continue; /* opt.* */
         if (strcmp(sfx, asfx)) {
             static const char *const known[] = {"lora_b", "soka_b", "soka_a0", "soka_b0"};
             bool ok = false;

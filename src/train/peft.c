@@ -1,0 +1,501 @@
+/* train/peft.c — the fine-tuning run behind `ponder finetune`: a frozen base in the training engine,
+ * an adapter (LoRA / PiSSA / SoKA) on the chosen matrices, the step loop (W_eff = W0 + Δ_eff,
+ * engine forward/backward, gradients pulled back onto the factors, AdamW on the factors only),
+ * held-out loss and greedy accuracy, JSONL log, progress, adapter files and resumable checkpoints.
+ * See ponder/adapter.h for the scheme. Same data, schedule and evaluation as train/trainer.c. */
+#include "ponder/adapter.h"
+#include "ponder/alloc.h"
+#include "ponder/data.h"
+#include "ponder/gguf.h"
+#include "ponder/model.h"
+#include "ponder/progress.h"
+#include "ponder/threads.h"
+#include "ponder/timer.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pd_finetune_opts_default(pd_finetune_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->method = PD_ADAPTER_LORA;
+    o->targets = (1u << PD_AT_Q) | (1u << PD_AT_V);
+    o->rank = 8;
+    o->alpha = 0; /* 0: 2·rank */
+    pd_soka_opts_default(&o->soka);
+    o->svd = PD_SVD_AUTO;
+    o->dlo = o->dhi = 3;
+    o->B = 8; o->T = 256; o->accum = 1;
+    o->steps = 200;
+    o->seed = 1;
+    pd_optcfg_default(&o->opt);
+    o->opt.weight_decay = 0;
+    o->eval_batches = 4;
+    o->max_new = 256;
+}
+
+typedef struct {
+    pd_adapter_layer *L;
+    size_t off;                 /* of W in the engine's params */
+    float *W0;                  /* base weights (f32) */
+    float *mA, *vA, *mB, *vB;   /* AdamW moments */
+    int layer, target;
+} slot_t;
+
+typedef struct {
+    pd_adapter *a;
+    slot_t *s;
+    int n;
+    pd_tmodel *m;
+} peft_t;
+
+static void peft_free(peft_t *p) {
+    for (int i = 0; i < p->n; i++) {
+        free(p->s[i].W0); free(p->s[i].mA); free(p->s[i].vA); free(p->s[i].mB); free(p->s[i].vB);
+    }
+    free(p->s);
+    pd_adapter_free(p->a);
+    pd_tmodel_free(p->m);
+    memset(p, 0, sizeof *p);
+}
+
+/* Find the adapted matrices in the engine's tensor table; copy their base weights. If `a` has no
+ * layers yet (fresh run) they are initialised from those weights. */
+static pd_status peft_bind(peft_t *p, const pd_finetune_opts *o, bool fresh) {
+    const pd_tcfg *c = pd_tmodel_cfg(p->m);
+    int nt = 0;
+    pd_ttensor *tt = pd_tcfg_tensors(c, &nt);
+    if (!tt) return PD_ERR_NOMEM;
+    p->s = pd_calloc((size_t)c->n_layer * PD_AT_COUNT, sizeof(slot_t));
+    pd_status st = PD_OK;
+    if (!p->s) { st = PD_ERR_NOMEM; goto out; }
+    float *params = pd_tmodel_params(p->m);
+    for (int l = 0; l < c->n_layer; l++)
+        for (int t = 0; t < PD_AT_COUNT; t++) {
+            if (!(p->a->targets & (1u << t))) continue;
+            char name[96];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, pd_adapter_target_tensor(t));
+            const pd_ttensor *te = NULL;
+            for (int k = 0; k < nt; k++)
+                if (!strcmp(tt[k].name, name)) te = &tt[k];
+            if (!te || te->n_dims != 2) {
+                st = pd_fail(PD_ERR_FORMAT, "finetune: the base has no matrix '%s'", name);
+                goto out;
+            }
+            int64_t din = te->ne[0], dout = te->ne[1];
+            slot_t *s = &p->s[p->n++];
+            s->layer = l;
+            s->target = t;
+            s->off = te->offset;
+            s->L = pd_adapter_slot(p->a, l, t);
+            s->W0 = pd_malloc(sizeof(float) * te->n);
+            if (!s->W0) { st = PD_ERR_NOMEM; goto out; }
+            memcpy(s->W0, params + te->offset, sizeof(float) * te->n);
+            if (fresh) {
+                if (p->a->method == PD_ADAPTER_LORA) {
+                    pd_rng r;
+                    pd_rng_seed(&r, pd_rng_derive(o->seed, 0x10A0000u + (uint64_t)(l * PD_AT_COUNT + t)));
+                    st = pd_adapter_lora_init(s->L, din, dout, o->rank, p->a->alpha, &r);
+                } else if (p->a->method == PD_ADAPTER_PISSA) {
+                    st = pd_adapter_pissa_init(s->L, s->W0, din, dout, o->rank, o->svd);
+                } else {
+                    st = pd_adapter_soka_init(s->L, s->W0, din, dout, &o->soka, o->svd);
+                }
+                if (st != PD_OK) { pd_fail_ctx(st, "finetune: %s", name); goto out; }
+            } else if (!s->L->A || s->L->d_in != din || s->L->d_out != dout) {
+                st = pd_fail(PD_ERR_FORMAT, "finetune: the adapter does not fit the base's '%s' (%lldx%lld)", name,
+                             (long long)dout, (long long)din);
+                goto out;
+            }
+            int64_t na = pd_adapter_layer_a_size(s->L), nb = pd_adapter_layer_b_size(s->L);
+            s->mA = pd_calloc((size_t)na, sizeof(float));
+            s->vA = pd_calloc((size_t)na, sizeof(float));
+            s->mB = pd_calloc((size_t)nb, sizeof(float));
+            s->vB = pd_calloc((size_t)nb, sizeof(float));
+            if (!s->mA || !s->vA || !s->mB || !s->vB) { st = PD_ERR_NOMEM; goto out; }
+        }
+    if (p->n == 0) st = pd_fail(PD_ERR_ARG, "finetune: no matrix selected by the targets");
+out:
+    free(tt);
+    return st;
+}
+
+/* W_eff = W0 + Δ_eff for every adapted matrix */
+static pd_status peft_apply(peft_t *p) {
+    float *params = pd_tmodel_params(p->m);
+    for (int i = 0; i < p->n; i++) {
+        slot_t *s = &p->s[i];
+        int64_t n = s->L->d_in * s->L->d_out;
+        float *W = params + s->off;
+        pd_adapter_delta_dense(s->L, W);
+        for (int64_t k = 0; k < n; k++) W[k] += s->W0[k];
+    }
+    return PD_OK;
+}
+
+static void adamw_arr(float *p, const float *g, float *m, float *v, int64_t n, float gscale, float lr, float b1,
+                      float b2, float bc1, float bc2, float eps, float wd) {
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] * gscale;
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        p[i] -= lr * ((m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i]);
+    }
+}
+
+/* pull the engine's W_eff gradients back onto the factors, then one AdamW step; returns the norm */
+static double peft_step(peft_t *p, const pd_optcfg *o, int64_t step, float lr) {
+    const float *grads = pd_tmodel_grads(p->m);
+    double ss = 0;
+    for (int i = 0; i < p->n; i++) {
+        pd_adapter_layer *L = p->s[i].L;
+        pd_adapter_zero_grad(L);
+        pd_adapter_grad_from_dW(L, grads + p->s[i].off);
+        for (int64_t k = 0; k < pd_adapter_layer_a_size(L); k++) ss += (double)L->gA[k] * L->gA[k];
+        for (int64_t k = 0; k < pd_adapter_layer_b_size(L); k++) ss += (double)L->gB[k] * L->gB[k];
+    }
+    double norm = sqrt(ss);
+    float gscale = o->clip > 0 && norm > o->clip ? (float)(o->clip / norm) : 1.0f;
+    double t = (double)step + 1;
+    float bc1 = (float)(1.0 - pow(o->beta1, t)), bc2 = (float)(1.0 - pow(o->beta2, t));
+    for (int i = 0; i < p->n; i++) {
+        slot_t *s = &p->s[i];
+        adamw_arr(s->L->A, s->L->gA, s->mA, s->vA, pd_adapter_layer_a_size(s->L), gscale, lr, o->beta1, o->beta2, bc1,
+                  bc2, o->eps, o->weight_decay);
+        adamw_arr(s->L->B, s->L->gB, s->mB, s->vB, pd_adapter_layer_b_size(s->L), gscale, lr, o->beta1, o->beta2, bc1,
+                  bc2, o->eps, o->weight_decay);
+    }
+    return norm;
+}
+
+/* ---- checkpoints ---- */
+typedef struct {
+    peft_t *p;
+    int64_t step;
+    const pd_rng *rng;
+    const char *config_json;
+} ckpt_ctx;
+
+static pd_status ckpt_extra(pd_gguf_writer *w, void *vctx) {
+    ckpt_ctx *c = vctx;
+    PD_TRY(pd_gguf_set_u64(w, "ponder.finetune.step", (uint64_t)c->step));
+    PD_TRY(pd_gguf_set_arr(w, "ponder.finetune.rng", PD_GGUF_U64, c->rng->s, 4));
+    PD_TRY(pd_gguf_set_str(w, "ponder.finetune.config", c->config_json));
+    for (int i = 0; i < c->p->n; i++) {
+        slot_t *s = &c->p->s[i];
+        int64_t na = pd_adapter_layer_a_size(s->L), nb = pd_adapter_layer_b_size(s->L);
+        const char *tn = pd_adapter_target_tensor(s->target);
+        char name[128];
+        struct { const char *k; const float *d; int64_t n; } parts[4] = {
+            {"m", s->mA, na}, {"v", s->vA, na}, {"m", s->mB, nb}, {"v", s->vB, nb}};
+        for (int k = 0; k < 4; k++) {
+            snprintf(name, sizeof name, "opt.%s.blk.%d.%s.%s", parts[k].k, s->layer, tn, k < 2 ? "A" : "B");
+            int64_t ne[1] = {parts[k].n};
+            PD_TRY(pd_gguf_add_tensor(w, name, PD_TYPE_F32, 1, ne, parts[k].d));
+        }
+    }
+    return PD_OK;
+}
+
+static pd_status restore_moments(peft_t *p, const pd_gguf *g, const char *path) {
+    for (int i = 0; i < p->n; i++) {
+        slot_t *s = &p->s[i];
+        int64_t na = pd_adapter_layer_a_size(s->L), nb = pd_adapter_layer_b_size(s->L);
+        const char *tn = pd_adapter_target_tensor(s->target);
+        struct { const char *k; float *d; int64_t n; const char *f; } parts[4] = {
+            {"m", s->mA, na, "A"}, {"v", s->vA, na, "A"}, {"m", s->mB, nb, "B"}, {"v", s->vB, nb, "B"}};
+        for (int k = 0; k < 4; k++) {
+            char name[128];
+            snprintf(name, sizeof name, "opt.%s.blk.%d.%s.%s", parts[k].k, s->layer, tn, parts[k].f);
+            const pd_gguf_tensor *t = pd_gguf_find_tensor(g, name);
+            if (!t || t->type != PD_TYPE_F32 || t->ne[0] != parts[k].n)
+                return pd_fail(PD_ERR_FORMAT, "%s: optimizer tensor '%s' is missing or has the wrong size", path, name);
+            memcpy(parts[k].d, t->data, sizeof(float) * (size_t)parts[k].n);
+        }
+    }
+    return PD_OK;
+}
+
+static char *config_json(const pd_finetune_opts *o, const char *base) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    cJSON_AddStringToObject(j, "base", base);
+    if (o->task) cJSON_AddStringToObject(j, "task", o->task);
+    if (o->data_path) cJSON_AddStringToObject(j, "data", o->data_path);
+    cJSON_AddNumberToObject(j, "dlo", o->dlo);
+    cJSON_AddNumberToObject(j, "dhi", o->dhi);
+    cJSON_AddNumberToObject(j, "batch", o->B);
+    cJSON_AddNumberToObject(j, "seq", o->T);
+    cJSON_AddNumberToObject(j, "accum", o->accum);
+    cJSON_AddNumberToObject(j, "steps", (double)o->steps);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    cJSON_AddStringToObject(j, "seed", seed);
+    cJSON_AddNumberToObject(j, "lr", o->opt.lr);
+    cJSON_AddNumberToObject(j, "min_lr_frac", o->opt.min_lr_frac);
+    cJSON_AddNumberToObject(j, "warmup", o->opt.warmup);
+    cJSON_AddNumberToObject(j, "beta1", o->opt.beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->opt.beta2);
+    cJSON_AddNumberToObject(j, "eps", o->opt.eps);
+    cJSON_AddNumberToObject(j, "weight_decay", o->opt.weight_decay);
+    cJSON_AddNumberToObject(j, "clip", o->opt.clip);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static pd_status restore_config(pd_finetune_opts *o, const char *js, const char *path, char **keep) {
+    cJSON *j = cJSON_Parse(js);
+    if (!j) return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.finetune.config' is not valid JSON", path);
+    const cJSON *x;
+#define NUM(key, dst, type) if ((x = cJSON_GetObjectItem(j, key)) && cJSON_IsNumber(x)) dst = (type)x->valuedouble
+    NUM("dlo", o->dlo, int); NUM("dhi", o->dhi, int);
+    NUM("batch", o->B, int); NUM("seq", o->T, int); NUM("accum", o->accum, int);
+    NUM("lr", o->opt.lr, float); NUM("min_lr_frac", o->opt.min_lr_frac, float); NUM("warmup", o->opt.warmup, int);
+    NUM("beta1", o->opt.beta1, float); NUM("beta2", o->opt.beta2, float); NUM("eps", o->opt.eps, float);
+    NUM("weight_decay", o->opt.weight_decay, float); NUM("clip", o->opt.clip, float);
+    if (o->steps <= 0) NUM("steps", o->steps, int64_t);
+#undef NUM
+    if ((x = cJSON_GetObjectItem(j, "seed")) && cJSON_IsString(x)) o->seed = strtoull(x->valuestring, NULL, 10);
+    o->task = o->data_path = NULL;
+    if ((x = cJSON_GetObjectItem(j, "task")) && cJSON_IsString(x)) o->task = keep[0] = pd_strdup(x->valuestring);
+    else if ((x = cJSON_GetObjectItem(j, "data")) && cJSON_IsString(x)) o->data_path = keep[0] = pd_strdup(x->valuestring);
+    if (!o->base && (x = cJSON_GetObjectItem(j, "base")) && cJSON_IsString(x)) o->base = keep[1] = pd_strdup(x->valuestring);
+    cJSON_Delete(j);
+    if (o->B <= 0 || o->T <= 1 || o->accum <= 0 || o->dlo > o->dhi || !o->base)
+        return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.finetune.config' holds invalid settings", path);
+    return PD_OK;
+}
+
+typedef struct { int32_t *tok, *tgt, *seg; } bbuf;
+
+static double heldout_loss(pd_tmodel *m, pd_data *d, const pd_finetune_opts *o, bbuf *bb) {
+    pd_rng r;
+    pd_rng_seed(&r, pd_rng_derive(o->seed, 0xE7A1));
+    double sum = 0;
+    int64_t cnt = 0;
+    for (int i = 0; i < o->eval_batches; i++) {
+        if (pd_data_batch(d, &r, o->B, o->T, true, bb->tok, bb->tgt, bb->seg) < 0) return NAN;
+        pd_tbatch b = {o->B, o->T, bb->tok, bb->tgt, bb->seg};
+        int64_t n;
+        sum += pd_tmodel_forward(m, &b, &n);
+        cnt += n;
+    }
+    return cnt ? sum / cnt : NAN;
+}
+
+static pd_status greedy(pd_tmodel *m, const pd_task_item *items, int n, int max_new, pd_geval *ge) {
+    struct pd_model *pm = pd_tmodel_snapshot(m);
+    if (!pm) return pd_fail_ctx(PD_ERR_STATE, "evaluation snapshot");
+    pd_status st = pd_train_greedy_eval(pm, items, n, max_new, NULL, ge);
+    pd_model_free(pm);
+    return st;
+}
+
+static pd_status save_all(peft_t *p, const pd_finetune_opts *o, int64_t step, const pd_rng *rng, const char *cj,
+                          const char *ckpt_path) {
+    PD_TRY(pd_adapter_save(p->a, o->out));
+    ckpt_ctx c = {p, step, rng, cj};
+    return pd_adapter_save_ex(p->a, ckpt_path, ckpt_extra, &c);
+}
+
+pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) {
+    pd_finetune_opts o = *oin;
+    memset(res, 0, sizeof *res);
+    if (!o.out) return pd_fail(PD_ERR_ARG, "finetune: no output path");
+    pd_threads_set(o.threads);
+    peft_t p = {0};
+    pd_data *d = NULL;
+    pd_tokenizer *tok = NULL;
+    FILE *log = NULL;
+    bbuf bb = {0};
+    pd_task_item *items = NULL;
+    int n_items = 0, n_ev = 0;
+    double *curve = NULL, *ex = NULL, *ey = NULL;
+    char *cj = NULL, *ckpt_path = NULL, *keep[2] = {NULL, NULL};
+    pd_gguf *rg = NULL;
+    pd_status st = PD_OK;
+    pd_rng rng;
+    int64_t start = 0;
+    const bool fresh = !o.resume;
+
+    if (o.resume) {
+        rg = pd_gguf_open(o.resume);
+        if (!rg) { st = pd_fail_ctx(PD_ERR_FORMAT, "resume"); goto done; }
+        const char *js;
+        size_t jl;
+        uint64_t step;
+        pd_gguf_vtype et;
+        uint64_t nr;
+        if (!pd_gguf_get_str(rg, "ponder.finetune.config", &js, &jl) ||
+            !pd_gguf_get_i64(rg, "ponder.finetune.step", (int64_t *)&step) ||
+            !pd_gguf_get_arr(rg, "ponder.finetune.rng", &et, &nr) || et != PD_GGUF_U64 || nr != 4) {
+            st = pd_fail(PD_ERR_FORMAT, "%s: not a fine-tuning checkpoint (ponder.finetune.* keys missing)", o.resume);
+            goto done;
+        }
+        char *jscopy = pd_strndup(js, jl);
+        if (!jscopy) { st = PD_ERR_NOMEM; goto done; }
+        st = restore_config(&o, jscopy, o.resume, keep);
+        free(jscopy);
+        if (st != PD_OK) goto done;
+        memcpy(rng.s, pd_gguf_arr_data(rg, "ponder.finetune.rng"), sizeof rng.s);
+        start = (int64_t)step;
+        p.a = pd_adapter_load(o.resume);
+        if (!p.a) { st = PD_ERR_FORMAT; goto done; }
+        o.method = p.a->method;
+    }
+    if (!o.base) { st = pd_fail(PD_ERR_ARG, "finetune: no base model (-m)"); goto done; }
+    if (o.steps < 0 || o.B <= 0 || o.T <= 1 || o.accum <= 0) {
+        st = pd_fail(PD_ERR_ARG, "finetune: bad steps or batch shape");
+        goto done;
+    }
+    if (o.alpha <= 0) o.alpha = 2.0f * (float)o.rank;
+    o.opt.total_steps = (int)(o.steps > 0 ? o.steps : 1);
+    tok = pd_tokenizer_new_bytes(pd_train_specials, PD_TRAIN_N_SPECIALS);
+    if (!tok) { st = PD_ERR_NOMEM; goto done; }
+    p.m = pd_tmodel_load(o.base, o.B, o.T, NULL, NULL);
+    if (!p.m) { st = pd_fail_ctx(PD_ERR_FORMAT, "finetune: base model"); goto done; }
+    if (pd_tmodel_cfg(p.m)->n_vocab != pd_tok_n_vocab(tok)) {
+        st = pd_fail(PD_ERR_UNSUPPORTED, "finetune: %s has %d tokens; fine-tuning needs a model trained by ponder (%d)",
+                     o.base, pd_tmodel_cfg(p.m)->n_vocab, pd_tok_n_vocab(tok));
+        goto done;
+    }
+    if (fresh) {
+        p.a = pd_adapter_new(o.method, pd_tmodel_cfg(p.m)->n_layer);
+        if (!p.a) { st = PD_ERR_NOMEM; goto done; }
+        p.a->targets = o.targets;
+        p.a->rank = o.method == PD_ADAPTER_SOKA ? o.soka.terms : o.rank;
+        p.a->alpha = o.method == PD_ADAPTER_LORA ? o.alpha : (float)p.a->rank;
+        p.a->soka = o.soka;
+        pd_rng_seed(&rng, o.seed);
+    } else if (p.a->n_layer != pd_tmodel_cfg(p.m)->n_layer) {
+        st = pd_fail(PD_ERR_FORMAT, "finetune: %s has %d layers, the base %d", o.resume, p.a->n_layer,
+                     pd_tmodel_cfg(p.m)->n_layer);
+        goto done;
+    }
+    snprintf(p.a->arch, sizeof p.a->arch, "%s", pd_tmodel_cfg(p.m)->arch);
+    if ((st = peft_bind(&p, &o, fresh)) != PD_OK) goto done;
+    if (rg && (st = restore_moments(&p, rg, o.resume)) != PD_OK) goto done;
+    res->n_params = pd_adapter_n_params(p.a);
+    size_t cl = strlen(o.out) + 8;
+    ckpt_path = pd_malloc(cl);
+    cj = config_json(&o, o.base);
+    if (!ckpt_path || !cj) { st = PD_ERR_NOMEM; goto done; }
+    snprintf(ckpt_path, cl, "%s.ckpt", o.out);
+    if (o.steps == 0) { /* the freshly initialised adapter */
+        st = save_all(&p, &o, 0, &rng, cj, ckpt_path);
+        goto done;
+    }
+    if (o.task) d = pd_data_task(tok, o.task, o.dlo, o.dhi);
+    else if (o.data_path) d = pd_data_file(tok, o.data_path);
+    else { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file"); goto done; }
+    if (!d) { st = PD_ERR_ARG; goto done; }
+    size_t bt = (size_t)o.accum * o.B * o.T;
+    bb.tok = pd_malloc(bt * sizeof(int32_t));
+    bb.tgt = pd_malloc(bt * sizeof(int32_t));
+    bb.seg = pd_malloc(bt * sizeof(int32_t));
+    curve = pd_calloc((size_t)o.steps, sizeof(double));
+    int max_ev = (int)(o.steps / (o.eval_every > 0 ? o.eval_every : o.steps)) + 2;
+    ex = pd_calloc((size_t)max_ev, sizeof(double));
+    ey = pd_calloc((size_t)max_ev, sizeof(double));
+    if (!bb.tok || !bb.tgt || !bb.seg || !curve || !ex || !ey) { st = PD_ERR_NOMEM; goto done; }
+    if (o.eval_n > 0 && pd_data_kind_of(d) != PD_DATA_TEXT) {
+        items = pd_calloc((size_t)o.eval_n, sizeof *items);
+        if (!items) { st = PD_ERR_NOMEM; goto done; }
+        n_items = pd_data_eval_items(d, pd_rng_derive(o.seed, 0xACC), o.eval_difficulty > 0 ? o.eval_difficulty : o.dhi,
+                                     o.eval_n, items);
+        if (n_items < 0) { n_items = 0; st = PD_ERR_ARG; goto done; }
+    }
+    if (o.log_path) {
+        log = fopen(o.log_path, start > 0 ? "a" : "w");
+        if (!log) { st = pd_fail(PD_ERR_IO, "%s: cannot open the step log for writing", o.log_path); goto done; }
+    }
+    peft_apply(&p);
+    res->initial_heldout_loss = heldout_loss(p.m, d, &o, &bb);
+    if (log && start == 0) fprintf(log, "{\"step\":0,\"eval\":true,\"heldout_loss\":%.6f}\n", res->initial_heldout_loss);
+
+    pd_progress pg;
+    if (o.progress) pd_progress_start(&pg, o.progress, "finetune", o.steps - start, "step");
+    double t_run = pd_time_now(), tokens_run = 0;
+    for (int64_t step = start; step < o.steps; step++) {
+        double t0 = pd_time_now();
+        int64_t total = 0;
+        for (int k = 0; k < o.accum; k++) {
+            size_t off = (size_t)k * o.B * o.T;
+            int64_t nt = pd_data_batch(d, &rng, o.B, o.T, false, bb.tok + off, bb.tgt + off, bb.seg + off);
+            if (nt < 0) { st = PD_ERR_ARG; goto done; }
+            total += nt;
+        }
+        peft_apply(&p);
+        pd_tmodel_zero_grad(p.m);
+        double loss_sum = 0;
+        for (int k = 0; k < o.accum && total > 0; k++) {
+            size_t off = (size_t)k * o.B * o.T;
+            pd_tbatch b = {o.B, o.T, bb.tok + off, bb.tgt + off, bb.seg + off};
+            int64_t n;
+            loss_sum += pd_tmodel_forward(p.m, &b, &n);
+            pd_tmodel_backward(p.m, &b, 1.0f / (float)total);
+        }
+        float lr = pd_lr_at(&o.opt, step);
+        double gnorm = peft_step(&p, &o.opt, step, lr);
+        double loss = total ? loss_sum / total : 0;
+        curve[step] = loss;
+        if (o.loss_curve) o.loss_curve[step] = loss;
+        double dt = pd_time_now() - t0, tps = dt > 0 ? (double)bt / dt : 0;
+        tokens_run += (double)bt;
+        if (log) fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f}\n",
+                         (long long)step + 1, loss, lr, gnorm, tps);
+        bool last = step + 1 == o.steps;
+        if ((o.eval_every > 0 && (step + 1) % o.eval_every == 0) || last) {
+            peft_apply(&p);
+            double hl = heldout_loss(p.m, d, &o, &bb);
+            res->heldout_loss = hl;
+            pd_geval ge = {0};
+            if (n_items > 0 && (st = greedy(p.m, items, n_items, o.max_new, &ge)) != PD_OK) goto done;
+            res->eval = ge;
+            if (n_ev < max_ev) { ex[n_ev] = (double)step + 1; ey[n_ev] = hl; n_ev++; }
+            if (log) {
+                fprintf(log, "{\"step\":%lld,\"eval\":true,\"heldout_loss\":%.6f", (long long)step + 1, hl);
+                if (n_items) fprintf(log, ",\"accuracy\":%.4f,\"mean_think_tokens\":%.1f", ge.accuracy, ge.mean_think_tokens);
+                fprintf(log, "}\n");
+            }
+            if (o.progress && !pg.is_tty) {
+                fprintf(o.progress, "eval step %lld: held-out loss %.4f", (long long)step + 1, hl);
+                if (n_items) fprintf(o.progress, ", accuracy %.1f%% (%d/%d)", 100 * ge.accuracy, ge.correct, ge.n);
+                fprintf(o.progress, "\n");
+            }
+        }
+        if (log) fflush(log);
+        if ((o.ckpt_every > 0 && (step + 1) % o.ckpt_every == 0) || last)
+            if ((st = save_all(&p, &o, step + 1, &rng, cj, ckpt_path)) != PD_OK) goto done;
+        if (o.progress) {
+            char extra[96];
+            snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss, tps);
+            pd_progress_update(&pg, step + 1 - start, extra);
+        }
+        res->steps_done = step + 1;
+        res->final_loss = loss;
+    }
+    res->seconds = pd_time_now() - t_run;
+    res->tokens_per_s = res->seconds > 0 ? tokens_run / res->seconds : 0;
+    if (o.progress) {
+        char extra[96];
+        snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", res->final_loss, res->tokens_per_s);
+        pd_progress_finish(&pg, extra);
+    }
+    if (o.plot_path && o.steps > start)
+        st = pd_train_plot_svg(o.plot_path, curve + start, start, o.steps - start, ex, ey, n_ev);
+done:
+    if (log) fclose(log);
+    for (int i = 0; i < n_items; i++) pd_task_item_free(&items[i]);
+    free(items);
+    free(bb.tok); free(bb.tgt); free(bb.seg);
+    free(curve); free(ex); free(ey);
+    free(cj); free(ckpt_path); free(keep[0]); free(keep[1]);
+    pd_data_free(d);
+    pd_tokenizer_free(tok);
+    pd_gguf_close(rg);
+    peft_free(&p);
+    return st;
+}
