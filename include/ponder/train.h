@@ -149,6 +149,8 @@ typedef struct {
     int max_new;                /* generation limit for greedy accuracy */
     FILE *progress;             /* progress bar / lines (NULL: silent) */
     double *loss_curve;         /* optional: receives the loss of each step run (indexed by step) */
+    int64_t stop_at;            /* > 0: end after this step as if interrupted (checkpoint written; the
+                                   schedule still spans `steps`) */
 } pd_train_opts;
 void pd_train_opts_default(pd_train_opts *o);
 typedef struct {
@@ -158,6 +160,11 @@ typedef struct {
     size_t n_params;
 } pd_train_result;
 pd_status pd_train_run(const pd_train_opts *o, pd_train_result *res);
+
+/* Loss-curve plot as a standalone SVG: loss[i] is the training loss at step x0+i+1 (drawn with its
+ * running mean); eval points (step, held-out loss) are drawn as dots. Written atomically. */
+pd_status pd_train_plot_svg(const char *path, const double *loss, int64_t x0, int64_t n, const double *eval_x,
+                            const double *eval_y, int n_eval);
 
 /* The byte-level vocabulary size and special tokens of models trained from scratch. */
 #define PD_TRAIN_N_SPECIALS 5

@@ -6,6 +6,7 @@
 #include "train_int.h"
 #include "ponder/alloc.h"
 #include "ponder/gguf.h"
+#include "ponder/model.h"
 #include "ponder/tok.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,11 +46,14 @@ static pd_status put_config(pd_gguf_writer *w, const pd_tcfg *c) {
     return PD_OK;
 }
 
-pd_status pd_tmodel_save(const pd_tmodel *m, const char *path, const pd_tckpt_info *info) {
+/* Build the writer for m (weights, vocabulary, chat template; with info: the ponder.train.* keys
+ * and, if asked, the optimiser moments). */
+static pd_status build_writer(const pd_tmodel *m, const pd_tckpt_info *info, pd_gguf_writer **out) {
     const pd_tcfg *c = &m->cfg;
+    *out = NULL;
     if (c->n_vocab != PD_TRAIN_VOCAB)
-        return pd_fail(PD_ERR_UNSUPPORTED, "%s: vocabulary of %d tokens; ponder writes only its byte-level "
-                                           "vocabulary (%d)", path, c->n_vocab, PD_TRAIN_VOCAB);
+        return pd_fail(PD_ERR_UNSUPPORTED, "train: vocabulary of %d tokens; ponder writes only its byte-level "
+                                           "vocabulary (%d)", c->n_vocab, PD_TRAIN_VOCAB);
     pd_gguf_writer *w = pd_gguf_writer_new();
     if (!w) return PD_ERR_NOMEM;
     pd_tokenizer *tok = NULL;
@@ -78,11 +82,32 @@ pd_status pd_tmodel_save(const pd_tmodel *m, const char *path, const pd_tckpt_in
             }
         }
     }
+    pd_tokenizer_free(tok);
+    if (st != PD_OK) { pd_gguf_writer_free(w); return st; }
+    *out = w;
+    return PD_OK;
+}
+
+pd_status pd_tmodel_save(const pd_tmodel *m, const char *path, const pd_tckpt_info *info) {
+    pd_gguf_writer *w;
+    pd_status st = build_writer(m, info, &w);
     if (st == PD_OK) st = pd_gguf_write(w, path);
     if (st != PD_OK) pd_fail_ctx(st, "saving %s", path);
-    pd_tokenizer_free(tok);
     pd_gguf_writer_free(w);
     return st;
+}
+
+pd_model *pd_tmodel_snapshot(const pd_tmodel *m) {
+    pd_gguf_writer *w;
+    if (build_writer(m, NULL, &w) != PD_OK) return NULL;
+    void *buf = NULL;
+    size_t size = 0;
+    pd_status st = pd_gguf_write_buffer(w, &buf, &size);
+    pd_gguf_writer_free(w);
+    if (st != PD_OK) return NULL;
+    pd_gguf *g = pd_gguf_open_owned_memory(buf, size, "training snapshot");
+    if (!g) return NULL;
+    return pd_model_from_gguf(g);
 }
 
 static bool get_dim(const pd_gguf *g, const char *arch, const char *suffix, int *out, bool required) {

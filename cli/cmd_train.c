@@ -1,0 +1,216 @@
+/* cli/cmd_train.c — `ponder train`: pretrain or SFT a model from scratch on a task or a corpus
+ * (train/trainer.c does the work). Flags may also come from a config file (--config FILE: one
+ * "flag value" per line, '#' comments), read first so that flags on the command line win. */
+#include "cli.h"
+#include "ponder/error.h"
+#include "ponder/threads.h"
+#include "ponder/train.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *V = "train";
+
+static void help(FILE *f) {
+    fprintf(f,
+            "usage: ponder train (--task T | --data FILE) --out FILE.gguf [flags]\n"
+            "       ponder train --resume CKPT.gguf [--out FILE.gguf] [--steps N]\n"
+            "data:\n"
+            "  --task T              task to SFT on (e.g. arith-add); items rendered with <think> traces\n"
+            "  --difficulty D|LO-HI  task difficulty, or a range drawn uniformly (default 3)\n"
+            "  --data FILE           JSONL task set (*.jsonl) or a plain-text corpus (pretraining)\n"
+            "model:\n"
+            "  --arch A              llama | qwen2 | qwen3 (default qwen3)\n"
+            "  --dim N --layers N --heads N --kv-heads N --head-dim N --ffn N --ctx N\n"
+            "  --untied              separate output matrix (default: tied to the embedding)\n"
+            "optimisation:\n"
+            "  --batch B --seq T     micro-batch rows and tokens per row (default 8 x 256)\n"
+            "  --accum N             micro-batches per step (default 1)\n"
+            "  --steps N --lr X --min-lr-frac X --warmup N --wd X --clip X\n"
+            "  --seed N --threads N\n"
+            "output:\n"
+            "  --out FILE.gguf       model + optimizer state (loads in ponder run)\n"
+            "  --ckpt-every N        also write it every N steps (atomic)\n"
+            "  --resume FILE.gguf    continue a run bit for bit (settings come from the checkpoint)\n"
+            "  --log FILE.jsonl      one object per step and per evaluation\n"
+            "  --plot FILE.svg       loss curve (default: <out>.loss.svg; 'none' for none)\n"
+            "  --eval-every N        held-out loss and greedy accuracy every N steps (default: at the end)\n"
+            "  --eval-n N            held-out items for greedy accuracy (default 100; 0: none)\n"
+            "  --eval-difficulty D   difficulty of those items (default: the highest trained)\n"
+            "  --max-new N           generation limit for evaluation (default 256)\n"
+            "  --config FILE         read flags from FILE first\n"
+            "  --quiet               no progress output\n");
+}
+
+typedef struct {
+    pd_train_opts o;
+    bool quiet, plot_none, steps_given, head_dim_given, kv_given;
+    char *plot_alloc;
+    char *cfg_text;
+    char **cfg_argv;
+    char **dash;   /* "--flag" copies made for config lines written without dashes */
+    int n_dash;
+} targs;
+
+static void targs_free(targs *a) {
+    for (int i = 0; i < a->n_dash; i++) free(a->dash[i]);
+    free(a->dash);
+    free(a->cfg_text);
+    free(a->cfg_argv);
+    free(a->plot_alloc);
+}
+
+static int parse(targs *a, int argc, char **argv, bool from_file);
+
+static int read_config(targs *a, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { cli_error(V, "--config: cannot open '%s'", path); return 1; }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (n < 0 || n > (1 << 20)) { fclose(f); cli_error(V, "--config: '%s' is not a small text file", path); return 1; }
+    a->cfg_text = malloc((size_t)n + 1);
+    a->cfg_argv = malloc(sizeof(char *) * ((size_t)n + 2));
+    a->dash = malloc(sizeof(char *) * ((size_t)n + 2));
+    if (!a->cfg_text || !a->cfg_argv || !a->dash || fread(a->cfg_text, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        cli_error(V, "--config: cannot read '%s'", path);
+        return 1;
+    }
+    fclose(f);
+    a->cfg_text[n] = 0;
+    int ac = 0;
+    a->cfg_argv[ac++] = (char *)V;
+    for (char *line = strtok(a->cfg_text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *hash = strchr(line, '#');
+        if (hash) *hash = 0;
+        char *sp;
+        for (char *w = strtok_r(line, " \t\r=", &sp); w; w = strtok_r(NULL, " \t\r=", &sp)) a->cfg_argv[ac++] = w;
+    }
+    /* allow flags written without "--" in the file */
+    for (int i = 1; i < ac; i++) {
+        if (a->cfg_argv[i][0] == '-') continue;
+        bool is_value = i > 1 && a->cfg_argv[i - 1][0] == '-' && strcmp(a->cfg_argv[i - 1], "--untied") &&
+                        strcmp(a->cfg_argv[i - 1], "--quiet");
+        if (!is_value) {
+            size_t l = strlen(a->cfg_argv[i]);
+            char *d = malloc(l + 3);
+            if (!d) return 1;
+            snprintf(d, l + 3, "--%s", a->cfg_argv[i]);
+            a->cfg_argv[i] = a->dash[a->n_dash++] = d;
+        }
+    }
+    return parse(a, ac, a->cfg_argv, true);
+}
+
+static int parse(targs *a, int argc, char **argv, bool from_file) {
+    pd_train_opts *o = &a->o;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v;
+        long long iv;
+        double dv;
+#define IVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_int(V, f, v, lo, hi, &iv))
+#define FVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_float(V, f, v, lo, hi, &dv))
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return -1; }
+        else if (!strcmp(f, "--task")) { if (!(o->task = cli_value(V, argc, argv, &i))) return 2; }
+        else if (!strcmp(f, "--data")) { if (!(o->data_path = cli_value(V, argc, argv, &i))) return 2; }
+        else if (!strcmp(f, "--difficulty")) {
+            if (!(v = cli_value(V, argc, argv, &i))) return 2;
+            int lo, hi;
+            char tail;
+            if (sscanf(v, "%d-%d%c", &lo, &hi, &tail) == 2) { o->dlo = lo; o->dhi = hi; }
+            else if (sscanf(v, "%d%c", &lo, &tail) == 1) { o->dlo = o->dhi = lo; }
+            else { cli_error(V, "--difficulty: expected N or LO-HI, got '%s'", v); return 2; }
+        }
+        else if (!strcmp(f, "--arch")) {
+            if (!(v = cli_value(V, argc, argv, &i))) return 2;
+            if (pd_tcfg_set_arch(&o->cfg, v) != PD_OK) { cli_error(V, "--arch: %s", pd_last_error()); return 2; }
+        }
+        else if (!strcmp(f, "--dim")) { if (IVAL(2, 65536)) return 2; o->cfg.dim = (int)iv; }
+        else if (!strcmp(f, "--layers")) { if (IVAL(1, 1024)) return 2; o->cfg.n_layer = (int)iv; }
+        else if (!strcmp(f, "--heads")) { if (IVAL(1, 1024)) return 2; o->cfg.n_head = (int)iv; }
+        else if (!strcmp(f, "--kv-heads")) { if (IVAL(1, 1024)) return 2; o->cfg.n_head_kv = (int)iv; a->kv_given = true; }
+        else if (!strcmp(f, "--head-dim")) { if (IVAL(2, 1024)) return 2; o->cfg.head_dim = (int)iv; a->head_dim_given = true; }
+        else if (!strcmp(f, "--ffn")) { if (IVAL(1, 1 << 20)) return 2; o->cfg.n_ff = (int)iv; }
+        else if (!strcmp(f, "--ctx")) { if (IVAL(2, 1 << 20)) return 2; o->cfg.n_ctx = (int)iv; }
+        else if (!strcmp(f, "--untied")) o->cfg.tied = false;
+        else if (!strcmp(f, "--batch")) { if (IVAL(1, 1 << 16)) return 2; o->B = (int)iv; }
+        else if (!strcmp(f, "--seq")) { if (IVAL(2, 1 << 20)) return 2; o->T = (int)iv; }
+        else if (!strcmp(f, "--accum")) { if (IVAL(1, 1 << 16)) return 2; o->accum = (int)iv; }
+        else if (!strcmp(f, "--steps")) { if (IVAL(1, 1LL << 40)) return 2; o->steps = iv; a->steps_given = true; }
+        else if (!strcmp(f, "--lr")) { if (FVAL(0, 10)) return 2; o->opt.lr = (float)dv; }
+        else if (!strcmp(f, "--min-lr-frac")) { if (FVAL(0, 1)) return 2; o->opt.min_lr_frac = (float)dv; }
+        else if (!strcmp(f, "--warmup")) { if (IVAL(0, 1 << 30)) return 2; o->opt.warmup = (int)iv; }
+        else if (!strcmp(f, "--wd")) { if (FVAL(0, 10)) return 2; o->opt.weight_decay = (float)dv; }
+        else if (!strcmp(f, "--clip")) { if (FVAL(0, 1e6)) return 2; o->opt.clip = (float)dv; }
+        else if (!strcmp(f, "--seed")) { if (IVAL(0, 1LL << 62)) return 2; o->seed = (uint64_t)iv; }
+        else if (!strcmp(f, "--threads")) { if (IVAL(0, 1024)) return 2; o->threads = (int)iv; }
+        else if (!strcmp(f, "--out")) { if (!(o->out = cli_value(V, argc, argv, &i))) return 2; }
+        else if (!strcmp(f, "--resume")) { if (!(o->resume = cli_value(V, argc, argv, &i))) return 2; }
+        else if (!strcmp(f, "--log")) { if (!(o->log_path = cli_value(V, argc, argv, &i))) return 2; }
+        else if (!strcmp(f, "--plot")) {
+            if (!(v = cli_value(V, argc, argv, &i))) return 2;
+            if (!strcmp(v, "none")) a->plot_none = true; else o->plot_path = v;
+        }
+        else if (!strcmp(f, "--ckpt-every")) { if (IVAL(0, 1 << 30)) return 2; o->ckpt_every = (int)iv; }
+        else if (!strcmp(f, "--eval-every")) { if (IVAL(0, 1 << 30)) return 2; o->eval_every = (int)iv; }
+        else if (!strcmp(f, "--eval-n")) { if (IVAL(0, 100000)) return 2; o->eval_n = (int)iv; }
+        else if (!strcmp(f, "--eval-difficulty")) { if (IVAL(0, 1000)) return 2; o->eval_difficulty = (int)iv; }
+        else if (!strcmp(f, "--max-new")) { if (IVAL(1, 1 << 20)) return 2; o->max_new = (int)iv; }
+        else if (!strcmp(f, "--quiet")) a->quiet = true;
+        else if (!strcmp(f, "--config")) {
+            /* read before the command line (see pd_cmd_train) */
+            if (from_file) { cli_error(V, "--config inside a config file is not allowed"); return 2; }
+            if (!cli_value(V, argc, argv, &i)) return 2;
+        }
+        else { cli_error(V, "unknown flag '%s' (ponder train --help)", f); return 2; }
+#undef IVAL
+#undef FVAL
+    }
+    return 0;
+}
+
+int pd_cmd_train(int argc, char **argv) {
+    targs a;
+    memset(&a, 0, sizeof a);
+    pd_train_opts_default(&a.o);
+    a.o.eval_n = 100;
+    /* a config file is read first wherever --config appears, so command-line flags override it */
+    int r = 0;
+    for (int i = 1; i + 1 < argc && !r; i++)
+        if (!strcmp(argv[i], "--config")) r = read_config(&a, argv[i + 1]);
+    if (!r) r = parse(&a, argc, argv, false);
+    if (r) { targs_free(&a); return r < 0 ? 0 : r; }
+    pd_train_opts *o = &a.o;
+    if (!o->resume && !o->task && !o->data_path) { cli_error(V, "give --task T or --data FILE (or --resume)"); r = 2; }
+    else if (o->task && o->data_path) { cli_error(V, "--task and --data exclude each other"); r = 2; }
+    else if (!o->out && !o->resume) { cli_error(V, "--out FILE.gguf is required"); r = 2; }
+    if (r) { targs_free(&a); return r; }
+    if (!o->out) o->out = o->resume;
+    if (!a.head_dim_given) o->cfg.head_dim = o->cfg.dim / o->cfg.n_head;
+    if (!a.kv_given && o->cfg.n_head % o->cfg.n_head_kv) o->cfg.n_head_kv = o->cfg.n_head;
+    if (!a.plot_none && !o->plot_path) {
+        size_t l = strlen(o->out) + 16;
+        a.plot_alloc = malloc(l);
+        if (a.plot_alloc) { snprintf(a.plot_alloc, l, "%s.loss.svg", o->out); o->plot_path = a.plot_alloc; }
+    }
+    if (o->resume && !a.steps_given) o->steps = 0; /* 0: keep the checkpoint's step count */
+    o->progress = a.quiet ? NULL : stderr;
+    pd_train_result res;
+    pd_status st = pd_train_run(o, &res);
+    if (st != PD_OK) {
+        cli_error(V, "%s", pd_last_error());
+        targs_free(&a);
+        return 1;
+    }
+    printf("trained %zu parameters for %lld steps in %.1f s (%.0f tokens/s)\n", res.n_params,
+           (long long)res.steps_done, res.seconds, res.tokens_per_s);
+    printf("final loss %.4f, held-out loss %.4f", res.final_loss, res.heldout_loss);
+    if (res.eval.n) printf(", greedy accuracy %.1f%% (%d/%d), mean thinking tokens %.1f", 100 * res.eval.accuracy,
+                           res.eval.correct, res.eval.n, res.eval.mean_think_tokens);
+    printf("\nwrote %s", o->out);
+    if (o->plot_path) printf(" and %s", o->plot_path);
+    printf("\n");
+    targs_free(&a);
+    return 0;
+}

@@ -1,0 +1,362 @@
+/* tests/train/test_train.c — the training engine end to end on tiny models:
+ *  - a fresh model's loss is close to ln(vocab); one batch is overfit to near-zero loss;
+ *  - training-forward logits equal the inference forward's (pd_model_forward) for llama, qwen2
+ *    and qwen3, through a saved checkpoint loaded with pd_model_load;
+ *  - same seed, one thread → identical loss curves; a run interrupted and resumed from its
+ *    checkpoint continues bit for bit; the LR schedule and AdamW match hand-computed values;
+ *  - corrupt and truncated checkpoints fail with a message naming the file; a save killed
+ *    midway leaves the previous checkpoint loadable. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include "ponder/data.h"
+#include "ponder/model.h"
+#include "ponder/threads.h"
+#include "ponder/train.h"
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+static const char *tmp(const char *name) {
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static pd_tcfg tiny_cfg(const char *arch, bool tied) {
+    pd_tcfg c;
+    memset(&c, 0, sizeof c);
+    pd_tcfg_set_arch(&c, arch);
+    c.n_vocab = PD_TRAIN_VOCAB; c.dim = 32; c.n_layer = 2; c.n_head = 4; c.n_head_kv = 2; c.head_dim = 8;
+    c.n_ff = 64; c.n_ctx = 64; c.tied = tied;
+    return c;
+}
+
+static void test_initial_loss(void **st) {
+    (void)st;
+    pd_tcfg c = tiny_cfg("qwen3", true);
+    pd_tmodel *m = pd_tmodel_new(&c, 4, 32);
+    assert_non_null(m);
+    pd_rng r;
+    pd_rng_seed(&r, 7);
+    pd_tmodel_init(m, &r);
+    int32_t tok[128], tgt[128];
+    for (int i = 0; i < 128; i++) { tok[i] = (int32_t)pd_rng_below(&r, 256); tgt[i] = (int32_t)pd_rng_below(&r, 256); }
+    pd_tbatch b = {4, 32, tok, tgt, NULL};
+    int64_t n;
+    double loss = pd_tmodel_forward(m, &b, &n) / (double)n;
+    assert_int_equal(n, 128);
+    assert_true(fabs(loss - log((double)PD_TRAIN_VOCAB)) < 0.05);
+    pd_tmodel_free(m);
+}
+
+static void test_overfit_one_batch(void **st) {
+    (void)st;
+    pd_tcfg c = tiny_cfg("llama", false);
+    pd_tmodel *m = pd_tmodel_new(&c, 2, 16);
+    pd_rng r;
+    pd_rng_seed(&r, 11);
+    pd_tmodel_init(m, &r);
+    int32_t tok[32], tgt[32];
+    for (int i = 0; i < 32; i++) tok[i] = (int32_t)pd_rng_below(&r, 256);
+    for (int i = 0; i < 32; i++) tgt[i] = (i % 16 == 15) ? -1 : tok[i + 1];
+    pd_tbatch b = {2, 16, tok, tgt, NULL};
+    pd_optcfg o;
+    pd_optcfg_default(&o);
+    o.lr = 1e-2f; o.total_steps = 150; o.weight_decay = 0;
+    double first = 0, loss = 0;
+    for (int s = 0; s < 150; s++) {
+        int64_t n;
+        pd_tmodel_zero_grad(m);
+        loss = pd_tmodel_forward(m, &b, &n) / (double)n;
+        if (s == 0) first = loss;
+        pd_tmodel_backward(m, &b, 1.0f / (float)n);
+        pd_tmodel_adamw(m, &o, s, pd_lr_at(&o, s));
+    }
+    printf("  overfit: loss %.3f -> %.4f\n", first, loss);
+    assert_true(first > 5.0);
+    assert_true(loss < 0.05);
+    pd_tmodel_free(m);
+}
+
+/* Hand-computed: one AdamW step from zero moments moves each weight by lr·sign(g) (+ decay). */
+static void test_adamw_schedule(void **st) {
+    (void)st;
+    pd_optcfg o;
+    pd_optcfg_default(&o);
+    o.lr = 1.0f; o.warmup = 4; o.total_steps = 14; o.min_lr_frac = 0.1f;
+    assert_true(fabsf(pd_lr_at(&o, 0) - 0.25f) < 1e-7f);
+    assert_true(fabsf(pd_lr_at(&o, 3) - 1.0f) < 1e-7f);
+    assert_true(fabsf(pd_lr_at(&o, 9) - 0.55f) < 1e-6f);   /* half way: (1 + 0.1) / 2 */
+    assert_true(fabsf(pd_lr_at(&o, 14) - 0.1f) < 1e-6f);
+    pd_tcfg c = tiny_cfg("llama", true);
+    pd_tmodel *m = pd_tmodel_new(&c, 1, 4);
+    size_t n = pd_tmodel_n_params(m);
+    float *p = pd_tmodel_params(m), *g = pd_tmodel_grads(m);
+    for (size_t i = 0; i < n; i++) { p[i] = 0.5f; g[i] = (i % 2) ? 1e-3f : -2e-3f; }
+    o.clip = 0; o.weight_decay = 0.1f;
+    double norm = pd_tmodel_adamw(m, &o, 0, 0.01f);
+    double want = 0;
+    for (size_t i = 0; i < n; i++) want += (i % 2) ? 1e-6 : 4e-6;
+    assert_true(fabs(norm - sqrt(want)) < 1e-6 * sqrt(want));
+    /* token_embd (offset 0, decayed): 0.5 − 0.01·(±1 + 0.1·0.5); attn_norm (not decayed): 0.5 ∓ 0.01 */
+    size_t emb = (size_t)c.n_vocab * c.dim;
+    assert_true(fabsf(p[0] - (0.5f - 0.01f * (-1.0f + 0.05f))) < 1e-5f);
+    assert_true(fabsf(p[1] - (0.5f - 0.01f * (1.0f + 0.05f))) < 1e-5f);
+    assert_true(fabsf(p[emb] - (0.5f + 0.01f)) < 1e-5f);
+    pd_tmodel_free(m);
+}
+
+/* Training logits vs pd_model_forward of the saved file, for each architecture. */
+static void check_logits(const char *arch, bool tied) {
+    pd_tcfg c = tiny_cfg(arch, tied);
+    pd_tmodel *m = pd_tmodel_new(&c, 1, 20);
+    pd_rng r;
+    pd_rng_seed(&r, 3);
+    pd_tmodel_init(m, &r);
+    /* larger weights than the init so logits differ clearly between positions */
+    float *p = pd_tmodel_params(m);
+    for (size_t i = 0; i < pd_tmodel_n_params(m); i++) p[i] += 0.1f * (float)pd_rng_normal(&r);
+    int32_t tok[20];
+    for (int i = 0; i < 20; i++) tok[i] = (int32_t)pd_rng_below(&r, PD_TRAIN_VOCAB);
+    pd_tbatch b = {1, 20, tok, NULL, NULL};
+    pd_tmodel_forward(m, &b, NULL);
+    const float *tl = pd_tmodel_logits(m);
+    const char *path = tmp("logits.gguf");
+    assert_int_equal(pd_tmodel_save(m, path, NULL), PD_OK);
+    pd_model *pm = pd_model_load(path);
+    if (!pm) printf("load: %s\n", pd_last_error());
+    assert_non_null(pm);
+    assert_int_equal(pm->cfg.n_vocab, PD_TRAIN_VOCAB);
+    assert_true(pm->cfg.tied_output == tied);
+    pd_kv *kv = pd_kv_new(&pm->cfg, 1, 32, PD_TYPE_F32);
+    float *il = malloc(sizeof(float) * 20 * PD_TRAIN_VOCAB);
+    assert_int_equal(pd_model_eval(pm, kv, 0, tok, 20, true, il), PD_OK);
+    double maxd = 0, maxv = 0;
+    for (int i = 0; i < 20 * PD_TRAIN_VOCAB; i++) {
+        if (fabs(tl[i] - il[i]) > maxd) maxd = fabs(tl[i] - il[i]);
+        if (fabs(tl[i]) > maxv) maxv = fabs(tl[i]);
+    }
+    printf("  %s: max |train - inference| = %.3g (max |logit| %.3g)\n", arch, maxd, maxv);
+    assert_true(maxv > 0.5);
+    assert_true(maxd < 1e-4 * (maxv > 1 ? maxv : 1));
+    /* the snapshot path (used by evaluation during training) gives the same logits */
+    pd_model *ps = pd_tmodel_snapshot(m);
+    assert_non_null(ps);
+    pd_kv *kv2 = pd_kv_new(&ps->cfg, 1, 32, PD_TYPE_F32);
+    float *sl = malloc(sizeof(float) * 20 * PD_TRAIN_VOCAB);
+    assert_int_equal(pd_model_eval(ps, kv2, 0, tok, 20, true, sl), PD_OK);
+    assert_memory_equal(sl, il, sizeof(float) * 20 * PD_TRAIN_VOCAB);
+    free(il); free(sl);
+    pd_kv_free(kv); pd_kv_free(kv2);
+    pd_model_free(pm); pd_model_free(ps);
+    pd_tmodel_free(m);
+}
+static void test_logits_llama(void **st) { (void)st; check_logits("llama", true); }
+static void test_logits_qwen2(void **st) { (void)st; check_logits("qwen2", false); }
+static void test_logits_qwen3(void **st) { (void)st; check_logits("qwen3", true); }
+
+static void small_run(pd_train_opts *o, const char *out, double *curve) {
+    pd_train_opts_default(o);
+    o->cfg = tiny_cfg("qwen3", true);
+    o->task = "arith-add";
+    o->dlo = 1; o->dhi = 2;
+    o->B = 2; o->T = 64; o->accum = 2;
+    o->steps = 8;
+    o->opt.lr = 3e-3f; o->opt.warmup = 2;
+    o->seed = 1234;
+    o->threads = 1;
+    o->out = out;
+    o->eval_batches = 1;
+    o->loss_curve = curve;
+}
+
+static void test_determinism_and_resume(void **st) {
+    (void)st;
+    double a[8] = {0}, b[8] = {0}, c[8] = {0};
+    pd_train_opts o;
+    pd_train_result res;
+    small_run(&o, tmp("a.gguf"), a);
+    assert_int_equal(pd_train_run(&o, &res), PD_OK);
+    assert_int_equal(res.steps_done, 8);
+    small_run(&o, tmp("b.gguf"), b);
+    assert_int_equal(pd_train_run(&o, &res), PD_OK);
+    assert_memory_equal(a, b, sizeof a);
+    assert_true(a[7] < a[0]);
+    /* interrupted after step 3, then resumed: the continuation equals the uninterrupted run */
+    small_run(&o, tmp("c.gguf"), c);
+    o.stop_at = 3;
+    assert_int_equal(pd_train_run(&o, &res), PD_OK);
+    assert_int_equal(res.steps_done, 3);
+    pd_train_opts_default(&o);
+    o.resume = tmp("c.gguf");
+    o.out = tmp("c.gguf");
+    o.steps = 0;
+    o.threads = 1;
+    o.eval_batches = 1;
+    o.loss_curve = c;
+    assert_int_equal(pd_train_run(&o, &res), PD_OK);
+    assert_int_equal(res.steps_done, 8);
+    assert_memory_equal(a, c, sizeof a);
+    /* and the final weights are identical too */
+    pd_tmodel *ma = pd_tmodel_load(tmp("a.gguf"), 1, 8, NULL, NULL), *mc = pd_tmodel_load(tmp("c.gguf"), 1, 8, NULL, NULL);
+    assert_non_null(ma);
+    assert_non_null(mc);
+    assert_memory_equal(pd_tmodel_params(ma), pd_tmodel_params(mc), pd_tmodel_n_params(ma) * sizeof(float));
+    assert_memory_equal(pd_tmodel_adam_v(ma), pd_tmodel_adam_v(mc), pd_tmodel_n_params(ma) * sizeof(float));
+    pd_tmodel_free(ma);
+    pd_tmodel_free(mc);
+}
+
+static void test_packing(void **st) {
+    (void)st;
+    pd_tokenizer *tok = pd_tokenizer_new_bytes(pd_train_specials, PD_TRAIN_N_SPECIALS);
+    pd_data *d = pd_data_task(tok, "arith-add", 1, 1);
+    assert_non_null(d);
+    pd_rng r;
+    pd_rng_seed(&r, 5);
+    int32_t tk[2 * 300], tg[2 * 300], sg[2 * 300];
+    int64_t n = pd_data_batch(d, &r, 2, 300, false, tk, tg, sg);
+    assert_true(n > 0);
+    int32_t im_start = pd_tok_find(tok, "<|im_start|>"), im_end = pd_tok_find(tok, "<|im_end|>");
+    int docs = 0;
+    for (int i = 0; i < 600; i++) {
+        int t = i % 300;
+        if (sg[i] == t && tk[i] == im_start) docs++;
+        /* every document starts with <|im_start|>; targets never cross a document end */
+        if (sg[i] == t && tg[i] >= 0) assert_int_equal(tk[i], im_start);
+        if (tk[i] == im_end && t + 1 < 300) assert_int_equal(tg[i], -1);
+    }
+    assert_true(docs >= 3); /* 1-digit items are ~70 tokens: several per 300-token row */
+    /* the loss covers the completion: "<think>" is a target, the prompt's "user" is not */
+    int32_t think = pd_tok_find(tok, "<think>");
+    int think_targets = 0;
+    for (int i = 0; i < 600; i++) think_targets += tg[i] == think;
+    assert_int_equal(think_targets, docs);
+    pd_data_free(d);
+    pd_tokenizer_free(tok);
+}
+
+static void test_corrupt_checkpoint(void **st) {
+    (void)st;
+    pd_tcfg c = tiny_cfg("qwen2", false);
+    pd_tmodel *m = pd_tmodel_new(&c, 1, 8);
+    pd_rng r;
+    pd_rng_seed(&r, 9);
+    pd_tmodel_init(m, &r);
+    pd_tckpt_info info = {.step = 5, .rng = r, .config_json = "{}", .with_optimizer = true};
+    const char *path = tmp("good.gguf");
+    assert_int_equal(pd_tmodel_save(m, path, &info), PD_OK);
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    /* truncated to half */
+    const char *tp = tmp("trunc.gguf");
+    f = fopen(tp, "wb");
+    fwrite(buf, 1, (size_t)n / 2, f);
+    fclose(f);
+    assert_null(pd_tmodel_load(tp, 1, 8, NULL, NULL));
+    printf("  truncated: %s\n", pd_last_error());
+    assert_non_null(strstr(pd_last_error(), "trunc.gguf"));
+    /* garbage header */
+    const char *cp = tmp("corrupt.gguf");
+    memcpy(buf, "GGUX", 4);
+    f = fopen(cp, "wb");
+    fwrite(buf, 1, (size_t)n, f);
+    fclose(f);
+    assert_null(pd_tmodel_load(cp, 1, 8, NULL, NULL));
+    printf("  corrupt: %s\n", pd_last_error());
+    assert_non_null(strstr(pd_last_error(), "corrupt.gguf"));
+    free(buf);
+    /* a good one round-trips step, rng, moments */
+    pd_tckpt_info back;
+    bool has_opt;
+    pd_tmodel *m2 = pd_tmodel_load(path, 1, 8, &back, &has_opt);
+    assert_non_null(m2);
+    assert_true(has_opt);
+    assert_int_equal(back.step, 5);
+    assert_memory_equal(back.rng.s, r.s, sizeof r.s);
+    assert_string_equal(back.config_json, "{}");
+    free((char *)back.config_json);
+    assert_memory_equal(pd_tmodel_params(m2), pd_tmodel_params(m), pd_tmodel_n_params(m) * sizeof(float));
+    pd_tmodel_free(m2);
+    pd_tmodel_free(m);
+}
+
+/* A child saves a bigger checkpoint over an existing one and is killed as soon as the temp file
+ * appears; the file at the path must still be a loadable checkpoint (the old one, or the complete
+ * new one if the rename won the race). */
+static void test_kill_during_save(void **st) {
+    (void)st;
+    pd_tcfg c = tiny_cfg("llama", true);
+    c.dim = 256; c.n_head = 4; c.head_dim = 64; c.n_head_kv = 4; c.n_ff = 1024; c.n_layer = 2;
+    pd_tmodel *m = pd_tmodel_new(&c, 1, 8);
+    pd_rng r;
+    pd_rng_seed(&r, 1);
+    pd_tmodel_init(m, &r);
+    const char *path = tmp("kill.gguf");
+    pd_tckpt_info info = {.step = 1, .rng = r, .config_json = "{}", .with_optimizer = true};
+    assert_int_equal(pd_tmodel_save(m, path, &info), PD_OK);
+    float first = pd_tmodel_params(m)[0];
+    char tmpf[600];
+    snprintf(tmpf, sizeof tmpf, "%s.tmp", path);
+    int killed_mid = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            pd_tmodel_params(m)[0] = first + 1;
+            info.step = 2;
+            for (;;) pd_tmodel_save(m, path, &info);
+            _exit(0);
+        }
+        struct stat sb;
+        for (int i = 0; i < 200000 && stat(tmpf, &sb) != 0; i++) usleep(50);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        killed_mid += stat(tmpf, &sb) == 0;
+        pd_tckpt_info back;
+        bool has_opt;
+        pd_tmodel *m2 = pd_tmodel_load(path, 1, 8, &back, &has_opt);
+        assert_non_null(m2);
+        assert_true(has_opt);
+        float v = pd_tmodel_params(m2)[0];
+        assert_true((back.step == 1 && v == first) || (back.step == 2 && v == first + 1));
+        free((char *)back.config_json);
+        pd_tmodel_free(m2);
+        unlink(tmpf);
+    }
+    printf("  killed during a write in %d of 3 attempts\n", killed_mid);
+    pd_tmodel_free(m);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ponder_test_train_%d", (int)getpid());
+    mkdir(tmpdir, 0700);
+    pd_threads_set(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_initial_loss),   cmocka_unit_test(test_overfit_one_batch),
+        cmocka_unit_test(test_adamw_schedule), cmocka_unit_test(test_logits_llama),
+        cmocka_unit_test(test_logits_qwen2),   cmocka_unit_test(test_logits_qwen3),
+        cmocka_unit_test(test_packing),        cmocka_unit_test(test_determinism_and_resume),
+        cmocka_unit_test(test_corrupt_checkpoint), cmocka_unit_test(test_kill_during_save),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return rc;
+}
