@@ -80,7 +80,9 @@ typedef struct {
     const float *factors; /* n_rot/2 frequency divisors (Llama-3.1 rope_freqs, Phi-3 factors) or NULL */
 } pd_rope;
 void pd_rope_apply(const pd_rope *r, float *x, int64_t pos);
-/* Same rotation split in two, so one position's angles serve every head: cs[n_rot] receives
+/* (pd_rope_apply memoises the last position's angles per thread, keyed on the pd_rope fields and
+ * the factors pointer: do not rewrite a factors array in place between calls.)
+ * Same rotation split in two, so one position's angles serve every head: cs[n_rot] receives
  * (cos, sin) per pair (already x attn_factor); apply_cached rotates x exactly as pd_rope_apply. */
 void pd_rope_cache(const pd_rope *r, int64_t pos, float *cs);
 void pd_rope_apply_cached(const pd_rope *r, const float *cs, float *x);

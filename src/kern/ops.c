@@ -76,19 +76,41 @@ void pd_rope_apply_cached(const pd_rope *r, const float *cs, float *x) {
     }
 }
 
+/* The model rotates every head of a token at the same position: keep the last position's
+ * (cos, sin) table per thread so only the first head pays for powf/cosf/sinf. */
+#define PD_ROPE_MEMO 512
+static _Thread_local struct {
+    pd_rope r;
+    int64_t pos;
+    int valid;
+    float cs[PD_ROPE_MEMO];
+} pd_rope_memo;
+
 void pd_rope_apply(const pd_rope *r, float *x, int64_t pos) {
-    int half = r->n_rot / 2;
-    float theta_scale = powf(r->base, -2.0f / (float)r->n_rot);
-    float theta = (float)pos;
-    for (int i = 0; i < half; i++, theta *= theta_scale) {
-        float ff = r->factors ? r->factors[i] : 1.0f;
-        float t = r->freq_scale * (theta / ff);
-        float c = cosf(t) * r->attn_factor, s = sinf(t) * r->attn_factor;
-        int a = r->mode == PD_ROPE_NEOX ? i : 2 * i, b = r->mode == PD_ROPE_NEOX ? i + half : 2 * i + 1;
-        float x0 = x[a], x1 = x[b];
-        x[a] = x0 * c - x1 * s;
-        x[b] = x0 * s + x1 * c;
+    if (r->n_rot <= 0) return;
+    if (r->n_rot > PD_ROPE_MEMO) { /* very wide heads: no memo, same arithmetic */
+        int half = r->n_rot / 2;
+        float theta_scale = powf(r->base, -2.0f / (float)r->n_rot), theta = (float)pos;
+        for (int i = 0; i < half; i++, theta *= theta_scale) {
+            float t = r->freq_scale * (theta / (r->factors ? r->factors[i] : 1.0f));
+            float cs[2] = {cosf(t) * r->attn_factor, sinf(t) * r->attn_factor};
+            int a = r->mode == PD_ROPE_NEOX ? i : 2 * i, b = r->mode == PD_ROPE_NEOX ? i + half : 2 * i + 1;
+            float x0 = x[a], x1 = x[b];
+            x[a] = x0 * cs[0] - x1 * cs[1];
+            x[b] = x0 * cs[1] + x1 * cs[0];
+        }
+        return;
     }
+    const pd_rope *m = &pd_rope_memo.r;
+    if (!pd_rope_memo.valid || pd_rope_memo.pos != pos || m->mode != r->mode || m->n_rot != r->n_rot ||
+        m->base != r->base || m->freq_scale != r->freq_scale || m->attn_factor != r->attn_factor ||
+        m->factors != r->factors) {
+        pd_rope_cache(r, pos, pd_rope_memo.cs);
+        pd_rope_memo.r = *r;
+        pd_rope_memo.pos = pos;
+        pd_rope_memo.valid = 1;
+    }
+    pd_rope_apply_cached(r, pd_rope_memo.cs, x);
 }
 
 /* ---- attention ---- */

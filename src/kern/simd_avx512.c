@@ -4,10 +4,16 @@
  * keep their AVX2 versions. Compiled per function for the ISA, used only when the CPU has it;
  * tested against the scalar twins (the test skips on CPUs without AVX-512). */
 #include "kern_impl.h"
+#ifndef PD_AVX512_EMULATE
 #include <immintrin.h>
+#endif
 
+/* PD_AVX512_EMULATE: tests/kern/test_avx512_emu.c compiles this file with scalar stand-ins for the
+ * intrinsics, so CPUs without AVX-512 still check the kernels' logic against the scalar twins. */
+#ifndef PD_AVX512_EMULATE
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
+#endif
 
 static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1u); }
 
@@ -231,15 +237,18 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
 
 PD_Q512(_bw, i8dot_bw)
 
+#ifndef PD_AVX512_EMULATE
 #pragma GCC pop_options
-
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+#endif
 static inline __m512 i8dot_vnni(__m512i aw, __m512i sx) {
     return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx));
 }
 PD_Q512(_vnni, i8dot_vnni)
+#ifndef PD_AVX512_EMULATE
 #pragma GCC pop_options
+#endif
 
 void pd_kern_table_avx512(pd_kern_table *t) {
     t->dot[PD_TYPE_F32] = dot_f32;

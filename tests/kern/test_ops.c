@@ -92,6 +92,18 @@ static void test_rope(void **st) {
             assert_memory_equal(y, z, hd * sizeof(float));
         }
     }
+    /* heads wider than the per-thread angle memo take the direct path */
+    {
+        enum { HD = 1040 };
+        static float x[HD], y[HD];
+        static double t[HD];
+        pd_rope wide = {PD_ROPE_NEOX, HD - 16, 1e6f, 0.5f, 1.1f, NULL};
+        fill_normal(&rng, x, HD, 1.0);
+        memcpy(y, x, sizeof x);
+        pd_rope_apply(&wide, y, 37);
+        rope_truth(&wide, x, t, HD, 37);
+        for (int i = 0; i < HD; i++) assert_true(fabs(y[i] - t[i]) < 3e-5);
+    }
     /* hand case: NORM, pos 1, n_rot 2, base irrelevant for pair 0: angle 1 rad */
     pd_rope r = {PD_ROPE_NORM, 2, 10000, 1, 1, NULL};
     float v[4] = {1, 0, 5, 6};
