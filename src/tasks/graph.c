@@ -1,5 +1,6 @@
 /* tasks/graph.c — shortest paths in undirected unweighted graphs. Half of the items are random
- * graphs (2d+4 nodes, about 1.3 edges per node, source and target exactly d edges apart), half
+ * graphs (2d+4 nodes: a hidden s-t path of d edges plus random edges up to 1.3 per node, each
+ * added only if it keeps dist(s, t) = d), half
  * are path-star graphs (a centre with 3 arms of length d; the target is the end of one arm, the
  * trap of next-token prediction). Node labels are shuffled. Difficulty = shortest distance d
  * (1-12). Trace: BFS layers, then the path read back through parents. Answer: nodes joined by
@@ -57,16 +58,25 @@ static pd_status gr_gen(pd_rng *r, int d, pd_task_item *out, pd_buf *key) {
             s = lab[0];
             t = lab[1 + (int)pd_rng_below(r, 3) * d + d - 1];
         } else {
+            /* a hidden path of length d, then extra edges that keep dist(s, t) == d */
             g->n = 2 * d + 4;
+            for (int i = 0; i < g->n; i++) lab[i] = i;
+            tk_shuffle(r, lab, g->n);
+            for (int k = 0; k < d; k++) add_edge(g, lab[k], lab[k + 1]);
+            s = lab[0];
+            t = lab[d];
+            int dt[GR_MAXN], pt[GR_MAXN];
             int m = g->n * 13 / 10;
-            while (g->ne < m) add_edge(g, (int)pd_rng_below(r, (uint64_t)g->n), (int)pd_rng_below(r, (uint64_t)g->n));
-            s = (int)pd_rng_below(r, (uint64_t)g->n);
-            bfs(g, s, dist, par);
-            int cand[GR_MAXN], nc = 0;
-            for (int i = 0; i < g->n; i++)
-                if (dist[i] == d) cand[nc++] = i;
-            if (!nc) continue;
-            t = cand[pd_rng_below(r, (uint64_t)nc)];
+            for (int tries = 0; g->ne < m && tries < 40 * m; tries++) {
+                int a = (int)pd_rng_below(r, (uint64_t)g->n), b = (int)pd_rng_below(r, (uint64_t)g->n);
+                if (a == b || g->adj[a][b]) continue;
+                bfs(g, s, dist, par);
+                bfs(g, t, dt, pt);
+                int da = dist[a] < 0 ? GR_MAXN : dist[a], db = dist[b] < 0 ? GR_MAXN : dist[b];
+                int ta = dt[a] < 0 ? GR_MAXN : dt[a], tb = dt[b] < 0 ? GR_MAXN : dt[b];
+                if (da + 1 + tb < d || db + 1 + ta < d) continue;
+                add_edge(g, a, b);
+            }
         }
         break;
     }

@@ -1,5 +1,5 @@
 /* tasks/sudoku.c — 4x4 and 9x9 sudoku with a unique solution. Difficulty = number of blanks:
- * 1-12 gives a 4x4 grid, 13-58 a 9x9 grid. A full grid is filled by randomised backtracking,
+ * 1-12 gives a 4x4 grid, 13-55 a 9x9 grid. A full grid is filled by randomised backtracking,
  * then cells are blanked in random order, keeping a blank only while a bitmask solver still
  * counts exactly one solution (it stops at 2). Trace: one line per placement by a fixed-order
  * solver, "r{row}c{col}={d} (naked single|hidden single|guess)", plus "backtrack" lines.
@@ -29,24 +29,42 @@ static int cand(shape s, const int *g, int cell) {
 
 static int popc(int x) { return __builtin_popcount((unsigned)x); }
 
-/* count solutions up to `limit` */
-static int count_sol(shape s, int *g, int limit) {
-    int best = -1, bm = 0, bc = 99;
-    for (int i = 0; i < s.n * s.n; i++) {
-        if (g[i]) continue;
-        int m = cand(s, g, i), c = popc(m);
-        if (c < bc) { bc = c; best = i; bm = m; }
-        if (c == 0) return 0;
+/* count solutions up to `limit`, with row/column/box masks */
+typedef struct { shape s; int g[SD_MAX], row[9], col[9], box[9]; } mgrid;
+
+static int count_rec(mgrid *m, int limit) {
+    int N = m->s.n * m->s.n, full = (1 << m->s.n) - 1, best = -1, bm = 0, bc = 99;
+    for (int i = 0; i < N; i++) {
+        if (m->g[i]) continue;
+        int r = i / m->s.n, c = i % m->s.n, bx = box_of(m->s, i);
+        int cm = full & ~(m->row[r] | m->col[c] | m->box[bx]), k = popc(cm);
+        if (k == 0) return 0;
+        if (k < bc) { bc = k; best = i; bm = cm; if (k == 1) break; }
     }
     if (best < 0) return 1;
-    int total = 0;
-    for (int d = 1; d <= s.n && total < limit; d++) {
-        if (!(bm & (1 << (d - 1)))) continue;
-        g[best] = d;
-        total += count_sol(s, g, limit - total);
-        g[best] = 0;
+    int r = best / m->s.n, c = best % m->s.n, bx = box_of(m->s, best), total = 0;
+    for (int d = 1; d <= m->s.n && total < limit; d++) {
+        int bit = 1 << (d - 1);
+        if (!(bm & bit)) continue;
+        m->g[best] = d; m->row[r] |= bit; m->col[c] |= bit; m->box[bx] |= bit;
+        total += count_rec(m, limit - total);
+        m->g[best] = 0; m->row[r] &= ~bit; m->col[c] &= ~bit; m->box[bx] &= ~bit;
     }
     return total;
+}
+
+static int count_sol(shape s, int *g, int limit) {
+    mgrid m;
+    memset(&m, 0, sizeof m);
+    m.s = s;
+    for (int i = 0; i < s.n * s.n; i++) {
+        m.g[i] = g[i];
+        if (!g[i]) continue;
+        int bit = 1 << (g[i] - 1), r = i / s.n, c = i % s.n, bx = box_of(s, i);
+        if ((m.row[r] | m.col[c] | m.box[bx]) & bit) return 0; /* clue conflict */
+        m.row[r] |= bit; m.col[c] |= bit; m.box[bx] |= bit;
+    }
+    return count_rec(&m, limit);
 }
 
 static int fill(shape s, pd_rng *r, int *g, int cell) {
@@ -258,4 +276,4 @@ static void sd_check(const pd_task_item *it, const char *ans, pd_verdict *v) {
 }
 
 const pd_task pd_task_sudoku = {"sudoku", "4x4 or 9x9 sudoku with a unique solution",
-                                "number of blanks (1-12: 4x4, 13-58: 9x9)", 1, 58, 6, sd_gen, sd_extract, sd_check};
+                                "number of blanks (1-12: 4x4, 13-55: 9x9)", 1, 55, 6, sd_gen, sd_extract, sd_check};
