@@ -165,6 +165,8 @@ typedef struct {
     const char *task; int dlo, dhi; const char *data_path;
     int B, T, accum;
     int64_t steps;              /* 0: write the freshly initialised adapter and stop */
+    int64_t stop_after;         /* > 0: stop (files written) after this step, as if interrupted; the
+                                 * schedule still spans `steps` (tests, splitting long runs) */
     uint64_t seed;
     int threads;
     pd_optcfg opt;              /* default lr 1e-3, weight decay 0, clip 1, cosine to 0.1 */
@@ -180,6 +182,13 @@ typedef struct {
     pd_geval eval;
 } pd_finetune_result;
 pd_status pd_finetune_run(const pd_finetune_opts *o, pd_finetune_result *res);
+
+/* ---- merging ----
+ * Write base + Δ_eff as a new model GGUF: every KV and tensor of the base is copied; each adapted
+ * matrix (blk.N.<t>.weight) is dequantised, Δ_eff is added, and the result is stored as F32 or,
+ * with keep_type, requantised to the base tensor's type (rounding error of that type). The adapter
+ * must match the base's layer count and matrix shapes. */
+pd_status pd_adapter_merge_file(const char *base_path, const pd_adapter *a, const char *out_path, bool keep_type);
 
 /* ---- parameter counts from dimensions alone (ponder adapters count) ---- */
 typedef struct {

@@ -446,7 +446,8 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
         tokens_run += (double)bt;
         if (log) fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f}\n",
                          (long long)step + 1, loss, lr, gnorm, tps);
-        bool last = step + 1 == o.steps;
+        bool stop = o.stop_after > 0 && step + 1 >= o.stop_after && step + 1 < o.steps;
+        bool last = step + 1 == o.steps || stop;
         if ((o.eval_every > 0 && (step + 1) % o.eval_every == 0) || last) {
             peft_apply(&p);
             double hl = heldout_loss(p.m, d, &o, &bb);
@@ -476,6 +477,7 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
         }
         res->steps_done = step + 1;
         res->final_loss = loss;
+        if (stop) break;
     }
     res->seconds = pd_time_now() - t_run;
     res->tokens_per_s = res->seconds > 0 ? tokens_run / res->seconds : 0;
@@ -484,8 +486,8 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", res->final_loss, res->tokens_per_s);
         pd_progress_finish(&pg, extra);
     }
-    if (o.plot_path && o.steps > start)
-        st = pd_train_plot_svg(o.plot_path, curve + start, start, o.steps - start, ex, ey, n_ev);
+    if (o.plot_path && res->steps_done > start)
+        st = pd_train_plot_svg(o.plot_path, curve + start, start, res->steps_done - start, ex, ey, n_ev);
 done:
     if (log) fclose(log);
     for (int i = 0; i < n_items; i++) pd_task_item_free(&items[i]);
