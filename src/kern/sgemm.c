@@ -76,9 +76,10 @@ static void micro_scalar(int kc, const float *pa, const float *pb, float *C, int
     store_tile(acc, C, ldc, rows, cols, alpha, beta, first);
 }
 
-__attribute__((target("avx2,fma"))) static void micro_avx2(int kc, const float *pa, const float *pb, float *C,
-                                                           int64_t ldc, int rows, int cols, float alpha, float beta,
-                                                           int first) {
+/* The register loop alone (12 accumulators + 2 B vectors + 1 broadcast = 15 registers; alpha and
+ * beta stay out of it so nothing spills), then the store. */
+__attribute__((target("avx2,fma"), noinline)) static void micro_avx2_acc(int kc, const float *pa, const float *pb,
+                                                                        float *acc) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
@@ -91,25 +92,32 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(int kc, const float *
         a = _mm256_broadcast_ss(pa + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
         a = _mm256_broadcast_ss(pa + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
     }
-    __m256 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    _mm256_storeu_ps(acc + 0, c00); _mm256_storeu_ps(acc + 8, c01);
+    _mm256_storeu_ps(acc + 16, c10); _mm256_storeu_ps(acc + 24, c11);
+    _mm256_storeu_ps(acc + 32, c20); _mm256_storeu_ps(acc + 40, c21);
+    _mm256_storeu_ps(acc + 48, c30); _mm256_storeu_ps(acc + 56, c31);
+    _mm256_storeu_ps(acc + 64, c40); _mm256_storeu_ps(acc + 72, c41);
+    _mm256_storeu_ps(acc + 80, c50); _mm256_storeu_ps(acc + 88, c51);
+}
+
+__attribute__((target("avx2,fma"))) static void micro_avx2(int kc, const float *pa, const float *pb, float *C,
+                                                           int64_t ldc, int rows, int cols, float alpha, float beta,
+                                                           int first) {
+    float acc[MR * NR];
+    micro_avx2_acc(kc, pa, pb, acc);
     if (rows == MR && cols == NR) {
         __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
         for (int r = 0; r < MR; r++)
             for (int h = 0; h < 2; h++) {
                 float *o = C + r * ldc + 8 * h;
-                __m256 v = _mm256_mul_ps(va, acc[r][h]);
+                __m256 v = _mm256_mul_ps(va, _mm256_loadu_ps(acc + r * NR + 8 * h));
                 if (!first) v = _mm256_add_ps(_mm256_loadu_ps(o), v);
                 else if (beta != 0.0f) v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(o), v);
                 _mm256_storeu_ps(o, v);
             }
         return;
     }
-    float tmp[MR * NR];
-    for (int r = 0; r < MR; r++) {
-        _mm256_storeu_ps(tmp + r * NR, acc[r][0]);
-        _mm256_storeu_ps(tmp + r * NR + 8, acc[r][1]);
-    }
-    store_tile(tmp, C, ldc, rows, cols, alpha, beta, first);
+    store_tile(acc, C, ldc, rows, cols, alpha, beta, first);
 }
 
 typedef void (*micro_fn)(int, const float *, const float *, float *, int64_t, int, int, float, float, int);
@@ -175,6 +183,13 @@ void pd_sgemm_builtin(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
 void pd_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
 #ifdef PD_HAVE_OPENBLAS
+    /* OpenBLAS keeps its own worker pool: size it like ours (threads.h) whenever that changes. */
+    static _Atomic int blas_threads = 0;
+    int nt = pd_threads_get();
+    if (blas_threads != nt) {
+        openblas_set_num_threads(nt);
+        blas_threads = nt;
+    }
     if (M > 0 && N > 0 && K > 0 && M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX && lda <= INT32_MAX &&
         ldb <= INT32_MAX && ldc <= INT32_MAX) {
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (int)M,
