@@ -38,6 +38,8 @@ void pd_gguf_close(pd_gguf *g);
 const char *pd_gguf_path(const pd_gguf *g);
 uint32_t pd_gguf_version(const pd_gguf *g);
 size_t pd_gguf_alignment(const pd_gguf *g);
+size_t pd_gguf_data_offset(const pd_gguf *g);     /* file offset of the data section (tensor offsets are relative to it) */
+size_t pd_gguf_file_size(const pd_gguf *g);
 
 int64_t pd_gguf_n_kv(const pd_gguf *g);
 const char *pd_gguf_key(const pd_gguf *g, int64_t i);

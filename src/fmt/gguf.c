@@ -533,6 +533,8 @@ pd_gguf *pd_gguf_open(const char *path) {
 const char *pd_gguf_path(const pd_gguf *g) { return g->path; }
 uint32_t pd_gguf_version(const pd_gguf *g) { return g->version; }
 size_t pd_gguf_alignment(const pd_gguf *g) { return g->alignment; }
+size_t pd_gguf_data_offset(const pd_gguf *g) { return g->data_start; }
+size_t pd_gguf_file_size(const pd_gguf *g) { return g->size; }
 int64_t pd_gguf_n_kv(const pd_gguf *g) { return g->n_kv; }
 
 const char *pd_gguf_key(const pd_gguf *g, int64_t i) {

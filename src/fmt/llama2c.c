@@ -128,19 +128,6 @@ pd_status pd_llama2c_read_config(const char *path, pd_llama2c_config *cfg) {
     return validate(path, cfg, fsize, &l);
 }
 
-/* Add one tensor per layer, blk.N.<suffix>, from the consecutive [rows][cols] slices of an [L][rows][cols] section. */
-static pd_status add_layers(pd_gguf_writer *w, const char *suffix, const float *base, int32_t L, int64_t rows,
-                            int64_t cols) {
-    char name[64];
-    for (int32_t l = 0; l < L; l++) {
-        snprintf(name, sizeof name, "blk.%" PRId32 ".%s", l, suffix);
-        int64_t ne[2] = {cols, rows};
-        const float *p = base + (size_t)l * (size_t)(rows * cols);
-        PD_TRY(pd_gguf_add_tensor(w, name, PD_TYPE_F32, rows == 1 ? 1 : 2, ne, p));
-    }
-    return PD_OK;
-}
-
 static pd_status fill(pd_gguf_writer *w, const char *path, const pd_llama2c_config *c, const l2c_layout *l,
                       const float *f) {
     const int64_t d = c->dim, h = c->hidden_dim, v = c->vocab_size;
@@ -173,15 +160,21 @@ static pd_status fill(pd_gguf_writer *w, const char *path, const pd_llama2c_conf
 
     int64_t ne_emb[2] = {d, v};
     PD_TRY(pd_gguf_add_tensor(w, "token_embd.weight", PD_TYPE_F32, 2, ne_emb, sec[S_EMB]));
-    PD_TRY(add_layers(w, "attn_norm.weight", sec[S_RMS_ATT], c->n_layers, 1, d));
-    PD_TRY(add_layers(w, "attn_q.weight", sec[S_WQ], c->n_layers, d, d));
-    PD_TRY(add_layers(w, "attn_k.weight", sec[S_WK], c->n_layers, kv, d));
-    PD_TRY(add_layers(w, "attn_v.weight", sec[S_WV], c->n_layers, kv, d));
-    PD_TRY(add_layers(w, "attn_output.weight", sec[S_WO], c->n_layers, d, d));
-    PD_TRY(add_layers(w, "ffn_norm.weight", sec[S_RMS_FFN], c->n_layers, 1, d));
-    PD_TRY(add_layers(w, "ffn_gate.weight", sec[S_W1], c->n_layers, h, d));
-    PD_TRY(add_layers(w, "ffn_down.weight", sec[S_W2], c->n_layers, d, h));
-    PD_TRY(add_layers(w, "ffn_up.weight", sec[S_W3], c->n_layers, h, d));
+    /* Per layer, in llama.cpp's order: [rows][cols] slices of each [L][rows][cols] section. */
+    const struct { const char *suffix; int sec; int64_t rows, cols; } per_layer[] = {
+        {"attn_norm.weight", S_RMS_ATT, 1, d}, {"attn_q.weight", S_WQ, d, d},     {"attn_k.weight", S_WK, kv, d},
+        {"attn_v.weight", S_WV, kv, d},        {"attn_output.weight", S_WO, d, d}, {"ffn_norm.weight", S_RMS_FFN, 1, d},
+        {"ffn_gate.weight", S_W1, h, d},       {"ffn_down.weight", S_W2, d, h},    {"ffn_up.weight", S_W3, h, d},
+    };
+    for (int32_t layer = 0; layer < c->n_layers; layer++)
+        for (size_t k = 0; k < sizeof per_layer / sizeof per_layer[0]; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%" PRId32 ".%s", layer, per_layer[k].suffix);
+            int64_t rows = per_layer[k].rows, cols = per_layer[k].cols;
+            int64_t ne[2] = {cols, rows};
+            const float *src = sec[per_layer[k].sec] + (size_t)layer * (size_t)(rows * cols);
+            PD_TRY(pd_gguf_add_tensor(w, name, PD_TYPE_F32, rows == 1 ? 1 : 2, ne, src));
+        }
     int64_t ne_d = d;
     PD_TRY(pd_gguf_add_tensor(w, "output_norm.weight", PD_TYPE_F32, 1, &ne_d, sec[S_RMS_FINAL]));
     if (!c->shared_classifier) PD_TRY(pd_gguf_add_tensor(w, "output.weight", PD_TYPE_F32, 2, ne_emb, sec[S_WCLS]));
