@@ -1,0 +1,155 @@
+/* cli/cmd_chat.c — `ponder chat`: interactive multi-turn chat. Each turn renders the whole history
+ * with the model's template (earlier thinking dropped as the family's template does) and prefills it
+ * as a new sequence (a prefix cache across turns is future work), streams the thinking dimmed (or hides it with --hide-thinking) and then the answer.
+ * Commands: /reset clears the history, /exit (or end of input) quits. */
+#include "cli.h"
+#include "gen_cli.h"
+#include "ponder/alloc.h"
+#include "ponder/error.h"
+#include "ponder/threads.h"
+#include "ponder/timer.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *VERB = "chat";
+
+typedef struct { bool hide, tty, in_thinking, lead, answered; } chat_out;
+
+static void stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
+    (void)seq;
+    chat_out *o = ctx;
+    if (ph == PD_PHASE_THINKING) {
+        if (o->hide) return;
+        if (!o->in_thinking) { fputs(o->tty ? "\033[2m" : "[thinking] ", stdout); o->in_thinking = true; o->lead = true; }
+    } else {
+        if (o->in_thinking) { fputs(o->tty ? "\033[0m\n" : "\n[answer] ", stdout); o->in_thinking = false; }
+        if (!o->answered) o->lead = true;
+        o->answered = true;
+    }
+    if (o->lead) {
+        while (n && (*t == '\n' || *t == ' ')) { t++; n--; }
+        if (!n) return;
+        o->lead = false;
+    }
+    fwrite(t, 1, n, stdout);
+    fflush(stdout);
+}
+
+static void help(FILE *f) {
+    fprintf(f, "usage: ponder chat -m MODEL [flags]   (type a message; /reset clears the history, /exit quits)\n"
+               "  --hide-thinking           do not print the thinking (it is shown dimmed by default)\n");
+    gen_cli_help(f);
+}
+
+typedef struct { char *role, *content; } hmsg;
+
+static int chat_main(gen_cli *o) {
+    if (o->threads) pd_threads_set(o->threads);
+    pd_model *m = pd_model_load(o->model);
+    if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    int rc = 1;
+    pd_gen *g = NULL;
+    hmsg *hist = NULL;
+    int n_hist = 0, cap_hist = 0;
+    char *line = NULL;
+    size_t line_cap = 0;
+    int seq = -1;
+    if (!m->tok) { cli_error(VERB, "%s: the model has no vocabulary", o->model); goto done; }
+    if (o->template_name && pd_chat_family_from_name(o->template_name) < 0) {
+        cli_error(VERB, "--template: unknown family '%s'", o->template_name);
+        rc = 2;
+        goto done;
+    }
+    pd_chat_family fam = gen_cli_family(VERB, o, m);
+    pd_gen_params gp = pd_gen_defaults();
+    gp.n_ctx = o->n_ctx;
+    gp.kv_type = o->kv_type;
+    if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    chat_out out = {.hide = o->hide_thinking, .tty = isatty(1)};
+    pd_gen_set_stream(g, stream, &out);
+    bool prompt_tty = isatty(0);
+    for (;;) {
+        if (prompt_tty) { fputs("> ", stdout); fflush(stdout); }
+        ssize_t k = getline(&line, &line_cap, stdin);
+        if (k < 0) break;
+        while (k && (line[k - 1] == '\n' || line[k - 1] == '\r')) line[--k] = 0;
+        if (!k) continue;
+        if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) break;
+        if (!strcmp(line, "/reset")) {
+            for (int i = 0; i < n_hist; i++) { free(hist[i].role); free(hist[i].content); }
+            n_hist = 0;
+            puts("(history cleared)");
+            continue;
+        }
+        if (n_hist + 2 > cap_hist) {
+            cap_hist = cap_hist ? 2 * cap_hist : 16;
+            hmsg *h = pd_realloc(hist, (size_t)cap_hist * sizeof *h);
+            if (!h) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+            hist = h;
+        }
+        hist[n_hist].role = pd_strdup("user");
+        hist[n_hist].content = pd_strdup(line);
+        n_hist++;
+        /* render system + history */
+        int nm = n_hist + (o->system && fam != PD_CHAT_NONE);
+        pd_chat_msg *msgs = pd_calloc((size_t)nm, sizeof *msgs);
+        if (!msgs) goto done;
+        int j = 0;
+        if (o->system && fam != PD_CHAT_NONE) msgs[j++] = (pd_chat_msg){"system", o->system, NULL};
+        for (int i = 0; i < n_hist; i++) msgs[j++] = (pd_chat_msg){hist[i].role, hist[i].content, NULL};
+        size_t n_ids;
+        int32_t *ids = gen_cli_tokens(VERB, m, fam, msgs, nm, o->no_think, &n_ids);
+        free(msgs);
+        if (!ids) goto done;
+        if (seq >= 0) pd_gen_remove(g, seq);
+        pd_seq_params sp;
+        pd_policy pol;
+        if (!gen_cli_seq_params(VERB, o, m, &sp, &pol)) { free(ids); goto done; }
+        seq = pd_gen_add(g, ids, (int)n_ids, &sp);
+        if (seq < 0) {
+            cli_error(VERB, "%s", pd_last_error());
+            if (sp.n_policies) pol.release(pol.ctx);
+            free(ids);
+            goto done;
+        }
+        free(ids);
+        out = (chat_out){.hide = o->hide_thinking, .tty = out.tty};
+        if (pd_gen_run(g) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+        const pd_gen_result *r = pd_gen_get_result(g, seq);
+        if (r->finish == PD_FINISH_ERROR) { cli_error(VERB, "%s", r->error); goto done; }
+        if (out.in_thinking) fputs(out.tty ? "\033[0m" : "", stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+        size_t al;
+        const char *an = gen_cli_trim(r->answer, r->answer_len, &al);
+        hist[n_hist].role = pd_strdup("assistant");
+        hist[n_hist].content = pd_strndup(an, al);
+        n_hist++;
+    }
+    rc = 0;
+done:
+    for (int i = 0; i < n_hist; i++) { free(hist[i].role); free(hist[i].content); }
+    free(hist);
+    free(line);
+    pd_gen_free(g);
+    pd_model_free(m);
+    return rc;
+}
+
+int pd_cmd_chat(int argc, char **argv) {
+    gen_cli o;
+    gen_cli_defaults(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
+        int r = gen_cli_flag(VERB, &o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(a, "--hide-thinking")) o.hide_thinking = true;
+        else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
+    }
+    if (!o.model) { cli_error(VERB, "-m MODEL is required"); return 2; }
+    if (!o.seed_set) o.sp.seed = (uint64_t)(pd_time_now() * 1e6);
+    return chat_main(&o);
+}

@@ -1,0 +1,296 @@
+/* cli/cmd_run.c — `ponder run`: one prompt → one reply, with the thinking shown (--show-thinking),
+ * budgets (--think-budget, --answer-budget, --no-think), sampling flags, and a --json form
+ * {thinking, answer, finish_reason, usage{prompt_tokens, thinking_tokens, answer_tokens}, timings}.
+ * Also home of the flag set shared with `ponder chat` (gen_cli.h). */
+#include "cli.h"
+#include "gen_cli.h"
+#include "ponder/alloc.h"
+#include "ponder/error.h"
+#include "ponder/threads.h"
+#include "ponder/timer.h"
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *VERB = "run";
+
+void gen_cli_defaults(gen_cli *o) {
+    memset(o, 0, sizeof *o);
+    o->n_predict = -1;
+    o->think_budget = -1;
+    o->answer_budget = -1;
+    o->kv_type = PD_TYPE_F16;
+    o->sp = pd_sampler_defaults();
+    /* the sampling Qwen3 and DeepSeek-R1 recommend for thinking */
+    o->sp.temperature = 0.6f;
+    o->sp.top_p = 0.95f;
+    o->sp.top_k = 20;
+}
+
+void gen_cli_help(FILE *f) {
+    fprintf(f,
+            "  -m, --model FILE          GGUF model (or llama2.c .bin)\n"
+            "  --system TEXT             system message\n"
+            "  -n, --max-tokens N        most tokens to generate, thinking included (default: until the end)\n"
+            "  --think-budget N          at most N thinking tokens, then close thinking and answer (0: no thinking)\n"
+            "  --answer-budget M         at most M answer tokens\n"
+            "  --budget-message TEXT     text injected before </think> when the thinking budget runs out\n"
+            "  --no-think                the family's way to turn thinking off (Qwen3: empty <think></think>)\n"
+            "  --no-template             send the prompt as it is (special-token text parsed)\n"
+            "  --template NAME           chat template family: chatml, qwen2, qwen3, llama3, phi3, phi4-mini,\n"
+            "                            phi4, deepseek-r1, none (default: from the model's metadata)\n"
+            "  --temp T                  temperature (default 0.6; 0 = greedy)\n"
+            "  --top-k K                 (default 20; 0 = off)    --top-p P (default 0.95)    --min-p P (default 0)\n"
+            "  --repeat-penalty R        (default 1 = off)   --repeat-last-n N (default 64, -1 = all)\n"
+            "  --presence-penalty X      --frequency-penalty X   (default 0)\n"
+            "  --seed N                  random seed (default: from the clock, printed with --json)\n"
+            "  --stop TEXT               stop string (repeatable)\n"
+            "  -t, --threads N           threads (default: physical cores)\n"
+            "  -c, --ctx N               context size in tokens (default: the model's, at most 32768)\n"
+            "  --kv f16|f32              KV cache type (default f16)\n");
+}
+
+int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    const char *v;
+    long long n;
+    double x;
+#define VAL() do { if (!(v = cli_value(verb, argc, argv, i))) return -1; } while (0)
+#define INT(lo, hi, dst) do { VAL(); if (!cli_int(verb, a, v, lo, hi, &n)) return -1; dst = (int)n; } while (0)
+#define FLT(lo, hi, dst) do { VAL(); if (!cli_float(verb, a, v, lo, hi, &x)) return -1; dst = (float)x; } while (0)
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) { VAL(); o->model = v; }
+    else if (!strcmp(a, "--system")) { VAL(); o->system = v; }
+    else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) INT(-1, 1 << 24, o->n_predict);
+    else if (!strcmp(a, "--think-budget")) INT(-1, 1 << 24, o->think_budget);
+    else if (!strcmp(a, "--answer-budget")) INT(-1, 1 << 24, o->answer_budget);
+    else if (!strcmp(a, "--budget-message")) { VAL(); o->budget_message = v; }
+    else if (!strcmp(a, "--no-think")) o->no_think = true;
+    else if (!strcmp(a, "--no-template")) o->no_template = true;
+    else if (!strcmp(a, "--template")) { VAL(); o->template_name = v; }
+    else if (!strcmp(a, "--temp") || !strcmp(a, "--temperature")) FLT(0, 100, o->sp.temperature);
+    else if (!strcmp(a, "--top-k")) INT(0, 1 << 24, o->sp.top_k);
+    else if (!strcmp(a, "--top-p")) FLT(1e-6, 1, o->sp.top_p);
+    else if (!strcmp(a, "--min-p")) FLT(0, 1, o->sp.min_p);
+    else if (!strcmp(a, "--repeat-penalty")) FLT(1e-3, 100, o->sp.repeat_penalty);
+    else if (!strcmp(a, "--repeat-last-n")) INT(-1, 1 << 24, o->sp.penalty_last_n);
+    else if (!strcmp(a, "--presence-penalty")) FLT(-10, 10, o->sp.presence_penalty);
+    else if (!strcmp(a, "--frequency-penalty")) FLT(-10, 10, o->sp.frequency_penalty);
+    else if (!strcmp(a, "--seed")) {
+        VAL();
+        char *e;
+        unsigned long long s = strtoull(v, &e, 10);
+        if (!*v || *e) { cli_error(verb, "--seed: expected a non-negative integer, got '%s'", v); return -1; }
+        o->sp.seed = s;
+        o->seed_set = true;
+    } else if (!strcmp(a, "--stop")) {
+        VAL();
+        if (!*v) { cli_error(verb, "--stop: empty stop string"); return -1; }
+        if (o->n_stop == GEN_CLI_MAX_STOP) { cli_error(verb, "--stop: at most %d stop strings", GEN_CLI_MAX_STOP); return -1; }
+        o->stop[o->n_stop++] = v;
+    } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) INT(1, 1024, o->threads);
+    else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) INT(16, 1 << 22, o->n_ctx);
+    else if (!strcmp(a, "--kv")) {
+        VAL();
+        if (!strcmp(v, "f16")) o->kv_type = PD_TYPE_F16;
+        else if (!strcmp(v, "f32")) o->kv_type = PD_TYPE_F32;
+        else { cli_error(verb, "--kv: '%s' is not f16 or f32", v); return -1; }
+    } else return 0;
+#undef VAL
+#undef INT
+#undef FLT
+    return 1;
+}
+
+pd_chat_family gen_cli_family(const char *verb, const gen_cli *o, const pd_model *m) {
+    if (o->no_template) return PD_CHAT_NONE;
+    if (o->template_name) return (pd_chat_family)pd_chat_family_from_name(o->template_name); /* checked by caller */
+    const char *s;
+    size_t len;
+    if (!m->gguf || pd_gguf_find_key(m->gguf, "tokenizer.chat_template") < 0 ||
+        !pd_gguf_get_str(m->gguf, "tokenizer.chat_template", &s, &len))
+        return PD_CHAT_NONE;
+    char *t = pd_strndup(s, len);
+    pd_chat_family f = t ? pd_chat_detect(t) : PD_CHAT_NONE;
+    if (t && f == PD_CHAT_NONE)
+        fprintf(stderr, "ponder %s: the model's chat template is not a known family; sending the prompt as it is "
+                        "(use --template NAME)\n", verb);
+    free(t);
+    return f;
+}
+
+int32_t *gen_cli_tokens(const char *verb, const pd_model *m, pd_chat_family fam, const pd_chat_msg *msgs, int n,
+                        bool no_think, size_t *n_out) {
+    char *text = pd_chat_render(fam, msgs, n, true, !no_think);
+    if (!text) { cli_error(verb, "%s", pd_last_error()); return NULL; }
+    int32_t *ids = NULL;
+    if (pd_tokenize(m->tok, text, strlen(text), pd_tok_add_bos_default(m->tok), true, &ids, n_out) != PD_OK) {
+        cli_error(verb, "tokenising the prompt: %s", pd_last_error());
+        ids = NULL;
+    } else if (*n_out == 0) {
+        cli_error(verb, "the prompt is empty");
+        free(ids);
+        ids = NULL;
+    }
+    free(text);
+    return ids;
+}
+
+bool gen_cli_seq_params(const char *verb, const gen_cli *o, const pd_model *m, pd_seq_params *p, pd_policy *pol) {
+    *p = pd_seq_defaults();
+    p->sampling = o->sp;
+    p->max_tokens = o->n_predict;
+    p->stop = o->stop;
+    p->n_stop = o->n_stop;
+    int tb = o->no_think ? 0 : o->think_budget;
+    if (tb >= 0 || o->answer_budget >= 0) {
+        pd_budget_params bp = pd_budget_defaults();
+        bp.think_budget = tb;
+        bp.answer_budget = o->answer_budget;
+        bp.message = o->budget_message;
+        if (pd_budget_policy(m->tok, &bp, pol) != PD_OK) { cli_error(verb, "%s", pd_last_error()); return false; }
+        p->policies = pol;
+        p->n_policies = 1;
+    }
+    return true;
+}
+
+const char *gen_cli_trim(const char *s, size_t len, size_t *out) {
+    while (len && (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')) { s++; len--; }
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\n' || s[len - 1] == '\t' || s[len - 1] == '\r')) len--;
+    *out = len;
+    return s;
+}
+
+/* ---- streaming output ---- */
+typedef struct { bool show_thinking, tty, in_thinking, any_answer, lead; } out_state;
+
+static void stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
+    (void)seq;
+    out_state *o = ctx;
+    if (ph == PD_PHASE_THINKING) {
+        if (!o->show_thinking) return;
+        if (!o->in_thinking) { fputs(o->tty ? "\033[2m" : "<think>\n", stdout); o->in_thinking = true; o->lead = true; }
+    } else {
+        if (o->in_thinking) { fputs(o->tty ? "\033[0m\n" : "\n</think>\n", stdout); o->in_thinking = false; }
+        if (!o->any_answer) o->lead = true;
+        o->any_answer = true;
+    }
+    if (o->lead) { /* drop the whitespace a phase starts with ("<think>\n", "</think>\n\n") */
+        while (n && (*t == '\n' || *t == ' ')) { t++; n--; }
+        if (!n) return;
+        o->lead = false;
+    }
+    fwrite(t, 1, n, stdout);
+    fflush(stdout);
+}
+
+static void help(FILE *f) {
+    fprintf(f, "usage: ponder run -m MODEL -p PROMPT [flags]\n"
+               "  -p, --prompt TEXT         the user message (or raw text with --no-template)\n"
+               "  --show-thinking           print the thinking (dimmed on a terminal) before the answer\n"
+               "  --json                    print one JSON object: thinking, answer, finish_reason, usage, timings\n");
+    gen_cli_help(f);
+}
+
+static int run_main(gen_cli *o) {
+    if (o->threads) pd_threads_set(o->threads);
+    double t0 = pd_time_now();
+    pd_model *m = pd_model_load(o->model);
+    if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    double t_load = pd_time_now() - t0;
+    int rc = 1;
+    int32_t *ids = NULL;
+    pd_gen *g = NULL;
+    if (!m->tok) { cli_error(VERB, "%s: the model has no vocabulary (tokenizer.ggml.*), so text cannot be generated", o->model); goto done; }
+    if (o->template_name && pd_chat_family_from_name(o->template_name) < 0) {
+        cli_error(VERB, "--template: unknown family '%s'", o->template_name);
+        rc = 2;
+        goto done;
+    }
+    pd_chat_family fam = gen_cli_family(VERB, o, m);
+    pd_chat_msg msgs[2];
+    int nm = 0;
+    if (o->system && fam != PD_CHAT_NONE) msgs[nm++] = (pd_chat_msg){"system", o->system, NULL};
+    msgs[nm++] = (pd_chat_msg){"user", o->prompt, NULL};
+    size_t n_ids;
+    if (!(ids = gen_cli_tokens(VERB, m, fam, msgs, nm, o->no_think, &n_ids))) goto done;
+    pd_gen_params gp = pd_gen_defaults();
+    gp.n_ctx = o->n_ctx;
+    gp.kv_type = o->kv_type;
+    if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    out_state os = {.show_thinking = o->show_thinking, .tty = isatty(1)};
+    if (!o->json) pd_gen_set_stream(g, stream, &os);
+    pd_seq_params sp;
+    pd_policy pol;
+    if (!gen_cli_seq_params(VERB, o, m, &sp, &pol)) goto done;
+    int id = pd_gen_add(g, ids, (int)n_ids, &sp);
+    if (id < 0) {
+        cli_error(VERB, "%s", pd_last_error());
+        if (sp.n_policies) pol.release(pol.ctx);
+        goto done;
+    }
+    if (pd_gen_run(g) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    const pd_gen_result *r = pd_gen_get_result(g, id);
+    if (r->finish == PD_FINISH_ERROR) { cli_error(VERB, "%s", r->error); goto done; }
+    size_t tl, al;
+    const char *th = gen_cli_trim(r->thinking, r->thinking_len, &tl);
+    const char *an = gen_cli_trim(r->answer, r->answer_len, &al);
+    if (o->json) {
+        cJSON *j = cJSON_CreateObject();
+        char *ts = pd_strndup(th, tl), *as = pd_strndup(an, al);
+        cJSON_AddStringToObject(j, "model", m->cfg.name[0] ? m->cfg.name : o->model);
+        cJSON_AddStringToObject(j, "template", pd_chat_format_of(fam)->name);
+        cJSON_AddStringToObject(j, "thinking", ts ? ts : "");
+        cJSON_AddStringToObject(j, "answer", as ? as : "");
+        cJSON_AddStringToObject(j, "finish_reason", pd_finish_name(r->finish));
+        if (r->stop_string) cJSON_AddStringToObject(j, "stop_string", r->stop_string);
+        cJSON_AddNumberToObject(j, "seed", (double)o->sp.seed);
+        cJSON *u = cJSON_AddObjectToObject(j, "usage");
+        cJSON_AddNumberToObject(u, "prompt_tokens", r->n_prompt);
+        cJSON_AddNumberToObject(u, "thinking_tokens", r->n_thinking);
+        cJSON_AddNumberToObject(u, "answer_tokens", r->n_answer);
+        cJSON_AddNumberToObject(u, "completion_tokens", r->n_thinking + r->n_answer);
+        cJSON *t = cJSON_AddObjectToObject(j, "timings");
+        int n_gen = r->n_tokens - r->n_prompt;
+        cJSON_AddNumberToObject(t, "load_s", t_load);
+        cJSON_AddNumberToObject(t, "prefill_s", r->t_prefill);
+        cJSON_AddNumberToObject(t, "decode_s", r->t_decode);
+        cJSON_AddNumberToObject(t, "prefill_tokens_per_s", r->t_prefill > 0 ? r->n_prompt / r->t_prefill : 0);
+        cJSON_AddNumberToObject(t, "decode_tokens_per_s", r->t_decode > 0 && n_gen > 1 ? (n_gen - 1) / r->t_decode : 0);
+        char *s = cJSON_Print(j);
+        if (s) puts(s);
+        free(s); free(ts); free(as);
+        cJSON_Delete(j);
+    } else {
+        if (os.in_thinking) fputs(os.tty ? "\033[0m\n" : "\n</think>\n", stdout);
+        fputc('\n', stdout);
+    }
+    rc = 0;
+done:
+    pd_gen_free(g);
+    free(ids);
+    pd_model_free(m);
+    return rc;
+}
+
+int pd_cmd_run(int argc, char **argv) {
+    gen_cli o;
+    gen_cli_defaults(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
+        int r = gen_cli_flag(VERB, &o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r > 0) continue;
+        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
+            if (!(o.prompt = cli_value(VERB, argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--show-thinking")) o.show_thinking = true;
+        else if (!strcmp(a, "--json")) o.json = true;
+        else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
+    }
+    if (!o.model) { cli_error(VERB, "-m MODEL is required"); return 2; }
+    if (!o.prompt) { cli_error(VERB, "-p PROMPT is required"); return 2; }
+    if (!o.seed_set) o.sp.seed = (uint64_t)(pd_time_now() * 1e6);
+    return run_main(&o);
+}

@@ -1,0 +1,42 @@
+/* cli/gen_cli.h — flags and set-up shared by `ponder run` and `ponder chat` (defined in cmd_run.c):
+ * model, sampling, budgets, template choice, prompt rendering and tokenisation. */
+#ifndef PONDER_GEN_CLI_H
+#define PONDER_GEN_CLI_H
+#include <stdbool.h>
+#include <stdio.h>
+#include "ponder/budget.h"
+#include "ponder/chat.h"
+#include "ponder/gen.h"
+
+enum { GEN_CLI_MAX_STOP = 16 };
+
+typedef struct {
+    const char *model, *prompt, *system, *template_name, *budget_message;
+    int n_predict;                 /* -1: until EOG or the context is full */
+    int think_budget, answer_budget;
+    int threads, n_ctx;
+    pd_type kv_type;
+    bool show_thinking, hide_thinking, json, no_template, no_think;
+    pd_sampler_params sp;
+    bool seed_set;
+    const char *stop[GEN_CLI_MAX_STOP];
+    int n_stop;
+} gen_cli;
+
+void gen_cli_defaults(gen_cli *o);
+/* Try argv[*i] as a shared flag: 1 consumed (with its value), 0 not a shared flag, -1 bad value
+ * (message printed). */
+int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i);
+void gen_cli_help(FILE *f);
+/* Template family for the model (override by --template; PD_CHAT_NONE with --no-template). */
+pd_chat_family gen_cli_family(const char *verb, const gen_cli *o, const pd_model *m);
+/* Render messages (or take the text as it is for PD_CHAT_NONE) and tokenise with special tokens parsed. */
+int32_t *gen_cli_tokens(const char *verb, const pd_model *m, pd_chat_family fam, const pd_chat_msg *msgs, int n,
+                        bool no_think, size_t *n_out);
+/* Sequence params with the budget policy if any budget or --no-think is set (*pol is filled and
+ * owned by the gen once added). */
+bool gen_cli_seq_params(const char *verb, const gen_cli *o, const pd_model *m, pd_seq_params *p, pd_policy *pol);
+/* Trim surrounding whitespace: returns the start, *len the trimmed length. */
+const char *gen_cli_trim(const char *s, size_t len, size_t *out_len);
+
+#endif
