@@ -202,8 +202,10 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
     PD_QTILE512(tile_q8_0##SUF, pd_block_q8_0, pair_q8_0, dot_q8_0##SUF, I8DOT)                                      \
     PD_QTILE512(tile_q4_0##SUF, pd_block_q4_0, pair_q4_0, dot_q4_0##SUF, I8DOT)
 
-#define Q5_NR 2
+#define Q5_NR 4
 #define Q5_MR 4
+/* Scales: one pair vector per weight row and per token for each block pair, so each (row, token)
+ * product costs one multiply; the weights' |w| and sign masks are made once for all tokens. */
 #define PD_QTILE512(name, WB, PAIRW, ONE, I8DOT)                                                                     \
     static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
                      int64_t ldy) {                                                                                   \
@@ -211,8 +213,9 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
             pd_tile_by_dots(ONE, n, w, ws, nr, x, xs, mr, y, ldy);                                                    \
             return;                                                                                                   \
         }                                                                                                             \
-        const WB *wa = w, *wb = (const WB *)((const char *)w + ws);                                                   \
+        const WB *wr[Q5_NR];                                                                                          \
         const pd_block_q8_0 *xb[Q5_MR];                                                                               \
+        for (int r = 0; r < Q5_NR; r++) wr[r] = (const WB *)((const char *)w + r * ws);                              \
         for (int m = 0; m < Q5_MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + m * xs);                    \
         __m512 acc[Q5_NR][Q5_MR];                                                                                     \
         for (int r = 0; r < Q5_NR; r++)                                                                               \
@@ -220,15 +223,18 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
         int64_t nb = n / PD_QK;                                                                                       \
         for (int64_t i = 0; i < nb; i += 2) {                                                                         \
             int has2 = i + 1 < nb;                                                                                    \
-            __m512i v0 = PAIRW(wa + i, has2), v1 = PAIRW(wb + i, has2);                                               \
-            __m512i u0 = _mm512_abs_epi8(v0), u1 = _mm512_abs_epi8(v1);                                               \
-            float da0 = blk_d(&wa[i]), da1 = has2 ? blk_d(&wa[i + 1]) : 0.0f;                                         \
-            float db0 = blk_d(&wb[i]), db1 = has2 ? blk_d(&wb[i + 1]) : 0.0f;                                         \
+            __m512i v[Q5_NR], u[Q5_NR];                                                                               \
+            __m512 dw[Q5_NR];                                                                                         \
+            _Pragma("GCC unroll 4") for (int r = 0; r < Q5_NR; r++) {                                                 \
+                v[r] = PAIRW(wr[r] + i, has2);                                                                        \
+                u[r] = _mm512_abs_epi8(v[r]);                                                                         \
+                dw[r] = pair_scale(blk_d(&wr[r][i]), has2 ? blk_d(&wr[r][i + 1]) : 0.0f);                             \
+            }                                                                                                         \
             _Pragma("GCC unroll 4") for (int m = 0; m < Q5_MR; m++) {                                                 \
                 __m512i xv = pair_q8_0(xb[m] + i, has2);                                                              \
-                float dx0 = blk_d(&xb[m][i]), dx1 = has2 ? blk_d(&xb[m][i + 1]) : 0.0f;                               \
-                acc[0][m] = _mm512_fmadd_ps(pair_scale(da0 * dx0, da1 * dx1), I8DOT(u0, sign_by(xv, v0)), acc[0][m]); \
-                acc[1][m] = _mm512_fmadd_ps(pair_scale(db0 * dx0, db1 * dx1), I8DOT(u1, sign_by(xv, v1)), acc[1][m]); \
+                __m512 dx = pair_scale(blk_d(&xb[m][i]), has2 ? blk_d(&xb[m][i + 1]) : 0.0f);                         \
+                _Pragma("GCC unroll 4") for (int r = 0; r < Q5_NR; r++) acc[r][m] =                                   \
+                    _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), I8DOT(u[r], sign_by(xv, v[r])), acc[r][m]);             \
             }                                                                                                         \
         }                                                                                                             \
         for (int m = 0; m < Q5_MR; m++)                                                                               \

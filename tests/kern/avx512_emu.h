@@ -71,6 +71,10 @@ static inline emu_v512 _mm512_fmadd_ps(emu_v512 a, emu_v512 b, emu_v512 c) {
     for (int i = 0; i < 16; i++) c.f[i] = fmaf(a.f[i], b.f[i], c.f[i]);
     return c;
 }
+static inline emu_v512 _mm512_mul_ps(emu_v512 a, emu_v512 b) {
+    for (int i = 0; i < 16; i++) a.f[i] *= b.f[i];
+    return a;
+}
 static inline emu_v512 _mm512_add_ps(emu_v512 a, emu_v512 b) {
     for (int i = 0; i < 16; i++) a.f[i] += b.f[i];
     return a;
