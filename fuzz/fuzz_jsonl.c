@@ -1,0 +1,29 @@
+/* fuzz/fuzz_jsonl.c — the JSONL item reader (lenient mode) and the verifiers of every task on
+ * whatever items it accepts: malformed lines are skipped, nothing crashes or hangs. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ponder/log.h"
+#include "ponder/task.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    pd_log_set_level(PD_LOG_QUIET);
+    pd_task_set s;
+    size_t bad;
+    if (pd_jsonl_parse((const char *)data, size, "fuzz", 0, &s, &bad) != PD_OK) return 0;
+    for (size_t i = 0; i < s.n && i < 16; i++) {
+        pd_task_item *it = &s.items[i];
+        for (size_t k = 0; k < pd_task_count(); k++) {
+            pd_verdict v;
+            /* the item's own prompt and answer serve as model outputs */
+            if (pd_task_verify(pd_task_at(k), it, it->answer, &v) == PD_OK) pd_verdict_free(&v);
+            if (pd_task_verify(pd_task_at(k), it, it->prompt, &v) == PD_OK) pd_verdict_free(&v);
+        }
+        pd_verdict v;
+        if (pd_task_verify_ref(it->answer, it->prompt, PD_EXTRACT_AUTO, &v) == PD_OK) pd_verdict_free(&v);
+        char *js = pd_task_item_to_json(it);
+        free(js);
+    }
+    pd_task_set_free(&s);
+    return 0;
+}
