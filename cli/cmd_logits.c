@@ -2,6 +2,7 @@
  * logits (little-endian f32, positions × vocab; the last position only unless --all). */
 #include "cli.h"
 #include "ponder/model.h"
+#include "ponder/adapter.h"
 #include "ponder/alloc.h"
 #include "ponder/threads.h"
 #include <errno.h>
@@ -22,7 +23,9 @@ static void help(FILE *f) {
             "  --out FILE         output: raw little-endian float32, rows × n_vocab\n"
             "  --top K            also print the K most likely next tokens of each written row\n"
             "                     (id, logit, and the token's text when the model has a vocabulary);\n"
-            "                     --out is then optional\n");
+            "                     --out is then optional\n"
+            "  --adapter FILE     apply a LoRA/PiSSA/SoKA adapter (ponder finetune) through the linear hook\n"
+            "  --adapter-scale S  scale of the adapter's delta (default 1)\n");
 }
 
 /* Parse "1,2,3" into a malloc'd array; prints the error and returns NULL on bad input. */
@@ -97,6 +100,9 @@ int pd_cmd_logits(int argc, char **argv) {
     const char *model = NULL, *tokens = NULL, *out = NULL, *kvs = "f32";
     bool all = false;
     long long threads = 0, top = 0;
+    const char *adapter_path = NULL;
+    double adapter_scale = 1.0;
+    pd_adapter *adapter = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { help(stdout); return 0; }
@@ -105,6 +111,11 @@ int pd_cmd_logits(int argc, char **argv) {
         else if (!strcmp(a, "--out") || !strcmp(a, "-o")) { if (!(out = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--kv")) { if (!(kvs = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--all")) all = true;
+        else if (!strcmp(a, "--adapter")) { if (!(adapter_path = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--adapter-scale")) {
+            const char *v = cli_value(VERB, argc, argv, &i);
+            if (!v || !cli_float(VERB, a, v, -1e3, 1e3, &adapter_scale)) return 2;
+        }
         else if (!strcmp(a, "--top")) {
             const char *v = cli_value(VERB, argc, argv, &i);
             if (!v || !cli_int(VERB, a, v, 1, 100, &top)) return 2;
@@ -135,6 +146,10 @@ int pd_cmd_logits(int argc, char **argv) {
     FILE *f = NULL;
     pd_model *m = pd_model_load(model);
     if (!m) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    if (adapter_path && pd_model_attach_adapter(m, adapter_path, (float)adapter_scale, &adapter) != PD_OK) {
+        cli_error(VERB, "--adapter: %s", pd_last_error());
+        goto done;
+    }
     for (int i = 0; i < n; i++) {
         if (ids[i] >= m->cfg.n_vocab) {
             cli_error(VERB, "--tokens: id %d (item %d) is outside the vocabulary [0, %d)", ids[i], i + 1, m->cfg.n_vocab);
@@ -167,6 +182,7 @@ done:
     free(lg);
     pd_kv_free(kv);
     pd_model_free(m);
+    pd_adapter_free(adapter);
     free(ids);
     return rc;
 }

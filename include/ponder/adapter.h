@@ -190,6 +190,12 @@ pd_status pd_finetune_run(const pd_finetune_opts *o, pd_finetune_result *res);
  * must match the base's layer count and matrix shapes. */
 pd_status pd_adapter_merge_file(const char *base_path, const pd_adapter *a, const char *out_path, bool keep_type);
 
+/* Load an adapter file, check it against the model (architecture, layer count, matrix shapes) and
+ * install it as the model's linear hook with the given scale. *out owns the adapter: free it with
+ * pd_adapter_free after the model is done (the model only borrows it). */
+struct pd_model;
+pd_status pd_model_attach_adapter(struct pd_model *m, const char *path, float scale, pd_adapter **out);
+
 /* ---- parameter counts from dimensions alone (ponder adapters count) ---- */
 typedef struct {
     const char *name;   /* "llama2-7b", ... */

@@ -4,6 +4,7 @@
 #include "ponder/adapter.h"
 #include "ponder/alloc.h"
 #include "ponder/gguf.h"
+#include "ponder/model.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +353,44 @@ void pd_adapter_linear_hook(void *ctx, int layer, const char *which, const float
     const pd_adapter_layer *L = &a->layers[layer * PD_AT_COUNT + t];
     if (!L->A || L->d_in != in_dim || L->d_out != out_dim) return;
     pd_adapter_forward(L, x, n_tokens, y, a->user_scale);
+}
+
+pd_status pd_model_attach_adapter(pd_model *m, const char *path, float scale, pd_adapter **out) {
+    *out = NULL;
+    pd_adapter *a = pd_adapter_load(path);
+    if (!a) return PD_ERR_FORMAT;
+    const pd_model_config *c = &m->cfg;
+    pd_status st = PD_OK;
+    if (a->arch[0] && strcmp(a->arch, c->arch_name)) {
+        st = pd_fail(PD_ERR_ARG, "%s: adapter for architecture '%s', the model is '%s'", path, a->arch, c->arch_name);
+        goto fail;
+    }
+    if (a->n_layer > c->n_layer) {
+        st = pd_fail(PD_ERR_ARG, "%s: adapter has %d layers, the model %d", path, a->n_layer, c->n_layer);
+        goto fail;
+    }
+    pd_model_shape sh = {"model", c->n_layer, c->n_embd, c->n_head, c->n_head_kv, c->head_dim, c->n_ff};
+    for (int l = 0; l < a->n_layer; l++)
+        for (int t = 0; t < PD_AT_COUNT; t++) {
+            const pd_adapter_layer *L = pd_adapter_slot(a, l, t);
+            if (!L->A) continue;
+            int64_t din, dout;
+            pd_model_shape_dims(&sh, t, &din, &dout);
+            if (L->d_in != din || L->d_out != dout) {
+                st = pd_fail(PD_ERR_ARG, "%s: layer %d %s is %lldx%lld but the model's matrix is %lldx%lld", path, l,
+                             pd_adapter_target_name(t), (long long)L->d_out, (long long)L->d_in, (long long)dout,
+                             (long long)din);
+                goto fail;
+            }
+        }
+    a->user_scale = scale;
+    m->linear_hook = pd_adapter_linear_hook;
+    m->linear_hook_ctx = a;
+    *out = a;
+    return PD_OK;
+fail:
+    pd_adapter_free(a);
+    return st;
 }
 
 /* ---- published shapes (Hugging Face config.json of each model) ---- */

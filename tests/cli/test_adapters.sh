@@ -37,4 +37,43 @@ expect_err "terms for lora" 2 "--terms is for SoKA" adapters count --shape llama
 expect_err "missing shape" 2 "--shape is required" adapters count --adapter lora
 expect_err "info on a missing file" 1 "/nonexistent.gguf" adapters info /nonexistent.gguf
 expect_err "unknown subcommand" 2 "unknown subcommand" adapters frobnicate
+
+# ---- end to end on a tiny base trained here: finetune, info, logits --adapter, merge ----
+T=$(mktemp -d /tmp/ponder_cli_adapters.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+"$P" train --task arith-add --dim 32 --layers 2 --heads 2 --kv-heads 1 --ffn 48 --batch 2 --seq 32 --steps 2 \
+  --eval-n 0 --plot none --quiet --out "$T/base.gguf" >/dev/null || { echo "FAIL training the base"; exit 1; }
+TOK=72,101,108,108,111,33,10
+"$P" logits -m "$T/base.gguf" --tokens $TOK --all --out "$T/base.f32" || fail=1
+maxrel() { # max |a-b| / max |a| over two raw f32 files
+  paste <(od -An -v -f -w4 "$1") <(od -An -v -f -w4 "$2") |
+    awk '{d=$1-$2; if(d<0)d=-d; a=$1; if(a<0)a=-a; if(d>md)md=d; if(a>ma)ma=a} END{printf "%.3g\n", (ma>0?md/ma:md)}'
+}
+for m in lora pissa soka; do
+  "$P" finetune -m "$T/base.gguf" --adapter $m --targets all --rank 2 --steps 0 --out "$T/$m.gguf" --quiet >/dev/null \
+    || { echo "FAIL finetune --steps 0 $m"; fail=1; continue; }
+  check "info $m method" "method:     $m" "$("$P" adapters info "$T/$m.gguf" | grep '^method:')"
+  # step 0: the adapted model equals the base, bit for bit
+  "$P" logits -m "$T/base.gguf" --adapter "$T/$m.gguf" --tokens $TOK --all --out "$T/$m.f32" || fail=1
+  if cmp -s "$T/base.f32" "$T/$m.f32"; then echo "ok   step-0 logits $m"; else echo "FAIL step-0 logits $m"; fail=1; fi
+done
+# a few steps of SoKA, then: logits through the hook == logits of the merged model
+"$P" finetune -m "$T/base.gguf" --adapter soka --task arith-mul --difficulty 1 --batch 2 --seq 32 --steps 3 --lr 0.02 \
+  --eval-n 0 --plot none --quiet --out "$T/s3.gguf" >/dev/null || { echo "FAIL finetune soka 3 steps"; fail=1; }
+test -f "$T/s3.gguf.ckpt" && echo "ok   checkpoint written" || { echo "FAIL no checkpoint"; fail=1; }
+"$P" logits -m "$T/base.gguf" --adapter "$T/s3.gguf" --tokens $TOK --all --out "$T/hook.f32" || fail=1
+"$P" merge "$T/base.gguf" "$T/s3.gguf" "$T/merged.gguf" >/dev/null || fail=1
+"$P" logits -m "$T/merged.gguf" --tokens $TOK --all --out "$T/merged.f32" || fail=1
+r=$(maxrel "$T/hook.f32" "$T/merged.f32")
+awk -v r="$r" 'BEGIN{exit !(r < 1e-4)}' && echo "ok   hook vs merged ($r)" || { echo "FAIL hook vs merged: $r"; fail=1; }
+r=$(maxrel "$T/base.f32" "$T/hook.f32")
+awk -v r="$r" 'BEGIN{exit !(r > 1e-5)}' && echo "ok   training changed the logits ($r)" || { echo "FAIL no change: $r"; fail=1; }
+# --adapter-scale 0 gives the base back
+"$P" logits -m "$T/base.gguf" --adapter "$T/s3.gguf" --adapter-scale 0 --tokens $TOK --all --out "$T/s0.f32" || fail=1
+cmp -s "$T/base.f32" "$T/s0.f32" && echo "ok   adapter scale 0" || { echo "FAIL adapter scale 0"; fail=1; }
+# wrong inputs
+expect_err "merge with a model as adapter" 1 "not 'adapter'" merge "$T/base.gguf" "$T/base.gguf" "$T/x.gguf"
+expect_err "finetune without base" 2 "-m BASE.gguf is required" finetune --adapter lora --task arith-add --out "$T/x.gguf"
+expect_err "finetune bad method" 2 "unknown method 'dora'" finetune -m "$T/base.gguf" --adapter dora --out "$T/x.gguf"
+expect_err "resume from a plain adapter" 1 "not a fine-tuning checkpoint" finetune --resume "$T/s3.gguf"
 exit $fail
