@@ -38,6 +38,9 @@ static void help(FILE *f) {
             "  --eval-n N            held-out items for greedy accuracy (default 100; 0: none)\n"
             "  --eval-difficulty D   difficulty of those items (default: the highest trained)\n"
             "  --max-new N           generation limit for evaluation (default 256)\n"
+            "  --report D[,D...]     after training, load the written model with the inference path and\n"
+            "                        print a table of greedy accuracy on --eval-n held-out task items per difficulty\n"
+            "  --records FILE.jsonl  per-item records of that report\n"
             "  --config FILE         read flags from FILE first\n"
             "  --quiet               no progress output\n");
 }
@@ -45,6 +48,8 @@ static void help(FILE *f) {
 typedef struct {
     pd_train_opts o;
     bool quiet, plot_none, steps_given, head_dim_given, kv_given;
+    int report[8], n_report;
+    const char *records;
     char *plot_alloc;
     char *cfg_text;
     char **cfg_argv;
@@ -158,6 +163,19 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
         else if (!strcmp(f, "--eval-difficulty")) { if (IVAL(0, 1000)) return 2; o->eval_difficulty = (int)iv; }
         else if (!strcmp(f, "--max-new")) { if (IVAL(1, 1 << 20)) return 2; o->max_new = (int)iv; }
         else if (!strcmp(f, "--quiet")) a->quiet = true;
+        else if (!strcmp(f, "--report")) {
+            if (!(v = cli_value(V, argc, argv, &i))) return 2;
+            a->n_report = 0;
+            for (const char *p = v; *p && a->n_report < 8;) {
+                char *end;
+                long d = strtol(p, &end, 10);
+                if (end == p || d < 1 || d > 1000) { cli_error(V, "--report: expected difficulties like 3,4, got '%s'", v); return 2; }
+                a->report[a->n_report++] = (int)d;
+                p = *end == ',' ? end + 1 : end;
+                if (*end && *end != ',') { cli_error(V, "--report: expected difficulties like 3,4, got '%s'", v); return 2; }
+            }
+        }
+        else if (!strcmp(f, "--records")) { if (!(a->records = cli_value(V, argc, argv, &i))) return 2; }
         else if (!strcmp(f, "--config")) {
             /* read before the command line (see pd_cmd_train) */
             if (from_file) { cli_error(V, "--config inside a config file is not allowed"); return 2; }
@@ -211,6 +229,23 @@ int pd_cmd_train(int argc, char **argv) {
     printf("\nwrote %s", o->out);
     if (o->plot_path) printf(" and %s", o->plot_path);
     printf("\n");
+    if (a.n_report && o->task) {
+        FILE *rec = NULL;
+        if (a.records && !(rec = fopen(a.records, "w"))) {
+            cli_error(V, "--records: cannot open '%s' for writing", a.records);
+            targs_free(&a);
+            return 1;
+        }
+        fflush(stdout);
+        st = pd_train_report(o->out, o->task, a.report, a.n_report, o->eval_n > 0 ? o->eval_n : 100, o->seed,
+                             o->max_new, stdout, rec);
+        if (rec) fclose(rec);
+        if (st != PD_OK) {
+            cli_error(V, "%s", pd_last_error());
+            targs_free(&a);
+            return 1;
+        }
+    }
     targs_free(&a);
     return 0;
 }

@@ -126,6 +126,11 @@ typedef struct {
 pd_status pd_train_greedy_eval(const struct pd_model *pm, const pd_task_item *items, int n, int max_new,
                                FILE *records, pd_geval *res);
 
+/* Load model_path through the inference path and print a markdown table (accuracy, mean thinking
+ * tokens, tokens/s) of greedy decoding on n held-out items of `task` at each difficulty in diffs. */
+pd_status pd_train_report(const char *model_path, const char *task, const int *diffs, int nd, int n, uint64_t seed,
+                          int max_new, FILE *out, FILE *records);
+
 /* ---- the training run (what `ponder train` does) ---- */
 typedef struct {
     pd_tcfg cfg;                /* architecture and sizes (n_vocab is set by the run) */
@@ -165,6 +170,13 @@ pd_status pd_train_run(const pd_train_opts *o, pd_train_result *res);
  * running mean); eval points (step, held-out loss) are drawn as dots. Written atomically. */
 pd_status pd_train_plot_svg(const char *path, const double *loss, int64_t x0, int64_t n, const double *eval_x,
                             const double *eval_y, int n_eval);
+
+/* ---- benchmarks (`ponder bench gemm`, `ponder bench train`) ----
+ * gemm: pd_sgemm GFLOP/s on square and training-step shapes; *peak (may be NULL) gets the best
+ * square rate. train: the gemm table, then training steps of the 1M/10M/50M models (only = "1M",
+ * "10M", "50M" or NULL for all) on B×T random tokens: tokens/s, GFLOP/s, fraction of GEMM peak. */
+pd_status pd_bench_gemm(FILE *out, int threads, double *peak);
+pd_status pd_bench_train(FILE *out, const char *only, int threads, int steps, int B, int T);
 
 /* The byte-level vocabulary size and special tokens of models trained from scratch. */
 #define PD_TRAIN_N_SPECIALS 5

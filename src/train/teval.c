@@ -145,3 +145,32 @@ pd_status pd_train_greedy_eval(const pd_model *pm, const pd_task_item *items, in
     res->tokens_per_s = res->seconds > 0 ? (double)gen_tokens / res->seconds : 0;
     return PD_OK;
 }
+
+pd_status pd_train_report(const char *model_path, const char *task, const int *diffs, int nd, int n, uint64_t seed,
+                          int max_new, FILE *out, FILE *records) {
+    pd_model *pm = pd_model_load(model_path);
+    if (!pm) return pd_fail_ctx(PD_ERR_FORMAT, "report");
+    pd_data *d = NULL;
+    pd_task_item *items = pd_calloc((size_t)(n > 0 ? n : 1), sizeof *items);
+    pd_status st = items ? PD_OK : PD_ERR_NOMEM;
+    if (st == PD_OK && !pm->tok) st = pd_fail(PD_ERR_FORMAT, "%s: the model has no vocabulary", model_path);
+    if (st == PD_OK && !(d = pd_data_task(pm->tok, task, diffs[0], diffs[0]))) st = PD_ERR_ARG;
+    if (st == PD_OK) {
+        fprintf(out, "| held-out set (greedy) | items | accuracy | mean thinking tokens | mean tokens | tokens/s |\n");
+        fprintf(out, "|---|---:|---:|---:|---:|---:|\n");
+    }
+    for (int k = 0; k < nd && st == PD_OK; k++) {
+        int got = pd_data_eval_items(d, pd_rng_derive(seed, 0xACC + (uint64_t)diffs[k]), diffs[k], n, items);
+        if (got < 0) { st = PD_ERR_ARG; break; }
+        pd_geval ge;
+        st = pd_train_greedy_eval(pm, items, got, max_new, records, &ge);
+        for (int i = 0; i < got; i++) pd_task_item_free(&items[i]);
+        if (st != PD_OK) break;
+        fprintf(out, "| %s, difficulty %d | %d | %.1f%% | %.1f | %.1f | %.0f |\n", task, diffs[k], ge.n,
+                100 * ge.accuracy, ge.mean_think_tokens, ge.mean_gen_tokens, ge.tokens_per_s);
+    }
+    free(items);
+    pd_data_free(d);
+    pd_model_free(pm);
+    return st;
+}
