@@ -1,0 +1,365 @@
+/* cli/cmd_bench.c — `ponder bench`: prefill (ppN) and decode (tgN) tokens/s, mean ± sd over
+ * repetitions, printed like llama-bench. The model is a file (-m) or a random-weight model of a real
+ * shape written here (--synthetic qwen3-0.6b|llama-110m --type T) so anyone can reproduce the
+ * figures of bench/README.md without downloading weights.
+ *
+ * Method (as llama-bench): ppN = one sequence of N random tokens from an empty cache, fed in
+ * batches of at most 512, logits of the last token only; tgN = N single-token forward passes from
+ * an empty cache. One warm-up run of each test precedes the timed repetitions. The forward pass is
+ * timed directly (no sampling), F16 KV cache unless --kv f32.
+ *
+ * `ponder bench train …` and `ponder bench gemm …` dispatch to functions the training layer
+ * provides (pd_bench_train / pd_bench_gemm); they are weak here so this file builds without them. */
+#include "cli.h"
+#include "ponder/alloc.h"
+#include "ponder/error.h"
+#include "ponder/gguf.h"
+#include "ponder/kern.h"
+#include "ponder/model.h"
+#include "ponder/rng.h"
+#include "ponder/threads.h"
+#include "ponder/timer.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *VERB = "bench";
+
+/* ---- sub-benchmarks owned by other layers: dispatch point ---------------------------------
+ * `ponder bench train ARGS…` → pd_bench_train(argc, argv) with argv[0] = "train";
+ * `ponder bench gemm ARGS…`  → pd_bench_gemm(argc, argv) with argv[0] = "gemm". */
+extern int pd_bench_train(int argc, char **argv) __attribute__((weak));
+extern int pd_bench_gemm(int argc, char **argv) __attribute__((weak));
+static const struct { const char *name; int (*fn)(int, char **); } sub_benches[] = {
+    {"train", pd_bench_train},
+    {"gemm", pd_bench_gemm},
+};
+/* ------------------------------------------------------------------------------------------ */
+
+/* Real shapes (../shared/fixtures/REFERENCE-SPEED.md). */
+typedef struct {
+    const char *name, *arch, *label;
+    int n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_vocab, n_ctx;
+    float rope_base, eps;
+    bool tied, qk_norm;
+} shape_t;
+static const shape_t shapes[] = {
+    {"qwen3-0.6b", "qwen3", "qwen3 0.6B", 1024, 28, 16, 8, 128, 3072, 151936, 40960, 1e6f, 1e-6f, true, true},
+    {"llama-110m", "llama", "llama 110M", 768, 12, 12, 12, 64, 2048, 32000, 2048, 1e4f, 1e-5f, false, false},
+};
+
+static void help(FILE *f) {
+    fprintf(f,
+            "usage: ponder bench (-m MODEL | --synthetic SHAPE [--type T]) [flags]\n"
+            "       ponder bench train|gemm [flags]   (training engine / GEMM benchmarks)\n"
+            "  -m, --model FILE     GGUF model (or llama2.c .bin)\n"
+            "  --synthetic SHAPE    random weights of a real shape: qwen3-0.6b, llama-110m\n"
+            "  --type T             weight type of the synthetic model: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K (default f16)\n"
+            "  --layers N           synthetic model with N layers instead of the real count (quick checks)\n"
+            "  --keep FILE          keep the synthetic GGUF at FILE (default: a temporary file, removed)\n"
+            "  -p LIST              prompt lengths, comma-separated (default 512; 0 = skip)\n"
+            "  -n LIST              decode lengths (default 128; 0 = skip)\n"
+            "  -r N                 repetitions (default 3)\n"
+            "  -t LIST              thread counts (default: physical cores)\n"
+            "  --kv f16|f32         KV cache type (default f16)\n"
+            "  --json               one JSON array of results instead of the table\n");
+}
+
+static bool parse_list(const char *flag, const char *s, int lo, int hi, int *out, int *n, int cap) {
+    *n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        long long v;
+        if (!cli_int(VERB, flag, tok, lo, hi, &v)) return false;
+        if (*n == cap) { cli_error(VERB, "%s: at most %d values", flag, cap); return false; }
+        out[(*n)++] = (int)v;
+    }
+    if (!*n) { cli_error(VERB, "%s: empty list", flag); return false; }
+    return true;
+}
+
+/* ---- synthetic model ---- */
+
+/* Add one tensor of random values (uniform, std ≈ 0.02) of the given type, row by row. */
+static pd_status add_random(pd_gguf_writer *w, const char *name, pd_type t, int64_t cols, int64_t rows, const float *pool,
+                            size_t pool_n, pd_rng *r) {
+    size_t rb = pd_row_bytes(t, cols);
+    if (!rb) return pd_fail(PD_ERR_ARG, "synthetic: %s: %lld columns are not a multiple of the %s block", name,
+                            (long long)cols, pd_type_name(t));
+    size_t total;
+    if (!pd_mul_ok(rb, (size_t)rows, &total)) return pd_fail(PD_ERR_NOMEM, "synthetic: %s too large", name);
+    unsigned char *data = pd_malloc(total);
+    if (!data) return PD_ERR_NOMEM;
+    pd_status st = PD_OK;
+    for (int64_t i = 0; i < rows && st == PD_OK; i++) {
+        const float *src = pool + pd_rng_below(r, pool_n - (size_t)cols);
+        st = pd_quantize_row(t, src, data + (size_t)i * rb, cols);
+    }
+    int64_t ne[2] = {cols, rows};
+    if (st == PD_OK) st = pd_gguf_add_tensor(w, name, t, rows > 1 ? 2 : 1, ne, data);
+    free(data);
+    return st;
+}
+
+static pd_status add_ones(pd_gguf_writer *w, const char *name, int64_t n) {
+    float *v = pd_malloc((size_t)n * sizeof(float));
+    if (!v) return PD_ERR_NOMEM;
+    for (int64_t i = 0; i < n; i++) v[i] = 1.0f;
+    int64_t ne[1] = {n};
+    pd_status st = pd_gguf_add_tensor(w, name, PD_TYPE_F32, 1, ne, v);
+    free(v);
+    return st;
+}
+
+static pd_status write_synthetic(const shape_t *s, pd_type t, int n_layer, const char *path) {
+    pd_gguf_writer *w = pd_gguf_writer_new();
+    if (!w) return PD_ERR_NOMEM;
+    char key[128], name[128];
+    const char *a = s->arch;
+    pd_status st = pd_gguf_set_str(w, "general.architecture", a);
+    snprintf(name, sizeof name, "%s %s (random)", s->label, pd_type_name(t));
+    if (st == PD_OK) st = pd_gguf_set_str(w, "general.name", name);
+#define U32(k, v) if (st == PD_OK) { snprintf(key, sizeof key, "%s." k, a); st = pd_gguf_set_u32(w, key, (uint32_t)(v)); }
+#define F32(k, v) if (st == PD_OK) { snprintf(key, sizeof key, "%s." k, a); st = pd_gguf_set_f32(w, key, (v)); }
+    U32("context_length", s->n_ctx)
+    U32("embedding_length", s->n_embd)
+    U32("block_count", n_layer)
+    U32("feed_forward_length", s->n_ff)
+    U32("attention.head_count", s->n_head)
+    U32("attention.head_count_kv", s->n_head_kv)
+    U32("attention.key_length", s->head_dim)
+    U32("attention.value_length", s->head_dim)
+    U32("rope.dimension_count", s->head_dim)
+    F32("rope.freq_base", s->rope_base)
+    F32("attention.layer_norm_rms_epsilon", s->eps)
+#undef U32
+#undef F32
+    if (st == PD_OK) st = pd_gguf_set_u32(w, "general.file_type", 0);
+    size_t pool_n = 1 << 20;
+    float *pool = pd_malloc(pool_n * sizeof(float));
+    if (!pool) { pd_gguf_writer_free(w); return PD_ERR_NOMEM; }
+    pd_rng r;
+    pd_rng_seed(&r, 1234);
+    for (size_t i = 0; i < pool_n; i++) pool[i] = (pd_rng_uniformf(&r) * 2.0f - 1.0f) * 0.0346f;
+    const int64_t E = s->n_embd, nq = (int64_t)s->n_head * s->head_dim, nkv = (int64_t)s->n_head_kv * s->head_dim;
+    if (st == PD_OK) st = add_random(w, "token_embd.weight", t, E, s->n_vocab, pool, pool_n, &r);
+    if (st == PD_OK) st = add_ones(w, "output_norm.weight", E);
+    if (st == PD_OK && !s->tied) st = add_random(w, "output.weight", t, E, s->n_vocab, pool, pool_n, &r);
+    for (int l = 0; l < n_layer && st == PD_OK; l++) {
+#define T(suffix) (snprintf(name, sizeof name, "blk.%d.%s", l, suffix), name)
+        st = add_ones(w, T("attn_norm.weight"), E);
+        if (st == PD_OK) st = add_random(w, T("attn_q.weight"), t, E, nq, pool, pool_n, &r);
+        if (st == PD_OK) st = add_random(w, T("attn_k.weight"), t, E, nkv, pool, pool_n, &r);
+        if (st == PD_OK) st = add_random(w, T("attn_v.weight"), t, E, nkv, pool, pool_n, &r);
+        if (st == PD_OK && s->qk_norm) st = add_ones(w, T("attn_q_norm.weight"), s->head_dim);
+        if (st == PD_OK && s->qk_norm) st = add_ones(w, T("attn_k_norm.weight"), s->head_dim);
+        if (st == PD_OK) st = add_random(w, T("attn_output.weight"), t, nq, E, pool, pool_n, &r);
+        if (st == PD_OK) st = add_ones(w, T("ffn_norm.weight"), E);
+        if (st == PD_OK) st = add_random(w, T("ffn_gate.weight"), t, E, s->n_ff, pool, pool_n, &r);
+        if (st == PD_OK) st = add_random(w, T("ffn_up.weight"), t, E, s->n_ff, pool, pool_n, &r);
+        if (st == PD_OK) st = add_random(w, T("ffn_down.weight"), t, s->n_ff, E, pool, pool_n, &r);
+#undef T
+    }
+    free(pool);
+    if (st == PD_OK) st = pd_gguf_write(w, path);
+    pd_gguf_writer_free(w);
+    return st;
+}
+
+/* ---- measurement ---- */
+
+typedef struct { double mean, sd; double samples[64]; int n; } stat_t;
+
+static void finish_stat(stat_t *s) {
+    double m = 0, v = 0;
+    for (int i = 0; i < s->n; i++) m += s->samples[i];
+    m /= s->n;
+    for (int i = 0; i < s->n; i++) v += (s->samples[i] - m) * (s->samples[i] - m);
+    s->mean = m;
+    s->sd = s->n > 1 ? sqrt(v / (s->n - 1)) : 0;
+}
+
+/* One run: n_prompt tokens as a prefill (n_gen = 0) or n_gen single-token steps. Returns seconds, < 0 on error. */
+static double run_once(const pd_model *m, pd_kv *kv, int n_prompt, int n_gen, int32_t *tok, int8_t *want, float *logits,
+                       pd_rng *r) {
+    pd_kv_seq_clear(kv, 0);
+    int V = m->cfg.n_vocab;
+    double t0 = pd_time_now();
+    if (n_prompt > 0) {
+        for (int done = 0; done < n_prompt;) {
+            int nb = n_prompt - done < 512 ? n_prompt - done : 512;
+            for (int i = 0; i < nb; i++) { tok[i] = (int32_t)pd_rng_below(r, (uint64_t)V); want[i] = 0; }
+            want[nb - 1] = done + nb == n_prompt;
+            pd_batch b = {.n = nb, .token = tok, .want_logits = want};
+            if (pd_model_forward(m, kv, &b, logits) != PD_OK) return -1;
+            done += nb;
+        }
+    } else {
+        for (int i = 0; i < n_gen; i++) {
+            tok[0] = (int32_t)pd_rng_below(r, (uint64_t)V);
+            pd_batch b = {.n = 1, .token = tok};
+            if (pd_model_forward(m, kv, &b, logits) != PD_OK) return -1;
+        }
+    }
+    return pd_time_now() - t0;
+}
+
+static pd_type main_type(const pd_model *m) {
+    const pd_layer *L = &m->layers[0];
+    return L->wq.data ? L->wq.type : L->wqkv.type;
+}
+
+static size_t model_bytes(const pd_model *m) {
+    size_t b = 0;
+    for (int64_t i = 0; m->gguf && i < pd_gguf_n_tensors(m->gguf); i++) b += pd_gguf_tensor_at(m->gguf, i)->nbytes;
+    return b;
+}
+
+static void fmt_size(size_t b, char *buf, size_t cap) {
+    if (b >= (1ull << 30)) snprintf(buf, cap, "%.2f GiB", b / (double)(1ull << 30));
+    else snprintf(buf, cap, "%.2f MiB", b / (double)(1ull << 20));
+}
+
+int pd_cmd_bench(int argc, char **argv) {
+    if (argc >= 2)
+        for (size_t i = 0; i < sizeof sub_benches / sizeof sub_benches[0]; i++)
+            if (!strcmp(argv[1], sub_benches[i].name)) {
+                if (!sub_benches[i].fn) { cli_error(VERB, "'%s' is not available in this build", argv[1]); return 2; }
+                return sub_benches[i].fn(argc - 1, argv + 1);
+            }
+    const char *model = NULL, *synth = NULL, *keep = NULL;
+    pd_type type = PD_TYPE_F16, kv_type = PD_TYPE_F16;
+    int pp[16] = {512}, n_pp = 1, tg[16] = {128}, n_tg = 1, th[16] = {0}, n_th = 1, reps = 3, layers = 0;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long long x;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
+        if (!strcmp(a, "--json")) { json = true; continue; }
+        if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--synthetic")) synth = v;
+        else if (!strcmp(a, "--keep")) keep = v;
+        else if (!strcmp(a, "--type")) {
+            int t = pd_type_from_name(v);
+            if (t < 0 || t == PD_TYPE_Q8_K) { cli_error(VERB, "--type: unknown weight type '%s'", v); return 2; }
+            type = (pd_type)t;
+        } else if (!strcmp(a, "--kv")) {
+            if (!strcmp(v, "f16")) kv_type = PD_TYPE_F16;
+            else if (!strcmp(v, "f32")) kv_type = PD_TYPE_F32;
+            else { cli_error(VERB, "--kv: '%s' is not f16 or f32", v); return 2; }
+        } else if (!strcmp(a, "-p")) { if (!parse_list(a, v, 0, 1 << 20, pp, &n_pp, 16)) return 2; }
+        else if (!strcmp(a, "-n")) { if (!parse_list(a, v, 0, 1 << 20, tg, &n_tg, 16)) return 2; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!parse_list(a, v, 1, 1024, th, &n_th, 16)) return 2; }
+        else if (!strcmp(a, "-r")) { if (!cli_int(VERB, a, v, 1, 64, &x)) return 2; reps = (int)x; }
+        else if (!strcmp(a, "--layers")) { if (!cli_int(VERB, a, v, 1, 4096, &x)) return 2; layers = (int)x; }
+        else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
+    }
+    if (!model == !synth) { cli_error(VERB, "give either -m MODEL or --synthetic SHAPE"); return 2; }
+    const shape_t *shape = NULL;
+    if (synth) {
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            if (!strcmp(synth, shapes[i].name)) shape = &shapes[i];
+        if (!shape) { cli_error(VERB, "--synthetic: unknown shape '%s' (qwen3-0.6b, llama-110m)", synth); return 2; }
+    }
+    char tmp[512] = "";
+    if (shape) {
+        const char *path = keep;
+        if (!path) {
+            const char *dir = getenv("TMPDIR");
+            snprintf(tmp, sizeof tmp, "%s/ponder-bench-XXXXXX", dir && *dir ? dir : "/tmp");
+            int fd = mkstemp(tmp);
+            if (fd < 0) { cli_error(VERB, "cannot create a temporary file %s", tmp); return 1; }
+            close(fd);
+            path = tmp;
+        }
+        if (!json) fprintf(stderr, "ponder bench: writing a random %s %s model to %s\n", shape->name, pd_type_name(type), path);
+        if (write_synthetic(shape, type, layers ? layers : shape->n_layer, path) != PD_OK) {
+            cli_error(VERB, "%s", pd_last_error());
+            if (tmp[0]) unlink(tmp);
+            return 1;
+        }
+        model = path;
+    }
+    pd_model *m = pd_model_load(model);
+    if (tmp[0]) unlink(tmp);  /* the mapping stays valid */
+    if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    int max_pp = 1;
+    for (int i = 0; i < n_pp; i++) if (pp[i] > max_pp) max_pp = pp[i];
+    int max_ctx = max_pp;
+    for (int i = 0; i < n_tg; i++) if (tg[i] > max_ctx) max_ctx = tg[i];
+    pd_kv *kv = pd_kv_new(&m->cfg, 1, max_ctx + 1, kv_type);
+    int32_t *tok = pd_malloc(512 * sizeof(int32_t));
+    int8_t *want = pd_malloc(512);
+    float *logits = pd_malloc((size_t)m->cfg.n_vocab * sizeof(float));
+    if (!kv || !tok || !want || !logits) { cli_error(VERB, "%s", pd_last_error()); free(tok); free(want); free(logits); pd_kv_free(kv); pd_model_free(m); return 1; }
+    char label[160], size[32], params[32];
+    snprintf(label, sizeof label, "%s %s", m->cfg.name[0] ? m->cfg.name : m->cfg.arch_name, pd_type_name(main_type(m)));
+    if (shape) snprintf(label, sizeof label, "%s %s%s", shape->label, pd_type_name(type), layers ? " (fewer layers)" : "");
+    fmt_size(model_bytes(m), size, sizeof size);
+    snprintf(params, sizeof params, "%.2f M", pd_model_n_params(m) / 1e6);
+    cJSON *arr = json ? cJSON_CreateArray() : NULL;
+    if (!json) {
+        printf("| %-28s | %10s | %10s | %-8s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads", "test", "t/s");
+        printf("| %.28s | %.10s | %.10s | %.8s | %.7s | %.8s | %.20s |\n", "----------------------------------", "---------------:",
+               "---------------:", "----------", "------:", "-----------:", "-------------------------:");
+    }
+    pd_rng r;
+    pd_rng_seed(&r, 42);
+    int rc = 0;
+    for (int ti = 0; ti < n_th && !rc; ti++) {
+        pd_threads_set(th[ti]);
+        int nthreads = pd_threads_get();
+        for (int k = 0; k < n_pp + n_tg && !rc; k++) {
+            int np = k < n_pp ? pp[k] : 0, ng = k < n_pp ? 0 : tg[k - n_pp];
+            if (np == 0 && ng == 0) continue;
+            stat_t s = {0};
+            if (run_once(m, kv, np ? (np < 32 ? np : 32) : 0, ng ? 1 : 0, tok, want, logits, &r) < 0) { rc = 1; break; }
+            for (int rep = 0; rep < reps; rep++) {
+                double t = run_once(m, kv, np, ng, tok, want, logits, &r);
+                if (t < 0) { rc = 1; break; }
+                s.samples[s.n++] = (np ? np : ng) / t;
+            }
+            if (rc) break;
+            finish_stat(&s);
+            char test[32];
+            snprintf(test, sizeof test, np ? "pp%d" : "tg%d", np ? np : ng);
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "model", label);
+                cJSON_AddStringToObject(o, "type", pd_type_name(main_type(m)));
+                cJSON_AddNumberToObject(o, "size_bytes", (double)model_bytes(m));
+                cJSON_AddNumberToObject(o, "params", (double)pd_model_n_params(m));
+                cJSON_AddNumberToObject(o, "threads", nthreads);
+                cJSON_AddStringToObject(o, "kv", pd_type_name(kv_type));
+                cJSON_AddStringToObject(o, "test", test);
+                cJSON_AddNumberToObject(o, "n_prompt", np);
+                cJSON_AddNumberToObject(o, "n_gen", ng);
+                cJSON_AddNumberToObject(o, "avg_ts", s.mean);
+                cJSON_AddNumberToObject(o, "stddev_ts", s.sd);
+                cJSON_AddItemToObject(o, "samples_ts", cJSON_CreateDoubleArray(s.samples, s.n));
+                cJSON_AddItemToArray(arr, o);
+            } else {
+                char ts[48];
+                snprintf(ts, sizeof ts, "%.2f ± %.2f", s.mean, s.sd);
+                printf("| %-28s | %10s | %10s | %-8s | %7d | %8s | %21s |\n", label, size, params, "CPU", nthreads, test, ts);
+                fflush(stdout);
+            }
+        }
+    }
+    if (rc) cli_error(VERB, "%s", pd_last_error());
+    if (json) {
+        char *out = cJSON_Print(arr);
+        if (out) puts(out);
+        free(out);
+        cJSON_Delete(arr);
+    }
+    free(tok); free(want); free(logits);
+    pd_kv_free(kv);
+    pd_model_free(m);
+    return rc;
+}
