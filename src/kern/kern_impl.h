@@ -4,6 +4,7 @@
 #define PD_KERN_IMPL_H
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "ponder/kern.h"
 
 #define PD_QK 32     /* Q8_0 / Q4_0 block */
@@ -31,6 +32,21 @@ static inline void pd_q4k_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_
         *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
         *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
     }
+}
+
+/* All eight Q4_K scales (sc[0..7]) and mins (mn[0..7]) at once, with 32-bit word operations;
+ * equal to pd_q4k_scale_min for j = 0..7 (the SIMD kernels use this form). */
+static inline void pd_q4k_unpack(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u0, u1, u2, w[4];
+    memcpy(&u0, s, 4);
+    memcpy(&u1, s + 4, 4);
+    memcpy(&u2, s + 8, 4);
+    w[0] = u0 & 0x3f3f3f3fu;
+    w[1] = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    w[2] = u1 & 0x3f3f3f3fu;
+    w[3] = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    memcpy(sc, w, 8);
+    memcpy(mn, w + 2, 8);
 }
 
 /* One weight row · one activation row (activation already in the vec_dot type). */

@@ -246,84 +246,139 @@ PD_QTILE(tile_q4_0, pd_block_q4_0, load_q4w, dot_q4_0)
 
 /* ---------- K-quants ---------- */
 
-static float dot_q4_K(int64_t n, const void *w, const void *x) {
-    const pd_block_q4_K *a = w;
-    const pd_block_q8_K *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    for (int64_t i = 0; i < n / PD_QK_K; i++) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) pd_q4k_scale_min(j, a[i].scales, &sc[j], &mn[j]);
-        int32_t summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
-        __m256i isum = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            __m256i q4 = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
-            __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-            __m256i y0 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j));
-            __m256i y1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j + 32));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sc[2 * j]));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sc[2 * j + 1]));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
-        }
-        float dy = b[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dy * h2f(a[i].d)), _mm256_cvtepi32_ps(isum), acc);
-        accm += dy * h2f(a[i].dmin) * (float)summ;
-    }
-    return hsum8(acc) - accm;
-}
+#define KT 4 /* tokens per K-quant tile */
 
 static inline __m256i scale_pair(int8_t lo, int8_t hi) {
     return _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo));
 }
 
-static float dot_q6_K(int64_t n, const void *w, const void *x) {
-    const pd_block_q6_K *a = w;
+/* K-quant tiles: one weight row against KT tokens; the row's scales and nibbles are unpacked once
+ * per super-block for all KT tokens. The min / bias corrections use the Q8_K block sums. */
+
+/* One Q4_K weight row against T tokens (T constant after inlining). */
+static inline __attribute__((always_inline)) void q4_K_rows(int T, int64_t n, const pd_block_q4_K *a,
+                                                            const pd_block_q8_K *const *b, float *out) {
+    __m256 acc[KT], accm[KT];
+    for (int t = 0; t < T; t++) acc[t] = accm[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        uint8_t sm[16];
+        pd_q4k_unpack(a[i].scales, sm, sm + 8);
+        const uint8_t *sc = sm;
+        /* mins duplicated per pair of 16-sums: madd with bsums gives mn[j] * (bsums[2j] + bsums[2j+1]) */
+        __m128i mn8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
+        __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8));
+        __m256i isum[KT];
+        for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i q4 = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
+            __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            __m256i s0 = _mm256_set1_epi16(sc[2 * j]), s1 = _mm256_set1_epi16(sc[2 * j + 1]);
+            for (int t = 0; t < T; t++) {
+                __m256i y0 = _mm256_loadu_si256((const __m256i *)(b[t][i].qs + 64 * j));
+                __m256i y1 = _mm256_loadu_si256((const __m256i *)(b[t][i].qs + 64 * j + 32));
+                __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), s0);
+                __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), s1);
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(p0, p1));
+            }
+        }
+        float d = h2f(a[i].d), dmin = h2f(a[i].dmin);
+        for (int t = 0; t < T; t++) {
+            float dy = b[t][i].d;
+            __m256i bs = _mm256_loadu_si256((const __m256i *)b[t][i].bsums);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dy * d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+            accm[t] = _mm256_fmadd_ps(_mm256_set1_ps(dy * dmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, mins)), accm[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) out[t] = hsum8(_mm256_sub_ps(acc[t], accm[t]));
+}
+
+static void q4_K_row_xKT(int64_t n, const pd_block_q4_K *a, const pd_block_q8_K *const *b, float *out) {
+    q4_K_rows(KT, n, a, b, out);
+}
+
+static float dot_q4_K(int64_t n, const void *w, const void *x) {
     const pd_block_q8_K *b = x;
-    __m256 acc = _mm256_setzero_ps();
+    float o;
+    q4_K_rows(1, n, w, &b, &o);
+    return o;
+}
+
+static inline __attribute__((always_inline)) void q6_K_rows(int T, int64_t n, const pd_block_q6_K *a,
+                                                            const pd_block_q8_K *const *b, float *out) {
+    __m256 acc[KT];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / PD_QK_K; i++) {
         const int8_t *sc = a[i].scales;
-        int32_t corr = 0;
-        for (int j = 0; j < 16; j++) corr += sc[j] * b[i].bsums[j];
-        __m256i isum = _mm256_setzero_si256();
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        __m256i isum[KT];
+        /* start from -32 * sum_j sc_j * bsums_j (the 6-bit values are stored with a +32 offset) */
+        for (int t = 0; t < T; t++) {
+            __m256i bs = _mm256_loadu_si256((const __m256i *)b[t][i].bsums);
+            isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+        }
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = a[i].ql + 64 * h, *qh = a[i].qh + 32 * h;
-            const int8_t *y = b[i].qs + 128 * h, *s = sc + 8 * h;
+            const int8_t *s = sc + 8 * h;
             __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4));
-            __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
-            __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
-            __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
-            __m256i p1 = _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)y));
-            __m256i p2 = _mm256_maddubs_epi16(q2, _mm256_loadu_si256((const __m256i *)(y + 32)));
-            __m256i p3 = _mm256_maddubs_epi16(q3, _mm256_loadu_si256((const __m256i *)(y + 64)));
-            __m256i p4 = _mm256_maddubs_epi16(q4, _mm256_loadu_si256((const __m256i *)(y + 96)));
-            p1 = _mm256_madd_epi16(p1, scale_pair(s[0], s[1]));
-            p2 = _mm256_madd_epi16(p2, scale_pair(s[2], s[3]));
-            p3 = _mm256_madd_epi16(p3, scale_pair(s[4], s[5]));
-            p4 = _mm256_madd_epi16(p4, scale_pair(s[6], s[7]));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_add_epi32(p1, p2), _mm256_add_epi32(p3, p4)));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
+            __m256i sp[4];
+            for (int g = 0; g < 4; g++) sp[g] = scale_pair(s[2 * g], s[2 * g + 1]);
+            _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) {
+                const int8_t *y = b[t][i].qs + 128 * h;
+                __m256i p = _mm256_setzero_si256();
+                _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
+                    __m256i m = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i *)(y + 32 * g)));
+                    p = _mm256_add_epi32(p, _mm256_madd_epi16(m, sp[g]));
+                }
+                isum[t] = _mm256_add_epi32(isum[t], p);
+            }
         }
-        int32_t tot = hsum8i(isum) - 32 * corr;
-        acc = _mm256_add_ps(acc, _mm256_set_ps(0, 0, 0, 0, 0, 0, 0, h2f(a[i].d) * b[i].d * (float)tot));
+        float d = h2f(a[i].d);
+        for (int t = 0; t < T; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b[t][i].d), _mm256_cvtepi32_ps(isum[t]), acc[t]);
     }
-    return hsum8(acc);
+    for (int t = 0; t < T; t++) out[t] = hsum8(acc[t]);
 }
 
-static void tile_q4_K(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
-                      int64_t ldy) {
-    pd_tile_by_dots(dot_q4_K, n, w, ws, nr, x, xs, mr, y, ldy);
+static void q6_K_row_xKT(int64_t n, const pd_block_q6_K *a, const pd_block_q8_K *const *b, float *out) {
+    q6_K_rows(KT, n, a, b, out);
 }
-static void tile_q6_K(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
-                      int64_t ldy) {
-    pd_tile_by_dots(dot_q6_K, n, w, ws, nr, x, xs, mr, y, ldy);
+
+static float dot_q6_K(int64_t n, const void *w, const void *x) {
+    const pd_block_q8_K *b = x;
+    float o;
+    q6_K_rows(1, n, w, &b, &o);
+    return o;
 }
+
+#define PD_KTILE(name, WB, ROWFN, ONE)                                                                               \
+    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
+                     int64_t ldy) {                                                                                   \
+        int m0 = 0;                                                                                                   \
+        for (; m0 + KT <= mr; m0 += KT) {                                                                             \
+            const pd_block_q8_K *xb[KT];                                                                              \
+            for (int t = 0; t < KT; t++) xb[t] = (const pd_block_q8_K *)((const char *)x + (size_t)(m0 + t) * xs);    \
+            for (int r = 0; r < nr; r++) {                                                                            \
+                float o[KT];                                                                                          \
+                ROWFN(n, (const WB *)((const char *)w + (size_t)r * ws), xb, o);                                      \
+                for (int t = 0; t < KT; t++) y[(m0 + t) * ldy + r] = o[t];                                            \
+            }                                                                                                         \
+        }                                                                                                             \
+        if (m0 < mr) pd_tile_by_dots(ONE, n, w, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mr - m0, y + m0 * ldy, \
+                                     ldy);                                                                            \
+    }
+PD_KTILE(tile_q4_K, pd_block_q4_K, q4_K_row_xKT, dot_q4_K)
+PD_KTILE(tile_q6_K, pd_block_q6_K, q6_K_row_xKT, dot_q6_K)
 
 /* ---------- attention ---------- */
 
