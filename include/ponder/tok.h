@@ -32,13 +32,22 @@ bool pd_tok_is_eog(const pd_tokenizer *t, int32_t id);      /* ends generation (
 int32_t pd_tok_find(const pd_tokenizer *t, const char *text);
 
 /* Tokenise len bytes. parse_special: text of special tokens becomes those tokens; otherwise it is
- * plain text. *ids is malloc'd (free()). */
+ * plain text. *ids is malloc'd (free()).
+ * Conventions: with parse_special the text of control, user-defined and unknown tokens is cut out
+ * first (leftmost, longest at a position); without it, all such text is plain text (llama.cpp
+ * would still cut out user-defined tokens such as Qwen's <think>). The vocabulary's add_eos is not
+ * applied. SPM: a space is prefixed to the text and to every fragment after a special token
+ * (add_space_prefix). Bytes that are not valid UTF-8 are kept as they are (BPE: a word of their
+ * own; SPM: byte-fallback tokens), so every byte string round-trips through pd_detokenize. */
 pd_status pd_tokenize(const pd_tokenizer *t, const char *text, size_t len, bool add_bos, bool parse_special,
                       int32_t **ids, size_t *n_ids);
 /* Raw bytes of one token as it appears in text (byte-level decoded, ▁ → space, <0xNN> → byte).
  * Special tokens render as their text. */
 const char *pd_tok_piece(const pd_tokenizer *t, int32_t id, size_t *len);
-/* Whole-sequence decode into a malloc'd NUL-terminated string. */
+/* Whole-sequence decode into a malloc'd NUL-terminated string; NULL + error if an id is out of
+ * range. Special tokens render as their text. SPM with add_space_prefix: the leading space of the
+ * first token, and of the first token after each special token, is dropped (the inverse of the
+ * prefix pd_tokenize adds), so pd_detokenize(pd_tokenize(x)) == x. No other clean-up is done. */
 char *pd_detokenize(const pd_tokenizer *t, const int32_t *ids, size_t n, size_t *len_out);
 
 /* Longest piece in bytes: an output buffer of pd_tok_max_piece(t) + 8 bytes always suffices for
@@ -47,7 +56,12 @@ size_t pd_tok_max_piece(const pd_tokenizer *t);
 /* The token's text as stored in the vocabulary (GPT-2 byte form, "▁" escapes); NULL if out of range. */
 const char *pd_tok_text(const pd_tokenizer *t, int32_t id);
 
-/* Streaming: feed ids one at a time; complete UTF-8 characters come out, a split character is held. */
+/* Streaming: feed ids one at a time; complete UTF-8 characters come out, a split character is held.
+ * Bytes are passed through unchanged: an incomplete sequence is held only while more bytes could
+ * still complete it; once a byte arrives that cannot continue it (or at flush), the held bytes
+ * come out as they are (no U+FFFD). The concatenated output is therefore exactly the concatenated
+ * pieces (for SPM no leading space is dropped: a stream continues a prompt). Start from
+ * `pd_detok_stream s = {0}`. An invalid id emits nothing (and sets the error). */
 typedef struct { unsigned char pending[8]; int n_pending; } pd_detok_stream;
 /* Appends to out (cap bytes); returns bytes written. flush=true emits held bytes too. */
 size_t pd_detok_push(pd_detok_stream *s, const pd_tokenizer *t, int32_t id, char *out, size_t cap);

@@ -265,6 +265,13 @@ static pd_status build_common(pd_tokenizer *t) {
     }
     PD_TRY(build_specials(t));
     PD_TRY(build_eog(t));
+    t->spm_word_split = t->kind == PD_TOK_SPM;
+    for (int32_t id = 0; id < t->n_vocab && t->spm_word_split; id++) {
+        const char *s = t->text + t->text_off[id];
+        size_t n = t->text_len[id], i = 0;
+        while (i + 3 <= n && !memcmp(s + i, "\xE2\x96\x81", 3)) i += 3; /* leading run of "▁" */
+        if (i < n && memmem(s + i, n - i, "\xE2\x96\x81", 3)) t->spm_word_split = false;
+    }
     return PD_OK;
 }
 

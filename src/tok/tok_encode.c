@@ -72,7 +72,67 @@ typedef struct {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jstack;
+    /* Word cache for long inputs: a word's ids depend only on its bytes (a BPE word, or an SPM
+     * word when words are merged separately), and natural text repeats its words. */
+    struct wc_slot { uint64_t h; uint32_t key, klen, ids, nids; } *wc;
+    char *wc_keys;
+    int32_t *wc_ids;
+    size_t wc_nkeys, wc_nids, wc_used;
 } enc;
+
+static pd_status grow(void **p, size_t *cap, size_t need, size_t elem);
+
+enum { WC_SLOTS = 1 << 16, WC_MAX_WORD = 48, WC_MAX_USED = WC_SLOTS / 2 };
+size_t pd_tok_word_cache_min = 8192;
+
+static uint64_t wc_hash(const char *w, size_t n) {
+    uint64_t h = 1469598103934665603ull ^ n;
+    for (size_t i = 0; i < n; i++) { h ^= (unsigned char)w[i]; h *= 1099511628211ull; }
+    return h | 1; /* 0 marks an empty slot */
+}
+
+/* Emit the cached ids of word w; false if it is not cached. */
+static bool wc_get(enc *e, const char *w, size_t n, uint64_t h, pd_status *st) {
+    size_t i = h & (WC_SLOTS - 1);
+    for (;;) {
+        const struct wc_slot *sl = &e->wc[i];
+        if (!sl->h) return false;
+        if (sl->h == h && sl->klen == n && !memcmp(e->wc_keys + sl->key, w, n)) {
+            *st = grow((void **)&e->out, &e->cap_out, e->n_out + sl->nids, sizeof *e->out);
+            if (*st == PD_OK) {
+                memcpy(e->out + e->n_out, e->wc_ids + sl->ids, sl->nids * sizeof *e->out);
+                e->n_out += sl->nids;
+            }
+            return true;
+        }
+        i = (i + 1) & (WC_SLOTS - 1);
+    }
+}
+
+/* Remember that word w gave the ids out[from..n_out); a full cache just stops growing. */
+static void wc_put(enc *e, const char *w, size_t n, uint64_t h, size_t from) {
+    size_t nids = e->n_out - from;
+    if (e->wc_used >= WC_MAX_USED) return;
+    size_t i = h & (WC_SLOTS - 1);
+    while (e->wc[i].h) i = (i + 1) & (WC_SLOTS - 1);
+    e->wc[i] = (struct wc_slot){h, (uint32_t)e->wc_nkeys, (uint32_t)n, (uint32_t)e->wc_nids, (uint32_t)nids};
+    memcpy(e->wc_keys + e->wc_nkeys, w, n);
+    memcpy(e->wc_ids + e->wc_nids, e->out + from, nids * sizeof *e->out);
+    e->wc_nkeys += n;
+    e->wc_nids += nids;
+    e->wc_used++;
+}
+
+static void wc_init(enc *e, size_t text_len) {
+    if (text_len < pd_tok_word_cache_min) return;
+    e->wc = calloc(WC_SLOTS, sizeof *e->wc);
+    e->wc_keys = malloc((size_t)WC_MAX_USED * WC_MAX_WORD);
+    e->wc_ids = malloc((size_t)WC_MAX_USED * WC_MAX_WORD * sizeof *e->wc_ids);
+    if (!e->wc || !e->wc_keys || !e->wc_ids) { /* the cache is an optimisation: go without */
+        free(e->wc); free(e->wc_keys); free(e->wc_ids);
+        e->wc = NULL; e->wc_keys = NULL; e->wc_ids = NULL;
+    }
+}
 
 static pd_status grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return PD_OK;
@@ -165,6 +225,8 @@ static pd_status spm_add(enc *e, const char *base, int32_t l, int32_t r) {
     return heap_push(e, (cand){-(double)sc, l, r, size, id});
 }
 
+static bool is_space_sym(const char *b, const sym *s) { return s->n == 3 && !memcmp(b + s->start, "\xE2\x96\x81", 3); }
+
 static pd_status spm_encode(enc *e, const char *text, size_t len, bool prefix) {
     const pd_tokenizer *t = e->t;
     size_t cap;
@@ -193,15 +255,41 @@ static pd_status spm_encode(enc *e, const char *text, size_t len, bool prefix) {
         ns++;
         i += l;
     }
-    e->syms[ns - 1].next = -1;
-    e->n_heap = 0;
-    for (int32_t i = 0; i + 1 < ns; i++) PD_TRY(spm_add(e, b, i, i + 1));
-    PD_TRY(merge_loop(e, b, spm_add));
-    for (int32_t i = 0; i >= 0; i = e->syms[i].next) {
-        const sym *s = &e->syms[i];
-        int32_t id = s->id >= 0 ? s->id : pd_tok_lookup(t, b + s->start, s->n);
-        if (id >= 0) PD_TRY(emit(e, id));
-        else PD_TRY(emit_bytes(e, (const unsigned char *)b + s->start, s->n));
+    /* When no token has "▁" after another character (t->spm_word_split), no merge can cross
+     * the start of a "▁" run, so each such word is merged on its own: the same result as one
+     * pass over the whole text, with a small heap that stays in cache. */
+    for (int32_t s0 = 0; s0 < ns;) {
+        int32_t s1 = s0 + 1;
+        if (t->spm_word_split)
+            while (s1 < ns && !(is_space_sym(b, &e->syms[s1]) && !is_space_sym(b, &e->syms[s1 - 1]))) s1++;
+        else
+            s1 = ns;
+        const char *wb = b + e->syms[s0].start;
+        size_t wn = e->syms[s1 - 1].start + e->syms[s1 - 1].n - e->syms[s0].start, from = e->n_out;
+        uint64_t h = 0;
+        bool cache = e->wc && t->spm_word_split && wn <= WC_MAX_WORD;
+        if (cache) {
+            pd_status st = PD_OK;
+            h = wc_hash(wb, wn);
+            if (wc_get(e, wb, wn, h, &st)) {
+                PD_TRY(st);
+                s0 = s1;
+                continue;
+            }
+        }
+        e->syms[s0].prev = -1;
+        e->syms[s1 - 1].next = -1;
+        e->n_heap = 0;
+        for (int32_t i = s0; i + 1 < s1; i++) PD_TRY(spm_add(e, b, i, i + 1));
+        PD_TRY(merge_loop(e, b, spm_add));
+        for (int32_t i = s0; i >= 0; i = e->syms[i].next) {
+            const sym *s = &e->syms[i];
+            int32_t id = s->id >= 0 ? s->id : pd_tok_lookup(t, b + s->start, s->n);
+            if (id >= 0) PD_TRY(emit(e, id));
+            else PD_TRY(emit_bytes(e, (const unsigned char *)b + s->start, s->n));
+        }
+        if (cache) wc_put(e, wb, wn, h, from);
+        s0 = s1;
     }
     return PD_OK;
 }
@@ -240,6 +328,14 @@ static pd_status bpe_word(enc *e, const unsigned char *w, size_t n) {
         int32_t id = pd_tok_lookup(t, e->buf, m);
         if (id >= 0) return emit(e, id);
     }
+    uint64_t h = 0;
+    size_t from = e->n_out;
+    bool cache = e->wc && n <= WC_MAX_WORD;
+    if (cache) {
+        pd_status st = PD_OK;
+        h = wc_hash((const char *)w, n);
+        if (wc_get(e, (const char *)w, n, h, &st)) return st;
+    }
     PD_TRY(grow((void **)&e->syms, &e->cap_syms, n, sizeof *e->syms));
     for (size_t i = 0; i < n; i++)
         e->syms[i] = (sym){(uint32_t)i, 1, (int32_t)i - 1, (int32_t)i + 1, t->byte_tok[w[i]]};
@@ -252,6 +348,7 @@ static pd_status bpe_word(enc *e, const unsigned char *w, size_t n) {
         if (id < 0) id = t->unk;
         if (id >= 0) PD_TRY(emit(e, id));
     }
+    if (cache) wc_put(e, (const char *)w, n, h, from);
     return PD_OK;
 }
 
@@ -325,6 +422,7 @@ pd_status pd_tokenize(const pd_tokenizer *t, const char *text, size_t len, bool 
     if (!t || (len && !text)) return pd_fail(PD_ERR_ARG, "pd_tokenize: NULL argument");
     if (len > (size_t)INT32_MAX / 4) return pd_fail(PD_ERR_RANGE, "pd_tokenize: text of %zu bytes is too long", len);
     enc e = {.t = t};
+    if (t->kind != PD_TOK_BYTES) wc_init(&e, len);
     pd_status st = grow((void **)&e.out, &e.cap_out, 16 + len / 4, sizeof *e.out);
     if (!st && add_bos && t->bos >= 0) st = emit(&e, t->bos);
     bool after_special = true;
@@ -353,6 +451,9 @@ pd_status pd_tokenize(const pd_tokenizer *t, const char *text, size_t len, bool 
     if (e.md) pcre2_match_data_free(e.md);
     if (e.mctx) pcre2_match_context_free(e.mctx);
     if (e.jstack) pcre2_jit_stack_free(e.jstack);
+    free(e.wc);
+    free(e.wc_keys);
+    free(e.wc_ids);
     if (st) {
         free(e.out);
         return st;

@@ -42,6 +42,7 @@ struct pd_tokenizer {
     int32_t bos, eos, eot, eom, unk, pad;
     bool add_bos, add_eos, add_space_prefix, ignore_merges;
     bool has_space_prefix_key;
+    bool spm_word_split;          /* SPM: no token has "▁" after another character */
 
     /* Tokens split out of text when parse_special (control, user-defined, unknown; non-empty),
      * grouped by first byte, longest first within a group. */
@@ -51,6 +52,9 @@ struct pd_tokenizer {
     uint8_t *eog;                 /* n_vocab flags */
     void *re;                     /* pcre2_code_8 * (BPE) */
 };
+
+/* Texts of at least this many bytes use a per-call word cache (tests raise it to compare). */
+extern size_t pd_tok_word_cache_min;
 
 /* Byte-level (GPT-2) mapping: byte -> code point, and code point -> byte (-1 if none). */
 uint32_t pd_tok_byte_cp(uint8_t b);

@@ -554,6 +554,42 @@ static void test_long_inputs(void **st) {
     free(text);
 }
 
+/* The word cache that long texts use gives the same ids as merging every word. */
+extern size_t pd_tok_word_cache_min;
+
+static void test_word_cache(void **st) {
+    (void)st;
+    const char *vocabs[] = {"ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-bpe-rebuilt.gguf", "ggml-vocab-qwen2-rebuilt.gguf"};
+    inputs in;
+    read_inputs(TOKDIR "ggml-vocab-llama-spm.gguf.inp", &in);
+    pd_buf b = {0};
+    for (int rep = 0; rep < 30; rep++)
+        for (size_t i = 0; i < in.n_in; i++) {
+            assert_int_equal(pd_buf_append(&b, in.in[(i * 7 + (size_t)rep) % in.n_in], in.in_len[(i * 7 + (size_t)rep) % in.n_in]), 0);
+            assert_int_equal(pd_buf_append(&b, rep % 2 ? " " : "\n", 1), 0);
+        }
+    assert_true(b.len > pd_tok_word_cache_min);
+    for (int v = 0; v < 3; v++) {
+        char path[512];
+        snprintf(path, sizeof path, TOKDIR "%s", vocabs[v]);
+        pd_tokenizer *t = load_vocab(path, NULL);
+        int32_t *a, *c;
+        size_t na, nc;
+        assert_int_equal(pd_tokenize(t, b.data, b.len, false, false, &a, &na), PD_OK);
+        size_t saved = pd_tok_word_cache_min;
+        pd_tok_word_cache_min = SIZE_MAX;
+        assert_int_equal(pd_tokenize(t, b.data, b.len, false, false, &c, &nc), PD_OK);
+        pd_tok_word_cache_min = saved;
+        assert_int_equal(na, nc);
+        assert_memory_equal(a, c, na * sizeof *a);
+        free(a);
+        free(c);
+        pd_tokenizer_free(t);
+    }
+    pd_buf_free(&b);
+    free(in.data);
+}
+
 /* ---- errors ---- */
 static pd_gguf *gguf_from_writer(pd_gguf_writer *w) {
     void *buf;
@@ -663,6 +699,7 @@ int main(void) {
         cmocka_unit_test(test_bytes_vocab),
         cmocka_unit_test(test_rewrite_vocab),
         cmocka_unit_test(test_long_inputs),
+        cmocka_unit_test(test_word_cache),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
