@@ -382,76 +382,142 @@ PD_KTILE(tile_q6_K, pd_block_q6_K, q6_K_row_xKT, dot_q6_K)
 
 /* ---------- attention ---------- */
 
-static inline float kv_dot(const float *q, const void *row, pd_type t, int64_t hd) {
-    __m256 s = _mm256_setzero_ps();
-    int64_t d = 0;
-    float r = 0;
-    if (t == PD_TYPE_F16) {
-        const uint16_t *k = row;
-        for (; d + 8 <= hd; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), ld_f16(k + d), s);
-        for (; d < hd; d++) r += q[d] * h2f(k[d]);
-    } else if (t == PD_TYPE_BF16) {
-        const uint16_t *k = row;
-        for (; d + 8 <= hd; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), ld_bf16(k + d), s);
-        for (; d < hd; d++) r += q[d] * pd_bf16_to_f32(k[d]);
-    } else {
-        const float *k = row;
-        for (; d + 8 <= hd; d += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), s);
-        for (; d < hd; d++) r += q[d] * k[d];
-    }
-    return hsum8(s) + r;
+/* e^x for x <= 0 (scores minus their running max), 8 lanes: x = n ln2 + r with |r| <= ln2/2,
+ * degree-7 Taylor polynomial for e^r (relative error ~1e-8 before float rounding), 2^n from the
+ * exponent bits. Inputs below -87 give e^-87 (~1.6e-38), which is 0 for any softmax weight. */
+static inline __m256 exp_neg8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-static inline void kv_axpy(float *out, float p, const void *row, pd_type t, int64_t hd) {
-    __m256 pv = _mm256_set1_ps(p);
-    int64_t d = 0;
-    if (t == PD_TYPE_F16) {
-        const uint16_t *v = row;
-        for (; d + 8 <= hd; d += 8) _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, ld_f16(v + d), _mm256_loadu_ps(out + d)));
-        for (; d < hd; d++) out[d] += p * h2f(v[d]);
-    } else if (t == PD_TYPE_BF16) {
-        const uint16_t *v = row;
-        for (; d + 8 <= hd; d += 8)
-            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, ld_bf16(v + d), _mm256_loadu_ps(out + d)));
-        for (; d < hd; d++) out[d] += p * pd_bf16_to_f32(v[d]);
-    } else {
-        const float *v = row;
-        for (; d + 8 <= hd; d += 8)
-            _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + d), _mm256_loadu_ps(out + d)));
-        for (; d < hd; d++) out[d] += p * v[d];
+static inline __attribute__((always_inline)) __m256 kv_ld(pd_type t, const void *row, int64_t d) {
+    if (t == PD_TYPE_F16) return ld_f16((const uint16_t *)row + d);
+    if (t == PD_TYPE_BF16) return ld_bf16((const uint16_t *)row + d);
+    return _mm256_loadu_ps((const float *)row + d);
+}
+static inline __attribute__((always_inline)) float kv_ld1(pd_type t, const void *row, int64_t d) {
+    if (t == PD_TYPE_F16) return h2f(((const uint16_t *)row)[d]);
+    if (t == PD_TYPE_BF16) return pd_bf16_to_f32(((const uint16_t *)row)[d]);
+    return ((const float *)row)[d];
+}
+
+#define ATT_CHUNK 64
+
+/* Online softmax over chunks of ATT_CHUNK keys: scores four keys at a time, one rescale per
+ * chunk, vector exp, then V accumulated 32 dims at a time in registers across the chunk. */
+static inline __attribute__((always_inline)) void attend_avx2_t(pd_type t, float *out, const float *q, const char *K,
+                                                                const char *V, size_t kstr, size_t vstr, int64_t n_kv,
+                                                                int64_t hd, float scale) {
+    for (int64_t d = 0; d < hd; d++) out[d] = 0;
+    if (n_kv <= 0) return;
+    float m = -INFINITY, l = 0;
+    float sc[ATT_CHUNK] __attribute__((aligned(32)));
+    int64_t hd8 = hd & ~(int64_t)7;
+    for (int64_t j0 = 0; j0 < n_kv; j0 += ATT_CHUNK) {
+        int cnt = (int)(n_kv - j0 < ATT_CHUNK ? n_kv - j0 : ATT_CHUNK);
+        const char *kb = K + (size_t)j0 * kstr, *vb = V + (size_t)j0 * vstr;
+        int j = 0;
+        for (; j + 4 <= cnt; j += 4) {
+            const char *k0 = kb + (size_t)j * kstr, *k1 = k0 + kstr, *k2 = k1 + kstr, *k3 = k2 + kstr;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int64_t d = 0; d < hd8; d += 8) {
+                __m256 qv = _mm256_loadu_ps(q + d);
+                a0 = _mm256_fmadd_ps(qv, kv_ld(t, k0, d), a0);
+                a1 = _mm256_fmadd_ps(qv, kv_ld(t, k1, d), a1);
+                a2 = _mm256_fmadd_ps(qv, kv_ld(t, k2, d), a2);
+                a3 = _mm256_fmadd_ps(qv, kv_ld(t, k3, d), a3);
+            }
+            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+            __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+            _mm_storeu_ps(sc + j, s4);
+            for (int64_t d = hd8; d < hd; d++) {
+                sc[j] += q[d] * kv_ld1(t, k0, d);
+                sc[j + 1] += q[d] * kv_ld1(t, k1, d);
+                sc[j + 2] += q[d] * kv_ld1(t, k2, d);
+                sc[j + 3] += q[d] * kv_ld1(t, k3, d);
+            }
+        }
+        for (; j < cnt; j++) {
+            const char *k0 = kb + (size_t)j * kstr;
+            __m256 a0 = _mm256_setzero_ps();
+            for (int64_t d = 0; d < hd8; d += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), kv_ld(t, k0, d), a0);
+            float s = hsum8(a0);
+            for (int64_t d = hd8; d < hd; d++) s += q[d] * kv_ld1(t, k0, d);
+            sc[j] = s;
+        }
+        float cm = -INFINITY;
+        for (j = 0; j < cnt; j++) {
+            sc[j] *= scale;
+            if (sc[j] > cm) cm = sc[j];
+        }
+        if (cm > m) {
+            float c = m == -INFINITY ? 0.0f : expf(m - cm);
+            for (int64_t d = 0; d < hd; d++) out[d] *= c;
+            l *= c;
+            m = cm;
+        }
+        __m256 mv = _mm256_set1_ps(m), lsum = _mm256_setzero_ps();
+        for (j = 0; j + 8 <= cnt; j += 8) {
+            __m256 p = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), mv));
+            _mm256_storeu_ps(sc + j, p);
+            lsum = _mm256_add_ps(lsum, p);
+        }
+        l += hsum8(lsum);
+        for (; j < cnt; j++) {
+            sc[j] = expf(sc[j] - m);
+            l += sc[j];
+        }
+        int64_t d0 = 0;
+        for (; d0 + 32 <= hd; d0 += 32) {
+            __m256 o0 = _mm256_loadu_ps(out + d0), o1 = _mm256_loadu_ps(out + d0 + 8);
+            __m256 o2 = _mm256_loadu_ps(out + d0 + 16), o3 = _mm256_loadu_ps(out + d0 + 24);
+            for (j = 0; j < cnt; j++) {
+                const char *v = vb + (size_t)j * vstr;
+                __m256 p = _mm256_broadcast_ss(sc + j);
+                o0 = _mm256_fmadd_ps(p, kv_ld(t, v, d0), o0);
+                o1 = _mm256_fmadd_ps(p, kv_ld(t, v, d0 + 8), o1);
+                o2 = _mm256_fmadd_ps(p, kv_ld(t, v, d0 + 16), o2);
+                o3 = _mm256_fmadd_ps(p, kv_ld(t, v, d0 + 24), o3);
+            }
+            _mm256_storeu_ps(out + d0, o0);
+            _mm256_storeu_ps(out + d0 + 8, o1);
+            _mm256_storeu_ps(out + d0 + 16, o2);
+            _mm256_storeu_ps(out + d0 + 24, o3);
+        }
+        for (; d0 + 8 <= hd; d0 += 8) {
+            __m256 o0 = _mm256_loadu_ps(out + d0);
+            for (j = 0; j < cnt; j++) o0 = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + j), kv_ld(t, vb + (size_t)j * vstr, d0), o0);
+            _mm256_storeu_ps(out + d0, o0);
+        }
+        for (; d0 < hd; d0++) {
+            float o = out[d0];
+            for (j = 0; j < cnt; j++) o += sc[j] * kv_ld1(t, vb + (size_t)j * vstr, d0);
+            out[d0] = o;
+        }
     }
+    float inv = 1.0f / l;
+    for (int64_t d = 0; d < hd; d++) out[d] *= inv;
 }
 
 void pd_attend_head_avx2(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
                          int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale) {
     size_t es = kv_type == PD_TYPE_F32 ? 4 : 2;
-    for (int64_t d = 0; d < head_dim; d++) out[d] = 0;
-    if (n_kv <= 0) return;
-    float m = -INFINITY, l = 0, sc[64];
-    for (int64_t j0 = 0; j0 < n_kv; j0 += 64) {
-        int cnt = (int)(n_kv - j0 < 64 ? n_kv - j0 : 64);
-        float cm = -INFINITY;
-        for (int j = 0; j < cnt; j++) {
-            sc[j] = kv_dot(q, (const char *)K + (size_t)(j0 + j) * k_stride * es, kv_type, head_dim) * scale;
-            if (sc[j] > cm) cm = sc[j];
-        }
-        if (cm > m) {
-            float c = m == -INFINITY ? 0.0f : expf(m - cm);
-            __m256 cv = _mm256_set1_ps(c);
-            int64_t d = 0;
-            for (; d + 8 <= head_dim; d += 8) _mm256_storeu_ps(out + d, _mm256_mul_ps(cv, _mm256_loadu_ps(out + d)));
-            for (; d < head_dim; d++) out[d] *= c;
-            l *= c;
-            m = cm;
-        }
-        for (int j = 0; j < cnt; j++) {
-            float p = expf(sc[j] - m);
-            l += p;
-            kv_axpy(out, p, (const char *)V + (size_t)(j0 + j) * v_stride * es, kv_type, head_dim);
-        }
-    }
-    float inv = 1.0f / l;
-    for (int64_t d = 0; d < head_dim; d++) out[d] *= inv;
+    size_t ks = (size_t)k_stride * es, vs = (size_t)v_stride * es;
+    if (kv_type == PD_TYPE_F16) attend_avx2_t(PD_TYPE_F16, out, q, K, V, ks, vs, n_kv, head_dim, scale);
+    else if (kv_type == PD_TYPE_BF16) attend_avx2_t(PD_TYPE_BF16, out, q, K, V, ks, vs, n_kv, head_dim, scale);
+    else attend_avx2_t(PD_TYPE_F32, out, q, K, V, ks, vs, n_kv, head_dim, scale);
 }
 
 #pragma GCC pop_options

@@ -169,6 +169,19 @@ static void test_attention(void **st) {
                     free(q), free(K), free(V), free(o), free(K16), free(V16), free(t);
                 }
     }
+    /* huge score gaps (exp underflow in the vector exp) and a single dominant key */
+    for (int isa = 0; isa <= (int)pd_isa_best(); isa++) {
+        pd_isa_force((pd_isa)isa);
+        enum { NK = 100, HD = 64 };
+        static float q[HD], K[NK * HD], V[NK * HD], o[HD];
+        double t[HD];
+        fill_normal(&rng, q, HD, 1.0);
+        fill_normal(&rng, K, NK * HD, 1.0);
+        fill_normal(&rng, V, NK * HD, 1.0);
+        pd_attend_head(o, q, K, V, PD_TYPE_F32, HD, HD, NK, HD, 100.0f);
+        naive_attn(t, q, K, V, NK, HD, HD, HD, 100.0f);
+        for (int i = 0; i < HD; i++) assert_true(fabs(o[i] - t[i]) < 1e-5 * (1 + fabs(t[i])));
+    }
     pd_isa_force(pd_isa_best());
     float q[4] = {1, 2, 3, 4}, o[4] = {9, 9, 9, 9};
     pd_attend_head(o, q, q, q, PD_TYPE_F32, 4, 4, 0, 4, 1.0f); /* no keys: zeros */
