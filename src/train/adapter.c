@@ -390,65 +390,47 @@ out:
     free(gA); free(gB); free(dx); free(P); free(Q);
 }
 
-/* D += sign·s·Δ(A, B) as a dense d_out×d_in matrix (double accumulation per entry) */
-static void delta_add(const pd_adapter_layer *L, const float *A, const float *B, double sign, float *D) {
+/* D += s·(Δ(A, B) − Δ(A0, B0)) as a dense d_out×d_in matrix (A0 may be NULL). Both products are
+ * accumulated per entry in double, so the step-0 delta (A = A0, B = B0) is exactly 0. */
+static void delta_add(const pd_adapter_layer *L, const float *A, const float *B, const float *A0, const float *B0,
+                      double s, float *D) {
     const int64_t din = L->d_in, dout = L->d_out;
-    const double s = sign * L->scale;
+    const int r = L->rank;
     if (L->method == PD_ADAPTER_SOKA) {
         const int64_t m1 = L->m1, n1 = L->n1, m2 = L->m2, n2 = L->n2, asz = m1 * n1, bsz = m2 * n2;
         for (int64_t i1 = 0; i1 < m1; i1++)
             for (int64_t i2 = 0; i2 < m2; i2++)
                 for (int64_t j1 = 0; j1 < n1; j1++)
                     for (int64_t j2 = 0; j2 < n2; j2++) {
+                        const int64_t ia = i1 * n1 + j1, ib = i2 * n2 + j2;
                         double v = 0;
-                        for (int k = 0; k < L->rank; k++)
-                            v += (double)A[k * asz + i1 * n1 + j1] * B[k * bsz + i2 * n2 + j2];
+                        for (int k = 0; k < r; k++) {
+                            v += (double)A[k * asz + ia] * B[k * bsz + ib];
+                            if (A0) v -= (double)A0[k * asz + ia] * B0[k * bsz + ib];
+                        }
                         D[(i1 * m2 + i2) * din + j1 * n2 + j2] += (float)(s * v);
                     }
         return;
     }
-    const int r = L->rank;
     for (int64_t o = 0; o < dout; o++)
         for (int64_t i = 0; i < din; i++) {
             double v = 0;
-            for (int k = 0; k < r; k++) v += (double)B[o * r + k] * A[k * din + i];
+            for (int k = 0; k < r; k++) {
+                v += (double)B[o * r + k] * A[k * din + i];
+                if (A0) v -= (double)B0[o * r + k] * A0[k * din + i];
+            }
             D[o * din + i] += (float)(s * v);
         }
 }
 
 void pd_adapter_delta_dense(const pd_adapter_layer *L, float *D) {
     memset(D, 0, sizeof(float) * (size_t)(L->d_in * L->d_out));
-    if (!L->A) return;
-    /* Δ(A,B) − Δ(A0,B0) per entry, accumulated together so that the step-0 delta is exactly 0 */
-    const int64_t din = L->d_in, dout = L->d_out;
-    if (!L->A0) { delta_add(L, L->A, L->B, 1.0, D); return; }
-    if (L->method != PD_ADAPTER_SOKA) {
-        const int r = L->rank;
-        for (int64_t o = 0; o < dout; o++)
-            for (int64_t i = 0; i < din; i++) {
-                double v = 0;
-                for (int k = 0; k < r; k++)
-                    v += (double)L->B[o * r + k] * L->A[k * din + i] - (double)L->B0[o * r + k] * L->A0[k * din + i];
-                D[o * din + i] = (float)(L->scale * v);
-            }
-        return;
-    }
-    const int64_t m1 = L->m1, n1 = L->n1, m2 = L->m2, n2 = L->n2, asz = m1 * n1, bsz = m2 * n2;
-    for (int64_t i1 = 0; i1 < m1; i1++)
-        for (int64_t i2 = 0; i2 < m2; i2++)
-            for (int64_t j1 = 0; j1 < n1; j1++)
-                for (int64_t j2 = 0; j2 < n2; j2++) {
-                    double v = 0;
-                    for (int k = 0; k < L->rank; k++)
-                        v += (double)L->A[k * asz + i1 * n1 + j1] * L->B[k * bsz + i2 * n2 + j2] -
-                             (double)L->A0[k * asz + i1 * n1 + j1] * L->B0[k * bsz + i2 * n2 + j2];
-                    D[(i1 * m2 + i2) * din + j1 * n2 + j2] = (float)(L->scale * v);
-                }
+    if (L->A) delta_add(L, L->A, L->B, L->A0, L->B0, L->scale, D);
 }
 
 void pd_adapter_residual(const pd_adapter_layer *L, float *W) {
     if (!L->A || !L->A0) return;
-    delta_add(L, L->A0, L->B0, -1.0, W);
+    delta_add(L, L->A0, L->B0, NULL, NULL, -(double)L->scale, W);
 }
 
 void pd_adapter_grad_from_dW(pd_adapter_layer *L, const float *G) {
@@ -504,37 +486,44 @@ pd_status pd_linear_to_f32(const pd_tensor *W, float *out) {
     return PD_OK;
 }
 
+/* the whole weight as f32 (NULL, *st and the message set on failure) */
+static float *dequant_all(const pd_tensor *W, pd_status *st) {
+    float *w = pd_malloc(sizeof(float) * (size_t)(W->ne[0] * pd_tensor_nrows(W)));
+    *st = w ? pd_linear_to_f32(W, w) : PD_ERR_NOMEM;
+    if (*st != PD_OK) { free(w); return NULL; }
+    return w;
+}
+
 pd_status pd_linear_forward(const pd_tensor *W, const float *X, int64_t n, float *Y) {
     const int64_t din = W->ne[0], dout = pd_tensor_nrows(W);
-    float *w = pd_malloc(sizeof(float) * (size_t)(din * dout));
-    if (!w) return PD_ERR_NOMEM;
-    pd_status st = pd_linear_to_f32(W, w);
-    if (st == PD_OK)
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t o = 0; o < dout; o++) {
-                double s = 0;
-                for (int64_t i = 0; i < din; i++) s += (double)w[o * din + i] * X[t * din + i];
-                Y[t * dout + o] = (float)s;
-            }
+    pd_status st;
+    float *w = dequant_all(W, &st);
+    if (!w) return st;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t o = 0; o < dout; o++) {
+            double s = 0;
+            for (int64_t i = 0; i < din; i++) s += (double)w[o * din + i] * X[t * din + i];
+            Y[t * dout + o] = (float)s;
+        }
     free(w);
-    return st;
+    return PD_OK;
 }
 
 pd_status pd_linear_backward_x(const pd_tensor *W, const float *dY, int64_t n, float *dX) {
     const int64_t din = W->ne[0], dout = pd_tensor_nrows(W);
-    float *w = pd_malloc(sizeof(float) * (size_t)(din * dout));
+    pd_status st;
+    float *w = dequant_all(W, &st);
+    if (!w) return st;
     double *acc = pd_malloc(sizeof(double) * (size_t)din);
-    if (!w || !acc) { free(w); free(acc); return PD_ERR_NOMEM; }
-    pd_status st = pd_linear_to_f32(W, w);
-    if (st == PD_OK)
-        for (int64_t t = 0; t < n; t++) {
-            memset(acc, 0, sizeof(double) * (size_t)din);
-            for (int64_t o = 0; o < dout; o++) {
-                double g = dY[t * dout + o];
-                for (int64_t i = 0; i < din; i++) acc[i] += g * w[o * din + i];
-            }
-            for (int64_t i = 0; i < din; i++) dX[t * din + i] += (float)acc[i];
+    if (!acc) { free(w); return PD_ERR_NOMEM; }
+    for (int64_t t = 0; t < n; t++) {
+        memset(acc, 0, sizeof(double) * (size_t)din);
+        for (int64_t o = 0; o < dout; o++) {
+            double g = dY[t * dout + o];
+            for (int64_t i = 0; i < din; i++) acc[i] += g * w[o * din + i];
         }
+        for (int64_t i = 0; i < din; i++) dX[t * din + i] += (float)acc[i];
+    }
     free(w); free(acc);
-    return st;
+    return PD_OK;
 }
