@@ -4,6 +4,7 @@
  * Also home of the flag set shared with `ponder chat` (gen_cli.h). */
 #include "cli.h"
 #include "gen_cli.h"
+#include "ponder/adapter.h"
 #include "ponder/alloc.h"
 #include "ponder/error.h"
 #include "ponder/threads.h"
@@ -26,6 +27,7 @@ void gen_cli_defaults(gen_cli *o) {
     o->sp.temperature = 0.6f;
     o->sp.top_p = 0.95f;
     o->sp.top_k = 20;
+    o->adapter_scale = 1.0f;
 }
 
 void gen_cli_help(FILE *f) {
@@ -189,7 +191,9 @@ static void help(FILE *f) {
     fprintf(f, "usage: ponder run -m MODEL -p PROMPT [flags]\n"
                "  -p, --prompt TEXT         the user message (or raw text with --no-template)\n"
                "  --show-thinking           print the thinking (dimmed on a terminal) before the answer\n"
-               "  --json                    print one JSON object: thinking, answer, finish_reason, usage, timings\n");
+               "  --json                    print one JSON object: thinking, answer, finish_reason, usage, timings\n"
+               "  --adapter FILE            apply a LoRA/PiSSA/SoKA adapter (ponder finetune)\n"
+               "  --adapter-scale S         scale of the adapter's delta (default 1)\n");
     gen_cli_help(f);
 }
 
@@ -199,6 +203,12 @@ static int run_main(gen_cli *o) {
     pd_model *m = pd_model_load(o->model);
     if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
     double t_load = pd_time_now() - t0;
+    pd_adapter *adapter = NULL;
+    if (o->adapter && pd_model_attach_adapter(m, o->adapter, o->adapter_scale, &adapter) != PD_OK) {
+        cli_error(VERB, "--adapter: %s", pd_last_error());
+        pd_model_free(m);
+        return 1;
+    }
     int rc = 1;
     int32_t *ids = NULL;
     pd_gen *g = NULL;
@@ -271,6 +281,7 @@ done:
     pd_gen_free(g);
     free(ids);
     pd_model_free(m);
+    pd_adapter_free(adapter);
     return rc;
 }
 
@@ -287,6 +298,13 @@ int pd_cmd_run(int argc, char **argv) {
             if (!(o.prompt = cli_value(VERB, argc, argv, &i))) return 2;
         } else if (!strcmp(a, "--show-thinking")) o.show_thinking = true;
         else if (!strcmp(a, "--json")) o.json = true;
+        else if (!strcmp(a, "--adapter")) { if (!(o.adapter = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--adapter-scale")) {
+            const char *v = cli_value(VERB, argc, argv, &i);
+            double x;
+            if (!v || !cli_float(VERB, a, v, -1e3, 1e3, &x)) return 2;
+            o.adapter_scale = (float)x;
+        }
         else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
     }
     if (!o.model) { cli_error(VERB, "-m MODEL is required"); return 2; }

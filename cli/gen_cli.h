@@ -21,6 +21,8 @@ typedef struct {
     bool seed_set;
     const char *stop[GEN_CLI_MAX_STOP];
     int n_stop;
+    const char *adapter;           /* ponder run --adapter FILE (LoRA/PiSSA/SoKA), NULL if none */
+    float adapter_scale;           /* --adapter-scale (default 1) */
 } gen_cli;
 
 void gen_cli_defaults(gen_cli *o);
