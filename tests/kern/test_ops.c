@@ -223,7 +223,7 @@ static void check_gemm(gemm_fn f, const char *name, int ta, int tb, int64_t M, i
 
 static void test_sgemm(void **st) {
     (void)st;
-    const int64_t sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 33, 17}, {6, 16, 256}, {100, 70, 300}, {97, 515, 257}};
+    const int64_t sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {13, 33, 17}, {6, 16, 256}, {100, 40, 70}};
     pd_threads_set(2);
     for (int isa = 0; isa <= (int)pd_isa_best(); isa++) {
         pd_isa_force((pd_isa)isa);
@@ -238,6 +238,12 @@ static void test_sgemm(void **st) {
                         check_gemm(pd_sgemm, "pd_sgemm", ta, tb, M, N, K, -2.0f, 1.0f);
                     }
                 }
+    }
+    /* more than one block in every direction (MC 96, KC 256, NC 512) */
+    for (int isa = 0; isa <= (int)pd_isa_best(); isa++) {
+        pd_isa_force((pd_isa)isa);
+        check_gemm(pd_sgemm_builtin, "builtin", 0, 0, 101, 530, 260, 1.0f, 0.0f);
+        check_gemm(pd_sgemm_builtin, "builtin", 1, 1, 101, 530, 260, 0.5f, 2.0f);
     }
     pd_isa_force(pd_isa_best());
     check_gemm(pd_sgemm_builtin, "builtin K=0", 0, 0, 4, 5, 0, 1.0f, 0.5f);
