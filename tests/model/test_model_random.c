@@ -573,7 +573,8 @@ static void test_forward_errors(void **st) {
 }
 
 /* Loader errors: unsupported arch, wrong shape, missing key, unsupported tensor type. */
-static pd_model *load_modified(const char *arch, const char *skip_key, const char *bad_tensor, pd_type bad_type) {
+static pd_model *load_modified_kv(const char *arch, const char *skip_key, const char *bad_tensor, pd_type bad_type,
+                                  const char *set_key, uint32_t set_val) {
     spec s = base_llama;
     s.E = 32;
     s.L = 1;
@@ -585,6 +586,7 @@ static pd_model *load_modified(const char *arch, const char *skip_key, const cha
     const char *skip[] = {"general.architecture", skip_key ? skip_key : "-none-", NULL};
     assert_int_equal(pd_gguf_copy_kvs(w, g, skip), PD_OK);
     pd_gguf_set_str(w, "general.architecture", arch);
+    if (set_key) pd_gguf_set_u32(w, set_key, set_val);
     for (int64_t i = 0; i < pd_gguf_n_tensors(g); i++) {
         const pd_gguf_tensor *t = pd_gguf_tensor_at(g, i);
         if (bad_tensor && !strcmp(t->name, bad_tensor)) {
@@ -608,6 +610,10 @@ static pd_model *load_modified(const char *arch, const char *skip_key, const cha
     return m;
 }
 
+static pd_model *load_modified(const char *arch, const char *skip_key, const char *bad_tensor, pd_type bad_type) {
+    return load_modified_kv(arch, skip_key, bad_tensor, bad_type, NULL, 0);
+}
+
 static void test_load_errors(void **st) {
     (void)st;
     assert_null(load_modified("gpt2", NULL, NULL, 0));
@@ -622,6 +628,16 @@ static void test_load_errors(void **st) {
     assert_null(load_modified("llama", NULL, "blk.0.ffn_norm.weight", PD_TYPE_F16)); /* norms must be f32 */
     assert_non_null(strstr(pd_last_error(), "blk.0.ffn_norm.weight"));
     assert_non_null(strstr(pd_last_error(), "f16"));
+    /* metadata out of range or inconsistent: the error names the key */
+    assert_null(load_modified_kv("llama", NULL, NULL, 0, "llama.attention.head_count_kv", 3)); /* 4 % 3 */
+    assert_non_null(strstr(pd_last_error(), "head_count_kv"));
+    assert_null(load_modified_kv("llama", NULL, NULL, 0, "llama.rope.dimension_count", 64)); /* > head_dim 8 */
+    assert_non_null(strstr(pd_last_error(), "llama.rope.dimension_count"));
+    assert_null(load_modified_kv("llama", NULL, NULL, 0, "llama.attention.head_count", 0));
+    assert_non_null(strstr(pd_last_error(), "llama.attention.head_count"));
+    /* a key that changes the expected shapes: the first tensor that disagrees is named */
+    assert_null(load_modified_kv("llama", NULL, NULL, 0, "llama.feed_forward_length", 40));
+    assert_non_null(strstr(pd_last_error(), "ffn_gate.weight"));
     pd_model *m = load_modified("llama", NULL, NULL, 0);
     assert_non_null(m);
     pd_model_free(m);
