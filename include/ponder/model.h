@@ -72,6 +72,10 @@ pd_type pd_kv_type(const pd_kv *kv);
 int pd_kv_n_seq_max(const pd_kv *kv);
 int pd_kv_n_ctx_max(const pd_kv *kv);
 size_t pd_kv_bytes(const pd_kv *kv);                   /* K+V bytes currently allocated */
+/* Read access (kv/ policies, probes, tests): the cached rows of (seq, layer, kv head). Row p < *len
+ * starts at element p * head_dim of *k / *v (type pd_kv_type: F32 or F16); K rows are after rope
+ * (and qk-norm). Valid until the sequence grows, is copied into, or is cleared. */
+pd_status pd_kv_view(const pd_kv *kv, int seq, int layer, int head, const void **k, const void **v, int *len);
 
 /* ---- forward ----
  * A batch of tokens from one or more sequences. Each token's pos must be its sequence's next

@@ -136,6 +136,16 @@ pd_status pd_kv_seq_copy(pd_kv *kv, int src, int dst) {
     return PD_OK;
 }
 
+pd_status pd_kv_view(const pd_kv *kv, int seq, int layer, int head, const void **k, const void **v, int *len) {
+    if (!seq_ok(kv, seq) || layer < 0 || layer >= kv->n_layer || head < 0 || head >= kv->n_head_kv)
+        return pd_fail(PD_ERR_RANGE, "kv view: sequence %d, layer %d, kv head %d out of range", seq, layer, head);
+    const pd_kv_seq *s = &kv->seqs[seq];
+    *k = s->k ? pd_kv_k_base(kv, seq, layer, head) : NULL;
+    *v = s->v ? pd_kv_v_base(kv, seq, layer, head) : NULL;
+    *len = s->len;
+    return PD_OK;
+}
+
 void pd_kv_seq_clear(pd_kv *kv, int seq) {
     if (!seq_ok(kv, seq)) return;
     pd_kv_seq *s = &kv->seqs[seq];

@@ -549,6 +549,55 @@ static void test_kv_ops(void **st) {
     pd_model_free(m);
 }
 
+/* The cache holds, for position 0, K = Wk·rmsnorm(emb[t0]) (rope at position 0 is the identity)
+ * and V = Wv·rmsnorm(emb[t0]): computed here by hand from the file's tensors. */
+static void test_kv_view(void **st) {
+    (void)st;
+    spec_extra x;
+    pd_model *m = small_model(&x);
+    assert_non_null(m);
+    const int E = m->cfg.n_embd, hd = m->cfg.head_dim, Hkv = m->cfg.n_head_kv;
+    int32_t t[3] = {5, 17, 42};
+    const pd_type types[2] = {PD_TYPE_F32, PD_TYPE_F16};
+    for (int ty = 0; ty < 2; ty++) {
+        pd_kv *kv = pd_kv_new(&m->cfg, 2, 8, types[ty]);
+        assert_int_equal(pd_model_eval(m, kv, 1, t, 3, false, NULL), PD_OK);
+        const float *emb = pd_gguf_find_tensor(m->gguf, "token_embd.weight")->data;
+        const float *nw = pd_gguf_find_tensor(m->gguf, "blk.0.attn_norm.weight")->data;
+        const float *wk = pd_gguf_find_tensor(m->gguf, "blk.0.attn_k.weight")->data;
+        const float *wv = pd_gguf_find_tensor(m->gguf, "blk.0.attn_v.weight")->data;
+        double xn[64], ss = 0;
+        for (int j = 0; j < E; j++) ss += (double)emb[5 * E + j] * emb[5 * E + j];
+        for (int j = 0; j < E; j++) xn[j] = emb[5 * E + j] / sqrt(ss / E + 1e-5) * nw[j];
+        double worst = 0;
+        for (int h = 0; h < Hkv; h++) {
+            const void *k, *v;
+            int len;
+            assert_int_equal(pd_kv_view(kv, 1, 0, h, &k, &v, &len), PD_OK);
+            assert_int_equal(len, 3);
+            for (int d = 0; d < hd; d++) {
+                double ek = 0, ev = 0;
+                for (int j = 0; j < E; j++) {
+                    ek += (double)wk[(h * hd + d) * E + j] * xn[j];
+                    ev += (double)wv[(h * hd + d) * E + j] * xn[j];
+                }
+                float gk = ty ? pd_f16_to_f32(((const uint16_t *)k)[d]) : ((const float *)k)[d];
+                float gv = ty ? pd_f16_to_f32(((const uint16_t *)v)[d]) : ((const float *)v)[d];
+                worst = fmax(worst, fmax(fabs(gk - ek), fabs(gv - ev)) / fmax(1.0, fabs(ek)));
+            }
+        }
+        assert_true(worst < (ty ? 1e-3 : 1e-5)); /* F16: 2^-11 relative rounding */
+        const void *k, *v;
+        int len;
+        assert_int_equal(pd_kv_view(kv, 0, 0, 0, &k, &v, &len), PD_OK);
+        assert_int_equal(len, 0);
+        assert_int_equal(pd_kv_view(kv, 1, 2, 0, &k, &v, &len), PD_ERR_RANGE); /* 2 layers */
+        assert_int_equal(pd_kv_type(kv), types[ty]);
+        pd_kv_free(kv);
+    }
+    pd_model_free(m);
+}
+
 static void test_forward_errors(void **st) {
     (void)st;
     spec_extra x;
@@ -653,6 +702,7 @@ int main(void) {
         cmocka_unit_test(test_batch_two_sequences), cmocka_unit_test(test_kv_ops),
         cmocka_unit_test(test_forward_errors),     cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_linear_hook),        cmocka_unit_test(test_residual_hook),
+        cmocka_unit_test(test_kv_view),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
