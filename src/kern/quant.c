@@ -68,7 +68,8 @@ static inline int pd_nearest_int(float v) {
 
 /* ---------- Q8_0 ---------- */
 
-static void quant_q8_0_ref(const float *x, pd_block_q8_0 *y, int64_t nb) {
+static void quant_q8_0_ref(const float *x, void *vy, int64_t nb) {
+    pd_block_q8_0 *y = vy;
     for (int64_t i = 0; i < nb; i++, x += PD_QK) {
         float amax = 0;
         for (int j = 0; j < PD_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
@@ -79,7 +80,8 @@ static void quant_q8_0_ref(const float *x, pd_block_q8_0 *y, int64_t nb) {
 }
 
 /* ggml-cpu's activation quantiser: scale 127/amax and round half to even. */
-static void quant_q8_0_act(const float *x, pd_block_q8_0 *y, int64_t nb) {
+static void quant_q8_0_act(const float *x, void *vy, int64_t nb) {
+    pd_block_q8_0 *y = vy;
     for (int64_t i = 0; i < nb; i++, x += PD_QK) {
         float amax = 0;
         for (int j = 0; j < PD_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
@@ -89,7 +91,8 @@ static void quant_q8_0_act(const float *x, pd_block_q8_0 *y, int64_t nb) {
     }
 }
 
-static void dequant_q8_0(const pd_block_q8_0 *x, float *y, int64_t nb) {
+static void dequant_q8_0(const void *vx, float *y, int64_t nb) {
+    const pd_block_q8_0 *x = vx;
     for (int64_t i = 0; i < nb; i++) {
         float d = pd_f16_to_f32(x[i].d);
         for (int j = 0; j < PD_QK; j++) *y++ = d * (float)x[i].qs[j];
@@ -98,7 +101,8 @@ static void dequant_q8_0(const pd_block_q8_0 *x, float *y, int64_t nb) {
 
 /* ---------- Q4_0 ---------- */
 
-static void quant_q4_0_ref(const float *x, pd_block_q4_0 *y, int64_t nb) {
+static void quant_q4_0_ref(const float *x, void *vy, int64_t nb) {
+    pd_block_q4_0 *y = vy;
     for (int64_t i = 0; i < nb; i++, x += PD_QK) {
         float amax = 0, max = 0;
         for (int j = 0; j < PD_QK; j++)
@@ -114,7 +118,8 @@ static void quant_q4_0_ref(const float *x, pd_block_q4_0 *y, int64_t nb) {
     }
 }
 
-static void dequant_q4_0(const pd_block_q4_0 *x, float *y, int64_t nb) {
+static void dequant_q4_0(const void *vx, float *y, int64_t nb) {
+    const pd_block_q4_0 *x = vx;
     for (int64_t i = 0; i < nb; i++, y += PD_QK) {
         float d = pd_f16_to_f32(x[i].d);
         for (int j = 0; j < PD_QK / 2; j++) {
@@ -129,7 +134,8 @@ static void dequant_q4_0(const pd_block_q4_0 *x, float *y, int64_t nb) {
 /* Min-max quantiser: per 32-weight sub-block scale = (max - min) / 15 and offset = -min (min
  * clipped to <= 0), both coded as 6-bit multiples of the super-block's d / dmin. The scale is
  * rounded up so the range always fits; the weights are then re-quantised with the coded scales. */
-static void quant_q4_K(const float *x, pd_block_q4_K *y, int64_t nb) {
+static void quant_q4_K(const float *x, void *vy, int64_t nb) {
+    pd_block_q4_K *y = vy;
     for (int64_t i = 0; i < nb; i++, x += PD_QK_K) {
         float scale[8], mn[8], max_scale = 0, max_min = 0;
         for (int j = 0; j < 8; j++) {
@@ -181,7 +187,8 @@ static void quant_q4_K(const float *x, pd_block_q4_K *y, int64_t nb) {
     }
 }
 
-static void dequant_q4_K(const pd_block_q4_K *x, float *y, int64_t nb) {
+static void dequant_q4_K(const void *vx, float *y, int64_t nb) {
+    const pd_block_q4_K *x = vx;
     for (int64_t i = 0; i < nb; i++) {
         float d = pd_f16_to_f32(x[i].d), dmin = pd_f16_to_f32(x[i].dmin);
         const uint8_t *q = x[i].qs;
@@ -202,7 +209,8 @@ static void dequant_q4_K(const pd_block_q4_K *x, float *y, int64_t nb) {
 /* Per 16-weight sub-block a signed scale s = max/-32 (max = the value of largest magnitude, as
  * ggml does), coded as int8 multiples of the super-block's d with the magnitude rounded up;
  * weights are re-quantised to [-32, 31] with the coded scale. */
-static void quant_q6_K(const float *x, pd_block_q6_K *y, int64_t nb) {
+static void quant_q6_K(const float *x, void *vy, int64_t nb) {
+    pd_block_q6_K *y = vy;
     for (int64_t i = 0; i < nb; i++, x += PD_QK_K) {
         float scale[16], max_scale = 0, amax_scale = 0;
         for (int j = 0; j < 16; j++) {
@@ -248,7 +256,8 @@ static void quant_q6_K(const float *x, pd_block_q6_K *y, int64_t nb) {
     }
 }
 
-static void dequant_q6_K(const pd_block_q6_K *x, float *y, int64_t nb) {
+static void dequant_q6_K(const void *vx, float *y, int64_t nb) {
+    const pd_block_q6_K *x = vx;
     for (int64_t i = 0; i < nb; i++) {
         float d = pd_f16_to_f32(x[i].d);
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
@@ -270,7 +279,8 @@ static void dequant_q6_K(const pd_block_q6_K *x, float *y, int64_t nb) {
 
 /* ---------- Q8_K (activations) ---------- */
 
-static void quant_q8_K(const float *x, pd_block_q8_K *y, int64_t nb) {
+static void quant_q8_K(const float *x, void *vy, int64_t nb) {
+    pd_block_q8_K *y = vy;
     for (int64_t i = 0; i < nb; i++, x += PD_QK_K) {
         float amax = 0, max = 0;
         for (int j = 0; j < PD_QK_K; j++)
@@ -293,7 +303,8 @@ static void quant_q8_K(const float *x, pd_block_q8_K *y, int64_t nb) {
     }
 }
 
-static void dequant_q8_K(const pd_block_q8_K *x, float *y, int64_t nb) {
+static void dequant_q8_K(const void *vx, float *y, int64_t nb) {
+    const pd_block_q8_K *x = vx;
     for (int64_t i = 0; i < nb; i++)
         for (int j = 0; j < PD_QK_K; j++) *y++ = x[i].d * (float)x[i].qs[j];
 }
@@ -310,43 +321,48 @@ static pd_status check_row(pd_type t, const void *a, const void *b, int64_t n, c
     return PD_OK;
 }
 
+static void quant_f32(const float *x, void *y, int64_t n) { memmove(y, x, (size_t)n * sizeof(float)); }
+static void dequant_f32(const void *x, float *y, int64_t n) { memmove(y, x, (size_t)n * sizeof(float)); }
+static void quant_f16(const float *x, void *vy, int64_t n) {
+    uint16_t *y = vy;
+    for (int64_t i = 0; i < n; i++) y[i] = pd_f32_to_f16(x[i]);
+}
+static void dequant_f16(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    for (int64_t i = 0; i < n; i++) y[i] = pd_f16_to_f32(x[i]);
+}
+static void quant_bf16(const float *x, void *vy, int64_t n) {
+    uint16_t *y = vy;
+    for (int64_t i = 0; i < n; i++) y[i] = pd_f32_to_bf16(x[i]);
+}
+static void dequant_bf16(const void *vx, float *y, int64_t n) {
+    const uint16_t *x = vx;
+    for (int64_t i = 0; i < n; i++) y[i] = pd_bf16_to_f32(x[i]);
+}
+
+/* Per type: quantise / dequantise a number of whole blocks. */
+typedef void (*quant_fn)(const float *, void *, int64_t);
+typedef void (*dequant_fn)(const void *, float *, int64_t);
+static const struct { quant_fn q; dequant_fn dq; } row_fns[PD_TYPE_COUNT] = {
+    [PD_TYPE_F32] = {quant_f32, dequant_f32},
+    [PD_TYPE_F16] = {quant_f16, dequant_f16},
+    [PD_TYPE_BF16] = {quant_bf16, dequant_bf16},
+    [PD_TYPE_Q8_0] = {quant_q8_0_ref, dequant_q8_0},
+    [PD_TYPE_Q4_0] = {quant_q4_0_ref, dequant_q4_0},
+    [PD_TYPE_Q4_K] = {quant_q4_K, dequant_q4_K},
+    [PD_TYPE_Q6_K] = {quant_q6_K, dequant_q6_K},
+    [PD_TYPE_Q8_K] = {quant_q8_K, dequant_q8_K},
+};
+
 pd_status pd_dequantize_row(pd_type t, const void *src, float *dst, int64_t n) {
     PD_TRY(check_row(t, src, dst, n, "dequantize"));
-    switch (t) {
-    case PD_TYPE_F32: memmove(dst, src, (size_t)n * 4); break;
-    case PD_TYPE_F16:
-        for (int64_t i = 0; i < n; i++) dst[i] = pd_f16_to_f32(((const uint16_t *)src)[i]);
-        break;
-    case PD_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++) dst[i] = pd_bf16_to_f32(((const uint16_t *)src)[i]);
-        break;
-    case PD_TYPE_Q8_0: dequant_q8_0(src, dst, n / PD_QK); break;
-    case PD_TYPE_Q4_0: dequant_q4_0(src, dst, n / PD_QK); break;
-    case PD_TYPE_Q4_K: dequant_q4_K(src, dst, n / PD_QK_K); break;
-    case PD_TYPE_Q6_K: dequant_q6_K(src, dst, n / PD_QK_K); break;
-    case PD_TYPE_Q8_K: dequant_q8_K(src, dst, n / PD_QK_K); break;
-    default: return pd_fail(PD_ERR_UNSUPPORTED, "dequantize: type %s", pd_type_name(t));
-    }
+    row_fns[t].dq(src, dst, n / pd_type_block_elems(t));
     return PD_OK;
 }
 
 pd_status pd_quantize_row(pd_type t, const float *src, void *dst, int64_t n) {
     PD_TRY(check_row(t, src, dst, n, "quantize"));
-    switch (t) {
-    case PD_TYPE_F32: memmove(dst, src, (size_t)n * 4); break;
-    case PD_TYPE_F16:
-        for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = pd_f32_to_f16(src[i]);
-        break;
-    case PD_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = pd_f32_to_bf16(src[i]);
-        break;
-    case PD_TYPE_Q8_0: quant_q8_0_ref(src, dst, n / PD_QK); break;
-    case PD_TYPE_Q4_0: quant_q4_0_ref(src, dst, n / PD_QK); break;
-    case PD_TYPE_Q4_K: quant_q4_K(src, dst, n / PD_QK_K); break;
-    case PD_TYPE_Q6_K: quant_q6_K(src, dst, n / PD_QK_K); break;
-    case PD_TYPE_Q8_K: quant_q8_K(src, dst, n / PD_QK_K); break;
-    default: return pd_fail(PD_ERR_UNSUPPORTED, "quantize: type %s", pd_type_name(t));
-    }
+    row_fns[t].q(src, dst, n / pd_type_block_elems(t));
     return PD_OK;
 }
 
