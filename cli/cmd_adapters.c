@@ -130,32 +130,8 @@ static int cmd_info(int argc, char **argv) {
     }
     pd_adapter *a = pd_adapter_load(argv[1]);
     if (!a) { cli_error(V, "%s", pd_last_error()); return 1; }
-    char tg[64], c[32];
-    pd_adapter_targets_str(a->targets, tg, sizeof tg);
-    int64_t np = pd_adapter_n_params(a);
-    fmt_count(np, c, sizeof c);
     printf("file:       %s\n", argv[1]);
-    printf("method:     %s\n", pd_adapter_method_name(a->method));
-    printf("arch:       %s\n", a->arch[0] ? a->arch : "(unknown)");
-    printf("layers:     %d, adapted matrices: %d, targets: %s\n", a->n_layer, pd_adapter_n_slots(a), tg);
-    if (a->method == PD_ADAPTER_SOKA)
-        printf("rank rule:  %s, tau %.3g, r_max %d, fixed terms %d\n", pd_rank_rule_name(a->soka.rule), a->soka.tau,
-               a->soka.r_max, a->soka.terms);
-    else
-        printf("rank:       %d, alpha %g\n", a->rank, a->alpha);
-    printf("trainable:  %lld (%s)\n", (long long)np, c);
-    /* per-matrix ranks (SoKA's vary) */
-    int hist[65] = {0}, big = 0;
-    for (int i = 0; i < a->n_layer * PD_AT_COUNT; i++) {
-        if (!a->layers[i].A) continue;
-        if (a->layers[i].rank <= 64) hist[a->layers[i].rank]++;
-        else big++;
-    }
-    printf("ranks:     ");
-    for (int r = 1; r <= 64; r++)
-        if (hist[r]) printf(" %d×r%d", hist[r], r);
-    if (big) printf(" %d×r>64", big);
-    printf("\n");
+    pd_adapter_print_summary(a, stdout, "");
     pd_adapter_free(a);
     return 0;
 }

@@ -2,6 +2,7 @@
  * (name, type, shape, bytes, offset) and totals; adapters (general.type = adapter) also get a summary
  * of their adapter.* keys. A llama2.c .bin checkpoint is shown as the GGUF it converts to. */
 #include "cli.h"
+#include "ponder/adapter.h"
 #include "ponder/error.h"
 #include "ponder/gguf.h"
 #include "ponder/llama2c.h"
@@ -48,6 +49,10 @@ static void print_adapter(const pd_gguf *g) {
         b += ends_with(n, ".lora_b");
     }
     if (a || b) printf("  %-40s %" PRId64 " lora_a, %" PRId64 " lora_b tensors\n", "(tensors)", a, b);
+    pd_adapter *ad = pd_adapter_load(pd_gguf_path(g)); /* method, ranks, trainable parameters */
+    if (ad) pd_adapter_print_summary(ad, stdout, "  ");
+    else printf("  (not readable as a ponder adapter: %s)\n", pd_last_error());
+    pd_adapter_free(ad);
 }
 
 int pd_cmd_inspect(int argc, char **argv) {

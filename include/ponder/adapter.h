@@ -24,6 +24,7 @@
 #define PONDER_ADAPTER_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "ponder/error.h"
 #include "ponder/rng.h"
 #include "ponder/svd.h"
@@ -141,6 +142,9 @@ struct pd_gguf_writer;
 pd_status pd_adapter_save_ex(const pd_adapter *a, const char *path,
                              pd_status (*extra)(struct pd_gguf_writer *w, void *ctx), void *ctx);
 pd_adapter *pd_adapter_load(const char *path);
+/* Human summary (method, arch, layers, targets, rank settings, trainable parameters, rank histogram),
+ * each line prefixed by `indent`; used by `ponder adapters info` and `ponder inspect`. */
+void pd_adapter_print_summary(const pd_adapter *a, FILE *f, const char *indent);
 
 /* The model's pd_linear_hook (ponder/model.h): ctx is a pd_adapter*; adds user_scale·Δ_eff(x). */
 void pd_adapter_linear_hook(void *ctx, int layer, const char *which, const float *x, int64_t n_tokens,

@@ -344,6 +344,33 @@ fail:
     return NULL;
 }
 
+void pd_adapter_print_summary(const pd_adapter *a, FILE *f, const char *in) {
+    char tg[64];
+    pd_adapter_targets_str(a->targets, tg, sizeof tg);
+    int64_t np = pd_adapter_n_params(a);
+    fprintf(f, "%smethod:     %s\n", in, pd_adapter_method_name(a->method));
+    fprintf(f, "%sarch:       %s\n", in, a->arch[0] ? a->arch : "(unknown)");
+    fprintf(f, "%slayers:     %d, adapted matrices: %d, targets: %s\n", in, a->n_layer, pd_adapter_n_slots(a), tg);
+    if (a->method == PD_ADAPTER_SOKA)
+        fprintf(f, "%srank rule:  %s, tau %.3g, r_max %d, fixed terms %d\n", in, pd_rank_rule_name(a->soka.rule),
+                a->soka.tau, a->soka.r_max, a->soka.terms);
+    else
+        fprintf(f, "%srank:       %d, alpha %g\n", in, a->rank, a->alpha);
+    fprintf(f, "%strainable:  %lld (%.3gM)\n", in, (long long)np, (double)np / 1e6);
+    /* per-matrix ranks (SoKA's vary with the rank rule) */
+    int hist[65] = {0}, big = 0;
+    for (int i = 0; i < a->n_layer * PD_AT_COUNT; i++) {
+        if (!a->layers[i].A) continue;
+        if (a->layers[i].rank <= 64) hist[a->layers[i].rank]++;
+        else big++;
+    }
+    fprintf(f, "%sranks:     ", in);
+    for (int r = 1; r <= 64; r++)
+        if (hist[r]) fprintf(f, " %d x r%d", hist[r], r);
+    if (big) fprintf(f, " %d x r>64", big);
+    fprintf(f, "\n");
+}
+
 void pd_adapter_linear_hook(void *ctx, int layer, const char *which, const float *x, int64_t n_tokens,
                             int64_t in_dim, float *y, int64_t out_dim) {
     pd_adapter *a = ctx;

@@ -57,6 +57,12 @@ for m in lora pissa soka; do
   "$P" logits -m "$T/base.gguf" --adapter "$T/$m.gguf" --tokens $TOK --all --out "$T/$m.f32" || fail=1
   if cmp -s "$T/base.f32" "$T/$m.f32"; then echo "ok   step-0 logits $m"; else echo "FAIL step-0 logits $m"; fail=1; fi
 done
+# inspect summarises an adapter; run --adapter with a fresh PiSSA adapter generates what the base does
+check "inspect pissa trainable" "  trainable:  $(( 2 * (2*(32+32) + 2*(32+16) + 2*(32+16) + 2*(32+32) + 3*2*(32+48)) ))" \
+  "$("$P" inspect "$T/pissa.gguf" --no-tensors | grep '^  trainable:' | sed 's/ (.*//')"
+g0=$("$P" run -m "$T/base.gguf" -p "2+3" -n 6 --temp 0 --json | grep '"answer"')
+g1=$("$P" run -m "$T/base.gguf" --adapter "$T/pissa.gguf" -p "2+3" -n 6 --temp 0 --json | grep '"answer"')
+check "run --adapter at step 0" "$g0" "$g1"
 # a few steps of SoKA, then: logits through the hook == logits of the merged model
 "$P" finetune -m "$T/base.gguf" --adapter soka --task arith-mul --difficulty 1 --batch 2 --seq 32 --steps 3 --lr 0.02 \
   --eval-n 0 --plot none --quiet --out "$T/s3.gguf" >/dev/null || { echo "FAIL finetune soka 3 steps"; fail=1; }
