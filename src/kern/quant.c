@@ -68,28 +68,25 @@ static inline int pd_nearest_int(float v) {
 
 /* ---------- Q8_0 ---------- */
 
-static void quant_q8_0_ref(const float *x, void *vy, int64_t nb) {
-    pd_block_q8_0 *y = vy;
+/* Storage (ggml's reference): q = roundf(x / d), halves away from zero, with d = amax/127.
+ * Activations (ggml-cpu's matmul): q = rint(x * 127/amax), halves to even. Same F16 d. */
+static void quant_q8_0_any(const float *x, pd_block_q8_0 *y, int64_t nb, int act) {
     for (int64_t i = 0; i < nb; i++, x += PD_QK) {
         float amax = 0;
         for (int j = 0; j < PD_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.f, id = d != 0.f ? 1.0f / d : 0.0f;
+        float d = amax / 127.f;
         y[i].d = pd_f32_to_f16(d);
-        for (int j = 0; j < PD_QK; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+        if (act) {
+            float id = amax != 0.f ? 127.f / amax : 0.0f;
+            for (int j = 0; j < PD_QK; j++) y[i].qs[j] = (int8_t)rintf(x[j] * id);
+        } else {
+            float id = d != 0.f ? 1.0f / d : 0.0f;
+            for (int j = 0; j < PD_QK; j++) y[i].qs[j] = (int8_t)roundf(x[j] * id);
+        }
     }
 }
-
-/* ggml-cpu's activation quantiser: scale 127/amax and round half to even. */
-static void quant_q8_0_act(const float *x, void *vy, int64_t nb) {
-    pd_block_q8_0 *y = vy;
-    for (int64_t i = 0; i < nb; i++, x += PD_QK) {
-        float amax = 0;
-        for (int j = 0; j < PD_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
-        float d = amax / 127.f, id = amax != 0.f ? 127.f / amax : 0.0f;
-        y[i].d = pd_f32_to_f16(d);
-        for (int j = 0; j < PD_QK; j++) y[i].qs[j] = (int8_t)rintf(x[j] * id);
-    }
-}
+static void quant_q8_0_ref(const float *x, void *y, int64_t nb) { quant_q8_0_any(x, y, nb, 0); }
+static void quant_q8_0_act(const float *x, void *y, int64_t nb) { quant_q8_0_any(x, y, nb, 1); }
 
 static void dequant_q8_0(const void *vx, float *y, int64_t nb) {
     const pd_block_q8_0 *x = vx;
