@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,15 +160,30 @@ static void check_model_tokens(const char *model, const char *tokens_file, const
 
 static const char prompt[] = "Question: what is 12+35? Answer: Let me think step by step.";
 
+/* Every <name>.tokens.txt next to the model fixtures: <name>.gguf's vocabulary, BOS as the
+ * vocabulary says; "tiny-qwen3.chat" is the chat prompt of tiny-qwen3 with special parsing. */
 static void test_model_tokens(void **st) {
     (void)st;
-    check_model_tokens("tiny-llama.gguf", "tiny-llama.tokens.txt", prompt, false);
-    check_model_tokens("tiny-llama256-q4_k.gguf", "tiny-llama256-q4_k.tokens.txt", prompt, false);
-    check_model_tokens("tiny-qwen2.gguf", "tiny-qwen2.tokens.txt", prompt, false);
-    check_model_tokens("tiny-qwen3.gguf", "tiny-qwen3.tokens.txt", prompt, false);
-    check_model_tokens("tiny-phi3.gguf", "tiny-phi3.tokens.txt", prompt, false);
-    check_model_tokens("tiny-qwen3.gguf", "tiny-qwen3.chat.tokens.txt",
-                       "<|im_start|>user\nQuestion: what is 12+35?<|im_end|>\n<|im_start|>assistant\n<think>\n", true);
+    DIR *d = opendir(MODELDIR);
+    assert_non_null(d);
+    struct dirent *de;
+    int checked = 0;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 12 || strcmp(de->d_name + l - 11, ".tokens.txt")) continue;
+        char name[256], model[300];
+        snprintf(name, sizeof name, "%.*s", (int)(l - 11), de->d_name);
+        if (!strcmp(name, "tiny-qwen3.chat")) {
+            check_model_tokens("tiny-qwen3.gguf", de->d_name,
+                               "<|im_start|>user\nQuestion: what is 12+35?<|im_end|>\n<|im_start|>assistant\n<think>\n", true);
+        } else {
+            snprintf(model, sizeof model, "%s.gguf", name);
+            check_model_tokens(model, de->d_name, prompt, false);
+        }
+        checked++;
+    }
+    closedir(d);
+    assert_int_equal(checked, 10);
 }
 
 /* ---- special tokens ---- */
