@@ -68,14 +68,22 @@ static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v;
 
 /* Copy untrusted bytes into a printable, NUL-terminated name for messages (escapes, truncation). */
 static void printable(char *dst, size_t cap, const char *src, size_t len) {
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 5 < cap; i++) {
+    /* A byte takes at most 4 characters; keep room for "..." and the NUL. */
+    if (cap < 8) {
+        if (cap) dst[0] = 0;
+        return;
+    }
+    size_t o = 0, i = 0;
+    for (; i < len && o + 8 <= cap; i++) {
         unsigned char c = (unsigned char)src[i];
         if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\') dst[o++] = (char)c;
         else o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", c);
     }
-    if (len > 0 && o + 5 >= cap && o + 4 <= cap) { memcpy(dst + o, "...", 3); o += 3; }
-    dst[o < cap ? o : cap - 1] = 0;
+    if (i < len) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o] = 0;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
