@@ -74,15 +74,18 @@ static int utf8_get(const unsigned char *s, size_t n, uint32_t *cp) {
 static uint64_t hash_bytes(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 1099511628211ull; }
-    return h ^ (h >> 29);
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ull;
+    return h ^ (h >> 32);
 }
 
 int32_t pd_tok_lookup(const pd_tokenizer *t, const char *s, size_t len) {
-    uint32_t i = (uint32_t)hash_bytes(s, len) & t->map_mask;
+    uint64_t h64 = hash_bytes(s, len);
+    uint32_t h = (uint32_t)(h64 >> 32), i = (uint32_t)h64 & t->map_mask;
     for (;;) {
-        int32_t id = t->map[i];
-        if (id < 0) return -1;
-        if (t->text_len[id] == len && memcmp(t->text + t->text_off[id], s, len) == 0) return id;
+        const struct tok_slot *sl = &t->map[i];
+        if (sl->id < 0) return -1;
+        if (sl->h == h && t->text_len[sl->id] == len && memcmp(t->text + t->text_off[sl->id], s, len) == 0) return sl->id;
         i = (i + 1) & t->map_mask;
     }
 }
@@ -90,19 +93,24 @@ int32_t pd_tok_lookup(const pd_tokenizer *t, const char *s, size_t len) {
 static pd_status build_map(pd_tokenizer *t) {
     size_t cap = 16;
     while (cap < (size_t)t->n_vocab * 2) cap <<= 1;
+    free(t->map);
     t->map = pd_malloc(cap * sizeof *t->map);
     if (!t->map) return PD_ERR_NOMEM;
-    memset(t->map, 0xff, cap * sizeof *t->map);
+    for (size_t i = 0; i < cap; i++) t->map[i] = (struct tok_slot){0, -1};
     t->map_mask = (uint32_t)(cap - 1);
     for (int32_t id = 0; id < t->n_vocab; id++) {
         const char *s = t->text + t->text_off[id];
         size_t len = t->text_len[id];
-        uint32_t i = (uint32_t)hash_bytes(s, len) & t->map_mask;
+        uint64_t h64 = hash_bytes(s, len);
+        uint32_t h = (uint32_t)(h64 >> 32), i = (uint32_t)h64 & t->map_mask;
         for (;;) {
-            int32_t o = t->map[i];
-            if (o < 0) { t->map[i] = id; break; }
+            struct tok_slot *sl = &t->map[i];
+            if (sl->id < 0) { *sl = (struct tok_slot){h, id}; break; }
             /* A duplicate text: the later id wins, as in llama.cpp. */
-            if (t->text_len[o] == len && memcmp(t->text + t->text_off[o], s, len) == 0) { t->map[i] = id; break; }
+            if (sl->h == h && t->text_len[sl->id] == len && memcmp(t->text + t->text_off[sl->id], s, len) == 0) {
+                sl->id = id;
+                break;
+            }
             i = (i + 1) & t->map_mask;
         }
     }
@@ -254,7 +262,7 @@ static pd_status build_eog(pd_tokenizer *t) {
 
 /* Everything derived from texts, types and ids. */
 static pd_status build_common(pd_tokenizer *t) {
-    PD_TRY(build_map(t));
+    if (!t->map) PD_TRY(build_map(t));
     PD_TRY(build_pieces(t));
     for (int b = 0; b < 256; b++) {
         char buf[8];
@@ -486,8 +494,6 @@ pd_tokenizer *pd_tokenizer_from_gguf(const pd_gguf *g) {
         if (load_merges(t, g) != PD_OK) goto fail;
         if (is_bytes_vocab(t)) t->kind = PD_TOK_BYTES;
     }
-    free(t->map);
-    t->map = NULL;
 
     /* defaults, then the keys */
     if (t->kind == PD_TOK_SPM) {

@@ -28,7 +28,7 @@ struct pd_tokenizer {
     float *scores;                /* n_vocab, or NULL (all 0) */
     int32_t *type;                /* n_vocab, TT_* */
 
-    int32_t *map;                 /* token text -> id: open addressing, -1 = empty */
+    struct tok_slot { uint32_t h; int32_t id; } *map; /* token text -> id: open addressing, id -1 = empty */
     uint32_t map_mask;
 
     /* BPE merges: (left id, right id) -> rank, result id. merge_l/merge_r keep rank order. */
