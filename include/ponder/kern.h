@@ -93,5 +93,11 @@ void pd_rope_apply_cached(const pd_rope *r, const float *cs, float *x);
  * (in elements) k_stride / v_stride. out[head_dim] = softmax(q·K^T * scale) · V. */
 void pd_attend_head(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
                     int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale);
+/* GQA: n_q query heads (q + h*q_stride, results at out + h*out_stride) that share one K/V head.
+ * Same results as n_q pd_attend_head calls, but each K/V chunk is read from memory once for all
+ * of them (the group's heads cost about one head's memory traffic at long context). */
+void pd_attend_heads(float *out, int64_t out_stride, const float *q, int64_t q_stride, int n_q, const void *K,
+                     const void *V, pd_type kv_type, int64_t k_stride, int64_t v_stride, int64_t n_kv, int64_t head_dim,
+                     float scale);
 
 #endif

@@ -89,6 +89,9 @@ void pd_tile_by_dots(pd_dot_fn dot, int64_t n, const void *w, size_t w_stride, i
 /* AVX2 / AVX-512 pieces used by ops.c (defined in the SIMD files). */
 void pd_attend_head_avx2(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
                          int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale);
+void pd_attend_heads_avx2(float *out, int64_t out_stride, const float *q, int64_t q_stride, int n_q, const void *K,
+                          const void *V, pd_type kv_type, int64_t k_stride, int64_t v_stride, int64_t n_kv,
+                          int64_t head_dim, float scale);
 void pd_attend_head_ref(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
                         int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale);
 

@@ -416,108 +416,140 @@ static inline __attribute__((always_inline)) float kv_ld1(pd_type t, const void 
 #define ATT_CHUNK 64
 
 /* Online softmax over chunks of ATT_CHUNK keys: scores four keys at a time, one rescale per
- * chunk, vector exp, then V accumulated 32 dims at a time in registers across the chunk. */
-static inline __attribute__((always_inline)) void attend_avx2_t(pd_type t, float *out, const float *q, const char *K,
-                                                                const char *V, size_t kstr, size_t vstr, int64_t n_kv,
-                                                                int64_t hd, float scale) {
-    for (int64_t d = 0; d < hd; d++) out[d] = 0;
-    if (n_kv <= 0) return;
-    float m = -INFINITY, l = 0;
+ * chunk, vector exp, then V accumulated 32 dims at a time in registers across the chunk.
+ * One call advances one head's state (running max m, running sum l, unnormalised out). */
+typedef struct { float m, l; } att_state;
+
+static inline __attribute__((always_inline)) void attend_chunk_t(pd_type t, float *out, att_state *st, const float *q,
+                                                                 const char *kb, const char *vb, size_t kstr,
+                                                                 size_t vstr, int cnt, int64_t hd, float scale) {
     float sc[ATT_CHUNK] __attribute__((aligned(32)));
     int64_t hd8 = hd & ~(int64_t)7;
-    for (int64_t j0 = 0; j0 < n_kv; j0 += ATT_CHUNK) {
-        int cnt = (int)(n_kv - j0 < ATT_CHUNK ? n_kv - j0 : ATT_CHUNK);
-        const char *kb = K + (size_t)j0 * kstr, *vb = V + (size_t)j0 * vstr;
-        int j = 0;
-        for (; j + 4 <= cnt; j += 4) {
-            const char *k0 = kb + (size_t)j * kstr, *k1 = k0 + kstr, *k2 = k1 + kstr, *k3 = k2 + kstr;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int64_t d = 0; d < hd8; d += 8) {
-                __m256 qv = _mm256_loadu_ps(q + d);
-                a0 = _mm256_fmadd_ps(qv, kv_ld(t, k0, d), a0);
-                a1 = _mm256_fmadd_ps(qv, kv_ld(t, k1, d), a1);
-                a2 = _mm256_fmadd_ps(qv, kv_ld(t, k2, d), a2);
-                a3 = _mm256_fmadd_ps(qv, kv_ld(t, k3, d), a3);
-            }
-            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-            __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-            _mm_storeu_ps(sc + j, s4);
-            for (int64_t d = hd8; d < hd; d++) {
-                sc[j] += q[d] * kv_ld1(t, k0, d);
-                sc[j + 1] += q[d] * kv_ld1(t, k1, d);
-                sc[j + 2] += q[d] * kv_ld1(t, k2, d);
-                sc[j + 3] += q[d] * kv_ld1(t, k3, d);
-            }
+    int j = 0;
+    for (; j + 4 <= cnt; j += 4) {
+        const char *k0 = kb + (size_t)j * kstr, *k1 = k0 + kstr, *k2 = k1 + kstr, *k3 = k2 + kstr;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t d = 0; d < hd8; d += 8) {
+            __m256 qv = _mm256_loadu_ps(q + d);
+            a0 = _mm256_fmadd_ps(qv, kv_ld(t, k0, d), a0);
+            a1 = _mm256_fmadd_ps(qv, kv_ld(t, k1, d), a1);
+            a2 = _mm256_fmadd_ps(qv, kv_ld(t, k2, d), a2);
+            a3 = _mm256_fmadd_ps(qv, kv_ld(t, k3, d), a3);
         }
-        for (; j < cnt; j++) {
-            const char *k0 = kb + (size_t)j * kstr;
-            __m256 a0 = _mm256_setzero_ps();
-            for (int64_t d = 0; d < hd8; d += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), kv_ld(t, k0, d), a0);
-            float s = hsum8(a0);
-            for (int64_t d = hd8; d < hd; d++) s += q[d] * kv_ld1(t, k0, d);
-            sc[j] = s;
-        }
-        float cm = -INFINITY;
-        for (j = 0; j < cnt; j++) {
-            sc[j] *= scale;
-            if (sc[j] > cm) cm = sc[j];
-        }
-        if (cm > m) {
-            float c = m == -INFINITY ? 0.0f : expf(m - cm);
-            for (int64_t d = 0; d < hd; d++) out[d] *= c;
-            l *= c;
-            m = cm;
-        }
-        __m256 mv = _mm256_set1_ps(m), lsum = _mm256_setzero_ps();
-        for (j = 0; j + 8 <= cnt; j += 8) {
-            __m256 p = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), mv));
-            _mm256_storeu_ps(sc + j, p);
-            lsum = _mm256_add_ps(lsum, p);
-        }
-        l += hsum8(lsum);
-        for (; j < cnt; j++) {
-            sc[j] = expf(sc[j] - m);
-            l += sc[j];
-        }
-        int64_t d0 = 0;
-        for (; d0 + 32 <= hd; d0 += 32) {
-            __m256 o0 = _mm256_loadu_ps(out + d0), o1 = _mm256_loadu_ps(out + d0 + 8);
-            __m256 o2 = _mm256_loadu_ps(out + d0 + 16), o3 = _mm256_loadu_ps(out + d0 + 24);
-            for (j = 0; j < cnt; j++) {
-                const char *v = vb + (size_t)j * vstr;
-                __m256 p = _mm256_broadcast_ss(sc + j);
-                o0 = _mm256_fmadd_ps(p, kv_ld(t, v, d0), o0);
-                o1 = _mm256_fmadd_ps(p, kv_ld(t, v, d0 + 8), o1);
-                o2 = _mm256_fmadd_ps(p, kv_ld(t, v, d0 + 16), o2);
-                o3 = _mm256_fmadd_ps(p, kv_ld(t, v, d0 + 24), o3);
-            }
-            _mm256_storeu_ps(out + d0, o0);
-            _mm256_storeu_ps(out + d0 + 8, o1);
-            _mm256_storeu_ps(out + d0 + 16, o2);
-            _mm256_storeu_ps(out + d0 + 24, o3);
-        }
-        for (; d0 + 8 <= hd; d0 += 8) {
-            __m256 o0 = _mm256_loadu_ps(out + d0);
-            for (j = 0; j < cnt; j++) o0 = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + j), kv_ld(t, vb + (size_t)j * vstr, d0), o0);
-            _mm256_storeu_ps(out + d0, o0);
-        }
-        for (; d0 < hd; d0++) {
-            float o = out[d0];
-            for (j = 0; j < cnt; j++) o += sc[j] * kv_ld1(t, vb + (size_t)j * vstr, d0);
-            out[d0] = o;
+        __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+        __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        _mm_storeu_ps(sc + j, s4);
+        for (int64_t d = hd8; d < hd; d++) {
+            sc[j] += q[d] * kv_ld1(t, k0, d);
+            sc[j + 1] += q[d] * kv_ld1(t, k1, d);
+            sc[j + 2] += q[d] * kv_ld1(t, k2, d);
+            sc[j + 3] += q[d] * kv_ld1(t, k3, d);
         }
     }
-    float inv = 1.0f / l;
-    for (int64_t d = 0; d < hd; d++) out[d] *= inv;
+    for (; j < cnt; j++) {
+        const char *k0 = kb + (size_t)j * kstr;
+        __m256 a0 = _mm256_setzero_ps();
+        for (int64_t d = 0; d < hd8; d += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), kv_ld(t, k0, d), a0);
+        float s = hsum8(a0);
+        for (int64_t d = hd8; d < hd; d++) s += q[d] * kv_ld1(t, k0, d);
+        sc[j] = s;
+    }
+    float cm = -INFINITY;
+    for (j = 0; j < cnt; j++) {
+        sc[j] *= scale;
+        if (sc[j] > cm) cm = sc[j];
+    }
+    if (cm > st->m) {
+        float c = st->m == -INFINITY ? 0.0f : expf(st->m - cm);
+        for (int64_t d = 0; d < hd; d++) out[d] *= c;
+        st->l *= c;
+        st->m = cm;
+    }
+    __m256 mv = _mm256_set1_ps(st->m), lsum = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= cnt; j += 8) {
+        __m256 p = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), mv));
+        _mm256_storeu_ps(sc + j, p);
+        lsum = _mm256_add_ps(lsum, p);
+    }
+    st->l += hsum8(lsum);
+    for (; j < cnt; j++) {
+        sc[j] = expf(sc[j] - st->m);
+        st->l += sc[j];
+    }
+    int64_t d0 = 0;
+    for (; d0 + 32 <= hd; d0 += 32) {
+        __m256 o0 = _mm256_loadu_ps(out + d0), o1 = _mm256_loadu_ps(out + d0 + 8);
+        __m256 o2 = _mm256_loadu_ps(out + d0 + 16), o3 = _mm256_loadu_ps(out + d0 + 24);
+        for (j = 0; j < cnt; j++) {
+            const char *v = vb + (size_t)j * vstr;
+            __m256 p = _mm256_broadcast_ss(sc + j);
+            o0 = _mm256_fmadd_ps(p, kv_ld(t, v, d0), o0);
+            o1 = _mm256_fmadd_ps(p, kv_ld(t, v, d0 + 8), o1);
+            o2 = _mm256_fmadd_ps(p, kv_ld(t, v, d0 + 16), o2);
+            o3 = _mm256_fmadd_ps(p, kv_ld(t, v, d0 + 24), o3);
+        }
+        _mm256_storeu_ps(out + d0, o0);
+        _mm256_storeu_ps(out + d0 + 8, o1);
+        _mm256_storeu_ps(out + d0 + 16, o2);
+        _mm256_storeu_ps(out + d0 + 24, o3);
+    }
+    for (; d0 + 8 <= hd; d0 += 8) {
+        __m256 o0 = _mm256_loadu_ps(out + d0);
+        for (j = 0; j < cnt; j++) o0 = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + j), kv_ld(t, vb + (size_t)j * vstr, d0), o0);
+        _mm256_storeu_ps(out + d0, o0);
+    }
+    for (; d0 < hd; d0++) {
+        float o = out[d0];
+        for (j = 0; j < cnt; j++) o += sc[j] * kv_ld1(t, vb + (size_t)j * vstr, d0);
+        out[d0] = o;
+    }
+}
+
+/* n_q query heads sharing one K/V head: each chunk of K/V rows is read from memory once and
+ * reused (from cache) by every head. */
+static inline __attribute__((always_inline)) void attend_avx2_t(pd_type t, float *out, int64_t out_stride,
+                                                                const float *q, int64_t q_stride, int n_q,
+                                                                const char *K, const char *V, size_t kstr,
+                                                                size_t vstr, int64_t n_kv, int64_t hd, float scale) {
+    for (int h0 = 0; h0 < n_q; h0 += 64) {
+        int nh = n_q - h0 < 64 ? n_q - h0 : 64;
+        att_state st[64];
+        for (int h = 0; h < nh; h++) {
+            st[h].m = -INFINITY;
+            st[h].l = 0;
+            float *o = out + (h0 + h) * out_stride;
+            for (int64_t d = 0; d < hd; d++) o[d] = 0;
+        }
+        if (n_kv <= 0) continue;
+        for (int64_t j0 = 0; j0 < n_kv; j0 += ATT_CHUNK) {
+            int cnt = (int)(n_kv - j0 < ATT_CHUNK ? n_kv - j0 : ATT_CHUNK);
+            for (int h = 0; h < nh; h++)
+                attend_chunk_t(t, out + (h0 + h) * out_stride, &st[h], q + (h0 + h) * q_stride, K + (size_t)j0 * kstr,
+                               V + (size_t)j0 * vstr, kstr, vstr, cnt, hd, scale);
+        }
+        for (int h = 0; h < nh; h++) {
+            float inv = 1.0f / st[h].l, *o = out + (h0 + h) * out_stride;
+            for (int64_t d = 0; d < hd; d++) o[d] *= inv;
+        }
+    }
+}
+
+void pd_attend_heads_avx2(float *out, int64_t out_stride, const float *q, int64_t q_stride, int n_q, const void *K,
+                          const void *V, pd_type kv_type, int64_t k_stride, int64_t v_stride, int64_t n_kv,
+                          int64_t head_dim, float scale) {
+    size_t es = kv_type == PD_TYPE_F32 ? 4 : 2;
+    size_t ks = (size_t)k_stride * es, vs = (size_t)v_stride * es;
+    if (kv_type == PD_TYPE_F16)
+        attend_avx2_t(PD_TYPE_F16, out, out_stride, q, q_stride, n_q, K, V, ks, vs, n_kv, head_dim, scale);
+    else if (kv_type == PD_TYPE_BF16)
+        attend_avx2_t(PD_TYPE_BF16, out, out_stride, q, q_stride, n_q, K, V, ks, vs, n_kv, head_dim, scale);
+    else
+        attend_avx2_t(PD_TYPE_F32, out, out_stride, q, q_stride, n_q, K, V, ks, vs, n_kv, head_dim, scale);
 }
 
 void pd_attend_head_avx2(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
                          int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale) {
-    size_t es = kv_type == PD_TYPE_F32 ? 4 : 2;
-    size_t ks = (size_t)k_stride * es, vs = (size_t)v_stride * es;
-    if (kv_type == PD_TYPE_F16) attend_avx2_t(PD_TYPE_F16, out, q, K, V, ks, vs, n_kv, head_dim, scale);
-    else if (kv_type == PD_TYPE_BF16) attend_avx2_t(PD_TYPE_BF16, out, q, K, V, ks, vs, n_kv, head_dim, scale);
-    else attend_avx2_t(PD_TYPE_F32, out, q, K, V, ks, vs, n_kv, head_dim, scale);
+    pd_attend_heads_avx2(out, head_dim, q, head_dim, 1, K, V, kv_type, k_stride, v_stride, n_kv, head_dim, scale);
 }
 
 #pragma GCC pop_options

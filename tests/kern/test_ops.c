@@ -182,6 +182,33 @@ static void test_attention(void **st) {
         naive_attn(t, q, K, V, NK, HD, HD, HD, 100.0f);
         for (int i = 0; i < HD; i++) assert_true(fabs(o[i] - t[i]) < 1e-5 * (1 + fabs(t[i])));
     }
+    /* grouped heads sharing one K/V head (GQA), strided q and out, more heads than one group of 64 */
+    for (int isa = 0; isa <= (int)pd_isa_best(); isa++) {
+        pd_isa_force((pd_isa)isa);
+        const int nqs[] = {1, 3, 70};
+        for (int qi = 0; qi < 3; qi++) {
+            int nq = nqs[qi];
+            int64_t n = 77, hd = 40, qs = hd + 3, os = hd + 5;
+            float *q = malloc(nq * qs * 4), *o = malloc(nq * os * 4), *K = malloc(n * hd * 4), *V = malloc(n * hd * 4);
+            uint16_t *K16 = malloc(n * hd * 2), *V16 = malloc(n * hd * 2);
+            double *t = malloc(hd * sizeof(double));
+            fill_normal(&rng, q, nq * qs, 1.0);
+            fill_normal(&rng, K, n * hd, 1.0);
+            fill_normal(&rng, V, n * hd, 1.0);
+            assert_int_equal(pd_quantize_row(PD_TYPE_F16, K, K16, n * hd), PD_OK);
+            assert_int_equal(pd_quantize_row(PD_TYPE_F16, V, V16, n * hd), PD_OK);
+            assert_int_equal(pd_dequantize_row(PD_TYPE_F16, K16, K, n * hd), PD_OK);
+            assert_int_equal(pd_dequantize_row(PD_TYPE_F16, V16, V, n * hd), PD_OK);
+            for (int64_t i = 0; i < nq * os; i++) o[i] = NAN;
+            pd_attend_heads(o, os, q, qs, nq, K16, V16, PD_TYPE_F16, hd, hd, n, hd, 0.3f);
+            for (int h = 0; h < nq; h++) {
+                naive_attn(t, q + h * qs, K, V, n, hd, hd, hd, 0.3f);
+                for (int64_t i = 0; i < hd; i++) assert_true(fabs(o[h * os + i] - t[i]) < 2e-5 * (1 + fabs(t[i])));
+                for (int64_t i = hd; i < os && h < nq - 1; i++) assert_true(isnan(o[h * os + i])); /* gaps untouched */
+            }
+            free(q), free(o), free(K), free(V), free(K16), free(V16), free(t);
+        }
+    }
     pd_isa_force(pd_isa_best());
     float q[4] = {1, 2, 3, 4}, o[4] = {9, 9, 9, 9};
     pd_attend_head(o, q, q, q, PD_TYPE_F32, 4, 4, 0, 4, 1.0f); /* no keys: zeros */
