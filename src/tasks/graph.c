@@ -67,15 +67,17 @@ static pd_status gr_gen(pd_rng *r, int d, pd_task_item *out, pd_buf *key) {
             t = lab[d];
             int dt[GR_MAXN], pt[GR_MAXN];
             int m = g->n * 13 / 10;
+            bfs(g, s, dist, par);
+            bfs(g, t, dt, pt);
             for (int tries = 0; g->ne < m && tries < 40 * m; tries++) {
                 int a = (int)pd_rng_below(r, (uint64_t)g->n), b = (int)pd_rng_below(r, (uint64_t)g->n);
                 if (a == b || g->adj[a][b]) continue;
-                bfs(g, s, dist, par);
-                bfs(g, t, dt, pt);
                 int da = dist[a] < 0 ? GR_MAXN : dist[a], db = dist[b] < 0 ? GR_MAXN : dist[b];
                 int ta = dt[a] < 0 ? GR_MAXN : dt[a], tb = dt[b] < 0 ? GR_MAXN : dt[b];
                 if (da + 1 + tb < d || db + 1 + ta < d) continue;
                 add_edge(g, a, b);
+                bfs(g, s, dist, par);
+                bfs(g, t, dt, pt);
             }
         }
         break;

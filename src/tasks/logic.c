@@ -14,7 +14,7 @@
 enum { F_ATOM, F_TOP, F_BOT, F_AND, F_OR, F_IMP };
 #define LG_MAXN 2048
 #define LG_MAXG 48
-#define LG_BUDGET 4000
+#define LG_BUDGET 1000
 
 typedef struct { int t, a, b; } fnode;
 typedef struct {
@@ -49,6 +49,8 @@ static void put(lctx *c, pd_buf *b, int f, int top) {
 
 static void line(lctx *c, const int *g, int ng, int goal, const char *what) {
     pd_buf *b = c->tr;
+    c->steps++;
+    if (!b) return; /* counting pass */
     for (int i = 0; i < ng; i++) {
         if (i) pd_buf_printf(b, ", ");
         put(c, b, g[i], 0);
@@ -56,14 +58,15 @@ static void line(lctx *c, const int *g, int ng, int goal, const char *what) {
     pd_buf_printf(b, ng ? " |- " : "|- ");
     put(c, b, goal, 0);
     pd_buf_printf(b, " %s\n", what);
-    c->steps++;
 }
 
 static int prove(lctx *c, const int *g, int ng, int goal);
 
 static void cut(lctx *c, size_t mark, int steps) {
-    c->tr->len = mark;
-    if (c->tr->data) c->tr->data[mark] = 0;
+    if (c->tr) {
+        c->tr->len = mark;
+        if (c->tr->data) c->tr->data[mark] = 0;
+    }
     c->steps = steps;
 }
 
@@ -134,12 +137,12 @@ static int prove(lctx *c, const int *g, int ng, int goal) {
     if (G->t == F_IMP) {
         int a = G->a, b = G->b;
         line(c, g, ng, goal, "by ->R");
-        memcpy(h, g, sizeof(int) * (size_t)ng);
+        if (ng) memcpy(h, g, sizeof(int) * (size_t)ng);
         h[ng] = a;
         return prove(c, h, ng + 1, b);
     }
     /* non-invertible: |R (left, right), then (A->B)->C in Γ */
-    size_t mark = c->tr->len;
+    size_t mark = c->tr ? c->tr->len : 0;
     int steps = c->steps;
     if (G->t == F_OR) {
         int a = G->a, b = G->b;
@@ -166,10 +169,11 @@ static int prove(lctx *c, const int *g, int ng, int goal) {
     return 0;
 }
 
-/* Decide |- f; trace into tr (proof for TRUE, full search for FALSE). Returns 1/0, -1 on budget. */
+/* Decide |- f. With tr == NULL only the step count is computed (fast pass); otherwise the trace
+ * goes to tr (proof for TRUE, full search for FALSE). Returns 1/0, -1 when over budget. */
 static int decide(lctx *c, int f, pd_buf *tr, int *steps) {
     pd_buf tmp = {0};
-    c->tr = &tmp;
+    c->tr = tr ? &tmp : NULL;
     c->keep_fail = 0;
     c->steps = c->calls = 0;
     int r = prove(c, NULL, 0, f);
@@ -181,8 +185,11 @@ static int decide(lctx *c, int f, pd_buf *tr, int *steps) {
         prove(c, NULL, 0, f);
         if (c->overflow) { pd_buf_free(&tmp); return -1; }
     }
-    *tr = tmp;
-    if (tr->len && tr->data[tr->len - 1] == '\n') tr->data[--tr->len] = 0;
+    if (tr) {
+        *tr = tmp;
+        if (tr->len && tr->data[tr->len - 1] == '\n') tr->data[--tr->len] = 0;
+    }
+    c->tr = NULL;
     *steps = c->steps;
     return r;
 }
@@ -209,12 +216,14 @@ static pd_status lg_gen(pd_rng *r, int d, pd_task_item *out, pd_buf *key) {
     for (int attempt = 0; attempt < 200000; attempt++) {
         c->nn = 0;
         c->overflow = 0;
-        int k = 1 + (int)pd_rng_below(r, (uint64_t)(d < 3 ? 3 : d + 1));
+        int k = 1 + d / 2 + (int)pd_rng_below(r, (uint64_t)(d < 3 ? 3 : d + 1));
         int f = rand_formula(c, r, k);
         pd_buf tr = {0};
         int steps = 0;
-        int res = decide(c, f, &tr, &steps);
-        if (res < 0 || res != want_true || (steps + 1) / 2 != d) { pd_buf_free(&tr); continue; }
+        int res = decide(c, f, NULL, &steps);
+        if (res < 0 || res != want_true || (steps + 1) / 2 != d) continue;
+        int steps2 = 0;
+        if (decide(c, f, &tr, &steps2) != res || steps2 != steps) { pd_buf_free(&tr); continue; }
         pd_buf fs = {0}, pr = {0};
         put(c, &fs, f, 1);
         pd_buf_printf(key, "%s", fs.data);
@@ -288,10 +297,8 @@ int tk_logic_decide(const char *formula) {
     while (*s == ' ') s++;
     int r = -1;
     if (f >= 0 && !*s && !c->overflow) {
-        pd_buf tr = {0};
         int steps;
-        r = decide(c, f, &tr, &steps);
-        pd_buf_free(&tr);
+        r = decide(c, f, NULL, &steps);
     }
     free(c);
     return r;

@@ -17,12 +17,14 @@ typedef struct { int n, b; } shape; /* side, box side */
 
 static int box_of(shape s, int cell) { int r = cell / s.n, c = cell % s.n; return (r / s.b) * s.b + c / s.b; }
 
-/* bitmask of digits (bit d-1) allowed at cell */
+/* bitmask of digits (bit d-1) allowed at cell: scan its row, column and box */
 static int cand(shape s, const int *g, int cell) {
-    int used = 0, r = cell / s.n, c = cell % s.n, bx = box_of(s, cell);
-    for (int i = 0; i < s.n * s.n; i++) {
-        if (!g[i]) continue;
-        if (i / s.n == r || i % s.n == c || box_of(s, i) == bx) used |= 1 << (g[i] - 1);
+    int used = 0, r = cell / s.n, c = cell % s.n, br = r / s.b * s.b, bc = c / s.b * s.b;
+    for (int k = 0; k < s.n; k++) {
+        int v = g[r * s.n + k] | 0, w = g[k * s.n + c], x = g[(br + k / s.b) * s.n + bc + k % s.b];
+        if (v) used |= 1 << (v - 1);
+        if (w) used |= 1 << (w - 1);
+        if (x) used |= 1 << (x - 1);
     }
     return ((1 << s.n) - 1) & ~used;
 }
