@@ -211,32 +211,41 @@ static float dot_q4_0(int64_t n, const void *w, const void *x) {
 #define QT_MR 4
 
 #define PD_QTILE(name, WB, LOADW, ONE)                                                                               \
-    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
-                     int64_t ldy) {                                                                                   \
-        if (nr != QT_NR || mr != QT_MR) {                                                                             \
-            pd_tile_by_dots(ONE, n, w, ws, nr, x, xs, mr, y, ldy);                                                    \
-            return;                                                                                                   \
-        }                                                                                                             \
+    static inline __attribute__((always_inline)) void name##_mr(int MR, int64_t n, const void *w, size_t ws,          \
+                                                                const void *x, size_t xs, float *y, int64_t ldy) {    \
         const WB *wa = w, *wb = (const WB *)((const char *)w + ws);                                                   \
         const pd_block_q8_0 *xb[QT_MR];                                                                               \
-        for (int m = 0; m < QT_MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + m * xs);                    \
+        for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + m * xs);                       \
         __m256 acc[QT_NR][QT_MR];                                                                                     \
         for (int r = 0; r < QT_NR; r++)                                                                               \
-            for (int m = 0; m < QT_MR; m++) acc[r][m] = _mm256_setzero_ps();                                          \
+            for (int m = 0; m < MR; m++) acc[r][m] = _mm256_setzero_ps();                                             \
         int64_t nb = n / PD_QK;                                                                                       \
         for (int64_t i = 0; i < nb; i++) {                                                                            \
             __m256i v0 = LOADW(wa + i), v1 = LOADW(wb + i);                                                           \
             __m256i u0 = _mm256_sign_epi8(v0, v0), u1 = _mm256_sign_epi8(v1, v1);                                     \
-            __m256 d0 = _mm256_set1_ps(h2f(wa[i].d)), d1 = _mm256_set1_ps(h2f(wb[i].d));          \
-            _Pragma("GCC unroll 4") for (int m = 0; m < QT_MR; m++) {                                                 \
+            __m256 d0 = _mm256_set1_ps(h2f(wa[i].d)), d1 = _mm256_set1_ps(h2f(wb[i].d));                              \
+            _Pragma("GCC unroll 4") for (int m = 0; m < MR; m++) {                                                    \
                 __m256i xv = _mm256_loadu_si256((const __m256i *)xb[m][i].qs);                                        \
-                __m256 dx = _mm256_set1_ps(h2f(xb[m][i].d));                                                \
+                __m256 dx = _mm256_set1_ps(h2f(xb[m][i].d));                                                          \
                 acc[0][m] = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), mul_sum_i8(u0, _mm256_sign_epi8(xv, v0)), acc[0][m]); \
                 acc[1][m] = _mm256_fmadd_ps(_mm256_mul_ps(d1, dx), mul_sum_i8(u1, _mm256_sign_epi8(xv, v1)), acc[1][m]); \
             }                                                                                                         \
         }                                                                                                             \
-        for (int m = 0; m < QT_MR; m++)                                                                               \
+        for (int m = 0; m < MR; m++)                                                                                  \
             for (int r = 0; r < QT_NR; r++) y[m * ldy + r] = hsum8(acc[r][m]);                                        \
+    }                                                                                                                 \
+    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
+                     int64_t ldy) {                                                                                   \
+        if (nr != QT_NR || mr < 1 || mr > QT_MR) {                                                                    \
+            pd_tile_by_dots(ONE, n, w, ws, nr, x, xs, mr, y, ldy);                                                    \
+            return;                                                                                                   \
+        }                                                                                                             \
+        switch (mr) {                                                                                                 \
+        case 1: name##_mr(1, n, w, ws, x, xs, y, ldy); break;                                                         \
+        case 2: name##_mr(2, n, w, ws, x, xs, y, ldy); break;                                                         \
+        case 3: name##_mr(3, n, w, ws, x, xs, y, ldy); break;                                                         \
+        default: name##_mr(4, n, w, ws, x, xs, y, ldy); break;                                                        \
+        }                                                                                                             \
     }
 
 static inline __m256i load_q8w(const pd_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)b->qs); }

@@ -205,21 +205,18 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
 #define Q5_NR 4
 #define Q5_MR 4
 /* Scales: one pair vector per weight row and per token for each block pair, so each (row, token)
- * product costs one multiply; the weights' |w| and sign masks are made once for all tokens. */
+ * product costs one multiply; the weights' |w| and sign masks are made once for all tokens.
+ * Instances for 1..4 tokens, so decode (one token) shares each activation block across 4 rows. */
 #define PD_QTILE512(name, WB, PAIRW, ONE, I8DOT)                                                                     \
-    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
-                     int64_t ldy) {                                                                                   \
-        if (nr != Q5_NR || mr != Q5_MR) {                                                                             \
-            pd_tile_by_dots(ONE, n, w, ws, nr, x, xs, mr, y, ldy);                                                    \
-            return;                                                                                                   \
-        }                                                                                                             \
+    static inline __attribute__((always_inline)) void name##_mr(int MR, int64_t n, const void *w, size_t ws,          \
+                                                                const void *x, size_t xs, float *y, int64_t ldy) {    \
         const WB *wr[Q5_NR];                                                                                          \
         const pd_block_q8_0 *xb[Q5_MR];                                                                               \
         for (int r = 0; r < Q5_NR; r++) wr[r] = (const WB *)((const char *)w + r * ws);                              \
-        for (int m = 0; m < Q5_MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + m * xs);                    \
+        for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + m * xs);                      \
         __m512 acc[Q5_NR][Q5_MR];                                                                                     \
         for (int r = 0; r < Q5_NR; r++)                                                                               \
-            for (int m = 0; m < Q5_MR; m++) acc[r][m] = _mm512_setzero_ps();                                          \
+            for (int m = 0; m < MR; m++) acc[r][m] = _mm512_setzero_ps();                                             \
         int64_t nb = n / PD_QK;                                                                                       \
         for (int64_t i = 0; i < nb; i += 2) {                                                                         \
             int has2 = i + 1 < nb;                                                                                    \
@@ -230,15 +227,28 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
                 u[r] = _mm512_abs_epi8(v[r]);                                                                         \
                 dw[r] = pair_scale(blk_d(&wr[r][i]), has2 ? blk_d(&wr[r][i + 1]) : 0.0f);                             \
             }                                                                                                         \
-            _Pragma("GCC unroll 4") for (int m = 0; m < Q5_MR; m++) {                                                 \
+            _Pragma("GCC unroll 4") for (int m = 0; m < MR; m++) {                                                    \
                 __m512i xv = pair_q8_0(xb[m] + i, has2);                                                              \
                 __m512 dx = pair_scale(blk_d(&xb[m][i]), has2 ? blk_d(&xb[m][i + 1]) : 0.0f);                         \
                 _Pragma("GCC unroll 4") for (int r = 0; r < Q5_NR; r++) acc[r][m] =                                   \
                     _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), I8DOT(u[r], sign_by(xv, v[r])), acc[r][m]);             \
             }                                                                                                         \
         }                                                                                                             \
-        for (int m = 0; m < Q5_MR; m++)                                                                               \
+        for (int m = 0; m < MR; m++)                                                                                  \
             for (int r = 0; r < Q5_NR; r++) y[m * ldy + r] = _mm512_reduce_add_ps(acc[r][m]);                         \
+    }                                                                                                                 \
+    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
+                     int64_t ldy) {                                                                                   \
+        if (nr != Q5_NR || mr < 1 || mr > Q5_MR) {                                                                    \
+            pd_tile_by_dots(ONE, n, w, ws, nr, x, xs, mr, y, ldy);                                                    \
+            return;                                                                                                   \
+        }                                                                                                             \
+        switch (mr) {                                                                                                 \
+        case 1: name##_mr(1, n, w, ws, x, xs, y, ldy); break;                                                         \
+        case 2: name##_mr(2, n, w, ws, x, xs, y, ldy); break;                                                         \
+        case 3: name##_mr(3, n, w, ws, x, xs, y, ldy); break;                                                         \
+        default: name##_mr(4, n, w, ws, x, xs, y, ldy); break;                                                        \
+        }                                                                                                             \
     }
 
 PD_Q512(_bw, i8dot_bw)
