@@ -298,7 +298,9 @@ int pd_cmd_bench(int argc, char **argv) {
     float *logits = pd_malloc((size_t)m->cfg.n_vocab * sizeof(float));
     if (!kv || !tok || !want || !logits) { cli_error(VERB, "%s", pd_last_error()); free(tok); free(want); free(logits); pd_kv_free(kv); pd_model_free(m); return 1; }
     char label[160], size[32], params[32];
-    snprintf(label, sizeof label, "%s %s", m->cfg.name[0] ? m->cfg.name : m->cfg.arch_name, pd_type_name(main_type(m)));
+    const char *nm = m->cfg.name[0] ? m->cfg.name : m->cfg.arch_name;
+    if (strstr(nm, pd_type_name(main_type(m)))) snprintf(label, sizeof label, "%s", nm);
+    else snprintf(label, sizeof label, "%s %s", nm, pd_type_name(main_type(m)));
     if (shape) snprintf(label, sizeof label, "%s %s%s", shape->label, pd_type_name(type), layers ? " (fewer layers)" : "");
     fmt_size(model_bytes(m), size, sizeof size);
     snprintf(params, sizeof params, "%.2f M", pd_model_n_params(m) / 1e6);
@@ -339,6 +341,10 @@ int pd_cmd_bench(int argc, char **argv) {
                 cJSON_AddStringToObject(o, "test", test);
                 cJSON_AddNumberToObject(o, "n_prompt", np);
                 cJSON_AddNumberToObject(o, "n_gen", ng);
+                FILE *la = fopen("/proc/loadavg", "r");
+                double l1 = -1;
+                if (la) { if (fscanf(la, "%lf", &l1) != 1) l1 = -1; fclose(la); }
+                cJSON_AddNumberToObject(o, "loadavg_1m", l1);
                 cJSON_AddNumberToObject(o, "avg_ts", s.mean);
                 cJSON_AddNumberToObject(o, "stddev_ts", s.sd);
                 cJSON_AddItemToObject(o, "samples_ts", cJSON_CreateDoubleArray(s.samples, s.n));
@@ -352,6 +358,12 @@ int pd_cmd_bench(int argc, char **argv) {
         }
     }
     if (rc) cli_error(VERB, "%s", pd_last_error());
+    /* the machine may be shared: say how busy it was */
+    double load[3] = {0};
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) { if (fscanf(lf, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1; fclose(lf); }
+    if (!json && lf) fprintf(stderr, "ponder bench: load average at the end %.2f %.2f %.2f (%d cores)\n", load[0], load[1], load[2],
+                             pd_physical_cores());
     if (json) {
         char *out = cJSON_Print(arr);
         if (out) puts(out);
