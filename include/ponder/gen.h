@@ -112,6 +112,12 @@ void pd_gen_remove(pd_gen *g, int seq);
  * sampler and policies from p. The source may be running or finished; the fork is active.
  * Returns the new id or -1 + error. */
 int pd_gen_fork(pd_gen *g, int seq, const pd_seq_params *p);
+/* Prefill: feed all but the last of seq's pending tokens to its model now (no sampling), so that
+ * forks made afterwards share that KV instead of each prefilling the prompt. The usual pattern for
+ * N samples of one prompt (self-consistency, RL groups):
+ *   id = pd_gen_add(g, prompt, n, &p0); pd_gen_prefill(g, id);
+ *   for (i = 0; i < N; i++) fork[i] = pd_gen_fork(g, id, &p_i);   pd_gen_remove(g, id); */
+pd_status pd_gen_prefill(pd_gen *g, int seq);
 /* Rewind: keep the first n_tokens tokens (n_prompt <= n_tokens <= current); the sequence becomes
  * active again and its texts, counts and phase are recomputed. */
 pd_status pd_gen_rewind(pd_gen *g, int seq, int n_tokens);

@@ -617,6 +617,26 @@ int pd_gen_fork(pd_gen *g, int src_id, const pd_seq_params *p) {
     return id;
 }
 
+pd_status pd_gen_prefill(pd_gen *g, int id) {
+    seq_t *s = seq_at(g, id);
+    if (!s) return pd_fail(PD_ERR_ARG, "gen: prefill: sequence %d is not in use", id);
+    int mi = s->model;
+    while (s->n_past[mi] < s->n_tokens - 1) {
+        int nb = s->n_tokens - 1 - s->n_past[mi];
+        if (nb > g->p.n_batch) nb = g->p.n_batch;
+        for (int j = 0; j < nb; j++) {
+            g->b_tok[j] = s->tokens[s->n_past[mi] + j];
+            g->b_seq[j] = id;
+            g->b_pos[j] = s->n_past[mi] + j;
+            g->b_want[j] = 0;
+        }
+        pd_batch b = {.n = nb, .token = g->b_tok, .seq = g->b_seq, .pos = g->b_pos, .want_logits = g->b_want};
+        PD_TRY(pd_model_forward(g->models[mi], g->kv[mi], &b, g->logits));
+        s->n_past[mi] += nb;
+    }
+    return PD_OK;
+}
+
 pd_status pd_gen_rewind(pd_gen *g, int id, int n) {
     seq_t *s = seq_at(g, id);
     if (!s) return pd_fail(PD_ERR_ARG, "gen: rewind: sequence %d is not in use", id);

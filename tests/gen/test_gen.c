@@ -224,6 +224,40 @@ static void test_batched_equals_alone(void **st) {
     pd_model_free(m);
 }
 
+/* N samples of one prompt: prefill once, fork N times (shared KV), each fork equals its run alone. */
+static void test_prefill_fork_group(void **st) {
+    (void)st;
+    pd_model *m = load(FIX "models/tiny-llama.gguf");
+    int32_t prompt[32];
+    assert_int_equal(read_ids(FIX "models/tiny-llama.tokens.txt", prompt, 32), 21);
+    enum { NS = 3, NG = 12 };
+    int32_t alone[NS][NG];
+    for (int i = 0; i < NS; i++) run_alone(m, prompt, 21, 500 + i, alone[i], NG);
+    pd_gen *g = new_gen(m, NS + 1, 256);
+    pd_seq_params p = pd_seq_defaults();
+    int id = pd_gen_add(g, prompt, 21, &p);
+    assert_int_equal(pd_gen_prefill(g, id), PD_OK);
+    int f[NS];
+    for (int i = 0; i < NS; i++) {
+        p.sampling.temperature = 0.9f;
+        p.sampling.top_k = 40;
+        p.sampling.seed = 500 + (uint64_t)i;
+        p.max_tokens = NG;
+        p.ignore_eog = true;
+        f[i] = pd_gen_fork(g, id, &p);
+        assert_true(f[i] >= 0);
+    }
+    pd_gen_remove(g, id);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    for (int i = 0; i < NS; i++) {
+        const pd_gen_result *r = pd_gen_get_result(g, f[i]);
+        assert_int_equal(r->n_tokens, 21 + NG);
+        assert_memory_equal(r->tokens + 21, alone[i], sizeof alone[i]);
+    }
+    pd_gen_free(g);
+    pd_model_free(m);
+}
+
 static void test_seed_text_score(void **st) {
     (void)st;
     pd_model *m = load(FIX "models/tiny-qwen3.gguf");
@@ -521,6 +555,7 @@ int main(void) {
         cmocka_unit_test(test_greedy_stories),
         cmocka_unit_test(test_greedy_fixture_logits),
         cmocka_unit_test(test_batched_equals_alone),
+        cmocka_unit_test(test_prefill_fork_group),
         cmocka_unit_test(test_seed_text_score),
         cmocka_unit_test(test_fork_rewind_handover),
         cmocka_unit_test(test_utf8_and_stop_strings),
