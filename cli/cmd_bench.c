@@ -21,6 +21,7 @@
 #include "ponder/timer.h"
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,9 @@ static void help(FILE *f) {
             "  -r N                 repetitions (default 3)\n"
             "  -t LIST              thread counts (default: physical cores)\n"
             "  --kv f16|f32         KV cache type (default f16)\n"
-            "  --json               one JSON array of results instead of the table\n");
+            "  --json               one JSON array of results instead of the table\n"
+            "  --cpu-time           add a column: tokens per CPU-second per thread (on a busy shared machine this\n"
+            "                       estimates the idle speed of 1-thread runs; --json always has it as cpu_ts)\n");
 }
 
 static bool parse_list(const char *flag, const char *s, int lo, int hi, int *out, int *n, int cap) {
@@ -184,9 +187,17 @@ static void finish_stat(stat_t *s) {
 }
 
 /* One run: n_prompt tokens as a prefill (n_gen = 0) or n_gen single-token steps. Returns seconds, < 0 on error. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* *cpu: CPU seconds the process used meanwhile (all threads). */
 static double run_once(const pd_model *m, pd_kv *kv, int n_prompt, int n_gen, int32_t *tok, int8_t *want, float *logits,
-                       pd_rng *r) {
+                       pd_rng *r, double *cpu) {
     pd_kv_seq_clear(kv, 0);
+    double c0 = cpu_now();
     int V = m->cfg.n_vocab;
     double t0 = pd_time_now();
     if (n_prompt > 0) {
@@ -205,6 +216,7 @@ static double run_once(const pd_model *m, pd_kv *kv, int n_prompt, int n_gen, in
             if (pd_model_forward(m, kv, &b, logits) != PD_OK) return -1;
         }
     }
+    *cpu = cpu_now() - c0;
     return pd_time_now() - t0;
 }
 
@@ -234,12 +246,13 @@ int pd_cmd_bench(int argc, char **argv) {
     const char *model = NULL, *synth = NULL, *keep = NULL;
     pd_type type = PD_TYPE_F16, kv_type = PD_TYPE_F16;
     int pp[16] = {512}, n_pp = 1, tg[16] = {128}, n_tg = 1, th[16] = {0}, n_th = 1, reps = 3, layers = 0;
-    bool json = false;
+    bool json = false, cpu_col = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long long x;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
         if (!strcmp(a, "--json")) { json = true; continue; }
+        if (!strcmp(a, "--cpu-time")) { cpu_col = true; continue; }
         if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--synthetic")) synth = v;
@@ -306,9 +319,10 @@ int pd_cmd_bench(int argc, char **argv) {
     snprintf(params, sizeof params, "%.2f M", pd_model_n_params(m) / 1e6);
     cJSON *arr = json ? cJSON_CreateArray() : NULL;
     if (!json) {
-        printf("| %-28s | %10s | %10s | %-8s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads", "test", "t/s");
-        printf("| %s | %s | %s | %s | %s | %s | %s |\n", "----------------------------", "---------:", "---------:",
-               "--------", "------:", "-------:", "-------------------:");
+        printf("| %-28s | %10s | %10s | %-8s | %7s | %8s | %20s |%s\n", "model", "size", "params", "backend", "threads", "test", "t/s",
+               cpu_col ? " t/CPU-s/thread |" : "");
+        printf("| %s | %s | %s | %s | %s | %s | %s |%s\n", "----------------------------", "---------:", "---------:",
+               "--------", "------:", "-------:", "-------------------:", cpu_col ? " -------------: |" : "");
     }
     pd_rng r;
     pd_rng_seed(&r, 42);
@@ -319,15 +333,18 @@ int pd_cmd_bench(int argc, char **argv) {
         for (int k = 0; k < n_pp + n_tg && !rc; k++) {
             int np = k < n_pp ? pp[k] : 0, ng = k < n_pp ? 0 : tg[k - n_pp];
             if (np == 0 && ng == 0) continue;
-            stat_t s = {0};
-            if (run_once(m, kv, np ? (np < 32 ? np : 32) : 0, ng ? 1 : 0, tok, want, logits, &r) < 0) { rc = 1; break; }
+            stat_t s = {0}, c = {0};
+            double cpu;
+            if (run_once(m, kv, np ? (np < 32 ? np : 32) : 0, ng ? 1 : 0, tok, want, logits, &r, &cpu) < 0) { rc = 1; break; }
             for (int rep = 0; rep < reps; rep++) {
-                double t = run_once(m, kv, np, ng, tok, want, logits, &r);
+                double t = run_once(m, kv, np, ng, tok, want, logits, &r, &cpu);
                 if (t < 0) { rc = 1; break; }
                 s.samples[s.n++] = (np ? np : ng) / t;
+                c.samples[c.n++] = (np ? np : ng) / (cpu > 0 ? cpu / nthreads : t);
             }
             if (rc) break;
             finish_stat(&s);
+            finish_stat(&c);
             char test[32];
             snprintf(test, sizeof test, np ? "pp%d" : "tg%d", np ? np : ng);
             if (json) {
@@ -346,13 +363,16 @@ int pd_cmd_bench(int argc, char **argv) {
                 if (la) { if (fscanf(la, "%lf", &l1) != 1) l1 = -1; fclose(la); }
                 cJSON_AddNumberToObject(o, "loadavg_1m", l1);
                 cJSON_AddNumberToObject(o, "avg_ts", s.mean);
+                cJSON_AddNumberToObject(o, "cpu_ts", c.mean);
                 cJSON_AddNumberToObject(o, "stddev_ts", s.sd);
                 cJSON_AddItemToObject(o, "samples_ts", cJSON_CreateDoubleArray(s.samples, s.n));
                 cJSON_AddItemToArray(arr, o);
             } else {
                 char ts[48];
                 snprintf(ts, sizeof ts, "%.2f ± %.2f", s.mean, s.sd);
-                printf("| %-28s | %10s | %10s | %-8s | %7d | %8s | %21s |\n", label, size, params, "CPU", nthreads, test, ts);
+                printf("| %-28s | %10s | %10s | %-8s | %7d | %8s | %21s |", label, size, params, "CPU", nthreads, test, ts);
+                if (cpu_col) printf(" %14.2f |", c.mean);
+                printf("\n");
                 fflush(stdout);
             }
         }
