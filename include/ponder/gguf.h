@@ -88,6 +88,10 @@ pd_status pd_gguf_copy_kvs(pd_gguf_writer *w, const pd_gguf *src, const char *co
 /* Add a tensor; data is copied now (nbytes = pd_row_bytes(type, ne[0]) * rows). */
 pd_status pd_gguf_add_tensor(pd_gguf_writer *w, const char *name, pd_type type, int n_dims, const int64_t *ne,
                              const void *data);
+/* Same without the copy: `data` must stay valid and unchanged until the writer is written or freed
+ * (large models and checkpoints, whose weights are already in memory). */
+pd_status pd_gguf_add_tensor_ref(pd_gguf_writer *w, const char *name, pd_type type, int n_dims, const int64_t *ne,
+                                 const void *data);
 /* Write version 3, alignment general.alignment or 32: to path.tmp, fsync, rename over path. */
 pd_status pd_gguf_write(pd_gguf_writer *w, const char *path);
 /* The same file image in a malloc'd buffer (*data, *size; free() it, or hand it to
@@ -107,7 +111,8 @@ typedef struct {
 } pd_quantize_stats;
 int pd_gguf_ftype_of(pd_type type); /* LLAMA_FTYPE value above, or -1 */
 pd_status pd_gguf_quantize(const pd_gguf *src, const char *out_path, pd_type type, pd_quantize_stats *stats);
-/* The same into a writer (for callers that add more before writing). */
+/* The same into a writer (for callers that add more before writing). Tensors that keep their type
+ * reference src's memory: write w before closing src. */
 pd_status pd_gguf_quantize_to_writer(const pd_gguf *src, pd_gguf_writer *w, pd_type type, pd_quantize_stats *stats);
 
 #endif

@@ -816,7 +816,8 @@ typedef struct {
     int n_dims;
     int64_t ne[4];
     size_t nbytes;
-    void *data;        /* owned copy */
+    const void *data;  /* owned copy, or the caller's bytes (pd_gguf_add_tensor_ref) */
+    bool owned;
     uint64_t offset;   /* assigned at write time */
 } w_tensor;
 
@@ -832,7 +833,10 @@ pd_gguf_writer *pd_gguf_writer_new(void) { return pd_calloc(1, sizeof(pd_gguf_wr
 void pd_gguf_writer_free(pd_gguf_writer *w) {
     if (!w) return;
     for (size_t i = 0; i < w->n_kv; i++) { free(w->kvs[i].key); free(w->kvs[i].val); }
-    for (size_t i = 0; i < w->n_t; i++) { free(w->ts[i].name); free(w->ts[i].data); }
+    for (size_t i = 0; i < w->n_t; i++) {
+        free(w->ts[i].name);
+        if (w->ts[i].owned) free((void *)w->ts[i].data);
+    }
     free(w->kvs);
     free(w->ts);
     free(w);
@@ -957,8 +961,8 @@ pd_status pd_gguf_copy_kvs(pd_gguf_writer *w, const pd_gguf *src, const char *co
     return PD_OK;
 }
 
-pd_status pd_gguf_add_tensor(pd_gguf_writer *w, const char *name, pd_type type, int n_dims, const int64_t *ne,
-                             const void *data) {
+static pd_status add_tensor(pd_gguf_writer *w, const char *name, pd_type type, int n_dims, const int64_t *ne,
+                            const void *data, bool copy) {
     if (!w || !name || !ne) return pd_fail(PD_ERR_ARG, "gguf writer: NULL argument to pd_gguf_add_tensor");
     size_t nl = strlen(name);
     if (nl == 0 || nl >= GG_MAX_NAME)
@@ -987,15 +991,32 @@ pd_status pd_gguf_add_tensor(pd_gguf_writer *w, const char *name, pd_type type, 
     }
     w_tensor t = {0};
     t.name = pd_strdup(name);
-    t.data = pd_malloc(nbytes);
-    if (!t.name || !t.data) { free(t.name); free(t.data); return PD_ERR_NOMEM; }
-    memcpy(t.data, data, nbytes);
+    if (!t.name) return PD_ERR_NOMEM;
+    if (copy) {
+        void *d = pd_malloc(nbytes);
+        if (!d) { free(t.name); return PD_ERR_NOMEM; }
+        memcpy(d, data, nbytes);
+        t.data = d;
+    } else {
+        t.data = data;
+    }
+    t.owned = copy;
     t.type = type;
     t.n_dims = n_dims;
     for (int d = 0; d < 4; d++) t.ne[d] = d < n_dims ? ne[d] : 1;
     t.nbytes = nbytes;
     w->ts[w->n_t++] = t;
     return PD_OK;
+}
+
+pd_status pd_gguf_add_tensor(pd_gguf_writer *w, const char *name, pd_type type, int n_dims, const int64_t *ne,
+                             const void *data) {
+    return add_tensor(w, name, type, n_dims, ne, data, true);
+}
+
+pd_status pd_gguf_add_tensor_ref(pd_gguf_writer *w, const char *name, pd_type type, int n_dims, const int64_t *ne,
+                                 const void *data) {
+    return add_tensor(w, name, type, n_dims, ne, data, false);
 }
 
 /* Output sink: a FILE or a memory buffer of known size. */

@@ -53,7 +53,7 @@ pd_status pd_gguf_quantize_to_writer(const pd_gguf *src, pd_gguf_writer *w, pd_t
         const pd_gguf_tensor *t = pd_gguf_tensor_at(src, i);
         st.bytes_in += t->nbytes;
         if (!convertible(t, type) || t->type == type) {
-            rc = pd_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data);
+            rc = pd_gguf_add_tensor_ref(w, t->name, t->type, t->n_dims, t->ne, t->data);
             st.n_kept++;
             st.bytes_out += t->nbytes;
             continue;

@@ -246,6 +246,18 @@ static void test_hand_built_valid(void **state) {
     assert_string_equal(txt, "32");
     pd_gguf_close(g);
 
+    /* The same bytes at an odd address: numeric arrays are still handed out aligned (copied). */
+    uint8_t *odd = malloc(b.n + 1);
+    memcpy(odd + 1, b.d, b.n);
+    g = pd_gguf_open_memory(odd + 1, b.n, "t.gguf");
+    assert_non_null(g);
+    fl = pd_gguf_arr_data(g, "test.floats");
+    assert_int_equal((uintptr_t)fl % 4, 0);
+    assert_true(fl[0] == 1.5f && fl[1] == -2.0f && fl[2] == 0.25f);
+    assert_ptr_equal(pd_gguf_find_tensor(g, "a.weight")->data, odd + 1 + s.off_data);
+    pd_gguf_close(g);
+    free(odd);
+
     /* Version 2 is the same layout. */
     s.version = 2;
     build(&s, &b);
@@ -519,6 +531,9 @@ static void test_round_trip(void **state) {
     int64_t bad_ne = 31;
     assert_int_equal(pd_gguf_add_tensor(w, "t.bad", PD_TYPE_Q8_0, 1, &bad_ne, tdata[0]), PD_ERR_ARG);
     assert_int_equal(pd_gguf_add_tensor(w, "t.vec", PD_TYPE_F32, 1, &ne1, five), PD_OK);
+    float by_ref[5] = {9, 8, 7, 6, 5};
+    assert_int_equal(pd_gguf_add_tensor_ref(w, "t.ref", PD_TYPE_F32, 1, &ne1, by_ref), PD_OK);
+    by_ref[4] = -1; /* not copied: the write sees this */
 
     void *buf;
     size_t size;
@@ -594,7 +609,9 @@ static void test_round_trip(void **state) {
         assert_true(pd_gguf_get_arr(g, "arr.empty", &et, &n));
         assert_int_equal(et, PD_GGUF_STRING);
         assert_int_equal(n, 0);
-        assert_int_equal(pd_gguf_n_tensors(g), 8);
+        assert_int_equal(pd_gguf_n_tensors(g), 9);
+        const float *rf = pd_gguf_find_tensor(g, "t.ref")->data;
+        assert_true(rf[0] == 9 && rf[4] == -1);
         for (int t = 0; t < 7; t++) {
             const pd_gguf_tensor *gt = pd_gguf_tensor_at(g, t);
             char name[32];
