@@ -86,6 +86,12 @@ void pd_mm_act_row(pd_type weight_type, const float *src, void *dst, int64_t n);
 void pd_tile_by_dots(pd_dot_fn dot, int64_t n, const void *w, size_t w_stride, int nr, const void *x, size_t x_stride,
                      int mr, float *y, int64_t ldy);
 
+/* AVX2 activation conversions (bit-identical to the scalar ones; quant.c dispatches). */
+void pd_act_f16_round_avx2(const float *x, float *y, int64_t n);
+void pd_act_bf16_round_avx2(const float *x, float *y, int64_t n);
+void pd_act_q8_0_avx2(const float *x, void *y, int64_t nb);
+void pd_act_q8_K_avx2(const float *x, void *y, int64_t nb);
+
 /* AVX2 / AVX-512 pieces used by ops.c (defined in the SIMD files). */
 void pd_attend_head_avx2(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
                          int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale);

@@ -389,6 +389,93 @@ static float dot_q6_K(int64_t n, const void *w, const void *x) {
 PD_KTILE(tile_q4_K, pd_block_q4_K, q4_K_row_xKT, dot_q4_K)
 PD_KTILE(tile_q6_K, pd_block_q6_K, q6_K_row_xKT, dot_q6_K)
 
+/* ---------- activation conversion (same bits as the scalar versions in quant.c) ---------- */
+
+/* F32 values rounded to F16 (round to nearest even, as pd_f32_to_f16) and back. */
+void pd_act_f16_round_avx2(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++) y[i] = pd_f16_to_f32(pd_f32_to_f16(x[i]));
+}
+
+/* F32 values rounded to BF16 (nearest even; NaN kept quiet) and back. */
+void pd_act_bf16_round_avx2(const float *x, float *y, int64_t n) {
+    const __m256i lsb = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), hi = _mm256_set1_epi32((int)0xffff0000u);
+    const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000), quiet = _mm256_set1_epi32(0x400000);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i r = _mm256_add_epi32(v, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(v, 16), lsb)));
+        __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(v, absm), inf);
+        r = _mm256_blendv_epi8(r, _mm256_or_si256(v, quiet), nan);
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_and_si256(r, hi));
+    }
+    for (; i < n; i++) y[i] = pd_bf16_to_f32(pd_f32_to_bf16(x[i]));
+}
+
+static inline __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+static inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+/* 32 int32 (four vectors, in order) → 32 int8 in order (values already within int8) */
+static inline __m256i pack_i32_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    __m256i r = _mm256_packs_epi16(ab, cd);
+    return _mm256_permutevar8x32_epi32(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* ggml-cpu's Q8_0 activation quantiser: d = amax/127 (F16), q = rint(x * (127/amax)). */
+void pd_act_q8_0_avx2(const float *x, void *vy, int64_t nb) {
+    pd_block_q8_0 *y = vy;
+    for (int64_t i = 0; i < nb; i++, x += PD_QK) {
+        __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+        float amax = hmax8(_mm256_max_ps(_mm256_max_ps(abs8(v0), abs8(v1)), _mm256_max_ps(abs8(v2), abs8(v3))));
+        y[i].d = pd_f32_to_f16(amax / 127.f);
+        __m256 id = _mm256_set1_ps(amax != 0.f ? 127.f / amax : 0.0f);
+        __m256i q = pack_i32_i8(_mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), _mm256_cvtps_epi32(_mm256_mul_ps(v1, id)),
+                                _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), _mm256_cvtps_epi32(_mm256_mul_ps(v3, id)));
+        _mm256_storeu_si256((__m256i *)y[i].qs, q);
+    }
+}
+
+/* ggml's Q8_K quantiser: max = the first value of largest magnitude, iscale = -127/max,
+ * q = min(127, nearest-even(iscale * x)), d = 1/iscale, bsums over 16. */
+void pd_act_q8_K_avx2(const float *x, void *vy, int64_t nb) {
+    pd_block_q8_K *y = vy;
+    for (int64_t i = 0; i < nb; i++, x += PD_QK_K) {
+        __m256 am = _mm256_setzero_ps();
+        for (int j = 0; j < PD_QK_K; j += 8) am = _mm256_max_ps(am, abs8(_mm256_loadu_ps(x + j)));
+        float amax = hmax8(am);
+        if (amax == 0) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0;
+        for (int j = 0; j < PD_QK_K; j++)
+            if (fabsf(x[j]) == amax) { max = x[j]; break; }
+        float iscale = -127.f / max;
+        __m256 is = _mm256_set1_ps(iscale);
+        __m256i lim = _mm256_set1_epi32(127);
+        for (int j = 0; j < PD_QK_K; j += 32) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++)
+                q[k] = _mm256_min_epi32(lim, _mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(x + j + 8 * k))));
+            __m256i b = pack_i32_i8(q[0], q[1], q[2], q[3]);
+            _mm256_storeu_si256((__m256i *)(y[i].qs + j), b);
+            /* two 16-sums: sign-extend to int16 and add pairs down */
+            __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)), hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1));
+            __m256i one = _mm256_set1_epi16(1);
+            y[i].bsums[j / 16] = (int16_t)hsum8i(_mm256_madd_epi16(lo, one));
+            y[i].bsums[j / 16 + 1] = (int16_t)hsum8i(_mm256_madd_epi16(hi, one));
+        }
+        y[i].d = 1.f / iscale;
+    }
+}
+
 /* ---------- attention ---------- */
 
 /* e^x for x <= 0 (scores minus their running max), 8 lanes: x = n ln2 + r with |r| <= ln2/2,

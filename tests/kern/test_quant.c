@@ -9,6 +9,7 @@
 #include <string.h>
 #include "ponder/error.h"
 #include "kern_test_util.h"
+#include "../../src/kern/kern_impl.h"
 
 static float bits_f(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
 static uint32_t f_bits(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
@@ -311,12 +312,52 @@ static void test_row_errors(void **st) {
     assert_int_equal(pd_vec_dot_type(PD_TYPE_BF16), PD_TYPE_BF16);
 }
 
+/* The AVX2 activation conversions give the same bits as the scalar ones, edge cases included. */
+static void test_act_simd_exact(void **st) {
+    (void)st;
+    if (pd_isa_best() < PD_ISA_AVX2) skip();
+    pd_rng r;
+    pd_rng_seed(&r, 21);
+    enum { N = 1024 };
+    static float x[N], a[N], b[N];
+    static uint8_t qa[N / 32 * 34], qb[N / 32 * 34], ka[N / 256 * 292], kb[N / 256 * 292];
+    for (int round = 0; round < 20; round++) {
+        fill_normal(&r, x, N, round < 10 ? 1.0 : 1e-6);
+        /* edge values: F16 ties and subnormals, overflow, inf, NaN, BF16 ties, +-amax pairs */
+        const float edge[] = {1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 0x1p-25f, 1.5f * 0x1p-24f, 65520.0f, -65519.0f,
+                              INFINITY, -INFINITY, NAN, bits_f(0x3f808000), bits_f(0x3f818000), bits_f(0x7f800001),
+                              0.0f, -0.0f, 2.5f, -2.5f};
+        for (int i = 0; i < 16; i++) x[(round * 37 + i * 61) % N] = edge[i];
+        pd_act_f16_round_avx2(x, a, N);
+        pd_act_bf16_round_avx2(x, b, N);
+        for (int i = 0; i < N; i++) {
+            float fa = pd_f16_to_f32(pd_f32_to_f16(x[i])), fb = pd_bf16_to_f32(pd_f32_to_bf16(x[i]));
+            assert_true(f_bits(a[i]) == f_bits(fa) || (isnan(a[i]) && isnan(fa)));
+            assert_true(f_bits(b[i]) == f_bits(fb));
+        }
+        /* quantisers: finite data only; ties between +amax and -amax in some blocks */
+        for (int i = 0; i < N; i++)
+            if (!isfinite(x[i]) || fabsf(x[i]) > 1e4f) x[i] = 1.0f;
+        if (round % 2) { x[5] = 3.5f; x[9] = -3.5f; x[300] = -4.0f; x[301] = 4.0f; }
+        if (round == 3) for (int i = 256; i < 512; i++) x[i] = 0.0f; /* an all-zero block */
+        pd_isa_force(PD_ISA_SCALAR);
+        assert_int_equal(pd_quantize_row_act(PD_TYPE_Q8_0, x, qa, N), PD_OK);
+        assert_int_equal(pd_quantize_row_act(PD_TYPE_Q8_K, x, ka, N), PD_OK);
+        pd_isa_force(PD_ISA_AVX2);
+        assert_int_equal(pd_quantize_row_act(PD_TYPE_Q8_0, x, qb, N), PD_OK);
+        assert_int_equal(pd_quantize_row_act(PD_TYPE_Q8_K, x, kb, N), PD_OK);
+        assert_memory_equal(qa, qb, sizeof qa);
+        assert_memory_equal(ka, kb, sizeof ka);
+    }
+    pd_isa_force(pd_isa_best());
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_traits),    cmocka_unit_test(test_f16),       cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_q8_0_hand), cmocka_unit_test(test_q4_0_hand), cmocka_unit_test(test_q4_K_hand),
         cmocka_unit_test(test_q6_K_hand), cmocka_unit_test(test_q8_K_rules), cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_row_errors),
+        cmocka_unit_test(test_row_errors), cmocka_unit_test(test_act_simd_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
