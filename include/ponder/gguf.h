@@ -103,8 +103,9 @@ pd_status pd_gguf_write_buffer(pd_gguf_writer *w, void **data, size_t *size); /*
  * than 1, stored as F32, F16 or BF16, row length a multiple of the target's block size) to `type`
  * (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) with the reference quantisers; every other tensor keeps
  * its type and bytes. token_embd and output are converted like any matrix (no mixed recipe). All KVs
- * are copied; general.file_type is set to llama.cpp's LLAMA_FTYPE for the type (0 F32, 1 F16, 2 Q4_0,
- * 7 Q8_0, 14 Q4_K, 18 Q6_K, 32 BF16) and general.quantization_version to 2. Written atomically. */
+ * are copied; when at least one tensor was converted, general.file_type is set to llama.cpp's
+ * LLAMA_FTYPE for the type (0 F32, 1 F16, 2 Q4_0, 7 Q8_0, 14 Q4_K, 18 Q6_K, 32 BF16) and
+ * general.quantization_version to 2. Already-quantised tensors are never re-quantised. Written atomically. */
 typedef struct {
     int64_t n_converted, n_kept;   /* tensors */
     uint64_t bytes_in, bytes_out;  /* tensor data */

@@ -44,8 +44,6 @@ pd_status pd_gguf_quantize_to_writer(const pd_gguf *src, pd_gguf_writer *w, pd_t
                        pd_type_name(type));
     pd_quantize_stats st = {0};
     PD_TRY(pd_gguf_copy_kvs(w, src, NULL));
-    PD_TRY(pd_gguf_set_u32(w, "general.file_type", (uint32_t)ftype));
-    PD_TRY(pd_gguf_set_u32(w, "general.quantization_version", 2));
     float *row = NULL;
     void *out = NULL;
     pd_status rc = PD_OK;
@@ -84,6 +82,9 @@ pd_status pd_gguf_quantize_to_writer(const pd_gguf *src, pd_gguf_writer *w, pd_t
     }
     free(row);
     free(out);
+    /* Label the result only when something was converted; otherwise the source's labels stay true. */
+    if (rc == PD_OK && st.n_converted > 0) rc = pd_gguf_set_u32(w, "general.file_type", (uint32_t)ftype);
+    if (rc == PD_OK && st.n_converted > 0) rc = pd_gguf_set_u32(w, "general.quantization_version", 2);
     if (stats) *stats = st;
     return rc;
 }

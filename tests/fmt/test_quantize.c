@@ -90,6 +90,15 @@ static void test_matches_llama_cpp(void **state) {
     assert_int_equal(st.n_converted, 0);
     expect_same_tensors(again, f16);
     pd_gguf_close(again);
+    /* A K-quant mix asked for Q8_0: nothing is re-quantised, and its file_type (15, Q4_K_M) stays. */
+    pd_gguf *q4k = pd_gguf_open(MODELS "tiny-llama256-q4_k.gguf");
+    assert_non_null(q4k);
+    again = quantize(q4k, PD_TYPE_Q8_0, &st);
+    assert_int_equal(st.n_converted, 0);
+    assert_int_equal(u32(again, "general.file_type"), 15);
+    expect_same_tensors(again, q4k);
+    pd_gguf_close(q4k);
+    pd_gguf_close(again);
     pd_gguf_close(f16);
     pd_gguf_close(f32);
 }
