@@ -91,6 +91,9 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
     /* A few rows are converted by the caller (saves a barrier); many in parallel. Blocks are
      * handed out dynamically so a thread that the OS delays does not hold the others up. */
     int par_convert = convert && M >= 4 * nt && nt > 1;
+    /* hand out blocks in chunks: about 32 grabs per thread, whatever N is (vocab-sized outputs) */
+    int chunk = (int)(n_blocks / (32 * (int64_t)nt));
+    if (chunk < 1) chunk = 1;
     if (convert && !par_convert)
         for (int64_t m = 0; m < M; m++) pd_mm_act_row(t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -99,7 +102,7 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
 #pragma omp for schedule(static)
             for (int64_t m = 0; m < M; m++) pd_mm_act_row(t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
         }
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, chunk)
         for (int64_t b = 0; b < n_blocks; b++) {
             int64_t r0 = b * rb, r1 = r0 + rb < N ? r0 + rb : N;
             for (int64_t m0 = 0; m0 < M; m0 += mr) {
