@@ -24,6 +24,8 @@ static void help(FILE *f) {
             "  --tau X               SoKA energy threshold (default 0.90)\n"
             "  --r-max N             SoKA largest adaptive rank (default 8)\n"
             "  --soka-shape M1xN1    SoKA first factor shape (default: near-square from the layer dims)\n"
+            "  --soka-init W         weight: KPSVD of W (default); update: KPSVD of the estimated update\n"
+            "                        -sum of weight gradients over --calib N training batches (default 8)\n"
             "  --svd M               auto | lapack | jacobi (default auto)\n"
             "data and optimisation (as ponder train):\n"
             "  --task T --difficulty D|LO-HI --data FILE\n"
@@ -83,6 +85,13 @@ int pd_cmd_finetune(int argc, char **argv) {
             o.soka.m1 = a;
             o.soka.n1 = b;
         }
+        else if (!strcmp(f, "--soka-init")) {
+            if (!(v = cli_value(V, argc, argv, &i))) return 2;
+            if (!strcmp(v, "weight")) o.soka_init_update = false;
+            else if (!strcmp(v, "update")) o.soka_init_update = true;
+            else { cli_error(V, "--soka-init: expected weight or update, got '%s'", v); return 2; }
+        }
+        else if (!strcmp(f, "--calib")) { if (IVAL(1, 1 << 20)) return 2; o.calib_batches = (int)iv; }
         else if (!strcmp(f, "--svd")) {
             if (!(v = cli_value(V, argc, argv, &i))) return 2;
             if (!strcmp(v, "auto")) o.svd = PD_SVD_AUTO;

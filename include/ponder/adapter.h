@@ -165,6 +165,10 @@ typedef struct {
     int rank;                   /* LoRA/PiSSA r (default 8) */
     float alpha;                /* LoRA α (default 2·rank) */
     pd_soka_opts soka;
+    bool soka_init_update;      /* SoKA init from the KPSVD of the estimated update ΔŴ = −Σ_b ∇_W L(batch_b)
+                                 * over calib_batches training batches (spec §1.4 SOKA_INIT_UPDATE)
+                                 * instead of the KPSVD of W (SOKA_INIT_WEIGHT, default) */
+    int calib_batches;          /* default 8 */
     pd_svd_method svd;
     const char *task; int dlo, dhi; const char *data_path;
     int B, T, accum;

@@ -25,6 +25,7 @@ void pd_finetune_opts_default(pd_finetune_opts *o) {
     o->alpha = 0; /* 0: 2·rank */
     pd_soka_opts_default(&o->soka);
     o->svd = PD_SVD_AUTO;
+    o->calib_batches = 8;
     o->dlo = o->dhi = 3;
     o->B = 8; o->T = 256; o->accum = 1;
     o->steps = 200;
@@ -61,8 +62,9 @@ static void peft_free(peft_t *p) {
 }
 
 /* Find the adapted matrices in the engine's tensor table; copy their base weights. If `a` has no
- * layers yet (fresh run) they are initialised from those weights. */
-static pd_status peft_bind(peft_t *p, const pd_finetune_opts *o, bool fresh) {
+ * layers yet (fresh run) they are initialised from those weights, or for SoKA with `upd` from
+ * −upd (upd: the engine's accumulated weight gradients over the calibration batches). */
+static pd_status peft_bind(peft_t *p, const pd_finetune_opts *o, bool fresh, const float *upd) {
     const pd_tcfg *c = pd_tmodel_cfg(p->m);
     int nt = 0;
     pd_ttensor *tt = pd_tcfg_tensors(c, &nt);
@@ -99,6 +101,12 @@ static pd_status peft_bind(peft_t *p, const pd_finetune_opts *o, bool fresh) {
                     st = pd_adapter_lora_init(s->L, din, dout, o->rank, p->a->alpha, &r);
                 } else if (p->a->method == PD_ADAPTER_PISSA) {
                     st = pd_adapter_pissa_init(s->L, s->W0, din, dout, o->rank, o->svd);
+                } else if (upd) {
+                    float *dw = pd_malloc(sizeof(float) * te->n);
+                    if (!dw) { st = PD_ERR_NOMEM; goto out; }
+                    for (size_t k = 0; k < te->n; k++) dw[k] = -upd[te->offset + k];
+                    st = pd_adapter_soka_init(s->L, dw, din, dout, &o->soka, o->svd);
+                    free(dw);
                 } else {
                     st = pd_adapter_soka_init(s->L, s->W0, din, dout, &o->soka, o->svd);
                 }
@@ -375,7 +383,36 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
         goto done;
     }
     snprintf(p.a->arch, sizeof p.a->arch, "%s", pd_tmodel_cfg(p.m)->arch);
-    if ((st = peft_bind(&p, &o, fresh)) != PD_OK) goto done;
+    if (o.task && o.data_path) { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file, not both"); goto done; }
+    if (o.task) d = pd_data_task(tok, o.task, o.dlo, o.dhi);
+    else if (o.data_path) d = pd_data_file(tok, o.data_path);
+    if ((o.task || o.data_path) && !d) { st = PD_ERR_ARG; goto done; }
+    const bool upd = fresh && o.method == PD_ADAPTER_SOKA && o.soka_init_update;
+    if (upd) {
+        /* ΔŴ = −Σ_b ∇_W L(batch_b): batches from their own stream, so the training data is unchanged */
+        if (!d) { st = pd_fail(PD_ERR_ARG, "finetune: SoKA update initialisation needs --task or --data"); goto done; }
+        if (o.calib_batches <= 0) { st = pd_fail(PD_ERR_ARG, "finetune: calibration batches must be positive"); goto done; }
+        size_t n1 = (size_t)o.B * o.T;
+        bb.tok = pd_malloc(n1 * sizeof(int32_t));
+        bb.tgt = pd_malloc(n1 * sizeof(int32_t));
+        bb.seg = pd_malloc(n1 * sizeof(int32_t));
+        if (!bb.tok || !bb.tgt || !bb.seg) { st = PD_ERR_NOMEM; goto done; }
+        pd_rng cr;
+        pd_rng_seed(&cr, pd_rng_derive(o.seed, 0xCA11B));
+        pd_tmodel_zero_grad(p.m);
+        for (int b = 0; b < o.calib_batches; b++) {
+            int64_t nt = pd_data_batch(d, &cr, o.B, o.T, false, bb.tok, bb.tgt, bb.seg);
+            if (nt < 0) { st = PD_ERR_ARG; goto done; }
+            if (nt == 0) continue;
+            pd_tbatch tb = {o.B, o.T, bb.tok, bb.tgt, bb.seg};
+            int64_t n;
+            pd_tmodel_forward(p.m, &tb, &n);
+            pd_tmodel_backward(p.m, &tb, 1.0f / (float)nt);
+        }
+        free(bb.tok); free(bb.tgt); free(bb.seg);
+        memset(&bb, 0, sizeof bb);
+    }
+    if ((st = peft_bind(&p, &o, fresh, upd ? pd_tmodel_grads(p.m) : NULL)) != PD_OK) goto done;
     if (rg && (st = restore_moments(&p, rg, o.resume)) != PD_OK) goto done;
     res->n_params = pd_adapter_n_params(p.a);
     size_t cl = strlen(o.out) + 8;
@@ -387,10 +424,7 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
         st = save_all(&p, &o, 0, &rng, cj, ckpt_path);
         goto done;
     }
-    if (o.task) d = pd_data_task(tok, o.task, o.dlo, o.dhi);
-    else if (o.data_path) d = pd_data_file(tok, o.data_path);
-    else { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file"); goto done; }
-    if (!d) { st = PD_ERR_ARG; goto done; }
+    if (!d) { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file"); goto done; }
     size_t bt = (size_t)o.accum * o.B * o.T;
     bb.tok = pd_malloc(bt * sizeof(int32_t));
     bb.tgt = pd_malloc(bt * sizeof(int32_t));

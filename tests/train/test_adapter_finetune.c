@@ -76,6 +76,8 @@ static float *logits_of(const char *model_path, pd_adapter *a) {
     return lg;
 }
 
+static bool g_update_init;
+
 static void finetune_stop(pd_adapter_method meth, int64_t steps, int64_t stop_after, const char *out, const char *resume) {
     pd_finetune_opts o;
     pd_finetune_opts_default(&o);
@@ -89,6 +91,8 @@ static void finetune_stop(pd_adapter_method meth, int64_t steps, int64_t stop_af
     o.B = 2; o.T = 32;
     o.steps = steps;
     o.stop_after = stop_after;
+    o.soka_init_update = g_update_init;
+    o.calib_batches = 2;
     o.opt.lr = 1e-2f;
     o.eval_n = 0;
     o.eval_batches = 1;
@@ -141,6 +145,38 @@ static void test_step0_equivalence(void **st) {
         free(mg);
         pd_adapter_free(a);
     }
+    free(base);
+}
+
+/* SoKA initialised from the estimated update: still the base at step 0, factors unlike the
+ * weight-initialised ones. */
+static void test_soka_update_init(void **st) {
+    (void)st;
+    size_t n = (size_t)NT * PD_TRAIN_VOCAB;
+    float *base = logits_of(base_path, NULL);
+    const char *pw = path("soka_w.gguf"), *pu = path("soka_u.gguf");
+    g_update_init = false;
+    finetune(PD_ADAPTER_SOKA, 0, pw, NULL);
+    g_update_init = true;
+    finetune(PD_ADAPTER_SOKA, 0, pu, NULL);
+    g_update_init = false;
+    pd_adapter *aw = pd_adapter_load(pw), *au = pd_adapter_load(pu);
+    assert_non_null(aw); assert_non_null(au);
+    const pd_adapter_layer *lw = pd_adapter_slot(aw, 1, PD_AT_UP), *lu = pd_adapter_slot(au, 1, PD_AT_UP);
+    assert_true(lu->rank >= 1 && lu->rank <= 3);
+    double diff = 0, nu = 0;
+    int64_t na = pd_adapter_layer_a_size(lu) < pd_adapter_layer_a_size(lw) ? pd_adapter_layer_a_size(lu)
+                                                                           : pd_adapter_layer_a_size(lw);
+    for (int64_t i = 0; i < na; i++) {
+        diff += fabs(fabs(lu->A[i]) - fabs(lw->A[i]));
+        nu += fabs(lu->A[i]);
+    }
+    assert_true(nu > 0 && diff > 1e-3 * nu);
+    float *ad = logits_of(base_path, au);
+    assert_true(max_rel(base, ad, n) < 1e-6);
+    free(ad);
+    pd_adapter_free(aw);
+    pd_adapter_free(au);
     free(base);
 }
 
@@ -206,6 +242,7 @@ static void test_resume_bit_exact(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_step0_equivalence),
+        cmocka_unit_test(test_soka_update_init),
         cmocka_unit_test(test_trained_merge_matches_hook),
         cmocka_unit_test(test_resume_bit_exact),
     };
