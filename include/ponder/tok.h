@@ -12,11 +12,19 @@ typedef struct pd_tokenizer pd_tokenizer;
 
 typedef enum { PD_TOK_SPM = 1, PD_TOK_BPE = 2, PD_TOK_BYTES = 3 } pd_tok_kind;
 
+/* A tokenizer is immutable once made: tokenising and decoding may run on many threads at once.
+ * It copies what it needs, so the pd_gguf may be closed afterwards. A "gpt2" vocabulary without
+ * merges whose tokens 0..255 are the 256 bytes (what pd_tokenizer_write_gguf writes for the byte
+ * vocabulary) reads back as PD_TOK_BYTES. tokenizer.ggml.pre: llama3 / llama-bpe (Llama 3),
+ * qwen2 / deepseek-r1-qwen (Qwen), default / gpt-2 (GPT-2); an unknown one warns and uses GPT-2's. */
 pd_tokenizer *pd_tokenizer_from_gguf(const pd_gguf *g);   /* NULL + error naming the key */
 /* The vocabulary ponder writes for models trained from scratch: ids 0..255 are the bytes,
  * then the given special tokens (e.g. "<|im_start|>", "<|im_end|>", "<think>", "</think>", "<|endoftext|>"). */
 pd_tokenizer *pd_tokenizer_new_bytes(const char *const *specials, int n_specials);
-/* Write tokenizer.ggml.* keys so the model loads in ponder and llama.cpp. */
+/* Write tokenizer.ggml.* keys so the model loads in ponder and llama.cpp. The byte vocabulary is
+ * written as model "gpt2", pre "default", tokens in GPT-2 byte-to-unicode form typed NORMAL (1;
+ * llama.cpp renders BYTE-typed BPE tokens as nothing), specials CONTROL (3), an empty merges
+ * array (llama.cpp requires the key), bos/eos/eot/padding ids and add_bos_token. */
 pd_status pd_tokenizer_write_gguf(const pd_tokenizer *t, pd_gguf_writer *w);
 void pd_tokenizer_free(pd_tokenizer *t);
 

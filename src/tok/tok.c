@@ -587,8 +587,8 @@ pd_tokenizer *pd_tokenizer_new_bytes(const char *const *specials, int n_specials
                     t->text + t->text_off[id], pd_tok_lookup(t, t->text + t->text_off[id], t->text_len[id]));
             goto fail;
         }
-    for (int32_t id = 0; id < t->n_vocab; id++) /* a duplicate of a byte text hides the byte */
-        if (id < 256 && pd_tok_lookup(t, t->text + t->text_off[id], t->text_len[id]) != id) {
+    for (int32_t id = 0; id < 256; id++) /* a special with a byte's text would hide the byte */
+        if (pd_tok_lookup(t, t->text + t->text_off[id], t->text_len[id]) != id) {
             pd_fail(PD_ERR_ARG, "pd_tokenizer_new_bytes: a special token duplicates byte token %d", id);
             goto fail;
         }
