@@ -20,16 +20,21 @@ pd_isa pd_isa_best(void) {
 }
 
 static void pd_tables_init(void) {
-    if (atomic_load(&pd_tables_ready)) return;
-    pd_kern_table t[3];
-    pd_kern_table_scalar(&t[0]);
-    t[1] = t[0];
-    pd_kern_table_avx2(&t[1]);
-    t[2] = t[1];
-    pd_kern_table_avx512(&t[2]);
-    /* Benign race: every thread computes identical tables. */
-    for (int i = 0; i < 3; i++) pd_tables[i] = t[i];
-    atomic_store(&pd_tables_ready, 1);
+    /* 0 = not built, 1 = being built by one thread, 2 = ready (others wait for it) */
+    int st = atomic_load(&pd_tables_ready);
+    if (st == 2) return;
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&pd_tables_ready, &expected, 1)) {
+        pd_kern_table_scalar(&pd_tables[0]);
+        pd_tables[1] = pd_tables[0];
+        pd_kern_table_avx2(&pd_tables[1]);
+        pd_tables[2] = pd_tables[1];
+        pd_kern_table_avx512(&pd_tables[2]);
+        atomic_store(&pd_tables_ready, 2);
+        return;
+    }
+    while (atomic_load(&pd_tables_ready) != 2) {
+    }
 }
 
 pd_isa pd_isa_active(void) {
