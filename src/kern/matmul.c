@@ -8,20 +8,30 @@
 #include "ponder/threads.h"
 #include "ponder/timer.h"
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Per-calling-thread scratch for converted activations (no allocation per token). */
+/* Per-calling-thread scratch for converted activations (no allocation per token). A thread key
+ * frees it when a thread that used it exits (server threads come and go). */
 static _Thread_local void *pd_mm_scratch;
 static _Thread_local size_t pd_mm_scratch_cap;
+static pthread_key_t pd_mm_key;
+static pthread_once_t pd_mm_once = PTHREAD_ONCE_INIT;
+static int pd_mm_key_ok;
+
+static void mm_scratch_dtor(void *p) { pd_aligned_free(p); }
+static void mm_key_init(void) { pd_mm_key_ok = pthread_key_create(&pd_mm_key, mm_scratch_dtor) == 0; }
 
 static void *mm_scratch(size_t n) {
     if (n <= pd_mm_scratch_cap) return pd_mm_scratch;
+    pthread_once(&pd_mm_once, mm_key_init);
     pd_aligned_free(pd_mm_scratch);
     pd_mm_scratch = NULL;
     pd_mm_scratch_cap = 0;
     size_t cap = n + n / 4 + 4096;
     pd_mm_scratch = pd_aligned_alloc(64, cap);
+    if (pd_mm_key_ok) pthread_setspecific(pd_mm_key, pd_mm_scratch);
     if (!pd_mm_scratch) return NULL;
     pd_mm_scratch_cap = cap;
     return pd_mm_scratch;
@@ -31,6 +41,7 @@ void pd_matmul_scratch_free(void) {
     pd_aligned_free(pd_mm_scratch);
     pd_mm_scratch = NULL;
     pd_mm_scratch_cap = 0;
+    if (pd_mm_key_ok) pthread_setspecific(pd_mm_key, NULL);
 }
 
 pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy) {
