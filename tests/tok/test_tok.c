@@ -606,6 +606,110 @@ static void test_word_cache(void **st) {
     free(in.data);
 }
 
+/* ---- pre-tokenisers on hand-made vocabularies (expected ids worked out by hand) ---- */
+static pd_tokenizer *tiny_bpe(const char *pre, const char *const *toks, int nt, const char *const *merges, int nm) {
+    pd_gguf_writer *w = pd_gguf_writer_new();
+    pd_gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
+    if (pre) pd_gguf_set_str(w, "tokenizer.ggml.pre", pre);
+    pd_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, (uint64_t)nt);
+    pd_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, (uint64_t)nm);
+    void *buf;
+    size_t size;
+    assert_int_equal(pd_gguf_write_buffer(w, &buf, &size), PD_OK);
+    pd_gguf_writer_free(w);
+    pd_gguf *g = pd_gguf_open_owned_memory(buf, size, "tiny");
+    assert_non_null(g);
+    pd_tokenizer *t = pd_tokenizer_from_gguf(g);
+    pd_gguf_close(g);
+    assert_non_null(t);
+    return t;
+}
+
+static void expect_ids(const pd_tokenizer *t, const char *text, const int32_t *want, size_t nw) {
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(pd_tokenize(t, text, strlen(text), false, false, &ids, &n), PD_OK);
+    if (n != nw || memcmp(ids, want, n * sizeof *ids)) {
+        fprintf(stderr, "'%s': got", text);
+        for (size_t k = 0; k < n; k++) fprintf(stderr, " %d", ids[k]);
+        fprintf(stderr, "\n");
+    }
+    assert_int_equal(n, nw);
+    assert_memory_equal(ids, want, n * sizeof *ids);
+    free(ids);
+}
+
+static void test_pre_tokenizers(void **st) {
+    (void)st;
+    /* digits: GPT-2 keeps a run of digits in one word, Llama 3 cuts it in threes, Qwen2 in ones.
+     * "1212" with the single merge (1,2): gpt2 12|12, llama3 "121"+"2" -> 12|1 2, qwen2 1|2|1|2 */
+    const char *dt[] = {"1", "2", "12"};
+    const char *dm[] = {"1 2"};
+    const struct { const char *pre; int32_t want[4]; size_t n; } cases[] = {
+        {"default", {2, 2}, 2}, {NULL, {2, 2}, 2}, {"gpt-2", {2, 2}, 2}, {"some-new-pre", {2, 2}, 2},
+        {"llama-bpe", {2, 0, 1}, 3}, {"llama3", {2, 0, 1}, 3},
+        {"qwen2", {0, 1, 0, 1}, 4}, {"deepseek-r1-qwen", {0, 1, 0, 1}, 4},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        pd_tokenizer *t = tiny_bpe(cases[c].pre, dt, 3, dm, 1);
+        assert_int_equal(pd_tok_kind_of(t), PD_TOK_BPE);
+        expect_ids(t, "1212", cases[c].want, cases[c].n);
+        pd_tokenizer_free(t);
+    }
+    /* contractions: Llama 3 / Qwen2 match 'S case-insensitively, GPT-2 only 's */
+    const char *ct[] = {"'", "S", "'S"};
+    const char *cm[] = {"' S"};
+    pd_tokenizer *t = tiny_bpe("llama-bpe", ct, 3, cm, 1);
+    expect_ids(t, "'S", (const int32_t[]){2}, 1);
+    pd_tokenizer_free(t);
+    t = tiny_bpe("default", ct, 3, cm, 1);
+    expect_ids(t, "'S", (const int32_t[]){0, 1}, 2);
+    pd_tokenizer_free(t);
+    /* ignore_merges (Llama 3): a word that is a token is taken whole, even where the merges do
+     * not lead to it; Qwen2 merges: "abc" -> a|bc */
+    const char *it[] = {"a", "b", "c", "bc", "abc"};
+    const char *im[] = {"b c"};
+    t = tiny_bpe("llama-bpe", it, 5, im, 1);
+    expect_ids(t, "abc", (const int32_t[]){4}, 1);
+    pd_tokenizer_free(t);
+    t = tiny_bpe("qwen2", it, 5, im, 1);
+    expect_ids(t, "abc", (const int32_t[]){0, 3}, 2);
+    pd_tokenizer_free(t);
+    /* a space joins the following letters in every family (" ab" -> "Ġ" "a" "b" -> merges) */
+    const char *st2[] = {"\xC4\xA0", "a", "b", "\xC4\xA0" "a", "\xC4\xA0" "ab"};
+    const char *sm[] = {"\xC4\xA0 a", "\xC4\xA0" "a b"};
+    t = tiny_bpe("qwen2", st2, 5, sm, 2);
+    expect_ids(t, "a ab", (const int32_t[]){1, 4}, 2);
+    size_t l;
+    assert_memory_equal(pd_tok_piece(t, 4, &l), " ab", 3);
+    pd_tokenizer_free(t);
+}
+
+/* A tokenizer is shared by threads: concurrent tokenisation gives the serial ids. */
+static void test_threads(void **st) {
+    (void)st;
+    pd_tokenizer *t = load_vocab(TOKDIR "ggml-vocab-qwen2-rebuilt.gguf", NULL);
+    inputs in;
+    read_inputs(TOKDIR "ggml-vocab-qwen2-rebuilt.gguf.inp", &in);
+    size_t ns[64];
+    int32_t *serial[64];
+    for (size_t i = 0; i < in.n_in; i++)
+        assert_int_equal(pd_tokenize(t, in.in[i], in.in_len[i], false, true, &serial[i], &ns[i]), PD_OK);
+    int bad = 0;
+#pragma omp parallel for num_threads(4) reduction(+ : bad)
+    for (int k = 0; k < 400; k++) {
+        size_t i = (size_t)k % in.n_in, n;
+        int32_t *ids;
+        if (pd_tokenize(t, in.in[i], in.in_len[i], false, true, &ids, &n) != PD_OK) { bad++; continue; }
+        if (n != ns[i] || (n && memcmp(ids, serial[i], n * sizeof *ids))) bad++;
+        free(ids);
+    }
+    assert_int_equal(bad, 0);
+    for (size_t i = 0; i < in.n_in; i++) free(serial[i]);
+    free(in.data);
+    pd_tokenizer_free(t);
+}
+
 /* ---- errors ---- */
 static pd_gguf *gguf_from_writer(pd_gguf_writer *w) {
     void *buf;
@@ -716,6 +820,8 @@ int main(void) {
         cmocka_unit_test(test_rewrite_vocab),
         cmocka_unit_test(test_long_inputs),
         cmocka_unit_test(test_word_cache),
+        cmocka_unit_test(test_pre_tokenizers),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
