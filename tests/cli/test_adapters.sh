@@ -63,6 +63,12 @@ check "inspect pissa trainable" "  trainable:  $(( 2 * (2*(32+32) + 2*(32+16) + 
 g0=$("$P" run -m "$T/base.gguf" -p "2+3" -n 6 --temp 0 --json | grep '"answer"')
 g1=$("$P" run -m "$T/base.gguf" --adapter "$T/pissa.gguf" -p "2+3" -n 6 --temp 0 --json | grep '"answer"')
 check "run --adapter at step 0" "$g0" "$g1"
+# a quantised base: PiSSA is initialised from the dequantised weights and is exact at step 0
+"$P" quantize "$T/base.gguf" "$T/base_q8.gguf" q8_0 >/dev/null || fail=1
+"$P" finetune -m "$T/base_q8.gguf" --adapter pissa --targets q,k,v,o --rank 2 --steps 0 --out "$T/pq.gguf" --quiet >/dev/null || fail=1
+"$P" logits -m "$T/base_q8.gguf" --tokens $TOK --all --out "$T/q0.f32" || fail=1
+"$P" logits -m "$T/base_q8.gguf" --adapter "$T/pq.gguf" --tokens $TOK --all --out "$T/q1.f32" || fail=1
+cmp -s "$T/q0.f32" "$T/q1.f32" && echo "ok   step-0 logits on a q8_0 base" || { echo "FAIL step-0 on q8_0"; fail=1; }
 # a few steps of SoKA, then: logits through the hook == logits of the merged model
 "$P" finetune -m "$T/base.gguf" --adapter soka --task arith-mul --difficulty 1 --batch 2 --seq 32 --steps 3 --lr 0.02 \
   --eval-n 0 --plot none --quiet --out "$T/s3.gguf" >/dev/null || { echo "FAIL finetune soka 3 steps"; fail=1; }
