@@ -165,6 +165,37 @@ static void sort_prefix(const float *p, int32_t *idx, int k) {
     qsort_r(idx, (size_t)k, sizeof *idx, cmp_desc, (void *)p);
 }
 
+/* Indices of the k largest finite values of x (lower id first on ties), unordered; returns how many. */
+static int top_k_heap(const float *x, int n, int k, int32_t *h) {
+    int m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (!(x[i] == x[i]) || x[i] == -INFINITY) continue;
+        if (m < k) {
+            /* sift up: the root is the entry every other one comes before */
+            int j = m++;
+            while (j > 0 && before(x, h[(j - 1) / 2], i)) { h[j] = h[(j - 1) / 2]; j = (j - 1) / 2; }
+            h[j] = i;
+        } else if (before(x, i, h[0])) {
+            int j = 0;
+            for (;;) {
+                int c = 2 * j + 1;
+                if (c >= m) break;
+                if (c + 1 < m && before(x, h[c], h[c + 1])) c++;
+                if (!before(x, i, h[c])) break;
+                h[j] = h[c];
+                j = c;
+            }
+            h[j] = i;
+        }
+    }
+    return m;
+}
+
+static int filter_rest(pd_sampler *s, float *w, int n, bool sorted, double *mass, int32_t best);
+static int filter_sorted(pd_sampler *s, float *w, int n, double *mass, int32_t best) {
+    return filter_rest(s, w, n, true, mass, best);
+}
+
 /* Fill s->work with unnormalised probabilities and s->idx[0..n) with the kept tokens (most
  * probable first when any filter is on, id order otherwise). Returns n, -1 on error; *mass = sum. */
 static int build_dist(pd_sampler *s, const float *logits, double *mass) {
@@ -188,19 +219,35 @@ static int build_dist(pd_sampler *s, const float *logits, double *mass) {
     }
     float inv_t = 1.0f / s->p.temperature;
     int n = 0;
+    int k = s->p.top_k;
+    if (k > 0 && k <= V / 8) {
+        /* small top-k: keep the k largest logits in a heap (one cheap comparison per token in the
+         * common case), exponentiate only those; exp is monotonic so the order is the same */
+        n = top_k_heap(w, V, k, s->idx);
+        for (int i = 0; i < n; i++) {
+            int32_t t = s->idx[i];
+            w[t] = expf((w[t] - mx) * inv_t);
+        }
+        sort_prefix(w, s->idx, n);
+        return filter_sorted(s, w, n, mass, best);
+    }
     for (int i = 0; i < V; i++) {
         float e = (w[i] == w[i]) ? expf((w[i] - mx) * inv_t) : 0.0f;
         w[i] = e;
         if (e > 0.0f) s->idx[n++] = i;
     }
     bool sorted = false;
-    int k = s->p.top_k;
     if (k > 0 && k < n) {
         select_top(w, s->idx, n, k);
         n = k;
         sort_prefix(w, s->idx, n);
         sorted = true;
     }
+    return filter_rest(s, w, n, sorted, mass, best);
+}
+
+/* top-p and min-p over the n candidates in s->idx (sorted most probable first when `sorted`). */
+static int filter_rest(pd_sampler *s, float *w, int n, bool sorted, double *mass, int32_t best) {
     if (s->p.top_p < 1.0f) {
         double z = 0;
         for (int i = 0; i < n; i++) z += w[s->idx[i]];
