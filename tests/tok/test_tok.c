@@ -537,7 +537,7 @@ static void test_rewrite_vocab(void **st) {
 static void test_long_inputs(void **st) {
     (void)st;
     const char *vocabs[] = {"ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-bpe-rebuilt.gguf", "ggml-vocab-qwen2-rebuilt.gguf"};
-    size_t n = 200000;
+    size_t n = 100000;
     char *text = malloc(n);
     pd_rng r;
     pd_rng_seed(&r, 3);
