@@ -85,6 +85,51 @@ static void test_dot_scalar_exact(void **st) {
     check_isa(PD_ISA_SCALAR);
 }
 
+/* Weight blocks of random bytes (every bit pattern the formats allow: int8 -128, 6-bit scales
+ * with high bits set, Q6_K scale -128, ...), with the F16 scale fields set to finite values:
+ * each SIMD level against the scalar twin. */
+static void test_dot_raw_blocks(void **st) {
+    (void)st;
+    pd_rng r;
+    pd_rng_seed(&r, 4242);
+    const pd_type qt[] = {PD_TYPE_Q8_0, PD_TYPE_Q4_0, PD_TYPE_Q4_K, PD_TYPE_Q6_K};
+    for (int ti = 0; ti < 4; ti++) {
+        pd_type t = qt[ti];
+        int64_t n = 1024;
+        size_t wb = pd_row_bytes(t, n), bb = pd_type_block_bytes(t);
+        uint8_t *w = malloc(wb);
+        void *x = malloc(pd_row_bytes(pd_vec_dot_type(t), n));
+        float *xf = malloc(n * 4), *wf = malloc(n * 4);
+        for (int rep = 0; rep < 20; rep++) {
+            for (size_t i = 0; i < wb; i++) w[i] = (uint8_t)pd_rng_u64(&r);
+            for (size_t b = 0; b < wb; b += bb) {
+                uint16_t d = pd_f32_to_f16((float)(pd_rng_uniform(&r) * 0.01)), dm = pd_f32_to_f16((float)(pd_rng_uniform(&r) * 0.01));
+                if (t == PD_TYPE_Q6_K) memcpy(w + b + 208, &d, 2);
+                else memcpy(w + b, &d, 2);
+                if (t == PD_TYPE_Q4_K) memcpy(w + b + 2, &dm, 2);
+            }
+            if (rep == 0 && t == PD_TYPE_Q8_0) memset(w + 2, 0x80, 32); /* a whole block of -128 */
+            fill_normal(&r, xf, n, 1.0);
+            assert_int_equal(pd_quantize_row_act(pd_vec_dot_type(t), xf, x, n), PD_OK);
+            assert_int_equal(pd_dequantize_row(t, w, wf, n), PD_OK);
+            assert_int_equal(pd_dequantize_row(pd_vec_dot_type(t), x, xf, n), PD_OK);
+            double mag = 0;
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)wf[i] * xf[i]);
+            float ref = pd_vec_dot_ref(t, n, w, x);
+            for (int isa = 1; isa <= (int)pd_isa_best(); isa++) {
+                pd_isa_force((pd_isa)isa);
+                float v = pd_vec_dot(t, n, w, x);
+                if (fabs(v - ref) > 2e-6 * mag + 1e-6) {
+                    fprintf(stderr, "raw %s %s: %.8g vs scalar %.8g\n", pd_isa_name((pd_isa)isa), pd_type_name(t), v, ref);
+                    fail();
+                }
+            }
+        }
+        free(w), free(x), free(xf), free(wf);
+    }
+    pd_isa_force(pd_isa_best());
+}
+
 /* Naive truth: dequantised weight rows · activations rounded to the vec_dot type, in double. */
 static void check_matmul(pd_isa isa, pd_type t, int64_t K, int64_t N, int64_t M, int threads) {
     pd_rng r;
@@ -215,7 +260,7 @@ static void test_bench_entry(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dot_scalar_exact), cmocka_unit_test(test_dot_avx2),    cmocka_unit_test(test_dot_avx512),
+        cmocka_unit_test(test_dot_scalar_exact), cmocka_unit_test(test_dot_raw_blocks), cmocka_unit_test(test_dot_avx2),    cmocka_unit_test(test_dot_avx512),
         cmocka_unit_test(test_matmul_all),       cmocka_unit_test(test_matmul_big),  cmocka_unit_test(test_matmul_errors),
         cmocka_unit_test(test_bench_entry),      cmocka_unit_test(test_matmul_thread_exit),
     };
