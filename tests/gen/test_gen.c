@@ -479,6 +479,60 @@ static void test_utf8_and_stop_strings(void **st) {
     pd_model_free(m);
 }
 
+/* Boundary flags and the per-token callback: forced "Hi\n\nok\nthen" as byte tokens. */
+typedef struct { forced_t f; unsigned flags[32]; int n_flags; int n_cb; float cb_lp[32]; } bnd_t;
+static void bnd_logits(void *ctx, const pd_seq_state *s, float *logits) { forced_logits(&((bnd_t *)ctx)->f, s, logits); }
+static void bnd_token(void *ctx, const pd_seq_state *s, pd_action *a) {
+    (void)a;
+    bnd_t *b = ctx;
+    b->flags[b->n_flags++] = s->boundary;
+}
+static void bnd_cb(void *ctx, int seq, const pd_sample *smp, pd_phase ph) {
+    (void)seq;
+    bnd_t *b = ctx;
+    assert_int_equal(ph, PD_PHASE_ANSWER);
+    assert_int_equal(smp->n_top, 2);
+    assert_int_equal(smp->top[0].token, smp->token);  /* the forced token has all the mass */
+    b->cb_lp[b->n_cb++] = smp->logprob;
+}
+static void test_boundaries_callbacks(void **st) {
+    (void)st;
+    pd_model *m = load(FIX "models/tiny-qwen3.gguf");
+    pd_gen *g = new_gen(m, 1, 64);
+    const char *text = "Hi\n\nok\nthen";
+    int32_t t[16];
+    int n = 0;
+    for (const char *c = text; *c; c++) t[n++] = byte_token(m->tok, (unsigned char)*c);
+    bnd_t b = {.f = {t, n, 0}};
+    pd_gen_set_token_callback(g, bnd_cb, &b);
+    pd_policy pol = {.name = "bnd", .ctx = &b, .on_logits = bnd_logits, .on_token = bnd_token};
+    pd_seq_params p = pd_seq_defaults();
+    p.max_tokens = n;
+    p.ignore_eog = true;
+    p.sampling.n_logprobs = 2;
+    p.logprobs = true;
+    p.policies = &pol;
+    p.n_policies = 1;
+    int32_t prompt[1] = {14582};
+    int id = pd_gen_add(g, prompt, 1, &p);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    const pd_gen_result *r = pd_gen_get_result(g, id);
+    assert_string_equal(r->answer, text);
+    assert_int_equal(b.n_flags, n);
+    assert_int_equal(b.n_cb, n);
+    /* tokens: H i \n \n o k \n t h e n */
+    const unsigned want[] = {0, 0, PD_BOUNDARY_LINE, PD_BOUNDARY_LINE | PD_BOUNDARY_PARAGRAPH, 0, 0, PD_BOUNDARY_LINE, 0, 0, 0, 0};
+    for (int i = 0; i < n; i++) assert_int_equal(b.flags[i], want[i]);
+    /* log-probs are taken after the policies' biases (sampler.h): the forced token has all the
+     * mass, and the result records what the callback saw */
+    for (int i = 0; i < n; i++) {
+        assert_true(fabsf(r->logprobs[i]) < 1e-6f);
+        assert_true(fabsf(r->logprobs[i] - b.cb_lp[i]) < 1e-6f);
+    }
+    pd_gen_free(g);
+    pd_model_free(m);
+}
+
 /* Phases: a prompt ending in "<think>\n" starts in thinking; injected "</think>" switches to answer. */
 static void inject_close_at_4(void *ctx, const pd_seq_state *s, pd_action *a) {
     const int32_t *close = ctx;
@@ -559,6 +613,7 @@ int main(void) {
         cmocka_unit_test(test_seed_text_score),
         cmocka_unit_test(test_fork_rewind_handover),
         cmocka_unit_test(test_utf8_and_stop_strings),
+        cmocka_unit_test(test_boundaries_callbacks),
         cmocka_unit_test(test_phases),
         cmocka_unit_test(test_errors),
     };
