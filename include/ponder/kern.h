@@ -24,7 +24,9 @@ uint16_t pd_f32_to_bf16(float f);  /* round to nearest even, NaN kept */
 /* n must be a multiple of the type's block size. */
 pd_status pd_dequantize_row(pd_type t, const void *src, float *dst, int64_t n);
 /* Storage types F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K and activation type Q8_K; reference
- * (round-to-nearest, ggml-compatible) quantisers. */
+ * (round-to-nearest, ggml-compatible) quantisers. Q8_0, Q4_0 and Q8_K give the bytes of ggml's
+ * quantize_row_*_ref; Q4_K / Q6_K use a simpler min-max search (same format, llama.cpp loads it,
+ * not byte-identical to llama-quantize). */
 pd_status pd_quantize_row(pd_type t, const float *src, void *dst, int64_t n);
 /* Activation quantiser as ggml-cpu's matmul applies it (what pd_matmul uses): Q8_0 with
  * d = amax/127 (F16) and q = rint(x*127/amax) (half to even); Q8_K and others as pd_quantize_row. */
@@ -53,7 +55,9 @@ pd_status pd_kern_bench_matmul(pd_type t, int64_t K, int64_t N, int64_t M, int r
                                double *gbps_out);
 
 /* f32 GEMM for training: C[M][N] (+)= A[M][K] · op(B), with B given as [N][K] (trans_b=1) or
- * [K][N] (trans_b=0); row-major, leading dims. accumulate=0 overwrites C. OpenBLAS when present. */
+ * [K][N] (trans_b=0); row-major, leading dims. accumulate=0 overwrites C. OpenBLAS when present.
+ * Precisely: C = alpha * op(A) * op(B) + beta * C, op(A) = A ([M][K]) or A^T (A given as [K][M] when
+ * trans_a); beta = 0 overwrites C without reading it (as BLAS). Threads: pd_threads_get(). */
 void pd_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 /* The built-in kernel behind pd_sgemm when OpenBLAS is absent (always compiled, and tested). */
