@@ -31,7 +31,7 @@ typedef enum { PD_PHASE_PROMPT = 0, PD_PHASE_THINKING = 1, PD_PHASE_ANSWER = 2 }
 
 /* Segment boundaries completed by the token just sampled. */
 enum {
-    PD_BOUNDARY_PARAGRAPH = 1u << 0,  /* the current phase's text now ends with "\n\n" (newly) */
+    PD_BOUNDARY_PARAGRAPH = 1u << 0,  /* the phase text now ends with "\n\n" and did not before */
     PD_BOUNDARY_THINK_START = 1u << 1,/* the token is the thinking opener */
     PD_BOUNDARY_THINK_END = 1u << 2,  /* the token is the thinking closer */
     PD_BOUNDARY_LINE = 1u << 3,       /* the token's text contains "\n" */

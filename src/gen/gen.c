@@ -265,7 +265,8 @@ static unsigned push_token(pd_gen *g, int id, seq_t *s, int32_t tok, float logpr
         return boundary;
     }
     if (memchr(g->piece, '\n', k)) boundary |= PD_BOUNDARY_LINE;
-    if (b->len >= 2 && b->data[b->len - 1] == '\n' && b->data[b->len - 2] == '\n') boundary |= PD_BOUNDARY_PARAGRAPH;
+    bool was_par = old >= 2 && b->data[old - 1] == '\n' && b->data[old - 2] == '\n';
+    if (!was_par && b->len >= 2 && b->data[b->len - 1] == '\n' && b->data[b->len - 2] == '\n') boundary |= PD_BOUNDARY_PARAGRAPH;
     if (replay) { s->emitted[slot] = b->len; return boundary; }
     if (slot == 1 && s->p.n_stop) {
         for (int i = 0; i < s->p.n_stop; i++) {

@@ -479,7 +479,7 @@ static void test_utf8_and_stop_strings(void **st) {
     pd_model_free(m);
 }
 
-/* Boundary flags and the per-token callback: forced "Hi\n\nok\nthen" as byte tokens. */
+/* Boundary flags and the per-token callback: forced "Hi\n\n\nok\nthen" as byte tokens. */
 typedef struct { forced_t f; unsigned flags[32]; int n_flags; int n_cb; float cb_lp[32]; } bnd_t;
 static void bnd_logits(void *ctx, const pd_seq_state *s, float *logits) { forced_logits(&((bnd_t *)ctx)->f, s, logits); }
 static void bnd_token(void *ctx, const pd_seq_state *s, pd_action *a) {
@@ -499,7 +499,7 @@ static void test_boundaries_callbacks(void **st) {
     (void)st;
     pd_model *m = load(FIX "models/tiny-qwen3.gguf");
     pd_gen *g = new_gen(m, 1, 64);
-    const char *text = "Hi\n\nok\nthen";
+    const char *text = "Hi\n\n\nok\nthen";
     int32_t t[16];
     int n = 0;
     for (const char *c = text; *c; c++) t[n++] = byte_token(m->tok, (unsigned char)*c);
@@ -520,8 +520,9 @@ static void test_boundaries_callbacks(void **st) {
     assert_string_equal(r->answer, text);
     assert_int_equal(b.n_flags, n);
     assert_int_equal(b.n_cb, n);
-    /* tokens: H i \n \n o k \n t h e n */
-    const unsigned want[] = {0, 0, PD_BOUNDARY_LINE, PD_BOUNDARY_LINE | PD_BOUNDARY_PARAGRAPH, 0, 0, PD_BOUNDARY_LINE, 0, 0, 0, 0};
+    /* tokens: H i \n \n \n o k \n t h e n (a third newline does not start another paragraph) */
+    const unsigned want[] = {0, 0, PD_BOUNDARY_LINE, PD_BOUNDARY_LINE | PD_BOUNDARY_PARAGRAPH, PD_BOUNDARY_LINE, 0, 0,
+                             PD_BOUNDARY_LINE, 0, 0, 0, 0};
     for (int i = 0; i < n; i++) assert_int_equal(b.flags[i], want[i]);
     /* log-probs are taken after the policies' biases (sampler.h): the forced token has all the
      * mass, and the result records what the callback saw */
