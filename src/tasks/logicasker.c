@@ -221,13 +221,7 @@ static pd_status la_gen(pd_rng *r, int d, pd_task_item *out, pd_buf *key) {
     return pd_fail(PD_ERR_RANGE, "logicasker: could not draw a consistent item at difficulty %d", d);
 }
 
-static void la_check(const pd_task_item *it, const char *ans, pd_verdict *v) {
-    char *n = tk_extract_yesno(ans);
-    int ok = n && !strcmp(n, it->answer);
-    tk_verdict(v, ok ? 1.0 : 0.0, n ? (ok ? "correct" : "wrong") : "not yes/no", ans);
-    free(n);
-}
 
 const pd_task pd_task_logicasker = {"logicasker", "atomic inference rules and fallacies posed as yes/no questions",
                                     "1: one rule or fallacy; 2-6: a chain of that many steps", 1, LA_MAXD, 1,
-                                    la_gen, tk_extract_yesno, la_check};
+                                    la_gen, tk_extract_yesno, tk_check_yesno};

@@ -62,12 +62,6 @@ static pd_status sy_gen(pd_rng *r, int d, pd_task_item *out, pd_buf *key) {
     return PD_OK;
 }
 
-static void yesno_check(const pd_task_item *it, const char *ans, pd_verdict *v) {
-    char *n = tk_extract_yesno(ans);
-    int ok = n && !strcmp(n, it->answer);
-    tk_verdict(v, ok ? 1.0 : 0.0, n ? (ok ? "correct" : "wrong") : "not yes/no", ans);
-    free(n);
-}
 
 const pd_task pd_task_syllogism = {"syllogism", "does 'all X are Y' follow from a shuffled chain of premises?",
-                                   "chain length (1-15)", 1, SY_MAXD, 3, sy_gen, tk_extract_yesno, yesno_check};
+                                   "chain length (1-15)", 1, SY_MAXD, 3, sy_gen, tk_extract_yesno, tk_check_yesno};

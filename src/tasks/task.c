@@ -83,6 +83,13 @@ char *tk_extract_yesno(const char *region) {
     return pd_strdup(k == 0 || k == 2 ? "yes" : "no");
 }
 
+void tk_check_yesno(const pd_task_item *it, const char *ans, pd_verdict *v) {
+    char *n = tk_extract_yesno(ans);
+    int ok = n && !strcmp(n, it->answer);
+    tk_verdict(v, ok ? 1.0 : 0.0, n ? (ok ? "correct" : "wrong") : "not yes/no", ans);
+    free(n);
+}
+
 char *tk_last_line(const char *s) {
     const char *end = s + strlen(s);
     while (end > s) {

@@ -17,6 +17,8 @@ void tk_verdict(pd_verdict *v, double score, const char *reason, const char *ans
 int tk_last_word(const char *s, const char *const *words, int n_words);
 /* Default extractor: last yes/no word → "yes"/"no". */
 char *tk_extract_yesno(const char *region);
+/* Judge a yes/no answer against item->answer ("yes"/"no"). */
+void tk_check_yesno(const pd_task_item *it, const char *ans, pd_verdict *v);
 /* Trim spaces; owned copy of the last non-empty line of s (NULL if none). */
 char *tk_last_line(const char *s);
 /* Fisher–Yates shuffle of ints with pd_rng. */
