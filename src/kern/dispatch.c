@@ -2,19 +2,30 @@
  * AVX-512); the public vec_dot entry points. */
 #include "kern_impl.h"
 #include <stdatomic.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 static pd_kern_table pd_tables[3];
 static atomic_int pd_tables_ready = 0;
 static atomic_int pd_active_isa = -1;
 
+#if defined(__x86_64__) || defined(__i386__)
+/* F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c". */
+static int pd_cpu_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 pd_isa pd_isa_best(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    int base = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && pd_cpu_f16c();
+    if (base && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
         return PD_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-        return PD_ISA_AVX2;
+    if (base) return PD_ISA_AVX2;
 #endif
     return PD_ISA_SCALAR;
 }

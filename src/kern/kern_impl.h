@@ -7,6 +7,25 @@
 #include <string.h>
 #include "ponder/kern.h"
 
+/* Per-file instruction-set regions (no global -m flags): GCC's target pragmas, or clang's
+ * attribute push, which applies the same target to every function in the region. */
+#if defined(__clang__)
+#define PD_TARGET_AVX2_BEGIN _Pragma("clang attribute push(__attribute__((target(\"avx2,fma,f16c\"))), apply_to = function)")
+#define PD_TARGET_AVX512_BEGIN \
+    _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512vl,avx2,fma,f16c\"))), apply_to = function)")
+#define PD_TARGET_AVX512VNNI_BEGIN \
+    _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c\"))), apply_to = function)")
+#define PD_TARGET_END _Pragma("clang attribute pop")
+#define PD_UNROLL4 _Pragma("unroll 4")
+#else
+#define PD_TARGET_AVX2_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma,f16c\")")
+#define PD_TARGET_AVX512_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx2,fma,f16c\")")
+#define PD_TARGET_AVX512VNNI_BEGIN \
+    _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c\")")
+#define PD_TARGET_END _Pragma("GCC pop_options")
+#define PD_UNROLL4 _Pragma("GCC unroll 4")
+#endif
+
 #define PD_QK 32     /* Q8_0 / Q4_0 block */
 #define PD_QK_K 256  /* K-quant super-block */
 

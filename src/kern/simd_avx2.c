@@ -7,8 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+PD_TARGET_AVX2_BEGIN
 
 /* F16C scalar conversion: inline, and (unlike a call) it leaves the vector registers alone */
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
@@ -224,7 +223,7 @@ static float dot_q4_0(int64_t n, const void *w, const void *x) {
             __m256i v0 = LOADW(wa + i), v1 = LOADW(wb + i);                                                           \
             __m256i u0 = _mm256_sign_epi8(v0, v0), u1 = _mm256_sign_epi8(v1, v1);                                     \
             __m256 d0 = _mm256_set1_ps(h2f(wa[i].d)), d1 = _mm256_set1_ps(h2f(wb[i].d));                              \
-            _Pragma("GCC unroll 4") for (int m = 0; m < MR; m++) {                                                    \
+            PD_UNROLL4 for (int m = 0; m < MR; m++) {                                                    \
                 __m256i xv = _mm256_loadu_si256((const __m256i *)xb[m][i].qs);                                        \
                 __m256 dx = _mm256_set1_ps(h2f(xb[m][i].d));                                                          \
                 acc[0][m] = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), mul_sum_i8(u0, _mm256_sign_epi8(xv, v0)), acc[0][m]); \
@@ -342,10 +341,10 @@ static inline __attribute__((always_inline)) void q6_K_rows(int T, int64_t n, co
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m3), 4));
             __m256i sp[4];
             for (int g = 0; g < 4; g++) sp[g] = scale_pair(s[2 * g], s[2 * g + 1]);
-            _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) {
+            PD_UNROLL4 for (int t = 0; t < T; t++) {
                 const int8_t *y = b[t][i].qs + 128 * h;
                 __m256i p = _mm256_setzero_si256();
-                _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
+                PD_UNROLL4 for (int g = 0; g < 4; g++) {
                     __m256i m = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256((const __m256i *)(y + 32 * g)));
                     p = _mm256_add_epi32(p, _mm256_madd_epi16(m, sp[g]));
                 }
@@ -648,7 +647,7 @@ void pd_attend_head_avx2(float *out, const float *q, const void *K, const void *
     pd_attend_heads_avx2(out, head_dim, q, head_dim, 1, K, V, kv_type, k_stride, v_stride, n_kv, head_dim, scale);
 }
 
-#pragma GCC pop_options
+PD_TARGET_END
 
 void pd_kern_table_avx2(pd_kern_table *t) {
     t->dot[PD_TYPE_F32] = dot_f32;

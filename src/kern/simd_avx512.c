@@ -11,8 +11,7 @@
 /* PD_AVX512_EMULATE: tests/kern/test_avx512_emu.c compiles this file with scalar stand-ins for the
  * intrinsics, so CPUs without AVX-512 still check the kernels' logic against the scalar twins. */
 #ifndef PD_AVX512_EMULATE
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")
+PD_TARGET_AVX512_BEGIN
 #endif
 
 static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1u); }
@@ -222,15 +221,15 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
             int has2 = i + 1 < nb;                                                                                    \
             __m512i v[Q5_NR], u[Q5_NR];                                                                               \
             __m512 dw[Q5_NR];                                                                                         \
-            _Pragma("GCC unroll 4") for (int r = 0; r < Q5_NR; r++) {                                                 \
+            PD_UNROLL4 for (int r = 0; r < Q5_NR; r++) {                                                 \
                 v[r] = PAIRW(wr[r] + i, has2);                                                                        \
                 u[r] = _mm512_abs_epi8(v[r]);                                                                         \
                 dw[r] = pair_scale(blk_d(&wr[r][i]), has2 ? blk_d(&wr[r][i + 1]) : 0.0f);                             \
             }                                                                                                         \
-            _Pragma("GCC unroll 4") for (int m = 0; m < MR; m++) {                                                    \
+            PD_UNROLL4 for (int m = 0; m < MR; m++) {                                                    \
                 __m512i xv = pair_q8_0(xb[m] + i, has2);                                                              \
                 __m512 dx = pair_scale(blk_d(&xb[m][i]), has2 ? blk_d(&xb[m][i + 1]) : 0.0f);                         \
-                _Pragma("GCC unroll 4") for (int r = 0; r < Q5_NR; r++) acc[r][m] =                                   \
+                PD_UNROLL4 for (int r = 0; r < Q5_NR; r++) acc[r][m] =                                   \
                     _mm512_fmadd_ps(_mm512_mul_ps(dw[r], dx), I8DOT(u[r], sign_by(xv, v[r])), acc[r][m]);             \
             }                                                                                                         \
         }                                                                                                             \
@@ -254,16 +253,15 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
 PD_Q512(_bw, i8dot_bw)
 
 #ifndef PD_AVX512_EMULATE
-#pragma GCC pop_options
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")
+PD_TARGET_END
+PD_TARGET_AVX512VNNI_BEGIN
 #endif
 static inline __m512 i8dot_vnni(__m512i aw, __m512i sx) {
     return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx));
 }
 PD_Q512(_vnni, i8dot_vnni)
 #ifndef PD_AVX512_EMULATE
-#pragma GCC pop_options
+PD_TARGET_END
 #endif
 
 void pd_kern_table_avx512(pd_kern_table *t) {
