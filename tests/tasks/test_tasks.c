@@ -129,13 +129,19 @@ static int tautology(const char *f) {
     for (unsigned m = 0; m < 8; m++) { const char *s = f; if (!tt_eval(&s, m)) return 0; }
     return 1;
 }
-static int n_true, n_false_classical;
+static int n_true, n_false_classical, n_glivenko;
 static void check_logic(const pd_task_item *it) {
     const char *f = strchr(it->prompt, '?') + 2;
     int taut = tautology(f);
     if (!strcmp(it->answer, "TRUE")) { assert_true(taut); n_true++; } /* intuitionistic ⊂ classical */
     else if (!taut) n_false_classical++;
     assert_int_equal(tk_logic_decide(f), !strcmp(it->answer, "TRUE"));
+    /* Glivenko: f is a classical tautology iff not-not-f is intuitionistically provable — an
+     * independent check of the prover's completeness (skipped when over the search budget) */
+    char nn[1024];
+    snprintf(nn, sizeof nn, "((%s) -> bot) -> bot", f);
+    int d = tk_logic_decide(nn);
+    if (d >= 0) { assert_int_equal(d, taut); n_glivenko++; }
 }
 
 static void check_syllogism(const pd_task_item *it) {
@@ -383,8 +389,10 @@ static void test_arith(void **st) { (void)st; for (int i = 0; i < 4; i++) run_pl
 static void test_countdown(void **st) { (void)st; run_plan(&plans[4]); }
 static void test_logic(void **st) {
     (void)st;
-    n_true = n_false_classical = 0;
+    n_true = n_false_classical = n_glivenko = 0;
     run_plan(&plans[5]);
+    assert_true(n_glivenko > 1800); /* nearly all of the 2000 checked formulas were decided */
+    assert_true(n_false_classical > 100); /* FALSE items include classical non-tautologies */
     assert_true(n_true > 700 && n_true < 1300); /* balanced labels over the 2000 checked items */
     /* hand-known intuitionistic facts */
     assert_int_equal(tk_logic_decide("p1 | (p1 -> bot)"), 0);            /* excluded middle */
