@@ -1,6 +1,7 @@
 /* cli/cmd_chat.c — `ponder chat`: interactive multi-turn chat. Each turn renders the whole history
- * with the model's template (earlier thinking dropped as the family's template does) and prefills it
- * as a new sequence (a prefix cache across turns is future work), streams the thinking dimmed (or hides it with --hide-thinking) and then the answer.
+ * with the model's template (earlier thinking dropped as the family's template does), reuses the KV
+ * of the token prefix it shares with the previous turn (pd_gen_add_reusing), streams the thinking
+ * dimmed (or hides it with --hide-thinking) and then the answer.
  * Commands: /reset clears the history, /exit (or end of input) quits. */
 #include "cli.h"
 #include "gen_cli.h"
@@ -65,6 +66,7 @@ static int chat_main(gen_cli *o) {
     pd_gen_params gp = pd_gen_defaults();
     gp.n_ctx = o->n_ctx;
     gp.kv_type = o->kv_type;
+    gp.n_seq_max = 2;  /* this turn and the previous one, whose KV it reuses */
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     chat_out out = {.hide = o->hide_thinking, .tty = isatty(1)};
     pd_gen_set_stream(g, stream, &out);
@@ -102,11 +104,13 @@ static int chat_main(gen_cli *o) {
         int32_t *ids = gen_cli_tokens(VERB, m, fam, msgs, nm, o->no_think, &n_ids);
         free(msgs);
         if (!ids) goto done;
-        if (seq >= 0) pd_gen_remove(g, seq);
         pd_seq_params sp;
         pd_policy pol;
         if (!gen_cli_seq_params(VERB, o, m, &sp, &pol)) { free(ids); goto done; }
-        seq = pd_gen_add(g, ids, (int)n_ids, &sp);
+        /* the previous turn's KV serves the common prefix; then it is dropped */
+        int prev = seq;
+        seq = prev >= 0 ? pd_gen_add_reusing(g, prev, ids, (int)n_ids, &sp) : pd_gen_add(g, ids, (int)n_ids, &sp);
+        if (prev >= 0) pd_gen_remove(g, prev);
         if (seq < 0) {
             cli_error(VERB, "%s", pd_last_error());
             if (sp.n_policies) pol.release(pol.ctx);

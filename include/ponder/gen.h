@@ -97,6 +97,10 @@ int32_t pd_gen_think_close(const pd_gen *g);
 /* Join with a prompt (n >= 1 tokens). Returns the sequence id, or -1 + error (no free slot,
  * prompt longer than n_ctx, bad params). */
 int pd_gen_add(pd_gen *g, const int32_t *prompt, int n, const pd_seq_params *p);
+/* Join like pd_gen_add, reusing the KV of the longest common token prefix with sequence `donor`
+ * (a finished or running sequence, e.g. the previous turn of a chat or a shared system prompt);
+ * only the rest of the prompt is prefilled. The donor is unchanged. */
+int pd_gen_add_reusing(pd_gen *g, int donor, const int32_t *prompt, int n, const pd_seq_params *p);
 /* One step: one forward per model with pending tokens, then sampling and policies.
  * PD_OK also when nothing was active. An error from the forward is returned (sequences unchanged). */
 pd_status pd_gen_step(pd_gen *g);

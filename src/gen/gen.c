@@ -383,6 +383,8 @@ static void sample_next(pd_gen *g, int id, seq_t *s, float *logits) {
 
 /* ---------------------------------------------------------------- joining */
 
+static seq_t *seq_at(pd_gen *g, int id);
+
 static int free_slot(const pd_gen *g) {
     for (int i = 0; i < g->p.n_seq_max; i++)
         if (!g->seqs[i].used) return i;
@@ -468,6 +470,24 @@ int pd_gen_add(pd_gen *g, const int32_t *prompt, int n, const pd_seq_params *p) 
     s->t_join = pd_time_now();
     s->last_step = -1;
     run_on_start(g, id, s);
+    return id;
+}
+
+int pd_gen_add_reusing(pd_gen *g, int donor, const int32_t *prompt, int n, const pd_seq_params *p) {
+    seq_t *d = seq_at(g, donor);
+    if (!d) { pd_fail(PD_ERR_ARG, "gen: add_reusing: donor sequence %d is not in use", donor); return -1; }
+    /* the common prefix that is in the main model's cache; the last prompt token is always fed */
+    int c = 0, lim = d->n_past[0] < n - 1 ? d->n_past[0] : n - 1;
+    while (c < lim && d->tokens[c] == prompt[c]) c++;
+    int id = pd_gen_add(g, prompt, n, p);
+    if (id < 0 || c == 0) return id;
+    seq_t *s = &g->seqs[id];
+    if (s->n_past[0] != 0 || s->n_tokens != n) return id;  /* an on_start policy already moved it: no reuse */
+    if (pd_kv_seq_copy(g->kv[0], donor, id) != PD_OK || pd_kv_seq_rewind(g->kv[0], id, c) != PD_OK) {
+        pd_kv_seq_clear(g->kv[0], id);
+        return id;  /* reuse is an optimisation: fall back to a full prefill */
+    }
+    s->n_past[0] = c;
     return id;
 }
 

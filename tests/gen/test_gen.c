@@ -258,6 +258,35 @@ static void test_prefill_fork_group(void **st) {
     pd_model_free(m);
 }
 
+/* Reusing a donor's KV for the common prefix gives the same tokens as a full prefill. */
+static void test_add_reusing(void **st) {
+    (void)st;
+    pd_model *m = load(FIX "models/tiny-llama.gguf");
+    int32_t prompt[32];
+    assert_int_equal(read_ids(FIX "models/tiny-llama.tokens.txt", prompt, 32), 21);
+    pd_gen *g = new_gen(m, 2, 128);
+    pd_seq_params p = greedy(6);
+    int a = pd_gen_add(g, prompt, 12, &p);          /* the "previous turn" */
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    int32_t longer[40];
+    memcpy(longer, pd_gen_get_result(g, a)->tokens, 18 * sizeof(int32_t));
+    memcpy(longer + 18, prompt + 12, 9 * sizeof(int32_t)); /* + a "new user turn" */
+    p = greedy(10);
+    int b = pd_gen_add_reusing(g, a, longer, 27, &p);
+    assert_true(b >= 0 && b != a);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    int32_t reused[37];
+    memcpy(reused, pd_gen_get_result(g, b)->tokens, sizeof reused);
+    assert_int_equal(pd_gen_get_result(g, a)->n_tokens, 18);   /* the donor is unchanged */
+    pd_gen_remove(g, b);
+    int c = pd_gen_add(g, longer, 27, &p);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    assert_memory_equal(pd_gen_get_result(g, c)->tokens, reused, sizeof reused);
+    assert_int_equal(pd_gen_add_reusing(g, 7, longer, 27, &p), -1);
+    pd_gen_free(g);
+    pd_model_free(m);
+}
+
 static void test_seed_text_score(void **st) {
     (void)st;
     pd_model *m = load(FIX "models/tiny-qwen3.gguf");
@@ -611,6 +640,7 @@ int main(void) {
         cmocka_unit_test(test_greedy_fixture_logits),
         cmocka_unit_test(test_batched_equals_alone),
         cmocka_unit_test(test_prefill_fork_group),
+        cmocka_unit_test(test_add_reusing),
         cmocka_unit_test(test_seed_text_score),
         cmocka_unit_test(test_fork_rewind_handover),
         cmocka_unit_test(test_utf8_and_stop_strings),
