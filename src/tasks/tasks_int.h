@@ -7,7 +7,7 @@
 
 extern const pd_task pd_task_arith, pd_task_arith_add, pd_task_arith_sub, pd_task_arith_mul;
 extern const pd_task pd_task_countdown, pd_task_logic, pd_task_syllogism, pd_task_graph;
-extern const pd_task pd_task_sudoku, pd_task_alchemy, pd_task_logicasker;
+extern const pd_task pd_task_sudoku, pd_task_alchemy, pd_task_alchemy_len, pd_task_logicasker;
 
 /* Take ownership of a pd_buf as a NUL-terminated string ("" if empty); NULL on OOM. */
 char *tk_take(pd_buf *b);

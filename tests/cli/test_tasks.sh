@@ -20,7 +20,7 @@ expect_err() { # name, code, grep-pattern, args...
 field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())[sys.argv[1]])' "$1"; }
 
 # list names every task
-check "list has 8 tasks + variants" 12 "$("$P" tasks list | grep -cE '^(arith|arith-add|arith-sub|arith-mul|countdown|logic|syllogism|graph|sudoku|alchemy|logicasker|jsonl) ')"
+check "list has 8 tasks + variants" 13 "$("$P" tasks list | grep -cE '^(arith|arith-add|arith-sub|arith-mul|countdown|logic|syllogism|graph|sudoku|alchemy|alchemy-len|logicasker|jsonl) ')"
 
 # gen: N lines, same seed same bytes, other seed other bytes
 for t in arith countdown logic syllogism graph sudoku alchemy logicasker; do

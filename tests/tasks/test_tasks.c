@@ -231,20 +231,24 @@ static void check_sudoku(const pd_task_item *it, int count_solutions) {
 }
 
 static void check_alchemy(const pd_task_item *it) {
-    char e[4];
+    char e[16];
+    int len = 0;
     const char *p = it->prompt;
-    for (int i = 0; i < 4; i++) { e[i] = p[2 * i]; }
-    p += 8;
+    while (*p && *p != '[') { if (*p != ' ') e[len++] = *p; p++; }
+    assert_int_equal(len, !strcmp(it->task, "alchemy") ? 4 : it->difficulty);
     while (*p == '[') {
-        char o[4];
-        if (p[1] == 'R') { int n = atoi(p + 2); for (int i = 0; i < 4; i++) o[i] = (char)('A' + (e[i] - 'A' + n) % 26); }
-        else if (p[1] == 'S') { int n = atoi(p + 2); for (int i = 0; i < 4; i++) o[i] = e[(i + n) % 4]; }
-        else { for (int i = 0; i < 4; i++) o[i] = e[3 - i]; }
-        memcpy(e, o, 4);
+        char o[16];
+        if (p[1] == 'R') { int n = atoi(p + 2); for (int i = 0; i < len; i++) o[i] = (char)('A' + (e[i] - 'A' + n) % 26); }
+        else if (p[1] == 'S') { int n = atoi(p + 2); for (int i = 0; i < len; i++) o[i] = e[(i + n) % len]; }
+        else { for (int i = 0; i < len; i++) o[i] = e[len - 1 - i]; }
+        memcpy(e, o, (size_t)len);
         p = strchr(p, ']') + 1;
         while (*p == ' ') p++;
     }
-    char want[8] = {e[0], ' ', e[1], ' ', e[2], ' ', e[3], 0};
+    char want[40];
+    int k = 0;
+    for (int i = 0; i < len; i++) { if (i) want[k++] = ' '; want[k++] = e[i]; }
+    want[k] = 0;
     assert_string_equal(it->answer, want);
 }
 
@@ -326,7 +330,7 @@ static void mutate_and_check(const pd_task *t, const pd_task_item *it) {
         snprintf(buf, sizeof buf, "%s", it->answer);
         buf[strlen(buf) - 1] = '0';
         assert_true(score_answer(t, it, buf) == 0.0);
-    } else if (!strcmp(name, "alchemy")) {
+    } else if (!strncmp(name, "alchemy", 7)) {
         snprintf(buf, sizeof buf, "%s", it->answer);
         buf[0] = buf[0] == 'Z' ? 'A' : (char)(buf[0] + 1);
         assert_true(score_answer(t, it, buf) == 0.0);
@@ -343,7 +347,7 @@ typedef struct { const char *name; int dlo, dhi, n; } plan;
 static const plan plans[] = {
     {"arith", 1, 12, 10000}, {"arith-add", 1, 18, 10000}, {"arith-sub", 1, 18, 10000}, {"arith-mul", 1, 6, 10000},
     {"countdown", 3, 4, 10000}, {"logic", 1, 4, 10000}, {"syllogism", 1, 15, 10000}, {"graph", 1, 12, 10000},
-    {"sudoku", 1, 24, 10000}, {"alchemy", 1, 6, 10000}, {"logicasker", 1, 6, 10000},
+    {"sudoku", 1, 24, 10000}, {"alchemy", 1, 6, 10000}, {"alchemy-len", 2, 8, 10000}, {"logicasker", 1, 6, 10000},
 };
 
 static void run_plan(const plan *pl) {
@@ -377,7 +381,7 @@ static void run_plan(const plan *pl) {
             else if (!strcmp(n, "syllogism")) check_syllogism(&it);
             else if (!strcmp(n, "graph")) check_graph(&it);
             else if (!strcmp(n, "sudoku")) check_sudoku(&it, i < 300);
-            else if (!strcmp(n, "alchemy")) check_alchemy(&it);
+            else if (!strncmp(n, "alchemy", 7)) check_alchemy(&it);
             else if (!strcmp(n, "logicasker")) check_logicasker(&it);
             mutate_and_check(t, &it);
         }
@@ -411,8 +415,8 @@ static void test_logic(void **st) {
 static void test_syllogism(void **st) { (void)st; run_plan(&plans[6]); }
 static void test_graph(void **st) { (void)st; run_plan(&plans[7]); }
 static void test_sudoku(void **st) { (void)st; run_plan(&plans[8]); }
-static void test_alchemy(void **st) { (void)st; run_plan(&plans[9]); }
-static void test_logicasker(void **st) { (void)st; run_plan(&plans[10]); }
+static void test_alchemy(void **st) { (void)st; run_plan(&plans[9]); run_plan(&plans[10]); }
+static void test_logicasker(void **st) { (void)st; run_plan(&plans[11]); }
 
 /* FNV-1a of the JSONL of 1k items per task (seed 7, default difficulty). The values were
  * recorded from this implementation; any change to a generator changes them. */
@@ -423,7 +427,7 @@ static const struct { const char *name; uint64_t hash; } golden[] = {
 static void test_determinism(void **st) {
     (void)st;
     size_t ng = sizeof golden / sizeof golden[0];
-    assert_int_equal(ng, pd_task_count());
+    if (!getenv("PD_PRINT_GOLDEN")) assert_int_equal(ng, pd_task_count());
     for (size_t k = 0; k < pd_task_count(); k++) {
         const pd_task *t = pd_task_at(k);
         uint64_t h[2];
