@@ -128,9 +128,11 @@ static void dequant_q4_0(const void *vx, float *y, int64_t nb) {
 
 /* ---------- Q4_K ---------- */
 
-/* Min-max quantiser: per 32-weight sub-block scale = (max - min) / 15 and offset = -min (min
- * clipped to <= 0), both coded as 6-bit multiples of the super-block's d / dmin. The scale is
- * rounded up so the range always fits; the weights are then re-quantised with the coded scales. */
+/* Min-max start: per 32-weight sub-block scale = (max - min) / 15 and offset = -min (min clipped
+ * to <= 0), both coded as 6-bit multiples of the super-block's d / dmin, the scale rounded up so
+ * the range fits. Then a small search over the coded scale (up to 5 codes smaller) and offset
+ * (+-2) keeps the pair with the least squared error (some clipping can pay); the weights are
+ * re-quantised with the coded values. */
 static void quant_q4_K(const float *x, void *vy, int64_t nb) {
     pd_block_q4_K *y = vy;
     for (int64_t i = 0; i < nb; i++, x += PD_QK_K) {
@@ -158,6 +160,26 @@ static void quant_q4_K(const float *x, void *vy, int64_t nb) {
         }
         y[i].d = dh;
         y[i].dmin = mh;
+        uint8_t L[PD_QK_K];
+        for (int j = 0; j < 8; j++) {
+            /* local search on the coded scale / min around the min-max choice */
+            float best = INFINITY;
+            int bs = ls[j], bm = lm[j];
+            for (int a = ls[j] - 5; a <= ls[j]; a++)
+                for (int b = lm[j] - 2; b <= lm[j] + 2; b++) {
+                    if (a < 0 || b < 0 || b > 63) continue;
+                    float d1 = d * a, dm = dmin * b, e = 0;
+                    for (int l = 0; l < 32; l++) {
+                        int q = d1 > 0 ? pd_nearest_int((x[32 * j + l] + dm) / d1) : 0;
+                        q = q < 0 ? 0 : q > 15 ? 15 : q;
+                        float r = d1 * q - dm - x[32 * j + l];
+                        e += r * r;
+                    }
+                    if (e < best) { best = e; bs = a; bm = b; }
+                }
+            ls[j] = (uint8_t)bs;
+            lm[j] = (uint8_t)bm;
+        }
         memset(y[i].scales, 0, 12);
         for (int j = 0; j < 8; j++) {
             if (j < 4) {
@@ -169,7 +191,6 @@ static void quant_q4_K(const float *x, void *vy, int64_t nb) {
                 y[i].scales[j] |= (uint8_t)((lm[j] >> 4) << 6);
             }
         }
-        uint8_t L[PD_QK_K];
         for (int j = 0; j < 8; j++) {
             uint8_t sc, m;
             pd_q4k_scale_min(j, y[i].scales, &sc, &m);
@@ -204,8 +225,9 @@ static void dequant_q4_K(const void *vx, float *y, int64_t nb) {
 /* ---------- Q6_K ---------- */
 
 /* Per 16-weight sub-block a signed scale s = max/-32 (max = the value of largest magnitude, as
- * ggml does), coded as int8 multiples of the super-block's d with the magnitude rounded up;
- * weights are re-quantised to [-32, 31] with the coded scale. */
+ * ggml does), coded as int8 multiples of the super-block's d with the magnitude rounded up, then
+ * the code among it and up to 3 smaller magnitudes with the least squared error; weights are
+ * re-quantised to [-32, 31] with the coded scale. */
 static void quant_q6_K(const float *x, void *vy, int64_t nb) {
     pd_block_q6_K *y = vy;
     for (int64_t i = 0; i < nb; i++, x += PD_QK_K) {
@@ -233,6 +255,22 @@ static void quant_q6_K(const float *x, void *vy, int64_t nb) {
                 if (s > 127) s = 127;
                 if (s < -128) s = -128;
             }
+            /* local search: the rounded-up scale or up to 3 codes smaller in magnitude */
+            float best = INFINITY;
+            int bs = s;
+            for (int k = 0; k <= 3; k++) {
+                int c = s > 0 ? s - k : s + k;
+                if ((s > 0 && c < 1) || (s < 0 && c > -1) || (s == 0 && k > 0)) break;
+                float st = d * (float)c, e = 0;
+                for (int l = 0; l < 16; l++) {
+                    int q = st != 0 ? pd_nearest_int(x[16 * j + l] / st) : 0;
+                    q = q < -32 ? -32 : q > 31 ? 31 : q;
+                    float r = st * (float)q - x[16 * j + l];
+                    e += r * r;
+                }
+                if (e < best) { best = e; bs = c; }
+            }
+            s = bs;
             y[i].scales[j] = (int8_t)s;
             float step = d * (float)s;
             for (int l = 0; l < 16; l++) {

@@ -269,11 +269,12 @@ static void test_roundtrip(void **st) {
             assert_true(close_all(y, x, N, 1e-7, rel, pd_type_name(t)));
             continue;
         }
-        /* per block: |err| <= bound * amax(block), where the step is amax/127 (8-bit), amax/7 (q4_0),
-         * one sub-block step for the K-quants (their scales round up, so no clipping) */
+        /* per block: |err| <= bound * amax(block), where the step is amax/127 (8-bit), amax/7 (q4_0);
+         * K-quants: two steps of the widest sub-block (the scale search may trade a little clipping
+         * for a finer step; the rms bound below is tighter than min-max coding reaches) */
         /* (q8_0: half a step plus the F16 rounding of d, at most 127 * 2^-11 of a step) */
         double frac = t == PD_TYPE_Q8_K ? 0.5 / 127 * 1.01 : t == PD_TYPE_Q8_0 ? (0.5 + 127 * 0x1p-11) / 127 * 1.01 : t == PD_TYPE_Q4_0 ? 1.0 / 8 * 1.01
-                      : t == PD_TYPE_Q4_K ? 1.0 / 15 * 1.1 : 1.0 / 32 * 1.1;
+                      : t == PD_TYPE_Q4_K ? 2.0 / 15 * 1.1 : 2.0 / 32 * 1.1;
         double se = 0, sx = 0;
         for (int64_t b0 = 0; b0 < N; b0 += be) {
             double amax = 0;
@@ -290,7 +291,8 @@ static void test_roundtrip(void **st) {
             }
         }
         double rel_rms = sqrt(se / sx);
-        double lim = t == PD_TYPE_Q4_0 ? 0.12 : t == PD_TYPE_Q4_K ? 0.1 : t == PD_TYPE_Q6_K ? 0.03 : 0.01;
+        double lim = t == PD_TYPE_Q4_0 ? 0.095 : t == PD_TYPE_Q4_K ? 0.074 : t == PD_TYPE_Q6_K ? 0.0188 : 0.009;
+        if (getenv("PD_TEST_VERBOSE")) fprintf(stderr, "%s rel rms %.4f\n", pd_type_name(t), rel_rms);
         if (rel_rms > lim) {
             fprintf(stderr, "%s: relative rms error %.4g > %.4g\n", pd_type_name(t), rel_rms, lim);
             fail();
