@@ -114,8 +114,23 @@ PD_DOT512(dot_bf16, uint16_t, l_bf16, lm_bf16)
         __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00; \
         __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;                \
         int64_t i = 0;                                                                                                \
-        for (; i < n; i += 16) {                                                                                      \
-            __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : tail_mask(n - i);                                         \
+        for (; i + 16 <= n; i += 16) {                                                                                \
+            __m512 a0 = l_f32(x0 + i), a1 = l_f32(x1 + i), a2 = l_f32(x2 + i), a3 = l_f32(x3 + i), v;                 \
+            v = LD(w0 + i);                                                                                           \
+            c00 = _mm512_fmadd_ps(v, a0, c00); c01 = _mm512_fmadd_ps(v, a1, c01);                                    \
+            c02 = _mm512_fmadd_ps(v, a2, c02); c03 = _mm512_fmadd_ps(v, a3, c03);                                     \
+            v = LD(w1 + i);                                                                                           \
+            c10 = _mm512_fmadd_ps(v, a0, c10); c11 = _mm512_fmadd_ps(v, a1, c11);                                    \
+            c12 = _mm512_fmadd_ps(v, a2, c12); c13 = _mm512_fmadd_ps(v, a3, c13);                                     \
+            v = LD(w2 + i);                                                                                           \
+            c20 = _mm512_fmadd_ps(v, a0, c20); c21 = _mm512_fmadd_ps(v, a1, c21);                                    \
+            c22 = _mm512_fmadd_ps(v, a2, c22); c23 = _mm512_fmadd_ps(v, a3, c23);                                     \
+            v = LD(w3 + i);                                                                                           \
+            c30 = _mm512_fmadd_ps(v, a0, c30); c31 = _mm512_fmadd_ps(v, a1, c31);                                    \
+            c32 = _mm512_fmadd_ps(v, a2, c32); c33 = _mm512_fmadd_ps(v, a3, c33);                                     \
+        }                                                                                                             \
+        if (i < n) {                                                                                                  \
+            __mmask16 k = tail_mask(n - i);                                                                           \
             __m512 a0 = lm_f32(x0 + i, k), a1 = lm_f32(x1 + i, k), a2 = lm_f32(x2 + i, k), a3 = lm_f32(x3 + i, k), v; \
             v = LDM(w0 + i, k);                                                                                       \
             c00 = _mm512_fmadd_ps(v, a0, c00); c01 = _mm512_fmadd_ps(v, a1, c01);                                    \
