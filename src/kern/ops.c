@@ -1,7 +1,7 @@
 /* kern/ops.c — elementwise and normalisation ops (rmsnorm, softmax, silu, swiglu), rotary
  * position embedding (NORM / NEOX, partial rotation, frequency divisors, attention factor) and
- * single-head attention with an online softmax (scalar reference; the AVX2 twin is in
- * attn_avx2.c). */
+ * attention with an online softmax over one head or a GQA group of heads (scalar reference here;
+ * the AVX2 version is in simd_avx2.c). */
 #include "kern_impl.h"
 #include <math.h>
 #include <string.h>

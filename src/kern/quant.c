@@ -1,8 +1,8 @@
 /* kern/quant.c — F16/BF16 conversions and the row quantisers / dequantisers for every storage
  * type (ggml block formats, see kern_impl.h). Storage quantisers follow ggml's reference ones
- * (quantize_row_*_ref) bit for bit for Q8_0 / Q4_0; Q4_K / Q6_K use a simpler min-max scheme
- * that round-trips with bounded error. Activation quantisers (Q8_0, Q8_K) round exactly as
- * ggml-cpu does inside a matmul. */
+ * (quantize_row_*_ref) bit for bit for Q8_0 / Q4_0; Q4_K / Q6_K use a simpler min-max start plus
+ * a small search over the coded scales (same format, not byte-identical to llama-quantize).
+ * Activation quantisers (Q8_0, Q8_K) round exactly as ggml-cpu does inside a matmul. */
 #include "kern_impl.h"
 #include "ponder/error.h"
 #include <math.h>

@@ -1,7 +1,8 @@
 /* kern/simd_avx2.c — AVX2 + FMA + F16C kernels: vec_dot for every weight type, matmul tiles
  * (several weight rows x several tokens per call, so a weight block loaded once serves every
- * token of the tile) and single-head attention. Compiled for that ISA per function (pragma
- * target), called only when the CPU has it; each kernel is tested against its scalar twin. */
+ * token of the tile), activation conversion and attention (one head or a GQA group). Compiled
+ * for that ISA in a target region (kern_impl.h), called only when the CPU has it; each kernel is
+ * tested against its scalar twin. */
 #include "kern_impl.h"
 #include <immintrin.h>
 #include <math.h>

@@ -1,8 +1,9 @@
 /* kern/simd_avx512.c — AVX-512 (F + BW + VL) kernels: float dots and matmul tiles 16 lanes wide
  * with masked tails, and Q8_0 / Q4_0 dots and tiles that take two 32-weight blocks per register
  * (with VNNI's vpdpbusd where the CPU has it, maddubs+madd otherwise). K-quants and attention
- * keep their AVX2 versions. Compiled per function for the ISA, used only when the CPU has it;
- * tested against the scalar twins (the test skips on CPUs without AVX-512). */
+ * keep their AVX2 versions. Compiled in a target region for the ISA, used only when the CPU has
+ * it; tested against the scalar twins on AVX-512 CPUs (test_dot) and, on any CPU, through
+ * scalar stand-ins for the intrinsics (test_avx512_emu). */
 #include "kern_impl.h"
 #ifndef PD_AVX512_EMULATE
 #include <immintrin.h>
