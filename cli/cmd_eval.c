@@ -211,6 +211,24 @@ int pd_cmd_eval(int argc, char **argv) {
     printf("thinking    %.1f tokens (mean)\n", s.mean_thinking);
     printf("answer      %.1f tokens (mean)\n", s.mean_answer);
     printf("speed       %.1f tokens/s (%.2f s)\n", s.tokens_per_s, elapsed);
+    /* REST bundles: accuracy per question position and over all questions */
+    double pos_sum[PD_REST_MAX_K] = {0};
+    size_t pos_n[PD_REST_MAX_K] = {0}, n_q = 0;
+    double q_sum = 0;
+    int max_k = 0;
+    for (size_t i = 0; i < nrec; i++)
+        for (int j = 0; j < recs[i].rest_k; j++) {
+            pos_sum[j] += recs[i].rest_scores[j];
+            pos_n[j]++;
+            q_sum += recs[i].rest_scores[j];
+            n_q++;
+            if (j + 1 > max_k) max_k = j + 1;
+        }
+    if (max_k > 0) {
+        printf("rest        %.4f over %zu questions; per position:", q_sum / (double)n_q, n_q);
+        for (int j = 0; j < max_k; j++) printf(" Q%d %.4f", j + 1, pos_n[j] ? pos_sum[j] / (double)pos_n[j] : 0.0);
+        printf("\n");
+    }
     if (report) {
         char title[256];
         snprintf(title, sizeof title, "ponder eval: %s on %s (%d samples)", o.model, task ? task : items_path, (int)samples);

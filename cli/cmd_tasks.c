@@ -144,29 +144,6 @@ static int cmd_gen(int argc, char **argv) {
 typedef struct { const char *id; size_t idx; } id_ent;
 static int id_cmp(const void *a, const void *b) { return strcmp(((const id_ent *)a)->id, ((const id_ent *)b)->id); }
 
-/* Score a REST bundle item: its meta carries the k sub-items in question order. */
-static int score_rest(const pd_task_item *it, const char *output, double *scores, int *k_out) {
-    cJSON *m = it->meta ? cJSON_Parse(it->meta) : NULL;
-    const cJSON *jk = m ? cJSON_GetObjectItemCaseSensitive(m, "k") : NULL, *ji = m ? cJSON_GetObjectItemCaseSensitive(m, "items") : NULL;
-    int k = cJSON_IsNumber(jk) ? (int)jk->valuedouble : 0;
-    if (k < 1 || k > 64 || !cJSON_IsArray(ji) || cJSON_GetArraySize(ji) != k) { cJSON_Delete(m); return -1; }
-    pd_task_item sub[64];
-    int n = 0, ok = 1;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, ji) {
-        char *s = cJSON_PrintUnformatted(e);
-        if (!s || pd_task_item_from_json(s, &sub[n]) != PD_OK) ok = 0;
-        else n++;
-        if (s) cJSON_free(s);
-        if (!ok) break;
-    }
-    cJSON_Delete(m);
-    if (ok) pd_rest_score(sub, (size_t)k, (size_t)k - 1, k, output, scores);
-    for (int j = 0; j < n; j++) pd_task_item_free(&sub[j]);
-    *k_out = k;
-    return ok ? 0 : -1;
-}
-
 static int cmd_score(int argc, char **argv) {
     const char *task = NULL, *out_path = NULL, *files[2] = {NULL, NULL};
     int nfiles = 0, strict = 0;
@@ -210,8 +187,8 @@ static int cmd_score(int argc, char **argv) {
     int rc = 0;
     size_t lineno = 0, n_out_bad = 0, n_scored = 0, n_unknown = 0, n_dup = 0;
     double correct = 0, score_sum = 0;
-    double pos_sum[64] = {0};
-    size_t pos_n[64] = {0};
+    double pos_sum[PD_REST_MAX_K] = {0};
+    size_t pos_n[PD_REST_MAX_K] = {0};
     int max_k = 0;
     for (char *p = otext; p < otext + olen && rc == 0;) {
         char *nl = memchr(p, '\n', (size_t)(otext + olen - p));
@@ -257,18 +234,12 @@ static int cmd_score(int argc, char **argv) {
         double sc = 0;
         cJSON *rec = cJSON_CreateObject();
         cJSON_AddStringToObject(rec, "id", it->id);
-        int is_rest = 0;
-        if (it->meta && !ref_only) {
-            cJSON *m = cJSON_Parse(it->meta);
-            is_rest = m && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(m, "items")) &&
-                      cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(m, "k"));
-            cJSON_Delete(m);
-        }
+        int is_rest = !ref_only && pd_rest_is_bundle(it);
         if (is_rest) {
-            double scores[64];
+            double scores[PD_REST_MAX_K];
             int k = 0;
-            if (score_rest(it, output, scores, &k) != 0) {
-                cli_error(VERB, "%s: item '%s': malformed REST bundle meta", files[0], it->id);
+            if (pd_rest_verify(it, output, scores, &k) != PD_OK) {
+                cli_error(VERB, "%s: %s", files[0], pd_last_error());
                 rc = 1;
                 cJSON_Delete(rec);
                 cJSON_Delete(o);

@@ -27,6 +27,9 @@ typedef struct {
     int n_thinking, n_answer;
     double wall_s;         /* prefill + decode seconds of this sequence */
     const char *finish;    /* pd_finish_name */
+    int rest_k;            /* REST bundles: questions in the prompt (0 otherwise) */
+    double *rest_scores;   /* owned, rest_k scores in question order; score is their mean and
+                              correct means all of them are right */
 } pd_eval_record;
 
 void pd_eval_record_free(pd_eval_record *r);

@@ -114,6 +114,12 @@ char *pd_rest_prompt(const pd_task_item *items, size_t n, size_t i, int k, size_
 /* scores[j] receives the score of question j (0 when its answer is missing); returns the count of
  * boxed answers found. */
 int pd_rest_score(const pd_task_item *items, size_t n, size_t i, int k, const char *output, double *scores);
+/* A bundle item as `ponder tasks gen --rest K` writes it: task "rest", meta {"k": K, "items": [the
+ * K sub-items in question order]}. is_bundle: 1 if the meta has that shape. verify: scores[j] for
+ * question j (scores holds PD_REST_MAX_K), *k the bundle size; PD_ERR_FORMAT if meta is malformed. */
+#define PD_REST_MAX_K 64
+int pd_rest_is_bundle(const pd_task_item *it);
+pd_status pd_rest_verify(const pd_task_item *bundle, const char *output, double *scores, int *k);
 
 /* FNV-1a 64-bit (used for ids, splits and determinism checks). */
 uint64_t pd_fnv1a64(const void *data, size_t len, uint64_t h);

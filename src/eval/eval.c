@@ -32,10 +32,30 @@ static pd_status make_record(pd_gen *g, int seq, const pd_task_item *it, int sam
     if (!(res->n_thinking > 0 && !closed)) pd_buf_append(&out, res->answer, res->answer_len);
     if (pd_buf_append(&out, "", 0)) { pd_buf_free(&out); return PD_ERR_NOMEM; }
     pd_verdict v;
-    const pd_task *t = task_of(it);
-    pd_status s = t ? pd_task_verify_ex(t, it, out.data, mode, &v) : pd_task_verify_ref(it->answer, out.data, mode, &v);
+    memset(&v, 0, sizeof v);
+    pd_status s;
+    if (pd_rest_is_bundle(it)) {
+        /* REST bundle: one score per question, the record's score is their mean */
+        double sc[PD_REST_MAX_K];
+        int k = 0;
+        s = pd_rest_verify(it, out.data, sc, &k);
+        if (s == PD_OK) {
+            rec->rest_scores = pd_malloc(sizeof(double) * (size_t)k);
+            if (!rec->rest_scores) s = PD_ERR_NOMEM;
+        }
+        if (s == PD_OK) {
+            double sum = 0;
+            for (int j = 0; j < k; j++) { rec->rest_scores[j] = sc[j]; sum += sc[j]; }
+            rec->rest_k = k;
+            v.score = sum / k;
+            v.reason = "rest";
+        }
+    } else {
+        const pd_task *t = task_of(it);
+        s = t ? pd_task_verify_ex(t, it, out.data, mode, &v) : pd_task_verify_ref(it->answer, out.data, mode, &v);
+    }
     pd_buf_free(&out);
-    if (s != PD_OK) return s;
+    if (s != PD_OK) { free(rec->rest_scores); rec->rest_scores = NULL; return s; }
     rec->id = pd_strdup(it->id ? it->id : "");
     rec->task = pd_strdup(it->task ? it->task : "jsonl");
     rec->sample = sample;

@@ -36,6 +36,7 @@ int pd_majority(const char *const *answers, int k) {
 void pd_eval_record_free(pd_eval_record *r) {
     if (!r) return;
     free(r->id); free(r->task); free(r->prompt); free(r->thinking); free(r->answer); free(r->extracted);
+    free(r->rest_scores);
     memset(r, 0, sizeof *r);
 }
 
@@ -58,6 +59,10 @@ char *pd_eval_record_to_json(const pd_eval_record *r) {
     cJSON_AddNumberToObject(o, "answer_tokens", r->n_answer);
     cJSON_AddNumberToObject(o, "wall_s", r->wall_s);
     cJSON_AddStringToObject(o, "finish", r->finish ? r->finish : "");
+    if (r->rest_k > 0 && r->rest_scores) {
+        cJSON *a = cJSON_AddArrayToObject(o, "scores");
+        for (int j = 0; j < r->rest_k; j++) cJSON_AddItemToArray(a, cJSON_CreateNumber(r->rest_scores[j]));
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!s) { pd_fail(PD_ERR_NOMEM, "out of memory (json)"); return NULL; }

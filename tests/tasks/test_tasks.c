@@ -546,6 +546,29 @@ static void test_rest(void **st) {
     assert_true(sc[0] == 1.0);
     assert_true(sc[1] == 0.0);
     assert_true(sc[2] == 0.0);
+    /* the same as a bundle item (meta holds the questions in order) */
+    pd_buf meta = {0};
+    pd_buf_printf(&meta, "{\"k\":3,\"items\":[");
+    const int qorder[3] = {1, 2, 0};
+    for (int j = 0; j < 3; j++) {
+        char *js = pd_task_item_to_json(&items[qorder[j]]);
+        pd_buf_printf(&meta, "%s%s", j ? "," : "", js);
+        free(js);
+    }
+    pd_buf_printf(&meta, "]}");
+    pd_task_item bundle = {0};
+    bundle.id = "b";
+    bundle.meta = meta.data;
+    assert_true(pd_rest_is_bundle(&bundle));
+    assert_false(pd_rest_is_bundle(&items[0]));
+    double sb[PD_REST_MAX_K];
+    int k = 0;
+    assert_int_equal(pd_rest_verify(&bundle, out.data, sb, &k), PD_OK);
+    assert_int_equal(k, 3);
+    assert_true(sb[0] == 1.0 && sb[1] == 0.0 && sb[2] == 0.0);
+    pd_buf_free(&meta);
+    bundle.meta = "{\"k\":2,\"items\":[{\"id\":\"x\"}]}";
+    assert_int_equal(pd_rest_verify(&bundle, out.data, sb, &k), PD_ERR_FORMAT);
     pd_buf_free(&out);
     for (int i = 0; i < 5; i++) pd_task_item_free(&items[i]);
 }
