@@ -41,6 +41,12 @@ printf '{"id":"q1","prompt":"What is 2+2?","answer":"4"}\n{"id":"q2","prompt":"S
 check "jsonl items evaluated" 2 "$(wc -l < "$T/r3.jsonl")"
 check "jsonl malformed line reported" 1 "$(grep -c 'items.jsonl: line 3' "$T/err")"
 
+# REST bundles from `tasks gen --rest 2`: per-question scores in the records and a per-position line
+"$P" tasks gen --task arith-add --difficulty 1 --n 3 --rest 2 > "$T/bundles.jsonl" 2>/dev/null
+out=$("$P" eval -m $M --items "$T/bundles.jsonl" -n 4 --out "$T/r4.jsonl" 2>/dev/null)
+check "rest summary line" 1 "$(grep -cE '^rest +[0-9.]+ over 6 questions; per position: Q1 [0-9.]+ Q2 [0-9.]+$' <<<"$out")"
+check "rest records carry 2 scores" 3 "$(python3 -c 'import json,sys; print(sum(len(json.loads(l)["scores"])==2 for l in open(sys.argv[1])))' "$T/r4.jsonl")"
+
 expect_err "model required" 2 "-m MODEL" eval --task arith
 expect_err "task or items" 2 "exactly one of" eval -m $M
 expect_err "png report refused" 2 "only .svg" eval -m $M --task arith --report x.png
