@@ -1,5 +1,5 @@
 /* fuzz/fuzz_jsonl.c — the JSONL item reader (lenient mode) and the verifiers of every task on
- * whatever items it accepts: malformed lines are skipped, nothing crashes or hangs. */
+ * whatever items it accepts (REST bundles too): malformed lines are skipped, nothing crashes or hangs. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (pd_task_verify(pd_task_at(k), it, it->answer, &v) == PD_OK) pd_verdict_free(&v);
             if (pd_task_verify(pd_task_at(k), it, it->prompt, &v) == PD_OK) pd_verdict_free(&v);
         }
+        double sc[PD_REST_MAX_K];
+        int k;
+        if (pd_rest_is_bundle(it)) pd_rest_verify(it, it->prompt, sc, &k);
         pd_verdict v;
         if (pd_task_verify_ref(it->answer, it->prompt, PD_EXTRACT_AUTO, &v) == PD_OK) pd_verdict_free(&v);
         char *js = pd_task_item_to_json(it);
