@@ -1,19 +1,26 @@
 /* tasks/logicasker.c — LogicAsker-style atomic inference rules posed as yes/no questions in
  * English ("Alice is cooking"), with distractor premises. Difficulty 1: one rule — modus
  * ponens/tollens, hypothetical and disjunctive syllogism, addition, simplification,
- * conjunction, resolution, disjunction elimination, biconditional introduction/elimination — or
- * a fallacy (affirming the consequent, denying the antecedent, affirming a disjunct, denying a
- * conjunct, illicit commutativity). Difficulty d >= 2 (to 6): a chain of d steps (modus ponens,
- * modus tollens, disjunctive syllogism), the last of which may be a fallacy. Question kinds:
- * inference (the conclusion: yes), contradiction (its negation: no), unrelated (an atom the
- * premises never mention: no), fallacy (no). Every label is re-checked by truth tables over
- * all atoms (premises entail the question?), and an item whose check disagrees is redrawn. */
+ * conjunction, resolution, disjunction elimination, biconditional introduction/elimination,
+ * universal modus ponens/tollens, existential generalisation — or a fallacy (affirming the
+ * consequent, denying the antecedent, affirming a disjunct, denying a conjunct, illicit
+ * commutativity, affirming the consequent of a universal, the existential fallacy).
+ * Difficulty d >= 2 (to 6): a chain of d steps (modus ponens, modus tollens, disjunctive
+ * syllogism), the last of which may be a fallacy. Question kinds: inference (the conclusion:
+ * yes), contradiction (its negation: no), unrelated (an atom the premises never mention: no),
+ * fallacy (no). Every label is re-checked by truth tables over all atoms (premises entail the
+ * question?), and an item whose check disagrees is redrawn. */
 #include "tasks_int.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { L_ATOM, L_NOT, L_AND, L_OR, L_IMP, L_IFF };
+enum { L_ATOM, L_NOT, L_AND, L_OR, L_IMP, L_IFF, L_ALL, L_SOME };
+/* Quantified items use two predicates (activities 0 and 1) over three individuals: the named one
+ * (atoms 0, 1) and two anonymous ones (atoms 2-5), atom = 2 * individual + predicate. L_ALL(a, b):
+ * "everyone who is a is b"; L_SOME(a): "someone is a"; both are evaluated over the three
+ * individuals, which is enough for the one-step forms posed here. */
+#define LA_INDIV 3
 #define LA_MAXF 96
 #define LA_MAXP 12
 #define LA_MAXD 6
@@ -43,7 +50,15 @@ static int eval(const lctx *c, int f, unsigned m) {
     case L_AND: return eval(c, x->a, m) && eval(c, x->b, m);
     case L_OR: return eval(c, x->a, m) || eval(c, x->b, m);
     case L_IMP: return !eval(c, x->a, m) || eval(c, x->b, m);
-    default: return eval(c, x->a, m) == eval(c, x->b, m);
+    case L_IFF: return eval(c, x->a, m) == eval(c, x->b, m);
+    case L_ALL:
+        for (int i = 0; i < LA_INDIV; i++)
+            if (((m >> (2 * i + x->a)) & 1) && !((m >> (2 * i + x->b)) & 1)) return 0;
+        return 1;
+    default:
+        for (int i = 0; i < LA_INDIV; i++)
+            if ((m >> (2 * i + x->a)) & 1) return 1;
+        return 0;
     }
 }
 
@@ -62,7 +77,9 @@ static void render(const lctx *c, pd_buf *b, int f) {
     switch (x->t) {
     case L_ATOM: pd_buf_printf(b, "%s is %s", names[c->name[x->a]], acts[c->act[x->a]]); return;
     case L_NOT:
-        if (c->f[x->a].t == L_ATOM) {
+        if (c->f[x->a].t == L_SOME) {
+            pd_buf_printf(b, "nobody is %s", acts[c->act[c->f[x->a].a]]);
+        } else if (c->f[x->a].t == L_ATOM) {
             pd_buf_printf(b, "%s is not %s", names[c->name[c->f[x->a].a]], acts[c->act[c->f[x->a].a]]);
         } else {
             pd_buf_printf(b, "it is not the case that ");
@@ -72,7 +89,9 @@ static void render(const lctx *c, pd_buf *b, int f) {
     case L_AND: pd_buf_printf(b, "both "); render(c, b, x->a); pd_buf_printf(b, " and "); render(c, b, x->b); return;
     case L_OR: pd_buf_printf(b, "either "); render(c, b, x->a); pd_buf_printf(b, " or "); render(c, b, x->b); return;
     case L_IMP: pd_buf_printf(b, "if "); render(c, b, x->a); pd_buf_printf(b, ", then "); render(c, b, x->b); return;
-    default: render(c, b, x->a); pd_buf_printf(b, " if and only if "); render(c, b, x->b); return;
+    case L_IFF: render(c, b, x->a); pd_buf_printf(b, " if and only if "); render(c, b, x->b); return;
+    case L_ALL: pd_buf_printf(b, "everyone who is %s is %s", acts[c->act[x->a]], acts[c->act[x->b]]); return;
+    default: pd_buf_printf(b, "someone is %s", acts[c->act[x->a]]); return;
     }
 }
 
@@ -90,14 +109,30 @@ static const rule rules[] = {
     {"disjunction elimination", 1}, {"biconditional elimination", 1}, {"biconditional introduction", 1},
     {"affirming the consequent", 0}, {"denying the antecedent", 0}, {"affirming a disjunct", 0},
     {"denying a conjunct", 0}, {"illicit commutativity", 0},
+    {"universal modus ponens", 1}, {"universal modus tollens", 1}, {"existential generalisation", 1},
+    {"affirming the consequent (universal)", 0}, {"existential fallacy", 0},
 };
 #define N_RULES ((int)(sizeof rules / sizeof rules[0]))
 
-/* One rule over literals p, q, r (atoms 0, 1, 2): premises and the conclusion (or, for a
- * fallacy, the tempting non-conclusion). */
+/* One rule over literals p, q, r (atoms 0, 1, 2), or for the quantified rules over predicates
+ * 0, 1 of the named individual (atoms 0, 1) and the anonymous ones: premises and the conclusion
+ * (or, for a fallacy, the tempting non-conclusion). Returns the number of atoms used. */
 static int one_rule(lctx *c, pd_rng *r, int k, int *pr, int *np, int *concl) {
-    int p = lit(c, r, 0), q = lit(c, r, 1), s = lit(c, r, 2);
     int n = 0;
+    if (k >= 16) {
+        c->name[1] = c->name[0]; /* atoms 0 and 1 are both about the named individual */
+        int pa = atom(c, 0), qa = atom(c, 1), all = nf(c, L_ALL, 0, 1);
+        switch (k) {
+        case 16: pr[n++] = all; pr[n++] = pa; *concl = qa; break;
+        case 17: pr[n++] = all; pr[n++] = neg(c, qa); *concl = neg(c, pa); break;
+        case 18: pr[n++] = pa; *concl = nf(c, L_SOME, 0, 0); break;
+        case 19: pr[n++] = all; pr[n++] = qa; *concl = pa; break;
+        default: pr[n++] = all; *concl = nf(c, L_SOME, 1, 0); break;
+        }
+        *np = n;
+        return 2 * LA_INDIV;
+    }
+    int p = lit(c, r, 0), q = lit(c, r, 1), s = lit(c, r, 2);
     switch (k) {
     case 0: pr[n++] = nf(c, L_IMP, p, q); pr[n++] = p; *concl = q; break;
     case 1: pr[n++] = nf(c, L_IMP, p, q); pr[n++] = neg(c, q); *concl = neg(c, p); break;
@@ -117,7 +152,7 @@ static int one_rule(lctx *c, pd_rng *r, int k, int *pr, int *np, int *concl) {
     default: pr[n++] = nf(c, L_IMP, p, q); *concl = nf(c, L_IMP, q, p); break;
     }
     *np = n;
-    return 3; /* atoms used */
+    return 3;
 }
 
 static pd_status la_gen(pd_rng *r, int d, pd_task_item *out, pd_buf *key) {
@@ -174,7 +209,7 @@ static pd_status la_gen(pd_rng *r, int d, pd_task_item *out, pd_buf *key) {
         if (fallacy) {
             kind = "fallacy";
             answer = 0;
-            pd_buf_printf(&tr, "concluding that would be %s, which is not valid", rules[rk].name);
+            pd_buf_printf(&tr, "concluding that would be a fallacy (%s)", rules[rk].name);
         } else {
             int kk = (int)pd_rng_below(r, 4);
             if (kk <= 1) { kind = "inference"; answer = 1; pd_buf_printf(&tr, "this is the question"); }

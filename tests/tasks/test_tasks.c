@@ -252,7 +252,13 @@ static void check_alchemy(const pd_task_item *it) {
     assert_string_equal(it->answer, want);
 }
 
+static int n_quantified;
 static void check_logicasker(const pd_task_item *it) {
+    if (strstr(it->meta, "universal") || strstr(it->meta, "existential")) {
+        n_quantified++;
+        /* a quantified premise is in the prompt */
+        assert_true(strstr(it->prompt, "Everyone who is") || strstr(it->meta, "existential generalisation"));
+    }
     /* the label follows from the question kind recorded by the generator (its truth-table check
      * enforces the rest); an unrelated question names a person the premises never mention */
     const char *kind = strstr(it->meta, "\"kind\":\"") + 8;
@@ -416,7 +422,12 @@ static void test_syllogism(void **st) { (void)st; run_plan(&plans[6]); }
 static void test_graph(void **st) { (void)st; run_plan(&plans[7]); }
 static void test_sudoku(void **st) { (void)st; run_plan(&plans[8]); }
 static void test_alchemy(void **st) { (void)st; run_plan(&plans[9]); run_plan(&plans[10]); }
-static void test_logicasker(void **st) { (void)st; run_plan(&plans[11]); }
+static void test_logicasker(void **st) {
+    (void)st;
+    n_quantified = 0;
+    run_plan(&plans[11]);
+    assert_true(n_quantified > 20); /* the quantifier rules are drawn at difficulty 1 */
+}
 
 /* FNV-1a of the JSONL of 1k items per task (seed 7, default difficulty). The values were
  * recorded from this implementation; any change to a generator changes them. */
