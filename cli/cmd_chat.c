@@ -15,28 +15,6 @@
 
 static const char *VERB = "chat";
 
-typedef struct { bool hide, tty, in_thinking, lead, answered; } chat_out;
-
-static void stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
-    (void)seq;
-    chat_out *o = ctx;
-    if (ph == PD_PHASE_THINKING) {
-        if (o->hide) return;
-        if (!o->in_thinking) { fputs(o->tty ? "\033[2m" : "[thinking] ", stdout); o->in_thinking = true; o->lead = true; }
-    } else {
-        if (o->in_thinking) { fputs(o->tty ? "\033[0m\n" : "\n[answer] ", stdout); o->in_thinking = false; }
-        if (!o->answered) o->lead = true;
-        o->answered = true;
-    }
-    if (o->lead) {
-        while (n && (*t == '\n' || *t == ' ')) { t++; n--; }
-        if (!n) return;
-        o->lead = false;
-    }
-    fwrite(t, 1, n, stdout);
-    fflush(stdout);
-}
-
 static void help(FILE *f) {
     fprintf(f, "usage: ponder chat -m MODEL [flags]   (type a message; /reset clears the history, /exit quits)\n"
                "  --hide-thinking           do not print the thinking (it is shown dimmed by default)\n");
@@ -68,8 +46,10 @@ static int chat_main(gen_cli *o) {
     gp.kv_type = o->kv_type;
     gp.n_seq_max = 2;  /* this turn and the previous one, whose KV it reuses */
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
-    chat_out out = {.hide = o->hide_thinking, .tty = isatty(1)};
-    pd_gen_set_stream(g, stream, &out);
+    const gen_cli_out out0 = {.show_thinking = !o->hide_thinking, .tty = isatty(1), .open = "[thinking] ",
+                              .close = "\n[answer] "};
+    gen_cli_out out = out0;
+    pd_gen_set_stream(g, gen_cli_stream, &out);
     bool prompt_tty = isatty(0);
     for (;;) {
         if (prompt_tty) { fputs("> ", stdout); fflush(stdout); }
@@ -118,13 +98,11 @@ static int chat_main(gen_cli *o) {
             goto done;
         }
         free(ids);
-        out = (chat_out){.hide = o->hide_thinking, .tty = out.tty};
+        out = out0;
         if (pd_gen_run(g) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
         const pd_gen_result *r = pd_gen_get_result(g, seq);
         if (r->finish == PD_FINISH_ERROR) { cli_error(VERB, "%s", r->error); goto done; }
-        if (out.in_thinking) fputs(out.tty ? "\033[0m" : "", stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
+        gen_cli_stream_end(&out);
         size_t al;
         const char *an = gen_cli_trim(r->answer, r->answer_len, &al);
         hist[n_hist].role = pd_strdup("assistant");
@@ -141,19 +119,16 @@ done:
     return rc;
 }
 
+static int chat_flag(gen_cli *o, int argc, char **argv, int *i) {
+    (void)argc;
+    if (!strcmp(argv[*i], "--hide-thinking")) { o->hide_thinking = true; return 1; }
+    return 0;
+}
+
 int pd_cmd_chat(int argc, char **argv) {
     gen_cli o;
     gen_cli_defaults(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
-        int r = gen_cli_flag(VERB, &o, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r > 0) continue;
-        if (!strcmp(a, "--hide-thinking")) o.hide_thinking = true;
-        else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
-    }
-    if (!o.model) { cli_error(VERB, "-m MODEL is required"); return 2; }
-    if (!o.seed_set) o.sp.seed = (uint64_t)(pd_time_now() * 1e6);
+    int r = gen_cli_parse(VERB, &o, argc, argv, help, chat_flag);
+    if (r) return r < 0 ? 0 : r;
     return chat_main(&o);
 }

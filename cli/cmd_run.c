@@ -165,18 +165,16 @@ const char *gen_cli_trim(const char *s, size_t len, size_t *out) {
 }
 
 /* ---- streaming output ---- */
-typedef struct { bool show_thinking, tty, in_thinking, any_answer, lead; } out_state;
-
-static void stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
+void gen_cli_stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
     (void)seq;
-    out_state *o = ctx;
+    gen_cli_out *o = ctx;
     if (ph == PD_PHASE_THINKING) {
         if (!o->show_thinking) return;
-        if (!o->in_thinking) { fputs(o->tty ? "\033[2m" : "<think>\n", stdout); o->in_thinking = true; o->lead = true; }
+        if (!o->in_thinking) { fputs(o->tty ? "\033[2m" : o->open, stdout); o->in_thinking = true; o->lead = true; }
     } else {
-        if (o->in_thinking) { fputs(o->tty ? "\033[0m\n" : "\n</think>\n", stdout); o->in_thinking = false; }
-        if (!o->any_answer) o->lead = true;
-        o->any_answer = true;
+        if (o->in_thinking) { fputs(o->tty ? "\033[0m\n" : o->close, stdout); o->in_thinking = false; }
+        if (!o->answered) o->lead = true;
+        o->answered = true;
     }
     if (o->lead) { /* drop the whitespace a phase starts with ("<think>\n", "</think>\n\n") */
         while (n && (*t == '\n' || *t == ' ')) { t++; n--; }
@@ -185,6 +183,28 @@ static void stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
     }
     fwrite(t, 1, n, stdout);
     fflush(stdout);
+}
+
+void gen_cli_stream_end(gen_cli_out *o) {
+    if (o->in_thinking) fputs(o->tty ? "\033[0m\n" : o->close, stdout);
+    o->in_thinking = false;
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+int gen_cli_parse(const char *verb, gen_cli *o, int argc, char **argv, void (*help)(FILE *),
+                  int (*extra)(gen_cli *o, int argc, char **argv, int *i)) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return -1; }
+        int r = gen_cli_flag(verb, o, argc, argv, &i);
+        if (r == 0) r = extra(o, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r == 0) { cli_error(verb, "unknown flag '%s' (see --help)", a); return 2; }
+    }
+    if (!o->model) { cli_error(verb, "-m MODEL is required"); return 2; }
+    if (!o->seed_set) o->sp.seed = (uint64_t)(pd_time_now() * 1e6);
+    return 0;
 }
 
 static void help(FILE *f) {
@@ -229,8 +249,8 @@ static int run_main(gen_cli *o) {
     gp.n_ctx = o->n_ctx;
     gp.kv_type = o->kv_type;
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
-    out_state os = {.show_thinking = o->show_thinking, .tty = isatty(1)};
-    if (!o->json) pd_gen_set_stream(g, stream, &os);
+    gen_cli_out os = {.show_thinking = o->show_thinking, .tty = isatty(1), .open = "<think>\n", .close = "\n</think>\n"};
+    if (!o->json) pd_gen_set_stream(g, gen_cli_stream, &os);
     pd_seq_params sp;
     pd_policy pol;
     if (!gen_cli_seq_params(VERB, o, m, &sp, &pol)) goto done;
@@ -273,8 +293,7 @@ static int run_main(gen_cli *o) {
         free(s); free(ts); free(as);
         cJSON_Delete(j);
     } else {
-        if (os.in_thinking) fputs(os.tty ? "\033[0m\n" : "\n</think>\n", stdout);
-        fputc('\n', stdout);
+        gen_cli_stream_end(&os);
     }
     rc = 0;
 done:
@@ -285,30 +304,19 @@ done:
     return rc;
 }
 
+static int run_flag(gen_cli *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) return (o->prompt = cli_value(VERB, argc, argv, i)) ? 1 : -1;
+    if (!strcmp(a, "--show-thinking")) { o->show_thinking = true; return 1; }
+    if (!strcmp(a, "--json")) { o->json = true; return 1; }
+    return 0;
+}
+
 int pd_cmd_run(int argc, char **argv) {
     gen_cli o;
     gen_cli_defaults(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
-        int r = gen_cli_flag(VERB, &o, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r > 0) continue;
-        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (!(o.prompt = cli_value(VERB, argc, argv, &i))) return 2;
-        } else if (!strcmp(a, "--show-thinking")) o.show_thinking = true;
-        else if (!strcmp(a, "--json")) o.json = true;
-        else if (!strcmp(a, "--adapter")) { if (!(o.adapter = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--adapter-scale")) {
-            const char *v = cli_value(VERB, argc, argv, &i);
-            double x;
-            if (!v || !cli_float(VERB, a, v, -1e3, 1e3, &x)) return 2;
-            o.adapter_scale = (float)x;
-        }
-        else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
-    }
-    if (!o.model) { cli_error(VERB, "-m MODEL is required"); return 2; }
+    int r = gen_cli_parse(VERB, &o, argc, argv, help, run_flag);
+    if (r) return r < 0 ? 0 : r;
     if (!o.prompt) { cli_error(VERB, "-p PROMPT is required"); return 2; }
-    if (!o.seed_set) o.sp.seed = (uint64_t)(pd_time_now() * 1e6);
     return run_main(&o);
 }

@@ -38,6 +38,20 @@ int32_t *gen_cli_tokens(const char *verb, const pd_model *m, pd_chat_family fam,
 /* Sequence params with the budget policy if any budget or --no-think is set (*pol is filled and
  * owned by the gen once added). */
 bool gen_cli_seq_params(const char *verb, const gen_cli *o, const pd_model *m, pd_seq_params *p, pd_policy *pol);
+/* Streaming printer for pd_gen_set_stream: thinking (unless hidden) dimmed on a terminal, else
+ * between `open`/`close` texts; the whitespace each phase starts with is dropped. */
+typedef struct {
+    bool show_thinking, tty;
+    const char *open, *close;    /* non-terminal markers around the thinking */
+    bool in_thinking, answered, lead;
+} gen_cli_out;
+void gen_cli_stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n);
+/* End the output of one reply (close an open thinking block, newline). */
+void gen_cli_stream_end(gen_cli_out *o);
+/* Parse argv[1..]: shared flags, then `extra` for the verb's own (returns 1 consumed, 0 unknown,
+ * -1 bad). Returns -1 after printing --help (exit 0), 2 on a usage error, 0 to go on. */
+int gen_cli_parse(const char *verb, gen_cli *o, int argc, char **argv, void (*help)(FILE *),
+                  int (*extra)(gen_cli *o, int argc, char **argv, int *i));
 /* Trim surrounding whitespace: returns the start, *len the trimmed length. */
 const char *gen_cli_trim(const char *s, size_t len, size_t *out_len);
 
