@@ -368,18 +368,20 @@ static void run_plan(const plan *pl) {
         assert_true(score_of(t, &it, comp) == 1.0);
         free(comp);
         assert_true(score_answer(t, &it, it.answer) == 1.0);
-        /* JSONL round trip keeps everything the verifier needs */
-        char *js = pd_task_item_to_json(&it);
-        pd_task_item back;
-        assert_int_equal(pd_task_item_from_json(js, &back), PD_OK);
-        assert_string_equal(back.id, it.id);
-        assert_string_equal(back.prompt, it.prompt);
-        assert_string_equal(back.answer, it.answer);
-        assert_string_equal(back.task, it.task);
-        assert_true(score_answer(t, &back, it.answer) == 1.0);
-        pd_task_item_free(&back);
-        free(js);
-        if (i < 2000) {
+        /* JSONL round trip keeps everything the verifier needs (every 5th item) */
+        if (i % 5 == 0) {
+            char *js = pd_task_item_to_json(&it);
+            pd_task_item back;
+            assert_int_equal(pd_task_item_from_json(js, &back), PD_OK);
+            assert_string_equal(back.id, it.id);
+            assert_string_equal(back.prompt, it.prompt);
+            assert_string_equal(back.answer, it.answer);
+            assert_string_equal(back.task, it.task);
+            assert_true(score_answer(t, &back, it.answer) == 1.0);
+            pd_task_item_free(&back);
+            free(js);
+        }
+        if (i < 1500) {
             const char *n = t->name;
             if (!strncmp(n, "arith", 5)) check_arith(&it);
             else if (!strcmp(n, "countdown")) check_countdown(&it);
@@ -401,9 +403,9 @@ static void test_logic(void **st) {
     (void)st;
     n_true = n_false_classical = n_glivenko = 0;
     run_plan(&plans[5]);
-    assert_true(n_glivenko > 1800); /* nearly all of the 2000 checked formulas were decided */
-    assert_true(n_false_classical > 100); /* FALSE items include classical non-tautologies */
-    assert_true(n_true > 700 && n_true < 1300); /* balanced labels over the 2000 checked items */
+    assert_true(n_glivenko > 1350); /* nearly all of the 1500 checked formulas were decided */
+    assert_true(n_false_classical > 75); /* FALSE items include classical non-tautologies */
+    assert_true(n_true > 500 && n_true < 1000); /* balanced labels over the 1500 checked items */
     /* hand-known intuitionistic facts */
     assert_int_equal(tk_logic_decide("p1 | (p1 -> bot)"), 0);            /* excluded middle */
     assert_int_equal(tk_logic_decide("((p1 -> bot) -> bot) -> p1"), 0);  /* double negation elim */
