@@ -2,6 +2,7 @@
  * decoding recipe, write one JSONL record per sample, print the summary table, draw the SVG report. */
 #include "cli.h"
 #include "gen_cli.h"
+#include "ponder/adapter.h"
 #include "ponder/alloc.h"
 #include "ponder/eval.h"
 #include "ponder/log.h"
@@ -28,6 +29,7 @@ static void help(FILE *f) {
                "  --extract MODE            auto|gsm8k|boxed|tag|answer-is|last-number (default auto)\n"
                "  --out FILE                records, one JSON object per sample\n"
                "  --report FILE.svg         accuracy and tokens per difficulty\n"
+               "  --adapter FILE            apply a LoRA/PiSSA/SoKA adapter (ponder finetune); --adapter-scale S\n"
                "  (-n/--max-tokens defaults to 1024 here; --seed defaults to 0; sample j of item i uses\n"
                "   seed derive(seed, i*K+j))\n");
     gen_cli_help(f);
@@ -105,6 +107,12 @@ int pd_cmd_eval(int argc, char **argv) {
         if (!strcmp(a, "--task")) { if (!(task = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--items")) { if (!(items_path = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--out")) { if (!(out_path = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--adapter")) { if (!(o.adapter = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--adapter-scale")) {
+            double x;
+            if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_float(VERB, a, v, -1e3, 1e3, &x)) return 2;
+            o.adapter_scale = (float)x;
+        }
         else if (!strcmp(a, "--report")) { if (!(report = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--difficulty")) { if (!(dv = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--samples")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 1024, &samples)) return 2; }
@@ -182,11 +190,16 @@ int pd_cmd_eval(int argc, char **argv) {
     pd_model *m = pd_model_load(o.model);
     if (!m) { cli_error(VERB, "%s", pd_last_error()); pd_task_set_free(&set); return 1; }
     int rc = 1;
+    pd_adapter *adapter = NULL;
     pd_gen *g = NULL;
     FILE *out = NULL;
     pd_eval_record *recs = NULL;
     size_t nrec = 0;
     if (!m->tok) { cli_error(VERB, "%s: the model has no vocabulary, so text cannot be generated", o.model); goto done; }
+    if (o.adapter && pd_model_attach_adapter(m, o.adapter, o.adapter_scale, &adapter) != PD_OK) {
+        cli_error(VERB, "--adapter: %s", pd_last_error());
+        goto done;
+    }
     size_t jobs = set.n * (size_t)samples;
     if (parallel <= 0) parallel = jobs < 8 ? (long long)jobs : 8;
     pd_gen_params gp = pd_gen_defaults();
@@ -241,6 +254,7 @@ done:
     free(recs);
     pd_gen_free(g);
     pd_model_free(m);
+    pd_adapter_free(adapter);
     pd_task_set_free(&set);
     return rc;
 }

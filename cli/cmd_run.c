@@ -309,6 +309,14 @@ static int run_flag(gen_cli *o, int argc, char **argv, int *i) {
     if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) return (o->prompt = cli_value(VERB, argc, argv, i)) ? 1 : -1;
     if (!strcmp(a, "--show-thinking")) { o->show_thinking = true; return 1; }
     if (!strcmp(a, "--json")) { o->json = true; return 1; }
+    if (!strcmp(a, "--adapter")) return (o->adapter = cli_value(VERB, argc, argv, i)) ? 1 : -1;
+    if (!strcmp(a, "--adapter-scale")) {
+        const char *v = cli_value(VERB, argc, argv, i);
+        double x;
+        if (!v || !cli_float(VERB, a, v, -1e3, 1e3, &x)) return -1;
+        o->adapter_scale = (float)x;
+        return 1;
+    }
     return 0;
 }
 

@@ -88,4 +88,9 @@ expect_err "merge with a model as adapter" 1 "not 'adapter'" merge "$T/base.gguf
 expect_err "finetune without base" 2 "-m BASE.gguf is required" finetune --adapter lora --task arith-add --out "$T/x.gguf"
 expect_err "finetune bad method" 2 "unknown method 'dora'" finetune -m "$T/base.gguf" --adapter dora --out "$T/x.gguf"
 expect_err "resume from a plain adapter" 1 "not a fine-tuning checkpoint" finetune --resume "$T/s3.gguf"
+# eval --adapter: a fresh PiSSA adapter leaves the greedy records unchanged; a missing file is an error
+"$P" eval -m "$T/base.gguf" --task arith-add --difficulty 1 --n 3 -n 8 --temp 0 --out "$T/e0.jsonl" >/dev/null 2>&1 || fail=1
+"$P" eval -m "$T/base.gguf" --adapter "$T/pissa.gguf" --task arith-add --difficulty 1 --n 3 -n 8 --temp 0 --out "$T/e1.jsonl" >/dev/null 2>&1 || fail=1
+check "eval --adapter at step 0" "$(grep -o '"output":"[^"]*"' "$T/e0.jsonl" | md5sum)" "$(grep -o '"output":"[^"]*"' "$T/e1.jsonl" | md5sum)"
+expect_err "eval with a missing adapter" 1 "--adapter: /nonexistent.gguf" eval -m "$T/base.gguf" --adapter /nonexistent.gguf --task arith-add --n 1
 exit $fail
