@@ -563,6 +563,59 @@ static void test_boundaries_callbacks(void **st) {
     pd_model_free(m);
 }
 
+/* Policy actions at the edges: stop at once, an invalid injection, extra stop tokens. */
+static void stop_at_start(void *ctx, const pd_seq_state *s, pd_action *a) { (void)ctx; (void)s; a->kind = PD_ACT_STOP; }
+static void inject_bad(void *ctx, const pd_seq_state *s, pd_action *a) {
+    static const int32_t bad[1] = {-5};
+    (void)ctx; (void)s;
+    a->kind = PD_ACT_INJECT; a->tokens = bad; a->n_tokens = 1;
+}
+static void test_policy_edges(void **st) {
+    (void)st;
+    pd_model *m = load(FIX "models/tiny-qwen3.gguf");
+    pd_gen *g = new_gen(m, 1, 64);
+    int32_t prompt[1] = {14582};
+    pd_policy pol = {.name = "stop", .on_start = stop_at_start};
+    pd_seq_params p = greedy(8);
+    p.policies = &pol;
+    p.n_policies = 1;
+    int id = pd_gen_add(g, prompt, 1, &p);
+    assert_true(pd_gen_done(g, id));
+    assert_int_equal(pd_gen_n_active(g), 0);
+    assert_int_equal(pd_gen_get_result(g, id)->finish, PD_FINISH_POLICY);
+    assert_int_equal(pd_gen_get_result(g, id)->n_tokens, 1);
+    pd_gen_remove(g, id);
+    pol = (pd_policy){.name = "bad", .on_token = inject_bad};
+    id = pd_gen_add(g, prompt, 1, &p);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    const pd_gen_result *r = pd_gen_get_result(g, id);
+    assert_int_equal(r->finish, PD_FINISH_ERROR);
+    assert_non_null(strstr(r->error, "-5"));
+    assert_int_equal(r->n_tokens, 2);
+    pd_gen_remove(g, id);
+    /* stop tokens: "abcdef" forced, 'd' is a stop token: finish eog with "abc" as the answer */
+    int32_t t[6];
+    for (int i = 0; i < 6; i++) t[i] = byte_token(m->tok, (unsigned char)('a' + i));
+    forced_t f = {t, 6, 0};
+    pol = (pd_policy){.name = "forced", .ctx = &f, .on_logits = forced_logits};
+    p = pd_seq_defaults();
+    p.max_tokens = 6;
+    p.policies = &pol;
+    p.n_policies = 1;
+    p.stop_tokens = &t[3];
+    p.n_stop_tokens = 1;
+    id = pd_gen_add(g, prompt, 1, &p);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    r = pd_gen_get_result(g, id);
+    assert_int_equal(r->finish, PD_FINISH_EOG);
+    assert_int_equal(r->n_tokens, 5);
+    assert_int_equal(r->tokens[4], t[3]);
+    assert_string_equal(r->answer, "abc");
+    assert_string_equal(pd_finish_name(r->finish), "eog");
+    pd_gen_free(g);
+    pd_model_free(m);
+}
+
 /* Phases: a prompt ending in "<think>\n" starts in thinking; injected "</think>" switches to answer. */
 static void inject_close_at_4(void *ctx, const pd_seq_state *s, pd_action *a) {
     const int32_t *close = ctx;
@@ -645,6 +698,7 @@ int main(void) {
         cmocka_unit_test(test_fork_rewind_handover),
         cmocka_unit_test(test_utf8_and_stop_strings),
         cmocka_unit_test(test_boundaries_callbacks),
+        cmocka_unit_test(test_policy_edges),
         cmocka_unit_test(test_phases),
         cmocka_unit_test(test_errors),
     };
