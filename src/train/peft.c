@@ -364,7 +364,9 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
     if (!tok) { st = PD_ERR_NOMEM; goto done; }
     p.m = pd_tmodel_load(o.base, o.B, o.T, NULL, NULL);
     if (!p.m) { st = pd_fail_ctx(PD_ERR_FORMAT, "finetune: base model"); goto done; }
-    if (pd_tmodel_cfg(p.m)->n_vocab != pd_tok_n_vocab(tok)) {
+    /* training data is tokenised with ponder's byte vocabulary; a fresh adapter (--steps 0) needs no data */
+    if ((o.steps > 0 || o.resume || (o.method == PD_ADAPTER_SOKA && o.soka_init_update)) &&
+        pd_tmodel_cfg(p.m)->n_vocab != pd_tok_n_vocab(tok)) {
         st = pd_fail(PD_ERR_UNSUPPORTED, "finetune: %s has %d tokens; fine-tuning needs a model trained by ponder (%d)",
                      o.base, pd_tmodel_cfg(p.m)->n_vocab, pd_tok_n_vocab(tok));
         goto done;
