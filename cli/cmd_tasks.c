@@ -60,7 +60,7 @@ static int cmd_gen(int argc, char **argv) {
         else if (!strcmp(a, "--n")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 100000000, &n)) return 2; }
         else if (!strcmp(a, "--seed")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, INT64_MAX, &seed)) return 2; }
         else if (!strcmp(a, "--difficulty")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, 1000, &diff)) return 2; }
-        else if (!strcmp(a, "--rest")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 64, &rest)) return 2; }
+        else if (!strcmp(a, "--rest")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, PD_REST_MAX_K, &rest)) return 2; }
         else if (!strcmp(a, "--split")) {
             if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
             if (!strcmp(v, "train")) split = PD_SPLIT_TRAIN;
@@ -79,65 +79,73 @@ static int cmd_gen(int argc, char **argv) {
     }
     FILE *f = out_path ? fopen(out_path, "w") : stdout;
     if (!f) { cli_error(VERB, "%s: cannot open for writing", out_path); return 1; }
-    pd_task_item *items = pd_calloc((size_t)n, sizeof *items);
+    /* plain items stream out one by one; REST bundles need the whole set first */
+    size_t n_keep = rest > 0 ? (size_t)n : 1;
+    pd_task_item *items = pd_calloc(n_keep, sizeof *items);
     if (!items) { cli_error(VERB, "%s", pd_last_error()); if (out_path) fclose(f); return 1; }
     int rc = 0;
-    double t0 = pd_time_now();
+    long long made = 0;
+    double dt = 0;
     for (long long i = 0; i < n; i++) {
+        pd_task_item *it = &items[rest > 0 ? i : 0];
         pd_rng r;
         pd_rng_seed(&r, pd_rng_derive((uint64_t)seed, (uint64_t)i));
-        if (pd_task_gen(t, &r, (int)diff, split, &items[i]) != PD_OK) {
+        double t0 = pd_time_now();
+        pd_status st = pd_task_gen(t, &r, (int)diff, split, it);
+        dt += pd_time_now() - t0;
+        if (st != PD_OK) {
             cli_error(VERB, "item %lld: %s", i, pd_last_error());
             rc = 1;
-            n = i;
             break;
         }
+        made++;
         char id[96];
         snprintf(id, sizeof id, "%s-%lld-%lld", t->name, seed, i);
-        free(items[i].id);
-        items[i].id = pd_strdup(id);
-    }
-    double dt = pd_time_now() - t0;
-    for (long long i = 0; i < n && rc == 0; i++) {
-        char *line = NULL;
-        if (rest > 0) {
-            pd_task_item b = items[i];
-            size_t order[64];
-            char *prompt = pd_rest_prompt(items, (size_t)n, (size_t)i, (int)rest, order);
-            pd_buf ans = {0}, meta = {0}, id = {0};
-            pd_buf_printf(&id, "rest%lld-%s", rest, items[i].id);
-            pd_buf_printf(&meta, "{\"k\":%lld,\"items\":[", rest);
-            for (int j = 0; j < (int)rest; j++) {
-                char *js = pd_task_item_to_json(&items[order[j]]);
-                pd_buf_printf(&meta, "%s%s", j ? "," : "", js ? js : "null");
-                pd_buf_printf(&ans, "%s%s", j ? "; " : "", items[order[j]].answer);
-                free(js);
-            }
-            pd_buf_printf(&meta, "]}");
-            b.id = id.data;
-            b.task = "rest";
-            b.prompt = prompt;
-            b.reasoning = (char *)"";
-            b.answer = ans.data;
-            b.meta = meta.data;
-            line = pd_task_item_to_json(&b);
-            free(prompt);
-            pd_buf_free(&ans);
-            pd_buf_free(&meta);
-            pd_buf_free(&id);
-        } else {
-            line = pd_task_item_to_json(&items[i]);
-        }
+        free(it->id);
+        it->id = pd_strdup(id);
+        if (rest > 0) continue;
+        char *line = pd_task_item_to_json(it);
+        pd_task_item_free(it);
         if (!line) { cli_error(VERB, "%s", pd_last_error()); rc = 1; break; }
         fprintf(f, "%s\n", line);
         free(line);
     }
-    for (long long i = 0; i < n; i++) pd_task_item_free(&items[i]);
+    for (long long i = 0; rest > 0 && i < made && rc == 0; i++) {
+        size_t order[PD_REST_MAX_K];
+        char *prompt = pd_rest_prompt(items, (size_t)made, (size_t)i, (int)rest, order);
+        pd_buf ans = {0}, meta = {0}, id = {0};
+        pd_buf_printf(&id, "rest%lld-%s", rest, items[i].id);
+        pd_buf_printf(&meta, "{\"k\":%lld,\"items\":[", rest);
+        for (int j = 0; j < (int)rest; j++) {
+            char *js = pd_task_item_to_json(&items[order[j]]);
+            pd_buf_printf(&meta, "%s%s", j ? "," : "", js ? js : "null");
+            pd_buf_printf(&ans, "%s%s", j ? "; " : "", items[order[j]].answer);
+            free(js);
+        }
+        pd_buf_printf(&meta, "]}");
+        pd_task_item b = items[i];
+        b.id = id.data;
+        b.task = "rest";
+        b.prompt = prompt;
+        b.reasoning = (char *)"";
+        b.answer = ans.data;
+        b.meta = meta.data;
+        char *line = pd_task_item_to_json(&b);
+        free(prompt);
+        pd_buf_free(&ans);
+        pd_buf_free(&meta);
+        pd_buf_free(&id);
+        if (!line) { cli_error(VERB, "%s", pd_last_error()); rc = 1; break; }
+        fprintf(f, "%s\n", line);
+        free(line);
+    }
+    if (rest > 0)
+        for (long long i = 0; i < made; i++) pd_task_item_free(&items[i]);
     free(items);
     if (out_path && fclose(f) != 0) { cli_error(VERB, "%s: write failed", out_path); rc = 1; }
     if (rc == 0)
-        fprintf(stderr, "ponder tasks gen: %lld %s items (difficulty %lld) in %.3f s, %.0f items/s\n", n, t->name, diff, dt,
-                dt > 0 ? (double)n / dt : 0.0);
+        fprintf(stderr, "ponder tasks gen: %lld %s items (difficulty %lld) in %.3f s, %.0f items/s\n", made, t->name, diff, dt,
+                dt > 0 ? (double)made / dt : 0.0);
     return rc;
 }
 
