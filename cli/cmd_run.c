@@ -41,7 +41,7 @@ void gen_cli_help(FILE *f) {
             "  --no-think                the family's way to turn thinking off (Qwen3: empty <think></think>)\n"
             "  --no-template             send the prompt as it is (special-token text parsed)\n"
             "  --template NAME           chat template family: chatml, qwen2, qwen3, llama3, phi3, phi4-mini,\n"
-            "                            phi4, deepseek-r1, none (default: from the model's metadata)\n"
+            "                            phi4, deepseek-r1, qwq, none (default: from the model's metadata)\n"
             "  --temp T                  temperature (default 0.6; 0 = greedy)\n"
             "  --top-k K                 (default 20; 0 = off)    --top-p P (default 0.95)    --min-p P (default 0)\n"
             "  --repeat-penalty R        (default 1 = off)   --repeat-last-n N (default 64, -1 = all)\n"

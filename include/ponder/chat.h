@@ -19,6 +19,8 @@
  *   PD_CHAT_DEEPSEEK_R1 "{system}<｜User｜>{content}<｜Assistant｜>{answer}<｜end▁of▁sentence｜>" …,
  *                    prompt "<｜Assistant｜><think>\n" (the prompt opens thinking); history turns
  *                    lose their thinking.
+ *   PD_CHAT_QWQ      ChatML whose generation prompt opens thinking ("<|im_start|>assistant\n<think>\n",
+ *                    QwQ-32B); history turns lose their thinking.
  *   PD_CHAT_NONE     no template: the contents are concatenated as they are (raw prompt).
  */
 #ifndef PONDER_CHAT_H
@@ -35,6 +37,7 @@ typedef enum {
     PD_CHAT_PHI4MINI,
     PD_CHAT_PHI4,
     PD_CHAT_DEEPSEEK_R1,
+    PD_CHAT_QWQ,
     PD_CHAT_COUNT
 } pd_chat_family;
 

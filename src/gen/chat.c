@@ -18,6 +18,7 @@ static const pd_chat_format formats[PD_CHAT_COUNT] = {
     [PD_CHAT_PHI4] = {PD_CHAT_PHI4, "phi4", "<think>", "</think>", false, "<|im_end|>"},
     [PD_CHAT_DEEPSEEK_R1] = {PD_CHAT_DEEPSEEK_R1, "deepseek-r1", "<think>", "</think>", true,
                              "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"},
+    [PD_CHAT_QWQ] = {PD_CHAT_QWQ, "qwq", "<think>", "</think>", true, "<|im_end|>"},
 };
 
 #define R1_USER "<\xef\xbd\x9cUser\xef\xbd\x9c>"
@@ -29,6 +30,8 @@ pd_chat_family pd_chat_detect(const char *t) {
     if (strstr(t, "<|start_header_id|>")) return PD_CHAT_LLAMA3;
     if (strstr(t, "<|im_sep|>")) return PD_CHAT_PHI4;
     if (strstr(t, "<|im_start|>")) {
+        /* the generation prompt itself opens thinking (QwQ): "assistant\n<think>\n" in one literal */
+        if (strstr(t, "assistant\\n<think>\\n") || strstr(t, "assistant\n<think>\n")) return PD_CHAT_QWQ;
         if (strstr(t, "<think>")) return PD_CHAT_QWEN3;
         if (strstr(t, "You are Qwen")) return PD_CHAT_QWEN2;
         return PD_CHAT_CHATML;
@@ -142,7 +145,11 @@ static void render_chatml(out_t *o, pd_chat_family f, const pd_chat_msg *msgs, i
         puts_(o, "<|im_start|>");
         puts_(o, m->role);
         puts_(o, "\n");
-        if (strcmp(m->role, "assistant") || f != PD_CHAT_QWEN3) {
+        if (!strcmp(m->role, "assistant") && f == PD_CHAT_QWQ) {
+            span reasoning, answer;
+            split_thinking(m, &reasoning, &answer);
+            put(o, answer);
+        } else if (strcmp(m->role, "assistant") || f != PD_CHAT_QWEN3) {
             if (!strcmp(m->role, "assistant")) put_assistant_plain(o, fmt, m);
             else puts_(o, m->content);
         } else {
@@ -231,13 +238,14 @@ char *pd_chat_render(pd_chat_family f, const pd_chat_msg *msgs, int n, bool add_
     const pd_chat_format *fmt = pd_chat_format_of(f);
     out_t o = {{0}, false};
     switch (f) {
-    case PD_CHAT_CHATML: case PD_CHAT_QWEN2: case PD_CHAT_QWEN3: render_chatml(&o, f, msgs, n); break;
+    case PD_CHAT_CHATML: case PD_CHAT_QWEN2: case PD_CHAT_QWEN3: case PD_CHAT_QWQ: render_chatml(&o, f, msgs, n); break;
     case PD_CHAT_DEEPSEEK_R1: render_r1(&o, msgs, n); break;
     default: render_simple(&o, f, msgs, n); break;
     }
     if (add_generation_prompt) {
         switch (f) {
         case PD_CHAT_CHATML: case PD_CHAT_QWEN2: case PD_CHAT_QWEN3: puts_(&o, "<|im_start|>assistant\n"); break;
+        case PD_CHAT_QWQ: puts_(&o, "<|im_start|>assistant\n<think>\n"); break;
         case PD_CHAT_LLAMA3: puts_(&o, "<|start_header_id|>assistant<|end_header_id|>\n\n"); break;
         case PD_CHAT_PHI3: puts_(&o, "<|assistant|>\n"); break;
         case PD_CHAT_PHI4MINI: puts_(&o, "<|assistant|>"); break;

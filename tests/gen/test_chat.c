@@ -238,6 +238,27 @@ static void test_llama3_phi(void **st) {
     free(got);
 }
 
+/* QwQ-32B: ChatML whose generation prompt opens thinking (published template, abridged). */
+static void test_qwq(void **st) {
+    (void)st;
+    const char *qwq =
+        "{%- for message in messages %}{%- if (message.role == \"user\") %}{{- '<|im_start|>' + message.role + "
+        "'\\n' + message.content + '<|im_end|>' + '\\n' }}{%- elif message.role == \"assistant\" %}"
+        "{%- set content = message.content.split('</think>')[-1].lstrip('\\n') %}{{- '<|im_start|>' + message.role + "
+        "'\\n' + content + '<|im_end|>' + '\\n' }}{%- endif %}{%- endfor %}{%- if add_generation_prompt %}"
+        "{{- '<|im_start|>assistant\\n<think>\\n' }}{%- endif %}";
+    assert_int_equal(pd_chat_detect(qwq), PD_CHAT_QWQ);
+    assert_true(pd_chat_format_of(PD_CHAT_QWQ)->prompt_opens_thinking);
+    pd_chat_msg m[] = {{"user", "a", NULL}, {"assistant", "<think>\nr\n</think>\n\nA", NULL}, {"user", "b", NULL}};
+    char *got = pd_chat_render(PD_CHAT_QWQ, m, 3, true, true);
+    assert_string_equal(got, "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n"
+                             "<|im_start|>user\nb<|im_end|>\n<|im_start|>assistant\n<think>\n");
+    free(got);
+    got = pd_chat_render(PD_CHAT_QWQ, m + 2, 1, true, false);
+    assert_string_equal(got, "<|im_start|>user\nb<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+    free(got);
+}
+
 static void test_none_and_names(void **st) {
     (void)st;
     pd_chat_msg m[] = {{"user", "Once upon", NULL}, {"assistant", " a time", NULL}};
@@ -274,6 +295,7 @@ int main(void) {
         cmocka_unit_test(test_qwen2_default_system),
         cmocka_unit_test(test_deepseek_r1),
         cmocka_unit_test(test_llama3_phi),
+        cmocka_unit_test(test_qwq),
         cmocka_unit_test(test_none_and_names),
         cmocka_unit_test(test_errors),
     };
