@@ -7,7 +7,7 @@
  *                                                tokens (its prompt in chunks, or the last sampled /
  *                                                injected tokens) and samples one token for each
  *                                                sequence whose pending tokens are all fed
- *   r = pd_gen_get_result(g, id);                   tokens, phases, thinking and answer text, usage
+ *   r = pd_gen_get_result(g, id);               tokens, phases, thinking and answer text, usage
  *   pd_gen_remove(g, id);                        frees the slot for another sequence
  *
  * Each sequence has its own sampler (seeded: same seed and prompt → same text, alone or batched)
@@ -22,7 +22,9 @@
  * texts grow by doubling).
  *
  * Sequence primitives: fork (a new sequence that shares the prefix's KV, copied with
- * pd_kv_seq_copy), rewind (truncate tokens and KV), score (log-probs of a given continuation). */
+ * pd_kv_seq_copy), prefill (feed a prompt before forking it N ways), add_reusing (join on the KV of a
+ * common prefix with another sequence), rewind (truncate tokens and KV), score (log-probs of a given
+ * continuation). Log-probabilities are taken after the policies' logit biases (ponder/sampler.h). */
 #ifndef PONDER_GEN_H
 #define PONDER_GEN_H
 #include "ponder/model.h"
