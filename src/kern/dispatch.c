@@ -2,7 +2,7 @@
  * AVX-512); the public vec_dot entry points. */
 #include "kern_impl.h"
 #include <stdatomic.h>
-#if defined(__x86_64__) || defined(__i386__)
+#if PD_X86
 #include <cpuid.h>
 #endif
 
@@ -10,7 +10,7 @@ static pd_kern_table pd_tables[3];
 static atomic_int pd_tables_ready = 0;
 static atomic_int pd_active_isa = -1;
 
-#if defined(__x86_64__) || defined(__i386__)
+#if PD_X86
 /* F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c". */
 static int pd_cpu_f16c(void) {
     unsigned a, b, c, d;
@@ -19,7 +19,7 @@ static int pd_cpu_f16c(void) {
 #endif
 
 pd_isa pd_isa_best(void) {
-#if defined(__x86_64__) || defined(__i386__)
+#if PD_X86
     __builtin_cpu_init();
     int base = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && pd_cpu_f16c();
     if (base && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

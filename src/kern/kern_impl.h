@@ -7,6 +7,14 @@
 #include <string.h>
 #include "ponder/kern.h"
 
+/* x86 SIMD kernels are compiled on x86 only (elsewhere the scalar table is all there is;
+ * -DPD_NO_X86_SIMD builds that configuration on x86 too, to test it). */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(PD_NO_X86_SIMD)
+#define PD_X86 1
+#else
+#define PD_X86 0
+#endif
+
 /* Per-file instruction-set regions (no global -m flags): GCC's target pragmas, or clang's
  * attribute push, which applies the same target to every function in the region. */
 #if defined(__clang__)

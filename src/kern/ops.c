@@ -148,19 +148,24 @@ void pd_attend_head_ref(float *out, const float *q, const void *K, const void *V
 
 void pd_attend_head(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,
                     int64_t v_stride, int64_t n_kv, int64_t head_dim, float scale) {
-    if (pd_isa_active() >= PD_ISA_AVX2 && (kv_type == PD_TYPE_F32 || kv_type == PD_TYPE_F16 || kv_type == PD_TYPE_BF16))
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2 && (kv_type == PD_TYPE_F32 || kv_type == PD_TYPE_F16 || kv_type == PD_TYPE_BF16)) {
         pd_attend_head_avx2(out, q, K, V, kv_type, k_stride, v_stride, n_kv, head_dim, scale);
-    else
-        pd_attend_head_ref(out, q, K, V, kv_type, k_stride, v_stride, n_kv, head_dim, scale);
+        return;
+    }
+#endif
+    pd_attend_head_ref(out, q, K, V, kv_type, k_stride, v_stride, n_kv, head_dim, scale);
 }
 
 void pd_attend_heads(float *out, int64_t out_stride, const float *q, int64_t q_stride, int n_q, const void *K,
                      const void *V, pd_type kv_type, int64_t k_stride, int64_t v_stride, int64_t n_kv, int64_t head_dim,
                      float scale) {
+#if PD_X86
     if (pd_isa_active() >= PD_ISA_AVX2 && (kv_type == PD_TYPE_F32 || kv_type == PD_TYPE_F16 || kv_type == PD_TYPE_BF16)) {
         pd_attend_heads_avx2(out, out_stride, q, q_stride, n_q, K, V, kv_type, k_stride, v_stride, n_kv, head_dim, scale);
         return;
     }
+#endif
     for (int h = 0; h < n_q; h++)
         pd_attend_head_ref(out + h * out_stride, q + h * q_stride, K, V, kv_type, k_stride, v_stride, n_kv, head_dim,
                            scale);

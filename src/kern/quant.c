@@ -401,11 +401,42 @@ pd_status pd_quantize_row(pd_type t, const float *src, void *dst, int64_t n) {
     return PD_OK;
 }
 
+/* The activation converters: AVX2 versions where the CPU has them (bit-identical, tested). */
+static quant_fn act_q8_0(void) {
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) return pd_act_q8_0_avx2;
+#endif
+    return quant_q8_0_act;
+}
+static quant_fn act_q8_K(void) {
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) return pd_act_q8_K_avx2;
+#endif
+    return quant_q8_K;
+}
+static void round_f16(const float *x, float *y, int64_t n) {
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) {
+        pd_act_f16_round_avx2(x, y, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = pd_f16_to_f32(pd_f32_to_f16(x[i]));
+}
+static void round_bf16(const float *x, float *y, int64_t n) {
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) {
+        pd_act_bf16_round_avx2(x, y, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) y[i] = pd_bf16_to_f32(pd_f32_to_bf16(x[i]));
+}
+
 pd_status pd_quantize_row_act(pd_type t, const float *src, void *dst, int64_t n) {
     PD_TRY(check_row(t, src, dst, n, "quantize activations"));
-    int simd = pd_isa_active() >= PD_ISA_AVX2;
-    if (t == PD_TYPE_Q8_0) (simd ? pd_act_q8_0_avx2 : quant_q8_0_act)(src, dst, n / PD_QK);
-    else if (t == PD_TYPE_Q8_K) (simd ? pd_act_q8_K_avx2 : quant_q8_K)(src, dst, n / PD_QK_K);
+    if (t == PD_TYPE_Q8_0) act_q8_0()(src, dst, n / PD_QK);
+    else if (t == PD_TYPE_Q8_K) act_q8_K()(src, dst, n / PD_QK_K);
     else return pd_quantize_row(t, src, dst, n);
     return PD_OK;
 }
@@ -420,22 +451,12 @@ pd_type pd_mm_act_type(pd_type wt) {
 }
 
 void pd_mm_act_row(pd_type wt, const float *src, void *dst, int64_t n) {
-    float *f = dst;
-    int simd = pd_isa_active() >= PD_ISA_AVX2;
     switch (wt) {
     case PD_TYPE_F32: memcpy(dst, src, (size_t)n * 4); break;
-    case PD_TYPE_F16:
-        if (simd) pd_act_f16_round_avx2(src, f, n);
-        else
-            for (int64_t i = 0; i < n; i++) f[i] = pd_f16_to_f32(pd_f32_to_f16(src[i]));
-        break;
-    case PD_TYPE_BF16:
-        if (simd) pd_act_bf16_round_avx2(src, f, n);
-        else
-            for (int64_t i = 0; i < n; i++) f[i] = pd_bf16_to_f32(pd_f32_to_bf16(src[i]));
-        break;
-    case PD_TYPE_Q8_0: case PD_TYPE_Q4_0: (simd ? pd_act_q8_0_avx2 : quant_q8_0_act)(src, dst, n / PD_QK); break;
-    case PD_TYPE_Q4_K: case PD_TYPE_Q6_K: (simd ? pd_act_q8_K_avx2 : quant_q8_K)(src, dst, n / PD_QK_K); break;
+    case PD_TYPE_F16: round_f16(src, dst, n); break;
+    case PD_TYPE_BF16: round_bf16(src, dst, n); break;
+    case PD_TYPE_Q8_0: case PD_TYPE_Q4_0: act_q8_0()(src, dst, n / PD_QK); break;
+    case PD_TYPE_Q4_K: case PD_TYPE_Q6_K: act_q8_K()(src, dst, n / PD_QK_K); break;
     default: break;
     }
 }

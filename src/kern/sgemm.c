@@ -4,7 +4,9 @@
 #include "kern_impl.h"
 #include "ponder/alloc.h"
 #include "ponder/threads.h"
+#if PD_X86
 #include <immintrin.h>
+#endif
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,7 @@ static void micro_scalar(int kc, const float *pa, const float *pb, float *C, int
     store_tile(acc, C, ldc, rows, cols, alpha, beta, first);
 }
 
+#if PD_X86
 /* The register loop alone (12 accumulators + 2 B vectors + 1 broadcast = 15 registers; alpha and
  * beta stay out of it so nothing spills), then the store. */
 __attribute__((target("avx2,fma"), noinline)) static void micro_avx2_acc(int kc, const float *pa, const float *pb,
@@ -119,6 +122,8 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(int kc, const float *
     }
     store_tile(acc, C, ldc, rows, cols, alpha, beta, first);
 }
+
+#endif
 
 typedef void (*micro_fn)(int, const float *, const float *, float *, int64_t, int, int, float, float, int);
 
@@ -176,7 +181,10 @@ done:
 
 void pd_sgemm_builtin(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    micro_fn micro = pd_isa_active() >= PD_ISA_AVX2 ? micro_avx2 : micro_scalar;
+    micro_fn micro = micro_scalar;
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) micro = micro_avx2;
+#endif
     sgemm_blocked(micro, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -4,6 +4,7 @@
  * for that ISA in a target region (kern_impl.h), called only when the CPU has it; each kernel is
  * tested against its scalar twin. */
 #include "kern_impl.h"
+#if PD_X86
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -674,3 +675,7 @@ void pd_kern_table_avx2(pd_kern_table *t) {
     t->tile_nr[PD_TYPE_Q8_0] = t->tile_nr[PD_TYPE_Q4_0] = QT_NR;
     t->tile_mr[PD_TYPE_Q8_0] = t->tile_mr[PD_TYPE_Q4_0] = QT_MR;
 }
+
+#else /* not x86: no AVX2 kernels; the dispatcher never selects this level */
+void pd_kern_table_avx2(pd_kern_table *t) { (void)t; }
+#endif

@@ -5,6 +5,7 @@
  * it; tested against the scalar twins on AVX-512 CPUs (test_dot) and, on any CPU, through
  * scalar stand-ins for the intrinsics (test_avx512_emu). */
 #include "kern_impl.h"
+#if PD_X86 || defined(PD_AVX512_EMULATE)
 #ifndef PD_AVX512_EMULATE
 #include <immintrin.h>
 #endif
@@ -288,7 +289,7 @@ void pd_kern_table_avx512(pd_kern_table *t) {
     t->tile[PD_TYPE_F16] = tile_f16;
     t->tile[PD_TYPE_BF16] = tile_bf16;
     int vnni = 0;
-#if defined(__x86_64__) || defined(__i386__)
+#ifndef PD_AVX512_EMULATE
     __builtin_cpu_init();
     vnni = __builtin_cpu_supports("avx512vnni");
 #endif
@@ -301,3 +302,7 @@ void pd_kern_table_avx512(pd_kern_table *t) {
     t->tile_nr[PD_TYPE_Q8_0] = t->tile_nr[PD_TYPE_Q4_0] = Q5_NR;
     t->tile_mr[PD_TYPE_Q8_0] = t->tile_mr[PD_TYPE_Q4_0] = Q5_MR;
 }
+
+#else /* not x86: no AVX-512 kernels; the dispatcher never selects this level */
+void pd_kern_table_avx512(pd_kern_table *t) { (void)t; }
+#endif
