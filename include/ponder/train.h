@@ -175,8 +175,11 @@ pd_status pd_train_plot_svg(const char *path, const double *loss, int64_t x0, in
  * gemm: pd_sgemm GFLOP/s on square and training-step shapes; *peak (may be NULL) gets the best
  * square rate. train: the gemm table, then training steps of the 1M/10M/50M models (only = "1M",
  * "10M", "50M" or NULL for all) on B×T random tokens: tokens/s, GFLOP/s, fraction of GEMM peak. */
-pd_status pd_bench_gemm(FILE *out, int threads, double *peak);
-pd_status pd_bench_train(FILE *out, const char *only, int threads, int steps, int B, int T);
+pd_status pd_bench_gemm_run(FILE *out, int threads, double *peak);
+pd_status pd_bench_train_run(FILE *out, const char *only, int threads, int steps, int B, int T);
+/* `ponder bench gemm|train [flags]` entry points (argv[0] = "gemm" / "train"; cli/cmd_bench.c). */
+int pd_bench_gemm(int argc, char **argv);
+int pd_bench_train(int argc, char **argv);
 
 /* The byte-level vocabulary size and special tokens of models trained from scratch. */
 #define PD_TRAIN_N_SPECIALS 5

@@ -85,15 +85,12 @@ float pd_dot_q6_K_ref(int64_t n, const void *w, const void *x) {
         for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128, sc += 8) {
             int32_t part[8] = {0};
             for (int l = 0; l < 32; l++) {
-                int is = l / 16;
-                int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                part[is + 0] += q1 * q8[l];
-                part[is + 2] += q2 * q8[l + 32];
-                part[is + 4] += q3 * q8[l + 64];
-                part[is + 6] += q4 * q8[l + 96];
+                int is = l / 16, q[4];
+                pd_q6k_vals(ql, qh, l, q);
+                part[is + 0] += q[0] * q8[l];
+                part[is + 2] += q[1] * q8[l + 32];
+                part[is + 4] += q[2] * q8[l + 64];
+                part[is + 6] += q[3] * q8[l + 96];
             }
             for (int k = 0; k < 8; k++) sumi += sc[k] * part[k];
         }

@@ -61,6 +61,24 @@ static inline void pd_q4k_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_
     }
 }
 
+/* The four signed 6-bit Q6_K values of column l (0..31) of a 128-weight half (ql: its 64 bytes,
+ * qh: its 32 bytes): elements l, l+32, l+64, l+96 of the half. */
+static inline void pd_q6k_vals(const uint8_t *ql, const uint8_t *qh, int l, int q[4]) {
+    q[0] = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+    q[1] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+    q[2] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+    q[3] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+}
+
+/* Tile entry for kernels instantiated for 1..4 tokens: calls FN(MR, args...) with MR = mr. */
+#define PD_TILE_MR_SWITCH(FN, mr, ...)      \
+    switch (mr) {                           \
+    case 1: FN(1, __VA_ARGS__); break;      \
+    case 2: FN(2, __VA_ARGS__); break;      \
+    case 3: FN(3, __VA_ARGS__); break;      \
+    default: FN(4, __VA_ARGS__); break;     \
+    }
+
 /* All eight Q4_K scales (sc[0..7]) and mins (mn[0..7]) at once, with 32-bit word operations;
  * equal to pd_q4k_scale_min for j = 0..7 (the SIMD kernels use this form). */
 static inline void pd_q4k_unpack(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {

@@ -299,15 +299,12 @@ static void dequant_q6_K(const void *vx, float *y, int64_t nb) {
         const int8_t *sc = x[i].scales;
         for (int n = 0; n < PD_QK_K; n += 128, ql += 64, qh += 32, sc += 8, y += 128)
             for (int l = 0; l < 32; l++) {
-                int is = l / 16;
-                int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                y[l] = d * (float)sc[is] * (float)q1;
-                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
-                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
-                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+                int is = l / 16, q[4];
+                pd_q6k_vals(ql, qh, l, q);
+                y[l] = d * (float)sc[is] * (float)q[0];
+                y[l + 32] = d * (float)sc[is + 2] * (float)q[1];
+                y[l + 64] = d * (float)sc[is + 4] * (float)q[2];
+                y[l + 96] = d * (float)sc[is + 6] * (float)q[3];
             }
     }
 }

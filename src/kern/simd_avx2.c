@@ -241,12 +241,7 @@ static float dot_q4_0(int64_t n, const void *w, const void *x) {
             pd_tile_by_dots(ONE, n, w, ws, nr, x, xs, mr, y, ldy);                                                    \
             return;                                                                                                   \
         }                                                                                                             \
-        switch (mr) {                                                                                                 \
-        case 1: name##_mr(1, n, w, ws, x, xs, y, ldy); break;                                                         \
-        case 2: name##_mr(2, n, w, ws, x, xs, y, ldy); break;                                                         \
-        case 3: name##_mr(3, n, w, ws, x, xs, y, ldy); break;                                                         \
-        default: name##_mr(4, n, w, ws, x, xs, y, ldy); break;                                                        \
-        }                                                                                                             \
+        PD_TILE_MR_SWITCH(name##_mr, mr, n, w, ws, x, xs, y, ldy)                                                     \
     }
 
 static inline __m256i load_q8w(const pd_block_q8_0 *b) { return _mm256_loadu_si256((const __m256i *)b->qs); }

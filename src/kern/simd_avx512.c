@@ -259,12 +259,7 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
             pd_tile_by_dots(ONE, n, w, ws, nr, x, xs, mr, y, ldy);                                                    \
             return;                                                                                                   \
         }                                                                                                             \
-        switch (mr) {                                                                                                 \
-        case 1: name##_mr(1, n, w, ws, x, xs, y, ldy); break;                                                         \
-        case 2: name##_mr(2, n, w, ws, x, xs, y, ldy); break;                                                         \
-        case 3: name##_mr(3, n, w, ws, x, xs, y, ldy); break;                                                         \
-        default: name##_mr(4, n, w, ws, x, xs, y, ldy); break;                                                        \
-        }                                                                                                             \
+        PD_TILE_MR_SWITCH(name##_mr, mr, n, w, ws, x, xs, y, ldy)                                                     \
     }
 
 PD_Q512(_bw, i8dot_bw)

@@ -10,6 +10,7 @@
 #include "ponder/kern.h"
 #include "ponder/threads.h"
 #include "ponder/timer.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static double gemm_rate(int64_t M, int64_t N, int64_t K, int ta, int tb, int rep
     return 2.0 * (double)M * N * K / best / 1e9;
 }
 
-pd_status pd_bench_gemm(FILE *out, int threads, double *peak) {
+pd_status pd_bench_gemm_run(FILE *out, int threads, double *peak) {
     pd_threads_set(threads);
     fprintf(out, "f32 GEMM (pd_sgemm, %d threads)\n", pd_threads_get());
     fprintf(out, "%-34s %10s\n", "shape M x N x K (op)", "GFLOP/s");
@@ -65,14 +66,14 @@ static const bench_size sizes[] = {
     {"50M", 640, 10, 10, 1728},
 };
 
-pd_status pd_bench_train(FILE *out, const char *only, int threads, int steps, int B, int T) {
+pd_status pd_bench_train_run(FILE *out, const char *only, int threads, int steps, int B, int T) {
     pd_threads_set(threads);
     double peak = 0;
-    pd_status st = pd_bench_gemm(out, threads, &peak);
+    pd_status st = pd_bench_gemm_run(out, threads, &peak);
     if (st != PD_OK) return st;
     fprintf(out, "\ntraining steps (qwen3 layout, vocab %d, batch %d x %d tokens, %d timed steps after 1 warm-up, %d threads)\n",
             PD_TRAIN_VOCAB, B, T, steps, pd_threads_get());
-    fprintf(out, "%-5s %10s %10s %12s %10s %10s %12s\n", "size", "params", "s/step", "tokens/s", "GFLOP/tok",
+    fprintf(out, "%-5s %10s %10s %12s %10s %10s %13s\n", "size", "params", "s/step", "tokens/s", "GFLOP/tok",
             "GFLOP/s", "of GEMM peak");
     bool any = false;
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
@@ -114,7 +115,7 @@ pd_status pd_bench_train(FILE *out, const char *only, int threads, int steps, in
         double attn = 12.0 * c.n_layer * c.n_head * c.head_dim * ((T + 1) / 2.0);
         double flop_tok = 6.0 * nmat + attn;
         double sps = t_total / steps, tps = (double)n / sps, gf = flop_tok * tps / 1e9;
-        fprintf(out, "%-5s %10zu %10.3f %12.0f %10.4f %10.1f %11.0f%%\n", z->name, pd_tmodel_n_params(m), sps, tps,
+        fprintf(out, "%-5s %10zu %10.3f %12.0f %10.4f %10.1f %12.0f%%\n", z->name, pd_tmodel_n_params(m), sps, tps,
                 flop_tok / 1e9, gf, peak > 0 ? 100 * gf / peak : 0);
         free(tok); free(tgt);
         pd_tmodel_free(m);
@@ -122,3 +123,56 @@ pd_status pd_bench_train(FILE *out, const char *only, int threads, int steps, in
     if (!any) return pd_fail(PD_ERR_ARG, "bench train: unknown size '%s' (1M, 10M, 50M)", only);
     return PD_OK;
 }
+
+/* ---- `ponder bench gemm|train [flags]` (called from cli/cmd_bench.c with argv[0] = the sub-verb) ---- */
+static int flag_int(const char *sub, const char *flag, const char *v, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "ponder bench %s: %s: expected an integer in [%ld, %ld], got '%s'\n", sub, flag, lo, hi,
+                v ? v : "");
+        return 0;
+    }
+    *out = (int)x;
+    return 1;
+}
+
+static int bench_main(int argc, char **argv, bool train) {
+    const char *sub = train ? "train" : "gemm", *only = NULL;
+    int threads = 0, steps = 3, B = 4, T = 256;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            printf("usage: ponder bench %s [--threads N]%s\n", sub,
+                   train ? " [--size 1M|10M|50M] [--steps N] [--batch B] [--seq T]\n"
+                           "  training steps (forward + backward + AdamW) of ~1M/10M/50M-parameter models on random\n"
+                           "  tokens: tokens/s, GFLOP/s (6·N per token + attention) and the fraction of GEMM peak"
+                         : "\n  f32 GEMM GFLOP/s of pd_sgemm on square and training-step shapes");
+            return 0;
+        }
+        int ok = 1;
+        if (!strcmp(f, "--threads") || !strcmp(f, "-t")) ok = flag_int(sub, f, v, 0, 1024, &threads), i++;
+        else if (train && !strcmp(f, "--steps")) ok = flag_int(sub, f, v, 1, 1000, &steps), i++;
+        else if (train && !strcmp(f, "--batch")) ok = flag_int(sub, f, v, 1, 4096, &B), i++;
+        else if (train && !strcmp(f, "--seq")) ok = flag_int(sub, f, v, 2, 65536, &T), i++;
+        else if (train && !strcmp(f, "--size")) {
+            if (!v) { fprintf(stderr, "ponder bench train: --size: missing value\n"); return 2; }
+            only = v;
+            i++;
+        } else {
+            fprintf(stderr, "ponder bench %s: unknown flag '%s'\n", sub, f);
+            return 2;
+        }
+        if (!ok) return 2;
+    }
+    pd_status st = train ? pd_bench_train_run(stdout, only, threads, steps, B, T) : pd_bench_gemm_run(stdout, threads, NULL);
+    if (st != PD_OK) {
+        fprintf(stderr, "ponder bench %s: %s\n", sub, pd_last_error());
+        return st == PD_ERR_ARG ? 2 : 1;
+    }
+    return 0;
+}
+
+int pd_bench_train(int argc, char **argv) { return bench_main(argc, argv, true); }
+int pd_bench_gemm(int argc, char **argv) { return bench_main(argc, argv, false); }

@@ -217,6 +217,7 @@ static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR
                 for (int s = s0; s <= t; s++) {
                     const TR *ks = k + ((int64_t)b * T + s) * Hk + kh * hd;
                     TR dot = 0;
+#pragma omp simd reduction(+ : dot)
                     for (int j = 0; j < hd; j++) dot += qt[j] * ks[j];
                     a[s] = dot * scale;
                     if (a[s] > mx) mx = a[s];
@@ -229,7 +230,9 @@ static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR
                 for (int s = s0; s <= t; s++) {
                     a[s] *= inv;
                     const TR *vs = v + ((int64_t)b * T + s) * Hk + kh * hd;
-                    for (int j = 0; j < hd; j++) o[j] += a[s] * vs[j];
+                    TR as = a[s];
+#pragma omp simd
+                    for (int j = 0; j < hd; j++) o[j] += as * vs[j];
                 }
             }
         }
@@ -257,6 +260,7 @@ static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, co
                     for (int s = s0; s <= t; s++) {
                         const TR *vs = v + ((int64_t)b * T + s) * Hk + kh * hd;
                         TR dp = 0;
+#pragma omp simd reduction(+ : dp)
                         for (int j = 0; j < hd; j++) dp += go[j] * vs[j];
                         ds[s] = dp;
                         pdp += a[s] * dp;
@@ -266,10 +270,12 @@ static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, co
                         TR g = a[s] * (ds[s] - pdp) * scale;
                         const TR *ks = k + is * Hk + kh * hd;
                         TR *dks = dk + is * Hk + kh * hd, *dvs = dv + is * Hk + kh * hd;
+                        TR as = a[s];
+#pragma omp simd
                         for (int j = 0; j < hd; j++) {
                             dqt[j] += g * ks[j];
                             dks[j] += g * qt[j];
-                            dvs[j] += a[s] * go[j];
+                            dvs[j] += as * go[j];
                         }
                     }
                 }
