@@ -49,7 +49,9 @@ static int chat_main(gen_cli *o) {
     const gen_cli_out out0 = {.show_thinking = !o->hide_thinking, .tty = isatty(1), .open = "[thinking] ",
                               .close = "\n[answer] "};
     gen_cli_out out = out0;
+    out.progress = o->hide_thinking && isatty(2);
     pd_gen_set_stream(g, gen_cli_stream, &out);
+    if (out.progress) pd_gen_set_token_callback(g, gen_cli_token, &out);
     bool prompt_tty = isatty(0);
     for (;;) {
         if (prompt_tty) { fputs("> ", stdout); fflush(stdout); }
@@ -99,6 +101,7 @@ static int chat_main(gen_cli *o) {
         }
         free(ids);
         out = out0;
+        out.progress = o->hide_thinking && isatty(2);
         if (pd_gen_run(g) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
         const pd_gen_result *r = pd_gen_get_result(g, seq);
         if (r->finish == PD_FINISH_ERROR) { cli_error(VERB, "%s", r->error); goto done; }

@@ -172,6 +172,7 @@ void gen_cli_stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
         if (!o->show_thinking) return;
         if (!o->in_thinking) { fputs(o->tty ? "\033[2m" : o->open, stdout); o->in_thinking = true; o->lead = true; }
     } else {
+        if (o->progress && o->n_thinking > 0) { fputs("\r\033[K", stderr); o->progress = false; }
         if (o->in_thinking) { fputs(o->tty ? "\033[0m\n" : o->close, stdout); o->in_thinking = false; }
         if (!o->answered) o->lead = true;
         o->answered = true;
@@ -185,7 +186,18 @@ void gen_cli_stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
     fflush(stdout);
 }
 
+void gen_cli_token(void *ctx, int seq, const pd_sample *s, pd_phase ph) {
+    (void)seq; (void)s;
+    gen_cli_out *o = ctx;
+    if (!o->progress) return;
+    if (ph == PD_PHASE_THINKING && ++o->n_thinking % 16 == 1) {
+        fprintf(stderr, "\r[thinking: %d tokens]", o->n_thinking);
+        fflush(stderr);
+    }
+}
+
 void gen_cli_stream_end(gen_cli_out *o) {
+    if (o->progress && o->n_thinking > 0) fprintf(stderr, "\r\033[K");
     if (o->in_thinking) fputs(o->tty ? "\033[0m\n" : o->close, stdout);
     o->in_thinking = false;
     fputc('\n', stdout);
@@ -250,7 +262,9 @@ static int run_main(gen_cli *o) {
     gp.kv_type = o->kv_type;
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     gen_cli_out os = {.show_thinking = o->show_thinking, .tty = isatty(1), .open = "<think>\n", .close = "\n</think>\n"};
+    os.progress = !o->show_thinking && !o->json && isatty(2);
     if (!o->json) pd_gen_set_stream(g, gen_cli_stream, &os);
+    if (os.progress) pd_gen_set_token_callback(g, gen_cli_token, &os);
     pd_seq_params sp;
     pd_policy pol;
     if (!gen_cli_seq_params(VERB, o, m, &sp, &pol)) goto done;

@@ -44,8 +44,12 @@ typedef struct {
     bool show_thinking, tty;
     const char *open, *close;    /* non-terminal markers around the thinking */
     bool in_thinking, answered, lead;
+    bool progress;               /* hidden thinking: count its tokens on stderr (a terminal) */
+    int n_thinking;
 } gen_cli_out;
 void gen_cli_stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n);
+/* pd_gen_set_token_callback partner of gen_cli_stream (the hidden-thinking counter). */
+void gen_cli_token(void *ctx, int seq, const pd_sample *s, pd_phase ph);
 /* End the output of one reply (close an open thinking block, newline). */
 void gen_cli_stream_end(gen_cli_out *o);
 /* Parse argv[1..]: shared flags, then `extra` for the verb's own (returns 1 consumed, 0 unknown,
