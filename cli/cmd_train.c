@@ -14,7 +14,7 @@ static const char *V = "train";
 static void help(FILE *f) {
     fprintf(f,
             "usage: ponder train (--task T | --data FILE) --out FILE.gguf [flags]\n"
-            "       ponder train --resume CKPT.gguf [--out FILE.gguf] [--steps N]\n"
+            "       ponder train --resume FILE.gguf.ckpt [--out FILE.gguf] [--steps N]\n"
             "data:\n"
             "  --task T              task to SFT on (e.g. arith-add); items rendered with <think> traces\n"
             "  --difficulty D|LO-HI  task difficulty, or a range drawn uniformly (default 3)\n"
@@ -29,9 +29,10 @@ static void help(FILE *f) {
             "  --steps N --lr X --min-lr-frac X --warmup N --wd X --clip X\n"
             "  --seed N --threads N\n"
             "output:\n"
-            "  --out FILE.gguf       model + optimizer state (loads in ponder run)\n"
-            "  --ckpt-every N        also write it every N steps (atomic)\n"
-            "  --resume FILE.gguf    continue a run bit for bit (settings come from the checkpoint)\n"
+            "  --out FILE.gguf       the trained model (loads in ponder run and llama.cpp); the checkpoint\n"
+            "                        with optimizer state, step and rng goes to FILE.gguf.ckpt\n"
+            "  --ckpt-every N        also write the checkpoint every N steps (atomic)\n"
+            "  --resume FILE.ckpt    continue a run bit for bit (settings come from the checkpoint)\n"
             "  --log FILE.jsonl      one object per step and per evaluation\n"
             "  --plot FILE.svg       loss curve (default: <out>.loss.svg; 'none' for none)\n"
             "  --eval-every N        held-out loss and greedy accuracy every N steps (default: at the end)\n"
@@ -50,7 +51,7 @@ typedef struct {
     bool quiet, plot_none, steps_given, head_dim_given, kv_given;
     int report[8], n_report;
     const char *records;
-    char *plot_alloc;
+    char *plot_alloc, *out_alloc;
     char *cfg_text;
     char **cfg_argv;
     char **dash;   /* "--flag" copies made for config lines written without dashes */
@@ -63,6 +64,7 @@ static void targs_free(targs *a) {
     free(a->cfg_text);
     free(a->cfg_argv);
     free(a->plot_alloc);
+    free(a->out_alloc);
 }
 
 static int parse(targs *a, int argc, char **argv, bool from_file);
@@ -204,7 +206,16 @@ int pd_cmd_train(int argc, char **argv) {
     else if (o->task && o->data_path) { cli_error(V, "--task and --data exclude each other"); r = 2; }
     else if (!o->out && !o->resume) { cli_error(V, "--out FILE.gguf is required"); r = 2; }
     if (r) { targs_free(&a); return r; }
-    if (!o->out) o->out = o->resume;
+    if (!o->out) {
+        /* default: the model beside the checkpoint (FILE.gguf for FILE.gguf.ckpt) */
+        size_t l = strlen(o->resume);
+        a.out_alloc = malloc(l + 1);
+        if (!a.out_alloc) { targs_free(&a); return 1; }
+        memcpy(a.out_alloc, o->resume, l + 1);
+        if (l > 5 && !strcmp(a.out_alloc + l - 5, ".ckpt")) a.out_alloc[l - 5] = 0;
+        else { cli_error(V, "--out is needed when the checkpoint's name does not end in .ckpt"); targs_free(&a); return 2; }
+        o->out = a.out_alloc;
+    }
     if (!a.head_dim_given) o->cfg.head_dim = o->cfg.dim / o->cfg.n_head;
     if (!a.kv_given && o->cfg.n_head % o->cfg.n_head_kv) o->cfg.n_head_kv = o->cfg.n_head;
     if (!a.plot_none && !o->plot_path) {
@@ -226,7 +237,7 @@ int pd_cmd_train(int argc, char **argv) {
     printf("final loss %.4f, held-out loss %.4f", res.final_loss, res.heldout_loss);
     if (res.eval.n) printf(", greedy accuracy %.1f%% (%d/%d), mean thinking tokens %.1f", 100 * res.eval.accuracy,
                            res.eval.correct, res.eval.n, res.eval.mean_think_tokens);
-    printf("\nwrote %s", o->out);
+    printf("\nwrote %s (checkpoint %s.ckpt)", o->out, o->out);
     if (o->plot_path) printf(" and %s", o->plot_path);
     printf("\n");
     if (a.n_report && o->task) {

@@ -9,7 +9,7 @@
 set -eu
 PONDER=${1:?usage: demo.sh path/to/ponder}
 OUT=${DEMO_OUT:-demo-out}
-STEPS=${DEMO_STEPS:-1000}
+STEPS=${DEMO_STEPS:-1500}
 THREADS=${DEMO_THREADS:-0}
 mkdir -p "$OUT"
 MODEL=$OUT/arith-reasoner.gguf
@@ -19,8 +19,8 @@ echo "== ponder demo: training a reasoning model from scratch on 3-digit additio
 echo "   ($STEPS steps; loss curve: $MODEL.loss.svg, step log: $OUT/steps.jsonl)"
 "$PONDER" train --task arith-add --difficulty 3 \
     --arch qwen3 --dim 128 --layers 4 --heads 4 --kv-heads 2 --ffn 384 \
-    --batch 8 --seq 320 --steps "$STEPS" --lr 3e-3 --warmup 50 --wd 0.1 --seed 1 --threads "$THREADS" \
-    --eval-every 250 --eval-n 64 --max-new 160 \
+    --batch 4 --seq 320 --steps "$STEPS" --lr 2e-3 --warmup 50 --wd 0.1 --seed 1 --threads "$THREADS" \
+    --eval-every 500 --eval-n 100 --max-new 160 \
     --out "$MODEL" --log "$OUT/steps.jsonl" \
     --report 3,4 --records "$OUT/eval-records.jsonl"
 t1=$(date +%s)

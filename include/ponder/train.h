@@ -142,11 +142,12 @@ typedef struct {
     int64_t steps;
     uint64_t seed;
     int threads;
-    const char *out;            /* final model / checkpoint path (required) */
-    const char *resume;         /* checkpoint to continue from, or NULL */
+    const char *out;            /* final model (required; no optimizer state, loads in llama.cpp too);
+                                   checkpoints with optimizer state go to <out>.ckpt */
+    const char *resume;         /* checkpoint (<out>.ckpt) to continue from, or NULL */
     const char *log_path;       /* steps.jsonl, or NULL */
     const char *plot_path;      /* loss-curve SVG, or NULL (none) */
-    int ckpt_every;             /* steps between checkpoints to `out` (0: only at the end) */
+    int ckpt_every;             /* steps between checkpoints to <out>.ckpt (0: only at the end) */
     int eval_every;             /* steps between held-out evaluations (0: only at the end) */
     int eval_batches;           /* held-out micro-batches for the held-out loss */
     int eval_n;                 /* items for greedy accuracy (0: none) */

@@ -120,8 +120,11 @@ static pd_status run_eval(pd_tmodel *m, const pd_task_item *items, int n, int ma
 
 pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
     pd_train_opts o = *oin;
+    char ckpt_path[1024];
     memset(res, 0, sizeof *res);
     if (!o.out) return pd_fail(PD_ERR_ARG, "train: no output path");
+    if (snprintf(ckpt_path, sizeof ckpt_path, "%s.ckpt", o.out) >= (int)sizeof ckpt_path)
+        return pd_fail(PD_ERR_ARG, "train: output path is too long");
     pd_threads_set(o.threads);
     char *keep_task = NULL, *keep_data = NULL;
     pd_tmodel *m = NULL;
@@ -254,7 +257,11 @@ pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
         if (log) fflush(log);
         if ((o.ckpt_every > 0 && (step + 1) % o.ckpt_every == 0) || last || stop) {
             pd_tckpt_info info = {.step = step + 1, .rng = rng, .config_json = cj, .with_optimizer = true};
-            if ((st = pd_tmodel_save(m, o.out, &info)) != PD_OK) goto done;
+            if ((st = pd_tmodel_save(m, ckpt_path, &info)) != PD_OK) goto done;
+            if (last) {
+                info.with_optimizer = false; /* the model itself: loads in ponder and llama.cpp */
+                if ((st = pd_tmodel_save(m, o.out, &info)) != PD_OK) goto done;
+            }
         }
         if (o.progress) {
             char extra[96];

@@ -24,14 +24,17 @@ grep -q '"step":6,"eval":true,"heldout_loss":[0-9.]*,"accuracy":' "$T/steps.json
 grep -q '"grad_norm":' "$T/steps.jsonl" && grep -q '"tokens_per_s":' "$T/steps.jsonl" && grep -q '"lr":' "$T/steps.jsonl" \
     || fail "step lines carry lr, grad_norm, tokens_per_s"
 head -c 4 "$T/m.gguf.loss.svg" | grep -q "<svg" || fail "loss plot written"
-"$P" inspect "$T/m.gguf" >"$T/insp" || fail "inspect loads the checkpoint"
-grep -q "ponder.train.step" "$T/insp" && grep -q "qwen3" "$T/insp" && grep -q "opt.m.token_embd.weight" "$T/insp" \
+"$P" inspect "$T/m.gguf" >"$T/insp" || fail "inspect loads the model"
+grep -q "qwen3" "$T/insp" || fail "model architecture"
+grep -q "opt.m.token_embd.weight" "$T/insp" && fail "the model file carries no optimizer state"
+"$P" inspect "$T/m.gguf.ckpt" >"$T/insp" || fail "inspect loads the checkpoint"
+grep -q "ponder.train.step" "$T/insp" && grep -q "opt.m.token_embd.weight" "$T/insp" \
     || fail "checkpoint keys and optimizer tensors"
 
 # resume continues from step 6 to 8 with the saved settings
-"$P" train --resume "$T/m.gguf" --steps 8 --quiet >"$T/out" || fail "resume: $(cat "$T/out")"
+"$P" train --resume "$T/m.gguf.ckpt" --steps 8 --quiet >"$T/out" || fail "resume: $(cat "$T/out")"
 grep -q "for 8 steps" "$T/out" || fail "resumed run reaches step 8: $(cat "$T/out")"
-"$P" inspect "$T/m.gguf" | grep "ponder.train.step" | grep -q "8" || fail "step 8 saved"
+"$P" inspect "$T/m.gguf.ckpt" | grep "ponder.train.step" | grep -q "8" || fail "step 8 saved"
 
 # the model loads and generates in ponder run
 if "$P" run --help >/dev/null 2>&1; then
@@ -45,7 +48,7 @@ grep -q "for 2 steps" "$T/out" || fail "command line overrides the config file"
 [ ! -e "$T/c.gguf.loss.svg" ] || fail "--plot none writes no plot"
 
 # a truncated checkpoint is a clear error naming the file
-head -c 3000 "$T/m.gguf" >"$T/bad.gguf"
-"$P" train --resume "$T/bad.gguf" --quiet 2>"$T/err"; [ $? -eq 1 ] || fail "truncated checkpoint exits 1"
+head -c 3000 "$T/m.gguf.ckpt" >"$T/bad.gguf.ckpt"
+"$P" train --resume "$T/bad.gguf.ckpt" --quiet 2>"$T/err"; [ $? -eq 1 ] || fail "truncated checkpoint exits 1"
 grep -q "bad.gguf" "$T/err" || fail "error names the file: $(cat "$T/err")"
 echo "ok"

@@ -198,7 +198,7 @@ static void test_determinism_and_resume(void **st) {
     assert_int_equal(pd_train_run(&o, &res), PD_OK);
     assert_int_equal(res.steps_done, 3);
     pd_train_opts_default(&o);
-    o.resume = tmp("c.gguf");
+    o.resume = tmp("c.gguf.ckpt");
     o.out = tmp("c.gguf");
     o.steps = 0;
     o.threads = 1;
@@ -208,13 +208,19 @@ static void test_determinism_and_resume(void **st) {
     assert_int_equal(res.steps_done, 8);
     assert_memory_equal(a, c, sizeof a);
     /* and the final weights are identical too */
-    pd_tmodel *ma = pd_tmodel_load(tmp("a.gguf"), 1, 8, NULL, NULL), *mc = pd_tmodel_load(tmp("c.gguf"), 1, 8, NULL, NULL);
+    bool oa, oc, of;
+    pd_tmodel *ma = pd_tmodel_load(tmp("a.gguf.ckpt"), 1, 8, NULL, &oa), *mc = pd_tmodel_load(tmp("c.gguf.ckpt"), 1, 8, NULL, &oc);
+    pd_tmodel *mf = pd_tmodel_load(tmp("c.gguf"), 1, 8, NULL, &of);
     assert_non_null(ma);
     assert_non_null(mc);
+    assert_non_null(mf);
+    assert_true(oa && oc && !of); /* checkpoints carry the moments, the final model does not */
     assert_memory_equal(pd_tmodel_params(ma), pd_tmodel_params(mc), pd_tmodel_n_params(ma) * sizeof(float));
+    assert_memory_equal(pd_tmodel_params(mf), pd_tmodel_params(mc), pd_tmodel_n_params(ma) * sizeof(float));
     assert_memory_equal(pd_tmodel_adam_v(ma), pd_tmodel_adam_v(mc), pd_tmodel_n_params(ma) * sizeof(float));
     pd_tmodel_free(ma);
     pd_tmodel_free(mc);
+    pd_tmodel_free(mf);
 }
 
 static void test_packing(void **st) {
