@@ -252,6 +252,60 @@ static void test_packing(void **st) {
     pd_tokenizer_free(tok);
 }
 
+/* Text corpus: windows with every next token a target; held-out windows come from the last 10%.
+ * JSONL: items rendered like task items; the held-out split is the last 10% of the lines. */
+static void test_data_files(void **st) {
+    (void)st;
+    pd_tokenizer *tok = pd_tokenizer_new_bytes(pd_train_specials, PD_TRAIN_N_SPECIALS);
+    const char *tp = tmp("corpus.txt");
+    FILE *f = fopen(tp, "w");
+    for (int i = 0; i < 90; i++) fputc('a' + i % 26, f); /* train part: letters */
+    for (int i = 0; i < 10; i++) fputc('0' + i, f);      /* held-out part: digits */
+    fclose(f);
+    pd_data *d = pd_data_file(tok, tp);
+    assert_non_null(d);
+    assert_int_equal(pd_data_kind_of(d), PD_DATA_TEXT);
+    pd_rng r;
+    pd_rng_seed(&r, 2);
+    int32_t tk[3 * 16], tg[3 * 16], sg[3 * 16];
+    assert_int_equal(pd_data_batch(d, &r, 3, 16, false, tk, tg, sg), 3 * 15);
+    for (int i = 0; i < 48; i++) {
+        assert_true(tk[i] >= 'a' && tk[i] <= 'z');
+        if (i % 16 < 15) assert_int_equal(tg[i], tk[i + 1]);
+        else assert_int_equal(tg[i], -1);
+    }
+    assert_int_equal(pd_data_batch(d, &r, 1, 16, true, tk, tg, sg), 9); /* only 10 held-out tokens */
+    for (int i = 0; i < 10; i++) assert_true(tk[i] >= '0' && tk[i] <= '9');
+    pd_data_free(d);
+
+    const char *jp = tmp("set.jsonl");
+    f = fopen(jp, "w");
+    for (int i = 0; i < 10; i++)
+        fprintf(f, "{\"id\":\"q%d\",\"prompt\":\"Q%d\",\"reasoning\":\"r\",\"answer\":\"%c\"}\n", i, i, 'A' + i);
+    fclose(f);
+    d = pd_data_file(tok, jp);
+    assert_non_null(d);
+    assert_int_equal(pd_data_kind_of(d), PD_DATA_JSONL);
+    for (int k = 0; k < 5; k++) {
+        pd_tex ex;
+        assert_int_equal(pd_data_next(d, &r, 64, true, &ex), PD_OK);
+        char *txt = pd_detokenize(tok, ex.tok, (size_t)ex.n, NULL);
+        assert_non_null(strstr(txt, "user\nQ9<|im_end|>")); /* the held-out item is the last line */
+        assert_non_null(strstr(txt, "<think>\nr\n</think>\n\nJ<|im_end|>"));
+        free(txt);
+        pd_tex_free(&ex);
+    }
+    pd_task_item items[4];
+    assert_int_equal(pd_data_eval_items(d, 1, 0, 4, items), 1);
+    assert_string_equal(items[0].answer, "J");
+    pd_task_item_free(&items[0]);
+    pd_data_free(d);
+    /* a missing file is an error naming it */
+    assert_null(pd_data_file(tok, tmp("missing.txt")));
+    assert_non_null(strstr(pd_last_error(), "missing.txt"));
+    pd_tokenizer_free(tok);
+}
+
 static void test_corrupt_checkpoint(void **st) {
     (void)st;
     pd_tcfg c = tiny_cfg("qwen2", false);
@@ -357,7 +411,8 @@ int main(void) {
         cmocka_unit_test(test_initial_loss),   cmocka_unit_test(test_overfit_one_batch),
         cmocka_unit_test(test_adamw_schedule), cmocka_unit_test(test_logits_llama),
         cmocka_unit_test(test_logits_qwen2),   cmocka_unit_test(test_logits_qwen3),
-        cmocka_unit_test(test_packing),        cmocka_unit_test(test_determinism_and_resume),
+        cmocka_unit_test(test_packing),        cmocka_unit_test(test_data_files),
+        cmocka_unit_test(test_determinism_and_resume),
         cmocka_unit_test(test_corrupt_checkpoint), cmocka_unit_test(test_kill_during_save),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
