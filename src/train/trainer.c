@@ -248,8 +248,10 @@ pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
                 if (n_items) fprintf(log, ",\"accuracy\":%.4f,\"mean_think_tokens\":%.1f", ge.accuracy, ge.mean_think_tokens);
                 fprintf(log, "}\n");
             }
-            if (o.progress && !pg.is_tty) {
-                fprintf(o.progress, "eval step %lld: held-out loss %.4f", (long long)step + 1, hl);
+            if (o.progress) {
+                /* on a terminal, clear the bar's line first; the bar redraws below */
+                fprintf(o.progress, "%seval step %lld: held-out loss %.4f", pg.is_tty ? "\r\033[K" : "",
+                        (long long)step + 1, hl);
                 if (n_items) fprintf(o.progress, ", accuracy %.1f%% (%d/%d)", 100 * ge.accuracy, ge.correct, ge.n);
                 fprintf(o.progress, "\n");
             }
