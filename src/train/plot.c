@@ -4,6 +4,7 @@
 #include "ponder/train.h"
 #include "ponder/alloc.h"
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,21 +18,27 @@ pd_status pd_train_plot_svg(const char *path, const double *loss, int64_t x0, in
     for (int i = 0; i < n_eval; i++)
         if (isfinite(eval_y[i])) { if (eval_y[i] < ymin) ymin = eval_y[i]; if (eval_y[i] > ymax) ymax = eval_y[i]; }
     if (!isfinite(ymin)) { ymin = 0; ymax = 1; }
-    if (ymin > 0) ymin = 0;
+    /* losses that span more than two decades (a model that learns its task) get a log axis */
+    bool logy = ymin > 0 && ymax / ymin > 100;
+    if (logy) { ymin = log10(ymin); ymax = log10(ymax); }
+    else if (ymin > 0) ymin = 0;
     if (ymax <= ymin) ymax = ymin + 1;
     double xa = (double)x0 + 1, xb = (double)(x0 + n);
     if (xb <= xa) xb = xa + 1;
 #define PX(x) (L + ((x) - xa) / (xb - xa) * (W - L - R))
-#define PY(y) (T + (ymax - (y)) / (ymax - ymin) * (H - T - Bm))
+#define PYV(v) (T + (ymax - (v)) / (ymax - ymin) * (H - T - Bm))
+#define PY(y) PYV(logy ? log10(y) : (y))
     pd_buf b = {0};
     pd_buf_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                       "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                   W, H);
-    pd_buf_printf(&b, "<text x=\"%.0f\" y=\"18\" text-anchor=\"middle\">ponder train: loss per step</text>\n", W / 2);
+    pd_buf_printf(&b, "<text x=\"%.0f\" y=\"18\" text-anchor=\"middle\">ponder train: loss per step%s</text>\n", W / 2,
+                  logy ? " (log scale)" : "");
     for (int i = 0; i <= 4; i++) {
         double y = ymin + (ymax - ymin) * i / 4, x = xa + (xb - xa) * i / 4;
-        pd_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, PY(y), W - R, PY(y));
-        pd_buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", L - 6, PY(y) + 4, y);
+        pd_buf_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, PYV(y), W - R, PYV(y));
+        pd_buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", L - 6, PYV(y) + 4,
+                      logy ? pow(10, y) : y);
         pd_buf_printf(&b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n", PX(x), H - Bm + 18, x);
     }
     pd_buf_printf(&b, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2, H - 12);
@@ -39,7 +46,7 @@ pd_status pd_train_plot_svg(const char *path, const double *loss, int64_t x0, in
                   W - L - R, H - T - Bm);
     pd_buf_printf(&b, "<polyline fill=\"none\" stroke=\"#9ecae1\" stroke-width=\"1\" points=\"");
     for (int64_t i = 0; i < n; i++)
-        if (isfinite(loss[i])) pd_buf_printf(&b, "%.1f,%.1f ", PX((double)(x0 + i + 1)), PY(loss[i]));
+        if (isfinite(loss[i]) && (!logy || loss[i] > 0)) pd_buf_printf(&b, "%.1f,%.1f ", PX((double)(x0 + i + 1)), PY(loss[i]));
     pd_buf_printf(&b, "\"/>\n<polyline fill=\"none\" stroke=\"#08519c\" stroke-width=\"2\" points=\"");
     int64_t win = n / 100 > 1 ? n / 100 : 1;
     double run = 0;
@@ -47,11 +54,11 @@ pd_status pd_train_plot_svg(const char *path, const double *loss, int64_t x0, in
     for (int64_t i = 0; i < n; i++) {
         if (isfinite(loss[i])) { run += loss[i]; cnt++; }
         if (i >= win && isfinite(loss[i - win])) { run -= loss[i - win]; cnt--; }
-        if (cnt > 0) pd_buf_printf(&b, "%.1f,%.1f ", PX((double)(x0 + i + 1)), PY(run / cnt));
+        if (cnt > 0 && (!logy || run / cnt > 0)) pd_buf_printf(&b, "%.1f,%.1f ", PX((double)(x0 + i + 1)), PY(run / cnt));
     }
     pd_buf_printf(&b, "\"/>\n");
     for (int i = 0; i < n_eval; i++)
-        if (isfinite(eval_y[i]) && eval_x[i] >= xa && eval_x[i] <= xb)
+        if (isfinite(eval_y[i]) && (!logy || eval_y[i] > 0) && eval_x[i] >= xa && eval_x[i] <= xb)
             pd_buf_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#e6550d\"/>\n", PX(eval_x[i]), PY(eval_y[i]));
     pd_buf_printf(&b, "<text x=\"%.0f\" y=\"%.0f\" fill=\"#08519c\">train loss (running mean)</text>\n", W - R - 250, T + 16);
     pd_buf_printf(&b, "<text x=\"%.0f\" y=\"%.0f\" fill=\"#e6550d\">held-out loss</text>\n", W - R - 250, T + 32);

@@ -306,6 +306,29 @@ static void test_data_files(void **st) {
     pd_tokenizer_free(tok);
 }
 
+static void test_plot(void **st) {
+    (void)st;
+    double loss[50], ex[2] = {25, 50}, ey[2] = {0.5, 0.01};
+    for (int i = 0; i < 50; i++) loss[i] = 5.0 * pow(0.85, i); /* 5 → 0.002: a log axis */
+    const char *p = tmp("plot.svg");
+    assert_int_equal(pd_train_plot_svg(p, loss, 0, 50, ex, ey, 2), PD_OK);
+    FILE *f = fopen(p, "r");
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    assert_memory_equal(buf, "<svg", 4);
+    assert_non_null(strstr(buf, "(log scale)"));
+    int pts = 0, circles = 0;
+    const char *q = strstr(buf, "<polyline");
+    assert_non_null(q);
+    for (const char *e = strstr(q, "\"/>"), *c = strstr(q, "points=\""); c && c < e; c++) pts += *c == ',';
+    for (const char *c = buf; (c = strstr(c, "<circle")); c++) circles++;
+    assert_int_equal(pts, 50);
+    assert_int_equal(circles, 2);
+    assert_int_not_equal(pd_train_plot_svg(tmp("no/such/dir/plot.svg"), loss, 0, 50, NULL, NULL, 0), PD_OK);
+}
+
 static void test_corrupt_checkpoint(void **st) {
     (void)st;
     pd_tcfg c = tiny_cfg("qwen2", false);
@@ -411,7 +434,7 @@ int main(void) {
         cmocka_unit_test(test_initial_loss),   cmocka_unit_test(test_overfit_one_batch),
         cmocka_unit_test(test_adamw_schedule), cmocka_unit_test(test_logits_llama),
         cmocka_unit_test(test_logits_qwen2),   cmocka_unit_test(test_logits_qwen3),
-        cmocka_unit_test(test_packing),        cmocka_unit_test(test_data_files),
+        cmocka_unit_test(test_packing),        cmocka_unit_test(test_data_files), cmocka_unit_test(test_plot),
         cmocka_unit_test(test_determinism_and_resume),
         cmocka_unit_test(test_corrupt_checkpoint), cmocka_unit_test(test_kill_during_save),
     };
