@@ -88,6 +88,46 @@ static void test_overfit_one_batch(void **st) {
     pd_tmodel_free(m);
 }
 
+/* Gradient accumulation: two micro-batches of one row, each scaled by 1/(all targets), give the
+ * gradient of the one batch holding both rows. */
+static void test_grad_accumulation(void **st) {
+    (void)st;
+    pd_tcfg c = tiny_cfg("qwen2", false);
+    pd_tmodel *m = pd_tmodel_new(&c, 2, 12);
+    pd_rng r;
+    pd_rng_seed(&r, 21);
+    pd_tmodel_init(m, &r);
+    int32_t tok[24], tgt[24];
+    for (int i = 0; i < 24; i++) { tok[i] = (int32_t)pd_rng_below(&r, 256); tgt[i] = (i % 3) ? (int32_t)pd_rng_below(&r, 256) : -1; }
+    tgt[13] = tgt[14] = tgt[16] = -1; /* uneven target counts per row */
+    size_t n = pd_tmodel_n_params(m);
+    float *whole = malloc(n * sizeof(float));
+    pd_tbatch b = {2, 12, tok, tgt, NULL};
+    int64_t nt, n0, n1;
+    pd_tmodel_zero_grad(m);
+    pd_tmodel_forward(m, &b, &nt);
+    pd_tmodel_backward(m, &b, 1.0f / (float)nt);
+    memcpy(whole, pd_tmodel_grads(m), n * sizeof(float));
+    pd_tbatch b0 = {1, 12, tok, tgt, NULL}, b1 = {1, 12, tok + 12, tgt + 12, NULL};
+    pd_tmodel_zero_grad(m);
+    pd_tmodel_forward(m, &b0, &n0);
+    pd_tmodel_backward(m, &b0, 1.0f / (float)nt);
+    pd_tmodel_forward(m, &b1, &n1);
+    pd_tmodel_backward(m, &b1, 1.0f / (float)nt);
+    assert_int_equal(n0 + n1, nt);
+    assert_true(n0 != n1);
+    const float *acc = pd_tmodel_grads(m);
+    double gmax = 0, emax = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(whole[i]) > gmax) gmax = fabs(whole[i]);
+        if (fabs(whole[i] - acc[i]) > emax) emax = fabs(whole[i] - acc[i]);
+    }
+    assert_true(gmax > 0);
+    assert_true(emax < 1e-5 * gmax);
+    free(whole);
+    pd_tmodel_free(m);
+}
+
 /* Hand-computed: one AdamW step from zero moments moves each weight by lr·sign(g) (+ decay). */
 static void test_adamw_schedule(void **st) {
     (void)st;
@@ -432,7 +472,8 @@ int main(void) {
     pd_threads_set(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_initial_loss),   cmocka_unit_test(test_overfit_one_batch),
-        cmocka_unit_test(test_adamw_schedule), cmocka_unit_test(test_logits_llama),
+        cmocka_unit_test(test_adamw_schedule), cmocka_unit_test(test_grad_accumulation),
+        cmocka_unit_test(test_logits_llama),
         cmocka_unit_test(test_logits_qwen2),   cmocka_unit_test(test_logits_qwen3),
         cmocka_unit_test(test_packing),        cmocka_unit_test(test_data_files), cmocka_unit_test(test_plot),
         cmocka_unit_test(test_determinism_and_resume),
