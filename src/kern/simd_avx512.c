@@ -1,7 +1,8 @@
 /* kern/simd_avx512.c — AVX-512 (F + BW + VL) kernels: float dots and matmul tiles 16 lanes wide
  * with masked tails, and Q8_0 / Q4_0 dots and tiles that take two 32-weight blocks per register
- * (with VNNI's vpdpbusd where the CPU has it, maddubs+madd otherwise). K-quants and attention
- * keep their AVX2 versions. Compiled in a target region for the ISA, used only when the CPU has
+ * (with VNNI's vpdpbusd where the CPU has it, maddubs+madd otherwise); Q4_K / Q6_K dots and
+ * tiles 64 weights per register (VNNI's vpdpwssd for the scaled sums where present). Attention
+ * keeps its AVX2 version. Compiled in a target region for the ISA, used only when the CPU has
  * it; tested against the scalar twins on AVX-512 CPUs (test_dot) and, on any CPU, through
  * scalar stand-ins for the intrinsics (test_avx512_emu). */
 #include "kern_impl.h"
@@ -264,6 +265,152 @@ static inline __m512 i8dot_bw(__m512i aw, __m512i sx) {
 
 PD_Q512(_bw, i8dot_bw)
 
+
+/* ---------- K-quants: Q4_K / Q6_K against Q8_K, 64 weights per 512-bit register ---------- */
+
+/* The SIMD form of the scalar twins: each 64-weight chunk of a super-block is one register of
+ * unsigned weights (Q4_K nibbles 0..15; Q6_K 6-bit values 0..63, their -32 offset applied once per
+ * super-block through the Q8_K block sums), multiplied with the 64 activations by maddubs (no
+ * saturation: |pair| <= 63 * 128 * 2), then scaled by the 16-bit sub-block scales and summed to
+ * 32 bits by SACC (madd + add, or VNNI's vpdpwssd that fuses both). */
+#define K5_T 4 /* tokens per K-quant tile row */
+
+static inline __m512i k5_ld(const void *p) { return _mm512_loadu_si512(p); }
+
+/* Q4_K weights 64c..64c+63 of a super-block: low nibbles of bytes 32c..32c+31, then high nibbles */
+static inline __m512i q4k_w64(const uint8_t *qs) {
+    __m256i b = _mm256_loadu_si256((const __m256i *)qs);
+    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(b), _mm256_srli_epi16(b, 4), 1);
+    return _mm512_and_si512(v, _mm512_set1_epi8(0xF));
+}
+/* int16 lanes 0..15 = lo (weights of the chunk's first 32), lanes 16..31 = hi */
+static inline __m512i q4k_scale(uint8_t lo, uint8_t hi) {
+    return _mm512_mask_set1_epi16(_mm512_set1_epi16((short)lo), (__mmask32)0xFFFF0000u, (short)hi);
+}
+
+/* Q6_K weights of one 128-weight half as two registers: w[0] = elements 0..63, w[1] = 64..127
+ * (unsigned, stored value = signed value + 32) */
+static inline void q6k_w128(const uint8_t *ql, const uint8_t *qh, __m512i w[2]) {
+    const __m512i m4 = _mm512_set1_epi8(0xF), m3 = _mm512_set1_epi8(3);
+    __m512i l = k5_ld(ql);
+    __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+    __m512i h01 = _mm512_inserti64x4(_mm512_castsi256_si512(hb), _mm256_srli_epi16(hb, 2), 1); /* bits 0-1 | 2-3 */
+    __m512i h23 = _mm512_srli_epi16(h01, 4);                                                     /* bits 4-5 | 6-7 */
+    w[0] = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(h01, m3), 4));
+    w[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                           _mm512_slli_epi16(_mm512_and_si512(h23, m3), 4));
+}
+/* Q6_K scale of each maddubs lane of chunk c (weights 64c..64c+63): lane i covers elements
+ * 64c + 2i, +1, whose scale is scales[4c + i/8] */
+static const int16_t q6k_sidx[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                     2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+
+static inline __m512i sacc_bw(__m512i acc, __m512i p16, __m512i sc16) {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(p16, sc16));
+}
+
+#define PD_K512(SUF, SACC)                                                                                           \
+    static inline __attribute__((always_inline)) void q4_K_rows##SUF(int T, int64_t n, const pd_block_q4_K *a,        \
+                                                                     const pd_block_q8_K *const *b, float *out) {     \
+        __m512 acc[K5_T];                                                                                             \
+        float accm[K5_T];                                                                                             \
+        for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps(), accm[t] = 0.0f;                                     \
+        for (int64_t i = 0; i < n / PD_QK_K; i++) {                                                                   \
+            uint8_t sc[8], mn[8];                                                                                     \
+            pd_q4k_unpack(a[i].scales, sc, mn);                                                                       \
+            __m512i isum[K5_T];                                                                                       \
+            for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();                                             \
+            PD_UNROLL4 for (int c = 0; c < 4; c++) {                                                                  \
+                __m512i wv = q4k_w64(a[i].qs + 32 * c), s = q4k_scale(sc[2 * c], sc[2 * c + 1]);                      \
+                PD_UNROLL4 for (int t = 0; t < T; t++) isum[t] =                                                      \
+                    SACC(isum[t], _mm512_maddubs_epi16(wv, k5_ld(b[t][i].qs + 64 * c)), s);                           \
+            }                                                                                                         \
+            float d = blk_d(&a[i].d), dmin = blk_d(&a[i].dmin);                                                       \
+            for (int t = 0; t < T; t++) {                                                                             \
+                const int16_t *bs = b[t][i].bsums;                                                                    \
+                int32_t summ = 0;                                                                                     \
+                for (int k = 0; k < 8; k++) summ += mn[k] * (bs[2 * k] + bs[2 * k + 1]);                             \
+                acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(b[t][i].d * d), _mm512_cvtepi32_ps(isum[t]), acc[t]);         \
+                accm[t] += b[t][i].d * dmin * (float)summ;                                                            \
+            }                                                                                                         \
+        }                                                                                                             \
+        for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(acc[t]) - accm[t];                                  \
+    }                                                                                                                 \
+    static inline __attribute__((always_inline)) void q6_K_rows##SUF(int T, int64_t n, const pd_block_q6_K *a,        \
+                                                                     const pd_block_q8_K *const *b, float *out) {     \
+        __m512 acc[K5_T];                                                                                             \
+        for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();                                                     \
+        const __m512i sidx = k5_ld(q6k_sidx);                                                                         \
+        for (int64_t i = 0; i < n / PD_QK_K; i++) {                                                                   \
+            const int8_t *sc = a[i].scales;                                                                           \
+            __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)));       \
+            __m512i isum[K5_T];                                                                                       \
+            /* start from -32 * sum_k sc_k * bsums_k (the stored values carry a +32 offset) */                        \
+            for (int t = 0; t < T; t++) {                                                                             \
+                const int16_t *bs = b[t][i].bsums;                                                                    \
+                int32_t bias = 0;                                                                                     \
+                for (int k = 0; k < 16; k++) bias += sc[k] * bs[k];                                                   \
+                isum[t] = _mm512_maskz_set1_epi32((__mmask16)1, -32 * bias);                                          \
+            }                                                                                                         \
+            for (int h = 0; h < 2; h++) {                                                                             \
+                __m512i wv[2];                                                                                        \
+                q6k_w128(a[i].ql + 64 * h, a[i].qh + 32 * h, wv);                                                     \
+                PD_UNROLL4 for (int g = 0; g < 2; g++) {                                                              \
+                    int c = 2 * h + g;                                                                                \
+                    __m512i s = _mm512_permutexvar_epi16(_mm512_add_epi16(sidx, _mm512_set1_epi16((short)(4 * c))),   \
+                                                         sc16);                                                       \
+                    PD_UNROLL4 for (int t = 0; t < T; t++) isum[t] =                                                  \
+                        SACC(isum[t], _mm512_maddubs_epi16(wv[g], k5_ld(b[t][i].qs + 64 * c)), s);                    \
+                }                                                                                                     \
+            }                                                                                                         \
+            float d = blk_d(&a[i].d);                                                                                 \
+            for (int t = 0; t < T; t++)                                                                               \
+                acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(d * b[t][i].d), _mm512_cvtepi32_ps(isum[t]), acc[t]);         \
+        }                                                                                                             \
+        for (int t = 0; t < T; t++) out[t] = _mm512_reduce_add_ps(acc[t]);                                            \
+    }                                                                                                                 \
+    static float dot_q4_K##SUF(int64_t n, const void *w, const void *x) {                                            \
+        const pd_block_q8_K *b = x;                                                                                   \
+        float o;                                                                                                      \
+        q4_K_rows##SUF(1, n, w, &b, &o);                                                                              \
+        return o;                                                                                                     \
+    }                                                                                                                 \
+    static float dot_q6_K##SUF(int64_t n, const void *w, const void *x) {                                            \
+        const pd_block_q8_K *b = x;                                                                                   \
+        float o;                                                                                                      \
+        q6_K_rows##SUF(1, n, w, &b, &o);                                                                              \
+        return o;                                                                                                     \
+    }                                                                                                                 \
+    static void q4_K_rowT##SUF(int64_t n, const pd_block_q4_K *a, const pd_block_q8_K *const *b, float *out) {        \
+        q4_K_rows##SUF(K5_T, n, a, b, out);                                                                           \
+    }                                                                                                                 \
+    static void q6_K_rowT##SUF(int64_t n, const pd_block_q6_K *a, const pd_block_q8_K *const *b, float *out) {        \
+        q6_K_rows##SUF(K5_T, n, a, b, out);                                                                           \
+    }                                                                                                                 \
+    PD_KTILE512(tile_q4_K##SUF, pd_block_q4_K, q4_K_rowT##SUF, dot_q4_K##SUF)                                         \
+    PD_KTILE512(tile_q6_K##SUF, pd_block_q6_K, q6_K_rowT##SUF, dot_q6_K##SUF)
+
+/* K-quant tile: each weight row against K5_T tokens at a time (the row's nibbles and scales are
+ * unpacked once per super-block for all of them); leftover tokens by single dots. */
+#define PD_KTILE512(name, WB, ROWFN, ONE)                                                                            \
+    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
+                     int64_t ldy) {                                                                                   \
+        int m0 = 0;                                                                                                   \
+        for (; m0 + K5_T <= mr; m0 += K5_T) {                                                                         \
+            const pd_block_q8_K *xb[K5_T];                                                                            \
+            for (int t = 0; t < K5_T; t++) xb[t] = (const pd_block_q8_K *)((const char *)x + (size_t)(m0 + t) * xs);  \
+            for (int r = 0; r < nr; r++) {                                                                            \
+                float o[K5_T];                                                                                        \
+                ROWFN(n, (const WB *)((const char *)w + (size_t)r * ws), xb, o);                                      \
+                for (int t = 0; t < K5_T; t++) y[(m0 + t) * ldy + r] = o[t];                                          \
+            }                                                                                                         \
+        }                                                                                                             \
+        if (m0 < mr) pd_tile_by_dots(ONE, n, w, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mr - m0, y + m0 * ldy, \
+                                     ldy);                                                                            \
+    }
+
+PD_K512(_bw, sacc_bw)
+
 #ifndef PD_AVX512_EMULATE
 PD_TARGET_END
 PD_TARGET_AVX512VNNI_BEGIN
@@ -272,6 +419,9 @@ static inline __m512 i8dot_vnni(__m512i aw, __m512i sx) {
     return _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), aw, sx));
 }
 PD_Q512(_vnni, i8dot_vnni)
+/* vpdpwssd: the 16-bit scale multiply and the 32-bit accumulate in one instruction */
+static inline __m512i sacc_vnni(__m512i acc, __m512i p16, __m512i sc16) { return _mm512_dpwssd_epi32(acc, p16, sc16); }
+PD_K512(_vnni, sacc_vnni)
 #ifndef PD_AVX512_EMULATE
 PD_TARGET_END
 #endif
@@ -292,10 +442,16 @@ void pd_kern_table_avx512(pd_kern_table *t) {
     t->dot[PD_TYPE_Q4_0] = vnni ? dot_q4_0_vnni : dot_q4_0_bw;
     t->tile[PD_TYPE_Q8_0] = vnni ? tile_q8_0_vnni : tile_q8_0_bw;
     t->tile[PD_TYPE_Q4_0] = vnni ? tile_q4_0_vnni : tile_q4_0_bw;
+    t->dot[PD_TYPE_Q4_K] = vnni ? dot_q4_K_vnni : dot_q4_K_bw;
+    t->dot[PD_TYPE_Q6_K] = vnni ? dot_q6_K_vnni : dot_q6_K_bw;
+    t->tile[PD_TYPE_Q4_K] = vnni ? tile_q4_K_vnni : tile_q4_K_bw;
+    t->tile[PD_TYPE_Q6_K] = vnni ? tile_q6_K_vnni : tile_q6_K_bw;
     t->tile_nr[PD_TYPE_F32] = t->tile_nr[PD_TYPE_F16] = t->tile_nr[PD_TYPE_BF16] = F5_NR;
     t->tile_mr[PD_TYPE_F32] = t->tile_mr[PD_TYPE_F16] = t->tile_mr[PD_TYPE_BF16] = F5_MR;
     t->tile_nr[PD_TYPE_Q8_0] = t->tile_nr[PD_TYPE_Q4_0] = Q5_NR;
     t->tile_mr[PD_TYPE_Q8_0] = t->tile_mr[PD_TYPE_Q4_0] = Q5_MR;
+    t->tile_nr[PD_TYPE_Q4_K] = t->tile_nr[PD_TYPE_Q6_K] = 4; /* rows per task; the kernel loops over them */
+    t->tile_mr[PD_TYPE_Q4_K] = t->tile_mr[PD_TYPE_Q6_K] = K5_T;
 }
 
 #else /* not x86: no AVX-512 kernels; the dispatcher never selects this level */

@@ -157,4 +157,70 @@ static inline emu_v512 _mm512_dpbusd_epi32(emu_v512 s, emu_v512 a, emu_v512 b) {
     }
     return s;
 }
+/* ---- used by the K-quant kernels ---- */
+typedef uint32_t __mmask32;
+static inline emu_v512 _mm512_loadu_si512(const void *p) { emu_v512 r; memcpy(&r, p, 64); return r; }
+static inline emu_v512 _mm512_set1_ps(float v) {
+    emu_v512 r;
+    for (int i = 0; i < 16; i++) r.f[i] = v;
+    return r;
+}
+static inline emu_v512 _mm512_set1_epi8(char v) { emu_v512 r; memset(&r, v, 64); return r; }
+static inline emu_v512 _mm512_and_si512(emu_v512 a, emu_v512 b) {
+    for (int i = 0; i < 64; i++) a.ub[i] &= b.ub[i];
+    return a;
+}
+static inline emu_v512 _mm512_or_si512(emu_v512 a, emu_v512 b) {
+    for (int i = 0; i < 64; i++) a.ub[i] |= b.ub[i];
+    return a;
+}
+/* 16-bit lane shifts: bits cross from one byte of a lane into the other (as on hardware) */
+static inline emu_v512 _mm512_srli_epi16(emu_v512 a, unsigned s) {
+    for (int i = 0; i < 32; i++) a.uh[i] = s > 15 ? 0 : (uint16_t)(a.uh[i] >> s);
+    return a;
+}
+static inline emu_v512 _mm512_slli_epi16(emu_v512 a, unsigned s) {
+    for (int i = 0; i < 32; i++) a.uh[i] = s > 15 ? 0 : (uint16_t)(a.uh[i] << s);
+    return a;
+}
+static inline emu_v256 _mm256_srli_epi16(emu_v256 a, int s) {
+    for (int i = 0; i < 16; i++) a.uh[i] = s > 15 ? 0 : (uint16_t)(a.uh[i] >> s);
+    return a;
+}
+static inline emu_v512 _mm512_add_epi16(emu_v512 a, emu_v512 b) {
+    for (int i = 0; i < 32; i++) a.uh[i] = (uint16_t)(a.uh[i] + b.uh[i]);
+    return a;
+}
+static inline emu_v512 _mm512_add_epi32(emu_v512 a, emu_v512 b) {
+    for (int i = 0; i < 16; i++) a.i[i] = (int32_t)((uint32_t)a.i[i] + (uint32_t)b.i[i]);
+    return a;
+}
+static inline emu_v512 _mm512_mask_set1_epi16(emu_v512 src, __mmask32 k, short v) {
+    for (int i = 0; i < 32; i++)
+        if (k >> i & 1) src.h[i] = v;
+    return src;
+}
+static inline emu_v512 _mm512_maskz_set1_epi32(__mmask16 k, int v) {
+    emu_v512 r = _mm512_setzero_si512();
+    for (int i = 0; i < 16; i++)
+        if (k >> i & 1) r.i[i] = v;
+    return r;
+}
+/* result lane i = a's lane (idx lane i mod 32) */
+static inline emu_v512 _mm512_permutexvar_epi16(emu_v512 idx, emu_v512 a) {
+    emu_v512 r;
+    for (int i = 0; i < 32; i++) r.h[i] = a.h[idx.uh[i] & 31];
+    return r;
+}
+static inline emu_v256 _mm256_cvtepi8_epi16(emu_v128 a) {
+    emu_v256 r;
+    for (int i = 0; i < 16; i++) r.h[i] = a.b[i];
+    return r;
+}
+/* VNNI: 2 signed 16-bit products added to each int32 lane (wrapping, no saturation) */
+static inline emu_v512 _mm512_dpwssd_epi32(emu_v512 s, emu_v512 a, emu_v512 b) {
+    for (int i = 0; i < 16; i++)
+        s.i[i] = (int32_t)((uint32_t)s.i[i] + (uint32_t)(a.h[2 * i] * b.h[2 * i] + a.h[2 * i + 1] * b.h[2 * i + 1]));
+    return s;
+}
 #endif
