@@ -130,6 +130,64 @@ static void test_dot_raw_blocks(void **st) {
     pd_isa_force(pd_isa_best());
 }
 
+/* K-quant rows at the format's extremes, each SIMD level (AVX-512 where the CPU has it) against the
+ * scalar twin: weight bytes all 0xFF (nibbles 15, 6-bit values 63, 6-bit scales / mins 63, Q6_K
+ * scales -1), all 0x80 (Q6_K scales -128), random; Q8_K activations of all -128, all 127 or
+ * random int8 (bsums kept consistent), so maddubs pair sums and 32-bit partial sums are largest.
+ * Tolerance: float rounding of sums that cancel, 1e-6 of sum |w x| (one wrong weight or scale is
+ * ~1e-3 of it). */
+static void test_dot_kquant_extremes(void **st) {
+    (void)st;
+    pd_rng r;
+    pd_rng_seed(&r, 5150);
+    const pd_type kt[] = {PD_TYPE_Q4_K, PD_TYPE_Q6_K};
+    const int64_t n = 1024;
+    for (int ti = 0; ti < 2; ti++) {
+        pd_type t = kt[ti];
+        size_t wb = pd_row_bytes(t, n), bb = pd_type_block_bytes(t), xb = pd_row_bytes(PD_TYPE_Q8_K, n);
+        uint8_t *w = malloc(wb), *x = malloc(xb);
+        float *wf = malloc(n * 4), *xf = malloc(n * 4);
+        for (int rep = 0; rep < 9; rep++) {
+            int wk = rep % 3, xk = rep / 3;
+            for (size_t i = 0; i < wb; i++) w[i] = wk == 0 ? 0xFF : wk == 1 ? 0x80 : (uint8_t)pd_rng_u64(&r);
+            for (size_t b = 0; b < wb; b += bb) {
+                uint16_t d = pd_f32_to_f16((float)(0.001 + pd_rng_uniform(&r) * 0.01)), dm = pd_f32_to_f16(0.004f);
+                if (t == PD_TYPE_Q6_K) memcpy(w + b + 208, &d, 2);
+                else memcpy(w + b, &d, 2), memcpy(w + b + 2, &dm, 2);
+            }
+            /* Q8_K block: float d, int8 qs[256], int16 bsums[16] */
+            for (size_t b = 0; b < xb; b += 292) {
+                float d = (float)(0.5 + pd_rng_uniform(&r));
+                int8_t q[256];
+                int16_t bs[16];
+                for (int l = 0; l < 256; l++) q[l] = xk == 0 ? (int8_t)-128 : xk == 1 ? (int8_t)127 : (int8_t)pd_rng_u64(&r);
+                for (int k = 0; k < 16; k++) {
+                    int sum = 0;
+                    for (int l = 0; l < 16; l++) sum += q[16 * k + l];
+                    bs[k] = (int16_t)sum;
+                }
+                memcpy(x + b, &d, 4), memcpy(x + b + 4, q, 256), memcpy(x + b + 260, bs, 32);
+            }
+            assert_int_equal(pd_dequantize_row(t, w, wf, n), PD_OK);
+            assert_int_equal(pd_dequantize_row(PD_TYPE_Q8_K, x, xf, n), PD_OK);
+            double mag = 0;
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)wf[i] * xf[i]);
+            float ref = pd_vec_dot_ref(t, n, w, x);
+            for (int isa = 1; isa <= (int)pd_isa_best(); isa++) {
+                pd_isa_force((pd_isa)isa);
+                float v = pd_vec_dot(t, n, w, x);
+                if (fabs(v - ref) > 1e-6 * mag + 1e-5 * (1 + fabs(ref))) {
+                    fprintf(stderr, "extreme %s %s rep %d: %.8g vs scalar %.8g (sum |wx| %.6g)\n",
+                            pd_isa_name((pd_isa)isa), pd_type_name(t), rep, v, ref, mag);
+                    fail();
+                }
+            }
+        }
+        free(w), free(x), free(wf), free(xf);
+    }
+    pd_isa_force(pd_isa_best());
+}
+
 /* Naive truth: dequantised weight rows · activations rounded to the vec_dot type, in double. */
 static void check_matmul(pd_isa isa, pd_type t, int64_t K, int64_t N, int64_t M, int threads) {
     pd_rng r;
@@ -261,6 +319,7 @@ static void test_bench_entry(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dot_scalar_exact), cmocka_unit_test(test_dot_raw_blocks), cmocka_unit_test(test_dot_avx2),    cmocka_unit_test(test_dot_avx512),
+        cmocka_unit_test(test_dot_kquant_extremes),
         cmocka_unit_test(test_matmul_all),       cmocka_unit_test(test_matmul_big),  cmocka_unit_test(test_matmul_errors),
         cmocka_unit_test(test_bench_entry),      cmocka_unit_test(test_matmul_thread_exit),
     };
