@@ -188,20 +188,49 @@ void pd_sgemm_builtin(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
     sgemm_blocked(micro, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+#ifdef PD_HAVE_OPENBLAS
+/* One thread pool (DESIGN.md): OpenBLAS is kept single-threaded and our OpenMP pool splits C into
+ * slabs — rows of C when M is large enough, else columns — each computed by one cblas_sgemm call.
+ * A second, spinning OpenBLAS worker pool next to OpenMP's made 2-thread runs slower than 1. */
+static void blas_slab(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (int)M,
+                (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+#endif
+
 void pd_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
 #ifdef PD_HAVE_OPENBLAS
-    /* OpenBLAS keeps its own worker pool: size it like ours (threads.h) whenever that changes. */
-    static _Atomic int blas_threads = 0;
-    int nt = pd_threads_get();
-    if (blas_threads != nt) {
-        openblas_set_num_threads(nt);
-        blas_threads = nt;
+    static _Atomic int blas_single = 0;
+    if (!blas_single) {
+        openblas_set_num_threads(1);
+        blas_single = 1;
     }
     if (M > 0 && N > 0 && K > 0 && M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX && lda <= INT32_MAX &&
         ldb <= INT32_MAX && ldc <= INT32_MAX) {
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (int)M,
-                    (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+        int nt = pd_threads_get();
+        double flops = 2.0 * (double)M * (double)N * (double)K;
+        if (nt <= 1 || flops < 2e6 || omp_in_parallel()) {
+            blas_slab(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            return;
+        }
+        int by_rows = M >= N || M >= 16 * (int64_t)nt;
+        int64_t dim = by_rows ? M : N, align = by_rows ? MR : NR;
+        int64_t chunk = (dim + nt - 1) / nt;
+        chunk = (chunk + align - 1) / align * align;
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+        for (int t = 0; t < nt; t++) {
+            int64_t lo = (int64_t)t * chunk, hi = lo + chunk < dim ? lo + chunk : dim;
+            if (lo >= hi) continue;
+            if (by_rows) {
+                const float *a = trans_a ? A + lo : A + lo * lda;
+                blas_slab(trans_a, trans_b, hi - lo, N, K, alpha, a, lda, B, ldb, beta, C + lo * ldc, ldc);
+            } else {
+                const float *b = trans_b ? B + lo * ldb : B + lo;
+                blas_slab(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, b, ldb, beta, C + lo, ldc);
+            }
+        }
         return;
     }
 #endif

@@ -274,6 +274,12 @@ static void test_sgemm(void **st) {
     }
     pd_isa_force(pd_isa_best());
     check_gemm(pd_sgemm_builtin, "builtin K=0", 0, 0, 4, 5, 0, 1.0f, 0.5f);
+    /* pd_sgemm splits large products over the thread pool: by rows of C (M large) and by columns (M small). */
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            check_gemm(pd_sgemm, "pd_sgemm row slabs", ta, tb, 101, 530, 260, 0.5f, 1.5f);
+            check_gemm(pd_sgemm, "pd_sgemm column slabs", ta, tb, 7, 611, 300, 1.0f, 0.0f);
+        }
     pd_threads_set(0);
 }
 
