@@ -220,7 +220,7 @@ static inline emu_v256 _mm256_cvtepi8_epi16(emu_v128 a) {
 /* VNNI: 2 signed 16-bit products added to each int32 lane (wrapping, no saturation) */
 static inline emu_v512 _mm512_dpwssd_epi32(emu_v512 s, emu_v512 a, emu_v512 b) {
     for (int i = 0; i < 16; i++)
-        s.i[i] = (int32_t)((uint32_t)s.i[i] + (uint32_t)(a.h[2 * i] * b.h[2 * i] + a.h[2 * i + 1] * b.h[2 * i + 1]));
+        s.i[i] = (int32_t)((uint32_t)s.i[i] + (uint32_t)((int64_t)a.h[2 * i] * b.h[2 * i] + (int64_t)a.h[2 * i + 1] * b.h[2 * i + 1]));
     return s;
 }
 #endif
