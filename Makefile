@@ -4,7 +4,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_FLAGS ?=
 DEB_PACKAGES = build-essential cmake pkg-config libpcre2-dev libcjson-dev libopenblas-dev \
-               liblapacke-dev libcmocka-dev libmicrohttpd-dev clang
+               liblapacke-dev libcmocka-dev libmicrohttpd-dev libpng-dev clang
 
 .PHONY: all deps build test test-asan demo bench fuzz clean
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define VERB "eval"
 
@@ -28,7 +29,7 @@ static void help(FILE *f) {
                "  --parallel P              sequences decoded at once (default min(8, items x samples))\n"
                "  --extract MODE            auto|gsm8k|boxed|tag|answer-is|last-number (default auto)\n"
                "  --out FILE                records, one JSON object per sample\n"
-               "  --report FILE.svg         accuracy and tokens per difficulty\n"
+               "  --report FILE.svg|png     accuracy and tokens per difficulty\n"
                "  --adapter FILE            apply a LoRA/PiSSA/SoKA adapter (ponder finetune); --adapter-scale S\n"
                "  (-n/--max-tokens defaults to 1024 here; --seed defaults to 0; sample j of item i uses\n"
                "   seed derive(seed, i*K+j))\n");
@@ -135,7 +136,10 @@ int pd_cmd_eval(int argc, char **argv) {
     if (!task == !items_path) { cli_error(VERB, "give exactly one of --task T or --items FILE"); return 2; }
     if (report) {
         const char *dot = strrchr(report, '.');
-        if (!dot || strcmp(dot, ".svg")) { cli_error(VERB, "--report: only .svg is supported (got '%s')", report); return 2; }
+        if (!dot || (strcasecmp(dot, ".svg") && strcasecmp(dot, ".png"))) {
+            cli_error(VERB, "--report %s: expected a .svg or .png file", report);
+            return 2;
+        }
     }
     if (o.template_name && pd_chat_family_from_name(o.template_name) < 0) {
         cli_error(VERB, "--template: unknown family '%s'", o.template_name);

@@ -34,7 +34,7 @@ static void help(FILE *f) {
             "output:\n"
             "  --out FILE.gguf       adapter file (LoRA/PiSSA load in llama.cpp); FILE.gguf.ckpt adds the\n"
             "                        optimizer state for --resume\n"
-            "  --ckpt-every N --log FILE.jsonl --plot FILE.svg|none --eval-every N --eval-n N\n"
+            "  --ckpt-every N --log FILE.jsonl --plot FILE.svg|png|none --eval-every N --eval-n N\n"
             "  --eval-difficulty D --max-new N --quiet\n");
 }
 

@@ -34,7 +34,7 @@ static void help(FILE *f) {
             "  --ckpt-every N        also write the checkpoint every N steps (atomic)\n"
             "  --resume FILE.ckpt    continue a run bit for bit (settings come from the checkpoint)\n"
             "  --log FILE.jsonl      one object per step and per evaluation\n"
-            "  --plot FILE.svg       loss curve (default: <out>.loss.svg; 'none' for none)\n"
+            "  --plot FILE.svg|png   loss curve (default: <out>.loss.svg; 'none' for none)\n"
             "  --eval-every N        held-out loss and greedy accuracy every N steps (default: at the end)\n"
             "  --eval-n N            held-out items for greedy accuracy (default 100; 0: none)\n"
             "  --eval-difficulty D   difficulty of those items (default: the highest trained)\n"

@@ -54,8 +54,8 @@ typedef struct {
 /* Records grouped by id (any order); elapsed: wall seconds of the whole run. */
 pd_status pd_eval_summarize(const pd_eval_record *r, size_t n, double elapsed, pd_eval_summary *out);
 
-/* SVG chart: accuracy per difficulty (line, left) and mean thinking / answer tokens per
- * difficulty (bars, right). */
+/* Chart, SVG or PNG by the extension of path (ponder/plot.h): accuracy per difficulty (line,
+ * left) and mean thinking / answer tokens per difficulty (bars, right). */
 pd_status pd_eval_svg(const pd_eval_record *r, size_t n, const char *title, const char *path);
 
 /* The run. encode turns an item prompt into prompt tokens (chat template etc.; owned array);

@@ -167,8 +167,9 @@ typedef struct {
 } pd_train_result;
 pd_status pd_train_run(const pd_train_opts *o, pd_train_result *res);
 
-/* Loss-curve plot as a standalone SVG: loss[i] is the training loss at step x0+i+1 (drawn with its
- * running mean); eval points (step, held-out loss) are drawn as dots. Written atomically. */
+/* Loss-curve plot, SVG or PNG by the extension of path (ponder/plot.h): loss[i] is the training
+ * loss at step x0+i+1 (drawn with its running mean); eval points (step, held-out loss) are drawn
+ * as dots. Written atomically. */
 pd_status pd_train_plot_svg(const char *path, const double *loss, int64_t x0, int64_t n, const double *eval_x,
                             const double *eval_y, int n_eval);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "ponder/alloc.h"
 #include "ponder/eval.h"
 #include "ponder/model.h"
@@ -94,13 +95,31 @@ static void test_summary_and_svg(void **st) {
     assert_non_null(svg);
     assert_non_null(strstr(svg, "<svg "));
     assert_non_null(strstr(svg, "test &lt;run&gt;"));
-    assert_non_null(strstr(svg, "difficulty 1: accuracy 0.333"));
-    assert_non_null(strstr(svg, "difficulty 2: accuracy 0.667"));
-    assert_non_null(strstr(svg, "difficulty 2: 50.0 thinking tokens"));
+    /* per-point tooltips of the plot module: "series: x X, y Y" (%g) */
+    assert_non_null(strstr(svg, "accuracy: x 1, y 0.333333"));
+    assert_non_null(strstr(svg, "accuracy: x 2, y 0.666667"));
+    assert_non_null(strstr(svg, "thinking tokens: x 1, y 20"));
+    assert_non_null(strstr(svg, "thinking tokens: x 2, y 50"));
+    assert_non_null(strstr(svg, "answer tokens: x 2, y 2.66667"));
     assert_non_null(strstr(svg, "</svg>"));
     free(svg);
     remove(path);
-    assert_int_equal(pd_eval_svg(r, 6, "x", "/tmp/plot.png"), PD_ERR_UNSUPPORTED);
+    /* PNG: a valid image (signature and IHDR size 900x380); other extensions are refused */
+    char png[] = "/tmp/ponder_eval_XXXXXX.png";
+    fd = mkstemps(png, 4);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(pd_eval_svg(r, 6, "x", png), PD_OK);
+    unsigned char *img = (unsigned char *)pd_read_file(png, &len);
+    assert_non_null(img);
+    assert_true(len > 24);
+    assert_memory_equal(img, "\x89PNG\r\n\x1a\n", 8);
+    assert_int_equal((img[16] << 24) | (img[17] << 16) | (img[18] << 8) | img[19], 900);
+    assert_int_equal((img[20] << 24) | (img[21] << 16) | (img[22] << 8) | img[23], 380);
+    free(img);
+    remove(png);
+    assert_int_equal(pd_eval_svg(r, 6, "x", "/tmp/plot.jpg"), PD_ERR_UNSUPPORTED);
+    assert_non_null(strstr(pd_last_error(), "/tmp/plot.jpg"));
 }
 
 /* ---- the loop on a real (tiny) model ---- */

@@ -367,6 +367,18 @@ static void test_plot(void **st) {
     assert_int_equal(pts, 50);
     assert_int_equal(circles, 2);
     assert_int_not_equal(pd_train_plot_svg(tmp("no/such/dir/plot.svg"), loss, 0, 50, NULL, NULL, 0), PD_OK);
+    /* the same curve as PNG (ponder/plot.h): the signature and the 720x420 IHDR size */
+    const char *pp = tmp("plot.png");
+    assert_int_equal(pd_train_plot_svg(pp, loss, 0, 50, ex, ey, 2), PD_OK);
+    f = fopen(pp, "rb");
+    assert_non_null(f);
+    unsigned char h[24];
+    assert_int_equal(fread(h, 1, 24, f), 24);
+    fclose(f);
+    assert_memory_equal(h, "\x89PNG\r\n\x1a\n", 8);
+    assert_int_equal((h[16] << 24) | (h[17] << 16) | (h[18] << 8) | h[19], 720);
+    assert_int_equal((h[20] << 24) | (h[21] << 16) | (h[22] << 8) | h[23], 420);
+    assert_int_equal(pd_train_plot_svg(tmp("plot.gif"), loss, 0, 50, ex, ey, 2), PD_ERR_UNSUPPORTED);
 }
 
 static void test_corrupt_checkpoint(void **st) {
