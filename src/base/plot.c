@@ -23,6 +23,8 @@ typedef struct {
     int n_bars;                         /* bar series in the panel */
     double xticks[PD_PLOT_MAX_XTICKS];
     int n_xticks;
+    double yticks[PD_PLOT_MAX_XTICKS];  /* axis units */
+    int n_yticks;
 } layout;
 
 static double nice_up(double v) {
@@ -122,6 +124,17 @@ static pd_status panel_layout(const pd_plot *p, int k, double W, double H, layou
         L->ymax = yhi > 0 ? nice_up(yhi) : 0;
         if (L->ymax <= L->ymin) L->ymax = L->ymin + 1;
     }
+    /* y ticks: on a log axis that holds two powers of ten, each power of ten (and 2x, 5x when
+     * there are fewer than four powers); else five even steps */
+    double d0 = ceil(L->ymin - 1e-9), d1 = floor(L->ymax + 1e-9);
+    if (pn->logy && d1 > d0 && d1 - d0 < PD_PLOT_MAX_XTICKS / 3) {
+        for (double d = floor(L->ymin); d <= d1; d++)
+            for (int j = 0; j < 3; j++) {
+                double v = d + (j == 0 ? 0 : j == 1 ? log10(2) : log10(5));
+                if ((j == 0 || d1 - d0 < 3) && v >= L->ymin - 1e-9 && v <= L->ymax + 1e-9) L->yticks[L->n_yticks++] = v;
+            }
+    } else
+        for (int i = 0; i <= 4; i++) L->yticks[L->n_yticks++] = L->ymin + (L->ymax - L->ymin) * i / 4;
     return PD_OK;
 }
 
@@ -145,9 +158,116 @@ static double series_width(const pd_plot_series *se) {
     return se->kind == PD_PLOT_POINTS ? 4 : 2;
 }
 
+/* ---- back ends: the chart is drawn once (draw_chart) through these operations ---- */
+
+typedef struct {
+    void (*clip)(void *c, int panel, const layout *L);  /* L NULL: no clipping */
+    void (*rule)(void *c, double x0, double y0, double x1, double y1, uint32_t color); /* 1 px, axis-aligned */
+    void (*rect)(void *c, double x0, double y0, double x1, double y1, uint32_t color, const pd_plot_series *tip,
+                 double tx, double ty);
+    void (*line)(void *c, int phase, double x, double y, uint32_t color, double width); /* 0 begin, 1 point, 2 end */
+    void (*dot)(void *c, double x, double y, double r, uint32_t color, const pd_plot_series *tip, double tx, double ty);
+    void (*text)(void *c, double x, double y, int anchor, int size, bool vertical, const char *s); /* bottom at y */
+} backend;
+
+static void draw_chart(const pd_plot *p, double W, const layout *Ls, const backend *be, void *c) {
+    be->clip(c, -1, NULL);
+    if (p->title) be->text(c, W / 2, 23, 1, 16, false, p->title);
+    for (int k = 0; k < p->n_panels; k++) {
+        const pd_plot_panel *pn = &p->panels[k];
+        const layout *L = &Ls[k];
+        char t[64];
+        for (int i = 0; i < L->n_yticks; i++) {
+            double y = floor(map_y(L, L->yticks[i])) + 0.5;
+            be->rule(c, L->left, y, L->right, y, 0xdddddd);
+            fmt_tick(t, sizeof t, pn->logy ? pow(10, L->yticks[i]) : L->yticks[i]);
+            be->text(c, L->left - 6, y + 4, 2, 11, false, t);
+        }
+        for (int i = 0; i < L->n_xticks; i++) {
+            double x = floor(map_x(L, L->xticks[i])) + 0.5;
+            be->rule(c, x, L->bottom, x, L->bottom + 4, 0x000000);
+            fmt_tick(t, sizeof t, L->xticks[i]);
+            be->text(c, x, L->bottom + 16, 1, 11, false, t);
+        }
+        if (pn->title) be->text(c, (L->left + L->right) / 2, L->top - 9, 1, 13, false, pn->title);
+        if (pn->xlabel) be->text(c, (L->left + L->right) / 2, L->bottom + 34, 1, 12, false, pn->xlabel);
+        if (pn->ylabel) be->text(c, L->px + 17, (L->top + L->bottom) / 2, 1, 12, true, pn->ylabel);
+        /* data: bars and lines clipped to the plot area, dots on top and not clipped (a dot at the
+         * edge of the range stays whole) */
+        be->clip(c, k, L);
+        int bar = 0;
+        for (int s = 0; s < pn->n_series; s++) {
+            const pd_plot_series *se = &pn->series[s];
+            uint32_t col = se->color & 0xffffff;
+            if (se->kind == PD_PLOT_BARS) {
+                double base = map_y(L, pn->logy ? L->ymin : (0 > L->ymin ? 0 : L->ymin));
+                for (size_t i = 0; i < se->n; i++) {
+                    if (!point_ok(pn, se->x[i], se->y[i])) continue;
+                    double x0, x1, y = map_y(L, axis_v(pn, se->y[i]));
+                    bar_span(L, bar, se->x[i], &x0, &x1);
+                    be->rect(c, x0, fmin(y, base), x1, fmax(y, base), col, se, se->x[i], se->y[i]);
+                }
+                bar++;
+            } else if (se->kind == PD_PLOT_LINE) {
+                bool open = false;
+                for (size_t i = 0; i < se->n; i++) {
+                    if (!point_ok(pn, se->x[i], se->y[i])) {
+                        if (open) be->line(c, 2, 0, 0, col, 0);
+                        open = false;
+                        continue;
+                    }
+                    if (!open) be->line(c, 0, 0, 0, col, series_width(se));
+                    be->line(c, 1, map_x(L, se->x[i]), map_y(L, axis_v(pn, se->y[i])), col, 0);
+                    open = true;
+                }
+                if (open) be->line(c, 2, 0, 0, col, 0);
+            }
+        }
+        be->clip(c, -1, NULL);
+        for (int s = 0; s < pn->n_series; s++) {
+            const pd_plot_series *se = &pn->series[s];
+            double r = se->kind == PD_PLOT_POINTS ? series_width(se) : se->kind == PD_PLOT_LINE ? se->marker : 0;
+            if (r <= 0) continue;
+            for (size_t i = 0; i < se->n; i++) {
+                if (!point_ok(pn, se->x[i], se->y[i])) continue;
+                double x = map_x(L, se->x[i]), y = map_y(L, axis_v(pn, se->y[i]));
+                if (x < L->left - 0.01 || x > L->right + 0.01 || y < L->top - 0.01 || y > L->bottom + 0.01) continue;
+                be->dot(c, x, y, r, se->color & 0xffffff, se, se->x[i], se->y[i]);
+            }
+        }
+        /* the frame, on the pixel row/column where the plot area starts and ends */
+        double l = floor(L->left) + 0.5, r = ceil(L->right) - 0.5, tp = floor(L->top) + 0.5, bt = ceil(L->bottom) - 0.5;
+        be->rule(c, l, tp, r, tp, 0x000000);
+        be->rule(c, l, bt, r, bt, 0x000000);
+        be->rule(c, l, tp, l, bt, 0x000000);
+        be->rule(c, r, tp, r, bt, 0x000000);
+        /* legend, top right inside the plot area */
+        int n_leg = 0;
+        size_t maxlen = 0;
+        for (int s = 0; s < pn->n_series; s++)
+            if (pn->series[s].name) { n_leg++; if (strlen(pn->series[s].name) > maxlen) maxlen = strlen(pn->series[s].name); }
+        if (!n_leg) continue;
+        double lw = 30 + 6.0 * (double)maxlen, lx = floor(L->right - 6 - lw), ly = floor(L->top + 6), lh = 6 + 14 * n_leg;
+        be->rect(c, lx, ly, lx + lw, ly + lh, 0xbbbbbb, NULL, 0, 0);
+        be->rect(c, lx + 1, ly + 1, lx + lw - 1, ly + lh - 1, 0xffffff, NULL, 0, 0);
+        int row = 0;
+        for (int s = 0; s < pn->n_series; s++) {
+            const pd_plot_series *se = &pn->series[s];
+            if (!se->name) continue;
+            double y = ly + 10 + 14 * row++;
+            uint32_t col = se->color & 0xffffff;
+            if (se->kind == PD_PLOT_LINE) be->rect(c, lx + 4, y - 1, lx + 20, y + 1, col, NULL, 0, 0);
+            else be->rect(c, lx + 8, y - 4, lx + 16, y + 4, col, NULL, 0, 0);
+            be->text(c, lx + 24, y + 4, 0, 11, false, se->name);
+        }
+    }
+}
+
 /* ---- SVG ---- */
 
-static void svg_text(pd_buf *b, const char *s) {
+typedef struct { pd_buf *b; int clip; bool first; } svgc;
+
+static void svg_esc(pd_buf *b, const char *s) {
     for (; s && *s; s++) {
         if (*s == '<') pd_buf_printf(b, "&lt;");
         else if (*s == '>') pd_buf_printf(b, "&gt;");
@@ -157,130 +277,95 @@ static void svg_text(pd_buf *b, const char *s) {
     }
 }
 
-static void svg_label(pd_buf *b, double x, double y, const char *anchor, int size, const char *extra, const char *s) {
-    pd_buf_printf(b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"%s\" font-size=\"%d\"%s>", x, y, anchor, size, extra);
-    svg_text(b, s);
-    pd_buf_printf(b, "</text>\n");
+static void svg_clipattr(svgc *v) {
+    if (v->clip >= 0) pd_buf_printf(v->b, " clip-path=\"url(#pd_clip%d)\"", v->clip);
 }
 
 static void svg_tip(pd_buf *b, const pd_plot_series *se, double x, double y) {
     pd_buf_printf(b, "<title>");
-    svg_text(b, se->name ? se->name : "");
+    svg_esc(b, se->name ? se->name : "");
     pd_buf_printf(b, ": x %g, y %g</title>", x, y);
 }
 
-static pd_status render_svg(const pd_plot *p, double W, double H, pd_buf *b) {
+static void svg_clip(void *c, int panel, const layout *L) {
+    svgc *v = c;
+    v->clip = L ? panel : -1;
+    if (L)
+        pd_buf_printf(v->b, "<clipPath id=\"pd_clip%d\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/></clipPath>\n",
+                      panel, L->left, L->top, L->right - L->left, L->bottom - L->top);
+}
+
+static void svg_rule(void *c, double x0, double y0, double x1, double y1, uint32_t color) {
+    svgc *v = c;
+    pd_buf_printf(v->b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#%06x\"/>\n", x0, y0, x1, y1,
+                  (unsigned)color);
+}
+
+static void svg_rect(void *c, double x0, double y0, double x1, double y1, uint32_t color, const pd_plot_series *tip,
+                     double tx, double ty) {
+    svgc *v = c;
+    pd_buf_printf(v->b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#%06x\"", x0, y0, x1 - x0, y1 - y0,
+                  (unsigned)color);
+    svg_clipattr(v);
+    if (!tip) { pd_buf_printf(v->b, "/>\n"); return; }
+    pd_buf_printf(v->b, ">");
+    svg_tip(v->b, tip, tx, ty);
+    pd_buf_printf(v->b, "</rect>\n");
+}
+
+static void svg_line(void *c, int phase, double x, double y, uint32_t color, double width) {
+    svgc *v = c;
+    if (phase == 0) {
+        pd_buf_printf(v->b, "<polyline fill=\"none\" stroke=\"#%06x\" stroke-width=\"%g\" stroke-linejoin=\"round\"",
+                      (unsigned)color, width);
+        svg_clipattr(v);
+        pd_buf_printf(v->b, " points=\"");
+        v->first = true;
+    } else if (phase == 1) {
+        pd_buf_printf(v->b, "%s%.2f,%.2f", v->first ? "" : " ", x, y);
+        v->first = false;
+    } else pd_buf_printf(v->b, "\"/>\n");
+}
+
+static void svg_dot(void *c, double x, double y, double r, uint32_t color, const pd_plot_series *tip, double tx, double ty) {
+    svgc *v = c;
+    pd_buf_printf(v->b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%g\" fill=\"#%06x\">", x, y, r, (unsigned)color);
+    svg_tip(v->b, tip, tx, ty);
+    pd_buf_printf(v->b, "</circle>\n");
+}
+
+static void svg_textop(void *c, double x, double y, int anchor, int size, bool vertical, const char *s) {
+    svgc *v = c;
+    pd_buf_printf(v->b, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"%s\" font-size=\"%d\"", x, y,
+                  anchor == 0 ? "start" : anchor == 1 ? "middle" : "end", size);
+    if (vertical) pd_buf_printf(v->b, " transform=\"rotate(-90 %.2f %.2f)\"", x, y);
+    pd_buf_printf(v->b, ">");
+    svg_esc(v->b, s);
+    pd_buf_printf(v->b, "</text>\n");
+}
+
+static const backend SVG_BACKEND = {svg_clip, svg_rule, svg_rect, svg_line, svg_dot, svg_textop};
+
+static pd_status render_svg(const pd_plot *p, double W, double H, const layout *Ls, pd_buf *b) {
     pd_buf_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
                      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
                   W, H, W, H);
-    if (p->title) svg_label(b, W / 2, 21, "middle", 16, "", p->title);
-    for (int k = 0; k < p->n_panels; k++) {
-        const pd_plot_panel *pn = &p->panels[k];
-        layout L;
-        pd_status st = panel_layout(p, k, W, H, &L);
-        if (st != PD_OK) return st;
-        char t[64];
-        pd_buf_printf(b, "<clipPath id=\"pd_clip%d\"><rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/></clipPath>\n", k,
-                      L.left, L.top, L.right - L.left, L.bottom - L.top);
-        for (int i = 0; i <= 4; i++) {
-            double v = L.ymin + (L.ymax - L.ymin) * i / 4, y = map_y(&L, v);
-            pd_buf_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#dddddd\"/>\n", L.left, y, L.right, y);
-            fmt_tick(t, sizeof t, pn->logy ? pow(10, v) : v);
-            svg_label(b, L.left - 6, y + 4, "end", 11, "", t);
-        }
-        for (int i = 0; i < L.n_xticks; i++) {
-            double x = map_x(&L, L.xticks[i]);
-            pd_buf_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"black\"/>\n", x, L.bottom, x, L.bottom + 4);
-            fmt_tick(t, sizeof t, L.xticks[i]);
-            svg_label(b, x, L.bottom + 16, "middle", 11, "", t);
-        }
-        pd_buf_printf(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" stroke=\"black\"/>\n", L.left,
-                      L.top, L.right - L.left, L.bottom - L.top);
-        if (pn->title) svg_label(b, (L.left + L.right) / 2, L.top - 9, "middle", 13, "", pn->title);
-        if (pn->xlabel) svg_label(b, (L.left + L.right) / 2, L.bottom + 34, "middle", 12, "", pn->xlabel);
-        if (pn->ylabel) {
-            char rot[96];
-            double x = L.px + 14, y = (L.top + L.bottom) / 2;
-            snprintf(rot, sizeof rot, " transform=\"rotate(-90 %.2f %.2f)\"", x, y);
-            svg_label(b, x, y, "middle", 12, rot, pn->ylabel);
-        }
-        int bar = 0;
-        for (int s = 0; s < pn->n_series; s++) {
-            const pd_plot_series *se = &pn->series[s];
-            unsigned c = se->color & 0xffffff;
-            double w = series_width(se);
-            if (se->kind == PD_PLOT_BARS) {
-                double base = map_y(&L, pn->logy ? L.ymin : (0 > L.ymin ? 0 : L.ymin));
-                for (size_t i = 0; i < se->n; i++) {
-                    if (!point_ok(pn, se->x[i], se->y[i])) continue;
-                    double x0, x1, y = map_y(&L, axis_v(pn, se->y[i]));
-                    bar_span(&L, bar, se->x[i], &x0, &x1);
-                    double ya = y < base ? y : base, yb = y < base ? base : y;
-                    pd_buf_printf(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#%06x\" clip-path=\"url(#pd_clip%d)\">",
-                                  x0, ya, x1 - x0, yb - ya, c, k);
-                    svg_tip(b, se, se->x[i], se->y[i]);
-                    pd_buf_printf(b, "</rect>\n");
-                }
-                bar++;
-                continue;
-            }
-            if (se->kind == PD_PLOT_LINE) {
-                bool open = false;
-                for (size_t i = 0; i < se->n; i++) {
-                    if (!point_ok(pn, se->x[i], se->y[i])) {
-                        if (open) pd_buf_printf(b, "\"/>\n");
-                        open = false;
-                        continue;
-                    }
-                    if (!open)
-                        pd_buf_printf(b, "<polyline fill=\"none\" stroke=\"#%06x\" stroke-width=\"%g\" stroke-linejoin=\"round\" "
-                                         "clip-path=\"url(#pd_clip%d)\" points=\"", c, w, k);
-                    pd_buf_printf(b, "%s%.2f,%.2f", open ? " " : "", map_x(&L, se->x[i]), map_y(&L, axis_v(pn, se->y[i])));
-                    open = true;
-                }
-                if (open) pd_buf_printf(b, "\"/>\n");
-            }
-            double r = se->kind == PD_PLOT_POINTS ? w : se->marker;
-            if (r > 0)
-                for (size_t i = 0; i < se->n; i++) {
-                    if (!point_ok(pn, se->x[i], se->y[i])) continue;
-                    pd_buf_printf(b, "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"%g\" fill=\"#%06x\" clip-path=\"url(#pd_clip%d)\">",
-                                  map_x(&L, se->x[i]), map_y(&L, axis_v(pn, se->y[i])), r, c, k);
-                    svg_tip(b, se, se->x[i], se->y[i]);
-                    pd_buf_printf(b, "</circle>\n");
-                }
-        }
-        /* legend, top right inside the plot area */
-        int n_leg = 0;
-        size_t maxlen = 0;
-        for (int s = 0; s < pn->n_series; s++)
-            if (pn->series[s].name) { n_leg++; if (strlen(pn->series[s].name) > maxlen) maxlen = strlen(pn->series[s].name); }
-        if (n_leg) {
-            double lw = 30 + 6.0 * (double)maxlen, lx = L.right - 6 - lw, ly = L.top + 6;
-            pd_buf_printf(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%d\" fill=\"white\" stroke=\"#bbbbbb\"/>\n", lx, ly,
-                          lw, 6 + 14 * n_leg);
-            int row = 0;
-            for (int s = 0; s < pn->n_series; s++) {
-                const pd_plot_series *se = &pn->series[s];
-                if (!se->name) continue;
-                double y = ly + 10 + 14 * row++;
-                unsigned c = se->color & 0xffffff;
-                if (se->kind == PD_PLOT_LINE)
-                    pd_buf_printf(b, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#%06x\" stroke-width=\"2\"/>\n",
-                                  lx + 4, y, lx + 20, y, c);
-                else
-                    pd_buf_printf(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"8\" height=\"8\" fill=\"#%06x\"/>\n", lx + 8, y - 4, c);
-                svg_label(b, lx + 24, y + 4, "start", 11, "", se->name);
-            }
-        }
-    }
+    svgc v = {.b = b, .clip = -1};
+    draw_chart(p, W, Ls, &SVG_BACKEND, &v);
     pd_buf_printf(b, "</svg>\n");
     return b->data ? PD_OK : pd_fail(PD_ERR_NOMEM, "plot: out of memory for the SVG");
 }
 
 /* ---- raster ---- */
 
-typedef struct { uint8_t *px; int w, h; int cx0, cy0, cx1, cy1; /* clip [cx0,cx1) x [cy0,cy1) */ } canvas;
+typedef struct {
+    uint8_t *px;
+    int w, h;
+    int cx0, cy0, cx1, cy1;            /* clip: [cx0,cx1) x [cy0,cy1) */
+    bool have;                         /* polyline state: previous point */
+    double qx, qy, lw;
+    uint32_t lc;
+} canvas;
 
 static void blend(canvas *cv, int x, int y, uint32_t c, double a) {
     if (x < cv->cx0 || y < cv->cy0 || x >= cv->cx1 || y >= cv->cy1 || a <= 0) return;
@@ -292,23 +377,18 @@ static void blend(canvas *cv, int x, int y, uint32_t c, double a) {
     }
 }
 
-static void clip_all(canvas *cv) { cv->cx0 = 0; cv->cy0 = 0; cv->cx1 = cv->w; cv->cy1 = cv->h; }
-
-static void clip_to(canvas *cv, const layout *L) {
-    cv->cx0 = (int)floor(L->left);
-    cv->cy0 = (int)floor(L->top);
-    cv->cx1 = (int)ceil(L->right);
-    cv->cy1 = (int)ceil(L->bottom);
-}
-
 /* fill the pixels whose centres lie in [x0,x1) x [y0,y1) */
 static void fill_rect(canvas *cv, double x0, double y0, double x1, double y1, uint32_t c) {
     int a = (int)ceil(x0 - 0.5), bx = (int)ceil(x1 - 0.5), t = (int)ceil(y0 - 0.5), by = (int)ceil(y1 - 0.5);
+    if (a < cv->cx0) a = cv->cx0;
+    if (t < cv->cy0) t = cv->cy0;
+    if (bx > cv->cx1) bx = cv->cx1;
+    if (by > cv->cy1) by = cv->cy1;
     for (int y = t; y < by; y++)
         for (int x = a; x < bx; x++) blend(cv, x, y, c, 1);
 }
 
-/* a segment of width w, anti-aliased: coverage falls off linearly over one pixel at the edge */
+/* a segment of width w, anti-aliased: coverage falls off linearly over one pixel at its edge */
 static void seg(canvas *cv, double x0, double y0, double x1, double y1, double w, uint32_t c) {
     double hw = w / 2, dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy;
     int xa = (int)floor(fmin(x0, x1) - hw - 1), xb = (int)ceil(fmax(x0, x1) + hw + 1);
@@ -320,23 +400,14 @@ static void seg(canvas *cv, double x0, double y0, double x1, double y1, double w
     for (int y = ya; y < yb; y++)
         for (int x = xa; x < xb; x++) {
             double px = x + 0.5 - x0, py = y + 0.5 - y0, t = len2 > 0 ? (px * dx + py * dy) / len2 : 0;
-            if (t < 0) t = 0;
-            if (t > 1) t = 1;
-            double ex = px - t * dx, ey = py - t * dy, d = sqrt(ex * ex + ey * ey);
-            double a = hw + 0.5 - d;
-            if (a > 0) blend(cv, x, y, c, a);
+            t = t < 0 ? 0 : t > 1 ? 1 : t;
+            double ex = px - t * dx, ey = py - t * dy;
+            blend(cv, x, y, c, hw + 0.5 - sqrt(ex * ex + ey * ey));
         }
 }
 
-static void disc(canvas *cv, double cx, double cy, double r, uint32_t c) {
-    for (int y = (int)floor(cy - r - 1); y <= (int)ceil(cy + r + 1); y++)
-        for (int x = (int)floor(cx - r - 1); x <= (int)ceil(cx + r + 1); x++) {
-            double ex = x + 0.5 - cx, ey = y + 0.5 - cy;
-            blend(cv, x, y, c, r + 0.5 - sqrt(ex * ex + ey * ey));
-        }
-}
-
-/* 5x7 font: rows top to bottom, bit 4 = leftmost column. Lower case has its own glyphs. */
+/* 5x7 font: rows top to bottom, bit 4 = leftmost column. Lower case has its own glyphs; g j p q y
+ * hang below the line (drawn 2 rows lower, j 1 row: its dot keeps it at 7 rows). */
 static const char FONT_CH[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.,:;-+()/%=_<>#!?'\"[]*&|";
 static const uint8_t FONT[][7] = {
     {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}, {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E},
@@ -362,16 +433,16 @@ static const uint8_t FONT[][7] = {
     {0x00, 0x00, 0x0E, 0x01, 0x0F, 0x11, 0x0F}, {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x1E},
     {0x00, 0x00, 0x0E, 0x10, 0x10, 0x11, 0x0E}, {0x01, 0x01, 0x0D, 0x13, 0x11, 0x11, 0x0F},
     {0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E}, {0x06, 0x09, 0x08, 0x1C, 0x08, 0x08, 0x08},
-    {0x00, 0x0F, 0x11, 0x11, 0x0F, 0x01, 0x0E}, {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11},
+    {0x0F, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x0E}, {0x10, 0x10, 0x16, 0x19, 0x11, 0x11, 0x11},
     {0x04, 0x00, 0x0C, 0x04, 0x04, 0x04, 0x0E}, {0x02, 0x00, 0x06, 0x02, 0x02, 0x12, 0x0C},
     {0x10, 0x10, 0x12, 0x14, 0x18, 0x14, 0x12}, {0x0C, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E},
     {0x00, 0x00, 0x1A, 0x15, 0x15, 0x11, 0x11}, {0x00, 0x00, 0x16, 0x19, 0x11, 0x11, 0x11},
-    {0x00, 0x00, 0x0E, 0x11, 0x11, 0x11, 0x0E}, {0x00, 0x00, 0x1E, 0x11, 0x1E, 0x10, 0x10},
-    {0x00, 0x00, 0x0D, 0x13, 0x0F, 0x01, 0x01}, {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10},
+    {0x00, 0x00, 0x0E, 0x11, 0x11, 0x11, 0x0E}, {0x1E, 0x11, 0x11, 0x11, 0x1E, 0x10, 0x10},
+    {0x0F, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x01}, {0x00, 0x00, 0x16, 0x19, 0x10, 0x10, 0x10},
     {0x00, 0x00, 0x0E, 0x10, 0x0E, 0x01, 0x1E}, {0x08, 0x08, 0x1C, 0x08, 0x08, 0x09, 0x06},
     {0x00, 0x00, 0x11, 0x11, 0x11, 0x13, 0x0D}, {0x00, 0x00, 0x11, 0x11, 0x11, 0x0A, 0x04},
     {0x00, 0x00, 0x11, 0x11, 0x15, 0x15, 0x0A}, {0x00, 0x00, 0x11, 0x0A, 0x04, 0x0A, 0x11},
-    {0x00, 0x00, 0x11, 0x11, 0x0F, 0x01, 0x0E}, {0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F},
+    {0x11, 0x11, 0x11, 0x11, 0x0F, 0x01, 0x0E}, {0x00, 0x00, 0x1F, 0x02, 0x04, 0x08, 0x1F},
     /* . , : ; - + ( ) / % = _ < > # ! ? ' " [ ] * & | */
     {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}, {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08},
     {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}, {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x04, 0x08},
@@ -389,29 +460,29 @@ static const uint8_t FONT[][7] = {
 _Static_assert(sizeof FONT / sizeof FONT[0] == sizeof FONT_CH - 1, "one glyph per character");
 static const uint8_t GLYPH_UNKNOWN[7] = {0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F};
 
-static const uint8_t *glyph(char ch) {
+static const uint8_t *glyph(char ch, int *drop) {
+    *drop = ch == 'j' ? 1 : (ch == 'g' || ch == 'p' || ch == 'q' || ch == 'y') ? 2 : 0;
     if (ch == ' ') return NULL;
     const char *q = ch ? strchr(FONT_CH, ch) : NULL;
     return q ? FONT[q - FONT_CH] : GLYPH_UNKNOWN;
 }
 
-static double text_w(const char *s, int scale) { return s && *s ? (6.0 * (double)strlen(s) - 1) * scale : 0; }
-
-/* text with its baseline-ish bottom at y (glyph cells are 7 rows high); anchor: 0 start, 1 middle, 2 end.
- * vertical: rotated 90 degrees anticlockwise around (x, y), reading bottom to top. */
+/* text with the bottom of its 7-row cells at y; anchor 0 start, 1 middle, 2 end; vertical: turned
+ * 90 degrees anticlockwise around (x, y), reading bottom to top */
 static void draw_text(canvas *cv, double x, double y, int anchor, int scale, bool vertical, const char *s, uint32_t c) {
     if (!s) return;
-    double w = text_w(s, scale), off = anchor == 1 ? -w / 2 : anchor == 2 ? -w : 0;
+    double w = s[0] ? (6.0 * (double)strlen(s) - 1) * scale : 0, off = anchor == 1 ? -w / 2 : anchor == 2 ? -w : 0;
     int ox = (int)lround(x), oy = (int)lround(y), base = (int)lround(off);
     for (size_t i = 0; s[i]; i++) {
-        const uint8_t *g = glyph(s[i]);
+        int drop;
+        const uint8_t *g = glyph(s[i], &drop);
         if (!g) continue;
         for (int r = 0; r < 7; r++)
             for (int col = 0; col < 5; col++) {
                 if (!(g[r] >> (4 - col) & 1)) continue;
                 for (int sy = 0; sy < scale; sy++)
                     for (int sx = 0; sx < scale; sx++) {
-                        int u = base + (int)(6 * i + (size_t)col) * scale + sx, v = (r - 7) * scale + sy; /* text space */
+                        int u = base + (int)(6 * i + (size_t)col) * scale + sx, v = (r + drop - 7) * scale + sy;
                         if (vertical) blend(cv, ox + v, oy - u, c, 1);
                         else blend(cv, ox + u, oy + v, c, 1);
                     }
@@ -419,93 +490,49 @@ static void draw_text(canvas *cv, double x, double y, int anchor, int scale, boo
     }
 }
 
-static pd_status render_rgb(const pd_plot *p, int W, int H, uint8_t *px) {
+static void ras_clip(void *c, int panel, const layout *L) {
+    canvas *cv = c;
+    (void)panel;
+    cv->cx0 = L ? (int)floor(L->left) : 0;
+    cv->cy0 = L ? (int)floor(L->top) : 0;
+    cv->cx1 = L ? (int)ceil(L->right) : cv->w;
+    cv->cy1 = L ? (int)ceil(L->bottom) : cv->h;
+}
+
+static void ras_rule(void *c, double x0, double y0, double x1, double y1, uint32_t color) {
+    fill_rect(c, fmin(x0, x1) - 0.5, fmin(y0, y1) - 0.5, fmax(x0, x1) + 0.5, fmax(y0, y1) + 0.5, color);
+}
+
+static void ras_rect(void *c, double x0, double y0, double x1, double y1, uint32_t color, const pd_plot_series *tip,
+                     double tx, double ty) {
+    (void)tip; (void)tx; (void)ty;
+    fill_rect(c, x0, y0, x1, y1, color);
+}
+
+static void ras_line(void *c, int phase, double x, double y, uint32_t color, double width) {
+    canvas *cv = c;
+    if (phase == 0) { cv->have = false; cv->lc = color; cv->lw = width; return; }
+    if (phase == 2) { cv->have = false; return; }
+    if (cv->have) seg(cv, cv->qx, cv->qy, x, y, cv->lw, cv->lc);
+    else seg(cv, x, y, x, y, cv->lw, cv->lc); /* a lone point stays visible */
+    cv->qx = x; cv->qy = y; cv->have = true;
+}
+
+static void ras_dot(void *c, double x, double y, double r, uint32_t color, const pd_plot_series *tip, double tx, double ty) {
+    (void)tip; (void)tx; (void)ty;
+    seg(c, x, y, x, y, 2 * r, color); /* a zero-length segment is a disc */
+}
+
+static void ras_text(void *c, double x, double y, int anchor, int size, bool vertical, const char *s) {
+    draw_text(c, x, y, anchor, size >= 16 ? 2 : 1, vertical, s, 0x000000);
+}
+
+static const backend RASTER_BACKEND = {ras_clip, ras_rule, ras_rect, ras_line, ras_dot, ras_text};
+
+static void render_rgb(const pd_plot *p, int W, int H, const layout *Ls, uint8_t *px) {
     canvas cv = {.px = px, .w = W, .h = H};
     memset(px, 0xff, (size_t)W * (size_t)H * 3);
-    clip_all(&cv);
-    if (p->title) draw_text(&cv, W / 2.0, 23, 1, 2, false, p->title, 0x000000);
-    for (int k = 0; k < p->n_panels; k++) {
-        const pd_plot_panel *pn = &p->panels[k];
-        layout L;
-        pd_status st = panel_layout(p, k, W, H, &L);
-        if (st != PD_OK) return st;
-        char t[64];
-        int l = (int)floor(L.left), r = (int)ceil(L.right) - 1, tp = (int)floor(L.top), bt = (int)ceil(L.bottom) - 1;
-        for (int i = 0; i <= 4; i++) {
-            double v = L.ymin + (L.ymax - L.ymin) * i / 4, y = map_y(&L, v);
-            fill_rect(&cv, L.left, floor(y), L.right, floor(y) + 1, 0xdddddd);
-            fmt_tick(t, sizeof t, pn->logy ? pow(10, v) : v);
-            draw_text(&cv, L.left - 6, y + 4, 2, 1, false, t, 0x000000);
-        }
-        for (int i = 0; i < L.n_xticks; i++) {
-            double x = floor(map_x(&L, L.xticks[i]));
-            fill_rect(&cv, x, L.bottom, x + 1, L.bottom + 4, 0x000000);
-            fmt_tick(t, sizeof t, L.xticks[i]);
-            draw_text(&cv, x, L.bottom + 16, 1, 1, false, t, 0x000000);
-        }
-        if (pn->title) draw_text(&cv, (L.left + L.right) / 2, L.top - 9, 1, 1, false, pn->title, 0x000000);
-        if (pn->xlabel) draw_text(&cv, (L.left + L.right) / 2, L.bottom + 34, 1, 1, false, pn->xlabel, 0x000000);
-        if (pn->ylabel) draw_text(&cv, L.px + 17, (L.top + L.bottom) / 2, 1, 1, true, pn->ylabel, 0x000000);
-        clip_to(&cv, &L);
-        int bar = 0;
-        for (int s = 0; s < pn->n_series; s++) {
-            const pd_plot_series *se = &pn->series[s];
-            uint32_t c = se->color & 0xffffff;
-            double w = series_width(se);
-            if (se->kind == PD_PLOT_BARS) {
-                double base = map_y(&L, pn->logy ? L.ymin : (0 > L.ymin ? 0 : L.ymin));
-                for (size_t i = 0; i < se->n; i++) {
-                    if (!point_ok(pn, se->x[i], se->y[i])) continue;
-                    double x0, x1, y = map_y(&L, axis_v(pn, se->y[i]));
-                    bar_span(&L, bar, se->x[i], &x0, &x1);
-                    fill_rect(&cv, x0, fmin(y, base), x1, fmax(y, base), c);
-                }
-                bar++;
-                continue;
-            }
-            if (se->kind == PD_PLOT_LINE) {
-                bool have = false;
-                double qx = 0, qy = 0;
-                for (size_t i = 0; i < se->n; i++) {
-                    if (!point_ok(pn, se->x[i], se->y[i])) { have = false; continue; }
-                    double x = map_x(&L, se->x[i]), y = map_y(&L, axis_v(pn, se->y[i]));
-                    if (have) seg(&cv, qx, qy, x, y, w, c);
-                    qx = x; qy = y; have = true;
-                }
-            }
-            double rad = se->kind == PD_PLOT_POINTS ? w : se->marker;
-            if (rad > 0)
-                for (size_t i = 0; i < se->n; i++)
-                    if (point_ok(pn, se->x[i], se->y[i]))
-                        disc(&cv, map_x(&L, se->x[i]), map_y(&L, axis_v(pn, se->y[i])), rad, c);
-        }
-        clip_all(&cv);
-        /* frame on top of the data */
-        fill_rect(&cv, l, tp, r + 1, tp + 1, 0x000000);
-        fill_rect(&cv, l, bt, r + 1, bt + 1, 0x000000);
-        fill_rect(&cv, l, tp, l + 1, bt + 1, 0x000000);
-        fill_rect(&cv, r, tp, r + 1, bt + 1, 0x000000);
-        int n_leg = 0;
-        size_t maxlen = 0;
-        for (int s = 0; s < pn->n_series; s++)
-            if (pn->series[s].name) { n_leg++; if (strlen(pn->series[s].name) > maxlen) maxlen = strlen(pn->series[s].name); }
-        if (n_leg) {
-            double lw = 30 + 6.0 * (double)maxlen, lx = floor(L.right - 6 - lw), ly = floor(L.top + 6), lh = 6 + 14 * n_leg;
-            fill_rect(&cv, lx, ly, lx + lw, ly + lh, 0xbbbbbb);
-            fill_rect(&cv, lx + 1, ly + 1, lx + lw - 1, ly + lh - 1, 0xffffff);
-            int row = 0;
-            for (int s = 0; s < pn->n_series; s++) {
-                const pd_plot_series *se = &pn->series[s];
-                if (!se->name) continue;
-                double y = ly + 10 + 14 * row++;
-                uint32_t c = se->color & 0xffffff;
-                if (se->kind == PD_PLOT_LINE) fill_rect(&cv, lx + 4, y - 1, lx + 20, y + 1, c);
-                else fill_rect(&cv, lx + 8, y - 4, lx + 16, y + 4, c);
-                draw_text(&cv, lx + 24, y + 4, 0, 1, false, se->name, 0x000000);
-            }
-        }
-    }
-    return PD_OK;
+    draw_chart(p, W, Ls, &RASTER_BACKEND, &cv);
 }
 
 static pd_status write_png(const char *tmp, const char *path, const uint8_t *px, int W, int H) {
@@ -541,12 +568,17 @@ pd_status pd_plot_write(const pd_plot *p, const char *path) {
     int W = p->width > 0 ? p->width : p->n_panels == 1 ? 720 : 450 * p->n_panels;
     int H = p->height > 0 ? p->height : 420;
     if (W > 16384 || H > 16384) return pd_fail(PD_ERR_ARG, "%s: plot size %dx%d is too large (16384 at most)", path, W, H);
+    layout Ls[PD_PLOT_MAX_PANELS];
+    for (int k = 0; k < p->n_panels; k++) {
+        pd_status st = panel_layout(p, k, W, H, &Ls[k]);
+        if (st != PD_OK) return pd_fail_ctx(st, "%s", path);
+    }
     pd_buf tmp = {0};
     if (pd_buf_printf(&tmp, "%s.tmp", path) != 0) return pd_fail(PD_ERR_NOMEM, "%s: out of memory", path);
     pd_status st = PD_OK;
     if (svg) {
         pd_buf b = {0};
-        st = render_svg(p, W, H, &b);
+        st = render_svg(p, W, H, Ls, &b);
         if (st == PD_OK) {
             FILE *f = fopen(tmp.data, "wb");
             if (!f) st = pd_fail(PD_ERR_IO, "%s: cannot open for writing", tmp.data);
@@ -559,7 +591,7 @@ pd_status pd_plot_write(const pd_plot *p, const char *path) {
     } else {
         uint8_t *px = pd_malloc((size_t)W * (size_t)H * 3);
         if (!px) st = pd_fail(PD_ERR_NOMEM, "%s: out of memory for a %dx%d image", path, W, H);
-        if (st == PD_OK) st = render_rgb(p, W, H, px);
+        if (st == PD_OK) render_rgb(p, W, H, Ls, px);
         if (st == PD_OK) st = write_png(tmp.data, path, px, W, H);
         free(px);
     }
