@@ -1,11 +1,13 @@
-/* tasks/countdown.c — TinyZero's countdown: reach a target with the given numbers, each used
- * exactly once, and + - * /. Difficulty = how many numbers (3-6). Generation draws numbers in
- * [1, 99] and combines them in a random tree whose intermediate values are positive integers;
- * the target (1..999) is the value. The reference trace is a depth-first search (children
- * ordered by closeness to the target) printed node by node until it finds a solution; instances
- * whose search takes more than 48 lines are redrawn. The verifier evaluates the answer exactly
- * (rationals) and checks the multiset of numbers: 1.0 correct, 0.1 well-formed but wrong,
- * 0 no answer (TinyZero's reward). */
+/* tasks/countdown.c — TinyZero's countdown: reach a target with the given numbers, each used at
+ * most once (a sub-multiset of at least one number; issue 4), and + - * /. Difficulty = how many
+ * numbers (3-6). Generation draws numbers in [1, 99] and combines them in a random tree whose
+ * intermediate values are positive integers; the target (1..999) is the value, and instances whose
+ * target is one of the given numbers are redrawn (a bare number would be a trivial answer). The
+ * reference trace is a depth-first search (children ordered by closeness to the target) printed
+ * node by node; it stops at the first value equal to the target, so its solution may use only some
+ * of the numbers; instances whose search takes more than 48 lines are redrawn. The verifier
+ * evaluates the answer exactly (rationals) and checks that the numbers used are a sub-multiset of
+ * the given ones: 1.0 correct, 0.1 well-formed but wrong, 0 no answer (TinyZero's reward). */
 #include "tasks_int.h"
 #include "ponder/expr.h"
 #include <cjson/cJSON.h>
@@ -45,26 +47,12 @@ static void print_vals(pd_buf *tr, const cval *v, int n) {
 
 typedef struct { int i, j; char op; cval c; int64_t dist; } cchild;
 
-/* DFS; returns 1 when found (solution expression in *sol), -1 when the line cap is hit. */
+/* DFS; returns 1 when found (solution expression in *sol), -1 when the line cap is hit. No value in
+ * vals equals the target on entry (the generator redraws such instances, and a child equal to the
+ * target ends the search before it is expanded), so every solution combines at least two numbers. */
 static int search(const cval *vals, int n, int64_t target, pd_buf *tr, int *lines, cval *sol) {
     static const char ops[4] = {'+', '-', '*', '/'};
     if (*lines > CD_MAX_LINES) return -1;
-    if (n == 2) {
-        for (int o = 0; o < 4; o++)
-            for (int s = 0; s < 2; s++) {
-                cval c;
-                if (combine(&vals[s], &vals[1 - s], ops[o], &c) && c.v == target) {
-                    pd_buf_printf(tr, "%lld%c%lld=%lld, found\n", (long long)vals[s].v, ops[o], (long long)vals[1 - s].v,
-                                  (long long)target);
-                    (*lines)++;
-                    *sol = c;
-                    return 1;
-                }
-            }
-        pd_buf_printf(tr, "%lld %lld: no\n", (long long)vals[0].v, (long long)vals[1].v);
-        (*lines)++;
-        return 0;
-    }
     cchild ch[CD_MAXN * CD_MAXN * 4];
     int nc = 0;
     for (int i = 0; i < n; i++)
@@ -82,6 +70,18 @@ static int search(const cval *vals, int n, int64_t target, pd_buf *tr, int *line
                 nc++;
             }
         }
+    if (nc > 0 && ch[0].dist == 0) { /* closest first: a hit is child 0; the unused numbers stay unused */
+        pd_buf_printf(tr, "%lld%c%lld=%lld, found\n", (long long)vals[ch[0].i].v, ch[0].op, (long long)vals[ch[0].j].v,
+                      (long long)target);
+        (*lines)++;
+        *sol = ch[0].c;
+        return 1;
+    }
+    if (n == 2) { /* every child leaves one value, and none is the target */
+        pd_buf_printf(tr, "%lld %lld: no\n", (long long)vals[0].v, (long long)vals[1].v);
+        (*lines)++;
+        return 0;
+    }
     for (int c = 0; c < nc; c++) {
         cval next[CD_MAXN];
         int m = 0;
@@ -123,6 +123,9 @@ static pd_status cd_gen(pd_rng *r, int d, pd_task_item *out, pd_buf *key) {
         }
         if (!ok || pool[0].v < 1 || pool[0].v > 999) continue;
         int64_t target = pool[0].v;
+        int bare = 0;
+        for (int i = 0; i < d; i++) bare |= nums[i] == target;
+        if (bare) continue;
         cval start[CD_MAXN], sol;
         for (int i = 0; i < d; i++) {
             start[i].v = nums[i];
@@ -150,7 +153,7 @@ static pd_status cd_gen(pd_rng *r, int d, pd_task_item *out, pd_buf *key) {
             pd_buf_printf(&pr, a ? ", %lld" : "%lld", (long long)nums[a]);
             pd_buf_printf(&meta, a ? ",%lld" : "%lld", (long long)nums[a]);
         }
-        pd_buf_printf(&pr, "], create an equation that equals %lld. Use + - * / and each number exactly once.",
+        pd_buf_printf(&pr, "], create an equation that equals %lld. Use + - * / and each number at most once.",
                       (long long)target);
         pd_buf_printf(&meta, "],\"target\":%lld}", (long long)target);
         out->prompt = tk_take(&pr);
@@ -201,6 +204,10 @@ static int cmp64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Issue 4 (which overrides training.md section 14's "exactly once"): each given number may be used
+ * at most once, so an answer is right when its numbers form a sub-multiset of the given ones (at
+ * least one number) and its exact value is the target. Using a number more often than given, or a
+ * number not given, is "wrong numbers" (0.1). */
 static void cd_check(const pd_task_item *it, const char *ans, pd_verdict *v) {
     int64_t nums[CD_MAXN], target;
     int n;
@@ -214,16 +221,22 @@ static void cd_check(const pd_task_item *it, const char *ans, pd_verdict *v) {
         if (!isdigit((unsigned char)*p) && !strchr("+-*/() ", *p)) { tk_verdict(v, 0.1, "bad characters", ans); return; }
     pd_expr_result er;
     if (pd_expr_eval(buf, strlen(buf), &er) != PD_OK) { tk_verdict(v, 0.1, "unparsable expression", ans); return; }
-    if (er.n_lits != n) { tk_verdict(v, 0.1, "wrong numbers", ans); return; }
+    if (er.n_lits < 1 || er.n_lits > n) { tk_verdict(v, 0.1, "wrong numbers", ans); return; }
+    /* sub-multiset: both sorted, every used number matched by a distinct given one (merge walk) */
     int64_t a[PD_EXPR_MAX_LITS], b[CD_MAXN];
-    memcpy(a, er.lits, sizeof(int64_t) * (size_t)n);
+    int na = er.n_lits;
+    memcpy(a, er.lits, sizeof(int64_t) * (size_t)na);
     memcpy(b, nums, sizeof(int64_t) * (size_t)n);
-    qsort(a, (size_t)n, sizeof *a, cmp64);
+    qsort(a, (size_t)na, sizeof *a, cmp64);
     qsort(b, (size_t)n, sizeof *b, cmp64);
-    if (memcmp(a, b, sizeof(int64_t) * (size_t)n)) { tk_verdict(v, 0.1, "wrong numbers", ans); return; }
+    int ia = 0;
+    for (int ib = 0; ib < n && ia < na; ib++)
+        if (b[ib] == a[ia]) ia++;
+        else if (b[ib] > a[ia]) break; /* a[ia] is not among the remaining given numbers */
+    if (ia < na) { tk_verdict(v, 0.1, "wrong numbers", ans); return; }
     if (er.value.den != 1 || er.value.num != target) { tk_verdict(v, 0.1, "wrong value", ans); return; }
     tk_verdict(v, 1.0, "correct", ans);
 }
 
-const pd_task pd_task_countdown = {"countdown", "reach the target with the given numbers once each and + - * /",
+const pd_task pd_task_countdown = {"countdown", "reach the target with + - * / using each given number at most once",
                                    "how many numbers (3-6)", 3, CD_MAXN, 3, cd_gen, cd_extract, cd_check};

@@ -61,7 +61,8 @@ static void check_arith(const pd_task_item *it) {
     assert_string_equal(s, it->answer);
 }
 
-/* double-precision shunting-yard evaluation of a countdown answer; numbers must match the prompt */
+/* double-precision shunting-yard evaluation of a countdown answer; its numbers must be a
+ * sub-multiset of the prompt's (each at most once, issue 4) */
 static double ev_expr(const char **p);
 static double ev_atom(const char **p) {
     while (**p == ' ') (*p)++;
@@ -90,16 +91,17 @@ static void check_countdown(const pd_task_item *it) {
     assert_int_equal(sscanf(strstr(it->prompt, "equals ") + 7, "%d", &target), 1);
     int used[8], nu = 0;
     for (const char *q = it->answer; *q;) {
-        if (isdigit((unsigned char)*q)) { used[nu++] = (int)strtol(q, (char **)&q, 10); }
+        if (isdigit((unsigned char)*q)) { assert_true(nu < 8); used[nu++] = (int)strtol(q, (char **)&q, 10); }
         else q++;
     }
-    assert_int_equal(nu, n);
-    for (int i = 0; i < n; i++) {
+    assert_true(nu >= 2 && nu <= n); /* the search combines at least two numbers; targets are never a given number */
+    for (int j = 0; j < nu; j++) {
         int found = 0;
-        for (int j = 0; j < nu && !found; j++)
-            if (used[j] == nums[i]) { used[j] = -1; found = 1; }
+        for (int i = 0; i < n && !found; i++)
+            if (nums[i] == used[j]) { nums[i] = -1; found = 1; }
         assert_true(found);
     }
+    assert_non_null(strstr(it->prompt, "each number at most once"));
     const char *q = it->answer;
     double v = ev_expr(&q);
     assert_true(v > target - 1e-6 && v < target + 1e-6);
@@ -288,7 +290,8 @@ static void mutate_and_check(const pd_task *t, const pd_task_item *it) {
         assert_true(score_answer(t, it, buf) < 1.0);
         if (strlen(it->answer) > 1) { snprintf(buf, sizeof buf, "%s", it->answer + 1); assert_true(score_answer(t, it, buf) < 1.0); }
     } else if (!strcmp(name, "countdown")) {
-        /* change one number: wrong multiset (0.1); append "+1": wrong numbers; garbage: 0.1 */
+        /* change one number: wrong multiset or wrong value (0.1); append "+1": value target+1 (0.1,
+         * "wrong value" or "wrong numbers" when 1 is not given); garbage: 0.1 */
         snprintf(buf, sizeof buf, "<answer>%s</answer>", it->answer);
         char *d = buf + 8;
         while (!isdigit((unsigned char)*d)) d++;
@@ -611,13 +614,54 @@ static void test_errors(void **st) {
     pd_verdict_free(&v);
 }
 
+/* hand-built countdown items (issue 4: each number at most once, a subset may suffice) */
+static void cd_expect(const pd_task_item *it, const char *ans, double score, const char *reason) {
+    pd_verdict v;
+    pd_buf b = {0};
+    pd_buf_printf(&b, "<think>try</think><answer>%s</answer>", ans);
+    assert_int_equal(pd_task_verify(pd_task_find("countdown"), it, b.data, &v), PD_OK);
+    if (v.score != score || strcmp(v.reason, reason)) fail_msg("%s: score %g (%s), want %g (%s)", ans, v.score, v.reason, score, reason);
+    pd_verdict_free(&v);
+    pd_buf_free(&b);
+}
+
+static void test_countdown_rules(void **st) {
+    (void)st;
+    pd_task_item it = {0};
+    it.id = "cd";
+    it.task = "countdown";
+    it.prompt = "Using the numbers [2, 3, 5, 10], create an equation that equals 25.";
+    it.answer = "(2+3)*(10-5)";
+    it.meta = "{\"numbers\":[2,3,5,10],\"target\":25}";
+    cd_expect(&it, "(2+3)*(10-5)", 1.0, "correct");       /* all four numbers */
+    cd_expect(&it, "2*10+5", 1.0, "correct");             /* a subset: 3 unused */
+    cd_expect(&it, "(3+2)*5 = 25", 1.0, "correct");       /* a subset, with the trailing "= N" */
+    cd_expect(&it, "5*5", 0.1, "wrong numbers");          /* 5 used twice, given once */
+    cd_expect(&it, "10+10+5", 0.1, "wrong numbers");      /* 10 used twice */
+    cd_expect(&it, "20+5", 0.1, "wrong numbers");         /* 20 is not given */
+    cd_expect(&it, "25", 0.1, "wrong numbers");           /* the target itself is not given */
+    cd_expect(&it, "2+3+5+10+5", 0.1, "wrong numbers");   /* more numbers than given */
+    cd_expect(&it, "2*10+3", 0.1, "wrong value");         /* a valid subset, value 23 */
+    cd_expect(&it, "10/(2*3)*5*3", 0.1, "wrong numbers"); /* 3 twice, although the value is 25 */
+    /* a single given number equal to the target is a (trivial) subset solution; generation never
+     * draws such items, but the verifier follows the rule */
+    it.meta = "{\"numbers\":[25,3,7],\"target\":25}";
+    cd_expect(&it, "25", 1.0, "correct");
+    cd_expect(&it, "25*(7-3)/4", 0.1, "wrong numbers");   /* 4 is not given */
+    /* exact rationals: 7/3*3 is exactly 7 */
+    it.meta = "{\"numbers\":[7,3,3,1],\"target\":7}";
+    cd_expect(&it, "7/3*3", 1.0, "correct");
+    cd_expect(&it, "7/3*3*3/3", 0.1, "wrong numbers");    /* 3 three times, given twice */
+    cd_expect(&it, "7/3+3", 0.1, "wrong value");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_arith),     cmocka_unit_test(test_countdown),  cmocka_unit_test(test_logic),
         cmocka_unit_test(test_syllogism), cmocka_unit_test(test_graph),      cmocka_unit_test(test_sudoku),
         cmocka_unit_test(test_alchemy),   cmocka_unit_test(test_logicasker), cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_split),     cmocka_unit_test(test_jsonl),      cmocka_unit_test(test_rest),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_countdown_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
