@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/cli/test_eval.sh — `ponder eval` on the tiny-llama fixture: one record per item × sample
 # with the documented fields, the summary table, records identical across runs (seeded), the SVG
-# report, JSONL items, and usage errors. Run: bash tests/cli/test_eval.sh PONDER
+# and PNG reports, JSONL items, and usage errors. Run: bash tests/cli/test_eval.sh PONDER
 set -u
 P=${1:?usage: test_eval.sh /path/to/ponder}
 M=../shared/fixtures/models/tiny-llama-f16.gguf
@@ -30,7 +30,11 @@ check "summary has pass@2" 1 "$(grep -c '^pass@2 ' <<<"$out")"
 check "summary has maj@2" 1 "$(grep -c '^maj@2 ' <<<"$out")"
 check "summary accuracy line" 1 "$(grep -cE '^accuracy +[0-9.]+$' <<<"$out")"
 check "svg written" 1 "$(grep -c '</svg>' "$T/p.svg")"
-check "svg has both difficulties" 2 "$(grep -oE 'difficulty [12]: accuracy' "$T/p.svg" | sort -u | wc -l)"
+check "svg has both difficulties" 2 "$(grep -oE 'accuracy: x [12],' "$T/p.svg" | sort -u | wc -l)"
+# the same report as PNG: signature and the 900x380 size in IHDR
+"$P" eval -m $M --task arith --n 2 --difficulty 1-2 --samples 2 -n 6 --temp 0.8 --report "$T/p.png" >/dev/null 2>&1
+check "png report written" "89504e470d0a1a0a 00000384 0000017c" "$(python3 -c '
+import sys; b=open(sys.argv[1],"rb").read(24); print(b[:8].hex(), b[16:20].hex(), b[20:24].hex())' "$T/p.png")"
 # seeded: the same run gives the same records (order may differ: sort)
 "$P" eval -m $M --task arith --n 2 --difficulty 1-2 --samples 2 -n 6 --temp 0.8 --out "$T/r2.jsonl" >/dev/null 2>&1
 strip() { python3 -c 'import json,sys; [print(json.dumps({k:v for k,v in json.loads(l).items() if k!="wall_s"}, sort_keys=True)) for l in open(sys.argv[1])]' "$1" | sort; }
@@ -49,7 +53,7 @@ check "rest records carry 2 scores" 3 "$(python3 -c 'import json,sys; print(sum(
 
 expect_err "model required" 2 "-m MODEL" eval --task arith
 expect_err "task or items" 2 "exactly one of" eval -m $M
-expect_err "png report refused" 2 "only .svg" eval -m $M --task arith --report x.png
+expect_err "other report formats refused" 2 "expected a .svg or .png" eval -m $M --task arith --report x.jpg
 expect_err "bad difficulty" 2 "--difficulty" eval -m $M --task arith --difficulty 3-1
 expect_err "difficulty range" 2 "out of range" eval -m $M --task sudoku --difficulty 1-99
 expect_err "missing model" 1 "nonexistent" eval -m "$T/nonexistent.gguf" --task arith --n 1
