@@ -32,7 +32,8 @@ grep -q "ponder.train.step" "$T/insp" && grep -q "opt.m.token_embd.weight" "$T/i
     || fail "checkpoint keys and optimizer tensors"
 
 # resume continues from step 6 to 8 with the saved settings
-"$P" train --resume "$T/m.gguf.ckpt" --steps 8 --quiet >"$T/out" || fail "resume: $(cat "$T/out")"
+"$P" train --resume "$T/m.gguf.ckpt" --steps 8 --plot "$T/r.png" --quiet >"$T/out" || fail "resume: $(cat "$T/out")"
+[ "$(head -c 8 "$T/r.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "--plot FILE.png writes a PNG"
 grep -q "for 8 steps" "$T/out" || fail "resumed run reaches step 8: $(cat "$T/out")"
 "$P" inspect "$T/m.gguf.ckpt" | grep "ponder.train.step" | grep -q "8" || fail "step 8 saved"
 
