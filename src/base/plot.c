@@ -124,6 +124,9 @@ static pd_status panel_layout(const pd_plot *p, int k, double W, double H, layou
         L->ymax = yhi > 0 ? nice_up(yhi) : 0;
         if (L->ymax <= L->ymin) L->ymax = L->ymin + 1;
     }
+    if (!isfinite(L->xmax - L->xmin) || !isfinite(L->ymax - L->ymin))
+        return pd_fail(PD_ERR_RANGE, "plot: panel %d: the data span is too wide to draw (x %g..%g, y %g..%g)", k, L->xmin,
+                       L->xmax, L->ymin, L->ymax);
     /* y ticks: on a log axis that holds two powers of ten, each power of ten (and 2x, 5x when
      * there are fewer than four powers); else five even steps */
     double d0 = ceil(L->ymin - 1e-9), d1 = floor(L->ymax + 1e-9);
@@ -377,9 +380,16 @@ static void blend(canvas *cv, int x, int y, uint32_t c, double a) {
     }
 }
 
+/* a pixel coordinate as int, clamped well outside any image (data far outside a fixed range) */
+static int pix(double v) {
+    if (!(v > -1e6)) return -1000000;
+    if (v > 1e6) return 1000000;
+    return (int)v;
+}
+
 /* fill the pixels whose centres lie in [x0,x1) x [y0,y1) */
 static void fill_rect(canvas *cv, double x0, double y0, double x1, double y1, uint32_t c) {
-    int a = (int)ceil(x0 - 0.5), bx = (int)ceil(x1 - 0.5), t = (int)ceil(y0 - 0.5), by = (int)ceil(y1 - 0.5);
+    int a = pix(ceil(x0 - 0.5)), bx = pix(ceil(x1 - 0.5)), t = pix(ceil(y0 - 0.5)), by = pix(ceil(y1 - 0.5));
     if (a < cv->cx0) a = cv->cx0;
     if (t < cv->cy0) t = cv->cy0;
     if (bx > cv->cx1) bx = cv->cx1;
@@ -391,8 +401,8 @@ static void fill_rect(canvas *cv, double x0, double y0, double x1, double y1, ui
 /* a segment of width w, anti-aliased: coverage falls off linearly over one pixel at its edge */
 static void seg(canvas *cv, double x0, double y0, double x1, double y1, double w, uint32_t c) {
     double hw = w / 2, dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy;
-    int xa = (int)floor(fmin(x0, x1) - hw - 1), xb = (int)ceil(fmax(x0, x1) + hw + 1);
-    int ya = (int)floor(fmin(y0, y1) - hw - 1), yb = (int)ceil(fmax(y0, y1) + hw + 1);
+    int xa = pix(floor(fmin(x0, x1) - hw - 1)), xb = pix(ceil(fmax(x0, x1) + hw + 1));
+    int ya = pix(floor(fmin(y0, y1) - hw - 1)), yb = pix(ceil(fmax(y0, y1) + hw + 1));
     if (xa < cv->cx0) xa = cv->cx0;
     if (ya < cv->cy0) ya = cv->cy0;
     if (xb > cv->cx1) xb = cv->cx1;
@@ -472,7 +482,7 @@ static const uint8_t *glyph(char ch, int *drop) {
 static void draw_text(canvas *cv, double x, double y, int anchor, int scale, bool vertical, const char *s, uint32_t c) {
     if (!s) return;
     double w = s[0] ? (6.0 * (double)strlen(s) - 1) * scale : 0, off = anchor == 1 ? -w / 2 : anchor == 2 ? -w : 0;
-    int ox = (int)lround(x), oy = (int)lround(y), base = (int)lround(off);
+    int ox = pix(floor(x + 0.5)), oy = pix(floor(y + 0.5)), base = pix(floor(off + 0.5));
     for (size_t i = 0; s[i]; i++) {
         int drop;
         const uint8_t *g = glyph(s[i], &drop);

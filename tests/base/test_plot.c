@@ -158,6 +158,21 @@ static void test_errors(void **st) {
     assert_int_equal(pd_plot_write(&r, tmp("g.png")), PD_ERR_ARG);
     assert_false(exists(tmp("g.png")));
     assert_false(exists(tmp("g.png.tmp")));
+    /* data far outside a fixed range is clipped, not a crash; a span that overflows is an error */
+    double hx[3] = {0, 1, 2}, hy[3] = {0.5, 1e308, -1e308};
+    pd_plot_series hs[3] = {{.kind = PD_PLOT_LINE, .marker = 2, .x = hx, .y = hy, .n = 3},
+                            {.kind = PD_PLOT_BARS, .x = hx, .y = hy, .n = 3},
+                            {.kind = PD_PLOT_POINTS, .x = hx, .y = hy, .n = 3}};
+    pd_plot_panel hp = {.xmin = 0, .xmax = 2, .ymin = 0, .ymax = 1, .series = hs, .n_series = 3};
+    pd_plot h = {.panels = &hp, .n_panels = 1};
+    assert_int_equal(pd_plot_write(&h, tmp("h.png")), PD_OK);
+    assert_int_equal(pd_plot_write(&h, tmp("h.svg")), PD_OK);
+    remove(tmp("h.png"));
+    remove(tmp("h.svg"));
+    hp.ymin = hp.ymax = 0;
+    assert_int_equal(pd_plot_write(&h, tmp("i.png")), PD_ERR_RANGE);
+    assert_non_null(strstr(pd_last_error(), "i.png"));
+    assert_false(exists(tmp("i.png")));
 }
 
 static int setup(void **st) {
