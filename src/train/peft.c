@@ -3,6 +3,7 @@
  * engine forward/backward, gradients pulled back onto the factors, AdamW on the factors only),
  * held-out loss and greedy accuracy, JSONL log, progress, adapter files and resumable checkpoints.
  * See ponder/adapter.h for the scheme. Same data, schedule and evaluation as train/trainer.c. */
+#include "train_int.h"
 #include "ponder/adapter.h"
 #include "ponder/alloc.h"
 #include "ponder/data.h"
@@ -225,29 +226,11 @@ static pd_status restore_moments(peft_t *p, const pd_gguf *g, const char *path) 
     return PD_OK;
 }
 
-static char *config_json(const pd_finetune_opts *o, const char *base) {
+static char *config_json(pd_finetune_opts *o, const char *base) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
     cJSON_AddStringToObject(j, "base", base);
-    if (o->task) cJSON_AddStringToObject(j, "task", o->task);
-    if (o->data_path) cJSON_AddStringToObject(j, "data", o->data_path);
-    cJSON_AddNumberToObject(j, "dlo", o->dlo);
-    cJSON_AddNumberToObject(j, "dhi", o->dhi);
-    cJSON_AddNumberToObject(j, "batch", o->B);
-    cJSON_AddNumberToObject(j, "seq", o->T);
-    cJSON_AddNumberToObject(j, "accum", o->accum);
-    cJSON_AddNumberToObject(j, "steps", (double)o->steps);
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    cJSON_AddStringToObject(j, "seed", seed);
-    cJSON_AddNumberToObject(j, "lr", o->opt.lr);
-    cJSON_AddNumberToObject(j, "min_lr_frac", o->opt.min_lr_frac);
-    cJSON_AddNumberToObject(j, "warmup", o->opt.warmup);
-    cJSON_AddNumberToObject(j, "beta1", o->opt.beta1);
-    cJSON_AddNumberToObject(j, "beta2", o->opt.beta2);
-    cJSON_AddNumberToObject(j, "eps", o->opt.eps);
-    cJSON_AddNumberToObject(j, "weight_decay", o->opt.weight_decay);
-    cJSON_AddNumberToObject(j, "clip", o->opt.clip);
+    pd_run_fields_to_json(j, PD_RUN_FIELDS(o));
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -256,16 +239,8 @@ static char *config_json(const pd_finetune_opts *o, const char *base) {
 static pd_status restore_config(pd_finetune_opts *o, const char *js, const char *path, char **keep) {
     cJSON *j = cJSON_Parse(js);
     if (!j) return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.finetune.config' is not valid JSON", path);
+    pd_run_fields_from_json(j, PD_RUN_FIELDS(o));
     const cJSON *x;
-#define NUM(key, dst, type) if ((x = cJSON_GetObjectItem(j, key)) && cJSON_IsNumber(x)) dst = (type)x->valuedouble
-    NUM("dlo", o->dlo, int); NUM("dhi", o->dhi, int);
-    NUM("batch", o->B, int); NUM("seq", o->T, int); NUM("accum", o->accum, int);
-    NUM("lr", o->opt.lr, float); NUM("min_lr_frac", o->opt.min_lr_frac, float); NUM("warmup", o->opt.warmup, int);
-    NUM("beta1", o->opt.beta1, float); NUM("beta2", o->opt.beta2, float); NUM("eps", o->opt.eps, float);
-    NUM("weight_decay", o->opt.weight_decay, float); NUM("clip", o->opt.clip, float);
-    if (o->steps <= 0) NUM("steps", o->steps, int64_t);
-#undef NUM
-    if ((x = cJSON_GetObjectItem(j, "seed")) && cJSON_IsString(x)) o->seed = strtoull(x->valuestring, NULL, 10);
     o->task = o->data_path = NULL;
     if ((x = cJSON_GetObjectItem(j, "task")) && cJSON_IsString(x)) o->task = keep[0] = pd_strdup(x->valuestring);
     else if ((x = cJSON_GetObjectItem(j, "data")) && cJSON_IsString(x)) o->data_path = keep[0] = pd_strdup(x->valuestring);
@@ -276,37 +251,27 @@ static pd_status restore_config(pd_finetune_opts *o, const char *js, const char 
     return PD_OK;
 }
 
-typedef struct { int32_t *tok, *tgt, *seg; } bbuf;
-
-static double heldout_loss(pd_tmodel *m, pd_data *d, const pd_finetune_opts *o, bbuf *bb) {
-    pd_rng r;
-    pd_rng_seed(&r, pd_rng_derive(o->seed, 0xE7A1));
-    double sum = 0;
-    int64_t cnt = 0;
-    for (int i = 0; i < o->eval_batches; i++) {
-        if (pd_data_batch(d, &r, o->B, o->T, true, bb->tok, bb->tgt, bb->seg) < 0) return NAN;
-        pd_tbatch b = {o->B, o->T, bb->tok, bb->tgt, bb->seg};
-        int64_t n;
-        sum += pd_tmodel_forward(m, &b, &n);
-        cnt += n;
-    }
-    return cnt ? sum / cnt : NAN;
-}
-
-static pd_status greedy(pd_tmodel *m, const pd_task_item *items, int n, int max_new, pd_geval *ge) {
-    struct pd_model *pm = pd_tmodel_snapshot(m);
-    if (!pm) return pd_fail_ctx(PD_ERR_STATE, "evaluation snapshot");
-    pd_status st = pd_train_greedy_eval(pm, items, n, max_new, NULL, ge);
-    pd_model_free(pm);
-    return st;
-}
-
 static pd_status save_all(peft_t *p, const pd_finetune_opts *o, int64_t step, const pd_rng *rng, const char *cj,
                           const char *ckpt_path) {
     PD_TRY(pd_adapter_save(p->a, o->out));
     ckpt_ctx c = {p, step, rng, cj};
     return pd_adapter_save_ex(p->a, ckpt_path, ckpt_extra, &c);
 }
+
+typedef struct {
+    peft_t *p;
+    const pd_finetune_opts *o;
+    const pd_rng *rng;
+    const char *cj, *ckpt_path;
+} save_ctx;
+
+static pd_status save_hook(void *vctx, int64_t steps_done, bool final) {
+    (void)final;
+    save_ctx *c = vctx;
+    return save_all(c->p, c->o, steps_done, c->rng, c->cj, c->ckpt_path);
+}
+
+static void apply_hook(void *vctx) { peft_apply(((save_ctx *)vctx)->p); }
 
 pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) {
     pd_finetune_opts o = *oin;
@@ -316,11 +281,8 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
     peft_t p = {0};
     pd_data *d = NULL;
     pd_tokenizer *tok = NULL;
-    FILE *log = NULL;
-    bbuf bb = {0};
-    pd_task_item *items = NULL;
-    int n_items = 0, n_ev = 0;
-    double *curve = NULL, *ex = NULL, *ey = NULL;
+    pd_run run = {0};
+    pd_run_bufs cb = {0};
     char *cj = NULL, *ckpt_path = NULL, *keep[2] = {NULL, NULL};
     pd_gguf *rg = NULL;
     pd_status st = PD_OK;
@@ -395,24 +357,20 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
         if (!d) { st = pd_fail(PD_ERR_ARG, "finetune: SoKA update initialisation needs --task or --data"); goto done; }
         if (o.calib_batches <= 0) { st = pd_fail(PD_ERR_ARG, "finetune: calibration batches must be positive"); goto done; }
         size_t n1 = (size_t)o.B * o.T;
-        bb.tok = pd_malloc(n1 * sizeof(int32_t));
-        bb.tgt = pd_malloc(n1 * sizeof(int32_t));
-        bb.seg = pd_malloc(n1 * sizeof(int32_t));
-        if (!bb.tok || !bb.tgt || !bb.seg) { st = PD_ERR_NOMEM; goto done; }
+        if ((st = pd_run_bufs_alloc(&cb, n1)) != PD_OK) goto done;
         pd_rng cr;
         pd_rng_seed(&cr, pd_rng_derive(o.seed, 0xCA11B));
         pd_tmodel_zero_grad(p.m);
         for (int b = 0; b < o.calib_batches; b++) {
-            int64_t nt = pd_data_batch(d, &cr, o.B, o.T, false, bb.tok, bb.tgt, bb.seg);
+            int64_t nt = pd_data_batch(d, &cr, o.B, o.T, false, cb.tok, cb.tgt, cb.seg);
             if (nt < 0) { st = PD_ERR_ARG; goto done; }
             if (nt == 0) continue;
-            pd_tbatch tb = {o.B, o.T, bb.tok, bb.tgt, bb.seg};
+            pd_tbatch tb = {o.B, o.T, cb.tok, cb.tgt, cb.seg};
             int64_t n;
             pd_tmodel_forward(p.m, &tb, &n);
             pd_tmodel_backward(p.m, &tb, 1.0f / (float)nt);
         }
-        free(bb.tok); free(bb.tgt); free(bb.seg);
-        memset(&bb, 0, sizeof bb);
+        pd_run_bufs_free(&cb);
     }
     if ((st = peft_bind(&p, &o, fresh, upd ? pd_tmodel_grads(p.m) : NULL)) != PD_OK) goto done;
     if (rg && (st = restore_moments(&p, rg, o.resume)) != PD_OK) goto done;
@@ -427,109 +385,32 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
         goto done;
     }
     if (!d) { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file"); goto done; }
-    size_t bt = (size_t)o.accum * o.B * o.T;
-    bb.tok = pd_malloc(bt * sizeof(int32_t));
-    bb.tgt = pd_malloc(bt * sizeof(int32_t));
-    bb.seg = pd_malloc(bt * sizeof(int32_t));
-    curve = pd_calloc((size_t)o.steps, sizeof(double));
-    int max_ev = (int)(o.steps / (o.eval_every > 0 ? o.eval_every : o.steps)) + 2;
-    ex = pd_calloc((size_t)max_ev, sizeof(double));
-    ey = pd_calloc((size_t)max_ev, sizeof(double));
-    if (!bb.tok || !bb.tgt || !bb.seg || !curve || !ex || !ey) { st = PD_ERR_NOMEM; goto done; }
-    if (o.eval_n > 0 && pd_data_kind_of(d) != PD_DATA_TEXT) {
-        items = pd_calloc((size_t)o.eval_n, sizeof *items);
-        if (!items) { st = PD_ERR_NOMEM; goto done; }
-        n_items = pd_data_eval_items(d, pd_rng_derive(o.seed, 0xACC), o.eval_difficulty > 0 ? o.eval_difficulty : o.dhi,
-                                     o.eval_n, items);
-        if (n_items < 0) { n_items = 0; st = PD_ERR_ARG; goto done; }
-    }
-    if (o.log_path) {
-        log = fopen(o.log_path, start > 0 ? "a" : "w");
-        if (!log) { st = pd_fail(PD_ERR_IO, "%s: cannot open the step log for writing", o.log_path); goto done; }
-    }
+    run = PD_RUN_OF(o, p.m, d, false);
+    if ((st = pd_run_open(&run, o.steps, start, o.log_path, o.eval_n, o.eval_difficulty, o.dhi)) != PD_OK) goto done;
     peft_apply(&p);
-    res->initial_heldout_loss = heldout_loss(p.m, d, &o, &bb);
-    if (log && start == 0) fprintf(log, "{\"step\":0,\"eval\":true,\"heldout_loss\":%.6f}\n", res->initial_heldout_loss);
+    res->initial_heldout_loss = pd_run_heldout_loss(&run);
+    if (run.log && start == 0)
+        fprintf(run.log, "{\"step\":0,\"eval\":true,\"heldout_loss\":%.6f}\n", res->initial_heldout_loss);
+    save_ctx sc = {&p, &o, &rng, cj, ckpt_path};
+    const pd_run_hooks hooks = {&sc, apply_hook, save_hook};
 
-    pd_progress pg;
-    if (o.progress) pd_progress_start(&pg, o.progress, "finetune", o.steps - start, "step");
-    double t_run = pd_time_now(), tokens_run = 0;
+    pd_run_begin(&run, "finetune", o.steps);
     for (int64_t step = start; step < o.steps; step++) {
-        double t0 = pd_time_now();
-        int64_t total = 0;
-        for (int k = 0; k < o.accum; k++) {
-            size_t off = (size_t)k * o.B * o.T;
-            int64_t nt = pd_data_batch(d, &rng, o.B, o.T, false, bb.tok + off, bb.tgt + off, bb.seg + off);
-            if (nt < 0) { st = PD_ERR_ARG; goto done; }
-            total += nt;
-        }
-        peft_apply(&p);
-        pd_tmodel_zero_grad(p.m);
-        double loss_sum = 0;
-        for (int k = 0; k < o.accum && total > 0; k++) {
-            size_t off = (size_t)k * o.B * o.T;
-            pd_tbatch b = {o.B, o.T, bb.tok + off, bb.tgt + off, bb.seg + off};
-            int64_t n;
-            loss_sum += pd_tmodel_forward(p.m, &b, &n);
-            pd_tmodel_backward(p.m, &b, 1.0f / (float)total);
-        }
+        double t0 = pd_time_now(), loss;
+        peft_apply(&p); /* touches only the weights: drawing the batches first would give the same */
+        if ((st = pd_run_micro(&run, &rng, &loss)) != PD_OK) goto done;
         float lr = pd_lr_at(&o.opt, step);
         double gnorm = peft_step(&p, &o.opt, step, lr);
-        double loss = total ? loss_sum / total : 0;
-        curve[step] = loss;
-        if (o.loss_curve) o.loss_curve[step] = loss;
-        double dt = pd_time_now() - t0, tps = dt > 0 ? (double)bt / dt : 0;
-        tokens_run += (double)bt;
-        if (log) fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f}\n",
-                         (long long)step + 1, loss, lr, gnorm, tps);
         bool stop = o.stop_after > 0 && step + 1 >= o.stop_after && step + 1 < o.steps;
         bool last = step + 1 == o.steps || stop;
-        if ((o.eval_every > 0 && (step + 1) % o.eval_every == 0) || last) {
-            peft_apply(&p);
-            double hl = heldout_loss(p.m, d, &o, &bb);
-            res->heldout_loss = hl;
-            pd_geval ge = {0};
-            if (n_items > 0 && (st = greedy(p.m, items, n_items, o.max_new, &ge)) != PD_OK) goto done;
-            res->eval = ge;
-            if (n_ev < max_ev) { ex[n_ev] = (double)step + 1; ey[n_ev] = hl; n_ev++; }
-            if (log) {
-                fprintf(log, "{\"step\":%lld,\"eval\":true,\"heldout_loss\":%.6f", (long long)step + 1, hl);
-                if (n_items) fprintf(log, ",\"accuracy\":%.4f,\"mean_think_tokens\":%.1f", ge.accuracy, ge.mean_think_tokens);
-                fprintf(log, "}\n");
-            }
-            if (o.progress && !pg.is_tty) {
-                fprintf(o.progress, "eval step %lld: held-out loss %.4f", (long long)step + 1, hl);
-                if (n_items) fprintf(o.progress, ", accuracy %.1f%% (%d/%d)", 100 * ge.accuracy, ge.correct, ge.n);
-                fprintf(o.progress, "\n");
-            }
-        }
-        if (log) fflush(log);
-        if ((o.ckpt_every > 0 && (step + 1) % o.ckpt_every == 0) || last)
-            if ((st = save_all(&p, &o, step + 1, &rng, cj, ckpt_path)) != PD_OK) goto done;
-        if (o.progress) {
-            char extra[96];
-            snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss, tps);
-            pd_progress_update(&pg, step + 1 - start, extra);
-        }
-        res->steps_done = step + 1;
-        res->final_loss = loss;
+        if ((st = pd_run_after_step(&run, step, loss, lr, gnorm, t0, last, last, &hooks)) != PD_OK) goto done;
         if (stop) break;
     }
-    res->seconds = pd_time_now() - t_run;
-    res->tokens_per_s = res->seconds > 0 ? tokens_run / res->seconds : 0;
-    if (o.progress) {
-        char extra[96];
-        snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", res->final_loss, res->tokens_per_s);
-        pd_progress_finish(&pg, extra);
-    }
-    if (o.plot_path && res->steps_done > start)
-        st = pd_train_plot_svg(o.plot_path, curve + start, start, res->steps_done - start, ex, ey, n_ev);
+    st = pd_run_finish(&run, o.plot_path);
 done:
-    if (log) fclose(log);
-    for (int i = 0; i < n_items; i++) pd_task_item_free(&items[i]);
-    free(items);
-    free(bb.tok); free(bb.tgt); free(bb.seg);
-    free(curve); free(ex); free(ey);
+    PD_RUN_RESULT(res, run);
+    pd_run_close(&run);
+    pd_run_bufs_free(&cb);
     free(cj); free(ckpt_path); free(keep[0]); free(keep[1]);
     pd_data_free(d);
     pd_tokenizer_free(tok);

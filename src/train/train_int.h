@@ -29,4 +29,86 @@ struct pd_tmodel {
     int n_tensors;
 };
 
+/* ---- train/loop.c: what `ponder train` (trainer.c) and `ponder finetune` (peft.c) share ---- */
+#include "ponder/data.h"
+#include "ponder/progress.h"
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+/* the run settings both option structs hold under the same names, saved in a checkpoint's config */
+typedef struct {
+    const char **task, **data_path;
+    int *dlo, *dhi, *B, *T, *accum;
+    int64_t *steps;
+    uint64_t *seed;
+    pd_optcfg *opt;
+} pd_run_fields;
+#define PD_RUN_FIELDS(o) ((pd_run_fields){&(o)->task, &(o)->data_path, &(o)->dlo, &(o)->dhi, &(o)->B, &(o)->T, \
+                                          &(o)->accum, &(o)->steps, &(o)->seed, &(o)->opt})
+/* adds task/data, batch shape, steps, seed and optimiser settings to j (in that order) */
+void pd_run_fields_to_json(cJSON *j, pd_run_fields f);
+/* reads back the numbers and the seed (steps only when *f.steps <= 0); task/data are the caller's */
+void pd_run_fields_from_json(const cJSON *j, pd_run_fields f);
+
+typedef struct { int32_t *tok, *tgt, *seg; } pd_run_bufs;
+pd_status pd_run_bufs_alloc(pd_run_bufs *b, size_t n); /* PD_ERR_NOMEM if any failed; free with _free */
+void pd_run_bufs_free(pd_run_bufs *b);
+
+/* the step loop's shared state: the caller fills the first block, pd_run_open the rest */
+typedef struct {
+    pd_tmodel *m;
+    pd_data *d;
+    uint64_t seed;
+    int B, T, accum, eval_batches, eval_every, ckpt_every, max_new;
+    FILE *progress;
+    bool eval_lines_on_tty;     /* eval lines on a terminal too (clearing the bar's line first) */
+    double *loss_curve;         /* optional, indexed by step */
+
+    FILE *log;
+    pd_run_bufs bb;             /* accum·B·T tokens */
+    pd_task_item *items;
+    int n_items, n_ev, max_ev;
+    double *curve, *ex, *ey;    /* loss per step; eval points for the plot */
+    pd_progress pg;
+    int64_t start;
+    double t_run, tokens_run;
+    /* results so far */
+    int64_t steps_done;
+    double final_loss, heldout_loss, seconds, tokens_per_s;
+    pd_geval eval;
+} pd_run;
+
+/* what differs between the runs: before_eval (may be NULL) readies the model for evaluation; save
+ * writes the checkpoint after steps_done steps (final: the last step of the schedule) */
+typedef struct {
+    void *ctx;
+    void (*before_eval)(void *ctx);
+    pd_status (*save)(void *ctx, int64_t steps_done, bool final);
+} pd_run_hooks;
+
+/* a pd_run for options `o` (pd_train_opts or pd_finetune_opts: the fields have the same names) */
+#define PD_RUN_OF(o, model, data, tty_evals)                                                                  \
+    ((pd_run){.m = (model), .d = (data), .seed = (o).seed, .B = (o).B, .T = (o).T, .accum = (o).accum,        \
+              .eval_batches = (o).eval_batches, .eval_every = (o).eval_every, .ckpt_every = (o).ckpt_every,    \
+              .max_new = (o).max_new, .progress = (o).progress, .eval_lines_on_tty = (tty_evals),              \
+              .loss_curve = (o).loss_curve})
+/* the results so far into a pd_train_result or pd_finetune_result */
+#define PD_RUN_RESULT(res, r)                                                                                 \
+    ((res)->steps_done = (r).steps_done, (res)->final_loss = (r).final_loss,                                 \
+     (res)->heldout_loss = (r).heldout_loss, (res)->eval = (r).eval, (res)->seconds = (r).seconds,            \
+     (res)->tokens_per_s = (r).tokens_per_s)
+/* buffers, loss curve, held-out items, step log (appended when start > 0) */
+pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_path, int eval_n, int eval_difficulty,
+                      int dhi);
+void pd_run_begin(pd_run *r, const char *label, int64_t steps); /* progress bar and clock */
+double pd_run_heldout_loss(pd_run *r);                          /* fixed stream: never moves the training data */
+/* draw accum micro-batches from rng, zero the gradients, forward/backward each; *loss: mean per target */
+pd_status pd_run_micro(pd_run *r, pd_rng *rng, double *loss);
+/* after step `step` (0-based) began at t0: loss curve, step log, evaluation (every eval_every, or
+ * eval_final), checkpoint (every ckpt_every, or ckpt_final), progress */
+pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, double gnorm, double t0, bool eval_final,
+                            bool ckpt_final, const pd_run_hooks *h);
+pd_status pd_run_finish(pd_run *r, const char *plot_path); /* timing, progress end, loss-curve plot */
+void pd_run_close(pd_run *r);
+
 #endif

@@ -34,28 +34,10 @@ void pd_train_opts_default(pd_train_opts *o) {
     o->max_new = 256;
 }
 
-static char *config_json(const pd_train_opts *o) {
+static char *config_json(pd_train_opts *o) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
-    if (o->task) cJSON_AddStringToObject(j, "task", o->task);
-    if (o->data_path) cJSON_AddStringToObject(j, "data", o->data_path);
-    cJSON_AddNumberToObject(j, "dlo", o->dlo);
-    cJSON_AddNumberToObject(j, "dhi", o->dhi);
-    cJSON_AddNumberToObject(j, "batch", o->B);
-    cJSON_AddNumberToObject(j, "seq", o->T);
-    cJSON_AddNumberToObject(j, "accum", o->accum);
-    cJSON_AddNumberToObject(j, "steps", (double)o->steps);
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    cJSON_AddStringToObject(j, "seed", seed);
-    cJSON_AddNumberToObject(j, "lr", o->opt.lr);
-    cJSON_AddNumberToObject(j, "min_lr_frac", o->opt.min_lr_frac);
-    cJSON_AddNumberToObject(j, "warmup", o->opt.warmup);
-    cJSON_AddNumberToObject(j, "beta1", o->opt.beta1);
-    cJSON_AddNumberToObject(j, "beta2", o->opt.beta2);
-    cJSON_AddNumberToObject(j, "eps", o->opt.eps);
-    cJSON_AddNumberToObject(j, "weight_decay", o->opt.weight_decay);
-    cJSON_AddNumberToObject(j, "clip", o->opt.clip);
+    pd_run_fields_to_json(j, PD_RUN_FIELDS(o));
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -66,16 +48,8 @@ static pd_status restore_config(pd_train_opts *o, const char *js, const char *pa
                                 char **keep_data) {
     cJSON *j = cJSON_Parse(js);
     if (!j) return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.train.config' is not valid JSON", path);
+    pd_run_fields_from_json(j, PD_RUN_FIELDS(o));
     const cJSON *x;
-#define NUM(key, dst, type) if ((x = cJSON_GetObjectItem(j, key)) && cJSON_IsNumber(x)) dst = (type)x->valuedouble
-    NUM("dlo", o->dlo, int); NUM("dhi", o->dhi, int);
-    NUM("batch", o->B, int); NUM("seq", o->T, int); NUM("accum", o->accum, int);
-    NUM("lr", o->opt.lr, float); NUM("min_lr_frac", o->opt.min_lr_frac, float); NUM("warmup", o->opt.warmup, int);
-    NUM("beta1", o->opt.beta1, float); NUM("beta2", o->opt.beta2, float); NUM("eps", o->opt.eps, float);
-    NUM("weight_decay", o->opt.weight_decay, float); NUM("clip", o->opt.clip, float);
-    if (o->steps <= 0) NUM("steps", o->steps, int64_t);
-#undef NUM
-    if ((x = cJSON_GetObjectItem(j, "seed")) && cJSON_IsString(x)) o->seed = strtoull(x->valuestring, NULL, 10);
     if ((x = cJSON_GetObjectItem(j, "task")) && cJSON_IsString(x)) {
         *keep_task = pd_strdup(x->valuestring);
         o->task = *keep_task;
@@ -92,30 +66,19 @@ static pd_status restore_config(pd_train_opts *o, const char *js, const char *pa
 }
 
 typedef struct {
-    int32_t *tok, *tgt, *seg;
-} batch_buf;
+    pd_tmodel *m;
+    const pd_rng *rng;
+    const char *cj, *ckpt_path, *out;
+} save_ctx;
 
-static double heldout_loss(pd_tmodel *m, pd_data *d, const pd_train_opts *o, batch_buf *bb) {
-    pd_rng r;
-    pd_rng_seed(&r, pd_rng_derive(o->seed, 0xE7A1));
-    double sum = 0;
-    int64_t cnt = 0;
-    for (int i = 0; i < o->eval_batches; i++) {
-        if (pd_data_batch(d, &r, o->B, o->T, true, bb->tok, bb->tgt, bb->seg) < 0) return NAN;
-        pd_tbatch b = {o->B, o->T, bb->tok, bb->tgt, bb->seg};
-        int64_t n;
-        sum += pd_tmodel_forward(m, &b, &n);
-        cnt += n;
-    }
-    return cnt ? sum / cnt : NAN;
-}
-
-static pd_status run_eval(pd_tmodel *m, const pd_task_item *items, int n, int max_new, pd_geval *ge) {
-    pd_model *pm = pd_tmodel_snapshot(m);
-    if (!pm) return pd_fail_ctx(PD_ERR_STATE, "evaluation snapshot");
-    pd_status st = pd_train_greedy_eval(pm, items, n, max_new, NULL, ge);
-    pd_model_free(pm);
-    return st;
+/* the checkpoint with optimizer state; after the last step also the model itself */
+static pd_status save_ckpt(void *vctx, int64_t steps_done, bool final) {
+    save_ctx *c = vctx;
+    pd_tckpt_info info = {.step = steps_done, .rng = *c->rng, .config_json = c->cj, .with_optimizer = true};
+    PD_TRY(pd_tmodel_save(c->m, c->ckpt_path, &info));
+    if (!final) return PD_OK;
+    info.with_optimizer = false; /* the model itself: loads in ponder and llama.cpp */
+    return pd_tmodel_save(c->m, c->out, &info);
 }
 
 pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
@@ -130,12 +93,7 @@ pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
     pd_tmodel *m = NULL;
     pd_data *d = NULL;
     pd_tokenizer *tok = NULL;
-    FILE *log = NULL;
-    batch_buf bb = {0};
-    pd_task_item *items = NULL;
-    int n_items = 0;
-    double *curve = NULL, *ex = NULL, *ey = NULL;
-    int n_ev = 0;
+    pd_run run = {0};
     char *cj = NULL;
     pd_status st = PD_OK;
     pd_rng rng;
@@ -182,114 +140,27 @@ pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
         pd_tmodel_init(m, &rng);
     }
     res->n_params = m->n_params;
-    size_t bt = (size_t)o.accum * o.B * o.T;
-    bb.tok = pd_malloc(bt * sizeof(int32_t));
-    bb.tgt = pd_malloc(bt * sizeof(int32_t));
-    bb.seg = pd_malloc(bt * sizeof(int32_t));
-    curve = pd_calloc((size_t)o.steps, sizeof(double));
-    int max_ev = (int)(o.steps / (o.eval_every > 0 ? o.eval_every : o.steps)) + 2;
-    ex = pd_calloc((size_t)max_ev, sizeof(double));
-    ey = pd_calloc((size_t)max_ev, sizeof(double));
-    cj = config_json(&o);
-    if (!bb.tok || !bb.tgt || !bb.seg || !curve || !ex || !ey || !cj) { st = PD_ERR_NOMEM; goto done; }
-    if (o.eval_n > 0 && pd_data_kind_of(d) != PD_DATA_TEXT) {
-        items = pd_calloc((size_t)o.eval_n, sizeof *items);
-        if (!items) { st = PD_ERR_NOMEM; goto done; }
-        n_items = pd_data_eval_items(d, pd_rng_derive(o.seed, 0xACC), o.eval_difficulty > 0 ? o.eval_difficulty : o.dhi,
-                                     o.eval_n, items);
-        if (n_items < 0) { n_items = 0; st = PD_ERR_ARG; goto done; }
-    }
-    if (o.log_path) {
-        log = fopen(o.log_path, start > 0 ? "a" : "w");
-        if (!log) { st = pd_fail(PD_ERR_IO, "%s: cannot open the step log for writing", o.log_path); goto done; }
-    }
+    run = PD_RUN_OF(o, m, d, true);
+    if ((st = pd_run_open(&run, o.steps, start, o.log_path, o.eval_n, o.eval_difficulty, o.dhi)) != PD_OK) goto done;
+    if (!(cj = config_json(&o))) { st = PD_ERR_NOMEM; goto done; }
+    save_ctx sc = {m, &rng, cj, ckpt_path, o.out};
+    const pd_run_hooks hooks = {&sc, NULL, save_ckpt};
 
-    pd_progress pg;
-    if (o.progress) pd_progress_start(&pg, o.progress, "train", o.steps - start, "step");
-    double t_run = pd_time_now(), tokens_run = 0;
+    pd_run_begin(&run, "train", o.steps);
     for (int64_t step = start; step < o.steps; step++) {
-        double t0 = pd_time_now();
-        /* draw every micro-batch first: the loss is the mean over all their targets */
-        int64_t total = 0;
-        for (int k = 0; k < o.accum; k++) {
-            size_t off = (size_t)k * o.B * o.T;
-            int64_t nt = pd_data_batch(d, &rng, o.B, o.T, false, bb.tok + off, bb.tgt + off, bb.seg + off);
-            if (nt < 0) { st = PD_ERR_ARG; goto done; }
-            total += nt;
-        }
-        pd_tmodel_zero_grad(m);
-        double loss_sum = 0;
-        for (int k = 0; k < o.accum && total > 0; k++) {
-            size_t off = (size_t)k * o.B * o.T;
-            pd_tbatch b = {o.B, o.T, bb.tok + off, bb.tgt + off, bb.seg + off};
-            int64_t n;
-            loss_sum += pd_tmodel_forward(m, &b, &n);
-            pd_tmodel_backward(m, &b, 1.0f / (float)total);
-        }
+        double t0 = pd_time_now(), loss;
+        if ((st = pd_run_micro(&run, &rng, &loss)) != PD_OK) goto done;
         float lr = pd_lr_at(&o.opt, step);
         double gnorm = pd_tmodel_adamw(m, &o.opt, step, lr);
-        double loss = total ? loss_sum / total : 0;
-        curve[step] = loss;
-        if (o.loss_curve) o.loss_curve[step] = loss;
-        double dt = pd_time_now() - t0, tps = dt > 0 ? (double)bt / dt : 0;
-        tokens_run += (double)bt;
-        if (log) fprintf(log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f}\n",
-                         (long long)step + 1, loss, lr, gnorm, tps);
         bool last = step + 1 == o.steps, stop = o.stop_at > 0 && step + 1 >= o.stop_at;
-        if ((o.eval_every > 0 && (step + 1) % o.eval_every == 0) || last) {
-            double hl = heldout_loss(m, d, &o, &bb);
-            res->heldout_loss = hl;
-            pd_geval ge = {0};
-            if (n_items > 0 && (st = run_eval(m, items, n_items, o.max_new, &ge)) != PD_OK) goto done;
-            res->eval = ge;
-            if (n_ev < max_ev) { ex[n_ev] = (double)step + 1; ey[n_ev] = hl; n_ev++; }
-            if (log) {
-                fprintf(log, "{\"step\":%lld,\"eval\":true,\"heldout_loss\":%.6f", (long long)step + 1, hl);
-                if (n_items) fprintf(log, ",\"accuracy\":%.4f,\"mean_think_tokens\":%.1f", ge.accuracy, ge.mean_think_tokens);
-                fprintf(log, "}\n");
-            }
-            if (o.progress) {
-                /* on a terminal, clear the bar's line first; the bar redraws below */
-                fprintf(o.progress, "%seval step %lld: held-out loss %.4f", pg.is_tty ? "\r\033[K" : "",
-                        (long long)step + 1, hl);
-                if (n_items) fprintf(o.progress, ", accuracy %.1f%% (%d/%d)", 100 * ge.accuracy, ge.correct, ge.n);
-                fprintf(o.progress, "\n");
-            }
-        }
-        if (log) fflush(log);
-        if ((o.ckpt_every > 0 && (step + 1) % o.ckpt_every == 0) || last || stop) {
-            pd_tckpt_info info = {.step = step + 1, .rng = rng, .config_json = cj, .with_optimizer = true};
-            if ((st = pd_tmodel_save(m, ckpt_path, &info)) != PD_OK) goto done;
-            if (last) {
-                info.with_optimizer = false; /* the model itself: loads in ponder and llama.cpp */
-                if ((st = pd_tmodel_save(m, o.out, &info)) != PD_OK) goto done;
-            }
-        }
-        if (o.progress) {
-            char extra[96];
-            snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss, tps);
-            pd_progress_update(&pg, step + 1 - start, extra);
-        }
-        res->steps_done = step + 1;
-        res->final_loss = loss;
+        if ((st = pd_run_after_step(&run, step, loss, lr, gnorm, t0, last, last || stop, &hooks)) != PD_OK) goto done;
         if (stop) break;
     }
-    res->seconds = pd_time_now() - t_run;
-    res->tokens_per_s = res->seconds > 0 ? tokens_run / res->seconds : 0;
-    if (o.progress) {
-        char extra[96];
-        snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", res->final_loss, res->tokens_per_s);
-        pd_progress_finish(&pg, extra);
-    }
-    if (o.plot_path && res->steps_done > start)
-        st = pd_train_plot_svg(o.plot_path, curve + start, start, res->steps_done - start, ex, ey, n_ev);
+    st = pd_run_finish(&run, o.plot_path);
 
 done:
-    if (log) fclose(log);
-    for (int i = 0; i < n_items; i++) pd_task_item_free(&items[i]);
-    free(items);
-    free(bb.tok); free(bb.tgt); free(bb.seg);
-    free(curve); free(ex); free(ey);
+    PD_RUN_RESULT(res, run);
+    pd_run_close(&run);
     free(cj);
     free(keep_task); free(keep_data);
     pd_data_free(d);

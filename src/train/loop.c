@@ -1,0 +1,202 @@
+/* train/loop.c — the parts of a training run that `ponder train` (trainer.c) and `ponder finetune`
+ * (peft.c) share: the run settings in the checkpoint's config JSON, batch buffers, the accumulated
+ * micro-batch forward/backward, the held-out loss, greedy evaluation, and the per-step cadence of
+ * step log, evaluation, checkpoint and progress. What differs (how the model is updated, what a
+ * checkpoint holds) stays with the caller. */
+#include "train_int.h"
+#include "ponder/alloc.h"
+#include "ponder/model.h"
+#include "ponder/timer.h"
+#include <stdlib.h>
+#include <string.h>
+
+void pd_run_fields_to_json(cJSON *j, pd_run_fields f) {
+    if (*f.task) cJSON_AddStringToObject(j, "task", *f.task);
+    if (*f.data_path) cJSON_AddStringToObject(j, "data", *f.data_path);
+    cJSON_AddNumberToObject(j, "dlo", *f.dlo);
+    cJSON_AddNumberToObject(j, "dhi", *f.dhi);
+    cJSON_AddNumberToObject(j, "batch", *f.B);
+    cJSON_AddNumberToObject(j, "seq", *f.T);
+    cJSON_AddNumberToObject(j, "accum", *f.accum);
+    cJSON_AddNumberToObject(j, "steps", (double)*f.steps);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)*f.seed);
+    cJSON_AddStringToObject(j, "seed", seed);
+    const pd_optcfg *o = f.opt;
+    cJSON_AddNumberToObject(j, "lr", o->lr);
+    cJSON_AddNumberToObject(j, "min_lr_frac", o->min_lr_frac);
+    cJSON_AddNumberToObject(j, "warmup", o->warmup);
+    cJSON_AddNumberToObject(j, "beta1", o->beta1);
+    cJSON_AddNumberToObject(j, "beta2", o->beta2);
+    cJSON_AddNumberToObject(j, "eps", o->eps);
+    cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
+    cJSON_AddNumberToObject(j, "clip", o->clip);
+}
+
+void pd_run_fields_from_json(const cJSON *j, pd_run_fields f) {
+    const cJSON *x;
+#define NUM(key, dst, type) if ((x = cJSON_GetObjectItem(j, key)) && cJSON_IsNumber(x)) dst = (type)x->valuedouble
+    NUM("dlo", *f.dlo, int); NUM("dhi", *f.dhi, int);
+    NUM("batch", *f.B, int); NUM("seq", *f.T, int); NUM("accum", *f.accum, int);
+    NUM("lr", f.opt->lr, float); NUM("min_lr_frac", f.opt->min_lr_frac, float); NUM("warmup", f.opt->warmup, int);
+    NUM("beta1", f.opt->beta1, float); NUM("beta2", f.opt->beta2, float); NUM("eps", f.opt->eps, float);
+    NUM("weight_decay", f.opt->weight_decay, float); NUM("clip", f.opt->clip, float);
+    if (*f.steps <= 0) NUM("steps", *f.steps, int64_t);
+#undef NUM
+    if ((x = cJSON_GetObjectItem(j, "seed")) && cJSON_IsString(x)) *f.seed = strtoull(x->valuestring, NULL, 10);
+}
+
+pd_status pd_run_bufs_alloc(pd_run_bufs *b, size_t n) {
+    b->tok = pd_malloc(n * sizeof(int32_t));
+    b->tgt = pd_malloc(n * sizeof(int32_t));
+    b->seg = pd_malloc(n * sizeof(int32_t));
+    return b->tok && b->tgt && b->seg ? PD_OK : PD_ERR_NOMEM;
+}
+
+void pd_run_bufs_free(pd_run_bufs *b) {
+    free(b->tok); free(b->tgt); free(b->seg);
+    memset(b, 0, sizeof *b);
+}
+
+pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_path, int eval_n, int eval_difficulty,
+                      int dhi) {
+    r->start = start;
+    pd_status st = pd_run_bufs_alloc(&r->bb, (size_t)r->accum * r->B * r->T);
+    r->curve = pd_calloc((size_t)steps, sizeof(double));
+    r->max_ev = (int)(steps / (r->eval_every > 0 ? r->eval_every : steps)) + 2;
+    r->ex = pd_calloc((size_t)r->max_ev, sizeof(double));
+    r->ey = pd_calloc((size_t)r->max_ev, sizeof(double));
+    if (st != PD_OK || !r->curve || !r->ex || !r->ey) return PD_ERR_NOMEM;
+    if (eval_n > 0 && pd_data_kind_of(r->d) != PD_DATA_TEXT) {
+        r->items = pd_calloc((size_t)eval_n, sizeof *r->items);
+        if (!r->items) return PD_ERR_NOMEM;
+        r->n_items = pd_data_eval_items(r->d, pd_rng_derive(r->seed, 0xACC), eval_difficulty > 0 ? eval_difficulty : dhi,
+                                        eval_n, r->items);
+        if (r->n_items < 0) { r->n_items = 0; return PD_ERR_ARG; }
+    }
+    if (log_path) {
+        r->log = fopen(log_path, start > 0 ? "a" : "w");
+        if (!r->log) return pd_fail(PD_ERR_IO, "%s: cannot open the step log for writing", log_path);
+    }
+    return PD_OK;
+}
+
+void pd_run_begin(pd_run *r, const char *label, int64_t steps) {
+    if (r->progress) pd_progress_start(&r->pg, r->progress, label, steps - r->start, "step");
+    r->t_run = pd_time_now();
+    r->tokens_run = 0;
+}
+
+double pd_run_heldout_loss(pd_run *r) {
+    pd_rng g;
+    pd_rng_seed(&g, pd_rng_derive(r->seed, 0xE7A1));
+    double sum = 0;
+    int64_t cnt = 0;
+    for (int i = 0; i < r->eval_batches; i++) {
+        if (pd_data_batch(r->d, &g, r->B, r->T, true, r->bb.tok, r->bb.tgt, r->bb.seg) < 0) return NAN;
+        pd_tbatch b = {r->B, r->T, r->bb.tok, r->bb.tgt, r->bb.seg};
+        int64_t n;
+        sum += pd_tmodel_forward(r->m, &b, &n);
+        cnt += n;
+    }
+    return cnt ? sum / cnt : NAN;
+}
+
+pd_status pd_run_micro(pd_run *r, pd_rng *rng, double *loss) {
+    /* draw every micro-batch first: the loss is the mean over all their targets */
+    int64_t total = 0;
+    for (int k = 0; k < r->accum; k++) {
+        size_t off = (size_t)k * r->B * r->T;
+        int64_t nt = pd_data_batch(r->d, rng, r->B, r->T, false, r->bb.tok + off, r->bb.tgt + off, r->bb.seg + off);
+        if (nt < 0) return PD_ERR_ARG;
+        total += nt;
+    }
+    pd_tmodel_zero_grad(r->m);
+    double loss_sum = 0;
+    for (int k = 0; k < r->accum && total > 0; k++) {
+        size_t off = (size_t)k * r->B * r->T;
+        pd_tbatch b = {r->B, r->T, r->bb.tok + off, r->bb.tgt + off, r->bb.seg + off};
+        int64_t n;
+        loss_sum += pd_tmodel_forward(r->m, &b, &n);
+        pd_tmodel_backward(r->m, &b, 1.0f / (float)total);
+    }
+    *loss = total ? loss_sum / total : 0;
+    return PD_OK;
+}
+
+static pd_status run_eval(pd_run *r, int64_t step, const pd_run_hooks *h) {
+    if (h->before_eval) h->before_eval(h->ctx);
+    double hl = pd_run_heldout_loss(r);
+    r->heldout_loss = hl;
+    pd_geval ge = {0};
+    if (r->n_items > 0) {
+        pd_model *pm = pd_tmodel_snapshot(r->m);
+        if (!pm) return pd_fail_ctx(PD_ERR_STATE, "evaluation snapshot");
+        pd_status st = pd_train_greedy_eval(pm, r->items, r->n_items, r->max_new, NULL, &ge);
+        pd_model_free(pm);
+        if (st != PD_OK) return st;
+    }
+    r->eval = ge;
+    if (r->n_ev < r->max_ev) { r->ex[r->n_ev] = (double)step + 1; r->ey[r->n_ev] = hl; r->n_ev++; }
+    if (r->log) {
+        fprintf(r->log, "{\"step\":%lld,\"eval\":true,\"heldout_loss\":%.6f", (long long)step + 1, hl);
+        if (r->n_items) fprintf(r->log, ",\"accuracy\":%.4f,\"mean_think_tokens\":%.1f", ge.accuracy, ge.mean_think_tokens);
+        fprintf(r->log, "}\n");
+    }
+    if (r->progress && (r->eval_lines_on_tty || !r->pg.is_tty)) {
+        /* on a terminal, clear the bar's line first; the bar redraws below */
+        fprintf(r->progress, "%seval step %lld: held-out loss %.4f", r->pg.is_tty ? "\r\033[K" : "",
+                (long long)step + 1, hl);
+        if (r->n_items) fprintf(r->progress, ", accuracy %.1f%% (%d/%d)", 100 * ge.accuracy, ge.correct, ge.n);
+        fprintf(r->progress, "\n");
+    }
+    return PD_OK;
+}
+
+pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, double gnorm, double t0, bool eval_final,
+                            bool ckpt_final, const pd_run_hooks *h) {
+    r->curve[step] = loss;
+    if (r->loss_curve) r->loss_curve[step] = loss;
+    size_t bt = (size_t)r->accum * r->B * r->T;
+    double dt = pd_time_now() - t0, tps = dt > 0 ? (double)bt / dt : 0;
+    r->tokens_run += (double)bt;
+    if (r->log) fprintf(r->log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f}\n",
+                        (long long)step + 1, loss, lr, gnorm, tps);
+    pd_status st;
+    if ((r->eval_every > 0 && (step + 1) % r->eval_every == 0) || eval_final)
+        if ((st = run_eval(r, step, h)) != PD_OK) return st;
+    if (r->log) fflush(r->log);
+    if ((r->ckpt_every > 0 && (step + 1) % r->ckpt_every == 0) || ckpt_final)
+        if ((st = h->save(h->ctx, step + 1, eval_final)) != PD_OK) return st;
+    if (r->progress) {
+        char extra[96];
+        snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", loss, tps);
+        pd_progress_update(&r->pg, step + 1 - r->start, extra);
+    }
+    r->steps_done = step + 1;
+    r->final_loss = loss;
+    return PD_OK;
+}
+
+pd_status pd_run_finish(pd_run *r, const char *plot_path) {
+    r->seconds = pd_time_now() - r->t_run;
+    r->tokens_per_s = r->seconds > 0 ? r->tokens_run / r->seconds : 0;
+    if (r->progress) {
+        char extra[96];
+        snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", r->final_loss, r->tokens_per_s);
+        pd_progress_finish(&r->pg, extra);
+    }
+    if (plot_path && r->steps_done > r->start)
+        return pd_train_plot_svg(plot_path, r->curve + r->start, r->start, r->steps_done - r->start, r->ex, r->ey,
+                                 r->n_ev);
+    return PD_OK;
+}
+
+void pd_run_close(pd_run *r) {
+    if (r->log) fclose(r->log);
+    for (int i = 0; i < r->n_items; i++) pd_task_item_free(&r->items[i]);
+    free(r->items);
+    pd_run_bufs_free(&r->bb);
+    free(r->curve); free(r->ex); free(r->ey);
+    r->log = NULL; r->items = NULL; r->n_items = 0; r->curve = r->ex = r->ey = NULL;
+}
