@@ -2,6 +2,7 @@
  * task or data file (train/peft.c does the work); same data, progress, evaluation, checkpoint and
  * resume behaviour as `ponder train`. */
 #include "cli.h"
+#include "run_flags.h"
 #include "ponder/adapter.h"
 #include "ponder/error.h"
 #include <stdio.h>
@@ -45,12 +46,15 @@ int pd_cmd_finetune(int argc, char **argv) {
     o.opt.lr = 1e-3f;
     bool quiet = false, plot_none = false, steps_given = false;
     char *plot_alloc = NULL;
+    const cli_run_flags rf = CLI_RUN_FLAGS(&o, 0, &steps_given, &plot_none, &quiet);
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v;
         long long iv;
         double dv;
 #define IVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_int(V, f, v, lo, hi, &iv))
 #define FVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_float(V, f, v, lo, hi, &dv))
+        int sr = cli_run_flag(V, argc, argv, &i, &rf);
+        if (sr != 1) { if (sr) return sr; continue; }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return 0; }
         else if (!strcmp(f, "-m") || !strcmp(f, "--model")) { if (!(o.base = cli_value(V, argc, argv, &i))) return 2; }
         else if (!strcmp(f, "--adapter")) {
@@ -99,40 +103,6 @@ int pd_cmd_finetune(int argc, char **argv) {
             else if (!strcmp(v, "jacobi")) o.svd = PD_SVD_JACOBI;
             else { cli_error(V, "--svd: unknown method '%s' (auto, lapack, jacobi)", v); return 2; }
         }
-        else if (!strcmp(f, "--task")) { if (!(o.task = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--data")) { if (!(o.data_path = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--difficulty")) {
-            if (!(v = cli_value(V, argc, argv, &i))) return 2;
-            int lo, hi;
-            char tail;
-            if (sscanf(v, "%d-%d%c", &lo, &hi, &tail) == 2) { o.dlo = lo; o.dhi = hi; }
-            else if (sscanf(v, "%d%c", &lo, &tail) == 1) { o.dlo = o.dhi = lo; }
-            else { cli_error(V, "--difficulty: expected N or LO-HI, got '%s'", v); return 2; }
-        }
-        else if (!strcmp(f, "--batch")) { if (IVAL(1, 1 << 16)) return 2; o.B = (int)iv; }
-        else if (!strcmp(f, "--seq")) { if (IVAL(2, 1 << 20)) return 2; o.T = (int)iv; }
-        else if (!strcmp(f, "--accum")) { if (IVAL(1, 1 << 16)) return 2; o.accum = (int)iv; }
-        else if (!strcmp(f, "--steps")) { if (IVAL(0, 1LL << 40)) return 2; o.steps = iv; steps_given = true; }
-        else if (!strcmp(f, "--lr")) { if (FVAL(0, 10)) return 2; o.opt.lr = (float)dv; }
-        else if (!strcmp(f, "--min-lr-frac")) { if (FVAL(0, 1)) return 2; o.opt.min_lr_frac = (float)dv; }
-        else if (!strcmp(f, "--warmup")) { if (IVAL(0, 1 << 30)) return 2; o.opt.warmup = (int)iv; }
-        else if (!strcmp(f, "--wd")) { if (FVAL(0, 10)) return 2; o.opt.weight_decay = (float)dv; }
-        else if (!strcmp(f, "--clip")) { if (FVAL(0, 1e6)) return 2; o.opt.clip = (float)dv; }
-        else if (!strcmp(f, "--seed")) { if (IVAL(0, 1LL << 62)) return 2; o.seed = (uint64_t)iv; }
-        else if (!strcmp(f, "--threads")) { if (IVAL(0, 1024)) return 2; o.threads = (int)iv; }
-        else if (!strcmp(f, "--out")) { if (!(o.out = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--resume")) { if (!(o.resume = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--log")) { if (!(o.log_path = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--plot")) {
-            if (!(v = cli_value(V, argc, argv, &i))) return 2;
-            if (!strcmp(v, "none")) plot_none = true; else o.plot_path = v;
-        }
-        else if (!strcmp(f, "--ckpt-every")) { if (IVAL(0, 1 << 30)) return 2; o.ckpt_every = (int)iv; }
-        else if (!strcmp(f, "--eval-every")) { if (IVAL(0, 1 << 30)) return 2; o.eval_every = (int)iv; }
-        else if (!strcmp(f, "--eval-n")) { if (IVAL(0, 100000)) return 2; o.eval_n = (int)iv; }
-        else if (!strcmp(f, "--eval-difficulty")) { if (IVAL(0, 1000)) return 2; o.eval_difficulty = (int)iv; }
-        else if (!strcmp(f, "--max-new")) { if (IVAL(1, 1 << 20)) return 2; o.max_new = (int)iv; }
-        else if (!strcmp(f, "--quiet")) quiet = true;
         else { cli_error(V, "unknown flag '%s' (ponder finetune --help)", f); return 2; }
 #undef IVAL
 #undef FVAL

@@ -2,6 +2,7 @@
  * (train/trainer.c does the work). Flags may also come from a config file (--config FILE: one
  * "flag value" per line, '#' comments), read first so that flags on the command line win. */
 #include "cli.h"
+#include "run_flags.h"
 #include "ponder/error.h"
 #include "ponder/threads.h"
 #include "ponder/train.h"
@@ -112,23 +113,14 @@ static int read_config(targs *a, const char *path) {
 
 static int parse(targs *a, int argc, char **argv, bool from_file) {
     pd_train_opts *o = &a->o;
+    const cli_run_flags rf = CLI_RUN_FLAGS(o, 1, &a->steps_given, &a->plot_none, &a->quiet);
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v;
         long long iv;
-        double dv;
 #define IVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_int(V, f, v, lo, hi, &iv))
-#define FVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_float(V, f, v, lo, hi, &dv))
+        int sr = cli_run_flag(V, argc, argv, &i, &rf);
+        if (sr != 1) { if (sr) return sr; continue; }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return -1; }
-        else if (!strcmp(f, "--task")) { if (!(o->task = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--data")) { if (!(o->data_path = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--difficulty")) {
-            if (!(v = cli_value(V, argc, argv, &i))) return 2;
-            int lo, hi;
-            char tail;
-            if (sscanf(v, "%d-%d%c", &lo, &hi, &tail) == 2) { o->dlo = lo; o->dhi = hi; }
-            else if (sscanf(v, "%d%c", &lo, &tail) == 1) { o->dlo = o->dhi = lo; }
-            else { cli_error(V, "--difficulty: expected N or LO-HI, got '%s'", v); return 2; }
-        }
         else if (!strcmp(f, "--arch")) {
             if (!(v = cli_value(V, argc, argv, &i))) return 2;
             if (pd_tcfg_set_arch(&o->cfg, v) != PD_OK) { cli_error(V, "--arch: %s", pd_last_error()); return 2; }
@@ -141,30 +133,6 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
         else if (!strcmp(f, "--ffn")) { if (IVAL(1, 1 << 20)) return 2; o->cfg.n_ff = (int)iv; }
         else if (!strcmp(f, "--ctx")) { if (IVAL(2, 1 << 20)) return 2; o->cfg.n_ctx = (int)iv; }
         else if (!strcmp(f, "--untied")) o->cfg.tied = false;
-        else if (!strcmp(f, "--batch")) { if (IVAL(1, 1 << 16)) return 2; o->B = (int)iv; }
-        else if (!strcmp(f, "--seq")) { if (IVAL(2, 1 << 20)) return 2; o->T = (int)iv; }
-        else if (!strcmp(f, "--accum")) { if (IVAL(1, 1 << 16)) return 2; o->accum = (int)iv; }
-        else if (!strcmp(f, "--steps")) { if (IVAL(1, 1LL << 40)) return 2; o->steps = iv; a->steps_given = true; }
-        else if (!strcmp(f, "--lr")) { if (FVAL(0, 10)) return 2; o->opt.lr = (float)dv; }
-        else if (!strcmp(f, "--min-lr-frac")) { if (FVAL(0, 1)) return 2; o->opt.min_lr_frac = (float)dv; }
-        else if (!strcmp(f, "--warmup")) { if (IVAL(0, 1 << 30)) return 2; o->opt.warmup = (int)iv; }
-        else if (!strcmp(f, "--wd")) { if (FVAL(0, 10)) return 2; o->opt.weight_decay = (float)dv; }
-        else if (!strcmp(f, "--clip")) { if (FVAL(0, 1e6)) return 2; o->opt.clip = (float)dv; }
-        else if (!strcmp(f, "--seed")) { if (IVAL(0, 1LL << 62)) return 2; o->seed = (uint64_t)iv; }
-        else if (!strcmp(f, "--threads")) { if (IVAL(0, 1024)) return 2; o->threads = (int)iv; }
-        else if (!strcmp(f, "--out")) { if (!(o->out = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--resume")) { if (!(o->resume = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--log")) { if (!(o->log_path = cli_value(V, argc, argv, &i))) return 2; }
-        else if (!strcmp(f, "--plot")) {
-            if (!(v = cli_value(V, argc, argv, &i))) return 2;
-            if (!strcmp(v, "none")) a->plot_none = true; else o->plot_path = v;
-        }
-        else if (!strcmp(f, "--ckpt-every")) { if (IVAL(0, 1 << 30)) return 2; o->ckpt_every = (int)iv; }
-        else if (!strcmp(f, "--eval-every")) { if (IVAL(0, 1 << 30)) return 2; o->eval_every = (int)iv; }
-        else if (!strcmp(f, "--eval-n")) { if (IVAL(0, 100000)) return 2; o->eval_n = (int)iv; }
-        else if (!strcmp(f, "--eval-difficulty")) { if (IVAL(0, 1000)) return 2; o->eval_difficulty = (int)iv; }
-        else if (!strcmp(f, "--max-new")) { if (IVAL(1, 1 << 20)) return 2; o->max_new = (int)iv; }
-        else if (!strcmp(f, "--quiet")) a->quiet = true;
         else if (!strcmp(f, "--report")) {
             if (!(v = cli_value(V, argc, argv, &i))) return 2;
             a->n_report = 0;
@@ -185,7 +153,6 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
         }
         else { cli_error(V, "unknown flag '%s' (ponder train --help)", f); return 2; }
 #undef IVAL
-#undef FVAL
     }
     return 0;
 }
