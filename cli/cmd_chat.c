@@ -25,8 +25,9 @@ typedef struct { char *role, *content; } hmsg;
 
 static int chat_main(gen_cli *o) {
     if (o->threads) pd_threads_set(o->threads);
-    pd_model *m = pd_model_load(o->model);
-    if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    pd_adapter *adapter = NULL;
+    pd_model *m = gen_cli_load(VERB, o, &adapter);
+    if (!m) return 1;
     int rc = 1;
     pd_gen *g = NULL;
     hmsg *hist = NULL;
@@ -119,6 +120,7 @@ done:
     free(line);
     pd_gen_free(g);
     pd_model_free(m);
+    pd_adapter_free(adapter);
     return rc;
 }
 

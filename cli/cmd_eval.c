@@ -30,7 +30,6 @@ static void help(FILE *f) {
                "  --extract MODE            auto|gsm8k|boxed|tag|answer-is|last-number (default auto)\n"
                "  --out FILE                records, one JSON object per sample\n"
                "  --report FILE.svg|png     accuracy and tokens per difficulty\n"
-               "  --adapter FILE            apply a LoRA/PiSSA/SoKA adapter (ponder finetune); --adapter-scale S\n"
                "  (-n/--max-tokens defaults to 1024 here; --seed defaults to 0; sample j of item i uses\n"
                "   seed derive(seed, i*K+j))\n");
     gen_cli_help(f);
@@ -108,12 +107,6 @@ int pd_cmd_eval(int argc, char **argv) {
         if (!strcmp(a, "--task")) { if (!(task = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--items")) { if (!(items_path = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--out")) { if (!(out_path = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--adapter")) { if (!(o.adapter = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--adapter-scale")) {
-            double x;
-            if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_float(VERB, a, v, -1e3, 1e3, &x)) return 2;
-            o.adapter_scale = (float)x;
-        }
         else if (!strcmp(a, "--report")) { if (!(report = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--difficulty")) { if (!(dv = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--samples")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 1024, &samples)) return 2; }
@@ -191,19 +184,15 @@ int pd_cmd_eval(int argc, char **argv) {
     if (set.n == 0) { cli_error(VERB, "no items to evaluate"); pd_task_set_free(&set); return 1; }
 
     if (o.threads) pd_threads_set(o.threads);
-    pd_model *m = pd_model_load(o.model);
-    if (!m) { cli_error(VERB, "%s", pd_last_error()); pd_task_set_free(&set); return 1; }
-    int rc = 1;
     pd_adapter *adapter = NULL;
+    pd_model *m = gen_cli_load(VERB, &o, &adapter);
+    if (!m) { pd_task_set_free(&set); return 1; }
+    int rc = 1;
     pd_gen *g = NULL;
     FILE *out = NULL;
     pd_eval_record *recs = NULL;
     size_t nrec = 0;
     if (!m->tok) { cli_error(VERB, "%s: the model has no vocabulary, so text cannot be generated", o.model); goto done; }
-    if (o.adapter && pd_model_attach_adapter(m, o.adapter, o.adapter_scale, &adapter) != PD_OK) {
-        cli_error(VERB, "--adapter: %s", pd_last_error());
-        goto done;
-    }
     size_t jobs = set.n * (size_t)samples;
     if (parallel <= 0) parallel = jobs < 8 ? (long long)jobs : 8;
     pd_gen_params gp = pd_gen_defaults();

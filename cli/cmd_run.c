@@ -33,6 +33,8 @@ void gen_cli_defaults(gen_cli *o) {
 void gen_cli_help(FILE *f) {
     fprintf(f,
             "  -m, --model FILE          GGUF model (or llama2.c .bin)\n"
+            "  --adapter FILE            apply a LoRA/PiSSA/SoKA adapter (ponder finetune)\n"
+            "  --adapter-scale S         scale of the adapter's delta (default 1)\n"
             "  --system TEXT             system message\n"
             "  -n, --max-tokens N        most tokens to generate, thinking included (default: until the end)\n"
             "  --think-budget N          at most N thinking tokens, then close thinking and answer (0: no thinking)\n"
@@ -53,6 +55,18 @@ void gen_cli_help(FILE *f) {
             "  --kv f16|f32              KV cache type (default f16)\n");
 }
 
+pd_model *gen_cli_load(const char *verb, const gen_cli *o, pd_adapter **adapter) {
+    *adapter = NULL;
+    pd_model *m = pd_model_load(o->model);
+    if (!m) { cli_error(verb, "%s", pd_last_error()); return NULL; }
+    if (o->adapter && pd_model_attach_adapter(m, o->adapter, o->adapter_scale, adapter) != PD_OK) {
+        cli_error(verb, "--adapter: %s", pd_last_error());
+        pd_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i) {
     const char *a = argv[*i];
     const char *v;
@@ -62,6 +76,8 @@ int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i) {
 #define INT(lo, hi, dst) do { VAL(); if (!cli_int(verb, a, v, lo, hi, &n)) return -1; dst = (int)n; } while (0)
 #define FLT(lo, hi, dst) do { VAL(); if (!cli_float(verb, a, v, lo, hi, &x)) return -1; dst = (float)x; } while (0)
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) { VAL(); o->model = v; }
+    else if (!strcmp(a, "--adapter")) { VAL(); o->adapter = v; }
+    else if (!strcmp(a, "--adapter-scale")) FLT(-1e3, 1e3, o->adapter_scale);
     else if (!strcmp(a, "--system")) { VAL(); o->system = v; }
     else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) INT(-1, 1 << 24, o->n_predict);
     else if (!strcmp(a, "--think-budget")) INT(-1, 1 << 24, o->think_budget);
@@ -223,24 +239,17 @@ static void help(FILE *f) {
     fprintf(f, "usage: ponder run -m MODEL -p PROMPT [flags]\n"
                "  -p, --prompt TEXT         the user message (or raw text with --no-template)\n"
                "  --show-thinking           print the thinking (dimmed on a terminal) before the answer\n"
-               "  --json                    print one JSON object: thinking, answer, finish_reason, usage, timings\n"
-               "  --adapter FILE            apply a LoRA/PiSSA/SoKA adapter (ponder finetune)\n"
-               "  --adapter-scale S         scale of the adapter's delta (default 1)\n");
+               "  --json                    print one JSON object: thinking, answer, finish_reason, usage, timings\n");
     gen_cli_help(f);
 }
 
 static int run_main(gen_cli *o) {
     if (o->threads) pd_threads_set(o->threads);
     double t0 = pd_time_now();
-    pd_model *m = pd_model_load(o->model);
-    if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
-    double t_load = pd_time_now() - t0;
     pd_adapter *adapter = NULL;
-    if (o->adapter && pd_model_attach_adapter(m, o->adapter, o->adapter_scale, &adapter) != PD_OK) {
-        cli_error(VERB, "--adapter: %s", pd_last_error());
-        pd_model_free(m);
-        return 1;
-    }
+    pd_model *m = gen_cli_load(VERB, o, &adapter);
+    if (!m) return 1;
+    double t_load = pd_time_now() - t0;
     int rc = 1;
     int32_t *ids = NULL;
     pd_gen *g = NULL;
@@ -323,14 +332,6 @@ static int run_flag(gen_cli *o, int argc, char **argv, int *i) {
     if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) return (o->prompt = cli_value(VERB, argc, argv, i)) ? 1 : -1;
     if (!strcmp(a, "--show-thinking")) { o->show_thinking = true; return 1; }
     if (!strcmp(a, "--json")) { o->json = true; return 1; }
-    if (!strcmp(a, "--adapter")) return (o->adapter = cli_value(VERB, argc, argv, i)) ? 1 : -1;
-    if (!strcmp(a, "--adapter-scale")) {
-        const char *v = cli_value(VERB, argc, argv, i);
-        double x;
-        if (!v || !cli_float(VERB, a, v, -1e3, 1e3, &x)) return -1;
-        o->adapter_scale = (float)x;
-        return 1;
-    }
     return 0;
 }
 

@@ -1,9 +1,10 @@
-/* cli/gen_cli.h — flags and set-up shared by `ponder run` and `ponder chat` (defined in cmd_run.c):
+/* cli/gen_cli.h — flags and set-up shared by `ponder run`, `chat` and `eval` (defined in cmd_run.c):
  * model, sampling, budgets, template choice, prompt rendering and tokenisation. */
 #ifndef PONDER_GEN_CLI_H
 #define PONDER_GEN_CLI_H
 #include <stdbool.h>
 #include <stdio.h>
+#include "ponder/adapter.h"
 #include "ponder/budget.h"
 #include "ponder/chat.h"
 #include "ponder/gen.h"
@@ -21,7 +22,7 @@ typedef struct {
     bool seed_set;
     const char *stop[GEN_CLI_MAX_STOP];
     int n_stop;
-    const char *adapter;           /* ponder run --adapter FILE (LoRA/PiSSA/SoKA), NULL if none */
+    const char *adapter;           /* --adapter FILE (LoRA/PiSSA/SoKA), NULL if none */
     float adapter_scale;           /* --adapter-scale (default 1) */
 } gen_cli;
 
@@ -30,6 +31,9 @@ void gen_cli_defaults(gen_cli *o);
  * (message printed). */
 int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i);
 void gen_cli_help(FILE *f);
+/* Load -m MODEL and attach --adapter if given; NULL after printing the error. Free the adapter
+ * (pd_adapter_free) after the model. */
+pd_model *gen_cli_load(const char *verb, const gen_cli *o, pd_adapter **adapter);
 /* Template family for the model (override by --template; PD_CHAT_NONE with --no-template). */
 pd_chat_family gen_cli_family(const char *verb, const gen_cli *o, const pd_model *m);
 /* Render messages (or take the text as it is for PD_CHAT_NONE) and tokenise with special tokens parsed. */

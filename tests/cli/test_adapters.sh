@@ -63,6 +63,12 @@ check "inspect pissa trainable" "  trainable:  $(( 2 * (2*(32+32) + 2*(32+16) + 
 g0=$("$P" run -m "$T/base.gguf" -p "2+3" -n 6 --temp 0 --json | grep '"answer"')
 g1=$("$P" run -m "$T/base.gguf" --adapter "$T/pissa.gguf" -p "2+3" -n 6 --temp 0 --json | grep '"answer"')
 check "run --adapter at step 0" "$g0" "$g1"
+# chat and eval take the same shared --adapter flag: step 0 chat equals the base chat; a bad file is exit 1
+c0=$(printf '2+3\n' | "$P" chat -m "$T/base.gguf" -n 6 --temp 0 2>/dev/null)
+c1=$(printf '2+3\n' | "$P" chat -m "$T/base.gguf" --adapter "$T/pissa.gguf" -n 6 --temp 0 2>/dev/null)
+check "chat --adapter at step 0" "$c0" "$c1"
+expect_err "chat with a missing adapter" 1 "--adapter: .*cannot open" chat -m "$T/base.gguf" --adapter "$T/none.gguf"
+expect_err "eval with a missing adapter" 1 "--adapter: .*cannot open" eval -m "$T/base.gguf" --task arith-add --n 1 --adapter "$T/none.gguf"
 # a quantised base: PiSSA is initialised from the dequantised weights and is exact at step 0
 "$P" quantize "$T/base.gguf" "$T/base_q8.gguf" q8_0 >/dev/null || fail=1
 "$P" finetune -m "$T/base_q8.gguf" --adapter pissa --targets q,k,v,o --rank 2 --steps 0 --out "$T/pq.gguf" --quiet >/dev/null || fail=1
