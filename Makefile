@@ -3,10 +3,12 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 DEB_PACKAGES = build-essential cmake pkg-config libpcre2-dev libcjson-dev libopenblas-dev \
-               liblapacke-dev libcmocka-dev libmicrohttpd-dev libpng-dev clang
+               liblapacke-dev libcmocka-dev libmicrohttpd-dev libpng-dev clang libclang-rt-dev libomp-dev
 
-.PHONY: all deps build test test-asan demo bench fuzz clean
+.PHONY: all deps build test test-asan demo bench fuzz fuzz-run install clean
 
 all: build
 
@@ -42,12 +44,26 @@ demo: deps
 	$(MAKE) build
 	bash scripts/demo.sh $(BUILD)/ponder
 
+# installs $(DESTDIR)$(PREFIX)/bin/ponder (default /usr/local/bin, on PATH); e.g. make install PREFIX=$$HOME/.local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
 bench: build
 	$(BUILD)/ponder bench --synthetic llama-110m --type q8_0
 
-fuzz:
-	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DPD_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
-	cmake --build build-fuzz -j $(JOBS)
+# Fuzzing (clang + libFuzzer; libclang-rt-dev holds the fuzzer runtime, libomp-dev clang's OpenMP):
+# every pd_* library is built with coverage + ASan + UBSan. `make fuzz-run SECONDS=60` runs each
+# target that long (FUZZ_TARGETS="fuzz_gguf ..." to pick some); the grown corpus stays in FUZZ_CORPUS.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CORPUS ?= $(HOME)/.cache/ponder-fuzz
+SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DPD_FUZZ=ON -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) --target pd_fuzz_all -j $(JOBS)
+
+fuzz-run: fuzz
+	bash fuzz/run.sh $(FUZZ_BUILD) $(SECONDS) $(FUZZ_CORPUS) $(FUZZ_TARGETS)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

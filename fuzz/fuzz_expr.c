@@ -1,5 +1,6 @@
 /* fuzz/fuzz_expr.c — the countdown expression evaluator and the answer extractors on arbitrary
- * bytes: no crash, no hang, no UB (overflow must be reported, never performed). */
+ * bytes: no crash, no hang, no UB (overflow must be reported, never performed).
+ * fuzz-links: pd_tasks */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

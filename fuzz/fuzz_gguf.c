@@ -1,7 +1,8 @@
 /* fuzz/fuzz_gguf.c — fuzz target for the GGUF reader: parse arbitrary bytes, then use everything the
  * reader hands out (every KV rendered and read through its typed getter, every string-array element,
  * the first and last byte of every tensor), and re-serialise what was read through the writer: a file
- * the reader accepted must come back unchanged in content. */
+ * the reader accepted must come back unchanged in content.
+ * fuzz-links: pd_fmt */
 #include "ponder/gguf.h"
 #include "ponder/alloc.h"
 #include <stdlib.h>

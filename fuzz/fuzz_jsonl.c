@@ -1,5 +1,6 @@
 /* fuzz/fuzz_jsonl.c — the JSONL item reader (lenient mode) and the verifiers of every task on
- * whatever items it accepts (REST bundles too): malformed lines are skipped, nothing crashes or hangs. */
+ * whatever items it accepts (REST bundles too): malformed lines are skipped, nothing crashes or hangs.
+ * fuzz-links: pd_tasks */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,8 @@
 /* fuzz/fuzz_llama2c.c — fuzz target for the llama2.c legacy .bin import: arbitrary bytes are written to
  * a temporary file (the importer reads paths), converted to GGUF, and the result is opened with the GGUF
  * reader. A rejected file must leave an error message; an accepted one must round-trip through the
- * reader with the dimensions its header gave. */
+ * reader with the dimensions its header gave.
+ * fuzz-links: pd_fmt */
 #include "ponder/gguf.h"
 #include "ponder/llama2c.h"
 #include "ponder/error.h"

@@ -3,7 +3,8 @@
  * vocabulary, with and without special-token parsing; decoding of arbitrary ids, whole and
  * streamed. The first input byte picks the mode. Besides "no crash" it checks what must hold for
  * any input: ids in range, decode(encode(x)) == x (SentencePiece: unless x holds U+2581, which
- * decodes as a space), and the stream's bytes equal the whole decode. */
+ * decodes as a space), and the stream's bytes equal the whole decode.
+ * fuzz-links: pd_tok */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
