@@ -56,11 +56,16 @@ typedef struct {
     const char *answer; size_t answer_len;
 } pd_seq_state;
 
-typedef enum { PD_ACT_CONTINUE = 0, PD_ACT_INJECT, PD_ACT_STOP, PD_ACT_HANDOVER } pd_action_kind;
+/* PD_ACT_REPLACE (on_token only): take the sampled token back, then inject `tokens` in its place.
+ * Only a thinking marker (opener or closer) can be taken back: it has no text, so nothing of it
+ * was streamed; its phase change is undone. (s1 budget forcing: the closer becomes "Wait".) The
+ * sampler's penalty history keeps the taken-back token. Any other token ends the sequence with
+ * PD_FINISH_ERROR. */
+typedef enum { PD_ACT_CONTINUE = 0, PD_ACT_INJECT, PD_ACT_STOP, PD_ACT_HANDOVER, PD_ACT_REPLACE } pd_action_kind;
 
 typedef struct {
     pd_action_kind kind;
-    const int32_t *tokens;  /* INJECT: tokens to append (copied by the loop before the call returns to it) */
+    const int32_t *tokens;  /* INJECT, REPLACE: tokens to append (copied by the loop before the call returns to it) */
     int n_tokens;
     int model;              /* HANDOVER: index of the model that samples from now on */
 } pd_action;

@@ -38,6 +38,7 @@ typedef struct {
     int n_past[GEN_MAX_MODELS];
     int model;
     pd_phase phase;
+    pd_phase phase_before_last;      /* phase before the last push_token (PD_ACT_REPLACE undoes it) */
     int n_thinking, n_answer;
     pd_detok_stream ds;
     pd_buf text[2];                  /* 0 thinking, 1 answer */
@@ -227,6 +228,7 @@ static unsigned push_token(pd_gen *g, int id, seq_t *s, int32_t tok, float logpr
     unsigned boundary = 0;
     pd_phase lbl = s->phase;
     bool marker = false;
+    s->phase_before_last = s->phase;
     /* markers are labelled thinking when they open or close it; a stray closer in the answer is an
      * answer token (its text is left out all the same) */
     if (tok >= 0 && tok == g->think_open) {
@@ -312,9 +314,28 @@ static pd_seq_state make_state(const pd_gen *g, int id, const seq_t *s, int32_t 
     return st;
 }
 
+/* PD_ACT_REPLACE: take back the token just sampled — only a marker (no text, nothing streamed), and
+ * only before it was fed. False (sequence finished with an error) otherwise. */
+static bool take_back(pd_gen *g, int id, seq_t *s) {
+    int last = s->n_tokens - 1;
+    int32_t t = last >= s->n_prompt ? s->tokens[last] : -1;
+    if (t < 0 || (t != g->think_open && t != g->think_close) || s->n_past[s->model] > last) {
+        snprintf(s->err, sizeof s->err, "gen: sequence %d: a policy can take back only a thinking marker just sampled", id);
+        finish(g, id, s, PD_FINISH_ERROR);
+        return false;
+    }
+    if (s->phases[last] == PD_PHASE_THINKING) s->n_thinking--;
+    else s->n_answer--;
+    s->n_tokens = last;
+    s->phase = s->phase_before_last;
+    return true;
+}
+
 /* Apply a policy action (not CONTINUE). */
 static void apply_action(pd_gen *g, int id, seq_t *s, const pd_action *a) {
+    if (a->kind == PD_ACT_REPLACE && !take_back(g, id, s)) return;
     switch (a->kind) {
+    case PD_ACT_REPLACE:
     case PD_ACT_INJECT:
         for (int i = 0; i < a->n_tokens && s->active; i++) {
             int32_t t = a->tokens[i];

@@ -1,0 +1,89 @@
+/* ponder/reason.h — the registry of reasoning-control methods behind `--policy NAME[:key=value,…]`
+ * (run, chat, eval) and `ponder policies`, plus the policy chain and the "hub" that gives policies
+ * the multi-sequence primitives (fork, extra sequences on a verifier model) between gen steps.
+ *
+ * A spec is parsed once against the registry (unknown names/keys and bad values are errors that
+ * name the policy and the key); every sequence then gets fresh instances (pd_reason_make). Values
+ * are text: "\n" and "\t" escapes are decoded, a value cannot contain ',' (it separates keys).
+ *
+ * Two kinds of method:
+ *   per-sequence policies (s1, anytime, trimr-probe, trimr): a pd_policy per sequence. The ones
+ *     that need probes or a verifier post requests to a pd_reason_hub; the hub serves them between
+ *     gen steps (pd_reason_hub_step replaces pd_gen_step) as ordinary batched sequences, so
+ *     nothing waits for them: the answer reaches the policy at a later token and it acts then;
+ *   drivers (vote): several sequences per prompt; see ponder/vote.h. */
+#ifndef PONDER_REASON_H
+#define PONDER_REASON_H
+#include <stdbool.h>
+#include <stdio.h>
+#include "ponder/error.h"
+#include "ponder/gen.h"
+#include "ponder/policy.h"
+
+enum { PD_REASON_MAX_KEYS = 16 };
+
+typedef enum { PD_RP_INT, PD_RP_FLOAT, PD_RP_STR } pd_reason_ptype;
+typedef struct {
+    const char *key;
+    pd_reason_ptype type;
+    const char *def;      /* default, as text */
+    double lo, hi;        /* numeric range */
+    const char *help;
+} pd_reason_param;
+
+typedef enum { PD_REASON_POLICY = 0, PD_REASON_DRIVER = 1 } pd_reason_kind;
+
+typedef struct pd_reason_spec pd_reason_spec;
+typedef struct pd_reason_hub pd_reason_hub;
+
+/* What instances are made with. extract reads the final answer from an answer text (after
+ * thinking); owned string or NULL. Needed by trimr-probe and vote (the CLI passes the task's
+ * extractor; reason/ does not depend on tasks/). */
+typedef struct {
+    const pd_tokenizer *tok;
+    char *(*extract)(void *ctx, const char *answer, size_t len);
+    void *extract_ctx;
+    pd_reason_hub *hub;   /* needed by trimr-probe and trimr; NULL: those fail to make */
+    const char *question; /* the user question (trimr's verifier prompts); may be NULL */
+} pd_reason_env;
+
+typedef struct {
+    const char *name, *summary;
+    pd_reason_kind kind;
+    const pd_reason_param *params;
+    int n_params;
+    pd_status (*make)(const pd_reason_spec *spec, const pd_reason_env *env, pd_policy *out); /* POLICY only */
+} pd_reason_method;
+
+size_t pd_reason_count(void);
+const pd_reason_method *pd_reason_at(size_t i);
+const pd_reason_method *pd_reason_find(const char *name);   /* NULL if unknown (no error set) */
+
+/* Parse "name[:k=v,k=v]"; every key of the method gets a value (given or default). */
+pd_status pd_reason_parse(const char *text, pd_reason_spec **out);
+void pd_reason_spec_free(pd_reason_spec *s);
+const pd_reason_method *pd_reason_spec_method(const pd_reason_spec *s);
+/* Typed values of a parsed spec (the key must be one of the method's; wrong key → 0 / ""). */
+int pd_reason_int(const pd_reason_spec *s, const char *key);
+double pd_reason_float(const pd_reason_spec *s, const char *key);
+const char *pd_reason_str(const pd_reason_spec *s, const char *key);
+/* Canonical text "name:k=v,…" with every key (owned). */
+char *pd_reason_spec_text(const pd_reason_spec *s);
+/* A fresh per-sequence instance of a POLICY method. */
+pd_status pd_reason_make(const pd_reason_spec *s, const pd_reason_env *env, pd_policy *out);
+
+/* One policy that runs `n` policies in order (on_start / on_token: the first non-CONTINUE answer
+ * decides; on_logits: all). Takes ownership of the inner policies (released with the chain, also
+ * when this call fails). */
+pd_status pd_reason_chain(const pd_policy *pols, int n, pd_policy *out);
+
+/* Print the registry (names, kinds, parameters, defaults) — `ponder policies`. */
+void pd_reason_print(FILE *f);
+
+/* ---- helpers shared by the methods (reason/registry.c) ---- */
+/* Tokenise text without BOS, special tokens parsed. */
+pd_status pd_reason_tokens(const pd_tokenizer *tok, const char *text, int32_t **ids, int *n);
+/* Answer of a text through env->extract (NULL without one). Owned or NULL. */
+char *pd_reason_extract(const pd_reason_env *env, const char *answer, size_t len);
+
+#endif

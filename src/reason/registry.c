@@ -1,0 +1,242 @@
+/* reason/registry.c — the method registry behind `--policy NAME[:key=value,…]` and `ponder
+ * policies`: parameter tables with defaults and ranges, spec parsing and validation, the policy
+ * chain, and small helpers the methods share. Each method's behaviour lives in its own file
+ * (s1.c, vote.c, trimr.c, …); this file only maps names and keys onto their constructors. */
+#include "ponder/reason.h"
+#include "ponder/alloc.h"
+#include "ponder/budget.h"
+#include "ponder/s1.h"
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pd_reason_spec {
+    const pd_reason_method *m;
+    char *val[PD_REASON_MAX_KEYS];   /* one per m->params[i], decoded */
+};
+
+/* ---------------------------------------------------------------- constructors */
+
+static pd_status make_s1(const pd_reason_spec *s, const pd_reason_env *env, pd_policy *out) {
+    pd_s1_params p = pd_s1_defaults();
+    p.wait = pd_reason_int(s, "wait");
+    p.min = pd_reason_int(s, "min");
+    p.max = pd_reason_int(s, "max");
+    p.ext = pd_reason_str(s, "ext");
+    p.tail = pd_reason_str(s, "tail");
+    return pd_s1_policy(env->tok, &p, out);
+}
+
+/* Elastic Reasoning's separate budgets are the budget policy without a message. */
+static pd_status make_anytime(const pd_reason_spec *s, const pd_reason_env *env, pd_policy *out) {
+    pd_budget_params p = pd_budget_defaults();
+    p.think_budget = pd_reason_int(s, "think");
+    p.answer_budget = pd_reason_int(s, "answer");
+    pd_status st = pd_budget_policy(env->tok, &p, out);
+    if (st == PD_OK) out->name = "anytime";
+    return st;
+}
+
+static const pd_reason_param S1_P[] = {
+    {"wait", PD_RP_INT, "1", 0, 1e6, "times the closer is taken back and the extension injected"},
+    {"min", PD_RP_INT, "0", 0, 1 << 24, "also take the closer back while fewer thinking tokens than this"},
+    {"max", PD_RP_INT, "-1", -1, 1 << 24, "most thinking tokens, then force the end (-1: none)"},
+    {"ext", PD_RP_STR, "Wait", 0, 0, "extension text injected in place of the closer"},
+    {"tail", PD_RP_STR, "\\n\\n", 0, 0, "text after a forced </think> (harness: \\nFinal Answer:)"},
+};
+static const pd_reason_param ANY_P[] = {
+    {"think", PD_RP_INT, "1024", 0, 1 << 24, "thinking budget t_think; then </think> is injected"},
+    {"answer", PD_RP_INT, "1024", -1, 1 << 24, "answer budget t_sol (-1: none)"},
+};
+
+static const pd_reason_method METHODS[] = {
+    {"s1", "s1 budget forcing: 'Wait' instead of the first k closers, forced end at max", PD_REASON_POLICY, S1_P,
+     (int)(sizeof S1_P / sizeof S1_P[0]), make_s1},
+    {"anytime", "Elastic Reasoning: separate thinking and answer budgets (close thinking, answer gets its own)",
+     PD_REASON_POLICY, ANY_P, (int)(sizeof ANY_P / sizeof ANY_P[0]), make_anytime},
+};
+
+size_t pd_reason_count(void) { return sizeof METHODS / sizeof METHODS[0]; }
+const pd_reason_method *pd_reason_at(size_t i) { return i < pd_reason_count() ? &METHODS[i] : NULL; }
+const pd_reason_method *pd_reason_find(const char *name) {
+    for (size_t i = 0; name && i < pd_reason_count(); i++)
+        if (!strcmp(METHODS[i].name, name)) return &METHODS[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- specs */
+
+static char *unescape(const char *s, size_t n) {
+    char *o = pd_malloc(n + 1);
+    if (!o) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n && (s[i + 1] == 'n' || s[i + 1] == 't' || s[i + 1] == '\\')) {
+            o[k++] = s[i + 1] == 'n' ? '\n' : s[i + 1] == 't' ? '\t' : '\\';
+            i++;
+        } else {
+            o[k++] = s[i];
+        }
+    }
+    o[k] = 0;
+    return o;
+}
+
+static int param_index(const pd_reason_method *m, const char *key, size_t n) {
+    for (int i = 0; i < m->n_params; i++)
+        if (strlen(m->params[i].key) == n && !strncmp(m->params[i].key, key, n)) return i;
+    return -1;
+}
+
+static pd_status check_value(const pd_reason_method *m, const pd_reason_param *p, const char *v) {
+    if (p->type == PD_RP_STR) return PD_OK;
+    char *e;
+    errno = 0;
+    double x = p->type == PD_RP_INT ? (double)strtoll(v, &e, 10) : strtod(v, &e);
+    if (!*v || *e || errno || !isfinite(x))
+        return pd_fail(PD_ERR_ARG, "policy %s: %s=%s is not %s", m->name, p->key, v, p->type == PD_RP_INT ? "an integer" : "a number");
+    if (x < p->lo || x > p->hi)
+        return pd_fail(PD_ERR_ARG, "policy %s: %s=%s is outside [%g, %g]", m->name, p->key, v, p->lo, p->hi);
+    return PD_OK;
+}
+
+void pd_reason_spec_free(pd_reason_spec *s) {
+    if (!s) return;
+    for (int i = 0; i < PD_REASON_MAX_KEYS; i++) free(s->val[i]);
+    free(s);
+}
+
+pd_status pd_reason_parse(const char *text, pd_reason_spec **out) {
+    *out = NULL;
+    if (!text || !*text) return pd_fail(PD_ERR_ARG, "policy: empty name (see `ponder policies`)");
+    const char *colon = strchr(text, ':');
+    size_t nl = colon ? (size_t)(colon - text) : strlen(text);
+    const pd_reason_method *m = NULL;
+    for (size_t i = 0; i < pd_reason_count(); i++)
+        if (strlen(METHODS[i].name) == nl && !strncmp(METHODS[i].name, text, nl)) m = &METHODS[i];
+    if (!m) return pd_fail(PD_ERR_ARG, "policy: unknown name '%.*s' (see `ponder policies`)", (int)nl, text);
+    pd_reason_spec *s = pd_calloc(1, sizeof *s);
+    if (!s) return PD_ERR_NOMEM;
+    s->m = m;
+    pd_status st = PD_OK;
+    const char *p = colon ? colon + 1 : NULL;
+    while (p && st == PD_OK) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (!eq) { st = pd_fail(PD_ERR_ARG, "policy %s: '%.*s' is not key=value", m->name, (int)n, p); break; }
+        int k = param_index(m, p, (size_t)(eq - p));
+        if (k < 0) { st = pd_fail(PD_ERR_ARG, "policy %s: unknown key '%.*s' (see `ponder policies`)", m->name, (int)(eq - p), p); break; }
+        if (s->val[k]) { st = pd_fail(PD_ERR_ARG, "policy %s: key '%s' given twice", m->name, m->params[k].key); break; }
+        if (!(s->val[k] = unescape(eq + 1, n - (size_t)(eq + 1 - p)))) { st = PD_ERR_NOMEM; break; }
+        st = check_value(m, &m->params[k], s->val[k]);
+        p = end ? end + 1 : NULL;
+    }
+    for (int k = 0; st == PD_OK && k < m->n_params; k++)
+        if (!s->val[k] && !(s->val[k] = unescape(m->params[k].def, strlen(m->params[k].def)))) st = PD_ERR_NOMEM;
+    if (st != PD_OK) { pd_reason_spec_free(s); return st; }
+    *out = s;
+    return PD_OK;
+}
+
+const pd_reason_method *pd_reason_spec_method(const pd_reason_spec *s) { return s->m; }
+
+const char *pd_reason_str(const pd_reason_spec *s, const char *key) {
+    int k = param_index(s->m, key, strlen(key));
+    return k >= 0 && s->val[k] ? s->val[k] : "";
+}
+int pd_reason_int(const pd_reason_spec *s, const char *key) { return (int)strtoll(pd_reason_str(s, key), NULL, 10); }
+double pd_reason_float(const pd_reason_spec *s, const char *key) { return strtod(pd_reason_str(s, key), NULL); }
+
+char *pd_reason_spec_text(const pd_reason_spec *s) {
+    pd_buf b = {0};
+    bool ok = !pd_buf_append(&b, s->m->name, strlen(s->m->name));
+    for (int k = 0; ok && k < s->m->n_params; k++) {
+        ok = !pd_buf_append(&b, k ? "," : ":", 1) && !pd_buf_append(&b, s->m->params[k].key, strlen(s->m->params[k].key)) &&
+             !pd_buf_append(&b, "=", 1);
+        for (const char *c = s->val[k]; ok && *c; c++)
+            ok = *c == '\n' ? !pd_buf_append(&b, "\\n", 2) : *c == '\t' ? !pd_buf_append(&b, "\\t", 2) : !pd_buf_append(&b, c, 1);
+    }
+    if (!ok) { pd_buf_free(&b); return NULL; }
+    return b.data;
+}
+
+pd_status pd_reason_make(const pd_reason_spec *s, const pd_reason_env *env, pd_policy *out) {
+    if (!s || !env || !out) return pd_fail(PD_ERR_ARG, "policy: NULL spec, env or output");
+    if (s->m->kind != PD_REASON_POLICY || !s->m->make)
+        return pd_fail(PD_ERR_ARG, "policy %s: runs several sequences per prompt; it is a driver, not a per-sequence policy", s->m->name);
+    pd_status st = s->m->make(s, env, out);
+    return st == PD_OK ? PD_OK : pd_fail_ctx(st, "policy %s", s->m->name);
+}
+
+void pd_reason_print(FILE *f) {
+    for (size_t i = 0; i < pd_reason_count(); i++) {
+        const pd_reason_method *m = &METHODS[i];
+        fprintf(f, "%s%s\n  %s\n", m->name, m->kind == PD_REASON_DRIVER ? "  (driver: several sequences per prompt)" : "", m->summary);
+        for (int k = 0; k < m->n_params; k++)
+            fprintf(f, "    %-10s %-6s default %-12s %s\n", m->params[k].key,
+                    m->params[k].type == PD_RP_INT ? "int" : m->params[k].type == PD_RP_FLOAT ? "float" : "text",
+                    m->params[k].def[0] ? m->params[k].def : "\"\"", m->params[k].help);
+    }
+}
+
+/* ---------------------------------------------------------------- chain */
+
+typedef struct { pd_policy *p; int n; } chain_t;
+
+static void ch_start(void *ctx, const pd_seq_state *s, pd_action *a) {
+    chain_t *c = ctx;
+    for (int i = 0; i < c->n && a->kind == PD_ACT_CONTINUE; i++)
+        if (c->p[i].on_start) c->p[i].on_start(c->p[i].ctx, s, a);
+}
+static void ch_logits(void *ctx, const pd_seq_state *s, float *logits) {
+    chain_t *c = ctx;
+    for (int i = 0; i < c->n; i++)
+        if (c->p[i].on_logits) c->p[i].on_logits(c->p[i].ctx, s, logits);
+}
+static void ch_token(void *ctx, const pd_seq_state *s, pd_action *a) {
+    chain_t *c = ctx;
+    for (int i = 0; i < c->n && a->kind == PD_ACT_CONTINUE; i++)
+        if (c->p[i].on_token) c->p[i].on_token(c->p[i].ctx, s, a);
+}
+static void ch_release(void *ctx) {
+    chain_t *c = ctx;
+    for (int i = 0; i < c->n; i++)
+        if (c->p[i].release) c->p[i].release(c->p[i].ctx);
+    free(c->p);
+    free(c);
+}
+
+pd_status pd_reason_chain(const pd_policy *pols, int n, pd_policy *out) {
+    chain_t *c = pd_calloc(1, sizeof *c);
+    pd_policy *p = n > 0 ? pd_malloc((size_t)n * sizeof *p) : NULL;
+    if (!c || (n > 0 && !p) || n < 0) {
+        for (int i = 0; i < n; i++)
+            if (pols[i].release) pols[i].release(pols[i].ctx);
+        free(c); free(p);
+        return n < 0 ? pd_fail(PD_ERR_ARG, "policy chain: %d policies", n) : PD_ERR_NOMEM;
+    }
+    if (n) memcpy(p, pols, (size_t)n * sizeof *p);
+    c->p = p;
+    c->n = n;
+    *out = (pd_policy){.name = "chain", .ctx = c, .on_start = ch_start, .on_logits = ch_logits, .on_token = ch_token,
+                       .release = ch_release};
+    return PD_OK;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+pd_status pd_reason_tokens(const pd_tokenizer *tok, const char *text, int32_t **ids, int *n) {
+    size_t k = 0;
+    *ids = NULL;
+    *n = 0;
+    PD_TRY(pd_tokenize(tok, text, strlen(text), false, true, ids, &k));
+    *n = (int)k;
+    return PD_OK;
+}
+
+char *pd_reason_extract(const pd_reason_env *env, const char *answer, size_t len) {
+    if (!env || !env->extract) return NULL;
+    return env->extract(env->extract_ctx, answer, len);
+}
