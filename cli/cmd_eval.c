@@ -79,22 +79,13 @@ static void on_record(void *c, const pd_eval_record *r) {
         fprintf(stderr, "ponder eval: %zu/%zu samples\n", e->done, e->total);
 }
 
-static bool parse_range(const char *v, long long *a, long long *b) {
-    char *e;
-    *a = strtoll(v, &e, 10);
-    if (e == v) return false;
-    if (!*e) { *b = *a; return true; }
-    if (*e != '-') return false;
-    const char *w = e + 1;
-    *b = strtoll(w, &e, 10);
-    return e != w && !*e && *b >= *a;
-}
-
 int pd_cmd_eval(int argc, char **argv) {
     gen_cli o;
     gen_cli_defaults(&o);
     const char *task = NULL, *items_path = NULL, *out_path = NULL, *report = NULL, *dv = NULL;
-    long long n = -1, samples = 1, parallel = 0, task_seed = 0;
+    long long n = -1, samples = 1, parallel = 0;
+    uint64_t task_seed = 0;
+    int d0 = -1, d1 = -1;
     pd_split split = PD_SPLIT_TEST;
     pd_extract_mode mode = PD_EXTRACT_AUTO;
     for (int i = 1; i < argc; i++) {
@@ -108,10 +99,10 @@ int pd_cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--items")) { if (!(items_path = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--out")) { if (!(out_path = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--report")) { if (!(report = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--difficulty")) { if (!(dv = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--difficulty")) { if (!(dv = cli_value(VERB, argc, argv, &i)) || !cli_difficulty(VERB, a, dv, true, &d0, &d1)) return 2; }
         else if (!strcmp(a, "--samples")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 1024, &samples)) return 2; }
         else if (!strcmp(a, "--parallel")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 1024, &parallel)) return 2; }
-        else if (!strcmp(a, "--task-seed")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, INT64_MAX, &task_seed)) return 2; }
+        else if (!strcmp(a, "--task-seed")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_seed(VERB, a, v, &task_seed)) return 2; }
         else if (!strcmp(a, "--extract")) {
             if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
             int m = pd_extract_mode_parse(v);
@@ -154,28 +145,24 @@ int pd_cmd_eval(int argc, char **argv) {
     } else {
         const pd_task *t = pd_task_find(task);
         if (!t) { cli_error(VERB, "%s", pd_last_error()); return 2; }
-        long long d0 = t->ddefault, d1 = t->ddefault;
-        if (dv && !parse_range(dv, &d0, &d1)) { cli_error(VERB, "--difficulty: expected D or A-B, got '%s'", dv); return 2; }
-        if (d0 < t->dmin || d1 > t->dmax) {
-            cli_error(VERB, "--difficulty: %s is out of range [%d, %d] for %s", dv, t->dmin, t->dmax, t->name);
-            return 2;
-        }
+        if (!dv) d0 = d1 = t->ddefault;
+        if (!cli_difficulty_check(VERB, "--difficulty", t->name, d0, d1)) return 2;
         if (n < 0) n = 20;
         size_t total = (size_t)n * (size_t)(d1 - d0 + 1);
         set.items = pd_calloc(total, sizeof *set.items);
         if (!set.items) { cli_error(VERB, "%s", pd_last_error()); return 1; }
-        for (long long d = d0; d <= d1; d++)
+        for (int d = d0; d <= d1; d++)
             for (long long i = 0; i < n; i++) {
                 pd_rng r;
                 uint64_t idx = (uint64_t)(d - d0) * (uint64_t)n + (uint64_t)i;
-                pd_rng_seed(&r, pd_rng_derive((uint64_t)task_seed, idx));
+                pd_rng_seed(&r, pd_rng_derive(task_seed, idx));
                 if (pd_task_gen(t, &r, (int)d, split, &set.items[set.n]) != PD_OK) {
                     cli_error(VERB, "%s", pd_last_error());
                     pd_task_set_free(&set);
                     return 1;
                 }
                 char id[96];
-                snprintf(id, sizeof id, "%s-d%lld-%lld", t->name, d, i);
+                snprintf(id, sizeof id, "%s-d%d-%lld", t->name, d, i);
                 free(set.items[set.n].id);
                 set.items[set.n].id = pd_strdup(id);
                 set.n++;

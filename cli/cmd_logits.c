@@ -99,7 +99,8 @@ static void print_top(const pd_model *m, const int32_t *ids, int n, bool all, co
 int pd_cmd_logits(int argc, char **argv) {
     const char *model = NULL, *tokens = NULL, *out = NULL, *kvs = "f32";
     bool all = false;
-    long long threads = 0, top = 0;
+    long long top = 0;
+    int threads = 0;
     const char *adapter_path = NULL;
     double adapter_scale = 1.0;
     pd_adapter *adapter = NULL;
@@ -122,7 +123,7 @@ int pd_cmd_logits(int argc, char **argv) {
         }
         else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
             const char *v = cli_value(VERB, argc, argv, &i);
-            if (!v || !cli_int(VERB, a, v, 1, 4096, &threads)) return 2;
+            if (!v || !cli_threads(VERB, a, v, &threads)) return 2;
         } else {
             cli_error(VERB, "unknown flag '%s' (see ponder logits --help)", a);
             return 2;
@@ -138,7 +139,7 @@ int pd_cmd_logits(int argc, char **argv) {
     int n = 0;
     int32_t *ids = parse_ids(tokens, &n);
     if (!ids) return 2;
-    if (threads > 0) pd_threads_set((int)threads);
+    if (threads > 0) pd_threads_set(threads);
 
     int rc = 1;
     pd_kv *kv = NULL;

@@ -16,13 +16,13 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ponder tasks list\n"
-            "       ponder tasks gen --task T [--n N] [--seed S] [--difficulty D] [--split train|test|any]\n"
+            "       ponder tasks gen --task T [--n N] [--seed S] [--difficulty D|A-B] [--split train|test|any]\n"
             "                        [--rest K] [--out FILE]\n"
             "       ponder tasks score [--task T] ITEMS.jsonl OUTPUTS.jsonl\n"
             "                        [--extract auto|gsm8k|boxed|tag|answer-is|last-number] [--out FILE] [--strict]\n"
             "\n"
             "gen writes one JSON object per line {id, task, difficulty, prompt, reasoning, answer[, meta]};\n"
-            "item i uses the rng seeded with derive(seed, i). --rest K bundles K items per prompt (REST).\n"
+            "item i uses the rng seeded with derive(seed, i) (difficulty A-B: item i has A + i mod (B-A+1)). --rest K bundles K items per prompt (REST).\n"
             "score reads OUTPUTS lines {\"id\": ..., \"output\": \"model text\"}, judges each against the item\n"
             "with the same id, writes per-item JSONL to --out and prints 'accuracy N/M'. --task jsonl judges\n"
             "against the reference answer with the chosen extractor (items need only id, prompt, answer).\n"
@@ -50,7 +50,9 @@ static int cmd_list(void) {
 
 static int cmd_gen(int argc, char **argv) {
     const char *task = NULL, *out_path = NULL;
-    long long n = 10, seed = 0, diff = -1, rest = 0;
+    long long n = 10, rest = 0;
+    uint64_t seed = 0;
+    int diff = -1, diff_hi = -1;
     pd_split split = PD_SPLIT_ANY;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -58,8 +60,8 @@ static int cmd_gen(int argc, char **argv) {
         else if (!strcmp(a, "--task")) { if (!(task = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--out")) { if (!(out_path = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--n")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 100000000, &n)) return 2; }
-        else if (!strcmp(a, "--seed")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, INT64_MAX, &seed)) return 2; }
-        else if (!strcmp(a, "--difficulty")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, 1000, &diff)) return 2; }
+        else if (!strcmp(a, "--seed")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_seed(VERB, a, v, &seed)) return 2; }
+        else if (!strcmp(a, "--difficulty")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_difficulty(VERB, a, v, true, &diff, &diff_hi)) return 2; }
         else if (!strcmp(a, "--rest")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, PD_REST_MAX_K, &rest)) return 2; }
         else if (!strcmp(a, "--split")) {
             if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
@@ -72,11 +74,8 @@ static int cmd_gen(int argc, char **argv) {
     if (!task) { cli_error(VERB, "gen: --task is required (see ponder tasks list)"); return 2; }
     const pd_task *t = pd_task_find(task);
     if (!t) { cli_error(VERB, "%s", pd_last_error()); return 2; }
-    if (diff < 0) diff = t->ddefault;
-    if (diff < t->dmin || diff > t->dmax) {
-        cli_error(VERB, "--difficulty: %lld is out of range [%d, %d] for %s (%s)", diff, t->dmin, t->dmax, t->name, t->difficulty_help);
-        return 2;
-    }
+    if (diff < 0) diff = diff_hi = t->ddefault;
+    if (!cli_difficulty_check(VERB, "--difficulty", t->name, diff, diff_hi)) return 2;
     FILE *f = out_path ? fopen(out_path, "w") : stdout;
     if (!f) { cli_error(VERB, "%s: cannot open for writing", out_path); return 1; }
     /* plain items stream out one by one; REST bundles need the whole set first */
@@ -89,9 +88,9 @@ static int cmd_gen(int argc, char **argv) {
     for (long long i = 0; i < n; i++) {
         pd_task_item *it = &items[rest > 0 ? i : 0];
         pd_rng r;
-        pd_rng_seed(&r, pd_rng_derive((uint64_t)seed, (uint64_t)i));
+        pd_rng_seed(&r, pd_rng_derive(seed, (uint64_t)i));
         double t0 = pd_time_now();
-        pd_status st = pd_task_gen(t, &r, (int)diff, split, it);
+        pd_status st = pd_task_gen(t, &r, diff + (int)(i % (diff_hi - diff + 1)), split, it);
         dt += pd_time_now() - t0;
         if (st != PD_OK) {
             cli_error(VERB, "item %lld: %s", i, pd_last_error());
@@ -100,7 +99,7 @@ static int cmd_gen(int argc, char **argv) {
         }
         made++;
         char id[96];
-        snprintf(id, sizeof id, "%s-%lld-%lld", t->name, seed, i);
+        snprintf(id, sizeof id, "%s-%llu-%lld", t->name, (unsigned long long)seed, i);
         free(it->id);
         it->id = pd_strdup(id);
         if (rest > 0) continue;
@@ -144,7 +143,7 @@ static int cmd_gen(int argc, char **argv) {
     free(items);
     if (out_path && fclose(f) != 0) { cli_error(VERB, "%s: write failed", out_path); rc = 1; }
     if (rc == 0)
-        fprintf(stderr, "ponder tasks gen: %lld %s items (difficulty %lld) in %.3f s, %.0f items/s\n", made, t->name, diff, dt,
+        fprintf(stderr, "ponder tasks gen: %lld %s items (difficulty %d-%d) in %.3f s, %.0f items/s\n", made, t->name, diff, diff_hi, dt,
                 dt > 0 ? (double)made / dt : 0.0);
     return rc;
 }

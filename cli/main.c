@@ -1,55 +1,83 @@
-/* cli/main.c — `ponder <verb> ...`: the verb table. Each verb is implemented in cli/cmd_<verb>.c. */
+/* cli/main.c — `ponder <verb> ...`: global flags (--help, --version), the `--flag=value` spelling
+ * (split into `--flag value` here, once, for every verb), and dispatch through the verb table in
+ * cli/verbs.h. Each verb is implemented in cli/cmd_<verb>.c. */
 #include "cli.h"
+#include "ponder/alloc.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef int (*cmd_fn)(int argc, char **argv);
-/* Weak so the table can list a verb before its file lands; a missing verb says so. */
-#define VERB(name) extern int pd_cmd_##name(int argc, char **argv) __attribute__((weak));
-VERB(inspect) VERB(tokenize) VERB(logits) VERB(quantize) VERB(run) VERB(chat) VERB(bench) VERB(tasks)
-VERB(eval) VERB(train) VERB(finetune) VERB(merge) VERB(adapters) VERB(serve) VERB(convert)
-#undef VERB
+#define PD_VERB(name, help) int pd_cmd_##name(int argc, char **argv);
+#include "verbs.h"
+#undef PD_VERB
 
 static const struct { const char *name; cmd_fn fn; const char *help; } verbs[] = {
-#define V(name, help) {#name, pd_cmd_##name, help}
-    V(inspect, "show a GGUF file's metadata and tensor table (models, checkpoints, adapters)"),
-    V(tokenize, "tokenise text with a model's vocabulary"),
-    V(logits, "compute raw logits for given token ids"),
-    V(quantize, "convert a model's weights to another type (q8_0, q4_0, ...)"),
-    V(convert, "convert a llama2.c .bin checkpoint to GGUF"),
-    V(run, "generate a reply, with thinking budgets and sampling controls"),
-    V(chat, "interactive multi-turn chat"),
-    V(bench, "measure prefill/decode speed (and train, gemm)"),
-    V(tasks, "list, generate and score verifiable reasoning tasks"),
-    V(eval, "evaluate a model on a task set"),
-    V(train, "pretrain or SFT a model from scratch"),
-    V(finetune, "fine-tune with an adapter (lora, pissa, soka)"),
-    V(merge, "merge an adapter into its base model"),
-    V(adapters, "adapter parameter counts for real model shapes"),
-    V(serve, "OpenAI-compatible HTTP server"),
-#undef V
+#define PD_VERB(name, help) {#name, pd_cmd_##name, help},
+#include "verbs.h"
+#undef PD_VERB
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ponder <verb> [flags]   (ponder <verb> --help for a verb's flags)\n\nverbs:\n");
-    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-        if (verbs[i].fn) fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+    fprintf(f, "usage: ponder <verb> [flags]   (ponder <verb> --help for a verb's flags)\n"
+               "       ponder --version        version and build (CPU features, BLAS, OpenMP)\n\nverbs:\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+    fprintf(f, "\nflags take their value as `--flag value` or `--flag=value`; exit status: 0 ok, 1 runtime error,\n"
+               "2 usage error (bad command line).\n");
+}
+
+/* "--name=value" → "--name" "value" (a flag name is letters, digits and '-'); everything after a
+ * bare "--" is left alone. Returns the new argv (owned; the strings point into argv or one block). */
+static char **split_eq(int argc, char **argv, int *argc_out) {
+    int extra = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strncmp(argv[i], "--", 2) && strchr(argv[i], '=')) extra++;
+    }
+    char **out = pd_calloc((size_t)(argc + extra + 1), sizeof *out);
+    if (!out) return NULL;
+    int n = 0;
+    bool raw = false;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i], *eq = raw ? NULL : strchr(a, '=');
+        if (!raw && !strcmp(a, "--")) raw = true;
+        bool name_ok = !raw && !strncmp(a, "--", 2) && eq && eq > a + 2;
+        for (char *c = a + 2; name_ok && c < eq; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-'))
+                name_ok = false;
+        if (name_ok) {
+            *eq = 0; /* argv strings are ours to modify (C11 5.1.2.2.1) */
+            out[n++] = a;
+            out[n++] = eq + 1;
+        } else {
+            out[n++] = a;
+        }
+    }
+    out[n] = NULL;
+    *argc_out = n;
+    return out;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) { usage(stderr); return CLI_USAGE; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
+        cli_print_version(stdout);
+        return fflush(stdout) || ferror(stdout) ? CLI_RUNTIME : CLI_OK;
     }
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
         if (strcmp(argv[1], verbs[i].name)) continue;
-        if (!verbs[i].fn) {
-            fprintf(stderr, "ponder: '%s' is not available in this build\n", argv[1]);
-            return 2;
-        }
-        return verbs[i].fn(argc - 1, argv + 1);
+        int n;
+        char **av = split_eq(argc - 1, argv + 1, &n);
+        if (!av) { fprintf(stderr, "ponder: out of memory\n"); return CLI_RUNTIME; }
+        int rc = verbs[i].fn(n, av);
+        free(av);
+        return rc;
     }
     fprintf(stderr, "ponder: unknown verb '%s'\n", argv[1]);
     usage(stderr);
-    return 2;
+    return CLI_USAGE;
 }
