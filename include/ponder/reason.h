@@ -29,6 +29,7 @@ typedef struct {
     const char *def;      /* default, as text */
     double lo, hi;        /* numeric range */
     const char *help;
+    const char *choices;  /* PD_RP_STR: "a|b|c" allowed values; NULL: any text */
 } pd_reason_param;
 
 typedef enum { PD_REASON_POLICY = 0, PD_REASON_DRIVER = 1 } pd_reason_kind;

@@ -39,15 +39,22 @@ static pd_status make_anytime(const pd_reason_spec *s, const pd_reason_env *env,
 }
 
 static const pd_reason_param S1_P[] = {
-    {"wait", PD_RP_INT, "1", 0, 1e6, "times the closer is taken back and the extension injected"},
-    {"min", PD_RP_INT, "0", 0, 1 << 24, "also take the closer back while fewer thinking tokens than this"},
-    {"max", PD_RP_INT, "-1", -1, 1 << 24, "most thinking tokens, then force the end (-1: none)"},
-    {"ext", PD_RP_STR, "Wait", 0, 0, "extension text injected in place of the closer"},
-    {"tail", PD_RP_STR, "\\n\\n", 0, 0, "text after a forced </think> (harness: \\nFinal Answer:)"},
+    {"wait", PD_RP_INT, "1", 0, 1e6, "times the closer is taken back and the extension injected", NULL},
+    {"min", PD_RP_INT, "0", 0, 1 << 24, "also take the closer back while fewer thinking tokens than this", NULL},
+    {"max", PD_RP_INT, "-1", -1, 1 << 24, "most thinking tokens, then force the end (-1: none)", NULL},
+    {"ext", PD_RP_STR, "Wait", 0, 0, "extension text injected in place of the closer", NULL},
+    {"tail", PD_RP_STR, "\\n\\n", 0, 0, "text after a forced </think> (harness: \\nFinal Answer:)", NULL},
 };
 static const pd_reason_param ANY_P[] = {
-    {"think", PD_RP_INT, "1024", 0, 1 << 24, "thinking budget t_think; then </think> is injected"},
-    {"answer", PD_RP_INT, "1024", -1, 1 << 24, "answer budget t_sol (-1: none)"},
+    {"think", PD_RP_INT, "1024", 0, 1 << 24, "thinking budget t_think; then </think> is injected", NULL},
+    {"answer", PD_RP_INT, "1024", -1, 1 << 24, "answer budget t_sol (-1: none)", NULL},
+};
+
+static const pd_reason_param VOTE_P[] = {
+    {"n", PD_RP_INT, "8", 1, 256, "samples of the prompt (forks of one prefill)", NULL},
+    {"mode", PD_RP_STR, "majority", 0, 0, "majority | logprob (weight exp(mean log-prob)) | verifier (task checker score)",
+     "majority|logprob|verifier"},
+    {"adaptive", PD_RP_INT, "1", 0, 1, "stop the remaining samples once the vote is decided", NULL},
 };
 
 static const pd_reason_method METHODS[] = {
@@ -55,6 +62,8 @@ static const pd_reason_method METHODS[] = {
      (int)(sizeof S1_P / sizeof S1_P[0]), make_s1},
     {"anytime", "Elastic Reasoning: separate thinking and answer budgets (close thinking, answer gets its own)",
      PD_REASON_POLICY, ANY_P, (int)(sizeof ANY_P / sizeof ANY_P[0]), make_anytime},
+    {"vote", "self-consistency / weighted vote / best-of-N: n samples by prefill+fork, answers voted, adaptive stop",
+     PD_REASON_DRIVER, VOTE_P, (int)(sizeof VOTE_P / sizeof VOTE_P[0]), NULL},
 };
 
 size_t pd_reason_count(void) { return sizeof METHODS / sizeof METHODS[0]; }
@@ -90,12 +99,23 @@ static int param_index(const pd_reason_method *m, const char *key, size_t n) {
 }
 
 static pd_status check_value(const pd_reason_method *m, const pd_reason_param *p, const char *v) {
-    if (p->type == PD_RP_STR) return PD_OK;
+    if (p->type == PD_RP_STR) {
+        size_t n = strlen(v);
+        for (const char *c = p->choices; c && *c;) {
+            const char *e = strchr(c, '|');
+            size_t k = e ? (size_t)(e - c) : strlen(c);
+            if (k == n && !strncmp(c, v, n)) return PD_OK;
+            c = e ? e + 1 : NULL;
+        }
+        return p->choices ? pd_fail(PD_ERR_ARG, "policy %s: %s=%s is not one of %s", m->name, p->key, v, p->choices) : PD_OK;
+    }
     char *e;
     errno = 0;
     double x = p->type == PD_RP_INT ? (double)strtoll(v, &e, 10) : strtod(v, &e);
     if (!*v || *e || errno || !isfinite(x))
         return pd_fail(PD_ERR_ARG, "policy %s: %s=%s is not %s", m->name, p->key, v, p->type == PD_RP_INT ? "an integer" : "a number");
+    if (p->type == PD_RP_INT && (x < -2147483647.0 || x > 2147483647.0))
+        return pd_fail(PD_ERR_ARG, "policy %s: %s=%s is out of range", m->name, p->key, v);
     if (x < p->lo || x > p->hi)
         return pd_fail(PD_ERR_ARG, "policy %s: %s=%s is outside [%g, %g]", m->name, p->key, v, p->lo, p->hi);
     return PD_OK;

@@ -1,0 +1,183 @@
+/* reason/vote.c — answer voting (pure tally, ponder/vote.h) and the self-consistency driver: prefill
+ * once, fork n samples, collect answers as samples finish, stop early when the vote is decided. */
+#include "ponder/vote.h"
+#include "ponder/alloc.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pd_vote_mode_parse(const char *s) {
+    if (!s) return -1;
+    if (!strcmp(s, "majority")) return PD_VOTE_MAJORITY;
+    if (!strcmp(s, "logprob")) return PD_VOTE_LOGPROB;
+    if (!strcmp(s, "verifier")) return PD_VOTE_VERIFIER;
+    return -1;
+}
+const char *pd_vote_mode_name(pd_vote_mode m) {
+    return m == PD_VOTE_LOGPROB ? "logprob" : m == PD_VOTE_VERIFIER ? "verifier" : "majority";
+}
+
+double pd_vote_weight(const pd_vote_item *it, pd_vote_mode mode) {
+    double w = 1.0;
+    if (mode == PD_VOTE_LOGPROB) w = isfinite(it->mean_logprob) ? exp(it->mean_logprob) : 0.0;
+    else if (mode == PD_VOTE_VERIFIER) w = isfinite(it->score) ? it->score : 0.0;
+    return w < 0 ? 0 : w > 1 ? 1 : w;
+}
+
+static bool same(pd_vote_equiv_fn eq, const char *a, const char *b) { return eq ? eq(a, b) : !strcmp(a, b); }
+
+int pd_vote_count(const pd_vote_item *items, int n, pd_vote_mode mode, pd_vote_equiv_fn equiv, pd_vote_tally *out) {
+    *out = (pd_vote_tally){.winner = -1};
+    int *group = pd_malloc((size_t)(n > 0 ? n : 1) * sizeof(int));   /* group id = index of its first item */
+    if (!group) return -1;
+    for (int i = 0; i < n; i++) {
+        group[i] = -1;
+        if (!items[i].answer) continue;
+        group[i] = i;
+        for (int j = 0; j < i; j++)
+            if (group[j] == j && same(equiv, items[j].answer, items[i].answer)) { group[i] = j; break; }
+    }
+    double best_w = -1, best_lp = -INFINITY, second = 0;
+    int best = -1;
+    for (int g = 0; g < n; g++) {
+        if (group[g] != g) continue;
+        out->n_groups++;
+        double w = 0, lp = 0;
+        int c = 0, clp = 0;
+        for (int i = g; i < n; i++) {
+            if (group[i] != g) continue;
+            w += pd_vote_weight(&items[i], mode);
+            c++;
+            if (isfinite(items[i].mean_logprob)) { lp += items[i].mean_logprob; clp++; }
+        }
+        lp = clp ? lp / clp : -INFINITY;
+        bool better = best < 0 || w > best_w + 1e-12 || (fabs(w - best_w) <= 1e-12 && lp > best_lp);
+        if (better) {
+            if (best >= 0) second = best_w;
+            best = g; best_w = w; best_lp = lp; out->top_count = c;
+        } else if (w > second) {
+            second = w;
+        }
+    }
+    free(group);
+    out->winner = best;
+    out->top = best < 0 ? 0 : best_w;
+    out->second = second;
+    return best;
+}
+
+bool pd_vote_decided(const pd_vote_tally *t, int remaining) {
+    return t->winner >= 0 && t->top - t->second > (double)remaining + 1e-9;
+}
+
+void pd_vote_result_free(pd_vote_result *r) {
+    if (!r) return;
+    free(r->answer);
+    r->answer = NULL;
+}
+
+typedef struct { int seq; bool done; char *answer; } sample_t;
+
+static double mean_logprob(const pd_gen_result *r) {
+    double s = 0;
+    int c = 0;
+    for (int i = 0; r->logprobs && i < r->n_tokens - r->n_prompt; i++)
+        if (isfinite(r->logprobs[i])) { s += r->logprobs[i]; c++; }
+    return c ? s / c : NAN;
+}
+
+pd_status pd_vote_run(pd_gen *g, const int32_t *prompt, int n_prompt, const pd_vote_params *p, pd_vote_result *out) {
+    memset(out, 0, sizeof *out);
+    out->seq = out->winner_sample = -1;
+    if (!g || !p || p->n < 1 || !p->seq_params || !p->extract || (p->mode == PD_VOTE_VERIFIER && !p->score))
+        return pd_fail(PD_ERR_ARG, "vote: bad parameters (n %d, seq_params, extract, score for verifier mode)", p ? p->n : 0);
+    if (pd_gen_n_free(g) < p->n + 1)
+        return pd_fail(PD_ERR_STATE, "vote: needs %d free sequence slots, the gen has %d", p->n + 1, pd_gen_n_free(g));
+    sample_t *sm = pd_calloc((size_t)p->n, sizeof *sm);
+    pd_vote_item *items = pd_calloc((size_t)p->n, sizeof *items);
+    if (!sm || !items) { free(sm); free(items); return PD_ERR_NOMEM; }
+    for (int i = 0; i < p->n; i++) sm[i].seq = -1;
+    pd_status st = PD_OK;
+    /* a bare source: prefilled once, forked n ways, then removed */
+    pd_seq_params bare = pd_seq_defaults();
+    int src = pd_gen_add(g, prompt, n_prompt, &bare);
+    if (src < 0) st = pd_fail_ctx(PD_ERR_STATE, "vote: adding the prompt");
+    if (st == PD_OK) st = pd_gen_prefill(g, src);
+    for (int i = 0; st == PD_OK && i < p->n; i++) {
+        pd_seq_params sp = pd_seq_defaults();
+        pd_policy pol;
+        bool has = false;
+        if (!p->seq_params(p->ctx, i, &sp, &pol, &has)) { st = pd_fail_ctx(PD_ERR_ARG, "vote: sample %d parameters", i); break; }
+        sp.logprobs = true;
+        if (has) { sp.policies = &pol; sp.n_policies = 1; }
+        sm[i].seq = pd_gen_fork(g, src, &sp);
+        if (sm[i].seq < 0) {
+            if (has && pol.release) pol.release(pol.ctx);
+            st = pd_fail_ctx(PD_ERR_STATE, "vote: forking sample %d", i);
+        }
+        out->n_samples++;
+    }
+    if (src >= 0) pd_gen_remove(g, src);
+    int n_done = 0, stopped = 0;
+    pd_vote_tally t = {.winner = -1};
+    while (st == PD_OK && n_done + stopped < p->n) {
+        st = p->step ? p->step(p->ctx, g) : pd_gen_step(g);
+        if (st != PD_OK) break;
+        bool changed = false;
+        for (int i = 0; i < p->n; i++) {
+            if (sm[i].done || sm[i].seq < 0 || !pd_gen_done(g, sm[i].seq)) continue;
+            const pd_gen_result *r = pd_gen_get_result(g, sm[i].seq);
+            sm[i].done = true;
+            n_done++;
+            if (r->finish == PD_FINISH_ERROR) { st = pd_fail(PD_ERR_STATE, "vote: sample %d: %s", i, r->error); break; }
+            sm[i].answer = p->extract(p->ctx, r->answer, r->answer_len);
+            items[i].answer = sm[i].answer;
+            items[i].mean_logprob = mean_logprob(r);
+            items[i].score = p->mode == PD_VOTE_VERIFIER ? p->score(p->ctx, r, sm[i].answer) : NAN;
+            changed = true;
+        }
+        if (st != PD_OK || !changed) continue;
+        /* only finished samples vote */
+        if (pd_vote_count(items, p->n, p->mode, p->equiv, &t) < -1) { st = PD_ERR_NOMEM; break; }
+        if (p->adaptive && pd_vote_decided(&t, p->n - n_done - stopped)) {
+            for (int i = 0; i < p->n; i++) {
+                if (sm[i].done || sm[i].seq < 0) continue;
+                const pd_gen_result *r = pd_gen_get_result(g, sm[i].seq);
+                out->thinking_tokens += r->n_thinking;
+                out->answer_tokens += r->n_answer;
+                pd_gen_remove(g, sm[i].seq);
+                sm[i].seq = -1;
+                stopped++;
+            }
+        }
+    }
+    if (st == PD_OK) {
+        pd_vote_count(items, p->n, p->mode, p->equiv, &t);
+        out->winner_sample = t.winner;
+        out->votes = t.top_count;
+        out->top = t.top;
+        out->second = t.second;
+        out->n_finished = n_done;
+        out->n_stopped = stopped;
+        if (t.winner >= 0) out->answer = pd_strdup(sm[t.winner].answer);
+        /* no answer anywhere: keep the first finished sample so the caller still has a reply */
+        int keep = t.winner;
+        for (int i = 0; keep < 0 && i < p->n; i++)
+            if (sm[i].done) keep = i;
+        for (int i = 0; i < p->n; i++) {
+            if (sm[i].seq < 0) continue;
+            const pd_gen_result *r = pd_gen_get_result(g, sm[i].seq);
+            out->thinking_tokens += r->n_thinking;
+            out->answer_tokens += r->n_answer;
+            if (i == keep) out->seq = sm[i].seq;
+            else pd_gen_remove(g, sm[i].seq);
+        }
+    } else {
+        for (int i = 0; i < p->n; i++)
+            if (sm[i].seq >= 0) pd_gen_remove(g, sm[i].seq);
+    }
+    for (int i = 0; i < p->n; i++) free(sm[i].answer);
+    free(sm);
+    free(items);
+    return st;
+}
