@@ -3,6 +3,7 @@
 # usage errors (exit 2, one line naming the problem). Run: bash tests/cli/test_adapters.sh PONDER
 set -u
 P=${1:?usage: test_adapters.sh /path/to/ponder}
+. "$(dirname "$0")/fixtures.sh"
 fail=0
 check() { # name, expected, actual
   if [ "$2" != "$3" ]; then echo "FAIL $1: expected '$2', got '$3'"; fail=1; else echo "ok   $1"; fi
@@ -96,22 +97,24 @@ expect_err "finetune bad method" 2 "unknown method 'dora'" finetune -m "$T/base.
 expect_err "resume from a plain adapter" 1 "not a fine-tuning checkpoint" finetune --resume "$T/s3.gguf"
 # a real model with its own vocabulary (tiny-llama fixture, q8_0): fresh PiSSA/SoKA adapters need no
 # data, are exact at step 0, and a merged fresh PiSSA requantised to q8_0 gives the base back
-FX="$(cd "$(dirname "$0")/../../.." && pwd)/shared/fixtures/models/tiny-llama-q8_0.gguf"
-FTOK=1,450,4996,17354,29889
-"$P" logits -m "$FX" --tokens $FTOK --all --out "$T/fx0.f32" || fail=1
-for m in pissa soka; do
-  "$P" finetune -m "$FX" --adapter $m --targets all --rank 4 --steps 0 --out "$T/fx_$m.gguf" --quiet >/dev/null || fail=1
-  "$P" logits -m "$FX" --adapter "$T/fx_$m.gguf" --tokens $FTOK --all --out "$T/fx_$m.f32" || fail=1
-  cmp -s "$T/fx0.f32" "$T/fx_$m.f32" && echo "ok   tiny-llama q8_0 $m step 0" || { echo "FAIL tiny-llama q8_0 $m step 0"; fail=1; }
-done
-"$P" merge "$FX" "$T/fx_pissa.gguf" "$T/fx_merged.gguf" --keep-type >/dev/null || fail=1
-"$P" logits -m "$T/fx_merged.gguf" --tokens $FTOK --all --out "$T/fx_m.f32" || fail=1
-r=$(maxrel "$T/fx0.f32" "$T/fx_m.f32")
-awk -v r="$r" 'BEGIN{exit !(r < 1e-5)}' && echo "ok   merged fresh PiSSA (q8_0) == base ($r)" || { echo "FAIL merged fresh PiSSA: $r"; fail=1; }
-expect_err "finetune a foreign vocabulary" 1 "needs a model trained by ponder" finetune -m "$FX" --adapter lora --task arith-add --steps 1 --out "$T/x.gguf"
+if have_fixtures "the tiny-llama q8_0 part of test_adapters"; then
+  FXM=$FX/models/tiny-llama-q8_0.gguf
+  FTOK=1,450,4996,17354,29889
+  "$P" logits -m "$FXM" --tokens $FTOK --all --out "$T/fx0.f32" || fail=1
+  for m in pissa soka; do
+    "$P" finetune -m "$FXM" --adapter $m --targets all --rank 4 --steps 0 --out "$T/fx_$m.gguf" --quiet >/dev/null || fail=1
+    "$P" logits -m "$FXM" --adapter "$T/fx_$m.gguf" --tokens $FTOK --all --out "$T/fx_$m.f32" || fail=1
+    cmp -s "$T/fx0.f32" "$T/fx_$m.f32" && echo "ok   tiny-llama q8_0 $m step 0" || { echo "FAIL tiny-llama q8_0 $m step 0"; fail=1; }
+  done
+  "$P" merge "$FXM" "$T/fx_pissa.gguf" "$T/fx_merged.gguf" --keep-type >/dev/null || fail=1
+  "$P" logits -m "$T/fx_merged.gguf" --tokens $FTOK --all --out "$T/fx_m.f32" || fail=1
+  r=$(maxrel "$T/fx0.f32" "$T/fx_m.f32")
+  awk -v r="$r" 'BEGIN{exit !(r < 1e-5)}' && echo "ok   merged fresh PiSSA (q8_0) == base ($r)" || { echo "FAIL merged fresh PiSSA: $r"; fail=1; }
+  expect_err "finetune a foreign vocabulary" 1 "needs a model trained by ponder" finetune -m "$FXM" --adapter lora --task arith-add --steps 1 --out "$T/x.gguf"
+fi
 # eval --adapter: a fresh PiSSA adapter leaves the greedy records unchanged; a missing file is an error
 "$P" eval -m "$T/base.gguf" --task arith-add --difficulty 1 --n 3 -n 8 --temp 0 --out "$T/e0.jsonl" >/dev/null 2>&1 || fail=1
 "$P" eval -m "$T/base.gguf" --adapter "$T/pissa.gguf" --task arith-add --difficulty 1 --n 3 -n 8 --temp 0 --out "$T/e1.jsonl" >/dev/null 2>&1 || fail=1
 check "eval --adapter at step 0" "$(grep -o '"output":"[^"]*"' "$T/e0.jsonl" | md5sum)" "$(grep -o '"output":"[^"]*"' "$T/e1.jsonl" | md5sum)"
 expect_err "eval with a missing adapter" 1 "--adapter: /nonexistent.gguf" eval -m "$T/base.gguf" --adapter /nonexistent.gguf --task arith-add --n 1
-exit $fail
+fixtures_exit $fail

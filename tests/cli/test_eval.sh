@@ -4,7 +4,9 @@
 # and PNG reports, JSONL items, and usage errors. Run: bash tests/cli/test_eval.sh PONDER
 set -u
 P=${1:?usage: test_eval.sh /path/to/ponder}
-M=../shared/fixtures/models/tiny-llama-f16.gguf
+. "$(dirname "$0")/fixtures.sh"
+need_fixtures
+M=$FX/models/tiny-llama-f16.gguf
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail=0

@@ -4,7 +4,8 @@
 # inspect, and bad input → non-zero exit with a one-line error. Run: bash tests/cli/test_fmt_cli.sh PONDER
 set -u
 P=${1:?usage: test_fmt_cli.sh /path/to/ponder}
-FX=../shared/fixtures
+. "$(dirname "$0")/fixtures.sh"
+need_fixtures
 T=$(mktemp -d /tmp/pd_fmt_cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail=0

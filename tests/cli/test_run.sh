@@ -5,7 +5,9 @@
 # Usage: bash tests/cli/test_run.sh path/to/ponder   (from the repo root)
 set -u
 PONDER=${1:?usage: test_run.sh path/to/ponder}
-FIX=../shared/fixtures/models
+. "$(dirname "$0")/fixtures.sh"
+need_fixtures
+FIX=$FX/models
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -5,7 +5,9 @@
 # Run: bash tests/cli/test_tokenize.sh PONDER
 set -u
 P=${1:?usage: test_tokenize.sh /path/to/ponder}
-F=${PD_SHARED_DIR:-$(dirname "$0")/../../../shared}/fixtures
+. "$(dirname "$0")/fixtures.sh"
+need_fixtures
+F=$FX
 M=$F/models
 V=$F/tokenizer
 fail=0

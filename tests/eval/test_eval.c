@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,6 +169,7 @@ static const pd_eval_record *find(const pd_eval_record *r, size_t n, const char 
 
 static void test_loop(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = pd_model_load(PD_SHARED_DIR "/fixtures/models/tiny-llama-f16.gguf");
     if (!m) fprintf(stderr, "%s\n", pd_last_error());
     assert_non_null(m);
@@ -242,5 +244,5 @@ int main(void) {
         cmocka_unit_test(test_summary_and_svg),
         cmocka_unit_test(test_loop),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pd_run_tests(tests, NULL, NULL);
 }

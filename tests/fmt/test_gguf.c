@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 
 #include "ponder/alloc.h"
 #include "ponder/gguf.h"
@@ -854,6 +855,7 @@ static void expect_llama_blocks(const pd_gguf *g, int layers, int64_t d, int64_t
 
 static void test_fixture_llama(void **state) {
     (void)state;
+    PD_NEED_FIXTURES();
     static const struct { const char *file; pd_type wt, down, embd; uint32_t ftype; } v[] = {
         {MODELS "tiny-llama.gguf", PD_TYPE_F32, PD_TYPE_F32, PD_TYPE_F32, 0},
         {MODELS "tiny-llama-f16.gguf", PD_TYPE_F16, PD_TYPE_F16, PD_TYPE_F16, 1},
@@ -916,6 +918,7 @@ static void test_fixture_llama(void **state) {
 
 static void test_fixture_qwen_phi(void **state) {
     (void)state;
+    PD_NEED_FIXTURES();
     pd_gguf *g = pd_gguf_open(MODELS "tiny-qwen2.gguf");
     assert_non_null(g);
     expect_str(g, "general.architecture", "qwen2");
@@ -977,6 +980,7 @@ static void test_fixture_qwen_phi(void **state) {
 
 static void test_fixture_vocabs(void **state) {
     (void)state;
+    PD_NEED_FIXTURES();
     pd_gguf *g = pd_gguf_open(TOKDIR "ggml-vocab-llama-spm.gguf");
     assert_non_null(g);
     assert_int_equal(pd_gguf_n_tensors(g), 0);
@@ -1038,6 +1042,7 @@ static void test_fixture_vocabs(void **state) {
  * without tensors). */
 static void test_fixture_rewrite(void **state) {
     (void)state;
+    PD_NEED_FIXTURES();
     static const char *files[] = {MODELS "tiny-llama-q8_0.gguf", MODELS "tiny-llama256-q4_k.gguf",
                                   TOKDIR "ggml-vocab-llama-spm.gguf"};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
@@ -1078,5 +1083,5 @@ int main(void) {
         cmocka_unit_test(test_fixture_vocabs),
         cmocka_unit_test(test_fixture_rewrite),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pd_run_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 
 #include "ponder/alloc.h"
 #include "ponder/gguf.h"
@@ -52,6 +53,7 @@ static void expect_at(const pd_gguf *g, const char *raw, const char *name, int64
 
 static void test_stories260k(void **state) {
     (void)state;
+    PD_NEED_FIXTURES();
     pd_llama2c_config c;
     assert_int_equal(pd_llama2c_read_config(BIN, &c), PD_OK);
     assert_int_equal(c.dim, 64);
@@ -134,6 +136,7 @@ static void expect_error(pd_status code, const char *sub) {
 
 static void test_variants(void **state) {
     (void)state;
+    PD_NEED_FIXTURES();
     strcpy(tmp_path, "/tmp/pd_test_l2cXXXXXX");
     int fd = mkstemp(tmp_path);
     assert_true(fd >= 0);
@@ -212,5 +215,5 @@ int main(void) {
         cmocka_unit_test(test_stories260k),
         cmocka_unit_test(test_variants),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pd_run_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 
 #include "ponder/alloc.h"
 #include "ponder/gguf.h"
@@ -58,6 +59,7 @@ static void expect_same_tensors(const pd_gguf *got, const pd_gguf *want) {
 
 static void test_matches_llama_cpp(void **state) {
     (void)state;
+    PD_NEED_FIXTURES();
     pd_gguf *f32 = pd_gguf_open(MODELS "tiny-llama.gguf");
     assert_non_null(f32);
     pd_quantize_stats st;
@@ -185,6 +187,7 @@ static void test_error_bounds(void **state) {
 /* pd_gguf_quantize writes a file that reads back, and replacing the input in place works. */
 static void test_file_in_place(void **state) {
     (void)state;
+    PD_NEED_FIXTURES();
     char path[] = "/tmp/pd_test_quantXXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -215,5 +218,5 @@ int main(void) {
         cmocka_unit_test(test_error_bounds),
         cmocka_unit_test(test_file_in_place),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pd_run_tests(tests, NULL, NULL);
 }

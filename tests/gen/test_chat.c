@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,7 @@ static char *fixture_prompt(const char *path) {
 
 static void test_detect_fixtures(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     char *q3 = template_of(FIX "tiny-qwen3.gguf");
     char *q2 = template_of(FIX "tiny-qwen2.gguf");
     assert_int_equal(pd_chat_detect(q3), PD_CHAT_QWEN3);
@@ -84,6 +86,7 @@ static void test_detect_fixtures(void **st) {
 
 static void test_qwen3_matches_fixture_prompt(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     char *want = fixture_prompt(FIX "tiny-qwen3.chat.tokens.txt");
     pd_chat_msg m[] = {{"user", "Question: what is 12+35?", NULL}};
     char *got = pd_chat_render(PD_CHAT_QWEN3, m, 1, true, true);
@@ -299,5 +302,5 @@ int main(void) {
         cmocka_unit_test(test_none_and_names),
         cmocka_unit_test(test_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pd_run_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ static pd_seq_params greedy(int max_tokens) {
 
 static void test_greedy_stories(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "llama2c/stories260K.bin");
     int32_t want_bos[128], want_prompt[64], prompt[32];
     assert_int_equal(read_ids(FIX "llama2c/stories260K.greedy-from-bos.txt", want_bos, 128), 80);
@@ -119,6 +121,7 @@ static int argmax_margin(const float *x, int n, float *margin) {
 /* Every prefix of the fixture tokens as its own sequence, all in one gen: greedy token 1 = argmax
  * of the fixture logits of the prefix's last position. */
 static void check_fixture_argmax(const char *model, const char *name, int n_vocab) {
+    PD_NEED_FIXTURES();
     char path[512];
     snprintf(path, sizeof path, FIX "models/%s.gguf", model);
     pd_model *m = load(path);
@@ -180,6 +183,7 @@ static void run_alone(const pd_model *m, const int32_t *prompt, int n, uint64_t 
 
 static void test_batched_equals_alone(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-llama.gguf");
     int32_t prompt[32];
     assert_int_equal(read_ids(FIX "models/tiny-llama.tokens.txt", prompt, 32), 21);
@@ -227,6 +231,7 @@ static void test_batched_equals_alone(void **st) {
 /* N samples of one prompt: prefill once, fork N times (shared KV), each fork equals its run alone. */
 static void test_prefill_fork_group(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-llama.gguf");
     int32_t prompt[32];
     assert_int_equal(read_ids(FIX "models/tiny-llama.tokens.txt", prompt, 32), 21);
@@ -261,6 +266,7 @@ static void test_prefill_fork_group(void **st) {
 /* Reusing a donor's KV for the common prefix gives the same tokens as a full prefill. */
 static void test_add_reusing(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-llama.gguf");
     int32_t prompt[32];
     assert_int_equal(read_ids(FIX "models/tiny-llama.tokens.txt", prompt, 32), 21);
@@ -289,6 +295,7 @@ static void test_add_reusing(void **st) {
 
 static void test_seed_text_score(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-qwen3.gguf");
     assert_non_null(m->tok);
     int32_t prompt[8] = {14582, 25, 1128, 374};  /* "Question: what is" */
@@ -338,6 +345,7 @@ static void handover_after_3(void *ctx, const pd_seq_state *s, pd_action *a) {
 
 static void test_fork_rewind_handover(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-llama.gguf");
     pd_model *m16 = load(FIX "models/tiny-llama-f16.gguf");
     int32_t prompt[32];
@@ -459,6 +467,7 @@ static const pd_gen_result *run_forced(pd_gen *g, const int32_t *t, int n, force
 
 static void test_utf8_and_stop_strings(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-qwen3.gguf");
     pd_gen *g = new_gen(m, 1, 128);
     const char *text = "a\xe6\x97\xa5\xe6\x9c\xac\xc3\xa9!\xf0\x9f\x98\x80z";  /* a日本é!😀z */
@@ -526,6 +535,7 @@ static void bnd_cb(void *ctx, int seq, const pd_sample *smp, pd_phase ph) {
 }
 static void test_boundaries_callbacks(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-qwen3.gguf");
     pd_gen *g = new_gen(m, 1, 64);
     const char *text = "Hi\n\n\nok\nthen";
@@ -572,6 +582,7 @@ static void inject_bad(void *ctx, const pd_seq_state *s, pd_action *a) {
 }
 static void test_policy_edges(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-qwen3.gguf");
     pd_gen *g = new_gen(m, 1, 64);
     int32_t prompt[1] = {14582};
@@ -623,6 +634,7 @@ static void inject_close_at_4(void *ctx, const pd_seq_state *s, pd_action *a) {
 }
 static void test_phases(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-qwen3.gguf");
     pd_gen *g = new_gen(m, 1, 128);
     int32_t prompt[32];
@@ -659,6 +671,7 @@ static void test_phases(void **st) {
 
 static void test_errors(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = load(FIX "models/tiny-llama.gguf");
     pd_gen *g = new_gen(m, 1, 16);
     int32_t prompt[20] = {1, 2, 3};
@@ -702,5 +715,5 @@ int main(void) {
         cmocka_unit_test(test_phases),
         cmocka_unit_test(test_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pd_run_tests(tests, NULL, NULL);
 }

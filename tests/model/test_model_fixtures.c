@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,7 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
 static struct { const char *path; pd_model *m; } cache[16];
 
 static pd_model *get_model(const char *file) {
+    PD_NEED_FIXTURES();
     char path[512];
     snprintf(path, sizeof path, FIX "%s", file);
     size_t i = 0;
@@ -116,6 +118,7 @@ static int free_models(void **st) {
 }
 
 static void run_fixture(const fixture *fx) {
+    PD_NEED_FIXTURES();
     char path[512];
     pd_model *m = get_model(fx->gguf);
     const int V = m->cfg.n_vocab;
@@ -277,5 +280,5 @@ int main(void) {
         t.name = fixtures[i].name;
         tests[nt++] = t;
     }
-    return cmocka_run_group_tests(tests, NULL, free_models);
+    return pd_run_tests(tests, NULL, free_models);
 }

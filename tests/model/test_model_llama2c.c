@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ static int32_t argmax(const float *x, int n) {
 
 static void test_stories260k(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_model *m = pd_model_load(FIX "stories260K.bin");
     if (!m) fail_msg("%s", pd_last_error());
     const pd_model_config *c = &m->cfg;
@@ -106,6 +108,7 @@ static void test_stories260k(void **st) {
 
 static void test_not_a_model(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     /* a text file is neither GGUF nor a llama2.c checkpoint: the error names the file */
     assert_null(pd_model_load(FIX "README.md"));
     assert_non_null(strstr(pd_last_error(), "README.md"));
@@ -113,5 +116,5 @@ static void test_not_a_model(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_stories260k), cmocka_unit_test(test_not_a_model)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pd_run_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ static int32_t OPEN, CLOSE;
 
 static int setup(void **st) {
     (void)st;
+    if (!pd_have_fixtures()) return 0; /* every case skips */
     model = pd_model_load(FIX "tiny-qwen3.gguf");
     if (!model) { fprintf(stderr, "%s\n", pd_last_error()); return -1; }
     OPEN = pd_tok_find(model->tok, "<think>");
@@ -64,6 +66,7 @@ static int32_t *tok_text(const char *s, size_t *n) {
 /* Without a policy the random model keeps thinking: the premise of the other tests. */
 static void test_never_stops_alone(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     size_t n;
     int32_t *prompt = chat_prompt(true, &n);
     pd_gen *g = new_gen(1);
@@ -82,6 +85,7 @@ static void test_never_stops_alone(void **st) {
 
 static void test_think_budgets_batched(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     size_t n;
     int32_t *prompt = chat_prompt(true, &n);
     const char *msg = "Time is up.";
@@ -158,6 +162,7 @@ static void push_open(void *ctx, const pd_seq_state *s, float *logits) { (void)c
 
 static void test_no_thinking(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_budget_params bp = pd_budget_defaults();
     bp.think_budget = 0;
     size_t n_end;
@@ -213,6 +218,7 @@ static void test_no_thinking(void **st) {
 
 static void test_bad_params(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_budget_params bp = pd_budget_defaults();
     bp.think_budget = -3;
     pd_policy pol;
@@ -232,5 +238,5 @@ int main(void) {
         cmocka_unit_test(test_no_thinking),
         cmocka_unit_test(test_bad_params),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return pd_run_tests(tests, setup, teardown);
 }

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "fixtures.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,7 @@ static size_t read_expected(const char *data, size_t line, int32_t *ids, size_t 
 }
 
 static void check_fixture(const char *vocab, pd_tok_kind kind) {
+    PD_NEED_FIXTURES();
     char path[512];
     snprintf(path, sizeof path, TOKDIR "%s", vocab);
     pd_tokenizer *t = load_vocab(path, NULL);
@@ -127,6 +129,7 @@ static void test_fixture_qwen2(void **st) { (void)st; check_fixture("ggml-vocab-
 
 /* ---- the model fixtures' token files ---- */
 static void check_model_tokens(const char *model, const char *tokens_file, const char *text, bool special) {
+    PD_NEED_FIXTURES();
     char path[512];
     snprintf(path, sizeof path, MODELDIR "%s", model);
     pd_tokenizer *t = load_vocab(path, NULL);
@@ -164,6 +167,7 @@ static const char prompt[] = "Question: what is 12+35? Answer: Let me think step
  * vocabulary says; "tiny-qwen3.chat" is the chat prompt of tiny-qwen3 with special parsing. */
 static void test_model_tokens(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     DIR *d = opendir(MODELDIR);
     assert_non_null(d);
     struct dirent *de;
@@ -189,6 +193,7 @@ static void test_model_tokens(void **st) {
 /* ---- special tokens ---- */
 static void test_special_qwen2(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_tokenizer *t = load_vocab(TOKDIR "ggml-vocab-qwen2-rebuilt.gguf", NULL);
     assert_int_equal(pd_tok_find(t, "<think>"), 151667);
     assert_int_equal(pd_tok_find(t, "<|im_start|>"), 151644);
@@ -239,6 +244,7 @@ static void test_special_qwen2(void **st) {
 
 static void test_special_spm(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_tokenizer *t = load_vocab(TOKDIR "ggml-vocab-llama-spm.gguf", NULL);
     int32_t *ids, *h, *w;
     size_t n, nh, nw;
@@ -287,6 +293,7 @@ static void stream_all(const pd_tokenizer *t, const int32_t *ids, size_t n, char
 
 static void test_stream_spm_byte_fallback(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_tokenizer *t = load_vocab(TOKDIR "ggml-vocab-llama-spm.gguf", NULL);
     /* U+10348 (gothic hwair) is no token in this vocabulary: byte fallback gives 4 tokens */
     const char *text = "a\xF0\x90\x8D\x88z";
@@ -318,6 +325,7 @@ static void test_stream_spm_byte_fallback(void **st) {
 
 static void test_stream_bpe_split_char(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_tokenizer *t = load_vocab(TOKDIR "ggml-vocab-qwen2-rebuilt.gguf", NULL);
     /* single-byte tokens in GPT-2 form: bytes C3, A9, F0, E2 map to themselves ("Ã", "©", "ð",
      * "â"); bytes 127..160 map to U+0121..U+0142: 9F -> U+0141, 98 -> U+013A, 81 -> U+0123 */
@@ -496,6 +504,7 @@ static void test_bytes_vocab(void **st) {
 /* A loaded vocabulary written back and read again tokenises the fixture strings the same way. */
 static void test_rewrite_vocab(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     const char *vocabs[] = {"ggml-vocab-llama-spm.gguf", "ggml-vocab-qwen2-rebuilt.gguf"};
     inputs in;
     read_inputs(TOKDIR "ggml-vocab-llama-spm.gguf.inp", &in);
@@ -536,6 +545,7 @@ static void test_rewrite_vocab(void **st) {
 /* ---- long and odd inputs ---- */
 static void test_long_inputs(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     const char *vocabs[] = {"ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-bpe-rebuilt.gguf", "ggml-vocab-qwen2-rebuilt.gguf"};
     size_t n = 100000;
     char *text = malloc(n);
@@ -575,6 +585,7 @@ extern size_t pd_tok_word_cache_min;
 
 static void test_word_cache(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     const char *vocabs[] = {"ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-bpe-rebuilt.gguf", "ggml-vocab-qwen2-rebuilt.gguf"};
     inputs in;
     read_inputs(TOKDIR "ggml-vocab-llama-spm.gguf.inp", &in);
@@ -688,6 +699,7 @@ static void test_pre_tokenizers(void **st) {
 /* A tokenizer is shared by threads: concurrent tokenisation gives the serial ids. */
 static void test_threads(void **st) {
     (void)st;
+    PD_NEED_FIXTURES();
     pd_tokenizer *t = load_vocab(TOKDIR "ggml-vocab-qwen2-rebuilt.gguf", NULL);
     inputs in;
     read_inputs(TOKDIR "ggml-vocab-qwen2-rebuilt.gguf.inp", &in);
@@ -824,5 +836,5 @@ int main(void) {
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return pd_run_tests(tests, NULL, NULL);
 }
