@@ -1,0 +1,621 @@
+/* train/rl.c — the RL engine (ponder/rl.h): the zero-copy weight view, rollouts through gen/ (each
+ * prompt prefilled once and forked G ways, all B·G sequences decoded in one batch), rewards from the
+ * task verifiers, group advantages with DAPO's dynamic sampling, the reference log-probs for the KL
+ * term (inference path over the frozen reference's view), and the learner: μ epochs × K minibatches
+ * of forward on the training engine, the surrogate's dL/dlogp (rl_adv.c) turned into dL/dlogits,
+ * backward, AdamW. The run around it (checkpoints, logs, evaluation) is rl_run.c. */
+#include "train_int.h"
+#include "ponder/rl.h"
+#include "ponder/alloc.h"
+#include "ponder/budget.h"
+#include "ponder/data.h"
+#include "ponder/gen.h"
+#include "ponder/model.h"
+#include "ponder/timer.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- the weight view ---- */
+
+static pd_status repoint(pd_tmodel *m, pd_tensor *t) {
+    if (!t->data) return PD_OK;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pd_ttensor *e = &m->tensors[i];
+        if (!t->name || strcmp(t->name, e->name)) continue;
+        if (t->type != PD_TYPE_F32 || t->ne[0] != e->ne[0] || t->ne[1] != e->ne[1])
+            return pd_fail(PD_ERR_STATE, "rl view: tensor '%s' does not match the trainer's layout", e->name);
+        t->data = m->params + e->offset;
+        return PD_OK;
+    }
+    return pd_fail(PD_ERR_STATE, "rl view: tensor '%s' has no trainer parameter", t->name ? t->name : "?");
+}
+
+pd_model *pd_rl_view(pd_tmodel *m) {
+    /* the snapshot gives a pd_model with the right config and tokenizer; its tensors then point into
+     * the trainer's parameters instead of the snapshot's buffer (which stays unused) */
+    pd_model *pm = pd_tmodel_snapshot(m);
+    if (!pm) return NULL;
+    pd_status st = repoint(m, &pm->tok_embd);
+    if (st == PD_OK) st = repoint(m, &pm->output_norm);
+    if (st == PD_OK) st = pm->cfg.tied_output ? (pm->output = pm->tok_embd, PD_OK) : repoint(m, &pm->output);
+    for (int l = 0; l < pm->cfg.n_layer && st == PD_OK; l++) {
+        pd_layer *L = &pm->layers[l];
+        pd_tensor *ts[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wqkv, &L->bq, &L->bk, &L->bv, &L->q_norm,
+                           &L->k_norm, &L->wo, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
+        for (size_t k = 0; k < sizeof ts / sizeof ts[0] && st == PD_OK; k++) st = repoint(m, ts[k]);
+    }
+    if (st != PD_OK) { pd_model_free(pm); return NULL; }
+    return pm;
+}
+
+/* ---- defaults ---- */
+
+void pd_rl_cfg_for_algo(pd_rl_cfg *c, pd_rl_algo algo) {
+    memset(c, 0, sizeof *c);
+    c->algo = algo;
+    c->B = 8; c->G = 8;
+    c->temperature = 1.0f; c->top_p = 1.0f;
+    c->max_tokens = 256;
+    c->think_budget = -1;
+    c->eps_low = 0.2; c->eps_high = 0.2;
+    c->beta = 0; c->adv_eps = 1e-6;
+    c->ppo_epochs = 1; c->minibatches = 1;
+    c->max_draws = 4;
+    c->w_correct = 1; c->w_format = 0;
+    c->micro_rows = 16;
+    pd_optcfg_default(&c->opt);
+    c->opt.lr = 1e-6f; c->opt.warmup = 0; c->opt.min_lr_frac = 1.0f; c->opt.weight_decay = 0; c->opt.clip = 1.0f;
+    c->agg = PD_RL_SEQ_MEAN_TOKEN_MEAN;
+    if (algo == PD_RL_DRGRPO) c->agg = PD_RL_SEQ_SUM_CONST;
+    if (algo == PD_RL_DAPO) {
+        c->agg = PD_RL_TOKEN_MEAN;
+        c->eps_high = 0.28;
+        c->dynamic_sampling = true;
+        c->overlong_buffer = c->max_tokens / 4;
+    }
+}
+
+/* ---- the engine ---- */
+
+typedef struct {
+    int item;                   /* index into the step's items */
+    int32_t *tok;               /* prompt + response */
+    int n, n_prompt;
+    float *lp_old;              /* n − n_prompt: sampler log-probs (NaN: injected) */
+    double *lp_ref;             /* n − n_prompt, or NULL */
+    int n_think, n_answer;
+    bool truncated, correct;
+    double reward;
+} rl_seq;
+
+struct pd_rl {
+    pd_tmodel *m, *ref;
+    pd_model *view, *ref_view;
+    pd_kv *ref_kv;
+    pd_rl_cfg c;
+    pd_rl_source src;
+    const pd_task *task;
+    pd_task_set set;
+    size_t n_train;
+    pd_gen *gen;
+    int n_ctx;
+    int32_t think_close;
+    pd_rl_reward_fn rfn;
+    void *rctx;
+    /* the step's batch (kept groups) */
+    pd_task_item *items;
+    int n_items;
+    rl_seq *seqs;
+    int n_seqs;
+    double *reward, *adv;
+    int *resp_len;
+};
+
+static void seq_free(rl_seq *s) {
+    free(s->tok); free(s->lp_old); free(s->lp_ref);
+    memset(s, 0, sizeof *s);
+}
+
+static void batch_free(pd_rl *r) {
+    for (int i = 0; i < r->n_seqs; i++) seq_free(&r->seqs[i]);
+    for (int i = 0; i < r->n_items; i++) pd_task_item_free(&r->items[i]);
+    free(r->seqs); free(r->items); free(r->reward); free(r->adv); free(r->resp_len);
+    r->seqs = NULL; r->items = NULL; r->reward = r->adv = NULL; r->resp_len = NULL;
+    r->n_seqs = r->n_items = 0;
+}
+
+void pd_rl_free(pd_rl *r) {
+    if (!r) return;
+    batch_free(r);
+    pd_gen_free(r->gen);
+    pd_model_free(r->view);
+    pd_model_free(r->ref_view);
+    pd_kv_free(r->ref_kv);
+    pd_task_set_free(&r->set);
+    free(r);
+}
+
+pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_source *src) {
+    if (c->B < 1 || c->G < 2 || c->max_tokens < 1 || c->ppo_epochs < 1 || c->minibatches < 1 || c->micro_rows < 1) {
+        pd_fail(PD_ERR_ARG, "rl: need prompts >= 1, group >= 2, max tokens >= 1, epochs >= 1, minibatches >= 1");
+        return NULL;
+    }
+    if (c->minibatches > c->B * c->G) {
+        pd_fail(PD_ERR_ARG, "rl: %d minibatches for %d sequences per step", c->minibatches, c->B * c->G);
+        return NULL;
+    }
+    if (c->beta > 0 && !ref) { pd_fail(PD_ERR_ARG, "rl: a KL weight needs a reference model"); return NULL; }
+    pd_rl *r = pd_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->m = m;
+    r->ref = c->beta > 0 ? ref : NULL;
+    r->c = *c;
+    r->src = *src;
+    if (src->jsonl) {
+        if (pd_jsonl_load(src->jsonl, 0, &r->set, NULL) != PD_OK) goto fail;
+        if (r->set.n < 2) { pd_fail(PD_ERR_ARG, "%s: need at least 2 items (one held out)", src->jsonl); goto fail; }
+        size_t ho = r->set.n / 10 ? r->set.n / 10 : 1;
+        r->n_train = r->set.n - ho;
+    } else {
+        if (!src->task) { pd_fail(PD_ERR_ARG, "rl: no task and no JSONL set"); goto fail; }
+        if (!(r->task = pd_task_find(src->task))) goto fail;
+        if (src->dlo < r->task->dmin || src->dhi > r->task->dmax || src->dlo > src->dhi) {
+            pd_fail(PD_ERR_ARG, "rl: difficulty %d-%d outside task '%s' range %d-%d", src->dlo, src->dhi,
+                    r->task->name, r->task->dmin, r->task->dmax);
+            goto fail;
+        }
+    }
+    if (!(r->view = pd_rl_view(m))) goto fail;
+    if (!r->view->tok) { pd_fail(PD_ERR_STATE, "rl: the model has no tokenizer"); goto fail; }
+    if (r->ref) {
+        if (pd_tmodel_n_params(r->ref) != pd_tmodel_n_params(m)) {
+            pd_fail(PD_ERR_ARG, "rl: the reference model's shape differs from the policy's");
+            goto fail;
+        }
+        if (!(r->ref_view = pd_rl_view(r->ref))) goto fail;
+        if (!(r->ref_kv = pd_kv_new(&r->ref_view->cfg, 1, m->cfg.n_ctx, PD_TYPE_F32))) goto fail;
+    }
+    r->n_ctx = m->cfg.n_ctx;
+    pd_gen_params gp = {.n_seq_max = c->B * c->G + 1, .n_ctx = r->n_ctx, .kv_type = PD_TYPE_F32, .n_batch = 512};
+    if (!(r->gen = pd_gen_new(r->view, &gp))) goto fail;
+    r->think_close = pd_tok_find(r->view->tok, "</think>");
+    return r;
+fail:
+    pd_rl_free(r);
+    return NULL;
+}
+
+pd_model *pd_rl_model(pd_rl *r) { return r->view; }
+void pd_rl_set_reward(pd_rl *r, pd_rl_reward_fn fn, void *ctx) { r->rfn = fn; r->rctx = ctx; }
+
+void pd_rl_last_batch(const pd_rl *r, pd_rl_batch_view *v) {
+    v->n = r->n_seqs; v->G = r->c.G; v->reward = r->reward; v->adv = r->adv; v->resp_len = r->resp_len;
+}
+
+int pd_rl_eval_items(pd_rl *r, uint64_t seed, int n, pd_task_item *items) {
+    int got = 0;
+    if (r->task) {
+        pd_rng g;
+        pd_rng_seed(&g, pd_rng_derive(seed, 0xE1));
+        for (; got < n; got++) {
+            int d = (int)pd_rng_range(&g, r->src.dlo, r->src.dhi);
+            if (pd_task_gen(r->task, &g, d, PD_SPLIT_TEST, &items[got]) != PD_OK) break;
+        }
+        return got;
+    }
+    for (size_t i = r->n_train; i < r->set.n && got < n; i++, got++) {
+        const pd_task_item *s = &r->set.items[i];
+        pd_task_item *d = &items[got];
+        memset(d, 0, sizeof *d);
+        d->id = pd_strdup(s->id ? s->id : ""); d->task = s->task; d->difficulty = s->difficulty;
+        d->prompt = pd_strdup(s->prompt ? s->prompt : ""); d->reasoning = pd_strdup(s->reasoning ? s->reasoning : "");
+        d->answer = pd_strdup(s->answer ? s->answer : "");
+        if (!d->id || !d->prompt || !d->reasoning || !d->answer) { pd_task_item_free(d); break; }
+    }
+    return got;
+}
+
+/* a training item: generated from the task's train split, or a copy of a JSONL training line */
+static pd_status draw_item(pd_rl *r, pd_rng *rng, pd_task_item *it) {
+    if (r->task) return pd_task_gen(r->task, rng, (int)pd_rng_range(rng, r->src.dlo, r->src.dhi), PD_SPLIT_TRAIN, it);
+    const pd_task_item *s = &r->set.items[pd_rng_below(rng, r->n_train)];
+    memset(it, 0, sizeof *it);
+    it->id = pd_strdup(s->id ? s->id : ""); it->task = s->task; it->difficulty = s->difficulty;
+    it->prompt = pd_strdup(s->prompt ? s->prompt : ""); it->reasoning = pd_strdup("");
+    it->answer = pd_strdup(s->answer ? s->answer : "");
+    if (!it->id || !it->prompt || !it->reasoning || !it->answer) { pd_task_item_free(it); return PD_ERR_NOMEM; }
+    return PD_OK;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Generate G samples for each of n items into seqs[n·G] (prefill once, fork G ways, decode all). */
+static pd_status rollout(pd_rl *r, pd_rng *rng, const pd_task_item *items, int n, int item0, rl_seq *seqs) {
+    const pd_rl_cfg *c = &r->c;
+    pd_gen *g = r->gen;
+    int *ids = pd_malloc(sizeof(int) * (size_t)n * c->G);
+    if (!ids) return PD_ERR_NOMEM;
+    pd_status st = PD_OK;
+    int n_ids = 0;
+    for (int i = 0; i < n && st == PD_OK; i++) {
+        int32_t *pr = NULL;
+        int pn = 0;
+        if ((st = pd_tex_prompt(pd_tmodel_chat(r->m), items[i].prompt, &pr, &pn)) != PD_OK) break;
+        if (pn + 1 >= r->n_ctx) {
+            free(pr);
+            st = pd_fail(PD_ERR_RANGE, "rl: prompt of item '%s' has %d tokens; the model's context is %d", items[i].id,
+                         pn, r->n_ctx);
+            break;
+        }
+        pd_seq_params p0 = pd_seq_defaults();
+        p0.max_tokens = c->max_tokens;
+        int parent = pd_gen_add(g, pr, pn, &p0);
+        free(pr);
+        if (parent < 0) { st = PD_ERR_STATE; break; }
+        st = pd_gen_prefill(g, parent);
+        for (int k = 0; k < c->G && st == PD_OK; k++) {
+            pd_seq_params p = pd_seq_defaults();
+            p.sampling.temperature = c->temperature;
+            p.sampling.top_p = c->top_p;
+            p.sampling.seed = pd_rng_u64(rng);
+            p.max_tokens = c->max_tokens;
+            p.logprobs = true;
+            pd_policy pol;
+            if (c->think_budget >= 0) {
+                pd_budget_params bp = pd_budget_defaults();
+                bp.think_budget = c->think_budget;
+                if ((st = pd_budget_policy(r->view->tok, &bp, &pol)) != PD_OK) break;
+                p.policies = &pol;
+                p.n_policies = 1;
+            }
+            int id = pd_gen_fork(g, parent, &p);
+            if (id < 0) {
+                if (p.n_policies && pol.release) pol.release(pol.ctx);
+                st = PD_ERR_STATE;
+                break;
+            }
+            ids[n_ids++] = id;
+        }
+        pd_gen_remove(g, parent);
+    }
+    if (st == PD_OK) st = pd_gen_run(g);
+    for (int k = 0; k < n_ids && st == PD_OK; k++) {
+        const pd_gen_result *res = pd_gen_get_result(g, ids[k]);
+        rl_seq *s = &seqs[k];
+        s->item = item0 + k / c->G;
+        s->n = res->n_tokens;
+        s->n_prompt = res->n_prompt;
+        int nr = s->n - s->n_prompt;
+        s->tok = pd_malloc(sizeof(int32_t) * (size_t)s->n);
+        s->lp_old = pd_malloc(sizeof(float) * (size_t)(nr > 0 ? nr : 1));
+        if (!s->tok || !s->lp_old) { st = PD_ERR_NOMEM; break; }
+        memcpy(s->tok, res->tokens, sizeof(int32_t) * (size_t)s->n);
+        memcpy(s->lp_old, res->logprobs, sizeof(float) * (size_t)nr);
+        s->n_think = res->n_thinking;
+        s->n_answer = res->n_answer;
+        s->truncated = res->finish == PD_FINISH_LENGTH || res->finish == PD_FINISH_CONTEXT;
+        if (res->finish == PD_FINISH_ERROR) st = pd_fail(PD_ERR_STATE, "rl: sampling failed: %s", res->error);
+    }
+    for (int k = 0; k < n_ids; k++) pd_gen_remove(g, ids[k]);
+    free(ids);
+    return st;
+}
+
+/* Reward of one response (no model call): verifier, format bonus, overlong punishment. */
+static double reward_of(pd_rl *r, const pd_task_item *it, rl_seq *s) {
+    const pd_tokenizer *tok = r->view->tok;
+    int nr = s->n - s->n_prompt;
+    int ne = nr;
+    if (ne > 0 && pd_tok_is_eog(tok, s->tok[s->n - 1])) ne--;   /* the end token is not text */
+    size_t len;
+    char *text = pd_detokenize(tok, s->tok + s->n_prompt, (size_t)ne, &len);
+    if (!text) return 0;
+    double rw;
+    if (r->rfn) {
+        rw = r->rfn(r->rctx, it, text, nr);
+        s->correct = rw >= 1.0;
+    } else {
+        pd_verdict v;
+        const pd_task *t = it->task ? pd_task_find(it->task) : NULL;
+        pd_status st = t ? pd_task_verify(t, it, text, &v) : pd_task_verify_ref(it->answer, text, PD_EXTRACT_AUTO, &v);
+        double score = st == PD_OK ? v.score : 0;
+        bool extractable = st == PD_OK && v.extracted;
+        if (st == PD_OK) pd_verdict_free(&v);
+        bool closed = false;
+        for (int k = s->n_prompt; k < s->n && !closed; k++) closed = s->tok[k] == r->think_close;
+        s->correct = score >= 1.0;
+        rw = r->c.w_correct * score + r->c.w_format * (closed && extractable ? 1.0 : 0.0);
+    }
+    rw += pd_rl_overlong_penalty(nr, r->c.max_tokens, r->c.overlong_buffer);
+    free(text);
+    return rw;
+}
+
+/* log p(next token) of each response token of s under the reference model (inference path). */
+static pd_status ref_logprobs(pd_rl *r, rl_seq *s) {
+    int nr = s->n - s->n_prompt, V = r->ref_view->cfg.n_vocab;
+    s->lp_ref = pd_malloc(sizeof(double) * (size_t)(nr > 0 ? nr : 1));
+    float *lg = pd_malloc(sizeof(float) * (size_t)(nr > 0 ? nr : 1) * V);
+    int8_t *want = pd_malloc((size_t)s->n);
+    if (!s->lp_ref || !lg || !want) { free(lg); free(want); return PD_ERR_NOMEM; }
+    for (int i = 0; i < s->n; i++) want[i] = i >= s->n_prompt - 1 && i < s->n - 1;
+    pd_kv_seq_clear(r->ref_kv, 0);
+    pd_batch b = {.n = s->n - 1, .token = s->tok, .want_logits = want};
+    pd_status st = nr > 0 ? pd_model_forward(r->ref_view, r->ref_kv, &b, lg) : PD_OK;
+    for (int k = 0; k < nr && st == PD_OK; k++) s->lp_ref[k] = pd_logprob_of(lg + (size_t)k * V, V, s->tok[s->n_prompt + k]);
+    free(lg); free(want);
+    return st;
+}
+
+/* log-softmax of row x at token t in double; *ent (may be NULL) gets the row's entropy; p (may be
+ * NULL) receives the softmax */
+static double row_logp(const float *x, int V, int t, double *ent, double *p) {
+    double mx = x[0];
+    for (int j = 1; j < V; j++) if (x[j] > mx) mx = x[j];
+    double z = 0;
+    for (int j = 0; j < V; j++) z += exp((double)x[j] - mx);
+    double lz = log(z) + mx;
+    if (ent || p) {
+        double h = 0;
+        for (int j = 0; j < V; j++) {
+            double lp = (double)x[j] - lz, pj = exp(lp);
+            if (p) p[j] = pj;
+            if (pj > 0) h -= pj * lp;
+        }
+        if (ent) *ent = h;
+    }
+    return (double)x[t] - lz;
+}
+
+typedef struct {
+    int n;                      /* sequences */
+    int *start, *len;           /* response spans in the flat arrays */
+    double *adv, *lp, *lp_old, *lp_ref, *dlp;
+    uint8_t *mask;
+    int64_t total;
+} flat_t;
+
+static void flat_free(flat_t *f) {
+    free(f->start); free(f->len); free(f->adv); free(f->lp); free(f->lp_old); free(f->lp_ref); free(f->dlp);
+    free(f->mask);
+}
+
+/* Forward the sequences idx[0..n) in chunks of the model's rows; for each chunk fill f->lp (and the
+ * entropy sums), and with `learn` also run the surrogate and backward with the minibatch normalisers. */
+static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool learn, double norm_seqs,
+                            double norm_tokens, pd_rl_lstats *ls, double *loss, double *ent_sum, double *ent_n) {
+    pd_tmodel *m = r->m;
+    int V = m->cfg.n_vocab, T = 1;
+    for (int i = 0; i < n; i++) if (r->seqs[idx[i]].n > T) T = r->seqs[idx[i]].n;
+    if (T > m->T) return pd_fail(PD_ERR_RANGE, "rl: a sequence of %d tokens exceeds the learner's %d", T, m->T);
+    int rows = m->B;
+    int32_t *tk = pd_malloc(sizeof(int32_t) * (size_t)rows * T);
+    double *p = pd_malloc(sizeof(double) * (size_t)V);
+    int *cs = pd_malloc(sizeof(int) * (size_t)rows), *cl = pd_malloc(sizeof(int) * (size_t)rows);
+    double *ca = pd_malloc(sizeof(double) * (size_t)rows);
+    if (!tk || !p || !cs || !cl || !ca) { free(tk); free(p); free(cs); free(cl); free(ca); return PD_ERR_NOMEM; }
+    pd_rl_loss_cfg lc = {r->c.agg, r->c.eps_low, r->c.eps_high, r->c.beta, (double)r->c.max_tokens};
+    for (int c0 = 0; c0 < n; c0 += rows) {
+        int nr = n - c0 < rows ? n - c0 : rows;
+        for (int i = 0; i < nr; i++) {
+            const rl_seq *s = &r->seqs[idx[c0 + i]];
+            for (int t = 0; t < T; t++) tk[(size_t)i * T + t] = t < s->n ? s->tok[t] : 0;
+        }
+        pd_tbatch b = {nr, T, tk, NULL, NULL};
+        pd_tmodel_forward(m, &b, NULL);
+        const float *lg = m->a.logits;
+        for (int i = 0; i < nr; i++) {
+            int si = idx[c0 + i];
+            const rl_seq *s = &r->seqs[si];
+            for (int k = 0; k < f->len[si]; k++) {
+                int pos = s->n_prompt - 1 + k, fk = f->start[si] + k;
+                double e;
+                f->lp[fk] = row_logp(lg + ((size_t)i * T + pos) * V, V, s->tok[pos + 1], ent_sum && f->mask[fk] ? &e : NULL,
+                                     NULL);
+                if (ent_sum && f->mask[fk]) { *ent_sum += e; *ent_n += 1; }
+            }
+            cs[i] = f->start[si]; cl[i] = f->len[si]; ca[i] = f->adv[si];
+        }
+        if (!learn) continue;
+        pd_rl_tokens tt = {nr, cs, cl, ca, f->lp, f->lp_old, f->lp_ref, f->mask, norm_seqs, norm_tokens};
+        *loss += pd_rl_surrogate(&lc, &tt, f->dlp, ls);
+        float *dl = m->ga.dlogits;
+        memset(dl, 0, sizeof(float) * (size_t)nr * T * V);
+        for (int i = 0; i < nr; i++) {
+            int si = idx[c0 + i];
+            const rl_seq *s = &r->seqs[si];
+            for (int k = 0; k < f->len[si]; k++) {
+                int fk = f->start[si] + k;
+                double g = f->dlp[fk];
+                if (g == 0) continue;
+                int pos = s->n_prompt - 1 + k;
+                size_t row = ((size_t)i * T + pos) * V;
+                row_logp(lg + row, V, 0, NULL, p);
+                /* d logp(t)/d z_j = [j = t] − p_j */
+                for (int j = 0; j < V; j++) dl[row + j] = (float)(-g * p[j]);
+                dl[row + s->tok[pos + 1]] += (float)g;
+            }
+        }
+        pd_tr_model_backward(&m->cfg, &m->p, &m->g, &m->a, &m->ga, m->cs, tk, NULL, nr, T);
+    }
+    free(tk); free(p); free(cs); free(cl); free(ca);
+    return PD_OK;
+}
+
+pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, pd_rl_stats *s) {
+    const pd_rl_cfg *c = &r->c;
+    memset(s, 0, sizeof *s);
+    batch_free(r);
+    int G = c->G;
+    r->items = pd_calloc((size_t)c->B, sizeof *r->items);
+    r->seqs = pd_calloc((size_t)c->B * G, sizeof *r->seqs);
+    pd_task_item *items = pd_calloc((size_t)c->B, sizeof *items);
+    rl_seq *rs = pd_calloc((size_t)c->B * G, sizeof *rs);
+    double *rw = pd_malloc(sizeof(double) * (size_t)c->B * G), *ad = pd_malloc(sizeof(double) * (size_t)c->B * G);
+    uint8_t *zv = pd_malloc((size_t)c->B);
+    r->reward = pd_malloc(sizeof(double) * (size_t)c->B * G);
+    r->adv = pd_malloc(sizeof(double) * (size_t)c->B * G);
+    r->resp_len = pd_malloc(sizeof(int) * (size_t)c->B * G);
+    pd_status st = r->items && r->seqs && items && rs && rw && ad && zv && r->reward && r->adv && r->resp_len
+                       ? PD_OK : PD_ERR_NOMEM;
+    int rounds = c->dynamic_sampling ? (c->max_draws > 0 ? c->max_draws : 1) : 1, zero_kept = 0, zero_dropped = 0;
+    double w0 = pd_time_now(), c0 = cpu_now();
+    for (int round = 0; round < rounds && st == PD_OK && r->n_items < c->B; round++) {
+        int n = c->B;
+        for (int i = 0; i < n && st == PD_OK; i++) st = draw_item(r, rng, &items[i]);
+        double tr = pd_time_now();
+        if (st == PD_OK) st = rollout(r, rng, items, n, 0, rs);
+        s->t_rollout += pd_time_now() - tr;
+        double tw = pd_time_now();
+        if (st == PD_OK) {
+            /* verifiers are pure functions of the text: the responses are judged in parallel */
+#pragma omp parallel for schedule(dynamic)
+            for (int k = 0; k < n * G; k++) rw[k] = rs[k].reward = reward_of(r, &items[rs[k].item], &rs[k]);
+            pd_rl_advantages(c->algo, rw, n, G, c->adv_eps, ad, zv);
+        }
+        s->t_reward += pd_time_now() - tw;
+        s->groups_drawn += n;
+        for (int i = 0; i < n && st == PD_OK; i++) {
+            bool keep = r->n_items < c->B && !(c->dynamic_sampling && zv[i]);
+            if (zv[i]) { if (keep) zero_kept++; else if (c->dynamic_sampling) zero_dropped++; }
+            if (!keep) {
+                for (int k = 0; k < G; k++) seq_free(&rs[i * G + k]);
+                pd_task_item_free(&items[i]);
+                continue;
+            }
+            int gi = r->n_items++;
+            r->items[gi] = items[i];
+            for (int k = 0; k < G; k++) {
+                rl_seq *q = &r->seqs[r->n_seqs];
+                *q = rs[i * G + k];
+                q->item = gi;
+                r->reward[r->n_seqs] = rw[i * G + k];
+                r->adv[r->n_seqs] = ad[i * G + k];
+                r->resp_len[r->n_seqs] = q->n - q->n_prompt;
+                r->n_seqs++;
+            }
+        }
+        memset(items, 0, sizeof *items * (size_t)c->B);
+        memset(rs, 0, sizeof *rs * (size_t)c->B * G);
+    }
+    free(items); free(rs); free(rw); free(ad); free(zv);
+    s->rollout_cpu = cpu_now() - c0;
+    s->groups_kept = r->n_items;
+    s->dropped_frac = s->groups_drawn ? (double)zero_dropped / s->groups_drawn : 0;
+    s->zero_var_frac = r->n_items ? (double)zero_kept / r->n_items : 0;
+    for (int i = 0; i < r->n_seqs && st == PD_OK && r->ref; i++) st = ref_logprobs(r, &r->seqs[i]);
+    if (st != PD_OK) return st;
+
+    /* statistics of the kept batch */
+    int N = r->n_seqs;
+    double nc = 0, ni = 0;
+    for (int i = 0; i < N; i++) {
+        const rl_seq *q = &r->seqs[i];
+        int L = q->n - q->n_prompt;
+        s->reward_mean += r->reward[i];
+        s->accuracy += q->correct;
+        s->len_mean += L; s->len_think += q->n_think; s->len_answer += q->n_answer;
+        if (q->correct) { s->len_correct += L; nc++; } else { s->len_incorrect += L; ni++; }
+        s->rollout_tokens += L;
+    }
+    if (N) {
+        s->reward_mean /= N; s->accuracy /= N; s->len_mean /= N; s->len_think /= N; s->len_answer /= N;
+        for (int i = 0; i < N; i++) s->reward_std += (r->reward[i] - s->reward_mean) * (r->reward[i] - s->reward_mean);
+        s->reward_std = sqrt(s->reward_std / N);
+    }
+    s->len_correct = nc ? s->len_correct / nc : NAN;
+    s->len_incorrect = ni ? s->len_incorrect / ni : NAN;
+    s->lr = pd_lr_at(&c->opt, *opt_step);
+    s->logp_maxdiff = NAN;
+    s->t_rollout = pd_time_now() - w0 - s->t_reward;   /* drawing + generating + reference */
+    if (!N) return PD_OK;
+
+    /* the learner */
+    double l0 = pd_time_now(), lc0 = cpu_now();
+    flat_t f = {0};
+    f.n = N;
+    f.start = pd_malloc(sizeof(int) * (size_t)N); f.len = pd_malloc(sizeof(int) * (size_t)N);
+    f.adv = pd_malloc(sizeof(double) * (size_t)N);
+    int64_t tot = 0;
+    for (int i = 0; f.start && f.len && i < N; i++) { f.start[i] = (int)tot; f.len[i] = r->seqs[i].n - r->seqs[i].n_prompt; tot += f.len[i]; }
+    f.total = tot;
+    size_t nt = (size_t)(tot > 0 ? tot : 1);
+    f.lp = pd_malloc(sizeof(double) * nt); f.lp_old = pd_malloc(sizeof(double) * nt); f.dlp = pd_malloc(sizeof(double) * nt);
+    f.mask = pd_malloc(nt);
+    if (r->ref) f.lp_ref = pd_malloc(sizeof(double) * nt);
+    int *order = pd_malloc(sizeof(int) * (size_t)N);
+    if (!f.start || !f.len || !f.adv || !f.lp || !f.lp_old || !f.dlp || !f.mask || (r->ref && !f.lp_ref) || !order) {
+        flat_free(&f); free(order);
+        return PD_ERR_NOMEM;
+    }
+    for (int i = 0; i < N; i++) {
+        const rl_seq *q = &r->seqs[i];
+        f.adv[i] = r->adv[i];
+        order[i] = i;
+        for (int k = 0; k < f.len[i]; k++) {
+            int fk = f.start[i] + k;
+            f.lp_old[fk] = q->lp_old[k];
+            f.mask[fk] = isfinite(q->lp_old[k]) && !(c->overlong_filter && q->truncated);
+            if (f.lp_ref) f.lp_ref[fk] = q->lp_ref[k];
+        }
+    }
+    if (check_logp) {
+        st = learn_pass(r, &f, order, N, false, 0, 0, NULL, NULL, NULL, NULL);
+        double md = 0;
+        for (int64_t k = 0; k < tot; k++) if (f.mask[k] && fabs(f.lp[k] - f.lp_old[k]) > md) md = fabs(f.lp[k] - f.lp_old[k]);
+        s->logp_maxdiff = md;
+    }
+    pd_rl_lstats ls = {0};
+    double ent = 0, ent_n = 0, loss = 0, gsum = 0;
+    int K = c->minibatches, n_upd = 0;
+    for (int e = 0; e < c->ppo_epochs && st == PD_OK; e++) {
+        if (K > 1)
+            for (int i = N - 1; i > 0; i--) {
+                int j = (int)pd_rng_below(rng, (uint64_t)i + 1), t = order[i];
+                order[i] = order[j]; order[j] = t;
+            }
+        for (int k = 0; k < K && st == PD_OK; k++) {
+            int a = (int)((int64_t)N * k / K), b = (int)((int64_t)N * (k + 1) / K);
+            double ntok = 0;
+            for (int i = a; i < b; i++)
+                for (int t = 0; t < f.len[order[i]]; t++) ntok += f.mask[f.start[order[i]] + t];
+            pd_tmodel_zero_grad(r->m);
+            double ml = 0;
+            st = learn_pass(r, &f, order + a, b - a, true, (double)(b - a), ntok, &ls, &ml, e == 0 ? &ent : NULL,
+                            e == 0 ? &ent_n : NULL);
+            if (st != PD_OK) break;
+            if (e == 0 && k == 0 && !check_logp) {
+                double md = 0;
+                for (int i = a; i < b; i++)
+                    for (int t = 0; t < f.len[order[i]]; t++) {
+                        int fk = f.start[order[i]] + t;
+                        if (f.mask[fk] && fabs(f.lp[fk] - f.lp_old[fk]) > md) md = fabs(f.lp[fk] - f.lp_old[fk]);
+                    }
+                s->logp_maxdiff = md;
+            }
+            float lr = pd_lr_at(&c->opt, *opt_step);
+            gsum += pd_tmodel_adamw(r->m, &c->opt, *opt_step, lr);
+            (*opt_step)++;
+            loss += ml;
+            n_upd++;
+        }
+    }
+    for (int i = 0; i < N; i++) s->learner_tokens += (double)r->seqs[i].n * c->ppo_epochs;
+    s->entropy = ent_n ? ent / ent_n : NAN;
+    s->kl = ls.tokens ? ls.kl_sum / ls.tokens : 0;
+    s->clip_frac = ls.tokens ? ls.clipped / ls.tokens : 0;
+    s->ratio_dev_max = ls.ratio_dev_max;
+    s->grad_norm = n_upd ? gsum / n_upd : 0;
+    s->loss = n_upd ? loss / n_upd : 0;
+    s->t_learn = pd_time_now() - l0;
+    s->learn_cpu = cpu_now() - lc0;
+    flat_free(&f);
+    free(order);
+    return st;
+}
