@@ -32,6 +32,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!init) {
         init = 1;
         pd_log_set_level(PD_LOG_ERROR);
+        FILE *fx = fopen(PD_SHARED_DIR "/fixtures/tokenizer/ggml-vocab-llama-spm.gguf", "rb");
+        if (!fx) { /* a clone without the shared fixtures: SKIPPED (CTest SKIP_RETURN_CODE 77) */
+            printf("SKIPPED: fuzz_tokenizer needs the shared fixtures, not found at %s/fixtures\n", PD_SHARED_DIR);
+            exit(77);
+        }
+        fclose(fx);
         toks[0] = load(PD_SHARED_DIR "/fixtures/tokenizer/ggml-vocab-llama-spm.gguf");
         toks[1] = load(PD_SHARED_DIR "/fixtures/tokenizer/ggml-vocab-qwen2-rebuilt.gguf");
         static const char *const sp[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"};
