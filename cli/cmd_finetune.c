@@ -29,7 +29,8 @@ static void help(FILE *f) {
             "                        -sum of weight gradients over --calib N training batches (default 8)\n"
             "  --svd M               auto | lapack | jacobi (default auto)\n"
             "data and optimisation (as ponder train):\n"
-            "  --task T --difficulty D|LO-HI --data FILE\n"
+            "  --task T --difficulty D|LO-HI --data FILE (JSONL task items or SFT examples: messages or\n"
+            "  prompt/completion; training text uses the base's tokenizer and chat template) --strict\n"
             "  --batch B --seq T --accum N --steps N (0: write the fresh adapter) --lr X (default 1e-3)\n"
             "  --min-lr-frac X --warmup N --wd X (default 0) --clip X --seed N --threads N\n"
             "output:\n"
@@ -42,18 +43,16 @@ static void help(FILE *f) {
 int pd_cmd_finetune(int argc, char **argv) {
     pd_finetune_opts o;
     pd_finetune_opts_default(&o);
-    o.eval_n = 100;
-    o.opt.lr = 1e-3f;
-    bool quiet = false, plot_none = false, steps_given = false;
-    char *plot_alloc = NULL;
-    const cli_run_flags rf = CLI_RUN_FLAGS(&o, 0, &steps_given, &plot_none, &quiet);
+    o.run.eval_n = 100;
+    o.run.opt.lr = 1e-3f;
+    cli_run_args ra = {.o = &o.run, .steps_min = 0};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v;
         long long iv;
         double dv;
 #define IVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_int(V, f, v, lo, hi, &iv))
 #define FVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_float(V, f, v, lo, hi, &dv))
-        int sr = cli_run_flag(V, argc, argv, &i, &rf);
+        int sr = cli_run_flag(V, argc, argv, &i, &ra);
         if (sr != 1) { if (sr) return sr; continue; }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return 0; }
         else if (!strcmp(f, "-m") || !strcmp(f, "--model")) { if (!(o.base = cli_value(V, argc, argv, &i))) return 2; }
@@ -107,40 +106,19 @@ int pd_cmd_finetune(int argc, char **argv) {
 #undef IVAL
 #undef FVAL
     }
-    char *out_alloc = NULL;
-    if (o.resume) {
-        if (!o.out) { /* A.gguf.ckpt → A.gguf */
-            size_t l = strlen(o.resume);
-            out_alloc = malloc(l + 1);
-            if (!out_alloc) return 1;
-            memcpy(out_alloc, o.resume, l + 1);
-            if (l > 5 && !strcmp(out_alloc + l - 5, ".ckpt")) out_alloc[l - 5] = 0;
-            o.out = out_alloc;
-        }
-        if (!steps_given) o.steps = 0; /* keep the checkpoint's step count */
-    } else {
-        int r = 0;
-        if (!o.base) { cli_error(V, "-m BASE.gguf is required"); r = 2; }
-        else if (!o.out) { cli_error(V, "--out FILE.gguf is required"); r = 2; }
-        else if (!o.task && !o.data_path && o.steps > 0) { cli_error(V, "give --task T or --data FILE"); r = 2; }
-        else if (o.task && o.data_path) { cli_error(V, "--task and --data exclude each other"); r = 2; }
-        if (r) return r;
-    }
-    if (!plot_none && !o.plot_path && (o.steps > 0 || o.resume)) {
-        size_t l = strlen(o.out) + 16;
-        plot_alloc = malloc(l);
-        if (plot_alloc) { snprintf(plot_alloc, l, "%s.loss.svg", o.out); o.plot_path = plot_alloc; }
-    }
-    o.progress = quiet ? NULL : stderr;
+    pd_run_opts *r = &o.run;
+    if (!r->resume && !o.base) { cli_error(V, "-m BASE.gguf is required"); return 2; }
+    int rc = cli_run_finish(V, &ra, r->steps > 0, r->steps > 0 || r->resume);
+    if (rc) { cli_run_args_free(&ra); return rc; }
+    r->progress = ra.quiet ? NULL : stderr;
     pd_finetune_result res;
     pd_status st = pd_finetune_run(&o, &res);
-    int rc = 0;
     if (st != PD_OK) {
         cli_error(V, "%s", pd_last_error());
         rc = 1;
     } else if (res.steps_done == 0) {
         printf("wrote the initial %s adapter (%lld trainable parameters) to %s\n", pd_adapter_method_name(o.method),
-               (long long)res.n_params, o.out);
+               (long long)res.n_params, r->out);
     } else {
         printf("fine-tuned %lld adapter parameters for %lld steps in %.1f s (%.0f tokens/s)\n", (long long)res.n_params,
                (long long)res.steps_done, res.seconds, res.tokens_per_s);
@@ -148,11 +126,10 @@ int pd_cmd_finetune(int argc, char **argv) {
                res.final_loss);
         if (res.eval.n)
             printf(", greedy accuracy %.1f%% (%d/%d)", 100 * res.eval.accuracy, res.eval.correct, res.eval.n);
-        printf("\nwrote %s (+ .ckpt)", o.out);
-        if (o.plot_path) printf(" and %s", o.plot_path);
+        printf("\nwrote %s (+ .ckpt)", r->out);
+        if (r->plot_path) printf(" and %s", r->plot_path);
         printf("\n");
     }
-    free(plot_alloc);
-    free(out_alloc);
+    cli_run_args_free(&ra);
     return rc;
 }

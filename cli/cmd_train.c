@@ -1,6 +1,6 @@
 /* cli/cmd_train.c — `ponder train`: pretrain or SFT a model from scratch on a task or a corpus
  * (train/trainer.c does the work). Flags may also come from a config file (--config FILE: one
- * "flag value" per line, '#' comments), read first so that flags on the command line win. */
+ * "flag value" per line, '#' comments; errors name FILE:LINE), read first so that flags on the command line win. */
 #include "cli.h"
 #include "run_flags.h"
 #include "ponder/error.h"
@@ -19,8 +19,13 @@ static void help(FILE *f) {
             "data:\n"
             "  --task T              task to SFT on (e.g. arith-add); items rendered with <think> traces\n"
             "  --difficulty D|LO-HI  task difficulty, or a range drawn uniformly (default 3)\n"
-            "  --data FILE           JSONL task set (*.jsonl) or a plain-text corpus (pretraining)\n"
+            "  --data FILE           *.jsonl: ponder task items and SFT examples ({\"messages\": [...]} or\n"
+            "                        {\"prompt\", \"completion\"}, as TRL reads them); other files: plain text\n"
+            "  --strict              a malformed JSONL line is fatal (default: reported and skipped)\n"
             "model:\n"
+            "  -m, --init MODEL      start from MODEL (any llama/qwen2/qwen3 GGUF with F32/F16/BF16/Q8_0\n"
+            "                        weights): its weights, tokenizer and chat template; the flags below\n"
+            "                        are ignored (default: a new model with ponder's byte vocabulary)\n"
             "  --arch A              llama | qwen2 | qwen3 (default qwen3)\n"
             "  --dim N --layers N --heads N --kv-heads N --head-dim N --ffn N --ctx N\n"
             "  --untied              separate output matrix (default: tied to the embedding)\n"
@@ -49,10 +54,10 @@ static void help(FILE *f) {
 
 typedef struct {
     pd_train_opts o;
-    bool quiet, plot_none, steps_given, head_dim_given, kv_given;
+    cli_run_args ra;
+    bool head_dim_given, kv_given;
     int report[8], n_report;
     const char *records;
-    char *plot_alloc, *out_alloc;
     char *cfg_text;
     char **cfg_argv;
     char **dash;   /* "--flag" copies made for config lines written without dashes */
@@ -64,8 +69,7 @@ static void targs_free(targs *a) {
     free(a->dash);
     free(a->cfg_text);
     free(a->cfg_argv);
-    free(a->plot_alloc);
-    free(a->out_alloc);
+    cli_run_args_free(&a->ra);
 }
 
 static int parse(targs *a, int argc, char **argv, bool from_file);
@@ -78,7 +82,7 @@ static int read_config(targs *a, const char *path) {
     fseek(f, 0, SEEK_SET);
     if (n < 0 || n > (1 << 20)) { fclose(f); cli_error(V, "--config: '%s' is not a small text file", path); return 1; }
     a->cfg_text = malloc((size_t)n + 1);
-    a->cfg_argv = malloc(sizeof(char *) * ((size_t)n + 2));
+    a->cfg_argv = malloc(sizeof(char *) * (2 * (size_t)n + 4));  /* a verb slot per line + the words */
     a->dash = malloc(sizeof(char *) * ((size_t)n + 2));
     if (!a->cfg_text || !a->cfg_argv || !a->dash || fread(a->cfg_text, 1, (size_t)n, f) != (size_t)n) {
         fclose(f);
@@ -87,38 +91,52 @@ static int read_config(targs *a, const char *path) {
     }
     fclose(f);
     a->cfg_text[n] = 0;
-    int ac = 0;
-    a->cfg_argv[ac++] = (char *)V;
-    for (char *line = strtok(a->cfg_text, "\n"); line; line = strtok(NULL, "\n")) {
+    /* line by line, so that a bad flag or value is reported as FILE:LINE and no value is taken
+     * from the next line */
+    int ac = 0, line_no = 0;
+    for (char *line = a->cfg_text; line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        line_no++;
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;
+        int start = ac;
+        a->cfg_argv[ac++] = (char *)V;
         char *sp;
         for (char *w = strtok_r(line, " \t\r=", &sp); w; w = strtok_r(NULL, " \t\r=", &sp)) a->cfg_argv[ac++] = w;
-    }
-    /* allow flags written without "--" in the file */
-    for (int i = 1; i < ac; i++) {
-        if (a->cfg_argv[i][0] == '-') continue;
-        bool is_value = i > 1 && a->cfg_argv[i - 1][0] == '-' && strcmp(a->cfg_argv[i - 1], "--untied") &&
-                        strcmp(a->cfg_argv[i - 1], "--quiet");
-        if (!is_value) {
-            size_t l = strlen(a->cfg_argv[i]);
-            char *d = malloc(l + 3);
-            if (!d) return 1;
-            snprintf(d, l + 3, "--%s", a->cfg_argv[i]);
-            a->cfg_argv[i] = a->dash[a->n_dash++] = d;
+        /* allow flags written without "--" in the file */
+        for (int i = start + 1; i < ac; i++) {
+            if (a->cfg_argv[i][0] == '-') continue;
+            bool is_value = i > start + 1 && a->cfg_argv[i - 1][0] == '-' && strcmp(a->cfg_argv[i - 1], "--untied") &&
+                            strcmp(a->cfg_argv[i - 1], "--quiet");
+            if (!is_value) {
+                size_t l = strlen(a->cfg_argv[i]);
+                char *d = malloc(l + 3);
+                if (!d) return 1;
+                snprintf(d, l + 3, "--%s", a->cfg_argv[i]);
+                a->cfg_argv[i] = a->dash[a->n_dash++] = d;
+            }
         }
+        if (ac - start > 1) {
+            char where[300];
+            snprintf(where, sizeof where, "%s:%d", path, line_no);
+            cli_error_context(where);
+            int r = parse(a, ac - start, a->cfg_argv + start, true);
+            cli_error_context(NULL);
+            if (r) return r;
+        }
+        line = nl ? nl + 1 : NULL;
     }
-    return parse(a, ac, a->cfg_argv, true);
+    return 0;
 }
 
 static int parse(targs *a, int argc, char **argv, bool from_file) {
     pd_train_opts *o = &a->o;
-    const cli_run_flags rf = CLI_RUN_FLAGS(o, 1, &a->steps_given, &a->plot_none, &a->quiet);
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v;
         long long iv;
 #define IVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_int(V, f, v, lo, hi, &iv))
-        int sr = cli_run_flag(V, argc, argv, &i, &rf);
+        int sr = cli_run_flag(V, argc, argv, &i, &a->ra);
         if (sr != 1) { if (sr) return sr; continue; }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return -1; }
         else if (!strcmp(f, "--arch")) {
@@ -133,6 +151,7 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
         else if (!strcmp(f, "--ffn")) { if (IVAL(1, 1 << 20)) return 2; o->cfg.n_ff = (int)iv; }
         else if (!strcmp(f, "--ctx")) { if (IVAL(2, 1 << 20)) return 2; o->cfg.n_ctx = (int)iv; }
         else if (!strcmp(f, "--untied")) o->cfg.tied = false;
+        else if (!strcmp(f, "--init") || !strcmp(f, "-m")) { if (!(o->init = cli_value(V, argc, argv, &i))) return 2; }
         else if (!strcmp(f, "--report")) {
             if (!(v = cli_value(V, argc, argv, &i))) return 2;
             a->n_report = 0;
@@ -161,7 +180,8 @@ int pd_cmd_train(int argc, char **argv) {
     targs a;
     memset(&a, 0, sizeof a);
     pd_train_opts_default(&a.o);
-    a.o.eval_n = 100;
+    a.o.run.eval_n = 100;
+    a.ra = (cli_run_args){.o = &a.o.run, .steps_min = 1};
     /* a config file is read first wherever --config appears, so command-line flags override it */
     int r = 0;
     for (int i = 1; i + 1 < argc && !r; i++)
@@ -169,29 +189,11 @@ int pd_cmd_train(int argc, char **argv) {
     if (!r) r = parse(&a, argc, argv, false);
     if (r) { targs_free(&a); return r < 0 ? 0 : r; }
     pd_train_opts *o = &a.o;
-    if (!o->resume && !o->task && !o->data_path) { cli_error(V, "give --task T or --data FILE (or --resume)"); r = 2; }
-    else if (o->task && o->data_path) { cli_error(V, "--task and --data exclude each other"); r = 2; }
-    else if (!o->out && !o->resume) { cli_error(V, "--out FILE.gguf is required"); r = 2; }
-    if (r) { targs_free(&a); return r; }
-    if (!o->out) {
-        /* default: the model beside the checkpoint (FILE.gguf for FILE.gguf.ckpt) */
-        size_t l = strlen(o->resume);
-        a.out_alloc = malloc(l + 1);
-        if (!a.out_alloc) { targs_free(&a); return 1; }
-        memcpy(a.out_alloc, o->resume, l + 1);
-        if (l > 5 && !strcmp(a.out_alloc + l - 5, ".ckpt")) a.out_alloc[l - 5] = 0;
-        else { cli_error(V, "--out is needed when the checkpoint's name does not end in .ckpt"); targs_free(&a); return 2; }
-        o->out = a.out_alloc;
-    }
+    pd_run_opts *ro = &o->run;
+    if ((r = cli_run_finish(V, &a.ra, true, true))) { targs_free(&a); return r; }
     if (!a.head_dim_given) o->cfg.head_dim = o->cfg.dim / o->cfg.n_head;
     if (!a.kv_given && o->cfg.n_head % o->cfg.n_head_kv) o->cfg.n_head_kv = o->cfg.n_head;
-    if (!a.plot_none && !o->plot_path) {
-        size_t l = strlen(o->out) + 16;
-        a.plot_alloc = malloc(l);
-        if (a.plot_alloc) { snprintf(a.plot_alloc, l, "%s.loss.svg", o->out); o->plot_path = a.plot_alloc; }
-    }
-    if (o->resume && !a.steps_given) o->steps = 0; /* 0: keep the checkpoint's step count */
-    o->progress = a.quiet ? NULL : stderr;
+    ro->progress = a.ra.quiet ? NULL : stderr;
     pd_train_result res;
     pd_status st = pd_train_run(o, &res);
     if (st != PD_OK) {
@@ -204,10 +206,10 @@ int pd_cmd_train(int argc, char **argv) {
     printf("final loss %.4f, held-out loss %.4f", res.final_loss, res.heldout_loss);
     if (res.eval.n) printf(", greedy accuracy %.1f%% (%d/%d), mean thinking tokens %.1f", 100 * res.eval.accuracy,
                            res.eval.correct, res.eval.n, res.eval.mean_think_tokens);
-    printf("\nwrote %s (checkpoint %s.ckpt)", o->out, o->out);
-    if (o->plot_path) printf(" and %s", o->plot_path);
+    printf("\nwrote %s (checkpoint %s.ckpt)", ro->out, ro->out);
+    if (ro->plot_path) printf(" and %s", ro->plot_path);
     printf("\n");
-    if (a.n_report && o->task) {
+    if (a.n_report && ro->task) {
         FILE *rec = NULL;
         if (a.records && !(rec = fopen(a.records, "w"))) {
             cli_error(V, "--records: cannot open '%s' for writing", a.records);
@@ -215,8 +217,8 @@ int pd_cmd_train(int argc, char **argv) {
             return 1;
         }
         fflush(stdout);
-        st = pd_train_report(o->out, o->task, a.report, a.n_report, o->eval_n > 0 ? o->eval_n : 100, o->seed,
-                             o->max_new, stdout, rec);
+        st = pd_train_report(ro->out, ro->task, a.report, a.n_report, ro->eval_n > 0 ? ro->eval_n : 100, ro->seed,
+                             ro->max_new, stdout, rec);
         if (rec) fclose(rec);
         if (st != PD_OK) {
             cli_error(V, "%s", pd_last_error());

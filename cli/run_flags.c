@@ -1,10 +1,53 @@
-/* cli/run_flags.c — the flags `ponder train` and `ponder finetune` share (see run_flags.h). */
+/* cli/run_flags.c — the flags `ponder train`, `ponder finetune` and the RL verb share, read into one
+ * pd_run_opts (see run_flags.h). */
 #include "run_flags.h"
 #include "cli.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-int cli_run_flag(const char *V, int argc, char **argv, int *ip, const cli_run_flags *r) {
+void cli_run_args_free(cli_run_args *a) {
+    free(a->out_alloc);
+    free(a->plot_alloc);
+    a->out_alloc = a->plot_alloc = NULL;
+}
+
+int cli_run_finish(const char *V, cli_run_args *a, bool need_data, bool want_plot) {
+    pd_run_opts *r = a->o;
+    if (!r->resume && need_data && !r->task && !r->data_path) {
+        cli_error(V, "give --task T or --data FILE (or --resume)");
+        return 2;
+    }
+    if (r->task && r->data_path) { cli_error(V, "--task and --data exclude each other"); return 2; }
+    if (!r->out && !r->resume) { cli_error(V, "--out FILE.gguf is required"); return 2; }
+    if (r->task && !cli_difficulty_check(V, "--difficulty", r->task, r->dlo, r->dhi)) return 2;
+    if (r->task && r->eval_difficulty > 0 &&
+        !cli_difficulty_check(V, "--eval-difficulty", r->task, r->eval_difficulty, r->eval_difficulty))
+        return 2;
+    if (!r->out) {
+        /* default: beside the checkpoint (FILE.gguf for FILE.gguf.ckpt) */
+        size_t l = strlen(r->resume);
+        if (l <= 5 || strcmp(r->resume + l - 5, ".ckpt")) {
+            cli_error(V, "--out is needed when the checkpoint's name does not end in .ckpt");
+            return 2;
+        }
+        if (!(a->out_alloc = malloc(l + 1))) return 1;
+        memcpy(a->out_alloc, r->resume, l - 5);
+        a->out_alloc[l - 5] = 0;
+        r->out = a->out_alloc;
+    }
+    if (want_plot && !a->plot_none && !r->plot_path) {
+        size_t l = strlen(r->out) + 16;
+        if (!(a->plot_alloc = malloc(l))) return 1;
+        snprintf(a->plot_alloc, l, "%s.loss.svg", r->out);
+        r->plot_path = a->plot_alloc;
+    }
+    if (r->resume && !a->steps_given) r->steps = 0; /* 0: keep the checkpoint's schedule */
+    return 0;
+}
+
+int cli_run_flag(const char *V, int argc, char **argv, int *ip, cli_run_args *a) {
+    pd_run_opts *r = a->o;
     const char *f = argv[*ip], *v;
     long long iv;
     double dv;
@@ -12,44 +55,43 @@ int cli_run_flag(const char *V, int argc, char **argv, int *ip, const cli_run_fl
 #define IVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_int(V, f, v, lo, hi, &iv))
 #define FVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_float(V, f, v, lo, hi, &dv))
 #define STR(dst) { if (!(*(dst) = cli_value(V, argc, argv, &i))) rc = 2; }
-    if (!strcmp(f, "--task")) STR(r->task)
-    else if (!strcmp(f, "--data")) STR(r->data_path)
+    if (!strcmp(f, "--task")) STR(&r->task)
+    else if (!strcmp(f, "--data")) STR(&r->data_path)
+    else if (!strcmp(f, "--strict")) r->strict = true;
     else if (!strcmp(f, "--difficulty")) {
-        int lo, hi;
-        char tail;
-        if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
-        else if (sscanf(v, "%d-%d%c", &lo, &hi, &tail) == 2) { *r->dlo = lo; *r->dhi = hi; }
-        else if (sscanf(v, "%d%c", &lo, &tail) == 1) { *r->dlo = *r->dhi = lo; }
-        else { cli_error(V, "--difficulty: expected N or LO-HI, got '%s'", v); rc = 2; }
+        if (!(v = cli_value(V, argc, argv, &i)) || !cli_difficulty(V, f, v, true, &r->dlo, &r->dhi)) rc = 2;
     }
-    else if (!strcmp(f, "--batch")) { if (IVAL(1, 1 << 16)) rc = 2; else *r->B = (int)iv; }
-    else if (!strcmp(f, "--seq")) { if (IVAL(2, 1 << 20)) rc = 2; else *r->T = (int)iv; }
-    else if (!strcmp(f, "--accum")) { if (IVAL(1, 1 << 16)) rc = 2; else *r->accum = (int)iv; }
+    else if (!strcmp(f, "--batch")) { if (IVAL(1, 1 << 16)) rc = 2; else r->B = (int)iv; }
+    else if (!strcmp(f, "--seq")) { if (IVAL(2, 1 << 20)) rc = 2; else r->T = (int)iv; }
+    else if (!strcmp(f, "--accum")) { if (IVAL(1, 1 << 16)) rc = 2; else r->accum = (int)iv; }
     else if (!strcmp(f, "--steps")) {
-        if (IVAL(r->steps_min, 1LL << 40)) rc = 2;
-        else { *r->steps = iv; *r->steps_given = true; }
+        if (IVAL(a->steps_min, 1LL << 40)) rc = 2;
+        else { r->steps = iv; a->steps_given = true; }
     }
-    else if (!strcmp(f, "--lr")) { if (FVAL(0, 10)) rc = 2; else r->opt->lr = (float)dv; }
-    else if (!strcmp(f, "--min-lr-frac")) { if (FVAL(0, 1)) rc = 2; else r->opt->min_lr_frac = (float)dv; }
-    else if (!strcmp(f, "--warmup")) { if (IVAL(0, 1 << 30)) rc = 2; else r->opt->warmup = (int)iv; }
-    else if (!strcmp(f, "--wd")) { if (FVAL(0, 10)) rc = 2; else r->opt->weight_decay = (float)dv; }
-    else if (!strcmp(f, "--clip")) { if (FVAL(0, 1e6)) rc = 2; else r->opt->clip = (float)dv; }
-    else if (!strcmp(f, "--seed")) { if (IVAL(0, 1LL << 62)) rc = 2; else *r->seed = (uint64_t)iv; }
-    else if (!strcmp(f, "--threads")) { if (IVAL(0, 1024)) rc = 2; else *r->threads = (int)iv; }
-    else if (!strcmp(f, "--out")) STR(r->out)
-    else if (!strcmp(f, "--resume")) STR(r->resume)
-    else if (!strcmp(f, "--log")) STR(r->log_path)
+    else if (!strcmp(f, "--lr")) { if (FVAL(0, 10)) rc = 2; else r->opt.lr = (float)dv; }
+    else if (!strcmp(f, "--min-lr-frac")) { if (FVAL(0, 1)) rc = 2; else r->opt.min_lr_frac = (float)dv; }
+    else if (!strcmp(f, "--warmup")) { if (IVAL(0, 1 << 30)) rc = 2; else r->opt.warmup = (int)iv; }
+    else if (!strcmp(f, "--wd")) { if (FVAL(0, 10)) rc = 2; else r->opt.weight_decay = (float)dv; }
+    else if (!strcmp(f, "--clip")) { if (FVAL(0, 1e6)) rc = 2; else r->opt.clip = (float)dv; }
+    else if (!strcmp(f, "--seed")) { if (!(v = cli_value(V, argc, argv, &i)) || !cli_seed(V, f, v, &r->seed)) rc = 2; }
+    else if (!strcmp(f, "-t") || !strcmp(f, "--threads")) { if (!(v = cli_value(V, argc, argv, &i)) || !cli_threads(V, f, v, &r->threads)) rc = 2; }
+    else if (!strcmp(f, "--out")) STR(&r->out)
+    else if (!strcmp(f, "--resume")) STR(&r->resume)
+    else if (!strcmp(f, "--log")) STR(&r->log_path)
     else if (!strcmp(f, "--plot")) {
         if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
-        else if (!strcmp(v, "none")) *r->plot_none = true;
-        else *r->plot_path = v;
+        else if (!strcmp(v, "none")) a->plot_none = true;
+        else r->plot_path = v;
     }
-    else if (!strcmp(f, "--ckpt-every")) { if (IVAL(0, 1 << 30)) rc = 2; else *r->ckpt_every = (int)iv; }
-    else if (!strcmp(f, "--eval-every")) { if (IVAL(0, 1 << 30)) rc = 2; else *r->eval_every = (int)iv; }
-    else if (!strcmp(f, "--eval-n")) { if (IVAL(0, 100000)) rc = 2; else *r->eval_n = (int)iv; }
-    else if (!strcmp(f, "--eval-difficulty")) { if (IVAL(0, 1000)) rc = 2; else *r->eval_difficulty = (int)iv; }
-    else if (!strcmp(f, "--max-new")) { if (IVAL(1, 1 << 20)) rc = 2; else *r->max_new = (int)iv; }
-    else if (!strcmp(f, "--quiet")) *r->quiet = true;
+    else if (!strcmp(f, "--ckpt-every")) { if (IVAL(0, 1 << 30)) rc = 2; else r->ckpt_every = (int)iv; }
+    else if (!strcmp(f, "--eval-every")) { if (IVAL(0, 1 << 30)) rc = 2; else r->eval_every = (int)iv; }
+    else if (!strcmp(f, "--eval-n")) { if (IVAL(0, 100000)) rc = 2; else r->eval_n = (int)iv; }
+    else if (!strcmp(f, "--eval-difficulty")) {
+        int hi;
+        if (!(v = cli_value(V, argc, argv, &i)) || !cli_difficulty(V, f, v, false, &r->eval_difficulty, &hi)) rc = 2;
+    }
+    else if (!strcmp(f, "--max-new")) { if (IVAL(1, 1 << 20)) rc = 2; else r->max_new = (int)iv; }
+    else if (!strcmp(f, "--quiet")) a->quiet = true;
     else rc = 1;
 #undef IVAL
 #undef FVAL

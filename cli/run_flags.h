@@ -1,5 +1,6 @@
-/* cli/run_flags.h — the data, optimisation and output flags that `ponder train` (cmd_train.c) and
- * `ponder finetune` (cmd_finetune.c) share, read into either option struct (same field names). */
+/* cli/run_flags.h — the data, optimisation and output flags that `ponder train` (cmd_train.c),
+ * `ponder finetune` (cmd_finetune.c) and the RL verb share: one parser reading them into the one
+ * pd_run_opts (ponder/train.h) that each verb's option struct embeds as `.run`. */
 #ifndef PONDER_CLI_RUN_FLAGS_H
 #define PONDER_CLI_RUN_FLAGS_H
 #include "ponder/train.h"
@@ -7,24 +8,21 @@
 #include <stdint.h>
 
 typedef struct {
-    const char **task, **data_path, **out, **resume, **log_path, **plot_path;
-    int *dlo, *dhi, *B, *T, *accum, *threads, *ckpt_every, *eval_every, *eval_n, *eval_difficulty, *max_new;
-    int64_t *steps;
-    uint64_t *seed;
-    pd_optcfg *opt;
+    pd_run_opts *o;             /* where the values go */
     long long steps_min;        /* smallest --steps accepted */
-    bool *steps_given, *plot_none, *quiet;
-} cli_run_flags;
-
-/* the view of options `o` (pd_train_opts or pd_finetune_opts) */
-#define CLI_RUN_FLAGS(o, steps_lo, steps_given_, plot_none_, quiet_)                                          \
-    ((cli_run_flags){&(o)->task, &(o)->data_path, &(o)->out, &(o)->resume, &(o)->log_path, &(o)->plot_path,   \
-                     &(o)->dlo, &(o)->dhi, &(o)->B, &(o)->T, &(o)->accum, &(o)->threads, &(o)->ckpt_every,    \
-                     &(o)->eval_every, &(o)->eval_n, &(o)->eval_difficulty, &(o)->max_new, &(o)->steps,       \
-                     &(o)->seed, &(o)->opt, (steps_lo), (steps_given_), (plot_none_), (quiet_)})
+    bool steps_given, plot_none, quiet;
+    char *out_alloc, *plot_alloc;   /* derived names (cli_run_args_free) */
+} cli_run_args;
 
 /* If argv[*i] is one of the shared flags, read it (and its value, advancing *i): 0, or 2 after
  * printing a usage error. 1: not one of them (nothing read). */
-int cli_run_flag(const char *verb, int argc, char **argv, int *i, const cli_run_flags *rf);
+int cli_run_flag(const char *verb, int argc, char **argv, int *i, cli_run_args *a);
+/* After parsing, the checks and derived names the verbs share: without --resume, --out is required
+ * and (need_data) --task or --data; --task and --data exclude each other; difficulties inside the
+ * task's range; on --resume, --out defaults to the checkpoint's name less ".ckpt" and --steps left
+ * out keeps the checkpoint's schedule (steps 0); want_plot: --plot defaults to <out>.loss.svg.
+ * 0, or 2 after printing a usage error (1: out of memory). */
+int cli_run_finish(const char *verb, cli_run_args *a, bool need_data, bool want_plot);
+void cli_run_args_free(cli_run_args *a);
 
 #endif

@@ -170,18 +170,9 @@ typedef struct {
                                  * instead of the KPSVD of W (SOKA_INIT_WEIGHT, default) */
     int calib_batches;          /* default 8 */
     pd_svd_method svd;
-    const char *task; int dlo, dhi; const char *data_path;
-    int B, T, accum;
-    int64_t steps;              /* 0: write the freshly initialised adapter and stop */
-    int64_t stop_after;         /* > 0: stop (files written) after this step, as if interrupted; the
-                                 * schedule still spans `steps` (tests, splitting long runs) */
-    uint64_t seed;
-    int threads;
-    pd_optcfg opt;              /* default lr 1e-3, weight decay 0, clip 1, cosine to 0.1 */
-    const char *out, *resume, *log_path, *plot_path;
-    int ckpt_every, eval_every, eval_batches, eval_n, eval_difficulty, max_new;
-    FILE *progress;
-    double *loss_curve;         /* optional, indexed by step */
+    pd_run_opts run;            /* run.steps 0: write the freshly initialised adapter and stop;
+                                 * run.stop_at: files written and evaluated there, as if interrupted;
+                                 * default lr 1e-3, weight decay 0, clip 1, cosine to 0.1 */
 } pd_finetune_opts;
 void pd_finetune_opts_default(pd_finetune_opts *o);
 typedef struct {

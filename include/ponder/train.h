@@ -95,9 +95,12 @@ float *pd_tmodel_adam_m(pd_tmodel *m);
 float *pd_tmodel_adam_v(pd_tmodel *m);
 
 /* ---- checkpoints (GGUF) ----
- * Weights under their inference names, the vocabulary (byte-level, specials below), the AdamW
+ * Weights under their inference names (F32), the model's vocabulary and chat template, the AdamW
  * moments as opt.m.<name> / opt.v.<name>, and ponder.train.* keys: step, rng state, optimiser and
- * data settings (the JSON string ponder.train.config). Written atomically. */
+ * data settings (the JSON string ponder.train.config). Written atomically. A model loaded from a
+ * file writes back that file's metadata (tokenizer.*, general.*, ...; arch keys from its config);
+ * a model made by pd_tmodel_new writes ponder's byte vocabulary (specials below) and a Qwen3-style
+ * template, and cannot be saved with any other n_vocab. */
 typedef struct {
     int64_t step;
     pd_rng rng;
@@ -105,10 +108,22 @@ typedef struct {
     bool with_optimizer;        /* false: a plain model file (no opt.* tensors) */
 } pd_tckpt_info;
 pd_status pd_tmodel_save(const pd_tmodel *m, const char *path, const pd_tckpt_info *info);
-/* Load a checkpoint (or any GGUF of a supported arch with f32 tensors) into a new model with batch
- * capacity B×T. info (may be NULL) receives step, rng and a malloc'd config_json (free it; NULL if
- * absent); *has_opt tells whether the moments were restored. */
+/* Load any model of a trainable architecture (llama, qwen2, qwen3 as the inference loader reads
+ * them: GGUF or llama2.c .bin; no rope scaling, rope_freqs, partial rotary or fused matrices) into
+ * a new model with batch capacity B×T (T is capped at the model's context), its weights
+ * dequantised into the f32 masters — F32, F16, BF16 or Q8_0 weights; other types are refused here
+ * (fine-tune those through an adapter). The model's tokenizer and chat family come along
+ * (pd_tmodel_chat). A checkpoint also restores: info (may be NULL) receives step, rng and a
+ * malloc'd config_json (free it; NULL if absent); *has_opt tells whether the moments were restored. */
 pd_tmodel *pd_tmodel_load(const char *path, int B, int T, pd_tckpt_info *info, bool *has_opt);
+/* The same for a base that stays frozen under an adapter: any stored type (Q4_0, Q4_K, Q6_K, ...
+ * are dequantised exactly; they are never written back), and no AdamW moments are allocated
+ * (pd_tmodel_adamw must not be called on it). */
+pd_tmodel *pd_tmodel_load_frozen(const char *path, int B, int T);
+/* The model's vocabulary and chat format (struct pd_tchat, ponder/data.h): what its training data
+ * is rendered and tokenised with. tok is NULL when the model has no vocabulary. */
+struct pd_tchat;
+const struct pd_tchat *pd_tmodel_chat(const pd_tmodel *m);
 
 /* The model as the inference path sees it (an in-memory GGUF loaded by pd_model_from_gguf): for
  * generation during training. Free with pd_model_free. */
@@ -120,7 +135,7 @@ typedef struct {
     int n, correct;
     double accuracy, score_sum, mean_think_tokens, mean_gen_tokens, tokens_per_s, seconds;
 } pd_geval;
-/* Greedy-decode each item's prompt (Qwen3 chat layout) with pm (up to max_new tokens), verify with
+/* Greedy-decode each item's prompt (pm's chat template, as `ponder run`) with pm (up to max_new tokens), verify with
  * the item's task (or the reference answer for JSONL items); records (may be NULL) gets one JSON
  * line per item. */
 pd_status pd_train_greedy_eval(const struct pd_model *pm, const pd_task_item *items, int n, int max_new,
@@ -131,22 +146,26 @@ pd_status pd_train_greedy_eval(const struct pd_model *pm, const pd_task_item *it
 pd_status pd_train_report(const char *model_path, const char *task, const int *diffs, int nd, int n, uint64_t seed,
                           int max_new, FILE *out, FILE *records);
 
-/* ---- the training run (what `ponder train` does) ---- */
+/* ---- the settings every training run shares ----
+ * `ponder train` (pd_train_opts), `ponder finetune` (pd_finetune_opts, adapter.h) and the RL loop embed
+ * one of these as their `.run`: data, optimisation, output and evaluation settings. */
 typedef struct {
-    pd_tcfg cfg;                /* architecture and sizes (n_vocab is set by the run) */
     pd_optcfg opt;              /* opt.total_steps is set from steps */
     const char *task;           /* task name, or NULL with data_path */
     int dlo, dhi;               /* task difficulty range */
-    const char *data_path;      /* JSONL task set or text corpus */
+    const char *data_path;      /* JSONL (task items / SFT examples) or text corpus */
+    bool strict;                /* a malformed JSONL line fails the run (default: warned and skipped) */
     int B, T, accum;            /* micro-batch rows × tokens, micro-batches per step */
-    int64_t steps;
+    int64_t steps;              /* the schedule's length (on resume: <= 0 keeps the checkpoint's) */
+    int64_t stop_at;            /* > 0: end after this step as if interrupted (checkpoint written; the
+                                   schedule still spans `steps`) */
     uint64_t seed;
     int threads;
-    const char *out;            /* final model (required; no optimizer state, loads in llama.cpp too);
-                                   checkpoints with optimizer state go to <out>.ckpt */
-    const char *resume;         /* checkpoint (<out>.ckpt) to continue from, or NULL */
+    const char *out;            /* the result (model or adapter); checkpoints with optimizer state go to
+                                   <out>.ckpt */
+    const char *resume;         /* checkpoint to continue from, or NULL */
     const char *log_path;       /* steps.jsonl, or NULL */
-    const char *plot_path;      /* loss-curve SVG, or NULL (none) */
+    const char *plot_path;      /* loss-curve SVG/PNG, or NULL (none) */
     int ckpt_every;             /* steps between checkpoints to <out>.ckpt (0: only at the end) */
     int eval_every;             /* steps between held-out evaluations (0: only at the end) */
     int eval_batches;           /* held-out micro-batches for the held-out loss */
@@ -155,8 +174,18 @@ typedef struct {
     int max_new;                /* generation limit for greedy accuracy */
     FILE *progress;             /* progress bar / lines (NULL: silent) */
     double *loss_curve;         /* optional: receives the loss of each step run (indexed by step) */
-    int64_t stop_at;            /* > 0: end after this step as if interrupted (checkpoint written; the
-                                   schedule still spans `steps`) */
+} pd_run_opts;
+/* The shared defaults: difficulty 3, batch 8×256, accum 1, seed 1, 4 held-out batches, max_new 256,
+ * pd_optcfg_default; steps as given. */
+void pd_run_opts_default(pd_run_opts *r, int64_t steps);
+
+/* ---- the training run (what `ponder train` does) ---- */
+typedef struct {
+    pd_tcfg cfg;                /* architecture and sizes (n_vocab is set by the run) */
+    pd_run_opts run;            /* run.out is required: the final model (no optimizer state, loads in
+                                   llama.cpp too) */
+    const char *init;           /* start from this model's weights, vocabulary and chat template (any
+                                   trainable model, pd_tmodel_load) instead of a random init; NULL: new */
 } pd_train_opts;
 void pd_train_opts_default(pd_train_opts *o);
 typedef struct {

@@ -10,19 +10,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pd_run_fields_to_json(cJSON *j, pd_run_fields f) {
-    if (*f.task) cJSON_AddStringToObject(j, "task", *f.task);
-    if (*f.data_path) cJSON_AddStringToObject(j, "data", *f.data_path);
-    cJSON_AddNumberToObject(j, "dlo", *f.dlo);
-    cJSON_AddNumberToObject(j, "dhi", *f.dhi);
-    cJSON_AddNumberToObject(j, "batch", *f.B);
-    cJSON_AddNumberToObject(j, "seq", *f.T);
-    cJSON_AddNumberToObject(j, "accum", *f.accum);
-    cJSON_AddNumberToObject(j, "steps", (double)*f.steps);
+void pd_run_opts_default(pd_run_opts *r, int64_t steps) {
+    memset(r, 0, sizeof *r);
+    pd_optcfg_default(&r->opt);
+    r->dlo = r->dhi = 3;
+    r->B = 8; r->T = 256; r->accum = 1;
+    r->steps = steps;
+    r->seed = 1;
+    r->eval_batches = 4;
+    r->max_new = 256;
+}
+
+void pd_run_opts_to_json(cJSON *j, const pd_run_opts *r) {
+    if (r->task) cJSON_AddStringToObject(j, "task", r->task);
+    if (r->data_path) cJSON_AddStringToObject(j, "data", r->data_path);
+    cJSON_AddNumberToObject(j, "dlo", r->dlo);
+    cJSON_AddNumberToObject(j, "dhi", r->dhi);
+    cJSON_AddNumberToObject(j, "batch", r->B);
+    cJSON_AddNumberToObject(j, "seq", r->T);
+    cJSON_AddNumberToObject(j, "accum", r->accum);
+    cJSON_AddNumberToObject(j, "steps", (double)r->steps);
     char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)*f.seed);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
     cJSON_AddStringToObject(j, "seed", seed);
-    const pd_optcfg *o = f.opt;
+    const pd_optcfg *o = &r->opt;
     cJSON_AddNumberToObject(j, "lr", o->lr);
     cJSON_AddNumberToObject(j, "min_lr_frac", o->min_lr_frac);
     cJSON_AddNumberToObject(j, "warmup", o->warmup);
@@ -33,17 +44,27 @@ void pd_run_fields_to_json(cJSON *j, pd_run_fields f) {
     cJSON_AddNumberToObject(j, "clip", o->clip);
 }
 
-void pd_run_fields_from_json(const cJSON *j, pd_run_fields f) {
+pd_status pd_run_opts_from_json(const cJSON *j, pd_run_opts *r, char **keep) {
     const cJSON *x;
 #define NUM(key, dst, type) if ((x = cJSON_GetObjectItem(j, key)) && cJSON_IsNumber(x)) dst = (type)x->valuedouble
-    NUM("dlo", *f.dlo, int); NUM("dhi", *f.dhi, int);
-    NUM("batch", *f.B, int); NUM("seq", *f.T, int); NUM("accum", *f.accum, int);
-    NUM("lr", f.opt->lr, float); NUM("min_lr_frac", f.opt->min_lr_frac, float); NUM("warmup", f.opt->warmup, int);
-    NUM("beta1", f.opt->beta1, float); NUM("beta2", f.opt->beta2, float); NUM("eps", f.opt->eps, float);
-    NUM("weight_decay", f.opt->weight_decay, float); NUM("clip", f.opt->clip, float);
-    if (*f.steps <= 0) NUM("steps", *f.steps, int64_t);
+    NUM("dlo", r->dlo, int); NUM("dhi", r->dhi, int);
+    NUM("batch", r->B, int); NUM("seq", r->T, int); NUM("accum", r->accum, int);
+    NUM("lr", r->opt.lr, float); NUM("min_lr_frac", r->opt.min_lr_frac, float); NUM("warmup", r->opt.warmup, int);
+    NUM("beta1", r->opt.beta1, float); NUM("beta2", r->opt.beta2, float); NUM("eps", r->opt.eps, float);
+    NUM("weight_decay", r->opt.weight_decay, float); NUM("clip", r->opt.clip, float);
+    if (r->steps <= 0) NUM("steps", r->steps, int64_t);
 #undef NUM
-    if ((x = cJSON_GetObjectItem(j, "seed")) && cJSON_IsString(x)) *f.seed = strtoull(x->valuestring, NULL, 10);
+    if ((x = cJSON_GetObjectItem(j, "seed")) && cJSON_IsString(x)) r->seed = strtoull(x->valuestring, NULL, 10);
+    if ((x = cJSON_GetObjectItem(j, "task")) && cJSON_IsString(x)) {
+        if (!(*keep = pd_strdup(x->valuestring))) return PD_ERR_NOMEM;
+        r->task = *keep;
+        r->data_path = NULL;
+    } else if ((x = cJSON_GetObjectItem(j, "data")) && cJSON_IsString(x)) {
+        if (!(*keep = pd_strdup(x->valuestring))) return PD_ERR_NOMEM;
+        r->data_path = *keep;
+        r->task = NULL;
+    }
+    return PD_OK;
 }
 
 pd_status pd_run_bufs_alloc(pd_run_bufs *b, size_t n) {
@@ -70,7 +91,7 @@ pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_p
     if (eval_n > 0 && pd_data_kind_of(r->d) != PD_DATA_TEXT) {
         r->items = pd_calloc((size_t)eval_n, sizeof *r->items);
         if (!r->items) return PD_ERR_NOMEM;
-        r->n_items = pd_data_eval_items(r->d, pd_rng_derive(r->seed, 0xACC), eval_difficulty > 0 ? eval_difficulty : dhi,
+        r->n_items = pd_data_eval_items(r->d, pd_rng_derive(r->seed, PD_STREAM_EVAL_ITEMS), eval_difficulty > 0 ? eval_difficulty : dhi,
                                         eval_n, r->items);
         if (r->n_items < 0) { r->n_items = 0; return PD_ERR_ARG; }
     }
@@ -89,7 +110,7 @@ void pd_run_begin(pd_run *r, const char *label, int64_t steps) {
 
 double pd_run_heldout_loss(pd_run *r) {
     pd_rng g;
-    pd_rng_seed(&g, pd_rng_derive(r->seed, 0xE7A1));
+    pd_rng_seed(&g, pd_rng_derive(r->seed, PD_STREAM_HELDOUT));
     double sum = 0;
     int64_t cnt = 0;
     for (int i = 0; i < r->eval_batches; i++) {

@@ -27,14 +27,8 @@ void pd_finetune_opts_default(pd_finetune_opts *o) {
     pd_soka_opts_default(&o->soka);
     o->svd = PD_SVD_AUTO;
     o->calib_batches = 8;
-    o->dlo = o->dhi = 3;
-    o->B = 8; o->T = 256; o->accum = 1;
-    o->steps = 200;
-    o->seed = 1;
-    pd_optcfg_default(&o->opt);
-    o->opt.weight_decay = 0;
-    o->eval_batches = 4;
-    o->max_new = 256;
+    pd_run_opts_default(&o->run, 200);
+    o->run.opt.weight_decay = 0;
 }
 
 typedef struct {
@@ -98,7 +92,7 @@ static pd_status peft_bind(peft_t *p, const pd_finetune_opts *o, bool fresh, con
             if (fresh) {
                 if (p->a->method == PD_ADAPTER_LORA) {
                     pd_rng r;
-                    pd_rng_seed(&r, pd_rng_derive(o->seed, 0x10A0000u + (uint64_t)(l * PD_AT_COUNT + t)));
+                    pd_rng_seed(&r, pd_rng_derive(o->run.seed, PD_STREAM_LORA_INIT + (uint64_t)(l * PD_AT_COUNT + t)));
                     st = pd_adapter_lora_init(s->L, din, dout, o->rank, p->a->alpha, &r);
                 } else if (p->a->method == PD_ADAPTER_PISSA) {
                     st = pd_adapter_pissa_init(s->L, s->W0, din, dout, o->rank, o->svd);
@@ -226,11 +220,11 @@ static pd_status restore_moments(peft_t *p, const pd_gguf *g, const char *path) 
     return PD_OK;
 }
 
-static char *config_json(pd_finetune_opts *o, const char *base) {
+static char *config_json(const pd_finetune_opts *o) {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
-    cJSON_AddStringToObject(j, "base", base);
-    pd_run_fields_to_json(j, PD_RUN_FIELDS(o));
+    cJSON_AddStringToObject(j, "base", o->base);
+    pd_run_opts_to_json(j, &o->run);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -239,21 +233,22 @@ static char *config_json(pd_finetune_opts *o, const char *base) {
 static pd_status restore_config(pd_finetune_opts *o, const char *js, const char *path, char **keep) {
     cJSON *j = cJSON_Parse(js);
     if (!j) return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.finetune.config' is not valid JSON", path);
-    pd_run_fields_from_json(j, PD_RUN_FIELDS(o));
+    pd_run_opts *r = &o->run;
+    pd_status st = pd_run_opts_from_json(j, r, &keep[0]);
     const cJSON *x;
-    o->task = o->data_path = NULL;
-    if ((x = cJSON_GetObjectItem(j, "task")) && cJSON_IsString(x)) o->task = keep[0] = pd_strdup(x->valuestring);
-    else if ((x = cJSON_GetObjectItem(j, "data")) && cJSON_IsString(x)) o->data_path = keep[0] = pd_strdup(x->valuestring);
-    if (!o->base && (x = cJSON_GetObjectItem(j, "base")) && cJSON_IsString(x)) o->base = keep[1] = pd_strdup(x->valuestring);
+    if (st == PD_OK && !o->base && (x = cJSON_GetObjectItem(j, "base")) && cJSON_IsString(x) &&
+        !(o->base = keep[1] = pd_strdup(x->valuestring)))
+        st = PD_ERR_NOMEM;
     cJSON_Delete(j);
-    if (o->B <= 0 || o->T <= 1 || o->accum <= 0 || o->dlo > o->dhi || !o->base)
+    if (st != PD_OK) return st;
+    if (r->B <= 0 || r->T <= 1 || r->accum <= 0 || r->dlo > r->dhi || !o->base)
         return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.finetune.config' holds invalid settings", path);
     return PD_OK;
 }
 
 static pd_status save_all(peft_t *p, const pd_finetune_opts *o, int64_t step, const pd_rng *rng, const char *cj,
                           const char *ckpt_path) {
-    PD_TRY(pd_adapter_save(p->a, o->out));
+    PD_TRY(pd_adapter_save(p->a, o->run.out));
     ckpt_ctx c = {p, step, rng, cj};
     return pd_adapter_save_ex(p->a, ckpt_path, ckpt_extra, &c);
 }
@@ -273,147 +268,157 @@ static pd_status save_hook(void *vctx, int64_t steps_done, bool final) {
 
 static void apply_hook(void *vctx) { peft_apply(((save_ctx *)vctx)->p); }
 
+/* the checkpoint's settings, adapter, rng and step (its moments are restored after peft_bind) */
+static pd_status resume_from(pd_finetune_opts *o, pd_gguf **rgp, char **keep, peft_t *p, pd_rng *rng,
+                             int64_t *start) {
+    const char *path = o->run.resume;
+    pd_gguf *rg = *rgp = pd_gguf_open(path);
+    if (!rg) return pd_fail_ctx(PD_ERR_FORMAT, "resume");
+    const char *js;
+    size_t jl;
+    uint64_t step;
+    pd_gguf_vtype et;
+    uint64_t nr;
+    if (!pd_gguf_get_str(rg, "ponder.finetune.config", &js, &jl) ||
+        !pd_gguf_get_i64(rg, "ponder.finetune.step", (int64_t *)&step) ||
+        !pd_gguf_get_arr(rg, "ponder.finetune.rng", &et, &nr) || et != PD_GGUF_U64 || nr != 4)
+        return pd_fail(PD_ERR_FORMAT, "%s: not a fine-tuning checkpoint (ponder.finetune.* keys missing)", path);
+    char *jscopy = pd_strndup(js, jl);
+    if (!jscopy) return PD_ERR_NOMEM;
+    pd_status st = restore_config(o, jscopy, path, keep);
+    free(jscopy);
+    if (st != PD_OK) return st;
+    memcpy(rng->s, pd_gguf_arr_data(rg, "ponder.finetune.rng"), sizeof rng->s);
+    *start = (int64_t)step;
+    p->a = pd_adapter_load(path);
+    if (!p->a) return PD_ERR_FORMAT;
+    o->method = p->a->method;
+    return PD_OK;
+}
+
+/* a fresh adapter for the base in p->m, or a check that the resumed one fits it */
+static pd_status adapter_for_base(peft_t *p, const pd_finetune_opts *o, bool fresh) {
+    const pd_tcfg *c = pd_tmodel_cfg(p->m);
+    if (fresh) {
+        p->a = pd_adapter_new(o->method, c->n_layer);
+        if (!p->a) return PD_ERR_NOMEM;
+        p->a->targets = o->targets;
+        p->a->rank = o->method == PD_ADAPTER_SOKA ? o->soka.terms : o->rank;
+        p->a->alpha = o->method == PD_ADAPTER_LORA ? o->alpha : (float)p->a->rank;
+        p->a->soka = o->soka;
+    } else if (p->a->n_layer != c->n_layer) {
+        return pd_fail(PD_ERR_FORMAT, "finetune: %s has %d layers, the base %d", o->run.resume, p->a->n_layer,
+                       c->n_layer);
+    }
+    snprintf(p->a->arch, sizeof p->a->arch, "%s", c->arch);
+    return PD_OK;
+}
+
+/* SoKA update initialisation: ΔŴ = −Σ_b ∇_W L(batch_b) accumulated into the engine's gradients, from
+ * batches of their own stream (so the training data is unchanged) */
+static pd_status calib_grads(peft_t *p, const pd_finetune_opts *o, pd_data *d) {
+    const pd_run_opts *r = &o->run;
+    if (!d) return pd_fail(PD_ERR_ARG, "finetune: SoKA update initialisation needs --task or --data");
+    if (o->calib_batches <= 0) return pd_fail(PD_ERR_ARG, "finetune: calibration batches must be positive");
+    pd_run_bufs cb = {0};
+    pd_status st = pd_run_bufs_alloc(&cb, (size_t)r->B * r->T);
+    pd_rng cr;
+    pd_rng_seed(&cr, pd_rng_derive(r->seed, PD_STREAM_SOKA_CALIB));
+    pd_tmodel_zero_grad(p->m);
+    for (int b = 0; b < o->calib_batches && st == PD_OK; b++) {
+        int64_t nt = pd_data_batch(d, &cr, r->B, r->T, false, cb.tok, cb.tgt, cb.seg);
+        if (nt < 0) { st = PD_ERR_ARG; break; }
+        if (nt == 0) continue;
+        pd_tbatch tb = {r->B, r->T, cb.tok, cb.tgt, cb.seg};
+        int64_t n;
+        pd_tmodel_forward(p->m, &tb, &n);
+        pd_tmodel_backward(p->m, &tb, 1.0f / (float)nt);
+    }
+    pd_run_bufs_free(&cb);
+    return st;
+}
+
+/* the step loop from `start` to the schedule's end (or run.stop_at) */
+static pd_status train_steps(peft_t *p, const pd_finetune_opts *o, pd_data *d, pd_rng *rng, int64_t start,
+                             const char *cj, const char *ckpt_path, pd_finetune_result *res) {
+    const pd_run_opts *r = &o->run;
+    pd_run run = PD_RUN_OF(*r, p->m, d, false);
+    pd_status st = pd_run_open(&run, r->steps, start, r->log_path, r->eval_n, r->eval_difficulty, r->dhi);
+    if (st != PD_OK) goto done;
+    peft_apply(p);
+    res->initial_heldout_loss = pd_run_heldout_loss(&run);
+    if (run.log && start == 0)
+        fprintf(run.log, "{\"step\":0,\"eval\":true,\"heldout_loss\":%.6f}\n", res->initial_heldout_loss);
+    save_ctx sc = {p, o, rng, cj, ckpt_path};
+    const pd_run_hooks hooks = {&sc, apply_hook, save_hook};
+    pd_run_begin(&run, "finetune", r->steps);
+    for (int64_t step = start; step < r->steps; step++) {
+        double t0 = pd_time_now(), loss;
+        peft_apply(p); /* touches only the weights: drawing the batches first would give the same */
+        if ((st = pd_run_micro(&run, rng, &loss)) != PD_OK) goto done;
+        float lr = pd_lr_at(&r->opt, step);
+        double gnorm = peft_step(p, &r->opt, step, lr);
+        bool stop = r->stop_at > 0 && step + 1 >= r->stop_at && step + 1 < r->steps;
+        bool last = step + 1 == r->steps || stop;
+        if ((st = pd_run_after_step(&run, step, loss, lr, gnorm, t0, last, last, &hooks)) != PD_OK) goto done;
+        if (stop) break;
+    }
+    st = pd_run_finish(&run, r->plot_path);
+done:
+    PD_RUN_RESULT(res, run);
+    pd_run_close(&run);
+    return st;
+}
+
 pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) {
     pd_finetune_opts o = *oin;
+    pd_run_opts *r = &o.run;
     memset(res, 0, sizeof *res);
-    if (!o.out) return pd_fail(PD_ERR_ARG, "finetune: no output path");
-    pd_threads_set(o.threads);
+    if (!r->out) return pd_fail(PD_ERR_ARG, "finetune: no output path");
+    pd_threads_set(r->threads);
     peft_t p = {0};
     pd_data *d = NULL;
-    pd_tokenizer *tok = NULL;
-    pd_run run = {0};
-    pd_run_bufs cb = {0};
     char *cj = NULL, *ckpt_path = NULL, *keep[2] = {NULL, NULL};
     pd_gguf *rg = NULL;
     pd_status st = PD_OK;
     pd_rng rng;
     int64_t start = 0;
-    const bool fresh = !o.resume;
+    const bool fresh = !r->resume;
 
-    if (o.resume) {
-        rg = pd_gguf_open(o.resume);
-        if (!rg) { st = pd_fail_ctx(PD_ERR_FORMAT, "resume"); goto done; }
-        const char *js;
-        size_t jl;
-        uint64_t step;
-        pd_gguf_vtype et;
-        uint64_t nr;
-        if (!pd_gguf_get_str(rg, "ponder.finetune.config", &js, &jl) ||
-            !pd_gguf_get_i64(rg, "ponder.finetune.step", (int64_t *)&step) ||
-            !pd_gguf_get_arr(rg, "ponder.finetune.rng", &et, &nr) || et != PD_GGUF_U64 || nr != 4) {
-            st = pd_fail(PD_ERR_FORMAT, "%s: not a fine-tuning checkpoint (ponder.finetune.* keys missing)", o.resume);
-            goto done;
-        }
-        char *jscopy = pd_strndup(js, jl);
-        if (!jscopy) { st = PD_ERR_NOMEM; goto done; }
-        st = restore_config(&o, jscopy, o.resume, keep);
-        free(jscopy);
-        if (st != PD_OK) goto done;
-        memcpy(rng.s, pd_gguf_arr_data(rg, "ponder.finetune.rng"), sizeof rng.s);
-        start = (int64_t)step;
-        p.a = pd_adapter_load(o.resume);
-        if (!p.a) { st = PD_ERR_FORMAT; goto done; }
-        o.method = p.a->method;
-    }
+    if (!fresh && (st = resume_from(&o, &rg, keep, &p, &rng, &start)) != PD_OK) goto done;
+    if (fresh) pd_rng_seed(&rng, r->seed);
     if (!o.base) { st = pd_fail(PD_ERR_ARG, "finetune: no base model (-m)"); goto done; }
-    if (o.steps < 0 || o.B <= 0 || o.T <= 1 || o.accum <= 0) {
+    if (r->steps < 0 || r->B <= 0 || r->T <= 1 || r->accum <= 0) {
         st = pd_fail(PD_ERR_ARG, "finetune: bad steps or batch shape");
         goto done;
     }
     if (o.alpha <= 0) o.alpha = 2.0f * (float)o.rank;
-    o.opt.total_steps = (int)(o.steps > 0 ? o.steps : 1);
-    tok = pd_tokenizer_new_bytes(pd_train_specials, PD_TRAIN_N_SPECIALS);
-    if (!tok) { st = PD_ERR_NOMEM; goto done; }
-    p.m = pd_tmodel_load(o.base, o.B, o.T, NULL, NULL);
+    r->opt.total_steps = (int)(r->steps > 0 ? r->steps : 1);
+    /* the base stays frozen in the engine (any stored type, dequantised exactly); its own vocabulary
+     * and chat template render the training data */
+    p.m = pd_tmodel_load_frozen(o.base, r->B, r->T);
     if (!p.m) { st = pd_fail_ctx(PD_ERR_FORMAT, "finetune: base model"); goto done; }
-    /* training data is tokenised with ponder's byte vocabulary; a fresh adapter (--steps 0) needs no data */
-    if ((o.steps > 0 || o.resume || (o.method == PD_ADAPTER_SOKA && o.soka_init_update)) &&
-        pd_tmodel_cfg(p.m)->n_vocab != pd_tok_n_vocab(tok)) {
-        st = pd_fail(PD_ERR_UNSUPPORTED, "finetune: %s has %d tokens; fine-tuning needs a model trained by ponder (%d)",
-                     o.base, pd_tmodel_cfg(p.m)->n_vocab, pd_tok_n_vocab(tok));
-        goto done;
-    }
-    if (fresh) {
-        p.a = pd_adapter_new(o.method, pd_tmodel_cfg(p.m)->n_layer);
-        if (!p.a) { st = PD_ERR_NOMEM; goto done; }
-        p.a->targets = o.targets;
-        p.a->rank = o.method == PD_ADAPTER_SOKA ? o.soka.terms : o.rank;
-        p.a->alpha = o.method == PD_ADAPTER_LORA ? o.alpha : (float)p.a->rank;
-        p.a->soka = o.soka;
-        pd_rng_seed(&rng, o.seed);
-    } else if (p.a->n_layer != pd_tmodel_cfg(p.m)->n_layer) {
-        st = pd_fail(PD_ERR_FORMAT, "finetune: %s has %d layers, the base %d", o.resume, p.a->n_layer,
-                     pd_tmodel_cfg(p.m)->n_layer);
-        goto done;
-    }
-    snprintf(p.a->arch, sizeof p.a->arch, "%s", pd_tmodel_cfg(p.m)->arch);
-    if (o.task && o.data_path) { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file, not both"); goto done; }
-    if (o.task) d = pd_data_task(tok, o.task, o.dlo, o.dhi);
-    else if (o.data_path) d = pd_data_file(tok, o.data_path);
-    if ((o.task || o.data_path) && !d) { st = PD_ERR_ARG; goto done; }
+    if ((st = adapter_for_base(&p, &o, fresh)) != PD_OK) goto done;
+    if (r->task && r->data_path) { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file, not both"); goto done; }
+    if (r->task) d = pd_data_task(pd_tmodel_chat(p.m), r->task, r->dlo, r->dhi);
+    else if (r->data_path) d = pd_data_file(pd_tmodel_chat(p.m), r->data_path, r->strict);
+    if ((r->task || r->data_path) && !d) { st = PD_ERR_ARG; goto done; }
     const bool upd = fresh && o.method == PD_ADAPTER_SOKA && o.soka_init_update;
-    if (upd) {
-        /* ΔŴ = −Σ_b ∇_W L(batch_b): batches from their own stream, so the training data is unchanged */
-        if (!d) { st = pd_fail(PD_ERR_ARG, "finetune: SoKA update initialisation needs --task or --data"); goto done; }
-        if (o.calib_batches <= 0) { st = pd_fail(PD_ERR_ARG, "finetune: calibration batches must be positive"); goto done; }
-        size_t n1 = (size_t)o.B * o.T;
-        if ((st = pd_run_bufs_alloc(&cb, n1)) != PD_OK) goto done;
-        pd_rng cr;
-        pd_rng_seed(&cr, pd_rng_derive(o.seed, 0xCA11B));
-        pd_tmodel_zero_grad(p.m);
-        for (int b = 0; b < o.calib_batches; b++) {
-            int64_t nt = pd_data_batch(d, &cr, o.B, o.T, false, cb.tok, cb.tgt, cb.seg);
-            if (nt < 0) { st = PD_ERR_ARG; goto done; }
-            if (nt == 0) continue;
-            pd_tbatch tb = {o.B, o.T, cb.tok, cb.tgt, cb.seg};
-            int64_t n;
-            pd_tmodel_forward(p.m, &tb, &n);
-            pd_tmodel_backward(p.m, &tb, 1.0f / (float)nt);
-        }
-        pd_run_bufs_free(&cb);
-    }
+    if (upd && (st = calib_grads(&p, &o, d)) != PD_OK) goto done;
     if ((st = peft_bind(&p, &o, fresh, upd ? pd_tmodel_grads(p.m) : NULL)) != PD_OK) goto done;
-    if (rg && (st = restore_moments(&p, rg, o.resume)) != PD_OK) goto done;
+    if (rg && (st = restore_moments(&p, rg, r->resume)) != PD_OK) goto done;
     res->n_params = pd_adapter_n_params(p.a);
-    size_t cl = strlen(o.out) + 8;
+    size_t cl = strlen(r->out) + 8;
     ckpt_path = pd_malloc(cl);
-    cj = config_json(&o, o.base);
+    cj = config_json(&o);
     if (!ckpt_path || !cj) { st = PD_ERR_NOMEM; goto done; }
-    snprintf(ckpt_path, cl, "%s.ckpt", o.out);
-    if (o.steps == 0) { /* the freshly initialised adapter */
-        st = save_all(&p, &o, 0, &rng, cj, ckpt_path);
-        goto done;
-    }
-    if (!d) { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file"); goto done; }
-    run = PD_RUN_OF(o, p.m, d, false);
-    if ((st = pd_run_open(&run, o.steps, start, o.log_path, o.eval_n, o.eval_difficulty, o.dhi)) != PD_OK) goto done;
-    peft_apply(&p);
-    res->initial_heldout_loss = pd_run_heldout_loss(&run);
-    if (run.log && start == 0)
-        fprintf(run.log, "{\"step\":0,\"eval\":true,\"heldout_loss\":%.6f}\n", res->initial_heldout_loss);
-    save_ctx sc = {&p, &o, &rng, cj, ckpt_path};
-    const pd_run_hooks hooks = {&sc, apply_hook, save_hook};
-
-    pd_run_begin(&run, "finetune", o.steps);
-    for (int64_t step = start; step < o.steps; step++) {
-        double t0 = pd_time_now(), loss;
-        peft_apply(&p); /* touches only the weights: drawing the batches first would give the same */
-        if ((st = pd_run_micro(&run, &rng, &loss)) != PD_OK) goto done;
-        float lr = pd_lr_at(&o.opt, step);
-        double gnorm = peft_step(&p, &o.opt, step, lr);
-        bool stop = o.stop_after > 0 && step + 1 >= o.stop_after && step + 1 < o.steps;
-        bool last = step + 1 == o.steps || stop;
-        if ((st = pd_run_after_step(&run, step, loss, lr, gnorm, t0, last, last, &hooks)) != PD_OK) goto done;
-        if (stop) break;
-    }
-    st = pd_run_finish(&run, o.plot_path);
+    snprintf(ckpt_path, cl, "%s.ckpt", r->out);
+    if (r->steps == 0) st = save_all(&p, &o, 0, &rng, cj, ckpt_path); /* the freshly initialised adapter */
+    else if (!d) st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file");
+    else st = train_steps(&p, &o, d, &rng, start, cj, ckpt_path, res);
 done:
-    PD_RUN_RESULT(res, run);
-    pd_run_close(&run);
-    pd_run_bufs_free(&cb);
     free(cj); free(ckpt_path); free(keep[0]); free(keep[1]);
     pd_data_free(d);
-    pd_tokenizer_free(tok);
     pd_gguf_close(rg);
     peft_free(&p);
     return st;

@@ -3,8 +3,9 @@
  * pd_model_from_gguf (so every evaluation also checks that what we would save loads and runs), and
  * decoded with a small batched greedy loop over pd_model_forward and its KV cache: all prompts are
  * prefilled in one batch, then each step feeds one token per unfinished sequence.
+ * Prompts are rendered with the model's own chat family and vocabulary, as `ponder run` renders them.
  * Scoring uses the task verifiers (tasks/), thinking tokens are those between <think> and </think>. */
-#include "ponder/train.h"
+#include "train_int.h"
 #include "ponder/alloc.h"
 #include "ponder/data.h"
 #include "ponder/model.h"
@@ -89,6 +90,7 @@ pd_status pd_train_greedy_eval(const pd_model *pm, const pd_task_item *items, in
     memset(res, 0, sizeof *res);
     if (!pm->tok) return pd_fail(PD_ERR_STATE, "greedy eval: the model has no tokenizer");
     const pd_tokenizer *tok = pm->tok;
+    const pd_tchat chat = pd_tchat_of_model(pm); /* the prompt as `ponder run` builds it */
     int32_t think_open = pd_tok_find(tok, "<think>"), think_close = pd_tok_find(tok, "</think>");
     double t0 = pd_time_now();
     int64_t gen_tokens = 0, think_tokens = 0;
@@ -98,7 +100,7 @@ pd_status pd_train_greedy_eval(const pd_model *pm, const pd_task_item *items, in
         int cn = n - c0 < chunk ? n - c0 : chunk;
         int32_t *pr[64] = {0}, *gen[64] = {0};
         int pl[64] = {0}, gn[64] = {0};
-        for (int i = 0; i < cn && st == PD_OK; i++) st = pd_tex_prompt(tok, items[c0 + i].prompt, &pr[i], &pl[i]);
+        for (int i = 0; i < cn && st == PD_OK; i++) st = pd_tex_prompt(&chat, items[c0 + i].prompt, &pr[i], &pl[i]);
         if (st == PD_OK) st = greedy_batch(pm, pr, pl, cn, max_new, gen, gn);
         for (int i = 0; i < cn && st == PD_OK; i++) {
             const pd_task_item *it = &items[c0 + i];
@@ -154,13 +156,14 @@ pd_status pd_train_report(const char *model_path, const char *task, const int *d
     pd_task_item *items = pd_calloc((size_t)(n > 0 ? n : 1), sizeof *items);
     pd_status st = items ? PD_OK : PD_ERR_NOMEM;
     if (st == PD_OK && !pm->tok) st = pd_fail(PD_ERR_FORMAT, "%s: the model has no vocabulary", model_path);
-    if (st == PD_OK && !(d = pd_data_task(pm->tok, task, diffs[0], diffs[0]))) st = PD_ERR_ARG;
+    const pd_tchat chat = pd_tchat_of_model(pm);
+    if (st == PD_OK && !(d = pd_data_task(&chat, task, diffs[0], diffs[0]))) st = PD_ERR_ARG;
     if (st == PD_OK) {
         fprintf(out, "| held-out set (greedy) | items | accuracy | mean thinking tokens | mean tokens | tokens/s |\n");
         fprintf(out, "|---|---:|---:|---:|---:|---:|\n");
     }
     for (int k = 0; k < nd && st == PD_OK; k++) {
-        int got = pd_data_eval_items(d, pd_rng_derive(seed, 0xACC + (uint64_t)diffs[k]), diffs[k], n, items);
+        int got = pd_data_eval_items(d, pd_rng_derive(seed, PD_STREAM_EVAL_ITEMS + (uint64_t)diffs[k]), diffs[k], n, items);
         if (got < 0) { st = PD_ERR_ARG; break; }
         pd_geval ge;
         st = pd_train_greedy_eval(pm, items, got, max_new, records, &ge);

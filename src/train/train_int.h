@@ -2,6 +2,7 @@
  * template (tmodel_tmpl.h) and the pd_tmodel struct. Not a public header. */
 #ifndef PONDER_TRAIN_INT_H
 #define PONDER_TRAIN_INT_H
+#include "ponder/data.h"
 #include "ponder/kern.h"
 #include "ponder/train.h"
 #include <math.h>
@@ -27,7 +28,14 @@ struct pd_tmodel {
     float *cs;                  /* RoPE table [n_ctx][head_dim/2][2] */
     pd_ttensor *tensors;
     int n_tensors;
+    /* the vocabulary and chat format: of the file the model was loaded from (src, whose KVs other
+     * than the weights' and ponder.* are written back on save), or ponder's byte vocabulary */
+    struct pd_model *src;       /* NULL for models made by pd_tmodel_new */
+    pd_tokenizer *own_tok;      /* the byte vocabulary (pd_tmodel_new with n_vocab PD_TRAIN_VOCAB) */
+    pd_tchat chat;              /* chat.tok NULL: no vocabulary */
 };
+/* pd_tmodel_new with or without AdamW moments (frozen bases under adapters need none) */
+pd_tmodel *pd_tmodel_new_ex(const pd_tcfg *c, int B, int T, bool moments);
 
 /* ---- train/loop.c: what `ponder train` (trainer.c) and `ponder finetune` (peft.c) share ---- */
 #include "ponder/data.h"
@@ -35,20 +43,18 @@ struct pd_tmodel {
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
-/* the run settings both option structs hold under the same names, saved in a checkpoint's config */
-typedef struct {
-    const char **task, **data_path;
-    int *dlo, *dhi, *B, *T, *accum;
-    int64_t *steps;
-    uint64_t *seed;
-    pd_optcfg *opt;
-} pd_run_fields;
-#define PD_RUN_FIELDS(o) ((pd_run_fields){&(o)->task, &(o)->data_path, &(o)->dlo, &(o)->dhi, &(o)->B, &(o)->T, \
-                                          &(o)->accum, &(o)->steps, &(o)->seed, &(o)->opt})
-/* adds task/data, batch shape, steps, seed and optimiser settings to j (in that order) */
-void pd_run_fields_to_json(cJSON *j, pd_run_fields f);
-/* reads back the numbers and the seed (steps only when *f.steps <= 0); task/data are the caller's */
-void pd_run_fields_from_json(const cJSON *j, pd_run_fields f);
+/* Named pd_rng streams derived from the run's seed (pd_rng_derive(seed, stream)); fixed values,
+ * changing one changes every run's numbers. */
+#define PD_STREAM_EVAL_ITEMS 0xACCu       /* held-out task items for greedy accuracy (+ difficulty in reports) */
+#define PD_STREAM_HELDOUT 0xE7A1u         /* held-out micro-batches for the held-out loss */
+#define PD_STREAM_LORA_INIT 0x10A0000u    /* LoRA A init, + layer·PD_AT_COUNT + target */
+#define PD_STREAM_SOKA_CALIB 0xCA11Bu     /* calibration batches of SoKA's update initialisation */
+
+/* adds task/data, batch shape, steps, seed and optimiser settings of r to j (in that order) */
+void pd_run_opts_to_json(cJSON *j, const pd_run_opts *r);
+/* reads back the numbers and the seed (steps only when r->steps <= 0) and task/data (copied into
+ * *keep, freed by the caller); a checkpoint without one of them keeps r's */
+pd_status pd_run_opts_from_json(const cJSON *j, pd_run_opts *r, char **keep);
 
 typedef struct { int32_t *tok, *tgt, *seg; } pd_run_bufs;
 pd_status pd_run_bufs_alloc(pd_run_bufs *b, size_t n); /* PD_ERR_NOMEM if any failed; free with _free */
@@ -86,7 +92,7 @@ typedef struct {
     pd_status (*save)(void *ctx, int64_t steps_done, bool final);
 } pd_run_hooks;
 
-/* a pd_run for options `o` (pd_train_opts or pd_finetune_opts: the fields have the same names) */
+/* a pd_run for the run settings o */
 #define PD_RUN_OF(o, model, data, tty_evals)                                                                  \
     ((pd_run){.m = (model), .d = (data), .seed = (o).seed, .B = (o).B, .T = (o).T, .accum = (o).accum,        \
               .eval_batches = (o).eval_batches, .eval_every = (o).eval_every, .ckpt_every = (o).ckpt_every,    \

@@ -208,16 +208,16 @@ static void test_logits_qwen3(void **st) { (void)st; check_logits("qwen3", true)
 static void small_run(pd_train_opts *o, const char *out, double *curve) {
     pd_train_opts_default(o);
     o->cfg = tiny_cfg("qwen3", true);
-    o->task = "arith-add";
-    o->dlo = 1; o->dhi = 2;
-    o->B = 2; o->T = 64; o->accum = 2;
-    o->steps = 8;
-    o->opt.lr = 3e-3f; o->opt.warmup = 2;
-    o->seed = 1234;
-    o->threads = 1;
-    o->out = out;
-    o->eval_batches = 1;
-    o->loss_curve = curve;
+    o->run.task = "arith-add";
+    o->run.dlo = 1; o->run.dhi = 2;
+    o->run.B = 2; o->run.T = 64; o->run.accum = 2;
+    o->run.steps = 8;
+    o->run.opt.lr = 3e-3f; o->run.opt.warmup = 2;
+    o->run.seed = 1234;
+    o->run.threads = 1;
+    o->run.out = out;
+    o->run.eval_batches = 1;
+    o->run.loss_curve = curve;
 }
 
 static void test_determinism_and_resume(void **st) {
@@ -234,16 +234,16 @@ static void test_determinism_and_resume(void **st) {
     assert_true(a[7] < a[0]);
     /* interrupted after step 3, then resumed: the continuation equals the uninterrupted run */
     small_run(&o, tmp("c.gguf"), c);
-    o.stop_at = 3;
+    o.run.stop_at = 3;
     assert_int_equal(pd_train_run(&o, &res), PD_OK);
     assert_int_equal(res.steps_done, 3);
     pd_train_opts_default(&o);
-    o.resume = tmp("c.gguf.ckpt");
-    o.out = tmp("c.gguf");
-    o.steps = 0;
-    o.threads = 1;
-    o.eval_batches = 1;
-    o.loss_curve = c;
+    o.run.resume = tmp("c.gguf.ckpt");
+    o.run.out = tmp("c.gguf");
+    o.run.steps = 0;
+    o.run.threads = 1;
+    o.run.eval_batches = 1;
+    o.run.loss_curve = c;
     assert_int_equal(pd_train_run(&o, &res), PD_OK);
     assert_int_equal(res.steps_done, 8);
     assert_memory_equal(a, c, sizeof a);
@@ -266,7 +266,8 @@ static void test_determinism_and_resume(void **st) {
 static void test_packing(void **st) {
     (void)st;
     pd_tokenizer *tok = pd_tokenizer_new_bytes(pd_train_specials, PD_TRAIN_N_SPECIALS);
-    pd_data *d = pd_data_task(tok, "arith-add", 1, 1);
+    const pd_tchat chat = {tok, PD_CHAT_QWEN3, false};
+    pd_data *d = pd_data_task(&chat, "arith-add", 1, 1);
     assert_non_null(d);
     pd_rng r;
     pd_rng_seed(&r, 5);
@@ -297,12 +298,13 @@ static void test_packing(void **st) {
 static void test_data_files(void **st) {
     (void)st;
     pd_tokenizer *tok = pd_tokenizer_new_bytes(pd_train_specials, PD_TRAIN_N_SPECIALS);
+    const pd_tchat chat = {tok, PD_CHAT_QWEN3, false};
     const char *tp = tmp("corpus.txt");
     FILE *f = fopen(tp, "w");
     for (int i = 0; i < 90; i++) fputc('a' + i % 26, f); /* train part: letters */
     for (int i = 0; i < 10; i++) fputc('0' + i, f);      /* held-out part: digits */
     fclose(f);
-    pd_data *d = pd_data_file(tok, tp);
+    pd_data *d = pd_data_file(&chat, tp, false);
     assert_non_null(d);
     assert_int_equal(pd_data_kind_of(d), PD_DATA_TEXT);
     pd_rng r;
@@ -323,7 +325,7 @@ static void test_data_files(void **st) {
     for (int i = 0; i < 10; i++)
         fprintf(f, "{\"id\":\"q%d\",\"prompt\":\"Q%d\",\"reasoning\":\"r\",\"answer\":\"%c\"}\n", i, i, 'A' + i);
     fclose(f);
-    d = pd_data_file(tok, jp);
+    d = pd_data_file(&chat, jp, false);
     assert_non_null(d);
     assert_int_equal(pd_data_kind_of(d), PD_DATA_JSONL);
     for (int k = 0; k < 5; k++) {
@@ -341,7 +343,7 @@ static void test_data_files(void **st) {
     pd_task_item_free(&items[0]);
     pd_data_free(d);
     /* a missing file is an error naming it */
-    assert_null(pd_data_file(tok, tmp("missing.txt")));
+    assert_null(pd_data_file(&chat, tmp("missing.txt"), false));
     assert_non_null(strstr(pd_last_error(), "missing.txt"));
     pd_tokenizer_free(tok);
 }
@@ -431,13 +433,13 @@ static void test_corrupt_checkpoint(void **st) {
     pd_tmodel_free(m);
 }
 
-/* A child saves a bigger checkpoint over an existing one and is killed as soon as the temp file
- * appears; the file at the path must still be a loadable checkpoint (the old one, or the complete
- * new one if the rename won the race). */
+/* A child saves a new checkpoint over an existing one and is killed inside the writer, after the temp
+ * file is complete and before the rename (the PD_TEST_KILL_IN_SAVE hook in pd_gguf_write): the child
+ * must die by SIGKILL there, the temp file must exist, and the path must still hold the old checkpoint,
+ * loadable, step and weights unchanged. Then a normal save replaces it. */
 static void test_kill_during_save(void **st) {
     (void)st;
     pd_tcfg c = tiny_cfg("llama", true);
-    c.dim = 256; c.n_head = 4; c.head_dim = 64; c.n_head_kv = 4; c.n_ff = 1024; c.n_layer = 2;
     pd_tmodel *m = pd_tmodel_new(&c, 1, 8);
     pd_rng r;
     pd_rng_seed(&r, 1);
@@ -448,33 +450,42 @@ static void test_kill_during_save(void **st) {
     float first = pd_tmodel_params(m)[0];
     char tmpf[600];
     snprintf(tmpf, sizeof tmpf, "%s.tmp", path);
-    int killed_mid = 0;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            pd_tmodel_params(m)[0] = first + 1;
-            info.step = 2;
-            for (;;) pd_tmodel_save(m, path, &info);
-            _exit(0);
-        }
-        struct stat sb;
-        for (int i = 0; i < 200000 && stat(tmpf, &sb) != 0; i++) usleep(50);
-        kill(pid, SIGKILL);
-        int status;
-        waitpid(pid, &status, 0);
-        killed_mid += stat(tmpf, &sb) == 0;
-        pd_tckpt_info back;
-        bool has_opt;
-        pd_tmodel *m2 = pd_tmodel_load(path, 1, 8, &back, &has_opt);
-        assert_non_null(m2);
-        assert_true(has_opt);
-        float v = pd_tmodel_params(m2)[0];
-        assert_true((back.step == 1 && v == first) || (back.step == 2 && v == first + 1));
-        free((char *)back.config_json);
-        pd_tmodel_free(m2);
-        unlink(tmpf);
+    unlink(tmpf);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("PD_TEST_KILL_IN_SAVE", "1", 1);
+        pd_tmodel_params(m)[0] = first + 1;
+        info.step = 2;
+        pd_tmodel_save(m, path, &info);
+        _exit(3); /* reached only if the hook did not fire */
     }
-    printf("  killed during a write in %d of 3 attempts\n", killed_mid);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    struct stat sb;
+    assert_int_equal(stat(tmpf, &sb), 0);
+    pd_tckpt_info back;
+    bool has_opt;
+    pd_tmodel *m2 = pd_tmodel_load(path, 1, 8, &back, &has_opt);
+    assert_non_null(m2);
+    assert_true(has_opt);
+    assert_int_equal(back.step, 1);
+    assert_true(pd_tmodel_params(m2)[0] == first);
+    free((char *)back.config_json);
+    pd_tmodel_free(m2);
+    /* the leftover temp file does not stop the next save, which lands */
+    pd_tmodel_params(m)[0] = first + 1;
+    info.step = 2;
+    assert_int_equal(pd_tmodel_save(m, path, &info), PD_OK);
+    m2 = pd_tmodel_load(path, 1, 8, &back, &has_opt);
+    assert_non_null(m2);
+    assert_int_equal(back.step, 2);
+    assert_true(pd_tmodel_params(m2)[0] == first + 1);
+    assert_int_not_equal(stat(tmpf, &sb), 0);
+    free((char *)back.config_json);
+    pd_tmodel_free(m2);
     pd_tmodel_free(m);
 }
 
