@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1153,6 +1154,9 @@ pd_status pd_gguf_write(pd_gguf_writer *w, const char *path) {
     if (!e && fsync(fileno(f)) != 0) e = errno ? errno : EIO;
     if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
     if (!e && s.off != total) e = EIO;
+    /* Test hook (tests/train/test_train.c, test_kill_during_save): with PD_TEST_KILL_IN_SAVE set, the
+     * process dies here, the temp file complete and the rename not done, as under kill -9. */
+    if (!e && getenv("PD_TEST_KILL_IN_SAVE")) raise(SIGKILL);
     if (!e && rename(tmp, path) != 0) e = errno ? errno : EIO;
     if (e) {
         unlink(tmp);
