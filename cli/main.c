@@ -3,6 +3,7 @@
  * cli/verbs.h. Each verb is implemented in cli/cmd_<verb>.c. */
 #include "cli.h"
 #include "ponder/alloc.h"
+#include "ponder/outfile.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,15 +59,25 @@ static char **split_eq(int argc, char **argv, int *argc_out) {
     return out;
 }
 
+/* Every verb's standard output is checked once at the end (base/outfile.c): a write that failed on
+ * the way (a full disk, /dev/full) is an error even when the verb itself succeeded. */
+static int finish(int rc) {
+    if (pd_out_close_stdout() != PD_OK && rc == CLI_OK) { /* a failed verb has said why already */
+        fprintf(stderr, "ponder: %s\n", pd_last_error());
+        return CLI_RUNTIME;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return CLI_USAGE; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
-        return CLI_OK;
+        return finish(CLI_OK);
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
         cli_print_version(stdout);
-        return fflush(stdout) || ferror(stdout) ? CLI_RUNTIME : CLI_OK;
+        return finish(CLI_OK);
     }
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
         if (strcmp(argv[1], verbs[i].name)) continue;
@@ -75,7 +86,7 @@ int main(int argc, char **argv) {
         if (!av) { fprintf(stderr, "ponder: out of memory\n"); return CLI_RUNTIME; }
         int rc = verbs[i].fn(n, av);
         free(av);
-        return rc;
+        return finish(rc);
     }
     fprintf(stderr, "ponder: unknown verb '%s'\n", argv[1]);
     usage(stderr);
