@@ -21,7 +21,8 @@ static void help(FILE *f) {
             "  --file F        tokenise the bytes of file F ('-' = standard input) instead of TEXT\n"
             "  --ids           print only the ids, separated by single spaces, on one line\n"
             "  --add-bos       add the vocabulary's BOS token first\n"
-            "  --special       text of special tokens (e.g. <|im_start|>, <think>) becomes those tokens\n"
+            "  --special       text of control tokens (e.g. <|im_start|>, <|endoftext|>) becomes those tokens;\n"
+            "                  added user-defined tokens (Qwen's <think>, </think>, <tool_call>) always do\n"
             "Default output: one line per token, `id<TAB>piece`.\n");
 }
 

@@ -42,8 +42,9 @@ int32_t pd_tok_find(const pd_tokenizer *t, const char *text);
 /* Tokenise len bytes. parse_special: text of special tokens becomes those tokens; otherwise it is
  * plain text. *ids is malloc'd (free()).
  * Conventions: with parse_special the text of control, user-defined and unknown tokens is cut out
- * first (leftmost, longest at a position); without it, all such text is plain text (llama.cpp
- * would still cut out user-defined tokens such as Qwen's <think>). The vocabulary's add_eos is not
+ * first (leftmost, longest at a position); without it only user-defined (added, GGUF token_type 4)
+ * tokens such as Qwen's <think>, </think>, <tool_call> are cut out, as Hugging Face tokenizers and
+ * llama.cpp do, and control tokens (<|im_start|>) stay plain text. The vocabulary's add_eos is not
  * applied. SPM: a space is prefixed to the text and to every fragment after a special token
  * (add_space_prefix). Bytes that are not valid UTF-8 are kept as they are (BPE: a word of their
  * own; SPM: byte-fallback tokens), so every byte string round-trips through pd_detokenize. */

@@ -235,9 +235,11 @@ static pd_status build_specials(pd_tokenizer *t) {
             k[n++] = (spec_key){(unsigned char)t->text[t->text_off[id]], t->text_len[id], id};
     qsort(k, (size_t)n, sizeof *k, spec_cmp);
     memset(t->spec_start, 0, sizeof t->spec_start);
+    t->n_user_spec = 0;
     for (int32_t i = 0; i < n; i++) {
         t->spec[i] = k[i].id;
         t->spec_start[k[i].first + 1]++;
+        t->n_user_spec += t->type[k[i].id] == TT_USER;
     }
     free(k);
     for (int c = 0; c < 256; c++) t->spec_start[c + 1] += t->spec_start[c];

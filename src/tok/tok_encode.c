@@ -1,8 +1,8 @@
 /* src/tok/tok_encode.c — text to token ids.
  *
- * 1. Special tokens (parse_special only): the text of control / user-defined / unknown tokens is
- *    cut out first, leftmost match first, longest token at a position; the pieces between are
- *    plain text fragments.
+ * 1. Special tokens: the text of control / user-defined / unknown tokens (parse_special), or of
+ *    user-defined ones only (without it), is cut out first, leftmost match first, longest token at
+ *    a position; the pieces between are plain text fragments.
  * 2. Each fragment:
  *    - SentencePiece BPE ("llama"): spaces become U+2581 "▁", a "▁" is prefixed when the fragment
  *      starts the text or follows a special token (add_space_prefix), then adjacent symbols (UTF-8
@@ -403,11 +403,13 @@ static pd_status encode_fragment(enc *e, const char *text, size_t len, bool afte
     return pd_fail(PD_ERR_STATE, "tokenizer: unknown kind %d", (int)t->kind);
 }
 
-/* The special token whose text starts at text[pos] (longest), or -1. */
-static int32_t special_at(const pd_tokenizer *t, const char *text, size_t len, size_t pos) {
+/* The special token whose text starts at text[pos] (longest), or -1. user_only: only user-defined
+ * (added) tokens, which are matched in plain text too. */
+static int32_t special_at(const pd_tokenizer *t, const char *text, size_t len, size_t pos, bool user_only) {
     unsigned c = (unsigned char)text[pos];
     for (int32_t k = t->spec_start[c]; k < t->spec_start[c + 1]; k++) {
         int32_t id = t->spec[k];
+        if (user_only && t->type[id] != TT_USER) continue;
         size_t l = t->text_len[id];
         if (l <= len - pos && memcmp(text + pos, t->text + t->text_off[id], l) == 0) return id;
     }
@@ -426,7 +428,7 @@ pd_status pd_tokenize(const pd_tokenizer *t, const char *text, size_t len, bool 
     pd_status st = grow((void **)&e.out, &e.cap_out, 16 + len / 4, sizeof *e.out);
     if (!st && add_bos && t->bos >= 0) st = emit(&e, t->bos);
     bool after_special = true;
-    bool any_special = parse_special && t->spec_start[256] > 0;
+    bool any_special = parse_special ? t->spec_start[256] > 0 : t->n_user_spec > 0;
     size_t pos = 0;
     while (!st && pos < len) {
         size_t q = len;
@@ -434,7 +436,7 @@ pd_status pd_tokenize(const pd_tokenizer *t, const char *text, size_t len, bool 
         if (any_special)
             for (size_t i = pos; i < len; i++) {
                 unsigned c = (unsigned char)text[i];
-                if (t->spec_start[c] != t->spec_start[c + 1] && (sid = special_at(t, text, len, i)) >= 0) { q = i; break; }
+                if (t->spec_start[c] != t->spec_start[c + 1] && (sid = special_at(t, text, len, i, !parse_special)) >= 0) { q = i; break; }
             }
         if (q > pos) {
             st = encode_fragment(&e, text + pos, q - pos, after_special);

@@ -48,6 +48,7 @@ struct pd_tokenizer {
      * grouped by first byte, longest first within a group. */
     int32_t *spec;
     int32_t spec_start[257];
+    int32_t n_user_spec;          /* how many of them are user-defined: matched without parse_special too */
 
     uint8_t *eog;                 /* n_vocab flags */
     void *re;                     /* pcre2_code_8 * (BPE) */

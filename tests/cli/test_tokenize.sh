@@ -31,9 +31,12 @@ printf '<|im_start|>user\nQuestion: what is 12+35?<|im_end|>\n<|im_start|>assist
 check "tiny-qwen3 chat listing" "" "$(diff "$tmp/chat.out" "$M/tiny-qwen3.chat.tokens.txt")"
 check "chat from stdin" "$(ids_of "$M/tiny-qwen3.chat.tokens.txt")" \
   "$("$P" tokenize -m "$M/tiny-qwen3.gguf" --special --ids --file - < "$tmp/chat.txt")"
-# without --special the same text has no special ids (all below 151643)
-check "no --special: plain text" 0 \
-  "$("$P" tokenize -m "$M/tiny-qwen3.gguf" --file "$tmp/chat.txt" | awk -F'\t' '$1 >= 151643' | wc -l)"
+# without --special the same text has no control ids (<|im_start|> stays text); the user-defined
+# added token <think> (151667) is one token either way, as in Hugging Face and llama.cpp
+check "no --special: control tokens are plain text" "151667" \
+  "$("$P" tokenize -m "$M/tiny-qwen3.gguf" --file "$tmp/chat.txt" | awk -F'\t' '$1 >= 151643 {print $1}')"
+check "no --special: <think> </think> <tool_call> are added tokens" "151667 151668 151657" \
+  "$("$P" tokenize -m "$M/tiny-qwen3.gguf" --ids '<think></think><tool_call>')"
 # without --add-bos no BOS: the fixture ids minus the first
 check "llama without BOS" "$(ids_of "$M/tiny-llama.tokens.txt" | cut -d' ' -f2-)" "$("$P" tokenize -m "$M/tiny-llama.gguf" --ids "$Q")"
 
