@@ -155,6 +155,21 @@ bool cli_difficulty_check(const char *verb, const char *flag, const char *task, 
     return false;
 }
 
+bool cli_kv_type(const char *verb, const char *flag, const char *s, const char *prev_flag, pd_type prev, pd_type *type) {
+    int t = s ? pd_type_from_name(s) : -1;
+    if (t != PD_TYPE_F16 && t != PD_TYPE_F32) {
+        cli_error(verb, "%s: KV cache type '%s' is not supported here: f16 or f32", flag, s ? s : "");
+        return false;
+    }
+    if (prev_flag && strcmp(prev_flag, flag) && (pd_type)t != prev) {
+        cli_error(verb, "%s %s: K and V share one cache type in ponder, and %s already chose %s", flag, s, prev_flag,
+                  pd_type_name(prev));
+        return false;
+    }
+    *type = (pd_type)t;
+    return true;
+}
+
 /* ---- prompts ---- */
 
 char *cli_read_text(const char *verb, const char *flag, const char *path) {

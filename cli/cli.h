@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "ponder/tensor.h"
 
 /* The one exit-code rule: 0 ok, 1 something failed while doing the work (file, model, write),
  * 2 the command line is wrong (unknown flag, bad or missing value, conflicting flags). */
@@ -40,6 +41,10 @@ bool cli_difficulty(const char *verb, const char *flag, const char *s, bool allo
 /* [lo, hi] inside the range of task `task` (a name; NULL or an unknown/non-builtin name → not
  * checked here, true). Error: "--difficulty: 9 is out of range [1, 5] for arith (what it means)". */
 bool cli_difficulty_check(const char *verb, const char *flag, const char *task, int lo, int hi);
+
+/* --kv / -ctk / -ctv TYPE (llama.cpp's names): f16 or f32 (K and V share one type in ponder). prev_flag
+ * is the flag that set *type before (NULL: none): a second flag naming another type is an error. */
+bool cli_kv_type(const char *verb, const char *flag, const char *s, const char *prev_flag, pd_type prev, pd_type *type);
 
 /* ---- prompts ---- */
 /* The text of a prompt given as -p TEXT, -p - (stdin) or -f FILE (exactly one of p/file may be

@@ -8,8 +8,11 @@
  * an empty cache. One warm-up run of each test precedes the timed repetitions. The forward pass is
  * timed directly (no sampling), F16 KV cache unless --kv f32.
  *
- * `ponder bench train …` and `ponder bench gemm …` dispatch to functions the training layer
- * provides (pd_bench_train / pd_bench_gemm); they are weak here so this file builds without them. */
+ * Several -m: each model is measured in turn, one table (as llama-bench). -o md|json|jsonl picks the
+ * output (--json = -o json); -ctk/-ctv are llama-bench's names for --kv.
+ *
+ * `ponder bench train …` and `ponder bench gemm …` dispatch to the training layer's entry points
+ * (pd_bench_train / pd_bench_gemm, ponder/train.h); a new one is a line in sub_benches. */
 #include "cli.h"
 #include "ponder/alloc.h"
 #include "ponder/error.h"
@@ -19,6 +22,7 @@
 #include "ponder/rng.h"
 #include "ponder/threads.h"
 #include "ponder/timer.h"
+#include "ponder/train.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <time.h>
@@ -32,8 +36,6 @@ static const char *VERB = "bench";
 /* ---- sub-benchmarks owned by other layers: dispatch point ---------------------------------
  * `ponder bench train ARGS…` → pd_bench_train(argc, argv) with argv[0] = "train";
  * `ponder bench gemm ARGS…`  → pd_bench_gemm(argc, argv) with argv[0] = "gemm". */
-extern int pd_bench_train(int argc, char **argv) __attribute__((weak));
-extern int pd_bench_gemm(int argc, char **argv) __attribute__((weak));
 static const struct { const char *name; int (*fn)(int, char **); } sub_benches[] = {
     {"train", pd_bench_train},
     {"gemm", pd_bench_gemm},
@@ -54,9 +56,9 @@ static const shape_t shapes[] = {
 
 static void help(FILE *f) {
     fprintf(f,
-            "usage: ponder bench (-m MODEL | --synthetic SHAPE [--type T]) [flags]\n"
+            "usage: ponder bench (-m MODEL [-m MODEL ...] | --synthetic SHAPE [--type T]) [flags]\n"
             "       ponder bench train|gemm [flags]   (training engine / GEMM benchmarks)\n"
-            "  -m, --model FILE     GGUF model (or llama2.c .bin)\n"
+            "  -m, --model FILE     GGUF model (or llama2.c .bin); repeat to measure several in one table\n"
             "  --synthetic SHAPE    random weights of a real shape: qwen3-0.6b, llama-110m\n"
             "  --type T             weight type of the synthetic model: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K (default f16)\n"
             "  --layers N           synthetic model with N layers instead of the real count (quick checks)\n"
@@ -64,9 +66,10 @@ static void help(FILE *f) {
             "  -p LIST              prompt lengths, comma-separated (default 512; 0 = skip)\n"
             "  -n LIST              decode lengths (default 128; 0 = skip)\n"
             "  -r N                 repetitions (default 3)\n"
-            "  -t LIST              thread counts (default: physical cores)\n"
-            "  --kv f16|f32         KV cache type (default f16)\n"
-            "  --json               one JSON array of results instead of the table\n"
+            "  -t LIST              thread counts, each 1..1024 (default: physical cores)\n"
+            "  --kv f16|f32         KV cache type (default f16; -ctk/-ctv as in llama-bench)\n"
+            "  -o md|json|jsonl     output: markdown table (default), one JSON array, one JSON object per line\n"
+            "  --json               same as -o json\n"
             "  --cpu-time           add a column: tokens per CPU-second per thread (on a busy shared machine this\n"
             "                       estimates the idle speed of 1-thread runs; --json always has it as cpu_ts)\n");
 }
@@ -236,107 +239,47 @@ static void fmt_size(size_t b, char *buf, size_t cap) {
     else snprintf(buf, cap, "%.2f MiB", b / (double)(1ull << 20));
 }
 
-int pd_cmd_bench(int argc, char **argv) {
-    if (argc >= 2)
-        for (size_t i = 0; i < sizeof sub_benches / sizeof sub_benches[0]; i++)
-            if (!strcmp(argv[1], sub_benches[i].name)) {
-                if (!sub_benches[i].fn) { cli_error(VERB, "'%s' is not available in this build", argv[1]); return 2; }
-                return sub_benches[i].fn(argc - 1, argv + 1);
-            }
-    const char *model = NULL, *synth = NULL, *keep = NULL;
-    pd_type type = PD_TYPE_F16, kv_type = PD_TYPE_F16;
-    int pp[16] = {512}, n_pp = 1, tg[16] = {128}, n_tg = 1, th[16] = {0}, n_th = 1, reps = 3, layers = 0;
-    bool json = false, cpu_col = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        long long x;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
-        if (!strcmp(a, "--json")) { json = true; continue; }
-        if (!strcmp(a, "--cpu-time")) { cpu_col = true; continue; }
-        if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--synthetic")) synth = v;
-        else if (!strcmp(a, "--keep")) keep = v;
-        else if (!strcmp(a, "--type")) {
-            int t = pd_type_from_name(v);
-            if (t < 0 || t == PD_TYPE_Q8_K) { cli_error(VERB, "--type: unknown weight type '%s'", v); return 2; }
-            type = (pd_type)t;
-        } else if (!strcmp(a, "--kv")) {
-            if (!strcmp(v, "f16")) kv_type = PD_TYPE_F16;
-            else if (!strcmp(v, "f32")) kv_type = PD_TYPE_F32;
-            else { cli_error(VERB, "--kv: '%s' is not f16 or f32", v); return 2; }
-        } else if (!strcmp(a, "-p")) { if (!parse_list(a, v, 0, 1 << 20, pp, &n_pp, 16)) return 2; }
-        else if (!strcmp(a, "-n")) { if (!parse_list(a, v, 0, 1 << 20, tg, &n_tg, 16)) return 2; }
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!parse_list(a, v, 1, 1024, th, &n_th, 16)) return 2; }
-        else if (!strcmp(a, "-r")) { if (!cli_int(VERB, a, v, 1, 64, &x)) return 2; reps = (int)x; }
-        else if (!strcmp(a, "--layers")) { if (!cli_int(VERB, a, v, 1, 4096, &x)) return 2; layers = (int)x; }
-        else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
-    }
-    if (!model == !synth) { cli_error(VERB, "give either -m MODEL or --synthetic SHAPE"); return 2; }
-    const shape_t *shape = NULL;
-    if (synth) {
-        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-            if (!strcmp(synth, shapes[i].name)) shape = &shapes[i];
-        if (!shape) { cli_error(VERB, "--synthetic: unknown shape '%s' (qwen3-0.6b, llama-110m)", synth); return 2; }
-    }
-    char tmp[512] = "";
-    if (shape) {
-        const char *path = keep;
-        if (!path) {
-            const char *dir = getenv("TMPDIR");
-            snprintf(tmp, sizeof tmp, "%s/ponder-bench-XXXXXX", dir && *dir ? dir : "/tmp");
-            int fd = mkstemp(tmp);
-            if (fd < 0) { cli_error(VERB, "cannot create a temporary file %s", tmp); return 1; }
-            close(fd);
-            path = tmp;
-        }
-        if (!json) fprintf(stderr, "ponder bench: writing a random %s %s model to %s\n", shape->name, pd_type_name(type), path);
-        if (write_synthetic(shape, type, layers ? layers : shape->n_layer, path) != PD_OK) {
-            cli_error(VERB, "%s", pd_last_error());
-            if (tmp[0]) unlink(tmp);
-            return 1;
-        }
-        model = path;
-    }
-    pd_model *m = pd_model_load(model);
-    if (tmp[0]) unlink(tmp);  /* the mapping stays valid */
+typedef struct {
+    int pp[16], n_pp, tg[16], n_tg, th[16], n_th, reps;
+    pd_type kv_type;
+    bool cpu_col;
+    enum { OUT_MD, OUT_JSON, OUT_JSONL } out;
+} bench_opts;
+
+/* Measure one model (every -p, -n and -t) and print its rows (a table, or objects added to arr /
+ * printed as JSONL). 0, or 1 after printing an error. */
+static int bench_model(const char *path, const char *label_override, const bench_opts *b, cJSON *arr) {
+    pd_model *m = pd_model_load(path);
     if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
     int max_pp = 1;
-    for (int i = 0; i < n_pp; i++) if (pp[i] > max_pp) max_pp = pp[i];
+    for (int i = 0; i < b->n_pp; i++) if (b->pp[i] > max_pp) max_pp = b->pp[i];
     int max_ctx = max_pp;
-    for (int i = 0; i < n_tg; i++) if (tg[i] > max_ctx) max_ctx = tg[i];
-    pd_kv *kv = pd_kv_new(&m->cfg, 1, max_ctx + 1, kv_type);
+    for (int i = 0; i < b->n_tg; i++) if (b->tg[i] > max_ctx) max_ctx = b->tg[i];
+    pd_kv *kv = pd_kv_new(&m->cfg, 1, max_ctx + 1, b->kv_type);
     int32_t *tok = pd_malloc(512 * sizeof(int32_t));
     int8_t *want = pd_malloc(512);
     float *logits = pd_malloc((size_t)m->cfg.n_vocab * sizeof(float));
     if (!kv || !tok || !want || !logits) { cli_error(VERB, "%s", pd_last_error()); free(tok); free(want); free(logits); pd_kv_free(kv); pd_model_free(m); return 1; }
     char label[160], size[32], params[32];
     const char *nm = m->cfg.name[0] ? m->cfg.name : m->cfg.arch_name;
-    if (strstr(nm, pd_type_name(main_type(m)))) snprintf(label, sizeof label, "%s", nm);
+    if (label_override) snprintf(label, sizeof label, "%s", label_override);
+    else if (strstr(nm, pd_type_name(main_type(m)))) snprintf(label, sizeof label, "%s", nm);
     else snprintf(label, sizeof label, "%s %s", nm, pd_type_name(main_type(m)));
-    if (shape) snprintf(label, sizeof label, "%s %s%s", shape->label, pd_type_name(type), layers ? " (fewer layers)" : "");
     fmt_size(model_bytes(m), size, sizeof size);
     snprintf(params, sizeof params, "%.2f M", pd_model_n_params(m) / 1e6);
-    cJSON *arr = json ? cJSON_CreateArray() : NULL;
-    if (!json) {
-        printf("| %-28s | %10s | %10s | %-8s | %7s | %8s | %20s |%s\n", "model", "size", "params", "backend", "threads", "test", "t/s",
-               cpu_col ? " t/CPU-s/thread |" : "");
-        printf("| %s | %s | %s | %s | %s | %s | %s |%s\n", "----------------------------", "---------:", "---------:",
-               "--------", "------:", "-------:", "-------------------:", cpu_col ? " -------------: |" : "");
-    }
     pd_rng r;
     pd_rng_seed(&r, 42);
     int rc = 0;
-    for (int ti = 0; ti < n_th && !rc; ti++) {
-        pd_threads_set(th[ti]);
+    for (int ti = 0; ti < b->n_th && !rc; ti++) {
+        pd_threads_set(b->th[ti]);
         int nthreads = pd_threads_get();
-        for (int k = 0; k < n_pp + n_tg && !rc; k++) {
-            int np = k < n_pp ? pp[k] : 0, ng = k < n_pp ? 0 : tg[k - n_pp];
+        for (int k = 0; k < b->n_pp + b->n_tg && !rc; k++) {
+            int np = k < b->n_pp ? b->pp[k] : 0, ng = k < b->n_pp ? 0 : b->tg[k - b->n_pp];
             if (np == 0 && ng == 0) continue;
             stat_t s = {0}, c = {0};
             double cpu;
             if (run_once(m, kv, np ? (np < 32 ? np : 32) : 0, ng ? 1 : 0, tok, want, logits, &r, &cpu) < 0) { rc = 1; break; }
-            for (int rep = 0; rep < reps; rep++) {
+            for (int rep = 0; rep < b->reps; rep++) {
                 double t = run_once(m, kv, np, ng, tok, want, logits, &r, &cpu);
                 if (t < 0) { rc = 1; break; }
                 s.samples[s.n++] = (np ? np : ng) / t;
@@ -347,14 +290,15 @@ int pd_cmd_bench(int argc, char **argv) {
             finish_stat(&c);
             char test[32];
             snprintf(test, sizeof test, np ? "pp%d" : "tg%d", np ? np : ng);
-            if (json) {
+            if (b->out != OUT_MD) {
                 cJSON *o = cJSON_CreateObject();
                 cJSON_AddStringToObject(o, "model", label);
+                cJSON_AddStringToObject(o, "model_filename", path);
                 cJSON_AddStringToObject(o, "type", pd_type_name(main_type(m)));
                 cJSON_AddNumberToObject(o, "size_bytes", (double)model_bytes(m));
                 cJSON_AddNumberToObject(o, "params", (double)pd_model_n_params(m));
                 cJSON_AddNumberToObject(o, "threads", nthreads);
-                cJSON_AddStringToObject(o, "kv", pd_type_name(kv_type));
+                cJSON_AddStringToObject(o, "kv", pd_type_name(b->kv_type));
                 cJSON_AddStringToObject(o, "test", test);
                 cJSON_AddNumberToObject(o, "n_prompt", np);
                 cJSON_AddNumberToObject(o, "n_gen", ng);
@@ -366,32 +310,121 @@ int pd_cmd_bench(int argc, char **argv) {
                 cJSON_AddNumberToObject(o, "cpu_ts", c.mean);
                 cJSON_AddNumberToObject(o, "stddev_ts", s.sd);
                 cJSON_AddItemToObject(o, "samples_ts", cJSON_CreateDoubleArray(s.samples, s.n));
-                cJSON_AddItemToArray(arr, o);
+                if (b->out == OUT_JSONL) {
+                    char *line = cJSON_PrintUnformatted(o);
+                    if (line) { puts(line); fflush(stdout); }
+                    free(line);
+                    cJSON_Delete(o);
+                } else {
+                    cJSON_AddItemToArray(arr, o);
+                }
             } else {
                 char ts[48];
                 snprintf(ts, sizeof ts, "%.2f ± %.2f", s.mean, s.sd);
                 printf("| %-28s | %10s | %10s | %-8s | %7d | %8s | %21s |", label, size, params, "CPU", nthreads, test, ts);
-                if (cpu_col) printf(" %14.2f |", c.mean);
+                if (b->cpu_col) printf(" %14.2f |", c.mean);
                 printf("\n");
                 fflush(stdout);
             }
         }
     }
-    if (rc) cli_error(VERB, "%s", pd_last_error());
+    if (rc) cli_error(VERB, "%s: %s", path, pd_last_error());
+    free(tok); free(want); free(logits);
+    pd_kv_free(kv);
+    pd_model_free(m);
+    return rc;
+}
+
+int pd_cmd_bench(int argc, char **argv) {
+    if (argc >= 2)
+        for (size_t i = 0; i < sizeof sub_benches / sizeof sub_benches[0]; i++)
+            if (!strcmp(argv[1], sub_benches[i].name)) return sub_benches[i].fn(argc - 1, argv + 1);
+    enum { MAX_MODELS = 16 };
+    const char *models[MAX_MODELS], *synth = NULL, *keep = NULL, *kv_flag = NULL;
+    int n_models = 0, layers = 0;
+    pd_type type = PD_TYPE_F16;
+    bench_opts b = {.pp = {512}, .n_pp = 1, .tg = {128}, .n_tg = 1, .th = {0}, .n_th = 1, .reps = 3,
+                    .kv_type = PD_TYPE_F16, .out = OUT_MD};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        long long x;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
+        if (!strcmp(a, "--json")) { b.out = OUT_JSON; continue; }
+        if (!strcmp(a, "--cpu-time")) { b.cpu_col = true; continue; }
+        if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (n_models == MAX_MODELS) { cli_error(VERB, "%s: at most %d models", a, MAX_MODELS); return 2; }
+            models[n_models++] = v;
+        } else if (!strcmp(a, "--synthetic")) synth = v;
+        else if (!strcmp(a, "--keep")) keep = v;
+        else if (!strcmp(a, "--type")) {
+            int t = pd_type_from_name(v);
+            if (t < 0 || t == PD_TYPE_Q8_K) { cli_error(VERB, "--type: unknown weight type '%s'", v); return 2; }
+            type = (pd_type)t;
+        } else if (!strcmp(a, "--kv") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
+                   !strcmp(a, "--cache-type-v")) {
+            if (!cli_kv_type(VERB, a, v, kv_flag, b.kv_type, &b.kv_type)) return 2;
+            kv_flag = a;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!strcmp(v, "md")) b.out = OUT_MD;
+            else if (!strcmp(v, "json")) b.out = OUT_JSON;
+            else if (!strcmp(v, "jsonl")) b.out = OUT_JSONL;
+            else { cli_error(VERB, "%s: expected md, json or jsonl, got '%s'", a, v); return 2; }
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) { if (!parse_list(a, v, 0, 1 << 20, b.pp, &b.n_pp, 16)) return 2; }
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { if (!parse_list(a, v, 0, 1 << 20, b.tg, &b.n_tg, 16)) return 2; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!parse_list(a, v, 1, CLI_THREADS_MAX, b.th, &b.n_th, 16)) return 2; }
+        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if (!cli_int(VERB, a, v, 1, 64, &x)) return 2; b.reps = (int)x; }
+        else if (!strcmp(a, "--layers")) { if (!cli_int(VERB, a, v, 1, 4096, &x)) return 2; layers = (int)x; }
+        else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
+    }
+    if (!n_models == !synth) { cli_error(VERB, "give -m MODEL (one or more) or --synthetic SHAPE"); return 2; }
+    const shape_t *shape = NULL;
+    char tmp[512] = "", label[160] = "";
+    if (synth) {
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+            if (!strcmp(synth, shapes[i].name)) shape = &shapes[i];
+        if (!shape) { cli_error(VERB, "--synthetic: unknown shape '%s' (qwen3-0.6b, llama-110m)", synth); return 2; }
+        const char *path = keep;
+        if (!path) {
+            const char *dir = getenv("TMPDIR");
+            snprintf(tmp, sizeof tmp, "%s/ponder-bench-XXXXXX", dir && *dir ? dir : "/tmp");
+            int fd = mkstemp(tmp);
+            if (fd < 0) { cli_error(VERB, "cannot create a temporary file %s", tmp); return 1; }
+            close(fd);
+            path = tmp;
+        }
+        if (b.out == OUT_MD) fprintf(stderr, "ponder bench: writing a random %s %s model to %s\n", shape->name, pd_type_name(type), path);
+        if (write_synthetic(shape, type, layers ? layers : shape->n_layer, path) != PD_OK) {
+            cli_error(VERB, "%s", pd_last_error());
+            if (tmp[0]) unlink(tmp);
+            return 1;
+        }
+        snprintf(label, sizeof label, "%s %s%s", shape->label, pd_type_name(type), layers ? " (fewer layers)" : "");
+        models[n_models++] = path;
+    }
+    cJSON *arr = b.out == OUT_JSON ? cJSON_CreateArray() : NULL;
+    if (b.out == OUT_MD) {
+        printf("| %-28s | %10s | %10s | %-8s | %7s | %8s | %20s |%s\n", "model", "size", "params", "backend", "threads", "test", "t/s",
+               b.cpu_col ? " t/CPU-s/thread |" : "");
+        printf("| %s | %s | %s | %s | %s | %s | %s |%s\n", "----------------------------", "---------:", "---------:",
+               "--------", "------:", "-------:", "-------------------:", b.cpu_col ? " -------------: |" : "");
+    }
+    int rc = 0;
+    for (int i = 0; i < n_models && !rc; i++) rc = bench_model(models[i], label[0] ? label : NULL, &b, arr);
+    if (tmp[0]) unlink(tmp);
     /* the machine may be shared: say how busy it was */
     double load[3] = {0};
     FILE *lf = fopen("/proc/loadavg", "r");
     if (lf) { if (fscanf(lf, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = -1; fclose(lf); }
-    if (!json && lf) fprintf(stderr, "ponder bench: load average at the end %.2f %.2f %.2f (%d cores)\n", load[0], load[1], load[2],
-                             pd_physical_cores());
-    if (json) {
-        char *out = cJSON_Print(arr);
+    if (b.out == OUT_MD && lf)
+        fprintf(stderr, "ponder bench: load average at the end %.2f %.2f %.2f (%d cores)\n", load[0], load[1], load[2],
+                pd_physical_cores());
+    if (arr) {
+        char *out = rc ? NULL : cJSON_Print(arr);
         if (out) puts(out);
         free(out);
         cJSON_Delete(arr);
     }
-    free(tok); free(want); free(logits);
-    pd_kv_free(kv);
-    pd_model_free(m);
+    if (!rc && (fflush(stdout) || ferror(stdout))) { cli_error(VERB, "writing the results to stdout failed"); rc = 1; }
     return rc;
 }

@@ -152,7 +152,7 @@ static int bench_main(int argc, char **argv, bool train) {
             return 0;
         }
         int ok = 1;
-        if (!strcmp(f, "--threads") || !strcmp(f, "-t")) ok = flag_int(sub, f, v, 0, 1024, &threads), i++;
+        if (!strcmp(f, "--threads") || !strcmp(f, "-t")) ok = flag_int(sub, f, v, 1, 1024, &threads), i++; /* one range with cli_threads */
         else if (train && !strcmp(f, "--steps")) ok = flag_int(sub, f, v, 1, 1000, &steps), i++;
         else if (train && !strcmp(f, "--batch")) ok = flag_int(sub, f, v, 1, 4096, &B), i++;
         else if (train && !strcmp(f, "--seq")) ok = flag_int(sub, f, v, 2, 65536, &T), i++;
