@@ -50,6 +50,7 @@ void gen_cli_help(FILE *f) {
             "  --presence-penalty X      --frequency-penalty X   (default 0)\n"
             "  --seed N                  random seed (default: from the clock, printed with --json)\n"
             "  --stop TEXT               stop string (repeatable)\n"
+            "  --policy NAME[:K=V,...]   reasoning control (s1, anytime, vote, ...; chainable; see `ponder policies`)\n"
             "  -t, --threads N           threads (default: physical cores)\n"
             "  -c, --ctx N               context size in tokens (default: the model's, at most 32768)\n"
             "  --kv f16|f32              KV cache type (default f16)\n");
@@ -84,6 +85,7 @@ int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i) {
     else if (!strcmp(a, "--answer-budget")) INT(-1, 1 << 24, o->answer_budget);
     else if (!strcmp(a, "--budget-message")) { VAL(); o->budget_message = v; }
     else if (!strcmp(a, "--no-think")) o->no_think = true;
+    else if (!strcmp(a, "--policy")) { VAL(); if (gen_cli_policy_flag(verb, o, v) < 0) return -1; }
     else if (!strcmp(a, "--no-template")) o->no_template = true;
     else if (!strcmp(a, "--template")) { VAL(); o->template_name = v; }
     else if (!strcmp(a, "--temp") || !strcmp(a, "--temperature")) FLT(0, 100, o->sp.temperature);
@@ -170,7 +172,7 @@ bool gen_cli_seq_params(const char *verb, const gen_cli *o, const pd_model *m, p
         p->policies = pol;
         p->n_policies = 1;
     }
-    return true;
+    return gen_cli_policies(verb, o, m, p, pol);
 }
 
 const char *gen_cli_trim(const char *s, size_t len, size_t *out) {
@@ -269,6 +271,7 @@ static int run_main(gen_cli *o) {
     pd_gen_params gp = pd_gen_defaults();
     gp.n_ctx = o->n_ctx;
     gp.kv_type = o->kv_type;
+    gp.n_seq_max = gen_cli_policy_slots(o);
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     gen_cli_out os = {.show_thinking = o->show_thinking, .tty = isatty(1), .open = "<think>\n", .close = "\n</think>\n"};
     os.progress = !o->show_thinking && !o->json && isatty(2);
@@ -277,13 +280,8 @@ static int run_main(gen_cli *o) {
     pd_seq_params sp;
     pd_policy pol;
     if (!gen_cli_seq_params(VERB, o, m, &sp, &pol)) goto done;
-    int id = pd_gen_add(g, ids, (int)n_ids, &sp);
-    if (id < 0) {
-        cli_error(VERB, "%s", pd_last_error());
-        if (sp.n_policies) pol.release(pol.ctx);
-        goto done;
-    }
-    if (pd_gen_run(g) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    int id = gen_cli_generate(VERB, o, m, g, ids, (int)n_ids, &sp, &pol, o->json ? NULL : &os, NULL);
+    if (id < 0) goto done;
     const pd_gen_result *r = pd_gen_get_result(g, id);
     if (r->finish == PD_FINISH_ERROR) { cli_error(VERB, "%s", r->error); goto done; }
     size_t tl, al;

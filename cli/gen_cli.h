@@ -9,7 +9,7 @@
 #include "ponder/chat.h"
 #include "ponder/gen.h"
 
-enum { GEN_CLI_MAX_STOP = 16 };
+enum { GEN_CLI_MAX_STOP = 16, GEN_CLI_MAX_POLICY = 8 };
 
 typedef struct {
     const char *model, *prompt, *system, *template_name, *budget_message;
@@ -22,6 +22,8 @@ typedef struct {
     bool seed_set;
     const char *stop[GEN_CLI_MAX_STOP];
     int n_stop;
+    const char *policy[GEN_CLI_MAX_POLICY];   /* --policy specs (validated), cli/cmd_policies.c */
+    int n_policy;
     const char *adapter;           /* --adapter FILE (LoRA/PiSSA/SoKA), NULL if none */
     float adapter_scale;           /* --adapter-scale (default 1) */
 } gen_cli;
@@ -62,5 +64,20 @@ int gen_cli_parse(const char *verb, gen_cli *o, int argc, char **argv, void (*he
                   int (*extra)(gen_cli *o, int argc, char **argv, int *i));
 /* Trim surrounding whitespace: returns the start, *len the trimmed length. */
 const char *gen_cli_trim(const char *s, size_t len, size_t *out_len);
+
+/* --policy (cli/cmd_policies.c): validate and keep a spec (1, or -1 after printing why); chain the
+ * per-sequence policies after the budget one in gen_cli_seq_params; sequence slots one prompt needs
+ * (the vote driver's samples); the task whose extractor probes and votes use (eval). */
+int gen_cli_policy_flag(const char *verb, gen_cli *o, const char *v);
+bool gen_cli_policies(const char *verb, const gen_cli *o, const pd_model *m, pd_seq_params *p, pd_policy *pol);
+int gen_cli_policy_slots(const gen_cli *o);
+struct pd_task;
+void gen_cli_policy_task(const struct pd_task *t);
+/* Add the prompt and generate to the end: one sequence, or the vote driver's n samples (the winner
+ * replayed into os, if any). Takes ownership of *pol. Returns the final sequence id, or -1 after
+ * printing the error. vr (optional) receives the vote (zeroed without one; free it). */
+struct pd_vote_result;
+int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_gen *g, const int32_t *ids, int n,
+                     pd_seq_params *sp, pd_policy *pol, gen_cli_out *os, struct pd_vote_result *vr);
 
 #endif

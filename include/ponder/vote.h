@@ -55,7 +55,7 @@ typedef struct {
     void *ctx;
 } pd_vote_params;
 
-typedef struct {
+typedef struct pd_vote_result {
     int seq;                 /* the winning sample's sequence (still in the gen; caller removes it), -1 none */
     int winner_sample;
     char *answer;            /* owned, NULL if no sample answered */
