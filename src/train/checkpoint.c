@@ -1,8 +1,11 @@
-/* train/checkpoint.c — training checkpoints as GGUF files that the inference path loads as they are:
- * llama.cpp tensor names and <arch>.* keys, the byte-level vocabulary with ponder's specials and a
- * Qwen3-style chat template; plus, for resuming, the AdamW moments as opt.m.<name> / opt.v.<name>
- * and ponder.train.* keys (step, rng state, run settings). The fmt writer writes atomically (temp
- * file, fsync, rename), so a kill during a save leaves the previous checkpoint intact. */
+/* train/checkpoint.c — loading any trainable model into the training engine, and training
+ * checkpoints as GGUF files that the inference path loads as they are: llama.cpp tensor names and
+ * <arch>.* keys, the vocabulary and chat template of the file the model came from (or, for a model
+ * trained from scratch, the byte-level vocabulary with ponder's specials and a Qwen3-style
+ * template); plus, for resuming, the AdamW moments as opt.m.<name> / opt.v.<name> and
+ * ponder.train.* keys (step, rng state, run settings). Loading goes through the inference loader
+ * (model/), so the trainer reads a file's config exactly as `ponder run` does. The fmt writer writes
+ * atomically (temp file, fsync, rename), so a kill during a save leaves the previous checkpoint intact. */
 #include "train_int.h"
 #include "ponder/alloc.h"
 #include "ponder/gguf.h"
@@ -23,12 +26,12 @@ static const char chat_template[] =
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
-static pd_status put_config(pd_gguf_writer *w, const pd_tcfg *c) {
+static pd_status put_config(pd_gguf_writer *w, const pd_tcfg *c, bool name) {
     char k[96];
     const char *a = c->arch;
 #define KEY(suffix) (snprintf(k, sizeof k, "%s.%s", a, suffix), k)
     PD_TRY(pd_gguf_set_str(w, "general.architecture", a));
-    PD_TRY(pd_gguf_set_str(w, "general.name", "ponder-trained"));
+    if (name) PD_TRY(pd_gguf_set_str(w, "general.name", "ponder-trained"));
     PD_TRY(pd_gguf_set_u32(w, "general.file_type", 0));
     PD_TRY(pd_gguf_set_u32(w, KEY("context_length"), (uint32_t)c->n_ctx));
     PD_TRY(pd_gguf_set_u32(w, KEY("embedding_length"), (uint32_t)c->dim));
@@ -51,18 +54,26 @@ static pd_status put_config(pd_gguf_writer *w, const pd_tcfg *c) {
 static pd_status build_writer(const pd_tmodel *m, const pd_tckpt_info *info, pd_gguf_writer **out) {
     const pd_tcfg *c = &m->cfg;
     *out = NULL;
-    if (c->n_vocab != PD_TRAIN_VOCAB)
-        return pd_fail(PD_ERR_UNSUPPORTED, "train: vocabulary of %d tokens; ponder writes only its byte-level "
-                                           "vocabulary (%d)", c->n_vocab, PD_TRAIN_VOCAB);
+    if (!m->src && c->n_vocab != PD_TRAIN_VOCAB)
+        return pd_fail(PD_ERR_UNSUPPORTED, "train: vocabulary of %d tokens; a model trained from scratch has ponder's "
+                                           "byte-level vocabulary (%d)", c->n_vocab, PD_TRAIN_VOCAB);
+    if (info && info->with_optimizer && !m->m)
+        return pd_fail(PD_ERR_STATE, "train: a frozen base has no optimizer state to save");
     pd_gguf_writer *w = pd_gguf_writer_new();
     if (!w) return PD_ERR_NOMEM;
-    pd_tokenizer *tok = NULL;
-    pd_status st = put_config(w, c);
-    if (st == PD_OK) {
-        tok = pd_tokenizer_new_bytes(pd_train_specials, PD_TRAIN_N_SPECIALS);
-        st = tok ? pd_tokenizer_write_gguf(tok, w) : PD_ERR_NOMEM;
+    pd_status st = PD_OK;
+    if (m->src && m->src->gguf) {
+        /* the source's metadata (vocabulary, template, names); its weights' type and any earlier
+         * training state are replaced below */
+        static const char *const skip[] = {"ponder.train.", "ponder.finetune.", "general.file_type",
+                                           "general.quantization_version", NULL};
+        st = pd_gguf_copy_kvs(w, m->src->gguf, skip);
     }
-    if (st == PD_OK) st = pd_gguf_set_str(w, "tokenizer.chat_template", chat_template);
+    if (st == PD_OK) st = put_config(w, c, m->src == NULL);
+    if (st == PD_OK && !m->src) {
+        st = pd_tokenizer_write_gguf(m->own_tok, w);
+        if (st == PD_OK) st = pd_gguf_set_str(w, "tokenizer.chat_template", chat_template);
+    }
     for (int i = 0; i < m->n_tensors && st == PD_OK; i++) {
         const pd_ttensor *t = &m->tensors[i];
         st = pd_gguf_add_tensor(w, t->name, PD_TYPE_F32, t->n_dims, t->ne, m->params + t->offset);
@@ -82,7 +93,6 @@ static pd_status build_writer(const pd_tmodel *m, const pd_tckpt_info *info, pd_
             }
         }
     }
-    pd_tokenizer_free(tok);
     if (st != PD_OK) { pd_gguf_writer_free(w); return st; }
     *out = w;
     return PD_OK;
@@ -110,22 +120,6 @@ pd_model *pd_tmodel_snapshot(const pd_tmodel *m) {
     return pd_model_from_gguf(g);
 }
 
-static bool get_dim(const pd_gguf *g, const char *arch, const char *suffix, int *out, bool required) {
-    char k[96];
-    snprintf(k, sizeof k, "%s.%s", arch, suffix);
-    uint32_t v;
-    if (pd_gguf_find_key(g, k) < 0) {
-        if (required) pd_fail(PD_ERR_FORMAT, "%s: key '%s' is missing", pd_gguf_path(g), k);
-        return !required;
-    }
-    if (!pd_gguf_get_u32(g, k, &v) || v == 0 || v > (1u << 24)) {
-        pd_fail(PD_ERR_FORMAT, "%s: key '%s' must be a positive integer below 2^24", pd_gguf_path(g), k);
-        return false;
-    }
-    *out = (int)v;
-    return true;
-}
-
 /* Copy tensor `name` (any storage type, converted to f32) into dst after checking its shape. */
 static pd_status load_tensor(const pd_gguf *g, const char *name, const pd_ttensor *t, float *dst) {
     const pd_gguf_tensor *gt = pd_gguf_find_tensor(g, name);
@@ -142,51 +136,70 @@ static pd_status load_tensor(const pd_gguf *g, const char *name, const pd_ttenso
     return PD_OK;
 }
 
-pd_tmodel *pd_tmodel_load(const char *path, int B, int T, pd_tckpt_info *info, bool *has_opt) {
+/* The engine's config for a loaded model, or an error saying what the engine cannot represent. */
+static pd_status tcfg_of(const pd_model *pm, const char *path, pd_tcfg *c) {
+    const pd_model_config *mc = &pm->cfg;
+    memset(c, 0, sizeof *c);
+    if (pd_tcfg_set_arch(c, mc->arch_name) != PD_OK)
+        return pd_fail(PD_ERR_UNSUPPORTED, "%s: architecture '%s' cannot be trained (llama, qwen2, qwen3)", path,
+                       mc->arch_name);
+    const char *why = NULL;
+    if (mc->rope.n_rot != mc->head_dim) why = "partial rotary embedding (rope.dimension_count < head_dim)";
+    else if (mc->rope.freq_scale != 1.0f || mc->rope.attn_factor != 1.0f) why = "rope scaling";
+    else if (pm->rope_freqs.data || pm->rope_long.data) why = "rope frequency factors (rope_freqs)";
+    for (int l = 0; l < mc->n_layer && !why; l++)
+        if (pm->layers[l].wqkv.data || pm->layers[l].w_gate_up.data) why = "fused q/k/v or gate/up matrices";
+    if (why) return pd_fail(PD_ERR_UNSUPPORTED, "%s: the training engine does not support %s", path, why);
+    c->n_vocab = mc->n_vocab;
+    c->dim = mc->n_embd;
+    c->n_layer = mc->n_layer;
+    c->n_head = mc->n_head;
+    c->n_head_kv = mc->n_head_kv;
+    c->head_dim = mc->head_dim;
+    c->n_ff = mc->n_ff;
+    c->n_ctx = mc->n_ctx_train;
+    c->norm_eps = mc->norm_eps;
+    c->rope_base = mc->rope.base;
+    c->rope_neox = mc->rope.mode == PD_ROPE_NEOX;
+    c->tied = mc->tied_output;
+    c->qkv_bias = mc->qkv_bias;
+    c->qk_norm = mc->qk_norm;
+    if (pd_tcfg_validate(c) != PD_OK) return pd_fail_ctx(PD_ERR_FORMAT, "%s", path);
+    return PD_OK;
+}
+
+static pd_tmodel *load(const char *path, int B, int T, bool frozen, pd_tckpt_info *info, bool *has_opt) {
     if (info) memset(info, 0, sizeof *info);
     if (has_opt) *has_opt = false;
-    pd_gguf *g = pd_gguf_open(path);
-    if (!g) return NULL;
+    pd_model *pm = pd_model_load(path);
+    if (!pm) return NULL;
+    const pd_gguf *g = pm->gguf;
     pd_tmodel *m = NULL;
     pd_tcfg c;
-    memset(&c, 0, sizeof c);
     const char *s;
     size_t sl;
-    char arch[16];
-    if (!pd_gguf_get_str(g, "general.architecture", &s, &sl)) goto fail;
-    snprintf(arch, sizeof arch, "%.*s", (int)(sl < 15 ? sl : 15), s);
-    if (pd_tcfg_set_arch(&c, arch) != PD_OK) {
-        pd_fail(PD_ERR_UNSUPPORTED, "%s: architecture '%s' cannot be trained (llama, qwen2, qwen3)", path, arch);
-        goto fail;
-    }
-    if (!get_dim(g, arch, "embedding_length", &c.dim, true) || !get_dim(g, arch, "block_count", &c.n_layer, true) ||
-        !get_dim(g, arch, "feed_forward_length", &c.n_ff, true) ||
-        !get_dim(g, arch, "attention.head_count", &c.n_head, true) ||
-        !get_dim(g, arch, "context_length", &c.n_ctx, true))
-        goto fail;
-    c.n_head_kv = c.n_head;
-    c.head_dim = c.dim / c.n_head;
-    if (!get_dim(g, arch, "attention.head_count_kv", &c.n_head_kv, false) ||
-        !get_dim(g, arch, "attention.key_length", &c.head_dim, false))
-        goto fail;
-    char k[96];
-    snprintf(k, sizeof k, "%s.attention.layer_norm_rms_epsilon", arch);
-    if (pd_gguf_find_key(g, k) >= 0 && !pd_gguf_get_f32(g, k, &c.norm_eps)) goto fail;
-    snprintf(k, sizeof k, "%s.rope.freq_base", arch);
-    if (pd_gguf_find_key(g, k) >= 0 && !pd_gguf_get_f32(g, k, &c.rope_base)) goto fail;
-    const pd_gguf_tensor *emb = pd_gguf_find_tensor(g, "token_embd.weight");
-    if (!emb) { pd_fail(PD_ERR_FORMAT, "%s: tensor 'token_embd.weight' is missing", path); goto fail; }
-    c.n_vocab = (int)emb->ne[1];
-    c.tied = pd_gguf_find_tensor(g, "output.weight") == NULL;
-    c.qkv_bias = pd_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
-    c.qk_norm = pd_gguf_find_tensor(g, "blk.0.attn_q_norm.weight") != NULL;
-    if (pd_tcfg_validate(&c) != PD_OK) { pd_fail_ctx(PD_ERR_FORMAT, "%s", path); goto fail; }
+    if (tcfg_of(pm, path, &c) != PD_OK) goto fail;
+    if (!frozen) /* full training keeps f32 masters of weights that dequantise (nearly) losslessly */
+        for (int64_t i = 0; i < pd_gguf_n_tensors(g); i++) {
+            const pd_gguf_tensor *gt = pd_gguf_tensor_at(g, i);
+            if (strncmp(gt->name, "opt.", 4) && gt->type != PD_TYPE_F32 && gt->type != PD_TYPE_F16 &&
+                gt->type != PD_TYPE_BF16 && gt->type != PD_TYPE_Q8_0) {
+                pd_fail(PD_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; full training takes F32, F16, BF16 or Q8_0 weights "
+                                            "(fine-tune a quantised model through an adapter)", path, gt->name,
+                        pd_type_name(gt->type));
+                goto fail;
+            }
+        }
     if (T > c.n_ctx) T = c.n_ctx;
-    m = pd_tmodel_new(&c, B, T);
+    m = pd_tmodel_new_ex(&c, B, T, !frozen);
     if (!m) goto fail;
+    m->src = pm;
+    pd_tokenizer_free(m->own_tok); /* the file's own vocabulary, even when it is ponder's byte one */
+    m->own_tok = NULL;
+    m->chat = pd_tchat_of_model(pm);
     for (int i = 0; i < m->n_tensors; i++)
         if (load_tensor(g, m->tensors[i].name, &m->tensors[i], m->params + m->tensors[i].offset) != PD_OK) goto fail;
-    if (pd_gguf_find_tensor(g, "opt.m.token_embd.weight")) {
+    if (!frozen && pd_gguf_find_tensor(g, "opt.m.token_embd.weight")) {
         char name[80];
         for (int i = 0; i < m->n_tensors; i++) {
             const pd_ttensor *t = &m->tensors[i];
@@ -217,11 +230,16 @@ pd_tmodel *pd_tmodel_load(const char *path, int B, int T, pd_tckpt_info *info, b
             info->config_json = cj;
         }
     }
-    pd_gguf_close(g);
     return m;
 fail:
     if (info && info->config_json) { free((char *)info->config_json); info->config_json = NULL; }
-    pd_tmodel_free(m);
-    pd_gguf_close(g);
+    if (m) pd_tmodel_free(m); /* frees pm too once it is m->src */
+    else pd_model_free(pm);
     return NULL;
 }
+
+pd_tmodel *pd_tmodel_load(const char *path, int B, int T, pd_tckpt_info *info, bool *has_opt) {
+    return load(path, B, T, false, info, has_opt);
+}
+
+pd_tmodel *pd_tmodel_load_frozen(const char *path, int B, int T) { return load(path, B, T, true, NULL, NULL); }

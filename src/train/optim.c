@@ -48,6 +48,7 @@ double pd_tmodel_grad_norm(pd_tmodel *m) {
 }
 
 double pd_tmodel_adamw(pd_tmodel *m, const pd_optcfg *o, int64_t step, float lr) {
+    if (!m->m) return NAN; /* a frozen base (pd_tmodel_load_frozen) has no moments */
     double norm = pd_tmodel_grad_norm(m);
     float gscale = 1.0f;
     if (o->clip > 0 && norm > o->clip) gscale = (float)(o->clip / norm);

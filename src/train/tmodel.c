@@ -4,6 +4,7 @@
  * lives in optim.c, checkpoints in checkpoint.c. */
 #include "train_int.h"
 #include "ponder/alloc.h"
+#include "ponder/model.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,9 @@ static void rope_table(float *cs, const pd_tcfg *c) {
         }
 }
 
-pd_tmodel *pd_tmodel_new(const pd_tcfg *c, int B, int T) {
+pd_tmodel *pd_tmodel_new(const pd_tcfg *c, int B, int T) { return pd_tmodel_new_ex(c, B, T, true); }
+
+pd_tmodel *pd_tmodel_new_ex(const pd_tcfg *c, int B, int T, bool moments) {
     if (pd_tcfg_validate(c) != PD_OK) return NULL;
     if (B <= 0 || T <= 0 || T > c->n_ctx) {
         pd_fail(PD_ERR_ARG, "train: batch %d x %d does not fit (seq must be in [1, n_ctx=%d])", B, T, c->n_ctx);
@@ -143,12 +146,19 @@ pd_tmodel *pd_tmodel_new(const pd_tcfg *c, int B, int T) {
     m->act_floats = pd_tr_acts_sizes(c, B, T, sa, sg);
     m->params = pd_calloc(m->n_params, sizeof(float));
     m->grads = pd_calloc(m->n_params, sizeof(float));
-    m->m = pd_calloc(m->n_params, sizeof(float));
-    m->v = pd_calloc(m->n_params, sizeof(float));
+    if (moments) {
+        m->m = pd_calloc(m->n_params, sizeof(float));
+        m->v = pd_calloc(m->n_params, sizeof(float));
+    }
     m->act_mem = pd_calloc(m->act_floats, sizeof(float));
     m->cs = pd_calloc((size_t)c->n_ctx * c->head_dim, sizeof(float));
     m->tensors = pd_tcfg_tensors(c, &m->n_tensors);
-    if (!m->params || !m->grads || !m->m || !m->v || !m->act_mem || !m->cs || !m->tensors) {
+    if (c->n_vocab == PD_TRAIN_VOCAB) { /* ponder's byte vocabulary and its Qwen3-style template */
+        m->own_tok = pd_tokenizer_new_bytes(pd_train_specials, PD_TRAIN_N_SPECIALS);
+        m->chat = (pd_tchat){m->own_tok, PD_CHAT_QWEN3, false};
+    }
+    if (!m->params || !m->grads || (moments && (!m->m || !m->v)) || !m->act_mem || !m->cs || !m->tensors ||
+        (c->n_vocab == PD_TRAIN_VOCAB && !m->own_tok)) {
         pd_tmodel_free(m);
         pd_fail(PD_ERR_NOMEM, "train: out of memory for a %zu-parameter model with batch %d x %d", m->n_params, B, T);
         return NULL;
@@ -166,6 +176,8 @@ void pd_tmodel_free(pd_tmodel *m) {
     if (!m) return;
     free(m->params); free(m->grads); free(m->m); free(m->v);
     free(m->act_mem); free(m->cs); free(m->tensors);
+    pd_tokenizer_free(m->own_tok);
+    pd_model_free(m->src);
     free(m);
 }
 
@@ -176,6 +188,7 @@ float *pd_tmodel_grads(pd_tmodel *m) { return m->grads; }
 float *pd_tmodel_adam_m(pd_tmodel *m) { return m->m; }
 float *pd_tmodel_adam_v(pd_tmodel *m) { return m->v; }
 const float *pd_tmodel_logits(const pd_tmodel *m) { return m->a.logits; }
+const pd_tchat *pd_tmodel_chat(const pd_tmodel *m) { return &m->chat; }
 
 void pd_tmodel_init(pd_tmodel *m, pd_rng *rng) {
     const pd_tcfg *c = &m->cfg;
