@@ -1,6 +1,7 @@
 /* cli/cmd_convert.c — `ponder convert IN.bin OUT.gguf`: a llama2.c legacy checkpoint to a llama GGUF
  * (F32, llama.cpp tensor names), written atomically. */
 #include "cli.h"
+#include "outputs.h"
 #include "ponder/error.h"
 #include "ponder/gguf.h"
 #include "ponder/llama2c.h"
@@ -27,6 +28,9 @@ int pd_cmd_convert(int argc, char **argv) {
         else { cli_error(VERB, "too many arguments (expected IN.bin OUT.gguf)"); return 2; }
     }
     if (!in || !out) { cli_error(VERB, "expected IN.bin OUT.gguf (see --help)"); return 2; }
+    const cli_path op = {"OUT", out}, ip = {"IN", in};
+    int pr = cli_check_paths(VERB, &op, 1, &ip, 1);
+    if (pr) return pr;
     pd_gguf_writer *w = pd_gguf_writer_new();
     if (!w) { cli_error(VERB, "%s", pd_last_error()); return 1; }
     pd_status st = pd_llama2c_to_gguf(in, w);

@@ -1,5 +1,6 @@
 /* cli/cmd_merge.c — `ponder merge BASE ADAPTER OUT`: write base + adapter as one model file. */
 #include "cli.h"
+#include "outputs.h"
 #include "ponder/adapter.h"
 #include "ponder/error.h"
 #include <stdio.h>
@@ -31,6 +32,9 @@ int pd_cmd_merge(int argc, char **argv) {
         else { cli_error(V, "too many arguments ('%s'): expected BASE ADAPTER OUT", argv[i]); return 2; }
     }
     if (np != 3) { cli_error(V, "expected BASE.gguf ADAPTER.gguf OUT.gguf"); return 2; }
+    const cli_path out = {"OUT", pos[2]}, ins[2] = {{"BASE", pos[0]}, {"ADAPTER", pos[1]}};
+    int pr = cli_check_paths(V, &out, 1, ins, 2);
+    if (pr) return pr;
     pd_adapter *a = pd_adapter_load(pos[1]);
     if (!a) { cli_error(V, "%s", pd_last_error()); return 1; }
     a->user_scale = (float)scale;

@@ -2,6 +2,7 @@
  * TYPE (pd_gguf_quantize); norms, biases, 1-D tensors and matrices whose rows do not fit the block size
  * keep their type. IN may also be a llama2.c .bin checkpoint. */
 #include "cli.h"
+#include "outputs.h"
 #include "ponder/error.h"
 #include "ponder/gguf.h"
 #include "ponder/llama2c.h"
@@ -15,11 +16,13 @@ static void help(FILE *f) {
     fprintf(f,
             "usage: ponder quantize IN OUT TYPE\n"
             "  IN     GGUF model (or llama2.c .bin checkpoint)\n"
-            "  OUT    GGUF file to write (may be IN itself; written atomically)\n"
+            "  OUT    GGUF file to write (not IN itself; written atomically)\n"
             "  TYPE   q8_0, q4_0, q4_K, q6_K, f16, bf16 or f32\n"
             "Every 2-D weight matrix stored as F32/F16/BF16 (token_embd and output included) becomes TYPE;\n"
             "norms, biases, 1-D tensors and matrices whose row length is not a multiple of TYPE's block\n"
-            "size keep their type. Metadata is copied; general.file_type is set for TYPE.\n");
+            "size keep their type. Metadata is copied; general.file_type is set for TYPE.\n"
+            "Nothing to convert (already TYPE, or no matrix fits the block) is an error and writes nothing;\n"
+            "training checkpoints (.ckpt) and adapters are refused.\n");
 }
 
 int pd_cmd_quantize(int argc, char **argv) {
@@ -38,6 +41,9 @@ int pd_cmd_quantize(int argc, char **argv) {
         cli_error(VERB, "unknown or unsupported TYPE '%s' (q8_0, q4_0, q4_K, q6_K, f16, bf16, f32)", args[2]);
         return 2;
     }
+    const cli_path out = {"OUT", args[1]}, in = {"IN", args[0]};
+    int pr = cli_check_paths(VERB, &out, 1, &in, 1);
+    if (pr) return pr;
     size_t l = strlen(args[0]);
     pd_gguf *g = l > 4 && !strcmp(args[0] + l - 4, ".bin") ? pd_llama2c_open(args[0]) : pd_gguf_open(args[0]);
     if (!g) { cli_error(VERB, "%s", pd_last_error()); return 1; }

@@ -11,11 +11,11 @@
 #include <stdio.h>
 
 /* Can `path` be written? Not a directory; a special file must be writable; for a regular (or new)
- * file its folder must exist and be writable. Error (PD_ERR_IO): "<what>: '<path>': <why>" (what may
- * be NULL, e.g. "--out"). Checks only: nothing is created. */
+ * file its folder must exist and be writable. Error (PD_ERR_IO) like "--out: cannot create 'x/y.gguf':
+ * folder 'x' does not exist" (what, e.g. "--out", may be NULL). Checks only: nothing is created. */
 pd_status pd_out_check(const char *path, const char *what);
 
-/* Do a and b name the same file? (same device and inode when both exist, else the same
+/* Do a and b name the same regular file? (same device and inode when both exist, else the same
  * normalised path.) For "a verb never writes over its own input". */
 bool pd_out_same_file(const char *a, const char *b);
 

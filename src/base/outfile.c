@@ -31,31 +31,32 @@ static char *folder_of(const char *path) {
     return d;
 }
 
-static pd_status check_fail(const char *what, const char *path, const char *why, const char *arg) {
-    return pd_fail(PD_ERR_IO, "%s%s'%s': %s%s%s", what ? what : "", what ? ": " : "", path, why, arg ? " " : "",
-                   arg ? arg : "");
-}
+#define WHAT(w) (w) ? (w) : "", (w) ? ": " : ""
 
 pd_status pd_out_check(const char *path, const char *what) {
-    if (!path || !*path) return pd_fail(PD_ERR_ARG, "%s%sempty output path", what ? what : "", what ? ": " : "");
+    if (!path || !*path) return pd_fail(PD_ERR_ARG, "%s%sempty output path", WHAT(what));
     struct stat st;
     if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) return check_fail(what, path, "is a directory, not a file", NULL);
+        if (S_ISDIR(st.st_mode)) return pd_fail(PD_ERR_IO, "%s%s'%s' is a directory, not a file", WHAT(what), path);
         if (!S_ISREG(st.st_mode)) {
-            if (access(path, W_OK) != 0) return check_fail(what, path, "cannot be written:", strerror(errno));
+            if (access(path, W_OK) != 0)
+                return pd_fail(PD_ERR_IO, "%s%scannot write '%s': %s", WHAT(what), path, strerror(errno));
             return PD_OK;
         }
     } else if (errno != ENOENT) {
-        return check_fail(what, path, "cannot be checked:", strerror(errno));
+        return pd_fail(PD_ERR_IO, "%s%scannot create '%s': %s", WHAT(what), path, strerror(errno));
     } else if (path[strlen(path) - 1] == '/') {
-        return check_fail(what, path, "names a folder, not a file", NULL);
+        return pd_fail(PD_ERR_IO, "%s%s'%s' names a folder, not a file", WHAT(what), path);
     }
     char *dir = folder_of(path);
     if (!dir) return PD_ERR_NOMEM;
     pd_status s = PD_OK;
-    if (stat(dir, &st) != 0) s = check_fail(what, path, "its folder does not exist:", dir);
-    else if (!S_ISDIR(st.st_mode)) s = check_fail(what, path, "is not inside a folder:", dir);
-    else if (access(dir, W_OK | X_OK) != 0) s = check_fail(what, path, "its folder is not writable:", dir);
+    if (stat(dir, &st) != 0)
+        s = pd_fail(PD_ERR_IO, "%s%scannot create '%s': folder '%s' does not exist", WHAT(what), path, dir);
+    else if (!S_ISDIR(st.st_mode))
+        s = pd_fail(PD_ERR_IO, "%s%scannot create '%s': '%s' is not a folder", WHAT(what), path, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        s = pd_fail(PD_ERR_IO, "%s%scannot create '%s': folder '%s' is not writable", WHAT(what), path, dir);
     free(dir);
     return s;
 }
@@ -63,7 +64,8 @@ pd_status pd_out_check(const char *path, const char *what) {
 bool pd_out_same_file(const char *a, const char *b) {
     if (!a || !b) return false;
     struct stat sa, sb;
-    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0) /* a device or a pipe may be written twice */
+        return S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     /* one does not exist yet: compare the paths with their folders resolved */
     char *da = folder_of(a), *db = folder_of(b);
     char *ra = da ? realpath(da, NULL) : NULL, *rb = db ? realpath(db, NULL) : NULL;
@@ -94,7 +96,7 @@ pd_outfile *pd_out_open(const char *path) {
     const char *open_path = o->tmp ? o->tmp : path;
     o->f = fopen(open_path, "wb");
     if (!o->f) {
-        pd_fail(PD_ERR_IO, "%s: cannot open for writing: %s", open_path, strerror(errno));
+        pd_fail(PD_ERR_IO, "%s: cannot create: %s", open_path, strerror(errno));
         free(o->tmp); free(o->path); free(o);
         return NULL;
     }

@@ -2,6 +2,7 @@
  * SVG text and an RGB raster (anti-aliased lines by distance to the segment, filled bars, a 5x7
  * bitmap font) encoded as PNG with libpng. Used by train's loss curve and eval's report. */
 #include "ponder/plot.h"
+#include "ponder/outfile.h"
 #include "ponder/alloc.h"
 #include <math.h>
 #include <png.h>
@@ -545,14 +546,14 @@ static void render_rgb(const pd_plot *p, int W, int H, const layout *Ls, uint8_t
     draw_chart(p, W, Ls, &RASTER_BACKEND, &cv);
 }
 
-static pd_status write_png(const char *tmp, const char *path, const uint8_t *px, int W, int H) {
+static pd_status write_png(FILE *f, const char *path, const uint8_t *px, int W, int H) {
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
     img.width = (png_uint_32)W;
     img.height = (png_uint_32)H;
     img.format = PNG_FORMAT_RGB;
-    if (!png_image_write_to_file(&img, tmp, 0, px, W * 3, NULL)) {
+    if (!png_image_write_to_stdio(&img, f, 0, px, W * 3, NULL)) {
         pd_status st = pd_fail(PD_ERR_IO, "%s: cannot write the PNG (%s)", path, img.message);
         png_image_free(&img);
         return st;
@@ -583,30 +584,26 @@ pd_status pd_plot_write(const pd_plot *p, const char *path) {
         pd_status st = panel_layout(p, k, W, H, &Ls[k]);
         if (st != PD_OK) return pd_fail_ctx(st, "%s", path);
     }
-    pd_buf tmp = {0};
-    if (pd_buf_printf(&tmp, "%s.tmp", path) != 0) return pd_fail(PD_ERR_NOMEM, "%s: out of memory", path);
+    /* base/outfile.c: written to "<path>.tmp", every write checked, renamed into place on success */
     pd_status st = PD_OK;
-    if (svg) {
-        pd_buf b = {0};
-        st = render_svg(p, W, H, Ls, &b);
-        if (st == PD_OK) {
-            FILE *f = fopen(tmp.data, "wb");
-            if (!f) st = pd_fail(PD_ERR_IO, "%s: cannot open for writing", tmp.data);
-            else {
-                if (fwrite(b.data, 1, b.len, f) != b.len) st = pd_fail(PD_ERR_IO, "%s: write failed", tmp.data);
-                if (fclose(f) != 0 && st == PD_OK) st = pd_fail(PD_ERR_IO, "%s: write failed", tmp.data);
-            }
+    pd_buf b = {0};
+    uint8_t *px = NULL;
+    if (svg) st = render_svg(p, W, H, Ls, &b);
+    else if (!(px = pd_malloc((size_t)W * (size_t)H * 3))) st = pd_fail(PD_ERR_NOMEM, "%s: out of memory for a %dx%d image", path, W, H);
+    else render_rgb(p, W, H, Ls, px);
+    if (st == PD_OK) {
+        pd_outfile *o = pd_out_open(path);
+        if (!o) st = PD_ERR_IO;
+        else if (svg && fwrite(b.data, 1, b.len, pd_out_fp(o)) != b.len) {
+            pd_out_abort(o);
+            st = pd_fail(PD_ERR_IO, "%s: write failed", path);
+        } else if (!svg && (st = write_png(pd_out_fp(o), path, px, W, H)) != PD_OK) {
+            pd_out_abort(o);
+        } else {
+            st = pd_out_commit(o);
         }
-        pd_buf_free(&b);
-    } else {
-        uint8_t *px = pd_malloc((size_t)W * (size_t)H * 3);
-        if (!px) st = pd_fail(PD_ERR_NOMEM, "%s: out of memory for a %dx%d image", path, W, H);
-        if (st == PD_OK) render_rgb(p, W, H, Ls, px);
-        if (st == PD_OK) st = write_png(tmp.data, path, px, W, H);
-        free(px);
     }
-    if (st == PD_OK && rename(tmp.data, path) != 0) st = pd_fail(PD_ERR_IO, "%s: cannot rename the plot into place", path);
-    if (st != PD_OK) remove(tmp.data);
-    pd_buf_free(&tmp);
+    pd_buf_free(&b);
+    free(px);
     return st;
 }

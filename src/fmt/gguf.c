@@ -4,10 +4,11 @@
  * is used, so no input can crash it or make it loop for long: a count larger than the remaining
  * bytes could hold is rejected at once. Errors name the file, the key or tensor and the byte offset.
  * Writer: KVs and tensors are collected in memory, then serialised as GGUF v3 either into a malloc'd
- * buffer or atomically into a file (path.tmp, fflush, fsync, rename; on failure the temp file is
- * removed and any previous file is left untouched). */
+ * buffer or atomically into a file through base/outfile.c (path.tmp, every write checked, fsync,
+ * rename; on failure the temp file is removed and any previous file is left untouched). */
 #include "ponder/gguf.h"
 #include "ponder/alloc.h"
+#include "ponder/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1134,47 +1135,16 @@ pd_status pd_gguf_write(pd_gguf_writer *w, const char *path) {
     if (!w || !path || !path[0]) return pd_fail(PD_ERR_ARG, "pd_gguf_write: NULL writer or empty path");
     size_t align, total;
     PD_TRY(w_layout(w, &align, &total));
-    size_t pl = strlen(path);
-    char *tmp = pd_malloc(pl + 5);
-    if (!tmp) return PD_ERR_NOMEM;
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp", 5);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        pd_status st = pd_fail(PD_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
-    w_sink s = {f, NULL, 0, false};
+    /* base/outfile.c: "<path>.tmp", every write checked, fsync, rename; the previous file stays on failure */
+    pd_outfile *o = pd_out_open(path);
+    if (!o) return PD_ERR_IO;
+    w_sink s = {pd_out_fp(o), NULL, 0, false};
+    errno = 0;
     w_emit(w, align, &s);
-    int e = 0;
-    if (s.failed) e = errno ? errno : EIO;
-    if (!e && fflush(f) != 0) e = errno ? errno : EIO;
-    if (!e && fsync(fileno(f)) != 0) e = errno ? errno : EIO;
-    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
-    if (!e && s.off != total) e = EIO;
-    /* Test hook (tests/train/test_train.c, test_kill_during_save): with PD_TEST_KILL_IN_SAVE set, the
-     * process dies here, the temp file complete and the rename not done, as under kill -9. */
-    if (!e && getenv("PD_TEST_KILL_IN_SAVE")) raise(SIGKILL);
-    if (!e && rename(tmp, path) != 0) e = errno ? errno : EIO;
-    if (e) {
-        unlink(tmp);
-        pd_status st = pd_fail(PD_ERR_IO, "%s: write failed: %s (previous file left unchanged)", path, strerror(e));
-        free(tmp);
-        return st;
+    if (s.failed || s.off != total) {
+        int e = errno ? errno : EIO;
+        pd_out_abort(o);
+        return pd_fail(PD_ERR_IO, "%s: write failed: %s (previous file left unchanged)", path, strerror(e));
     }
-    free(tmp);
-    /* Make the rename durable: fsync the directory (best effort). */
-    char *dir = pd_strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        const char *d = ".";
-        if (slash == dir) d = "/";
-        else if (slash) { *slash = 0; d = dir; }
-        int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) { (void)fsync(dfd); close(dfd); }
-        free(dir);
-    }
-    return PD_OK;
+    return pd_out_commit(o);
 }

@@ -36,12 +36,29 @@ static bool convertible(const pd_gguf_tensor *t, pd_type type) {
     return t->ne[0] % pd_type_block_elems(type) == 0;
 }
 
+/* Training checkpoints (AdamW moments opt.*, ponder.train.* / ponder.finetune.* keys) and adapters are
+ * not models to quantise: quantised moments would be resumed from as if they were the real ones. */
+static pd_status refuse_non_model(const pd_gguf *src) {
+    const char *s;
+    size_t n;
+    if (pd_gguf_get_str(src, "general.type", &s, &n) && n == 7 && !memcmp(s, "adapter", 7))
+        return pd_fail(PD_ERR_UNSUPPORTED, "this is an adapter (general.type = adapter), not a model; "
+                                           "merge it into its base first (ponder merge BASE ADAPTER OUT), then quantise");
+    bool ckpt = pd_gguf_find_key(src, "ponder.train.step") >= 0 || pd_gguf_find_key(src, "ponder.finetune.step") >= 0;
+    for (int64_t i = 0; i < pd_gguf_n_tensors(src) && !ckpt; i++) ckpt = !strncmp(pd_gguf_tensor_at(src, i)->name, "opt.", 4);
+    if (ckpt)
+        return pd_fail(PD_ERR_UNSUPPORTED, "this is a training checkpoint (optimizer state), not a model; "
+                                           "quantise the model written beside it (the file without .ckpt)");
+    return PD_OK;
+}
+
 pd_status pd_gguf_quantize_to_writer(const pd_gguf *src, pd_gguf_writer *w, pd_type type, pd_quantize_stats *stats) {
     if (!src || !w) return pd_fail(PD_ERR_ARG, "pd_gguf_quantize: NULL argument");
     int ftype = pd_gguf_ftype_of(type);
     if (ftype < 0)
         return pd_fail(PD_ERR_UNSUPPORTED, "quantize: target type %s is not supported (f32, f16, bf16, q8_0, q4_0, q4_K, q6_K)",
                        pd_type_name(type));
+    PD_TRY(refuse_non_model(src));
     pd_quantize_stats st = {0};
     PD_TRY(pd_gguf_copy_kvs(w, src, NULL));
     float *row = NULL;
@@ -89,10 +106,32 @@ pd_status pd_gguf_quantize_to_writer(const pd_gguf *src, pd_gguf_writer *w, pd_t
     return rc;
 }
 
+/* why no tensor of src converts to type (for the "nothing to convert" error) */
+static pd_status nothing_to_convert(const pd_gguf *src, pd_type type) {
+    int64_t same = 0, quant = 0, misfit = 0;
+    for (int64_t i = 0; i < pd_gguf_n_tensors(src); i++) {
+        const pd_gguf_tensor *t = pd_gguf_tensor_at(src, i);
+        int big = 0;
+        for (int d = 0; d < t->n_dims; d++) big += t->ne[d] > 1;
+        if (!ends_with(t->name, "weight") || strstr(t->name, "_norm") || big < 2) continue;
+        if (t->type == type) same++;
+        else if (t->type != PD_TYPE_F32 && t->type != PD_TYPE_F16 && t->type != PD_TYPE_BF16) quant++;
+        else if (t->ne[0] % pd_type_block_elems(type)) misfit++;
+    }
+    return pd_fail(PD_ERR_ARG, "nothing to convert to %s (weight matrices: %lld already %s, %lld already "
+                               "quantised to another type, %lld with rows not a multiple of %s's block of %lld); "
+                               "no file written",
+                   pd_type_name(type), (long long)same, pd_type_name(type), (long long)quant, (long long)misfit,
+                   pd_type_name(type), (long long)pd_type_block_elems(type));
+}
+
 pd_status pd_gguf_quantize(const pd_gguf *src, const char *out_path, pd_type type, pd_quantize_stats *stats) {
     pd_gguf_writer *w = pd_gguf_writer_new();
     if (!w) return PD_ERR_NOMEM;
-    pd_status st = pd_gguf_quantize_to_writer(src, w, type, stats);
+    pd_quantize_stats qs;
+    pd_status st = pd_gguf_quantize_to_writer(src, w, type, &qs);
+    if (stats) *stats = qs;
+    if (st == PD_OK && qs.n_converted == 0) st = nothing_to_convert(src, type);
     if (st == PD_OK) st = pd_gguf_write(w, out_path);
     pd_gguf_writer_free(w);
     return st;
