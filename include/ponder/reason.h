@@ -44,8 +44,11 @@ typedef struct {
     const pd_tokenizer *tok;
     char *(*extract)(void *ctx, const char *answer, size_t len);
     void *extract_ctx;
+    bool (*equiv)(const char *a, const char *b);   /* answer equivalence; NULL: byte equality */
     pd_reason_hub *hub;   /* needed by trimr-probe and trimr; NULL: those fail to make */
     const char *question; /* the user question (trimr's verifier prompts); may be NULL */
+    int verifier_model;   /* trimr: pd_gen model index of the verifier (0: the main model itself) */
+    int think_budget;     /* trimr: the token budget its R_thres share refers to (<= 0: unknown, rule off) */
 } pd_reason_env;
 
 typedef struct {
@@ -80,6 +83,30 @@ pd_status pd_reason_chain(const pd_policy *pols, int n, pd_policy *out);
 
 /* Print the registry (names, kinds, parameters, defaults) — `ponder policies`. */
 void pd_reason_print(FILE *f);
+
+/* ---- the hub (reason/hub.c): work a policy asks for that needs other sequences ----
+ * Requests are posted from inside policy callbacks and launched at the next pd_reason_hub_step,
+ * before its pd_gen_step, when the gen has a free slot (otherwise they wait); they then decode in
+ * the same batches as everything else. When one finishes its callback runs (still between steps,
+ * never inside the gen) and its sequence is removed. A policy cancels its requests in release. */
+typedef void (*pd_hub_done_fn)(void *owner, int request, const pd_gen_result *r, float yes_minus_no);
+pd_reason_hub *pd_reason_hub_new(void);
+void pd_reason_hub_free(pd_reason_hub *h);
+/* Probe: fork `seq` keeping its first `keep` tokens (<= 0: all), inject `inject` (e.g. the end of
+ * thinking), then decode greedily up to `answer_budget` tokens; done() gets the fork's result. */
+int pd_reason_hub_probe(pd_reason_hub *h, void *owner, int seq, int keep, const int32_t *inject, int n_inject,
+                        int answer_budget, pd_hub_done_fn done);
+/* Ask: prefill `prompt` on model `model` (no decoding); done() gets logit(yes) - logit(no) of the
+ * next token. */
+int pd_reason_hub_ask(pd_reason_hub *h, void *owner, int model, const int32_t *prompt, int n, int32_t yes, int32_t no,
+                      pd_hub_done_fn done);
+void pd_reason_hub_cancel(pd_reason_hub *h, void *owner);
+/* Launch what waits (free slots permitting), one pd_gen_step, deliver what finished. */
+pd_status pd_reason_hub_step(pd_reason_hub *h, pd_gen *g);
+/* Sequences the hub is waiting for or running. */
+int pd_reason_hub_pending(const pd_reason_hub *h);
+/* Tokens the hub's work cost: probe tokens generated (injected included), verifier prompt tokens. */
+void pd_reason_hub_cost(const pd_reason_hub *h, long *probe_tokens, long *verifier_tokens, long *requests);
 
 /* ---- helpers shared by the methods (reason/registry.c) ---- */
 /* Tokenise text without BOS, special tokens parsed. */

@@ -6,6 +6,7 @@
 #include "ponder/alloc.h"
 #include "ponder/budget.h"
 #include "ponder/s1.h"
+#include "ponder/trimr.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -57,11 +58,38 @@ static const pd_reason_param VOTE_P[] = {
     {"adaptive", PD_RP_INT, "1", 0, 1, "stop the remaining samples once the vote is decided", NULL},
 };
 
+#define MARKERS "Wait|But|Alternatively|Hmm|However|Let me double-check|Let me verify"
+static const pd_reason_param TRIMR_PROBE_P[] = {
+    {"k", PD_RP_INT, "3", 2, 1000, "stop when this many concluded answers in a row agree (M = k - 1)", NULL},
+    {"answer", PD_RP_INT, "24", 1, 4096, "probe answer budget (greedy tokens after the forced </think>)", NULL},
+    {"markers", PD_RP_STR, MARKERS, 0, 0, "reflection words that start a new thought after a blank line ('|'-separated)", NULL},
+    {"n_thres", PD_RP_INT, "40", 1, 1 << 20, "underthinking: thoughts without convergence", NULL},
+    {"r_thres", PD_RP_FLOAT, "0.5", 0, 1, "underthinking: share of the budget used without convergence", NULL},
+    {"budget", PD_RP_INT, "0", 0, 1 << 24, "token budget r_thres refers to (0: --think-budget, else rule off)", NULL},
+    {"rep_n", PD_RP_INT, "64", 4, 4096, "repetition: n-gram length hashed (3 hits within 4096 tokens)", NULL},
+    {"guide", PD_RP_STR, "close", 0, 0, "close: inject </think> on any rule; spec: mild/forced guide prompts", "close|spec"},
+};
+static const pd_reason_param TRIMR_P[] = {
+    {"k", PD_RP_INT, "3", 2, 1000, "stop when this many concluded answers in a row are judged the same (M = k - 1)", NULL},
+    {"n_sent", PD_RP_INT, "2", 1, 100, "intermediate answer: the thought's last n sentences", NULL},
+    {"markers", PD_RP_STR, MARKERS, 0, 0, "reflection words that start a new thought after a blank line ('|'-separated)", NULL},
+    {"n_thres", PD_RP_INT, "40", 1, 1 << 20, "underthinking: thoughts without convergence", NULL},
+    {"r_thres", PD_RP_FLOAT, "0.5", 0, 1, "underthinking: share of the budget used without convergence", NULL},
+    {"budget", PD_RP_INT, "0", 0, 1 << 24, "token budget r_thres refers to (0: --think-budget, else rule off)", NULL},
+    {"rep_n", PD_RP_INT, "64", 4, 4096, "repetition: n-gram length hashed (3 hits within 4096 tokens)", NULL},
+    {"guide", PD_RP_STR, "spec", 0, 0, "spec: mild guide (overthinking) / forced guide; close: inject </think>", "close|spec"},
+    {"verifier", PD_RP_STR, "self", 0, 0, "verifier model: a GGUF file of the same vocabulary, or self (the model itself)", NULL},
+};
+
 static const pd_reason_method METHODS[] = {
     {"s1", "s1 budget forcing: 'Wait' instead of the first k closers, forced end at max", PD_REASON_POLICY, S1_P,
      (int)(sizeof S1_P / sizeof S1_P[0]), make_s1},
     {"anytime", "Elastic Reasoning: separate thinking and answer budgets (close thinking, answer gets its own)",
      PD_REASON_POLICY, ANY_P, (int)(sizeof ANY_P / sizeof ANY_P[0]), make_anytime},
+    {"trimr-probe", "TrimR without a verifier model: probe each thought (fork, close thinking, extract); stop when k agree",
+     PD_REASON_POLICY, TRIMR_PROBE_P, (int)(sizeof TRIMR_PROBE_P / sizeof TRIMR_PROBE_P[0]), pd_trimr_probe_make},
+    {"trimr", "TrimR: a verifier model's yes/no logits judge each thought; over/under-thinking and repetition rules",
+     PD_REASON_POLICY, TRIMR_P, (int)(sizeof TRIMR_P / sizeof TRIMR_P[0]), pd_trimr_make},
     {"vote", "self-consistency / weighted vote / best-of-N: n samples by prefill+fork, answers voted, adaptive stop",
      PD_REASON_DRIVER, VOTE_P, (int)(sizeof VOTE_P / sizeof VOTE_P[0]), NULL},
 };
