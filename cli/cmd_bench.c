@@ -19,6 +19,7 @@
 #include "ponder/gguf.h"
 #include "ponder/kern.h"
 #include "ponder/model.h"
+#include "ponder/rl.h"
 #include "ponder/rng.h"
 #include "ponder/threads.h"
 #include "ponder/timer.h"
@@ -39,6 +40,7 @@ static const char *VERB = "bench";
 static const struct { const char *name; int (*fn)(int, char **); } sub_benches[] = {
     {"train", pd_bench_train},
     {"gemm", pd_bench_gemm},
+    {"rl", pd_bench_rl},   /* ponder/rl.h: rollout tokens/s at 1, 8, 64 sequences, learner tokens/s */
 };
 /* ------------------------------------------------------------------------------------------ */
 

@@ -19,7 +19,10 @@
  *   optimizer step the next rollout reads the new weights with no copy or file round trip.
  *
  * Probabilities are the model's untempered distribution (log_softmax of the logits) both in the
- * sampler's records and in the learner, so the first update's ratio is 1 whatever the temperature.
+ * sampler's records and in the learner. π_old is by default the learner's own forward before the
+ * first update (verl's recompute; with μ = K = 1 the same forward that is differentiated), so the
+ * first update's ratio is 1 whatever the temperature; the sampler's log-probs are checked against it
+ * every step (logp_maxdiff). With sampler_old_logp the sampler's log-probs are π_old themselves.
  * Only sampled tokens carry loss: prompt, padding and tokens injected by a policy (a forced
  * "</think>") are masked out. */
 #ifndef PONDER_RL_H
@@ -100,6 +103,8 @@ typedef struct {
     int overlong_buffer;         /* DAPO L_cache (0: no length shaping) */
     bool overlong_filter;        /* mask truncated responses out of the loss */
     int micro_rows;              /* rows per forward/backward chunk of the learner */
+    bool sampler_old_logp;       /* π_old = the sampler's log-probs (default: the learner's forward
+                                    before the first update; see pd_rl_step) */
     pd_optcfg opt;
 } pd_rl_cfg;
 /* Defaults for an algorithm (training.md §3.4, engine column): G 8, B 8, temperature 1, top-p 1,

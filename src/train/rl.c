@@ -388,8 +388,9 @@ static void flat_free(flat_t *f) {
 
 /* Forward the sequences idx[0..n) in chunks of the model's rows; for each chunk fill f->lp (and the
  * entropy sums), and with `learn` also run the surrogate and backward with the minibatch normalisers. */
-static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool learn, double norm_seqs,
-                            double norm_tokens, pd_rl_lstats *ls, double *loss, double *ent_sum, double *ent_n) {
+static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool learn, bool old_from_new,
+                            double norm_seqs, double norm_tokens, pd_rl_lstats *ls, double *loss, double *ent_sum,
+                            double *ent_n) {
     pd_tmodel *m = r->m;
     int V = m->cfg.n_vocab, T = 1;
     for (int i = 0; i < n; i++) if (r->seqs[idx[i]].n > T) T = r->seqs[idx[i]].n;
@@ -423,6 +424,9 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
             cs[i] = f->start[si]; cl[i] = f->len[si]; ca[i] = f->adv[si];
         }
         if (!learn) continue;
+        if (old_from_new)   /* on-policy single update: π_old is this very forward (detached) */
+            for (int i = 0; i < nr; i++)
+                for (int k = cs[i]; k < cs[i] + cl[i]; k++) if (f->mask[k]) f->lp_old[k] = f->lp[k];
         pd_rl_tokens tt = {nr, cs, cl, ca, f->lp, f->lp_old, f->lp_ref, f->mask, norm_seqs, norm_tokens};
         *loss += pd_rl_surrogate(&lc, &tt, f->dlp, ls);
         float *dl = m->ga.dlogits;
@@ -565,15 +569,24 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
             if (f.lp_ref) f.lp_ref[fk] = q->lp_ref[k];
         }
     }
-    if (check_logp) {
-        st = learn_pass(r, &f, order, N, false, 0, 0, NULL, NULL, NULL, NULL);
+    /* π_old: by default the learner's own forward before any update (as verl recomputes it), so the
+     * ratio starts at 1 to rounding whatever the inference kernels do; the sampler's log-probs are
+     * compared with it (logp_maxdiff). sampler_old_logp uses the sampler's log-probs as π_old. */
+    int K = c->minibatches, n_upd = 0;
+    bool single = c->ppo_epochs * K == 1, recompute = !c->sampler_old_logp;
+    double *lp_sampler = NULL;
+    if (check_logp || (recompute && !single)) {
+        st = learn_pass(r, &f, order, N, false, false, 0, 0, NULL, NULL, NULL, NULL);
         double md = 0;
         for (int64_t k = 0; k < tot; k++) if (f.mask[k] && fabs(f.lp[k] - f.lp_old[k]) > md) md = fabs(f.lp[k] - f.lp_old[k]);
         s->logp_maxdiff = md;
+        if (recompute && !single) memcpy(f.lp_old, f.lp, sizeof(double) * (size_t)tot);
+    } else if (single) {
+        lp_sampler = pd_malloc(sizeof(double) * nt);   /* to measure the sampler against the learner */
+        if (lp_sampler) memcpy(lp_sampler, f.lp_old, sizeof(double) * nt);
     }
     pd_rl_lstats ls = {0};
     double ent = 0, ent_n = 0, loss = 0, gsum = 0;
-    int K = c->minibatches, n_upd = 0;
     for (int e = 0; e < c->ppo_epochs && st == PD_OK; e++) {
         if (K > 1)
             for (int i = N - 1; i > 0; i--) {
@@ -587,16 +600,12 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
                 for (int t = 0; t < f.len[order[i]]; t++) ntok += f.mask[f.start[order[i]] + t];
             pd_tmodel_zero_grad(r->m);
             double ml = 0;
-            st = learn_pass(r, &f, order + a, b - a, true, (double)(b - a), ntok, &ls, &ml, e == 0 ? &ent : NULL,
-                            e == 0 ? &ent_n : NULL);
+            st = learn_pass(r, &f, order + a, b - a, true, single && recompute, (double)(b - a), ntok, &ls, &ml,
+                            e == 0 ? &ent : NULL, e == 0 ? &ent_n : NULL);
             if (st != PD_OK) break;
-            if (e == 0 && k == 0 && !check_logp) {
+            if (lp_sampler) {
                 double md = 0;
-                for (int i = a; i < b; i++)
-                    for (int t = 0; t < f.len[order[i]]; t++) {
-                        int fk = f.start[order[i]] + t;
-                        if (f.mask[fk] && fabs(f.lp[fk] - f.lp_old[fk]) > md) md = fabs(f.lp[fk] - f.lp_old[fk]);
-                    }
+                for (int64_t q = 0; q < tot; q++) if (f.mask[q] && fabs(f.lp[q] - lp_sampler[q]) > md) md = fabs(f.lp[q] - lp_sampler[q]);
                 s->logp_maxdiff = md;
             }
             float lr = pd_lr_at(&c->opt, *opt_step);
@@ -617,5 +626,6 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     s->learn_cpu = cpu_now() - lc0;
     flat_free(&f);
     free(order);
+    free(lp_sampler);
     return st;
 }

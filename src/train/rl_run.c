@@ -46,7 +46,7 @@ static char *config_json(const pd_rl_opts *o, int64_t opt_step) {
     N("eps_high", c->eps_high); N("kl", c->beta); N("adv_eps", c->adv_eps); N("ppo_epochs", c->ppo_epochs);
     N("minibatches", c->minibatches); N("dynamic_sampling", c->dynamic_sampling); N("max_draws", c->max_draws);
     N("w_correct", c->w_correct); N("w_format", c->w_format); N("overlong_buffer", c->overlong_buffer);
-    N("overlong_filter", c->overlong_filter); N("opt_step", opt_step);
+    N("overlong_filter", c->overlong_filter); N("sampler_old_logp", c->sampler_old_logp); N("opt_step", opt_step);
 #undef N
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -79,7 +79,7 @@ static pd_status restore_config(pd_rl_opts *o, const char *js, const char *path,
     N("dynamic_sampling", c->dynamic_sampling, bool); N("max_draws", c->max_draws, int);
     N("w_correct", c->w_correct, double); N("w_format", c->w_format, double);
     N("overlong_buffer", c->overlong_buffer, int); N("overlong_filter", c->overlong_filter, bool);
-    N("opt_step", *opt_step, int64_t);
+    N("sampler_old_logp", c->sampler_old_logp, bool); N("opt_step", *opt_step, int64_t);
 #undef N
     cJSON_Delete(j);
     return st;
@@ -393,4 +393,46 @@ pd_status pd_bench_rl_run(FILE *out, const char *model_path, int threads, int ma
     pd_model_free(pm);
     pd_tmodel_free(m);
     return st;
+}
+
+static int bench_int(const char *f, const char *v, long lo, long hi, int *out) {
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || x < lo || x > hi) {
+        fprintf(stderr, "ponder bench rl: %s: expected an integer in [%ld, %ld]\n", f, lo, hi);
+        return 0;
+    }
+    *out = (int)x;
+    return 1;
+}
+
+int pd_bench_rl(int argc, char **argv) {
+    const char *model = NULL;
+    int threads = 0, max_tokens = 64;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            printf("usage: ponder bench rl [-m MODEL] [--threads N] [-n TOKENS]\n"
+                   "  rollout tokens/s through gen/ at 1, 8 (1 prompt x 8) and 64 (8 x 8) sequences, each\n"
+                   "  exactly TOKENS new tokens (default 64), wall and CPU time; then one GRPO step of 8 x 8 on\n"
+                   "  arith-add with its time split (rollout, rewards, learner) and the learner's tokens/s.\n"
+                   "  Without -m: a random qwen3 byte model (dim 128, 4 layers).\n");
+            return 0;
+        }
+        int ok = 1;
+        if (!strcmp(f, "-m") || !strcmp(f, "--model")) {
+            if (!v) { fprintf(stderr, "ponder bench rl: %s: missing value\n", f); return 2; }
+            model = v;
+        } else if (!strcmp(f, "--threads") || !strcmp(f, "-t")) ok = bench_int(f, v, 0, 1024, &threads);
+        else if (!strcmp(f, "-n") || !strcmp(f, "--max-tokens")) ok = bench_int(f, v, 1, 4096, &max_tokens);
+        else { fprintf(stderr, "ponder bench rl: unknown flag '%s'\n", f); return 2; }
+        if (!ok) return 2;
+        i++;
+    }
+    pd_status st = pd_bench_rl_run(stdout, model, threads, max_tokens);
+    if (st != PD_OK) {
+        fprintf(stderr, "ponder bench rl: %s\n", pd_last_error());
+        return 1;
+    }
+    return 0;
 }

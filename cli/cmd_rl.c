@@ -1,0 +1,170 @@
+/* cli/cmd_rl.c — `ponder rl`: reinforcement learning with verifiable rewards (GRPO, Dr. GRPO, DAPO,
+ * RLOO) from a model on a task or a JSONL set (train/rl*.c does the work). The data, schedule, output
+ * and evaluation flags are train's (cli/run_flags.c); --clip here is the PPO clip range (gradient
+ * clipping is --grad-clip) and --batch is the learner's rows per forward/backward chunk. */
+#include "cli.h"
+#include "run_flags.h"
+#include "ponder/error.h"
+#include "ponder/rl.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *V = "rl";
+
+static void help(FILE *f) {
+    fprintf(f,
+            "usage: ponder rl -m MODEL (--task T | --data FILE.jsonl) --out FILE.gguf [flags]\n"
+            "       ponder rl --resume FILE.gguf.ckpt [--out FILE.gguf] [--steps N]\n"
+            "algorithm:\n"
+            "  --algo A              grpo | drgrpo | dapo | rloo (default grpo); sets the defaults below\n"
+            "  --group G             samples per prompt (default 8)\n"
+            "  --prompts B           prompts per step (default 8)\n"
+            "  --clip E[,E_HIGH]     PPO clip range [1-E, 1+E_HIGH] (default 0.2; dapo 0.2,0.28)\n"
+            "  --kl BETA             k3 KL weight to the starting model (default 0)\n"
+            "  --agg MODE            seq-mean-token-mean (grpo, rloo) | token-mean (dapo) | seq-sum-const (drgrpo)\n"
+            "  --ppo-epochs N        passes over each rollout batch (default 1)\n"
+            "  --minibatches K       optimizer steps per pass (default 1)\n"
+            "  --sampler-old-logp    pi_old = the sampler's log-probs (default: the learner's forward before\n"
+            "                        the first update, as verl; the two are compared every step: logp_maxdiff)\n"
+            "  --dynamic-sampling / --no-dynamic-sampling   drop all-equal groups and draw more prompts\n"
+            "                        (on for dapo); --max-draws N rounds at most (default 4)\n"
+            "rollouts:\n"
+            "  --max-tokens N        new tokens per response (default 256)\n"
+            "  --temp X --top-p X    sampling (default 1, 1)\n"
+            "  --think-budget N      close thinking after N tokens (budget policy; injected tokens carry no loss)\n"
+            "rewards:\n"
+            "  --format-reward W     + W when thinking is closed and an answer is extractable (default 0)\n"
+            "  --correct-reward W    weight of the verifier's score (default 1)\n"
+            "  --overlong-buffer N   DAPO soft punishment over the last N tokens (default: dapo max/4, else 0)\n"
+            "  --overlong-filter     truncated responses carry no loss\n"
+            "data and schedule (as ponder train):\n"
+            "  --task T --difficulty D|LO-HI --data FILE.jsonl --steps N (default 100) --lr X (default 1e-6,\n"
+            "  constant) --warmup N --min-lr-frac X --wd X --grad-clip X (default 1) --seed N --threads N\n"
+            "  --batch N             learner rows per forward/backward chunk (default 16)\n"
+            "output:\n"
+            "  --out FILE.gguf       the trained model; the checkpoint (weights, optimizer, step, rollout rng)\n"
+            "                        goes to FILE.gguf.ckpt\n"
+            "  --ckpt-every N --resume FILE.ckpt --log FILE.jsonl (one object per step and evaluation)\n"
+            "  --plot FILE.svg|png   reward, held-out accuracy and response length (default <out>.rl.svg; 'none')\n"
+            "  --eval-every K --eval-n M   greedy held-out accuracy on M items every K steps and at the ends\n"
+            "  --max-new N           generation limit of that evaluation (default 256)\n"
+            "  --quiet               no progress output\n");
+}
+
+int pd_cmd_rl(int argc, char **argv) {
+    pd_rl_algo algo = PD_RL_GRPO;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--algo")) {
+            int a = pd_rl_algo_from_name(argv[i + 1]);
+            if (a < 0) { cli_error(V, "--algo: expected grpo, drgrpo, dapo or rloo, got '%s'", argv[i + 1]); return 2; }
+            algo = (pd_rl_algo)a;
+        }
+    pd_rl_opts o;
+    pd_rl_opts_default(&o, algo);
+    cli_run_args ra = {.o = &o.run, .steps_min = 1};
+    bool overlong_given = false;
+    char *plot_alloc = NULL;
+    int rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *f = argv[i], *v;
+        long long iv;
+        double dv;
+#define IVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_int(V, f, v, lo, hi, &iv))
+#define FVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_float(V, f, v, lo, hi, &dv))
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return 0; }
+        else if (!strcmp(f, "--clip")) {
+            /* the PPO clip range, not the gradient norm (that is --grad-clip here) */
+            double lo, hi;
+            char tail;
+            if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+            else if (sscanf(v, "%lf,%lf%c", &lo, &hi, &tail) == 2 && lo > 0 && lo < 1 && hi > 0 && hi <= 10) {
+                o.rl.eps_low = lo; o.rl.eps_high = hi;
+            } else if (sscanf(v, "%lf%c", &lo, &tail) == 1 && lo > 0 && lo < 1) {
+                o.rl.eps_low = o.rl.eps_high = lo;
+            } else { cli_error(V, "--clip: expected E or E_LOW,E_HIGH with 0 < E < 1, got '%s'", v); rc = 2; }
+        }
+        else if (!strcmp(f, "--grad-clip")) { if (FVAL(0, 1e6)) rc = 2; else o.run.opt.clip = (float)dv; }
+        else if (!strcmp(f, "-m") || !strcmp(f, "--model")) { if (!(o.model = cli_value(V, argc, argv, &i))) rc = 2; }
+        else if (!strcmp(f, "--algo")) i++;   /* read above */
+        else if (!strcmp(f, "--group")) { if (IVAL(2, 4096)) rc = 2; else o.rl.G = (int)iv; }
+        else if (!strcmp(f, "--prompts")) { if (IVAL(1, 65536)) rc = 2; else o.rl.B = (int)iv; }
+        else if (!strcmp(f, "--kl")) { if (FVAL(0, 100)) rc = 2; else o.rl.beta = dv; }
+        else if (!strcmp(f, "--agg")) {
+            int a;
+            if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+            else if ((a = pd_rl_agg_from_name(v)) < 0) {
+                cli_error(V, "--agg: expected seq-mean-token-mean, token-mean or seq-sum-const, got '%s'", v);
+                rc = 2;
+            } else o.rl.agg = (pd_rl_agg)a;
+        }
+        else if (!strcmp(f, "--ppo-epochs")) { if (IVAL(1, 64)) rc = 2; else o.rl.ppo_epochs = (int)iv; }
+        else if (!strcmp(f, "--minibatches")) { if (IVAL(1, 4096)) rc = 2; else o.rl.minibatches = (int)iv; }
+        else if (!strcmp(f, "--dynamic-sampling")) o.rl.dynamic_sampling = true;
+        else if (!strcmp(f, "--no-dynamic-sampling")) o.rl.dynamic_sampling = false;
+        else if (!strcmp(f, "--max-draws")) { if (IVAL(1, 1000)) rc = 2; else o.rl.max_draws = (int)iv; }
+        else if (!strcmp(f, "--max-tokens") || !strcmp(f, "-n")) { if (IVAL(1, 1 << 20)) rc = 2; else o.rl.max_tokens = (int)iv; }
+        else if (!strcmp(f, "--temp")) { if (FVAL(0, 100)) rc = 2; else o.rl.temperature = (float)dv; }
+        else if (!strcmp(f, "--top-p")) { if (FVAL(0, 1)) rc = 2; else o.rl.top_p = (float)dv; }
+        else if (!strcmp(f, "--think-budget")) { if (IVAL(-1, 1 << 20)) rc = 2; else o.rl.think_budget = (int)iv; }
+        else if (!strcmp(f, "--format-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_format = dv; }
+        else if (!strcmp(f, "--correct-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_correct = dv; }
+        else if (!strcmp(f, "--overlong-buffer")) {
+            if (IVAL(0, 1 << 20)) rc = 2; else { o.rl.overlong_buffer = (int)iv; overlong_given = true; }
+        }
+        else if (!strcmp(f, "--overlong-filter")) o.rl.overlong_filter = true;
+        else if (!strcmp(f, "--sampler-old-logp")) o.rl.sampler_old_logp = true;
+        else if (!strcmp(f, "--adapter")) {
+            cli_error(V, "--adapter: RL with LoRA/PiSSA/SoKA adapters is not implemented yet (full-model RL only)");
+            rc = 2;
+        }
+        else {
+            int sr = cli_run_flag(V, argc, argv, &i, &ra);
+            if (sr == 1) { cli_error(V, "unknown flag '%s' (ponder rl --help)", f); rc = 2; }
+            else if (sr) rc = sr;
+        }
+#undef IVAL
+#undef FVAL
+    }
+    if (!rc && !o.model && !o.run.resume) { cli_error(V, "-m MODEL is required (or --resume)"); rc = 2; }
+    if (!rc && o.run.data_path && !strstr(o.run.data_path, ".jsonl")) {
+        cli_error(V, "--data: RL needs a JSONL set of {\"id\", \"prompt\", \"answer\"} items, got '%s'", o.run.data_path);
+        rc = 2;
+    }
+    if (!rc) rc = cli_run_finish(V, &ra, true, false);
+    if (!rc && o.rl.minibatches > o.rl.B * o.rl.G) {
+        cli_error(V, "--minibatches %d exceeds the %d sequences of a step", o.rl.minibatches, o.rl.B * o.rl.G);
+        rc = 2;
+    }
+    if (!rc && !ra.plot_none && !o.run.plot_path) {
+        size_t l = strlen(o.run.out) + 16;
+        if (!(plot_alloc = malloc(l))) rc = 1;
+        else { snprintf(plot_alloc, l, "%s.rl.svg", o.run.out); o.run.plot_path = plot_alloc; }
+    }
+    if (rc) { cli_run_args_free(&ra); free(plot_alloc); return rc; }
+    if (algo == PD_RL_DAPO && !overlong_given) o.rl.overlong_buffer = o.rl.max_tokens / 4;
+    o.run.progress = ra.quiet ? NULL : stderr;
+    pd_rl_result res;
+    pd_status st = pd_rl_run(&o, &res);
+    if (st != PD_OK) {
+        cli_error(V, "%s", pd_last_error());
+        cli_run_args_free(&ra);
+        free(plot_alloc);
+        return st == PD_ERR_ARG ? 2 : 1;
+    }
+    printf("rl (%s): %lld steps in %.1f s; last step reward %.3f, sample accuracy %.1f%%, mean length %.1f\n",
+           pd_rl_algo_name(o.rl.algo), (long long)res.steps_done, res.seconds, res.last.reward_mean,
+           100 * res.last.accuracy, res.last.len_mean);
+    if (!isnan(res.final_acc)) {
+        printf("held-out greedy accuracy");
+        if (!isnan(res.first_acc)) printf(" %.1f%% ->", 100 * res.first_acc);
+        printf(" %.1f%%\n", 100 * res.final_acc);
+    }
+    printf("wrote %s (checkpoint %s.ckpt)", o.run.out, o.run.out);
+    if (o.run.plot_path) printf(" and %s", o.run.plot_path);
+    printf("\n");
+    cli_run_args_free(&ra);
+    free(plot_alloc);
+    return 0;
+}
