@@ -11,7 +11,16 @@
 
 static const char *V = "finetune";
 
+/* pd_finetune_opts_default and what `ponder finetune` changes (help() prints these) */
+static void defaults(pd_finetune_opts *o) {
+    pd_finetune_opts_default(o);
+    o->run.eval_n = 100;
+    o->run.opt.lr = 1e-3f;
+}
+
 static void help(FILE *f) {
+    pd_finetune_opts d;
+    defaults(&d);
     fprintf(f,
             "usage: ponder finetune -m BASE.gguf --adapter lora|pissa|soka (--task T | --data FILE) --out A.gguf [flags]\n"
             "       ponder finetune --resume A.gguf.ckpt [-m BASE.gguf] [--out A.gguf] [--steps N]\n"
@@ -28,23 +37,17 @@ static void help(FILE *f) {
             "  --soka-init W         weight: KPSVD of W (default); update: KPSVD of the estimated update\n"
             "                        -sum of weight gradients over --calib N training batches (default 8)\n"
             "  --svd M               auto | lapack | jacobi (default auto)\n"
-            "data and optimisation (as ponder train):\n"
-            "  --task T --difficulty D|LO-HI --data FILE (JSONL task items or SFT examples: messages or\n"
-            "  prompt/completion; training text uses the base's tokenizer and chat template) --strict\n"
-            "  --batch B --seq T --accum N --steps N (0: write the fresh adapter) --lr X (default 1e-3)\n"
-            "  --min-lr-frac X --warmup N --wd X (default 0) --clip X --seed N --threads N\n"
-            "output:\n"
-            "  --out FILE.gguf       adapter file (LoRA/PiSSA load in llama.cpp); FILE.gguf.ckpt adds the\n"
-            "                        optimizer state for --resume\n"
-            "  --ckpt-every N --log FILE.jsonl --plot FILE.svg|png|none --eval-every N --eval-n N\n"
-            "  --eval-difficulty D --max-new N --quiet\n");
+            "  (--flag=value works as well as --flag value)\n");
+    cli_run_help(f, &d.run,
+                 "JSONL task items or SFT examples (messages or prompt/completion); training\n"
+                 "                        text uses the base's tokenizer and chat template (--steps 0: write the fresh adapter)",
+                 "adapter file (LoRA/PiSSA load in llama.cpp); FILE.gguf.ckpt adds the\n"
+                 "                        optimizer state for --resume");
 }
 
 int pd_cmd_finetune(int argc, char **argv) {
     pd_finetune_opts o;
-    pd_finetune_opts_default(&o);
-    o.run.eval_n = 100;
-    o.run.opt.lr = 1e-3f;
+    defaults(&o);
     cli_run_args ra = {.o = &o.run, .steps_min = 0};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v;

@@ -21,7 +21,7 @@ static void help(FILE *f) {
             "  --kv TYPE          KV cache type: f32 (default) or f16\n"
             "  --threads N        threads (default: physical cores)\n"
             "  --out FILE         output: raw little-endian float32, rows × n_vocab\n"
-            "  --top K            also print the K most likely next tokens of each written row\n"
+            "  --top K            also print the K most likely next tokens of each written row (default 0: none)\n"
             "                     (id, logit, and the token's text when the model has a vocabulary);\n"
             "                     --out is then optional\n"
             "  --adapter FILE     apply a LoRA/PiSSA/SoKA adapter (ponder finetune) through the linear hook\n"

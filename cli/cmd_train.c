@@ -12,44 +12,46 @@
 
 static const char *V = "train";
 
+/* pd_train_opts_default and what `ponder train` changes (help() prints these) */
+static void defaults(pd_train_opts *o) {
+    pd_train_opts_default(o);
+    o->run.eval_n = 100;
+}
+
 static void help(FILE *f) {
+    pd_train_opts d;
+    defaults(&d);
     fprintf(f,
             "usage: ponder train (--task T | --data FILE) --out FILE.gguf [flags]\n"
             "       ponder train --resume FILE.gguf.ckpt [--out FILE.gguf] [--steps N]\n"
-            "data:\n"
-            "  --task T              task to SFT on (e.g. arith-add); items rendered with <think> traces\n"
-            "  --difficulty D|LO-HI  task difficulty, or a range drawn uniformly (default 3)\n"
-            "  --data FILE           *.jsonl: ponder task items and SFT examples ({\"messages\": [...]} or\n"
-            "                        {\"prompt\", \"completion\"}, as TRL reads them); other files: plain text\n"
-            "  --strict              a malformed JSONL line is fatal (default: reported and skipped)\n"
+            "       (task items are rendered with <think> traces; --flag=value works too)\n");
+    cli_run_help(f, &d.run,
+                 "*.jsonl: ponder task items and SFT examples ({\"messages\": [...]} or\n"
+                 "                        {\"prompt\", \"completion\"}, as TRL reads them); other files: plain text",
+                 "the trained model (loads in ponder run and llama.cpp); the checkpoint\n"
+                 "                        with optimizer state, step and rng goes to FILE.gguf.ckpt");
+    fprintf(f,
+            "  --report D[,D...]     after training, load the written model with the inference path and\n"
+            "                        print a table of greedy accuracy on --eval-n held-out task items per difficulty\n"
+            "                        (default: none)\n"
+            "  --records FILE.jsonl  per-item records of that report (default: none)\n"
+            "  --config FILE         read flags from FILE first: one 'flag value' per line, '#' comments;\n"
+            "                        errors name FILE:LINE (default: none)\n"
             "model:\n"
             "  -m, --init MODEL      start from MODEL (any llama/qwen2/qwen3 GGUF with F32/F16/BF16/Q8_0\n"
             "                        weights): its weights, tokenizer and chat template; the flags below\n"
             "                        are ignored (default: a new model with ponder's byte vocabulary)\n"
-            "  --arch A              llama | qwen2 | qwen3 (default qwen3)\n"
-            "  --dim N --layers N --heads N --kv-heads N --head-dim N --ffn N --ctx N\n"
-            "  --untied              separate output matrix (default: tied to the embedding)\n"
-            "optimisation:\n"
-            "  --batch B --seq T     micro-batch rows and tokens per row (default 8 x 256)\n"
-            "  --accum N             micro-batches per step (default 1)\n"
-            "  --steps N --lr X --min-lr-frac X --warmup N --wd X --clip X\n"
-            "  --seed N --threads N\n"
-            "output:\n"
-            "  --out FILE.gguf       the trained model (loads in ponder run and llama.cpp); the checkpoint\n"
-            "                        with optimizer state, step and rng goes to FILE.gguf.ckpt\n"
-            "  --ckpt-every N        also write the checkpoint every N steps (atomic)\n"
-            "  --resume FILE.ckpt    continue a run bit for bit (settings come from the checkpoint)\n"
-            "  --log FILE.jsonl      one object per step and per evaluation\n"
-            "  --plot FILE.svg|png   loss curve (default: <out>.loss.svg; 'none' for none)\n"
-            "  --eval-every N        held-out loss and greedy accuracy every N steps (default: at the end)\n"
-            "  --eval-n N            held-out items for greedy accuracy (default 100; 0: none)\n"
-            "  --eval-difficulty D   difficulty of those items (default: the highest trained)\n"
-            "  --max-new N           generation limit for evaluation (default 256)\n"
-            "  --report D[,D...]     after training, load the written model with the inference path and\n"
-            "                        print a table of greedy accuracy on --eval-n held-out task items per difficulty\n"
-            "  --records FILE.jsonl  per-item records of that report\n"
-            "  --config FILE         read flags from FILE first\n"
-            "  --quiet               no progress output\n");
+            "  --arch A              llama | qwen2 | qwen3 (default %s)\n"
+            "  --dim N               embedding width (default %d)\n"
+            "  --layers N            blocks (default %d)\n"
+            "  --heads N             attention heads (default %d)\n"
+            "  --kv-heads N          key/value heads (default %d)\n"
+            "  --head-dim N          (default %d)\n"
+            "  --ffn N               feed-forward width (default %d)\n"
+            "  --ctx N               context length (default %d)\n"
+            "  --untied              separate output matrix (default: tied to the embedding)\n",
+            d.cfg.arch, d.cfg.dim, d.cfg.n_layer, d.cfg.n_head, d.cfg.n_head_kv, d.cfg.head_dim, d.cfg.n_ff,
+            d.cfg.n_ctx);
 }
 
 typedef struct {
@@ -179,8 +181,7 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
 int pd_cmd_train(int argc, char **argv) {
     targs a;
     memset(&a, 0, sizeof a);
-    pd_train_opts_default(&a.o);
-    a.o.run.eval_n = 100;
+    defaults(&a.o);
     a.ra = (cli_run_args){.o = &a.o.run, .steps_min = 1};
     /* a config file is read first wherever --config appears, so command-line flags override it */
     int r = 0;

@@ -99,3 +99,41 @@ int cli_run_flag(const char *V, int argc, char **argv, int *ip, cli_run_args *a)
     *ip = i;
     return rc;
 }
+
+void cli_run_help(FILE *f, const pd_run_opts *d, const char *data_help, const char *out_help) {
+    char diff[32];
+    if (d->dlo == d->dhi) snprintf(diff, sizeof diff, "%d", d->dlo);
+    else snprintf(diff, sizeof diff, "%d-%d", d->dlo, d->dhi);
+    fprintf(f,
+            "data:\n"
+            "  --task T              task to train on (ponder tasks list; default none: give --task or --data)\n"
+            "  --difficulty D|LO-HI  task difficulty, or a range drawn uniformly (default %s)\n"
+            "  --data FILE           %s\n"
+            "  --strict              a malformed JSONL line is fatal (default: reported and skipped)\n"
+            "optimisation:\n"
+            "  --batch B             micro-batch rows (default %d)\n"
+            "  --seq T               tokens per row (default %d)\n"
+            "  --accum N             micro-batches per step (default %d)\n"
+            "  --steps N             optimiser steps (default %lld)\n"
+            "  --lr X                peak learning rate (default %g)\n"
+            "  --min-lr-frac X       cosine decay down to this fraction of --lr (default %g)\n"
+            "  --warmup N            linear warm-up steps (default %d)\n"
+            "  --wd X                AdamW weight decay (default %g)\n"
+            "  --clip X              gradient-norm clip (default %g; 0 = off)\n"
+            "  --seed N              0..18446744073709551615 (default %llu)\n"
+            "  -t, --threads N       1..1024 (default: physical cores)\n"
+            "output:\n"
+            "  --out FILE.gguf       %s\n"
+            "  --ckpt-every N        also write the checkpoint every N steps, atomically (default %d: only at the end)\n"
+            "  --resume FILE.ckpt    continue a run bit for bit (settings come from the checkpoint; default none)\n"
+            "  --log FILE.jsonl      one object per step and per evaluation (default: none)\n"
+            "  --plot FILE.svg|png   loss curve (default: <out>.loss.svg; 'none' for none)\n"
+            "  --eval-every N        held-out loss and greedy accuracy every N steps (default %d: at the end)\n"
+            "  --eval-n N            held-out items for greedy accuracy (default %d; 0: none)\n"
+            "  --eval-difficulty D   difficulty of those items (default: the highest trained)\n"
+            "  --max-new N           generation limit for evaluation (default %d)\n"
+            "  --quiet               no progress output (default: a progress bar on stderr)\n",
+            diff, data_help, d->B, d->T, d->accum, (long long)d->steps, d->opt.lr, d->opt.min_lr_frac, d->opt.warmup,
+            d->opt.weight_decay, d->opt.clip, (unsigned long long)d->seed, out_help, d->ckpt_every, d->eval_every,
+            d->eval_n, d->max_new);
+}

@@ -6,6 +6,7 @@
 #include "ponder/train.h"
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct {
     pd_run_opts *o;             /* where the values go */
@@ -24,5 +25,9 @@ int cli_run_flag(const char *verb, int argc, char **argv, int *i, cli_run_args *
  * 0, or 2 after printing a usage error (1: out of memory). */
 int cli_run_finish(const char *verb, cli_run_args *a, bool need_data, bool want_plot);
 void cli_run_args_free(cli_run_args *a);
+/* --help text of the shared flags, each with its default taken from `d` (the verb's defaults after
+ * its own adjustments): the "data:" section, then "optimisation:", then the output/evaluation flags
+ * (a verb prints --out itself, before calling this with `out_help` for --out's line). */
+void cli_run_help(FILE *f, const pd_run_opts *d, const char *data_help, const char *out_help);
 
 #endif

@@ -144,10 +144,15 @@ static int bench_main(int argc, char **argv, bool train) {
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            printf("usage: ponder bench %s [--threads N]%s\n", sub,
+            printf("usage: ponder bench %s [--threads N]%s\n"
+                   "  --threads N   1..1024 (default: physical cores)\n", sub,
                    train ? " [--size 1M|10M|50M] [--steps N] [--batch B] [--seq T]\n"
                            "  training steps (forward + backward + AdamW) of ~1M/10M/50M-parameter models on random\n"
-                           "  tokens: tokens/s, GFLOP/s (6·N per token + attention) and the fraction of GEMM peak"
+                           "  tokens: tokens/s, GFLOP/s (6·N per token + attention) and the fraction of GEMM peak\n"
+                           "  --size S      1M, 10M or 50M (default: all three)\n"
+                           "  --steps N     timed steps per size (default 3)\n"
+                           "  --batch B     rows per step (default 4)\n"
+                           "  --seq T       tokens per row (default 256)"
                          : "\n  f32 GEMM GFLOP/s of pd_sgemm on square and training-step shapes");
             return 0;
         }
