@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 DEB_PACKAGES = build-essential cmake pkg-config libpcre2-dev libcjson-dev libopenblas-dev \
-               liblapacke-dev libcmocka-dev libmicrohttpd-dev libpng-dev clang libclang-rt-dev libomp-dev
+               liblapacke-dev libcmocka-dev libpng-dev clang libclang-rt-dev libomp-dev
 
 .PHONY: all deps build test test-asan demo bench fuzz fuzz-run install clean
 
