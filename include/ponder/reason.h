@@ -88,7 +88,8 @@ void pd_reason_print(FILE *f);
  * Requests are posted from inside policy callbacks and launched at the next pd_reason_hub_step,
  * before its pd_gen_step, when the gen has a free slot (otherwise they wait); they then decode in
  * the same batches as everything else. When one finishes its callback runs (still between steps,
- * never inside the gen) and its sequence is removed. A policy cancels its requests in release. */
+ * never inside the gen) and its sequence is removed. A policy cancels its requests in release, so
+ * free the gen (or remove the sequences) before the hub. */
 typedef void (*pd_hub_done_fn)(void *owner, int request, const pd_gen_result *r, float yes_minus_no);
 pd_reason_hub *pd_reason_hub_new(void);
 void pd_reason_hub_free(pd_reason_hub *h);

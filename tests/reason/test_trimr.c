@@ -266,8 +266,8 @@ static void test_probe_end_to_end(void **st) {
     closers = 0;
     for (int i = r->n_prompt; i < r->n_tokens; i++) closers += r->tokens[i] == close;
     assert_int_equal(closers, 0);
+    pd_gen_free(g);   /* the policies cancel their requests on release: the gen goes before the hub */
     pd_reason_hub_free(h);
-    pd_gen_free(g);
 }
 
 int main(void) {
