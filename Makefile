@@ -8,7 +8,7 @@ DESTDIR ?=
 DEB_PACKAGES = build-essential cmake pkg-config libpcre2-dev libcjson-dev libopenblas-dev \
                liblapacke-dev libcmocka-dev libpng-dev clang libclang-rt-dev libomp-dev
 
-.PHONY: all deps build test test-asan demo bench fuzz fuzz-run install clean
+.PHONY: all deps build test test-asan demo demo-rl bench fuzz fuzz-run install clean
 
 all: build
 
@@ -43,6 +43,10 @@ test-asan: deps
 demo: deps
 	$(MAKE) build
 	bash scripts/demo.sh $(BUILD)/ponder
+
+demo-rl: deps
+	$(MAKE) build
+	bash scripts/demo-rl.sh $(BUILD)/ponder
 
 # installs $(DESTDIR)$(PREFIX)/bin/ponder (default /usr/local/bin, on PATH); e.g. make install PREFIX=$$HOME/.local
 install: build

@@ -175,9 +175,9 @@ pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_s
             goto fail;
         }
         if (!(r->ref_view = pd_rl_view(r->ref))) goto fail;
-        if (!(r->ref_kv = pd_kv_new(&r->ref_view->cfg, 1, m->cfg.n_ctx, PD_TYPE_F32))) goto fail;
+        if (!(r->ref_kv = pd_kv_new(&r->ref_view->cfg, 1, m->T, PD_TYPE_F32))) goto fail;
     }
-    r->n_ctx = m->cfg.n_ctx;
+    r->n_ctx = m->T;   /* prompt + response must fit the learner's rows */
     pd_gen_params gp = {.n_seq_max = c->B * c->G + 1, .n_ctx = r->n_ctx, .kv_type = PD_TYPE_F32, .n_batch = 512};
     if (!(r->gen = pd_gen_new(r->view, &gp))) goto fail;
     r->think_close = pd_tok_find(r->view->tok, "</think>");
@@ -249,8 +249,8 @@ static pd_status rollout(pd_rl *r, pd_rng *rng, const pd_task_item *items, int n
         if ((st = pd_tex_prompt(pd_tmodel_chat(r->m), items[i].prompt, &pr, &pn)) != PD_OK) break;
         if (pn + 1 >= r->n_ctx) {
             free(pr);
-            st = pd_fail(PD_ERR_RANGE, "rl: prompt of item '%s' has %d tokens; the model's context is %d", items[i].id,
-                         pn, r->n_ctx);
+            st = pd_fail(PD_ERR_RANGE, "rl: prompt of item '%s' has %d tokens; sequences hold %d (the learner's "
+                         "capacity)", items[i].id, pn, r->n_ctx);
             break;
         }
         pd_seq_params p0 = pd_seq_defaults();

@@ -135,6 +135,22 @@ static void json_num(FILE *f, const char *k, double v) {
     else fprintf(f, ",\"%s\":null", k);
 }
 
+/* The policy with a learner capacity that fits: sequences up to max_tokens + 512 prompt tokens (or
+ * the model's context), and rows cut down so that a chunk's logits stay near 32M floats (big
+ * vocabularies). The model is read twice (a 1x1 probe for its shape). */
+static pd_tmodel *load_policy(const char *path, pd_rl_opts *o, pd_tckpt_info *info, bool *has_opt) {
+    pd_tmodel *probe = pd_tmodel_load(path, 1, 1, NULL, NULL);
+    if (!probe) return NULL;
+    const pd_tcfg *c = pd_tmodel_cfg(probe);
+    int64_t T = (int64_t)o->rl.max_tokens + 512, V = c->n_vocab;
+    if (T > c->n_ctx) T = c->n_ctx;
+    int rows = o->run.B > 0 ? o->run.B : 1;
+    while (rows > 1 && (int64_t)rows * T * V > (32 << 20)) rows /= 2;
+    pd_tmodel_free(probe);
+    o->run.B = rows;
+    return pd_tmodel_load(path, rows, (int)T, info, has_opt);
+}
+
 pd_status pd_rl_run(const pd_rl_opts *oin, pd_rl_result *res) {
     pd_rl_opts o = *oin;
     pd_run_opts *R = &o.run;
@@ -172,14 +188,14 @@ pd_status pd_rl_run(const pd_rl_opts *oin, pd_rl_result *res) {
         free((char *)info.config_json);
         if (st != PD_OK) goto done;
         if (model_keep) o.model = model_keep;
-        m = pd_tmodel_load(R->resume, R->B, 1 << 20, &info, &has_opt);
+        m = load_policy(R->resume, &o, &info, &has_opt);
         if (!m) { st = PD_ERR_FORMAT; goto done; }
         free((char *)info.config_json);
         rng = info.rng;
         start = info.step;
     } else {
         if (!o.model) { st = pd_fail(PD_ERR_ARG, "rl: no model"); goto done; }
-        m = pd_tmodel_load(o.model, R->B, 1 << 20, NULL, NULL);
+        m = load_policy(o.model, &o, NULL, NULL);
         if (!m) { st = pd_fail_ctx(PD_ERR_FORMAT, "rl: -m"); goto done; }
         pd_rng_seed(&rng, R->seed);
     }
