@@ -183,13 +183,14 @@ int pd_cmd_eval(int argc, char **argv) {
     size_t jobs = set.n * (size_t)samples;
     if (parallel <= 0) parallel = jobs < 8 ? (long long)jobs : 8;
     pd_gen_params gp = pd_gen_defaults();
-    gp.n_seq_max = (int)parallel;
+    gp.n_seq_max = (int)parallel + gen_cli_policy_extra_slots(&o, (int)parallel);
     gp.n_ctx = o.n_ctx;
     gp.kv_type = o.kv_type;
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     if (out_path && !(out = fopen(out_path, "w"))) { cli_error(VERB, "%s: cannot open for writing", out_path); goto done; }
     ectx e = {&o, m, gen_cli_family(VERB, &o, m), (int)samples, out, 0, jobs, 0};
-    pd_eval_params ep = {(int)samples, mode, enc, seqp, &e, on_record};
+    pd_eval_params ep = {(int)samples, mode, enc, seqp, &e, on_record, NULL, 0};
+    if (!gen_cli_policy_eval(VERB, &o, &ep, task, (int)parallel, g)) goto done;
     double t0 = pd_time_now();
     if (pd_eval_run(g, set.items, set.n, &ep, &recs, &nrec) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     double elapsed = pd_time_now() - t0;

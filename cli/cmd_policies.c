@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "gen_cli.h"
 #include "ponder/alloc.h"
+#include "ponder/eval.h"
 #include "ponder/extract.h"
 #include "ponder/reason.h"
 #include "ponder/task.h"
@@ -24,6 +25,47 @@ static char *cli_extract(void *ctx, const char *ans, size_t len) {
     char *x = r ? cur_task->extract(r) : NULL;
     free(r);
     return x;
+}
+
+/* ---- the hub for run and eval ---- */
+
+static pd_reason_hub *cli_hub;
+static pd_model *cli_verifier;
+static void free_hub(void) {
+    pd_reason_hub_free(cli_hub);
+    pd_model_free(cli_verifier);
+    cli_hub = NULL;
+    cli_verifier = NULL;
+}
+/* at exit, after the gen (its policies cancel their hub requests on release) */
+static void cleanup_at_exit(void) {
+    static bool done;
+    if (!done) atexit(free_hub);
+    done = true;
+}
+
+/* trimr:verifier=FILE: loaded once (the first spec that names one), added to the gen as model 1. */
+static bool load_verifier(const char *verb, const gen_cli *o) {
+    for (int i = 0; i < o->n_policy && !cli_verifier; i++) {
+        if (strncmp(o->policy[i], "trimr:", 6)) continue;
+        const char *vf = strstr(o->policy[i], "verifier=");
+        if (!vf || !strncmp(vf + 9, "self", 4)) continue;
+        char *path = pd_strndup(vf + 9, strcspn(vf + 9, ","));
+        if (!path) return false;
+        cli_verifier = pd_model_load(path);
+        if (!cli_verifier) cli_error(verb, "--policy trimr: verifier %s: %s", path, pd_last_error());
+        else cleanup_at_exit();
+        free(path);
+        if (!cli_verifier) return false;
+    }
+    return true;
+}
+
+static bool add_verifier(const char *verb, pd_gen *g) {
+    if (!cli_verifier || pd_gen_model(g, 1)) return true;
+    if (pd_gen_add_model(g, cli_verifier) == 1) return true;
+    cli_error(verb, "--policy trimr: verifier: %s", pd_last_error());
+    return false;
 }
 
 static bool is_driver(const char *text) {
@@ -50,7 +92,18 @@ bool gen_cli_policies(const char *verb, const gen_cli *o, const pd_model *m, pd_
     pd_policy list[GEN_CLI_MAX_POLICY + 1];
     int n = 0;
     if (p->n_policies) list[n++] = *pol;
-    pd_reason_env env = {.tok = m->tok, .extract = cli_extract};
+    pd_reason_env env = {.tok = m->tok, .extract = cli_extract, .equiv = pd_answer_equiv, .question = o->prompt,
+                         .think_budget = o->think_budget};
+    for (int i = 0; i < o->n_policy; i++) {
+        if (strncmp(o->policy[i], "trimr", 5)) continue;
+        if (!cli_hub) {
+            if (!(cli_hub = pd_reason_hub_new())) { cli_error(verb, "out of memory"); return false; }
+            cleanup_at_exit();
+        }
+        env.hub = cli_hub;
+    }
+    if (!load_verifier(verb, o)) return false;
+    if (cli_verifier) env.verifier_model = 1;   /* the gen's second model (add_verifier) */
     for (int i = 0; i < o->n_policy; i++) {
         pd_reason_spec *s;
         pd_status st = pd_reason_parse(o->policy[i], &s);
@@ -106,6 +159,11 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
                      pd_seq_params *sp, pd_policy *pol, gen_cli_out *os, pd_vote_result *vr) {
     pd_reason_spec *vs = driver_spec(o);
     if (vr) memset(vr, 0, sizeof *vr);
+    if (!add_verifier(verb, g)) {
+        if (sp->n_policies && pol->release) pol->release(pol->ctx);
+        pd_reason_spec_free(vs);
+        return -1;
+    }
     if (!vs) {
         int id = pd_gen_add(g, ids, n, sp);
         if (id < 0) {
@@ -113,7 +171,13 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
             if (sp->n_policies && pol->release) pol->release(pol->ctx);
             return -1;
         }
-        if (pd_gen_run(g) != PD_OK) { cli_error(verb, "%s", pd_last_error()); return -1; }
+        while (pd_gen_n_active(g))
+            if (gen_cli_policy_step(NULL, g) != PD_OK) { cli_error(verb, "%s", pd_last_error()); return -1; }
+        if (cli_hub) {
+            long pt, vt, rq;
+            pd_reason_hub_cost(cli_hub, &pt, &vt, &rq);
+            fprintf(stderr, "ponder %s: trimr: %ld judgements, %ld probe tokens, %ld verifier prompt tokens\n", verb, rq, pt, vt);
+        }
         return id;
     }
     if (sp->n_policies && pol->release) pol->release(pol->ctx);   /* every sample makes its own */
@@ -162,4 +226,30 @@ int pd_cmd_policies(int argc, char **argv) {
     pd_reason_print(stdout);
     if (fflush(stdout) != 0 || ferror(stdout)) { cli_error("policies", "writing the output failed"); return 1; }
     return 0;
+}
+
+pd_status gen_cli_policy_step(void *ctx, pd_gen *g) {
+    (void)ctx;
+    return cli_hub ? pd_reason_hub_step(cli_hub, g) : pd_gen_step(g);
+}
+
+int gen_cli_policy_extra_slots(const gen_cli *o, int parallel) {
+    for (int i = 0; i < o->n_policy; i++)
+        if (!strncmp(o->policy[i], "trimr", 5)) return parallel + 1;   /* probes briefly take two slots */
+    return 0;
+}
+
+bool gen_cli_policy_eval(const char *verb, const gen_cli *o, pd_eval_params *ep, const char *task, int parallel, pd_gen *g) {
+    if (gen_cli_policy_slots(o) > 1) {
+        cli_error(verb, "--policy vote runs several samples per item: use `ponder run --policy vote` per prompt, or eval "
+                        "--samples N (its summary reports maj@N)");
+        return false;
+    }
+    gen_cli_policy_task(task ? pd_task_find(task) : NULL);
+    if (!load_verifier(verb, o) || !add_verifier(verb, g)) return false;
+    if (gen_cli_policy_extra_slots(o, parallel)) {
+        ep->step = gen_cli_policy_step;
+        ep->max_active = parallel;
+    }
+    return true;
 }

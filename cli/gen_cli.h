@@ -79,5 +79,14 @@ void gen_cli_policy_task(const struct pd_task *t);
 struct pd_vote_result;
 int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_gen *g, const int32_t *ids, int n,
                      pd_seq_params *sp, pd_policy *pol, gen_cli_out *os, struct pd_vote_result *vr);
+/* eval: the hub's step and slots (trimr, trimr-probe need spare sequences: `parallel` + 1 more),
+ * the task's extractor for probes, the verifier model added to g; false after printing why (vote
+ * is refused in eval). */
+int gen_cli_policy_extra_slots(const gen_cli *o, int parallel);
+pd_status gen_cli_policy_step(void *ctx, pd_gen *g);
+struct pd_eval_params;
+bool gen_cli_policy_eval(const char *verb, const gen_cli *o, struct pd_eval_params *ep, const char *task, int parallel,
+                         pd_gen *g);
+
 
 #endif

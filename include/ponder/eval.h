@@ -61,13 +61,16 @@ pd_status pd_eval_svg(const pd_eval_record *r, size_t n, const char *title, cons
 /* The run. encode turns an item prompt into prompt tokens (chat template etc.; owned array);
  * seq_params fills one sequence's parameters (sampling, limits, a fresh policy instance) for
  * sample `sample` of item `item`. */
-typedef struct {
+typedef struct pd_eval_params {
     int samples;          /* k >= 1 */
     pd_extract_mode extract;
     int32_t *(*encode)(void *ctx, const pd_task_item *item, size_t *n_tokens);
     bool (*seq_params)(void *ctx, size_t item, int sample, pd_seq_params *p, pd_policy *policy, bool *has_policy);
     void *ctx;
     void (*on_record)(void *ctx, const pd_eval_record *r);   /* optional: after each finished sample */
+    pd_status (*step)(void *ctx, pd_gen *g);   /* optional: one step instead of pd_gen_step (the reasoning hub's) */
+    int max_active;       /* optional: at most this many samples at once (0: every free slot; the rest stay
+                             free for the step callback's own sequences) */
 } pd_eval_params;
 /* Runs items × samples through g, as many at once as g has slots. *out receives n × samples
  * records in completion order. */

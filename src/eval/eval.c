@@ -89,6 +89,7 @@ pd_status pd_eval_run(pd_gen *g, const pd_task_item *items, size_t n, const pd_e
     if (!pd_mul_ok(n, (size_t)p->samples, &total)) return pd_fail(PD_ERR_RANGE, "eval: too many samples");
     pd_eval_record *recs = pd_calloc(total ? total : 1, sizeof *recs);
     int slots = pd_gen_n_free(g);
+    if (p->max_active > 0 && p->max_active < slots) slots = p->max_active;
     active_t *act = pd_calloc(slots > 0 ? (size_t)slots : 1, sizeof *act);
     if (!recs || !act) { free(recs); free(act); return PD_ERR_NOMEM; }
     size_t next = 0, done = 0;
@@ -122,7 +123,7 @@ pd_status pd_eval_run(pd_gen *g, const pd_task_item *items, size_t n, const pd_e
             next++;
         }
         if (st != PD_OK || n_act == 0) break;
-        st = pd_gen_step(g);
+        st = p->step ? p->step(p->ctx, g) : pd_gen_step(g);
         if (st != PD_OK) break;
         for (int a = 0; a < n_act;) {
             if (!pd_gen_done(g, act[a].seq)) { a++; continue; }
