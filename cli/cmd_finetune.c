@@ -57,6 +57,11 @@ int pd_cmd_finetune(int argc, char **argv) {
 #define FVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_float(V, f, v, lo, hi, &dv))
         int sr = cli_run_flag(V, argc, argv, &i, &ra);
         if (sr != 1) { if (sr) return sr; continue; }
+        static const char *const adapter_flags[] = {"--adapter", "--targets", "--rank", "--alpha", "--terms",
+                                                    "--rank-rule", "--tau", "--r-max", "--soka-shape", "--soka-init",
+                                                    "--calib", "--svd"};
+        for (size_t k = 0; k < sizeof adapter_flags / sizeof adapter_flags[0]; k++)
+            if (!strcmp(f, adapter_flags[k])) cli_run_fixed(&ra, f); /* a checkpoint fixes the adapter */
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return 0; }
         else if (!strcmp(f, "-m") || !strcmp(f, "--model")) { if (!(o.base = cli_value(V, argc, argv, &i))) return 2; }
         else if (!strcmp(f, "--adapter")) {
@@ -111,6 +116,7 @@ int pd_cmd_finetune(int argc, char **argv) {
     }
     pd_run_opts *r = &o.run;
     if (!r->resume && !o.base) { cli_error(V, "-m BASE.gguf is required"); return 2; }
+    ra.extra_in[0] = (cli_path){"-m", o.base};
     int rc = cli_run_finish(V, &ra, r->steps > 0, r->steps > 0 || r->resume);
     if (rc) { cli_run_args_free(&ra); return rc; }
     r->progress = ra.quiet ? NULL : stderr;

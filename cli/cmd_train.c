@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "run_flags.h"
 #include "ponder/error.h"
+#include "ponder/outfile.h"
 #include "ponder/threads.h"
 #include "ponder/train.h"
 #include <stdio.h>
@@ -59,7 +60,7 @@ typedef struct {
     cli_run_args ra;
     bool head_dim_given, kv_given;
     int report[8], n_report;
-    const char *records;
+    const char *records, *config;
     char *cfg_text;
     char **cfg_argv;
     char **dash;   /* "--flag" copies made for config lines written without dashes */
@@ -140,6 +141,10 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
 #define IVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_int(V, f, v, lo, hi, &iv))
         int sr = cli_run_flag(V, argc, argv, &i, &a->ra);
         if (sr != 1) { if (sr) return sr; continue; }
+        static const char *const model_flags[] = {"--arch", "--dim", "--layers", "--heads", "--kv-heads", "--head-dim",
+                                                  "--ffn", "--ctx", "--untied", "--init", "-m"};
+        for (size_t k = 0; k < sizeof model_flags / sizeof model_flags[0]; k++)
+            if (!strcmp(f, model_flags[k])) cli_run_fixed(&a->ra, f); /* a checkpoint fixes the model */
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return -1; }
         else if (!strcmp(f, "--arch")) {
             if (!(v = cli_value(V, argc, argv, &i))) return 2;
@@ -178,6 +183,35 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
     return 0;
 }
 
+/* --report needs task items (not --data); --records is the report's */
+static int check_report(const targs *a) {
+    if (a->n_report && a->o.run.data_path) {
+        cli_error(V, "--report: it reports greedy accuracy on task items per difficulty; it does not apply to --data");
+        return 2;
+    }
+    if (a->records && !a->n_report) { cli_error(V, "--records: it holds the records of --report; give --report too"); return 2; }
+    return 0;
+}
+
+/* the --report table (and --records) on the written model, the task and seed the run used */
+static int report(const targs *a, const pd_train_result *res) {
+    const pd_run_opts *ro = &a->o.run;
+    if (!res->task[0]) { cli_error(V, "--report: the checkpoint was trained on a data file, not a task"); return 2; }
+    pd_outfile *rec = NULL;
+    if (a->records && !(rec = pd_out_open(a->records))) { cli_error(V, "--records: %s", pd_last_error()); return 1; }
+    fflush(stdout);
+    pd_status st = pd_train_report(ro->out, res->task, a->report, a->n_report, ro->eval_n > 0 ? ro->eval_n : 100,
+                                   res->seed, ro->max_new, stdout, pd_out_fp(rec));
+    if (st != PD_OK) {
+        pd_out_abort(rec);
+        cli_error(V, "%s", pd_last_error());
+        return 1;
+    }
+    if (rec && pd_out_commit(rec) != PD_OK) { cli_error(V, "--records: %s", pd_last_error()); return 1; }
+    if (a->records) printf("wrote %s\n", a->records);
+    return 0;
+}
+
 int pd_cmd_train(int argc, char **argv) {
     targs a;
     memset(&a, 0, sizeof a);
@@ -186,11 +220,15 @@ int pd_cmd_train(int argc, char **argv) {
     /* a config file is read first wherever --config appears, so command-line flags override it */
     int r = 0;
     for (int i = 1; i + 1 < argc && !r; i++)
-        if (!strcmp(argv[i], "--config")) r = read_config(&a, argv[i + 1]);
+        if (!strcmp(argv[i], "--config")) r = read_config(&a, a.config = argv[i + 1]);
     if (!r) r = parse(&a, argc, argv, false);
     if (r) { targs_free(&a); return r < 0 ? 0 : r; }
     pd_train_opts *o = &a.o;
     pd_run_opts *ro = &o->run;
+    if ((r = check_report(&a))) { targs_free(&a); return r; }
+    a.ra.extra_in[0] = (cli_path){"--init", o->init};
+    a.ra.extra_in[1] = (cli_path){"--config", a.config};
+    a.ra.extra_out[0] = (cli_path){"--records", a.records};
     if ((r = cli_run_finish(V, &a.ra, true, true))) { targs_free(&a); return r; }
     if (!a.head_dim_given) o->cfg.head_dim = o->cfg.dim / o->cfg.n_head;
     if (!a.kv_given && o->cfg.n_head % o->cfg.n_head_kv) o->cfg.n_head_kv = o->cfg.n_head;
@@ -202,6 +240,7 @@ int pd_cmd_train(int argc, char **argv) {
         targs_free(&a);
         return 1;
     }
+    /* every file named below exists: pd_train_run returned only after writing them */
     printf("trained %zu parameters for %lld steps in %.1f s (%.0f tokens/s)\n", res.n_params,
            (long long)res.steps_done, res.seconds, res.tokens_per_s);
     printf("final loss %.4f, held-out loss %.4f", res.final_loss, res.heldout_loss);
@@ -210,23 +249,7 @@ int pd_cmd_train(int argc, char **argv) {
     printf("\nwrote %s (checkpoint %s.ckpt)", ro->out, ro->out);
     if (ro->plot_path) printf(" and %s", ro->plot_path);
     printf("\n");
-    if (a.n_report && ro->task) {
-        FILE *rec = NULL;
-        if (a.records && !(rec = fopen(a.records, "w"))) {
-            cli_error(V, "--records: cannot open '%s' for writing", a.records);
-            targs_free(&a);
-            return 1;
-        }
-        fflush(stdout);
-        st = pd_train_report(ro->out, ro->task, a.report, a.n_report, ro->eval_n > 0 ? ro->eval_n : 100, ro->seed,
-                             ro->max_new, stdout, rec);
-        if (rec) fclose(rec);
-        if (st != PD_OK) {
-            cli_error(V, "%s", pd_last_error());
-            targs_free(&a);
-            return 1;
-        }
-    }
+    if (a.n_report && (r = report(&a, &res))) { targs_free(&a); return r; }
     targs_free(&a);
     return 0;
 }

@@ -2,6 +2,7 @@
  * pd_run_opts (see run_flags.h). */
 #include "run_flags.h"
 #include "cli.h"
+#include "ponder/outfile.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,32 @@
 void cli_run_args_free(cli_run_args *a) {
     free(a->out_alloc);
     free(a->plot_alloc);
-    a->out_alloc = a->plot_alloc = NULL;
+    free(a->ckpt_alloc);
+    a->out_alloc = a->plot_alloc = a->ckpt_alloc = NULL;
+}
+
+void cli_run_fixed(cli_run_args *a, const char *flag) {
+    if (!a->fixed) a->fixed = flag;
+}
+
+/* every output writable, distinct, and none an input (see cli_run_finish) */
+static int check_paths(const char *V, cli_run_args *a) {
+    pd_run_opts *r = a->o;
+    size_t l = strlen(r->out) + 6;
+    if (!(a->ckpt_alloc = malloc(l))) return 1;
+    snprintf(a->ckpt_alloc, l, "%s.ckpt", r->out);
+    /* the checkpoint resumed from is continued (rewritten atomically after the next steps) */
+    bool continues = r->resume && pd_out_same_file(a->ckpt_alloc, r->resume);
+    cli_path outs[6] = {{"--out", r->out}, {"the checkpoint", continues ? NULL : a->ckpt_alloc}, {"--log", r->log_path},
+                        {"--plot", r->plot_path}, a->extra_out[0], a->extra_out[1]};
+    cli_path ins[5] = {{"--resume", r->resume}, {"--data", r->data_path}, a->extra_in[0], a->extra_in[1],
+                       a->extra_in[2]};
+    int rc = cli_check_paths(V, outs, 6, ins, 5);
+    if (!rc && continues) { /* and not the same as any other output */
+        const cli_path ck = {"the checkpoint", a->ckpt_alloc};
+        rc = cli_check_paths(V, &ck, 1, outs, 6);
+    }
+    return rc;
 }
 
 int cli_run_finish(const char *V, cli_run_args *a, bool need_data, bool want_plot) {
@@ -19,6 +45,10 @@ int cli_run_finish(const char *V, cli_run_args *a, bool need_data, bool want_plo
         return 2;
     }
     if (r->task && r->data_path) { cli_error(V, "--task and --data exclude each other"); return 2; }
+    if (r->resume && a->fixed) {
+        cli_error(V, "%s: a resumed run takes it from the checkpoint '%s' (leave it out)", a->fixed, r->resume);
+        return 2;
+    }
     if (!r->out && !r->resume) { cli_error(V, "--out FILE.gguf is required"); return 2; }
     if (r->task && !cli_difficulty_check(V, "--difficulty", r->task, r->dlo, r->dhi)) return 2;
     if (r->task && r->eval_difficulty > 0 &&
@@ -43,7 +73,7 @@ int cli_run_finish(const char *V, cli_run_args *a, bool need_data, bool want_plo
         r->plot_path = a->plot_alloc;
     }
     if (r->resume && !a->steps_given) r->steps = 0; /* 0: keep the checkpoint's schedule */
-    return 0;
+    return check_paths(V, a);
 }
 
 int cli_run_flag(const char *V, int argc, char **argv, int *ip, cli_run_args *a) {
@@ -93,6 +123,10 @@ int cli_run_flag(const char *V, int argc, char **argv, int *ip, cli_run_args *a)
     else if (!strcmp(f, "--max-new")) { if (IVAL(1, 1 << 20)) rc = 2; else r->max_new = (int)iv; }
     else if (!strcmp(f, "--quiet")) a->quiet = true;
     else rc = 1;
+    static const char *const fixed[] = {"--task", "--data", "--strict", "--difficulty", "--batch", "--seq", "--accum",
+                                        "--lr", "--min-lr-frac", "--warmup", "--wd", "--clip", "--seed"};
+    for (size_t k = 0; rc == 0 && k < sizeof fixed / sizeof fixed[0]; k++)
+        if (!strcmp(f, fixed[k])) cli_run_fixed(a, f);
 #undef IVAL
 #undef FVAL
 #undef STR

@@ -22,6 +22,11 @@ typedef struct {
     bool rope_neox;         /* NEOX pairs (i, i+hd/2) for qwen2/qwen3, NORM pairs (2i, 2i+1) for llama */
     bool tied;              /* logits use token_embd (no output.weight) */
     bool qkv_bias, qk_norm;
+    /* rope as the inference path applies it (kern.h pd_rope; 0 / NULL: none): linear scaling
+     * (positions × freq_scale), cos/sin × attn_factor, per-pair frequency divisors (Llama-3.1's
+     * rope_freqs.weight, head_dim/2 floats; copied by pd_tmodel_new and saved with the model) */
+    float rope_freq_scale, rope_attn_factor;
+    const float *rope_factors;
 } pd_tcfg;
 
 /* Fill arch-dependent defaults (rope mode, biases, qk-norm, eps, theta) for arch; dims are left alone. */
@@ -193,6 +198,8 @@ typedef struct {
     double final_loss, heldout_loss, tokens_per_s, seconds;
     pd_geval eval;
     size_t n_params;
+    char task[64];              /* the task trained on ("" for a data file; on resume the checkpoint's) */
+    uint64_t seed;              /* the run's seed (on resume the checkpoint's) */
 } pd_train_result;
 pd_status pd_train_run(const pd_train_opts *o, pd_train_result *res);
 

@@ -5,8 +5,11 @@
  * checkpoint holds) stays with the caller. */
 #include "train_int.h"
 #include "ponder/alloc.h"
+#include "ponder/log.h"
 #include "ponder/model.h"
+#include "ponder/outfile.h"
 #include "ponder/timer.h"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +47,13 @@ void pd_run_opts_to_json(cJSON *j, const pd_run_opts *r) {
     cJSON_AddNumberToObject(j, "clip", o->clip);
 }
 
+/* a checkpoint's settings are untrusted: clamp before casting (an out-of-range double → int cast is UB) */
+static double fit_num(double v, double m) { return v > m ? m : v < -m ? -m : v; }
+
 pd_status pd_run_opts_from_json(const cJSON *j, pd_run_opts *r, char **keep) {
     const cJSON *x;
-#define NUM(key, dst, type) if ((x = cJSON_GetObjectItem(j, key)) && cJSON_IsNumber(x)) dst = (type)x->valuedouble
+#define NUM(key, dst, type) if ((x = cJSON_GetObjectItem(j, key)) && cJSON_IsNumber(x)) \
+        dst = (type)fit_num(x->valuedouble, sizeof(type) == 8 ? 4e18 : 2147483647.0)
     NUM("dlo", r->dlo, int); NUM("dhi", r->dhi, int);
     NUM("batch", r->B, int); NUM("seq", r->T, int); NUM("accum", r->accum, int);
     NUM("lr", r->opt.lr, float); NUM("min_lr_frac", r->opt.min_lr_frac, float); NUM("warmup", r->opt.warmup, int);
@@ -96,6 +103,8 @@ pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_p
         if (r->n_items < 0) { r->n_items = 0; return PD_ERR_ARG; }
     }
     if (log_path) {
+        /* a journal, flushed and checked after every step (an append on resume: not a temp file) */
+        r->log_path = log_path;
         r->log = fopen(log_path, start > 0 ? "a" : "w");
         if (!r->log) return pd_fail(PD_ERR_IO, "%s: cannot open the step log for writing", log_path);
     }
@@ -123,7 +132,41 @@ double pd_run_heldout_loss(pd_run *r) {
     return cnt ? sum / cnt : NAN;
 }
 
-pd_status pd_run_micro(pd_run *r, pd_rng *rng, double *loss) {
+/* first tensor of the model with a non-finite value in a (params or grads), or NULL */
+static const char *first_bad_tensor(const pd_tmodel *m, const float *a) {
+    for (int t = 0; t < m->n_tensors; t++) {
+        const float *x = a + m->tensors[t].offset;
+        for (size_t i = 0; i < m->tensors[t].n; i++)
+            if (!isfinite(x[i])) return m->tensors[t].name;
+    }
+    return NULL;
+}
+
+/* Test hook (tests/cli/test_safety.sh): PD_TEST_NAN_AT_STEP=N puts a NaN into the first weight of the
+ * first layer norm before step N (1-based), as a diverged update would. */
+static void test_poison(pd_run *r, int64_t step) {
+    const char *e = getenv("PD_TEST_NAN_AT_STEP");
+    if (!e || strtoll(e, NULL, 10) != step + 1) return;
+    for (int t = 0; t < r->m->n_tensors; t++)
+        if (strstr(r->m->tensors[t].name, "attn_norm")) { r->m->params[r->m->tensors[t].offset] = NAN; return; }
+}
+
+/* after forward/backward of step: a non-finite loss or gradient stops the run naming the step and the
+ * first tensor that went bad (weights first: they feed everything else) */
+static pd_status check_finite(pd_run *r, int64_t step, double loss) {
+    const char *bad_w = first_bad_tensor(r->m, r->m->params);
+    const char *bad_g = bad_w ? NULL : first_bad_tensor(r->m, r->m->grads);
+    if (isfinite(loss) && !bad_w && !bad_g) return PD_OK;
+    char what[160];
+    if (bad_w) snprintf(what, sizeof what, "the weights of '%s' are not finite", bad_w);
+    else if (bad_g) snprintf(what, sizeof what, "the gradient of '%s' is not finite", bad_g);
+    else snprintf(what, sizeof what, "the weights and gradients are finite (the logits overflowed)");
+    return pd_fail(PD_ERR_RANGE, "step %lld: the loss is %s: %s; stopped (no file written for this step; a lower "
+                                 "--lr or --clip may help)",
+                   (long long)step + 1, isnan(loss) ? "nan" : isfinite(loss) ? "finite" : "infinite", what);
+}
+
+pd_status pd_run_micro(pd_run *r, pd_rng *rng, int64_t step, double *loss) {
     /* draw every micro-batch first: the loss is the mean over all their targets */
     int64_t total = 0;
     for (int k = 0; k < r->accum; k++) {
@@ -132,6 +175,7 @@ pd_status pd_run_micro(pd_run *r, pd_rng *rng, double *loss) {
         if (nt < 0) return PD_ERR_ARG;
         total += nt;
     }
+    test_poison(r, step);
     pd_tmodel_zero_grad(r->m);
     double loss_sum = 0;
     for (int k = 0; k < r->accum && total > 0; k++) {
@@ -142,7 +186,46 @@ pd_status pd_run_micro(pd_run *r, pd_rng *rng, double *loss) {
         pd_tmodel_backward(r->m, &b, 1.0f / (float)total);
     }
     *loss = total ? loss_sum / total : 0;
+    return check_finite(r, step, *loss);
+}
+
+pd_status pd_run_check_targets(pd_run *r, const pd_rng *rng) {
+    enum { PROBE = 8 }; /* micro-batches looked at, from a copy of the stream: the data is unchanged */
+    pd_rng g = *rng;
+    for (int k = 0; k < PROBE; k++) {
+        int64_t nt = pd_data_batch(r->d, &g, r->B, r->T, false, r->bb.tok, r->bb.tgt, r->bb.seg);
+        if (nt < 0) return PD_ERR_ARG;
+        if (nt > 0) return PD_OK;
+    }
+    return pd_fail(PD_ERR_ARG, "no tokens to learn from: %d micro-batches of %d x %d tokens hold no target token "
+                               "(each row is filled by prompt tokens; a longer --seq gives the completions room)",
+                   PROBE, r->B, r->T);
+}
+
+pd_status pd_run_check_outputs(const pd_run_opts *o, const char *ckpt_path) {
+    PD_TRY(pd_out_check(o->out, "output"));
+    if (ckpt_path) PD_TRY(pd_out_check(ckpt_path, "checkpoint"));
+    if (o->log_path) PD_TRY(pd_out_check(o->log_path, "log"));
+    if (o->plot_path) PD_TRY(pd_out_check(o->plot_path, "plot"));
     return PD_OK;
+}
+
+pd_status pd_run_resume_steps(pd_run_opts *r, int64_t start, int64_t schedule) {
+    if (r->steps <= 0) r->steps = schedule;
+    if (start >= r->steps)
+        return pd_fail(PD_ERR_ARG, "%s is at step %lld of its %lld-step schedule: nothing to do (nothing written); "
+                                   "--steps N with N > %lld continues at the schedule's final learning rate",
+                       r->resume, (long long)start, (long long)schedule, (long long)start);
+    if (r->steps != schedule)
+        pd_log(PD_LOG_WARN, "resume: the learning-rate schedule stays the checkpoint's (%lld steps); %s",
+               (long long)schedule, r->steps < schedule ? "the run stops early at the step asked for"
+                                                        : "the steps past it run at its final learning rate");
+    return PD_OK;
+}
+
+int64_t pd_run_json_steps(const cJSON *j) {
+    const cJSON *x = cJSON_GetObjectItem(j, "steps");
+    return x && cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
 }
 
 static pd_status run_eval(pd_run *r, int64_t step, const pd_run_hooks *h) {
@@ -186,7 +269,8 @@ pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, doub
     pd_status st;
     if ((r->eval_every > 0 && (step + 1) % r->eval_every == 0) || eval_final)
         if ((st = run_eval(r, step, h)) != PD_OK) return st;
-    if (r->log) fflush(r->log);
+    if (r->log && (fflush(r->log) != 0 || ferror(r->log)))
+        return pd_fail(PD_ERR_IO, "%s: writing the step log failed: %s", r->log_path, strerror(errno ? errno : EIO));
     if ((r->ckpt_every > 0 && (step + 1) % r->ckpt_every == 0) || ckpt_final)
         if ((st = h->save(h->ctx, step + 1, eval_final)) != PD_OK) return st;
     if (r->progress) {
@@ -200,6 +284,12 @@ pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, doub
 }
 
 pd_status pd_run_finish(pd_run *r, const char *plot_path) {
+    if (r->log) {
+        errno = 0;
+        int bad = fclose(r->log) != 0;
+        r->log = NULL;
+        if (bad) return pd_fail(PD_ERR_IO, "%s: writing the step log failed: %s", r->log_path, strerror(errno ? errno : EIO));
+    }
     r->seconds = pd_time_now() - r->t_run;
     r->tokens_per_s = r->seconds > 0 ? r->tokens_run / r->seconds : 0;
     if (r->progress) {

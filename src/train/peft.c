@@ -212,7 +212,10 @@ static pd_status restore_moments(peft_t *p, const pd_gguf *g, const char *path) 
             char name[128];
             snprintf(name, sizeof name, "opt.%s.blk.%d.%s.%s", parts[k].k, s->layer, tn, parts[k].f);
             const pd_gguf_tensor *t = pd_gguf_find_tensor(g, name);
-            if (!t || t->type != PD_TYPE_F32 || t->ne[0] != parts[k].n)
+            if (t && t->type != PD_TYPE_F32)
+                return pd_fail(PD_ERR_FORMAT, "%s: optimizer state '%s' is %s, not F32 (a quantised checkpoint?): it "
+                                              "cannot be resumed from", path, name, pd_type_name(t->type));
+            if (!t || t->ne[0] != parts[k].n)
                 return pd_fail(PD_ERR_FORMAT, "%s: optimizer tensor '%s' is missing or has the wrong size", path, name);
             memcpy(parts[k].d, t->data, sizeof(float) * (size_t)parts[k].n);
         }
@@ -230,11 +233,13 @@ static char *config_json(const pd_finetune_opts *o) {
     return s;
 }
 
-static pd_status restore_config(pd_finetune_opts *o, const char *js, const char *path, char **keep) {
+static pd_status restore_config(pd_finetune_opts *o, const char *js, const char *path, char **keep,
+                                int64_t *schedule) {
     cJSON *j = cJSON_Parse(js);
     if (!j) return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.finetune.config' is not valid JSON", path);
     pd_run_opts *r = &o->run;
     pd_status st = pd_run_opts_from_json(j, r, &keep[0]);
+    *schedule = pd_run_json_steps(j);
     const cJSON *x;
     if (st == PD_OK && !o->base && (x = cJSON_GetObjectItem(j, "base")) && cJSON_IsString(x) &&
         !(o->base = keep[1] = pd_strdup(x->valuestring)))
@@ -270,7 +275,7 @@ static void apply_hook(void *vctx) { peft_apply(((save_ctx *)vctx)->p); }
 
 /* the checkpoint's settings, adapter, rng and step (its moments are restored after peft_bind) */
 static pd_status resume_from(pd_finetune_opts *o, pd_gguf **rgp, char **keep, peft_t *p, pd_rng *rng,
-                             int64_t *start) {
+                             int64_t *start, int64_t *schedule) {
     const char *path = o->run.resume;
     pd_gguf *rg = *rgp = pd_gguf_open(path);
     if (!rg) return pd_fail_ctx(PD_ERR_FORMAT, "resume");
@@ -285,15 +290,16 @@ static pd_status resume_from(pd_finetune_opts *o, pd_gguf **rgp, char **keep, pe
         return pd_fail(PD_ERR_FORMAT, "%s: not a fine-tuning checkpoint (ponder.finetune.* keys missing)", path);
     char *jscopy = pd_strndup(js, jl);
     if (!jscopy) return PD_ERR_NOMEM;
-    pd_status st = restore_config(o, jscopy, path, keep);
+    pd_status st = restore_config(o, jscopy, path, keep, schedule);
     free(jscopy);
     if (st != PD_OK) return st;
+    if (*schedule <= 0) *schedule = o->run.steps; /* a fresh adapter's checkpoint (--steps 0) has none yet */
     memcpy(rng->s, pd_gguf_arr_data(rg, "ponder.finetune.rng"), sizeof rng->s);
     *start = (int64_t)step;
     p->a = pd_adapter_load(path);
     if (!p->a) return PD_ERR_FORMAT;
     o->method = p->a->method;
-    return PD_OK;
+    return pd_run_resume_steps(&o->run, *start, *schedule);
 }
 
 /* a fresh adapter for the base in p->m, or a check that the resumed one fits it */
@@ -344,7 +350,7 @@ static pd_status train_steps(peft_t *p, const pd_finetune_opts *o, pd_data *d, p
     const pd_run_opts *r = &o->run;
     pd_run run = PD_RUN_OF(*r, p->m, d, false);
     pd_status st = pd_run_open(&run, r->steps, start, r->log_path, r->eval_n, r->eval_difficulty, r->dhi);
-    if (st != PD_OK) goto done;
+    if (st != PD_OK || (st = pd_run_check_targets(&run, rng)) != PD_OK) goto done;
     peft_apply(p);
     res->initial_heldout_loss = pd_run_heldout_loss(&run);
     if (run.log && start == 0)
@@ -355,7 +361,7 @@ static pd_status train_steps(peft_t *p, const pd_finetune_opts *o, pd_data *d, p
     for (int64_t step = start; step < r->steps; step++) {
         double t0 = pd_time_now(), loss;
         peft_apply(p); /* touches only the weights: drawing the batches first would give the same */
-        if ((st = pd_run_micro(&run, rng, &loss)) != PD_OK) goto done;
+        if ((st = pd_run_micro(&run, rng, step, &loss)) != PD_OK) goto done;
         float lr = pd_lr_at(&r->opt, step);
         double gnorm = peft_step(p, &r->opt, step, lr);
         bool stop = r->stop_at > 0 && step + 1 >= r->stop_at && step + 1 < r->steps;
@@ -385,7 +391,12 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
     int64_t start = 0;
     const bool fresh = !r->resume;
 
-    if (!fresh && (st = resume_from(&o, &rg, keep, &p, &rng, &start)) != PD_OK) goto done;
+    int64_t schedule = r->steps; /* the LR schedule's length; on resume the checkpoint's */
+    size_t cl = strlen(r->out) + 8;
+    if (!(ckpt_path = pd_malloc(cl))) { st = PD_ERR_NOMEM; goto done; }
+    snprintf(ckpt_path, cl, "%s.ckpt", r->out);
+    if ((st = pd_run_check_outputs(r, ckpt_path)) != PD_OK) goto done;
+    if (!fresh && (st = resume_from(&o, &rg, keep, &p, &rng, &start, &schedule)) != PD_OK) goto done;
     if (fresh) pd_rng_seed(&rng, r->seed);
     if (!o.base) { st = pd_fail(PD_ERR_ARG, "finetune: no base model (-m)"); goto done; }
     if (r->steps < 0 || r->B <= 0 || r->T <= 1 || r->accum <= 0) {
@@ -393,7 +404,7 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
         goto done;
     }
     if (o.alpha <= 0) o.alpha = 2.0f * (float)o.rank;
-    r->opt.total_steps = (int)(r->steps > 0 ? r->steps : 1);
+    r->opt.total_steps = (int)(schedule > 0 ? schedule : 1);
     /* the base stays frozen in the engine (any stored type, dequantised exactly); its own vocabulary
      * and chat template render the training data */
     p.m = pd_tmodel_load_frozen(o.base, r->B, r->T);
@@ -408,11 +419,9 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
     if ((st = peft_bind(&p, &o, fresh, upd ? pd_tmodel_grads(p.m) : NULL)) != PD_OK) goto done;
     if (rg && (st = restore_moments(&p, rg, r->resume)) != PD_OK) goto done;
     res->n_params = pd_adapter_n_params(p.a);
-    size_t cl = strlen(r->out) + 8;
-    ckpt_path = pd_malloc(cl);
-    cj = config_json(&o);
-    if (!ckpt_path || !cj) { st = PD_ERR_NOMEM; goto done; }
-    snprintf(ckpt_path, cl, "%s.ckpt", r->out);
+    pd_finetune_opts saved = o;
+    saved.run.steps = schedule; /* a checkpoint keeps the schedule it was started with */
+    if (!(cj = config_json(&saved))) { st = PD_ERR_NOMEM; goto done; }
     if (r->steps == 0) st = save_all(&p, &o, 0, &rng, cj, ckpt_path); /* the freshly initialised adapter */
     else if (!d) st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file");
     else st = train_steps(&p, &o, d, &rng, start, cj, ckpt_path, res);

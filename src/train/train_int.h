@@ -25,7 +25,8 @@ struct pd_tmodel {
     pd_tr_acts a;
     pd_tr_grads_act ga;
     int curB, curT;             /* shape the activations are laid out for */
-    float *cs;                  /* RoPE table [n_ctx][head_dim/2][2] */
+    float *cs;                  /* RoPE table [n_ctx][head_dim/2][2] (pd_rope_cache: the inference angles) */
+    float *rope_factors;        /* the model's copy of cfg.rope_factors (NULL: none) */
     pd_ttensor *tensors;
     int n_tensors;
     /* the vocabulary and chat format: of the file the model was loaded from (src, whose KVs other
@@ -71,6 +72,7 @@ typedef struct {
     double *loss_curve;         /* optional, indexed by step */
 
     FILE *log;
+    const char *log_path;
     pd_run_bufs bb;             /* accum·B·T tokens */
     pd_task_item *items;
     int n_items, n_ev, max_ev;
@@ -108,8 +110,19 @@ pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_p
                       int dhi);
 void pd_run_begin(pd_run *r, const char *label, int64_t steps); /* progress bar and clock */
 double pd_run_heldout_loss(pd_run *r);                          /* fixed stream: never moves the training data */
-/* draw accum micro-batches from rng, zero the gradients, forward/backward each; *loss: mean per target */
-pd_status pd_run_micro(pd_run *r, pd_rng *rng, double *loss);
+/* draw accum micro-batches from rng, zero the gradients, forward/backward each; *loss: mean per target.
+ * A non-finite loss, weight or gradient is an error naming the step and the tensor (nothing updated). */
+pd_status pd_run_micro(pd_run *r, pd_rng *rng, int64_t step, double *loss);
+/* before step 1: some of the next micro-batches from (a copy of) rng must hold target tokens */
+pd_status pd_run_check_targets(pd_run *r, const pd_rng *rng);
+/* before any work: out, the checkpoint (may be NULL), log and plot paths can be written */
+pd_status pd_run_check_outputs(const pd_run_opts *o, const char *ckpt_path);
+/* On resume from step `start` of a checkpoint whose schedule is `schedule` steps: run->steps <= 0
+ * becomes the schedule; nothing left to do is an error; a different end says on stderr that the LR
+ * schedule stays the checkpoint's (and what happens past it). */
+pd_status pd_run_resume_steps(pd_run_opts *r, int64_t start, int64_t schedule);
+/* the schedule length ("steps") saved in a checkpoint's config, 0 if absent */
+int64_t pd_run_json_steps(const cJSON *j);
 /* after step `step` (0-based) began at t0: loss curve, step log, evaluation (every eval_every, or
  * eval_final), checkpoint (every ckpt_every, or ckpt_final), progress */
 pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, double gnorm, double t0, bool eval_final,

@@ -10,6 +10,7 @@
 #include "train_int.h"
 #include "ponder/alloc.h"
 #include "ponder/data.h"
+#include "ponder/gguf.h"
 #include "ponder/model.h"
 #include "ponder/progress.h"
 #include "ponder/threads.h"
@@ -38,14 +39,15 @@ static char *config_json(const pd_run_opts *r) {
 }
 
 /* Restore the run settings saved in a checkpoint (task/data copied into *keep, freed by the caller). */
-static pd_status restore_config(pd_run_opts *r, const char *js, const char *path, char **keep) {
+static pd_status restore_config(pd_run_opts *r, const char *js, const char *path, char **keep, int64_t *schedule) {
     cJSON *j = cJSON_Parse(js);
     if (!j) return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.train.config' is not valid JSON", path);
     pd_status st = pd_run_opts_from_json(j, r, keep);
+    *schedule = pd_run_json_steps(j);
     cJSON_Delete(j);
     if (st != PD_OK) return st;
-    if (r->B <= 0 || r->T <= 0 || r->accum <= 0 || r->dlo > r->dhi)
-        return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.train.config' holds invalid batch settings", path);
+    if (r->B <= 0 || r->T <= 0 || r->accum <= 0 || r->dlo > r->dhi || *schedule <= 0)
+        return pd_fail(PD_ERR_FORMAT, "%s: key 'ponder.train.config' holds invalid batch or schedule settings", path);
     return PD_OK;
 }
 
@@ -65,10 +67,28 @@ static pd_status save_ckpt(void *vctx, int64_t steps_done, bool final) {
     return pd_tmodel_save(c->m, c->out, &info);
 }
 
+/* The AdamW moments of a checkpoint are F32 as written: anything else (a quantised checkpoint) would be
+ * resumed from as if it were the real state. */
+static pd_status check_optimizer_f32(const char *path) {
+    pd_gguf *g = pd_gguf_open(path);
+    if (!g) return pd_fail_ctx(PD_ERR_FORMAT, "resume");
+    pd_status st = PD_OK;
+    for (int64_t i = 0; i < pd_gguf_n_tensors(g) && st == PD_OK; i++) {
+        const pd_gguf_tensor *t = pd_gguf_tensor_at(g, i);
+        if (!strncmp(t->name, "opt.", 4) && t->type != PD_TYPE_F32)
+            st = pd_fail(PD_ERR_FORMAT, "%s: optimizer state '%s' is %s, not F32 (a quantised checkpoint?): it cannot "
+                                        "be resumed from", path, t->name, pd_type_name(t->type));
+    }
+    pd_gguf_close(g);
+    return st;
+}
+
 /* the checkpoint's settings, weights, moments, rng and step (the batch capacity is known only after
- * reading the saved config: the file is loaded once to read it) */
-static pd_status resume_from(pd_train_opts *o, char **keep, pd_tmodel **mp, pd_rng *rng, int64_t *start) {
+ * reading the saved config: the file is loaded once to read it); *schedule: its schedule's length */
+static pd_status resume_from(pd_train_opts *o, char **keep, pd_tmodel **mp, pd_rng *rng, int64_t *start,
+                             int64_t *schedule) {
     pd_run_opts *r = &o->run;
+    PD_TRY(check_optimizer_f32(r->resume));
     pd_tckpt_info info;
     bool has_opt;
     pd_tmodel *probe = pd_tmodel_load(r->resume, 1, 1, &info, &has_opt);
@@ -79,7 +99,7 @@ static pd_status resume_from(pd_train_opts *o, char **keep, pd_tmodel **mp, pd_r
         return pd_fail(PD_ERR_FORMAT, "%s: not a training checkpoint (no %s)", r->resume,
                        has_opt ? "ponder.train.config" : "optimizer state");
     }
-    pd_status st = restore_config(r, info.config_json, r->resume, keep);
+    pd_status st = restore_config(r, info.config_json, r->resume, keep, schedule);
     free((char *)info.config_json);
     if (st != PD_OK) return st;
     *mp = pd_tmodel_load(r->resume, r->B, r->T, &info, &has_opt);
@@ -88,7 +108,7 @@ static pd_status resume_from(pd_train_opts *o, char **keep, pd_tmodel **mp, pd_r
     o->cfg = (*mp)->cfg;
     *rng = info.rng;
     *start = info.step;
-    return PD_OK;
+    return pd_run_resume_steps(r, *start, *schedule);
 }
 
 pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
@@ -109,10 +129,12 @@ pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
     pd_rng rng;
     int64_t start = 0;
 
-    if (r->resume && (st = resume_from(&o, &keep, &m, &rng, &start)) != PD_OK) goto done;
+    int64_t schedule = r->steps; /* the LR schedule's length; on resume the checkpoint's */
+    if ((st = pd_run_check_outputs(r, ckpt_path)) != PD_OK) goto done;
+    if (r->resume && (st = resume_from(&o, &keep, &m, &rng, &start, &schedule)) != PD_OK) goto done;
     if (r->steps <= 0) { st = pd_fail(PD_ERR_ARG, "train: steps must be positive"); goto done; }
     if (r->B <= 0 || r->T <= 1 || r->accum <= 0) { st = pd_fail(PD_ERR_ARG, "train: bad batch shape"); goto done; }
-    r->opt.total_steps = (int)r->steps;
+    r->opt.total_steps = (int)schedule;
     if (!m && o.init) { /* an existing model: its weights, vocabulary and chat template */
         m = pd_tmodel_load(o.init, r->B, r->T, NULL, NULL);
         if (!m) { st = pd_fail_ctx(PD_ERR_FORMAT, "train: --init"); goto done; }
@@ -136,16 +158,21 @@ pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
     else { st = pd_fail(PD_ERR_ARG, "train: give a task or a data file"); goto done; }
     if (!d) { st = PD_ERR_ARG; goto done; }
     res->n_params = m->n_params;
+    snprintf(res->task, sizeof res->task, "%s", r->task ? r->task : "");
+    res->seed = r->seed;
     run = PD_RUN_OF(*r, m, d, true);
     if ((st = pd_run_open(&run, r->steps, start, r->log_path, r->eval_n, r->eval_difficulty, r->dhi)) != PD_OK) goto done;
-    if (!(cj = config_json(r))) { st = PD_ERR_NOMEM; goto done; }
+    if ((st = pd_run_check_targets(&run, &rng)) != PD_OK) goto done;
+    pd_run_opts saved = *r;
+    saved.steps = schedule; /* a checkpoint keeps the schedule it was started with */
+    if (!(cj = config_json(&saved))) { st = PD_ERR_NOMEM; goto done; }
     save_ctx sc = {m, &rng, cj, ckpt_path, r->out};
     const pd_run_hooks hooks = {&sc, NULL, save_ckpt};
 
     pd_run_begin(&run, "train", r->steps);
     for (int64_t step = start; step < r->steps; step++) {
         double t0 = pd_time_now(), loss;
-        if ((st = pd_run_micro(&run, &rng, &loss)) != PD_OK) goto done;
+        if ((st = pd_run_micro(&run, &rng, step, &loss)) != PD_OK) goto done;
         float lr = pd_lr_at(&r->opt, step);
         double gnorm = pd_tmodel_adamw(m, &r->opt, step, lr);
         bool last = step + 1 == r->steps, stop = r->stop_at > 0 && step + 1 >= r->stop_at;
