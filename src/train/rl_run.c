@@ -197,6 +197,9 @@ pd_status pd_rl_run(const pd_rl_opts *oin, pd_rl_result *res) {
         if (!o.model) { st = pd_fail(PD_ERR_ARG, "rl: no model"); goto done; }
         m = load_policy(o.model, &o, NULL, NULL);
         if (!m) { st = pd_fail_ctx(PD_ERR_FORMAT, "rl: -m"); goto done; }
+        /* a training checkpoint given as the start brings its AdamW moments: RL starts its own */
+        memset(pd_tmodel_adam_m(m), 0, pd_tmodel_n_params(m) * sizeof(float));
+        memset(pd_tmodel_adam_v(m), 0, pd_tmodel_n_params(m) * sizeof(float));
         pd_rng_seed(&rng, R->seed);
     }
     if (R->steps <= 0) { st = pd_fail(PD_ERR_ARG, "rl: steps must be positive"); goto done; }

@@ -124,6 +124,12 @@ static void test_advantages(void **st) {
         assert_true(fabs(a[0] - hi) < 1e-12 && fabs(a[3] - hi) < 1e-12);
         assert_true(fabs(a[1] - lo) < 1e-12 && fabs(a[2] - lo) < 1e-12);
     }
+    /* equal rewards whose float mean is inexact (3 × 0.1) still give exactly zero */
+    double r3[3] = {0.1, 0.1, 0.1}, a3[3];
+    for (int alg = 0; alg < 4; alg++) {
+        assert_int_equal(pd_rl_advantages((pd_rl_algo)alg, r3, 1, 3, 1e-6, a3, NULL), 1);
+        for (int i = 0; i < 3; i++) assert_true(a3[i] == 0.0);
+    }
     /* a 3-member group with distinct rewards, RLOO by hand: 3 − (1+2)/2 = 1.5, 1 − 2.5 = −1.5, 2 − 2 = 0 */
     double r2[3] = {3, 1, 2}, a2[3];
     pd_rl_advantages(PD_RL_RLOO, r2, 1, 3, 0, a2, NULL);
@@ -155,9 +161,10 @@ static pd_tmodel *tiny_model(uint64_t seed, int rows) {
     return m;
 }
 
+/* 0.1 summed three times is not 3 × 0.1: a computed group mean is not exactly 0.1 */
 static double const_reward(void *ctx, const pd_task_item *it, const char *text, int n) {
     (void)ctx; (void)it; (void)text; (void)n;
-    return 1.0;
+    return 0.1;
 }
 /* share of digit characters in the response: dense, learnable by a random model */
 static double digit_reward(void *ctx, const pd_task_item *it, const char *text, int n) {
@@ -191,6 +198,7 @@ static void test_zero_gradient_equal_rewards(void **st) {
     float *before = malloc(n * sizeof(float));
     memcpy(before, pd_tmodel_params(m), n * sizeof(float));
     pd_rl_cfg c = small_cfg(PD_RL_GRPO);
+    c.G = 3;
     pd_rl *r = pd_rl_new(m, NULL, &c, &src_add);
     assert_non_null(r);
     pd_rl_set_reward(r, const_reward, NULL);
