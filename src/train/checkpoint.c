@@ -70,6 +70,10 @@ static pd_status build_writer(const pd_tmodel *m, const pd_tckpt_info *info, pd_
         st = pd_gguf_copy_kvs(w, m->src->gguf, skip);
     }
     if (st == PD_OK) st = put_config(w, c, m->src == NULL);
+    if (st == PD_OK && c->rope_factors) { /* the rope.scaling.* keys came with the source's metadata */
+        int64_t ne[1] = {c->head_dim / 2};
+        st = pd_gguf_add_tensor(w, "rope_freqs.weight", PD_TYPE_F32, 1, ne, c->rope_factors);
+    }
     if (st == PD_OK && !m->src) {
         st = pd_tokenizer_write_gguf(m->own_tok, w);
         if (st == PD_OK) st = pd_gguf_set_str(w, "tokenizer.chat_template", chat_template);
@@ -145,8 +149,7 @@ static pd_status tcfg_of(const pd_model *pm, const char *path, pd_tcfg *c) {
                        mc->arch_name);
     const char *why = NULL;
     if (mc->rope.n_rot != mc->head_dim) why = "partial rotary embedding (rope.dimension_count < head_dim)";
-    else if (mc->rope.freq_scale != 1.0f || mc->rope.attn_factor != 1.0f) why = "rope scaling";
-    else if (pm->rope_freqs.data || pm->rope_long.data) why = "rope frequency factors (rope_freqs)";
+    else if (pm->rope_long.data) why = "context-dependent (long/short) rope factors";
     for (int l = 0; l < mc->n_layer && !why; l++)
         if (pm->layers[l].wqkv.data || pm->layers[l].w_gate_up.data) why = "fused q/k/v or gate/up matrices";
     if (why) return pd_fail(PD_ERR_UNSUPPORTED, "%s: the training engine does not support %s", path, why);
@@ -164,6 +167,9 @@ static pd_status tcfg_of(const pd_model *pm, const char *path, pd_tcfg *c) {
     c->tied = mc->tied_output;
     c->qkv_bias = mc->qkv_bias;
     c->qk_norm = mc->qk_norm;
+    c->rope_freq_scale = mc->rope.freq_scale;
+    c->rope_attn_factor = mc->rope.attn_factor;
+    c->rope_factors = pm->rope_freqs.data; /* F32 [head_dim/2] (checked by the loader) */
     if (pd_tcfg_validate(c) != PD_OK) return pd_fail_ctx(PD_ERR_FORMAT, "%s", path);
     return PD_OK;
 }

@@ -116,15 +116,12 @@ pd_ttensor *pd_tcfg_tensors(const pd_tcfg *c, int *n) {
     return t;
 }
 
+/* cos/sin per position and pair exactly as the inference path computes them (kern pd_rope_cache: the
+ * same for NORM and NEOX, which differ only in pairing), scaling and frequency factors included */
 static void rope_table(float *cs, const pd_tcfg *c) {
-    int half = c->head_dim / 2;
-    for (int pos = 0; pos < c->n_ctx; pos++)
-        for (int i = 0; i < half; i++) {
-            /* theta_i = pos · base^(−2i/head_dim), the same for NORM and NEOX (they differ in pairing) */
-            double th = pos * pow((double)c->rope_base, -2.0 * i / c->head_dim);
-            cs[((size_t)pos * half + i) * 2] = (float)cos(th);
-            cs[((size_t)pos * half + i) * 2 + 1] = (float)sin(th);
-        }
+    pd_rope r = {PD_ROPE_NORM, c->head_dim, c->rope_base, c->rope_freq_scale > 0 ? c->rope_freq_scale : 1.0f,
+                 c->rope_attn_factor > 0 ? c->rope_attn_factor : 1.0f, c->rope_factors};
+    for (int pos = 0; pos < c->n_ctx; pos++) pd_rope_cache(&r, pos, cs + (size_t)pos * c->head_dim);
 }
 
 pd_tmodel *pd_tmodel_new(const pd_tcfg *c, int B, int T) { return pd_tmodel_new_ex(c, B, T, true); }
@@ -138,6 +135,11 @@ pd_tmodel *pd_tmodel_new_ex(const pd_tcfg *c, int B, int T, bool moments) {
     pd_tmodel *m = pd_calloc(1, sizeof *m);
     if (!m) return NULL;
     m->cfg = *c;
+    if (c->rope_factors) {
+        if (!(m->rope_factors = pd_malloc(sizeof(float) * (size_t)(c->head_dim / 2)))) { free(m); return NULL; }
+        memcpy(m->rope_factors, c->rope_factors, sizeof(float) * (size_t)(c->head_dim / 2));
+        m->cfg.rope_factors = m->rope_factors;
+    }
     m->B = B;
     m->T = T;
     size_t sz[PD_TP_COUNT];
@@ -168,7 +170,7 @@ pd_tmodel *pd_tmodel_new_ex(const pd_tcfg *c, int B, int T, bool moments) {
     pd_tr_acts_point(&m->a, &m->ga, c, B, T, m->act_mem);
     m->curB = B;
     m->curT = T;
-    rope_table(m->cs, c);
+    rope_table(m->cs, &m->cfg);
     return m;
 }
 
@@ -178,6 +180,7 @@ void pd_tmodel_free(pd_tmodel *m) {
     free(m->act_mem); free(m->cs); free(m->tensors);
     pd_tokenizer_free(m->own_tok);
     pd_model_free(m->src);
+    free(m->rope_factors);
     free(m);
 }
 

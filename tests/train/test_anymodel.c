@@ -12,6 +12,7 @@
 #include "ponder/adapter.h"
 #include "ponder/alloc.h"
 #include "ponder/data.h"
+#include "ponder/gguf.h"
 #include "ponder/model.h"
 #include "ponder/sft.h"
 #include "ponder/train.h"
@@ -240,6 +241,52 @@ static void test_logits_match(void **st) {
     assert_non_null(strstr(pd_last_error(), "tiny-phi3.gguf"));
 }
 
+/* Llama-3.1-style rope: frequency divisors (rope_freqs.weight), linear scaling and attn_factor, added
+ * to tiny-llama: the trainer builds the inference path's rope table (the logits match, and differ
+ * clearly from the plain model's), and writes the factors and keys back so the saved model matches. */
+static void test_rope_extras(void **st) {
+    (void)st;
+    PD_NEED_FIXTURES();
+    pd_gguf *g = pd_gguf_open(FIX "tiny-llama.gguf");
+    assert_non_null(g);
+    pd_gguf_writer *w = pd_gguf_writer_new();
+    assert_int_equal(pd_gguf_copy_kvs(w, g, NULL), PD_OK);
+    assert_int_equal(pd_gguf_set_str(w, "llama.rope.scaling.type", "linear"), PD_OK);
+    assert_int_equal(pd_gguf_set_f32(w, "llama.rope.scaling.factor", 2.0f), PD_OK);
+    assert_int_equal(pd_gguf_set_f32(w, "llama.rope.scaling.attn_factor", 1.1f), PD_OK);
+    for (int64_t i = 0; i < pd_gguf_n_tensors(g); i++) {
+        const pd_gguf_tensor *t = pd_gguf_tensor_at(g, i);
+        assert_int_equal(pd_gguf_add_tensor_ref(w, t->name, t->type, t->n_dims, t->ne, t->data), PD_OK);
+    }
+    const float f[8] = {1, 1.5f, 2, 3, 4, 6, 8, 12};
+    int64_t ne[1] = {8};
+    assert_int_equal(pd_gguf_add_tensor(w, "rope_freqs.weight", PD_TYPE_F32, 1, ne, f), PD_OK);
+    assert_int_equal(pd_gguf_write(w, tmp("rope.gguf")), PD_OK);
+    pd_gguf_writer_free(w);
+    pd_gguf_close(g);
+
+    int32_t tok[64];
+    int n = read_ids(FIX "tiny-llama.tokens.txt", tok, 64);
+    pd_tmodel *m = pd_tmodel_load(tmp("rope.gguf"), 1, n, NULL, NULL);
+    assert_non_null(m);
+    pd_model *pm = pd_model_load(tmp("rope.gguf")), *plain = pd_model_load(FIX "tiny-llama.gguf");
+    assert_non_null(pm);
+    assert_non_null(plain);
+    double d = trainer_vs_inference(m, pm, tok, n), dp = trainer_vs_inference(m, plain, tok, n);
+    printf("rope factors + linear scaling + attn_factor: trainer vs inference %.2e (vs the plain model %.2e)\n", d, dp);
+    assert_true(d <= 1e-4);
+    assert_true(dp > 100 * d + 1e-4);
+    pd_tckpt_info info = {.step = 0, .config_json = NULL, .with_optimizer = false};
+    assert_int_equal(pd_tmodel_save(m, tmp("rope2.gguf"), &info), PD_OK);
+    pd_model *back = pd_model_load(tmp("rope2.gguf"));
+    assert_non_null(back);
+    assert_true(trainer_vs_inference(m, back, tok, n) <= 1e-4);
+    pd_model_free(back);
+    pd_model_free(plain);
+    pd_model_free(pm);
+    pd_tmodel_free(m);
+}
+
 static const char *write_sft(void) {
     const char *p = tmp("sft.jsonl");
     FILE *f = fopen(p, "w");
@@ -395,6 +442,7 @@ int main(void) {
         cmocka_unit_test(test_sft_parse),
         cmocka_unit_test(test_prompt_ids_qwen3),
         cmocka_unit_test(test_logits_match),
+        cmocka_unit_test(test_rope_extras),
         cmocka_unit_test(test_sft_full_qwen3),
         cmocka_unit_test(test_lora_q8),
     };
