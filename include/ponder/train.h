@@ -114,7 +114,8 @@ typedef struct {
 } pd_tckpt_info;
 pd_status pd_tmodel_save(const pd_tmodel *m, const char *path, const pd_tckpt_info *info);
 /* Load any model of a trainable architecture (llama, qwen2, qwen3 as the inference loader reads
- * them: GGUF or llama2.c .bin; no rope scaling, rope_freqs, partial rotary or fused matrices) into
+ * them: GGUF or llama2.c .bin; rope_freqs / linear scaling included; no partial rotary, long/short
+ * rope factors or fused matrices) into
  * a new model with batch capacity B×T (T is capped at the model's context), its weights
  * dequantised into the f32 masters — F32, F16, BF16 or Q8_0 weights; other types are refused here
  * (fine-tune those through an adapter). The model's tokenizer and chat family come along
