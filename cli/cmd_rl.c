@@ -14,6 +14,8 @@
 static const char *V = "rl";
 
 static void help(FILE *f) {
+    pd_rl_opts d;
+    pd_rl_opts_default(&d, PD_RL_GRPO);
     fprintf(f,
             "usage: ponder rl -m MODEL (--task T | --data FILE.jsonl) --out FILE.gguf [flags]\n"
             "       ponder rl --resume FILE.gguf.ckpt [--out FILE.gguf] [--steps N]\n"
@@ -39,18 +41,27 @@ static void help(FILE *f) {
             "  --correct-reward W    weight of the verifier's score (default 1)\n"
             "  --overlong-buffer N   DAPO soft punishment over the last N tokens (default: dapo max/4, else 0)\n"
             "  --overlong-filter     truncated responses carry no loss\n"
-            "data and schedule (as ponder train):\n"
-            "  --task T --difficulty D|LO-HI --data FILE.jsonl --steps N (default 100) --lr X (default 1e-6,\n"
-            "  constant) --warmup N --min-lr-frac X --wd X --grad-clip X (default 1) --seed N --threads N\n"
-            "  --batch N             learner rows per forward/backward chunk (default 16)\n"
+            "data and schedule (as ponder train; the defaults of grpo):\n"
+            "  --task T | --data FILE.jsonl   prompts with verifiable answers (one of them)\n"
+            "  --difficulty D|LO-HI  task difficulty or a range (default %d-%d)\n"
+            "  --steps N             (default %lld)\n"
+            "  --lr X                (default %g)     --min-lr-frac X (default %g; 1 = constant)\n"
+            "  --warmup N            (default %d)     --wd X (default %g)     --grad-clip X (default %g)\n"
+            "  --seed N              (default %llu)   -t, --threads N (1..1024, default: physical cores)\n"
+            "  --batch N             learner rows per forward/backward chunk (default %d)\n"
             "output:\n"
             "  --out FILE.gguf       the trained model; the checkpoint (weights, optimizer, step, rollout rng)\n"
             "                        goes to FILE.gguf.ckpt\n"
-            "  --ckpt-every N --resume FILE.ckpt --log FILE.jsonl (one object per step and evaluation)\n"
+            "  --ckpt-every N        also write the checkpoint every N steps (default 0: at the end)\n"
+            "  --resume FILE.ckpt    continue a run (default none)\n"
+            "  --log FILE.jsonl      one object per step and evaluation (default none)\n"
             "  --plot FILE.svg|png   reward, held-out accuracy and response length (default <out>.rl.svg; 'none')\n"
             "  --eval-every K --eval-n M   greedy held-out accuracy on M items every K steps and at the ends\n"
+            "                        (default 0 and 0: none)\n"
             "  --max-new N           generation limit of that evaluation (default 256)\n"
-            "  --quiet               no progress output\n");
+            "  --quiet               no progress output\n",
+            d.run.dlo, d.run.dhi, (long long)d.run.steps, d.run.opt.lr, d.run.opt.min_lr_frac, d.run.opt.warmup,
+            d.run.opt.weight_decay, d.run.opt.clip, (unsigned long long)d.run.seed, d.run.B);
 }
 
 int pd_cmd_rl(int argc, char **argv) {
@@ -104,7 +115,12 @@ int pd_cmd_rl(int argc, char **argv) {
         else if (!strcmp(f, "--dynamic-sampling")) o.rl.dynamic_sampling = true;
         else if (!strcmp(f, "--no-dynamic-sampling")) o.rl.dynamic_sampling = false;
         else if (!strcmp(f, "--max-draws")) { if (IVAL(1, 1000)) rc = 2; else o.rl.max_draws = (int)iv; }
-        else if (!strcmp(f, "--max-tokens") || !strcmp(f, "-n")) { if (IVAL(1, 1 << 20)) rc = 2; else o.rl.max_tokens = (int)iv; }
+        else if (!strcmp(f, "--max-tokens") || !strcmp(f, "-n")) {
+            int n; /* the shared -n parser; a rollout needs a positive limit */
+            if (!(v = cli_value(V, argc, argv, &i)) || !cli_max_tokens(V, f, v, &n)) rc = 2;
+            else if (n <= 0) { cli_error(V, "%s: rollouts need a limit of at least 1 token, got %d", f, n); rc = 2; }
+            else o.rl.max_tokens = n;
+        }
         else if (!strcmp(f, "--temp")) { if (FVAL(0, 100)) rc = 2; else o.rl.temperature = (float)dv; }
         else if (!strcmp(f, "--top-p")) { if (FVAL(0, 1)) rc = 2; else o.rl.top_p = (float)dv; }
         else if (!strcmp(f, "--think-budget")) { if (IVAL(-1, 1 << 20)) rc = 2; else o.rl.think_budget = (int)iv; }
