@@ -116,7 +116,8 @@ static char *completion_text(pd_chat_family fam, const pd_chat_msg *msgs, int n,
 
 /* prompt_text + comp tokenised; loss from the end of the prompt's tokens through the last end of
  * turn (or an appended EOS) */
-static pd_status build(const pd_tchat *c, const char *prompt_text, const char *comp, pd_tex *out, int *n_prompt) {
+static pd_status build(const pd_tchat *c, const char *prompt_text, const char *comp, pd_tex *out, int *n_prompt,
+                       bool *split) {
     memset(out, 0, sizeof *out);
     int32_t *pids = NULL, *ids = NULL;
     int pn = 0, n = 0;
@@ -152,32 +153,38 @@ static pd_status build(const pd_tchat *c, const char *prompt_text, const char *c
     out->tok = ids;
     out->n = n;
     if (n_prompt) *n_prompt = lcp;
+    if (split) *split = lcp < pn;
     return PD_OK;
 }
 
 static pd_status from_chat(const pd_tchat *c, const pd_chat_msg *msgs, int n, const char *reasoning,
-                           const char *answer, pd_tex *out, int *n_prompt) {
+                           const char *answer, pd_tex *out, int *n_prompt, bool *split) {
     char *prompt = pd_chat_render(c->family, msgs, n, true, true);
     if (!prompt) return pd_fail_ctx(PD_ERR_ARG, "rendering a prompt");
     char *comp = completion_text(c->family, msgs, n, prompt, reasoning, answer);
-    pd_status st = comp ? build(c, prompt, comp, out, n_prompt) : pd_fail_ctx(PD_ERR_NOMEM, "rendering a reply");
+    pd_status st = comp ? build(c, prompt, comp, out, n_prompt, split) : pd_fail_ctx(PD_ERR_NOMEM, "rendering a reply");
     free(prompt);
     free(comp);
     return st;
 }
 
-pd_status pd_tex_from_sft(const pd_tchat *c, const pd_sft_example *e, pd_tex *out, int *n_prompt) {
+/* split: the whole text's tokens do not start with the prompt's (loss starts where they part) */
+static pd_status from_sft(const pd_tchat *c, const pd_sft_example *e, pd_tex *out, int *n_prompt, bool *split) {
     memset(out, 0, sizeof *out);
-    if (e->kind == PD_SFT_TEXT) return build(c, e->text_prompt, e->answer, out, n_prompt);
+    if (e->kind == PD_SFT_TEXT) return build(c, e->text_prompt, e->answer, out, n_prompt, split);
     if (e->kind != PD_SFT_CHAT) return pd_fail(PD_ERR_ARG, "data: not an SFT example");
-    return from_chat(c, e->msgs, e->n_msgs, e->reasoning, e->answer, out, n_prompt);
+    return from_chat(c, e->msgs, e->n_msgs, e->reasoning, e->answer, out, n_prompt, split);
+}
+
+pd_status pd_tex_from_sft(const pd_tchat *c, const pd_sft_example *e, pd_tex *out, int *n_prompt) {
+    return from_sft(c, e, out, n_prompt, NULL);
 }
 
 pd_status pd_tex_from_item(const pd_tchat *c, const pd_task_item *it, pd_tex *out) {
     memset(out, 0, sizeof *out);
     pd_chat_msg u = {"user", it->prompt ? it->prompt : "", NULL};
     pd_status st = from_chat(c, &u, 1, it->reasoning && *it->reasoning ? it->reasoning : NULL,
-                             it->answer ? it->answer : "", out, NULL);
+                             it->answer ? it->answer : "", out, NULL, NULL);
     if (st != PD_OK) pd_fail_ctx(st, "item '%s'", it->id ? it->id : "?");
     return st;
 }
@@ -206,7 +213,7 @@ static bool ends_with(const char *s, const char *suf) {
 }
 
 /* one JSONL line: an SFT example or a task item, tokenised into d->ex[d->n_ex] */
-static pd_status add_line(pd_data *d, const char *p, size_t len, size_t *cap, size_t *icap) {
+static pd_status add_line(pd_data *d, const char *p, size_t len, size_t *cap, size_t *icap, size_t *n_split) {
     pd_sft_example e;
     PD_TRY(pd_sft_parse_line(p, len, &e));
     pd_tex ex;
@@ -215,8 +222,10 @@ static pd_status add_line(pd_data *d, const char *p, size_t len, size_t *cap, si
     memset(&it, 0, sizeof it);
     bool item = e.kind == PD_SFT_NONE;
     if (!item) {
-        st = pd_tex_from_sft(&d->chat, &e, &ex, NULL);
+        bool split = false;
+        st = from_sft(&d->chat, &e, &ex, NULL, &split);
         pd_sft_example_free(&e);
+        *n_split += st == PD_OK && split;
     } else {
         char *line = pd_strndup(p, len);
         if (!line) return PD_ERR_NOMEM;
@@ -257,14 +266,14 @@ static pd_status load_jsonl(pd_data *d, const char *path, bool strict) {
     size_t len;
     char *text = pd_read_file(path, &len);
     if (!text) return PD_ERR_IO;
-    size_t cap = 0, icap = 0, lineno = 0, bad = 0;
+    size_t cap = 0, icap = 0, lineno = 0, bad = 0, split = 0;
     pd_status st = PD_OK;
     for (const char *p = text, *end = text + len; p < end && st == PD_OK;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
         lineno++;
         const char *q = p;
         while (q < le && (*q == ' ' || *q == '\t' || *q == '\r')) q++;
-        if (q < le && (st = add_line(d, p, (size_t)(le - p), &cap, &icap)) != PD_OK) {
+        if (q < le && (st = add_line(d, p, (size_t)(le - p), &cap, &icap, &split)) != PD_OK) {
             pd_fail_ctx(st, "%s: line %zu", path, lineno);
             if (!strict && st != PD_ERR_NOMEM) {
                 pd_log(PD_LOG_WARN, "%s (skipped)", pd_last_error());
@@ -276,6 +285,10 @@ static pd_status load_jsonl(pd_data *d, const char *path, bool strict) {
     }
     free(text);
     if (st != PD_OK) return st;
+    if (split) /* e.g. a plain prompt ending in a space that the completion's first word would take */
+        pd_log(PD_LOG_WARN, "%s: %zu example%s tokenise across the prompt/completion boundary (the prompt alone "
+                            "tokenises differently); their loss starts where the two tokenisations part", path, split,
+               split == 1 ? "" : "s");
     if (d->n_ex < 2)
         return pd_fail(PD_ERR_FORMAT, "%s: needs at least 2 valid lines (training and held-out), has %zu%s", path,
                        d->n_ex, bad ? " (malformed lines skipped)" : "");

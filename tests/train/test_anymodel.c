@@ -161,6 +161,21 @@ static void test_prompt_ids_qwen3(void **st) {
     assert_memory_equal(pids, ex.tok, n * sizeof(int32_t));
     free(pids); free(ids); free(text); free(t);
     pd_tex_free(&ex);
+    /* plain prompt/completion: no template, EOS appended; a prompt ending in a space that the
+     * completion's first word takes (" blue" is one token) puts the loss from where they part */
+    line = "{\"prompt\":\"The sky is \",\"completion\":\"blue.\"}";
+    assert_int_equal(pd_sft_parse_line(line, strlen(line), &e), PD_OK);
+    assert_int_equal(pd_tex_from_sft(c, &e, &ex, &np), PD_OK);
+    pd_sft_example_free(&e);
+    assert_int_equal(pd_tokenize(c->tok, "The sky is blue.", 16, c->add_bos, true, &ids, &n), PD_OK);
+    assert_int_equal(ex.n, (int)n + 1);
+    assert_memory_equal(ex.tok, ids, n * sizeof(int32_t));
+    assert_int_equal(ex.tok[n], pd_tok_eos(c->tok));
+    assert_int_equal(pd_tokenize(c->tok, "The sky is ", 11, c->add_bos, true, &pids, &n), PD_OK);
+    assert_int_equal(np, (int)n - 1); /* "The", " sky", " is" shared; " " vs " blue" differ */
+    for (int i = 0; i < ex.n; i++) assert_int_equal(ex.loss[i], i >= np);
+    free(ids); free(pids);
+    pd_tex_free(&ex);
     pd_model_free(pm);
     pd_tmodel_free(m);
 }
