@@ -80,7 +80,12 @@ int gen_cli_policy_flag(const char *verb, gen_cli *o, const char *v) {
     pd_reason_spec *s;
     if (pd_reason_parse(v, &s) != PD_OK) { cli_error(verb, "--policy: %s", pd_last_error()); return -1; }
     bool driver = pd_reason_spec_method(s)->kind == PD_REASON_DRIVER;
+    bool hub = !strncmp(pd_reason_spec_method(s)->name, "trimr", 5);
     pd_reason_spec_free(s);
+    if (!strcmp(verb, "chat") && (driver || hub)) {
+        cli_error(verb, "--policy %s: needs several sequences per turn; use it with run or eval", v);
+        return -1;
+    }
     if (o->n_policy == GEN_CLI_MAX_POLICY) { cli_error(verb, "--policy: at most %d policies", GEN_CLI_MAX_POLICY); return -1; }
     for (int i = 0; driver && i < o->n_policy; i++)
         if (is_driver(o->policy[i])) { cli_error(verb, "--policy: one driver at most (already %s)", o->policy[i]); return -1; }

@@ -5,6 +5,7 @@
 #include "ponder/error.h"
 #include "ponder/log.h"
 #include "ponder/task.h"
+#include "ponder/overthink.h"
 #include "ponder/timer.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ static int cmd_gen(int argc, char **argv) {
     const char *task = NULL, *out_path = NULL;
     long long n = 10, rest = 0;
     uint64_t seed = 0;
+    long long ot_k = 0, ot_detour = 20;   /* --overthink K, --detour P */
     int diff = -1, diff_hi = -1;
     pd_split split = PD_SPLIT_ANY;
     for (int i = 1; i < argc; i++) {
@@ -62,6 +64,8 @@ static int cmd_gen(int argc, char **argv) {
         else if (!strcmp(a, "--n")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 100000000, &n)) return 2; }
         else if (!strcmp(a, "--seed")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_seed(VERB, a, v, &seed)) return 2; }
         else if (!strcmp(a, "--difficulty")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_difficulty(VERB, a, v, true, &diff, &diff_hi)) return 2; }
+        else if (!strcmp(a, "--overthink")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, PD_OVERTHINK_MAX_K, &ot_k)) return 2; }
+        else if (!strcmp(a, "--detour")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, 100, &ot_detour)) return 2; }
         else if (!strcmp(a, "--rest")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, PD_REST_MAX_K, &rest)) return 2; }
         else if (!strcmp(a, "--split")) {
             if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
@@ -91,6 +95,12 @@ static int cmd_gen(int argc, char **argv) {
         pd_rng_seed(&r, pd_rng_derive(seed, (uint64_t)i));
         double t0 = pd_time_now();
         pd_status st = pd_task_gen(t, &r, diff + (int)(i % (diff_hi - diff + 1)), split, it);
+        if (st == PD_OK && ot_k > 0) {   /* own stream: the items are the same with or without the style */
+            pd_rng ro;
+            pd_rng_seed(&ro, pd_rng_derive(pd_rng_derive(seed, (uint64_t)i), PD_RNG_STREAM_OVERTHINK));
+            pd_overthink_params op = {1, (int)ot_k, (int)ot_detour};
+            st = pd_overthink(it, &ro, &op, NULL);
+        }
         dt += pd_time_now() - t0;
         if (st != PD_OK) {
             cli_error(VERB, "item %lld: %s", i, pd_last_error());
