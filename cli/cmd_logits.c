@@ -1,6 +1,8 @@
 /* cli/cmd_logits.c — `ponder logits`: run the forward pass over given token ids and write the raw
  * logits (little-endian f32, positions × vocab; the last position only unless --all). */
 #include "cli.h"
+#include "outputs.h"
+#include "ponder/outfile.h"
 #include "ponder/model.h"
 #include "ponder/adapter.h"
 #include "ponder/alloc.h"
@@ -136,6 +138,9 @@ int pd_cmd_logits(int argc, char **argv) {
     if (!strcmp(kvs, "f32")) kv_type = PD_TYPE_F32;
     else if (!strcmp(kvs, "f16")) kv_type = PD_TYPE_F16;
     else { cli_error(VERB, "--kv: '%s' is not a cache type (f32, f16)", kvs); return 2; }
+    const cli_path op = {"--out", out}, ins[2] = {{"-m", model}, {"--adapter", adapter_path}};
+    int pr = cli_check_paths(VERB, &op, 1, ins, 2); /* before loading anything */
+    if (pr) return pr;
     int n = 0;
     int32_t *ids = parse_ids(tokens, &n);
     if (!ids) return 2;
@@ -144,7 +149,6 @@ int pd_cmd_logits(int argc, char **argv) {
     int rc = 1;
     pd_kv *kv = NULL;
     float *lg = NULL;
-    FILE *f = NULL;
     pd_model *m = pd_model_load(model);
     if (!m) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     if (adapter_path && pd_model_attach_adapter(m, adapter_path, (float)adapter_scale, &adapter) != PD_OK) {
@@ -167,19 +171,13 @@ int pd_cmd_logits(int argc, char **argv) {
     }
     if (top) print_top(m, ids, n, all, lg, (int)top);
     if (!out) { rc = 0; goto done; }
-    f = fopen(out, "wb");
-    if (!f) { cli_error(VERB, "%s: cannot open for writing: %s", out, strerror(errno)); goto done; }
-    /* little-endian on every platform ponder builds on (x86-64, arm64) */
-    size_t wrote = fwrite(lg, sizeof(float) * (size_t)m->cfg.n_vocab, rows, f);
-    int closed = fclose(f);
-    f = NULL;
-    if (wrote != rows || closed != 0) {
-        cli_error(VERB, "%s: write failed: %s", out, strerror(errno));
+    /* little-endian on every platform ponder builds on (x86-64, arm64); base/outfile.c: atomic, checked */
+    if (pd_out_write_all(out, lg, sizeof(float) * (size_t)m->cfg.n_vocab * rows) != PD_OK) {
+        cli_error(VERB, "%s", pd_last_error());
         goto done;
     }
     rc = 0;
 done:
-    if (f) fclose(f);
     free(lg);
     pd_kv_free(kv);
     pd_model_free(m);

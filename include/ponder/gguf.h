@@ -106,8 +106,8 @@ pd_status pd_gguf_write_buffer(pd_gguf_writer *w, void **data, size_t *size); /*
  * are copied; when at least one tensor was converted, general.file_type is set to llama.cpp's
  * LLAMA_FTYPE for the type (0 F32, 1 F16, 2 Q4_0, 7 Q8_0, 14 Q4_K, 18 Q6_K, 32 BF16) and
  * general.quantization_version to 2. Already-quantised tensors are never re-quantised. Written atomically.
- * Refused (PD_ERR_UNSUPPORTED): adapters (general.type "adapter") and training checkpoints (opt.* tensors,
- * ponder.train.* / ponder.finetune.* keys). pd_gguf_quantize writes nothing and fails (PD_ERR_ARG,
+ * Refused (PD_ERR_UNSUPPORTED): training checkpoints (opt.* optimizer tensors) and adapters
+ * (general.type "adapter"). pd_gguf_quantize writes nothing and fails (PD_ERR_ARG,
  * saying why) when no tensor converts. */
 typedef struct {
     int64_t n_converted, n_kept;   /* tensors */

@@ -36,19 +36,19 @@ static bool convertible(const pd_gguf_tensor *t, pd_type type) {
     return t->ne[0] % pd_type_block_elems(type) == 0;
 }
 
-/* Training checkpoints (AdamW moments opt.*, ponder.train.* / ponder.finetune.* keys) and adapters are
+/* Training checkpoints (AdamW moments opt.*) and adapters are
  * not models to quantise: quantised moments would be resumed from as if they were the real ones. */
 static pd_status refuse_non_model(const pd_gguf *src) {
+    for (int64_t i = 0; i < pd_gguf_n_tensors(src); i++)
+        if (!strncmp(pd_gguf_tensor_at(src, i)->name, "opt.", 4))
+            return pd_fail(PD_ERR_UNSUPPORTED, "this is a training checkpoint (optimizer state '%s'), not a model; "
+                                               "quantise the model written beside it (the file without .ckpt)",
+                           pd_gguf_tensor_at(src, i)->name);
     const char *s;
     size_t n;
     if (pd_gguf_get_str(src, "general.type", &s, &n) && n == 7 && !memcmp(s, "adapter", 7))
-        return pd_fail(PD_ERR_UNSUPPORTED, "this is an adapter (general.type = adapter), not a model; "
-                                           "merge it into its base first (ponder merge BASE ADAPTER OUT), then quantise");
-    bool ckpt = pd_gguf_find_key(src, "ponder.train.step") >= 0 || pd_gguf_find_key(src, "ponder.finetune.step") >= 0;
-    for (int64_t i = 0; i < pd_gguf_n_tensors(src) && !ckpt; i++) ckpt = !strncmp(pd_gguf_tensor_at(src, i)->name, "opt.", 4);
-    if (ckpt)
-        return pd_fail(PD_ERR_UNSUPPORTED, "this is a training checkpoint (optimizer state), not a model; "
-                                           "quantise the model written beside it (the file without .ckpt)");
+        return pd_fail(PD_ERR_UNSUPPORTED, "this is an adapter (general.type = adapter), not a model; merge it into "
+                                           "its base first (ponder merge BASE ADAPTER OUT), then quantise");
     return PD_OK;
 }
 

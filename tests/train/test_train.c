@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include "ponder/data.h"
+#include "ponder/gguf.h"
+#include "ponder/kern.h"
 #include "ponder/model.h"
 #include "ponder/threads.h"
 #include "ponder/train.h"
@@ -433,6 +435,54 @@ static void test_corrupt_checkpoint(void **st) {
     pd_tmodel_free(m);
 }
 
+/* A checkpoint whose AdamW moments are not F32 (as `ponder quantize` of a checkpoint used to make) is
+ * refused on resume with a message naming the tensor, instead of being resumed from. */
+static void test_resume_refuses_non_f32_moments(void **st) {
+    (void)st;
+    double c[8] = {0};
+    pd_train_opts o;
+    pd_train_result res;
+    small_run(&o, tmp("q.gguf"), c);
+    o.run.stop_at = 2;
+    assert_int_equal(pd_train_run(&o, &res), PD_OK);
+    /* the same checkpoint with every opt.* tensor stored as F16 */
+    pd_gguf *g = pd_gguf_open(tmp("q.gguf.ckpt"));
+    assert_non_null(g);
+    pd_gguf_writer *w = pd_gguf_writer_new();
+    assert_int_equal(pd_gguf_copy_kvs(w, g, NULL), PD_OK);
+    int n_opt = 0;
+    for (int64_t i = 0; i < pd_gguf_n_tensors(g); i++) {
+        const pd_gguf_tensor *t = pd_gguf_tensor_at(g, i);
+        if (strncmp(t->name, "opt.", 4)) {
+            assert_int_equal(pd_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data), PD_OK);
+            continue;
+        }
+        int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+        uint8_t *h = malloc(pd_row_bytes(PD_TYPE_F16, t->ne[0]) * (size_t)rows);
+        for (int64_t r = 0; r < rows; r++)
+            assert_int_equal(pd_quantize_row(PD_TYPE_F16, (const float *)t->data + r * t->ne[0],
+                                             h + (size_t)r * pd_row_bytes(PD_TYPE_F16, t->ne[0]), t->ne[0]), PD_OK);
+        assert_int_equal(pd_gguf_add_tensor(w, t->name, PD_TYPE_F16, t->n_dims, t->ne, h), PD_OK);
+        free(h);
+        n_opt++;
+    }
+    assert_true(n_opt > 0);
+    assert_int_equal(pd_gguf_write(w, tmp("q16.gguf.ckpt")), PD_OK);
+    pd_gguf_writer_free(w);
+    pd_gguf_close(g);
+    pd_train_opts_default(&o);
+    o.run.resume = tmp("q16.gguf.ckpt");
+    o.run.out = tmp("q16.gguf");
+    o.run.steps = 0;
+    o.run.threads = 1;
+    assert_int_equal(pd_train_run(&o, &res), PD_ERR_FORMAT);
+    printf("  %s\n", pd_last_error());
+    assert_non_null(strstr(pd_last_error(), "not F32"));
+    assert_non_null(strstr(pd_last_error(), "opt."));
+    struct stat sb;
+    assert_int_not_equal(stat(tmp("q16.gguf"), &sb), 0); /* nothing written */
+}
+
 /* A child saves a new checkpoint over an existing one and is killed inside the writer, after the temp
  * file is complete and before the rename (the PD_TEST_KILL_IN_SAVE hook in pd_gguf_write): the child
  * must die by SIGKILL there, the temp file must exist, and the path must still hold the old checkpoint,
@@ -501,6 +551,7 @@ int main(void) {
         cmocka_unit_test(test_packing),        cmocka_unit_test(test_data_files), cmocka_unit_test(test_plot),
         cmocka_unit_test(test_determinism_and_resume),
         cmocka_unit_test(test_corrupt_checkpoint), cmocka_unit_test(test_kill_during_save),
+        cmocka_unit_test(test_resume_refuses_non_f32_moments),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[400];
