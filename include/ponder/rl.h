@@ -18,11 +18,13 @@
  *   The rollout model is a zero-copy view of the trainer's F32 master weights (pd_rl_view): after an
  *   optimizer step the next rollout reads the new weights with no copy or file round trip.
  *
- * Probabilities are the model's untempered distribution (log_softmax of the logits) both in the
- * sampler's records and in the learner. π_old is by default the learner's own forward before the
- * first update (verl's recompute; with μ = K = 1 the same forward that is differentiated), so the
- * first update's ratio is 1 whatever the temperature; the sampler's log-probs are checked against it
- * every step (logp_maxdiff). With sampler_old_logp the sampler's log-probs are π_old themselves.
+ * π is the sampling distribution, log_softmax(logits / temperature), in the learner and for the
+ * reference (as verl and TRL do; top-p truncation is ignored there, as they do). π_old is by default
+ * the learner's own forward before the first update (verl's recompute; with μ = K = 1 the same
+ * forward that is differentiated), so the first update's ratio is 1. The sampler records untempered
+ * log-probs (gen.h); the learner's untempered log-probs of the same tokens are compared with them
+ * every step (logp_maxdiff, the check that rollouts and learner read the same weights). With
+ * sampler_old_logp (temperature 1 only) the sampler's log-probs are π_old themselves.
  * Only sampled tokens carry loss: prompt, padding and tokens injected by a policy (a forced
  * "</think>") are masked out. */
 #ifndef PONDER_RL_H

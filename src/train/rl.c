@@ -147,6 +147,12 @@ pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_s
         return NULL;
     }
     if (c->beta > 0 && !ref) { pd_fail(PD_ERR_ARG, "rl: a KL weight needs a reference model"); return NULL; }
+    if (!(c->temperature > 0)) { pd_fail(PD_ERR_ARG, "rl: the sampling temperature must be positive"); return NULL; }
+    if (c->sampler_old_logp && c->temperature != 1.0f) {
+        pd_fail(PD_ERR_ARG, "rl: the sampler records untempered log-probs; with temperature %g pi_old must come "
+                            "from the learner (leave out --sampler-old-logp)", c->temperature);
+        return NULL;
+    }
     pd_rl *r = pd_calloc(1, sizeof *r);
     if (!r) return NULL;
     r->m = m;
@@ -348,42 +354,50 @@ static pd_status ref_logprobs(pd_rl *r, rl_seq *s) {
     pd_kv_seq_clear(r->ref_kv, 0);
     pd_batch b = {.n = s->n - 1, .token = s->tok, .want_logits = want};
     pd_status st = nr > 0 ? pd_model_forward(r->ref_view, r->ref_kv, &b, lg) : PD_OK;
-    for (int k = 0; k < nr && st == PD_OK; k++) s->lp_ref[k] = pd_logprob_of(lg + (size_t)k * V, V, s->tok[s->n_prompt + k]);
+    /* under the sampling temperature, as the policy's log-probs in the learner */
+    float invT = 1.0f / r->c.temperature;
+    for (int k = 0; k < nr && st == PD_OK; k++) {
+        float *x = lg + (size_t)k * V;
+        if (invT != 1.0f) for (int j = 0; j < V; j++) x[j] *= invT;
+        s->lp_ref[k] = pd_logprob_of(x, V, s->tok[s->n_prompt + k]);
+    }
     free(lg); free(want);
     return st;
 }
 
-/* log-softmax of row x at token t in double; *ent (may be NULL) gets the row's entropy; p (may be
- * NULL) receives the softmax */
-static double row_logp(const float *x, int V, int t, double *ent, double *p) {
+/* log-softmax of row x·invT (the sampling temperature's distribution) at token t, in double; *ent
+ * (may be NULL) gets that distribution's entropy; p (may be NULL) receives its probabilities */
+static double row_logp(const float *x, int V, double invT, int t, double *ent, double *p) {
     double mx = x[0];
     for (int j = 1; j < V; j++) if (x[j] > mx) mx = x[j];
+    mx *= invT;
     double z = 0;
-    for (int j = 0; j < V; j++) z += exp((double)x[j] - mx);
+    for (int j = 0; j < V; j++) z += exp((double)x[j] * invT - mx);
     double lz = log(z) + mx;
     if (ent || p) {
         double h = 0;
         for (int j = 0; j < V; j++) {
-            double lp = (double)x[j] - lz, pj = exp(lp);
+            double lp = (double)x[j] * invT - lz, pj = exp(lp);
             if (p) p[j] = pj;
             if (pj > 0) h -= pj * lp;
         }
         if (ent) *ent = h;
     }
-    return (double)x[t] - lz;
+    return (double)x[t] * invT - lz;
 }
 
 typedef struct {
     int n;                      /* sequences */
     int *start, *len;           /* response spans in the flat arrays */
     double *adv, *lp, *lp_old, *lp_ref, *dlp;
+    double *lp_raw;             /* the learner's untempered log-probs (what the sampler records) */
     uint8_t *mask;
     int64_t total;
 } flat_t;
 
 static void flat_free(flat_t *f) {
     free(f->start); free(f->len); free(f->adv); free(f->lp); free(f->lp_old); free(f->lp_ref); free(f->dlp);
-    free(f->mask);
+    free(f->lp_raw); free(f->mask);
 }
 
 /* Forward the sequences idx[0..n) in chunks of the model's rows; for each chunk fill f->lp (and the
@@ -402,6 +416,7 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
     double *ca = pd_malloc(sizeof(double) * (size_t)rows);
     if (!tk || !p || !cs || !cl || !ca) { free(tk); free(p); free(cs); free(cl); free(ca); return PD_ERR_NOMEM; }
     pd_rl_loss_cfg lc = {r->c.agg, r->c.eps_low, r->c.eps_high, r->c.beta, (double)r->c.max_tokens};
+    double invT = 1.0 / r->c.temperature;
     for (int c0 = 0; c0 < n; c0 += rows) {
         int nr = n - c0 < rows ? n - c0 : rows;
         for (int i = 0; i < nr; i++) {
@@ -417,8 +432,9 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
             for (int k = 0; k < f->len[si]; k++) {
                 int pos = s->n_prompt - 1 + k, fk = f->start[si] + k;
                 double e;
-                f->lp[fk] = row_logp(lg + ((size_t)i * T + pos) * V, V, s->tok[pos + 1], ent_sum && f->mask[fk] ? &e : NULL,
-                                     NULL);
+                const float *x = lg + ((size_t)i * T + pos) * V;
+                f->lp[fk] = row_logp(x, V, invT, s->tok[pos + 1], ent_sum && f->mask[fk] ? &e : NULL, NULL);
+                f->lp_raw[fk] = invT == 1.0 ? f->lp[fk] : row_logp(x, V, 1.0, s->tok[pos + 1], NULL, NULL);
                 if (ent_sum && f->mask[fk]) { *ent_sum += e; *ent_n += 1; }
             }
             cs[i] = f->start[si]; cl[i] = f->len[si]; ca[i] = f->adv[si];
@@ -440,10 +456,11 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
                 if (g == 0) continue;
                 int pos = s->n_prompt - 1 + k;
                 size_t row = ((size_t)i * T + pos) * V;
-                row_logp(lg + row, V, 0, NULL, p);
-                /* d logp(t)/d z_j = [j = t] − p_j */
-                for (int j = 0; j < V; j++) dl[row + j] = (float)(-g * p[j]);
-                dl[row + s->tok[pos + 1]] += (float)g;
+                row_logp(lg + row, V, invT, 0, NULL, p);
+                /* d logp_T(t)/d z_j = ([j = t] − p_j) / T */
+                double gT = g * invT;
+                for (int j = 0; j < V; j++) dl[row + j] = (float)(-gT * p[j]);
+                dl[row + s->tok[pos + 1]] += (float)gT;
             }
         }
         pd_tr_model_backward(&m->cfg, &m->p, &m->g, &m->a, &m->ga, m->cs, tk, NULL, nr, T);
@@ -552,9 +569,11 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     size_t nt = (size_t)(tot > 0 ? tot : 1);
     f.lp = pd_malloc(sizeof(double) * nt); f.lp_old = pd_malloc(sizeof(double) * nt); f.dlp = pd_malloc(sizeof(double) * nt);
     f.mask = pd_malloc(nt);
+    f.lp_raw = pd_malloc(sizeof(double) * nt);
     if (r->ref) f.lp_ref = pd_malloc(sizeof(double) * nt);
     int *order = pd_malloc(sizeof(int) * (size_t)N);
-    if (!f.start || !f.len || !f.adv || !f.lp || !f.lp_old || !f.dlp || !f.mask || (r->ref && !f.lp_ref) || !order) {
+    if (!f.start || !f.len || !f.adv || !f.lp || !f.lp_old || !f.dlp || !f.mask || !f.lp_raw || (r->ref && !f.lp_ref) ||
+        !order) {
         flat_free(&f); free(order);
         return PD_ERR_NOMEM;
     }
@@ -578,7 +597,8 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     if (check_logp || (recompute && !single)) {
         st = learn_pass(r, &f, order, N, false, false, 0, 0, NULL, NULL, NULL, NULL);
         double md = 0;
-        for (int64_t k = 0; k < tot; k++) if (f.mask[k] && fabs(f.lp[k] - f.lp_old[k]) > md) md = fabs(f.lp[k] - f.lp_old[k]);
+        for (int64_t k = 0; k < tot; k++)
+            if (f.mask[k] && fabs(f.lp_raw[k] - f.lp_old[k]) > md) md = fabs(f.lp_raw[k] - f.lp_old[k]);
         s->logp_maxdiff = md;
         if (recompute && !single) memcpy(f.lp_old, f.lp, sizeof(double) * (size_t)tot);
     } else if (single) {
@@ -605,7 +625,8 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
             if (st != PD_OK) break;
             if (lp_sampler) {
                 double md = 0;
-                for (int64_t q = 0; q < tot; q++) if (f.mask[q] && fabs(f.lp[q] - lp_sampler[q]) > md) md = fabs(f.lp[q] - lp_sampler[q]);
+                for (int64_t q = 0; q < tot; q++)
+                    if (f.mask[q] && fabs(f.lp_raw[q] - lp_sampler[q]) > md) md = fabs(f.lp_raw[q] - lp_sampler[q]);
                 s->logp_maxdiff = md;
             }
             float lr = pd_lr_at(&c->opt, *opt_step);

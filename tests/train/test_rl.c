@@ -243,6 +243,21 @@ static void test_ratio_and_logprobs(void **st) {
     fprintf(stderr, "worst |sampler - learner| log-prob over 4 steps: %.3g\n", worst);
     assert_int_equal(os, 4);
     pd_rl_free(r);
+    /* temperature 0.7: the learner's π is the tempered distribution (ratio 1 at the first update); its
+     * untempered log-probs still equal what the sampler recorded */
+    c.temperature = 0.7f;
+    r = pd_rl_new(m, NULL, &c, &src_add);
+    assert_non_null(r);
+    pd_rl_set_reward(r, digit_reward, NULL);
+    for (int step = 0; step < 2; step++) {
+        pd_rl_stats s;
+        assert_int_equal(pd_rl_step(r, &g, &os, true, &s), PD_OK);
+        assert_true(s.logp_maxdiff <= 1e-4);
+        assert_true(s.ratio_dev_max < 1e-5);
+    }
+    pd_rl_free(r);
+    c.temperature = 1.0f;
+    os = 4;
     /* π_old from the sampler itself: the first update's ratio is then the sampler/learner agreement */
     c.sampler_old_logp = true;
     c.ppo_epochs = 2; c.minibatches = 2;
