@@ -190,8 +190,3 @@ done:
     pd_tmodel_free(m);
     return st;
 }
-
-/* cli/cmd_bench.c reaches `ponder bench train|gemm` through weak symbols, and a weak reference does
- * not pull an archive member into the link: this strong one (trainer.o is always linked by
- * `ponder train`) brings bench_train.o along. */
-int (*const pd_train_bench_entry[2])(int, char **) = {pd_bench_train, pd_bench_gemm};
