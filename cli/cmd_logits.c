@@ -20,7 +20,7 @@ static void help(FILE *f) {
             "  -m, --model FILE   GGUF model or llama2.c .bin checkpoint\n"
             "  --tokens LIST      comma-separated token ids, fed as one sequence from position 0\n"
             "  --all              write the logits of every position (default: the last one only)\n"
-            "  --kv TYPE          KV cache type: f32 (default) or f16\n"
+            "  --kv TYPE          KV cache type: f32 (default) or f16 (also -ctk/-ctv)\n"
             "  --threads N        threads (default: physical cores)\n"
             "  --out FILE         output: raw little-endian float32, rows × n_vocab\n"
             "  --top K            also print the K most likely next tokens of each written row (default 0: none)\n"
@@ -99,7 +99,8 @@ static void print_top(const pd_model *m, const int32_t *ids, int n, bool all, co
 }
 
 int pd_cmd_logits(int argc, char **argv) {
-    const char *model = NULL, *tokens = NULL, *out = NULL, *kvs = "f32";
+    const char *model = NULL, *tokens = NULL, *out = NULL, *kv_flag = NULL;
+    pd_type kv_type = PD_TYPE_F32;
     bool all = false;
     long long top = 0;
     int threads = 0;
@@ -112,7 +113,12 @@ int pd_cmd_logits(int argc, char **argv) {
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!(model = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--tokens")) { if (!(tokens = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--out") || !strcmp(a, "-o")) { if (!(out = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--kv")) { if (!(kvs = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--kv") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
+                 !strcmp(a, "--cache-type-v")) {
+            const char *v = cli_value(VERB, argc, argv, &i);
+            if (!v || !cli_kv_type(VERB, a, v, kv_flag, kv_type, &kv_type)) return 2;
+            kv_flag = a;
+        }
         else if (!strcmp(a, "--all")) all = true;
         else if (!strcmp(a, "--adapter")) { if (!(adapter_path = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--adapter-scale")) {
@@ -134,10 +140,6 @@ int pd_cmd_logits(int argc, char **argv) {
     if (!model) { cli_error(VERB, "-m MODEL is required"); return 2; }
     if (!tokens) { cli_error(VERB, "--tokens is required"); return 2; }
     if (!out && !top) { cli_error(VERB, "--out FILE (or --top K) is required"); return 2; }
-    pd_type kv_type;
-    if (!strcmp(kvs, "f32")) kv_type = PD_TYPE_F32;
-    else if (!strcmp(kvs, "f16")) kv_type = PD_TYPE_F16;
-    else { cli_error(VERB, "--kv: '%s' is not a cache type (f32, f16)", kvs); return 2; }
     const cli_path op = {"--out", out}, ins[2] = {{"-m", model}, {"--adapter", adapter_path}};
     int pr = cli_check_paths(VERB, &op, 1, ins, 2); /* before loading anything */
     if (pr) return pr;
