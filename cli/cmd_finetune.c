@@ -45,10 +45,33 @@ static void help(FILE *f) {
                  "                        optimizer state for --resume");
 }
 
+/* An adapter flag the chosen method does not use is an error naming it (given[] in the order of
+ * adapter_flags: --adapter --targets --rank --alpha --terms --rank-rule --tau --r-max --soka-shape
+ * --soka-init --calib --svd). */
+static int method_flags_unused(const pd_finetune_opts *o, const char *const given[12]) {
+    const char *name = pd_adapter_method_name(o->method), *bad = NULL, *why = NULL;
+    if (o->method != PD_ADAPTER_SOKA) {
+        for (int k = 4; k <= 10 && !bad; k++) bad = given[k];
+        why = "SoKA only";
+    }
+    if (!bad && o->method != PD_ADAPTER_LORA && given[3]) { bad = given[3]; why = "LoRA only: PiSSA and SoKA use scale 1"; }
+    if (!bad && o->method == PD_ADAPTER_LORA && given[11]) { bad = given[11]; why = "LoRA starts from random factors, no SVD"; }
+    if (!bad && o->method == PD_ADAPTER_SOKA && given[2]) { bad = given[2]; why = "SoKA's rank is --terms K, or adaptive up to --r-max"; }
+    if (!bad && o->method == PD_ADAPTER_SOKA && given[4]) {
+        for (int k = 5; k <= 7 && !bad; k++) bad = given[k];
+        why = "an adaptive-rank setting, and --terms fixes the rank";
+    }
+    if (!bad && given[10] && !o->soka_init_update) { bad = given[10]; why = "only with --soka-init update"; }
+    if (!bad) return 0;
+    cli_error(V, "%s: not used by --adapter %s (%s); leave it out", bad, name, why);
+    return 2;
+}
+
 int pd_cmd_finetune(int argc, char **argv) {
     pd_finetune_opts o;
     defaults(&o);
     cli_run_args ra = {.o = &o.run, .steps_min = 0};
+    const char *given[12] = {NULL}; /* the adapter flags given, in adapter_flags' order */
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v;
         long long iv;
@@ -61,7 +84,10 @@ int pd_cmd_finetune(int argc, char **argv) {
                                                     "--rank-rule", "--tau", "--r-max", "--soka-shape", "--soka-init",
                                                     "--calib", "--svd"};
         for (size_t k = 0; k < sizeof adapter_flags / sizeof adapter_flags[0]; k++)
-            if (!strcmp(f, adapter_flags[k])) cli_run_fixed(&ra, f); /* a checkpoint fixes the adapter */
+            if (!strcmp(f, adapter_flags[k])) {
+                cli_run_fixed(&ra, f); /* a checkpoint fixes the adapter */
+                given[k] = f;
+            }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return 0; }
         else if (!strcmp(f, "-m") || !strcmp(f, "--model")) { if (!(o.base = cli_value(V, argc, argv, &i))) return 2; }
         else if (!strcmp(f, "--adapter")) {
@@ -114,6 +140,7 @@ int pd_cmd_finetune(int argc, char **argv) {
 #undef IVAL
 #undef FVAL
     }
+    if (method_flags_unused(&o, given)) return 2;
     pd_run_opts *r = &o.run;
     if (!r->resume && !o.base) { cli_error(V, "-m BASE.gguf is required"); return 2; }
     ra.extra_in[0] = (cli_path){"-m", o.base};

@@ -138,6 +138,7 @@ int pd_cmd_logits(int argc, char **argv) {
         }
     }
     if (!model) { cli_error(VERB, "-m MODEL is required"); return 2; }
+    if (adapter_scale != 1.0 && !adapter_path) { cli_error(VERB, "--adapter-scale: it scales --adapter; give --adapter too"); return 2; }
     if (!tokens) { cli_error(VERB, "--tokens is required"); return 2; }
     if (!out && !top) { cli_error(VERB, "--out FILE (or --top K) is required"); return 2; }
     const cli_path op = {"--out", out}, ins[2] = {{"-m", model}, {"--adapter", adapter_path}};

@@ -45,6 +45,11 @@ int cli_run_finish(const char *V, cli_run_args *a, bool need_data, bool want_plo
         return 2;
     }
     if (r->task && r->data_path) { cli_error(V, "--task and --data exclude each other"); return 2; }
+    if (r->data_path && a->task_only) {
+        cli_error(V, "%s: it applies to --task items; a data file has its own (leave it out)", a->task_only);
+        return 2;
+    }
+    if (r->strict && !r->data_path && !r->resume) { cli_error(V, "--strict: it applies to --data FILE.jsonl"); return 2; }
     if (r->resume && a->fixed) {
         cli_error(V, "%s: a resumed run takes it from the checkpoint '%s' (leave it out)", a->fixed, r->resume);
         return 2;
@@ -127,6 +132,7 @@ int cli_run_flag(const char *V, int argc, char **argv, int *ip, cli_run_args *a)
                                         "--lr", "--min-lr-frac", "--warmup", "--wd", "--clip", "--seed"};
     for (size_t k = 0; rc == 0 && k < sizeof fixed / sizeof fixed[0]; k++)
         if (!strcmp(f, fixed[k])) cli_run_fixed(a, f);
+    if (rc == 0 && !a->task_only && (!strcmp(f, "--difficulty") || !strcmp(f, "--eval-difficulty"))) a->task_only = f;
 #undef IVAL
 #undef FVAL
 #undef STR

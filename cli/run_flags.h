@@ -14,6 +14,7 @@ typedef struct {
     long long steps_min;        /* smallest --steps accepted */
     bool steps_given, plot_none, quiet;
     const char *fixed;          /* the first flag given that a checkpoint fixes (an error with --resume) */
+    const char *task_only;      /* --difficulty or --eval-difficulty if given (an error with --data) */
     cli_path extra_in[3];       /* the verb's other inputs (-m BASE, --config, ...) and outputs (--records, ...) */
     cli_path extra_out[2];      /*   checked by cli_run_finish with the shared ones; NULL paths skipped */
     char *out_alloc, *plot_alloc, *ckpt_alloc;   /* derived names (cli_run_args_free) */
@@ -27,7 +28,8 @@ void cli_run_fixed(cli_run_args *a, const char *flag);
 int cli_run_flag(const char *verb, int argc, char **argv, int *i, cli_run_args *a);
 /* After parsing, the checks and derived names the verbs share: without --resume, --out is required
  * and (need_data) --task or --data; --task and --data exclude each other; difficulties inside the
- * task's range; with --resume no flag the checkpoint fixes (a->fixed: data, batch, optimiser, seed,
+ * task's range (--difficulty / --eval-difficulty are errors with --data, --strict without it);
+ * with --resume no flag the checkpoint fixes (a->fixed: data, batch, optimiser, seed,
  * the verb's model/adapter flags); on --resume, --out defaults to the checkpoint's name less ".ckpt"
  * and --steps left out keeps the checkpoint's end (steps 0); want_plot: --plot defaults to
  * <out>.loss.svg. Then every output (--out, <out>.ckpt, --log, --plot, extra_out) is checked before

@@ -110,6 +110,15 @@ nowrote "... prints no 'wrote' line"
 expect "train --resume --steps past the schedule says so" 0 "schedule stays the checkpoint's (3 steps)" \
   train --resume "$T/m.gguf.ckpt" --steps 4 --plot none --quiet
 grep -q "wrote $T/m.gguf " "$T/out" && [ -s "$T/m.gguf" ] && ok "... wrote line names a file that exists" || bad "wrote line"
+# ---- flags that would be accepted and then ignored are errors naming the flag ----
+expect "finetune --alpha with pissa" 2 "^ponder finetune: --alpha: not used by --adapter pissa" finetune $FT --adapter pissa --alpha 4 --steps 1 --out "$T/x.gguf"
+expect "finetune --tau with lora" 2 "^ponder finetune: --tau: not used by --adapter lora" finetune $FT --tau 0.5 --steps 1 --out "$T/x.gguf"
+expect "finetune --svd with lora" 2 "^ponder finetune: --svd: not used" finetune $FT --svd jacobi --steps 1 --out "$T/x.gguf"
+expect "finetune --rank with soka" 2 "^ponder finetune: --rank: not used by --adapter soka" finetune $FT --adapter soka --rank 4 --steps 1 --out "$T/x.gguf"
+expect "finetune --calib without --soka-init update" 2 "^ponder finetune: --calib: not used" finetune $FT --adapter soka --calib 2 --steps 1 --out "$T/x.gguf"
+expect "train --difficulty with --data" 2 "^ponder train: --difficulty: it applies to --task" train --data "$T/m.gguf" --difficulty 2 --steps 1 --out "$T/x.gguf"
+expect "train --strict with --task" 2 "^ponder train: --strict: it applies to --data" train $TINY --strict --steps 1 --out "$T/x.gguf"
+expect "logits --adapter-scale without --adapter" 2 "^ponder logits: --adapter-scale" logits -m "$T/m.gguf" --tokens 1,2 --adapter-scale 0.5 --top 1
 expect "train --report with --data" 2 "does not apply to --data" train --data "$T/m.gguf.ckpt" --report 1 --steps 1 --out "$T/d.gguf"
 expect "train --records without --report" 2 "give --report too" train $TINY --steps 1 --records "$T/r.jsonl" --out "$T/d.gguf"
 
