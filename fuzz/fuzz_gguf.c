@@ -1,31 +1,29 @@
 /* fuzz/fuzz_gguf.c — fuzz target for the GGUF reader: parse arbitrary bytes, then use everything the
  * reader hands out (every KV rendered and read through its typed getter, every string-array element,
  * the first and last byte of every tensor), and re-serialise what was read through the writer: a file
- * the reader accepted must come back unchanged in content.
+ * the reader accepted must come back unchanged in content, and the writer's output is a fixed point
+ * (read and written again: the same bytes).
  * fuzz-links: pd_fmt */
 #include "ponder/gguf.h"
 #include "ponder/alloc.h"
+#include "fuzz_util.h"
 #include <stdlib.h>
 #include <string.h>
 
 static volatile uint8_t sink;
 
-static void must(int cond) {
-    if (!cond) abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pd_gguf *g = pd_gguf_open_memory(data, size, "fuzz.gguf");
     if (!g) {
-        must(pd_gguf_open_status() != PD_OK);
+        MUST(pd_gguf_open_status() != PD_OK);
         return 0;
     }
     char txt[512];
     for (int64_t i = 0; i < pd_gguf_n_kv(g); i++) {
         const char *key = pd_gguf_key(g, i);
-        must(pd_gguf_find_key(g, key) == i);
+        MUST(pd_gguf_find_key(g, key) == i);
         pd_gguf_kv_to_text(g, i, txt, sizeof txt);
-        must(strlen(txt) < sizeof txt);
+        MUST(strlen(txt) < sizeof txt);
         uint32_t u;
         int64_t v;
         float f;
@@ -42,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (pd_gguf_get_arr(g, key, &et, &n)) {
             if (et == PD_GGUF_STRING) {
                 for (uint64_t k = 0; k < n; k++) {
-                    must(pd_gguf_arr_str(g, key, k, &s, &len));
+                    MUST(pd_gguf_arr_str(g, key, k, &s, &len));
                     if (len) sink ^= (uint8_t)(s[0] ^ s[len - 1]);
                 }
             } else {
@@ -52,18 +50,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     pd_gguf_writer *w = pd_gguf_writer_new();
-    must(w != NULL);
-    must(pd_gguf_copy_kvs(w, g, NULL) == PD_OK);
+    MUST(w != NULL);
+    MUST(pd_gguf_copy_kvs(w, g, NULL) == PD_OK);
     bool ok = true;
     for (int64_t i = 0; i < pd_gguf_n_tensors(g); i++) {
         const pd_gguf_tensor *t = pd_gguf_tensor_at(g, i);
-        must(pd_gguf_find_tensor(g, t->name) == t);
+        MUST(pd_gguf_find_tensor(g, t->name) == t);
         const uint8_t *p = t->data;
-        must(p >= data && t->nbytes <= size && p + t->nbytes <= data + size);
+        MUST(p >= data && t->nbytes <= size && p + t->nbytes <= data + size);
         sink ^= (uint8_t)(p[0] ^ p[t->nbytes - 1]);
         pd_tensor view;
         pd_gguf_tensor_view(t, &view);
-        must(pd_tensor_nbytes(&view) == t->nbytes);
+        MUST(pd_tensor_nbytes(&view) == t->nbytes);
         /* Names of 64+ bytes are valid for the reader but llama.cpp (and our writer) refuse them. */
         if (pd_gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data) != PD_OK) ok = false;
     }
@@ -71,19 +69,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t bsize;
     if (ok && pd_gguf_write_buffer(w, &buf, &bsize) == PD_OK) {
         pd_gguf *g2 = pd_gguf_open_owned_memory(buf, bsize, "rewritten.gguf");
-        must(g2 != NULL);
-        must(pd_gguf_n_kv(g2) == pd_gguf_n_kv(g) && pd_gguf_n_tensors(g2) == pd_gguf_n_tensors(g));
+        MUST(g2 != NULL);
+        MUST(pd_gguf_n_kv(g2) == pd_gguf_n_kv(g) && pd_gguf_n_tensors(g2) == pd_gguf_n_tensors(g));
         for (int64_t i = 0; i < pd_gguf_n_tensors(g); i++) {
             const pd_gguf_tensor *a = pd_gguf_tensor_at(g, i), *b = pd_gguf_tensor_at(g2, i);
-            must(!strcmp(a->name, b->name) && a->type == b->type && a->nbytes == b->nbytes);
-            must(!memcmp(a->data, b->data, a->nbytes));
+            MUST(!strcmp(a->name, b->name) && a->type == b->type && a->nbytes == b->nbytes);
+            MUST(!memcmp(a->data, b->data, a->nbytes));
         }
         for (int64_t i = 0; i < pd_gguf_n_kv(g); i++) {
             char t2[512];
             pd_gguf_kv_to_text(g, i, txt, sizeof txt);
             pd_gguf_kv_to_text(g2, i, t2, sizeof t2);
-            must(!strcmp(txt, t2));
+            MUST(!strcmp(txt, t2));
         }
+        /* the writer's output is canonical: writing what was read from it gives the same bytes */
+        pd_gguf_writer *w2 = pd_gguf_writer_new();
+        MUST(w2 != NULL && pd_gguf_copy_kvs(w2, g2, NULL) == PD_OK);
+        for (int64_t i = 0; i < pd_gguf_n_tensors(g2); i++) {
+            const pd_gguf_tensor *t = pd_gguf_tensor_at(g2, i);
+            MUST(pd_gguf_add_tensor(w2, t->name, t->type, t->n_dims, t->ne, t->data) == PD_OK);
+        }
+        void *buf2;
+        size_t bsize2;
+        MUST(pd_gguf_write_buffer(w2, &buf2, &bsize2) == PD_OK);
+        MUST(bsize2 == bsize && !memcmp(buf2, buf, bsize));
+        free(buf2);
+        pd_gguf_writer_free(w2);
         pd_gguf_close(g2);
     }
     pd_gguf_writer_free(w);

@@ -1,11 +1,13 @@
 /* fuzz/fuzz_jsonl.c — the JSONL item reader (lenient mode) and the verifiers of every task on
- * whatever items it accepts (REST bundles too): malformed lines are skipped, nothing crashes or hangs.
+ * whatever items it accepts (REST bundles too): malformed lines are skipped, nothing crashes or hangs;
+ * an accepted item written back as JSON is valid UTF-8 and, when its texts are, reads back unchanged.
  * fuzz-links: pd_tasks */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ponder/log.h"
 #include "ponder/task.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pd_log_set_level(PD_LOG_QUIET);
@@ -25,7 +27,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (pd_rest_is_bundle(it)) pd_rest_verify(it, it->prompt, sc, &k);
         pd_verdict v;
         if (pd_task_verify_ref(it->answer, it->prompt, PD_EXTRACT_AUTO, &v) == PD_OK) pd_verdict_free(&v);
+        /* the item written back is valid UTF-8 JSON and reads back to the same item */
         char *js = pd_task_item_to_json(it);
+        MUST(js != NULL);
+        MUST(utf8_valid(js, strlen(js)));
+        pd_task_item back;
+        MUST(pd_task_item_from_json(js, &back) == PD_OK);
+        /* invalid UTF-8 is written as U+FFFD (pd_json_print), so only valid texts come back unchanged */
+        bool valid = utf8_valid(it->id, strlen(it->id)) && utf8_valid(it->prompt, strlen(it->prompt)) &&
+                     utf8_valid(it->answer, strlen(it->answer)) && utf8_valid(it->reasoning, strlen(it->reasoning));
+        if (valid)
+            MUST(!strcmp(back.id, it->id) && !strcmp(back.prompt, it->prompt) && !strcmp(back.answer, it->answer) &&
+                 !strcmp(back.reasoning, it->reasoning) && back.difficulty == it->difficulty);
+        pd_task_item_free(&back);
         free(js);
     }
     pd_task_set_free(&s);

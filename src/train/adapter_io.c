@@ -244,6 +244,12 @@ pd_adapter *pd_adapter_load(const char *path) {
     }
     if (pd_gguf_get_u32(g, KEY_PREFIX "rank", &u)) a->rank = (int)u;
     if (!pd_gguf_get_f32(g, KEY_PREFIX "alpha", &a->alpha)) a->alpha = file_alpha;
+    /* the keys the writer derives from each other must agree, or load + save would change the adapter */
+    if (method == PD_ADAPTER_LORA && a->alpha != file_alpha) {
+        pd_fail(PD_ERR_FORMAT, "%s: " KEY_PREFIX "alpha %g disagrees with adapter.lora.alpha %g", path, a->alpha,
+                file_alpha);
+        goto fail;
+    }
     if (method == PD_ADAPTER_SOKA) {
         float tau;
         char buf[16] = {0};
@@ -323,6 +329,13 @@ pd_adapter *pd_adapter_load(const char *path) {
             goto fail;
         }
         const int r = method == PD_ADAPTER_PISSA ? (int)(rf / 2) : (int)rf;
+        if (method == PD_ADAPTER_PISSA && ((file_alpha != 0 && file_alpha != (float)rf) || (a->rank && a->rank != r))) {
+            pd_fail(PD_ERR_FORMAT, "%s: PiSSA tensors of layer %d %s have rank %d, but the file says rank %d and "
+                    "adapter.lora.alpha %g (PiSSA: one rank r, alpha 2r)", path, l, pd_adapter_target_name(t), r,
+                    a->rank, file_alpha);
+            goto fail;
+        }
+        if (method == PD_ADAPTER_PISSA) a->rank = r;
         /* llama.cpp semantics: scale = alpha / rf, or 1 when alpha is 0 */
         float scale = file_alpha != 0 ? file_alpha / (float)rf : 1.0f;
         if (pd_adapter_layer_alloc(L, (pd_adapter_method)method, din, dout, r, 0, 0, scale) != PD_OK) goto fail;
