@@ -204,7 +204,10 @@ char *pd_reason_spec_text(const pd_reason_spec *s) {
         ok = !pd_buf_append(&b, k ? "," : ":", 1) && !pd_buf_append(&b, s->m->params[k].key, strlen(s->m->params[k].key)) &&
              !pd_buf_append(&b, "=", 1);
         for (const char *c = s->val[k]; ok && *c; c++)
-            ok = *c == '\n' ? !pd_buf_append(&b, "\\n", 2) : *c == '\t' ? !pd_buf_append(&b, "\\t", 2) : !pd_buf_append(&b, c, 1);
+            ok = *c == '\n'   ? !pd_buf_append(&b, "\\n", 2)
+                 : *c == '\t' ? !pd_buf_append(&b, "\\t", 2)
+                 : *c == '\\' ? !pd_buf_append(&b, "\\\\", 2) /* the parser decodes \\ too: text parses back */
+                              : !pd_buf_append(&b, c, 1);
     }
     if (!ok) { pd_buf_free(&b); return NULL; }
     return b.data;
