@@ -2,7 +2,10 @@
  * with the model's template (earlier thinking dropped as the family's template does), reuses the KV
  * of the token prefix it shares with the previous turn (pd_gen_add_reusing), streams the thinking
  * dimmed (or hides it with --hide-thinking) and then the answer.
- * Commands: /reset clears the history, /exit (or end of input) quits. */
+ * Commands (as Ollama's): /bye quits (also /exit, /quit, end of input), /clear clears the history
+ * (also /reset), /help or /? lists them; other /words are reported, never sent to the model ("//"
+ * sends a line that starts with "/"). When the history no longer fits the context, the oldest turns
+ * are dropped (the system prompt stays), with a note on stderr, and the chat goes on. */
 #include "cli.h"
 #include "gen_cli.h"
 #include "ponder/alloc.h"
@@ -16,12 +19,44 @@
 static const char *VERB = "chat";
 
 static void help(FILE *f) {
-    fprintf(f, "usage: ponder chat -m MODEL [flags]   (type a message; /reset clears the history, /exit quits)\n"
-               "  --hide-thinking           do not print the thinking (it is shown dimmed by default)\n");
+    fprintf(f, "usage: ponder chat -m MODEL [flags]   (type a message; /help lists the commands)\n"
+               "  --hide-thinking           do not print the thinking (default: shown, dimmed on a terminal)\n");
     gen_cli_help(f);
+    fprintf(f, "commands: /bye quits, /clear clears the history, /help lists the commands\n"
+               "when the history outgrows the context (-c), the oldest turns are dropped (the system prompt stays)\n");
+}
+
+static void chat_commands(void) {
+    puts("commands:\n"
+         "  /bye, /exit, /quit   end the chat (so does end of input)\n"
+         "  /clear, /reset       forget the conversation so far (the system prompt stays)\n"
+         "  /help, /?            this list\n"
+         "  //text               send a message that starts with '/'");
+    fflush(stdout);
 }
 
 typedef struct { char *role, *content; } hmsg;
+
+/* drop hist[0..k) (whole turns), shifting the rest down */
+static void drop_front(hmsg *hist, int *n_hist, int k) {
+    for (int i = 0; i < k; i++) { free(hist[i].role); free(hist[i].content); }
+    memmove(hist, hist + k, (size_t)(*n_hist - k) * sizeof *hist);
+    *n_hist -= k;
+}
+
+/* tokens of system + hist[0..n) rendered for a reply (NULL after printing an error) */
+static int32_t *render(const gen_cli *o, const pd_model *m, pd_chat_family fam, const hmsg *hist, int n_hist,
+                       size_t *n_ids) {
+    int nm = n_hist + (o->system && fam != PD_CHAT_NONE);
+    pd_chat_msg *msgs = pd_calloc((size_t)nm, sizeof *msgs);
+    if (!msgs) { cli_error(VERB, "%s", pd_last_error()); return NULL; }
+    int j = 0;
+    if (o->system && fam != PD_CHAT_NONE) msgs[j++] = (pd_chat_msg){"system", o->system, NULL};
+    for (int i = 0; i < n_hist; i++) msgs[j++] = (pd_chat_msg){hist[i].role, hist[i].content, NULL};
+    int32_t *ids = gen_cli_tokens(VERB, m, fam, msgs, nm, o->no_think, n_ids);
+    free(msgs);
+    return ids;
+}
 
 static int chat_main(gen_cli *o) {
     if (o->threads) pd_threads_set(o->threads);
@@ -47,6 +82,9 @@ static int chat_main(gen_cli *o) {
     gp.kv_type = o->kv_type;
     gp.n_seq_max = 2;  /* this turn and the previous one, whose KV it reuses */
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    const int n_ctx = pd_gen_n_ctx(g);
+    /* room kept for the reply when the history is trimmed: -n if set, else a quarter of the context */
+    const size_t reserve = (size_t)(o->n_predict > 0 && o->n_predict < n_ctx / 2 ? o->n_predict : n_ctx / 4);
     const gen_cli_out out0 = {.show_thinking = !o->hide_thinking, .tty = isatty(1), .open = "[thinking] ",
                               .close = "\n[answer] "};
     gen_cli_out out = out0;
@@ -60,11 +98,19 @@ static int chat_main(gen_cli *o) {
         if (k < 0) break;
         while (k && (line[k - 1] == '\n' || line[k - 1] == '\r')) line[--k] = 0;
         if (!k) continue;
-        if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) break;
-        if (!strcmp(line, "/reset")) {
-            for (int i = 0; i < n_hist; i++) { free(hist[i].role); free(hist[i].content); }
-            n_hist = 0;
-            puts("(history cleared)");
+        const char *text = line;
+        if (line[0] == '/' && line[1] == '/') text = line + 1;  /* "//..." sends "/..." */
+        else if (line[0] == '/') {
+            if (!strcmp(line, "/bye") || !strcmp(line, "/exit") || !strcmp(line, "/quit")) break;
+            if (!strcmp(line, "/clear") || !strcmp(line, "/reset")) {
+                drop_front(hist, &n_hist, n_hist);
+                puts("(history cleared)");
+                fflush(stdout);
+            } else if (!strcmp(line, "/help") || !strcmp(line, "/?")) {
+                chat_commands();
+            } else {
+                fprintf(stderr, "ponder chat: unknown command '%s' (/help lists them; '//' sends a line starting with '/')\n", line);
+            }
             continue;
         }
         if (n_hist + 2 > cap_hist) {
@@ -74,19 +120,33 @@ static int chat_main(gen_cli *o) {
             hist = h;
         }
         hist[n_hist].role = pd_strdup("user");
-        hist[n_hist].content = pd_strdup(line);
+        hist[n_hist].content = pd_strdup(text);
+        if (!hist[n_hist].role || !hist[n_hist].content) { n_hist++; cli_error(VERB, "%s", pd_last_error()); goto done; }
         n_hist++;
-        /* render system + history */
-        int nm = n_hist + (o->system && fam != PD_CHAT_NONE);
-        pd_chat_msg *msgs = pd_calloc((size_t)nm, sizeof *msgs);
-        if (!msgs) goto done;
-        int j = 0;
-        if (o->system && fam != PD_CHAT_NONE) msgs[j++] = (pd_chat_msg){"system", o->system, NULL};
-        for (int i = 0; i < n_hist; i++) msgs[j++] = (pd_chat_msg){hist[i].role, hist[i].content, NULL};
+        /* render system + history; while it leaves too little room for the reply, drop the oldest
+         * turn (a user message and its reply), keeping the system prompt and this message */
         size_t n_ids;
-        int32_t *ids = gen_cli_tokens(VERB, m, fam, msgs, nm, o->no_think, &n_ids);
-        free(msgs);
+        int32_t *ids = render(o, m, fam, hist, n_hist, &n_ids);
         if (!ids) goto done;
+        int dropped = 0;
+        size_t before = n_ids;
+        while (n_hist > 1 && n_ids + reserve > (size_t)n_ctx) {
+            free(ids);
+            drop_front(hist, &n_hist, n_hist >= 3 ? 2 : 1);
+            dropped++;
+            if (!(ids = render(o, m, fam, hist, n_hist, &n_ids))) goto done;
+        }
+        if (dropped)
+            fprintf(stderr, "ponder chat: the conversation (%zu tokens, plus %zu kept for the reply) outgrew the context (%d); "
+                            "dropped the oldest %d turn%s (%zu tokens now)\n", before, reserve, n_ctx, dropped,
+                    dropped == 1 ? "" : "s", n_ids);
+        if (n_ids >= (size_t)n_ctx) {
+            fprintf(stderr, "ponder chat: this message is %zu tokens, more than the context holds (%d; see -c); not sent\n",
+                    n_ids, n_ctx);
+            free(ids);
+            drop_front(hist, &n_hist, n_hist); /* only this message is left */
+            continue;
+        }
         pd_seq_params sp;
         pd_policy pol;
         if (!gen_cli_seq_params(VERB, o, m, &sp, &pol)) { free(ids); goto done; }

@@ -574,6 +574,8 @@ int pd_gen_n_free(const pd_gen *g) {
     return n;
 }
 
+int pd_gen_n_ctx(const pd_gen *g) { return g->p.n_ctx; }
+
 pd_status pd_gen_run(pd_gen *g) {
     while (pd_gen_n_active(g)) PD_TRY(pd_gen_step(g));
     return PD_OK;
