@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "ponder/error.h"
 #include "ponder/gguf.h"
 #include "ponder/log.h"
@@ -29,6 +30,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!init) {
         init = 1;
         pd_log_set_level(PD_LOG_ERROR);
+        if (access(PD_SHARED_DIR "/fixtures/tokenizer", R_OK | X_OK) != 0) {
+            /* a clone without ../shared: the replay test is SKIPPED (CTest's SKIP_RETURN_CODE 77) */
+            printf("SKIPPED: fuzz_tokenizer needs the shared fixtures, not found at %s/fixtures\n", PD_SHARED_DIR);
+            exit(77);
+        }
         FILE *fx = fopen(PD_SHARED_DIR "/fixtures/tokenizer/ggml-vocab-llama-spm.gguf", "rb");
         if (!fx) { /* a clone without the shared fixtures: SKIPPED (CTest SKIP_RETURN_CODE 77) */
             printf("SKIPPED: fuzz_tokenizer needs the shared fixtures, not found at %s/fixtures\n", PD_SHARED_DIR);
