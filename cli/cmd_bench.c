@@ -17,6 +17,7 @@
 #include "ponder/alloc.h"
 #include "ponder/error.h"
 #include "ponder/gguf.h"
+#include "ponder/json.h"
 #include "ponder/kern.h"
 #include "ponder/model.h"
 #include "ponder/rl.h"
@@ -313,7 +314,7 @@ static int bench_model(const char *path, const char *label_override, const bench
                 cJSON_AddNumberToObject(o, "stddev_ts", s.sd);
                 cJSON_AddItemToObject(o, "samples_ts", cJSON_CreateDoubleArray(s.samples, s.n));
                 if (b->out == OUT_JSONL) {
-                    char *line = cJSON_PrintUnformatted(o);
+                    char *line = pd_json_print(o, false);
                     if (line) { puts(line); fflush(stdout); }
                     free(line);
                     cJSON_Delete(o);
@@ -422,7 +423,7 @@ int pd_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "ponder bench: load average at the end %.2f %.2f %.2f (%d cores)\n", load[0], load[1], load[2],
                 pd_physical_cores());
     if (arr) {
-        char *out = rc ? NULL : cJSON_Print(arr);
+        char *out = rc ? NULL : pd_json_print(arr, true);
         if (out) puts(out);
         free(out);
         cJSON_Delete(arr);

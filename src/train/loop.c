@@ -10,6 +10,7 @@
 #include "ponder/outfile.h"
 #include "ponder/timer.h"
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,12 @@ void pd_run_opts_to_json(cJSON *j, const pd_run_opts *r) {
 
 /* a checkpoint's settings are untrusted: clamp before casting (an out-of-range double → int cast is UB) */
 static double fit_num(double v, double m) { return v > m ? m : v < -m ? -m : v; }
+
+/* A number in a JSON log line, or null when it is not finite (JSON has no NaN/Infinity). */
+static void log_num(FILE *f, const char *fmt, double v) {
+    if (isfinite(v)) fprintf(f, fmt, v);
+    else fputs("null", f);
+}
 
 pd_status pd_run_opts_from_json(const cJSON *j, pd_run_opts *r, char **keep) {
     const cJSON *x;
@@ -243,7 +250,8 @@ static pd_status run_eval(pd_run *r, int64_t step, const pd_run_hooks *h) {
     r->eval = ge;
     if (r->n_ev < r->max_ev) { r->ex[r->n_ev] = (double)step + 1; r->ey[r->n_ev] = hl; r->n_ev++; }
     if (r->log) {
-        fprintf(r->log, "{\"step\":%lld,\"eval\":true,\"heldout_loss\":%.6f", (long long)step + 1, hl);
+        fprintf(r->log, "{\"step\":%lld,\"eval\":true,\"heldout_loss\":", (long long)step + 1);
+        log_num(r->log, "%.6f", hl);  /* null when not finite (no held-out tokens): JSON has no NaN */
         if (r->n_items) fprintf(r->log, ",\"accuracy\":%.4f,\"mean_think_tokens\":%.1f", ge.accuracy, ge.mean_think_tokens);
         fprintf(r->log, "}\n");
     }
@@ -264,8 +272,13 @@ pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, doub
     size_t bt = (size_t)r->accum * r->B * r->T;
     double dt = pd_time_now() - t0, tps = dt > 0 ? (double)bt / dt : 0;
     r->tokens_run += (double)bt;
-    if (r->log) fprintf(r->log, "{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens_per_s\":%.1f}\n",
-                        (long long)step + 1, loss, lr, gnorm, tps);
+    if (r->log) {
+        fprintf(r->log, "{\"step\":%lld,\"loss\":", (long long)step + 1);
+        log_num(r->log, "%.6f", loss);
+        fprintf(r->log, ",\"lr\":%.6g,\"grad_norm\":", lr);
+        log_num(r->log, "%.6g", gnorm);
+        fprintf(r->log, ",\"tokens_per_s\":%.1f}\n", tps);
+    }
     pd_status st;
     if ((r->eval_every > 0 && (step + 1) % r->eval_every == 0) || eval_final)
         if ((st = run_eval(r, step, h)) != PD_OK) return st;

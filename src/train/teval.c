@@ -6,6 +6,7 @@
  * Prompts are rendered with the model's own chat family and vocabulary, as `ponder run` renders them.
  * Scoring uses the task verifiers (tasks/), thinking tokens are those between <think> and </think>. */
 #include "train_int.h"
+#include "ponder/json.h"
 #include "ponder/alloc.h"
 #include "ponder/data.h"
 #include "ponder/model.h"
@@ -14,15 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void json_str(FILE *f, const char *s) {
+static void json_str(FILE *f, const char *text) {
+    /* model output may cut a character or hold bytes that never form one: U+FFFD, as ponder/json.h */
+    char *clean = pd_utf8_sanitize(text ? text : "", text ? strlen(text) : 0, NULL);
+    const char *s = clean ? clean : "";
     fputc('"', f);
-    for (; s && *s; s++) {
+    for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
         else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
         else fputc(ch, f);
     }
     fputc('"', f);
+    free(clean);
 }
 
 static int argmax(const float *x, int n) {
