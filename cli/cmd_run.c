@@ -33,12 +33,14 @@ void gen_cli_defaults(gen_cli *o) {
 void gen_cli_help(FILE *f) {
     fprintf(f,
             "  -m, --model FILE          GGUF model (or llama2.c .bin)\n"
-            "  --adapter FILE            apply a LoRA/PiSSA/SoKA adapter (ponder finetune)\n"
+            "  --adapter FILE            apply a LoRA/PiSSA/SoKA adapter (ponder finetune; default none)\n"
+            "                            (llama.cpp's --lora FILE and --lora-scaled FILE SCALE work too)\n"
             "  --adapter-scale S         scale of the adapter's delta (default 1)\n"
-            "  --system TEXT             system message\n"
-            "  -n, --max-tokens N        most tokens to generate, thinking included (default: until the end)\n"
+            "  --system TEXT             system message (default none)\n"
+            "  -n, --max-tokens N        most tokens to generate, thinking included (0: none; default -1: until the end)\n"
             "  --think-budget N          at most N thinking tokens, then close thinking and answer (0: no thinking)\n"
-            "  --answer-budget M         at most M answer tokens\n"
+            "                            (default -1: no budget; llama.cpp's --reasoning-budget N is the same)\n"
+            "  --answer-budget M         at most M answer tokens (default -1: no limit)\n"
             "  --budget-message TEXT     text injected before </think> when the thinking budget runs out\n"
             "  --no-think                the family's way to turn thinking off (Qwen3: empty <think></think>)\n"
             "  --no-template             send the prompt as it is (special-token text parsed)\n"
@@ -49,11 +51,12 @@ void gen_cli_help(FILE *f) {
             "  --repeat-penalty R        (default 1 = off)   --repeat-last-n N (default 64, -1 = all)\n"
             "  --presence-penalty X      --frequency-penalty X   (default 0)\n"
             "  --seed N                  random seed (default: from the clock, printed with --json)\n"
-            "  --stop TEXT               stop string (repeatable)\n"
+            "  --stop TEXT               stop string (repeatable; default none; also -r, --reverse-prompt)\n"
             "  --policy NAME[:K=V,...]   reasoning control (s1, anytime, vote, ...; chainable; see `ponder policies`)\n"
             "  -t, --threads N           threads (default: physical cores)\n"
             "  -c, --ctx N               context size in tokens (default: the model's, at most 32768)\n"
-            "  --kv f16|f32              KV cache type (default f16)\n");
+            "  --kv f16|f32              KV cache type (default f16; also -ctk/-ctv, --cache-type-k/-v)\n"
+            "  --flag=value works as well as --flag value\n");
 }
 
 pd_model *gen_cli_load(const char *verb, const gen_cli *o, pd_adapter **adapter) {
@@ -77,11 +80,20 @@ int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i) {
 #define INT(lo, hi, dst) do { VAL(); if (!cli_int(verb, a, v, lo, hi, &n)) return -1; dst = (int)n; } while (0)
 #define FLT(lo, hi, dst) do { VAL(); if (!cli_float(verb, a, v, lo, hi, &x)) return -1; dst = (float)x; } while (0)
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) { VAL(); o->model = v; }
-    else if (!strcmp(a, "--adapter")) { VAL(); o->adapter = v; }
+    else if (!strcmp(a, "--adapter") || !strcmp(a, "--lora")) {
+        VAL();
+        if (o->adapter) { cli_error(verb, "%s: one adapter at most (already %s)", a, o->adapter); return -1; }
+        o->adapter = v;
+    } else if (!strcmp(a, "--lora-scaled")) { /* llama.cpp: --lora-scaled FILE SCALE */
+        VAL();
+        if (o->adapter) { cli_error(verb, "%s: one adapter at most (already %s)", a, o->adapter); return -1; }
+        o->adapter = v;
+        FLT(-1e3, 1e3, o->adapter_scale);
+    }
     else if (!strcmp(a, "--adapter-scale")) FLT(-1e3, 1e3, o->adapter_scale);
     else if (!strcmp(a, "--system")) { VAL(); o->system = v; }
-    else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) INT(-1, 1 << 24, o->n_predict);
-    else if (!strcmp(a, "--think-budget")) INT(-1, 1 << 24, o->think_budget);
+    else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) { VAL(); if (!cli_max_tokens(verb, a, v, &o->n_predict)) return -1; }
+    else if (!strcmp(a, "--think-budget") || !strcmp(a, "--reasoning-budget")) INT(-1, 1 << 24, o->think_budget);
     else if (!strcmp(a, "--answer-budget")) INT(-1, 1 << 24, o->answer_budget);
     else if (!strcmp(a, "--budget-message")) { VAL(); o->budget_message = v; }
     else if (!strcmp(a, "--no-think")) o->no_think = true;
@@ -98,23 +110,20 @@ int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i) {
     else if (!strcmp(a, "--frequency-penalty")) FLT(-10, 10, o->sp.frequency_penalty);
     else if (!strcmp(a, "--seed")) {
         VAL();
-        char *e;
-        unsigned long long s = strtoull(v, &e, 10);
-        if (!*v || *e) { cli_error(verb, "--seed: expected a non-negative integer, got '%s'", v); return -1; }
-        o->sp.seed = s;
+        if (!cli_seed(verb, a, v, &o->sp.seed)) return -1;
         o->seed_set = true;
-    } else if (!strcmp(a, "--stop")) {
+    } else if (!strcmp(a, "--stop") || !strcmp(a, "-r") || !strcmp(a, "--reverse-prompt")) {
         VAL();
         if (!*v) { cli_error(verb, "--stop: empty stop string"); return -1; }
         if (o->n_stop == GEN_CLI_MAX_STOP) { cli_error(verb, "--stop: at most %d stop strings", GEN_CLI_MAX_STOP); return -1; }
         o->stop[o->n_stop++] = v;
-    } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) INT(1, 1024, o->threads);
+    } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); if (!cli_threads(verb, a, v, &o->threads)) return -1; }
     else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) INT(16, 1 << 22, o->n_ctx);
-    else if (!strcmp(a, "--kv")) {
+    else if (!strcmp(a, "--kv") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
+             !strcmp(a, "--cache-type-v")) {
         VAL();
-        if (!strcmp(v, "f16")) o->kv_type = PD_TYPE_F16;
-        else if (!strcmp(v, "f32")) o->kv_type = PD_TYPE_F32;
-        else { cli_error(verb, "--kv: '%s' is not f16 or f32", v); return -1; }
+        if (!cli_kv_type(verb, a, v, o->kv_flag, o->kv_type, &o->kv_type)) return -1;
+        o->kv_flag = a;
     } else return 0;
 #undef VAL
 #undef INT
@@ -238,8 +247,9 @@ int gen_cli_parse(const char *verb, gen_cli *o, int argc, char **argv, void (*he
 }
 
 static void help(FILE *f) {
-    fprintf(f, "usage: ponder run -m MODEL -p PROMPT [flags]\n"
-               "  -p, --prompt TEXT         the user message (or raw text with --no-template)\n"
+    fprintf(f, "usage: ponder run -m MODEL (-p PROMPT | -p - | -f FILE) [flags]\n"
+               "  -p, --prompt TEXT         the user message (or raw text with --no-template); '-' reads stdin\n"
+               "  -f, --file FILE           read the prompt from FILE\n"
                "  --show-thinking           print the thinking (dimmed on a terminal) before the answer\n"
                "  --json                    print one JSON object: thinking, answer, finish_reason, usage, timings\n");
     gen_cli_help(f);
@@ -328,6 +338,7 @@ done:
 static int run_flag(gen_cli *o, int argc, char **argv, int *i) {
     const char *a = argv[*i];
     if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) return (o->prompt = cli_value(VERB, argc, argv, i)) ? 1 : -1;
+    if (!strcmp(a, "-f") || !strcmp(a, "--file")) return (o->prompt_file = cli_value(VERB, argc, argv, i)) ? 1 : -1;
     if (!strcmp(a, "--show-thinking")) { o->show_thinking = true; return 1; }
     if (!strcmp(a, "--json")) { o->json = true; return 1; }
     return 0;
@@ -338,6 +349,12 @@ int pd_cmd_run(int argc, char **argv) {
     gen_cli_defaults(&o);
     int r = gen_cli_parse(VERB, &o, argc, argv, help, run_flag);
     if (r) return r < 0 ? 0 : r;
-    if (!o.prompt) { cli_error(VERB, "-p PROMPT is required"); return 2; }
-    return run_main(&o);
+    if (!o.prompt && !o.prompt_file) { cli_error(VERB, "-p PROMPT (or -p - for stdin, or -f FILE) is required"); return 2; }
+    bool usage;
+    char *prompt = cli_prompt_text(VERB, o.prompt, o.prompt_file, &usage);
+    if (!prompt) return usage ? 2 : 1;
+    o.prompt = prompt;
+    r = run_main(&o);
+    free(prompt);
+    return r;
 }

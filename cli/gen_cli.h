@@ -17,6 +17,8 @@ typedef struct {
     int think_budget, answer_budget;
     int threads, n_ctx;
     pd_type kv_type;
+    const char *kv_flag;           /* the flag that set kv_type (--kv, -ctk, -ctv), NULL: default */
+    const char *prompt_file;       /* -f FILE (the prompt read from a file; "-" = stdin) */
     bool show_thinking, hide_thinking, json, no_template, no_think;
     pd_sampler_params sp;
     bool seed_set;
