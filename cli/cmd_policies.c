@@ -6,6 +6,9 @@
 #include "gen_cli.h"
 #include "ponder/alloc.h"
 #include "ponder/eval.h"
+#include "ponder/plot.h"
+#include <cjson/cJSON.h>
+#include <math.h>
 #include "ponder/extract.h"
 #include "ponder/reason.h"
 #include "ponder/task.h"
@@ -216,13 +219,127 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
 }
 
 static void help(FILE *f) {
-    fprintf(f, "usage: ponder policies\n"
-               "Lists the reasoning-control methods `--policy NAME[:key=value,...]` selects in run, chat and eval\n"
-               "(chainable: --policy s1:wait=2 --policy anytime:think=256), with parameters and defaults.\n"
-               "Values: \\n and \\t are decoded; a value cannot contain ','.\n");
+    fprintf(f, "usage: ponder policies                       list the methods, parameters and defaults\n"
+               "       ponder policies pareto FILE.jsonl [--plot OUT.svg|png]\n"
+               "`--policy NAME[:key=value,...]` selects a method in run, chat and eval (chainable:\n"
+               "--policy s1:wait=2 --policy anytime:think=256). Values: \\n and \\t are decoded; a value cannot\n"
+               "contain ','. pareto reads lines {\"method\", \"accuracy\", \"thinking\"[, \"wall_s\"]} (one per\n"
+               "method: accuracy in [0,1], mean thinking tokens per item, wall seconds per item), prints them by\n"
+               "thinking with the Pareto frontier marked and the best saving against the method \"none\" at no\n"
+               "more than 1 point of accuracy lost, and plots accuracy against thinking tokens.\n");
+}
+
+typedef struct { char *name; double acc, think, wall; bool front; } pt_t;
+
+static int cmp_think(const void *a, const void *b) {
+    const pt_t *x = a, *y = b;
+    return x->think < y->think ? -1 : x->think > y->think ? 1 : 0;
+}
+
+static int read_points(const char *in, pt_t **out, int *n_out) {
+    FILE *f = fopen(in, "r");
+    if (!f) { cli_error("policies", "%s: cannot open", in); return 1; }
+    pt_t *pt = NULL;
+    int n = 0, cap = 0, rc = 0, line_no = 0;
+    char line[4096];
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        line_no++;
+        if (line[strspn(line, " \t\r\n")] == 0) continue;
+        cJSON *j = cJSON_Parse(line);
+        cJSON *m = j ? cJSON_GetObjectItemCaseSensitive(j, "method") : NULL;
+        cJSON *a = j ? cJSON_GetObjectItemCaseSensitive(j, "accuracy") : NULL;
+        cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "thinking") : NULL;
+        cJSON *w = j ? cJSON_GetObjectItemCaseSensitive(j, "wall_s") : NULL;
+        if (!cJSON_IsString(m) || !cJSON_IsNumber(a) || !cJSON_IsNumber(t)) {
+            cli_error("policies", "%s:%d: expected {\"method\": text, \"accuracy\": number, \"thinking\": number}", in, line_no);
+            rc = 1;
+        } else if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            pt_t *np = realloc(pt, (size_t)cap * sizeof *np);
+            if (!np) { cli_error("policies", "out of memory"); rc = 1; }
+            else pt = np;
+        }
+        if (rc == 0) {
+            pt[n] = (pt_t){pd_strdup(m->valuestring), a->valuedouble, t->valuedouble, cJSON_IsNumber(w) ? w->valuedouble : NAN, false};
+            n++;
+        }
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    if (rc == 0 && n == 0) { cli_error("policies", "%s: no records", in); rc = 1; }
+    *out = pt;
+    *n_out = n;
+    return rc;
+}
+
+static int plot_points(const char *in, const pt_t *pt, int n, const char *path) {
+    pd_plot_series *se = pd_calloc((size_t)n + 1, sizeof *se);
+    double *fx = pd_malloc((size_t)n * sizeof(double)), *fy = pd_malloc((size_t)n * sizeof(double));
+    static const uint32_t pal[] = {0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd, 0x8c564b, 0xe377c2, 0x7f7f7f,
+                                   0xbcbd22, 0x17becf};
+    int rc = 1, nf = 0;
+    if (se && fx && fy) {
+        for (int i = 0; i < n; i++) {
+            se[i] = (pd_plot_series){pt[i].name, PD_PLOT_POINTS, pal[i % 10], 5, 0, &pt[i].think, &pt[i].acc, 1};
+            if (pt[i].front) { fx[nf] = pt[i].think; fy[nf] = pt[i].acc; nf++; }
+        }
+        se[n] = (pd_plot_series){"Pareto frontier", PD_PLOT_LINE, 0x333333, 1.5, 0, fx, fy, (size_t)nf};
+        pd_plot_panel pan = {.title = "accuracy vs mean thinking tokens", .xlabel = "mean thinking tokens per item",
+                             .ylabel = "accuracy", .ymin = 0, .ymax = 1, .series = se, .n_series = n + 1};
+        pd_plot pl = {.title = in, .panels = &pan, .n_panels = 1};
+        if (pd_plot_write(&pl, path) != PD_OK) cli_error("policies", "%s", pd_last_error());
+        else { printf("wrote %s\n", path); rc = 0; }
+    }
+    free(se); free(fx); free(fy);
+    return rc;
+}
+
+static int pareto(int argc, char **argv) {
+    const char *in = NULL, *plot = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--plot")) { if (!(plot = cli_value("policies", argc, argv, &i))) return 2; }
+        else if (!in && argv[i][0] != '-') in = argv[i];
+        else { cli_error("policies", "pareto: unknown argument '%s'", argv[i]); return 2; }
+    }
+    if (!in) { cli_error("policies", "pareto: FILE.jsonl is required"); return 2; }
+    pt_t *pt = NULL;
+    int n = 0;
+    int rc = read_points(in, &pt, &n);
+    if (rc == 0) {
+        qsort(pt, (size_t)n, sizeof *pt, cmp_think);
+        for (int i = 0; i < n; i++) {
+            pt[i].front = true;
+            for (int k = 0; k < n; k++)
+                if (k != i && pt[k].acc >= pt[i].acc && pt[k].think <= pt[i].think &&
+                    (pt[k].acc > pt[i].acc || pt[k].think < pt[i].think))
+                    pt[i].front = false;
+        }
+        const pt_t *base = NULL;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(pt[i].name, "none")) base = &pt[i];
+        printf("%-28s %9s %10s %9s  %s\n", "method", "accuracy", "thinking", "wall_s", "pareto");
+        for (int i = 0; i < n; i++)
+            printf("%-28s %9.4f %10.1f %9.3f  %s\n", pt[i].name, pt[i].acc, pt[i].think, pt[i].wall, pt[i].front ? "*" : "");
+        if (base && base->think > 0) {
+            const pt_t *best = NULL;
+            for (int i = 0; i < n; i++)
+                if (&pt[i] != base && pt[i].acc >= base->acc - 0.01 && (!best || pt[i].think < best->think)) best = &pt[i];
+            if (best)
+                printf("best within 1 point of \"none\": %s, %.1f%% fewer thinking tokens (accuracy %.4f vs %.4f)\n", best->name,
+                       100.0 * (1.0 - best->think / base->think), best->acc, base->acc);
+            else
+                printf("no method stays within 1 point of the accuracy of \"none\" (%.4f)\n", base->acc);
+        }
+        if (plot) rc = plot_points(in, pt, n, plot);
+    }
+    for (int i = 0; i < n; i++) free(pt[i].name);
+    free(pt);
+    if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) { cli_error("policies", "writing the output failed"); rc = 1; }
+    return rc;
 }
 
 int pd_cmd_policies(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "pareto")) return pareto(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { help(stdout); return 0; }
         cli_error("policies", "unknown argument '%s' (see --help)", argv[i]);
