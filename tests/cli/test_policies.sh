@@ -1,0 +1,61 @@
+#!/bin/bash
+# tests/cli/test_policies.sh — `ponder policies` (registry listing, pareto table/plot on a hand-made
+# file), `--policy` parsing errors (exit 2, message names policy and key) in run/eval/chat, and
+# --policy s1 / anytime / vote / trimr-probe through `ponder run` on tiny-qwen3 (JSON parses).
+# Usage: bash tests/cli/test_policies.sh path/to/ponder   (from the repo root)
+set -u
+PONDER=${1:?usage: test_policies.sh path/to/ponder}
+. "$(dirname "$0")/fixtures.sh"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# 1. the registry lists every method with its parameters
+"$PONDER" policies > "$T/list.txt" || fail "policies"
+for m in s1 anytime trimr-probe trimr vote; do grep -q "^$m" "$T/list.txt" || fail "policies lacks $m"; done
+grep -q "wait .*default 1 " "$T/list.txt" || fail "s1 wait default"
+"$PONDER" policies --bogus 2>/dev/null; [ $? = 2 ] || fail "policies --bogus exit"
+
+# 2. pareto: hand-checked best (b: 50% fewer tokens, 0.5 point lost) and frontier
+cat > "$T/p.jsonl" <<'J'
+{"method":"none","accuracy":0.90,"thinking":200,"wall_s":1.0}
+{"method":"a","accuracy":0.80,"thinking":80}
+{"method":"b","accuracy":0.895,"thinking":100}
+{"method":"c","accuracy":0.85,"thinking":250}
+J
+"$PONDER" policies pareto "$T/p.jsonl" --plot "$T/p.svg" > "$T/pareto.txt" || fail "pareto"
+grep -q 'best within 1 point of "none": b, 50.0% fewer' "$T/pareto.txt" || fail "pareto best: $(cat "$T/pareto.txt")"
+grep -E '^c +' "$T/pareto.txt" | grep -q '\*' && fail "c is dominated"
+grep -E '^a +' "$T/pareto.txt" | grep -q '\*' || fail "a is on the frontier"
+grep -q '<svg' "$T/p.svg" || fail "pareto svg"
+echo '{"method":"x"}' > "$T/bad.jsonl"
+"$PONDER" policies pareto "$T/bad.jsonl" 2> "$T/err" && fail "bad pareto input accepted"
+grep -q "bad.jsonl:1" "$T/err" || fail "pareto error names the line"
+
+need_fixtures
+M=$FX/models/tiny-qwen3.gguf
+# 3. usage errors name policy and key, exit 2
+"$PONDER" run -m "$M" -p hi --policy s1:foo=1 2> "$T/err"; [ $? = 2 ] || fail "unknown key exit"
+grep -q "policy s1: unknown key 'foo'" "$T/err" || fail "unknown key message"
+"$PONDER" run -m "$M" -p hi --policy nope 2> "$T/err"; [ $? = 2 ] || fail "unknown policy exit"
+"$PONDER" run -m "$M" -p hi --policy vote:mode=best 2> "$T/err"; [ $? = 2 ] || fail "bad choice exit"
+grep -q "mode=best is not one of majority|logprob|verifier" "$T/err" || fail "choice message"
+"$PONDER" run -m "$M" -p hi --policy vote --policy vote 2> "$T/err"; [ $? = 2 ] || fail "two drivers"
+echo hi | "$PONDER" chat -m "$M" --policy trimr-probe 2> "$T/err"; [ $? = 2 ] || fail "chat trimr-probe"
+
+# 4. the policies run (mechanics on a random model: JSON parses, limits hold)
+"$PONDER" run -m "$M" -p "What is 2+3?" --seed 3 -n 40 --policy s1:wait=2,max=20 --policy anytime:think=30,answer=8 \
+    --json > "$T/s1.json" || fail "run s1+anytime"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['usage']['completion_tokens'] <= 40" "$T/s1.json" ||
+    fail "s1 json"
+"$PONDER" run -m "$M" -p "What is 2+3?" --seed 3 -n 20 --policy vote:n=3,adaptive=0 --json > "$T/v.json" 2> "$T/v.err" ||
+    fail "run vote"
+python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$T/v.json" || fail "vote json"
+grep -q "vote (majority).*3 samples finished, 0 stopped early" "$T/v.err" || fail "vote summary: $(cat "$T/v.err")"
+"$PONDER" run -m "$M" -p "What is 2+3?" --seed 3 -n 30 --policy trimr-probe --json > "$T/t.json" 2> "$T/t.err" ||
+    fail "run trimr-probe"
+python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$T/t.json" || fail "trimr-probe json"
+"$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy trimr-probe --policy s1 > "$T/e.txt" || fail "eval with policies"
+grep -q "^accuracy" "$T/e.txt" || fail "eval summary"
+"$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy vote 2> /dev/null && fail "eval accepted vote"
+echo "ok"
