@@ -1,9 +1,10 @@
 /* fuzz/fuzz_tokenizer.c — arbitrary bytes through the tokenizers: the SentencePiece fixture
  * vocabulary (llama-spm), the byte-level BPE Qwen vocabulary (PCRE2 pre-tokeniser) and the byte
- * vocabulary, with and without special-token parsing; decoding of arbitrary ids, whole and
- * streamed. The first input byte picks the mode. Besides "no crash" it checks what must hold for
- * any input: ids in range, decode(encode(x)) == x (SentencePiece: unless x holds U+2581, which
- * decodes as a space), and the stream's bytes equal the whole decode.
+ * vocabulary, with and without special-token parsing (and, mode bits 6-7 set, once more with the
+ * word cache forced on); decoding of arbitrary ids, whole and streamed. The first input byte picks
+ * the mode. Besides "no crash" it checks what must hold for any input: ids in range,
+ * decode(encode(x)) == x (SentencePiece: unless x holds U+2581, which decodes as a space), the
+ * stream's bytes equal the whole decode, and the word cache changes no id.
  * fuzz-links: pd_tok */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include "ponder/log.h"
 #include "ponder/tok.h"
 #include "fuzz_tok.h"
+
+extern size_t pd_tok_word_cache_min; /* tok/tok_int.h: text length from which words are cached */
 
 static pd_tokenizer *load(const char *path) {
     pd_gguf *g = pd_gguf_open(path);
@@ -93,6 +96,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bool has_2581 = size >= 3 && memmem(data, size, "\xE2\x96\x81", 3) != NULL;
     if (!(pd_tok_kind_of(t) == PD_TOK_SPM && has_2581)) MUST(dl == size && memcmp(dec, data, size) == 0);
     free(dec);
+    if ((mode & 0xc0) == 0xc0) { /* the word cache (normally for texts of 8 KiB and more) changes no id */
+        size_t saved = pd_tok_word_cache_min, n2 = 0;
+        int32_t *ids2 = NULL;
+        pd_tok_word_cache_min = 0;
+        pd_status st = pd_tokenize(t, (const char *)data, size, bos, special, &ids2, &n2);
+        pd_tok_word_cache_min = saved;
+        MUST(st == PD_OK && n2 == n && (!n || !memcmp(ids, ids2, n * sizeof *ids)));
+        free(ids2);
+    }
     free(ids);
     return 0;
 }
