@@ -8,7 +8,7 @@ DESTDIR ?=
 DEB_PACKAGES = build-essential cmake pkg-config libpcre2-dev libcjson-dev libopenblas-dev \
                liblapacke-dev libcmocka-dev libpng-dev clang libclang-rt-dev libomp-dev
 
-.PHONY: all deps build test test-asan demo demo-rl bench fuzz fuzz-run install clean
+.PHONY: all deps build test test-asan demo demo-rl demo-policies bench fuzz fuzz-run install clean
 
 all: build
 
@@ -47,6 +47,11 @@ demo: deps
 demo-rl: deps
 	$(MAKE) build
 	bash scripts/demo-rl.sh $(BUILD)/ponder
+
+# train an overthinking model and measure the reasoning-control policies on it (scripts/demo-policies.sh)
+demo-policies: deps
+	$(MAKE) build
+	bash scripts/demo-policies.sh $(BUILD)/ponder
 
 # installs $(DESTDIR)$(PREFIX)/bin/ponder (default /usr/local/bin, on PATH); e.g. make install PREFIX=$$HOME/.local
 install: build
