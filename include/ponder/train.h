@@ -51,6 +51,7 @@ typedef struct {
     int n_dims;
     int64_t ne[2];          /* ggml order: ne[0] = row length (input dim) */
     bool decay;             /* AdamW weight decay applies (matrices and embeddings, not norms/biases) */
+    int kind, layer;        /* PD_TP_* and block index (0 for tensors outside the blocks) */
 } pd_ttensor;
 /* The tensor table (malloc'd array, *n entries). */
 pd_ttensor *pd_tcfg_tensors(const pd_tcfg *c, int *n);
@@ -122,10 +123,15 @@ pd_status pd_tmodel_save(const pd_tmodel *m, const char *path, const pd_tckpt_in
  * (pd_tmodel_chat). A checkpoint also restores: info (may be NULL) receives step, rng and a
  * malloc'd config_json (free it; NULL if absent); *has_opt tells whether the moments were restored. */
 pd_tmodel *pd_tmodel_load(const char *path, int B, int T, pd_tckpt_info *info, bool *has_opt);
-/* The same for a base that stays frozen under an adapter: any stored type (Q4_0, Q4_K, Q6_K, ...
- * are dequantised exactly; they are never written back), and no AdamW moments are allocated
- * (pd_tmodel_adamw must not be called on it). */
+/* The same for a base that stays frozen under an adapter: any stored type. Its non-F32 block
+ * matrices (q, k, v, o, gate, up, down) stay in their stored type (views of the file; dequantised
+ * into one scratch buffer just before each use, so the numbers equal f32 masters of the dequantised
+ * weights) and get no gradient; the rest (embeddings, norms, F32 matrices) is loaded as f32. No AdamW
+ * moments are allocated (pd_tmodel_adamw must not be called on it). */
 pd_tmodel *pd_tmodel_load_frozen(const char *path, int B, int T);
+/* Give a frozen matrix ("blk.3.attn_q.weight") an f32 copy and a gradient — an adapted matrix,
+ * trained through its W_eff. No effect on a matrix already in f32; PD_ERR_ARG for an unknown name. */
+pd_status pd_tmodel_thaw(pd_tmodel *m, const char *name);
 /* The model's vocabulary and chat format (struct pd_tchat, ponder/data.h): what its training data
  * is rendered and tokenised with. tok is NULL when the model has no vocabulary. */
 struct pd_tchat;

@@ -80,7 +80,12 @@ static pd_status build_writer(const pd_tmodel *m, const pd_tckpt_info *info, pd_
     }
     for (int i = 0; i < m->n_tensors && st == PD_OK; i++) {
         const pd_ttensor *t = &m->tensors[i];
-        st = pd_gguf_add_tensor(w, t->name, PD_TYPE_F32, t->n_dims, t->ne, m->params + t->offset);
+        if (pd_tmodel_is_frozen(m, i)) { /* in its stored type, from the source file */
+            const pd_tensor *f = &m->frozen[t->kind * c->n_layer + t->layer];
+            st = pd_gguf_add_tensor_ref(w, t->name, f->type, t->n_dims, t->ne, f->data);
+        } else {
+            st = pd_gguf_add_tensor(w, t->name, PD_TYPE_F32, t->n_dims, t->ne, m->params + t->offset);
+        }
     }
     if (info && st == PD_OK) {
         st = pd_gguf_set_u64(w, "ponder.train.step", (uint64_t)info->step);
@@ -174,6 +179,50 @@ static pd_status tcfg_of(const pd_model *pm, const char *path, pd_tcfg *c) {
     return PD_OK;
 }
 
+static bool block_matrix(int kind) {
+    return kind == PD_TP_WQ || kind == PD_TP_WK || kind == PD_TP_WV || kind == PD_TP_WO || kind == PD_TP_GATE ||
+           kind == PD_TP_UP || kind == PD_TP_DOWN;
+}
+
+/* A frozen base keeps its non-F32 block matrices as views of the file (the model's params and grads
+ * slices for them are never touched); one scratch buffer holds the one being used, dequantised. */
+static pd_status freeze_matrices(pd_tmodel *m, const pd_gguf *g) {
+    size_t big = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pd_ttensor *t = &m->tensors[i];
+        const pd_gguf_tensor *gt = block_matrix(t->kind) ? pd_gguf_find_tensor(g, t->name) : NULL;
+        if (!gt || gt->type == PD_TYPE_F32) continue;
+        if (gt->ne[0] != t->ne[0] || gt->ne[1] != t->ne[1] || gt->ne[2] != 1 || gt->ne[3] != 1 || !pd_row_bytes(gt->type, gt->ne[0]))
+            return load_tensor(g, t->name, t, m->params + t->offset); /* the same error a load gives */
+        if (!m->frozen && !(m->frozen = pd_calloc((size_t)PD_TP_COUNT * m->cfg.n_layer, sizeof *m->frozen)))
+            return PD_ERR_NOMEM;
+        pd_gguf_tensor_view(gt, &m->frozen[t->kind * m->cfg.n_layer + t->layer]);
+        if (t->n > big) big = t->n;
+    }
+    if (!m->frozen) return PD_OK;
+    if (!(m->frozen_scratch = pd_malloc(sizeof(float) * big))) return PD_ERR_NOMEM;
+    m->p.frozen = m->frozen;
+    m->p.scratch = m->frozen_scratch;
+    return PD_OK;
+}
+
+pd_status pd_tmodel_thaw(pd_tmodel *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pd_ttensor *t = &m->tensors[i];
+        if (strcmp(t->name, name)) continue;
+        if (!pd_tmodel_is_frozen(m, i)) return PD_OK;
+        pd_tensor *f = &m->frozen[t->kind * m->cfg.n_layer + t->layer];
+        size_t rb = pd_row_bytes(f->type, f->ne[0]);
+        for (int64_t r = 0; r < t->ne[1]; r++)
+            PD_TRY(pd_dequantize_row(f->type, (const char *)f->data + (size_t)r * rb, m->params + t->offset + r * t->ne[0],
+                                     t->ne[0]));
+        memset(m->grads + t->offset, 0, t->n * sizeof(float));
+        f->data = NULL;
+        return PD_OK;
+    }
+    return pd_fail(PD_ERR_ARG, "train: no tensor '%s'", name);
+}
+
 static pd_tmodel *load(const char *path, int B, int T, bool frozen, pd_tckpt_info *info, bool *has_opt) {
     if (info) memset(info, 0, sizeof *info);
     if (has_opt) *has_opt = false;
@@ -203,8 +252,11 @@ static pd_tmodel *load(const char *path, int B, int T, bool frozen, pd_tckpt_inf
     pd_tokenizer_free(m->own_tok); /* the file's own vocabulary, even when it is ponder's byte one */
     m->own_tok = NULL;
     m->chat = pd_tchat_of_model(pm);
+    if (frozen && freeze_matrices(m, g) != PD_OK) goto fail;
     for (int i = 0; i < m->n_tensors; i++)
-        if (load_tensor(g, m->tensors[i].name, &m->tensors[i], m->params + m->tensors[i].offset) != PD_OK) goto fail;
+        if (!pd_tmodel_is_frozen(m, i) &&
+            load_tensor(g, m->tensors[i].name, &m->tensors[i], m->params + m->tensors[i].offset) != PD_OK)
+            goto fail;
     if (!frozen && pd_gguf_find_tensor(g, "opt.m.token_embd.weight")) {
         char name[80];
         for (int i = 0; i < m->n_tensors; i++) {

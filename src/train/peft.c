@@ -410,6 +410,15 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
     p.m = pd_tmodel_load_frozen(o.base, r->B, r->T);
     if (!p.m) { st = pd_fail_ctx(PD_ERR_FORMAT, "finetune: base model"); goto done; }
     if ((st = adapter_for_base(&p, &o, fresh)) != PD_OK) goto done;
+    /* the adapted matrices get f32 copies (W_eff and its gradient); the rest of the base stays frozen
+     * in its stored type */
+    for (int l = 0; l < pd_tmodel_cfg(p.m)->n_layer && st == PD_OK; l++)
+        for (int t = 0; t < PD_AT_COUNT && st == PD_OK; t++) {
+            char name[96];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, pd_adapter_target_tensor(t));
+            if (p.a->targets & (1u << t)) st = pd_tmodel_thaw(p.m, name);
+        }
+    if (st != PD_OK) goto done;
     if (r->task && r->data_path) { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file, not both"); goto done; }
     if (r->task) d = pd_data_task(pd_tmodel_chat(p.m), r->task, r->dlo, r->dhi);
     else if (r->data_path) d = pd_data_file(pd_tmodel_chat(p.m), r->data_path, r->strict);

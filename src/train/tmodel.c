@@ -109,6 +109,8 @@ pd_ttensor *pd_tcfg_tensors(const pd_tcfg *c, int *n) {
             e->ne[0] = ne0;
             e->ne[1] = ne1 ? ne1 : 1;
             e->decay = ne1 != 0;
+            e->kind = k;
+            e->layer = kind_per_layer(k) ? l : 0;
         }
         off += sz[k];
     }
@@ -181,6 +183,8 @@ void pd_tmodel_free(pd_tmodel *m) {
     pd_tokenizer_free(m->own_tok);
     pd_model_free(m->src);
     free(m->rope_factors);
+    free(m->frozen);
+    free(m->frozen_scratch);
     free(m);
 }
 
@@ -208,7 +212,17 @@ void pd_tmodel_init(pd_tmodel *m, pd_rng *rng) {
     }
 }
 
-void pd_tmodel_zero_grad(pd_tmodel *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void pd_tmodel_zero_grad(pd_tmodel *m) {
+    if (!m->frozen) { memset(m->grads, 0, m->n_params * sizeof(float)); return; }
+    /* frozen matrices never get a gradient: their slices stay untouched (and uncommitted) */
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!pd_tmodel_is_frozen(m, i)) memset(m->grads + m->tensors[i].offset, 0, m->tensors[i].n * sizeof(float));
+}
+
+bool pd_tmodel_is_frozen(const pd_tmodel *m, int i) {
+    const pd_ttensor *t = &m->tensors[i];
+    return m->frozen && t->kind >= PD_TP_WQ && t->kind <= PD_TP_DOWN && m->frozen[t->kind * m->cfg.n_layer + t->layer].data;
+}
 
 static pd_status check_batch(pd_tmodel *m, const pd_tbatch *b) {
     if (b->B <= 0 || b->T <= 0 || b->B > m->B || b->T > m->T || (int64_t)b->B * b->T > (int64_t)m->B * m->T)

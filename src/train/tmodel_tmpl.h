@@ -17,17 +17,27 @@
  * and into the input gradients they are given, so residual branches just add up.
  * Threading: OpenMP over independent rows/heads with static schedules, and every sum over the
  * batch is taken in a fixed order, so one run's numbers do not depend on thread timing. */
+#include "ponder/kern.h"
 #include "ponder/train.h"
 #include <math.h>
 #include <string.h>
 
 /* ---- parameters: named pointers into one array ---- */
-typedef union {
-    struct {
-        TR *tok_embd, *attn_norm, *wq, *wk, *wv, *bq, *bk, *bv, *q_norm, *k_norm, *wo, *ffn_norm, *w_gate, *w_up,
-            *w_down, *out_norm, *output;
+typedef struct {
+    union {
+        struct {
+            TR *tok_embd, *attn_norm, *wq, *wk, *wv, *bq, *bk, *bv, *q_norm, *k_norm, *wo, *ffn_norm, *w_gate, *w_up,
+                *w_down, *out_norm, *output;
+        };
+        TR *t[PD_TP_COUNT];
     };
-    TR *t[PD_TP_COUNT];
+    /* Frozen per-layer matrices kept in their stored type (a base under an adapter; only with
+     * TR_FROZEN, the f32 engine): frozen[kind·n_layer + l].data != NULL means that matrix is read
+     * from there, dequantised into scratch just before each use (the same numbers as f32 masters
+     * holding the dequantised weights), and gets no gradient; its slice of the array is unused.
+     * NULL: every weight is in the array. */
+    const pd_tensor *frozen;
+    float *scratch;
 } TN(params);
 
 static inline void TN(params_point)(TN(params) *p, const pd_tcfg *c, TR *base) {
@@ -38,6 +48,34 @@ static inline void TN(params_point)(TN(params) *p, const pd_tcfg *c, TR *base) {
         base += sz[i];
     }
     if (c->tied) p->output = p->tok_embd;
+    p->frozen = NULL;
+    p->scratch = NULL;
+}
+
+/* The matrix of `kind` in layer l (w: its place in the array): w itself, or the frozen matrix
+ * dequantised into the scratch buffer. */
+static inline const TR *TN(weight)(const TN(params) *p, const pd_tcfg *c, int kind, int l, const TR *w) {
+#ifdef TR_FROZEN
+    const pd_tensor *f = p->frozen ? &p->frozen[kind * c->n_layer + l] : NULL;
+    if (f && f->data) {
+        size_t rb = pd_row_bytes(f->type, f->ne[0]);
+        for (int64_t r = 0; r < f->ne[1]; r++)
+            pd_dequantize_row(f->type, (const char *)f->data + (size_t)r * rb, p->scratch + r * f->ne[0], f->ne[0]);
+        return p->scratch;
+    }
+#else
+    (void)p; (void)c; (void)kind; (void)l;
+#endif
+    return w;
+}
+/* the gradient slice of that matrix, or NULL when it is frozen */
+static inline TR *TN(wgrad)(const TN(params) *p, const pd_tcfg *c, int kind, int l, TR *g) {
+#ifdef TR_FROZEN
+    if (p->frozen && p->frozen[kind * c->n_layer + l].data) return NULL;
+#else
+    (void)p; (void)c; (void)kind; (void)l;
+#endif
+    return g;
 }
 
 /* ---- saved activations ---- */
@@ -164,7 +202,7 @@ static inline void TN(linear_forward)(TR *y, const TR *x, const TR *W, const TR 
 static inline void TN(linear_backward)(TR *dx, TR *dW, TR *db, const TR *dy, const TR *x, const TR *W, int64_t M, int in,
                                 int out) {
     if (dx) TR_GEMM(0, 0, M, in, out, dy, out, W, in, 1, dx, in);
-    TR_GEMM(1, 0, out, in, M, dy, out, x, in, 1, dW, in);
+    if (dW) TR_GEMM(1, 0, out, in, M, dy, out, x, in, 1, dW, in); /* NULL: a frozen matrix */
     if (db) {
 #pragma omp parallel for schedule(static)
         for (int o = 0; o < out; o++) {
@@ -345,9 +383,12 @@ static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(a
         TR *v = a->v + l * BT * Hk, *att = a->att + (int64_t)l * B * H * T * T, *atty = a->atty + l * BT * Hq;
         TR *gate = a->gate + l * BT * F, *up = a->up + l * BT * F, *sw = a->sw + l * BT * F;
         TN(rmsnorm_forward)(ln1, rs1, x, p->attn_norm + (int64_t)l * D, BT, D, c->norm_eps);
-        TN(linear_forward)(qraw, ln1, p->wq + (int64_t)l * Hq * D, p->bq ? p->bq + (int64_t)l * Hq : NULL, BT, D, Hq);
-        TN(linear_forward)(kraw, ln1, p->wk + (int64_t)l * Hk * D, p->bk ? p->bk + (int64_t)l * Hk : NULL, BT, D, Hk);
-        TN(linear_forward)(v, ln1, p->wv + (int64_t)l * Hk * D, p->bv ? p->bv + (int64_t)l * Hk : NULL, BT, D, Hk);
+        TN(linear_forward)(qraw, ln1, TN(weight)(p, c, PD_TP_WQ, l, p->wq + (int64_t)l * Hq * D),
+                           p->bq ? p->bq + (int64_t)l * Hq : NULL, BT, D, Hq);
+        TN(linear_forward)(kraw, ln1, TN(weight)(p, c, PD_TP_WK, l, p->wk + (int64_t)l * Hk * D),
+                           p->bk ? p->bk + (int64_t)l * Hk : NULL, BT, D, Hk);
+        TN(linear_forward)(v, ln1, TN(weight)(p, c, PD_TP_WV, l, p->wv + (int64_t)l * Hk * D),
+                           p->bv ? p->bv + (int64_t)l * Hk : NULL, BT, D, Hk);
         if (c->qk_norm) {
             TN(rmsnorm_forward)(q, a->qrstd + l * BT * H, qraw, p->q_norm + (int64_t)l * hd, BT * H, hd, c->norm_eps);
             TN(rmsnorm_forward)(k, a->krstd + l * BT * KV, kraw, p->k_norm + (int64_t)l * hd, BT * KV, hd, c->norm_eps);
@@ -358,13 +399,13 @@ static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(a
         TN(rope_apply)(q, seg, cs, BT, T, H, hd, c->rope_neox, 0);
         TN(rope_apply)(k, seg, cs, BT, T, KV, hd, c->rope_neox, 0);
         TN(attention_forward)(atty, att, q, k, v, seg, B, T, H, KV, hd);
-        TN(linear_forward)(mid, atty, p->wo + (int64_t)l * D * Hq, NULL, BT, Hq, D);
+        TN(linear_forward)(mid, atty, TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), NULL, BT, Hq, D);
         for (int64_t i = 0; i < BT * D; i++) mid[i] += x[i];
         TN(rmsnorm_forward)(ln2, rs2, mid, p->ffn_norm + (int64_t)l * D, BT, D, c->norm_eps);
-        TN(linear_forward)(gate, ln2, p->w_gate + (int64_t)l * F * D, NULL, BT, D, F);
-        TN(linear_forward)(up, ln2, p->w_up + (int64_t)l * F * D, NULL, BT, D, F);
+        TN(linear_forward)(gate, ln2, TN(weight)(p, c, PD_TP_GATE, l, p->w_gate + (int64_t)l * F * D), NULL, BT, D, F);
+        TN(linear_forward)(up, ln2, TN(weight)(p, c, PD_TP_UP, l, p->w_up + (int64_t)l * F * D), NULL, BT, D, F);
         TN(swiglu_forward)(sw, gate, up, BT * F);
-        TN(linear_forward)(xo, sw, p->w_down + (int64_t)l * D * F, NULL, BT, F, D);
+        TN(linear_forward)(xo, sw, TN(weight)(p, c, PD_TP_DOWN, l, p->w_down + (int64_t)l * D * F), NULL, BT, F, D);
         for (int64_t i = 0; i < BT * D; i++) xo[i] += mid[i];
     }
     TN(rmsnorm_forward)(a->lnf, a->rstdf, a->resid + (int64_t)c->n_layer * BT * D, p->out_norm, BT, D, c->norm_eps);
@@ -391,17 +432,21 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
         const TR *gate = a->gate + l * BT * F, *up = a->up + l * BT * F, *sw = a->sw + l * BT * F;
         /* FFN branch: xo = mid + down(swiglu(gate(ln2), up(ln2))); dres holds d xo and becomes d mid */
         memset(g->dsw, 0, sizeof(TR) * BT * F);
-        TN(linear_backward)(g->dsw, gp->w_down + (int64_t)l * D * F, NULL, dres, sw, p->w_down + (int64_t)l * D * F, BT, F, D);
+        TN(linear_backward)(g->dsw, TN(wgrad)(p, c, PD_TP_DOWN, l, gp->w_down + (int64_t)l * D * F), NULL, dres, sw,
+                            TN(weight)(p, c, PD_TP_DOWN, l, p->w_down + (int64_t)l * D * F), BT, F, D);
         memset(g->dgate, 0, sizeof(TR) * BT * F);
         memset(g->dup, 0, sizeof(TR) * BT * F);
         TN(swiglu_backward)(g->dgate, g->dup, g->dsw, gate, up, BT * F);
         memset(g->dln, 0, sizeof(TR) * BT * D);
-        TN(linear_backward)(g->dln, gp->w_gate + (int64_t)l * F * D, NULL, g->dgate, ln2, p->w_gate + (int64_t)l * F * D, BT, D, F);
-        TN(linear_backward)(g->dln, gp->w_up + (int64_t)l * F * D, NULL, g->dup, ln2, p->w_up + (int64_t)l * F * D, BT, D, F);
+        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_GATE, l, gp->w_gate + (int64_t)l * F * D), NULL, g->dgate, ln2,
+                            TN(weight)(p, c, PD_TP_GATE, l, p->w_gate + (int64_t)l * F * D), BT, D, F);
+        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_UP, l, gp->w_up + (int64_t)l * F * D), NULL, g->dup, ln2,
+                            TN(weight)(p, c, PD_TP_UP, l, p->w_up + (int64_t)l * F * D), BT, D, F);
         TN(rmsnorm_backward)(dres, gp->ffn_norm + (int64_t)l * D, g->dln, mid, p->ffn_norm + (int64_t)l * D, rs2, BT, D);
         /* attention branch: mid = x + wo(attn(rope(norm(q)), rope(norm(k)), v)) */
         memset(g->datty, 0, sizeof(TR) * BT * Hq);
-        TN(linear_backward)(g->datty, gp->wo + (int64_t)l * D * Hq, NULL, dres, atty, p->wo + (int64_t)l * D * Hq, BT, Hq, D);
+        TN(linear_backward)(g->datty, TN(wgrad)(p, c, PD_TP_WO, l, gp->wo + (int64_t)l * D * Hq), NULL, dres, atty,
+                            TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), BT, Hq, D);
         memset(g->dq, 0, sizeof(TR) * BT * Hq);
         memset(g->dk, 0, sizeof(TR) * BT * Hk);
         memset(g->dv, 0, sizeof(TR) * BT * Hk);
@@ -421,12 +466,15 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
             memcpy(g->dk, dkr, sizeof(TR) * BT * Hk);
         }
         memset(g->dln, 0, sizeof(TR) * BT * D);
-        TN(linear_backward)(g->dln, gp->wq + (int64_t)l * Hq * D, gp->bq ? gp->bq + (int64_t)l * Hq : NULL, g->dq, ln1,
-                            p->wq + (int64_t)l * Hq * D, BT, D, Hq);
-        TN(linear_backward)(g->dln, gp->wk + (int64_t)l * Hk * D, gp->bk ? gp->bk + (int64_t)l * Hk : NULL, g->dk, ln1,
-                            p->wk + (int64_t)l * Hk * D, BT, D, Hk);
-        TN(linear_backward)(g->dln, gp->wv + (int64_t)l * Hk * D, gp->bv ? gp->bv + (int64_t)l * Hk : NULL, g->dv, ln1,
-                            p->wv + (int64_t)l * Hk * D, BT, D, Hk);
+        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_WQ, l, gp->wq + (int64_t)l * Hq * D),
+                            gp->bq ? gp->bq + (int64_t)l * Hq : NULL, g->dq, ln1,
+                            TN(weight)(p, c, PD_TP_WQ, l, p->wq + (int64_t)l * Hq * D), BT, D, Hq);
+        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_WK, l, gp->wk + (int64_t)l * Hk * D),
+                            gp->bk ? gp->bk + (int64_t)l * Hk : NULL, g->dk, ln1,
+                            TN(weight)(p, c, PD_TP_WK, l, p->wk + (int64_t)l * Hk * D), BT, D, Hk);
+        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_WV, l, gp->wv + (int64_t)l * Hk * D),
+                            gp->bv ? gp->bv + (int64_t)l * Hk : NULL, g->dv, ln1,
+                            TN(weight)(p, c, PD_TP_WV, l, p->wv + (int64_t)l * Hk * D), BT, D, Hk);
         TN(rmsnorm_backward)(dres, gp->attn_norm + (int64_t)l * D, g->dln, x, p->attn_norm + (int64_t)l * D, rs1, BT, D);
     }
     TN(embed_backward)(gp->tok_embd, dres, tokens, BT, D);

@@ -9,6 +9,7 @@
 
 #define TR float
 #define TN(x) pd_tr_##x
+#define TR_FROZEN /* frozen matrices in their stored type (pd_tmodel_load_frozen) */
 #define TR_EXP(x) expf(x)
 #define TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) \
     pd_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc)
@@ -34,7 +35,14 @@ struct pd_tmodel {
     struct pd_model *src;       /* NULL for models made by pd_tmodel_new */
     pd_tokenizer *own_tok;      /* the byte vocabulary (pd_tmodel_new with n_vocab PD_TRAIN_VOCAB) */
     pd_tchat chat;              /* chat.tok NULL: no vocabulary */
+    /* pd_tmodel_load_frozen: the base's quantised/half block matrices stay in their stored type (views
+     * into src), [kind·n_layer + l] as p.frozen reads them; their params/grads slices are unused */
+    pd_tensor *frozen;          /* NULL: every weight is in params */
+    float *frozen_scratch;      /* the largest frozen matrix, dequantised before each use */
 };
+/* tensor i of m->tensors is a frozen matrix (no f32 copy, no gradient) */
+bool pd_tmodel_is_frozen(const pd_tmodel *m, int i);
+
 /* pd_tmodel_new with or without AdamW moments (frozen bases under adapters need none) */
 pd_tmodel *pd_tmodel_new_ex(const pd_tcfg *c, int B, int T, bool moments);
 
