@@ -49,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 pd_run_opts_default(&r, 0);
                 char *keep = NULL;
                 (void)pd_run_opts_from_json(j, &r, &keep);
+                (void)pd_run_json_steps(j);
                 free(keep);
                 cJSON_Delete(j);
             }

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,11 +190,13 @@ static int read_meta(const pd_task_item *it, int64_t *nums, int *n, int64_t *tar
     *n = 0;
     if (ok) {
         const cJSON *e;
+        /* meta comes from a JSONL file: a number beyond ±1e15 is refused, not cast (that would be UB) */
         cJSON_ArrayForEach(e, a) {
-            if (!cJSON_IsNumber(e)) { ok = 0; break; }
+            if (!cJSON_IsNumber(e) || !(fabs(e->valuedouble) <= 1e15)) { ok = 0; break; }
             nums[(*n)++] = (int64_t)e->valuedouble;
         }
-        *target = (int64_t)t->valuedouble;
+        if (!(fabs(t->valuedouble) <= 1e15)) ok = 0;
+        else *target = (int64_t)t->valuedouble;
     }
     cJSON_Delete(m);
     return ok;

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,7 +147,7 @@ static void gr_check(const pd_task_item *it, const char *ans, pd_verdict *v) {
     const cJSON *jn = m ? cJSON_GetObjectItemCaseSensitive(m, "n") : NULL, *js = m ? cJSON_GetObjectItemCaseSensitive(m, "s") : NULL,
                 *jt = m ? cJSON_GetObjectItemCaseSensitive(m, "t") : NULL, *je = m ? cJSON_GetObjectItemCaseSensitive(m, "edges") : NULL;
     if (!cJSON_IsNumber(jn) || !cJSON_IsNumber(js) || !cJSON_IsNumber(jt) || !cJSON_IsArray(je) || jn->valuedouble < 1 ||
-        jn->valuedouble > GR_MAXN) {
+        jn->valuedouble > GR_MAXN || !(fabs(js->valuedouble) <= GR_MAXN) || !(fabs(jt->valuedouble) <= GR_MAXN)) {
         cJSON_Delete(m);
         tk_verdict(v, 0.0, "item has no graph meta", ans);
         return;

@@ -232,7 +232,7 @@ pd_status pd_run_resume_steps(pd_run_opts *r, int64_t start, int64_t schedule) {
 
 int64_t pd_run_json_steps(const cJSON *j) {
     const cJSON *x = cJSON_GetObjectItem(j, "steps");
-    return x && cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
+    return x && cJSON_IsNumber(x) ? (int64_t)fit_num(x->valuedouble, 4e18) : 0;
 }
 
 static pd_status run_eval(pd_run *r, int64_t step, const pd_run_hooks *h) {
