@@ -41,7 +41,9 @@ for t in "${targets[@]}"; do
     execs=$(sed -nE 's/^stat::number_of_executed_units: ([0-9]+)/\1/p' "$log" | tail -1)
     ncrash=$(find "$crashes" -type f -newer "$stamp" | wc -l)
     status=ok
-    if [ $rc -ne 0 ]; then
+    if [ $rc -eq 77 ]; then
+        status="SKIPPED ($(grep -m1 SKIPPED "$log" | cut -c1-90))"
+    elif [ $rc -ne 0 ]; then
         status="FAILED rc=$rc"; failed=1
         grep -m3 -E 'ERROR: |runtime error|SUMMARY' "$log" | sed 's/^/    /'
     fi
