@@ -153,6 +153,8 @@ typedef struct {
     int n, G;
     const double *reward, *adv;
     const int *resp_len;
+    const int32_t *const *tokens;   /* tokens[i]: prompt + response of sequence i */
+    const int *n_tokens, *n_prompt;
 } pd_rl_batch_view;
 void pd_rl_last_batch(const pd_rl *r, pd_rl_batch_view *v);
 /* Test hook: the reward function (default: the verifier path above) replaced by fn(ctx, item,

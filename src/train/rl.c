@@ -111,6 +111,8 @@ struct pd_rl {
     int n_seqs;
     double *reward, *adv;
     int *resp_len;
+    const int32_t **vtok;       /* pd_rl_last_batch's view of the sequences */
+    int *vn, *vnp;
 };
 
 static void seq_free(rl_seq *s) {
@@ -122,7 +124,9 @@ static void batch_free(pd_rl *r) {
     for (int i = 0; i < r->n_seqs; i++) seq_free(&r->seqs[i]);
     for (int i = 0; i < r->n_items; i++) pd_task_item_free(&r->items[i]);
     free(r->seqs); free(r->items); free(r->reward); free(r->adv); free(r->resp_len);
+    free(r->vtok); free(r->vn); free(r->vnp);
     r->seqs = NULL; r->items = NULL; r->reward = r->adv = NULL; r->resp_len = NULL;
+    r->vtok = NULL; r->vn = r->vnp = NULL;
     r->n_seqs = r->n_items = 0;
 }
 
@@ -198,6 +202,7 @@ void pd_rl_set_reward(pd_rl *r, pd_rl_reward_fn fn, void *ctx) { r->rfn = fn; r-
 
 void pd_rl_last_batch(const pd_rl *r, pd_rl_batch_view *v) {
     v->n = r->n_seqs; v->G = r->c.G; v->reward = r->reward; v->adv = r->adv; v->resp_len = r->resp_len;
+    v->tokens = r->vtok; v->n_tokens = r->vn; v->n_prompt = r->vnp;
 }
 
 int pd_rl_eval_items(pd_rl *r, uint64_t seed, int n, pd_task_item *items) {
@@ -532,6 +537,11 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     s->zero_var_frac = r->n_items ? (double)zero_kept / r->n_items : 0;
     for (int i = 0; i < r->n_seqs && st == PD_OK && r->ref; i++) st = ref_logprobs(r, &r->seqs[i]);
     if (st != PD_OK) return st;
+    r->vtok = pd_malloc(sizeof(*r->vtok) * (size_t)(r->n_seqs + 1));
+    r->vn = pd_malloc(sizeof(int) * (size_t)(r->n_seqs + 1));
+    r->vnp = pd_malloc(sizeof(int) * (size_t)(r->n_seqs + 1));
+    if (!r->vtok || !r->vn || !r->vnp) return PD_ERR_NOMEM;
+    for (int i = 0; i < r->n_seqs; i++) { r->vtok[i] = r->seqs[i].tok; r->vn[i] = r->seqs[i].n; r->vnp[i] = r->seqs[i].n_prompt; }
 
     /* statistics of the kept batch */
     int N = r->n_seqs;

@@ -329,6 +329,91 @@ static void test_reward_rises(void **st) {
     pd_tmodel_free(m);
 }
 
+
+/* The learner end to end: the weight gradient of one GRPO update (μ = K = 1, temperature 0.8, no
+ * clipping at θ0, SEQ_MEAN_TOKEN_MEAN) equals central differences of
+ *   F(θ) = −(1/N) Σ_i A_i/|o_i| Σ_t log π_θ,T(o_t)      (dF/dθ = dL/dθ at θ0, where ρ = 1)
+ * evaluated by the training forward on the rollout's own tokens, for the parameters with the largest
+ * gradients. This checks dL/dlogp → dL/dlogits (with the temperature) → backward. */
+static double f_of_params(pd_tmodel *m, const pd_rl_batch_view *v, double invT) {
+    int T = 0;
+    for (int i = 0; i < v->n; i++) if (v->n_tokens[i] > T) T = v->n_tokens[i];
+    int V = pd_tmodel_cfg(m)->n_vocab;
+    int32_t *tk = calloc((size_t)T, sizeof(int32_t));
+    double F = 0;
+    for (int i = 0; i < v->n; i++) {
+        for (int t = 0; t < T; t++) tk[t] = t < v->n_tokens[i] ? v->tokens[i][t] : 0;
+        pd_tbatch b = {1, T, tk, NULL, NULL};
+        pd_tmodel_forward(m, &b, NULL);
+        const float *lg = pd_tmodel_logits(m);
+        int np = v->n_prompt[i], L = v->n_tokens[i] - np;
+        double sum = 0;
+        for (int k = 0; k < L; k++) {
+            const float *x = lg + (size_t)(np - 1 + k) * V;
+            double mx = -1e300, z = 0;
+            for (int j = 0; j < V; j++) if (x[j] * invT > mx) mx = x[j] * invT;
+            for (int j = 0; j < V; j++) z += exp(x[j] * invT - mx);
+            sum += x[v->tokens[i][np + k]] * invT - mx - log(z);
+        }
+        F -= v->adv[i] / L * sum / v->n;
+    }
+    free(tk);
+    return F;
+}
+
+static void test_learner_gradient_fd(void **st) {
+    (void)st;
+    pd_tmodel *m = tiny_model(17, 8);
+    size_t n = pd_tmodel_n_params(m);
+    float *theta0 = malloc(n * sizeof(float)), *grad = malloc(n * sizeof(float));
+    memcpy(theta0, pd_tmodel_params(m), n * sizeof(float));
+    pd_rl_cfg c = small_cfg(PD_RL_GRPO);
+    c.temperature = 0.8f;
+    c.opt.clip = 0;   /* the gradient itself, unclipped (AdamW clips only its own copy anyway) */
+    pd_rl *r = pd_rl_new(m, NULL, &c, &src_add);
+    assert_non_null(r);
+    pd_rl_set_reward(r, digit_reward, NULL);
+    pd_rng g;
+    pd_rng_seed(&g, 23);
+    int64_t os = 0;
+    pd_rl_stats s;
+    assert_int_equal(pd_rl_step(r, &g, &os, false, &s), PD_OK);
+    assert_true(s.groups_kept == c.B && s.zero_var_frac < 1);
+    memcpy(grad, pd_tmodel_grads(m), n * sizeof(float));
+    memcpy(pd_tmodel_params(m), theta0, n * sizeof(float));   /* back to θ0 */
+    pd_rl_batch_view v;
+    pd_rl_last_batch(r, &v);
+    /* the 12 largest gradients */
+    int top[12] = {0};
+    for (int k = 0; k < 12; k++) {
+        int best = -1;
+        for (size_t i = 0; i < n; i++) {
+            bool used = false;
+            for (int q = 0; q < k; q++) used = used || top[q] == (int)i;
+            if (!used && (best < 0 || fabsf(grad[i]) > fabsf(grad[best]))) best = (int)i;
+        }
+        top[k] = best;
+    }
+    float *p = pd_tmodel_params(m);
+    for (int k = 0; k < 12; k++) {
+        int i = top[k];
+        float keep = p[i], h = 1e-2f * fmaxf(1.0f, fabsf(keep));
+        p[i] = keep + h;
+        double up = f_of_params(m, &v, 1.0 / c.temperature);
+        p[i] = keep - h;
+        double dn = f_of_params(m, &v, 1.0 / c.temperature);
+        p[i] = keep;
+        double fd = (up - dn) / (2.0 * (double)h);
+        if (fabs(fd - grad[i]) > 0.03 * fabs(fd) + 1e-5) {
+            fprintf(stderr, "param %d: learner %.6g, finite differences %.6g\n", i, grad[i], fd);
+            fail();
+        }
+    }
+    pd_rl_free(r);
+    pd_tmodel_free(m);
+    free(theta0); free(grad);
+}
+
 /* ---- the run: determinism and resume ---- */
 
 static void write_model(const char *path, uint64_t seed) {
@@ -408,7 +493,8 @@ int main(void) {
         cmocka_unit_test(test_surrogate_fd),          cmocka_unit_test(test_aggregation_values),
         cmocka_unit_test(test_advantages),            cmocka_unit_test(test_zero_gradient_equal_rewards),
         cmocka_unit_test(test_ratio_and_logprobs),    cmocka_unit_test(test_dynamic_sampling),
-        cmocka_unit_test(test_reward_rises),          cmocka_unit_test(test_determinism_and_resume),
+        cmocka_unit_test(test_reward_rises),          cmocka_unit_test(test_learner_gradient_fd),
+        cmocka_unit_test(test_determinism_and_resume),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[512];
