@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/cli/test_adapters.sh — `ponder adapters count|shapes|info`: counts against hand arithmetic,
 # usage errors (exit 2, one line naming the problem). Run: bash tests/cli/test_adapters.sh PONDER
-set -u
+set -u -o pipefail
 P=${1:?usage: test_adapters.sh /path/to/ponder}
 . "$(dirname "$0")/fixtures.sh"
 fail=0
@@ -46,7 +46,8 @@ trap 'rm -rf "$T"' EXIT
   --eval-n 0 --plot none --quiet --out "$T/base.gguf" >/dev/null || { echo "FAIL training the base"; exit 1; }
 TOK=72,101,108,108,111,33,10
 "$P" logits -m "$T/base.gguf" --tokens $TOK --all --out "$T/base.f32" || fail=1
-maxrel() { # max |a-b| / max |a| over two raw f32 files
+maxrel() { # max |a-b| / max |a| over two raw f32 files of the same non-zero size (else 1e99)
+  if [ ! -s "$1" ] || [ "$(stat -c %s "$1")" != "$(stat -c %s "$2" 2>/dev/null)" ]; then echo 1e99; return; fi
   paste <(od -An -v -f -w4 "$1") <(od -An -v -f -w4 "$2") |
     awk '{d=$1-$2; if(d<0)d=-d; a=$1; if(a<0)a=-a; if(d>md)md=d; if(a>ma)ma=a} END{printf "%.3g\n", (ma>0?md/ma:md)}'
 }
@@ -61,12 +62,16 @@ done
 # inspect summarises an adapter; run --adapter with a fresh PiSSA adapter generates what the base does
 check "inspect pissa trainable" "  trainable:  $(( 2 * (2*(32+32) + 2*(32+16) + 2*(32+16) + 2*(32+32) + 3*2*(32+48)) ))" \
   "$("$P" inspect "$T/pissa.gguf" --no-tensors | grep '^  trainable:' | sed 's/ (.*//')"
-g0=$("$P" run -m "$T/base.gguf" -p "2+3" -n 6 --temp 0 --json | grep '"answer"')
-g1=$("$P" run -m "$T/base.gguf" --adapter "$T/pissa.gguf" -p "2+3" -n 6 --temp 0 --json | grep '"answer"')
+answer() { python3 -c 'import json,sys; print(repr(json.loads(sys.stdin.read())["answer"]))'; }
+g0=$("$P" run -m "$T/base.gguf" -p "2+3" -n 6 --temp 0 --json | answer) || fail=1
+g1=$("$P" run -m "$T/base.gguf" --adapter "$T/pissa.gguf" -p "2+3" -n 6 --temp 0 --json | answer) || fail=1
+check "run --adapter: an answer" yes "$([ -n "$g0" ] && echo yes || echo no)"
 check "run --adapter at step 0" "$g0" "$g1"
 # chat and eval take the same shared --adapter flag: step 0 chat equals the base chat; a bad file is exit 1
-c0=$(printf '2+3\n' | "$P" chat -m "$T/base.gguf" -n 6 --temp 0 2>/dev/null)
-c1=$(printf '2+3\n' | "$P" chat -m "$T/base.gguf" --adapter "$T/pissa.gguf" -n 6 --temp 0 2>/dev/null)
+# (bytes shown by od: a reply of newlines only is still a reply)
+c0=$(printf '2+3\n' | "$P" chat -m "$T/base.gguf" -n 6 --temp 0 2>/dev/null | od -An -c) || fail=1
+c1=$(printf '2+3\n' | "$P" chat -m "$T/base.gguf" --adapter "$T/pissa.gguf" -n 6 --temp 0 2>/dev/null | od -An -c) || fail=1
+check "chat --adapter: a reply" yes "$([ -n "$c0" ] && echo yes || echo no)"
 check "chat --adapter at step 0" "$c0" "$c1"
 expect_err "chat with a missing adapter" 1 "--adapter: .*cannot open" chat -m "$T/base.gguf" --adapter "$T/none.gguf"
 expect_err "eval with a missing adapter" 1 "--adapter: .*cannot open" eval -m "$T/base.gguf" --task arith-add --n 1 --adapter "$T/none.gguf"

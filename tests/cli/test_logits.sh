@@ -20,7 +20,8 @@ relerr() {
         awk 'NF == 2 { d = $1 - $2; if (d < 0) d = -d; if (d > w) w = d; g = $2 < 0 ? -$2 : $2; if (g > m) m = g; n++ }
              END { if (n == 0 || m == 0) print "nan"; else printf "%.3e\n", w / m }'
 }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
+# a <= b, and a is a number (relerr prints "nan" for an empty file: mawk takes nan <= b as true)
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^[0-9][0-9.e+-]*$/ && a + 0 <= b + 0) }'; }
 
 # all positions, F32 cache: 1e-4 of the largest logit (measured ~1e-7)
 "$PONDER" logits -m "$FIX/tiny-llama.gguf" --tokens "$TOKENS" --all --threads 2 --out "$T/all.f32" || fail "logits --all"

@@ -38,6 +38,7 @@ check "gen difficulty" 4 "$("$P" tasks gen --task arith-add --n 1 --difficulty 4
 "$P" tasks gen --task arith --difficulty 2 --n 300 --split train --seed 1 2>/dev/null | python3 -c 'import json,sys; [print(json.loads(l)["prompt"]) for l in sys.stdin]' | sort -u > "$T/train"
 "$P" tasks gen --task arith --difficulty 2 --n 300 --split test --seed 1 2>/dev/null | python3 -c 'import json,sys; [print(json.loads(l)["prompt"]) for l in sys.stdin]' | sort -u > "$T/test"
 check "train/test disjoint" 0 "$(comm -12 "$T/train" "$T/test" | wc -l)"
+check "both splits non-empty" yes "$([ "$(wc -l < "$T/train")" -gt 100 ] && [ "$(wc -l < "$T/test")" -gt 5 ] && echo yes || echo no)"
 
 # score: hand-written outputs for 3 arith-add items of known content
 "$P" tasks gen --task arith-add --n 3 --seed 11 --difficulty 2 > "$T/items.jsonl" 2>/dev/null
