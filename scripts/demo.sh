@@ -10,7 +10,8 @@ set -eu
 PONDER=${1:?usage: demo.sh path/to/ponder}
 OUT=${DEMO_OUT:-demo-out}
 STEPS=${DEMO_STEPS:-1500}
-THREADS=${DEMO_THREADS:-0}
+THREADS=()
+[ -n "${DEMO_THREADS:-}" ] && THREADS=(--threads "$DEMO_THREADS")   # default: all cores
 # Two thread pools meet in a training step (OpenMP for our kernels, OpenBLAS's own for GEMM): let
 # idle workers of each sleep at once instead of spinning, or they steal the cores from each other
 # (measured here: 2 threads 2x slower than 1 without these, 1.4-1.6x faster with them).
@@ -24,7 +25,7 @@ echo "== ponder demo: training a reasoning model from scratch on 3-digit additio
 echo "   ($STEPS steps; loss curve: $MODEL.loss.svg, step log: $OUT/steps.jsonl)"
 "$PONDER" train --task arith-add --difficulty 3 \
     --arch qwen3 --dim 128 --layers 4 --heads 4 --kv-heads 2 --ffn 384 \
-    --batch 4 --seq 320 --steps "$STEPS" --lr 2e-3 --warmup 50 --wd 0.1 --seed 1 --threads "$THREADS" \
+    --batch 4 --seq 320 --steps "$STEPS" --lr 2e-3 --warmup 50 --wd 0.1 --seed 1 "${THREADS[@]}" \
     --eval-every 500 --eval-n 100 --max-new 160 \
     --out "$MODEL" --log "$OUT/steps.jsonl" \
     --report 3,4 --records "$OUT/eval-records.jsonl"
