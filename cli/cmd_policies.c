@@ -50,13 +50,15 @@ static void cleanup_at_exit(void) {
 /* trimr:verifier=FILE: loaded once (the first spec that names one), added to the gen as model 1. */
 static bool load_verifier(const char *verb, const gen_cli *o) {
     for (int i = 0; i < o->n_policy && !cli_verifier; i++) {
-        if (strncmp(o->policy[i], "trimr:", 6)) continue;
-        const char *vf = strstr(o->policy[i], "verifier=");
-        if (!vf || !strncmp(vf + 9, "self", 4)) continue;
-        char *path = pd_strndup(vf + 9, strcspn(vf + 9, ","));
+        const char *key = !strncmp(o->policy[i], "trimr:", 6) ? "verifier=" : !strncmp(o->policy[i], "spec-think", 10) ? "large=" : NULL;
+        const char *vf = key ? strstr(o->policy[i], key) : NULL;
+        if (!vf) continue;
+        vf += strlen(key);
+        if (!strncmp(vf, "self", 4) || !*vf || *vf == ',') continue;
+        char *path = pd_strndup(vf, strcspn(vf, ","));
         if (!path) return false;
         cli_verifier = pd_model_load(path);
-        if (!cli_verifier) cli_error(verb, "--policy trimr: verifier %s: %s", path, pd_last_error());
+        if (!cli_verifier) cli_error(verb, "--policy %s: %s: %s", o->policy[i], path, pd_last_error());
         else cleanup_at_exit();
         free(path);
         if (!cli_verifier) return false;
@@ -67,7 +69,7 @@ static bool load_verifier(const char *verb, const gen_cli *o) {
 static bool add_verifier(const char *verb, pd_gen *g) {
     if (!cli_verifier || pd_gen_model(g, 1)) return true;
     if (pd_gen_add_model(g, cli_verifier) == 1) return true;
-    cli_error(verb, "--policy trimr: verifier: %s", pd_last_error());
+    cli_error(verb, "--policy: adding the second model: %s", pd_last_error());
     return false;
 }
 
@@ -83,7 +85,7 @@ int gen_cli_policy_flag(const char *verb, gen_cli *o, const char *v) {
     pd_reason_spec *s;
     if (pd_reason_parse(v, &s) != PD_OK) { cli_error(verb, "--policy: %s", pd_last_error()); return -1; }
     bool driver = pd_reason_spec_method(s)->kind == PD_REASON_DRIVER;
-    bool hub = !strncmp(pd_reason_spec_method(s)->name, "trimr", 5);
+    bool hub = !strncmp(pd_reason_spec_method(s)->name, "trimr", 5) || !strcmp(pd_reason_spec_method(s)->name, "spec-think");
     pd_reason_spec_free(s);
     if (!strcmp(verb, "chat") && (driver || hub)) {
         cli_error(verb, "--policy %s: needs several sequences per turn; use it with run or eval", v);
@@ -111,7 +113,7 @@ bool gen_cli_policies(const char *verb, const gen_cli *o, const pd_model *m, pd_
         env.hub = cli_hub;
     }
     if (!load_verifier(verb, o)) return false;
-    if (cli_verifier) env.verifier_model = 1;   /* the gen's second model (add_verifier) */
+    if (cli_verifier) env.model2 = 1;   /* the gen's second model (add_verifier) */
     for (int i = 0; i < o->n_policy; i++) {
         pd_reason_spec *s;
         pd_status st = pd_reason_parse(o->policy[i], &s);

@@ -47,7 +47,8 @@ typedef struct {
     bool (*equiv)(const char *a, const char *b);   /* answer equivalence; NULL: byte equality */
     pd_reason_hub *hub;   /* needed by trimr-probe and trimr; NULL: those fail to make */
     const char *question; /* the user question (trimr's verifier prompts); may be NULL */
-    int verifier_model;   /* trimr: pd_gen model index of the verifier (0: the main model itself) */
+    int model2;           /* the gen's index of a second model: trimr's verifier (0: the main model
+                             itself), spec-think's large model */
     int think_budget;     /* trimr: the token budget its R_thres share refers to (<= 0: unknown, rule off) */
 } pd_reason_env;
 

@@ -6,6 +6,7 @@
 #include "ponder/alloc.h"
 #include "ponder/budget.h"
 #include "ponder/s1.h"
+#include "ponder/spec.h"
 #include "ponder/trimr.h"
 #include <errno.h>
 #include <math.h>
@@ -81,6 +82,25 @@ static const pd_reason_param TRIMR_P[] = {
     {"verifier", PD_RP_STR, "self", 0, 0, "verifier model: a GGUF file of the same vocabulary, or self (the model itself)", NULL},
 };
 
+static const pd_reason_param SPEC_P[] = {
+    {"large", PD_RP_STR, "", 0, 0, "the large model: a GGUF file of the same vocabulary (required)", NULL},
+    {"probe", PD_RP_INT, "4", 1, 1024, "small-model tokens after a blank line whose sentiment decides", NULL},
+    {"target", PD_RP_INT, "20", 1, 1 << 20, "tokens the large model writes at a reflective point", NULL},
+    {"recap", PD_RP_INT, "125", 1, 1 << 20, "tokens of a large-model check/recap (+25 per use, <= 200)", NULL},
+    {"neg_limit", PD_RP_INT, "15", 1, 1 << 20, "negative points before a check/recap (+5 per use, <= 30)", NULL},
+};
+
+static pd_status make_spec(const pd_reason_spec *s, const pd_reason_env *env, pd_policy *out) {
+    if (env->model2 < 1) return pd_fail(PD_ERR_ARG, "needs a large model: large=FILE");
+    pd_spec_params p = pd_spec_defaults();
+    p.large = env->model2;
+    p.probe = pd_reason_int(s, "probe");
+    p.target = pd_reason_int(s, "target");
+    p.recap = pd_reason_int(s, "recap");
+    p.neg_limit = pd_reason_int(s, "neg_limit");
+    return pd_spec_policy(env->tok, &p, NULL, 0, NULL, out);
+}
+
 static const pd_reason_method METHODS[] = {
     {"s1", "s1 budget forcing: 'Wait' instead of the first k closers, forced end at max", PD_REASON_POLICY, S1_P,
      (int)(sizeof S1_P / sizeof S1_P[0]), make_s1},
@@ -90,6 +110,8 @@ static const pd_reason_method METHODS[] = {
      PD_REASON_POLICY, TRIMR_PROBE_P, (int)(sizeof TRIMR_PROBE_P / sizeof TRIMR_PROBE_P[0]), pd_trimr_probe_make},
     {"trimr", "TrimR: a verifier model's yes/no logits judge each thought; over/under-thinking and repetition rules",
      PD_REASON_POLICY, TRIMR_P, (int)(sizeof TRIMR_P / sizeof TRIMR_P[0]), pd_trimr_make},
+    {"spec-think", "speculative thinking: the small model thinks, a large model writes the reflective spans",
+     PD_REASON_POLICY, SPEC_P, (int)(sizeof SPEC_P / sizeof SPEC_P[0]), make_spec},
     {"vote", "self-consistency / weighted vote / best-of-N: n samples by prefill+fork, answers voted, adaptive stop",
      PD_REASON_DRIVER, VOTE_P, (int)(sizeof VOTE_P / sizeof VOTE_P[0]), NULL},
 };

@@ -306,7 +306,7 @@ static pd_status make(const pd_reason_spec *s, const pd_reason_env *env, pd_poli
     t->r.rep_n = pd_reason_int(s, "rep_n");
     t->answer_budget = verifier ? 0 : pd_reason_int(s, "answer");
     t->n_sent = verifier ? pd_reason_int(s, "n_sent") : 0;
-    t->model = env->verifier_model;
+    t->model = env->model2;
     t->guide = !strcmp(pd_reason_str(s, "guide"), "spec");
     t->markers = pd_strdup(pd_reason_str(s, "markers"));
     t->question = env->question ? pd_strdup(env->question) : NULL;
