@@ -40,7 +40,7 @@ typedef struct { char *role, *content; } hmsg;
 /* drop hist[0..k) (whole turns), shifting the rest down */
 static void drop_front(hmsg *hist, int *n_hist, int k) {
     for (int i = 0; i < k; i++) { free(hist[i].role); free(hist[i].content); }
-    memmove(hist, hist + k, (size_t)(*n_hist - k) * sizeof *hist);
+    if (*n_hist > k) memmove(hist, hist + k, (size_t)(*n_hist - k) * sizeof *hist);
     *n_hist -= k;
 }
 
