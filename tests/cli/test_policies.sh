@@ -55,6 +55,11 @@ grep -q "vote (majority).*3 samples finished, 0 stopped early" "$T/v.err" || fai
 "$PONDER" run -m "$M" -p "What is 2+3?" --seed 3 -n 30 --policy trimr-probe --json > "$T/t.json" 2> "$T/t.err" ||
     fail "run trimr-probe"
 python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$T/t.json" || fail "trimr-probe json"
+"$PONDER" run -m "$M" -p "What is 2+3?" --seed 3 -n 30 --policy spec-think:large=$FX/models/tiny-qwen2.gguf,probe=1 \
+    --json > "$T/sp.json" || fail "run spec-think"
+python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$T/sp.json" || fail "spec-think json"
+"$PONDER" run -m "$M" -p hi --policy spec-think 2> "$T/err" && fail "spec-think without a large model"
+grep -q "needs a large model" "$T/err" || fail "spec-think message"
 "$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy trimr-probe --policy s1 > "$T/e.txt" || fail "eval with policies"
 grep -q "^accuracy" "$T/e.txt" || fail "eval summary"
 "$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy vote 2> /dev/null && fail "eval accepted vote"
