@@ -35,7 +35,7 @@ if [ ! -s "$MODEL" ] || [ "${DEMO_RETRAIN:-0}" = 1 ]; then
       --seed 11 --out "$OUT/overthink-train.jsonl"
   echo "== 2. training ($STEPS steps)"
   "$PONDER" train --data "$OUT/overthink-train.jsonl" --arch qwen3 --dim 128 --layers 4 --heads 4 --kv-heads 2 \
-      --ffn 384 --batch 6 --seq 448 --steps "$STEPS" --lr 2e-3 --warmup 20 --wd 0.1 --seed 1 --threads "$THREADS" \
+      --ffn 384 --batch 6 --seq 448 --steps "$STEPS" --lr 2e-3 --warmup 20 --wd 0.1 --seed 1 "${TFLAG[@]}" \
       --eval-n 0 --quiet --log "$OUT/overthink-steps.jsonl" --out "$MODEL"
 fi
 t1=$(date +%s)
