@@ -7,6 +7,7 @@
 #include "ponder/eval.h"
 #include "ponder/log.h"
 #include "ponder/model.h"
+#include "ponder/progress.h"
 #include "ponder/task.h"
 #include "ponder/threads.h"
 #include "ponder/timer.h"
@@ -22,13 +23,17 @@ static void help(FILE *f) {
                "  --task T                  built-in task (ponder tasks list)\n"
                "  --items FILE              items from JSONL ({id, prompt, answer}[, task, meta]); 'jsonl' items are\n"
                "                            judged against their answer with --extract\n"
-               "  --n N                     items per difficulty (default 20; with --items: at most N, default all)\n"
+               "  --n N                     distinct items per difficulty (default 20; drawn without replacement,\n"
+               "                            fewer with a note when the split has fewer; --items: at most N, default all)\n"
                "  --difficulty D | A-B      difficulty or an inclusive range (default: the task's)\n"
                "  --split train|test|any    (default test)      --task-seed S   item seed (default 0)\n"
+               "                            (--difficulty, --split, --task-seed pick generated items: not with --items)\n"
+               "  A prompt longer than the context (-c) is a failed record (finish length/context, score 0).\n"
                "  --samples K               samples per item, for pass@K and maj@K (default 1)\n"
                "  --parallel P              sequences decoded at once (default min(8, items x samples))\n"
                "  --extract MODE            auto|gsm8k|boxed|tag|answer-is|last-number (default auto)\n"
-               "  --out FILE                records, one JSON object per sample\n"
+               "  --out FILE                records, one compact JSON object per line, in item then sample order\n"
+               "                            (id, seed, thinking, answer, score, finish_reason, finish_detail, token_ids, ...)\n"
                "  --report FILE.svg|png     accuracy and tokens per difficulty\n"
                "  (-n/--max-tokens defaults to 1024 here; --seed defaults to 0; sample j of item i uses\n"
                "   seed derive(seed, i*K+j))\n");
@@ -43,7 +48,10 @@ typedef struct {
     FILE *out;
     size_t done, total;
     int write_error;
+    pd_progress prog;
 } ectx;
+
+static int str_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 static int32_t *enc(void *c, const pd_task_item *it, size_t *n) {
     ectx *e = c;
@@ -69,142 +77,206 @@ static bool seqp(void *c, size_t item, int sample, pd_seq_params *p, pd_policy *
 static void on_record(void *c, const pd_eval_record *r) {
     ectx *e = c;
     e->done++;
-    if (e->out) {
+    if (e->out && !e->write_error) {
         char *js = pd_eval_record_to_json(r);
-        if (!js || fprintf(e->out, "%s\n", js) < 0) e->write_error = 1;
+        if (!js || fprintf(e->out, "%s\n", js) < 0 || fflush(e->out) != 0) e->write_error = 1;
         free(js);
-        fflush(e->out);
     }
-    if (e->total >= 10 && e->done % (e->total / 10) == 0)
-        fprintf(stderr, "ponder eval: %zu/%zu samples\n", e->done, e->total);
+    pd_progress_update(&e->prog, (int64_t)e->done, NULL);
 }
 
-int pd_cmd_eval(int argc, char **argv) {
+typedef struct {
     gen_cli o;
-    gen_cli_defaults(&o);
-    const char *task = NULL, *items_path = NULL, *out_path = NULL, *report = NULL, *dv = NULL;
-    long long n = -1, samples = 1, parallel = 0;
-    uint64_t task_seed = 0;
-    int d0 = -1, d1 = -1;
-    pd_split split = PD_SPLIT_TEST;
-    pd_extract_mode mode = PD_EXTRACT_AUTO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return 0; }
-        if (!strcmp(a, "--n")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 10000000, &n)) return 2; continue; }
-        int r = gen_cli_flag(VERB, &o, argc, argv, &i);
-        if (r < 0) return 2;
-        if (r > 0) continue;
-        if (!strcmp(a, "--task")) { if (!(task = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--items")) { if (!(items_path = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--out")) { if (!(out_path = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--report")) { if (!(report = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--difficulty")) { if (!(dv = cli_value(VERB, argc, argv, &i)) || !cli_difficulty(VERB, a, dv, true, &d0, &d1)) return 2; }
-        else if (!strcmp(a, "--samples")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 1024, &samples)) return 2; }
-        else if (!strcmp(a, "--parallel")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, 1024, &parallel)) return 2; }
-        else if (!strcmp(a, "--task-seed")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_seed(VERB, a, v, &task_seed)) return 2; }
-        else if (!strcmp(a, "--extract")) {
-            if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
-            int m = pd_extract_mode_parse(v);
-            if (m < 0) { cli_error(VERB, "--extract: unknown extractor '%s'", v); return 2; }
-            mode = (pd_extract_mode)m;
-        } else if (!strcmp(a, "--split")) {
-            if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
-            if (!strcmp(v, "train")) split = PD_SPLIT_TRAIN;
-            else if (!strcmp(v, "test")) split = PD_SPLIT_TEST;
-            else if (!strcmp(v, "any")) split = PD_SPLIT_ANY;
-            else { cli_error(VERB, "--split: expected train, test or any, got '%s'", v); return 2; }
-        } else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
+    const char *task, *items_path, *out_path, *report;
+    bool has_diff, has_split, has_task_seed;
+    long long n, samples, parallel;
+    uint64_t task_seed;
+    int d0, d1;
+    pd_split split;
+    pd_extract_mode mode;
+} eval_opts;
+
+static int eval_flag(eval_opts *x, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v;
+    if (!strcmp(a, "--n")) return (v = cli_value(VERB, argc, argv, i)) && cli_int(VERB, a, v, 1, 10000000, &x->n) ? 1 : -1;
+    int r = gen_cli_flag(VERB, &x->o, argc, argv, i);
+    if (r) return r;
+    if (!strcmp(a, "--task")) return (x->task = cli_value(VERB, argc, argv, i)) ? 1 : -1;
+    if (!strcmp(a, "--items")) return (x->items_path = cli_value(VERB, argc, argv, i)) ? 1 : -1;
+    if (!strcmp(a, "--out")) return (x->out_path = cli_value(VERB, argc, argv, i)) ? 1 : -1;
+    if (!strcmp(a, "--report")) return (x->report = cli_value(VERB, argc, argv, i)) ? 1 : -1;
+    if (!strcmp(a, "--difficulty")) {
+        x->has_diff = true;
+        return (v = cli_value(VERB, argc, argv, i)) && cli_difficulty(VERB, a, v, true, &x->d0, &x->d1) ? 1 : -1;
     }
-    if (!o.model) { cli_error(VERB, "-m MODEL is required"); return 2; }
-    if (!task == !items_path) { cli_error(VERB, "give exactly one of --task T or --items FILE"); return 2; }
-    if (report) {
-        const char *dot = strrchr(report, '.');
+    if (!strcmp(a, "--samples")) return (v = cli_value(VERB, argc, argv, i)) && cli_int(VERB, a, v, 1, 1024, &x->samples) ? 1 : -1;
+    if (!strcmp(a, "--parallel")) return (v = cli_value(VERB, argc, argv, i)) && cli_int(VERB, a, v, 1, 1024, &x->parallel) ? 1 : -1;
+    if (!strcmp(a, "--task-seed")) {
+        x->has_task_seed = true;
+        return (v = cli_value(VERB, argc, argv, i)) && cli_seed(VERB, a, v, &x->task_seed) ? 1 : -1;
+    }
+    if (!strcmp(a, "--extract")) {
+        if (!(v = cli_value(VERB, argc, argv, i))) return -1;
+        int m = pd_extract_mode_parse(v);
+        if (m < 0) { cli_error(VERB, "--extract: unknown extractor '%s'", v); return -1; }
+        x->mode = (pd_extract_mode)m;
+        return 1;
+    }
+    if (!strcmp(a, "--split")) {
+        if (!(v = cli_value(VERB, argc, argv, i))) return -1;
+        x->has_split = true;
+        if (!strcmp(v, "train")) x->split = PD_SPLIT_TRAIN;
+        else if (!strcmp(v, "test")) x->split = PD_SPLIT_TEST;
+        else if (!strcmp(v, "any")) x->split = PD_SPLIT_ANY;
+        else { cli_error(VERB, "--split: expected train, test or any, got '%s'", v); return -1; }
+        return 1;
+    }
+    return 0;
+}
+
+/* Flags, then the checks that need them all. Returns 0 to go on, -1 after --help, 2 on a usage error. */
+static int parse(eval_opts *x, int argc, char **argv) {
+    memset(x, 0, sizeof *x);
+    gen_cli_defaults(&x->o);
+    x->n = -1;
+    x->samples = 1;
+    x->split = PD_SPLIT_TEST;
+    x->mode = PD_EXTRACT_AUTO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { help(stdout); return -1; }
+        int r = eval_flag(x, argc, argv, &i);
+        if (r < 0) return 2;
+        if (r == 0) { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
+    }
+    if (!x->o.model) { cli_error(VERB, "-m MODEL is required"); return 2; }
+    if (!x->task == !x->items_path) { cli_error(VERB, "give exactly one of --task T or --items FILE"); return 2; }
+    if (x->items_path) {  /* these choose generated items: with a file they would be ignored */
+        const char *f = x->has_diff ? "--difficulty" : x->has_split ? "--split" : x->has_task_seed ? "--task-seed" : NULL;
+        if (f) { cli_error(VERB, "%s has no effect with --items (it picks generated items; use --task)", f); return 2; }
+    }
+    if (x->report) {
+        const char *dot = strrchr(x->report, '.');
         if (!dot || (strcasecmp(dot, ".svg") && strcasecmp(dot, ".png"))) {
-            cli_error(VERB, "--report %s: expected a .svg or .png file", report);
+            cli_error(VERB, "--report %s: expected a .svg or .png file", x->report);
             return 2;
         }
     }
-    if (o.template_name && pd_chat_family_from_name(o.template_name) < 0) {
-        cli_error(VERB, "--template: unknown family '%s'", o.template_name);
+    if (x->o.template_name && pd_chat_family_from_name(x->o.template_name) < 0) {
+        cli_error(VERB, "--template: unknown family '%s'", x->o.template_name);
         return 2;
     }
-    if (o.n_predict < 0) o.n_predict = 1024;
-    if (!o.seed_set) o.sp.seed = 0;
+    if (!gen_cli_check(VERB, &x->o)) return 2;
+    if (!x->o.n_predict_set) x->o.n_predict = 1024;
+    if (!x->o.seed_set) x->o.sp.seed = 0;
+    return 0;
+}
 
-    /* items */
-    pd_task_set set = {0};
-    if (items_path) {
-        size_t bad = 0;
-        if (pd_jsonl_load(items_path, 0, &set, &bad) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); return 1; }
-        if (bad) cli_error(VERB, "%s: %zu malformed line(s) skipped", items_path, bad);
-        if (n > 0 && (size_t)n < set.n) {
-            for (size_t i = (size_t)n; i < set.n; i++) pd_task_item_free(&set.items[i]);
-            set.n = (size_t)n;
-        }
-    } else {
-        const pd_task *t = pd_task_find(task);
-        if (!t) { cli_error(VERB, "%s", pd_last_error()); return 2; }
-        if (!dv) d0 = d1 = t->ddefault;
-        if (!cli_difficulty_check(VERB, "--difficulty", t->name, d0, d1)) return 2;
-        if (n < 0) n = 20;
-        size_t total = (size_t)n * (size_t)(d1 - d0 + 1);
-        set.items = pd_calloc(total, sizeof *set.items);
-        if (!set.items) { cli_error(VERB, "%s", pd_last_error()); return 1; }
-        for (int d = d0; d <= d1; d++)
-            for (long long i = 0; i < n; i++) {
-                pd_rng r;
-                uint64_t idx = (uint64_t)(d - d0) * (uint64_t)n + (uint64_t)i;
-                pd_rng_seed(&r, pd_rng_derive(task_seed, idx));
-                if (pd_task_gen(t, &r, (int)d, split, &set.items[set.n]) != PD_OK) {
-                    cli_error(VERB, "%s", pd_last_error());
-                    pd_task_set_free(&set);
-                    return 1;
-                }
-                char id[96];
-                snprintf(id, sizeof id, "%s-d%d-%lld", t->name, d, i);
-                free(set.items[set.n].id);
-                set.items[set.n].id = pd_strdup(id);
-                set.n++;
-            }
+/* --items FILE: at most --n items; ids must be unique (records and pass@k group by id). */
+static int load_items(const eval_opts *x, pd_task_set *set) {
+    size_t bad = 0;
+    if (pd_jsonl_load(x->items_path, 0, set, &bad) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    if (bad) cli_error(VERB, "%s: %zu malformed line(s) skipped", x->items_path, bad);
+    if (x->n > 0 && (size_t)x->n < set->n) {
+        for (size_t i = (size_t)x->n; i < set->n; i++) pd_task_item_free(&set->items[i]);
+        set->n = (size_t)x->n;
     }
-    if (set.n == 0) { cli_error(VERB, "no items to evaluate"); pd_task_set_free(&set); return 1; }
+    const char **ids = pd_malloc((set->n ? set->n : 1) * sizeof *ids);
+    if (!ids) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    for (size_t i = 0; i < set->n; i++) ids[i] = set->items[i].id ? set->items[i].id : "";
+    qsort(ids, set->n, sizeof *ids, str_cmp);
+    for (size_t i = 1; i < set->n; i++)
+        if (!strcmp(ids[i], ids[i - 1])) {
+            cli_error(VERB, "%s: id '%s' appears more than once (ids must be unique)", x->items_path, ids[i]);
+            free(ids);
+            return 2;
+        }
+    free(ids);
+    return 0;
+}
 
-    if (o.threads) pd_threads_set(o.threads);
-    pd_adapter *adapter = NULL;
-    pd_model *m = gen_cli_load(VERB, &o, &adapter);
-    if (!m) { pd_task_set_free(&set); return 1; }
-    int rc = 1;
-    pd_gen *g = NULL;
-    FILE *out = NULL;
-    pd_eval_record *recs = NULL;
-    size_t nrec = 0;
-    if (!m->tok) { cli_error(VERB, "%s: the model has no vocabulary, so text cannot be generated", o.model); goto done; }
-    size_t jobs = set.n * (size_t)samples;
-    if (parallel <= 0) parallel = jobs < 8 ? (long long)jobs : 8;
-    pd_gen_params gp = pd_gen_defaults();
-    gp.n_seq_max = (int)parallel + gen_cli_policy_extra_slots(&o, (int)parallel);
-    gp.n_ctx = o.n_ctx;
-    gp.kv_type = o.kv_type;
-    if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
-    if (out_path && !(out = fopen(out_path, "w"))) { cli_error(VERB, "%s: cannot open for writing", out_path); goto done; }
-    ectx e = {&o, m, gen_cli_family(VERB, &o, m), (int)samples, out, 0, jobs, 0};
-    pd_eval_params ep = {(int)samples, mode, enc, seqp, &e, on_record, NULL, 0};
-    if (!gen_cli_policy_eval(VERB, &o, &ep, task, (int)parallel, g)) goto done;
-    double t0 = pd_time_now();
-    if (pd_eval_run(g, set.items, set.n, &ep, &recs, &nrec) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
-    double elapsed = pd_time_now() - t0;
-    if (e.write_error) { cli_error(VERB, "%s: write failed", out_path); goto done; }
-    pd_eval_summary s;
-    if (pd_eval_summarize(recs, nrec, elapsed, &s) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
-    printf("model       %s\n", o.model);
-    printf("task        %s   items %zu   samples %d   records %zu\n", task ? task : items_path, s.n_items, (int)samples, s.n_records);
-    printf("accuracy    %.4f\n", s.accuracy);
-    printf("pass@%-6d %.4f\n", (int)samples, s.pass_at_k);
-    printf("maj@%-7d %.4f\n", (int)samples, s.maj_at_k);
-    printf("thinking    %.1f tokens (mean)\n", s.mean_thinking);
-    printf("answer      %.1f tokens (mean)\n", s.mean_answer);
-    printf("speed       %.1f tokens/s (%.2f s)\n", s.tokens_per_s, elapsed);
+/* Hash set of prompt texts (open addressing, FNV-1a), to draw generated items without replacement. */
+typedef struct { const char **k; size_t cap; } pset;
+static uint64_t fnv(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+/* true if added, false if already there */
+static bool pset_add(pset *p, const char *s) {
+    size_t i = (size_t)fnv(s) & (p->cap - 1);
+    while (p->k[i]) {
+        if (!strcmp(p->k[i], s)) return false;
+        i = (i + 1) & (p->cap - 1);
+    }
+    p->k[i] = s;
+    return true;
+}
+
+/* A draw that brings nothing new this many times in a row means the split has no more items. */
+enum { EXHAUSTED_AFTER = 2000 };
+
+/* --task T: --n distinct items per difficulty (fewer, with a note, when the split has fewer). */
+static int gen_items(const eval_opts *x, const pd_task *t, pd_task_set *set) {
+    size_t n = (size_t)x->n, total = n * (size_t)(x->d1 - x->d0 + 1);
+    set->items = pd_calloc(total, sizeof *set->items);
+    pset ps = {NULL, 16};
+    while (ps.cap < 2 * n) ps.cap *= 2;
+    ps.k = pd_calloc(ps.cap, sizeof *ps.k);
+    if (!set->items || !ps.k) { cli_error(VERB, "%s", pd_last_error()); free(ps.k); return 1; }
+    int rc = 0;
+    uint64_t draw = 0;
+    for (int d = x->d0; d <= x->d1 && rc == 0; d++) {
+        memset(ps.k, 0, ps.cap * sizeof *ps.k);
+        size_t got = 0, dry = 0;
+        while (got < n && dry < EXHAUSTED_AFTER) {
+            pd_rng r;
+            pd_rng_seed(&r, pd_rng_derive(x->task_seed, draw++));
+            pd_task_item *it = &set->items[set->n];
+            if (pd_task_gen(t, &r, d, x->split, it) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); rc = 1; break; }
+            if (!pset_add(&ps, it->prompt)) { pd_task_item_free(it); dry++; continue; }
+            dry = 0;
+            char id[96];
+            snprintf(id, sizeof id, "%s-d%d-%zu", t->name, d, got);
+            free(it->id);
+            it->id = pd_strdup(id);
+            set->n++;
+            got++;
+        }
+        if (rc == 0 && got < n)
+            fprintf(stderr, "ponder eval: %s difficulty %d (%s split) has only %zu distinct items (none new in %d more "
+                            "draws); evaluating those %zu, not %zu\n",
+                    t->name, d, x->split == PD_SPLIT_TEST ? "test" : x->split == PD_SPLIT_TRAIN ? "train" : "any", got,
+                    EXHAUSTED_AFTER, got, n);
+    }
+    free(ps.k);
+    return rc;
+}
+
+static int make_items(eval_opts *x, pd_task_set *set) {
+    if (x->items_path) return load_items(x, set);
+    const pd_task *t = pd_task_find(x->task);
+    if (!t) { cli_error(VERB, "%s", pd_last_error()); return 2; }
+    if (!x->has_diff) x->d0 = x->d1 = t->ddefault;
+    if (!cli_difficulty_check(VERB, "--difficulty", t->name, x->d0, x->d1)) return 2;
+    if (x->n < 0) x->n = 20;
+    return gen_items(x, t, set);
+}
+
+static void print_summary(const eval_opts *x, const pd_eval_summary *s, const pd_eval_record *recs, size_t nrec,
+                          double elapsed) {
+    int k = (int)x->samples;
+    printf("model       %s\n", x->o.model);
+    printf("task        %s   items %zu   samples %d   records %zu\n", x->task ? x->task : x->items_path, s->n_items, k,
+           s->n_records);
+    printf("accuracy    %.4f\n", s->accuracy);
+    printf("pass@%-6d %.4f\n", k, s->pass_at_k);
+    printf("maj@%-7d %.4f\n", k, s->maj_at_k);
+    printf("thinking    %.1f tokens (mean)\n", s->mean_thinking);
+    printf("answer      %.1f tokens (mean)\n", s->mean_answer);
+    printf("speed       %.1f tokens/s (%.2f s)\n", s->tokens_per_s, elapsed);
+    if (s->n_context)
+        printf("context     %zu record(s) failed: the prompt did not fit the context (score 0; raise -c)\n", s->n_context);
     /* REST bundles: accuracy per question position and over all questions */
     double pos_sum[PD_REST_MAX_K] = {0};
     size_t pos_n[PD_REST_MAX_K] = {0}, n_q = 0;
@@ -223,19 +295,68 @@ int pd_cmd_eval(int argc, char **argv) {
         for (int j = 0; j < max_k; j++) printf(" Q%d %.4f", j + 1, pos_n[j] ? pos_sum[j] / (double)pos_n[j] : 0.0);
         printf("\n");
     }
-    if (report) {
+}
+
+/* Load the model, run every item x sample, write records, print the summary and the report. */
+static int run_eval(const eval_opts *x, const pd_task_set *set) {
+    const gen_cli *o = &x->o;
+    if (o->threads) pd_threads_set(o->threads);
+    pd_adapter *adapter = NULL;
+    pd_model *m = gen_cli_load(VERB, o, &adapter);
+    if (!m) return 1;
+    int rc = 1;
+    pd_gen *g = NULL;
+    FILE *out = NULL;
+    pd_eval_record *recs = NULL;
+    size_t nrec = 0;
+    if (!m->tok) { cli_error(VERB, "%s: the model has no vocabulary, so text cannot be generated", o->model); goto done; }
+    size_t jobs = set->n * (size_t)x->samples;
+    long long parallel = x->parallel > 0 ? x->parallel : jobs < 8 ? (long long)jobs : 8;
+    pd_gen_params gp = pd_gen_defaults();
+    gp.n_seq_max = (int)parallel + gen_cli_policy_extra_slots(o, (int)parallel);
+    gp.n_ctx = o->n_ctx;
+    gp.kv_type = o->kv_type;
+    if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    if (x->out_path && !(out = fopen(x->out_path, "w"))) { cli_error(VERB, "%s: cannot open for writing", x->out_path); goto done; }
+    ectx e = {o, m, gen_cli_family(VERB, o, m), (int)x->samples, out, 0, jobs, 0, {0}};
+    pd_progress_start(&e.prog, stderr, "ponder eval", (int64_t)jobs, "samples");
+    pd_eval_params ep = {(int)x->samples, x->mode, enc, seqp, &e, on_record, NULL, 0};
+    if (!gen_cli_policy_eval(VERB, o, &ep, x->task, (int)parallel, g)) goto done;
+    double t0 = pd_time_now();
+    pd_status st = pd_eval_run(g, set->items, set->n, &ep, &recs, &nrec);
+    pd_progress_finish(&e.prog, NULL);
+    if (st != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    double elapsed = pd_time_now() - t0;
+    if (e.write_error) { cli_error(VERB, "%s: write failed", x->out_path); goto done; }
+    pd_eval_summary s;
+    if (pd_eval_summarize(recs, nrec, elapsed, &s) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    print_summary(x, &s, recs, nrec, elapsed);
+    if (x->report) {
         char title[256];
-        snprintf(title, sizeof title, "ponder eval: %s on %s (%d samples)", o.model, task ? task : items_path, (int)samples);
-        if (pd_eval_svg(recs, nrec, title, report) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+        snprintf(title, sizeof title, "ponder eval: %s on %s (%d samples)", o->model, x->task ? x->task : x->items_path,
+                 (int)x->samples);
+        if (pd_eval_svg(recs, nrec, title, x->report) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     }
     rc = 0;
 done:
-    if (out && fclose(out) != 0 && rc == 0) { cli_error(VERB, "%s: write failed", out_path); rc = 1; }
+    if (out && fclose(out) != 0 && rc == 0) { cli_error(VERB, "%s: write failed", x->out_path); rc = 1; }
+    if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) { cli_error(VERB, "writing the summary failed (standard output)"); rc = 1; }
     for (size_t i = 0; i < nrec; i++) pd_eval_record_free(&recs[i]);
     free(recs);
     pd_gen_free(g);
     pd_model_free(m);
     pd_adapter_free(adapter);
-    pd_task_set_free(&set);
     return rc;
+}
+
+int pd_cmd_eval(int argc, char **argv) {
+    eval_opts x;
+    int r = parse(&x, argc, argv);
+    if (r) return r < 0 ? 0 : r;
+    pd_task_set set = {0};
+    r = make_items(&x, &set);
+    if (r == 0 && set.n == 0) { cli_error(VERB, "no items to evaluate"); r = 1; }
+    if (r == 0) r = run_eval(&x, &set);
+    pd_task_set_free(&set);
+    return r;
 }

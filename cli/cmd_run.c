@@ -7,6 +7,7 @@
 #include "ponder/adapter.h"
 #include "ponder/alloc.h"
 #include "ponder/error.h"
+#include "ponder/json.h"
 #include "ponder/threads.h"
 #include "ponder/timer.h"
 #include <cjson/cJSON.h>
@@ -38,10 +39,12 @@ void gen_cli_help(FILE *f) {
             "  --adapter-scale S         scale of the adapter's delta (default 1)\n"
             "  --system TEXT             system message (default none)\n"
             "  -n, --max-tokens N        most tokens to generate, thinking included (0: none; default -1: until the end)\n"
-            "  --think-budget N          at most N thinking tokens, then close thinking and answer (0: no thinking)\n"
+            "  --think-budget N          at most N thinking tokens, the closing marker and --budget-message included;\n"
+            "                            thinking is closed early enough that both fit (0: no thinking, as --no-think)\n"
             "                            (default -1: no budget; llama.cpp's --reasoning-budget N is the same)\n"
             "  --answer-budget M         at most M answer tokens (default -1: no limit)\n"
-            "  --budget-message TEXT     text injected before </think> when the thinking budget runs out\n"
+            "  --budget-message TEXT     text injected (a paragraph of its own) before </think> when the thinking\n"
+            "                            budget runs out (needs --think-budget N > 0)\n"
             "  --no-think                the family's way to turn thinking off (Qwen3: empty <think></think>)\n"
             "  --no-template             send the prompt as it is (special-token text parsed)\n"
             "  --template NAME           chat template family: chatml, qwen2, qwen3, llama3, phi3, phi4-mini,\n"
@@ -89,10 +92,15 @@ int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i) {
         if (o->adapter) { cli_error(verb, "%s: one adapter at most (already %s)", a, o->adapter); return -1; }
         o->adapter = v;
         FLT(-1e3, 1e3, o->adapter_scale);
+        o->adapter_scale_set = true;
     }
-    else if (!strcmp(a, "--adapter-scale")) FLT(-1e3, 1e3, o->adapter_scale);
+    else if (!strcmp(a, "--adapter-scale")) { FLT(-1e3, 1e3, o->adapter_scale); o->adapter_scale_set = true; }
     else if (!strcmp(a, "--system")) { VAL(); o->system = v; }
-    else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) { VAL(); if (!cli_max_tokens(verb, a, v, &o->n_predict)) return -1; }
+    else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) {
+        VAL();
+        if (!cli_max_tokens(verb, a, v, &o->n_predict)) return -1;
+        o->n_predict_set = true;
+    }
     else if (!strcmp(a, "--think-budget") || !strcmp(a, "--reasoning-budget")) INT(-1, 1 << 24, o->think_budget);
     else if (!strcmp(a, "--answer-budget")) INT(-1, 1 << 24, o->answer_budget);
     else if (!strcmp(a, "--budget-message")) { VAL(); o->budget_message = v; }
@@ -184,6 +192,31 @@ bool gen_cli_seq_params(const char *verb, const gen_cli *o, const pd_model *m, p
     return gen_cli_policies(verb, o, m, p, pol);
 }
 
+bool gen_cli_check(const char *verb, gen_cli *o) {
+    const char *bad = NULL;
+    if (o->system && o->no_template) bad = "--system has no effect with --no-template (the prompt is sent as it is)";
+    else if (o->template_name && o->no_template) bad = "--template and --no-template contradict each other";
+    else if (o->adapter_scale_set && !o->adapter) bad = "--adapter-scale has no effect without --adapter FILE";
+    else if (o->no_think && o->think_budget > 0) bad = "--no-think and --think-budget N > 0 contradict each other";
+    else if (o->budget_message && (o->no_think || o->think_budget == 0))
+        bad = "--budget-message has no effect without thinking (--no-think / --think-budget 0)";
+    else if (o->budget_message && o->think_budget < 0)
+        bad = "--budget-message has no effect without --think-budget N (it is injected when the budget runs out)";
+    if (bad) { cli_error(verb, "%s", bad); return false; }
+    if (o->think_budget == 0) o->no_think = true;  /* the family's own no-think prompt */
+    return true;
+}
+
+void gen_cli_json_finish(cJSON *j, const pd_gen_result *r) {
+    const char *reason = pd_finish_reason(r);
+    if (reason) cJSON_AddStringToObject(j, "finish_reason", reason);
+    else cJSON_AddNullToObject(j, "finish_reason");
+    cJSON_AddStringToObject(j, "finish_detail", pd_finish_detail(r));
+    if (r->stop_string) cJSON_AddStringToObject(j, "stop_string", r->stop_string);
+    cJSON *ids = cJSON_AddArrayToObject(j, "token_ids");
+    for (int i = r->n_prompt; ids && i < r->n_tokens; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(r->tokens[i]));
+}
+
 const char *gen_cli_trim(const char *s, size_t len, size_t *out) {
     while (len && (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')) { s++; len--; }
     while (len && (s[len - 1] == ' ' || s[len - 1] == '\n' || s[len - 1] == '\t' || s[len - 1] == '\r')) len--;
@@ -242,6 +275,7 @@ int gen_cli_parse(const char *verb, gen_cli *o, int argc, char **argv, void (*he
         if (r == 0) { cli_error(verb, "unknown flag '%s' (see --help)", a); return 2; }
     }
     if (!o->model) { cli_error(verb, "-m MODEL is required"); return 2; }
+    if (!gen_cli_check(verb, o)) return 2;
     if (!o->seed_set) o->sp.seed = (uint64_t)(pd_time_now() * 1e6);
     return 0;
 }
@@ -253,6 +287,40 @@ static void help(FILE *f) {
                "  --show-thinking           print the thinking (dimmed on a terminal) before the answer\n"
                "  --json                    print one JSON object: thinking, answer, finish_reason, usage, timings\n");
     gen_cli_help(f);
+}
+
+/* The --json object (one document, formatted); false after printing why it could not be written. */
+static bool print_json(const gen_cli *o, const pd_model *m, pd_chat_family fam, const pd_gen_result *r, double t_load) {
+    size_t tl, al;
+    const char *th = gen_cli_trim(r->thinking, r->thinking_len, &tl);
+    const char *an = gen_cli_trim(r->answer, r->answer_len, &al);
+    cJSON *j = cJSON_CreateObject();
+    char *ts = pd_strndup(th, tl), *as = pd_strndup(an, al);
+    cJSON_AddStringToObject(j, "model", m->cfg.name[0] ? m->cfg.name : o->model);
+    cJSON_AddStringToObject(j, "template", pd_chat_format_of(fam)->name);
+    cJSON_AddStringToObject(j, "thinking", ts ? ts : "");
+    cJSON_AddStringToObject(j, "answer", as ? as : "");
+    gen_cli_json_finish(j, r);
+    pd_json_add_u64(j, "seed", o->sp.seed);
+    cJSON *u = cJSON_AddObjectToObject(j, "usage");
+    cJSON_AddNumberToObject(u, "prompt_tokens", r->n_prompt);
+    cJSON_AddNumberToObject(u, "thinking_tokens", r->n_thinking);
+    cJSON_AddNumberToObject(u, "answer_tokens", r->n_answer);
+    cJSON_AddNumberToObject(u, "completion_tokens", r->n_thinking + r->n_answer);
+    cJSON *t = cJSON_AddObjectToObject(j, "timings");
+    int n_gen = r->n_tokens - r->n_prompt;
+    cJSON_AddNumberToObject(t, "load_s", t_load);
+    cJSON_AddNumberToObject(t, "prefill_s", r->t_prefill);
+    cJSON_AddNumberToObject(t, "decode_s", r->t_decode);
+    cJSON_AddNumberToObject(t, "prefill_tokens_per_s", r->t_prefill > 0 ? r->n_prompt / r->t_prefill : 0);
+    cJSON_AddNumberToObject(t, "decode_tokens_per_s", r->t_decode > 0 && n_gen > 1 ? (n_gen - 1) / r->t_decode : 0);
+    char *s = pd_json_print(j, true);
+    bool ok = s && ts && as;
+    if (!ok) cli_error(VERB, "%s", pd_last_error());
+    else if (fputs(s, stdout) < 0 || fputc('\n', stdout) < 0) { cli_error(VERB, "writing the output failed (standard output)"); ok = false; }
+    free(s); free(ts); free(as);
+    cJSON_Delete(j);
+    return ok;
 }
 
 static int run_main(gen_cli *o) {
@@ -294,38 +362,12 @@ static int run_main(gen_cli *o) {
     if (id < 0) goto done;
     const pd_gen_result *r = pd_gen_get_result(g, id);
     if (r->finish == PD_FINISH_ERROR) { cli_error(VERB, "%s", r->error); goto done; }
-    size_t tl, al;
-    const char *th = gen_cli_trim(r->thinking, r->thinking_len, &tl);
-    const char *an = gen_cli_trim(r->answer, r->answer_len, &al);
     if (o->json) {
-        cJSON *j = cJSON_CreateObject();
-        char *ts = pd_strndup(th, tl), *as = pd_strndup(an, al);
-        cJSON_AddStringToObject(j, "model", m->cfg.name[0] ? m->cfg.name : o->model);
-        cJSON_AddStringToObject(j, "template", pd_chat_format_of(fam)->name);
-        cJSON_AddStringToObject(j, "thinking", ts ? ts : "");
-        cJSON_AddStringToObject(j, "answer", as ? as : "");
-        cJSON_AddStringToObject(j, "finish_reason", pd_finish_name(r->finish));
-        if (r->stop_string) cJSON_AddStringToObject(j, "stop_string", r->stop_string);
-        cJSON_AddNumberToObject(j, "seed", (double)o->sp.seed);
-        cJSON *u = cJSON_AddObjectToObject(j, "usage");
-        cJSON_AddNumberToObject(u, "prompt_tokens", r->n_prompt);
-        cJSON_AddNumberToObject(u, "thinking_tokens", r->n_thinking);
-        cJSON_AddNumberToObject(u, "answer_tokens", r->n_answer);
-        cJSON_AddNumberToObject(u, "completion_tokens", r->n_thinking + r->n_answer);
-        cJSON *t = cJSON_AddObjectToObject(j, "timings");
-        int n_gen = r->n_tokens - r->n_prompt;
-        cJSON_AddNumberToObject(t, "load_s", t_load);
-        cJSON_AddNumberToObject(t, "prefill_s", r->t_prefill);
-        cJSON_AddNumberToObject(t, "decode_s", r->t_decode);
-        cJSON_AddNumberToObject(t, "prefill_tokens_per_s", r->t_prefill > 0 ? r->n_prompt / r->t_prefill : 0);
-        cJSON_AddNumberToObject(t, "decode_tokens_per_s", r->t_decode > 0 && n_gen > 1 ? (n_gen - 1) / r->t_decode : 0);
-        char *s = cJSON_Print(j);
-        if (s) puts(s);
-        free(s); free(ts); free(as);
-        cJSON_Delete(j);
+        if (!print_json(o, m, fam, r, t_load)) goto done;
     } else {
         gen_cli_stream_end(&os);
     }
+    if (fflush(stdout) != 0 || ferror(stdout)) { cli_error(VERB, "writing the output failed (standard output)"); goto done; }
     rc = 0;
 done:
     pd_gen_free(g);
@@ -350,6 +392,7 @@ int pd_cmd_run(int argc, char **argv) {
     int r = gen_cli_parse(VERB, &o, argc, argv, help, run_flag);
     if (r) return r < 0 ? 0 : r;
     if (!o.prompt && !o.prompt_file) { cli_error(VERB, "-p PROMPT (or -p - for stdin, or -f FILE) is required"); return 2; }
+    if (o.show_thinking && o.json) { cli_error(VERB, "--show-thinking has no effect with --json (the JSON has the thinking)"); return 2; }
     bool usage;
     char *prompt = cli_prompt_text(VERB, o.prompt, o.prompt_file, &usage);
     if (!prompt) return usage ? 2 : 1;

@@ -7,7 +7,7 @@
 #include "ponder/task.h"
 #include "ponder/overthink.h"
 #include "ponder/timer.h"
-#include <cjson/cJSON.h>
+#include "ponder/json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +38,8 @@ static void usage(FILE *f) {
             "score reads OUTPUTS lines {\"id\": ..., \"output\": \"model text\"}, judges each against the item\n"
             "with the same id, writes per-item JSONL to --out and prints 'accuracy N/M'. --task jsonl judges\n"
             "against the reference answer with the chosen extractor (items need only id, prompt, answer).\n"
-            "Malformed lines are reported with their line number and skipped (--strict: fatal).\n");
+            "Malformed lines, ids not in ITEMS and a second output for an id are reported with their line\n"
+            "number, skipped and counted (--strict: fatal); item ids must be unique. Accuracy is over items.\n");
 }
 
 static int cmd_list(void) {
@@ -163,6 +164,7 @@ static int cmd_gen(int argc, char **argv) {
         for (long long i = 0; i < made; i++) pd_task_item_free(&items[i]);
     free(items);
     if (out_path && fclose(f) != 0) { cli_error(VERB, "%s: write failed", out_path); rc = 1; }
+    if (!out_path && rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) { cli_error(VERB, "writing the items failed (standard output)"); rc = 1; }
     if (rc == 0)
         fprintf(stderr, "ponder tasks gen: %lld %s items (difficulty %d-%d) in %.3f s, %.0f items/s\n", made, t->name, diff, diff_hi, dt,
                 dt > 0 ? (double)made / dt : 0.0);
@@ -172,159 +174,198 @@ static int cmd_gen(int argc, char **argv) {
 typedef struct { const char *id; size_t idx; } id_ent;
 static int id_cmp(const void *a, const void *b) { return strcmp(((const id_ent *)a)->id, ((const id_ent *)b)->id); }
 
-static int cmd_score(int argc, char **argv) {
-    const char *task = NULL, *out_path = NULL, *files[2] = {NULL, NULL};
-    int nfiles = 0, strict = 0;
-    pd_extract_mode mode = PD_EXTRACT_AUTO;
+typedef struct {
+    const char *task, *out_path, *files[2];
+    int strict;
+    pd_extract_mode mode;
+    const pd_task *forced;
+    int ref_only;
+    pd_task_set set;
+    id_ent *ix;              /* items sorted by id */
+    int *seen;               /* per item: outputs scored */
+    FILE *of;
+    size_t lineno, n_out_bad, n_scored, n_unknown, n_dup;
+    double correct, score_sum;
+    double pos_sum[PD_REST_MAX_K];
+    size_t pos_n[PD_REST_MAX_K];
+    int max_k;
+} score_ctx;
+
+/* 0 go on, -1 after --help, 2 usage error */
+static int score_args(score_ctx *c, int argc, char **argv) {
+    int nfiles = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--task")) { if (!(task = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--out")) { if (!(out_path = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--strict")) strict = 1;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return -1; }
+        else if (!strcmp(a, "--task")) { if (!(c->task = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--out")) { if (!(c->out_path = cli_value(VERB, argc, argv, &i))) return 2; }
+        else if (!strcmp(a, "--strict")) c->strict = 1;
         else if (!strcmp(a, "--extract")) {
             if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
             int m = pd_extract_mode_parse(v);
             if (m < 0) { cli_error(VERB, "--extract: unknown extractor '%s' (auto, gsm8k, boxed, tag, answer-is, last-number)", v); return 2; }
-            mode = (pd_extract_mode)m;
+            c->mode = (pd_extract_mode)m;
         } else if (a[0] == '-' && a[1]) { cli_error(VERB, "score: unknown flag '%s'", a); return 2; }
-        else if (nfiles < 2) files[nfiles++] = a;
+        else if (nfiles < 2) c->files[nfiles++] = a;
         else { cli_error(VERB, "score: too many files ('%s')", a); return 2; }
     }
     if (nfiles != 2) { cli_error(VERB, "score: need ITEMS.jsonl and OUTPUTS.jsonl"); return 2; }
-    const pd_task *forced = NULL;
-    int ref_only = task && !strcmp(task, "jsonl");
-    if (task && !ref_only && !(forced = pd_task_find(task))) { cli_error(VERB, "%s", pd_last_error()); return 2; }
-    pd_task_set set;
+    c->ref_only = c->task && !strcmp(c->task, "jsonl");
+    if (c->task && !c->ref_only && !(c->forced = pd_task_find(c->task))) { cli_error(VERB, "%s", pd_last_error()); return 2; }
+    return 0;
+}
+
+/* Load the items and index them by id; an id given twice is an error (it could not be told apart). */
+static int score_index(score_ctx *c) {
     size_t bad = 0;
-    if (pd_jsonl_load(files[0], strict, &set, &bad) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); return 1; }
-    if (bad) cli_error(VERB, "%s: %zu malformed line(s) skipped", files[0], bad);
-    id_ent *ix = pd_calloc(set.n ? set.n : 1, sizeof *ix);
-    int *seen = pd_calloc(set.n ? set.n : 1, sizeof *seen);
-    size_t olen;
-    char *otext = pd_read_file(files[1], &olen);
-    if (!ix || !seen || !otext) { cli_error(VERB, "%s", pd_last_error()); free(ix); free(seen); free(otext); pd_task_set_free(&set); return 1; }
-    for (size_t i = 0; i < set.n; i++) ix[i] = (id_ent){set.items[i].id, i};
-    qsort(ix, set.n, sizeof *ix, id_cmp);
-    FILE *of = NULL;
-    if (out_path && !(of = fopen(out_path, "w"))) {
-        cli_error(VERB, "%s: cannot open for writing", out_path);
-        free(ix); free(seen); free(otext); pd_task_set_free(&set);
-        return 1;
-    }
+    if (pd_jsonl_load(c->files[0], c->strict, &c->set, &bad) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    if (bad) cli_error(VERB, "%s: %zu malformed line(s) skipped", c->files[0], bad);
+    size_t n = c->set.n ? c->set.n : 1;
+    c->ix = pd_calloc(n, sizeof *c->ix);
+    c->seen = pd_calloc(n, sizeof *c->seen);
+    if (!c->ix || !c->seen) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    for (size_t i = 0; i < c->set.n; i++) c->ix[i] = (id_ent){c->set.items[i].id ? c->set.items[i].id : "", i};
+    qsort(c->ix, c->set.n, sizeof *c->ix, id_cmp);
+    for (size_t i = 1; i < c->set.n; i++)
+        if (!strcmp(c->ix[i].id, c->ix[i - 1].id)) {
+            cli_error(VERB, "%s: item id '%s' appears more than once (ids must be unique)", c->files[0], c->ix[i].id);
+            return 1;
+        }
+    return 0;
+}
+
+/* Judge one output against its item and write its record. Returns 0, or 1 on a fatal error. */
+static int score_item(score_ctx *c, const pd_task_item *it, const char *output) {
+    pd_verdict v = {0};
+    double sc = 0;
     int rc = 0;
-    size_t lineno = 0, n_out_bad = 0, n_scored = 0, n_unknown = 0, n_dup = 0;
-    double correct = 0, score_sum = 0;
-    double pos_sum[PD_REST_MAX_K] = {0};
-    size_t pos_n[PD_REST_MAX_K] = {0};
-    int max_k = 0;
-    for (char *p = otext; p < otext + olen && rc == 0;) {
+    cJSON *rec = cJSON_CreateObject();
+    cJSON_AddStringToObject(rec, "id", it->id);
+    if (!c->ref_only && pd_rest_is_bundle(it)) {
+        double scores[PD_REST_MAX_K];
+        int k = 0;
+        if (pd_rest_verify(it, output, scores, &k) != PD_OK) {
+            cli_error(VERB, "%s: %s", c->files[0], pd_last_error());
+            cJSON_Delete(rec);
+            return 1;
+        }
+        cJSON *arr = cJSON_AddArrayToObject(rec, "scores");
+        for (int j = 0; j < k; j++) {
+            sc += scores[j] / k;
+            c->pos_sum[j] += scores[j];
+            c->pos_n[j]++;
+            cJSON_AddItemToArray(arr, cJSON_CreateNumber(scores[j]));
+        }
+        if (k > c->max_k) c->max_k = k;
+        v.reason = "rest";
+    } else {
+        const pd_task *t = c->forced;
+        if (!t && !c->ref_only && it->task && strcmp(it->task, "jsonl")) t = pd_task_find(it->task);
+        pd_status s = t ? pd_task_verify_ex(t, it, output, c->mode, &v) : pd_task_verify_ref(it->answer, output, c->mode, &v);
+        if (s != PD_OK) { cli_error(VERB, "item '%s': %s", it->id, pd_last_error()); rc = 1; }
+        sc = v.score;
+        if (v.extracted) cJSON_AddStringToObject(rec, "extracted", v.extracted);
+        else cJSON_AddNullToObject(rec, "extracted");
+    }
+    cJSON_AddNumberToObject(rec, "score", sc);
+    cJSON_AddBoolToObject(rec, "correct", sc >= 1.0);
+    cJSON_AddStringToObject(rec, "reason", v.reason ? v.reason : "");
+    if (c->of) {
+        char *js = pd_json_print(rec, false);
+        if (!js || fprintf(c->of, "%s\n", js) < 0) { cli_error(VERB, "%s: write failed", c->out_path); rc = 1; }
+        free(js);
+    }
+    cJSON_Delete(rec);
+    pd_verdict_free(&v);
+    c->n_scored++;
+    c->score_sum += sc;
+    c->correct += sc >= 1.0;
+    return rc;
+}
+
+/* One line of OUTPUTS: 0 go on, 1 stop with an error. Bad lines, unknown ids and second outputs for
+ * an id are skipped and counted (fatal with --strict). */
+static int score_line(score_ctx *c, char *line) {
+    cJSON *o = cJSON_Parse(line);
+    const cJSON *jid = o ? cJSON_GetObjectItemCaseSensitive(o, "id") : NULL;
+    const cJSON *jout = o ? cJSON_GetObjectItemCaseSensitive(o, "output") : NULL;
+    if (o && !jout) jout = cJSON_GetObjectItemCaseSensitive(o, "completion");
+    if (o && !jout) jout = cJSON_GetObjectItemCaseSensitive(o, "response");
+    char idbuf[64];
+    const char *id = NULL;
+    if (cJSON_IsString(jid)) id = jid->valuestring;
+    else if (cJSON_IsNumber(jid)) { snprintf(idbuf, sizeof idbuf, "%.17g", jid->valuedouble); id = idbuf; }
+    int rc = 0;
+    id_ent key = {id, 0}, *hit = NULL;
+    if (!o || !id || !cJSON_IsString(jout)) {
+        cli_error(VERB, "%s: line %zu: %s", c->files[1], c->lineno,
+                  !o ? "invalid JSON" : !id ? "missing key 'id'" : "missing string key 'output'");
+        c->n_out_bad++;
+        rc = c->strict;
+    } else if (!(hit = bsearch(&key, c->ix, c->set.n, sizeof *c->ix, id_cmp))) {
+        cli_error(VERB, "%s: line %zu: id '%s' is not in %s%s", c->files[1], c->lineno, id, c->files[0], c->strict ? "" : " (skipped)");
+        c->n_unknown++;
+        rc = c->strict;
+    } else if (c->seen[hit->idx]++) {
+        cli_error(VERB, "%s: line %zu: id '%s' has an output already%s", c->files[1], c->lineno, id,
+                  c->strict ? "" : " (skipped: one output per item is scored)");
+        c->n_dup++;
+        rc = c->strict;
+    } else {
+        rc = score_item(c, &c->set.items[hit->idx], jout->valuestring);
+    }
+    cJSON_Delete(o);
+    return rc;
+}
+
+static void score_summary(const score_ctx *c, size_t missing) {
+    if (c->max_k > 0) {
+        printf("per-position accuracy:");
+        for (int j = 0; j < c->max_k; j++) printf(" Q%d %.4f", j + 1, c->pos_n[j] ? c->pos_sum[j] / (double)c->pos_n[j] : 0.0);
+        printf("\n");
+        double tot = 0;
+        size_t cnt = 0;
+        for (int j = 0; j < c->max_k; j++) { tot += c->pos_sum[j]; cnt += c->pos_n[j]; }
+        printf("rest accuracy %.4f over %zu questions\n", cnt ? tot / (double)cnt : 0.0, cnt);
+    }
+    /* over items: every item has at most one scored output, so this is never above 100% */
+    size_t n = c->set.n;
+    printf("accuracy %.0f/%zu (%.2f%%), mean score %.4f, scored %zu, missing outputs %zu, bad output lines %zu, "
+           "unknown ids %zu, duplicates %zu\n",
+           c->correct, n, n ? 100.0 * c->correct / (double)n : 0.0, c->n_scored ? c->score_sum / (double)c->n_scored : 0.0,
+           c->n_scored, missing, c->n_out_bad, c->n_unknown, c->n_dup);
+}
+
+static int cmd_score(int argc, char **argv) {
+    score_ctx c;
+    memset(&c, 0, sizeof c);
+    c.mode = PD_EXTRACT_AUTO;
+    int rc = score_args(&c, argc, argv);
+    if (rc) return rc < 0 ? 0 : rc;
+    size_t olen = 0;
+    char *otext = NULL;
+    rc = score_index(&c);
+    if (rc == 0 && !(otext = pd_read_file(c.files[1], &olen))) { cli_error(VERB, "%s", pd_last_error()); rc = 1; }
+    if (rc == 0 && c.out_path && !(c.of = fopen(c.out_path, "w"))) { cli_error(VERB, "%s: cannot open for writing", c.out_path); rc = 1; }
+    for (char *p = otext; rc == 0 && p < otext + olen;) {
         char *nl = memchr(p, '\n', (size_t)(otext + olen - p));
         if (nl) *nl = 0;
-        lineno++;
+        c.lineno++;
         char *line = p;
         p = nl ? nl + 1 : otext + olen;
-        size_t sp = strspn(line, " \t\r");
-        if (!line[sp]) continue;
-        cJSON *o = cJSON_Parse(line);
-        const cJSON *jid = o ? cJSON_GetObjectItemCaseSensitive(o, "id") : NULL;
-        const cJSON *jout = o ? cJSON_GetObjectItemCaseSensitive(o, "output") : NULL;
-        if (o && !jout) jout = cJSON_GetObjectItemCaseSensitive(o, "completion");
-        if (o && !jout) jout = cJSON_GetObjectItemCaseSensitive(o, "response");
-        char idbuf[64];
-        const char *id = NULL;
-        if (cJSON_IsString(jid)) id = jid->valuestring;
-        else if (cJSON_IsNumber(jid)) { snprintf(idbuf, sizeof idbuf, "%.17g", jid->valuedouble); id = idbuf; }
-        if (!o || !id || !cJSON_IsString(jout)) {
-            cli_error(VERB, "%s: line %zu: %s", files[1], lineno,
-                      !o ? "invalid JSON" : !id ? "missing key 'id'" : "missing string key 'output'");
-            cJSON_Delete(o);
-            n_out_bad++;
-            if (strict) rc = 1;
-            continue;
-        }
-        id_ent key = {id, 0};
-        id_ent *hit = bsearch(&key, ix, set.n, sizeof *ix, id_cmp);
-        if (!hit) {
-            cli_error(VERB, "%s: line %zu: id '%s' is not in %s", files[1], lineno, id, files[0]);
-            cJSON_Delete(o);
-            n_unknown++;
-            if (strict) rc = 1;
-            continue;
-        }
-        if (seen[hit->idx]++) {
-            cli_error(VERB, "%s: line %zu: id '%s' scored again (duplicate output)", files[1], lineno, id);
-            n_dup++;
-        }
-        const pd_task_item *it = &set.items[hit->idx];
-        const char *output = jout->valuestring;
-        pd_verdict v = {0};
-        double sc = 0;
-        cJSON *rec = cJSON_CreateObject();
-        cJSON_AddStringToObject(rec, "id", it->id);
-        int is_rest = !ref_only && pd_rest_is_bundle(it);
-        if (is_rest) {
-            double scores[PD_REST_MAX_K];
-            int k = 0;
-            if (pd_rest_verify(it, output, scores, &k) != PD_OK) {
-                cli_error(VERB, "%s: %s", files[0], pd_last_error());
-                rc = 1;
-                cJSON_Delete(rec);
-                cJSON_Delete(o);
-                break;
-            }
-            cJSON *arr = cJSON_AddArrayToObject(rec, "scores");
-            for (int j = 0; j < k; j++) {
-                sc += scores[j] / k;
-                pos_sum[j] += scores[j];
-                pos_n[j]++;
-                cJSON_AddItemToArray(arr, cJSON_CreateNumber(scores[j]));
-            }
-            if (k > max_k) max_k = k;
-            v.reason = "rest";
-        } else {
-            const pd_task *t = forced;
-            if (!t && !ref_only && it->task && strcmp(it->task, "jsonl")) t = pd_task_find(it->task);
-            pd_status s = t ? pd_task_verify_ex(t, it, output, mode, &v) : pd_task_verify_ref(it->answer, output, mode, &v);
-            if (s != PD_OK) { cli_error(VERB, "item '%s': %s", it->id, pd_last_error()); rc = 1; }
-            sc = v.score;
-            if (v.extracted) cJSON_AddStringToObject(rec, "extracted", v.extracted);
-            else cJSON_AddNullToObject(rec, "extracted");
-        }
-        cJSON_AddNumberToObject(rec, "score", sc);
-        cJSON_AddBoolToObject(rec, "correct", sc >= 1.0);
-        cJSON_AddStringToObject(rec, "reason", v.reason ? v.reason : "");
-        if (of) {
-            char *js = cJSON_PrintUnformatted(rec);
-            if (js) { fprintf(of, "%s\n", js); cJSON_free(js); }
-        }
-        cJSON_Delete(rec);
-        cJSON_Delete(o);
-        pd_verdict_free(&v);
-        n_scored++;
-        score_sum += sc;
-        correct += sc >= 1.0;
+        if (line[strspn(line, " \t\r")]) rc = score_line(&c, line);
     }
     size_t missing = 0;
-    for (size_t i = 0; i < set.n; i++) missing += !seen[i];
-    if (of && fclose(of) != 0) { cli_error(VERB, "%s: write failed", out_path); rc = 1; }
+    for (size_t i = 0; i < c.set.n && c.seen; i++) missing += !c.seen[i];
+    if (c.of && fclose(c.of) != 0 && rc == 0) { cli_error(VERB, "%s: write failed", c.out_path); rc = 1; }
     if (rc == 0) {
-        if (max_k > 0) {
-            printf("per-position accuracy:");
-            for (int j = 0; j < max_k; j++) printf(" Q%d %.4f", j + 1, pos_n[j] ? pos_sum[j] / (double)pos_n[j] : 0.0);
-            printf("\n");
-            double tot = 0; size_t cnt = 0;
-            for (int j = 0; j < max_k; j++) { tot += pos_sum[j]; cnt += pos_n[j]; }
-            printf("rest accuracy %.4f over %zu questions\n", cnt ? tot / (double)cnt : 0.0, cnt);
-        }
-        printf("accuracy %.0f/%zu (%.2f%%), mean score %.4f, scored %zu, missing outputs %zu, bad output lines %zu, unknown ids %zu, duplicates %zu\n",
-               correct, set.n, set.n ? 100.0 * correct / (double)set.n : 0.0, n_scored ? score_sum / (double)n_scored : 0.0,
-               n_scored, missing, n_out_bad, n_unknown, n_dup);
+        score_summary(&c, missing);
+        if (fflush(stdout) != 0 || ferror(stdout)) { cli_error(VERB, "writing the summary failed (standard output)"); rc = 1; }
     }
-    free(ix);
-    free(seen);
+    free(c.ix);
+    free(c.seen);
     free(otext);
-    pd_task_set_free(&set);
+    pd_task_set_free(&c.set);
     return rc;
 }
 

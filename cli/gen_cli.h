@@ -4,6 +4,7 @@
 #define PONDER_GEN_CLI_H
 #include <stdbool.h>
 #include <stdio.h>
+#include <cjson/cJSON.h>
 #include "ponder/adapter.h"
 #include "ponder/budget.h"
 #include "ponder/chat.h"
@@ -13,7 +14,8 @@ enum { GEN_CLI_MAX_STOP = 16, GEN_CLI_MAX_POLICY = 8 };
 
 typedef struct {
     const char *model, *prompt, *system, *template_name, *budget_message;
-    int n_predict;                 /* -1: until EOG or the context is full */
+    int n_predict;                 /* 0: no new tokens; -1: until EOG or the context is full */
+    bool n_predict_set;            /* -n given (eval's default is 1024) */
     int think_budget, answer_budget;
     int threads, n_ctx;
     pd_type kv_type;
@@ -28,6 +30,7 @@ typedef struct {
     int n_policy;
     const char *adapter;           /* --adapter FILE (LoRA/PiSSA/SoKA), NULL if none */
     float adapter_scale;           /* --adapter-scale (default 1) */
+    bool adapter_scale_set;
 } gen_cli;
 
 void gen_cli_defaults(gen_cli *o);
@@ -35,6 +38,15 @@ void gen_cli_defaults(gen_cli *o);
  * (message printed). */
 int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i);
 void gen_cli_help(FILE *f);
+/* After parsing: refuse flags that would be accepted and then ignored (--system with --no-template,
+ * --budget-message without a thinking budget, --adapter-scale without --adapter, ...), naming them;
+ * --think-budget 0 becomes the family's no-think prompt. false after printing the error (usage). */
+bool gen_cli_check(const char *verb, gen_cli *o);
+/* The JSON fields every generating verb writes for one result: "finish_reason" (OpenAI: stop,
+ * length; null after an error), "finish_detail" (eog, stop_string, max_tokens, answer_budget,
+ * context, policy, error), "stop_string" when one matched, and "token_ids" (the generated and
+ * injected ids, exact where the text fields hold U+FFFD for bytes that are not UTF-8). */
+void gen_cli_json_finish(cJSON *j, const pd_gen_result *r);
 /* Load -m MODEL and attach --adapter if given; NULL after printing the error. Free the adapter
  * (pd_adapter_free) after the model. */
 pd_model *gen_cli_load(const char *verb, const gen_cli *o, pd_adapter **adapter);
@@ -89,6 +101,5 @@ pd_status gen_cli_policy_step(void *ctx, pd_gen *g);
 struct pd_eval_params;
 bool gen_cli_policy_eval(const char *verb, const gen_cli *o, struct pd_eval_params *ep, const char *task, int parallel,
                          pd_gen *g);
-
 
 #endif

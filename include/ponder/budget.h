@@ -1,12 +1,16 @@
 /* ponder/budget.h — thinking and answer budgets as a pd_policy (reason/ layer).
  *
- *   think_budget N > 0: after N thinking tokens (generated while in the thinking phase, the opener
- *       included), inject `message` (if any) and "\n</think>\n\n", then continue with the answer;
- *       a new thinking block is never opened afterwards (the opener is masked).
- *   think_budget 0: no thinking. If the prompt leaves the sequence in the thinking phase (a generation
- *       prompt that opens "<think>\n"), "\n</think>\n\n" is injected before the first token; the
- *       opener is masked for the whole sequence. (`--no-think` = the template's no-think prompt + this.)
- *   answer_budget M >= 0: stop after M answer-phase tokens (the "\n\n" after an injected closer counts).
+ *   think_budget N >= 0: the sequence's thinking tokens (pd_gen_result.n_thinking: the opener, what is
+ *       sampled in between, an injected message and the closer) never exceed N. The policy closes
+ *       early enough that `message` (if any, as a paragraph of its own) and "\n</think>\n\n" fit;
+ *       when the message cannot fit at all only the closer is injected ("</think>" alone when even
+ *       the newline does not fit). A new thinking block is opened only while opener + closer fit, and
+ *       never after the policy closed one (the opener is masked).
+ *   think_budget 0: no thinking: the opener is masked for the whole sequence. Callers render the
+ *       family's no-think prompt (Qwen3: the empty "<think>\n\n</think>\n\n" block) so nothing is
+ *       open; if the prompt itself leaves thinking open, "</think>\n\n" is injected at once (1 token).
+ *   answer_budget M >= 0: stop after M answer-phase tokens (the "\n\n" after an injected closer counts);
+ *       the sequence ends PD_FINISH_POLICY with stop_policy PD_POLICY_ANSWER_BUDGET (ponder/gen.h).
  *   -1: no limit.
  * Models whose vocabulary has no "<think>"/"</think>" tokens never think: the thinking budget
  * is then a no-op and only the answer budget acts. */

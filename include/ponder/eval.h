@@ -15,6 +15,7 @@
 typedef struct {
     char *id;
     int sample;            /* 0 .. samples-1 */
+    uint64_t seed;         /* the sampler seed of this sample (ponder run --seed reproduces it) */
     int difficulty;
     char *task;            /* owned copy */
     char *prompt;
@@ -26,7 +27,11 @@ typedef struct {
     const char *reason;    /* static */
     int n_thinking, n_answer;
     double wall_s;         /* prefill + decode seconds of this sequence */
-    const char *finish;    /* pd_finish_name */
+    const char *finish_reason;  /* static: pd_finish_reason ("stop", "length"; NULL after an error) */
+    const char *finish_detail;  /* static: pd_finish_detail (eog, max_tokens, context, ...) */
+    bool context_overflow; /* the prompt did not fit the context: nothing generated, score 0 */
+    int32_t *token_ids;    /* owned: generated + injected ids (exact, where texts hold U+FFFD) */
+    int n_token_ids;
     int rest_k;            /* REST bundles: questions in the prompt (0 otherwise) */
     double *rest_scores;   /* owned, rest_k scores in question order; score is their mean and
                               correct means all of them are right */
@@ -50,6 +55,7 @@ typedef struct {
     double pass_at_k, maj_at_k;   /* means over items */
     double mean_thinking, mean_answer;
     double tokens_per_s;          /* generated tokens / elapsed (0 if elapsed <= 0) */
+    size_t n_context;             /* records whose prompt did not fit the context (failed, score 0) */
 } pd_eval_summary;
 /* Records grouped by id (any order); elapsed: wall seconds of the whole run. */
 pd_status pd_eval_summarize(const pd_eval_record *r, size_t n, double elapsed, pd_eval_summary *out);
@@ -73,7 +79,9 @@ typedef struct pd_eval_params {
                              free for the step callback's own sequences) */
 } pd_eval_params;
 /* Runs items × samples through g, as many at once as g has slots. *out receives n × samples
- * records in completion order. */
+ * records in job order (item, then sample), and on_record sees them in that order too, whatever
+ * order they finish in. A prompt that does not fit g's context gives a failed record (finish
+ * length / context, score 0, nothing generated) and the run goes on. */
 pd_status pd_eval_run(pd_gen *g, const pd_task_item *items, size_t n, const pd_eval_params *p,
                       pd_eval_record **out, size_t *n_out);
 

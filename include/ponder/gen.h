@@ -54,7 +54,8 @@ const char *pd_finish_name(pd_finish f);  /* "eog", "stop", "length", "context",
 
 typedef struct {
     pd_sampler_params sampling;
-    int max_tokens;                    /* generated + injected tokens; <= 0: until the context is full */
+    int max_tokens;                    /* generated + injected tokens; 0: none at all; < 0 (default -1):
+                                          until the context is full */
     const char *const *stop; int n_stop;       /* stop strings (copied) */
     const int32_t *stop_tokens; int n_stop_tokens; /* extra tokens that end generation (copied) */
     bool ignore_eog;                   /* keep going past end-of-generation tokens (benchmarks) */
@@ -67,6 +68,7 @@ typedef struct {
     pd_finish finish;
     const char *error;                 /* PD_FINISH_ERROR: the message */
     const char *stop_string;           /* PD_FINISH_STOP: the string that matched */
+    const char *stop_policy;           /* PD_FINISH_POLICY: name of the policy that stopped it */
     const int32_t *tokens;             /* prompt + generated (EOG/stop token included) */
     const uint8_t *phases;             /* pd_phase per token */
     const float *logprobs;             /* per generated token (index i - n_prompt), NaN for injected
@@ -78,6 +80,15 @@ typedef struct {
     double t_prefill;                  /* seconds from joining to the first sampled token */
     double t_decode;                   /* seconds from the first sampled token to the end */
 } pd_gen_result;
+
+/* The policy name of ponder/budget.h: when it stops a sequence, the answer budget was spent. */
+#define PD_POLICY_ANSWER_BUDGET "budget"
+/* OpenAI's finish_reason: "stop" (end-of-generation token, stop string, a policy's stop) or "length"
+ * (max_tokens, the answer budget, the context); NULL while running or after an error. */
+const char *pd_finish_reason(const pd_gen_result *r);
+/* ponder's detail: "eog", "stop_string", "max_tokens", "answer_budget", "context", "policy", "error"
+ * ("none" while running). */
+const char *pd_finish_detail(const pd_gen_result *r);
 
 /* text: complete UTF-8 of one phase (thinking or answer), in order; never half a character. */
 typedef void (*pd_stream_fn)(void *ctx, int seq, pd_phase phase, const char *text, size_t len);

@@ -2,7 +2,7 @@
  * and eval records as JSONL. */
 #include "ponder/eval.h"
 #include "ponder/alloc.h"
-#include <cjson/cJSON.h>
+#include "ponder/json.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +37,7 @@ void pd_eval_record_free(pd_eval_record *r) {
     if (!r) return;
     free(r->id); free(r->task); free(r->prompt); free(r->thinking); free(r->answer); free(r->extracted);
     free(r->rest_scores);
+    free(r->token_ids);
     memset(r, 0, sizeof *r);
 }
 
@@ -45,6 +46,7 @@ char *pd_eval_record_to_json(const pd_eval_record *r) {
     if (!o) { pd_fail(PD_ERR_NOMEM, "out of memory (json)"); return NULL; }
     cJSON_AddStringToObject(o, "id", r->id ? r->id : "");
     cJSON_AddNumberToObject(o, "sample", r->sample);
+    pd_json_add_u64(o, "seed", r->seed);
     cJSON_AddStringToObject(o, "task", r->task ? r->task : "");
     cJSON_AddNumberToObject(o, "difficulty", r->difficulty);
     cJSON_AddStringToObject(o, "prompt", r->prompt ? r->prompt : "");
@@ -58,17 +60,18 @@ char *pd_eval_record_to_json(const pd_eval_record *r) {
     cJSON_AddNumberToObject(o, "thinking_tokens", r->n_thinking);
     cJSON_AddNumberToObject(o, "answer_tokens", r->n_answer);
     cJSON_AddNumberToObject(o, "wall_s", r->wall_s);
-    cJSON_AddStringToObject(o, "finish", r->finish ? r->finish : "");
+    if (r->finish_reason) cJSON_AddStringToObject(o, "finish_reason", r->finish_reason);
+    else cJSON_AddNullToObject(o, "finish_reason");
+    cJSON_AddStringToObject(o, "finish_detail", r->finish_detail ? r->finish_detail : "none");
+    cJSON *ids = cJSON_AddArrayToObject(o, "token_ids");
+    for (int i = 0; ids && i < r->n_token_ids; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(r->token_ids[i]));
     if (r->rest_k > 0 && r->rest_scores) {
         cJSON *a = cJSON_AddArrayToObject(o, "scores");
         for (int j = 0; j < r->rest_k; j++) cJSON_AddItemToArray(a, cJSON_CreateNumber(r->rest_scores[j]));
     }
-    char *s = cJSON_PrintUnformatted(o);
+    char *s = pd_json_print(o, false);  /* one line, valid UTF-8 */
     cJSON_Delete(o);
-    if (!s) { pd_fail(PD_ERR_NOMEM, "out of memory (json)"); return NULL; }
-    char *c = pd_strdup(s);
-    cJSON_free(s);
-    return c;
+    return s;
 }
 
 static int by_id(const void *a, const void *b) {
@@ -104,6 +107,7 @@ pd_status pd_eval_summarize(const pd_eval_record *r, size_t n, double elapsed, p
     }
     for (size_t i = 0; i < n; i++) {
         corr += r[i].correct;
+        out->n_context += r[i].context_overflow;
         think += r[i].n_thinking;
         answer += r[i].n_answer;
     }

@@ -45,6 +45,7 @@ typedef struct {
     size_t emitted[2];
     pd_finish finish;
     const char *stop_hit;
+    const char *stop_policy;         /* name of the policy that answered PD_ACT_STOP */
     char err[256];
     double t_join, t_first, t_end;
     long last_step;
@@ -77,11 +78,33 @@ const char *pd_finish_name(pd_finish f) {
     return (int)f >= 0 && (int)f < (int)(sizeof n / sizeof n[0]) ? n[f] : "?";
 }
 
+const char *pd_finish_reason(const pd_gen_result *r) {
+    switch (r ? r->finish : PD_FINISH_NONE) {
+    case PD_FINISH_EOG: case PD_FINISH_STOP: return "stop";
+    case PD_FINISH_LENGTH: case PD_FINISH_CONTEXT: return "length";
+    case PD_FINISH_POLICY: return r->stop_policy && !strcmp(r->stop_policy, PD_POLICY_ANSWER_BUDGET) ? "length" : "stop";
+    default: return NULL;
+    }
+}
+
+const char *pd_finish_detail(const pd_gen_result *r) {
+    switch (r ? r->finish : PD_FINISH_NONE) {
+    case PD_FINISH_EOG: return "eog";
+    case PD_FINISH_STOP: return "stop_string";
+    case PD_FINISH_LENGTH: return "max_tokens";
+    case PD_FINISH_CONTEXT: return "context";
+    case PD_FINISH_POLICY: return r->stop_policy && !strcmp(r->stop_policy, PD_POLICY_ANSWER_BUDGET) ? "answer_budget" : "policy";
+    case PD_FINISH_ERROR: return "error";
+    default: return "none";
+    }
+}
+
 pd_gen_params pd_gen_defaults(void) { return (pd_gen_params){.kv_type = PD_TYPE_F16}; }
 
 pd_seq_params pd_seq_defaults(void) {
     pd_seq_params p = {0};
     p.sampling = pd_sampler_defaults();
+    p.max_tokens = -1;
     return p;
 }
 
@@ -345,6 +368,7 @@ static void apply_action(pd_gen *g, int id, seq_t *s, const pd_action *a) {
                 return;
             }
             if (s->n_tokens >= g->p.n_ctx) { finish(g, id, s, PD_FINISH_CONTEXT); return; }
+            if (s->p.max_tokens >= 0 && s->n_tokens - s->n_prompt >= s->p.max_tokens) { finish(g, id, s, PD_FINISH_LENGTH); return; }
             pd_sampler_accept(s->smp, t);
             push_token(g, id, s, t, NAN, false, false);
         }
@@ -364,7 +388,7 @@ static void apply_action(pd_gen *g, int id, seq_t *s, const pd_action *a) {
 
 static void check_limits(pd_gen *g, int id, seq_t *s) {
     if (!s->active) return;
-    if (s->p.max_tokens > 0 && s->n_tokens - s->n_prompt >= s->p.max_tokens) finish(g, id, s, PD_FINISH_LENGTH);
+    if (s->p.max_tokens >= 0 && s->n_tokens - s->n_prompt >= s->p.max_tokens) finish(g, id, s, PD_FINISH_LENGTH);
     else if (s->n_tokens >= g->p.n_ctx) finish(g, id, s, PD_FINISH_CONTEXT);
 }
 
@@ -397,6 +421,7 @@ static void sample_next(pd_gen *g, int id, seq_t *s, float *logits) {
         if (!s->pol[i].on_token) continue;
         pd_action a = {PD_ACT_CONTINUE, NULL, 0, 0};
         s->pol[i].on_token(s->pol[i].ctx, &st, &a);
+        if (a.kind == PD_ACT_STOP) s->stop_policy = s->pol[i].name;
         if (a.kind != PD_ACT_CONTINUE) { apply_action(g, id, s, &a); break; }
     }
     check_limits(g, id, s);
@@ -459,11 +484,13 @@ static void seq_abort(seq_t *s) {
 }
 
 static void run_on_start(pd_gen *g, int id, seq_t *s) {
+    check_limits(g, id, s);  /* max_tokens 0: nothing at all, not even injected tokens */
     pd_seq_state st = make_state(g, id, s, -1, 0);
     for (int i = 0; i < s->p.n_policies && s->active; i++) {
         if (!s->pol[i].on_start) continue;
         pd_action a = {PD_ACT_CONTINUE, NULL, 0, 0};
         s->pol[i].on_start(s->pol[i].ctx, &st, &a);
+        if (a.kind == PD_ACT_STOP) s->stop_policy = s->pol[i].name;
         if (a.kind != PD_ACT_CONTINUE) { apply_action(g, id, s, &a); st = make_state(g, id, s, -1, 0); }
     }
     check_limits(g, id, s);
@@ -598,6 +625,7 @@ const pd_gen_result *pd_gen_get_result(pd_gen *g, int id) {
     r->finish = s->active ? PD_FINISH_NONE : s->finish;
     r->error = s->finish == PD_FINISH_ERROR ? s->err : NULL;
     r->stop_string = s->stop_hit;
+    r->stop_policy = s->finish == PD_FINISH_POLICY ? s->stop_policy : NULL;
     r->tokens = s->tokens;
     r->phases = s->phases;
     r->logprobs = s->p.logprobs ? s->logprobs + s->n_prompt : NULL;

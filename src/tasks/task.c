@@ -2,7 +2,7 @@
  * key hash, thinking stripped before judging), JSONL item (de)serialisation and shared helpers. */
 #include "tasks_int.h"
 #include "ponder/log.h"
-#include <cjson/cJSON.h>
+#include "ponder/json.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,12 +223,9 @@ char *pd_task_item_to_json(const pd_task_item *it) {
         if (m) cJSON_AddItemToObject(o, "meta", m);
         else cJSON_AddStringToObject(o, "meta", it->meta);
     }
-    char *s = cJSON_PrintUnformatted(o);
+    char *s = pd_json_print(o, false);  /* one line, valid UTF-8 */
     cJSON_Delete(o);
-    if (!s) { pd_fail(PD_ERR_NOMEM, "out of memory (json)"); return NULL; }
-    char *r = pd_strdup(s);
-    cJSON_free(s);
-    return r;
+    return s;
 }
 
 /* Scalar JSON value as text: strings as-is, numbers in shortest integer/decimal form. */

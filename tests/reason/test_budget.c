@@ -83,19 +83,26 @@ static void test_never_stops_alone(void **st) {
     free(prompt);
 }
 
+/* The injected closing texts, tokenised independently of the policy. */
+static int32_t *inj(const char *text, size_t *n) { return tok_text(text, n); }
+
+static bool at(const pd_gen_result *r, int pos, const int32_t *ids, size_t n) {
+    return pos + (int)n <= r->n_tokens && !memcmp(r->tokens + pos, ids, n * sizeof *ids);
+}
+
 static void test_think_budgets_batched(void **st) {
     (void)st;
     PD_NEED_FIXTURES();
     size_t n;
     int32_t *prompt = chat_prompt(true, &n);
     const char *msg = "Time is up.";
-    size_t n_end, n_end_msg;
-    int32_t *end = tok_text("\n</think>\n\n", &n_end);
-    char full[64];
-    snprintf(full, sizeof full, "%s\n</think>\n\n", msg);
-    int32_t *end_msg = tok_text(full, &n_end_msg);
+    size_t n_end, n_para;
+    int32_t *end = inj("\n</think>\n\n", &n_end);
+    int32_t *para = inj("\n\nTime is up.\n</think>\n\n", &n_para);
+    int para_cost = -1;
+    for (size_t k = 0; k < n_para; k++) if (para[k] == CLOSE && para_cost < 0) para_cost = (int)k + 1;
     enum { NS = 4 };
-    const int budgets[NS] = {1, 7, 30, 60};
+    const int budgets[NS] = {3, 9, 30, 60};
     const int answer_budget = 12;
     pd_gen *g = new_gen(NS);
     int ids[NS];
@@ -118,33 +125,39 @@ static void test_think_budgets_batched(void **st) {
     for (int i = 0; i < NS; i++) {
         const pd_gen_result *r = pd_gen_get_result(g, ids[i]);
         int N = budgets[i];
-        const int32_t *inj = i % 2 ? end_msg : end;
-        size_t n_inj = i % 2 ? n_end_msg : n_end;
-        int p0 = r->n_prompt;
-        /* exactly N sampled thinking tokens, none of them a marker */
-        for (int k = 0; k < N; k++) {
+        /* the message fits every odd one (9, 60); it needs para_cost thinking tokens */
+        bool with_msg = i % 2 && N >= para_cost + 1;
+        const int32_t *in = with_msg ? para : end;
+        size_t n_in = with_msg ? n_para : n_end;
+        int cost = with_msg ? para_cost : 2;
+        /* the prompt opened thinking; the model never closes it: sampled tokens up to N - cost, then
+         * the closing text, token for token, so the thinking is exactly N (the text does not end in
+         * "\n" for these seeds, checked below) */
+        int p0 = r->n_prompt, sampled = N - cost;
+        for (int k = 0; k < sampled; k++) {
             assert_int_equal(r->phases[p0 + k], PD_PHASE_THINKING);
             assert_true(r->tokens[p0 + k] != CLOSE && r->tokens[p0 + k] != OPEN);
         }
-        /* then the injected text, token for token */
-        assert_memory_equal(r->tokens + p0 + N, inj, n_inj * sizeof(int32_t));
-        int k_close = -1;
-        for (size_t k = 0; k < n_inj; k++) if (inj[k] == CLOSE) k_close = p0 + N + (int)k;
-        assert_true(k_close > 0);
+        assert_true(at(r, p0 + sampled, in, n_in));
+        int k_close = p0 + sampled + cost - 1;
+        assert_int_equal(r->tokens[k_close], CLOSE);
+        assert_int_equal(r->n_thinking, N);
         for (int k = p0; k <= k_close; k++) assert_int_equal(r->phases[k], PD_PHASE_THINKING);
         for (int k = k_close + 1; k < r->n_tokens; k++) {
             assert_int_equal(r->phases[k], PD_PHASE_ANSWER);
             assert_true(r->tokens[k] != OPEN);
         }
-        /* the answer budget stops the sequence */
+        /* the answer budget stops the sequence: length / answer_budget */
         assert_int_equal(r->finish, PD_FINISH_POLICY);
+        assert_string_equal(pd_finish_reason(r), "length");
+        assert_string_equal(pd_finish_detail(r), "answer_budget");
         assert_int_equal(r->n_answer, answer_budget);
-        assert_int_equal(r->n_thinking, k_close - p0 + 1);
-        /* texts: thinking = the N tokens + message + "\n"; answer = what follows "</think>" */
-        char *th = pd_detokenize(model->tok, r->tokens + p0, (size_t)N, NULL);
+        /* texts: the message is a paragraph of its own, not glued to the last word */
+        char *th = pd_detokenize(model->tok, r->tokens + p0, (size_t)sampled, NULL);
+        assert_true(th[0] && th[strlen(th) - 1] != '\n');
         pd_buf want = {0};
         pd_buf_append(&want, th, strlen(th));
-        if (i % 2) pd_buf_append(&want, msg, strlen(msg));
+        if (with_msg) pd_buf_append(&want, "\n\nTime is up.", 13);
         pd_buf_append(&want, "\n", 1);
         assert_string_equal(r->thinking, want.data);
         char *an = pd_detokenize(model->tok, r->tokens + k_close + 1, (size_t)(r->n_tokens - k_close - 1), NULL);
@@ -154,7 +167,96 @@ static void test_think_budgets_batched(void **st) {
         pd_buf_free(&want);
     }
     pd_gen_free(g);
-    free(prompt); free(end); free(end_msg);
+    free(prompt); free(end); free(para);
+}
+
+/* Pushes "<think>" up at the first generated token: the model opens thinking itself (as Qwen3 does
+ * after its generation prompt) unless the budget masks it. */
+static void open_first(void *ctx, const pd_seq_state *s, float *logits) {
+    (void)ctx;
+    if (s->n_generated == 0) logits[OPEN] += 100.0f;
+}
+
+/* The contract over many seeds at temperature 1: budgets 0, 1, 2, 5, 16, with and without a
+ * message, thinking opened by the prompt or by the model. Checked token by token: thinking tokens
+ * (phase labels) = usage, <= N; one opener at most and never after the closer; when the policy
+ * closed, the tokens before the closer end with one of the closing texts; the message is preceded
+ * by a newline. */
+static void test_contract_sweep(void **st) {
+    (void)st;
+    PD_NEED_FIXTURES();
+    const int budgets[] = {0, 1, 2, 5, 16};
+    const char *msg = "Time is up.";
+    size_t n_msg;
+    int32_t *msg_ids = inj("Time is up.\n</think>", &n_msg);
+    enum { SEEDS = 6 };
+    int n_runs = 0, n_msg_seen = 0, n_closed = 0;
+    for (int opened_by_prompt = 0; opened_by_prompt < 2; opened_by_prompt++) {
+        size_t n;
+        int32_t *prompt = chat_prompt(opened_by_prompt, &n);
+        for (size_t b = 0; b < sizeof budgets / sizeof *budgets; b++)
+            for (int with_msg = 0; with_msg < 2; with_msg++) {
+                int N = budgets[b];
+                if (N == 0 && with_msg) continue;   /* refused by the CLI: nothing to inject */
+                if (N == 0 && opened_by_prompt) continue;  /* budget 0 uses the no-think prompt */
+                pd_gen *g = new_gen(SEEDS);
+                int ids[SEEDS];
+                for (int sd = 0; sd < SEEDS; sd++) {
+                    pd_budget_params bp = pd_budget_defaults();
+                    bp.think_budget = N;
+                    bp.message = with_msg ? msg : NULL;
+                    pd_policy pol[2] = {{.name = "open-first", .on_logits = open_first}};
+                    assert_int_equal(pd_budget_policy(model->tok, &bp, &pol[1]), PD_OK);
+                    pd_seq_params p = pd_seq_defaults();
+                    p.sampling.seed = 77 + (uint64_t)sd * 1000 + (uint64_t)N;
+                    p.sampling.temperature = 1.0f;
+                    p.sampling.top_k = 0;
+                    p.sampling.top_p = 1.0f;
+                    p.max_tokens = 40;
+                    p.ignore_eog = true;
+                    p.policies = pol;
+                    p.n_policies = 2;
+                    ids[sd] = pd_gen_add(g, prompt, (int)n, &p);
+                    assert_true(ids[sd] >= 0);
+                }
+                assert_int_equal(pd_gen_run(g), PD_OK);
+                for (int sd = 0; sd < SEEDS; sd++) {
+                    const pd_gen_result *r = pd_gen_get_result(g, ids[sd]);
+                    int n_think = 0, n_open = 0, k_close = -1;
+                    for (int k = r->n_prompt; k < r->n_tokens; k++) {
+                        n_think += r->phases[k] == PD_PHASE_THINKING;
+                        if (r->tokens[k] == OPEN) { n_open++; assert_int_equal(k_close, -1); }
+                        if (r->tokens[k] == CLOSE && k_close < 0) k_close = k;
+                    }
+                    assert_int_equal(n_think, r->n_thinking);
+                    assert_true(r->n_thinking <= N);
+                    assert_true(n_open <= 1);
+                    if (N < 2 && !opened_by_prompt) assert_int_equal(r->n_thinking, 0);  /* no room to open */
+                    if (N >= 2) {
+                        /* room for opener + closer: the pushed opener comes out and thinking is closed */
+                        assert_true(k_close > 0);
+                        n_closed++;
+                    }
+                    if (k_close > 0) {
+                        for (int k = k_close + 1; k < r->n_tokens; k++) assert_int_equal(r->phases[k], PD_PHASE_ANSWER);
+                        if (with_msg && at(r, k_close + 1 - (int)n_msg, msg_ids, n_msg)) {
+                            n_msg_seen++;
+                            const char *m = strstr(r->thinking, "Time is up.");
+                            assert_non_null(m);
+                            assert_true(m == r->thinking || m[-1] == '\n');  /* not glued to a word */
+                        }
+                        /* the message is there whenever it could fit: 16 >= opener + its cost */
+                        if (with_msg && N == 16) assert_non_null(strstr(r->thinking, "Time is up."));
+                    }
+                    n_runs++;
+                }
+                pd_gen_free(g);
+            }
+        free(prompt);
+    }
+    assert_int_equal(n_runs, SEEDS * 17);   /* 10 + 10 combinations less the 3 skipped */
+    assert_true(n_closed > 0 && n_msg_seen >= 2 * SEEDS);
+    free(msg_ids);
 }
 
 /* A chained policy that pushes "<think>" up: the budget-0 mask must still win. */
@@ -166,7 +268,7 @@ static void test_no_thinking(void **st) {
     pd_budget_params bp = pd_budget_defaults();
     bp.think_budget = 0;
     size_t n_end;
-    int32_t *end = tok_text("\n</think>\n\n", &n_end);
+    int32_t *end = tok_text("</think>\n\n", &n_end);
     for (int variant = 0; variant < 2; variant++) {
         /* 0: the prompt opens thinking → closed at once; 1: the template's no-think prompt */
         size_t n;
@@ -187,8 +289,8 @@ static void test_no_thinking(void **st) {
         if (variant == 0) {
             assert_memory_equal(r->tokens + start, end, n_end * sizeof(int32_t));
             start += (int)n_end;
-            assert_int_equal(r->n_thinking, 2); /* "\n" and "</think>" */
-            assert_string_equal(r->thinking, "\n");
+            assert_int_equal(r->n_thinking, 1); /* "</think>" alone: the least a prompt that opened thinking costs */
+            assert_string_equal(r->thinking, "");
         } else {
             assert_int_equal(r->n_thinking, 0);
         }
@@ -235,6 +337,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_never_stops_alone),
         cmocka_unit_test(test_think_budgets_batched),
+        cmocka_unit_test(test_contract_sweep),
         cmocka_unit_test(test_no_thinking),
         cmocka_unit_test(test_bad_params),
     };
