@@ -7,7 +7,7 @@
 #      one exit-code rule (2 usage, 1 runtime) for every verb;
 #   3. chat: /bye /clear /help handled (never sent to the model), history trimmed to the context;
 #   4. llama.cpp names: --lora, --lora-scaled, -r/--reverse-prompt, -ctk/-ctv, --reasoning-budget,
-#      bench -o json and several -m;
+#      bench -o json and several -m; eval progress with rate and ETA;
 #   5. README and the build agree (no server claims while there is no server; libpng listed).
 # Parts that need a model use the shared fixtures and are SKIPPED without them.
 # Usage: bash tests/cli/test_conventions.sh path/to/ponder   (from the repo root)
@@ -211,6 +211,15 @@ EOF
   "$P" bench -m "$M" -p 8 -n 0 -r 1 -t 1 -o jsonl > "$T/b.jsonl" 2>/dev/null
   python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$T/b.jsonl" && [ -s "$T/b.jsonl" ] &&
     ok "bench -o jsonl" || bad "bench -o jsonl"
+  # eval: progress with a rate and an ETA, as train's (plain periodic lines when stderr is not a terminal)
+  "$P" eval -m "$M" --task arith --n 3 -n 4 > /dev/null 2> "$T/e.err"; rc=$?
+  [ $rc = 0 ] && grep -Eq 'samples/s.*ETA' "$T/e.err" && ok "eval progress shows rate and ETA" ||
+    bad "eval progress: rc=$rc $(tail -c 300 "$T/e.err")"
+  if command -v script > /dev/null; then  # on a terminal: a redrawn bar
+    script -qec "$P eval -m $M --task arith --n 3 -n 4" /dev/null > "$T/e.tty" 2>&1 < /dev/null
+    grep -q $'\r\e\\[K' "$T/e.tty" && grep -Eq '\[[#=> .-]*\].*ETA' "$T/e.tty" && ok "eval progress bar on a terminal" ||
+      bad "eval progress bar on a terminal: $(tail -c 300 "$T/e.tty" | tr '\r' '|')"
+  fi
   # chat: commands are handled, never sent to the model
   printf '/help\n/clear\n/bye\nhello\n' | "$P" chat -m "$M" -n 4 --seed 1 > "$T/c.out" 2> "$T/c.err"; rc=$?
   { [ $rc = 0 ] && grep -q '/bye' "$T/c.out" && grep -q '/clear' "$T/c.out" && grep -q 'history cleared' "$T/c.out" &&
