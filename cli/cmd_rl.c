@@ -122,8 +122,10 @@ int pd_cmd_rl(int argc, char **argv) {
             else o.rl.max_tokens = n;
         }
         else if (!strcmp(f, "--temp")) { if (FVAL(0, 100)) rc = 2; else o.rl.temperature = (float)dv; }
-        else if (!strcmp(f, "--top-p")) { if (FVAL(0, 1)) rc = 2; else o.rl.top_p = (float)dv; }
-        else if (!strcmp(f, "--think-budget")) { if (IVAL(-1, 1 << 20)) rc = 2; else o.rl.think_budget = (int)iv; }
+        else if (!strcmp(f, "--top-p")) { if (FVAL(1e-6, 1)) rc = 2; else o.rl.top_p = (float)dv; }  /* run's range */
+        else if (!strcmp(f, "--think-budget") || !strcmp(f, "--reasoning-budget")) {
+            if (IVAL(-1, CLI_MAX_TOKENS_MAX)) rc = 2; else o.rl.think_budget = (int)iv;  /* run's range */
+        }
         else if (!strcmp(f, "--format-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_format = dv; }
         else if (!strcmp(f, "--correct-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_correct = dv; }
         else if (!strcmp(f, "--overlong-buffer")) {
