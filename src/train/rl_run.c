@@ -159,6 +159,9 @@ pd_status pd_rl_run(const pd_rl_opts *oin, pd_rl_result *res) {
     char ckpt[1024];
     if (!R->out) return pd_fail(PD_ERR_ARG, "rl: no output path");
     if (snprintf(ckpt, sizeof ckpt, "%s.ckpt", R->out) >= (int)sizeof ckpt) return pd_fail(PD_ERR_ARG, "rl: output path is too long");
+    if (o.model && !strcmp(o.model, R->out))
+        return pd_fail(PD_ERR_ARG, "rl: --out %s is the starting model; write the result elsewhere", R->out);
+    PD_TRY(pd_run_check_outputs(R, ckpt));
     pd_threads_set(R->threads);
     char *keep = NULL, *model_keep = NULL;
     pd_tmodel *m = NULL, *ref = NULL;
@@ -203,6 +206,11 @@ pd_status pd_rl_run(const pd_rl_opts *oin, pd_rl_result *res) {
         pd_rng_seed(&rng, R->seed);
     }
     if (R->steps <= 0) { st = pd_fail(PD_ERR_ARG, "rl: steps must be positive"); goto done; }
+    if (start >= R->steps) {
+        st = pd_fail(PD_ERR_ARG, "%s is at step %lld of %lld: nothing to do (nothing written); give --steps N with "
+                                 "N > %lld", R->resume, (long long)start, (long long)R->steps, (long long)start);
+        goto done;
+    }
     o.rl.opt = R->opt;
     o.rl.micro_rows = R->B;
     o.rl.opt.total_steps = (int)(R->steps * o.rl.ppo_epochs * o.rl.minibatches);

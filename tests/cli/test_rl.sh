@@ -40,6 +40,8 @@ expect "no out" 2 "--out" rl -m "$M" --task arith-add
 expect "bad difficulty" 2 "difficulty" rl -m "$M" --task countdown --difficulty 1 --out "$T/x.gguf"
 expect "missing model file" 1 "nonexistent" rl -m "$T/nonexistent.gguf" --task arith-add --out "$T/x.gguf"
 expect "unknown flag" 2 "unknown flag" rl -m "$M" --task arith-add --out "$T/x.gguf" --frobnicate
+expect "out is the input" 2 "starting model" rl -m "$M" --task arith-add --out "$M"
+expect "out folder missing" 1 "does not exist" rl -m "$M" --task arith-add --out "$T/no/such/x.gguf"
 
 # ---- 2. a short run ----
 common=(-m "$M" --task arith-add --difficulty 1 --group 4 --prompts 2 --max-tokens 16 --lr 1e-3 --seed 5
@@ -79,6 +81,7 @@ kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 if [ -s "$T/k.gguf.ckpt" ]; then
   "$P" rl --resume "$T/k.gguf.ckpt" --quiet --log "$T/k.jsonl" > /dev/null 2> "$T/err" || bad "resume: $(head -c 300 "$T/err")"
   cmp -s "$T/u.gguf" "$T/k.gguf" && ok "resumed model identical" || bad "resumed model differs"
+  expect "resume of a finished run" 2 "nothing to do" rl --resume "$T/k.gguf.ckpt"
   python3 - "$T/u.jsonl" "$T/k.jsonl" <<'EOF' && ok "resumed step log identical (timings aside)" || bad "resumed log differs"
 import json, sys
 def load(p):
