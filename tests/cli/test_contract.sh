@@ -72,8 +72,12 @@ import json, sys; print(json.load(open(sys.argv[1]))['seed'])
 EOF
 )
 "$P" run -m "$Q" -p hi -n 8 --temp 1 --json --seed "$cs" > "$T/c2.json" 2>/dev/null
-check "the clock seed reproduces" "$(py "$T/c1.json" <<< 'import json,sys; print(json.load(open(sys.argv[1]))["token_ids"])')" \
-  "$(py "$T/c2.json" <<< 'import json,sys; print(json.load(open(sys.argv[1]))["token_ids"])')"
+check "the clock seed reproduces" same "$(py "$T/c1.json" "$T/c2.json" <<'EOF'
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+print('same' if a['token_ids'] == b['token_ids'] and len(a['token_ids']) == 8 else 'different')
+EOF
+)"
 
 # ---- finish_reason (OpenAI) and finish_detail (ponder) ----
 fin() { py "$1" <<'EOF'
