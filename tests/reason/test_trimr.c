@@ -270,6 +270,59 @@ static void test_probe_end_to_end(void **st) {
     pd_reason_hub_free(h);
 }
 
+/* A hub ask is one prefill read as logit(yes) - logit(no): equal to the difference of the two
+ * log-probs pd_gen_score gives for the same prompt (same normaliser), here on a second model slot
+ * holding the same file, while another sequence decodes in the same batches. */
+static float ask_diff;
+static int ask_calls;
+static void on_ask(void *owner, int req, const pd_gen_result *r, float d) {
+    (void)owner; (void)req; (void)r;
+    ask_diff = d;
+    ask_calls++;
+}
+
+static void test_hub_ask(void **st) {
+    (void)st;
+    PD_NEED_FIXTURES();
+    pd_model *m2 = pd_model_load(PD_FIXTURES "models/tiny-qwen3.gguf");
+    assert_non_null(m2);
+    pd_gen_params gp = pd_gen_defaults();
+    gp.n_seq_max = 3;
+    gp.n_ctx = 256;
+    gp.kv_type = PD_TYPE_F32;
+    pd_gen *g = pd_gen_new(model, &gp);
+    assert_int_equal(pd_gen_add_model(g, m2), 1);
+    int32_t *q, *yes, *no, *other;
+    int nq, ny, nn, no_;
+    assert_int_equal(pd_reason_tokens(model->tok, "Question: 2+2?\nAnswer A: 4\nAnswer B: four\nSame? Answer Yes or No.\nAnswer:", &q, &nq), PD_OK);
+    assert_int_equal(pd_reason_tokens(model->tok, " Yes", &yes, &ny), PD_OK);
+    assert_int_equal(pd_reason_tokens(model->tok, " No", &no, &nn), PD_OK);
+    assert_int_equal(pd_reason_tokens(model->tok, "Once upon a time", &other, &no_), PD_OK);
+    pd_seq_params p = pd_seq_defaults();
+    p.max_tokens = 12;
+    int busy = pd_gen_add(g, other, no_, &p);   /* decodes alongside the ask */
+    assert_true(busy >= 0);
+    pd_reason_hub *h = pd_reason_hub_new();
+    int owner;
+    ask_calls = 0;
+    assert_true(pd_reason_hub_ask(h, &owner, 1, q, nq, yes[0], no[0], on_ask) >= 0);
+    assert_int_equal(pd_reason_hub_pending(h), 1);
+    while (pd_gen_n_active(g) || pd_reason_hub_pending(h)) assert_int_equal(pd_reason_hub_step(h, g), PD_OK);
+    assert_int_equal(ask_calls, 1);
+    assert_int_equal(pd_gen_get_result(g, busy)->n_tokens - no_, 12);
+    float ly, ln;
+    assert_int_equal(pd_gen_score(g, 1, q, nq, yes, 1, &ly), PD_OK);
+    assert_int_equal(pd_gen_score(g, 1, q, nq, no, 1, &ln), PD_OK);
+    assert_true(fabsf(ask_diff - (ly - ln)) < 1e-3f);
+    long pt, vt, rq;
+    pd_reason_hub_cost(h, &pt, &vt, &rq);
+    assert_true(pt == 0 && vt == nq && rq == 1);
+    pd_gen_free(g);
+    pd_reason_hub_free(h);
+    pd_model_free(m2);
+    free(q); free(yes); free(no); free(other);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_overthinking_rule),
@@ -277,6 +330,7 @@ int main(void) {
         cmocka_unit_test(test_repetition_rule),
         cmocka_unit_test(test_segmentation_helpers),
         cmocka_unit_test(test_probe_end_to_end),
+        cmocka_unit_test(test_hub_ask),
     };
     return pd_run_tests(tests, setup, teardown);
 }
