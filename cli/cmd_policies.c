@@ -150,7 +150,7 @@ int gen_cli_policy_slots(const gen_cli *o) {
     pd_reason_spec *s = driver_spec(o);
     int n = s ? pd_reason_int(s, "n") + 1 : 1;
     pd_reason_spec_free(s);
-    return n;
+    return n + gen_cli_policy_extra_slots(o, n);   /* trimr probes of every sample */
 }
 
 typedef struct { const char *verb; const gen_cli *o; const pd_model *m; } vctx;
@@ -194,7 +194,7 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
     vctx c = {verb, o, m};
     pd_vote_params vp = {.n = pd_reason_int(vs, "n"), .mode = (pd_vote_mode)pd_vote_mode_parse(pd_reason_str(vs, "mode")),
                          .adaptive = pd_reason_int(vs, "adaptive") != 0, .seq_params = vote_params, .extract = cli_extract,
-                         .equiv = pd_answer_equiv, .ctx = &c};
+                         .equiv = pd_answer_equiv, .step = gen_cli_policy_step, .ctx = &c};
     pd_reason_spec_free(vs);
     if (vp.mode == PD_VOTE_VERIFIER) {
         cli_error(verb, "--policy vote:mode=verifier needs a task checker (ponder eval); use majority or logprob");
