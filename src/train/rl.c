@@ -429,7 +429,10 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
             for (int t = 0; t < T; t++) tk[(size_t)i * T + t] = t < s->n ? s->tok[t] : 0;
         }
         pd_tbatch b = {nr, T, tk, NULL, NULL};
-        pd_tmodel_forward(m, &b, NULL);
+        if (isnan(pd_tmodel_forward(m, &b, NULL))) {   /* a batch the engine refused (error set) */
+            free(tk); free(p); free(cs); free(cl); free(ca);
+            return PD_ERR_RANGE;
+        }
         const float *lg = m->a.logits;
         for (int i = 0; i < nr; i++) {
             int si = idx[c0 + i];
@@ -527,9 +530,13 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
                 r->n_seqs++;
             }
         }
+        if (st != PD_OK) break;   /* leave the round's leftovers to the clean-up below */
         memset(items, 0, sizeof *items * (size_t)c->B);
         memset(rs, 0, sizeof *rs * (size_t)c->B * G);
     }
+    /* a round that failed midway leaves its sequences and items here (kept ones were moved out) */
+    for (int k = 0; rs && k < c->B * G; k++) seq_free(&rs[k]);
+    for (int i = 0; items && i < c->B; i++) pd_task_item_free(&items[i]);
     free(items); free(rs); free(rw); free(ad); free(zv);
     s->rollout_cpu = cpu_now() - c0;
     s->groups_kept = r->n_items;

@@ -414,6 +414,26 @@ static void test_learner_gradient_fd(void **st) {
     free(theta0); free(grad);
 }
 
+
+/* a prompt longer than the sequences the learner can hold: a clear error, nothing leaked (ASan) */
+static void test_prompt_too_long(void **st) {
+    (void)st;
+    pd_tmodel *m = tiny_model(5, 8);   /* context 96 tokens */
+    pd_rl_cfg c = small_cfg(PD_RL_GRPO);
+    pd_rl_source src = {"countdown", 6, 6, NULL};
+    pd_rl *r = pd_rl_new(m, NULL, &c, &src);
+    assert_non_null(r);
+    pd_rng g;
+    pd_rng_seed(&g, 1);
+    int64_t os = 0;
+    pd_rl_stats s;
+    assert_int_equal(pd_rl_step(r, &g, &os, false, &s), PD_ERR_RANGE);
+    assert_non_null(strstr(pd_last_error(), "prompt of item"));
+    assert_int_equal(os, 0);
+    pd_rl_free(r);
+    pd_tmodel_free(m);
+}
+
 /* ---- the run: determinism and resume ---- */
 
 static void write_model(const char *path, uint64_t seed) {
@@ -494,7 +514,7 @@ int main(void) {
         cmocka_unit_test(test_advantages),            cmocka_unit_test(test_zero_gradient_equal_rewards),
         cmocka_unit_test(test_ratio_and_logprobs),    cmocka_unit_test(test_dynamic_sampling),
         cmocka_unit_test(test_reward_rises),          cmocka_unit_test(test_learner_gradient_fd),
-        cmocka_unit_test(test_determinism_and_resume),
+        cmocka_unit_test(test_prompt_too_long),       cmocka_unit_test(test_determinism_and_resume),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[512];
