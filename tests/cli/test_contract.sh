@@ -93,14 +93,14 @@ check "context: length/context" "length context" "$(fin "$T/f3.json")"
 # (stop strings: stop/stop_string is checked in tests/gen/test_finish.c)
 
 # ---- -n 0: zero new tokens (-1: unlimited) ----
-"$P" run -m "$Q" -p hi -n 0 --json > "$T/n0.json" 2>/dev/null
+timeout 60 "$P" run -m "$Q" -p hi -n 0 --json > "$T/n0.json" 2>/dev/null
 check "run -n 0: no tokens" "0 length max_tokens" "$(py "$T/n0.json" <<'EOF'
 import json, sys; d = json.load(open(sys.argv[1])); print(d['usage']['completion_tokens'], d['finish_reason'], d['finish_detail'])
 EOF
 )"
 "$P" run -m "$Q" -p hi -n -1 -c 32 --temp 0 --json > "$T/nm1.json" 2>/dev/null
 check "run -n -1: until the context" "length context" "$(fin "$T/nm1.json")"
-"$P" eval -m "$L" --task arith --n 2 -n 0 --out "$T/e0.jsonl" > /dev/null 2>&1
+timeout 60 "$P" eval -m "$L" --task arith --n 2 -n 0 -c 256 --out "$T/e0.jsonl" > /dev/null 2>&1
 check "eval -n 0: no tokens" "0 0" "$(py "$T/e0.jsonl" <<'EOF'
 import json, sys; print(*[json.loads(l)['answer_tokens'] for l in open(sys.argv[1])])
 EOF
