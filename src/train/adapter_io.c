@@ -183,60 +183,53 @@ static const pd_gguf_tensor *need_tensor(const pd_gguf *g, const char *path, int
     return gt;
 }
 
-pd_adapter *pd_adapter_load(const char *path) {
-    pd_gguf *g = pd_gguf_open(path);
-    if (!g) return NULL;
-    pd_adapter *a = NULL;
-    if (!str_is(g, "general.type", "adapter")) {
-        pd_fail(PD_ERR_FORMAT, "%s: general.type is not 'adapter' (not an adapter file)", path);
-        goto fail;
-    }
+/* general.type, the method, LoRA's adapter.lora.alpha and the layer count of an adapter file */
+static pd_status read_header(const pd_gguf *g, const char *path, int *method, float *file_alpha, int *n_layer) {
+    if (!str_is(g, "general.type", "adapter"))
+        return pd_fail(PD_ERR_FORMAT, "%s: general.type is not 'adapter' (not an adapter file)", path);
     const char *s;
     size_t n;
-    int method = PD_ADAPTER_LORA;
+    *method = PD_ADAPTER_LORA;
     if (pd_gguf_get_str(g, KEY_PREFIX "method", &s, &n)) {
         char buf[16] = {0};
         memcpy(buf, s, n < 15 ? n : 15);
-        method = pd_adapter_method_from_name(buf);
-        if (method < 0 || n > 15) {
-            pd_fail(PD_ERR_FORMAT, "%s: unknown " KEY_PREFIX "method '%.*s'", path, (int)(n > 32 ? 32 : n), s);
-            goto fail;
-        }
+        *method = pd_adapter_method_from_name(buf);
+        if (*method < 0 || n > 15)
+            return pd_fail(PD_ERR_FORMAT, "%s: unknown " KEY_PREFIX "method '%.*s'", path, (int)(n > 32 ? 32 : n), s);
     } else if (!str_is(g, "adapter.type", "lora")) {
-        pd_fail(PD_ERR_UNSUPPORTED, "%s: adapter.type is not 'lora' and the file has no " KEY_PREFIX "method", path);
-        goto fail;
+        return pd_fail(PD_ERR_UNSUPPORTED, "%s: adapter.type is not 'lora' and the file has no " KEY_PREFIX "method",
+                       path);
     }
-    float file_alpha = 0;
-    if (method != PD_ADAPTER_SOKA && !pd_gguf_get_f32(g, "adapter.lora.alpha", &file_alpha)) file_alpha = 0;
+    *file_alpha = 0;
+    if (*method != PD_ADAPTER_SOKA && !pd_gguf_get_f32(g, "adapter.lora.alpha", file_alpha)) *file_alpha = 0;
     /* layer count: the metadata, else the largest blk index among the tensors */
-    int n_layer = 0;
-    int64_t nt = pd_gguf_n_tensors(g);
-    for (int64_t i = 0; i < nt; i++) {
+    *n_layer = 0;
+    for (int64_t i = 0; i < pd_gguf_n_tensors(g); i++) {
         int l, t;
         const char *sfx;
         const pd_gguf_tensor *gt = pd_gguf_tensor_at(g, i);
         if (!strncmp(gt->name, "opt.", 4)) continue; /* fine-tuning state in checkpoints */
-        if (!parse_name(gt->name, &l, &t, &sfx)) {
-            pd_fail(PD_ERR_FORMAT, "%s: tensor '%s' is not an adapter tensor (blk.N.<matrix>.weight.<part>)", path,
-                    gt->name);
-            goto fail;
-        }
-        if (l + 1 > n_layer) n_layer = l + 1;
+        if (!parse_name(gt->name, &l, &t, &sfx))
+            return pd_fail(PD_ERR_FORMAT, "%s: tensor '%s' is not an adapter tensor (blk.N.<matrix>.weight.<part>)",
+                           path, gt->name);
+        if (l + 1 > *n_layer) *n_layer = l + 1;
     }
     uint32_t u;
     if (pd_gguf_find_key(g, KEY_PREFIX "n_layer") >= 0) {
-        if (!pd_gguf_get_u32(g, KEY_PREFIX "n_layer", &u) || (int64_t)u < n_layer || u > 100000) {
-            pd_fail(PD_ERR_FORMAT, "%s: " KEY_PREFIX "n_layer is missing or smaller than the tensors need", path);
-            goto fail;
-        }
-        n_layer = (int)u;
+        if (!pd_gguf_get_u32(g, KEY_PREFIX "n_layer", &u) || (int64_t)u < *n_layer || u > 100000)
+            return pd_fail(PD_ERR_FORMAT, "%s: " KEY_PREFIX "n_layer is missing or smaller than the tensors need", path);
+        *n_layer = (int)u;
     }
-    if (n_layer <= 0) {
-        pd_fail(PD_ERR_FORMAT, "%s: the adapter has no tensors", path);
-        goto fail;
-    }
-    a = pd_adapter_new((pd_adapter_method)method, n_layer);
-    if (!a) goto fail;
+    if (*n_layer <= 0) return pd_fail(PD_ERR_FORMAT, "%s: the adapter has no tensors", path);
+    return PD_OK;
+}
+
+/* the keys beside the tensors: architecture, rank, alpha (which must agree with adapter.lora.alpha,
+ * or load + save would change the adapter), SoKA's rank settings */
+static pd_status read_settings(const pd_gguf *g, const char *path, pd_adapter *a, float file_alpha) {
+    const char *s;
+    size_t n;
+    uint32_t u;
     if (pd_gguf_get_str(g, "general.architecture", &s, &n)) {
         size_t c = n < sizeof a->arch - 1 ? n : sizeof a->arch - 1;
         memcpy(a->arch, s, c);
@@ -244,13 +237,10 @@ pd_adapter *pd_adapter_load(const char *path) {
     }
     if (pd_gguf_get_u32(g, KEY_PREFIX "rank", &u)) a->rank = (int)u;
     if (!pd_gguf_get_f32(g, KEY_PREFIX "alpha", &a->alpha)) a->alpha = file_alpha;
-    /* the keys the writer derives from each other must agree, or load + save would change the adapter */
-    if (method == PD_ADAPTER_LORA && a->alpha != file_alpha) {
-        pd_fail(PD_ERR_FORMAT, "%s: " KEY_PREFIX "alpha %g disagrees with adapter.lora.alpha %g", path, a->alpha,
-                file_alpha);
-        goto fail;
-    }
-    if (method == PD_ADAPTER_SOKA) {
+    if (a->method == PD_ADAPTER_LORA && a->alpha != file_alpha)
+        return pd_fail(PD_ERR_FORMAT, "%s: " KEY_PREFIX "alpha %g disagrees with adapter.lora.alpha %g", path, a->alpha,
+                       file_alpha);
+    if (a->method == PD_ADAPTER_SOKA) {
         float tau;
         char buf[16] = {0};
         if (pd_gguf_get_str(g, KEY_PREFIX "soka.rule", &s, &n) && n < sizeof buf) {
@@ -262,10 +252,84 @@ pd_adapter *pd_adapter_load(const char *path) {
         if (pd_gguf_get_u32(g, KEY_PREFIX "soka.r_max", &u)) a->soka.r_max = (int)u;
         if (pd_gguf_get_u32(g, KEY_PREFIX "soka.terms", &u)) a->soka.terms = (int)u;
     }
+    return PD_OK;
+}
+
+/* SoKA slot (layer l, target t): soka_a/_b and the frozen soka_a0/_b0, shapes checked */
+static pd_status read_soka_slot(const pd_gguf *g, const char *path, pd_adapter_layer *L, int l, int t,
+                                const char *name) {
+    const pd_gguf_tensor *ta = need_tensor(g, path, l, t, "soka_a", 3, NULL);
+    if (!ta || ta->n_dims != 3) {
+        if (ta) pd_fail(PD_ERR_FORMAT, "%s: tensor '%s' must have 3 dims", path, name);
+        return PD_ERR_FORMAT;
+    }
+    int64_t n1 = ta->ne[0], m1 = ta->ne[1], r = ta->ne[2];
+    const pd_gguf_tensor *tb = need_tensor(g, path, l, t, "soka_b", 3, NULL);
+    if (!tb) return PD_ERR_FORMAT;
+    int64_t n2 = tb->ne[0], m2 = tb->ne[1];
+    int64_t neb[3] = {n2, m2, r}, nea[3] = {n1, m1, r};
+    if (tb->n_dims != 3 || tb->ne[2] != r || r <= 0 || r > 4096 || m1 * m2 > (1 << 24) || n1 * n2 > (1 << 24))
+        return pd_fail(PD_ERR_FORMAT, "%s: SoKA factors of layer %d %s have inconsistent shapes", path, l,
+                       pd_adapter_target_name(t));
+    const pd_gguf_tensor *ta0 = need_tensor(g, path, l, t, "soka_a0", 3, nea);
+    const pd_gguf_tensor *tb0 = ta0 ? need_tensor(g, path, l, t, "soka_b0", 3, neb) : NULL;
+    if (!tb0) return PD_ERR_FORMAT;
+    if (pd_adapter_layer_alloc(L, PD_ADAPTER_SOKA, n1 * n2, m1 * m2, (int)r, m1, n1, 1.0f) != PD_OK) return PD_ERR_FORMAT;
+    memcpy(L->A, ta->data, sizeof(float) * (size_t)(r * m1 * n1));
+    memcpy(L->B, tb->data, sizeof(float) * (size_t)(r * m2 * n2));
+    memcpy(L->A0, ta0->data, sizeof(float) * (size_t)(r * m1 * n1));
+    memcpy(L->B0, tb0->data, sizeof(float) * (size_t)(r * m2 * n2));
+    return PD_OK;
+}
+
+/* LoRA/PiSSA slot (layer l, target t) in llama.cpp's layout (PiSSA: [A; A0] and [B | -B0], alpha 2r) */
+static pd_status read_lora_slot(const pd_gguf *g, const char *path, pd_adapter *a, pd_adapter_layer *L, int l, int t,
+                                float file_alpha) {
+    const int method = a->method;
+    const pd_gguf_tensor *ta = need_tensor(g, path, l, t, "lora_a", 2, NULL);
+    const pd_gguf_tensor *tb = ta ? need_tensor(g, path, l, t, "lora_b", 2, NULL) : NULL;
+    if (!tb) return PD_ERR_FORMAT;
+    int64_t din = ta->ne[0], rf = ta->ne[1], dout = tb->ne[1];
+    if (ta->n_dims != 2 || tb->n_dims != 2 || tb->ne[0] != rf || rf <= 0)
+        return pd_fail(PD_ERR_FORMAT, "%s: layer %d %s: lora_a ne [%lld, %lld] and lora_b ne [%lld, %lld] do not pair "
+                       "(need a = [d_in, r], b = [r, d_out])", path, l, pd_adapter_target_name(t), (long long)ta->ne[0],
+                       (long long)ta->ne[1], (long long)tb->ne[0], (long long)tb->ne[1]);
+    if (method == PD_ADAPTER_PISSA && rf % 2)
+        return pd_fail(PD_ERR_FORMAT, "%s: PiSSA tensors of layer %d %s have odd rank %lld (expected 2r)", path, l,
+                       pd_adapter_target_name(t), (long long)rf);
+    const int r = method == PD_ADAPTER_PISSA ? (int)(rf / 2) : (int)rf;
+    if (method == PD_ADAPTER_PISSA && ((file_alpha != 0 && file_alpha != (float)rf) || (a->rank && a->rank != r)))
+        return pd_fail(PD_ERR_FORMAT, "%s: PiSSA tensors of layer %d %s have rank %d, but the file says rank %d and "
+                       "adapter.lora.alpha %g (PiSSA: one rank r, alpha 2r)", path, l, pd_adapter_target_name(t), r,
+                       a->rank, file_alpha);
+    if (method == PD_ADAPTER_PISSA) a->rank = r;
+    /* llama.cpp semantics: scale = alpha / rf, or 1 when alpha is 0 */
+    float scale = file_alpha != 0 ? file_alpha / (float)rf : 1.0f;
+    if (pd_adapter_layer_alloc(L, (pd_adapter_method)method, din, dout, r, 0, 0, scale) != PD_OK) return PD_ERR_FORMAT;
+    const float *fa = ta->data, *fb = tb->data;
+    memcpy(L->A, fa, sizeof(float) * (size_t)(r * din));
+    if (L->A0) memcpy(L->A0, fa + (size_t)r * din, sizeof(float) * (size_t)(r * din));
+    for (int64_t o = 0; o < dout; o++)
+        for (int k = 0; k < r; k++) {
+            L->B[o * r + k] = fb[o * rf + k];
+            if (L->B0) L->B0[o * r + k] = -fb[o * rf + r + k];
+        }
+    return PD_OK;
+}
+
+pd_adapter *pd_adapter_load(const char *path) {
+    pd_gguf *g = pd_gguf_open(path);
+    if (!g) return NULL;
+    pd_adapter *a = NULL;
+    int method = PD_ADAPTER_LORA, n_layer = 0;
+    float file_alpha = 0;
+    if (read_header(g, path, &method, &file_alpha, &n_layer) != PD_OK) goto fail;
+    a = pd_adapter_new((pd_adapter_method)method, n_layer);
+    if (!a || read_settings(g, path, a, file_alpha) != PD_OK) goto fail;
     pd_clear_error();
     /* read each slot: find the "a" tensor, then its partners */
     const char *asfx = method == PD_ADAPTER_SOKA ? "soka_a" : "lora_a";
-    for (int64_t i = 0; i < nt; i++) {
+    for (int64_t i = 0; i < pd_gguf_n_tensors(g); i++) {
         int l, t;
         const char *sfx;
         const pd_gguf_tensor *gt = pd_gguf_tensor_at(g, i);
@@ -287,66 +351,9 @@ pd_adapter *pd_adapter_load(const char *path) {
             goto fail;
         }
         a->targets |= 1u << t;
-        if (method == PD_ADAPTER_SOKA) {
-            const pd_gguf_tensor *ta = need_tensor(g, path, l, t, "soka_a", 3, NULL);
-            if (!ta || ta->n_dims != 3) {
-                if (ta) pd_fail(PD_ERR_FORMAT, "%s: tensor '%s' must have 3 dims", path, gt->name);
-                goto fail;
-            }
-            int64_t n1 = ta->ne[0], m1 = ta->ne[1], r = ta->ne[2];
-            const pd_gguf_tensor *tb = need_tensor(g, path, l, t, "soka_b", 3, NULL);
-            if (!tb) goto fail;
-            int64_t n2 = tb->ne[0], m2 = tb->ne[1];
-            int64_t neb[3] = {n2, m2, r}, nea[3] = {n1, m1, r};
-            if (tb->n_dims != 3 || tb->ne[2] != r || r <= 0 || r > 4096 || m1 * m2 > (1 << 24) || n1 * n2 > (1 << 24)) {
-                pd_fail(PD_ERR_FORMAT, "%s: SoKA factors of layer %d %s have inconsistent shapes", path, l,
-                        pd_adapter_target_name(t));
-                goto fail;
-            }
-            const pd_gguf_tensor *ta0 = need_tensor(g, path, l, t, "soka_a0", 3, nea);
-            const pd_gguf_tensor *tb0 = ta0 ? need_tensor(g, path, l, t, "soka_b0", 3, neb) : NULL;
-            if (!tb0) goto fail;
-            if (pd_adapter_layer_alloc(L, PD_ADAPTER_SOKA, n1 * n2, m1 * m2, (int)r, m1, n1, 1.0f) != PD_OK) goto fail;
-            memcpy(L->A, ta->data, sizeof(float) * (size_t)(r * m1 * n1));
-            memcpy(L->B, tb->data, sizeof(float) * (size_t)(r * m2 * n2));
-            memcpy(L->A0, ta0->data, sizeof(float) * (size_t)(r * m1 * n1));
-            memcpy(L->B0, tb0->data, sizeof(float) * (size_t)(r * m2 * n2));
-            continue;
-        }
-        const pd_gguf_tensor *ta = need_tensor(g, path, l, t, "lora_a", 2, NULL);
-        const pd_gguf_tensor *tb = ta ? need_tensor(g, path, l, t, "lora_b", 2, NULL) : NULL;
-        if (!tb) goto fail;
-        int64_t din = ta->ne[0], rf = ta->ne[1], dout = tb->ne[1];
-        if (ta->n_dims != 2 || tb->n_dims != 2 || tb->ne[0] != rf || rf <= 0) {
-            pd_fail(PD_ERR_FORMAT, "%s: layer %d %s: lora_a ne [%lld, %lld] and lora_b ne [%lld, %lld] do not pair "
-                    "(need a = [d_in, r], b = [r, d_out])", path, l, pd_adapter_target_name(t), (long long)ta->ne[0],
-                    (long long)ta->ne[1], (long long)tb->ne[0], (long long)tb->ne[1]);
-            goto fail;
-        }
-        if (method == PD_ADAPTER_PISSA && rf % 2) {
-            pd_fail(PD_ERR_FORMAT, "%s: PiSSA tensors of layer %d %s have odd rank %lld (expected 2r)", path, l,
-                    pd_adapter_target_name(t), (long long)rf);
-            goto fail;
-        }
-        const int r = method == PD_ADAPTER_PISSA ? (int)(rf / 2) : (int)rf;
-        if (method == PD_ADAPTER_PISSA && ((file_alpha != 0 && file_alpha != (float)rf) || (a->rank && a->rank != r))) {
-            pd_fail(PD_ERR_FORMAT, "%s: PiSSA tensors of layer %d %s have rank %d, but the file says rank %d and "
-                    "adapter.lora.alpha %g (PiSSA: one rank r, alpha 2r)", path, l, pd_adapter_target_name(t), r,
-                    a->rank, file_alpha);
-            goto fail;
-        }
-        if (method == PD_ADAPTER_PISSA) a->rank = r;
-        /* llama.cpp semantics: scale = alpha / rf, or 1 when alpha is 0 */
-        float scale = file_alpha != 0 ? file_alpha / (float)rf : 1.0f;
-        if (pd_adapter_layer_alloc(L, (pd_adapter_method)method, din, dout, r, 0, 0, scale) != PD_OK) goto fail;
-        const float *fa = ta->data, *fb = tb->data;
-        memcpy(L->A, fa, sizeof(float) * (size_t)(r * din));
-        if (L->A0) memcpy(L->A0, fa + (size_t)r * din, sizeof(float) * (size_t)(r * din));
-        for (int64_t o = 0; o < dout; o++)
-            for (int k = 0; k < r; k++) {
-                L->B[o * r + k] = fb[o * rf + k];
-                if (L->B0) L->B0[o * r + k] = -fb[o * rf + r + k];
-            }
+        pd_status st = method == PD_ADAPTER_SOKA ? read_soka_slot(g, path, L, l, t, gt->name)
+                                                 : read_lora_slot(g, path, a, L, l, t, file_alpha);
+        if (st != PD_OK) goto fail;
     }
     pd_gguf_close(g);
     return a;
