@@ -2,6 +2,8 @@
  * decoding recipe, write one JSONL record per sample, print the summary table, draw the SVG report. */
 #include "cli.h"
 #include "gen_cli.h"
+#include "outputs.h"
+#include "ponder/outfile.h"
 #include "ponder/adapter.h"
 #include "ponder/alloc.h"
 #include "ponder/eval.h"
@@ -300,6 +302,11 @@ static void print_summary(const eval_opts *x, const pd_eval_summary *s, const pd
 /* Load the model, run every item x sample, write records, print the summary and the report. */
 static int run_eval(const eval_opts *x, const pd_task_set *set) {
     const gen_cli *o = &x->o;
+    /* outputs checked before any work: writable, distinct, never an input (cli/outputs.c) */
+    const cli_path outs[2] = {{"--out", x->out_path}, {"--report", x->report}};
+    const cli_path ins[3] = {{"-m", o->model}, {"--items", x->items_path}, {"--adapter", o->adapter}};
+    int pr = cli_check_paths(VERB, outs, 2, ins, 3);
+    if (pr) return pr;
     if (o->threads) pd_threads_set(o->threads);
     pd_adapter *adapter = NULL;
     pd_model *m = gen_cli_load(VERB, o, &adapter);
@@ -307,6 +314,7 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     int rc = 1;
     pd_gen *g = NULL;
     FILE *out = NULL;
+    pd_outfile *of = NULL;      /* --out: written to a temp file, renamed into place only on success */
     pd_eval_record *recs = NULL;
     size_t nrec = 0;
     if (!m->tok) { cli_error(VERB, "%s: the model has no vocabulary, so text cannot be generated", o->model); goto done; }
@@ -317,7 +325,8 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     gp.n_ctx = o->n_ctx;
     gp.kv_type = o->kv_type;
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
-    if (x->out_path && !(out = fopen(x->out_path, "w"))) { cli_error(VERB, "%s: cannot open for writing", x->out_path); goto done; }
+    if (x->out_path && !(of = pd_out_open(x->out_path))) { cli_error(VERB, "--out: %s", pd_last_error()); goto done; }
+    out = pd_out_fp(of);
     ectx e = {o, m, gen_cli_family(VERB, o, m), (int)x->samples, out, 0, jobs, 0, {0}};
     pd_progress_start(&e.prog, stderr, "ponder eval", (int64_t)jobs, "samples");
     pd_eval_params ep = {(int)x->samples, x->mode, enc, seqp, &e, on_record, NULL, 0};
@@ -339,7 +348,8 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     }
     rc = 0;
 done:
-    if (out && fclose(out) != 0 && rc == 0) { cli_error(VERB, "%s: write failed", x->out_path); rc = 1; }
+    if (of && rc == 0 && pd_out_commit(of) != PD_OK) { cli_error(VERB, "--out: %s", pd_last_error()); rc = 1; }
+    else if (of && rc != 0) pd_out_abort(of);
     if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) { cli_error(VERB, "writing the summary failed (standard output)"); rc = 1; }
     for (size_t i = 0; i < nrec; i++) pd_eval_record_free(&recs[i]);
     free(recs);

@@ -1,6 +1,8 @@
 /* cli/cmd_tasks.c — `ponder tasks list|gen|score`: list the built-in verifiable tasks, generate
  * item sets as JSONL (optionally as REST bundles), and score model outputs written by anything. */
 #include "cli.h"
+#include "outputs.h"
+#include "ponder/outfile.h"
 #include "ponder/alloc.h"
 #include "ponder/error.h"
 #include "ponder/log.h"
@@ -92,12 +94,17 @@ static int cmd_gen(int argc, char **argv) {
     if (!t) { cli_error(VERB, "%s", pd_last_error()); return 2; }
     if (diff < 0) diff = diff_hi = t->ddefault;
     if (!cli_difficulty_check(VERB, "--difficulty", t->name, diff, diff_hi)) return 2;
-    FILE *f = out_path ? fopen(out_path, "w") : stdout;
-    if (!f) { cli_error(VERB, "%s: cannot open for writing", out_path); return 1; }
+    /* --out: checked first, written to a temp file and renamed into place only when complete */
+    const cli_path op = {"--out", out_path};
+    int pr = cli_check_paths(VERB, &op, 1, NULL, 0);
+    if (pr) return pr;
+    pd_outfile *of = out_path ? pd_out_open(out_path) : NULL;
+    if (out_path && !of) { cli_error(VERB, "--out: %s", pd_last_error()); return 1; }
+    FILE *f = of ? pd_out_fp(of) : stdout;
     /* plain items stream out one by one; REST bundles need the whole set first */
     size_t n_keep = rest > 0 ? (size_t)n : 1;
     pd_task_item *items = pd_calloc(n_keep, sizeof *items);
-    if (!items) { cli_error(VERB, "%s", pd_last_error()); if (out_path) fclose(f); return 1; }
+    if (!items) { cli_error(VERB, "%s", pd_last_error()); pd_out_abort(of); return 1; }
     int rc = 0;
     long long made = 0;
     double dt = 0;
@@ -163,7 +170,8 @@ static int cmd_gen(int argc, char **argv) {
     if (rest > 0)
         for (long long i = 0; i < made; i++) pd_task_item_free(&items[i]);
     free(items);
-    if (out_path && fclose(f) != 0) { cli_error(VERB, "%s: write failed", out_path); rc = 1; }
+    if (of && rc != 0) pd_out_abort(of);
+    else if (of && pd_out_commit(of) != PD_OK) { cli_error(VERB, "--out: %s", pd_last_error()); rc = 1; }
     if (!out_path && rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) { cli_error(VERB, "writing the items failed (standard output)"); rc = 1; }
     if (rc == 0)
         fprintf(stderr, "ponder tasks gen: %lld %s items (difficulty %d-%d) in %.3f s, %.0f items/s\n", made, t->name, diff, diff_hi, dt,
@@ -346,7 +354,11 @@ static int cmd_score(int argc, char **argv) {
     char *otext = NULL;
     rc = score_index(&c);
     if (rc == 0 && !(otext = pd_read_file(c.files[1], &olen))) { cli_error(VERB, "%s", pd_last_error()); rc = 1; }
-    if (rc == 0 && c.out_path && !(c.of = fopen(c.out_path, "w"))) { cli_error(VERB, "%s: cannot open for writing", c.out_path); rc = 1; }
+    const cli_path op = {"--out", c.out_path}, ins[2] = {{"ITEMS", c.files[0]}, {"OUTPUTS", c.files[1]}};
+    if (rc == 0) rc = cli_check_paths(VERB, &op, 1, ins, 2);
+    pd_outfile *of = NULL; /* --out: temp file, renamed into place only when complete */
+    if (rc == 0 && c.out_path && !(of = pd_out_open(c.out_path))) { cli_error(VERB, "--out: %s", pd_last_error()); rc = 1; }
+    c.of = pd_out_fp(of);
     for (char *p = otext; rc == 0 && p < otext + olen;) {
         char *nl = memchr(p, '\n', (size_t)(otext + olen - p));
         if (nl) *nl = 0;
@@ -357,7 +369,8 @@ static int cmd_score(int argc, char **argv) {
     }
     size_t missing = 0;
     for (size_t i = 0; i < c.set.n && c.seen; i++) missing += !c.seen[i];
-    if (c.of && fclose(c.of) != 0 && rc == 0) { cli_error(VERB, "%s: write failed", c.out_path); rc = 1; }
+    if (of && rc != 0) pd_out_abort(of);
+    else if (of && pd_out_commit(of) != PD_OK) { cli_error(VERB, "--out: %s", pd_last_error()); rc = 1; }
     if (rc == 0) {
         score_summary(&c, missing);
         if (fflush(stdout) != 0 || ferror(stdout)) { cli_error(VERB, "writing the summary failed (standard output)"); rc = 1; }

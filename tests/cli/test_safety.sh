@@ -46,6 +46,10 @@ expect "merge over the adapter" 2 "is the input ADAPTER" merge "$T/m.gguf" "$T/a
 expect "logits --out = the model" 2 "is the input -m" logits -m "$T/m.gguf" --tokens 1,2 --out "$T/m.gguf"
 expect "train --log = --out" 2 "name the same file" train $TINY --steps 1 --out "$T/n.gguf" --log "$T/n.gguf"
 expect "train --data = --out" 2 "is the input --data" train --data "$T/m.gguf" --steps 1 --out "$T/m.gguf"
+expect "eval --out = the model" 2 "is the input -m" eval -m "$T/m.gguf" --task arith-add --n 1 --out "$T/m.gguf"
+"$P" tasks gen --task arith-add --n 3 --out "$T/items.jsonl" 2>/dev/null; cp "$T/items.jsonl" "$T/items0.jsonl"
+expect "tasks score --out = the items" 2 "is the input ITEMS" tasks score "$T/items.jsonl" "$T/items.jsonl" --out "$T/items.jsonl"
+same "$T/items.jsonl" "$T/items0.jsonl" "the items are unchanged"
 same "$T/m.gguf" "$T/m0.gguf" "the model is still unchanged"
 
 # ---- every output is checked before the work starts (nothing trained, no log written) ----
@@ -61,6 +65,9 @@ expect "train --records in a missing folder" 1 "--records: cannot create" \
 expect "finetune --out in a missing folder" 1 "does not exist" finetune $FT --steps 200 --out "$T/nope/a.gguf"
 expect "quantize OUT in a missing folder" 1 "does not exist" quantize "$T/m.gguf" "$T/nope/q.gguf" q8_0
 expect "logits --out in a missing folder" 1 "does not exist" logits -m "$T/m.gguf" --tokens 1,2 --out "$T/nope/l.f32"
+expect "eval --out in a missing folder" 1 "--out: cannot create" eval -m "$T/m.gguf" --task arith-add --n 1 --out "$T/nope/e.jsonl"
+expect "eval --report in a missing folder" 1 "--report: cannot create" eval -m "$T/m.gguf" --task arith-add --n 1 --report "$T/nope/e.svg"
+expect "tasks gen --out in a missing folder" 1 "--out: cannot create" tasks gen --task arith-add --n 1 --out "$T/nope/i.jsonl"
 absent "$T/t.gguf" "no partial output anywhere"
 
 # ---- every write checked: files and standard output on a full disk (/dev/full) ----
