@@ -179,6 +179,7 @@ open(sys.argv[2] + '/rp', 'w').write(r['prompt'])
 open(sys.argv[2] + '/rids', 'w').write(','.join(map(str, r['token_ids'])))
 EOF
 "$P" run -m "$L" -p "$(cat "$T/rp")" -n 6 --temp 1 --seed "$(cat "$T/rs")" --json > "$T/rr.json" 2>/dev/null
+[ -s "$T/rids" ] || bad "record has no seed/token_ids"
 check "record seed reproduces with ponder run" "$(cat "$T/rids")" "$(py "$T/rr.json" <<< 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["token_ids"])))')"
 
 # ---- eval: distinct items, duplicate ids, prompts longer than the context ----
