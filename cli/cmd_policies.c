@@ -364,7 +364,9 @@ int gen_cli_policy_extra_slots(const gen_cli *o, int parallel) {
 }
 
 bool gen_cli_policy_eval(const char *verb, const gen_cli *o, pd_eval_params *ep, const char *task, int parallel, pd_gen *g) {
-    if (gen_cli_policy_slots(o) > 1) {
+    pd_reason_spec *vs = driver_spec(o);
+    pd_reason_spec_free(vs);
+    if (vs) {
         cli_error(verb, "--policy vote runs several samples per item: use `ponder run --policy vote` per prompt, or eval "
                         "--samples N (its summary reports maj@N)");
         return false;
