@@ -20,11 +20,12 @@ static const struct { const char *name; cmd_fn fn; const char *help; } verbs[] =
 };
 
 static void usage(FILE *f) {
+    /* the verb list comes last: scripts read every line after "verbs:" as a verb */
     fprintf(f, "usage: ponder <verb> [flags]   (ponder <verb> --help for a verb's flags)\n"
-               "       ponder --version        version and build (CPU features, BLAS, OpenMP)\n\nverbs:\n");
+               "       ponder --version        version and build (CPU features, BLAS, OpenMP)\n\n"
+               "flags take their value as `--flag value` or `--flag=value`; exit status: 0 ok, 1 runtime error,\n"
+               "2 usage error (bad command line).\n\nverbs:\n");
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
-    fprintf(f, "\nflags take their value as `--flag value` or `--flag=value`; exit status: 0 ok, 1 runtime error,\n"
-               "2 usage error (bad command line).\n");
 }
 
 /* "--name=value" → "--name" "value" (a flag name is letters, digits and '-'); everything after a
