@@ -76,11 +76,11 @@ PY
   tail -1 "$RES.tmp"
 }
 measure none
-for B in 16 32 64; do measure "budget-$B" --policy "anytime:think=$B,answer=64"; done
+for B in 64 128 192; do measure "budget-$B" --policy "anytime:think=$B,answer=64"; done
 measure s1-wait1 --policy s1:wait=1
+measure trimr-probe-k1 --policy trimr-probe:k=1,answer=16
 measure trimr-probe-k2 --policy trimr-probe:k=2,answer=16
-measure trimr-probe-k3 --policy trimr-probe:k=3,answer=16
-measure trimr-self --policy trimr:guide=close
+measure trimr-self-k1 --policy trimr:k=1,guide=close
 # self-consistency: n samples (temperature 0.6) per prompt through `ponder run`, on fewer items
 "$PONDER" tasks gen --task arith-add --difficulty "$DIFF" --n "$VOTE_N" --split test --seed 5 --out "$OUT/vote-items.jsonl" 2>/dev/null
 for V in 1 4 8; do

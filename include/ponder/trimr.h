@@ -12,7 +12,7 @@
  *                the task's extractor); "exists" = an answer was extracted, "same" = equivalent.
  * Rules (pd_trimr_rules, pure, shared by both):
  *   overthinking: c = consecutive concluded answers equal to the previous concluded one; c >= M
- *                 (default 2: three equal answers) → mild stop;
+ *                 (default 2: three equal answers; M = 0: the first concluded answer) → mild stop;
  *   underthinking: n_thoughts >= N_thres, or thinking tokens >= R_thres x budget, without a
  *                 convergence so far → forced stop;
  *   repetition:   the hash of the last rep_n tokens seen rep_count times within rep_window tokens

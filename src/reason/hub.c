@@ -21,6 +21,7 @@ typedef struct {
     int32_t yes, no;
     float diff;
     int gseq;             /* the launched sequence */
+    int keep_at;          /* probe: tokens of the fork before its injection */
     void *pol_ctx;        /* the request's policy context (freed by the gen via release) */
 } req_t;
 
@@ -148,6 +149,7 @@ static pd_status launch(pd_reason_hub *h, pd_gen *g, req_t *q) {
         if (id < 0) { free(c); return pd_fail_ctx(PD_ERR_STATE, "hub: probe fork"); }
         const pd_gen_result *r = pd_gen_get_result(g, id);
         int keep = q->keep > 0 && q->keep < r->n_tokens ? q->keep : r->n_tokens;
+        q->keep_at = keep;
         int id2 = pd_gen_rewind(g, id, keep) == PD_OK ? pd_gen_fork(g, id, &p) : -1;
         pd_gen_remove(g, id);
         if (id2 < 0) { free(c); return pd_fail_ctx(PD_ERR_STATE, "hub: probe start"); }
@@ -191,7 +193,7 @@ pd_status pd_reason_hub_step(pd_reason_hub *h, pd_gen *g) {
         req_t *q = &h->r[i];
         if (q->state != ST_RUN || !pd_gen_done(g, q->gseq)) continue;
         const pd_gen_result *r = pd_gen_get_result(g, q->gseq);
-        if (q->kind == REQ_PROBE) h->probe_tokens += r->n_tokens - r->n_prompt - q->n;
+        if (q->kind == REQ_PROBE) h->probe_tokens += r->n_tokens - q->keep_at - q->n;   /* what the probe generated */
         if (q->owner && q->done) q->done(q->owner, q->id, r, q->diff);
         pd_gen_remove(g, q->gseq);
         free(q->toks);

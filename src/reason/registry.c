@@ -61,7 +61,7 @@ static const pd_reason_param VOTE_P[] = {
 
 #define MARKERS "Wait|But|Alternatively|Hmm|However|Let me double-check|Let me verify"
 static const pd_reason_param TRIMR_PROBE_P[] = {
-    {"k", PD_RP_INT, "3", 2, 1000, "stop when this many concluded answers in a row agree (M = k - 1)", NULL},
+    {"k", PD_RP_INT, "3", 1, 1000, "stop when this many concluded answers in a row agree (M = k - 1; 1: the first answer)", NULL},
     {"answer", PD_RP_INT, "24", 1, 4096, "probe answer budget (greedy tokens after the forced </think>)", NULL},
     {"markers", PD_RP_STR, MARKERS, 0, 0, "reflection words that start a new thought after a blank line ('|'-separated)", NULL},
     {"n_thres", PD_RP_INT, "40", 1, 1 << 20, "underthinking: thoughts without convergence", NULL},
@@ -71,7 +71,7 @@ static const pd_reason_param TRIMR_PROBE_P[] = {
     {"guide", PD_RP_STR, "close", 0, 0, "close: inject </think> on any rule; spec: mild/forced guide prompts", "close|spec"},
 };
 static const pd_reason_param TRIMR_P[] = {
-    {"k", PD_RP_INT, "3", 2, 1000, "stop when this many concluded answers in a row are judged the same (M = k - 1)", NULL},
+    {"k", PD_RP_INT, "3", 1, 1000, "stop when this many concluded answers in a row are judged the same (M = k - 1; 1: the first)", NULL},
     {"n_sent", PD_RP_INT, "2", 1, 100, "intermediate answer: the thought's last n sentences", NULL},
     {"markers", PD_RP_STR, MARKERS, 0, 0, "reflection words that start a new thought after a blank line ('|'-separated)", NULL},
     {"n_thres", PD_RP_INT, "40", 1, 1 << 20, "underthinking: thoughts without convergence", NULL},

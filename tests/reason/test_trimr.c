@@ -78,6 +78,11 @@ static void test_overthinking_rule(void **st) {
     /* M = 1 (k = 2): two in a row suffice */
     r.M = 1;
     assert_int_equal(run_script(s3, &r, &e), 2);
+    /* M = 0 (k = 1): the first concluded answer suffices; a thought without one does not */
+    r.M = 0;
+    assert_int_equal(run_script(s3, &r, &e), 1);
+    assert_int_equal(run_script("let me think.\n\nWait, 204.\n\nWait", &r, &e), 2);
+    assert_int_equal(e, PD_TRIMR_OVER);
     /* a paragraph that starts with no marker does not end a thought */
     r.M = 2;
     const char *s4 = "204.\n\nSo 204.\n\nThus 204.\n\nWait 204.\n\nWait 204.\n\nWait";
