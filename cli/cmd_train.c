@@ -59,6 +59,7 @@ typedef struct {
     pd_train_opts o;
     cli_run_args ra;
     bool head_dim_given, kv_given;
+    const char *shape_flag; /* the first model-shape flag given (a model from -m fixes the shape) */
     int report[8], n_report;
     const char *records, *config;
     char *cfg_text;
@@ -144,7 +145,10 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
         static const char *const model_flags[] = {"--arch", "--dim", "--layers", "--heads", "--kv-heads", "--head-dim",
                                                   "--ffn", "--ctx", "--untied", "--init", "-m"};
         for (size_t k = 0; k < sizeof model_flags / sizeof model_flags[0]; k++)
-            if (!strcmp(f, model_flags[k])) cli_run_fixed(&a->ra, f); /* a checkpoint fixes the model */
+            if (!strcmp(f, model_flags[k])) {
+                cli_run_fixed(&a->ra, f); /* a checkpoint fixes the model */
+                if (k + 2 < sizeof model_flags / sizeof model_flags[0] && !a->shape_flag) a->shape_flag = f;
+            }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return -1; }
         else if (!strcmp(f, "--arch")) {
             if (!(v = cli_value(V, argc, argv, &i))) return 2;
@@ -226,6 +230,11 @@ int pd_cmd_train(int argc, char **argv) {
     pd_train_opts *o = &a.o;
     pd_run_opts *ro = &o->run;
     if ((r = check_report(&a))) { targs_free(&a); return r; }
+    if (o->init && a.shape_flag) { /* the model's own config would silently win */
+        cli_error(V, "%s: the model given with -m/--init fixes the architecture (leave it out)", a.shape_flag);
+        targs_free(&a);
+        return 2;
+    }
     a.ra.extra_in[0] = (cli_path){"--init", o->init};
     a.ra.extra_in[1] = (cli_path){"--config", a.config};
     a.ra.extra_out[0] = (cli_path){"--records", a.records};

@@ -34,6 +34,14 @@ PY
 "$P" inspect "$T/q3.gguf" >"$T/insp" || fail "inspect the trained model"
 grep -q "<think>" "$T/insp" || grep -q "qwen3" "$T/insp" || fail "inspect shows the qwen3 model"
 
+# shape flags with -m would be silently overridden by the model's own config: an error naming the flag
+for fl in "--dim 64" "--layers 2" "--ctx 64" "--untied"; do
+    "$P" train -m "$M/tiny-qwen3.gguf" $fl $COMMON --out "$T/shape.gguf" >"$T/out" 2>"$T/err"
+    [ $? -eq 2 ] || fail "train -m with $fl: expected usage error 2"
+    grep -q -- "${fl%% *}: the model given with -m" "$T/err" || fail "train -m with $fl: message $(cat "$T/err")"
+    [ ! -e "$T/shape.gguf" ] || fail "train -m with $fl wrote a model"
+done
+
 # LoRA on the Q8_0 tiny-llama (frozen in its stored type); the adapter loads with run --adapter
 "$P" finetune -m "$M/tiny-llama-q8_0.gguf" --adapter lora --targets all --rank 4 $COMMON --out "$T/lora.gguf" \
     >"$T/out" 2>"$T/err" || fail "finetune on a Q8_0 base: $(cat "$T/err")"
