@@ -10,6 +10,7 @@
 #include "ponder/outfile.h"
 #include "ponder/timer.h"
 #include <errno.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,31 @@ void pd_run_bufs_free(pd_run_bufs *b) {
     memset(b, 0, sizeof *b);
 }
 
+/* On resume from step `start`: drop the log's lines of steps after `start` (an interrupted run logged
+ * steps its last checkpoint does not hold; the resumed run logs them again), atomically. A missing
+ * log is fine (it is started); lines without a leading "step" key are kept. */
+static pd_status log_keep_upto(const char *path, int64_t start) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return PD_OK;
+    size_t n;
+    char *text = pd_read_file(path, &n);
+    if (!text) return pd_fail_ctx(PD_ERR_IO, "step log");
+    pd_outfile *o = pd_out_open(path);
+    if (!o) { free(text); return PD_ERR_IO; }
+    bool bad = false;
+    for (char *p = text; p < text + n && !bad;) {
+        char *nl = memchr(p, '\n', (size_t)(text + n - p));
+        size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(text + n - p);
+        long long step;
+        bool later = sscanf(p, "{\"step\":%lld", &step) == 1 && step > start;
+        if (!later && fwrite(p, 1, len, pd_out_fp(o)) != len) bad = true;
+        p += len;
+    }
+    free(text);
+    if (bad) { pd_out_abort(o); return pd_fail(PD_ERR_IO, "%s: rewriting the step log failed", path); }
+    return pd_out_commit(o);
+}
+
 pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_path, int eval_n, int eval_difficulty,
                       int dhi) {
     r->start = start;
@@ -112,6 +138,7 @@ pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_p
     if (log_path) {
         /* a journal, flushed and checked after every step (an append on resume: not a temp file) */
         r->log_path = log_path;
+        if (start > 0) PD_TRY(log_keep_upto(log_path, start));
         r->log = fopen(log_path, start > 0 ? "a" : "w");
         if (!r->log) return pd_fail(PD_ERR_IO, "%s: cannot open the step log for writing", log_path);
     }

@@ -130,6 +130,14 @@ expect "finetune --calib without --soka-init update" 2 "^ponder finetune: --cali
 expect "train --difficulty with --data" 2 "^ponder train: --difficulty: it applies to --task" train --data "$T/m.gguf" --difficulty 2 --steps 1 --out "$T/x.gguf"
 expect "train --strict with --task" 2 "^ponder train: --strict: it applies to --data" train $TINY --strict --steps 1 --out "$T/x.gguf"
 expect "logits --adapter-scale without --adapter" 2 "^ponder logits: --adapter-scale" logits -m "$T/m.gguf" --tokens 1,2 --adapter-scale 0.5 --top 1
+# a run resumed from an earlier checkpoint logs the steps after it again: the log keeps each step once
+"$P" train $TINY --steps 2 --plot none --quiet --log "$T/j.jsonl" --out "$T/j.gguf" >/dev/null 2>&1
+cp "$T/j.gguf.ckpt" "$T/j2.ckpt"
+"$P" train --resume "$T/j.gguf.ckpt" --steps 4 --plot none --quiet --log "$T/j.jsonl" >/dev/null 2>&1
+cp "$T/j2.ckpt" "$T/j.gguf.ckpt"   # back to step 2, as if the run had been interrupted after it
+"$P" train --resume "$T/j.gguf.ckpt" --steps 4 --plot none --quiet --log "$T/j.jsonl" >/dev/null 2>&1
+[ "$(grep -c '"loss"' "$T/j.jsonl")" = 4 ] && [ "$(grep -c '^{"step":3,"loss"' "$T/j.jsonl")" = 1 ] \
+  && ok "resumed step log holds each step once" || bad "resumed step log: $(grep -o '^{"step":[0-9]*,"[a-z]*' "$T/j.jsonl" | tr '\n' ' ')"
 expect "train --report with --data" 2 "does not apply to --data" train --data "$T/m.gguf.ckpt" --report 1 --steps 1 --out "$T/d.gguf"
 expect "train --records without --report" 2 "give --report too" train $TINY --steps 1 --records "$T/r.jsonl" --out "$T/d.gguf"
 
