@@ -20,7 +20,9 @@
  * Guides: mild = "\n\nI have checked this several times and the answer is consistent.\n\n**Final
  * Answer**\n" (inside thinking; the model closes it); forced = "\n\nI am running out of time, so I
  * will stop here and give my best answer based on the reasoning so far.\n</think>\n\n"; the
- * guide=close choice injects only "\n</think>\n\n" for either (better for small trained models). */
+ * guide=close choice injects only "</think>\n\n" for either (better for small trained models).
+ * A guide is injected at the first line end after the rule fired (judgements arrive a few tokens
+ * late; cutting a line in the middle makes the answer continue it). */
 #ifndef PONDER_TRIMR_H
 #define PONDER_TRIMR_H
 #include <stdbool.h>

@@ -119,7 +119,8 @@ typedef struct {
     pd_reason_env env;
     char *markers, *question;
     int answer_budget, n_sent, model, guide;   /* guide: 0 close, 1 spec (mild/forced) */
-    int32_t *close; int n_close;
+    int32_t *close; int n_close;      /* "\n</think>\n\n" (probes) */
+    int32_t *close_nl; int n_close_nl; /* "</think>\n\n" (the guide at a line end) */
     int32_t *mild; int n_mild;
     int32_t *forced; int n_forced;
     int32_t yes, no;
@@ -269,10 +270,14 @@ static void t_token(void *ctx, const pd_seq_state *s, pd_action *a) {
     if (t->fire == PD_TRIMR_NONE) advance(t, s->n_thinking);
     if (t->fire == PD_TRIMR_NONE) t->fire = pd_trimr_tokens(&t->st, &t->r, s->n_thinking);
     if (t->fire == PD_TRIMR_NONE) return;
+    /* a judgement arrives a few tokens after its thought closed: inject at the next line end, so the
+     * current line is not cut in the middle (the answer would continue it) */
+    bool at_nl = s->thinking_len && s->thinking[s->thinking_len - 1] == '\n';
+    if (!at_nl) return;
     bool mild = t->fire == PD_TRIMR_OVER;
     a->kind = PD_ACT_INJECT;
-    a->tokens = t->guide == 0 ? t->close : mild ? t->mild : t->forced;
-    a->n_tokens = t->guide == 0 ? t->n_close : mild ? t->n_mild : t->n_forced;
+    a->tokens = t->guide == 0 ? t->close_nl : mild ? t->mild : t->forced;
+    a->n_tokens = t->guide == 0 ? t->n_close_nl : mild ? t->n_mild : t->n_forced;
     t->done = true;
 }
 
@@ -281,7 +286,7 @@ static void t_release(void *ctx) {
     pd_reason_hub_cancel(t->env.hub, t);
     for (int i = 0; i < t->n_th; i++) free(t->th[i].text);
     free(t->th); free(t->prev); free(t->markers); free(t->question);
-    free(t->close); free(t->mild); free(t->forced);
+    free(t->close); free(t->close_nl); free(t->mild); free(t->forced);
     pd_trimr_state_free(&t->st);
     free(t);
 }
@@ -313,6 +318,7 @@ static pd_status make(const pd_reason_spec *s, const pd_reason_env *env, pd_poli
     t->env.question = NULL;
     pd_status st = t->markers ? pd_trimr_state_init(&t->st, &t->r) : PD_ERR_NOMEM;
     if (st == PD_OK) st = pd_reason_tokens(env->tok, "\n</think>\n\n", &t->close, &t->n_close);
+    if (st == PD_OK) st = pd_reason_tokens(env->tok, "</think>\n\n", &t->close_nl, &t->n_close_nl);
     if (st == PD_OK) st = pd_reason_tokens(env->tok, GUIDE_MILD, &t->mild, &t->n_mild);
     if (st == PD_OK) st = pd_reason_tokens(env->tok, GUIDE_FORCED, &t->forced, &t->n_forced);
     if (st == PD_OK && verifier) {
