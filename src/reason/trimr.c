@@ -106,6 +106,9 @@ char *pd_trimr_last_sentences(const char *text, size_t len, int n) {
 
 typedef struct {
     int req;            /* hub request id of the pending judgement (-1 none) */
+    int keep;           /* probe: tokens of the sequence at the thought's end */
+    bool nl;            /* probe: closed with close_nl (after a line end) */
+    int32_t *ans; int n_ans;   /* probe: the answer tokens it decoded (EOG included when it ended so) */
     bool p1_done, exists;
     char *text;         /* probe: the extracted answer; verifier: the intermediate answer s_l */
     int p2_req;         /* verifier: the equivalence request (-1 none) */
@@ -126,8 +129,12 @@ typedef struct {
     int32_t yes, no;
     long handled_par;   /* thinking offset of the last paragraph judged */
     int par_tokens;     /* token count at the last paragraph boundary */
+    int line_tokens, prev_line_tokens;   /* token counts at the last two line ends */
     thought_t *th; int n_th, cap_th, head;
     char *prev;         /* the previous concluded answer / intermediate answer */
+    int32_t *prev_ans; int n_prev_ans;   /* probe: that answer's tokens */
+    int32_t *tail; int n_tail;           /* injected on stopping: closer + the probe's answer */
+    int32_t force_eog;                   /* >= 0: force this end token next (after the answer) */
     pd_trimr_event fire;
     bool done;
 } trimr_t;
@@ -167,7 +174,11 @@ static void advance(trimr_t *t, int tokens) {
             }
         }
         pd_trimr_event e = pd_trimr_thought(&t->st, &t->r, x->exists, same, tokens);
-        if (x->exists) { free(t->prev); t->prev = x->text; x->text = NULL; }
+        if (x->exists) {
+            free(t->prev); t->prev = x->text; x->text = NULL;
+            free(t->prev_ans); t->prev_ans = x->ans; t->n_prev_ans = x->n_ans; x->ans = NULL;
+        }
+        free(x->ans); x->ans = NULL;
         free(x->text); x->text = NULL;
         t->head++;
         if (e != PD_TRIMR_NONE) t->fire = e;
@@ -189,6 +200,11 @@ static void probe_done(void *owner, int req, const pd_gen_result *r, float d) {
     x->text = pd_reason_extract(&t->env, r->answer, r->answer_len);
     x->exists = x->text != NULL;
     x->p1_done = true;
+    int from = x->keep + (x->nl ? t->n_close_nl : t->n_close);
+    if (from < r->n_tokens && (x->ans = pd_malloc((size_t)(r->n_tokens - from) * sizeof(int32_t)))) {
+        x->n_ans = r->n_tokens - from;
+        memcpy(x->ans, r->tokens + from, (size_t)x->n_ans * sizeof(int32_t));
+    }
 }
 
 static void p1_done(void *owner, int req, const pd_gen_result *r, float d) {
@@ -235,7 +251,14 @@ static void judge(trimr_t *t, const pd_seq_state *s, long end) {
     thought_t *x = new_thought(t);
     if (!x) return;
     if (!t->verifier) {
-        x->req = pd_reason_hub_probe(t->env.hub, t, s->seq, t->par_tokens, t->close, t->n_close, t->answer_budget, probe_done);
+        /* the thought ends at its last line: when the blank line came as a token of its own, the
+         * probe forks before it and closes with "</think>\n\n" (the text "…\n</think>"), else
+         * after it with "\n</think>\n\n" */
+        bool split = t->prev_line_tokens == t->par_tokens - 1;
+        x->keep = split ? t->par_tokens - 1 : t->par_tokens;
+        x->nl = split;
+        x->req = split ? pd_reason_hub_probe(t->env.hub, t, s->seq, x->keep, t->close_nl, t->n_close_nl, t->answer_budget, probe_done)
+                       : pd_reason_hub_probe(t->env.hub, t, s->seq, x->keep, t->close, t->n_close, t->answer_budget, probe_done);
     } else {
         /* the thought: text since the previous judged paragraph */
         long from = t->handled_par > 0 ? t->handled_par : 0;
@@ -253,6 +276,14 @@ static void judge(trimr_t *t, const pd_seq_state *s, long end) {
     if (x->req < 0) x->p1_done = true;   /* could not ask: counts as a thought without an answer */
 }
 
+static void t_logits(void *ctx, const pd_seq_state *s, float *logits) {
+    trimr_t *t = ctx;
+    if (t->force_eog < 0) return;
+    for (int v = 0; v < s->n_vocab; v++)
+        if (v != t->force_eog) logits[v] = -INFINITY;
+    t->force_eog = -1;
+}
+
 static void t_token(void *ctx, const pd_seq_state *s, pd_action *a) {
     trimr_t *t = ctx;
     if (t->done) return;
@@ -260,6 +291,7 @@ static void t_token(void *ctx, const pd_seq_state *s, pd_action *a) {
         if (s->n_thinking) t->done = true;   /* thinking ended by itself */
         return;
     }
+    if (s->boundary & PD_BOUNDARY_LINE) { t->prev_line_tokens = t->line_tokens; t->line_tokens = s->n_tokens; }
     if (s->boundary & PD_BOUNDARY_PARAGRAPH) t->par_tokens = s->n_tokens;
     long p = pd_trimr_marker_at(s->thinking, s->thinking_len, t->markers);
     if (p > t->handled_par) {
@@ -273,6 +305,25 @@ static void t_token(void *ctx, const pd_seq_state *s, pd_action *a) {
     /* a judgement arrives a few tokens after its thought closed: inject at the next line end, so the
      * current line is not cut in the middle (the answer would continue it) */
     bool at_nl = s->thinking_len && s->thinking[s->thinking_len - 1] == '\n';
+    if (!t->verifier && t->guide == 0 && t->prev_ans && t->fire == PD_TRIMR_OVER) {
+        /* trimr-probe: the probe already decoded the answer at the converged thought; end with it
+         * (the closer, its answer tokens, its end token) instead of letting the model answer after
+         * a reflection it has started */
+        int n = t->n_prev_ans;
+        bool eog = n > 0 && t->env.tok && pd_tok_is_eog(t->env.tok, t->prev_ans[n - 1]);
+        if (eog) n--;
+        t->n_tail = (at_nl ? t->n_close_nl : t->n_close) + n;
+        if (!(t->tail = pd_malloc((size_t)(t->n_tail > 0 ? t->n_tail : 1) * sizeof(int32_t)))) return;
+        int k = at_nl ? t->n_close_nl : t->n_close;
+        memcpy(t->tail, at_nl ? t->close_nl : t->close, (size_t)k * sizeof(int32_t));
+        memcpy(t->tail + k, t->prev_ans, (size_t)n * sizeof(int32_t));
+        t->force_eog = eog ? t->prev_ans[n] : -1;
+        a->kind = PD_ACT_INJECT;
+        a->tokens = t->tail;
+        a->n_tokens = t->n_tail;
+        t->done = true;
+        return;
+    }
     if (!at_nl) return;
     bool mild = t->fire == PD_TRIMR_OVER;
     a->kind = PD_ACT_INJECT;
@@ -284,7 +335,8 @@ static void t_token(void *ctx, const pd_seq_state *s, pd_action *a) {
 static void t_release(void *ctx) {
     trimr_t *t = ctx;
     pd_reason_hub_cancel(t->env.hub, t);
-    for (int i = 0; i < t->n_th; i++) free(t->th[i].text);
+    for (int i = 0; i < t->n_th; i++) { free(t->th[i].text); free(t->th[i].ans); }
+    free(t->prev_ans); free(t->tail);
     free(t->th); free(t->prev); free(t->markers); free(t->question);
     free(t->close); free(t->close_nl); free(t->mild); free(t->forced);
     pd_trimr_state_free(&t->st);
@@ -332,7 +384,9 @@ static pd_status make(const pd_reason_spec *s, const pd_reason_env *env, pd_poli
     }
     if (st != PD_OK) { t->env.hub = NULL; t_release(t); return st; }
     t->handled_par = 0;
-    *out = (pd_policy){.name = verifier ? "trimr" : "trimr-probe", .ctx = t, .on_token = t_token, .release = t_release};
+    t->force_eog = -1;
+    *out = (pd_policy){.name = verifier ? "trimr" : "trimr-probe", .ctx = t, .on_logits = t_logits, .on_token = t_token,
+                       .release = t_release};
     return PD_OK;
 }
 
