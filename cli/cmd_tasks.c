@@ -30,7 +30,7 @@ static void usage(FILE *f) {
             "  --difficulty D|A-B    (default: the task's, see tasks list); A-B: item i has A + i mod (B-A+1)\n"
             "  --split S             train, test or any (default any)\n"
             "  --rest K              bundle K items per prompt (REST; default 0: no bundles)\n"
-            "  --overthink K         overthinking traces: the solution, then 1..K re-checks (\"Wait, let me verify...\")\n"
+            "  --overthink K         overthinking traces: the solution, then 0..K re-checks (\"Wait, let me verify...\")\n"
             "                        drawn per item (default 0: plain traces)\n"
             "  --detour P            with --overthink: P%% of re-checks first reach a wrong answer and redo it (default 20)\n"
             "  --out FILE            (default: standard output)\n"
@@ -117,7 +117,7 @@ static int cmd_gen(int argc, char **argv) {
         if (st == PD_OK && ot_k > 0) {   /* own stream: the items are the same with or without the style */
             pd_rng ro;
             pd_rng_seed(&ro, pd_rng_derive(pd_rng_derive(seed, (uint64_t)i), PD_RNG_STREAM_OVERTHINK));
-            pd_overthink_params op = {1, (int)ot_k, (int)ot_detour};
+            pd_overthink_params op = {0, (int)ot_k, (int)ot_detour};   /* some items answer at once */
             st = pd_overthink(it, &ro, &op, NULL);
         }
         dt += pd_time_now() - t0;

@@ -2,7 +2,7 @@
 # scripts/demo-policies.sh — `make demo-policies`: train an *overthinking* reasoning model and measure
 # the reasoning-control policies on it (accuracy against mean thinking tokens, wall time per item).
 #   1. `ponder tasks gen --overthink K`: arith-add items whose traces are the digit-by-digit solution
-#      followed by 1..K re-checks ("Wait, let me verify...", some a corrected wrong detour);
+#      followed by 0..K re-checks ("Wait, let me verify...", some a corrected wrong detour);
 #   2. `ponder train` a small qwen3-layout model on them (byte vocabulary, no download);
 #   3. demo-out/policies-demo.json: the manifest (task, difficulty, trace style, training settings);
 #   4. `ponder eval` on held-out items for: no control, thinking budgets, s1 forcing, trimr-probe,
@@ -15,7 +15,7 @@ PONDER=${1:?usage: demo-policies.sh path/to/ponder}
 OUT=${DEMO_OUT:-demo-out}
 STEPS=${DEMO_STEPS:-250}
 DIFF=${DEMO_DIFF:-2}
-K=${DEMO_OVERTHINK:-2}
+K=${DEMO_OVERTHINK:-3}
 EVAL_N=${DEMO_EVAL_N:-50}
 VOTE_N=${DEMO_VOTE_N:-15}
 THREADS=${DEMO_THREADS:-0}
@@ -35,7 +35,7 @@ if [ ! -s "$MODEL" ] || [ "${DEMO_RETRAIN:-0}" = 1 ]; then
       --seed 11 --out "$OUT/overthink-train.jsonl"
   echo "== 2. training ($STEPS steps)"
   "$PONDER" train --data "$OUT/overthink-train.jsonl" --arch qwen3 --dim 128 --layers 4 --heads 4 --kv-heads 2 \
-      --ffn 384 --batch 6 --seq 448 --steps "$STEPS" --lr 2e-3 --warmup 20 --wd 0.1 --seed 1 "${TFLAG[@]}" \
+      --ffn 384 --batch 6 --seq 512 --steps "$STEPS" --lr 2e-3 --warmup 20 --wd 0.1 --seed 1 "${TFLAG[@]}" \
       --eval-n 0 --quiet --log "$OUT/overthink-steps.jsonl" --out "$MODEL"
 fi
 t1=$(date +%s)
@@ -45,7 +45,7 @@ import json, os, sys
 path, model, diff, k, steps, n = sys.argv[1:]
 doc = {"model": model, "task": "arith-add", "difficulty": int(diff), "split_trained": "train", "split_measured": "test",
        "trace_style": {"overthink_max_rechecks": int(k), "detour_percent": 20, "train_items": 20000, "seed": 11},
-       "training": {"steps": int(steps), "arch": "qwen3", "dim": 128, "layers": 4, "batch": 6, "seq": 448, "lr": 2e-3},
+       "training": {"steps": int(steps), "arch": "qwen3", "dim": 128, "layers": 4, "batch": 6, "seq": 512, "lr": 2e-3},
        "eval_items": int(n), "results": path.replace("policies-demo.json", "policies-results.jsonl")}
 tmp = path + ".tmp"
 with open(tmp, "w") as f:
