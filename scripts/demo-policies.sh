@@ -8,12 +8,13 @@
 #   4. `ponder eval` on held-out items for: no control, thinking budgets, s1 forcing, trimr-probe,
 #      trimr (the model as its own verifier), and `ponder run --policy vote` (k = 1, 4, 8, adaptive),
 #      collected in demo-out/policies-results.jsonl and drawn by `ponder policies pareto`.
-# Sized for <= 20 minutes on 2 idle cores (DEMO_STEPS, DEMO_EVAL_N, DEMO_VOTE_N scale it down/up).
+# Meant for about 20 minutes on 2 idle cores (not timed on one: this machine was shared; a 250-step model
+# reached 0% and 250 + 400 steps 60% on held-out items). DEMO_STEPS, DEMO_EVAL_N, DEMO_VOTE_N scale it.
 # Usage: bash scripts/demo-policies.sh path/to/ponder
 set -eu
 PONDER=${1:?usage: demo-policies.sh path/to/ponder}
 OUT=${DEMO_OUT:-demo-out}
-STEPS=${DEMO_STEPS:-250}
+STEPS=${DEMO_STEPS:-600}
 DIFF=${DEMO_DIFF:-2}
 K=${DEMO_OVERTHINK:-3}
 EVAL_N=${DEMO_EVAL_N:-50}
