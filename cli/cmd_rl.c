@@ -171,7 +171,7 @@ int pd_cmd_rl(int argc, char **argv) {
         free(plot_alloc);
         return st == PD_ERR_ARG ? 2 : 1;
     }
-    printf("rl (%s): %lld steps in %.1f s; last step reward %.3f, sample accuracy %.1f%%, mean length %.1f\n",
+    printf("rl (%s): at step %lld after %.1f s; last step reward %.3f, sample accuracy %.1f%%, mean length %.1f\n",
            pd_rl_algo_name(o.rl.algo), (long long)res.steps_done, res.seconds, res.last.reward_mean,
            100 * res.last.accuracy, res.last.len_mean);
     if (!isnan(res.final_acc)) {
