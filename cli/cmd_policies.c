@@ -325,12 +325,14 @@ static int pareto(int argc, char **argv) {
         if (base && base->think > 0) {
             const pt_t *best = NULL;
             for (int i = 0; i < n; i++)
-                if (&pt[i] != base && pt[i].acc >= base->acc - 0.01 && (!best || pt[i].think < best->think)) best = &pt[i];
+                if (&pt[i] != base && pt[i].acc >= base->acc - 0.01 && pt[i].think < base->think &&
+                    (!best || pt[i].think < best->think))
+                    best = &pt[i];
             if (best)
                 printf("best within 1 point of \"none\": %s, %.1f%% fewer thinking tokens (accuracy %.4f vs %.4f)\n", best->name,
                        100.0 * (1.0 - best->think / base->think), best->acc, base->acc);
             else
-                printf("no method stays within 1 point of the accuracy of \"none\" (%.4f)\n", base->acc);
+                printf("no method uses fewer thinking tokens than \"none\" within 1 point of its accuracy (%.4f)\n", base->acc);
         }
         if (plot) rc = plot_points(in, pt, n, plot);
     }
