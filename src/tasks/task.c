@@ -234,7 +234,7 @@ static char *scalar_text(const cJSON *v) {
     if (cJSON_IsNumber(v)) {
         char b[64];
         double d = v->valuedouble;
-        if (d == (double)(long long)d && d > -9e15 && d < 9e15) snprintf(b, sizeof b, "%lld", (long long)d);
+        if (d > -9e15 && d < 9e15 && d == (double)(long long)d) snprintf(b, sizeof b, "%lld", (long long)d);
         else snprintf(b, sizeof b, "%.17g", d);
         return pd_strdup(b);
     }
