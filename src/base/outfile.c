@@ -128,6 +128,16 @@ static void fsync_folder(const char *path) {
     free(dir);
 }
 
+/* Test hook: PD_TEST_KILL_IN_SAVE=N kills the process inside its N-th commit of a temp file (between
+ * fsync and rename), so tests can make a kill land mid-save deterministically. */
+static bool kill_in_save_now(void) {
+    static int commits;
+    const char *v = getenv("PD_TEST_KILL_IN_SAVE");
+    if (!v) return false;
+    long n = strtol(v, NULL, 10);
+    return ++commits >= (n > 0 ? n : 1);
+}
+
 pd_status pd_out_commit(pd_outfile *o) {
     if (!o) return pd_fail(PD_ERR_ARG, "pd_out_commit: no file");
     int e = 0;
@@ -138,7 +148,7 @@ pd_status pd_out_commit(pd_outfile *o) {
     if (!e && o->tmp && fsync(fileno(o->f)) != 0) e = errno ? errno : EIO;
     if (fclose(o->f) != 0 && !e) e = errno ? errno : EIO;
     o->f = NULL;
-    if (!e && o->tmp && getenv("PD_TEST_KILL_IN_SAVE")) raise(SIGKILL);
+    if (!e && o->tmp && kill_in_save_now()) raise(SIGKILL);
     if (!e && o->tmp && rename(o->tmp, o->path) != 0) e = errno ? errno : EIO;
     if (e) {
         pd_status st = pd_fail(PD_ERR_IO, "%s: write failed: %s%s", o->path, strerror(e),
