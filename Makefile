@@ -6,7 +6,8 @@ CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 DEB_PACKAGES = build-essential cmake pkg-config libpcre2-dev libcjson-dev libopenblas-dev \
-               liblapacke-dev libcmocka-dev libpng-dev clang libclang-rt-dev libomp-dev
+               liblapacke-dev libcmocka-dev libpng-dev clang libclang-rt-dev libomp-dev \
+               libmicrohttpd-dev libcurl4-openssl-dev libopenmpi-dev openmpi-bin nodejs chromium
 
 .PHONY: all deps build test test-asan demo demo-rl demo-policies bench fuzz fuzz-run install clean
 
