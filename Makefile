@@ -63,17 +63,19 @@ bench: build
 
 # Fuzzing (clang + libFuzzer; libclang-rt-dev holds the fuzzer runtime, libomp-dev clang's OpenMP):
 # every pd_* library is built with coverage + ASan + UBSan. `make fuzz-run SECONDS=60` runs each
-# target that long (FUZZ_TARGETS="fuzz_gguf ..." to pick some); the grown corpus stays in FUZZ_CORPUS.
+# target that long (FUZZ_TARGETS="fuzz_gguf ..." to pick some; RUNS=N also stops each after N executions);
+# the grown corpus stays in FUZZ_CORPUS.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_CORPUS ?= $(HOME)/.cache/ponder-fuzz
 SECONDS ?= 60
+RUNS ?=
 FUZZ_TARGETS ?=
 fuzz: deps
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DPD_FUZZ=ON -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
 	cmake --build $(FUZZ_BUILD) --target pd_fuzz_all -j $(JOBS)
 
 fuzz-run: fuzz
-	bash fuzz/run.sh $(FUZZ_BUILD) $(SECONDS) $(FUZZ_CORPUS) $(FUZZ_TARGETS)
+	RUNS="$(RUNS)" bash fuzz/run.sh $(FUZZ_BUILD) $(SECONDS) $(FUZZ_CORPUS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

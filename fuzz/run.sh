@@ -6,6 +6,8 @@
 # CORPUS_DIR/<target>-crashes/). Exit 1 when any target crashed, leaked, hung or reported UB.
 #
 #   bash fuzz/run.sh BUILD_DIR SECONDS CORPUS_DIR [target ...]
+# RUNS=N (environment) also stops a target after N executions, whichever comes first: the robustness
+# figure of issue 17 is `RUNS=10000000 SECONDS=1800` (10M executions, or 30 minutes for the slow targets).
 set -u
 build=${1:?usage: run.sh BUILD_DIR SECONDS CORPUS_DIR [target ...]}
 secs=${2:?seconds}
@@ -29,12 +31,14 @@ for t in "${targets[@]}"; do
     dict=()
     [ -f "$here/dict/$t.dict" ] && dict=(-dict="$here/dict/$t.dict")
     stamp="$cache/$t.stamp"; : >"$stamp"
-    echo "fuzz-run: $t for ${secs}s (corpus $grown, log $log)"
+    runs=()
+    [ -n "${RUNS:-}" ] && runs=(-runs="$RUNS")
+    echo "fuzz-run: $t for ${secs}s${RUNS:+ or $RUNS executions} (corpus $grown, log $log)"
     # -timeout: one input taking 20 s is a hang; -rss_limit_mb: a blow-up is a bug too.
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
         "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2560 -print_final_stats=1 \
-        -artifact_prefix="$crashes/" "${dict[@]}" "$grown" "$here/corpus/$t" >"$log" 2>&1
+        "${runs[@]}" -artifact_prefix="$crashes/" "${dict[@]}" "$grown" "$here/corpus/$t" >"$log" 2>&1
     rc=$?
     start=$(grep -m1 -E '#[0-9]+\s+INITED' "$log" | sed -nE 's/.*cov: ([0-9]+).*/\1/p')
     end=$(grep -E '^#[0-9]+\s' "$log" | grep -E 'cov: [0-9]+' | tail -1 | sed -nE 's/.*cov: ([0-9]+).*/\1/p')
