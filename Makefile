@@ -17,13 +17,23 @@ deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
-	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
-	if [ "$$(id -u)" = "0" ]; then \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; \
+	elif [ "$$(id -u)" = "0" ]; then \
 	  echo "deps: installing$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || exit 1; \
 	else \
 	  echo "deps: missing packages. Run as root:"; \
 	  echo "  apt-get update && apt-get install -y$$missing"; exit 1; \
+	fi
+	@# npm packages of the server's client tests (openai, playwright-core), pinned by tests/serve/package-lock.json;
+	@# npm comes with the machine's Node (Debian's npm package conflicts with it, so it is not in DEB_PACKAGES).
+	@if [ -d tests/serve/node_modules/openai ] && [ -d tests/serve/node_modules/playwright-core ]; then \
+	  echo "deps: npm packages of tests/serve present"; \
+	elif ! command -v npm > /dev/null; then \
+	  echo "deps: npm not found (it comes with Node.js): the tests/serve client tests will be SKIPPED"; \
+	else \
+	  echo "deps: npm ci in tests/serve (from package-lock.json)"; \
+	  (cd tests/serve && npm ci --ignore-scripts --no-audit --no-fund) || exit 1; \
 	fi
 
 $(BUILD)/CMakeCache.txt:
