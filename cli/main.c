@@ -1,8 +1,10 @@
 /* cli/main.c — `ponder <verb> ...`: global flags (--help, --version), the `--flag=value` spelling
  * (split into `--flag value` here, once, for every verb), and dispatch through the verb table in
- * cli/verbs.h. Each verb is implemented in cli/cmd_<verb>.c. */
+ * cli/verbs.h. Each verb is implemented in cli/cmd_<verb>.c. Under mpirun (ponder/dist.h) every rank
+ * runs the verb; only rank 0 writes to standard output, and a rank that fails ends the whole job. */
 #include "cli.h"
 #include "ponder/alloc.h"
+#include "ponder/dist.h"
 #include "ponder/outfile.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +72,7 @@ static int finish(int rc) {
     return rc;
 }
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return CLI_USAGE; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
@@ -92,4 +94,26 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ponder: unknown verb '%s'\n", argv[1]);
     usage(stderr);
     return CLI_USAGE;
+}
+
+int main(int argc, char **argv) {
+    if (pd_dist_init(&argc, &argv) != PD_OK) {
+        fprintf(stderr, "ponder: %s\n", pd_last_error());
+        return CLI_RUNTIME;
+    }
+    /* one summary per job: the other ranks' standard output is discarded (their errors still show) */
+    if (pd_dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "ponder: rank %d: cannot redirect standard output\n", pd_dist_rank());
+        pd_dist_abort(CLI_RUNTIME);
+        return CLI_RUNTIME;
+    }
+    int rc = run(argc, argv);
+    if (pd_dist_on() && rc != CLI_OK) {
+        /* the other ranks may be waiting for this one inside a collective: end them all */
+        fprintf(stderr, "ponder: rank %d of %d failed (exit status %d): ending the job\n", pd_dist_rank(),
+                pd_dist_size(), rc);
+        pd_dist_abort(rc);
+    }
+    pd_dist_finalize();
+    return rc;
 }

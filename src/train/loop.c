@@ -2,9 +2,18 @@
  * (peft.c) share: the run settings in the checkpoint's config JSON, batch buffers, the accumulated
  * micro-batch forward/backward, the held-out loss, greedy evaluation, and the per-step cadence of
  * step log, evaluation, checkpoint and progress. What differs (how the model is updated, what a
- * checkpoint holds) stays with the caller. */
+ * checkpoint holds) stays with the caller.
+ *
+ * Data parallel under mpirun (ponder/dist.h): --batch is the global batch; each of N ranks runs B/N
+ * rows per micro-batch. The step equals a one-process run with --batch B/N --accum N·accum: every
+ * rank draws all N·accum micro-batches from the one data stream and keeps its own (rank r the r-th
+ * block of accum), the gradient is scaled by the global target count, summed over the ranks in rank
+ * order, and the loss is the sum of the micro-batch losses in stream order — so step 1's loss is
+ * bit-identical and later steps differ only by float rounding in the gradient sum. Rank 0 alone
+ * writes the log, evaluates, checkpoints, plots and shows progress. */
 #include "train_int.h"
 #include "ponder/alloc.h"
+#include "ponder/dist.h"
 #include "ponder/log.h"
 #include "ponder/model.h"
 #include "ponder/outfile.h"
@@ -122,6 +131,18 @@ static pd_status log_keep_upto(const char *path, int64_t start) {
 pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_path, int eval_n, int eval_difficulty,
                       int dhi) {
     r->start = start;
+    r->rank = pd_dist_rank();
+    r->ranks = pd_dist_size();
+    if (r->ranks > 1) {
+        if (r->B % r->ranks)
+            return pd_fail(PD_ERR_ARG, "--batch %d is the global batch of %d processes: it must be a multiple of %d",
+                           r->B, r->ranks, r->ranks);
+        r->B /= r->ranks;
+        if (r->rank > 0) { log_path = NULL; r->progress = NULL; } /* rank 0 writes */
+        PD_TRY(pd_run_bufs_alloc(&r->skip, (size_t)r->B * r->T));
+    }
+    r->mb_loss = pd_calloc((size_t)r->accum * r->ranks, sizeof(double));
+    if (!r->mb_loss) return PD_ERR_NOMEM;
     pd_status st = pd_run_bufs_alloc(&r->bb, (size_t)r->accum * r->B * r->T);
     r->curve = pd_calloc((size_t)steps, sizeof(double));
     r->max_ev = (int)(steps / (r->eval_every > 0 ? r->eval_every : steps)) + 2;
@@ -200,25 +221,56 @@ static pd_status check_finite(pd_run *r, int64_t step, double loss) {
                    (long long)step + 1, isnan(loss) ? "nan" : isfinite(loss) ? "finite" : "infinite", what);
 }
 
+/* data parallel: the gradient summed over the ranks (in rank order), and the micro-batch losses
+ * gathered so every rank adds them in stream order */
+static pd_status reduce_step(pd_run *r) {
+    pd_tmodel *m = r->m;
+    if (r->grad_ranges) {
+        for (int i = 0; i < r->n_grad_ranges; i++)
+            PD_TRY(pd_dist_sum_f32(m->grads + r->grad_ranges[i][0], r->grad_ranges[i][1]));
+    } else {
+        /* consecutive trainable tensors in one call (buckets inside) */
+        for (int t = 0; t < m->n_tensors;) {
+            if (pd_tmodel_is_frozen(m, t)) { t++; continue; }
+            int u = t;
+            while (u + 1 < m->n_tensors && !pd_tmodel_is_frozen(m, u + 1) &&
+                   m->tensors[u + 1].offset == m->tensors[u].offset + m->tensors[u].n)
+                u++;
+            size_t a = m->tensors[t].offset, b = m->tensors[u].offset + m->tensors[u].n;
+            PD_TRY(pd_dist_sum_f32(m->grads + a, b - a));
+            t = u + 1;
+        }
+    }
+    /* each rank filled its own block of mb_loss, the rest are zero: the sum is a gather */
+    return pd_dist_sum_f64(r->mb_loss, (size_t)r->accum * r->ranks);
+}
+
 pd_status pd_run_micro(pd_run *r, pd_rng *rng, int64_t step, double *loss) {
-    /* draw every micro-batch first: the loss is the mean over all their targets */
+    /* draw every micro-batch first (all ranks' under data parallelism, in stream order): the loss is
+     * the mean over all their targets */
     int64_t total = 0;
-    for (int k = 0; k < r->accum; k++) {
-        size_t off = (size_t)k * r->B * r->T;
-        int64_t nt = pd_data_batch(r->d, rng, r->B, r->T, false, r->bb.tok + off, r->bb.tgt + off, r->bb.seg + off);
+    int nmb = r->accum * r->ranks, first = r->rank * r->accum;
+    for (int j = 0; j < nmb; j++) {
+        bool mine = j >= first && j < first + r->accum;
+        size_t off = mine ? (size_t)(j - first) * r->B * r->T : 0;
+        const pd_run_bufs *d = mine ? &r->bb : &r->skip;
+        int64_t nt = pd_data_batch(r->d, rng, r->B, r->T, false, d->tok + off, d->tgt + off, d->seg + off);
         if (nt < 0) return PD_ERR_ARG;
         total += nt;
+        r->mb_loss[j] = 0;
     }
     test_poison(r, step);
     pd_tmodel_zero_grad(r->m);
-    double loss_sum = 0;
     for (int k = 0; k < r->accum && total > 0; k++) {
         size_t off = (size_t)k * r->B * r->T;
         pd_tbatch b = {r->B, r->T, r->bb.tok + off, r->bb.tgt + off, r->bb.seg + off};
         int64_t n;
-        loss_sum += pd_tmodel_forward(r->m, &b, &n);
+        r->mb_loss[first + k] = pd_tmodel_forward(r->m, &b, &n);
         pd_tmodel_backward(r->m, &b, 1.0f / (float)total);
     }
+    if (r->ranks > 1) PD_TRY(reduce_step(r));
+    double loss_sum = 0;
+    for (int j = 0; j < nmb; j++) loss_sum += r->mb_loss[j];
     *loss = total ? loss_sum / total : 0;
     return check_finite(r, step, *loss);
 }
@@ -296,7 +348,7 @@ pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, doub
                             bool ckpt_final, const pd_run_hooks *h) {
     r->curve[step] = loss;
     if (r->loss_curve) r->loss_curve[step] = loss;
-    size_t bt = (size_t)r->accum * r->B * r->T;
+    size_t bt = (size_t)r->accum * r->B * r->T * (r->ranks > 0 ? r->ranks : 1); /* the global batch */
     double dt = pd_time_now() - t0, tps = dt > 0 ? (double)bt / dt : 0;
     r->tokens_run += (double)bt;
     if (r->log) {
@@ -307,11 +359,11 @@ pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, doub
         fprintf(r->log, ",\"tokens_per_s\":%.1f}\n", tps);
     }
     pd_status st;
-    if ((r->eval_every > 0 && (step + 1) % r->eval_every == 0) || eval_final)
+    if (((r->eval_every > 0 && (step + 1) % r->eval_every == 0) || eval_final) && r->rank == 0)
         if ((st = run_eval(r, step, h)) != PD_OK) return st;
     if (r->log && (fflush(r->log) != 0 || ferror(r->log)))
         return pd_fail(PD_ERR_IO, "%s: writing the step log failed: %s", r->log_path, strerror(errno ? errno : EIO));
-    if ((r->ckpt_every > 0 && (step + 1) % r->ckpt_every == 0) || ckpt_final)
+    if (((r->ckpt_every > 0 && (step + 1) % r->ckpt_every == 0) || ckpt_final) && r->rank == 0)
         if ((st = h->save(h->ctx, step + 1, eval_final)) != PD_OK) return st;
     if (r->progress) {
         char extra[96];
@@ -337,7 +389,7 @@ pd_status pd_run_finish(pd_run *r, const char *plot_path) {
         snprintf(extra, sizeof extra, "loss %.4f  %.0f tok/s", r->final_loss, r->tokens_per_s);
         pd_progress_finish(&r->pg, extra);
     }
-    if (plot_path && r->steps_done > r->start)
+    if (plot_path && r->steps_done > r->start && r->rank == 0)
         return pd_train_plot_svg(plot_path, r->curve + r->start, r->start, r->steps_done - r->start, r->ex, r->ey,
                                  r->n_ev);
     return PD_OK;
@@ -348,6 +400,9 @@ void pd_run_close(pd_run *r) {
     for (int i = 0; i < r->n_items; i++) pd_task_item_free(&r->items[i]);
     free(r->items);
     pd_run_bufs_free(&r->bb);
+    pd_run_bufs_free(&r->skip);
+    free(r->mb_loss);
+    r->mb_loss = NULL;
     free(r->curve); free(r->ex); free(r->ey);
     r->log = NULL; r->items = NULL; r->n_items = 0; r->curve = r->ex = r->ey = NULL;
 }

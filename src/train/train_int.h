@@ -78,10 +78,20 @@ typedef struct {
     FILE *progress;
     bool eval_lines_on_tty;     /* eval lines on a terminal too (clearing the bar's line first) */
     double *loss_curve;         /* optional, indexed by step */
+    /* data parallel (ponder/dist.h): gradient ranges to sum over the ranks (NULL: every tensor that is
+     * not frozen), as [offset, count] pairs in floats — fine-tuning sums only the adapted matrices */
+    const size_t (*grad_ranges)[2];
+    int n_grad_ranges;
 
     FILE *log;
     const char *log_path;
     pd_run_bufs bb;             /* accum·B·T tokens */
+    /* data parallel: B above is this rank's share of the global batch (batch / ranks); the rank
+     * draws every rank's micro-batches from the shared stream (so all ranks' streams stay equal) and
+     * keeps its own: micro-batches rank·accum .. rank·accum + accum − 1 of ranks·accum */
+    int rank, ranks;
+    pd_run_bufs skip;           /* B·T tokens: where the other ranks' micro-batches are drawn */
+    double *mb_loss;            /* ranks·accum losses of the step's micro-batches */
     pd_task_item *items;
     int n_items, n_ev, max_ev;
     double *curve, *ex, *ey;    /* loss per step; eval points for the plot */
