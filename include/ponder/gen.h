@@ -104,6 +104,8 @@ int pd_gen_add_model(pd_gen *g, const pd_model *m);
 void pd_gen_set_stream(pd_gen *g, pd_stream_fn fn, void *ctx);
 void pd_gen_set_token_callback(pd_gen *g, pd_token_fn fn, void *ctx);
 const pd_model *pd_gen_model(const pd_gen *g, int index);
+/* The KV cache of model `index` (kv/ eviction policies, probes); NULL if there is no such model. */
+pd_kv *pd_gen_kv(pd_gen *g, int index);
 int32_t pd_gen_think_open(const pd_gen *g);   /* marker ids, -1 if the vocabulary has none */
 int32_t pd_gen_think_close(const pd_gen *g);
 

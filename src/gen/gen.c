@@ -120,8 +120,8 @@ pd_gen *pd_gen_new(const pd_model *m, const pd_gen_params *pp) {
     if (p.n_seq_max <= 0) p.n_seq_max = 1;
     if (p.n_ctx <= 0) p.n_ctx = m->cfg.n_ctx_train > 0 ? (m->cfg.n_ctx_train < 32768 ? m->cfg.n_ctx_train : 32768) : 4096;
     if (p.n_batch <= 0) p.n_batch = 512;
-    if (p.kv_type != PD_TYPE_F16 && p.kv_type != PD_TYPE_F32) {
-        pd_fail(PD_ERR_ARG, "gen: KV type %d is not f16 or f32", (int)p.kv_type);
+    if (!pd_kv_type_ok(p.kv_type)) {
+        pd_fail(PD_ERR_ARG, "gen: KV type %d is not f32, f16, q8_0 or q4_0", (int)p.kv_type);
         return NULL;
     }
     if (p.n_seq_max > 4096 || p.n_ctx > (1 << 24)) {
@@ -203,6 +203,7 @@ void pd_gen_free(pd_gen *g) {
 void pd_gen_set_stream(pd_gen *g, pd_stream_fn fn, void *ctx) { g->stream = fn; g->stream_ctx = ctx; }
 void pd_gen_set_token_callback(pd_gen *g, pd_token_fn fn, void *ctx) { g->on_tok = fn; g->on_tok_ctx = ctx; }
 const pd_model *pd_gen_model(const pd_gen *g, int i) { return i >= 0 && i < g->n_models ? g->models[i] : NULL; }
+pd_kv *pd_gen_kv(pd_gen *g, int i) { return g && i >= 0 && i < g->n_models ? g->kv[i] : NULL; }
 int32_t pd_gen_think_open(const pd_gen *g) { return g->think_open; }
 int32_t pd_gen_think_close(const pd_gen *g) { return g->think_close; }
 

@@ -5,8 +5,10 @@
  * weight rows) read each weight once per step:
  *   x = embed(tokens)
  *   per layer: xn = rmsnorm(x)·attn_norm; q,k,v = W·xn (+bias) [hooks]; qk-norm (qwen3); rope;
- *              K,V → cache at each token's (seq, pos); each query head attends over its sequence's
- *              cached positions [0, pos] (causal; the batch's own K/V are stored first);
+ *              K,V → cache: a new row after each kv head's live rows (model/kv.c: paged blocks);
+ *              each GQA group attends over its kv head's live rows up to the token itself
+ *              (causal: rows ascend by position; the batch's own K/V are stored first);
+ *              [observer: attention weights of selected rows handed to a kv/ policy];
  *              x += Wo·att [hook]; xn = rmsnorm(x)·ffn_norm; x += Wdown·(silu(Wgate·xn) ⊙ Wup·xn)
  *              [hooks]; residual hook
  *   logits = Wout·(rmsnorm(x)·output_norm) for the wanted rows only.
@@ -52,66 +54,128 @@ static pd_status linear(const pd_model *m, int layer, const char *which, const p
     return PD_OK;
 }
 
-static void store_row(pd_type t, unsigned char *dst, const float *src, int hd) {
-    if (t == PD_TYPE_F32) {
-        memcpy(dst, src, (size_t)hd * sizeof(float));
-    } else {
-        uint16_t *d = (uint16_t *)dst;
-        for (int j = 0; j < hd; j++) d[j] = pd_f32_to_f16(src[j]);
+/* This layer's K and V of every token into its sequence's cache: row n_live + (pos - len) of each
+ * kv head (pd_kv_prepare made the blocks private and present), with the position. */
+static void store_kv(pd_kv *kv, int il, const int32_t *seq, const int32_t *pos, int64_t n, const float *k,
+                     const float *v) {
+    const int64_t hd = kv->head_dim, nkv = kv->n_head_kv * hd;
+    for (int64_t i = 0; i < n; i++)
+        for (int hh = 0; hh < kv->n_head_kv; hh++) {
+            pd_kv_head *h = pd_kv_head_at(kv, seq[i], il, hh);
+            int r = h->n_live + pos[i] - kv->seqs[seq[i]].len;
+            const float *kr = k + i * nkv + hh * hd, *vr = v + i * nkv + hh * hd;
+            if (kv->type == PD_TYPE_F32) {
+                memcpy(pd_kv_row_k(kv, h, r), kr, (size_t)hd * sizeof(float));
+                memcpy(pd_kv_row_v(kv, h, r), vr, (size_t)hd * sizeof(float));
+            } else { /* the type and head_dim were checked by pd_kv_new: cannot fail */
+                (void)pd_quantize_row(kv->type, kr, pd_kv_row_k(kv, h, r), hd);
+                (void)pd_quantize_row(kv->type, vr, pd_kv_row_v(kv, h, r), hd);
+            }
+            *pd_kv_row_pos(kv, h, r) = pos[i];
+        }
+}
+
+/* Live rows token i sees in kv head hh: the head's rows up to and including its own. */
+static int64_t rows_seen(const pd_kv *kv, int il, int hh, int32_t seq, int32_t pos) {
+    return (int64_t)pd_kv_head_at(kv, seq, il, hh)->n_live + pos - kv->seqs[seq].len + 1;
+}
+
+/* Observer bookkeeping (only when a policy registered one): which tokens are observed, and where
+ * each (observed token, kv head)'s weights [group][rows] go in kv->probs: kv->obs_at[i*Hkv + hh],
+ * -1 for tokens not observed. */
+static pd_status plan_observed(pd_kv *kv, const int32_t *seq, const int32_t *pos, const int32_t *next, int64_t n,
+                               int group) {
+    int64_t total = 0;
+    const int Hkv = kv->n_head_kv;
+    if ((size_t)(n * Hkv) > kv->obs_at_cap) {
+        int64_t *p = pd_realloc(kv->obs_at, (size_t)(n * Hkv) * sizeof *p);
+        if (!p) return pd_fail_ctx(PD_ERR_NOMEM, "attention observer slots");
+        kv->obs_at = p;
+        kv->obs_at_cap = (size_t)(n * Hkv);
+    }
+    int64_t *obs_at = kv->obs_at;
+    for (int64_t i = 0; i < n; i++) {
+        bool want = pos[i] >= next[seq[i]] - kv->obs_last_n && (!kv->obs_mask || kv->obs_mask[seq[i]]);
+        for (int hh = 0; hh < Hkv; hh++) {
+            int64_t most = 0; /* rows of the longest layer: every layer reuses the same slots */
+            for (int il = 0; want && il < kv->n_layer; il++) {
+                int64_t r = rows_seen(kv, il, hh, seq[i], pos[i]);
+                if (r > most) most = r;
+            }
+            obs_at[i * Hkv + hh] = want ? total : -1;
+            total += want ? most * group : 0;
+        }
+    }
+    if ((size_t)total > kv->probs_cap) {
+        float *p = pd_realloc(kv->probs, (size_t)total * sizeof(float));
+        if (!p) return pd_fail_ctx(PD_ERR_NOMEM, "attention observer: %lld weights", (long long)total);
+        kv->probs = p;
+        kv->probs_cap = (size_t)total;
+    }
+    return PD_OK;
+}
+
+static void report_observed(const pd_kv *kv, int il, const int32_t *seq, const int32_t *pos, int64_t n, int group,
+                            const int64_t *obs_at) {
+    for (int64_t i = 0; i < n; i++)
+        for (int hh = 0; hh < kv->n_head_kv; hh++) {
+            if (obs_at[i * kv->n_head_kv + hh] < 0) continue;
+            pd_kv_attn a = {.seq = seq[i], .layer = il, .kv_head = hh, .pos = pos[i], .n_q = group,
+                            .n_rows = (int)rows_seen(kv, il, hh, seq[i], pos[i]),
+                            .probs = kv->probs + obs_at[i * kv->n_head_kv + hh]};
+            kv->obs(kv->obs_ctx, &a);
+        }
+}
+
+/* Attention of every token of the batch over its cache. Tasks over the thread pool: one per
+ * (token, kv head) — the group's query heads then read each K/V row once — split further into
+ * query-head slices when there are fewer tasks than threads (single-sequence decode). */
+static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *pos, int64_t n, int64_t H,
+                   const float *q, float *att, float scale, const int64_t *obs_at, int nth) {
+    const int64_t hd = kv->head_dim, Hkv = kv->n_head_kv, group = H / Hkv, nq = H * hd;
+    int64_t split = n * Hkv >= nth ? 1 : (group < nth ? group : nth);
+    const int64_t per = (group + split - 1) / split;
+    split = (group + per - 1) / per;
+    const int64_t n_tasks = n * Hkv * split;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (n_tasks > 1)
+    for (int64_t t = 0; t < n_tasks; t++) {
+        int64_t i = t / (Hkv * split), hh = t / split % Hkv, part = t % split;
+        int64_t h0 = hh * group + part * per, nh = group - part * per < per ? group - part * per : per;
+        const pd_kv_head *h = pd_kv_head_at(kv, seq[i], il, (int)hh);
+        int64_t rows = rows_seen(kv, il, (int)hh, seq[i], pos[i]);
+        pd_attn_paged a = {.blocks = (const unsigned char *const *)h->blk, .block_rows = kv->block_rows,
+                           .k_off = kv->k_off, .v_off = kv->v_off, .type = kv->type, .n_rows = rows,
+                           .head_dim = hd, .scale = scale, .n_q = (int)nh, .q = q + i * nq + h0 * hd,
+                           .q_stride = hd, .out = att + i * nq + h0 * hd, .out_stride = hd};
+        if (obs_at && obs_at[i * Hkv + hh] >= 0) {
+            a.probs = kv->probs + obs_at[i * Hkv + hh] + part * per * rows;
+            a.probs_stride = rows;
+        }
+        pd_attend_paged(&a);
     }
 }
 
-pd_status pd_model_forward(const pd_model *m, pd_kv *kv, const pd_batch *b, float *logits) {
-    if (!m || !kv || !b) return pd_fail(PD_ERR_ARG, "forward: NULL model, cache or batch");
+/* The transformer over a validated batch whose cache rows are prepared (scratch set up). */
+static pd_status forward_layers(const pd_model *m, pd_kv *kv, const pd_batch *b, const int32_t *seq,
+                                const int32_t *pos, const int32_t *next, float *logits) {
     const pd_model_config *c = &m->cfg;
-    const int64_t n = b->n;
-    if (n < 0) return pd_fail(PD_ERR_ARG, "forward: batch size %lld is negative", (long long)n);
-    if (n == 0) return PD_OK;
-    if (!b->token) return pd_fail(PD_ERR_ARG, "forward: batch has no tokens");
-    if (kv->n_layer != c->n_layer || kv->n_head_kv != c->n_head_kv || kv->head_dim != c->head_dim)
-        return pd_fail(PD_ERR_ARG, "forward: KV cache was made for another model shape");
-    const int64_t E = c->n_embd, hd = c->head_dim, H = c->n_head, Hkv = c->n_head_kv;
+    const int64_t n = b->n, E = c->n_embd, hd = c->head_dim, H = c->n_head, Hkv = c->n_head_kv;
     const int64_t nq = H * hd, nkv = Hkv * hd, F = c->n_ff, V = c->n_vocab;
-
-    /* scratch: x, xn [n][E]; q [n][nq]; k, v [n][nkv]; att [n][nq]; g, u, h [n][F]; tmp [n][max(nq+2nkv, 2F)] */
-    int64_t tmpw = nq + 2 * nkv > 2 * F ? nq + 2 * nkv : 2 * F;
-    size_t per = (size_t)(2 * E + 2 * nq + 2 * nkv + 3 * F + tmpw);
-    size_t nf;
-    if (!pd_mul_ok(per, (size_t)n, &nf)) return pd_fail(PD_ERR_NOMEM, "forward: batch of %lld tokens too large", (long long)n);
-    PD_TRY(ensure_scratch(kv, nf, (size_t)n * 3 + (size_t)kv->n_seq_max));
+    const int64_t tmpw = nq + 2 * nkv > 2 * F ? nq + 2 * nkv : 2 * F;
     float *x = kv->scratch, *xn = x + n * E, *q = xn + n * E, *k = q + n * nq, *v = k + n * nkv, *att = v + n * nkv;
     float *g = att + n * nq, *u = g + n * F, *h = u + n * F, *tmp = h + n * F;
-    int32_t *seq = kv->iscratch, *pos = seq + n, *wanted = pos + n, *next = wanted + n;
-
-    /* validate the batch and work out each token's position */
-    for (int s = 0; s < kv->n_seq_max; s++) next[s] = kv->seqs[s].len;
-    int64_t n_out = 0;
-    for (int64_t i = 0; i < n; i++) {
-        int32_t t = b->token[i], s = b->seq ? b->seq[i] : 0;
-        if (t < 0 || t >= V)
-            return pd_fail(PD_ERR_RANGE, "forward: token %lld: id %d is outside the vocabulary [0, %lld)", (long long)i,
-                           t, (long long)V);
-        if (s < 0 || s >= kv->n_seq_max)
-            return pd_fail(PD_ERR_RANGE, "forward: token %lld: sequence %d outside [0, %d)", (long long)i, s,
-                           kv->n_seq_max);
-        if (b->pos && b->pos[i] != next[s])
-            return pd_fail(PD_ERR_ARG, "forward: token %lld: position %d, but sequence %d continues at %d", (long long)i,
-                           b->pos[i], s, next[s]);
-        if (next[s] >= kv->n_ctx_max)
-            return pd_fail(PD_ERR_RANGE, "forward: sequence %d would exceed the cache's %d positions", s, kv->n_ctx_max);
-        seq[i] = s;
-        pos[i] = next[s]++;
-        if (!b->want_logits || b->want_logits[i]) wanted[n_out++] = (int32_t)i;
+    (void)tmpw;
+    int64_t *obs_at = NULL;
+    if (kv->obs) {
+        PD_TRY(plan_observed(kv, seq, pos, next, n, (int)(H / Hkv)));
+        obs_at = kv->obs_at;
     }
-    for (int s = 0; s < kv->n_seq_max; s++)
-        if (next[s] > kv->seqs[s].len) PD_TRY(pd_kv_reserve(kv, s, next[s]));
 
     /* rope: short/long factors chosen by the per-sequence context (as llama.cpp does) */
     pd_rope rope = c->rope;
     rope.factors = m->rope_freqs.data;
     if (m->rope_long.data && c->rope_orig_ctx > 0 && kv->n_ctx_max > c->rope_orig_ctx) rope.factors = m->rope_long.data;
     const float scale = 1.0f / sqrtf((float)hd);
-    const int64_t group = H / Hkv;
     const int nth = pd_threads_get();
 
     /* embeddings */
@@ -144,7 +208,7 @@ pd_status pd_model_forward(const pd_model *m, pd_kv *kv, const pd_batch *b, floa
         add_bias(k, &L->bk, n, nkv);
         add_bias(v, &L->bv, n, nkv);
 
-        /* per-head qk-norm, rope, and K/V into the cache */
+        /* per-head qk-norm and rope, then K/V into the cache */
         for (int64_t i = 0; i < n; i++) {
             for (int64_t hh = 0; hh < H; hh++) {
                 float *qh = q + i * nq + hh * hd;
@@ -155,21 +219,12 @@ pd_status pd_model_forward(const pd_model *m, pd_kv *kv, const pd_batch *b, floa
                 float *kh = k + i * nkv + hh * hd;
                 if (L->k_norm.data) pd_rmsnorm(kh, kh, L->k_norm.data, hd, c->norm_eps);
                 pd_rope_apply(&rope, kh, pos[i]);
-                size_t off = (size_t)pos[i] * hd * kv->elt;
-                store_row(kv->type, pd_kv_k_base(kv, seq[i], il, (int)hh) + off, kh, (int)hd);
-                store_row(kv->type, pd_kv_v_base(kv, seq[i], il, (int)hh) + off, v + i * nkv + hh * hd, (int)hd);
             }
         }
+        store_kv(kv, il, seq, pos, n, k, v);
 
-        /* attention: one task per (token, query head); the model's only loop outside kern/ that is
-         * spread over the thread pool, since pd_attend_head works on a single head */
-        const int64_t n_tasks = n * H;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (n_tasks > 1)
-        for (int64_t t = 0; t < n_tasks; t++) {
-            int64_t i = t / H, hh = t % H, kvh = hh / group;
-            pd_attend_head(att + i * nq + hh * hd, q + i * nq + hh * hd, pd_kv_k_base(kv, seq[i], il, (int)kvh),
-                           pd_kv_v_base(kv, seq[i], il, (int)kvh), kv->type, hd, hd, (int64_t)pos[i] + 1, hd, scale);
-        }
+        attend(kv, il, seq, pos, n, H, q, att, scale, obs_at, nth);
+        if (obs_at) report_observed(kv, il, seq, pos, n, (int)(H / Hkv), obs_at);
 
         PD_TRY(linear(m, il, "o", &L->wo, att, n, xn));
         for (int64_t j = 0; j < n * E; j++) x[j] += xn[j];
@@ -197,14 +252,66 @@ pd_status pd_model_forward(const pd_model *m, pd_kv *kv, const pd_batch *b, floa
         if (m->residual_hook) m->residual_hook(m->residual_hook_ctx, il, x, n, E);
     }
 
-    /* the batch is now in the cache */
+    if (!logits) return PD_OK;
+    int64_t n_out = 0;
     for (int64_t i = 0; i < n; i++)
-        if (pos[i] + 1 > kv->seqs[seq[i]].len) kv->seqs[seq[i]].len = pos[i] + 1;
+        if (!b->want_logits || b->want_logits[i])
+            pd_rmsnorm(xn + n_out++ * E, x + i * E, m->output_norm.data, E, c->norm_eps);
+    return n_out ? pd_matmul(&m->output, xn, n_out, E, logits, V) : PD_OK;
+}
 
-    if (n_out == 0 || !logits) return PD_OK;
-    for (int64_t r = 0; r < n_out; r++)
-        pd_rmsnorm(xn + r * E, x + (int64_t)wanted[r] * E, m->output_norm.data, E, c->norm_eps);
-    return pd_matmul(&m->output, xn, n_out, E, logits, V);
+pd_status pd_model_forward(const pd_model *m, pd_kv *kv, const pd_batch *b, float *logits) {
+    if (!m || !kv || !b) return pd_fail(PD_ERR_ARG, "forward: NULL model, cache or batch");
+    const pd_model_config *c = &m->cfg;
+    const int64_t n = b->n;
+    if (n < 0) return pd_fail(PD_ERR_ARG, "forward: batch size %lld is negative", (long long)n);
+    if (n == 0) return PD_OK;
+    if (!b->token) return pd_fail(PD_ERR_ARG, "forward: batch has no tokens");
+    if (kv->n_layer != c->n_layer || kv->n_head_kv != c->n_head_kv || kv->head_dim != c->head_dim)
+        return pd_fail(PD_ERR_ARG, "forward: KV cache was made for another model shape");
+    const int64_t E = c->n_embd, hd = c->head_dim, H = c->n_head, Hkv = c->n_head_kv;
+    const int64_t nq = H * hd, nkv = Hkv * hd, F = c->n_ff, V = c->n_vocab;
+
+    /* scratch: x, xn [n][E]; q [n][nq]; k, v [n][nkv]; att [n][nq]; g, u, h [n][F]; tmp [n][max(nq+2nkv, 2F)] */
+    int64_t tmpw = nq + 2 * nkv > 2 * F ? nq + 2 * nkv : 2 * F;
+    size_t per = (size_t)(2 * E + 2 * nq + 2 * nkv + 3 * F + tmpw);
+    size_t nf;
+    if (!pd_mul_ok(per, (size_t)n, &nf)) return pd_fail(PD_ERR_NOMEM, "forward: batch of %lld tokens too large", (long long)n);
+    PD_TRY(ensure_scratch(kv, nf, (size_t)n * 2 + (size_t)kv->n_seq_max));
+    int32_t *seq = kv->iscratch, *pos = seq + n, *next = pos + n;
+
+    /* validate the batch and work out each token's position */
+    for (int s = 0; s < kv->n_seq_max; s++) next[s] = kv->seqs[s].len;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t t = b->token[i], s = b->seq ? b->seq[i] : 0;
+        if (t < 0 || t >= V)
+            return pd_fail(PD_ERR_RANGE, "forward: token %lld: id %d is outside the vocabulary [0, %lld)", (long long)i,
+                           t, (long long)V);
+        if (s < 0 || s >= kv->n_seq_max)
+            return pd_fail(PD_ERR_RANGE, "forward: token %lld: sequence %d outside [0, %d)", (long long)i, s,
+                           kv->n_seq_max);
+        if (b->pos && b->pos[i] != next[s])
+            return pd_fail(PD_ERR_ARG, "forward: token %lld: position %d, but sequence %d continues at %d", (long long)i,
+                           b->pos[i], s, next[s]);
+        if (next[s] >= kv->n_ctx_max)
+            return pd_fail(PD_ERR_RANGE, "forward: sequence %d would exceed the cache's %d positions", s, kv->n_ctx_max);
+        seq[i] = s;
+        pos[i] = next[s]++;
+    }
+
+    /* cache rows for the batch (blocks made private / taken from the pool), the layers, then the
+     * rows become live — or, on any failure, the prepared blocks go back */
+    pd_status st = PD_OK;
+    int s_ok = 0;
+    for (; s_ok < kv->n_seq_max && st == PD_OK; s_ok++)
+        if (next[s_ok] > kv->seqs[s_ok].len) st = pd_kv_prepare(kv, s_ok, next[s_ok] - kv->seqs[s_ok].len);
+    if (st == PD_OK) st = forward_layers(m, kv, b, seq, pos, next, logits);
+    for (int s = 0; s < s_ok; s++) {
+        if (next[s] == kv->seqs[s].len) continue;
+        if (st == PD_OK) pd_kv_commit(kv, s, next[s] - kv->seqs[s].len, next[s]);
+        else pd_kv_unprepare(kv, s);
+    }
+    return st;
 }
 
 /* Long inputs go through in chunks of EVAL_CHUNK tokens: the batch arrays live on the stack (no

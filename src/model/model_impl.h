@@ -1,24 +1,53 @@
-/* model/model_impl.h — internals shared by the model layer's files: the KV cache layout (kv.c) and
- * the forward scratch arena it carries (forward.c). Not a public header. */
+/* model/model_impl.h — internals shared by the model layer's files: the paged KV cache layout
+ * (kv.c) and the forward scratch arena it carries (forward.c). Not a public header. */
 #ifndef PONDER_MODEL_IMPL_H
 #define PONDER_MODEL_IMPL_H
+#include "ponder/attn.h"
 #include "ponder/model.h"
 
-/* One sequence's cache: K and V each hold [n_layer][n_head_kv][cap][head_dim] elements of the
- * cache type, so one (layer, kv head) is `cap` contiguous rows of head_dim — what pd_attend_head
- * reads with stride head_dim. Positions [0, len) are valid. `cap` grows (re-layout by copying)
- * in chunks as the sequence gets longer, up to the cache's n_ctx_max. */
+/* A block is one allocation of kv->block_bytes: a 64-byte header (reference count), then
+ * positions int32[block_rows], K rows [block_rows][row_bytes], V rows [block_rows][row_bytes]
+ * (offsets kv->pos_off / k_off / v_off, each 64-byte aligned). Blocks are handed around as
+ * unsigned char * and shared by forks; a block with ref > 1 is never written. */
 typedef struct {
-    unsigned char *k, *v;
-    int len, cap;
+    int32_t ref;
+} pd_kv_block_hdr;
+
+/* One (seq, layer, kv head): live rows 0..n_live-1, row r in blk[r / block_rows] at slot
+ * r % block_rows. n_blk == ceil(n_live / block_rows) between operations (forward may hold
+ * blocks prepared for rows it is appending). */
+typedef struct {
+    unsigned char **blk;
+    int n_blk, cap_blk;
+    int n_live;
+} pd_kv_head;
+
+typedef struct {
+    int len;                 /* positions consumed (next position) */
+    pd_kv_head *heads;       /* [n_layer * n_head_kv]; NULL while the sequence is empty */
 } pd_kv_seq;
 
 struct pd_kv {
     int n_layer, n_head_kv, head_dim;
     pd_type type;
-    size_t elt;              /* bytes per element: 4 (F32) or 2 (F16) */
+    size_t row_bytes;        /* one K (or V) row of head_dim elements of `type` */
+    int block_rows;
+    size_t block_bytes, pos_off, k_off, v_off;
     int n_seq_max, n_ctx_max;
     pd_kv_seq *seqs;
+    /* pool: released blocks kept for reuse (up to keep_blocks), the rest freed */
+    unsigned char **free_blk;
+    int64_t n_free, cap_free, keep_blocks;
+    int64_t n_used, n_peak, n_cow;
+    /* attention observer (pd_kv_set_observer) */
+    pd_kv_observer obs;
+    void *obs_ctx;
+    int obs_last_n;
+    const uint8_t *obs_mask;
+    float *probs;            /* observer scratch, grown as needed */
+    size_t probs_cap;        /* floats */
+    int64_t *obs_at;         /* per (batch token, kv head): offset of its weights in probs, -1 = not observed */
+    size_t obs_at_cap;
     /* Forward scratch, grown to the largest batch seen (never per token). */
     float *scratch;
     size_t scratch_cap;      /* floats */
@@ -26,15 +55,26 @@ struct pd_kv {
     size_t iscratch_cap;     /* int32s */
 };
 
-/* Make sure `seq` can hold `n` positions (grows its buffers; contents kept). */
-pd_status pd_kv_reserve(pd_kv *kv, int seq, int n);
-/* Base of (seq, layer, head)'s K or V rows (row p at + p*head_dim*elt). */
-static inline unsigned char *pd_kv_k_base(const pd_kv *kv, int seq, int layer, int head) {
-    const pd_kv_seq *s = &kv->seqs[seq];
-    return s->k + (((size_t)layer * kv->n_head_kv + head) * (size_t)s->cap) * kv->head_dim * kv->elt;
+/* The head table of (seq, layer, head); the sequence must have heads (pd_kv_prepare made them). */
+static inline pd_kv_head *pd_kv_head_at(const pd_kv *kv, int seq, int layer, int head) {
+    return &kv->seqs[seq].heads[(size_t)layer * kv->n_head_kv + head];
 }
-static inline unsigned char *pd_kv_v_base(const pd_kv *kv, int seq, int layer, int head) {
-    const pd_kv_seq *s = &kv->seqs[seq];
-    return s->v + (((size_t)layer * kv->n_head_kv + head) * (size_t)s->cap) * kv->head_dim * kv->elt;
+/* Make room for n_new rows after the live rows of every head of seq: the block holding row n_live
+ * becomes private (copy-on-write) and new blocks come from the pool. On failure nothing changes. */
+pd_status pd_kv_prepare(pd_kv *kv, int seq, int n_new);
+/* Undo pd_kv_prepare (the forward pass failed): blocks past the live rows go back. */
+void pd_kv_unprepare(pd_kv *kv, int seq);
+/* After the forward pass wrote rows n_live .. n_live+n_new-1 of every head: they become live and
+ * the sequence continues at new_len. */
+void pd_kv_commit(pd_kv *kv, int seq, int n_new, int new_len);
+/* Row r (need not be live yet) of a head: K, V, position. */
+static inline unsigned char *pd_kv_row_k(const pd_kv *kv, const pd_kv_head *h, int r) {
+    return h->blk[r / kv->block_rows] + kv->k_off + (size_t)(r % kv->block_rows) * kv->row_bytes;
+}
+static inline unsigned char *pd_kv_row_v(const pd_kv *kv, const pd_kv_head *h, int r) {
+    return h->blk[r / kv->block_rows] + kv->v_off + (size_t)(r % kv->block_rows) * kv->row_bytes;
+}
+static inline int32_t *pd_kv_row_pos(const pd_kv *kv, const pd_kv_head *h, int r) {
+    return (int32_t *)(h->blk[r / kv->block_rows] + kv->pos_off) + r % kv->block_rows;
 }
 #endif

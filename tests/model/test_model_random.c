@@ -551,7 +551,7 @@ static void test_kv_ops(void **st) {
 
 /* The cache holds, for position 0, K = Wk·rmsnorm(emb[t0]) (rope at position 0 is the identity)
  * and V = Wv·rmsnorm(emb[t0]): computed here by hand from the file's tensors. */
-static void test_kv_view(void **st) {
+static void test_kv_read(void **st) {
     (void)st;
     spec_extra x;
     pd_model *m = small_model(&x);
@@ -571,27 +571,28 @@ static void test_kv_view(void **st) {
         for (int j = 0; j < E; j++) xn[j] = emb[5 * E + j] / sqrt(ss / E + 1e-5) * nw[j];
         double worst = 0;
         for (int h = 0; h < Hkv; h++) {
-            const void *k, *v;
-            int len;
-            assert_int_equal(pd_kv_view(kv, 1, 0, h, &k, &v, &len), PD_OK);
-            assert_int_equal(len, 3);
+            float k[64], v[64];
+            int32_t p0 = -1;
+            assert_int_equal(pd_kv_n_live(kv, 1, 0, h), 3);
+            assert_int_equal(pd_kv_read(kv, 1, 0, h, 0, 1, k, v), PD_OK);
+            assert_int_equal(pd_kv_positions(kv, 1, 0, h, 0, 1, &p0), PD_OK);
+            assert_int_equal(p0, 0);
             for (int d = 0; d < hd; d++) {
                 double ek = 0, ev = 0;
                 for (int j = 0; j < E; j++) {
                     ek += (double)wk[(h * hd + d) * E + j] * xn[j];
                     ev += (double)wv[(h * hd + d) * E + j] * xn[j];
                 }
-                float gk = ty ? pd_f16_to_f32(((const uint16_t *)k)[d]) : ((const float *)k)[d];
-                float gv = ty ? pd_f16_to_f32(((const uint16_t *)v)[d]) : ((const float *)v)[d];
+                float gk = k[d], gv = v[d];
                 worst = fmax(worst, fmax(fabs(gk - ek), fabs(gv - ev)) / fmax(1.0, fabs(ek)));
             }
         }
         assert_true(worst < (ty ? 1e-3 : 1e-5)); /* F16: 2^-11 relative rounding */
-        const void *k, *v;
-        int len;
-        assert_int_equal(pd_kv_view(kv, 0, 0, 0, &k, &v, &len), PD_OK);
-        assert_int_equal(len, 0);
-        assert_int_equal(pd_kv_view(kv, 1, 2, 0, &k, &v, &len), PD_ERR_RANGE); /* 2 layers */
+        float k[64];
+        assert_int_equal(pd_kv_n_live(kv, 0, 0, 0), 0);
+        assert_int_equal(pd_kv_read(kv, 0, 0, 0, 0, 1, k, NULL), PD_ERR_RANGE); /* nothing cached */
+        assert_int_equal(pd_kv_read(kv, 1, 2, 0, 0, 1, k, NULL), PD_ERR_RANGE); /* 2 layers */
+        assert_int_equal(pd_kv_read(kv, 1, 0, 0, 2, 2, k, NULL), PD_ERR_RANGE); /* rows 2..3 of 3 */
         assert_int_equal(pd_kv_type(kv), types[ty]);
         pd_kv_free(kv);
     }
@@ -702,7 +703,7 @@ int main(void) {
         cmocka_unit_test(test_batch_two_sequences), cmocka_unit_test(test_kv_ops),
         cmocka_unit_test(test_forward_errors),     cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_linear_hook),        cmocka_unit_test(test_residual_hook),
-        cmocka_unit_test(test_kv_view),
+        cmocka_unit_test(test_kv_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

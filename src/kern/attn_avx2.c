@@ -1,0 +1,206 @@
+/* kern/attn_avx2.c — AVX2 + FMA + F16C paged attention (the meaning is pd_attend_paged_ref in
+ * kern/attn.c). Rows are processed 16 at a time: the 16 K and V rows are converted to F32 into a
+ * small stack buffer once (F16 via F16C, Q8_0 / Q4_0 from their blocks; F32 rows are used in
+ * place) and serve every query head of the GQA group, then scores, one online-softmax rescale and
+ * the V accumulation run on F32. So each cached byte is read once per group per token, and a
+ * quantised cache costs its (smaller) memory traffic plus the conversion. */
+#include "attn_impl.h"
+#if PD_X86
+#include <immintrin.h>
+#include <math.h>
+
+PD_TARGET_AVX2_BEGIN
+
+enum { SUB = 16 }; /* rows per step, independent of the block size */
+
+static inline float att_hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* e^x for x <= 0, 8 lanes: x = n ln2 + r (ln2 split in two for accuracy), e^r from the Cephes
+ * expf minimax polynomial (about 1 ulp), 2^n put into the exponent. x below -87 gives ~e^-87. */
+static inline __m256 att_exp(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-6f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* One cached row (hd elements of type t) to F32. */
+static inline void att_row_f32(pd_type t, const unsigned char *src, float *dst, int64_t hd) {
+    if (t == PD_TYPE_F16) {
+        const uint16_t *s = (const uint16_t *)src;
+        int64_t d = 0;
+        for (; d + 8 <= hd; d += 8) _mm256_storeu_ps(dst + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + d))));
+        for (; d < hd; d++) dst[d] = _cvtsh_ss(s[d]);
+    } else if (t == PD_TYPE_Q8_0) {
+        const pd_block_q8_0 *b = (const pd_block_q8_0 *)src;
+        for (int64_t i = 0; i < hd / PD_QK; i++, dst += PD_QK) {
+            __m256 dv = _mm256_set1_ps(_cvtsh_ss(b[i].d));
+            for (int j = 0; j < PD_QK; j += 8) {
+                __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b[i].qs + j)));
+                _mm256_storeu_ps(dst + j, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(q)));
+            }
+        }
+    } else { /* Q4_0: element j < 16 is the low nibble of qs[j], element j + 16 its high nibble; minus 8 */
+        const pd_block_q4_0 *b = (const pd_block_q4_0 *)src;
+        const __m128i lo4 = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+        for (int64_t i = 0; i < hd / PD_QK; i++, dst += PD_QK) {
+            __m256 dv = _mm256_set1_ps(_cvtsh_ss(b[i].d));
+            __m128i raw = _mm_loadu_si128((const __m128i *)b[i].qs);
+            __m128i lo = _mm_sub_epi8(_mm_and_si128(raw, lo4), eight);
+            __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), lo4), eight);
+            _mm256_storeu_ps(dst, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
+            _mm256_storeu_ps(dst + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)))));
+            _mm256_storeu_ps(dst + 16, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
+            _mm256_storeu_ps(dst + 24, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
+        }
+    }
+}
+
+static inline float att_dot(const float *q, const float *k, int64_t hd) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t d = 0;
+    for (; d + 8 <= hd; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), acc);
+    float s = att_hsum(acc);
+    for (; d < hd; d++) s += q[d] * k[d];
+    return s;
+}
+
+/* One head, cnt <= SUB rows (K, V: F32 rows with stride ld floats): scores, rescale, accumulate. */
+static inline void att_step(float *out, float *m, float *l, const float *q, const float *K, const float *V, int64_t ld,
+                            int cnt, int64_t hd, float scale, float *probs) {
+    float sc[SUB] __attribute__((aligned(32)));
+    int j = 0;
+    for (; j + 4 <= cnt; j += 4) { /* four rows at once: four independent FMA chains */
+        const float *k0 = K + j * ld, *k1 = k0 + ld, *k2 = k1 + ld, *k3 = k2 + ld;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int64_t d = 0;
+        for (; d + 8 <= hd; d += 8) {
+            __m256 qv = _mm256_loadu_ps(q + d);
+            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
+            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + d), a1);
+            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
+            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
+        }
+        sc[j] = att_hsum(a0);
+        sc[j + 1] = att_hsum(a1);
+        sc[j + 2] = att_hsum(a2);
+        sc[j + 3] = att_hsum(a3);
+        for (; d < hd; d++) {
+            sc[j] += q[d] * k0[d];
+            sc[j + 1] += q[d] * k1[d];
+            sc[j + 2] += q[d] * k2[d];
+            sc[j + 3] += q[d] * k3[d];
+        }
+    }
+    for (; j < cnt; j++) sc[j] = att_dot(q, K + j * ld, hd);
+    float cm = -INFINITY;
+    for (j = 0; j < cnt; j++) {
+        sc[j] *= scale;
+        if (probs) probs[j] = sc[j];
+        if (sc[j] > cm) cm = sc[j];
+    }
+    if (cm > *m) {
+        float c = *m == -INFINITY ? 0.0f : expf(*m - cm);
+        for (int64_t d = 0; d < hd; d++) out[d] *= c;
+        *l *= c;
+        *m = cm;
+    }
+    __m256 mv = _mm256_set1_ps(*m), lsum = _mm256_setzero_ps();
+    for (j = 0; j + 8 <= cnt; j += 8) {
+        __m256 p = att_exp(_mm256_sub_ps(_mm256_load_ps(sc + j), mv));
+        _mm256_store_ps(sc + j, p);
+        lsum = _mm256_add_ps(lsum, p);
+    }
+    *l += att_hsum(lsum);
+    for (; j < cnt; j++) {
+        sc[j] = expf(sc[j] - *m);
+        *l += sc[j];
+    }
+    int64_t d0 = 0;
+    for (; d0 + 32 <= hd; d0 += 32) {
+        __m256 o0 = _mm256_loadu_ps(out + d0), o1 = _mm256_loadu_ps(out + d0 + 8);
+        __m256 o2 = _mm256_loadu_ps(out + d0 + 16), o3 = _mm256_loadu_ps(out + d0 + 24);
+        for (j = 0; j < cnt; j++) {
+            const float *v = V + j * ld + d0;
+            __m256 p = _mm256_broadcast_ss(sc + j);
+            o0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v), o0);
+            o1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8), o1);
+            o2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 16), o2);
+            o3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 24), o3);
+        }
+        _mm256_storeu_ps(out + d0, o0);
+        _mm256_storeu_ps(out + d0 + 8, o1);
+        _mm256_storeu_ps(out + d0 + 16, o2);
+        _mm256_storeu_ps(out + d0 + 24, o3);
+    }
+    for (; d0 + 8 <= hd; d0 += 8) {
+        __m256 o = _mm256_loadu_ps(out + d0);
+        for (j = 0; j < cnt; j++) o = _mm256_fmadd_ps(_mm256_broadcast_ss(sc + j), _mm256_loadu_ps(V + j * ld + d0), o);
+        _mm256_storeu_ps(out + d0, o);
+    }
+    for (; d0 < hd; d0++) {
+        float o = out[d0];
+        for (j = 0; j < cnt; j++) o += sc[j] * V[j * ld + d0];
+        out[d0] = o;
+    }
+}
+
+void pd_attend_paged_avx2(const pd_attn_paged *a) {
+    const int64_t hd = a->head_dim;
+    const size_t rb = pd_row_bytes(a->type, hd);
+    float kbuf[SUB * PD_ATT_MAX_HEAD_DIM], vbuf[SUB * PD_ATT_MAX_HEAD_DIM];
+    float m[64], l[64];
+    for (int h0 = 0; h0 < a->n_q; h0 += 64) {
+        int nh = a->n_q - h0 < 64 ? a->n_q - h0 : 64;
+        for (int h = 0; h < nh; h++) {
+            m[h] = -INFINITY;
+            l[h] = 0;
+            for (int64_t d = 0; d < hd; d++) a->out[(h0 + h) * a->out_stride + d] = 0;
+        }
+        for (int64_t r0 = 0; r0 < a->n_rows; r0 += SUB) {
+            int cnt = (int)(a->n_rows - r0 < SUB ? a->n_rows - r0 : SUB);
+            const unsigned char *blk = a->blocks[r0 / a->block_rows];
+            const unsigned char *kp = blk + a->k_off + (size_t)(r0 % a->block_rows) * rb;
+            const unsigned char *vp = blk + a->v_off + (size_t)(r0 % a->block_rows) * rb;
+            const float *K = (const float *)kp, *V = (const float *)vp;
+            if (a->type != PD_TYPE_F32) {
+                for (int j = 0; j < cnt; j++) {
+                    att_row_f32(a->type, kp + (size_t)j * rb, kbuf + j * hd, hd);
+                    att_row_f32(a->type, vp + (size_t)j * rb, vbuf + j * hd, hd);
+                }
+                K = kbuf;
+                V = vbuf;
+            }
+            for (int h = 0; h < nh; h++)
+                att_step(a->out + (h0 + h) * a->out_stride, &m[h], &l[h], a->q + (h0 + h) * a->q_stride, K, V, hd, cnt,
+                         hd, a->scale, a->probs ? a->probs + (h0 + h) * a->probs_stride + r0 : NULL);
+        }
+        for (int h = 0; h < nh && a->n_rows > 0; h++) {
+            float inv = 1.0f / l[h], *out = a->out + (h0 + h) * a->out_stride;
+            for (int64_t d = 0; d < hd; d++) out[d] *= inv;
+            if (a->probs) {
+                float *p = a->probs + (h0 + h) * a->probs_stride;
+                for (int64_t r = 0; r < a->n_rows; r++) p[r] = expf(p[r] - m[h]) * inv;
+            }
+        }
+    }
+}
+
+PD_TARGET_END
+
+#endif

@@ -1,0 +1,7 @@
+/* kern/attn_impl.h — private to kern/attn.c and kern/attn_avx2.c: the AVX2 entry point. */
+#ifndef PD_ATTN_IMPL_H
+#define PD_ATTN_IMPL_H
+#include "kern_impl.h"
+#include "ponder/attn.h"
+void pd_attend_paged_avx2(const pd_attn_paged *a);
+#endif
