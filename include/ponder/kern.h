@@ -23,17 +23,18 @@ uint16_t pd_f32_to_bf16(float f);  /* round to nearest even, NaN kept */
 /* ---- rows: quantise / dequantise ---- */
 /* n must be a multiple of the type's block size. */
 pd_status pd_dequantize_row(pd_type t, const void *src, float *dst, int64_t n);
-/* Storage types F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K and activation type Q8_K; reference
- * (round-to-nearest, ggml-compatible) quantisers. Q8_0, Q4_0 and Q8_K give the bytes of ggml's
- * quantize_row_*_ref; Q4_K / Q6_K use a simpler min-max search (same format, llama.cpp loads it,
- * not byte-identical to llama-quantize). */
+/* Every type of ponder/tensor.h; the quantisers are ggml's reference ones (quantize_row_*_ref;
+ * for IQ4_NL / IQ4_XS quantize_iq4_* without an importance matrix), so they give the bytes
+ * llama-quantize writes without --imatrix. */
 pd_status pd_quantize_row(pd_type t, const float *src, void *dst, int64_t n);
-/* Activation quantiser as ggml-cpu's matmul applies it (what pd_matmul uses): Q8_0 with
- * d = amax/127 (F16) and q = rint(x*127/amax) (half to even); Q8_K and others as pd_quantize_row. */
+/* Activation quantiser as ggml-cpu's matmul applies it (what pd_matmul uses): Q8_0 / Q8_1 with
+ * d = amax/127 (F16) and q = rint(x*127/amax) (half to even; Q8_1 adds s = d*sum(q)); Q8_K and
+ * others as pd_quantize_row. */
 pd_status pd_quantize_row_act(pd_type t, const float *src, void *dst, int64_t n);
 
 /* The type activations are converted to before a dot product with weights of type t
- * (ggml's vec_dot_type): F32→F32, F16→F16, BF16→BF16, Q8_0/Q4_0→Q8_0, Q4_K/Q6_K→Q8_K. */
+ * (ggml's vec_dot_type): F32→F32, F16→F16, BF16→BF16, Q8_0/Q4_0/Q5_0/IQ4_NL→Q8_0,
+ * Q4_1/Q5_1→Q8_1, Q2_K..Q6_K/IQ4_XS→Q8_K. */
 pd_type pd_vec_dot_type(pd_type weight_type);
 /* Dot product of one weight row (type t) with one activation row already in pd_vec_dot_type(t). */
 float pd_vec_dot(pd_type t, int64_t n, const void *w_row, const void *x_row);

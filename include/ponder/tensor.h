@@ -10,10 +10,19 @@ typedef enum {
     PD_TYPE_F32 = 0,
     PD_TYPE_F16 = 1,
     PD_TYPE_Q4_0 = 2,
+    PD_TYPE_Q4_1 = 3,
+    PD_TYPE_Q5_0 = 6,
+    PD_TYPE_Q5_1 = 7,
     PD_TYPE_Q8_0 = 8,
+    PD_TYPE_Q8_1 = 9,    /* activation-only type (dot partner of Q4_1 / Q5_1) */
+    PD_TYPE_Q2_K = 10,
+    PD_TYPE_Q3_K = 11,
     PD_TYPE_Q4_K = 12,
+    PD_TYPE_Q5_K = 13,
     PD_TYPE_Q6_K = 14,
-    PD_TYPE_Q8_K = 15,   /* activation-only type (dot partner of Q4_K / Q6_K) */
+    PD_TYPE_Q8_K = 15,   /* activation-only type (dot partner of the K-quants and IQ4_XS) */
+    PD_TYPE_IQ4_NL = 20,
+    PD_TYPE_IQ4_XS = 23,
     PD_TYPE_BF16 = 30,
     PD_TYPE_COUNT = 31,
 } pd_type;
@@ -29,7 +38,8 @@ typedef struct pd_tensor {
     void *data;
 } pd_tensor;
 
-bool pd_type_valid(int type);                 /* one of the storage types above */
+bool pd_type_valid(int type);                 /* one of the types above */
+bool pd_type_is_storage(int type);            /* valid and weights may be stored in it (not Q8_1 / Q8_K) */
 const char *pd_type_name(pd_type t);          /* "f32", "q4_K", ... (ggml spelling) */
 int pd_type_from_name(const char *name);      /* case-insensitive; -1 if unknown */
 int64_t pd_type_block_elems(pd_type t);       /* weights per block: 1, 32 or 256 */

@@ -84,8 +84,10 @@ pd_type pd_vec_dot_type(pd_type t) {
     case PD_TYPE_F32: return PD_TYPE_F32;
     case PD_TYPE_F16: return PD_TYPE_F16;
     case PD_TYPE_BF16: return PD_TYPE_BF16;
-    case PD_TYPE_Q8_0: case PD_TYPE_Q4_0: return PD_TYPE_Q8_0;
-    case PD_TYPE_Q4_K: case PD_TYPE_Q6_K: return PD_TYPE_Q8_K;
+    case PD_TYPE_Q8_0: case PD_TYPE_Q4_0: case PD_TYPE_Q5_0: case PD_TYPE_IQ4_NL: return PD_TYPE_Q8_0;
+    case PD_TYPE_Q4_1: case PD_TYPE_Q5_1: return PD_TYPE_Q8_1;
+    case PD_TYPE_Q2_K: case PD_TYPE_Q3_K: case PD_TYPE_Q4_K: case PD_TYPE_Q5_K: case PD_TYPE_Q6_K:
+    case PD_TYPE_IQ4_XS: return PD_TYPE_Q8_K;
     default: return t;
     }
 }

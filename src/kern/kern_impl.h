@@ -44,6 +44,30 @@ typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[PD_QK_K / 2]; 
 typedef struct { uint8_t ql[PD_QK_K / 2]; uint8_t qh[PD_QK_K / 4]; int8_t scales[PD_QK_K / 16]; uint16_t d; } pd_block_q6_K; /* 210 B */
 typedef struct { float d; int8_t qs[PD_QK_K]; int16_t bsums[PD_QK_K / 16]; } pd_block_q8_K; /* 292 B */
 
+/* Legacy 32-weight blocks with a min or a 5th bit, IQ4_NL (non-linear 4-bit grid), the Q8_1
+ * activations (s = d * sum(qs), F16), and the 2/3/5-bit K-quants and IQ4_XS (256 weights). */
+typedef struct { uint16_t d, m; uint8_t qs[PD_QK / 2]; } pd_block_q4_1;                /* 20 B */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[PD_QK / 2]; } pd_block_q5_0;    /* 22 B */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[PD_QK / 2]; } pd_block_q5_1; /* 24 B */
+typedef struct { uint16_t d, s; int8_t qs[PD_QK]; } pd_block_q8_1;                     /* 36 B */
+typedef struct { uint16_t d; uint8_t qs[PD_QK / 2]; } pd_block_iq4_nl;                 /* 18 B */
+typedef struct { uint8_t scales[PD_QK_K / 16]; uint8_t qs[PD_QK_K / 4]; uint16_t d, dmin; } pd_block_q2_K; /* 84 B */
+typedef struct { uint8_t hmask[PD_QK_K / 8]; uint8_t qs[PD_QK_K / 4]; uint8_t scales[12]; uint16_t d; } pd_block_q3_K; /* 110 B */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[PD_QK_K / 8]; uint8_t qs[PD_QK_K / 2]; } pd_block_q5_K; /* 176 B */
+typedef struct { uint16_t d, scales_h; uint8_t scales_l[PD_QK_K / 64]; uint8_t qs[PD_QK_K / 2]; } pd_block_iq4_xs; /* 136 B */
+
+/* The 16 IQ4_NL / IQ4_XS grid values (ggml's kvalues_iq4nl). */
+extern const int8_t pd_iq4nl_values[16];
+
+_Static_assert(sizeof(pd_block_q4_1) == 20, "q4_1 block");
+_Static_assert(sizeof(pd_block_q5_0) == 22, "q5_0 block");
+_Static_assert(sizeof(pd_block_q5_1) == 24, "q5_1 block");
+_Static_assert(sizeof(pd_block_q8_1) == 36, "q8_1 block");
+_Static_assert(sizeof(pd_block_iq4_nl) == 18, "iq4_nl block");
+_Static_assert(sizeof(pd_block_q2_K) == 84, "q2_K block");
+_Static_assert(sizeof(pd_block_q3_K) == 110, "q3_K block");
+_Static_assert(sizeof(pd_block_q5_K) == 176, "q5_K block");
+_Static_assert(sizeof(pd_block_iq4_xs) == 136, "iq4_xs block");
 _Static_assert(sizeof(pd_block_q8_0) == 34, "q8_0 block");
 _Static_assert(sizeof(pd_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(pd_block_q4_K) == 144, "q4_K block");
@@ -59,6 +83,27 @@ static inline void pd_q4k_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_
         *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
         *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
     }
+}
+
+/* The 32 fifth bits of a Q5_0 / Q5_1 block (bit j = weight j). */
+static inline uint32_t pd_q5_high(const uint8_t qh[4]) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    return h;
+}
+
+/* The sixteen Q3_K sub-block scales (6-bit, stored with +32) unpacked to signed values. */
+static inline void pd_q3k_scales(const uint8_t s[12], int8_t out[16]) {
+    for (int j = 0; j < 16; j++) {
+        int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;
+        int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = (int8_t)((lo | (hi << 4)) - 32);
+    }
+}
+
+/* The 6-bit scale (0..63, stored with +32) of 32-weight sub-block ib (0..7) of an IQ4_XS block. */
+static inline int pd_iq4xs_scale(const pd_block_iq4_xs *b, int ib) {
+    return ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((b->scales_h >> (2 * ib)) & 3) << 4);
 }
 
 /* The four signed 6-bit Q6_K values of column l (0..31) of a 128-weight half (ql: its 64 bytes,
@@ -115,6 +160,37 @@ float pd_dot_q8_0_ref(int64_t n, const void *w, const void *x);
 float pd_dot_q4_0_ref(int64_t n, const void *w, const void *x);
 float pd_dot_q4_K_ref(int64_t n, const void *w, const void *x);
 float pd_dot_q6_K_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q4_1_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q5_0_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q5_1_ref(int64_t n, const void *w, const void *x);
+float pd_dot_iq4_nl_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q2_K_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q3_K_ref(int64_t n, const void *w, const void *x);
+float pd_dot_q5_K_ref(int64_t n, const void *w, const void *x);
+float pd_dot_iq4_xs_ref(int64_t n, const void *w, const void *x);
+
+/* Reference quantisers / dequantisers of the K-quants and IQ4 types (quant_k.c): the algorithms
+ * of ggml's quantize_row_*_ref (IQ4: quantize_iq4_* without importance weights), so our files
+ * hold the bytes llama-quantize writes. nb = number of blocks. */
+void pd_quant_q2_K(const float *x, void *y, int64_t nb);
+void pd_quant_q3_K(const float *x, void *y, int64_t nb);
+void pd_quant_q4_K(const float *x, void *y, int64_t nb);
+void pd_quant_q5_K(const float *x, void *y, int64_t nb);
+void pd_quant_q6_K(const float *x, void *y, int64_t nb);
+void pd_quant_iq4_nl(const float *x, void *y, int64_t nb);
+void pd_quant_iq4_xs(const float *x, void *y, int64_t nb);
+void pd_dequant_q2_K(const void *x, float *y, int64_t nb);
+void pd_dequant_q3_K(const void *x, float *y, int64_t nb);
+void pd_dequant_q5_K(const void *x, float *y, int64_t nb);
+void pd_dequant_iq4_nl(const void *x, float *y, int64_t nb);
+void pd_dequant_iq4_xs(const void *x, float *y, int64_t nb);
+/* Round half to even, for |v| < 2^22 (ggml's nearest_int). */
+static inline int pd_nearest_int(float v) {
+    float t = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &t, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
 
 void pd_kern_table_scalar(pd_kern_table *t);
 void pd_kern_table_avx2(pd_kern_table *t);   /* fills what AVX2 improves, keeps the rest */
@@ -136,6 +212,9 @@ void pd_act_f16_round_avx2(const float *x, float *y, int64_t n);
 void pd_act_bf16_round_avx2(const float *x, float *y, int64_t n);
 void pd_act_q8_0_avx2(const float *x, void *y, int64_t nb);
 void pd_act_q8_K_avx2(const float *x, void *y, int64_t nb);
+void pd_act_q8_1_avx2(const float *x, void *y, int64_t nb);
+/* AVX2 dots of the types added later (simd_avx2_more.c), filled into the AVX2 table. */
+void pd_kern_table_avx2_more(pd_kern_table *t);
 
 /* AVX2 / AVX-512 pieces used by ops.c (defined in the SIMD files). */
 void pd_attend_head_avx2(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,

@@ -48,7 +48,7 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
     if (!W || !X || !Y) return pd_fail(PD_ERR_ARG, "matmul: NULL argument");
     const char *wn = W->name ? W->name : "(unnamed)";
     pd_type t = W->type;
-    if (!pd_type_valid((int)t) || t == PD_TYPE_Q8_K)
+    if (!pd_type_is_storage((int)t))
         return pd_fail(PD_ERR_UNSUPPORTED, "matmul: weight '%s' has unsupported type %s", wn, pd_type_name(t));
     if (!W->data) return pd_fail(PD_ERR_ARG, "matmul: weight '%s' has no data", wn);
     int64_t K = W->ne[0], N = pd_tensor_nrows(W);
@@ -131,7 +131,7 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
 
 pd_status pd_kern_bench_matmul(pd_type t, int64_t K, int64_t N, int64_t M, int reps, double *gflops_out,
                                double *gbps_out) {
-    if (!pd_type_valid((int)t) || t == PD_TYPE_Q8_K)
+    if (!pd_type_is_storage((int)t))
         return pd_fail(PD_ERR_UNSUPPORTED, "bench matmul: type %s", pd_type_name(t));
     if (K <= 0 || N <= 0 || M <= 0 || reps <= 0) return pd_fail(PD_ERR_ARG, "bench matmul: sizes must be positive");
     size_t wrow = pd_row_bytes(t, K);

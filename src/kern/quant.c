@@ -1,10 +1,11 @@
-/* kern/quant.c — F16/BF16 conversions and the row quantisers / dequantisers for every storage
- * type (ggml block formats, see kern_impl.h). Storage quantisers follow ggml's reference ones
- * (quantize_row_*_ref) bit for bit for Q8_0 / Q4_0; Q4_K / Q6_K use a simpler min-max start plus
- * a small search over the coded scales (same format, not byte-identical to llama-quantize).
- * Activation quantisers (Q8_0, Q8_K) round exactly as ggml-cpu does inside a matmul. */
+/* kern/quant.c — F16/BF16 conversions, the row quantisers / dequantisers of the 32-weight block
+ * types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1; ggml block formats, see kern_impl.h) and the public row
+ * entry points for every type (K-quants and IQ4 in quant_k.c). Storage quantisers follow ggml's
+ * reference ones (quantize_row_*_ref) bit for bit. Activation quantisers (Q8_0, Q8_1, Q8_K) round
+ * exactly as ggml-cpu does inside a matmul. */
 #include "kern_impl.h"
 #include "ponder/error.h"
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -56,14 +57,6 @@ uint16_t pd_f32_to_bf16(float f) {
     memcpy(&x, &f, 4);
     if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40); /* NaN stays NaN (quiet) */
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
-}
-
-/* Round half to even, for |v| < 2^22 (ggml's nearest_int). */
-static inline int pd_nearest_int(float v) {
-    float t = v + 12582912.f;
-    int32_t i;
-    memcpy(&i, &t, 4);
-    return (i & 0x007fffff) - 0x00400000;
 }
 
 /* ---------- Q8_0 ---------- */
@@ -126,84 +119,142 @@ static void dequant_q4_0(const void *vx, float *y, int64_t nb) {
     }
 }
 
-/* ---------- Q4_K ---------- */
+/* ---------- Q4_1 / Q5_0 / Q5_1 (ggml's reference quantisers) ---------- */
 
-/* Min-max start: per 32-weight sub-block scale = (max - min) / 15 and offset = -min (min clipped
- * to <= 0), both coded as 6-bit multiples of the super-block's d / dmin, the scale rounded up so
- * the range fits. Then a small search over the coded scale (up to 5 codes smaller) and offset
- * (+-2) keeps the pair with the least squared error (some clipping can pay); the weights are
- * re-quantised with the coded values. */
-static void quant_q4_K(const float *x, void *vy, int64_t nb) {
-    pd_block_q4_K *y = vy;
-    for (int64_t i = 0; i < nb; i++, x += PD_QK_K) {
-        float scale[8], mn[8], max_scale = 0, max_min = 0;
-        for (int j = 0; j < 8; j++) {
-            float lo = 0, hi = -INFINITY;
-            for (int l = 0; l < 32; l++) {
-                lo = fminf(lo, x[32 * j + l]);
-                hi = fmaxf(hi, x[32 * j + l]);
-            }
-            if (hi < lo) hi = lo;
-            scale[j] = (hi - lo) / 15.f;
-            mn[j] = -lo;
-            max_scale = fmaxf(max_scale, scale[j]);
-            max_min = fmaxf(max_min, mn[j]);
+/* Q4_1: x = d*q + m with m = the block's min, d = (max - min)/15, q = trunc((x - m)/d + 0.5). */
+static void quant_q4_1_ref(const float *x, void *vy, int64_t nb) {
+    pd_block_q4_1 *y = vy;
+    for (int64_t i = 0; i < nb; i++, x += PD_QK) {
+        float lo = FLT_MAX, hi = -FLT_MAX;
+        for (int j = 0; j < PD_QK; j++) {
+            if (x[j] < lo) lo = x[j];
+            if (x[j] > hi) hi = x[j];
         }
-        uint16_t dh = pd_f32_to_f16(max_scale / 63.f), mh = pd_f32_to_f16(max_min / 63.f);
-        float d = pd_f16_to_f32(dh), dmin = pd_f16_to_f32(mh);
-        uint8_t ls[8], lm[8];
-        for (int j = 0; j < 8; j++) {
-            int a = d > 0 ? (int)ceilf(scale[j] / d) : 0;
-            int b = dmin > 0 ? pd_nearest_int(mn[j] / dmin) : 0;
-            ls[j] = (uint8_t)(a < 0 ? 0 : a > 63 ? 63 : a);
-            lm[j] = (uint8_t)(b < 0 ? 0 : b > 63 ? 63 : b);
+        float d = (hi - lo) / 15, id = d ? 1.0f / d : 0.0f;
+        y[i].d = pd_f32_to_f16(d);
+        y[i].m = pd_f32_to_f16(lo);
+        for (int j = 0; j < PD_QK / 2; j++) {
+            int a = (int8_t)((x[j] - lo) * id + 0.5f), b = (int8_t)((x[j + 16] - lo) * id + 0.5f);
+            y[i].qs[j] = (uint8_t)((a > 15 ? 15 : a) | ((b > 15 ? 15 : b) << 4));
         }
-        y[i].d = dh;
-        y[i].dmin = mh;
-        uint8_t L[PD_QK_K];
-        for (int j = 0; j < 8; j++) {
-            /* local search on the coded scale / min around the min-max choice */
-            float best = INFINITY;
-            int bs = ls[j], bm = lm[j];
-            for (int a = ls[j] - 5; a <= ls[j]; a++)
-                for (int b = lm[j] - 2; b <= lm[j] + 2; b++) {
-                    if (a < 0 || b < 0 || b > 63) continue;
-                    float d1 = d * a, dm = dmin * b, e = 0;
-                    for (int l = 0; l < 32; l++) {
-                        int q = d1 > 0 ? pd_nearest_int((x[32 * j + l] + dm) / d1) : 0;
-                        q = q < 0 ? 0 : q > 15 ? 15 : q;
-                        float r = d1 * q - dm - x[32 * j + l];
-                        e += r * r;
-                    }
-                    if (e < best) { best = e; bs = a; bm = b; }
-                }
-            ls[j] = (uint8_t)bs;
-            lm[j] = (uint8_t)bm;
-        }
-        memset(y[i].scales, 0, 12);
-        for (int j = 0; j < 8; j++) {
-            if (j < 4) {
-                y[i].scales[j] |= ls[j];
-                y[i].scales[j + 4] |= lm[j];
-            } else {
-                y[i].scales[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-                y[i].scales[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
-                y[i].scales[j] |= (uint8_t)((lm[j] >> 4) << 6);
-            }
-        }
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            pd_q4k_scale_min(j, y[i].scales, &sc, &m);
-            float d1 = d * sc, dm = dmin * m;
-            for (int l = 0; l < 32; l++) {
-                int q = d1 > 0 ? pd_nearest_int((x[32 * j + l] + dm) / d1) : 0;
-                L[32 * j + l] = (uint8_t)(q < 0 ? 0 : q > 15 ? 15 : q);
-            }
-        }
-        for (int j = 0; j < PD_QK_K; j += 64)
-            for (int l = 0; l < 32; l++) y[i].qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
     }
 }
+
+static void dequant_q4_1(const void *vx, float *y, int64_t nb) {
+    const pd_block_q4_1 *x = vx;
+    for (int64_t i = 0; i < nb; i++, y += PD_QK) {
+        float d = pd_f16_to_f32(x[i].d), m = pd_f16_to_f32(x[i].m);
+        for (int j = 0; j < PD_QK / 2; j++) {
+            y[j] = (float)(x[i].qs[j] & 0xF) * d + m;
+            y[j + 16] = (float)(x[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+/* Q5_0: x = d*(q - 16), d = max/-16 (max = the value of largest magnitude), q = trunc(x/d + 16.5)
+ * capped at 31; bit 4 of weight j in bit j of qh. */
+static void quant_q5_0_ref(const float *x, void *vy, int64_t nb) {
+    pd_block_q5_0 *y = vy;
+    for (int64_t i = 0; i < nb; i++, x += PD_QK) {
+        float amax = 0, max = 0;
+        for (int j = 0; j < PD_QK; j++)
+            if (amax < fabsf(x[j])) { amax = fabsf(x[j]); max = x[j]; }
+        float d = max / -16, id = d ? 1.0f / d : 0.0f;
+        y[i].d = pd_f32_to_f16(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < PD_QK / 2; j++) {
+            int a = (int8_t)(x[j] * id + 16.5f), b = (int8_t)(x[j + 16] * id + 16.5f);
+            a = a > 31 ? 31 : a;
+            b = b > 31 ? 31 : b;
+            y[i].qs[j] = (uint8_t)((a & 0xF) | ((b & 0xF) << 4));
+            qh |= (uint32_t)((a >> 4) & 1) << j;
+            qh |= (uint32_t)((b >> 4) & 1) << (j + 16);
+        }
+        memcpy(y[i].qh, &qh, 4);
+    }
+}
+
+static void dequant_q5_0(const void *vx, float *y, int64_t nb) {
+    const pd_block_q5_0 *x = vx;
+    for (int64_t i = 0; i < nb; i++, y += PD_QK) {
+        float d = pd_f16_to_f32(x[i].d);
+        uint32_t qh = pd_q5_high(x[i].qh);
+        for (int j = 0; j < PD_QK / 2; j++) {
+            int lo = (x[i].qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4), hi = (x[i].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+            y[j] = d * (float)(lo - 16);
+            y[j + 16] = d * (float)(hi - 16);
+        }
+    }
+}
+
+/* Q5_1: as Q4_1 with 32 levels, d = (max - min)/31. */
+static void quant_q5_1_ref(const float *x, void *vy, int64_t nb) {
+    pd_block_q5_1 *y = vy;
+    for (int64_t i = 0; i < nb; i++, x += PD_QK) {
+        float lo = FLT_MAX, hi = -FLT_MAX;
+        for (int j = 0; j < PD_QK; j++) {
+            if (x[j] < lo) lo = x[j];
+            if (x[j] > hi) hi = x[j];
+        }
+        float d = (hi - lo) / 31, id = d ? 1.0f / d : 0.0f;
+        y[i].d = pd_f32_to_f16(d);
+        y[i].m = pd_f32_to_f16(lo);
+        uint32_t qh = 0;
+        for (int j = 0; j < PD_QK / 2; j++) {
+            uint8_t a = (uint8_t)((x[j] - lo) * id + 0.5f), b = (uint8_t)((x[j + 16] - lo) * id + 0.5f);
+            y[i].qs[j] = (uint8_t)((a & 0xF) | ((b & 0xF) << 4));
+            qh |= (uint32_t)((a >> 4) & 1) << j;
+            qh |= (uint32_t)((b >> 4) & 1) << (j + 16);
+        }
+        memcpy(y[i].qh, &qh, 4);
+    }
+}
+
+static void dequant_q5_1(const void *vx, float *y, int64_t nb) {
+    const pd_block_q5_1 *x = vx;
+    for (int64_t i = 0; i < nb; i++, y += PD_QK) {
+        float d = pd_f16_to_f32(x[i].d), m = pd_f16_to_f32(x[i].m);
+        uint32_t qh = pd_q5_high(x[i].qh);
+        for (int j = 0; j < PD_QK / 2; j++) {
+            y[j] = (float)((x[i].qs[j] & 0xF) | (((qh >> j) & 1) << 4)) * d + m;
+            y[j + 16] = (float)((x[i].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) * d + m;
+        }
+    }
+}
+
+/* ---------- Q8_1 (activations of Q4_1 / Q5_1) ---------- */
+
+/* As the Q8_0 activations (d = amax/127 in F16, q = rint(x * 127/amax)), plus s = d * sum(q) in
+ * F16 with the unrounded d, as ggml-cpu's quantize_row_q8_1. Storage quantiser: the same with
+ * roundf(x / d) (ggml's quantize_row_q8_1_ref). */
+static void quant_q8_1_any(const float *x, void *vy, int64_t nb, int act) {
+    pd_block_q8_1 *y = vy;
+    for (int64_t i = 0; i < nb; i++, x += PD_QK) {
+        float amax = 0;
+        for (int j = 0; j < PD_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.f;
+        y[i].d = pd_f32_to_f16(d);
+        int sum = 0;
+        float id = act ? (amax != 0.f ? 127.f / amax : 0.0f) : (d != 0.f ? 1.0f / d : 0.0f);
+        for (int j = 0; j < PD_QK; j++) {
+            y[i].qs[j] = (int8_t)(act ? rintf(x[j] * id) : roundf(x[j] * id));
+            sum += y[i].qs[j];
+        }
+        y[i].s = pd_f32_to_f16(d * (float)sum);
+    }
+}
+static void quant_q8_1_ref(const float *x, void *y, int64_t nb) { quant_q8_1_any(x, y, nb, 0); }
+static void quant_q8_1_act(const float *x, void *y, int64_t nb) { quant_q8_1_any(x, y, nb, 1); }
+
+static void dequant_q8_1(const void *vx, float *y, int64_t nb) {
+    const pd_block_q8_1 *x = vx;
+    for (int64_t i = 0; i < nb; i++) {
+        float d = pd_f16_to_f32(x[i].d);
+        for (int j = 0; j < PD_QK; j++) *y++ = d * (float)x[i].qs[j];
+    }
+}
+
+/* ---------- Q4_K (quantiser in quant_k.c) ---------- */
 
 static void dequant_q4_K(const void *vx, float *y, int64_t nb) {
     const pd_block_q4_K *x = vx;
@@ -222,74 +273,7 @@ static void dequant_q4_K(const void *vx, float *y, int64_t nb) {
     }
 }
 
-/* ---------- Q6_K ---------- */
-
-/* Per 16-weight sub-block a signed scale s = max/-32 (max = the value of largest magnitude, as
- * ggml does), coded as int8 multiples of the super-block's d with the magnitude rounded up, then
- * the code among it and up to 3 smaller magnitudes with the least squared error; weights are
- * re-quantised to [-32, 31] with the coded scale. */
-static void quant_q6_K(const float *x, void *vy, int64_t nb) {
-    pd_block_q6_K *y = vy;
-    for (int64_t i = 0; i < nb; i++, x += PD_QK_K) {
-        float scale[16], max_scale = 0, amax_scale = 0;
-        for (int j = 0; j < 16; j++) {
-            float amax = 0, max = 0;
-            for (int l = 0; l < 16; l++)
-                if (fabsf(x[16 * j + l]) > amax) { amax = fabsf(x[16 * j + l]); max = x[16 * j + l]; }
-            scale[j] = max / -32.f;
-            if (fabsf(scale[j]) > amax_scale) { amax_scale = fabsf(scale[j]); max_scale = scale[j]; }
-        }
-        float d = 0;
-        uint16_t dh = 0;
-        if (amax_scale > 0) {
-            dh = pd_f32_to_f16(max_scale / -128.f);
-            d = pd_f16_to_f32(dh);
-        }
-        y[i].d = dh;
-        uint8_t L[PD_QK_K];
-        for (int j = 0; j < 16; j++) {
-            int s = 0;
-            if (d != 0) {
-                float r = scale[j] / d;
-                s = (int)(r >= 0 ? ceilf(r) : floorf(r));
-                if (s > 127) s = 127;
-                if (s < -128) s = -128;
-            }
-            /* local search: the rounded-up scale or up to 3 codes smaller in magnitude */
-            float best = INFINITY;
-            int bs = s;
-            for (int k = 0; k <= 3; k++) {
-                int c = s > 0 ? s - k : s + k;
-                if ((s > 0 && c < 1) || (s < 0 && c > -1) || (s == 0 && k > 0)) break;
-                float st = d * (float)c, e = 0;
-                for (int l = 0; l < 16; l++) {
-                    int q = st != 0 ? pd_nearest_int(x[16 * j + l] / st) : 0;
-                    q = q < -32 ? -32 : q > 31 ? 31 : q;
-                    float r = st * (float)q - x[16 * j + l];
-                    e += r * r;
-                }
-                if (e < best) { best = e; bs = c; }
-            }
-            s = bs;
-            y[i].scales[j] = (int8_t)s;
-            float step = d * (float)s;
-            for (int l = 0; l < 16; l++) {
-                int q = step != 0 ? pd_nearest_int(x[16 * j + l] / step) : 0;
-                if (q < -32) q = -32;
-                if (q > 31) q = 31;
-                L[16 * j + l] = (uint8_t)(q + 32);
-            }
-        }
-        uint8_t *ql = y[i].ql, *qh = y[i].qh;
-        for (int j = 0; j < PD_QK_K; j += 128, ql += 64, qh += 32)
-            for (int l = 0; l < 32; l++) {
-                uint8_t q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
-                ql[l] = (uint8_t)((q1 & 0xF) | ((q3 & 0xF) << 4));
-                ql[l + 32] = (uint8_t)((q2 & 0xF) | ((q4 & 0xF) << 4));
-                qh[l] = (uint8_t)((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
-            }
-    }
-}
+/* ---------- Q6_K (quantiser in quant_k.c) ---------- */
 
 static void dequant_q6_K(const void *vx, float *y, int64_t nb) {
     const pd_block_q6_K *x = vx;
@@ -381,9 +365,18 @@ static const struct { quant_fn q; dequant_fn dq; } row_fns[PD_TYPE_COUNT] = {
     [PD_TYPE_BF16] = {quant_bf16, dequant_bf16},
     [PD_TYPE_Q8_0] = {quant_q8_0_ref, dequant_q8_0},
     [PD_TYPE_Q4_0] = {quant_q4_0_ref, dequant_q4_0},
-    [PD_TYPE_Q4_K] = {quant_q4_K, dequant_q4_K},
-    [PD_TYPE_Q6_K] = {quant_q6_K, dequant_q6_K},
+    [PD_TYPE_Q4_1] = {quant_q4_1_ref, dequant_q4_1},
+    [PD_TYPE_Q5_0] = {quant_q5_0_ref, dequant_q5_0},
+    [PD_TYPE_Q5_1] = {quant_q5_1_ref, dequant_q5_1},
+    [PD_TYPE_Q8_1] = {quant_q8_1_ref, dequant_q8_1},
+    [PD_TYPE_Q2_K] = {pd_quant_q2_K, pd_dequant_q2_K},
+    [PD_TYPE_Q3_K] = {pd_quant_q3_K, pd_dequant_q3_K},
+    [PD_TYPE_Q4_K] = {pd_quant_q4_K, dequant_q4_K},
+    [PD_TYPE_Q5_K] = {pd_quant_q5_K, pd_dequant_q5_K},
+    [PD_TYPE_Q6_K] = {pd_quant_q6_K, dequant_q6_K},
     [PD_TYPE_Q8_K] = {quant_q8_K, dequant_q8_K},
+    [PD_TYPE_IQ4_NL] = {pd_quant_iq4_nl, pd_dequant_iq4_nl},
+    [PD_TYPE_IQ4_XS] = {pd_quant_iq4_xs, pd_dequant_iq4_xs},
 };
 
 pd_status pd_dequantize_row(pd_type t, const void *src, float *dst, int64_t n) {
@@ -411,6 +404,12 @@ static quant_fn act_q8_K(void) {
 #endif
     return quant_q8_K;
 }
+static quant_fn act_q8_1(void) {
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) return pd_act_q8_1_avx2;
+#endif
+    return quant_q8_1_act;
+}
 static void round_f16(const float *x, float *y, int64_t n) {
 #if PD_X86
     if (pd_isa_active() >= PD_ISA_AVX2) {
@@ -434,6 +433,7 @@ pd_status pd_quantize_row_act(pd_type t, const float *src, void *dst, int64_t n)
     PD_TRY(check_row(t, src, dst, n, "quantize activations"));
     if (t == PD_TYPE_Q8_0) act_q8_0()(src, dst, n / PD_QK);
     else if (t == PD_TYPE_Q8_K) act_q8_K()(src, dst, n / PD_QK_K);
+    else if (t == PD_TYPE_Q8_1) act_q8_1()(src, dst, n / PD_QK);
     else return pd_quantize_row(t, src, dst, n);
     return PD_OK;
 }
@@ -452,8 +452,13 @@ void pd_mm_act_row(pd_type wt, const float *src, void *dst, int64_t n) {
     case PD_TYPE_F32: memcpy(dst, src, (size_t)n * 4); break;
     case PD_TYPE_F16: round_f16(src, dst, n); break;
     case PD_TYPE_BF16: round_bf16(src, dst, n); break;
-    case PD_TYPE_Q8_0: case PD_TYPE_Q4_0: act_q8_0()(src, dst, n / PD_QK); break;
-    case PD_TYPE_Q4_K: case PD_TYPE_Q6_K: act_q8_K()(src, dst, n / PD_QK_K); break;
-    default: break;
+    default:
+        switch (pd_vec_dot_type(wt)) {
+        case PD_TYPE_Q8_0: act_q8_0()(src, dst, n / PD_QK); break;
+        case PD_TYPE_Q8_1: act_q8_1()(src, dst, n / PD_QK); break;
+        case PD_TYPE_Q8_K: act_q8_K()(src, dst, n / PD_QK_K); break;
+        default: break;
+        }
+        break;
     }
 }

@@ -669,6 +669,7 @@ void pd_kern_table_avx2(pd_kern_table *t) {
     t->tile_mr[PD_TYPE_F32] = t->tile_mr[PD_TYPE_F16] = t->tile_mr[PD_TYPE_BF16] = FT_MR;
     t->tile_nr[PD_TYPE_Q8_0] = t->tile_nr[PD_TYPE_Q4_0] = QT_NR;
     t->tile_mr[PD_TYPE_Q8_0] = t->tile_mr[PD_TYPE_Q4_0] = QT_MR;
+    pd_kern_table_avx2_more(t);
 }
 
 #else /* not x86: no AVX2 kernels; the dispatcher never selects this level */

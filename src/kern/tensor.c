@@ -10,15 +10,28 @@ static const pd_type_traits pd_traits[PD_TYPE_COUNT] = {
     [PD_TYPE_F32] = {"f32", 1, 4},
     [PD_TYPE_F16] = {"f16", 1, 2},
     [PD_TYPE_Q4_0] = {"q4_0", 32, 18},
+    [PD_TYPE_Q4_1] = {"q4_1", 32, 20},
+    [PD_TYPE_Q5_0] = {"q5_0", 32, 22},
+    [PD_TYPE_Q5_1] = {"q5_1", 32, 24},
     [PD_TYPE_Q8_0] = {"q8_0", 32, 34},
+    [PD_TYPE_Q8_1] = {"q8_1", 32, 36},
+    [PD_TYPE_Q2_K] = {"q2_K", 256, 84},
+    [PD_TYPE_Q3_K] = {"q3_K", 256, 110},
     [PD_TYPE_Q4_K] = {"q4_K", 256, 144},
+    [PD_TYPE_Q5_K] = {"q5_K", 256, 176},
     [PD_TYPE_Q6_K] = {"q6_K", 256, 210},
     [PD_TYPE_Q8_K] = {"q8_K", 256, 292},
+    [PD_TYPE_IQ4_NL] = {"iq4_nl", 32, 18},
+    [PD_TYPE_IQ4_XS] = {"iq4_xs", 256, 136},
     [PD_TYPE_BF16] = {"bf16", 1, 2},
 };
 
 bool pd_type_valid(int type) {
     return type >= 0 && type < PD_TYPE_COUNT && pd_traits[type].name != NULL;
+}
+
+bool pd_type_is_storage(int type) {
+    return pd_type_valid(type) && type != PD_TYPE_Q8_1 && type != PD_TYPE_Q8_K;
 }
 
 const char *pd_type_name(pd_type t) {

@@ -166,8 +166,7 @@ static pd_status bind(const pd_gguf *g, const char *name, bool required, int kin
                        pd_gguf_path(g), name, pd_type_name(gt->type));
     if (kind == T_MATRIX) {
         pd_type t = gt->type;
-        if (!(t == PD_TYPE_F32 || t == PD_TYPE_F16 || t == PD_TYPE_BF16 || t == PD_TYPE_Q8_0 || t == PD_TYPE_Q4_0 ||
-              t == PD_TYPE_Q4_K || t == PD_TYPE_Q6_K))
+        if (!pd_type_is_storage((int)t))
             return pd_fail(PD_ERR_UNSUPPORTED, "%s: tensor '%s': type %s (%d) is not supported", pd_gguf_path(g), name,
                            pd_type_valid(t) ? pd_type_name(t) : "unknown", (int)t);
         if (gt->ne[0] % pd_type_block_elems(t))

@@ -368,7 +368,7 @@ static void test_malformed_fields(void **state) {
     CASE(s.t1_ne0 = UINT64_MAX, PD_ERR_FORMAT, "b.weight");
     CASE(s.t1_ne0 = (uint64_t)1 << 62, PD_ERR_FORMAT, "b.weight");
     CASE(s.t1_type = 99, PD_ERR_FORMAT, "b.weight", "invalid tensor type 99", at_off(s.off_t1));
-    CASE(s.t1_type = 13, PD_ERR_UNSUPPORTED, "b.weight", "q5_K");
+    CASE(s.t1_type = 16, PD_ERR_UNSUPPORTED, "b.weight", "iq2_xxs");
     CASE(s.t1_type = PD_TYPE_Q8_0, PD_ERR_FORMAT, "b.weight", "block size");
     CASE(s.t1_off = 130, PD_ERR_FORMAT, "b.weight", "alignment");
     CASE(s.t1_off = 160, PD_ERR_FORMAT, "b.weight", "exceeds file size", at_off(s.off_t1));

@@ -273,7 +273,9 @@ static void test_matmul_errors(void **st) {
     W.ne[0] = 64;
     W.type = PD_TYPE_Q8_K;
     assert_int_equal(pd_matmul(&W, x, 1, 64, y, 1), PD_ERR_UNSUPPORTED);
-    W.type = (pd_type)7;
+    W.type = PD_TYPE_Q8_1; /* activation-only */
+    assert_int_equal(pd_matmul(&W, x, 1, 64, y, 1), PD_ERR_UNSUPPORTED);
+    W.type = (pd_type)4; /* unused id */
     assert_int_equal(pd_matmul(&W, x, 1, 64, y, 1), PD_ERR_UNSUPPORTED);
     assert_int_equal(pd_matmul(NULL, x, 1, 64, y, 1), PD_ERR_ARG);
 }

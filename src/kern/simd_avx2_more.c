@@ -1,0 +1,276 @@
+/* kern/simd_avx2_more.c — AVX2 dots of the types GGUF files mix in beside the main ones: Q4_1,
+ * Q5_1 (Q8_1 activations), Q5_0, IQ4_NL (Q8_0), Q2_K, Q3_K, Q5_K, IQ4_XS (Q8_K), and the Q8_1
+ * activation converter. Each computes exactly what its scalar twin in dot_ref.c computes (integer
+ * parts exact, float sums in another order); matmul tiles are made of these dots. Kept apart from
+ * simd_avx2.c, whose tiles serve the hot types. Tested against the twins in test_dot_more.c. */
+#include "kern_impl.h"
+#if PD_X86
+#include <immintrin.h>
+#include <math.h>
+
+PD_TARGET_AVX2_BEGIN
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline int32_t hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* 16 bytes of nibbles → 32 bytes: low nibbles (weights 0..15) then high nibbles (16..31). */
+static inline __m256i nibbles32(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i m = _mm_set1_epi8(0xF);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+}
+
+/* 32 bits → 32 bytes, byte j = 0xFF where bit j is set. */
+static inline __m256i bits32(uint32_t x) {
+    const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3,
+                                          3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201LL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), pick);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* sum of products of 32 unsigned (0..127) bytes u with 32 signed bytes s, in 8 int32 lanes */
+static inline __m256i dot_u8s8(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+/* same for signed w (|w| <= 127) with signed x */
+static inline __m256i dot_s8s8(__m256i w, __m256i x) {
+    return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+/* int16 products of signed w with signed x, paired: 16 lanes (lanes 0..7 from bytes 0..15) */
+static inline __m256i prod16_s8s8(__m256i w, __m256i x) {
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+static inline __m256i scale_pair16(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16((short)hi), _mm_set1_epi16((short)lo)); }
+
+static inline __m256i iq4_lookup(__m256i nib) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)pd_iq4nl_values);
+    return _mm256_shuffle_epi8(_mm256_set_m128i(t, t), nib);
+}
+
+/* ---------- 32-weight blocks ---------- */
+
+static float dot_q4_1(int64_t n, const void *w, const void *x) {
+    const pd_block_q4_1 *a = w;
+    const pd_block_q8_1 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float sm = 0;
+    for (int64_t i = 0; i < n / PD_QK; i++) {
+        __m256i p = dot_u8s8(nibbles32(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
+        sm += h2f(a[i].m) * h2f(b[i].s);
+    }
+    return hsum_ps(acc) + sm;
+}
+
+static float dot_q5_1(int64_t n, const void *w, const void *x) {
+    const pd_block_q5_1 *a = w;
+    const pd_block_q8_1 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    float sm = 0;
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    for (int64_t i = 0; i < n / PD_QK; i++) {
+        __m256i q = _mm256_or_si256(nibbles32(a[i].qs), _mm256_and_si256(bits32(pd_q5_high(a[i].qh)), b4));
+        __m256i p = dot_u8s8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
+        sm += h2f(a[i].m) * h2f(b[i].s);
+    }
+    return hsum_ps(acc) + sm;
+}
+
+static float dot_q5_0(int64_t n, const void *w, const void *x) {
+    const pd_block_q5_0 *a = w;
+    const pd_block_q8_0 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    const __m256i b4 = _mm256_set1_epi8(0x10), off = _mm256_set1_epi8(16);
+    for (int64_t i = 0; i < n / PD_QK; i++) {
+        __m256i q = _mm256_or_si256(nibbles32(a[i].qs), _mm256_and_si256(bits32(pd_q5_high(a[i].qh)), b4));
+        __m256i p = dot_s8s8(_mm256_sub_epi8(q, off), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum_ps(acc);
+}
+
+static float dot_iq4_nl(int64_t n, const void *w, const void *x) {
+    const pd_block_iq4_nl *a = w;
+    const pd_block_q8_0 *b = x;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / PD_QK; i++) {
+        __m256i p = dot_s8s8(iq4_lookup(nibbles32(a[i].qs)), _mm256_loadu_si256((const __m256i *)b[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum_ps(acc);
+}
+
+/* ---------- 256-weight super-blocks, Q8_K activations ---------- */
+
+static float dot_q2_K(int64_t n, const void *w, const void *x) {
+    const pd_block_q2_K *a = w;
+    const pd_block_q8_K *b = x;
+    float s = 0;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);
+        __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+        int32_t summ = hsum_epi32(_mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)b[i].bsums)));
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * h));
+            for (int sh = 0; sh < 4; sh++) {
+                int k = 8 * h + 2 * sh;
+                __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * sh), m3);
+                __m256i y = _mm256_loadu_si256((const __m256i *)(b[i].qs + 16 * k));
+                __m256i p = _mm256_maddubs_epi16(v, y);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair16(a[i].scales[k] & 0xF, a[i].scales[k + 1] & 0xF)));
+            }
+        }
+        s += b[i].d * h2f(a[i].d) * (float)hsum_epi32(isum) - b[i].d * h2f(a[i].dmin) * (float)summ;
+    }
+    return s;
+}
+
+static float dot_q3_K(int64_t n, const void *w, const void *x) {
+    const pd_block_q3_K *a = w;
+    const pd_block_q8_K *b = x;
+    float s = 0;
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        int8_t sc[16];
+        pd_q3k_scales(a[i].scales, sc);
+        __m256i hm = _mm256_loadu_si256((const __m256i *)a[i].hmask);
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * h));
+            for (int sh = 0; sh < 4; sh++) {
+                int k = 8 * h + 2 * sh, bit = 4 * h + sh;
+                __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * sh), m3);
+                __m256i nohi = _mm256_xor_si256(_mm256_and_si256(_mm256_srli_epi16(hm, bit), one), one);
+                __m256i v = _mm256_sub_epi8(lo, _mm256_slli_epi16(nohi, 2));
+                __m256i y = _mm256_loadu_si256((const __m256i *)(b[i].qs + 16 * k));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(prod16_s8s8(v, y), scale_pair16(sc[k], sc[k + 1])));
+            }
+        }
+        s += h2f(a[i].d) * b[i].d * (float)hsum_epi32(isum);
+    }
+    return s;
+}
+
+static float dot_q5_K(int64_t n, const void *w, const void *x) {
+    const pd_block_q5_K *a = w;
+    const pd_block_q8_K *b = x;
+    float s = 0;
+    const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        uint8_t sm[16];
+        pd_q4k_unpack(a[i].scales, sm, sm + 8);
+        __m128i mn8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
+        __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8));
+        int32_t summ = hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), mins));
+        __m256i hb = _mm256_loadu_si256((const __m256i *)a[i].qh), isum = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i ql = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
+            __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4);
+            __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4);
+            __m256i lo = _mm256_or_si256(_mm256_and_si256(ql, m4), h0);
+            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), m4), h1);
+            __m256i y0 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j));
+            __m256i y1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j + 32));
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sm[2 * j]));
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sm[2 * j + 1]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
+        }
+        s += b[i].d * h2f(a[i].d) * (float)hsum_epi32(isum) - b[i].d * h2f(a[i].dmin) * (float)summ;
+    }
+    return s;
+}
+
+static float dot_iq4_xs(int64_t n, const void *w, const void *x) {
+    const pd_block_iq4_xs *a = w;
+    const pd_block_q8_K *b = x;
+    float s = 0;
+    for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        __m256i isum = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            __m256i v = iq4_lookup(nibbles32(a[i].qs + 16 * ib));
+            __m256i p = prod16_s8s8(v, _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * ib)));
+            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16((short)(pd_iq4xs_scale(&a[i], ib) - 32))));
+        }
+        s += h2f(a[i].d) * b[i].d * (float)hsum_epi32(isum);
+    }
+    return s;
+}
+
+/* ---------- Q8_1 activations ---------- */
+
+/* As pd_act_q8_0_avx2, plus s = F16(d * sum(q)) with the unrounded d (ggml-cpu's quantize_row_q8_1). */
+void pd_act_q8_1_avx2(const float *x, void *vy, int64_t nb) {
+    pd_block_q8_1 *y = vy;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < nb; i++, x += PD_QK) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4), d = amax / 127.f;
+        y[i].d = pd_f32_to_f16(d);
+        __m256 id = _mm256_set1_ps(amax != 0.f ? 127.f / amax : 0.0f);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], id));
+        int32_t sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+        y[i].s = pd_f32_to_f16(d * (float)sum);
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[i].qs, p);
+    }
+}
+
+PD_TARGET_END
+
+#define PD_DOT_TILE(name)                                                                                           \
+    static void tile_##name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y, \
+                            int64_t ldy) {                                                                           \
+        pd_tile_by_dots(dot_##name, n, w, ws, nr, x, xs, mr, y, ldy);                                                \
+    }
+PD_DOT_TILE(q4_1)
+PD_DOT_TILE(q5_0)
+PD_DOT_TILE(q5_1)
+PD_DOT_TILE(iq4_nl)
+PD_DOT_TILE(q2_K)
+PD_DOT_TILE(q3_K)
+PD_DOT_TILE(q5_K)
+PD_DOT_TILE(iq4_xs)
+
+void pd_kern_table_avx2_more(pd_kern_table *t) {
+#define PD_SET(T, name) (t->dot[T] = dot_##name, t->tile[T] = tile_##name)
+    PD_SET(PD_TYPE_Q4_1, q4_1);
+    PD_SET(PD_TYPE_Q5_0, q5_0);
+    PD_SET(PD_TYPE_Q5_1, q5_1);
+    PD_SET(PD_TYPE_IQ4_NL, iq4_nl);
+    PD_SET(PD_TYPE_Q2_K, q2_K);
+    PD_SET(PD_TYPE_Q3_K, q3_K);
+    PD_SET(PD_TYPE_Q5_K, q5_K);
+    PD_SET(PD_TYPE_IQ4_XS, iq4_xs);
+#undef PD_SET
+}
+
+#else
+void pd_kern_table_avx2_more(pd_kern_table *t) { (void)t; }
+#endif
