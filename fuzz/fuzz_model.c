@@ -4,7 +4,9 @@
  * says. Properties: a rejected file leaves an error message; an accepted one has a config its own
  * tensors agree with (embedding [n_embd, n_vocab]), a tokenizer whose ids fit the vocabulary it
  * declares, and runs a forward pass without a memory error or UB (the values may be anything).
- * Seeds: tiny models written by `ponder train` (llama, qwen2 with biases, qwen3 with qk-norm, untied).
+ * Seeds: tiny models written by `ponder train` (llama, qwen2 with biases, qwen3 with qk-norm, untied), and
+ * those ponder cannot train, written by fuzz/tools/model_seeds.py: phi3 (fused qkv and gate|up, rope
+ * factors), Q8_0 matrices with GQA, linear rope scaling, Llama-3.1 rope_freqs.
  * fuzz-links: pd_gen */
 #include <stdint.h>
 #include <stdlib.h>
