@@ -6,6 +6,7 @@
 #include "ponder/outfile.h"
 #include "ponder/adapter.h"
 #include "ponder/alloc.h"
+#include "ponder/dist.h"
 #include "ponder/eval.h"
 #include "ponder/log.h"
 #include "ponder/model.h"
@@ -325,10 +326,13 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     gp.n_ctx = o->n_ctx;
     gp.kv_type = o->kv_type;
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
-    if (x->out_path && !(of = pd_out_open(x->out_path))) { cli_error(VERB, "--out: %s", pd_last_error()); goto done; }
+    if (!gen_cli_kv_attach(VERB, o, g)) goto done;
+    /* under mpirun rank 0 writes --out and --report and shows progress (eval.c gathers the records) */
+    const bool writer = pd_dist_rank() == 0;
+    if (writer && x->out_path && !(of = pd_out_open(x->out_path))) { cli_error(VERB, "--out: %s", pd_last_error()); goto done; }
     out = pd_out_fp(of);
     ectx e = {o, m, gen_cli_family(VERB, o, m), (int)x->samples, out, 0, jobs, 0, {0}};
-    pd_progress_start(&e.prog, stderr, "ponder eval", (int64_t)jobs, "samples");
+    pd_progress_start(&e.prog, writer ? stderr : NULL, "ponder eval", (int64_t)jobs, "samples");
     pd_eval_params ep = {(int)x->samples, x->mode, enc, seqp, &e, on_record, NULL, 0};
     if (!gen_cli_policy_eval(VERB, o, &ep, x->task, (int)parallel, g)) goto done;
     double t0 = pd_time_now();
@@ -340,7 +344,7 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     pd_eval_summary s;
     if (pd_eval_summarize(recs, nrec, elapsed, &s) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     print_summary(x, &s, recs, nrec, elapsed);
-    if (x->report) {
+    if (x->report && writer) {
         char title[256];
         snprintf(title, sizeof title, "ponder eval: %s on %s (%d samples)", o->model, x->task ? x->task : x->items_path,
                  (int)x->samples);
