@@ -215,7 +215,19 @@ test("logprobs: OpenAI shape over the content tokens; bytes spell the content; g
     assert.equal(t.token, t.top_logprobs[0].token, `token ${i}: greedy = the top alternative`);
     assert.ok(Math.abs(t.logprob - t.top_logprobs[0].logprob) < 1e-5);
   }
-  assert.equal(Buffer.from(bytes).toString("utf8"), c.message.content, "the token bytes spell the content");
+  // the answer's leading whitespace (the template's "\n\n" after </think>) may be left out of content
+  assert.equal(Buffer.from(bytes).toString("utf8").trimStart(), c.message.content.trimStart(),
+               "the token bytes spell the content");
+  // sampled: the bytes spell a non-empty content, and each chosen token's logprob is finite and <= 0
+  const sampled = await chat({ max_tokens: 12, temperature: 1, seed: 3, logprobs: true, top_logprobs: 1, ...NO_THINK });
+  const sc = sampled.choices[0];
+  assert.ok(sc.message.content.trim().length > 0, "sampled text is not only whitespace");
+  assert.equal(Buffer.from(sc.logprobs.content.flatMap((t) => t.bytes)).toString("utf8").trimStart(),
+               sc.message.content.trimStart());
+  for (const t of sc.logprobs.content) {
+    assert.equal(t.top_logprobs.length, 1);
+    assert.ok(t.logprob <= t.top_logprobs[0].logprob + 1e-6, "no token is likelier than the top one");
+  }
   const no = await chat({ max_tokens: 4, temperature: 0, ...NO_THINK });
   assert.ok(no.choices[0].logprobs == null, "no logprobs unless asked");
   const s = await chat({ max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 3, stream: true, ...NO_THINK });
@@ -255,4 +267,22 @@ test("response_format json_object: the content parses as JSON", T, async () => {
     assert.match(c.message.content.trimStart(), /^[[{]/, c.message.content);
   }
   assert.ok(utf8(c.message.content) > 0);
+});
+
+test("/metrics counts what the responses report", T, async () => {
+  const metric = (text, name) => {
+    const m = new RegExp("^" + name + " (\\S+)$", "m").exec(text);
+    assert.ok(m, `metric ${name} present`);
+    return Number(m[1]);
+  };
+  const before = (await http(server, "GET", "/metrics")).text;
+  const r = await chat({ max_tokens: 20, thinking_budget: 5, seed: 42 });
+  const after = (await http(server, "GET", "/metrics")).text;
+  const d = (name) => metric(after, name) - metric(before, name);
+  assert.equal(d("ponder_completion_tokens_total"), r.usage.completion_tokens);
+  assert.equal(d("ponder_prompt_tokens_total"), r.usage.prompt_tokens);
+  assert.equal(d("ponder_reasoning_tokens_total"), r.usage.completion_tokens_details.reasoning_tokens);
+  assert.equal(d("ponder_generations_total"), 1);
+  assert.equal(metric(after, "ponder_requests_running"), 0);
+  assert.equal(metric(after, "ponder_queue_length"), 0);
 });

@@ -3,7 +3,7 @@
 // seed reproducibility, usage. Truths: OpenAI's shapes, the request's bounds, same seed -> same text.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, client, collectChat, MODEL_ID } from "./lib.mjs";
+import { startServer, client, MODEL_ID } from "./lib.mjs";
 
 let server, oa;
 before(async () => { server = await startServer(["--parallel", "4"]); oa = client(server); });
@@ -76,21 +76,39 @@ test("n=3, seed reproducibility, stop strings", T, async () => {
   assert.equal(cut.choices[0].finish_reason, "stop");
 });
 
-test("no thinking split on /v1/completions: <think> in the prompt is just text", T, async () => {
-  const r = await oa.completions.create({ model: MODEL_ID, prompt: "<think>\nhmm", max_tokens: 8, seed: 1 });
-  assert.equal(typeof r.choices[0].text, "string");
-  assert.equal(r.choices[0].reasoning_content ?? undefined, undefined);
+test("raw prompts: plain text continues in text; a prompt ending in <think>\\n starts in the thinking", T, async () => {
+  const plain = await complete({ max_tokens: 8, seed: 1 });
+  assert.ok(!plain.choices[0].reasoning_content, "no reasoning_content for a plain continuation");
+  const r = await oa.completions.create({ model: MODEL_ID, prompt: "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n",
+                                          max_tokens: 8, seed: 1 });
+  const c = r.choices[0];
+  assert.equal(typeof c.reasoning_content, "string");
+  assert.ok(c.reasoning_content.length > 0, "the 8 tokens are thinking");
+  assert.equal(c.text, "", "no answer: thinking never ended");
+  assert.equal(r.usage.completion_tokens_details?.reasoning_tokens ?? 8, 8);
 });
 
-// streamed chat via the same helper as the chat tests, to check the chunk order helper itself
-test("collectChat keeps per-index order", T, async () => {
-  const fake = (async function* () {
-    yield { choices: [{ index: 1, delta: { reasoning_content: "a" } }] };
-    yield { choices: [{ index: 0, delta: { content: "b" } }] };
-    yield { choices: [], usage: { completion_tokens: 2 } };
-  })();
-  const r = await collectChat(fake);
-  assert.equal(r.choices.get(1).reasoning, "a");
-  assert.equal(r.choices.get(0).content, "b");
-  assert.deepEqual(r.usage, { completion_tokens: 2 });
+test("prompt as an array of one string = the string", T, async () => {
+  const a = await complete({ max_tokens: 6, seed: 2 });
+  const b = await oa.completions.create({ model: MODEL_ID, prompt: [PROMPT], max_tokens: 6, seed: 2 });
+  assert.equal(b.choices[0].text, a.choices[0].text);
+});
+
+test("legacy logprobs shape: tokens, token_logprobs, top_logprobs, text_offset", T, async () => {
+  const r = await complete({ max_tokens: 8, temperature: 0, logprobs: 2 });
+  const lp = r.choices[0].logprobs;
+  assert.ok(lp, "choices[0].logprobs");
+  const n = r.usage.completion_tokens;
+  for (const k of ["tokens", "token_logprobs", "top_logprobs", "text_offset"]) {
+    assert.ok(Array.isArray(lp[k]), `${k} is an array`);
+    assert.equal(lp[k].length, n, `${k}: one entry per token`);
+  }
+  for (let i = 0; i < n; i++) {
+    assert.equal(typeof lp.tokens[i], "string");
+    assert.ok(lp.token_logprobs[i] <= 0);
+    const alts = Object.values(lp.top_logprobs[i]);
+    assert.ok(alts.length >= 1 && alts.length <= 2, `top_logprobs[${i}] has 1..2 entries`);
+    assert.ok(Math.abs(Math.max(...alts) - lp.token_logprobs[i]) < 1e-5, "greedy: the chosen token is the most likely");
+    if (i > 0) assert.ok(lp.text_offset[i] >= lp.text_offset[i - 1], "text_offset grows");
+  }
 });
