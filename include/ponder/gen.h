@@ -79,6 +79,7 @@ typedef struct {
     const char *answer; size_t answer_len;
     double t_prefill;                  /* seconds from joining to the first sampled token */
     double t_decode;                   /* seconds from the first sampled token to the end */
+    size_t kv_peak_bytes;              /* peak KV bytes of the generator's cache(s) so far, all sequences */
 } pd_gen_result;
 
 /* The policy name of ponder/budget.h: when it stops a sequence, the answer budget was spent. */

@@ -641,6 +641,8 @@ const pd_gen_result *pd_gen_get_result(pd_gen *g, int id) {
     double end = s->active ? pd_time_now() : s->t_end;
     r->t_prefill = s->t_first > 0 ? s->t_first - s->t_join : end - s->t_join;
     r->t_decode = s->t_first > 0 ? end - s->t_first : 0;
+    r->kv_peak_bytes = 0;
+    for (int m = 0; m < g->n_models; m++) r->kv_peak_bytes += pd_kv_peak_bytes(g->kv[m]);
     return r;
 }
 
