@@ -48,6 +48,11 @@ pd_status pd_dist_bcast(void *buf, size_t bytes, int root);
  * free it) and counts[size] (may be NULL) each rank's byte count. */
 pd_status pd_dist_gather(const void *buf, size_t n, bool all, int root, void **out, size_t *out_n, size_t *counts);
 pd_status pd_dist_barrier(void);
+/* Check that buf (n bytes) is the same on every rank (a 64-bit hash of it compared with rank 0's):
+ * PD_ERR_STATE naming `what` and the first rank that differs. The weights after each optimizer step
+ * are checked this way when PD_DIST_VERIFY=1 is in the environment (tests). */
+pd_status pd_dist_same(const void *buf, size_t n, const char *what);
+bool pd_dist_verify(void);   /* size > 1 and PD_DIST_VERIFY=1 */
 
 /* Communication accounting since the last reset: seconds inside collectives and bytes this rank sent. */
 typedef struct { double seconds; double bytes_sent; int64_t calls; } pd_dist_stats;

@@ -224,22 +224,27 @@ static pd_status check_finite(pd_run *r, int64_t step, double loss) {
 /* data parallel: the gradient summed over the ranks (in rank order), and the micro-batch losses
  * gathered so every rank adds them in stream order */
 static pd_status reduce_step(pd_run *r) {
+pd_status pd_tmodel_sum_grads(pd_tmodel *m) {
+    /* consecutive trainable tensors in one call (buckets inside) */
+    for (int t = 0; t < m->n_tensors;) {
+        if (pd_tmodel_is_frozen(m, t)) { t++; continue; }
+        int u = t;
+        while (u + 1 < m->n_tensors && !pd_tmodel_is_frozen(m, u + 1) &&
+               m->tensors[u + 1].offset == m->tensors[u].offset + m->tensors[u].n)
+            u++;
+        size_t a = m->tensors[t].offset, b = m->tensors[u].offset + m->tensors[u].n;
+        PD_TRY(pd_dist_sum_f32(m->grads + a, b - a));
+        t = u + 1;
+    }
+    return PD_OK;
+}
+
     pd_tmodel *m = r->m;
     if (r->grad_ranges) {
         for (int i = 0; i < r->n_grad_ranges; i++)
             PD_TRY(pd_dist_sum_f32(m->grads + r->grad_ranges[i][0], r->grad_ranges[i][1]));
     } else {
-        /* consecutive trainable tensors in one call (buckets inside) */
-        for (int t = 0; t < m->n_tensors;) {
-            if (pd_tmodel_is_frozen(m, t)) { t++; continue; }
-            int u = t;
-            while (u + 1 < m->n_tensors && !pd_tmodel_is_frozen(m, u + 1) &&
-                   m->tensors[u + 1].offset == m->tensors[u].offset + m->tensors[u].n)
-                u++;
-            size_t a = m->tensors[t].offset, b = m->tensors[u].offset + m->tensors[u].n;
-            PD_TRY(pd_dist_sum_f32(m->grads + a, b - a));
-            t = u + 1;
-        }
+        PD_TRY(pd_tmodel_sum_grads(m));
     }
     /* each rank filled its own block of mb_loss, the rest are zero: the sum is a gather */
     return pd_dist_sum_f64(r->mb_loss, (size_t)r->accum * r->ranks);
@@ -347,6 +352,7 @@ static pd_status run_eval(pd_run *r, int64_t step, const pd_run_hooks *h) {
 pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, double gnorm, double t0, bool eval_final,
                             bool ckpt_final, const pd_run_hooks *h) {
     r->curve[step] = loss;
+    if (pd_dist_verify()) PD_TRY(pd_dist_same(r->m->params, r->m->n_params * sizeof(float), "weights"));
     if (r->loss_curve) r->loss_curve[step] = loss;
     size_t bt = (size_t)r->accum * r->B * r->T * (r->ranks > 0 ? r->ranks : 1); /* the global batch */
     double dt = pd_time_now() - t0, tps = dt > 0 ? (double)bt / dt : 0;

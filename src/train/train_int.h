@@ -45,6 +45,8 @@ bool pd_tmodel_is_frozen(const pd_tmodel *m, int i);
 
 /* pd_tmodel_new with or without AdamW moments (frozen bases under adapters need none) */
 pd_tmodel *pd_tmodel_new_ex(const pd_tcfg *c, int B, int T, bool moments);
+/* under mpirun: every trainable (not frozen) gradient summed over the ranks in rank order (ponder/dist.h) */
+pd_status pd_tmodel_sum_grads(pd_tmodel *m);
 
 /* ---- train/loop.c: what `ponder train` (trainer.c) and `ponder finetune` (peft.c) share ---- */
 #include "ponder/data.h"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include "ponder/dist.h"
 #include "ponder/rng.h"
 
@@ -103,6 +104,25 @@ static void test_gather_and_bcast(void **state) {
     assert_int_equal(pd_dist_barrier(), PD_OK);
 }
 
+/* equal buffers pass; a buffer that differs on one rank is an error naming that rank */
+static void test_same(void **state) {
+    (void)state;
+    int N = pd_dist_size(), me = pd_dist_rank();
+    float w[100];
+    for (int i = 0; i < 100; i++) w[i] = 0.5f * (float)i;
+    assert_int_equal(pd_dist_same(w, sizeof w, "weights"), PD_OK);
+    if (me == N - 1) w[37] = nextafterf(w[37], 1e9f);   /* one ulp on the last rank */
+    pd_status st = pd_dist_same(w, sizeof w, "weights");
+    if (N == 1) {
+        assert_int_equal(st, PD_OK);
+    } else {
+        assert_int_equal(st, PD_ERR_STATE);
+        char want[64];
+        snprintf(want, sizeof want, "rank %d differ", N - 1);
+        assert_non_null(strstr(pd_last_error(), want));
+    }
+}
+
 int main(int argc, char **argv) {
     if (pd_dist_init(&argc, &argv) != PD_OK) {
         fprintf(stderr, "test_dist: %s\n", pd_last_error());
@@ -113,6 +133,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_sum_f32_rank_order),
         cmocka_unit_test(test_sum_max_f64),
         cmocka_unit_test(test_gather_and_bcast),
+        cmocka_unit_test(test_same),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (rc) pd_dist_abort(1);   /* a failing rank must not leave the other waiting */
