@@ -18,6 +18,7 @@
  *   reasoning_effort "low"|"medium"|"high" → thinking budget PD_SREQ_EFFORT_LOW / _MEDIUM / unlimited,
  *   thinking_budget (-1..2^24; aliases thinking_token_budget (vLLM) and chat_template_kwargs.thinking_budget),
  *   chat_template_kwargs.enable_thinking (false: the family's no-think prompt, thinking budget 0),
+ *   continue_final_message (vLLM's: the last message, an assistant one, is continued, e.g. "<think>\n"),
  *   ponder's extensions: policy (a spec string "s1:min=64" or an array of them, as --policy),
  *   answer_budget (-1..2^24), budget_message (string).
  * Unknown fields are ignored (clients send "user", "metadata", ...). A field of the wrong type is a
@@ -58,6 +59,8 @@ typedef struct {
     double presence_penalty, frequency_penalty;
     bool stream, include_usage;
     bool json_object;
+    bool continue_final;               /* continue_final_message (vLLM): the last (assistant) message is the
+                                          start of the reply, rendered without its end of turn */
     int thinking_budget;               /* PD_SREQ_UNSET, -1 unlimited, 0 none, N */
     int answer_budget;                 /* PD_SREQ_UNSET, -1, M */
     char *budget_message;

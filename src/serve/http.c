@@ -180,12 +180,18 @@ static bool job_prompt(pd_serve *s, pd_sjob *j, pd_serr *e) {
     } else {
         pd_chat_msg *msgs = pd_calloc((size_t)r->n_msgs, sizeof *msgs);
         if (!msgs) return pd_serr_set(e, 500, NULL, NULL, "out of memory");
-        int n = 0;
-        for (int i = 0; i < r->n_msgs; i++)   /* no template: contents only; system text kept as plain text */
-            msgs[n++] = (pd_chat_msg){r->msgs[i].role, r->msgs[i].content, NULL};
+        int n = r->continue_final ? r->n_msgs - 1 : r->n_msgs;
+        for (int i = 0; i < n; i++) msgs[i] = (pd_chat_msg){r->msgs[i].role, r->msgs[i].content, NULL};
         text = pd_chat_render(s->family, msgs, n, true, j->think_budget != 0);
         free(msgs);
         if (!text) return pd_serr_set(e, 400, "messages", "invalid_value", "%s", pd_last_error());
+        if (r->continue_final) {   /* the reply so far, as the client wrote it */
+            const char *tail = r->msgs[r->n_msgs - 1].content;
+            char *t2 = pd_malloc(strlen(text) + strlen(tail) + 1);
+            if (t2) { strcpy(t2, text); strcat(t2, tail); }
+            free(text);
+            text = t2;
+        }
     }
     if (!text) return pd_serr_set(e, 500, NULL, NULL, "out of memory");
     size_t n = 0;

@@ -274,6 +274,10 @@ static bool parse_output(const cJSON *root, pd_sreq *r, pd_serr *e) {
         if (r->top_logprobs > 0 && !r->logprobs)
             return pd_serr_set(e, 400, "top_logprobs", "invalid_value", "'top_logprobs' needs 'logprobs': true");
     }
+    if (!get_bool(root, "continue_final_message", &r->continue_final, e)) return false;
+    if (r->continue_final && (r->kind != PD_SREQ_CHAT || strcmp(r->msgs[r->n_msgs - 1].role, "assistant")))
+        return pd_serr_set(e, 400, "continue_final_message", "invalid_value",
+                           "'continue_final_message' needs a chat whose last message is an assistant one");
     const cJSON *rf = field(root, "response_format");
     if (rf) {
         const cJSON *t = cJSON_IsObject(rf) ? cJSON_GetObjectItemCaseSensitive(rf, "type") : NULL;
@@ -362,6 +366,7 @@ char *pd_sreq_to_json(const pd_sreq *r) {
     }
     cJSON_AddBoolToObject(o, "stream", r->stream);
     if (r->include_usage) cJSON_AddBoolToObject(cJSON_AddObjectToObject(o, "stream_options"), "include_usage", true);
+    if (r->continue_final) cJSON_AddBoolToObject(o, "continue_final_message", true);
     if (r->json_object) cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "response_format"), "type", "json_object");
     if (r->thinking_budget != PD_SREQ_UNSET) cJSON_AddNumberToObject(o, "thinking_budget", r->thinking_budget);
     if (r->answer_budget != PD_SREQ_UNSET) cJSON_AddNumberToObject(o, "answer_budget", r->answer_budget);

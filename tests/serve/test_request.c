@@ -201,6 +201,18 @@ static void test_malformed_and_shape(void **st) {
     free(j);
 }
 
+static void test_continue_final(void **st) {
+    (void)st;
+    pd_sreq r = parse_ok("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"<think>\\n\"}],"
+                         "\"continue_final_message\":true}", PD_SREQ_CHAT);
+    assert_true(r.continue_final);
+    pd_sreq_free(&r);
+    pd_serr e = parse_err("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}],\"continue_final_message\":true}", PD_SREQ_CHAT);
+    assert_string_equal(e.param, "continue_final_message");
+    e = parse_err("{\"messages\":[{\"role\":\"assistant\",\"content\":\"q\"}],\"continue_final_message\":1}", PD_SREQ_CHAT);
+    assert_string_equal(e.param, "continue_final_message");
+}
+
 /* the canonical form parses back to itself */
 static void test_canonical(void **st) {
     (void)st;
@@ -223,7 +235,7 @@ int main(void) {
         cmocka_unit_test(test_chat_fields),       cmocka_unit_test(test_defaults_and_aliases),
         cmocka_unit_test(test_reasoning_controls), cmocka_unit_test(test_completion),
         cmocka_unit_test(test_wrong_types),       cmocka_unit_test(test_messages_errors),
-        cmocka_unit_test(test_malformed_and_shape), cmocka_unit_test(test_canonical),
+        cmocka_unit_test(test_malformed_and_shape), cmocka_unit_test(test_canonical), cmocka_unit_test(test_continue_final),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
