@@ -112,11 +112,31 @@ pd_status pd_gguf_write_buffer(pd_gguf_writer *w, void **data, size_t *size); /*
 typedef struct {
     int64_t n_converted, n_kept;   /* tensors */
     uint64_t bytes_in, bytes_out;  /* tensor data */
+    int64_t n_to[PD_TYPE_COUNT];   /* converted tensors per target type */
+    int64_t n_fallback;            /* tensors given a fallback type (rows not a multiple of the block) */
 } pd_quantize_stats;
 int pd_gguf_ftype_of(pd_type type); /* LLAMA_FTYPE value above, or -1 */
 pd_status pd_gguf_quantize(const pd_gguf *src, const char *out_path, pd_type type, pd_quantize_stats *stats);
 /* The same into a writer (for callers that add more before writing). Tensors that keep their type
  * reference src's memory: write w before closing src. */
 pd_status pd_gguf_quantize_to_writer(const pd_gguf *src, pd_gguf_writer *w, pd_type type, pd_quantize_stats *stats);
+
+/* ---- llama-quantize's file types and per-tensor mixes ----
+ * A file type (LLAMA_FTYPE_MOSTLY_*) names a base tensor type and a recipe that bumps some tensors:
+ * "Q4_K_M" (15), "Q4_K_S" (14), "Q5_K_M" (17), "Q5_K_S" (16), "Q3_K_S/M/L" (11/12/13), "Q2_K" (10),
+ * "Q2_K_S" (21), "Q6_K" (18), "Q8_0" (7), "Q4_0" (2), "Q4_1" (3), "Q5_0" (8), "Q5_1" (9), "IQ4_NL"
+ * (25), "IQ4_XS" (30), "F16" (1), "BF16" (32), "F32" (0); "Q3_K"/"Q4_K"/"Q5_K" mean their _M mix
+ * (as llama-quantize's names). Case-insensitive. The rules (docs/quantize.md): fmt/quantize.c. */
+int pd_gguf_ftype_from_name(const char *name, pd_type *base); /* ftype or -1; *base = its base type */
+const char *pd_gguf_ftype_name(int ftype);                     /* "Q4_K_M", ... or NULL */
+/* Quantise src as llama-quantize does without an importance matrix: per-tensor type from the mix
+ * (pure: every quantisable tensor the base type), then the fallback for rows that are not a
+ * multiple of the type's block (IQ4_XS→IQ4_NL, Q2_K/Q3_K→Q4_0, Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0,
+ * then F16; a 32-weight type that does not fit keeps the tensor's type). Only F32/F16/BF16
+ * tensors are converted; general.file_type = ftype. Same refusals and "nothing to convert" error
+ * as pd_gguf_quantize. */
+pd_status pd_gguf_quantize_ftype(const pd_gguf *src, const char *out_path, int ftype, bool pure, pd_quantize_stats *stats);
+pd_status pd_gguf_quantize_ftype_to_writer(const pd_gguf *src, pd_gguf_writer *w, int ftype, bool pure,
+                                           pd_quantize_stats *stats);
 
 #endif

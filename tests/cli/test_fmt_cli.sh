@@ -30,17 +30,24 @@ check "inspect total params" "total: $((64*32000 + 2*(2*64 + 2*64*64 + 2*64*32 +
 
 # quantize the F32 model to q8_0, then inspect: same types as llama.cpp's own q8_0 file
 "$P" quantize "$FX/models/tiny-llama.gguf" "$T/mine-q8.gguf" q8_0 > "$T/qout.txt"; check "quantize exit" 0 $?
-check "quantize summary" 1 "$(grep -c '13 tensors converted to q8_0, 7 kept' "$T/qout.txt")"
+check "quantize summary" 1 "$(grep -c '(Q8_0): 13 tensors converted (q8_0 13; 0 by fallback), 7 kept' "$T/qout.txt")"
 "$P" inspect "$T/mine-q8.gguf" > "$T/mine.txt"; check "inspect quantized exit" 0 $?
 check "quantized file_type" 1 "$(grep -c '^  general.file_type  *u32  *7$' "$T/mine.txt")"
 table() { awk '/^tensors/{f=1} f && $1 ~ /\.weight$/ {print $1, $2, $(NF-1)}' "$1" | sort; }
 check "quantized table rows" 20 "$(table "$T/mine.txt" | wc -l)"
 check "quantized tensor table" "$(table "$T/q8.txt")" "$(table "$T/mine.txt")"
 check "quantized bytes equal llama.cpp's" "$(grep '^total' "$T/q8.txt")" "$(grep '^total' "$T/mine.txt")"
-# q4_K's 256-wide blocks fit none of this model's 64-wide rows: nothing to convert is an error, no file
-"$P" quantize "$FX/models/tiny-llama.gguf" "$T/mine-q4k.gguf" q4_K > /dev/null 2> "$T/q4k.err"; check "q4_K nothing to convert exit" 1 $?
-check "q4_K says why" 1 "$(grep -c 'nothing to convert to q4_K.*15 with rows not a multiple' "$T/q4k.err")"
-check "q4_K wrote nothing" 1 "$([ -e "$T/mine-q4k.gguf" ]; echo $?)"
+# Q4_K's 256-wide blocks fit none of this model's 64- and 172-wide rows: llama-quantize's fallbacks (Q4_K -> Q5_0,
+# the Q6_K of output / attn_v / ffn_down bumps -> Q8_0; 172-wide ffn_down fits no 32-block either -> F16)
+"$P" quantize "$FX/models/tiny-llama.gguf" "$T/mine-q4k.gguf" q4_K > "$T/q4k.out"; check "q4_K fallback exit" 0 $?
+check "q4_K is Q4_K_M, by fallback" 1 "$(grep -c '(Q4_K_M): 15 tensors converted (f16 2, q5_0 11, q8_0 2; 14 by fallback), 5 kept' "$T/q4k.out")"
+"$P" inspect "$T/mine-q4k.gguf" > "$T/q4k.txt"
+check "q4_K_M fallback types" "f16 q5_0 q8_0" "$(table "$T/q4k.txt" | awk '{print $2}' | grep -v f32 | sort -u | tr '\n' ' ' | sed 's/ $//')"
+check "q4_K_M ffn_down" "f16" "$(table "$T/q4k.txt" | awk '$1 == "blk.1.ffn_down.weight" {print $2}')"
+# a file already in the type (the 172-wide ffn_down fits no Q8_0 block and stays) has nothing to convert
+"$P" quantize "$T/mine-q8.gguf" "$T/mine-q8b.gguf" Q8_0 > /dev/null 2> "$T/q8b.err"; check "nothing to convert exit" 1 $?
+check "nothing to convert says why" 1 "$(grep -c 'nothing to convert to q8_0 (weight matrices: 13 already q8_0' "$T/q8b.err")"
+check "nothing to convert wrote nothing" 1 "$([ -e "$T/mine-q8b.gguf" ]; echo $?)"
 
 # convert the llama2.c checkpoint; README: 260,032 parameters, dim 64, 5 layers, 8/4 heads
 "$P" convert "$FX/llama2c/stories260K.bin" "$T/s.gguf" > /dev/null; check "convert exit" 0 $?
@@ -64,7 +71,7 @@ printf 'this is not a gguf file at all, really' > "$T/junk.gguf"
 expect_err "inspect junk" 1 "not a GGUF file" inspect "$T/junk.gguf"
 expect_err "inspect missing" 1 "cannot open" inspect "$T/nope.gguf"
 expect_err "inspect no args" 2 "missing FILE" inspect
-expect_err "quantize bad type" 2 "unsupported TYPE 'q5_k'" quantize "$FX/models/tiny-llama.gguf" "$T/x.gguf" q5_k
+expect_err "quantize bad type" 2 "unsupported TYPE 'q5_k_x'" quantize "$FX/models/tiny-llama.gguf" "$T/x.gguf" q5_k_x
 expect_err "quantize truncated" 1 "offset" quantize "$T/trunc.gguf" "$T/x.gguf" q8_0
 check "no output after failure" 1 "$([ -e "$T/x.gguf" ] || [ -e "$T/x.gguf.tmp" ]; echo $?)"
 head -c 1000 "$FX/llama2c/stories260K.bin" > "$T/short.bin"

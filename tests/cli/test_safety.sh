@@ -101,7 +101,7 @@ absent "$T/q.gguf" "... none written"
 "$P" quantize "$T/m.gguf" "$T/q8.gguf" q8_0 >"$T/out" 2>"$T/err" && ok "quantize f32 -> q8_0" || bad "quantize: $(cat "$T/err")"
 expect "quantize an already-q8_0 model to q8_0" 1 "nothing to convert" quantize "$T/q8.gguf" "$T/q8b.gguf" q8_0
 absent "$T/q8b.gguf" "... no identical copy written"
-expect "quantize rows that fit no q4_K block (32-wide)" 1 "rows not a multiple" quantize "$T/m.gguf" "$T/q4k.gguf" q4_K
+expect "quantize an already-quantised model to Q4_K_M" 1 "already quantised to another type" quantize "$T/q8.gguf" "$T/q4k.gguf" Q4_K_M
 absent "$T/q4k.gguf" "... nothing written"
 
 # ---- resume: flags the checkpoint fixes are errors; a finished schedule writes nothing ----
