@@ -9,6 +9,9 @@
 # What does not:
 #   - a line whose comment says "your own" (e.g. `# your own model`): it needs a file the reader brings;
 #   - a line whose comment says "takes minutes": too long for the suite (it is still a real command);
+#   - a line whose comment says "runs until Ctrl-C" (`ponder serve`) is started with `--port 0`, must print
+#     its "listening on http://..." line within 60 s, answer GET /health with 200, and exit 0 on SIGINT
+#     (the server's own tests are tests/serve/);
 #   - `make ...` lines: `make demo` is replayed first (scripts/demo.sh, the same flags), `make test*`
 #     is this suite, the others have their own tests (test_install.sh, CI).
 # Step counts are divided by 100 (at least 1): `--steps`, `--ckpt-every`, `--eval-every`, DEMO_STEPS.
@@ -119,6 +122,35 @@ def outputs(words):
         outs.append(pos[2])
     return outs
 
+def serve_check(cmd):
+    """a long-running server line: listening within 60 s, /health 200, exit 0 on SIGINT; None or why not"""
+    import select, signal, time, urllib.request
+    p = subprocess.Popen(["bash", "-c", "exec " + cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        out, end, url = b"", time.time() + 60, None
+        while url is None and time.time() < end and p.poll() is None:
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = p.stdout.read1(4096)
+                out += chunk
+                m = re.search(rb"listening on (http://\S+)", out)
+                url = m.group(1).decode() if m else None
+        if url is None:
+            err = p.stderr.read().decode("utf-8", "replace") if p.poll() is not None else ""
+            return "no 'listening on' line within 60 s (exit %s): %s" % (p.poll(), (out.decode("utf-8", "replace") + err)[-300:])
+        with urllib.request.urlopen(url + "/health", timeout=30) as r:
+            if r.status != 200:
+                return "GET /health: %d" % r.status
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(timeout=30)
+        return None if rc == 0 else "exit %d after SIGINT: %s" % (rc, p.stderr.read().decode("utf-8", "replace")[-300:])
+    except Exception as e:
+        return "%s: %s" % (type(e).__name__, e)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
 fail = ran = skipped = 0
 for no, cmd in examples:
     comment, words = comment_of(cmd)
@@ -132,6 +164,11 @@ for no, cmd in examples:
         continue
     run = scale(cmd)
     ran += 1
+    if "runs until Ctrl-C" in comment:
+        bad = serve_check(re.sub(r"--port[ =]\d+", "--port 0", run))
+        print(("FAIL %s: %s\n     %s" % (where, run, bad)) if bad else ("ok   %s: %s" % (where, run)))
+        fail += 1 if bad else 0
+        continue
     try:
         r = subprocess.run(["bash", "-c", run], stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
     except subprocess.TimeoutExpired:
