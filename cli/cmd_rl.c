@@ -36,6 +36,12 @@ static void help(FILE *f) {
             "  --max-tokens N        new tokens per response (default 256)\n"
             "  --temp X --top-p X    sampling (default 1, 1)\n"
             "  --think-budget N      close thinking after N tokens (budget policy; injected tokens carry no loss)\n"
+            "adapter (RL through LoRA / PiSSA / SoKA on a frozen base of any stored type):\n"
+            "  --adapter M           lora | pissa | soka (default none: the full model); --out is then the\n"
+            "                        adapter file (ponder run -m MODEL --adapter FILE), lr default 1e-5\n"
+            "  --targets LIST        adapted matrices: q,k,v,o,gate,up,down or all (default q,v)\n"
+            "  --rank R --alpha A    LoRA/PiSSA rank (default 8), LoRA alpha (default 2*rank)\n"
+            "  --terms N             SoKA Kronecker terms (default: the rank rule)\n"
             "rewards:\n"
             "  --format-reward W     + W when thinking is closed and an answer is extractable (default 0)\n"
             "  --correct-reward W    weight of the verifier's score (default 1)\n"
@@ -75,7 +81,8 @@ int pd_cmd_rl(int argc, char **argv) {
     pd_rl_opts o;
     pd_rl_opts_default(&o, algo);
     cli_run_args ra = {.o = &o.run, .steps_min = 1};
-    bool overlong_given = false;
+    bool overlong_given = false, lr_given = false;
+    const char *adapter_flag = NULL;   /* an adapter setting given (needs --adapter) */
     char *plot_alloc = NULL;
     int rc = 0;
     for (int i = 1; i < argc && !rc; i++) {
@@ -84,6 +91,7 @@ int pd_cmd_rl(int argc, char **argv) {
         double dv;
 #define IVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_int(V, f, v, lo, hi, &iv))
 #define FVAL(lo, hi) (!(v = cli_value(V, argc, argv, &i)) || !cli_float(V, f, v, lo, hi, &dv))
+        if (!strcmp(f, "--lr")) lr_given = true;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) { help(stdout); return 0; }
         else if (!strcmp(f, "--clip")) {
             /* the PPO clip range, not the gradient norm (that is --grad-clip here) */
@@ -134,8 +142,28 @@ int pd_cmd_rl(int argc, char **argv) {
         else if (!strcmp(f, "--overlong-filter")) o.rl.overlong_filter = true;
         else if (!strcmp(f, "--sampler-old-logp")) o.rl.sampler_old_logp = true;
         else if (!strcmp(f, "--adapter")) {
-            cli_error(V, "--adapter: RL with LoRA/PiSSA/SoKA adapters is not implemented yet (full-model RL only)");
-            rc = 2;
+            int m;
+            if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+            else if ((m = pd_adapter_method_from_name(v)) < 0) {
+                cli_error(V, "--adapter: unknown method '%s' (lora, pissa, soka)", v);
+                rc = 2;
+            } else { o.adapter = true; o.adapter_spec.method = (pd_adapter_method)m; cli_run_fixed(&ra, f); }
+        }
+        else if (!strcmp(f, "--targets")) {
+            if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+            else if (pd_adapter_parse_targets(v, &o.adapter_spec.targets) != PD_OK) {
+                cli_error(V, "--targets: %s", pd_last_error());
+                rc = 2;
+            } else { adapter_flag = f; cli_run_fixed(&ra, f); }
+        }
+        else if (!strcmp(f, "--rank")) {
+            if (IVAL(1, 65536)) rc = 2; else { o.adapter_spec.rank = (int)iv; adapter_flag = f; cli_run_fixed(&ra, f); }
+        }
+        else if (!strcmp(f, "--alpha")) {
+            if (FVAL(1e-6, 1e6)) rc = 2; else { o.adapter_spec.alpha = (float)dv; adapter_flag = f; cli_run_fixed(&ra, f); }
+        }
+        else if (!strcmp(f, "--terms")) {
+            if (IVAL(1, 65536)) rc = 2; else { o.adapter_spec.soka.terms = (int)iv; adapter_flag = f; cli_run_fixed(&ra, f); }
         }
         else {
             int sr = cli_run_flag(V, argc, argv, &i, &ra);
@@ -146,6 +174,11 @@ int pd_cmd_rl(int argc, char **argv) {
 #undef FVAL
     }
     if (!rc && !o.model && !o.run.resume) { cli_error(V, "-m MODEL is required (or --resume)"); rc = 2; }
+    if (!rc && adapter_flag && !o.adapter && !o.run.resume) {
+        cli_error(V, "%s: an adapter setting needs --adapter lora|pissa|soka", adapter_flag);
+        rc = 2;
+    }
+    if (!rc && o.adapter && !lr_given) o.run.opt.lr = 1e-5f;   /* training.md §3.4: 1e-5 for adapters */
     if (!rc && o.run.data_path && !strstr(o.run.data_path, ".jsonl")) {
         cli_error(V, "--data: RL needs a JSONL set of {\"id\", \"prompt\", \"answer\"} items, got '%s'", o.run.data_path);
         rc = 2;

@@ -29,6 +29,7 @@
  * "</think>") are masked out. */
 #ifndef PONDER_RL_H
 #define PONDER_RL_H
+#include "ponder/adapted.h"
 #include "ponder/error.h"
 #include "ponder/rng.h"
 #include "ponder/train.h"
@@ -84,7 +85,10 @@ double pd_rl_overlong_penalty(int L, int l_max, int l_cache);
 
 /* ---- the weight view ----
  * The inference path's model over the trainer's own parameters: every weight tensor of the returned
- * pd_model points into pd_tmodel_params(m) (F32, the same layout), so it sees every update at once.
+ * pd_model points into pd_tmodel_params(m) (F32, the same layout), so it sees every update at once;
+ * a frozen matrix (pd_tmodel_load_frozen) stays in its stored type. Config and tokenizer come from
+ * the file m was loaded from, opened again (mapped; its weights are never read, so no copy), or for a
+ * model made in memory from pd_tmodel_snapshot (whose in-memory weights then go unused).
  * Free with pd_model_free before freeing m. */
 struct pd_model;
 struct pd_model *pd_rl_view(pd_tmodel *m);
@@ -139,6 +143,12 @@ typedef struct pd_rl pd_rl;
 /* m: the policy (owned by the caller, must outlive the engine); ref: a frozen copy of the initial
  * policy for the KL term (may be NULL when beta = 0; owned by the caller). */
 pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_source *src);
+/* RL through an adapter (ponder/adapted.h; bound, owned by the caller, must outlive the engine): only
+ * the adapter's factors are trained (c->opt's AdamW on them), the engine's adapted matrices hold
+ * W_eff = W0 + Δ_eff, rebuilt after every update, and the rollout view reads them (a merged view:
+ * rollouts see the adapted model, no copy). The KL reference is the base with the adapter off: a
+ * second view of the same weights with the adapted matrices at W0 (no second model). */
+pd_rl *pd_rl_new_adapted(pd_adapted *ad, const pd_rl_cfg *c, const pd_rl_source *src);
 void pd_rl_free(pd_rl *r);
 /* One step (rollout, rewards, advantages, μ·K updates). rng: prompts, sampling seeds, minibatch
  * order; opt_step: the optimizer step counter (advanced by μ·K). check_logp: also compute the
@@ -171,12 +181,16 @@ typedef struct {
     pd_run_opts run;
     pd_rl_cfg rl;
     const char *model;          /* starting model (GGUF); on resume the checkpoint holds the policy */
+    bool adapter;               /* train an adapter on `model` (frozen base; any stored type) instead of
+                                 * the full model: run.out is then the adapter file (`ponder run
+                                 * --adapter`), run.out.ckpt the adapter + its AdamW moments + settings */
+    pd_adapted_spec adapter_spec;   /* method, targets, rank, alpha, SoKA settings (seed: run.seed) */
     double *reward_curve;       /* optional: mean reward per step (indexed by step) */
     pd_rl_reward_fn reward_fn;  /* tests: replaces the verifier reward (NULL: verifiers) */
     void *reward_ctx;
 } pd_rl_opts;
 /* pd_rl_cfg_for_algo(algo) and the run defaults with RL's optimiser (lr 1e-6 constant, clip 1, no
- * weight decay), 100 steps, eval_n 0, max_new 256. */
+ * weight decay), 100 steps, eval_n 0, max_new 256; adapter off (spec: LoRA q,v r 8). */
 void pd_rl_opts_default(pd_rl_opts *o, pd_rl_algo algo);
 typedef struct {
     int64_t steps_done;

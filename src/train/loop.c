@@ -106,7 +106,7 @@ void pd_run_bufs_free(pd_run_bufs *b) {
 /* On resume from step `start`: drop the log's lines of steps after `start` (an interrupted run logged
  * steps its last checkpoint does not hold; the resumed run logs them again), atomically. A missing
  * log is fine (it is started); lines without a leading "step" key are kept. */
-static pd_status log_keep_upto(const char *path, int64_t start) {
+pd_status pd_run_log_keep_upto(const char *path, int64_t start) {
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return PD_OK;
     size_t n;
@@ -159,7 +159,7 @@ pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_p
     if (log_path) {
         /* a journal, flushed and checked after every step (an append on resume: not a temp file) */
         r->log_path = log_path;
-        if (start > 0) PD_TRY(log_keep_upto(log_path, start));
+        if (start > 0) PD_TRY(pd_run_log_keep_upto(log_path, start));
         r->log = fopen(log_path, start > 0 ? "a" : "w");
         if (!r->log) return pd_fail(PD_ERR_IO, "%s: cannot open the step log for writing", log_path);
     }
@@ -190,6 +190,7 @@ double pd_run_heldout_loss(pd_run *r) {
 /* first tensor of the model with a non-finite value in a (params or grads), or NULL */
 static const char *first_bad_tensor(const pd_tmodel *m, const float *a) {
     for (int t = 0; t < m->n_tensors; t++) {
+        if (pd_tmodel_is_frozen(m, t)) continue;   /* in its stored type: no f32 values, no gradient */
         const float *x = a + m->tensors[t].offset;
         for (size_t i = 0; i < m->tensors[t].n; i++)
             if (!isfinite(x[i])) return m->tensors[t].name;
@@ -197,20 +198,20 @@ static const char *first_bad_tensor(const pd_tmodel *m, const float *a) {
     return NULL;
 }
 
-/* Test hook (tests/cli/test_safety.sh): PD_TEST_NAN_AT_STEP=N puts a NaN into the first weight of the
- * first layer norm before step N (1-based), as a diverged update would. */
-static void test_poison(pd_run *r, int64_t step) {
+/* Test hook (tests/cli/test_safety.sh, test_rl.sh): PD_TEST_NAN_AT_STEP=N puts a NaN into the first
+ * weight of the first layer norm before step N (1-based), as a diverged update would. */
+void pd_run_test_poison(pd_tmodel *m, int64_t step) {
     const char *e = getenv("PD_TEST_NAN_AT_STEP");
     if (!e || strtoll(e, NULL, 10) != step + 1) return;
-    for (int t = 0; t < r->m->n_tensors; t++)
-        if (strstr(r->m->tensors[t].name, "attn_norm")) { r->m->params[r->m->tensors[t].offset] = NAN; return; }
+    for (int t = 0; t < m->n_tensors; t++)
+        if (strstr(m->tensors[t].name, "attn_norm")) { m->params[m->tensors[t].offset] = NAN; return; }
 }
 
 /* after forward/backward of step: a non-finite loss or gradient stops the run naming the step and the
  * first tensor that went bad (weights first: they feed everything else) */
-static pd_status check_finite(pd_run *r, int64_t step, double loss) {
-    const char *bad_w = first_bad_tensor(r->m, r->m->params);
-    const char *bad_g = bad_w ? NULL : first_bad_tensor(r->m, r->m->grads);
+pd_status pd_tmodel_check_finite(const pd_tmodel *m, int64_t step, double loss) {
+    const char *bad_w = first_bad_tensor(m, m->params);
+    const char *bad_g = bad_w ? NULL : first_bad_tensor(m, m->grads);
     if (isfinite(loss) && !bad_w && !bad_g) return PD_OK;
     char what[160];
     if (bad_w) snprintf(what, sizeof what, "the weights of '%s' are not finite", bad_w);
@@ -223,7 +224,6 @@ static pd_status check_finite(pd_run *r, int64_t step, double loss) {
 
 /* data parallel: the gradient summed over the ranks (in rank order), and the micro-batch losses
  * gathered so every rank adds them in stream order */
-static pd_status reduce_step(pd_run *r) {
 pd_status pd_tmodel_sum_grads(pd_tmodel *m) {
     /* consecutive trainable tensors in one call (buckets inside) */
     for (int t = 0; t < m->n_tensors;) {
@@ -239,6 +239,7 @@ pd_status pd_tmodel_sum_grads(pd_tmodel *m) {
     return PD_OK;
 }
 
+static pd_status reduce_step(pd_run *r) {
     pd_tmodel *m = r->m;
     if (r->grad_ranges) {
         for (int i = 0; i < r->n_grad_ranges; i++)
@@ -264,7 +265,7 @@ pd_status pd_run_micro(pd_run *r, pd_rng *rng, int64_t step, double *loss) {
         total += nt;
         r->mb_loss[j] = 0;
     }
-    test_poison(r, step);
+    pd_run_test_poison(r->m, step);
     pd_tmodel_zero_grad(r->m);
     for (int k = 0; k < r->accum && total > 0; k++) {
         size_t off = (size_t)k * r->B * r->T;
@@ -277,7 +278,7 @@ pd_status pd_run_micro(pd_run *r, pd_rng *rng, int64_t step, double *loss) {
     double loss_sum = 0;
     for (int j = 0; j < nmb; j++) loss_sum += r->mb_loss[j];
     *loss = total ? loss_sum / total : 0;
-    return check_finite(r, step, *loss);
+    return pd_tmodel_check_finite(r->m, step, *loss);
 }
 
 pd_status pd_run_check_targets(pd_run *r, const pd_rng *rng) {
@@ -351,8 +352,8 @@ static pd_status run_eval(pd_run *r, int64_t step, const pd_run_hooks *h) {
 
 pd_status pd_run_after_step(pd_run *r, int64_t step, double loss, float lr, double gnorm, double t0, bool eval_final,
                             bool ckpt_final, const pd_run_hooks *h) {
-    r->curve[step] = loss;
     if (pd_dist_verify()) PD_TRY(pd_dist_same(r->m->params, r->m->n_params * sizeof(float), "weights"));
+    r->curve[step] = loss;
     if (r->loss_curve) r->loss_curve[step] = loss;
     size_t bt = (size_t)r->accum * r->B * r->T * (r->ranks > 0 ? r->ranks : 1); /* the global batch */
     double dt = pd_time_now() - t0, tps = dt > 0 ? (double)bt / dt : 0;

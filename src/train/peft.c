@@ -4,6 +4,7 @@
  * held-out loss and greedy accuracy, JSONL log, progress, adapter files and resumable checkpoints.
  * See ponder/adapter.h for the scheme. Same data, schedule and evaluation as train/trainer.c. */
 #include "train_int.h"
+#include "ponder/adapted.h"
 #include "ponder/adapter.h"
 #include "ponder/alloc.h"
 #include "ponder/data.h"
@@ -31,150 +32,9 @@ void pd_finetune_opts_default(pd_finetune_opts *o) {
     o->run.opt.weight_decay = 0;
 }
 
-typedef struct {
-    pd_adapter_layer *L;
-    size_t off;                 /* of W in the engine's params */
-    float *W0;                  /* base weights (f32) */
-    float *mA, *vA, *mB, *vB;   /* AdamW moments */
-    int layer, target;
-} slot_t;
-
-typedef struct {
-    pd_adapter *a;
-    slot_t *s;
-    int n;
-    pd_tmodel *m;
-} peft_t;
-
-static void peft_free(peft_t *p) {
-    for (int i = 0; i < p->n; i++) {
-        free(p->s[i].W0); free(p->s[i].mA); free(p->s[i].vA); free(p->s[i].mB); free(p->s[i].vB);
-    }
-    free(p->s);
-    pd_adapter_free(p->a);
-    pd_tmodel_free(p->m);
-    memset(p, 0, sizeof *p);
-}
-
-/* Find the adapted matrices in the engine's tensor table; copy their base weights. If `a` has no
- * layers yet (fresh run) they are initialised from those weights, or for SoKA with `upd` from
- * −upd (upd: the engine's accumulated weight gradients over the calibration batches). */
-static pd_status peft_bind(peft_t *p, const pd_finetune_opts *o, bool fresh, const float *upd) {
-    const pd_tcfg *c = pd_tmodel_cfg(p->m);
-    int nt = 0;
-    pd_ttensor *tt = pd_tcfg_tensors(c, &nt);
-    if (!tt) return PD_ERR_NOMEM;
-    p->s = pd_calloc((size_t)c->n_layer * PD_AT_COUNT, sizeof(slot_t));
-    pd_status st = PD_OK;
-    if (!p->s) { st = PD_ERR_NOMEM; goto out; }
-    float *params = pd_tmodel_params(p->m);
-    for (int l = 0; l < c->n_layer; l++)
-        for (int t = 0; t < PD_AT_COUNT; t++) {
-            if (!(p->a->targets & (1u << t))) continue;
-            char name[96];
-            snprintf(name, sizeof name, "blk.%d.%s.weight", l, pd_adapter_target_tensor(t));
-            const pd_ttensor *te = NULL;
-            for (int k = 0; k < nt; k++)
-                if (!strcmp(tt[k].name, name)) te = &tt[k];
-            if (!te || te->n_dims != 2) {
-                st = pd_fail(PD_ERR_FORMAT, "finetune: the base has no matrix '%s'", name);
-                goto out;
-            }
-            int64_t din = te->ne[0], dout = te->ne[1];
-            slot_t *s = &p->s[p->n++];
-            s->layer = l;
-            s->target = t;
-            s->off = te->offset;
-            s->L = pd_adapter_slot(p->a, l, t);
-            s->W0 = pd_malloc(sizeof(float) * te->n);
-            if (!s->W0) { st = PD_ERR_NOMEM; goto out; }
-            memcpy(s->W0, params + te->offset, sizeof(float) * te->n);
-            if (fresh) {
-                if (p->a->method == PD_ADAPTER_LORA) {
-                    pd_rng r;
-                    pd_rng_seed(&r, pd_rng_derive(o->run.seed, PD_STREAM_LORA_INIT + (uint64_t)(l * PD_AT_COUNT + t)));
-                    st = pd_adapter_lora_init(s->L, din, dout, o->rank, p->a->alpha, &r);
-                } else if (p->a->method == PD_ADAPTER_PISSA) {
-                    st = pd_adapter_pissa_init(s->L, s->W0, din, dout, o->rank, o->svd);
-                } else if (upd) {
-                    float *dw = pd_malloc(sizeof(float) * te->n);
-                    if (!dw) { st = PD_ERR_NOMEM; goto out; }
-                    for (size_t k = 0; k < te->n; k++) dw[k] = -upd[te->offset + k];
-                    st = pd_adapter_soka_init(s->L, dw, din, dout, &o->soka, o->svd);
-                    free(dw);
-                } else {
-                    st = pd_adapter_soka_init(s->L, s->W0, din, dout, &o->soka, o->svd);
-                }
-                if (st != PD_OK) { pd_fail_ctx(st, "finetune: %s", name); goto out; }
-            } else if (!s->L->A || s->L->d_in != din || s->L->d_out != dout) {
-                st = pd_fail(PD_ERR_FORMAT, "finetune: the adapter does not fit the base's '%s' (%lldx%lld)", name,
-                             (long long)dout, (long long)din);
-                goto out;
-            }
-            int64_t na = pd_adapter_layer_a_size(s->L), nb = pd_adapter_layer_b_size(s->L);
-            s->mA = pd_calloc((size_t)na, sizeof(float));
-            s->vA = pd_calloc((size_t)na, sizeof(float));
-            s->mB = pd_calloc((size_t)nb, sizeof(float));
-            s->vB = pd_calloc((size_t)nb, sizeof(float));
-            if (!s->mA || !s->vA || !s->mB || !s->vB) { st = PD_ERR_NOMEM; goto out; }
-        }
-    if (p->n == 0) st = pd_fail(PD_ERR_ARG, "finetune: no matrix selected by the targets");
-out:
-    free(tt);
-    return st;
-}
-
-/* W_eff = W0 + Δ_eff for every adapted matrix */
-static pd_status peft_apply(peft_t *p) {
-    float *params = pd_tmodel_params(p->m);
-    for (int i = 0; i < p->n; i++) {
-        slot_t *s = &p->s[i];
-        int64_t n = s->L->d_in * s->L->d_out;
-        float *W = params + s->off;
-        pd_adapter_delta_dense(s->L, W);
-        for (int64_t k = 0; k < n; k++) W[k] += s->W0[k];
-    }
-    return PD_OK;
-}
-
-static void adamw_arr(float *p, const float *g, float *m, float *v, int64_t n, float gscale, float lr, float b1,
-                      float b2, float bc1, float bc2, float eps, float wd) {
-    for (int64_t i = 0; i < n; i++) {
-        float gi = g[i] * gscale;
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        p[i] -= lr * ((m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * p[i]);
-    }
-}
-
-/* pull the engine's W_eff gradients back onto the factors, then one AdamW step; returns the norm */
-static double peft_step(peft_t *p, const pd_optcfg *o, int64_t step, float lr) {
-    const float *grads = pd_tmodel_grads(p->m);
-    double ss = 0;
-    for (int i = 0; i < p->n; i++) {
-        pd_adapter_layer *L = p->s[i].L;
-        pd_adapter_zero_grad(L);
-        pd_adapter_grad_from_dW(L, grads + p->s[i].off);
-        for (int64_t k = 0; k < pd_adapter_layer_a_size(L); k++) ss += (double)L->gA[k] * L->gA[k];
-        for (int64_t k = 0; k < pd_adapter_layer_b_size(L); k++) ss += (double)L->gB[k] * L->gB[k];
-    }
-    double norm = sqrt(ss);
-    float gscale = o->clip > 0 && norm > o->clip ? (float)(o->clip / norm) : 1.0f;
-    double t = (double)step + 1;
-    float bc1 = (float)(1.0 - pow(o->beta1, t)), bc2 = (float)(1.0 - pow(o->beta2, t));
-    for (int i = 0; i < p->n; i++) {
-        slot_t *s = &p->s[i];
-        adamw_arr(s->L->A, s->L->gA, s->mA, s->vA, pd_adapter_layer_a_size(s->L), gscale, lr, o->beta1, o->beta2, bc1,
-                  bc2, o->eps, o->weight_decay);
-        adamw_arr(s->L->B, s->L->gB, s->mB, s->vB, pd_adapter_layer_b_size(s->L), gscale, lr, o->beta1, o->beta2, bc1,
-                  bc2, o->eps, o->weight_decay);
-    }
-    return norm;
-}
-
 /* ---- checkpoints ---- */
 typedef struct {
-    peft_t *p;
+    pd_adapted *p;
     int64_t step;
     const pd_rng *rng;
     const char *config_json;
@@ -185,42 +45,7 @@ static pd_status ckpt_extra(pd_gguf_writer *w, void *vctx) {
     PD_TRY(pd_gguf_set_u64(w, "ponder.finetune.step", (uint64_t)c->step));
     PD_TRY(pd_gguf_set_arr(w, "ponder.finetune.rng", PD_GGUF_U64, c->rng->s, 4));
     PD_TRY(pd_gguf_set_str(w, "ponder.finetune.config", c->config_json));
-    for (int i = 0; i < c->p->n; i++) {
-        slot_t *s = &c->p->s[i];
-        int64_t na = pd_adapter_layer_a_size(s->L), nb = pd_adapter_layer_b_size(s->L);
-        const char *tn = pd_adapter_target_tensor(s->target);
-        char name[128];
-        struct { const char *k; const float *d; int64_t n; } parts[4] = {
-            {"m", s->mA, na}, {"v", s->vA, na}, {"m", s->mB, nb}, {"v", s->vB, nb}};
-        for (int k = 0; k < 4; k++) {
-            snprintf(name, sizeof name, "opt.%s.blk.%d.%s.%s", parts[k].k, s->layer, tn, k < 2 ? "A" : "B");
-            int64_t ne[1] = {parts[k].n};
-            PD_TRY(pd_gguf_add_tensor(w, name, PD_TYPE_F32, 1, ne, parts[k].d));
-        }
-    }
-    return PD_OK;
-}
-
-static pd_status restore_moments(peft_t *p, const pd_gguf *g, const char *path) {
-    for (int i = 0; i < p->n; i++) {
-        slot_t *s = &p->s[i];
-        int64_t na = pd_adapter_layer_a_size(s->L), nb = pd_adapter_layer_b_size(s->L);
-        const char *tn = pd_adapter_target_tensor(s->target);
-        struct { const char *k; float *d; int64_t n; const char *f; } parts[4] = {
-            {"m", s->mA, na, "A"}, {"v", s->vA, na, "A"}, {"m", s->mB, nb, "B"}, {"v", s->vB, nb, "B"}};
-        for (int k = 0; k < 4; k++) {
-            char name[128];
-            snprintf(name, sizeof name, "opt.%s.blk.%d.%s.%s", parts[k].k, s->layer, tn, parts[k].f);
-            const pd_gguf_tensor *t = pd_gguf_find_tensor(g, name);
-            if (t && t->type != PD_TYPE_F32)
-                return pd_fail(PD_ERR_FORMAT, "%s: optimizer state '%s' is %s, not F32 (a quantised checkpoint?): it "
-                                              "cannot be resumed from", path, name, pd_type_name(t->type));
-            if (!t || t->ne[0] != parts[k].n)
-                return pd_fail(PD_ERR_FORMAT, "%s: optimizer tensor '%s' is missing or has the wrong size", path, name);
-            memcpy(parts[k].d, t->data, sizeof(float) * (size_t)parts[k].n);
-        }
-    }
-    return PD_OK;
+    return pd_adapted_save_moments(c->p, w);
 }
 
 static char *config_json(const pd_finetune_opts *o) {
@@ -251,7 +76,7 @@ static pd_status restore_config(pd_finetune_opts *o, const char *js, const char 
     return PD_OK;
 }
 
-static pd_status save_all(peft_t *p, const pd_finetune_opts *o, int64_t step, const pd_rng *rng, const char *cj,
+static pd_status save_all(pd_adapted *p, const pd_finetune_opts *o, int64_t step, const pd_rng *rng, const char *cj,
                           const char *ckpt_path) {
     PD_TRY(pd_adapter_save(p->a, o->run.out));
     ckpt_ctx c = {p, step, rng, cj};
@@ -259,7 +84,7 @@ static pd_status save_all(peft_t *p, const pd_finetune_opts *o, int64_t step, co
 }
 
 typedef struct {
-    peft_t *p;
+    pd_adapted *p;
     const pd_finetune_opts *o;
     const pd_rng *rng;
     const char *cj, *ckpt_path;
@@ -271,10 +96,10 @@ static pd_status save_hook(void *vctx, int64_t steps_done, bool final) {
     return save_all(c->p, c->o, steps_done, c->rng, c->cj, c->ckpt_path);
 }
 
-static void apply_hook(void *vctx) { peft_apply(((save_ctx *)vctx)->p); }
+static void apply_hook(void *vctx) { pd_adapted_apply(((save_ctx *)vctx)->p); }
 
-/* the checkpoint's settings, adapter, rng and step (its moments are restored after peft_bind) */
-static pd_status resume_from(pd_finetune_opts *o, pd_gguf **rgp, char **keep, peft_t *p, pd_rng *rng,
+/* the checkpoint's settings, adapter, rng and step (its moments are restored after pd_adapted_bind) */
+static pd_status resume_from(pd_finetune_opts *o, pd_gguf **rgp, char **keep, pd_adapted *p, pd_rng *rng,
                              int64_t *start, int64_t *schedule) {
     const char *path = o->run.resume;
     pd_gguf *rg = *rgp = pd_gguf_open(path);
@@ -302,27 +127,15 @@ static pd_status resume_from(pd_finetune_opts *o, pd_gguf **rgp, char **keep, pe
     return pd_run_resume_steps(&o->run, *start, *schedule);
 }
 
-/* a fresh adapter for the base in p->m, or a check that the resumed one fits it */
-static pd_status adapter_for_base(peft_t *p, const pd_finetune_opts *o, bool fresh) {
-    const pd_tcfg *c = pd_tmodel_cfg(p->m);
-    if (fresh) {
-        p->a = pd_adapter_new(o->method, c->n_layer);
-        if (!p->a) return PD_ERR_NOMEM;
-        p->a->targets = o->targets;
-        p->a->rank = o->method == PD_ADAPTER_SOKA ? o->soka.terms : o->rank;
-        p->a->alpha = o->method == PD_ADAPTER_LORA ? o->alpha : (float)p->a->rank;
-        p->a->soka = o->soka;
-    } else if (p->a->n_layer != c->n_layer) {
-        return pd_fail(PD_ERR_FORMAT, "finetune: %s has %d layers, the base %d", o->run.resume, p->a->n_layer,
-                       c->n_layer);
-    }
-    snprintf(p->a->arch, sizeof p->a->arch, "%s", c->arch);
-    return PD_OK;
+/* the adapter settings of the options */
+static pd_adapted_spec spec_of(const pd_finetune_opts *o) {
+    pd_adapted_spec sp = {o->method, o->targets, o->rank, o->alpha, o->soka, o->svd, o->run.seed};
+    return sp;
 }
 
 /* SoKA update initialisation: ΔŴ = −Σ_b ∇_W L(batch_b) accumulated into the engine's gradients, from
  * batches of their own stream (so the training data is unchanged) */
-static pd_status calib_grads(peft_t *p, const pd_finetune_opts *o, pd_data *d) {
+static pd_status calib_grads(pd_adapted *p, const pd_finetune_opts *o, pd_data *d) {
     const pd_run_opts *r = &o->run;
     if (!d) return pd_fail(PD_ERR_ARG, "finetune: SoKA update initialisation needs --task or --data");
     if (o->calib_batches <= 0) return pd_fail(PD_ERR_ARG, "finetune: calibration batches must be positive");
@@ -345,13 +158,19 @@ static pd_status calib_grads(peft_t *p, const pd_finetune_opts *o, pd_data *d) {
 }
 
 /* the step loop from `start` to the schedule's end (or run.stop_at) */
-static pd_status train_steps(peft_t *p, const pd_finetune_opts *o, pd_data *d, pd_rng *rng, int64_t start,
+static pd_status train_steps(pd_adapted *p, const pd_finetune_opts *o, pd_data *d, pd_rng *rng, int64_t start,
                              const char *cj, const char *ckpt_path, pd_finetune_result *res) {
     const pd_run_opts *r = &o->run;
     pd_run run = PD_RUN_OF(*r, p->m, d, false);
+    /* under mpirun only the adapted matrices' gradients are summed over the ranks (dist hook) */
+    size_t (*gr)[2] = pd_calloc((size_t)p->n, sizeof *gr);
+    if (!gr) return PD_ERR_NOMEM;
+    for (int i = 0; i < p->n; i++) { gr[i][0] = p->s[i].off; gr[i][1] = (size_t)(p->s[i].L->d_in * p->s[i].L->d_out); }
+    run.grad_ranges = (const size_t (*)[2])gr;
+    run.n_grad_ranges = p->n;
     pd_status st = pd_run_open(&run, r->steps, start, r->log_path, r->eval_n, r->eval_difficulty, r->dhi);
     if (st != PD_OK || (st = pd_run_check_targets(&run, rng)) != PD_OK) goto done;
-    peft_apply(p);
+    pd_adapted_apply(p);
     res->initial_heldout_loss = pd_run_heldout_loss(&run);
     if (run.log && start == 0)
         fprintf(run.log, "{\"step\":0,\"eval\":true,\"heldout_loss\":%.6f}\n", res->initial_heldout_loss);
@@ -360,10 +179,10 @@ static pd_status train_steps(peft_t *p, const pd_finetune_opts *o, pd_data *d, p
     pd_run_begin(&run, "finetune", r->steps);
     for (int64_t step = start; step < r->steps; step++) {
         double t0 = pd_time_now(), loss;
-        peft_apply(p); /* touches only the weights: drawing the batches first would give the same */
+        pd_adapted_apply(p); /* touches only the weights: drawing the batches first would give the same */
         if ((st = pd_run_micro(&run, rng, step, &loss)) != PD_OK) goto done;
         float lr = pd_lr_at(&r->opt, step);
-        double gnorm = peft_step(p, &r->opt, step, lr);
+        double gnorm = pd_adapted_step(p, &r->opt, step, lr);
         bool stop = r->stop_at > 0 && step + 1 >= r->stop_at && step + 1 < r->steps;
         bool last = step + 1 == r->steps || stop;
         if ((st = pd_run_after_step(&run, step, loss, lr, gnorm, t0, last, last, &hooks)) != PD_OK) goto done;
@@ -373,6 +192,7 @@ static pd_status train_steps(peft_t *p, const pd_finetune_opts *o, pd_data *d, p
 done:
     PD_RUN_RESULT(res, run);
     pd_run_close(&run);
+    free(gr);
     return st;
 }
 
@@ -382,7 +202,7 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
     memset(res, 0, sizeof *res);
     if (!r->out) return pd_fail(PD_ERR_ARG, "finetune: no output path");
     pd_threads_set(r->threads);
-    peft_t p = {0};
+    pd_adapted p = {0};
     pd_data *d = NULL;
     char *cj = NULL, *ckpt_path = NULL, *keep[2] = {NULL, NULL};
     pd_gguf *rg = NULL;
@@ -407,26 +227,17 @@ pd_status pd_finetune_run(const pd_finetune_opts *oin, pd_finetune_result *res) 
     r->opt.total_steps = (int)(schedule > 0 ? schedule : 1);
     /* the base stays frozen in the engine (any stored type, dequantised exactly); its own vocabulary
      * and chat template render the training data */
-    p.m = pd_tmodel_load_frozen(o.base, r->B, r->T);
-    if (!p.m) { st = pd_fail_ctx(PD_ERR_FORMAT, "finetune: base model"); goto done; }
-    if ((st = adapter_for_base(&p, &o, fresh)) != PD_OK) goto done;
-    /* the adapted matrices get f32 copies (W_eff and its gradient); the rest of the base stays frozen
-     * in its stored type */
-    for (int l = 0; l < pd_tmodel_cfg(p.m)->n_layer && st == PD_OK; l++)
-        for (int t = 0; t < PD_AT_COUNT && st == PD_OK; t++) {
-            char name[96];
-            snprintf(name, sizeof name, "blk.%d.%s.weight", l, pd_adapter_target_tensor(t));
-            if (p.a->targets & (1u << t)) st = pd_tmodel_thaw(p.m, name);
-        }
-    if (st != PD_OK) goto done;
+    if ((st = pd_adapted_load(&p, o.base, r->B, r->T)) != PD_OK) { pd_fail_ctx(st, "finetune"); goto done; }
+    const pd_adapted_spec sp = spec_of(&o);
+    if ((st = pd_adapted_prepare(&p, &sp, fresh)) != PD_OK) goto done;
     if (r->task && r->data_path) { st = pd_fail(PD_ERR_ARG, "finetune: give a task or a data file, not both"); goto done; }
     if (r->task) d = pd_data_task(pd_tmodel_chat(p.m), r->task, r->dlo, r->dhi);
     else if (r->data_path) d = pd_data_file(pd_tmodel_chat(p.m), r->data_path, r->strict);
     if ((r->task || r->data_path) && !d) { st = PD_ERR_ARG; goto done; }
     const bool upd = fresh && o.method == PD_ADAPTER_SOKA && o.soka_init_update;
     if (upd && (st = calib_grads(&p, &o, d)) != PD_OK) goto done;
-    if ((st = peft_bind(&p, &o, fresh, upd ? pd_tmodel_grads(p.m) : NULL)) != PD_OK) goto done;
-    if (rg && (st = restore_moments(&p, rg, r->resume)) != PD_OK) goto done;
+    if ((st = pd_adapted_bind(&p, &sp, fresh, upd ? pd_tmodel_grads(p.m) : NULL)) != PD_OK) goto done;
+    if (rg && (st = pd_adapted_restore_moments(&p, rg, r->resume)) != PD_OK) goto done;
     res->n_params = pd_adapter_n_params(p.a);
     pd_finetune_opts saved = o;
     saved.run.steps = schedule; /* a checkpoint keeps the schedule it was started with */
@@ -438,6 +249,6 @@ done:
     free(cj); free(ckpt_path); free(keep[0]); free(keep[1]);
     pd_data_free(d);
     pd_gguf_close(rg);
-    peft_free(&p);
+    pd_adapted_free(&p);
     return st;
 }

@@ -6,47 +6,95 @@
  * backward, AdamW. The run around it (checkpoints, logs, evaluation) is rl_run.c. */
 #include "train_int.h"
 #include "ponder/rl.h"
+#include "ponder/adapted.h"
 #include "ponder/alloc.h"
+#include "ponder/dist.h"
 #include "ponder/budget.h"
 #include "ponder/data.h"
 #include "ponder/gen.h"
+#include "ponder/gguf.h"
 #include "ponder/model.h"
 #include "ponder/timer.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 /* ---- the weight view ---- */
 
+/* t (a tensor of the inference model) to the trainer's f32 copy of the same name; a frozen matrix
+ * (stored type, adapters) keeps the file's data */
 static pd_status repoint(pd_tmodel *m, pd_tensor *t) {
     if (!t->data) return PD_OK;
     for (int i = 0; i < m->n_tensors; i++) {
         const pd_ttensor *e = &m->tensors[i];
         if (!t->name || strcmp(t->name, e->name)) continue;
-        if (t->type != PD_TYPE_F32 || t->ne[0] != e->ne[0] || t->ne[1] != e->ne[1])
+        if (t->ne[0] != e->ne[0] || t->ne[1] != e->ne[1] || t->ne[2] != 1 || t->ne[3] != 1)
             return pd_fail(PD_ERR_STATE, "rl view: tensor '%s' does not match the trainer's layout", e->name);
+        if (pd_tmodel_is_frozen(m, i)) return PD_OK;
+        t->type = PD_TYPE_F32;
+        t->nb[0] = sizeof(float);
+        for (int d = 1; d < 4; d++) t->nb[d] = t->nb[d - 1] * (size_t)t->ne[d - 1];
         t->data = m->params + e->offset;
         return PD_OK;
     }
     return pd_fail(PD_ERR_STATE, "rl view: tensor '%s' has no trainer parameter", t->name ? t->name : "?");
 }
 
-pd_model *pd_rl_view(pd_tmodel *m) {
-    /* the snapshot gives a pd_model with the right config and tokenizer; its tensors then point into
-     * the trainer's parameters instead of the snapshot's buffer (which stays unused) */
-    pd_model *pm = pd_tmodel_snapshot(m);
-    if (!pm) return NULL;
-    pd_status st = repoint(m, &pm->tok_embd);
-    if (st == PD_OK) st = repoint(m, &pm->output_norm);
-    if (st == PD_OK) st = pm->cfg.tied_output ? (pm->output = pm->tok_embd, PD_OK) : repoint(m, &pm->output);
+/* every weight tensor of pm through fn */
+static pd_status each_weight(pd_model *pm, pd_status (*fn)(void *ctx, pd_tensor *t), void *ctx) {
+    pd_status st = fn(ctx, &pm->tok_embd);
+    if (st == PD_OK) st = fn(ctx, &pm->output_norm);
+    if (st == PD_OK && !pm->cfg.tied_output) st = fn(ctx, &pm->output);
     for (int l = 0; l < pm->cfg.n_layer && st == PD_OK; l++) {
         pd_layer *L = &pm->layers[l];
         pd_tensor *ts[] = {&L->attn_norm, &L->wq, &L->wk, &L->wv, &L->wqkv, &L->bq, &L->bk, &L->bv, &L->q_norm,
                            &L->k_norm, &L->wo, &L->ffn_norm, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
-        for (size_t k = 0; k < sizeof ts / sizeof ts[0] && st == PD_OK; k++) st = repoint(m, ts[k]);
+        for (size_t k = 0; k < sizeof ts / sizeof ts[0] && st == PD_OK; k++) st = fn(ctx, ts[k]);
     }
-    if (st != PD_OK) { pd_model_free(pm); return NULL; }
+    if (st == PD_OK && pm->cfg.tied_output) pm->output = pm->tok_embd;
+    return st;
+}
+
+static pd_status repoint_fn(void *ctx, pd_tensor *t) { return repoint(ctx, t); }
+
+pd_model *pd_rl_view(pd_tmodel *m) {
+    /* The config and tokenizer of an inference model, whose weight tensors then point into the
+     * trainer's parameters. A model loaded from a GGUF file is opened again (mapped, its weights
+     * never read: no copy); one made in memory comes from a snapshot (an in-memory GGUF whose
+     * weights stay unused). */
+    pd_model *pm = NULL;
+    if (m->src && m->src->gguf) {
+        const char *path = pd_gguf_path(m->src->gguf);
+        FILE *f = path ? fopen(path, "rb") : NULL;
+        char magic[4] = {0};
+        bool gguf = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
+        if (f) fclose(f);
+        if (gguf) pm = pd_model_load(path);
+    }
+    if (!pm) pm = pd_tmodel_snapshot(m);
+    if (!pm) return NULL;
+    if (pm->cfg.n_layer != m->cfg.n_layer || pm->cfg.n_vocab != m->cfg.n_vocab ||
+        each_weight(pm, repoint_fn, m) != PD_OK) {
+        if (pm->cfg.n_layer != m->cfg.n_layer || pm->cfg.n_vocab != m->cfg.n_vocab)
+            pd_fail(PD_ERR_STATE, "rl view: the model file changed since it was loaded");
+        pd_model_free(pm);
+        return NULL;
+    }
+    return pm;
+}
+
+/* the base with the adapter off: the policy's view with each adapted matrix at its base values */
+static pd_status unadapt_fn(void *ctx, pd_tensor *t) {
+    const float *w0 = t->name ? pd_adapted_base(ctx, t->name) : NULL;
+    if (w0) t->data = (void *)w0;
+    return PD_OK;
+}
+
+static pd_model *base_view(pd_adapted *ad) {
+    pd_model *pm = pd_rl_view(ad->m);
+    if (pm && each_weight(pm, unadapt_fn, ad) != PD_OK) { pd_model_free(pm); return NULL; }
     return pm;
 }
 
@@ -92,6 +140,7 @@ typedef struct {
 
 struct pd_rl {
     pd_tmodel *m, *ref;
+    pd_adapted *ad;             /* RL through an adapter (NULL: the full model) */
     pd_model *view, *ref_view;
     pd_kv *ref_kv;
     pd_rl_cfg c;
@@ -141,7 +190,7 @@ void pd_rl_free(pd_rl *r) {
     free(r);
 }
 
-pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_source *src) {
+static pd_rl *rl_new(pd_tmodel *m, pd_tmodel *ref, pd_adapted *ad, const pd_rl_cfg *c, const pd_rl_source *src) {
     if (c->B < 1 || c->G < 2 || c->max_tokens < 1 || c->ppo_epochs < 1 || c->minibatches < 1 || c->micro_rows < 1) {
         pd_fail(PD_ERR_ARG, "rl: need prompts >= 1, group >= 2, max tokens >= 1, epochs >= 1, minibatches >= 1");
         return NULL;
@@ -150,7 +199,7 @@ pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_s
         pd_fail(PD_ERR_ARG, "rl: %d minibatches for %d sequences per step", c->minibatches, c->B * c->G);
         return NULL;
     }
-    if (c->beta > 0 && !ref) { pd_fail(PD_ERR_ARG, "rl: a KL weight needs a reference model"); return NULL; }
+    if (c->beta > 0 && !ref && !ad) { pd_fail(PD_ERR_ARG, "rl: a KL weight needs a reference model"); return NULL; }
     if (!(c->temperature > 0)) { pd_fail(PD_ERR_ARG, "rl: the sampling temperature must be positive"); return NULL; }
     if (c->sampler_old_logp && c->temperature != 1.0f) {
         pd_fail(PD_ERR_ARG, "rl: the sampler records untempered log-probs; with temperature %g pi_old must come "
@@ -160,7 +209,8 @@ pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_s
     pd_rl *r = pd_calloc(1, sizeof *r);
     if (!r) return NULL;
     r->m = m;
-    r->ref = c->beta > 0 ? ref : NULL;
+    r->ref = c->beta > 0 && !ad ? ref : NULL;
+    r->ad = ad;
     r->c = *c;
     r->src = *src;
     if (src->jsonl) {
@@ -179,14 +229,16 @@ pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_s
     }
     if (!(r->view = pd_rl_view(m))) goto fail;
     if (!r->view->tok) { pd_fail(PD_ERR_STATE, "rl: the model has no tokenizer"); goto fail; }
-    if (r->ref) {
+    if (ad && c->beta > 0) {   /* the reference is the base with the adapter off: no second copy */
+        if (!(r->ref_view = base_view(ad))) goto fail;
+    } else if (r->ref) {
         if (pd_tmodel_n_params(r->ref) != pd_tmodel_n_params(m)) {
             pd_fail(PD_ERR_ARG, "rl: the reference model's shape differs from the policy's");
             goto fail;
         }
         if (!(r->ref_view = pd_rl_view(r->ref))) goto fail;
-        if (!(r->ref_kv = pd_kv_new(&r->ref_view->cfg, 1, m->T, PD_TYPE_F32))) goto fail;
     }
+    if (r->ref_view && !(r->ref_kv = pd_kv_new(&r->ref_view->cfg, 1, m->T, PD_TYPE_F32))) goto fail;
     r->n_ctx = m->T;   /* prompt + response must fit the learner's rows */
     pd_gen_params gp = {.n_seq_max = c->B * c->G + 1, .n_ctx = r->n_ctx, .kv_type = PD_TYPE_F32, .n_batch = 512};
     if (!(r->gen = pd_gen_new(r->view, &gp))) goto fail;
@@ -195,6 +247,16 @@ pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_s
 fail:
     pd_rl_free(r);
     return NULL;
+}
+
+pd_rl *pd_rl_new(pd_tmodel *m, pd_tmodel *ref, const pd_rl_cfg *c, const pd_rl_source *src) {
+    return rl_new(m, ref, NULL, c, src);
+}
+
+pd_rl *pd_rl_new_adapted(pd_adapted *ad, const pd_rl_cfg *c, const pd_rl_source *src) {
+    if (!ad || !ad->m || !ad->n) { pd_fail(PD_ERR_ARG, "rl: the adapted model is not bound"); return NULL; }
+    pd_adapted_apply(ad);   /* the engine's adapted matrices hold W_eff from the start */
+    return rl_new(ad->m, NULL, ad, c, src);
 }
 
 pd_model *pd_rl_model(pd_rl *r) { return r->view; }
@@ -405,12 +467,153 @@ static void flat_free(flat_t *f) {
     free(f->lp_raw); free(f->mask);
 }
 
+/* ---- under mpirun (ponder/dist.h; hooks of helper "mpi", issue 15) ----
+ * Rollouts: rank r generates the groups of its block of each round's prompts; the seeds of the other
+ * blocks are drawn and skipped, so every sample keeps its one-process seed. The sequences are then
+ * gathered onto every rank, which judge, keep and learn from the same batch as one process would.
+ * Learner: each rank forwards and backwards its block of every pass's sequences; the log-probs, loss
+ * and statistics of the pass are summed over the ranks (each value comes from one rank: exact), the
+ * gradients before each optimizer step (update): the weights stay identical on every rank. */
+static int put_seq(pd_buf *b, const rl_seq *q) {
+    int32_t h[5] = {q->item, q->n, q->n_prompt, q->n_think, q->n_answer};
+    uint8_t t = q->truncated;
+    return pd_buf_append(b, h, sizeof h) || pd_buf_append(b, &t, 1) ||
+           pd_buf_append(b, q->tok, sizeof(int32_t) * (size_t)q->n) ||
+           pd_buf_append(b, q->lp_old, sizeof(float) * (size_t)(q->n - q->n_prompt));
+}
+
+static pd_status get_seq(const char **p, const char *end, rl_seq *q) {
+    int32_t h[5];
+    uint8_t t;
+    if ((size_t)(end - *p) < sizeof h + 1) return PD_ERR_FORMAT;
+    memcpy(h, *p, sizeof h); memcpy(&t, *p + sizeof h, 1);
+    *p += sizeof h + 1;
+    int nr = h[1] - h[2];
+    if (h[1] <= 0 || nr < 0 || (size_t)(end - *p) < sizeof(int32_t) * (size_t)h[1] + sizeof(float) * (size_t)nr)
+        return PD_ERR_FORMAT;
+    memset(q, 0, sizeof *q);
+    q->item = h[0]; q->n = h[1]; q->n_prompt = h[2]; q->n_think = h[3]; q->n_answer = h[4]; q->truncated = t;
+    q->tok = pd_malloc(sizeof(int32_t) * (size_t)q->n);
+    q->lp_old = pd_malloc(sizeof(float) * (size_t)(nr > 0 ? nr : 1));
+    if (!q->tok || !q->lp_old) return PD_ERR_NOMEM;
+    memcpy(q->tok, *p, sizeof(int32_t) * (size_t)q->n);
+    *p += sizeof(int32_t) * (size_t)q->n;
+    memcpy(q->lp_old, *p, sizeof(float) * (size_t)nr);
+    *p += sizeof(float) * (size_t)nr;
+    return PD_OK;
+}
+
+static pd_status rollout(pd_rl *r, pd_rng *rng, const pd_task_item *items, int n, int item0, rl_seq *seqs);
+
+/* rollout() of the round's n items, spread over the ranks; seqs[n·G] complete on every rank */
+static pd_status rollout_shared(pd_rl *r, pd_rng *rng, const pd_task_item *items, int n, rl_seq *seqs) {
+    if (!pd_dist_on()) return rollout(r, rng, items, n, 0, seqs);
+    int64_t G = r->c.G, lo, hi;
+    pd_dist_share(n, pd_dist_rank(), pd_dist_size(), &lo, &hi);
+    pd_rng mine = *rng;
+    for (int64_t k = 0; k < lo * G; k++) pd_rng_u64(&mine);   /* the earlier blocks' seeds */
+    pd_status st = rollout(r, &mine, items + lo, (int)(hi - lo), (int)lo, seqs + lo * G);
+    for (int64_t k = 0; k < n * G; k++) pd_rng_u64(rng);       /* every seed of the round */
+    pd_buf b = {0};
+    for (int64_t k = lo * G; k < hi * G && st == PD_OK; k++)
+        if (put_seq(&b, &seqs[k])) st = PD_ERR_NOMEM;
+    void *all = NULL;
+    size_t all_n = 0;
+    if (st == PD_OK) st = pd_dist_gather(b.data ? b.data : "", b.len, true, 0, &all, &all_n, NULL);
+    pd_buf_free(&b);
+    const char *p = all, *end = p + all_n;
+    for (int64_t k = 0; k < n * G && st == PD_OK; k++) {
+        if (k >= lo * G && k < hi * G) {   /* ours: already in place; skip its bytes */
+            rl_seq tmp;
+            st = get_seq(&p, end, &tmp);
+            seq_free(&tmp);
+        } else {
+            st = get_seq(&p, end, &seqs[k]);
+        }
+    }
+    if (st == PD_OK && p != end) st = PD_ERR_FORMAT;
+    free(all);
+    if (st == PD_ERR_FORMAT) pd_fail(st, "rl: the rollouts gathered from the ranks are malformed");
+    return st;
+}
+
+typedef struct {
+    const int *idx;             /* the whole pass */
+    int n, lo, hi;              /* this rank: idx[lo .. hi) */
+    pd_rl_lstats *ls, ls0;      /* accumulators and their values before the pass */
+    double *loss, *ent_sum, *ent_n, loss0, ent0, entn0;
+} dist_pass;
+
+static void dist_pass_begin(dist_pass *d, const int **idx, int *n, pd_rl_lstats *ls, double *loss, double *ent_sum,
+                            double *ent_n) {
+    memset(d, 0, sizeof *d);
+    d->idx = *idx; d->n = *n; d->hi = *n;
+    if (!pd_dist_on()) return;
+    int64_t lo, hi;
+    pd_dist_share(*n, pd_dist_rank(), pd_dist_size(), &lo, &hi);
+    d->lo = (int)lo; d->hi = (int)hi;
+    *idx += lo;
+    *n = (int)(hi - lo);
+    d->ls = ls; d->loss = loss; d->ent_sum = ent_sum; d->ent_n = ent_n;
+    if (ls) d->ls0 = *ls;
+    if (loss) d->loss0 = *loss;
+    if (ent_sum) { d->ent0 = *ent_sum; d->entn0 = *ent_n; }
+}
+
+/* sum the pass's per-token results and accumulator increments over the ranks */
+static pd_status dist_pass_end(dist_pass *d, flat_t *f, bool with_old) {
+    if (!pd_dist_on()) return PD_OK;
+    int arrays = with_old ? 3 : 2;
+    size_t tot = 0;
+    for (int i = 0; i < d->n; i++) tot += (size_t)f->len[d->idx[i]];
+    size_t nb = tot * (size_t)arrays + 6;
+    double *b = pd_calloc(nb, sizeof *b);
+    if (!b) return PD_ERR_NOMEM;
+    double *x = b;
+    for (int i = 0; i < d->n; i++) {
+        int si = d->idx[i], L = f->len[si];
+        if (i >= d->lo && i < d->hi) {
+            memcpy(x, f->lp + f->start[si], sizeof(double) * (size_t)L);
+            memcpy(x + tot, f->lp_raw + f->start[si], sizeof(double) * (size_t)L);
+            if (with_old) memcpy(x + 2 * tot, f->lp_old + f->start[si], sizeof(double) * (size_t)L);
+        }
+        x += L;
+    }
+    double *sc = b + tot * (size_t)arrays;
+    if (d->ls) { sc[0] = d->ls->clipped - d->ls0.clipped; sc[1] = d->ls->tokens - d->ls0.tokens; sc[2] = d->ls->kl_sum - d->ls0.kl_sum; }
+    if (d->loss) sc[3] = *d->loss - d->loss0;
+    if (d->ent_sum) { sc[4] = *d->ent_sum - d->ent0; sc[5] = *d->ent_n - d->entn0; }
+    pd_status st = pd_dist_sum_f64(b, nb);
+    double rmax = d->ls ? d->ls->ratio_dev_max : 0;
+    if (st == PD_OK) st = pd_dist_max_f64(&rmax, 1);
+    if (st == PD_OK) {
+        x = b;
+        for (int i = 0; i < d->n; i++) {
+            int si = d->idx[i], L = f->len[si];
+            memcpy(f->lp + f->start[si], x, sizeof(double) * (size_t)L);
+            memcpy(f->lp_raw + f->start[si], x + tot, sizeof(double) * (size_t)L);
+            if (with_old) memcpy(f->lp_old + f->start[si], x + 2 * tot, sizeof(double) * (size_t)L);
+            x += L;
+        }
+        if (d->ls) {
+            d->ls->clipped = d->ls0.clipped + sc[0]; d->ls->tokens = d->ls0.tokens + sc[1];
+            d->ls->kl_sum = d->ls0.kl_sum + sc[2]; d->ls->ratio_dev_max = rmax;
+        }
+        if (d->loss) *d->loss = d->loss0 + sc[3];
+        if (d->ent_sum) { *d->ent_sum = d->ent0 + sc[4]; *d->ent_n = d->entn0 + sc[5]; }
+    }
+    free(b);
+    return st;
+}
+
 /* Forward the sequences idx[0..n) in chunks of the model's rows; for each chunk fill f->lp (and the
  * entropy sums), and with `learn` also run the surrogate and backward with the minibatch normalisers. */
 static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool learn, bool old_from_new,
                             double norm_seqs, double norm_tokens, pd_rl_lstats *ls, double *loss, double *ent_sum,
                             double *ent_n) {
     pd_tmodel *m = r->m;
+    dist_pass dp;   /* mpirun: this rank's block of idx; the results summed at the end (dist_pass_end) */
+    dist_pass_begin(&dp, &idx, &n, ls, loss, ent_sum, ent_n);
     int V = m->cfg.n_vocab, T = 1;
     for (int i = 0; i < n; i++) if (r->seqs[idx[i]].n > T) T = r->seqs[idx[i]].n;
     if (T > m->T) return pd_fail(PD_ERR_RANGE, "rl: a sequence of %d tokens exceeds the learner's %d", T, m->T);
@@ -474,13 +677,14 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
         pd_tr_model_backward(&m->cfg, &m->p, &m->g, &m->a, &m->ga, m->cs, tk, NULL, nr, T);
     }
     free(tk); free(p); free(cs); free(cl); free(ca);
-    return PD_OK;
+    return dist_pass_end(&dp, f, learn && old_from_new);
 }
 
-pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, pd_rl_stats *s) {
+/* Rounds of B prompts: draw, roll out, reward, advantages; the kept groups (all of the first B, or
+ * with dynamic sampling the first B non-degenerate ones over at most max_draws rounds) move into
+ * r's batch. */
+static pd_status collect(pd_rl *r, pd_rng *rng, pd_rl_stats *s) {
     const pd_rl_cfg *c = &r->c;
-    memset(s, 0, sizeof *s);
-    batch_free(r);
     int G = c->G;
     r->items = pd_calloc((size_t)c->B, sizeof *r->items);
     r->seqs = pd_calloc((size_t)c->B * G, sizeof *r->seqs);
@@ -494,12 +698,11 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     pd_status st = r->items && r->seqs && items && rs && rw && ad && zv && r->reward && r->adv && r->resp_len
                        ? PD_OK : PD_ERR_NOMEM;
     int rounds = c->dynamic_sampling ? (c->max_draws > 0 ? c->max_draws : 1) : 1, zero_kept = 0, zero_dropped = 0;
-    double w0 = pd_time_now(), c0 = cpu_now();
     for (int round = 0; round < rounds && st == PD_OK && r->n_items < c->B; round++) {
         int n = c->B;
         for (int i = 0; i < n && st == PD_OK; i++) st = draw_item(r, rng, &items[i]);
         double tr = pd_time_now();
-        if (st == PD_OK) st = rollout(r, rng, items, n, 0, rs);
+        if (st == PD_OK) st = rollout_shared(r, rng, items, n, rs);
         s->t_rollout += pd_time_now() - tr;
         double tw = pd_time_now();
         if (st == PD_OK) {
@@ -538,19 +741,14 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     for (int k = 0; rs && k < c->B * G; k++) seq_free(&rs[k]);
     for (int i = 0; items && i < c->B; i++) pd_task_item_free(&items[i]);
     free(items); free(rs); free(rw); free(ad); free(zv);
-    s->rollout_cpu = cpu_now() - c0;
     s->groups_kept = r->n_items;
     s->dropped_frac = s->groups_drawn ? (double)zero_dropped / s->groups_drawn : 0;
     s->zero_var_frac = r->n_items ? (double)zero_kept / r->n_items : 0;
-    for (int i = 0; i < r->n_seqs && st == PD_OK && r->ref; i++) st = ref_logprobs(r, &r->seqs[i]);
-    if (st != PD_OK) return st;
-    r->vtok = pd_malloc(sizeof(*r->vtok) * (size_t)(r->n_seqs + 1));
-    r->vn = pd_malloc(sizeof(int) * (size_t)(r->n_seqs + 1));
-    r->vnp = pd_malloc(sizeof(int) * (size_t)(r->n_seqs + 1));
-    if (!r->vtok || !r->vn || !r->vnp) return PD_ERR_NOMEM;
-    for (int i = 0; i < r->n_seqs; i++) { r->vtok[i] = r->seqs[i].tok; r->vn[i] = r->seqs[i].n; r->vnp[i] = r->seqs[i].n_prompt; }
+    return st;
+}
 
-    /* statistics of the kept batch */
+/* reward, accuracy and length statistics of the kept batch */
+static void batch_stats(const pd_rl *r, pd_rl_stats *s) {
     int N = r->n_seqs;
     double nc = 0, ni = 0;
     for (int i = 0; i < N; i++) {
@@ -569,56 +767,88 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     }
     s->len_correct = nc ? s->len_correct / nc : NAN;
     s->len_incorrect = ni ? s->len_incorrect / ni : NAN;
-    s->lr = pd_lr_at(&c->opt, *opt_step);
-    s->logp_maxdiff = NAN;
-    s->t_rollout = pd_time_now() - w0 - s->t_reward;   /* drawing + generating + reference */
-    if (!N) return PD_OK;
+}
 
-    /* the learner */
-    double l0 = pd_time_now(), lc0 = cpu_now();
-    flat_t f = {0};
-    f.n = N;
-    f.start = pd_malloc(sizeof(int) * (size_t)N); f.len = pd_malloc(sizeof(int) * (size_t)N);
-    f.adv = pd_malloc(sizeof(double) * (size_t)N);
+/* the batch's response tokens as flat arrays (advantages, sampler and reference log-probs, masks) */
+static pd_status flat_build(const pd_rl *r, flat_t *f) {
+    int N = r->n_seqs;
+    memset(f, 0, sizeof *f);
+    f->n = N;
+    f->start = pd_malloc(sizeof(int) * (size_t)N); f->len = pd_malloc(sizeof(int) * (size_t)N);
+    f->adv = pd_malloc(sizeof(double) * (size_t)N);
     int64_t tot = 0;
-    for (int i = 0; f.start && f.len && i < N; i++) { f.start[i] = (int)tot; f.len[i] = r->seqs[i].n - r->seqs[i].n_prompt; tot += f.len[i]; }
-    f.total = tot;
-    size_t nt = (size_t)(tot > 0 ? tot : 1);
-    f.lp = pd_malloc(sizeof(double) * nt); f.lp_old = pd_malloc(sizeof(double) * nt); f.dlp = pd_malloc(sizeof(double) * nt);
-    f.mask = pd_malloc(nt);
-    f.lp_raw = pd_malloc(sizeof(double) * nt);
-    if (r->ref) f.lp_ref = pd_malloc(sizeof(double) * nt);
-    int *order = pd_malloc(sizeof(int) * (size_t)N);
-    if (!f.start || !f.len || !f.adv || !f.lp || !f.lp_old || !f.dlp || !f.mask || !f.lp_raw || (r->ref && !f.lp_ref) ||
-        !order) {
-        flat_free(&f); free(order);
-        return PD_ERR_NOMEM;
+    for (int i = 0; f->start && f->len && i < N; i++) {
+        f->start[i] = (int)tot; f->len[i] = r->seqs[i].n - r->seqs[i].n_prompt; tot += f->len[i];
     }
+    f->total = tot;
+    size_t nt = (size_t)(tot > 0 ? tot : 1);
+    f->lp = pd_malloc(sizeof(double) * nt); f->lp_old = pd_malloc(sizeof(double) * nt);
+    f->dlp = pd_malloc(sizeof(double) * nt); f->mask = pd_malloc(nt); f->lp_raw = pd_malloc(sizeof(double) * nt);
+    if (r->ref_view) f->lp_ref = pd_malloc(sizeof(double) * nt);
+    if (!f->start || !f->len || !f->adv || !f->lp || !f->lp_old || !f->dlp || !f->mask || !f->lp_raw ||
+        (r->ref_view && !f->lp_ref))
+        return PD_ERR_NOMEM;
     for (int i = 0; i < N; i++) {
         const rl_seq *q = &r->seqs[i];
-        f.adv[i] = r->adv[i];
-        order[i] = i;
-        for (int k = 0; k < f.len[i]; k++) {
-            int fk = f.start[i] + k;
-            f.lp_old[fk] = q->lp_old[k];
-            f.mask[fk] = isfinite(q->lp_old[k]) && !(c->overlong_filter && q->truncated);
-            if (f.lp_ref) f.lp_ref[fk] = q->lp_ref[k];
+        f->adv[i] = r->adv[i];
+        for (int k = 0; k < f->len[i]; k++) {
+            int fk = f->start[i] + k;
+            f->lp_old[fk] = q->lp_old[k];
+            f->mask[fk] = isfinite(q->lp_old[k]) && !(r->c.overlong_filter && q->truncated);
+            if (f->lp_ref) f->lp_ref[fk] = q->lp_ref[k];
         }
     }
+    return PD_OK;
+}
+
+static double logp_maxdiff(const flat_t *f, const double *ref) {
+    double md = 0;
+    for (int64_t k = 0; k < f->total; k++)
+        if (f->mask[k] && fabs(f->lp_raw[k] - ref[k]) > md) md = fabs(f->lp_raw[k] - ref[k]);
+    return md;
+}
+
+/* One optimizer step from the gradients the learner accumulated in the engine: the full model's
+ * AdamW, or the adapter's factors (then W_eff is rebuilt, so the next rollout reads it). A
+ * non-finite loss, weight or gradient stops the run first (train/loop.c's check). *gnorm: the
+ * gradient norm before clipping. */
+static pd_status update(pd_rl *r, int64_t *opt_step, double loss, double *gnorm) {
+    if (pd_dist_on()) PD_TRY(pd_tmodel_sum_grads(r->m));   /* mpirun: every rank's share of the gradient */
+    PD_TRY(pd_tmodel_check_finite(r->m, *opt_step, loss));
+    float lr = pd_lr_at(&r->c.opt, *opt_step);
+    if (r->ad) {
+        *gnorm = pd_adapted_step(r->ad, &r->c.opt, *opt_step, lr);
+        pd_adapted_apply(r->ad);
+    } else {
+        *gnorm = pd_tmodel_adamw(r->m, &r->c.opt, *opt_step, lr);
+    }
+    if (pd_dist_verify()) PD_TRY(pd_dist_same(r->m->params, r->m->n_params * sizeof(float), "weights"));
+    (*opt_step)++;
+    return PD_OK;
+}
+
+/* the learner: μ epochs × K minibatches over the kept batch, one optimizer step per minibatch */
+static pd_status learn(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, pd_rl_stats *s) {
+    const pd_rl_cfg *c = &r->c;
+    int N = r->n_seqs;
+    double l0 = pd_time_now(), lc0 = cpu_now();
+    flat_t f;
+    int *order = pd_malloc(sizeof(int) * (size_t)N);
+    pd_status st = flat_build(r, &f);
+    if (st == PD_OK && !order) st = PD_ERR_NOMEM;
+    for (int i = 0; order && i < N; i++) order[i] = i;
     /* π_old: by default the learner's own forward before any update (as verl recomputes it), so the
      * ratio starts at 1 to rounding whatever the inference kernels do; the sampler's log-probs are
      * compared with it (logp_maxdiff). sampler_old_logp uses the sampler's log-probs as π_old. */
     int K = c->minibatches, n_upd = 0;
     bool single = c->ppo_epochs * K == 1, recompute = !c->sampler_old_logp;
     double *lp_sampler = NULL;
-    if (check_logp || (recompute && !single)) {
+    if (st == PD_OK && (check_logp || (recompute && !single))) {
         st = learn_pass(r, &f, order, N, false, false, 0, 0, NULL, NULL, NULL, NULL);
-        double md = 0;
-        for (int64_t k = 0; k < tot; k++)
-            if (f.mask[k] && fabs(f.lp_raw[k] - f.lp_old[k]) > md) md = fabs(f.lp_raw[k] - f.lp_old[k]);
-        s->logp_maxdiff = md;
-        if (recompute && !single) memcpy(f.lp_old, f.lp, sizeof(double) * (size_t)tot);
-    } else if (single) {
+        s->logp_maxdiff = logp_maxdiff(&f, f.lp_old);
+        if (recompute && !single) memcpy(f.lp_old, f.lp, sizeof(double) * (size_t)f.total);
+    } else if (st == PD_OK && single) {
+        size_t nt = (size_t)(f.total > 0 ? f.total : 1);
         lp_sampler = pd_malloc(sizeof(double) * nt);   /* to measure the sampler against the learner */
         if (lp_sampler) memcpy(lp_sampler, f.lp_old, sizeof(double) * nt);
     }
@@ -636,19 +866,13 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
             for (int i = a; i < b; i++)
                 for (int t = 0; t < f.len[order[i]]; t++) ntok += f.mask[f.start[order[i]] + t];
             pd_tmodel_zero_grad(r->m);
-            double ml = 0;
+            double ml = 0, g = 0;
             st = learn_pass(r, &f, order + a, b - a, true, single && recompute, (double)(b - a), ntok, &ls, &ml,
                             e == 0 ? &ent : NULL, e == 0 ? &ent_n : NULL);
-            if (st != PD_OK) break;
-            if (lp_sampler) {
-                double md = 0;
-                for (int64_t q = 0; q < tot; q++)
-                    if (f.mask[q] && fabs(f.lp_raw[q] - lp_sampler[q]) > md) md = fabs(f.lp_raw[q] - lp_sampler[q]);
-                s->logp_maxdiff = md;
-            }
-            float lr = pd_lr_at(&c->opt, *opt_step);
-            gsum += pd_tmodel_adamw(r->m, &c->opt, *opt_step, lr);
-            (*opt_step)++;
+            if (st == PD_OK && lp_sampler) s->logp_maxdiff = logp_maxdiff(&f, lp_sampler);
+            if (st != PD_OK || ntok == 0) continue;   /* a minibatch with no loss token: no update */
+            if ((st = update(r, opt_step, ml, &g)) != PD_OK) break;
+            gsum += g;
             loss += ml;
             n_upd++;
         }
@@ -666,4 +890,28 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     free(order);
     free(lp_sampler);
     return st;
+}
+
+pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, pd_rl_stats *s) {
+    memset(s, 0, sizeof *s);
+    batch_free(r);
+    double w0 = pd_time_now(), c0 = cpu_now();
+    pd_status st = collect(r, rng, s);
+    s->rollout_cpu = cpu_now() - c0;
+    for (int i = 0; i < r->n_seqs && st == PD_OK && r->ref_view; i++) st = ref_logprobs(r, &r->seqs[i]);
+    if (st != PD_OK) return st;
+    r->vtok = pd_malloc(sizeof(*r->vtok) * (size_t)(r->n_seqs + 1));
+    r->vn = pd_malloc(sizeof(int) * (size_t)(r->n_seqs + 1));
+    r->vnp = pd_malloc(sizeof(int) * (size_t)(r->n_seqs + 1));
+    if (!r->vtok || !r->vn || !r->vnp) return PD_ERR_NOMEM;
+    for (int i = 0; i < r->n_seqs; i++) {
+        r->vtok[i] = r->seqs[i].tok; r->vn[i] = r->seqs[i].n; r->vnp[i] = r->seqs[i].n_prompt;
+    }
+    batch_stats(r, s);
+    s->lr = pd_lr_at(&r->c.opt, *opt_step);
+    s->logp_maxdiff = NAN;
+    s->t_rollout = pd_time_now() - w0 - s->t_reward;   /* drawing + generating + reference */
+    if (!r->n_seqs) return PD_OK;
+    pd_run_test_poison(r->m, *opt_step);
+    return learn(r, rng, opt_step, check_logp, s);
 }

@@ -9,8 +9,11 @@
  * the uninterrupted one bit for bit. */
 #include "train_int.h"
 #include "ponder/rl.h"
+#include "ponder/adapted.h"
 #include "ponder/alloc.h"
+#include "ponder/dist.h"
 #include "ponder/gen.h"
+#include "ponder/gguf.h"
 #include "ponder/model.h"
 #include "ponder/plot.h"
 #include "ponder/threads.h"
@@ -29,6 +32,7 @@ void pd_rl_opts_default(pd_rl_opts *o, pd_rl_algo algo) {
     o->run.eval_n = 0;
     o->run.max_new = 256;
     o->run.B = 16;
+    pd_adapted_spec_default(&o->adapter_spec);
 }
 
 static char *config_json(const pd_rl_opts *o, int64_t opt_step) {
@@ -38,6 +42,7 @@ static char *config_json(const pd_rl_opts *o, int64_t opt_step) {
     const pd_rl_cfg *c = &o->rl;
     cJSON_AddStringToObject(j, "kind", "rl");
     if (o->model) cJSON_AddStringToObject(j, "model", o->model);
+    if (o->adapter) cJSON_AddStringToObject(j, "adapter", pd_adapter_method_name(o->adapter_spec.method));
     cJSON_AddStringToObject(j, "algo", pd_rl_algo_name(c->algo));
     cJSON_AddStringToObject(j, "agg", pd_rl_agg_name(c->agg));
 #define N(k, v) cJSON_AddNumberToObject(j, k, (double)(v))
@@ -112,22 +117,58 @@ static pd_status plot_curves(const char *path, const curves_t *cv, const char *a
     return pd_plot_write(&p, path);
 }
 
-static pd_status save_all(pd_tmodel *m, const pd_rl_opts *o, const char *ckpt, int64_t step, const pd_rng *rng,
-                          int64_t opt_step, bool final) {
-    char *cj = config_json(o, opt_step);
+/* everything a run holds */
+typedef struct {
+    pd_rl_opts o;               /* the settings (a resumed run's come from its checkpoint) */
+    char ckpt[1024];
+    char *keep, *model_keep;    /* strings restored from a checkpoint */
+    pd_tmodel *m, *ref;         /* full-model RL: the policy, the KL reference (or NULL) */
+    pd_adapted ad;              /* RL through an adapter (o.adapter): base + adapter */
+    pd_rl *r;
+    FILE *log;
+    pd_task_item *items;
+    int n_items;
+    curves_t cv;
+    pd_rng rng;
+    int64_t start, opt_step;
+    pd_progress pg;
+} run_t;
+
+/* an adapter run's checkpoint: the RL keys and the factors' moments beside the adapter's tensors */
+typedef struct {
+    const run_t *x;
+    int64_t step;
+    const char *cj;
+} ackpt_ctx;
+
+static pd_status adapter_ckpt_extra(pd_gguf_writer *w, void *vctx) {
+    const ackpt_ctx *c = vctx;
+    PD_TRY(pd_gguf_set_u64(w, "ponder.rl.step", (uint64_t)c->step));
+    PD_TRY(pd_gguf_set_arr(w, "ponder.rl.rng", PD_GGUF_U64, c->x->rng.s, 4));
+    PD_TRY(pd_gguf_set_str(w, "ponder.rl.config", c->cj));
+    return pd_adapted_save_moments(&c->x->ad, w);
+}
+
+/* the checkpoint (and with final the result: the model, or the adapter) after `step` steps */
+static pd_status save_all(const run_t *x, int64_t step, bool final) {
+    if (pd_dist_rank() > 0) return PD_OK;   /* mpirun: rank 0 writes (dist hook) */
+    char *cj = config_json(&x->o, x->opt_step);
     if (!cj) return PD_ERR_NOMEM;
-    pd_tckpt_info info = {.step = step, .rng = *rng, .config_json = cj, .with_optimizer = true};
-    pd_status st = pd_tmodel_save(m, ckpt, &info);
-    if (st == PD_OK && final) {
-        info.with_optimizer = false;
-        st = pd_tmodel_save(m, o->run.out, &info);
+    pd_status st;
+    if (x->o.adapter) {
+        ackpt_ctx c = {x, step, cj};
+        st = pd_adapter_save_ex(x->ad.a, x->ckpt, adapter_ckpt_extra, &c);
+        if (st == PD_OK && final) st = pd_adapter_save(x->ad.a, x->o.run.out);
+    } else {
+        pd_tckpt_info info = {.step = step, .rng = x->rng, .config_json = cj, .with_optimizer = true};
+        st = pd_tmodel_save(x->m, x->ckpt, &info);
+        if (st == PD_OK && final) {
+            info.with_optimizer = false;
+            st = pd_tmodel_save(x->m, x->o.run.out, &info);
+        }
     }
     free(cj);
     return st;
-}
-
-static pd_status evaluate(pd_rl *r, const pd_task_item *items, int n, int max_new, pd_geval *ge) {
-    return pd_train_greedy_eval(pd_rl_model(r), items, n, max_new, NULL, ge);
 }
 
 static void json_num(FILE *f, const char *k, double v) {
@@ -135,182 +176,279 @@ static void json_num(FILE *f, const char *k, double v) {
     else fprintf(f, ",\"%s\":null", k);
 }
 
-/* The policy with a learner capacity that fits: sequences up to max_tokens + 512 prompt tokens (or
+/* The learner's capacity for the model at path: sequences up to max_tokens + 512 prompt tokens (or
  * the model's context), and rows cut down so that a chunk's logits stay near 32M floats (big
- * vocabularies). The model is read twice (a 1x1 probe for its shape). */
-static pd_tmodel *load_policy(const char *path, pd_rl_opts *o, pd_tckpt_info *info, bool *has_opt) {
-    pd_tmodel *probe = pd_tmodel_load(path, 1, 1, NULL, NULL);
-    if (!probe) return NULL;
+ * vocabularies). Read from a 1x1 probe of the file. */
+static pd_status fit_capacity(const char *path, pd_rl_opts *o, bool frozen, int *T) {
+    pd_tmodel *probe = frozen ? pd_tmodel_load_frozen(path, 1, 1) : pd_tmodel_load(path, 1, 1, NULL, NULL);
+    if (!probe) return PD_ERR_FORMAT;
     const pd_tcfg *c = pd_tmodel_cfg(probe);
-    int64_t T = (int64_t)o->rl.max_tokens + 512, V = c->n_vocab;
-    if (T > c->n_ctx) T = c->n_ctx;
+    int64_t t = (int64_t)o->rl.max_tokens + 512, V = c->n_vocab;
+    if (t > c->n_ctx) t = c->n_ctx;
     int rows = o->run.B > 0 ? o->run.B : 1;
-    while (rows > 1 && (int64_t)rows * T * V > (32 << 20)) rows /= 2;
+    while (rows > 1 && (int64_t)rows * t * V > (32 << 20)) rows /= 2;
     pd_tmodel_free(probe);
     o->run.B = rows;
-    return pd_tmodel_load(path, rows, (int)T, info, has_opt);
+    *T = (int)t;
+    return PD_OK;
 }
 
-pd_status pd_rl_run(const pd_rl_opts *oin, pd_rl_result *res) {
-    pd_rl_opts o = *oin;
-    pd_run_opts *R = &o.run;
-    memset(res, 0, sizeof *res);
-    res->first_acc = res->final_acc = NAN;
-    char ckpt[1024];
-    if (!R->out) return pd_fail(PD_ERR_ARG, "rl: no output path");
-    if (snprintf(ckpt, sizeof ckpt, "%s.ckpt", R->out) >= (int)sizeof ckpt) return pd_fail(PD_ERR_ARG, "rl: output path is too long");
-    if (o.model && !strcmp(o.model, R->out))
-        return pd_fail(PD_ERR_ARG, "rl: --out %s is the starting model; write the result elsewhere", R->out);
-    PD_TRY(pd_run_check_outputs(R, ckpt));
-    pd_threads_set(R->threads);
-    char *keep = NULL, *model_keep = NULL;
-    pd_tmodel *m = NULL, *ref = NULL;
-    pd_rl *r = NULL;
-    FILE *log = NULL;
-    pd_task_item *items = NULL;
-    int n_items = 0;
-    curves_t cv = {0};
-    pd_status st = PD_OK;
-    pd_rng rng;
-    int64_t start = 0, opt_step = 0;
-    if (R->resume) {
-        pd_tckpt_info info;
-        bool has_opt;
-        pd_tmodel *probe = pd_tmodel_load(R->resume, 1, 1, &info, &has_opt);
-        if (!probe) return pd_fail_ctx(PD_ERR_FORMAT, "resume");
-        pd_tmodel_free(probe);
-        if (!info.config_json || !has_opt) {
-            free((char *)info.config_json);
-            return pd_fail(PD_ERR_FORMAT, "%s: not a training checkpoint (no %s)", R->resume,
-                           has_opt ? "ponder.train.config" : "optimizer state");
-        }
-        int64_t keep_steps = R->steps;
-        R->steps = 0;
-        st = restore_config(&o, info.config_json, R->resume, &keep, &model_keep, &opt_step);
-        if (keep_steps > 0) R->steps = keep_steps;
+/* the settings of a checkpoint's config JSON (a copy of js is parsed) */
+static pd_status restore_from(run_t *x, const char *js, size_t len) {
+    pd_run_opts *R = &x->o.run;
+    char *copy = pd_strndup(js, len);
+    if (!copy) return PD_ERR_NOMEM;
+    int64_t keep_steps = R->steps;
+    R->steps = 0;
+    pd_status st = restore_config(&x->o, copy, R->resume, &x->keep, &x->model_keep, &x->opt_step);
+    if (keep_steps > 0) R->steps = keep_steps;
+    free(copy);
+    if (st == PD_OK && x->model_keep) x->o.model = x->model_keep;
+    return st;
+}
+
+/* resume an adapter run: base from the config, adapter and moments from the checkpoint */
+static pd_status resume_adapter(run_t *x, const pd_gguf *g) {
+    const char *path = x->o.run.resume, *js;
+    size_t jl;
+    int64_t step;
+    pd_gguf_vtype et;
+    uint64_t nr;
+    if (!pd_gguf_get_str(g, "ponder.rl.config", &js, &jl) || !pd_gguf_get_i64(g, "ponder.rl.step", &step) ||
+        !pd_gguf_get_arr(g, "ponder.rl.rng", &et, &nr) || et != PD_GGUF_U64 || nr != 4)
+        return pd_fail(PD_ERR_FORMAT, "%s: not an RL adapter checkpoint (ponder.rl.* keys missing)", path);
+    PD_TRY(restore_from(x, js, jl));
+    memcpy(x->rng.s, pd_gguf_arr_data(g, "ponder.rl.rng"), sizeof x->rng.s);
+    x->start = step;
+    if (!x->o.model) return pd_fail(PD_ERR_FORMAT, "%s: the checkpoint does not name its base model", path);
+    int T;
+    if (fit_capacity(x->o.model, &x->o, true, &T) != PD_OK) return pd_fail_ctx(PD_ERR_FORMAT, "rl: base model");
+    PD_TRY(pd_adapted_load(&x->ad, x->o.model, x->o.run.B, T));
+    if (!(x->ad.a = pd_adapter_load(path))) return PD_ERR_FORMAT;
+    x->o.adapter_spec.method = x->ad.a->method;
+    PD_TRY(pd_adapted_prepare(&x->ad, &x->o.adapter_spec, false));
+    PD_TRY(pd_adapted_bind(&x->ad, &x->o.adapter_spec, false, NULL));
+    return pd_adapted_restore_moments(&x->ad, g, path);
+}
+
+/* resume a full-model run from its checkpoint (weights, moments, step, rng, settings) */
+static pd_status resume_full(run_t *x) {
+    const char *path = x->o.run.resume;
+    pd_tckpt_info info;
+    bool has_opt;
+    pd_tmodel *probe = pd_tmodel_load(path, 1, 1, &info, &has_opt);
+    if (!probe) return pd_fail_ctx(PD_ERR_FORMAT, "resume");
+    pd_tmodel_free(probe);
+    if (!info.config_json || !has_opt) {
         free((char *)info.config_json);
-        if (st != PD_OK) goto done;
-        if (model_keep) o.model = model_keep;
-        m = load_policy(R->resume, &o, &info, &has_opt);
-        if (!m) { st = PD_ERR_FORMAT; goto done; }
-        free((char *)info.config_json);
-        rng = info.rng;
-        start = info.step;
-    } else {
-        if (!o.model) { st = pd_fail(PD_ERR_ARG, "rl: no model"); goto done; }
-        m = load_policy(o.model, &o, NULL, NULL);
-        if (!m) { st = pd_fail_ctx(PD_ERR_FORMAT, "rl: -m"); goto done; }
-        /* a training checkpoint given as the start brings its AdamW moments: RL starts its own */
-        memset(pd_tmodel_adam_m(m), 0, pd_tmodel_n_params(m) * sizeof(float));
-        memset(pd_tmodel_adam_v(m), 0, pd_tmodel_n_params(m) * sizeof(float));
-        pd_rng_seed(&rng, R->seed);
+        return pd_fail(PD_ERR_FORMAT, "%s: not a training checkpoint (no %s)", path,
+                       has_opt ? "ponder.train.config" : "optimizer state");
     }
-    if (R->steps <= 0) { st = pd_fail(PD_ERR_ARG, "rl: steps must be positive"); goto done; }
-    if (start >= R->steps) {
-        st = pd_fail(PD_ERR_ARG, "%s is at step %lld of %lld: nothing to do (nothing written); give --steps N with "
-                                 "N > %lld", R->resume, (long long)start, (long long)R->steps, (long long)start);
-        goto done;
+    pd_status st = restore_from(x, info.config_json, strlen(info.config_json));
+    free((char *)info.config_json);
+    if (st != PD_OK) return st;
+    int T;
+    if (fit_capacity(path, &x->o, false, &T) != PD_OK) return PD_ERR_FORMAT;
+    if (!(x->m = pd_tmodel_load(path, x->o.run.B, T, &info, &has_opt))) return PD_ERR_FORMAT;
+    free((char *)info.config_json);
+    x->rng = info.rng;
+    x->start = info.step;
+    return PD_OK;
+}
+
+/* a fresh run: the policy (the full model, or the base with a fresh adapter) and the rng */
+static pd_status load_fresh(run_t *x) {
+    pd_rl_opts *o = &x->o;
+    if (!o->model) return pd_fail(PD_ERR_ARG, "rl: no model");
+    pd_rng_seed(&x->rng, o->run.seed);
+    int T;
+    if (fit_capacity(o->model, o, o->adapter, &T) != PD_OK) return pd_fail_ctx(PD_ERR_FORMAT, "rl: -m");
+    if (o->adapter) {
+        o->adapter_spec.seed = o->run.seed;
+        PD_TRY(pd_adapted_load(&x->ad, o->model, o->run.B, T));
+        PD_TRY(pd_adapted_prepare(&x->ad, &o->adapter_spec, true));
+        return pd_adapted_bind(&x->ad, &o->adapter_spec, true, NULL);
     }
-    o.rl.opt = R->opt;
-    o.rl.micro_rows = R->B;
-    o.rl.opt.total_steps = (int)(R->steps * o.rl.ppo_epochs * o.rl.minibatches);
-    if (o.rl.beta > 0) {
-        if (!o.model) { st = pd_fail(PD_ERR_ARG, "rl: a KL term needs the reference model's path"); goto done; }
-        if (!(ref = pd_tmodel_load(o.model, 1, 1, NULL, NULL))) { st = pd_fail_ctx(PD_ERR_FORMAT, "rl: reference"); goto done; }
-    }
+    if (!(x->m = pd_tmodel_load(o->model, o->run.B, T, NULL, NULL))) return pd_fail_ctx(PD_ERR_FORMAT, "rl: -m");
+    /* a training checkpoint given as the start brings its AdamW moments: RL starts its own */
+    memset(pd_tmodel_adam_m(x->m), 0, pd_tmodel_n_params(x->m) * sizeof(float));
+    memset(pd_tmodel_adam_v(x->m), 0, pd_tmodel_n_params(x->m) * sizeof(float));
+    return PD_OK;
+}
+
+/* the policy and rng, fresh or from --resume (an adapter checkpoint is told by its ponder.rl.* keys) */
+static pd_status run_load(run_t *x) {
+    const char *resume = x->o.run.resume;
+    if (!resume) return load_fresh(x);
+    pd_gguf *g = pd_gguf_open(resume);
+    if (!g) return pd_fail_ctx(PD_ERR_FORMAT, "resume");
+    pd_status st;
+    x->o.adapter = pd_gguf_find_key(g, "ponder.rl.config") >= 0;
+    if (x->o.adapter) st = resume_adapter(x, g);
+    else st = resume_full(x);
+    pd_gguf_close(g);
+    return st;
+}
+
+/* the engine, the reference, held-out items, the step log and the curves */
+static pd_status run_open(run_t *x) {
+    pd_rl_opts *o = &x->o;
+    pd_run_opts *R = &o->run;
+    if (R->steps <= 0) return pd_fail(PD_ERR_ARG, "rl: steps must be positive");
+    if (x->start >= R->steps)
+        return pd_fail(PD_ERR_ARG, "%s is at step %lld of %lld: nothing to do (nothing written); give --steps N with "
+                                   "N > %lld", R->resume, (long long)x->start, (long long)R->steps, (long long)x->start);
+    o->rl.opt = R->opt;
+    o->rl.micro_rows = R->B;
+    o->rl.opt.total_steps = (int)(R->steps * o->rl.ppo_epochs * o->rl.minibatches);
     pd_rl_source src = {R->task, R->dlo, R->dhi, R->data_path};
-    if (!(r = pd_rl_new(m, ref, &o.rl, &src))) { st = PD_ERR_ARG; goto done; }
-    if (o.reward_fn) pd_rl_set_reward(r, o.reward_fn, o.reward_ctx);
+    if (o->adapter) {
+        if (!(x->r = pd_rl_new_adapted(&x->ad, &o->rl, &src))) return PD_ERR_ARG;
+    } else {
+        if (o->rl.beta > 0) {
+            if (!o->model) return pd_fail(PD_ERR_ARG, "rl: a KL term needs the reference model's path");
+            if (!(x->ref = pd_tmodel_load(o->model, 1, 1, NULL, NULL))) return pd_fail_ctx(PD_ERR_FORMAT, "rl: reference");
+        }
+        if (!(x->r = pd_rl_new(x->m, x->ref, &o->rl, &src))) return PD_ERR_ARG;
+    }
+    if (o->reward_fn) pd_rl_set_reward(x->r, o->reward_fn, o->reward_ctx);
     if (R->eval_n > 0) {
-        if (!(items = pd_calloc((size_t)R->eval_n, sizeof *items))) { st = PD_ERR_NOMEM; goto done; }
-        n_items = pd_rl_eval_items(r, pd_rng_derive(R->seed, 0xACC), R->eval_n, items);
+        if (!(x->items = pd_calloc((size_t)R->eval_n, sizeof *x->items))) return PD_ERR_NOMEM;
+        x->n_items = pd_rl_eval_items(x->r, pd_rng_derive(R->seed, PD_STREAM_EVAL_ITEMS), R->eval_n, x->items);
     }
-    if (R->log_path && !(log = fopen(R->log_path, start > 0 ? "a" : "w"))) {
-        st = pd_fail(PD_ERR_IO, "%s: cannot open the step log for writing", R->log_path);
-        goto done;
+    if (R->log_path) {
+        if (x->start > 0) PD_TRY(pd_run_log_keep_upto(R->log_path, x->start));
+        if (!(x->log = fopen(R->log_path, x->start > 0 ? "a" : "w")))
+            return pd_fail(PD_ERR_IO, "%s: cannot open the step log for writing", R->log_path);
     }
-    cv.cap = (int)(R->steps - start) + 1;
-    cv.cap_ev = cv.cap + 1;
-    cv.x = pd_calloc((size_t)cv.cap, sizeof(double)); cv.reward = pd_calloc((size_t)cv.cap, sizeof(double));
-    cv.len = pd_calloc((size_t)cv.cap, sizeof(double)); cv.len_wrong = pd_calloc((size_t)cv.cap, sizeof(double));
-    cv.ex = pd_calloc((size_t)cv.cap_ev, sizeof(double)); cv.ey = pd_calloc((size_t)cv.cap_ev, sizeof(double));
-    if (!cv.x || !cv.reward || !cv.len || !cv.len_wrong || !cv.ex || !cv.ey) { st = PD_ERR_NOMEM; goto done; }
-    pd_progress pg;
-    if (R->progress) pd_progress_start(&pg, R->progress, "rl", R->steps - start, "step");
-    double t_run = pd_time_now();
-    if (n_items > 0 && start == 0) {
-        pd_geval ge;
-        if ((st = evaluate(r, items, n_items, R->max_new, &ge)) != PD_OK) goto done;
-        res->first_acc = ge.accuracy;
-        cv.ex[cv.n_ev] = 0; cv.ey[cv.n_ev++] = ge.accuracy;
-        if (log) fprintf(log, "{\"step\":0,\"eval\":true,\"accuracy\":%.4f,\"mean_tokens\":%.1f}\n", ge.accuracy,
-                         ge.mean_gen_tokens);
-        if (R->progress && !pg.is_tty)
-            fprintf(R->progress, "eval step 0: accuracy %.1f%% (%d/%d)\n", 100 * ge.accuracy, ge.correct, ge.n);
-    }
-    for (int64_t step = start; step < R->steps; step++) {
+    curves_t *cv = &x->cv;
+    cv->cap = (int)(R->steps - x->start) + 1;
+    cv->cap_ev = cv->cap + 1;
+    cv->x = pd_calloc((size_t)cv->cap, sizeof(double)); cv->reward = pd_calloc((size_t)cv->cap, sizeof(double));
+    cv->len = pd_calloc((size_t)cv->cap, sizeof(double)); cv->len_wrong = pd_calloc((size_t)cv->cap, sizeof(double));
+    cv->ex = pd_calloc((size_t)cv->cap_ev, sizeof(double)); cv->ey = pd_calloc((size_t)cv->cap_ev, sizeof(double));
+    if (!cv->x || !cv->reward || !cv->len || !cv->len_wrong || !cv->ex || !cv->ey) return PD_ERR_NOMEM;
+    return PD_OK;
+}
+
+static void log_step(FILE *log, int64_t step, const pd_rl_stats *s, double tr, double tl) {
+    fprintf(log, "{\"step\":%lld", (long long)step);
+    json_num(log, "reward_mean", s->reward_mean); json_num(log, "reward_std", s->reward_std);
+    json_num(log, "accuracy", s->accuracy); json_num(log, "dropped_frac", s->dropped_frac);
+    json_num(log, "zero_var_frac", s->zero_var_frac); json_num(log, "groups_drawn", s->groups_drawn);
+    json_num(log, "groups_kept", s->groups_kept); json_num(log, "len_mean", s->len_mean);
+    json_num(log, "len_think", s->len_think); json_num(log, "len_answer", s->len_answer);
+    json_num(log, "len_correct", s->len_correct); json_num(log, "len_incorrect", s->len_incorrect);
+    json_num(log, "entropy", s->entropy); json_num(log, "kl", s->kl); json_num(log, "clip_frac", s->clip_frac);
+    json_num(log, "ratio_dev_max", s->ratio_dev_max); json_num(log, "logp_maxdiff", s->logp_maxdiff);
+    json_num(log, "loss", s->loss); json_num(log, "grad_norm", s->grad_norm); json_num(log, "lr", s->lr);
+    json_num(log, "rollout_tok_s", tr); json_num(log, "learner_tok_s", tl);
+    json_num(log, "t_rollout", s->t_rollout); json_num(log, "t_reward", s->t_reward);
+    json_num(log, "t_learn", s->t_learn);
+    fprintf(log, "}\n");
+}
+
+/* greedy held-out accuracy after `step` steps: curve point, log line, progress line */
+static pd_status run_eval(run_t *x, int64_t step, double *acc) {
+    pd_geval ge;
+    PD_TRY(pd_train_greedy_eval(pd_rl_model(x->r), x->items, x->n_items, x->o.run.max_new, NULL, &ge));
+    *acc = ge.accuracy;
+    curves_t *cv = &x->cv;
+    if (cv->n_ev < cv->cap_ev) { cv->ex[cv->n_ev] = (double)step; cv->ey[cv->n_ev++] = ge.accuracy; }
+    if (x->log) fprintf(x->log, "{\"step\":%lld,\"eval\":true,\"accuracy\":%.4f,\"mean_tokens\":%.1f}\n",
+                        (long long)step, ge.accuracy, ge.mean_gen_tokens);
+    FILE *pf = x->o.run.progress;
+    if (pf && (step > 0 || !x->pg.is_tty))
+        fprintf(pf, "%seval step %lld: accuracy %.1f%% (%d/%d)\n", step > 0 && x->pg.is_tty ? "\r\033[K" : "",
+                (long long)step, 100 * ge.accuracy, ge.correct, ge.n);
+    return PD_OK;
+}
+
+/* the steps from x->start to the end (or stop_at) */
+static pd_status run_steps(run_t *x, pd_rl_result *res) {
+    const pd_run_opts *R = &x->o.run;
+    for (int64_t step = x->start; step < R->steps; step++) {
         pd_rl_stats s;
-        if ((st = pd_rl_step(r, &rng, &opt_step, false, &s)) != PD_OK) goto done;
+        PD_TRY(pd_rl_step(x->r, &x->rng, &x->opt_step, false, &s));
         res->last = s;
-        if (o.reward_curve) o.reward_curve[step] = s.reward_mean;
-        int ci = (int)(step - start);
-        cv.x[ci] = (double)step + 1; cv.reward[ci] = s.reward_mean; cv.len[ci] = s.len_mean;
-        cv.len_wrong[ci] = s.len_incorrect;
-        cv.n = ci + 1;
-        double tr = s.t_rollout > 0 ? s.rollout_tokens / s.t_rollout : 0, tl = s.t_learn > 0 ? s.learner_tokens / s.t_learn : 0;
-        if (log) {
-            fprintf(log, "{\"step\":%lld", (long long)step + 1);
-            json_num(log, "reward_mean", s.reward_mean); json_num(log, "reward_std", s.reward_std);
-            json_num(log, "accuracy", s.accuracy); json_num(log, "dropped_frac", s.dropped_frac);
-            json_num(log, "zero_var_frac", s.zero_var_frac); json_num(log, "groups_drawn", s.groups_drawn);
-            json_num(log, "groups_kept", s.groups_kept); json_num(log, "len_mean", s.len_mean);
-            json_num(log, "len_think", s.len_think); json_num(log, "len_answer", s.len_answer);
-            json_num(log, "len_correct", s.len_correct); json_num(log, "len_incorrect", s.len_incorrect);
-            json_num(log, "entropy", s.entropy); json_num(log, "kl", s.kl); json_num(log, "clip_frac", s.clip_frac);
-            json_num(log, "ratio_dev_max", s.ratio_dev_max); json_num(log, "logp_maxdiff", s.logp_maxdiff);
-            json_num(log, "loss", s.loss); json_num(log, "grad_norm", s.grad_norm); json_num(log, "lr", s.lr);
-            json_num(log, "rollout_tok_s", tr); json_num(log, "learner_tok_s", tl);
-            json_num(log, "t_rollout", s.t_rollout); json_num(log, "t_reward", s.t_reward);
-            json_num(log, "t_learn", s.t_learn);
-            fprintf(log, "}\n");
-        }
+        if (x->o.reward_curve) x->o.reward_curve[step] = s.reward_mean;
+        curves_t *cv = &x->cv;
+        int ci = (int)(step - x->start);
+        cv->x[ci] = (double)step + 1; cv->reward[ci] = s.reward_mean; cv->len[ci] = s.len_mean;
+        cv->len_wrong[ci] = s.len_incorrect;
+        cv->n = ci + 1;
+        double tr = s.t_rollout > 0 ? s.rollout_tokens / s.t_rollout : 0;
+        double tl = s.t_learn > 0 ? s.learner_tokens / s.t_learn : 0;
+        if (x->log) log_step(x->log, step + 1, &s, tr, tl);
         bool last = step + 1 == R->steps, stop = R->stop_at > 0 && step + 1 >= R->stop_at;
-        if (n_items > 0 && ((R->eval_every > 0 && (step + 1) % R->eval_every == 0) || last)) {
-            pd_geval ge;
-            if ((st = evaluate(r, items, n_items, R->max_new, &ge)) != PD_OK) goto done;
-            res->final_acc = ge.accuracy;
-            if (cv.n_ev < cv.cap_ev) { cv.ex[cv.n_ev] = (double)step + 1; cv.ey[cv.n_ev++] = ge.accuracy; }
-            if (log) fprintf(log, "{\"step\":%lld,\"eval\":true,\"accuracy\":%.4f,\"mean_tokens\":%.1f}\n",
-                             (long long)step + 1, ge.accuracy, ge.mean_gen_tokens);
-            if (R->progress)
-                fprintf(R->progress, "%seval step %lld: accuracy %.1f%% (%d/%d)\n", pg.is_tty ? "\r\033[K" : "",
-                        (long long)step + 1, 100 * ge.accuracy, ge.correct, ge.n);
-        }
-        if (log && fflush(log)) { st = pd_fail(PD_ERR_IO, "%s: write failed", R->log_path); goto done; }
+        if (x->n_items > 0 && ((R->eval_every > 0 && (step + 1) % R->eval_every == 0) || last))
+            PD_TRY(run_eval(x, step + 1, &res->final_acc));
+        if (x->log && fflush(x->log)) return pd_fail(PD_ERR_IO, "%s: write failed", R->log_path);
         if ((R->ckpt_every > 0 && (step + 1) % R->ckpt_every == 0) || last || stop)
-            if ((st = save_all(m, &o, ckpt, step + 1, &rng, opt_step, last)) != PD_OK) goto done;
+            PD_TRY(save_all(x, step + 1, last));
         if (R->progress) {
             char extra[160];
-            snprintf(extra, sizeof extra, "reward %.3f  acc %.0f%%  len %.0f  kept %d/%d  %.0f rollout tok/s", s.reward_mean,
-                     100 * s.accuracy, s.len_mean, s.groups_kept, s.groups_drawn, tr);
-            pd_progress_update(&pg, step + 1 - start, extra);
+            snprintf(extra, sizeof extra, "reward %.3f  acc %.0f%%  len %.0f  kept %d/%d  %.0f rollout tok/s",
+                     s.reward_mean, 100 * s.accuracy, s.len_mean, s.groups_kept, s.groups_drawn, tr);
+            pd_progress_update(&x->pg, step + 1 - x->start, extra);
         }
         res->steps_done = step + 1;
         if (stop) break;
     }
-    res->seconds = pd_time_now() - t_run;
-    if (R->progress) pd_progress_finish(&pg, NULL);
-    if (R->plot_path && cv.n > 0) st = plot_curves(R->plot_path, &cv, pd_rl_algo_name(o.rl.algo));
-done:
-    if (log && fclose(log) && st == PD_OK) st = pd_fail(PD_ERR_IO, "%s: write failed", R->log_path);
-    for (int i = 0; i < n_items; i++) pd_task_item_free(&items[i]);
-    free(items);
-    free(cv.x); free(cv.reward); free(cv.len); free(cv.len_wrong); free(cv.ex); free(cv.ey);
-    pd_rl_free(r);
-    pd_tmodel_free(m);
-    pd_tmodel_free(ref);
-    free(keep);
-    free(model_keep);
+    return PD_OK;
+}
+
+static void run_close(run_t *x) {
+    for (int i = 0; i < x->n_items; i++) pd_task_item_free(&x->items[i]);
+    free(x->items);
+    curves_t *cv = &x->cv;
+    free(cv->x); free(cv->reward); free(cv->len); free(cv->len_wrong); free(cv->ex); free(cv->ey);
+    pd_rl_free(x->r);
+    pd_tmodel_free(x->m);
+    pd_tmodel_free(x->ref);
+    pd_adapted_free(&x->ad);
+    free(x->keep);
+    free(x->model_keep);
+}
+
+pd_status pd_rl_run(const pd_rl_opts *oin, pd_rl_result *res) {
+    run_t *x = pd_calloc(1, sizeof *x);
+    if (!x) return PD_ERR_NOMEM;
+    x->o = *oin;
+    pd_run_opts *R = &x->o.run;
+    memset(res, 0, sizeof *res);
+    res->first_acc = res->final_acc = NAN;
+    pd_status st = PD_OK;
+    if (!R->out) st = pd_fail(PD_ERR_ARG, "rl: no output path");
+    else if (snprintf(x->ckpt, sizeof x->ckpt, "%s.ckpt", R->out) >= (int)sizeof x->ckpt)
+        st = pd_fail(PD_ERR_ARG, "rl: output path is too long");
+    else if (x->o.model && !strcmp(x->o.model, R->out))
+        st = pd_fail(PD_ERR_ARG, "rl: --out %s is the starting model; write the result elsewhere", R->out);
+    if (st == PD_OK) st = pd_run_check_outputs(R, x->ckpt);
+    if (pd_dist_rank() > 0) {   /* mpirun: rank 0 logs, evaluates, plots and shows progress (dist hook) */
+        R->log_path = R->plot_path = NULL;
+        R->progress = NULL;
+        R->eval_n = 0;
+    }
+    if (st == PD_OK) {
+        pd_threads_set(R->threads);
+        st = run_load(x);
+    }
+    if (st == PD_OK) st = run_open(x);
+    if (st == PD_OK) {
+        if (R->progress) pd_progress_start(&x->pg, R->progress, "rl", R->steps - x->start, "step");
+        double t_run = pd_time_now();
+        if (x->n_items > 0 && x->start == 0) st = run_eval(x, 0, &res->first_acc);
+        if (st == PD_OK) st = run_steps(x, res);
+        res->seconds = pd_time_now() - t_run;
+        if (st == PD_OK && R->progress) pd_progress_finish(&x->pg, NULL);
+        if (st == PD_OK && R->plot_path && x->cv.n > 0)
+            st = plot_curves(R->plot_path, &x->cv, pd_rl_algo_name(x->o.rl.algo));
+    }
+    if (x->log && fclose(x->log) && st == PD_OK) st = pd_fail(PD_ERR_IO, "%s: write failed", R->log_path);
+    x->log = NULL;
+    run_close(x);
+    free(x);
     return st;
 }
 

@@ -125,6 +125,9 @@ typedef struct {
     ((res)->steps_done = (r).steps_done, (res)->final_loss = (r).final_loss,                                 \
      (res)->heldout_loss = (r).heldout_loss, (res)->eval = (r).eval, (res)->seconds = (r).seconds,            \
      (res)->tokens_per_s = (r).tokens_per_s)
+/* On resume from step `start`: drop the step log's lines of later steps (atomically; a missing log is
+ * fine), so that the resumed run logs each step once */
+pd_status pd_run_log_keep_upto(const char *path, int64_t start);
 /* buffers, loss curve, held-out items, step log (appended when start > 0) */
 pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_path, int eval_n, int eval_difficulty,
                       int dhi);
@@ -133,6 +136,11 @@ double pd_run_heldout_loss(pd_run *r);                          /* fixed stream:
 /* draw accum micro-batches from rng, zero the gradients, forward/backward each; *loss: mean per target.
  * A non-finite loss, weight or gradient is an error naming the step and the tensor (nothing updated). */
 pd_status pd_run_micro(pd_run *r, pd_rng *rng, int64_t step, double *loss);
+/* after forward/backward of step (0-based): a non-finite loss, weight or gradient is an error naming
+ * the step and the first tensor that went bad (weights first); nothing is updated */
+pd_status pd_tmodel_check_finite(const pd_tmodel *m, int64_t step, double loss);
+/* test hook: PD_TEST_NAN_AT_STEP=N poisons the first attention norm weight before step N (1-based) */
+void pd_run_test_poison(pd_tmodel *m, int64_t step);
 /* before step 1: some of the next micro-batches from (a copy of) rng must hold target tokens */
 pd_status pd_run_check_targets(pd_run *r, const pd_rng *rng);
 /* before any work: out, the checkpoint (may be NULL), log and plot paths can be written */

@@ -5,7 +5,9 @@
 #      line parses as JSON with the per-step fields, and the curves plot;
 #   3. a run killed with SIGKILL after a checkpoint and resumed ends with the same model file (weights,
 #      step, rollout rng) and the same step log (timings aside) as an uninterrupted run;
-#   4. `ponder bench rl` prints its tables.
+#   4. `ponder bench rl` prints its tables;
+#   2b. `--adapter lora` writes an adapter that `ponder run --adapter` applies to the unchanged base,
+#      with sampler/learner log-probs equal; a NaN weight stops the run (exit 1, nothing written).
 # Usage: bash tests/cli/test_rl.sh path/to/ponder   (from the repo root)
 set -u
 P=${1:?usage: test_rl.sh path/to/ponder}
@@ -35,7 +37,8 @@ expect "bad algo" 2 "--algo" rl -m "$M" --task arith-add --algo ppo --out "$T/x.
 expect "bad clip" 2 "--clip" rl -m "$M" --task arith-add --clip 2 --out "$T/x.gguf"
 expect "bad agg" 2 "--agg" rl -m "$M" --task arith-add --agg mean --out "$T/x.gguf"
 expect "group of one" 2 "--group" rl -m "$M" --task arith-add --group 1 --out "$T/x.gguf"
-expect "adapter refused" 2 "adapter" rl -m "$M" --task arith-add --adapter lora --out "$T/x.gguf"
+expect "adapter setting without --adapter" 2 "needs --adapter" rl -m "$M" --task arith-add --rank 4 --out "$T/x.gguf"
+expect "unknown adapter" 2 "--adapter" rl -m "$M" --task arith-add --adapter dora --out "$T/x.gguf"
 expect "no out" 2 "--out" rl -m "$M" --task arith-add
 expect "bad difficulty" 2 "difficulty" rl -m "$M" --task countdown --difficulty 1 --out "$T/x.gguf"
 expect "missing model file" 1 "nonexistent" rl -m "$T/nonexistent.gguf" --task arith-add --out "$T/x.gguf"
@@ -66,6 +69,25 @@ for r in steps:
 assert evals and evals[0]["step"] == 0 and evals[-1]["step"] == 3, evals
 EOF
 "$P" run -m "$T/a.gguf" -p 'What is 2+3?' -n 8 --temp 0 > /dev/null 2>&1 && ok "rl model loads in run" || bad "run on the rl model"
+
+# ---- 2b. through an adapter: the result is an adapter file for the unchanged base ----
+if "$P" rl "${common[@]}" --adapter lora --targets all --rank 2 --kl 0.05 --steps 2 --out "$T/l.gguf" \
+     --log "$T/l.jsonl" > "$T/out" 2> "$T/err"; then ok "rl --adapter lora run"; else bad "rl --adapter: $(head -c 300 "$T/err")"; fi
+"$P" run -m "$M" --adapter "$T/l.gguf" -p 'What is 2+3?' -n 8 --temp 0 > /dev/null 2>&1 \
+  && ok "the RL adapter loads on the base in run" || bad "run --adapter on the RL adapter"
+python3 - "$T/l.jsonl" <<'EOF' && ok "adapter run: sampler and learner log-probs agree, KL logged" || bad "adapter step log"
+import json, sys
+steps = [json.loads(l) for l in open(sys.argv[1])]
+assert len(steps) == 2, steps
+for r in steps:
+    assert r["logp_maxdiff"] is not None and r["logp_maxdiff"] <= 1e-4, r
+    assert r["kl"] is not None and r["kl"] >= 0, r
+EOF
+expect "resume fixes the adapter" 2 "adapter" rl --resume "$T/l.gguf.ckpt" --adapter pissa --steps 3
+# a diverged update (NaN put into a weight by the test hook) stops the run naming the tensor
+PD_TEST_NAN_AT_STEP=2 expect "non-finite weights stop the run" 1 "not finite" rl "${common[@]}" --steps 3 \
+  --out "$T/nan.gguf"
+[ ! -e "$T/nan.gguf" ] && ok "nothing written for the diverged run" || bad "a model was written after the NaN"
 
 # ---- 3. kill -9 and resume ----
 "$P" rl "${common[@]}" --steps 5 --ckpt-every 1 --out "$T/u.gguf" --log "$T/u.jsonl" > /dev/null 2>&1 \
