@@ -38,10 +38,12 @@ static const char *VERB = "bench";
 /* ---- sub-benchmarks owned by other layers: dispatch point ---------------------------------
  * `ponder bench train ARGS…` → pd_bench_train(argc, argv) with argv[0] = "train";
  * `ponder bench gemm ARGS…`  → pd_bench_gemm(argc, argv) with argv[0] = "gemm". */
+int pd_bench_serve(int argc, char **argv);   /* cli/bench_serve.c */
 static const struct { const char *name; int (*fn)(int, char **); } sub_benches[] = {
     {"train", pd_bench_train},
     {"gemm", pd_bench_gemm},
     {"rl", pd_bench_rl},   /* ponder/rl.h: rollout tokens/s at 1, 8, 64 sequences, learner tokens/s */
+    {"serve", pd_bench_serve},   /* cli/bench_serve.c: N streaming clients against `ponder serve` (or --url) */
 };
 /* ------------------------------------------------------------------------------------------ */
 

@@ -246,4 +246,10 @@ kill -TERM "$PID_A"
 wait "$PID_A"; rc=$?
 [ "$rc" = 0 ] || fail "server A exit status $rc after SIGTERM: $(tail -3 "$T/A.err")"
 PIDS=()
+
+# ---- the load client: in-process server, bounded, 0 errors, JSON that parses
+"$PONDER" bench serve -m "$M" -c 6 --requests 12 -n 8 --ctx 256 --json > "$T/bench.json" || fail "bench serve"
+py 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"]==12 and d["errors"]==0 and d["completion_tokens"]==96 and d["ttft_p99_s"]>=d["ttft_p50_s"]>0, d' \
+    "$T/bench.json" || fail "bench serve JSON: $(cat "$T/bench.json")"
+"$PONDER" bench serve --url http://127.0.0.1:1 -c 2 --requests 2 -n 2 > /dev/null 2>&1 && fail "bench serve against nothing succeeded"
 echo "test_serve: ok"
