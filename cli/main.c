@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef int (*cmd_fn)(int argc, char **argv);
 #define PD_VERB(name, help) int pd_cmd_##name(int argc, char **argv);
@@ -20,6 +21,8 @@ static const struct { const char *name; cmd_fn fn; const char *help; } verbs[] =
 #include "verbs.h"
 #undef PD_VERB
 };
+
+static void print_wait_policy(FILE *f);
 
 static void usage(FILE *f) {
     /* the verb list comes last: scripts read every line after "verbs:" as a verb */
@@ -80,6 +83,7 @@ static int run(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
         cli_print_version(stdout);
+        print_wait_policy(stdout);
         return finish(CLI_OK);
     }
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
@@ -96,7 +100,38 @@ static int run(int argc, char **argv) {
     return CLI_USAGE;
 }
 
+/* OpenMP's wait policy. libgomp reads it from the environment once, when it is loaded (before
+ * main), and by default a thread that reaches a barrier spins ~300000 times before it sleeps: on
+ * a machine whose cores are busy with other work, the spinning thread takes the core that the
+ * thread it waits for needs, and 2 threads run slower than 1. Unless the user chose a policy
+ * (OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME set), the binary asks for a short spin (2000
+ * turns, then sleep in the kernel: enough for the gaps between one token's matmuls on an idle
+ * machine) and re-executes itself once so that libgomp reads it; LLVM's libomp reads
+ * KMP_BLOCKTIME (milliseconds) at its first parallel region, so it needs no re-exec. */
+#define PD_OMP_MARK "PONDER_OMP_DEFAULTS" /* set with them: the values are ponder's, not the user's */
+
+static void omp_wait_policy(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("KMP_BLOCKTIME")) return;
+    if (setenv("GOMP_SPINCOUNT", "2000", 1) || setenv("KMP_BLOCKTIME", "1", 1) || setenv(PD_OMP_MARK, "1", 1)) return;
+#if defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+    execv("/proc/self/exe", argv); /* returns only on failure: go on with libgomp's default */
+#else
+    (void)argv;
+#endif
+}
+
+/* One line for --version: which wait policy this process runs with and who chose it. */
+static void print_wait_policy(FILE *f) {
+    const char *p = getenv("OMP_WAIT_POLICY"), *s = getenv("GOMP_SPINCOUNT"), *b = getenv("KMP_BLOCKTIME");
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s%s%s%s%s%s", p ? " OMP_WAIT_POLICY=" : "", p ? p : "", s ? " GOMP_SPINCOUNT=" : "",
+             s ? s : "", b ? " KMP_BLOCKTIME=" : "", b ? b : "");
+    fprintf(f, "omp wait:%s (%s)\n", buf[0] ? buf : " OpenMP's default",
+            getenv(PD_OMP_MARK) ? "ponder's default" : "from the environment");
+}
+
 int main(int argc, char **argv) {
+    omp_wait_policy(argv);
     if (pd_dist_init(&argc, &argv) != PD_OK) {
         fprintf(stderr, "ponder: %s\n", pd_last_error());
         return CLI_RUNTIME;

@@ -271,7 +271,13 @@ pd_model *pd_model_from_gguf(pd_gguf *g) {
         pd_model_free(m);
         return NULL;
     }
-    if (has_key(g, "tokenizer.ggml.model")) {
+    /* "none" / "no_vocab" (llama.cpp's names for a file without a vocabulary, e.g. `ponder bench
+     * --synthetic --keep`): no tokenizer, as when the key is absent */
+    const char *tm = NULL;
+    size_t tl = 0;
+    bool no_vocab = pd_gguf_get_str(g, "tokenizer.ggml.model", &tm, &tl) &&
+                    ((tl == 4 && !memcmp(tm, "none", 4)) || (tl == 8 && !memcmp(tm, "no_vocab", 8)));
+    if (has_key(g, "tokenizer.ggml.model") && !no_vocab) {
         m->tok = pd_tokenizer_from_gguf(g);
         if (!m->tok) {
             pd_fail_ctx(PD_ERR_FORMAT, "%s: tokenizer", pd_gguf_path(g));
