@@ -185,8 +185,15 @@ static bool job_prompt(pd_serve *s, pd_sjob *j, pd_serr *e) {
         text = pd_chat_render(s->family, msgs, n, true, j->think_budget != 0);
         free(msgs);
         if (!text) return pd_serr_set(e, 400, "messages", "invalid_value", "%s", pd_last_error());
-        if (r->continue_final) {   /* the reply so far, as the client wrote it */
-            const char *tail = r->msgs[r->n_msgs - 1].content;
+        const pd_chat_format *f = pd_chat_format_of(s->family);
+        const char *tail = r->continue_final ? r->msgs[r->n_msgs - 1].content : NULL;
+        char open[32];
+        if (!tail && j->think_budget > 0 && f && f->think_open && !f->prompt_opens_thinking &&
+            pd_tok_find(s->m->tok, f->think_open) >= 0) {
+            snprintf(open, sizeof open, "%s\n", f->think_open);   /* a thinking budget opens the thinking */
+            tail = open;
+        }
+        if (tail) {   /* the reply so far: the client's (continue_final_message) or the opener */
             char *t2 = pd_malloc(strlen(text) + strlen(tail) + 1);
             if (t2) { strcpy(t2, text); strcat(t2, tail); }
             free(text);

@@ -310,10 +310,17 @@ bool pd_sreq_parse(const char *body, size_t len, pd_sreq_kind kind, pd_sreq *out
     out->max_tokens = -1;
     out->n = 1;
     out->thinking_budget = out->answer_budget = PD_SREQ_UNSET;
-    cJSON *root = cJSON_ParseWithLength(body ? body : "", body ? len : 0);
+    const char *end = NULL;
+    cJSON *root = body ? cJSON_ParseWithLengthOpts(body, len, &end, false) : NULL;
     if (!root) {
         size_t off = body && cJSON_GetErrorPtr() ? (size_t)(cJSON_GetErrorPtr() - body) : 0;
         return pd_serr_set(err, 400, NULL, "invalid_json", "the body is not valid JSON (error near byte %zu of %zu)", off, len);
+    }
+    while (end && end < body + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t' || !*end)) end++;
+    if (end && end < body + len) {
+        cJSON_Delete(root);
+        return pd_serr_set(err, 400, NULL, "invalid_json", "the body has text after its JSON value (at byte %zu of %zu)",
+                           (size_t)(end - body), len);
     }
     bool ok = cJSON_IsObject(root) ? true : pd_serr_set(err, 400, NULL, "invalid_json", "the body must be a JSON object");
     ok = ok && get_str(root, "model", &out->model, err);

@@ -69,6 +69,13 @@ post /v1/chat/completions '{"messages":[{"role":"user","content":"hi"}],"chat_te
 py 'import json,sys; d=json.load(open(sys.argv[1])); assert d["usage"]["completion_tokens_details"]["reasoning_tokens"]==0, d' "$T/nt.json" ||
     fail "enable_thinking=false"
 
+# a positive thinking budget opens the thinking itself (Qwen3's prompt leaves it to the model)
+post /v1/chat/completions '{"messages":[{"role":"user","content":"hi"}],"thinking_budget":6,"max_tokens":12,"seed":4}' "$T/tb.json" > /dev/null
+py 'import json,sys; d=json.load(open(sys.argv[1])); r=d["usage"]["completion_tokens_details"]["reasoning_tokens"]; assert 1<=r<=6 and d["choices"][0]["message"]["reasoning_content"], d' \
+    "$T/tb.json" || fail "thinking_budget does not open the thinking: $(cat "$T/tb.json")"
+# trailing bytes after the JSON value
+[ "$(post /v1/chat/completions '{"messages":[{"role":"user","content":"x"}]} x' "$T/e.json")" = 400 ] || fail "trailing garbage accepted"
+
 # ---- streamed == non-streamed for one seed (reasoning and content), usage chunk, [DONE]
 BODY="{$CHAT,\"thinking_budget\":10,\"max_tokens\":30,\"seed\":77,\"temperature\":1,\"top_k\":0,\"top_p\":1"
 post /v1/chat/completions "$BODY}" "$T/ns.json" > /dev/null

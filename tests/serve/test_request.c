@@ -178,7 +178,7 @@ static void test_messages_errors(void **st) {
 
 static void test_malformed_and_shape(void **st) {
     (void)st;
-    const char *bad[] = {"", "{", "[1,2]", "\"x\"", "{\"messages\":[}", "nul"};
+    const char *bad[] = {"", "{", "[1,2]", "\"x\"", "{\"messages\":[}", "nul", "{\"messages\":[]} x", "{} {}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         pd_serr e = parse_err(bad[i], PD_SREQ_CHAT);
         assert_int_equal(e.status, 400);
