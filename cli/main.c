@@ -104,7 +104,7 @@ static int run(int argc, char **argv) {
  * main), and by default a thread that reaches a barrier spins ~300000 times before it sleeps: on
  * a machine whose cores are busy with other work, the spinning thread takes the core that the
  * thread it waits for needs, and 2 threads run slower than 1. Unless the user chose a policy
- * (OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME set), the binary asks for a short spin (2000
+ * (OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME set), the binary asks for a short spin (200
  * turns, then sleep in the kernel: enough for the gaps between one token's matmuls on an idle
  * machine) and re-executes itself once so that libgomp reads it; LLVM's libomp reads
  * KMP_BLOCKTIME (milliseconds) at its first parallel region, so it needs no re-exec. */
@@ -112,7 +112,7 @@ static int run(int argc, char **argv) {
 
 static void omp_wait_policy(char **argv) {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("KMP_BLOCKTIME")) return;
-    if (setenv("GOMP_SPINCOUNT", "2000", 1) || setenv("KMP_BLOCKTIME", "1", 1) || setenv(PD_OMP_MARK, "1", 1)) return;
+    if (setenv("GOMP_SPINCOUNT", "200", 1) || setenv("KMP_BLOCKTIME", "1", 1) || setenv(PD_OMP_MARK, "1", 1)) return;
 #if defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
     execv("/proc/self/exe", argv); /* returns only on failure: go on with libgomp's default */
 #else

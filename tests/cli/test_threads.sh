@@ -12,7 +12,7 @@ check() { # name, expected, got
   if [ "$2" == "$3" ]; then echo "ok   $1"; else echo "FAIL $1: expected '$2', got '$3'"; fail=1; fi
 }
 clean=(env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u KMP_BLOCKTIME -u PONDER_OMP_DEFAULTS)
-check "default policy" "omp wait: GOMP_SPINCOUNT=2000 KMP_BLOCKTIME=1 (ponder's default)" \
+check "default policy" "omp wait: GOMP_SPINCOUNT=200 KMP_BLOCKTIME=1 (ponder's default)" \
   "$("${clean[@]}" "$P" --version | grep '^omp wait:')"
 check "user's OMP_WAIT_POLICY kept" "omp wait: OMP_WAIT_POLICY=active (from the environment)" \
   "$("${clean[@]}" OMP_WAIT_POLICY=active "$P" --version | grep '^omp wait:')"
