@@ -5,6 +5,8 @@
 #include "ponder/alloc.h"
 #include "ponder/error.h"
 #include "ponder/kern.h"
+#include "ponder/kvpolicy.h"
+#include "ponder/model.h"
 #include "ponder/task.h"
 #include <errno.h>
 #include <math.h>
@@ -157,8 +159,8 @@ bool cli_difficulty_check(const char *verb, const char *flag, const char *task, 
 
 bool cli_kv_type(const char *verb, const char *flag, const char *s, const char *prev_flag, pd_type prev, pd_type *type) {
     int t = s ? pd_type_from_name(s) : -1;
-    if (t != PD_TYPE_F16 && t != PD_TYPE_F32) {
-        cli_error(verb, "%s: KV cache type '%s' is not supported here: f16 or f32", flag, s ? s : "");
+    if (t < 0 || !pd_kv_type_ok((pd_type)t)) {
+        cli_error(verb, "%s: KV cache type '%s' is not supported: f16, f32, q8_0 or q4_0", flag, s ? s : "");
         return false;
     }
     if (prev_flag && strcmp(prev_flag, flag) && (pd_type)t != prev) {
@@ -167,6 +169,29 @@ bool cli_kv_type(const char *verb, const char *flag, const char *s, const char *
         return false;
     }
     *type = (pd_type)t;
+    return true;
+}
+
+bool cli_kv_policy(const char *verb, const char *flag, const char *s, pd_kvp_spec *spec) {
+    if (pd_kvp_parse(s ? s : "", spec) != PD_OK) { cli_error(verb, "%s: %s", flag, pd_last_error()); return false; }
+    return true;
+}
+
+bool cli_kv_budget(const char *verb, const char *flag, const char *s, pd_kvp_spec *spec) {
+    if (pd_kvp_parse_budget(s ? s : "", spec) != PD_OK) { cli_error(verb, "%s: %s", flag, pd_last_error()); return false; }
+    return true;
+}
+
+bool cli_kv_check(const char *verb, bool policy_set, bool budget_set, const pd_kvp_spec *spec) {
+    if (budget_set && !policy_set) {
+        cli_error(verb, "--kv-budget has no effect without --kv-policy NAME");
+        return false;
+    }
+    if (policy_set && !budget_set && spec->kind != PD_KVP_FULL && spec->kind != PD_KVP_RLKV) {
+        cli_error(verb, "--kv-policy %s needs --kv-budget N (rows per kv head) or P%% (of the positions)",
+                  pd_kvp_name(spec->kind));
+        return false;
+    }
     return true;
 }
 

@@ -42,9 +42,17 @@ bool cli_difficulty(const char *verb, const char *flag, const char *s, bool allo
  * checked here, true). Error: "--difficulty: 9 is out of range [1, 5] for arith (what it means)". */
 bool cli_difficulty_check(const char *verb, const char *flag, const char *task, int lo, int hi);
 
-/* --kv / -ctk / -ctv TYPE (llama.cpp's names): f16 or f32 (K and V share one type in ponder). prev_flag
+/* --kv-type / --kv / -ctk / -ctv TYPE (llama.cpp's names): f16, f32, q8_0 or q4_0 (K and V share one type in ponder). prev_flag
  * is the flag that set *type before (NULL: none): a second flag naming another type is an error. */
 bool cli_kv_type(const char *verb, const char *flag, const char *s, const char *prev_flag, pd_type prev, pd_type *type);
+
+/* --kv-policy NAME[:k=v,...] and --kv-budget N|P% (KV eviction, ponder/kvpolicy.h): the one parser
+ * of each for run, chat, eval and bench. The budget and the policy may come in either order. */
+struct pd_kvp_spec;
+bool cli_kv_policy(const char *verb, const char *flag, const char *s, struct pd_kvp_spec *spec);
+bool cli_kv_budget(const char *verb, const char *flag, const char *s, struct pd_kvp_spec *spec);
+/* After both flags: a policy other than full and rlkv needs a budget; a budget needs a policy. */
+bool cli_kv_check(const char *verb, bool policy_set, bool budget_set, const struct pd_kvp_spec *spec);
 
 /* ---- prompts ---- */
 /* The text of a prompt given as -p TEXT, -p - (stdin) or -f FILE (exactly one of p/file may be

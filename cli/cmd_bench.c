@@ -14,6 +14,8 @@
  * `ponder bench train …` and `ponder bench gemm …` dispatch to the training layer's entry points
  * (pd_bench_train / pd_bench_gemm, ponder/train.h); a new one is a line in sub_benches. */
 #include "cli.h"
+#include "bench_kv.h"
+#include "bench_compare.h"
 #include "ponder/alloc.h"
 #include "ponder/error.h"
 #include "ponder/gguf.h"
@@ -65,14 +67,21 @@ static void help(FILE *f) {
             "       ponder bench train|gemm [flags]   (training engine / GEMM benchmarks)\n"
             "  -m, --model FILE     GGUF model (or llama2.c .bin); repeat to measure several in one table\n"
             "  --synthetic SHAPE    random weights of a real shape: qwen3-0.6b, llama-110m\n"
-            "  --type T             weight type of the synthetic model: f32, f16, bf16, q8_0, q4_0, q4_K, q6_K (default f16)\n"
+            "  --type T             weight type of the synthetic model: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1,\n"
+            "                       q2_K, q3_K, q4_K, q5_K, q6_K, iq4_nl, iq4_xs (default f16)\n"
             "  --layers N           synthetic model with N layers instead of the real count (quick checks)\n"
-            "  --keep FILE          keep the synthetic GGUF at FILE (default: a temporary file, removed)\n"
+            "  --keep FILE          keep the synthetic GGUF at FILE (default: a temporary file, removed); llama.cpp\n"
+            "                       loads it too (tokenizer.ggml.model \"none\")\n"
+            "  --compare LLAMA_BENCH  also run this llama-bench binary on the same file with the same -p/-n/-t/-r\n"
+            "                       and KV type; each row gets llama.cpp's t/s and the ratio ponder / llama.cpp\n"
             "  -p LIST              prompt lengths, comma-separated (default 512; 0 = skip)\n"
             "  -n LIST              decode lengths (default 128; 0 = skip)\n"
             "  -r N                 repetitions (default 3)\n"
             "  -t LIST              thread counts, each 1..1024 (default: physical cores)\n"
-            "  --kv f16|f32         KV cache type (default f16; -ctk/-ctv as in llama-bench)\n"
+            "  --kv-type T          KV cache type f16 (default), f32, q8_0, q4_0 (also --kv, -ctk/-ctv)\n"
+            "  --kv-policy P --kv-budget B   KV eviction benchmark instead: decode t/s over the last -n tokens\n"
+            "                       at each --depth (default 4096,16384), full cache vs policy P, peak KV bytes\n"
+            "  --depth LIST         positions reached by decoding (with --kv-policy)\n"
             "  -o md|json|jsonl     output: markdown table (default), one JSON array, one JSON object per line\n"
             "  --json               same as -o json\n"
             "  --cpu-time           add a column: tokens per CPU-second per thread (on a busy shared machine this\n"
@@ -149,7 +158,11 @@ static pd_status write_synthetic(const shape_t *s, pd_type t, int n_layer, const
     F32("attention.layer_norm_rms_epsilon", s->eps)
 #undef U32
 #undef F32
-    if (st == PD_OK) st = pd_gguf_set_u32(w, "general.file_type", 0);
+    /* no vocabulary: llama.cpp loads such a file with tokenizer.ggml.model "none" and <arch>.vocab_size
+     * (dummy tokens), so llama-bench can time the same file */
+    if (st == PD_OK) st = pd_gguf_set_str(w, "tokenizer.ggml.model", "none");
+    if (st == PD_OK) { snprintf(key, sizeof key, "%s.vocab_size", a); st = pd_gguf_set_u32(w, key, (uint32_t)s->n_vocab); }
+    if (st == PD_OK) st = pd_gguf_set_u32(w, "general.file_type", (uint32_t)(pd_gguf_ftype_of(t) < 0 ? 0 : pd_gguf_ftype_of(t)));
     size_t pool_n = 1 << 20;
     float *pool = pd_malloc(pool_n * sizeof(float));
     if (!pool) { pd_gguf_writer_free(w); return PD_ERR_NOMEM; }
@@ -248,6 +261,7 @@ typedef struct {
     int pp[16], n_pp, tg[16], n_tg, th[16], n_th, reps;
     pd_type kv_type;
     bool cpu_col;
+    const cJSON *ref; /* --compare: llama-bench's results for the model being measured, or NULL */
     enum { OUT_MD, OUT_JSON, OUT_JSONL } out;
 } bench_opts;
 
@@ -315,6 +329,13 @@ static int bench_model(const char *path, const char *label_override, const bench
                 cJSON_AddNumberToObject(o, "cpu_ts", c.mean);
                 cJSON_AddNumberToObject(o, "stddev_ts", s.sd);
                 cJSON_AddItemToObject(o, "samples_ts", cJSON_CreateDoubleArray(s.samples, s.n));
+                if (b->ref) {
+                    double lt = cli_llama_bench_ts(b->ref, np, ng, nthreads);
+                    if (lt > 0) cJSON_AddNumberToObject(o, "llama_cpp_ts", lt);
+                    else cJSON_AddNullToObject(o, "llama_cpp_ts");
+                    if (lt > 0) cJSON_AddNumberToObject(o, "ratio", s.mean / lt);
+                    else cJSON_AddNullToObject(o, "ratio");
+                }
                 if (b->out == OUT_JSONL) {
                     char *line = pd_json_print(o, false);
                     if (line) { puts(line); fflush(stdout); }
@@ -328,6 +349,11 @@ static int bench_model(const char *path, const char *label_override, const bench
                 snprintf(ts, sizeof ts, "%.2f ± %.2f", s.mean, s.sd);
                 printf("| %-28s | %10s | %10s | %-8s | %7d | %8s | %21s |", label, size, params, "CPU", nthreads, test, ts);
                 if (b->cpu_col) printf(" %14.2f |", c.mean);
+                if (b->ref) {
+                    double lt = cli_llama_bench_ts(b->ref, np, ng, nthreads);
+                    if (lt > 0) printf(" %13.2f | %5.2fx |", lt, s.mean / lt);
+                    else printf(" %13s | %6s |", "-", "-");
+                }
                 printf("\n");
                 fflush(stdout);
             }
@@ -345,9 +371,12 @@ int pd_cmd_bench(int argc, char **argv) {
         for (size_t i = 0; i < sizeof sub_benches / sizeof sub_benches[0]; i++)
             if (!strcmp(argv[1], sub_benches[i].name)) return sub_benches[i].fn(argc - 1, argv + 1);
     enum { MAX_MODELS = 16 };
-    const char *models[MAX_MODELS], *synth = NULL, *keep = NULL, *kv_flag = NULL;
+    const char *models[MAX_MODELS], *synth = NULL, *keep = NULL, *kv_flag = NULL, *compare = NULL;
     int n_models = 0, layers = 0;
     pd_type type = PD_TYPE_F16;
+    pd_kvp_spec kvp = {0};
+    bool kvp_set = false, kvb_set = false;
+    int depth[16] = {4096, 16384}, n_depth = 2;
     bench_opts b = {.pp = {512}, .n_pp = 1, .tg = {128}, .n_tg = 1, .th = {0}, .n_th = 1, .reps = 3,
                     .kv_type = PD_TYPE_F16, .out = OUT_MD};
     for (int i = 1; i < argc; i++) {
@@ -362,11 +391,12 @@ int pd_cmd_bench(int argc, char **argv) {
             models[n_models++] = v;
         } else if (!strcmp(a, "--synthetic")) synth = v;
         else if (!strcmp(a, "--keep")) keep = v;
+        else if (!strcmp(a, "--compare")) compare = v;
         else if (!strcmp(a, "--type")) {
             int t = pd_type_from_name(v);
-            if (t < 0 || t == PD_TYPE_Q8_K) { cli_error(VERB, "--type: unknown weight type '%s'", v); return 2; }
+            if (!pd_type_is_storage(t)) { cli_error(VERB, "--type: unknown weight type '%s'", v); return 2; }
             type = (pd_type)t;
-        } else if (!strcmp(a, "--kv") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
+        } else if (!strcmp(a, "--kv") || !strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
                    !strcmp(a, "--cache-type-v")) {
             if (!cli_kv_type(VERB, a, v, kv_flag, b.kv_type, &b.kv_type)) return 2;
             kv_flag = a;
@@ -379,10 +409,14 @@ int pd_cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { if (!parse_list(a, v, 0, 1 << 20, b.tg, &b.n_tg, 16)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!parse_list(a, v, 1, CLI_THREADS_MAX, b.th, &b.n_th, 16)) return 2; }
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if (!cli_int(VERB, a, v, 1, 64, &x)) return 2; b.reps = (int)x; }
+        else if (!strcmp(a, "--kv-policy")) { if (!cli_kv_policy(VERB, a, v, &kvp)) return 2; kvp_set = true; }
+        else if (!strcmp(a, "--kv-budget")) { if (!cli_kv_budget(VERB, a, v, &kvp)) return 2; kvb_set = true; }
+        else if (!strcmp(a, "--depth")) { if (!parse_list(a, v, 1, 1 << 22, depth, &n_depth, 16)) return 2; }
         else if (!strcmp(a, "--layers")) { if (!cli_int(VERB, a, v, 1, 4096, &x)) return 2; layers = (int)x; }
         else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
     }
     if (!n_models == !synth) { cli_error(VERB, "give -m MODEL (one or more) or --synthetic SHAPE"); return 2; }
+    if (!cli_kv_check(VERB, kvp_set, kvb_set, &kvp)) return 2;
     const shape_t *shape = NULL;
     char tmp[512] = "", label[160] = "";
     if (synth) {
@@ -408,14 +442,31 @@ int pd_cmd_bench(int argc, char **argv) {
         models[n_models++] = path;
     }
     cJSON *arr = b.out == OUT_JSON ? cJSON_CreateArray() : NULL;
-    if (b.out == OUT_MD) {
-        printf("| %-28s | %10s | %10s | %-8s | %7s | %8s | %20s |%s\n", "model", "size", "params", "backend", "threads", "test", "t/s",
-               b.cpu_col ? " t/CPU-s/thread |" : "");
-        printf("| %s | %s | %s | %s | %s | %s | %s |%s\n", "----------------------------", "---------:", "---------:",
-               "--------", "------:", "-------:", "-------------------:", b.cpu_col ? " -------------: |" : "");
+    if (b.out == OUT_MD && !kvp_set) {
+        printf("| %-28s | %10s | %10s | %-8s | %7s | %8s | %20s |%s%s\n", "model", "size", "params", "backend", "threads", "test", "t/s",
+               b.cpu_col ? " t/CPU-s/thread |" : "", compare ? " llama.cpp t/s |  ratio |" : "");
+        printf("| %s | %s | %s | %s | %s | %s | %s |%s%s\n", "----------------------------", "---------:", "---------:",
+               "--------", "------:", "-------:", "-------------------:", b.cpu_col ? " -------------: |" : "",
+               compare ? " ------------: | -----: |" : "");
     }
     int rc = 0;
-    for (int i = 0; i < n_models && !rc; i++) rc = bench_model(models[i], label[0] ? label : NULL, &b, arr);
+    for (int i = 0; i < n_models && !rc; i++) {
+        cJSON *ref = NULL;
+        if (compare && !kvp_set) {
+            /* llama-bench first, on the same file and tests; its rows are printed beside ours */
+            int th[16];
+            for (int k = 0; k < b.n_th; k++) th[k] = b.th[k] > 0 ? b.th[k] : pd_physical_cores();
+            ref = cli_llama_bench_run(compare, models[i], b.pp, b.n_pp, b.tg, b.n_tg, th, b.n_th, b.reps,
+                                      pd_type_name(b.kv_type));
+            if (!ref) { cli_error(VERB, "%s", pd_last_error()); rc = 1; break; }
+        }
+        b.ref = ref;
+        rc = kvp_set ? cli_bench_kv(models[i], label[0] ? label : NULL, &kvp, depth, n_depth, b.tg[0] > 0 ? b.tg[0] : 128,
+                                    b.th[0], b.kv_type, arr, b.out == OUT_JSONL)
+                     : bench_model(models[i], label[0] ? label : NULL, &b, arr);
+        b.ref = NULL;
+        cJSON_Delete(ref);
+    }
     if (tmp[0]) unlink(tmp);
     /* the machine may be shared: say how busy it was */
     double load[3] = {0};

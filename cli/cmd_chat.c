@@ -82,6 +82,7 @@ static int chat_main(gen_cli *o) {
     gp.kv_type = o->kv_type;
     gp.n_seq_max = 2;  /* this turn and the previous one, whose KV it reuses */
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    if (!gen_cli_kv_attach(VERB, o, g)) goto done;
     const int n_ctx = pd_gen_n_ctx(g);
     /* room kept for the reply when the history is trimmed: -n if set, else a quarter of the context */
     const size_t reserve = (size_t)(o->n_predict > 0 && o->n_predict < n_ctx / 2 ? o->n_predict : n_ctx / 4);

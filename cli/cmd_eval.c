@@ -344,6 +344,10 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     pd_eval_summary s;
     if (pd_eval_summarize(recs, nrec, elapsed, &s) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     print_summary(x, &s, recs, nrec, elapsed);
+    pd_kvm_stats ks;
+    if (gen_cli_kv_stats(&ks))
+        printf("kv_policy %s: %lld rows evicted in %lld rounds, peak_kv_bytes %zu\n", pd_kvp_name(o->kvp.kind),
+               (long long)ks.evictions, (long long)ks.rounds, ks.peak_bytes);
     if (x->report && writer) {
         char title[256];
         snprintf(title, sizeof title, "ponder eval: %s on %s (%d samples)", o->model, x->task ? x->task : x->items_path,

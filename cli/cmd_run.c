@@ -8,6 +8,7 @@
 #include "ponder/alloc.h"
 #include "ponder/error.h"
 #include "ponder/json.h"
+#include "ponder/reason.h"
 #include "ponder/threads.h"
 #include "ponder/timer.h"
 #include <cjson/cJSON.h>
@@ -58,7 +59,9 @@ void gen_cli_help(FILE *f) {
             "  --policy NAME[:K=V,...]   reasoning control (s1, anytime, vote, ...; chainable; see `ponder policies`)\n"
             "  -t, --threads N           threads (default: physical cores)\n"
             "  -c, --ctx N               context size in tokens (default: the model's, at most 32768)\n"
-            "  --kv f16|f32              KV cache type (default f16; also -ctk/-ctv, --cache-type-k/-v)\n"
+            "  --kv-type T               KV cache type f16 (default), f32, q8_0, q4_0 (also --kv, -ctk/-ctv)\n"
+            "  --kv-policy NAME[:K=V,..] KV eviction: streaming, h2o, tova, snapkv, rkv, lazy, rlkv (README \"KV cache\")\n"
+            "  --kv-budget N|P%%          live KV rows per (layer, kv head): N rows or P%% of the positions\n"
             "  --flag=value works as well as --flag value\n");
 }
 
@@ -127,11 +130,19 @@ int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i) {
         o->stop[o->n_stop++] = v;
     } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); if (!cli_threads(verb, a, v, &o->threads)) return -1; }
     else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) INT(16, 1 << 22, o->n_ctx);
-    else if (!strcmp(a, "--kv") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
+    else if (!strcmp(a, "--kv") || !strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
              !strcmp(a, "--cache-type-v")) {
         VAL();
         if (!cli_kv_type(verb, a, v, o->kv_flag, o->kv_type, &o->kv_type)) return -1;
         o->kv_flag = a;
+    } else if (!strcmp(a, "--kv-policy")) {
+        VAL();
+        if (!cli_kv_policy(verb, a, v, &o->kvp)) return -1;
+        o->kvp_set = true;
+    } else if (!strcmp(a, "--kv-budget")) {
+        VAL();
+        if (!cli_kv_budget(verb, a, v, &o->kvp)) return -1;
+        o->kvb_set = true;
     } else return 0;
 #undef VAL
 #undef INT
@@ -173,6 +184,9 @@ int32_t *gen_cli_tokens(const char *verb, const pd_model *m, pd_chat_family fam,
     return ids;
 }
 
+/* --kv-policy's runtime (gen_cli_kv_attach); freed at exit, after every gen is gone */
+static pd_kvm *cli_kvm;
+
 bool gen_cli_seq_params(const char *verb, const gen_cli *o, const pd_model *m, pd_seq_params *p, pd_policy *pol) {
     *p = pd_seq_defaults();
     p->sampling = o->sp;
@@ -189,7 +203,43 @@ bool gen_cli_seq_params(const char *verb, const gen_cli *o, const pd_model *m, p
         p->policies = pol;
         p->n_policies = 1;
     }
-    return gen_cli_policies(verb, o, m, p, pol);
+    if (!gen_cli_policies(verb, o, m, p, pol)) return false;
+    if (!cli_kvm) return true;
+    /* the eviction policy goes first: a chain skips the rest after an answer other than continue */
+    pd_policy list[2] = {pd_kvm_policy(cli_kvm)};
+    if (!list[0].ctx) { cli_error(verb, "%s", pd_last_error()); return false; }
+    if (!p->n_policies) {
+        *pol = list[0];
+    } else {
+        list[1] = *pol;
+        if (pd_reason_chain(list, 2, pol) != PD_OK) {
+            cli_error(verb, "%s", pd_last_error());
+            list[0].release(list[0].ctx);
+            return false;
+        }
+    }
+    p->policies = pol;
+    p->n_policies = 1;
+    return true;
+}
+
+static void kvm_cleanup(void) {
+    pd_kvm_free(cli_kvm);
+    cli_kvm = NULL;
+}
+
+bool gen_cli_kv_attach(const char *verb, const gen_cli *o, pd_gen *g) {
+    if (!o->kvp_set) return true;
+    if (cli_kvm) { cli_error(verb, "--kv-policy: one generator per process"); return false; }
+    if (!(cli_kvm = pd_kvm_new(g, &o->kvp))) { cli_error(verb, "--kv-policy: %s", pd_last_error()); return false; }
+    atexit(kvm_cleanup);
+    return true;
+}
+
+bool gen_cli_kv_stats(pd_kvm_stats *st) {
+    if (!cli_kvm) return false;
+    pd_kvm_get_stats(cli_kvm, st);
+    return true;
 }
 
 bool gen_cli_check(const char *verb, gen_cli *o) {
@@ -203,6 +253,7 @@ bool gen_cli_check(const char *verb, gen_cli *o) {
     else if (o->budget_message && o->think_budget < 0)
         bad = "--budget-message has no effect without --think-budget N (it is injected when the budget runs out)";
     if (bad) { cli_error(verb, "%s", bad); return false; }
+    if (!cli_kv_check(verb, o->kvp_set, o->kvb_set, &o->kvp)) return false;
     if (o->think_budget == 0) o->no_think = true;  /* the family's own no-think prompt */
     return true;
 }
@@ -314,6 +365,17 @@ static bool print_json(const gen_cli *o, const pd_model *m, pd_chat_family fam, 
     cJSON_AddNumberToObject(t, "decode_s", r->t_decode);
     cJSON_AddNumberToObject(t, "prefill_tokens_per_s", r->t_prefill > 0 ? r->n_prompt / r->t_prefill : 0);
     cJSON_AddNumberToObject(t, "decode_tokens_per_s", r->t_decode > 0 && n_gen > 1 ? (n_gen - 1) / r->t_decode : 0);
+    cJSON *kvj = cJSON_AddObjectToObject(j, "kv");
+    cJSON_AddStringToObject(kvj, "type", pd_type_name(o->kv_type));
+    cJSON_AddNumberToObject(kvj, "peak_bytes", (double)r->kv_peak_bytes);
+    pd_kvm_stats ks;
+    if (gen_cli_kv_stats(&ks)) {
+        cJSON *kj = cJSON_AddObjectToObject(j, "kv_eviction");
+        cJSON_AddStringToObject(kj, "policy", pd_kvp_name(o->kvp.kind));
+        cJSON_AddNumberToObject(kj, "rows_evicted", (double)ks.evictions);
+        cJSON_AddNumberToObject(kj, "rounds", (double)ks.rounds);
+        cJSON_AddNumberToObject(kj, "peak_kv_bytes", (double)ks.peak_bytes);
+    }
     char *s = pd_json_print(j, true);
     bool ok = s && ts && as;
     if (!ok) cli_error(VERB, "%s", pd_last_error());
@@ -351,6 +413,7 @@ static int run_main(gen_cli *o) {
     gp.kv_type = o->kv_type;
     gp.n_seq_max = gen_cli_policy_slots(o);
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    if (!gen_cli_kv_attach(VERB, o, g)) goto done;
     gen_cli_out os = {.show_thinking = o->show_thinking, .tty = isatty(1), .open = "<think>\n", .close = "\n</think>\n"};
     os.progress = !o->show_thinking && !o->json && isatty(2);
     if (!o->json) pd_gen_set_stream(g, gen_cli_stream, &os);

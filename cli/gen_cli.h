@@ -9,6 +9,7 @@
 #include "ponder/budget.h"
 #include "ponder/chat.h"
 #include "ponder/gen.h"
+#include "ponder/kvpolicy.h"
 
 enum { GEN_CLI_MAX_STOP = 16, GEN_CLI_MAX_POLICY = 8 };
 
@@ -31,6 +32,8 @@ typedef struct {
     const char *adapter;           /* --adapter FILE (LoRA/PiSSA/SoKA), NULL if none */
     float adapter_scale;           /* --adapter-scale (default 1) */
     bool adapter_scale_set;
+    pd_kvp_spec kvp;               /* --kv-policy / --kv-budget (KV eviction) */
+    bool kvp_set, kvb_set;
 } gen_cli;
 
 void gen_cli_defaults(gen_cli *o);
@@ -50,6 +53,11 @@ void gen_cli_json_finish(cJSON *j, const pd_gen_result *r);
 /* Load -m MODEL and attach --adapter if given; NULL after printing the error. Free the adapter
  * (pd_adapter_free) after the model. */
 pd_model *gen_cli_load(const char *verb, const gen_cli *o, pd_adapter **adapter);
+/* --kv-policy: attach the eviction runtime to g's cache (once per process; freed at exit, after
+ * the gen). gen_cli_seq_params then puts its policy first in every sequence's chain. false after
+ * printing the error. Stats of the attached runtime: false when none is attached. */
+bool gen_cli_kv_attach(const char *verb, const gen_cli *o, pd_gen *g);
+bool gen_cli_kv_stats(pd_kvm_stats *st);
 /* Template family for the model (override by --template; PD_CHAT_NONE with --no-template). */
 pd_chat_family gen_cli_family(const char *verb, const gen_cli *o, const pd_model *m);
 /* Render messages (or take the text as it is for PD_CHAT_NONE) and tokenise with special tokens parsed. */

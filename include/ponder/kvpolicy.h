@@ -42,7 +42,7 @@ enum { PD_KVP_PROTECT_PROMPT = 1u << 0, PD_KVP_PROTECT_ANSWER = 1u << 1 };
 
 enum { PD_KVP_PATH_MAX = 512 };
 
-typedef struct {
+typedef struct pd_kvp_spec {
     pd_kvp_kind kind;
     /* budget: live rows per (layer, kv head), protected rows not counted. budget_rows > 0 gives a
      * fixed count; else budget_frac in (0, 1] gives ceil(frac × positions consumed) (0 = no budget) */

@@ -119,7 +119,7 @@ pd_status pd_kvp_parse(const char *text, pd_kvp_spec *s) {
         p = next;
     }
     if (kind == PD_KVP_RLKV && !s->gates[0])
-        return pd_fail(PD_ERR_ARG, "kv policy rlkv: needs gates=FILE (per-head scores; `ponder bench --kv-head-scores` writes one)");
+        return pd_fail(PD_ERR_ARG, "kv policy rlkv: needs gates=FILE (per-head scores; `ponder kvheads` writes one)");
     return PD_OK;
 }
 

@@ -1,0 +1,132 @@
+/* cli/bench_kv.c — the KV-eviction benchmark behind `ponder bench --kv-policy`: what eviction buys
+ * at long positions. Each run goes through pd_gen (the path run/eval use, policy rounds included),
+ * greedy with end-of-generation ignored, so the full and the evicting run do the same number of
+ * steps; a token callback stamps the time of every sampled token. */
+#include "bench_kv.h"
+#include "cli.h"
+#include "ponder/error.h"
+#include "ponder/gen.h"
+#include "ponder/rng.h"
+#include "ponder/threads.h"
+#include "ponder/timer.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { BKV_PROMPT = 16, BKV_RNG_STREAM = 0x6b76u /* "kv": the prompt's tokens */ };
+
+typedef struct { double *t; int n, cap; } stamps;
+
+static void stamp(void *ctx, int seq, const pd_sample *s, pd_phase ph) {
+    (void)seq; (void)s; (void)ph;
+    stamps *st = ctx;
+    if (st->n < st->cap) st->t[st->n] = pd_time_now();
+    st->n++;
+}
+
+typedef struct { double tps; size_t peak; double live; int steps; } bkv_result;
+
+static pd_status one(const pd_model *m, const pd_kvp_spec *spec, int depth, int n_gen, pd_type kv_type, bkv_result *res) {
+    int total = depth + n_gen;
+    pd_gen_params gp = pd_gen_defaults();
+    gp.n_seq_max = 1;
+    gp.n_ctx = total + 1;
+    gp.kv_type = kv_type;
+    gp.n_batch = 256;
+    pd_gen *g = pd_gen_new(m, &gp);
+    if (!g) return pd_fail_ctx(PD_ERR_NOMEM, "bench kv: generator for %d positions", total);
+    pd_kvm *km = spec ? pd_kvm_new(g, spec) : NULL;
+    stamps st = {calloc((size_t)total + 1, sizeof(double)), 0, total + 1};
+    pd_status rc = (spec && !km) || !st.t ? PD_ERR_ARG : PD_OK;
+    if (rc == PD_OK) {
+        pd_gen_set_token_callback(g, stamp, &st);
+        int32_t prompt[BKV_PROMPT];
+        pd_rng r;
+        pd_rng_seed(&r, pd_rng_derive(BKV_RNG_STREAM, (uint64_t)depth));
+        for (int i = 0; i < BKV_PROMPT; i++) prompt[i] = (int32_t)pd_rng_below(&r, (uint64_t)m->cfg.n_vocab);
+        pd_policy pol = km ? pd_kvm_policy(km) : (pd_policy){0};
+        pd_seq_params p = pd_seq_defaults();
+        p.sampling.temperature = 0;
+        p.ignore_eog = true;
+        p.max_tokens = total - BKV_PROMPT;
+        if (km) { p.policies = &pol; p.n_policies = 1; }
+        int id = pd_gen_add(g, prompt, BKV_PROMPT, &p);
+        if (id < 0) rc = PD_ERR_ARG;
+        if (rc == PD_OK) rc = pd_gen_run(g);
+        if (rc == PD_OK) {
+            int last = st.n < st.cap ? st.n - 1 : st.cap - 1, first = last - n_gen;
+            if (first < 0) first = 0;
+            double dt = st.t[last] - st.t[first];
+            res->tps = dt > 0 ? (last - first) / dt : 0;
+            res->steps = st.n;
+            pd_kv *kv = pd_gen_kv(g, 0);
+            res->peak = pd_kv_peak_bytes(kv);
+            double live = 0;
+            for (int l = 0; l < m->cfg.n_layer; l++)
+                for (int h = 0; h < m->cfg.n_head_kv; h++) live += pd_kv_n_live(kv, id, l, h);
+            res->live = live / ((double)m->cfg.n_layer * m->cfg.n_head_kv);
+        }
+    }
+    free(st.t);
+    pd_gen_free(g);
+    pd_kvm_free(km);
+    return rc;
+}
+
+static void budget_text(const pd_kvp_spec *s, char *buf, size_t n) {
+    if (s->budget_rows > 0) snprintf(buf, n, "%d", s->budget_rows);
+    else if (s->budget_frac > 0) snprintf(buf, n, "%g%%", s->budget_frac * 100);
+    else snprintf(buf, n, "-");
+}
+
+int cli_bench_kv(const char *path, const char *label, const pd_kvp_spec *spec, const int *depth, int n_depth, int n_gen,
+                 int threads, pd_type kv_type, cJSON *arr, bool jsonl) {
+    const char *VERB = "bench";
+    if (threads > 0) pd_threads_set(threads);
+    pd_model *m = pd_model_load(path);
+    if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    const char *name = label ? label : m->cfg.name[0] ? m->cfg.name : path;
+    bool md = !arr && !jsonl;
+    if (md) {
+        printf("| %-24s | %-10s | %7s | %7s | %12s | %14s | %10s |\n", "model", "kv policy", "budget", "depth", "decode t/s",
+               "peak KV MiB", "live rows");
+        printf("| ------------------------ | ---------- | ------: | ------: | -----------: | -------------: | ---------: |\n");
+    }
+    int rc = 0;
+    for (int d = 0; d < n_depth && !rc; d++)
+        for (int pass = 0; pass < 2 && !rc; pass++) {
+            const pd_kvp_spec *s = pass ? spec : NULL;
+            bkv_result r = {0};
+            if (one(m, s, depth[d], n_gen, kv_type, &r) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); rc = 1; break; }
+            char b[32];
+            if (s) budget_text(s, b, sizeof b);
+            else snprintf(b, sizeof b, "-");
+            const char *pn = s ? pd_kvp_name(s->kind) : "full";
+            if (md) {
+                printf("| %-24.24s | %-10s | %7s | %7d | %12.1f | %14.2f | %10.1f |\n", name, pn, b, depth[d], r.tps,
+                       r.peak / 1048576.0, r.live);
+                fflush(stdout);
+            } else {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "model", name);
+                cJSON_AddStringToObject(o, "kv_policy", pn);
+                cJSON_AddStringToObject(o, "kv_budget", b);
+                cJSON_AddStringToObject(o, "kv_type", pd_type_name(kv_type));
+                cJSON_AddNumberToObject(o, "depth", depth[d]);
+                cJSON_AddNumberToObject(o, "n_gen", n_gen);
+                cJSON_AddNumberToObject(o, "decode_tokens_per_s", r.tps);
+                cJSON_AddNumberToObject(o, "peak_kv_bytes", (double)r.peak);
+                cJSON_AddNumberToObject(o, "live_rows_per_head", r.live);
+                cJSON_AddNumberToObject(o, "threads", pd_threads_get());
+                if (arr) cJSON_AddItemToArray(arr, o);
+                else {
+                    char *t = cJSON_PrintUnformatted(o);
+                    if (t) puts(t);
+                    free(t);
+                    cJSON_Delete(o);
+                }
+            }
+        }
+    pd_model_free(m);
+    return rc;
+}
