@@ -5,6 +5,7 @@
 #    to 1e-4 relative; --accum 2 on 2 ranks equals --accum 4 on one
 #  - the same for `ponder finetune` with a LoRA adapter
 #  - a global batch the ranks do not divide is a clear error, and the job ends (no hang)
+#  - `ponder bench train --mpi` runs on 2 ranks
 #  - a rank killed with SIGKILL mid-run: the job ends with an error naming the dead process, and the
 #    last checkpoint loads and resumes
 #    under mpirun
@@ -71,4 +72,8 @@ step=$(grep "ponder.train.step" "$T/insp" | awk '{print $NF}')
 run2 "$P" train --resume "$T/k.gguf.ckpt" --steps $((step + 2)) --threads 1 --quiet >"$T/out" 2>"$T/err" \
     || fail "resume after the kill: $(cat "$T/err")"
 grep -q "for $((step + 2)) steps" "$T/out" || fail "resumed to step $((step + 2)): $(cat "$T/out")"
+# the benchmark: both ranks step, the table has the 2 x 1 row with a gradient-sum share
+run2 "$P" bench train --mpi --size 1M --steps 1 --batch 2 --seq 32 --threads 1 >"$T/out" 2>"$T/err" \
+    || fail "bench train --mpi: $(cat "$T/err")"
+grep -q "^| 1M | [0-9]* | 2 x 1 | " "$T/out" || fail "bench table: $(cat "$T/out")"
 echo "ok"
