@@ -131,7 +131,7 @@ test("a second turn sends the history without the reasoning", T, async () => {
 });
 
 test("Stop ends a long generation; the page and the server stay usable", T, async () => {
-  await page.fill("#thinking-budget", "-1");
+  await page.fill("#thinking-budget", "2000");   // a budget opens the thinking on tiny-qwen3; this one is never reached
   await page.fill("#max-tokens", "3000");
   await page.fill("#seed", "");
   await send("Think for a long time.");
@@ -154,6 +154,8 @@ test("Stop ends a long generation; the page and the server stay usable", T, asyn
   assert.equal(await stop.isDisabled(), true);
   assert.equal(await page.getByRole("button", { name: "Send" }).isEnabled(), true);
   assert.equal(await page.textContent("#status"), "Stopped.");
+  assert.match(await turn.locator("details.thinking summary").textContent(), /^Stopped while thinking/);
+  assert.equal(await turn.locator(".answer").textContent(), "", "stopped before any answer");
   await page.screenshot({ path: path.join(ARTIFACTS, "chat-stopped.png") });
   // the server dropped the sequence: a new request is answered at once, metrics show nothing running
   const h = await http(server, "GET", "/health");

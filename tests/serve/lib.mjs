@@ -140,3 +140,73 @@ export async function waitFor(fn, what, { timeoutMs = 20000, stepMs = 20 } = {})
     await sleep(stepMs);
   }
 }
+
+// Whether text is a prefix of some valid JSON text (RFC 8259), e.g. a json_object reply cut by max_tokens.
+// A pushdown check over the characters: containers, strings (escapes; no raw control characters), numbers,
+// literals; at the end any unfinished state is fine. Returns null when it is a valid prefix, else why not.
+export function jsonPrefixError(text) {
+  const stack = [];              // '{' or '['
+  let state = "value";           // value | after-value | key | colon | string | literal | number
+  let strIsKey = false, esc = 0, lit = "", num = "";
+  const afterValue = () => { state = stack.length ? "after-value" : "done"; };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    const ws = c === " " || c === "\t" || c === "\n" || c === "\r";
+    if (state === "string") {
+      if (esc > 0) {
+        if (esc === 1) {
+          if (c === "u") { esc = 5; continue; }
+          if (!"\"\\/bfnrt".includes(c)) return `bad escape \\${c} at ${i}`;
+          esc = 0; continue;
+        }
+        if (!/[0-9a-fA-F]/.test(c)) return `bad \\u escape at ${i}`;
+        esc = esc === 2 ? 0 : esc - 1; continue;
+      }
+      if (c === "\\") { esc = 1; continue; }
+      if (c === "\"") { if (strIsKey) state = "colon"; else afterValue(); continue; }
+      if (c.charCodeAt(0) < 0x20) return `raw control character U+${c.charCodeAt(0).toString(16).padStart(4, "0")} in a string at ${i}`;
+      continue;
+    }
+    if (state === "literal") {
+      const want = ["true", "false", "null"].find((w) => w.startsWith(lit + c));
+      if (want) { lit += c; if (lit === want) afterValue(); continue; }
+      return `bad literal ${lit + c} at ${i}`;
+    }
+    if (state === "number") {
+      if (/[0-9+\-.eE]/.test(c)) { num += c; if (!/^-?(0|[1-9]\d*)?(\.\d*)?([eE][+-]?\d*)?$/.test(num)) return `bad number ${num} at ${i}`; continue; }
+      if (!/^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/.test(num)) return `bad number ${num} at ${i}`;
+      afterValue();
+      // fall through: c is handled below
+    }
+    if (ws) continue;
+    if (state === "done") return `text after the JSON value at ${i}`;
+    if (state === "value") {
+      if (c === "{") { stack.push("{"); state = "key-or-end"; continue; }
+      if (c === "[") { stack.push("["); state = "value-or-end"; continue; }
+      if (c === "\"") { state = "string"; strIsKey = false; continue; }
+      if ("tfn".includes(c)) { state = "literal"; lit = c; continue; }
+      if (/[-0-9]/.test(c)) { state = "number"; num = c; continue; }
+      return `unexpected ${JSON.stringify(c)} where a value starts, at ${i}`;
+    }
+    if (state === "key-or-end" || state === "key") {
+      if (c === "}" && state === "key-or-end") { stack.pop(); afterValue(); continue; }
+      if (c === "\"") { state = "string"; strIsKey = true; continue; }
+      return `unexpected ${JSON.stringify(c)} where a key starts, at ${i}`;
+    }
+    if (state === "value-or-end") {
+      if (c === "]") { stack.pop(); afterValue(); continue; }
+      state = "value"; i--; continue;
+    }
+    if (state === "colon") {
+      if (c === ":") { state = "value"; continue; }
+      return `expected ':' at ${i}`;
+    }
+    if (state === "after-value") {
+      const top = stack[stack.length - 1];
+      if (c === ",") { state = top === "{" ? "key" : "value"; continue; }
+      if ((c === "}" && top === "{") || (c === "]" && top === "[")) { stack.pop(); afterValue(); continue; }
+      return `unexpected ${JSON.stringify(c)} after a value, at ${i}`;
+    }
+  }
+  return null;
+}
