@@ -22,11 +22,17 @@ static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? 
 /* Signed symmetric levels -nmax..nmax-1 for n values (Q6_K: nmax 32, weights x^2). Starts from
  * scale = max/-nmax, then tries 18 nearby inverse scales and keeps the one that maximises
  * (sum w x l)^2 / sum w l^2. L receives l + nmax. Returns the scale. */
-static float search_signed(int n, int nmax, const float *x, int8_t *L) {
+/* The first value of largest magnitude of x[0..n) (0 when all are below PD_EPS_ZERO). */
+static float signed_max(int n, const float *x) {
     float amax = 0, max = 0;
     for (int i = 0; i < n; i++)
         if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
-    if (amax < PD_EPS_ZERO) {
+    return amax < PD_EPS_ZERO ? 0.f : max;
+}
+
+static float search_signed(int n, int nmax, const float *x, int8_t *L) {
+    float max = signed_max(n, x);
+    if (max == 0.f) {
         memset(L, 0, (size_t)n);
         return 0.f;
     }
@@ -61,10 +67,8 @@ static float search_signed(int n, int nmax, const float *x, int8_t *L) {
 /* Q3_K's search: signed levels -nmax..nmax-1 from scale max/-nmax, then up to 5 passes that move
  * single levels when that raises (sum w x l)^2 / sum w l^2 (w = x^2). L receives l + nmax. */
 static float search_q3(int n, int nmax, const float *x, int8_t *L) {
-    float amax = 0, max = 0;
-    for (int i = 0; i < n; i++)
-        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); max = x[i]; }
-    if (amax < PD_EPS_ZERO) {
+    float max = signed_max(n, x);
+    if (max == 0.f) {
         memset(L, 0, (size_t)n);
         return 0.f;
     }
@@ -448,10 +452,8 @@ static void quant_iq4(int sb, const float *x, uint16_t *dh, uint8_t *qs, uint16_
         const float *xb = x + 32 * ib;
         uint8_t *Lb = L + 32 * ib;
         for (int j = 0; j < 32; j++) w[j] = xb[j] * xb[j];
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; j++)
-            if (fabsf(xb[j]) > amax) { amax = fabsf(xb[j]); max = xb[j]; }
-        if (amax < PD_EPS_ZERO) {
+        float max = signed_max(32, xb);
+        if (max == 0.f) {
             scales[ib] = 0;
             continue;
         }

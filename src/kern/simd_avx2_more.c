@@ -7,6 +7,8 @@
 #if PD_X86
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
+#include <string.h>
 
 PD_TARGET_AVX2_BEGIN
 
@@ -63,33 +65,30 @@ static inline __m256i iq4_lookup(__m256i nib) {
 
 /* ---------- 32-weight blocks ---------- */
 
-static float dot_q4_1(int64_t n, const void *w, const void *x) {
-    const pd_block_q4_1 *a = w;
+/* Q4_1 (five = 0) and Q5_1 (five = 1): unsigned levels with a min, Q8_1 activations. Both blocks
+ * start with d, m; Q5_1 then has qh[4] before qs. */
+static inline __attribute__((always_inline)) float dot_x_1(int five, int64_t n, const void *w, const void *x) {
     const pd_block_q8_1 *b = x;
-    __m256 acc = _mm256_setzero_ps();
-    float sm = 0;
-    for (int64_t i = 0; i < n / PD_QK; i++) {
-        __m256i p = dot_u8s8(nibbles32(a[i].qs), _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
-        sm += h2f(a[i].m) * h2f(b[i].s);
-    }
-    return hsum_ps(acc) + sm;
-}
-
-static float dot_q5_1(int64_t n, const void *w, const void *x) {
-    const pd_block_q5_1 *a = w;
-    const pd_block_q8_1 *b = x;
+    const size_t bs = five ? sizeof(pd_block_q5_1) : sizeof(pd_block_q4_1);
+    const size_t qs_at = five ? offsetof(pd_block_q5_1, qs) : offsetof(pd_block_q4_1, qs);
     __m256 acc = _mm256_setzero_ps();
     float sm = 0;
     const __m256i b4 = _mm256_set1_epi8(0x10);
     for (int64_t i = 0; i < n / PD_QK; i++) {
-        __m256i q = _mm256_or_si256(nibbles32(a[i].qs), _mm256_and_si256(bits32(pd_q5_high(a[i].qh)), b4));
+        const uint8_t *blk = (const uint8_t *)w + (size_t)i * bs;
+        uint16_t d, m;
+        memcpy(&d, blk + offsetof(pd_block_q4_1, d), 2);
+        memcpy(&m, blk + offsetof(pd_block_q4_1, m), 2);
+        __m256i q = nibbles32(blk + qs_at);
+        if (five) q = _mm256_or_si256(q, _mm256_and_si256(bits32(pd_q5_high(blk + offsetof(pd_block_q5_1, qh))), b4));
         __m256i p = dot_u8s8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
-        sm += h2f(a[i].m) * h2f(b[i].s);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
+        sm += h2f(m) * h2f(b[i].s);
     }
     return hsum_ps(acc) + sm;
 }
+static float dot_q4_1(int64_t n, const void *w, const void *x) { return dot_x_1(0, n, w, x); }
+static float dot_q5_1(int64_t n, const void *w, const void *x) { return dot_x_1(1, n, w, x); }
 
 static float dot_q5_0(int64_t n, const void *w, const void *x) {
     const pd_block_q5_0 *a = w;

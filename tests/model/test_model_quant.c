@@ -60,6 +60,18 @@ static bool same_set(const int *a, const int *b, int k) {
     return true;
 }
 
+/* <name>.tokens.txt: one id per line (then a tab and the text) */
+static int read_tokens(const char *name, int32_t *ids, int cap) {
+    char path[512], line[256];
+    snprintf(path, sizeof path, QFIX "%s.tokens.txt", name);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    int n = 0;
+    while (n < cap && fgets(line, sizeof line, f)) ids[n++] = (int32_t)strtol(line, NULL, 10);
+    fclose(f);
+    return n;
+}
+
 static void run(void **st) {
     PD_NEED_FIXTURES();
     const qfix *fx = *st;
@@ -69,13 +81,7 @@ static void run(void **st) {
     if (!m) fail_msg("%s: %s", fx->name, pd_last_error());
     const int V = m->cfg.n_vocab;
     int32_t ids[64];
-    snprintf(path, sizeof path, QFIX "%s.tokens.txt", fx->name);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[256];
-    int n = 0;
-    while (n < 64 && fgets(line, sizeof line, f)) ids[n++] = (int32_t)strtol(line, NULL, 10);
-    fclose(f);
+    int n = read_tokens(fx->name, ids, 64);
     snprintf(path, sizeof path, QFIX "%s.logits.f32", fx->name);
     size_t bytes = 0;
     float *gold = (float *)pd_read_file(path, &bytes);
@@ -139,13 +145,7 @@ static void test_quantize_roundtrip(void **st) {
         float *gold = (float *)pd_read_file(path, &bytes);
         assert_non_null(gold);
         int32_t ids[64];
-        snprintf(path, sizeof path, QFIX "%s.tokens.txt", bases[bi]);
-        FILE *f = fopen(path, "r");
-        assert_non_null(f);
-        char line[256];
-        int n = 0;
-        while (n < 64 && fgets(line, sizeof line, f)) ids[n++] = (int32_t)strtol(line, NULL, 10);
-        fclose(f);
+        int n = read_tokens(bases[bi], ids, 64);
         for (size_t k = 0; k < sizeof fts / sizeof fts[0]; k++) {
             pd_type base;
             int ft = pd_gguf_ftype_from_name(fts[k].ft, &base);
