@@ -45,6 +45,8 @@ static void help(FILE *f) {
             "rewards:\n"
             "  --format-reward W     + W when thinking is closed and an answer is extractable (default 0)\n"
             "  --correct-reward W    weight of the verifier's score (default 1)\n"
+            "  --partial-reward W    + W x the share of answer characters right, aligned from the right, for\n"
+            "                        an extractable wrong answer (digit-level partial credit; default 0)\n"
             "  --overlong-buffer N   DAPO soft punishment over the last N tokens (default: dapo max/4, else 0)\n"
             "  --overlong-filter     truncated responses carry no loss\n"
             "data and schedule (as ponder train; the defaults of grpo):\n"
@@ -135,6 +137,7 @@ int pd_cmd_rl(int argc, char **argv) {
             if (IVAL(-1, CLI_MAX_TOKENS_MAX)) rc = 2; else o.rl.think_budget = (int)iv;  /* run's range */
         }
         else if (!strcmp(f, "--format-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_format = dv; }
+        else if (!strcmp(f, "--partial-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_partial = dv; }
         else if (!strcmp(f, "--correct-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_correct = dv; }
         else if (!strcmp(f, "--overlong-buffer")) {
             if (IVAL(0, 1 << 20)) rc = 2; else { o.rl.overlong_buffer = (int)iv; overlong_given = true; }

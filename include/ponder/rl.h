@@ -79,6 +79,12 @@ typedef struct {
  * be NULL; when given, it is accumulated into (zero it first). */
 double pd_rl_surrogate(const pd_rl_loss_cfg *c, const pd_rl_tokens *t, double *dlogp, pd_rl_lstats *stats);
 
+/* Partial credit of an answer (rl --partial-reward): the share of positions, aligned from the right
+ * (units digit with units digit), where `got` and `want` hold the same character, over the longer
+ * length, surrounding whitespace ignored: "112" for "122" is 2/3, "89" for "79" 1/2; 0 when either is
+ * empty or NULL. */
+double pd_rl_partial_credit(const char *got, const char *want);
+
 /* DAPO overlong soft punishment of a response of L tokens: 0 up to l_max − l_cache, then falling
  * linearly to −1 at l_max, −1 beyond. l_cache <= 0: none. */
 double pd_rl_overlong_penalty(int L, int l_max, int l_cache);
@@ -106,6 +112,7 @@ typedef struct {
     bool dynamic_sampling;       /* DAPO: drop all-equal groups, draw more prompts */
     int max_draws;               /* rounds of B prompts dynamic sampling may draw per step */
     double w_correct, w_format;  /* reward = w_correct·verifier + w_format·format_ok + overlong */
+    double w_partial;            /* + w_partial·pd_rl_partial_credit(extracted, answer) when not correct */
     int overlong_buffer;         /* DAPO L_cache (0: no length shaping) */
     bool overlong_filter;        /* mask truncated responses out of the loss */
     int micro_rows;              /* rows per forward/backward chunk of the learner */

@@ -399,11 +399,12 @@ static double reward_of(pd_rl *r, const pd_task_item *it, rl_seq *s) {
         pd_status st = t ? pd_task_verify(t, it, text, &v) : pd_task_verify_ref(it->answer, text, PD_EXTRACT_AUTO, &v);
         double score = st == PD_OK ? v.score : 0;
         bool extractable = st == PD_OK && v.extracted;
+        double partial = r->c.w_partial != 0 && extractable && score < 1 ? pd_rl_partial_credit(v.extracted, it->answer) : 0;
         if (st == PD_OK) pd_verdict_free(&v);
         bool closed = false;
         for (int k = s->n_prompt; k < s->n && !closed; k++) closed = s->tok[k] == r->think_close;
         s->correct = score >= 1.0;
-        rw = r->c.w_correct * score + r->c.w_format * (closed && extractable ? 1.0 : 0.0);
+        rw = r->c.w_correct * score + r->c.w_format * (closed && extractable ? 1.0 : 0.0) + r->c.w_partial * partial;
     }
     rw += pd_rl_overlong_penalty(nr, r->c.max_tokens, r->c.overlong_buffer);
     free(text);

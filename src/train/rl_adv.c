@@ -101,3 +101,16 @@ double pd_rl_surrogate(const pd_rl_loss_cfg *c, const pd_rl_tokens *t, double *d
     }
     return loss;
 }
+
+double pd_rl_partial_credit(const char *got, const char *want) {
+    if (!got || !want) return 0;
+    while (*got == ' ' || *got == '\t' || *got == '\n') got++;
+    while (*want == ' ' || *want == '\t' || *want == '\n') want++;
+    size_t lg = strlen(got), lw = strlen(want);
+    while (lg && (got[lg - 1] == ' ' || got[lg - 1] == '\t' || got[lg - 1] == '\n')) lg--;
+    while (lw && (want[lw - 1] == ' ' || want[lw - 1] == '\t' || want[lw - 1] == '\n')) lw--;
+    size_t n = lg > lw ? lg : lw, same = 0;
+    if (!n) return 0;
+    for (size_t i = 0; i < lg && i < lw; i++) same += got[lg - 1 - i] == want[lw - 1 - i];
+    return (double)same / (double)n;
+}

@@ -23,6 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 void pd_rl_opts_default(pd_rl_opts *o, pd_rl_algo algo) {
     memset(o, 0, sizeof *o);
@@ -50,7 +53,8 @@ static char *config_json(const pd_rl_opts *o, int64_t opt_step) {
     N("max_tokens", c->max_tokens); N("think_budget", c->think_budget); N("eps_low", c->eps_low);
     N("eps_high", c->eps_high); N("kl", c->beta); N("adv_eps", c->adv_eps); N("ppo_epochs", c->ppo_epochs);
     N("minibatches", c->minibatches); N("dynamic_sampling", c->dynamic_sampling); N("max_draws", c->max_draws);
-    N("w_correct", c->w_correct); N("w_format", c->w_format); N("overlong_buffer", c->overlong_buffer);
+    N("w_correct", c->w_correct); N("w_format", c->w_format); N("w_partial", c->w_partial);
+    N("overlong_buffer", c->overlong_buffer);
     N("overlong_filter", c->overlong_filter); N("sampler_old_logp", c->sampler_old_logp); N("opt_step", opt_step);
 #undef N
     char *s = cJSON_PrintUnformatted(j);
@@ -82,7 +86,7 @@ static pd_status restore_config(pd_rl_opts *o, const char *js, const char *path,
     N("eps_low", c->eps_low, double); N("eps_high", c->eps_high, double); N("kl", c->beta, double);
     N("adv_eps", c->adv_eps, double); N("ppo_epochs", c->ppo_epochs, int); N("minibatches", c->minibatches, int);
     N("dynamic_sampling", c->dynamic_sampling, bool); N("max_draws", c->max_draws, int);
-    N("w_correct", c->w_correct, double); N("w_format", c->w_format, double);
+    N("w_correct", c->w_correct, double); N("w_format", c->w_format, double); N("w_partial", c->w_partial, double);
     N("overlong_buffer", c->overlong_buffer, int); N("overlong_filter", c->overlong_filter, bool);
     N("sampler_old_logp", c->sampler_old_logp, bool); N("opt_step", *opt_step, int64_t);
 #undef N
@@ -460,6 +464,30 @@ static double cpu_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* user-space instructions retired by this process (perf_event_open; fd -1 where not permitted):
+ * a per-token cost that a loaded machine does not distort the way it does time */
+typedef struct { int fd; } bench_counter;
+static void bench_counter_open(bench_counter *c) {
+    struct perf_event_attr a;
+    memset(&a, 0, sizeof a);
+    a.type = PERF_TYPE_HARDWARE;
+    a.size = sizeof a;
+    a.config = PERF_COUNT_HW_INSTRUCTIONS;
+    a.exclude_kernel = 1;
+    a.exclude_hv = 1;
+    a.inherit = 1;   /* the OpenMP workers too */
+    c->fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, 0);
+}
+static uint64_t bench_counter_read(const bench_counter *c) {
+    uint64_t v = 0;
+    if (c->fd < 0 || read(c->fd, &v, sizeof v) != (ssize_t)sizeof v) return 0;
+    return v;
+}
+static void bench_counter_close(bench_counter *c) {
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+}
+
 /* n_prompts prompts × g samples, each exactly max_tokens new tokens (end tokens ignored) */
 static pd_status bench_rollout(const pd_model *pm, const pd_tchat *chat, int n_prompts, int g, int max_tokens,
                                double *wall, double *cpu, double *tokens) {
@@ -515,19 +543,35 @@ pd_status pd_bench_rl_run(FILE *out, const char *model_path, int threads, int ma
     fprintf(out, "model: %s, %zu parameters, %d threads, %d new tokens per sequence\n\n",
             model_path ? model_path : "random qwen3 byte model (dim 128, 4 layers)", pd_tmodel_n_params(m),
             pd_threads_get(), max_tokens);
-    fprintf(out, "| rollout | sequences | tokens | wall s | tokens/s | CPU s | tokens per CPU s | vs 1 seq |\n");
-    fprintf(out, "|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    fprintf(out, "| rollout | sequences | runs | tokens | wall s | tokens/s | CPU s | tokens per CPU s | vs 1 seq (CPU) "
+                 "| user instructions per token | vs 1 seq (instructions) |\n");
+    fprintf(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     static const int shapes[3][2] = {{1, 1}, {1, 8}, {8, 8}};
-    double base = 0;
+    double base_cpu = 0, base_ins = 0;
+    bench_counter ctr;
+    bench_counter_open(&ctr);
     for (int k = 0; k < 3 && st == PD_OK; k++) {
-        double w, c, n;
-        st = bench_rollout(pm, pd_tmodel_chat(m), shapes[k][0], shapes[k][1], max_tokens, &w, &c, &n);
+        /* short shapes are repeated until they used 0.5 CPU s (at least once, at most 64 runs) so
+         * the per-token figures are not one clock tick */
+        double w = 0, c = 0, n = 0, ins = 0;
+        int runs = 0;
+        while (st == PD_OK && runs < 64 && (runs == 0 || c < 0.5)) {
+            double w1 = 0, c1 = 0, n1 = 0;
+            uint64_t i0 = bench_counter_read(&ctr);
+            st = bench_rollout(pm, pd_tmodel_chat(m), shapes[k][0], shapes[k][1], max_tokens, &w1, &c1, &n1);
+            ins += (double)(bench_counter_read(&ctr) - i0);
+            w += w1; c += c1; n += n1;
+            runs++;
+        }
         if (st != PD_OK) break;
-        double tps = w > 0 ? n / w : 0;
-        if (k == 0) base = tps;
-        fprintf(out, "| %d prompt x %d | %d | %.0f | %.2f | %.0f | %.2f | %.0f | %.1fx |\n", shapes[k][0], shapes[k][1],
-                shapes[k][0] * shapes[k][1], n, w, tps, c, c > 0 ? n / c : 0, base > 0 ? tps / base : 0);
+        double cps = c > 0 ? n / c : 0, ipt = ctr.fd >= 0 && n > 0 ? ins / n : NAN;
+        if (k == 0) { base_cpu = cps; base_ins = ipt; }
+        fprintf(out, "| %d prompt x %d | %d | %d | %.0f | %.2f | %.0f | %.2f | %.0f | %.1fx | ", shapes[k][0], shapes[k][1],
+                shapes[k][0] * shapes[k][1], runs, n, w, w > 0 ? n / w : 0, c, cps, base_cpu > 0 ? cps / base_cpu : 0);
+        if (isnan(ipt)) fprintf(out, "- | - |\n");
+        else fprintf(out, "%.0f | %.1fx |\n", ipt, base_ins / ipt);
     }
+    bench_counter_close(&ctr);
     if (st == PD_OK) {
         /* one RL step of 8 prompts × 8 samples with a reward that needs no task answer */
         pd_rl_cfg rc;

@@ -86,6 +86,18 @@ static void test_surrogate_fd(void **st) {
 }
 
 /* the aggregation weights themselves on a hand-made case (ρ = 1, A = 1: s = 1 per token) */
+/* digit-level partial credit, hand-computed */
+static void test_partial_credit(void **st) {
+    (void)st;
+    assert_true(fabs(pd_rl_partial_credit("112", "122") - 2.0 / 3) < 1e-15);
+    assert_true(fabs(pd_rl_partial_credit(" 89\n", "79") - 0.5) < 1e-15);
+    assert_true(pd_rl_partial_credit("122", "122") == 1.0);
+    assert_true(fabs(pd_rl_partial_credit("22", "122") - 2.0 / 3) < 1e-15);   /* a digit missing on the left */
+    assert_true(pd_rl_partial_credit("1220", "122") == 0.25);   /* shifted: only the middle 2 lines up */
+    assert_true(pd_rl_partial_credit("", "5") == 0.0);
+    assert_true(pd_rl_partial_credit(NULL, "5") == 0.0);
+}
+
 static void test_aggregation_values(void **st) {
     (void)st;
     int start[2] = {0, 2}, len[2] = {2, 4};
@@ -646,6 +658,7 @@ int main(void) {
         cmocka_unit_test(test_reward_rises),          cmocka_unit_test(test_learner_gradient_fd),
         cmocka_unit_test(test_prompt_too_long),       cmocka_unit_test(test_determinism_and_resume),
         cmocka_unit_test(test_adapter_rl),            cmocka_unit_test(test_adapter_run_resume),
+        cmocka_unit_test(test_partial_credit),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[512];
