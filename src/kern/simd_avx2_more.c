@@ -1,7 +1,8 @@
 /* kern/simd_avx2_more.c — AVX2 dots of the types GGUF files mix in beside the main ones: Q4_1,
  * Q5_1 (Q8_1 activations), Q5_0, IQ4_NL (Q8_0), Q2_K, Q3_K, Q5_K, IQ4_XS (Q8_K), and the Q8_1
  * activation converter. Each computes exactly what its scalar twin in dot_ref.c computes (integer
- * parts exact, float sums in another order); matmul tiles are made of these dots. Kept apart from
+ * parts exact, float sums in another order); Q5_0 and IQ4_NL (the 896-wide fallbacks of Q4_K_M
+ * files) have 2-row x 4-token matmul tiles, the others tiles made of these dots. Kept apart from
  * simd_avx2.c, whose tiles serve the hot types. Tested against the twins in test_dot_more.c. */
 #include "kern_impl.h"
 #if PD_X86
@@ -112,6 +113,73 @@ static float dot_iq4_nl(int64_t n, const void *w, const void *x) {
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
     }
     return hsum_ps(acc);
+}
+
+/* Matmul tile for Q5_0 (kind 0) and IQ4_NL (kind 1), Q8_0 activations: 2 weight rows x up to 4
+ * tokens; each weight block is unpacked once for all tokens of the tile (as simd_avx2.c's Q4_0 tile).
+ * Same per-block products and scales as the dots above. */
+#define T32_NR 2
+#define T32_MR 4
+
+static inline __attribute__((always_inline)) __m256i unpack32(int kind, const uint8_t *blk) {
+    if (kind == 0) {
+        uint32_t qh = pd_q5_high(blk + offsetof(pd_block_q5_0, qh));
+        __m256i q = _mm256_or_si256(nibbles32(blk + offsetof(pd_block_q5_0, qs)),
+                                    _mm256_and_si256(bits32(qh), _mm256_set1_epi8(0x10)));
+        return _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+    }
+    return iq4_lookup(nibbles32(blk + offsetof(pd_block_iq4_nl, qs)));
+}
+
+static inline __attribute__((always_inline)) void tile32_mr(int kind, int MR, int64_t n, const void *w, size_t ws,
+                                                            const void *x, size_t xs, float *y, int64_t ldy) {
+    const size_t bs = kind ? sizeof(pd_block_iq4_nl) : sizeof(pd_block_q5_0);
+    const pd_block_q8_0 *xb[T32_MR];
+    for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + (size_t)m * xs);
+    __m256 acc[T32_NR][T32_MR];
+    for (int r = 0; r < T32_NR; r++)
+        for (int m = 0; m < MR; m++) acc[r][m] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / PD_QK; i++) {
+        __m256i v[T32_NR], u[T32_NR];
+        __m256 d[T32_NR];
+        for (int r = 0; r < T32_NR; r++) {
+            const uint8_t *blk = (const uint8_t *)w + (size_t)r * ws + (size_t)i * bs;
+            uint16_t dh;
+            memcpy(&dh, blk, 2); /* d first in both blocks */
+            v[r] = unpack32(kind, blk);
+            u[r] = _mm256_sign_epi8(v[r], v[r]);
+            d[r] = _mm256_set1_ps(h2f(dh));
+        }
+        for (int m = 0; m < MR; m++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)xb[m][i].qs);
+            __m256 dx = _mm256_set1_ps(h2f(xb[m][i].d));
+            for (int r = 0; r < T32_NR; r++) {
+                __m256i p = dot_u8s8(u[r], _mm256_sign_epi8(xv, v[r]));
+                acc[r][m] = _mm256_fmadd_ps(_mm256_mul_ps(d[r], dx), _mm256_cvtepi32_ps(p), acc[r][m]);
+            }
+        }
+    }
+    for (int m = 0; m < MR; m++)
+        for (int r = 0; r < T32_NR; r++) y[m * ldy + r] = hsum_ps(acc[r][m]);
+}
+
+#define PD_T32_Q5(MR, ...) tile32_mr(0, MR, __VA_ARGS__)
+#define PD_T32_IQ4(MR, ...) tile32_mr(1, MR, __VA_ARGS__)
+static void tile_q5_0(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                      int64_t ldy) {
+    if (nr != T32_NR || mr < 1 || mr > T32_MR) {
+        pd_tile_by_dots(dot_q5_0, n, w, ws, nr, x, xs, mr, y, ldy);
+        return;
+    }
+    PD_TILE_MR_SWITCH(PD_T32_Q5, mr, n, w, ws, x, xs, y, ldy)
+}
+static void tile_iq4_nl(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                        int64_t ldy) {
+    if (nr != T32_NR || mr < 1 || mr > T32_MR) {
+        pd_tile_by_dots(dot_iq4_nl, n, w, ws, nr, x, xs, mr, y, ldy);
+        return;
+    }
+    PD_TILE_MR_SWITCH(PD_T32_IQ4, mr, n, w, ws, x, xs, y, ldy)
 }
 
 /* ---------- 256-weight super-blocks, Q8_K activations ---------- */
@@ -249,9 +317,7 @@ PD_TARGET_END
         pd_tile_by_dots(dot_##name, n, w, ws, nr, x, xs, mr, y, ldy);                                                \
     }
 PD_DOT_TILE(q4_1)
-PD_DOT_TILE(q5_0)
 PD_DOT_TILE(q5_1)
-PD_DOT_TILE(iq4_nl)
 PD_DOT_TILE(q2_K)
 PD_DOT_TILE(q3_K)
 PD_DOT_TILE(q5_K)
@@ -268,6 +334,8 @@ void pd_kern_table_avx2_more(pd_kern_table *t) {
     PD_SET(PD_TYPE_Q5_K, q5_K);
     PD_SET(PD_TYPE_IQ4_XS, iq4_xs);
 #undef PD_SET
+    t->tile_nr[PD_TYPE_Q5_0] = t->tile_nr[PD_TYPE_IQ4_NL] = T32_NR;
+    t->tile_mr[PD_TYPE_Q5_0] = t->tile_mr[PD_TYPE_IQ4_NL] = T32_MR;
 }
 
 #else
