@@ -408,10 +408,10 @@ static pd_chat_family model_family(const pd_model *m) {
 }
 
 pd_serve *pd_serve_start(const pd_model *m, const pd_serve_params *p) {
-    if (!m->tok) { pd_fail(PD_ERR_ARG, "serve: the model has no vocabulary"); return NULL; }
+    if (!m->tok) { pd_fail(PD_ERR_ARG, "the model has no vocabulary"); return NULL; }
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->port)};
     if (inet_pton(AF_INET, p->host, &addr.sin_addr) != 1) {
-        pd_fail(PD_ERR_ARG, "serve: --host %s is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)", p->host);
+        pd_fail(PD_ERR_ARG, "--host %s is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)", p->host);
         return NULL;
     }
     pd_serve *s = pd_calloc(1, sizeof *s);
@@ -425,7 +425,7 @@ pd_serve *pd_serve_start(const pd_model *m, const pd_serve_params *p) {
                             s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
     if (!s->d) {
-        pd_fail(PD_ERR_IO, "serve: cannot listen on %s:%d (in use, or not allowed)", p->host, p->port);
+        pd_fail(PD_ERR_IO, "cannot listen on %s:%d (in use, or not allowed)", p->host, p->port);
         pd_engine_free(s->e);
         free(s);
         return NULL;
