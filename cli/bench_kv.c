@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "ponder/error.h"
 #include "ponder/gen.h"
+#include "ponder/plot.h"
 #include "ponder/rng.h"
 #include "ponder/threads.h"
 #include "ponder/timer.h"
@@ -129,4 +130,85 @@ int cli_bench_kv(const char *path, const char *label, const pd_kvp_spec *spec, c
         }
     pd_model_free(m);
     return rc;
+}
+
+/* ---- the experiment's chart: accuracy and peak KV against the budget, one line per policy ---- */
+
+enum { PLOT_MAX_POL = 12, PLOT_MAX_PTS = 16 };
+
+int cli_bench_kv_plot(const char *in, const char *out) {
+    const char *VERB = "bench";
+    char *text = cli_read_text(VERB, "--kv-plot", in);
+    if (!text) return 1;
+    char names[PLOT_MAX_POL][32];
+    double bx[PLOT_MAX_POL][PLOT_MAX_PTS], acc[PLOT_MAX_POL][PLOT_MAX_PTS], mem[PLOT_MAX_POL][PLOT_MAX_PTS];
+    double lac[PLOT_MAX_POL][PLOT_MAX_PTS];
+    bool have_lines = true;
+    size_t np[PLOT_MAX_POL] = {0};
+    int npol = 0, line = 0, rc = 0;
+    for (char *s = text, *e; s && *s && !rc; s = e ? e + 1 : NULL) {
+        e = strchr(s, '\n');
+        if (e) *e = 0;
+        line++;
+        if (!*s) continue;
+        cJSON *j = cJSON_Parse(s);
+        const cJSON *p = cJSON_GetObjectItem(j, "policy"), *b = cJSON_GetObjectItem(j, "budget_pct"),
+                    *a = cJSON_GetObjectItem(j, "accuracy"), *k = cJSON_GetObjectItem(j, "peak_kv_bytes"),
+                    *la = cJSON_GetObjectItem(j, "line_accuracy");
+        if (!j || !cJSON_IsString(p) || !cJSON_IsNumber(b) || !cJSON_IsNumber(a) || !cJSON_IsNumber(k)) {
+            cli_error(VERB, "--kv-plot %s:%d: expected {\"policy\", \"budget_pct\", \"accuracy\", \"peak_kv_bytes\"}", in, line);
+            rc = 1;
+        } else {
+            int i = 0;
+            while (i < npol && strcmp(names[i], p->valuestring)) i++;
+            if (i == npol && npol < PLOT_MAX_POL) snprintf(names[npol++], sizeof names[0], "%s", p->valuestring);
+            if (i < npol && np[i] < PLOT_MAX_PTS) {
+                bx[i][np[i]] = b->valuedouble;
+                acc[i][np[i]] = 100 * a->valuedouble;
+                mem[i][np[i]] = k->valuedouble / 1024.0;
+                if (cJSON_IsNumber(la)) lac[i][np[i]] = 100 * la->valuedouble;
+                else have_lines = false;
+                np[i]++;
+            }
+        }
+        cJSON_Delete(j);
+    }
+    free(text);
+    if (rc) return rc;
+    if (!npol) { cli_error(VERB, "--kv-plot %s: no results", in); return 1; }
+    static const uint32_t colors[PLOT_MAX_POL] = {0x000000, 0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd,
+                                                  0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22, 0x17becf, 0x444444};
+    pd_plot_series sa[PLOT_MAX_POL], sm[PLOT_MAX_POL], sl[PLOT_MAX_POL];
+    for (int i = 0; i < npol; i++) {
+        /* points in budget order */
+        for (size_t u = 1; u < np[i]; u++)
+            for (size_t v = u; v > 0 && bx[i][v - 1] > bx[i][v]; v--) {
+                double t;
+                t = bx[i][v]; bx[i][v] = bx[i][v - 1]; bx[i][v - 1] = t;
+                t = acc[i][v]; acc[i][v] = acc[i][v - 1]; acc[i][v - 1] = t;
+                t = mem[i][v]; mem[i][v] = mem[i][v - 1]; mem[i][v - 1] = t;
+                t = lac[i][v]; lac[i][v] = lac[i][v - 1]; lac[i][v - 1] = t;
+            }
+        sa[i] = (pd_plot_series){.name = names[i], .kind = PD_PLOT_LINE, .color = colors[i], .marker = 3,
+                                 .x = bx[i], .y = acc[i], .n = np[i]};
+        sm[i] = sa[i];
+        sm[i].y = mem[i];
+        sm[i].name = NULL;
+        sl[i] = sm[i];
+        sl[i].y = lac[i];
+    }
+    pd_plot_panel panels[3] = {
+        {.title = "held-out accuracy", .xlabel = "KV budget (% of positions)", .ylabel = "accuracy %", .ymin = 0,
+         .ymax = 100, .x_categorical = true, .series = sa, .n_series = npol},
+        {.title = "trace lines as the reference", .xlabel = "KV budget (% of positions)", .ylabel = "lines %", .ymin = 0,
+         .ymax = 100, .x_categorical = true, .series = sl, .n_series = npol},
+        {.title = "peak KV bytes per sequence", .xlabel = "KV budget (% of positions)", .ylabel = "KiB",
+         .x_categorical = true, .series = sm, .n_series = npol},
+    };
+    if (!have_lines) panels[1] = panels[2];
+    pd_plot pl = {.title = "KV eviction: accuracy and memory against the budget", .width = have_lines ? 1350 : 1000,
+                  .height = 460, .panels = panels, .n_panels = have_lines ? 3 : 2};
+    if (pd_plot_write(&pl, out) != PD_OK) { cli_error(VERB, "--kv-plot: %s", pd_last_error()); return 1; }
+    printf("wrote %s\n", out);
+    return 0;
 }

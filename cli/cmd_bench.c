@@ -82,6 +82,7 @@ static void help(FILE *f) {
             "  --kv-policy P --kv-budget B   KV eviction benchmark instead: decode t/s over the last -n tokens\n"
             "                       at each --depth (default 4096,16384), full cache vs policy P, peak KV bytes\n"
             "  --depth LIST         positions reached by decoding (with --kv-policy)\n"
+            "  --kv-plot IN.jsonl --out OUT.png   chart of an eviction experiment (accuracy, peak KV vs budget)\n"
             "  -o md|json|jsonl     output: markdown table (default), one JSON array, one JSON object per line\n"
             "  --json               same as -o json\n"
             "  --cpu-time           add a column: tokens per CPU-second per thread (on a busy shared machine this\n"
@@ -377,6 +378,7 @@ int pd_cmd_bench(int argc, char **argv) {
     pd_kvp_spec kvp = {0};
     bool kvp_set = false, kvb_set = false;
     int depth[16] = {4096, 16384}, n_depth = 2;
+    const char *kv_plot = NULL, *plot_out = NULL;
     bench_opts b = {.pp = {512}, .n_pp = 1, .tg = {128}, .n_tg = 1, .th = {0}, .n_th = 1, .reps = 3,
                     .kv_type = PD_TYPE_F16, .out = OUT_MD};
     for (int i = 1; i < argc; i++) {
@@ -411,9 +413,15 @@ int pd_cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if (!cli_int(VERB, a, v, 1, 64, &x)) return 2; b.reps = (int)x; }
         else if (!strcmp(a, "--kv-policy")) { if (!cli_kv_policy(VERB, a, v, &kvp)) return 2; kvp_set = true; }
         else if (!strcmp(a, "--kv-budget")) { if (!cli_kv_budget(VERB, a, v, &kvp)) return 2; kvb_set = true; }
+        else if (!strcmp(a, "--kv-plot")) kv_plot = v;
+        else if (!strcmp(a, "--out")) plot_out = v;
         else if (!strcmp(a, "--depth")) { if (!parse_list(a, v, 1, 1 << 22, depth, &n_depth, 16)) return 2; }
         else if (!strcmp(a, "--layers")) { if (!cli_int(VERB, a, v, 1, 4096, &x)) return 2; layers = (int)x; }
         else { cli_error(VERB, "unknown flag '%s' (see --help)", a); return 2; }
+    }
+    if (kv_plot || plot_out) {
+        if (!kv_plot || !plot_out) { cli_error(VERB, "--kv-plot RESULTS.jsonl and --out CHART.png go together"); return 2; }
+        return cli_bench_kv_plot(kv_plot, plot_out);
     }
     if (!n_models == !synth) { cli_error(VERB, "give -m MODEL (one or more) or --synthetic SHAPE"); return 2; }
     if (!cli_kv_check(VERB, kvp_set, kvb_set, &kvp)) return 2;
