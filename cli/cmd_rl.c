@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "run_flags.h"
 #include "ponder/error.h"
+#include "ponder/extract.h"
 #include "ponder/rl.h"
 #include <math.h>
 #include <stdio.h>
@@ -45,6 +46,8 @@ static void help(FILE *f) {
             "rewards:\n"
             "  --format-reward W     + W when thinking is closed and an answer is extractable (default 0)\n"
             "  --correct-reward W    weight of the verifier's score (default 1)\n"
+            "  --extract MODE        answer extractor: auto (the task's; JSONL: tag, boxed, gsm8k, answer-is,\n"
+            "                        last-number) | gsm8k | boxed | tag | answer-is | last-number (default auto)\n"
             "  --partial-reward W    + W x the share of answer characters right, aligned from the right, for\n"
             "                        an extractable wrong answer (digit-level partial credit; default 0)\n"
             "  --overlong-buffer N   DAPO soft punishment over the last N tokens (default: dapo max/4, else 0)\n"
@@ -137,6 +140,14 @@ int pd_cmd_rl(int argc, char **argv) {
             if (IVAL(-1, CLI_MAX_TOKENS_MAX)) rc = 2; else o.rl.think_budget = (int)iv;  /* run's range */
         }
         else if (!strcmp(f, "--format-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_format = dv; }
+        else if (!strcmp(f, "--extract")) {
+            int m;
+            if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+            else if ((m = pd_extract_mode_parse(v)) < 0) {
+                cli_error(V, "--extract: unknown extractor '%s' (auto, gsm8k, boxed, tag, answer-is, last-number)", v);
+                rc = 2;
+            } else o.rl.extract = m;
+        }
         else if (!strcmp(f, "--partial-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_partial = dv; }
         else if (!strcmp(f, "--correct-reward")) { if (FVAL(-100, 100)) rc = 2; else o.rl.w_correct = dv; }
         else if (!strcmp(f, "--overlong-buffer")) {

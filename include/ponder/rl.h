@@ -113,6 +113,7 @@ typedef struct {
     int max_draws;               /* rounds of B prompts dynamic sampling may draw per step */
     double w_correct, w_format;  /* reward = w_correct·verifier + w_format·format_ok + overlong */
     double w_partial;            /* + w_partial·pd_rl_partial_credit(extracted, answer) when not correct */
+    int extract;                 /* pd_extract_mode of the verifier (0 = AUTO: the task's own / JSONL's chain) */
     int overlong_buffer;         /* DAPO L_cache (0: no length shaping) */
     bool overlong_filter;        /* mask truncated responses out of the loss */
     int micro_rows;              /* rows per forward/backward chunk of the learner */

@@ -396,7 +396,8 @@ static double reward_of(pd_rl *r, const pd_task_item *it, rl_seq *s) {
     } else {
         pd_verdict v;
         const pd_task *t = it->task ? pd_task_find(it->task) : NULL;
-        pd_status st = t ? pd_task_verify(t, it, text, &v) : pd_task_verify_ref(it->answer, text, PD_EXTRACT_AUTO, &v);
+        pd_extract_mode em = (pd_extract_mode)r->c.extract;
+        pd_status st = t ? pd_task_verify_ex(t, it, text, em, &v) : pd_task_verify_ref(it->answer, text, em, &v);
         double score = st == PD_OK ? v.score : 0;
         bool extractable = st == PD_OK && v.extracted;
         double partial = r->c.w_partial != 0 && extractable && score < 1 ? pd_rl_partial_credit(v.extracted, it->answer) : 0;

@@ -13,6 +13,7 @@
 #include "ponder/alloc.h"
 #include "ponder/dist.h"
 #include "ponder/gen.h"
+#include "ponder/extract.h"
 #include "ponder/gguf.h"
 #include "ponder/model.h"
 #include "ponder/plot.h"
@@ -54,7 +55,7 @@ static char *config_json(const pd_rl_opts *o, int64_t opt_step) {
     N("eps_high", c->eps_high); N("kl", c->beta); N("adv_eps", c->adv_eps); N("ppo_epochs", c->ppo_epochs);
     N("minibatches", c->minibatches); N("dynamic_sampling", c->dynamic_sampling); N("max_draws", c->max_draws);
     N("w_correct", c->w_correct); N("w_format", c->w_format); N("w_partial", c->w_partial);
-    N("overlong_buffer", c->overlong_buffer);
+    N("overlong_buffer", c->overlong_buffer); N("extract", c->extract);
     N("overlong_filter", c->overlong_filter); N("sampler_old_logp", c->sampler_old_logp); N("opt_step", opt_step);
 #undef N
     char *s = cJSON_PrintUnformatted(j);
@@ -80,13 +81,17 @@ static pd_status restore_config(pd_rl_opts *o, const char *js, const char *path,
         c->agg = (pd_rl_agg)pd_rl_agg_from_name(x->valuestring);
     if ((x = cJSON_GetObjectItem(j, "model")) && cJSON_IsString(x) && !(*model_keep = pd_strdup(x->valuestring)))
         st = PD_ERR_NOMEM;
-#define N(k, dst, type) if ((x = cJSON_GetObjectItem(j, k)) && cJSON_IsNumber(x)) dst = (type)x->valuedouble
+    /* a checkpoint is untrusted: clamp before casting (an out-of-range double → int cast is UB) */
+#define N(k, dst, type) if ((x = cJSON_GetObjectItem(j, k)) && cJSON_IsNumber(x)) \
+        dst = (type)fmin(fmax(x->valuedouble, -2e9), 2e9)
     N("prompts", c->B, int); N("group", c->G, int); N("temperature", c->temperature, float);
     N("top_p", c->top_p, float); N("max_tokens", c->max_tokens, int); N("think_budget", c->think_budget, int);
     N("eps_low", c->eps_low, double); N("eps_high", c->eps_high, double); N("kl", c->beta, double);
     N("adv_eps", c->adv_eps, double); N("ppo_epochs", c->ppo_epochs, int); N("minibatches", c->minibatches, int);
     N("dynamic_sampling", c->dynamic_sampling, bool); N("max_draws", c->max_draws, int);
     N("w_correct", c->w_correct, double); N("w_format", c->w_format, double); N("w_partial", c->w_partial, double);
+    N("extract", c->extract, int);
+    if (c->extract < 0 || c->extract > PD_EXTRACT_LAST_NUMBER) c->extract = PD_EXTRACT_AUTO;
     N("overlong_buffer", c->overlong_buffer, int); N("overlong_filter", c->overlong_filter, bool);
     N("sampler_old_logp", c->sampler_old_logp, bool); N("opt_step", *opt_step, int64_t);
 #undef N

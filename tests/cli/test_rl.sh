@@ -38,6 +38,7 @@ expect "bad clip" 2 "--clip" rl -m "$M" --task arith-add --clip 2 --out "$T/x.gg
 expect "bad agg" 2 "--agg" rl -m "$M" --task arith-add --agg mean --out "$T/x.gguf"
 expect "group of one" 2 "--group" rl -m "$M" --task arith-add --group 1 --out "$T/x.gguf"
 expect "adapter setting without --adapter" 2 "needs --adapter" rl -m "$M" --task arith-add --rank 4 --out "$T/x.gguf"
+expect "unknown extractor" 2 "--extract" rl -m "$M" --task arith-add --extract fancy --out "$T/x.gguf"
 expect "unknown adapter" 2 "--adapter" rl -m "$M" --task arith-add --adapter dora --out "$T/x.gguf"
 expect "no out" 2 "--out" rl -m "$M" --task arith-add
 expect "bad difficulty" 2 "difficulty" rl -m "$M" --task countdown --difficulty 1 --out "$T/x.gguf"
