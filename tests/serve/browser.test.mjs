@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { startServer, client, http, MODEL_ID, sleep, waitFor } from "./lib.mjs";
+import { startServer, stopClean, client, http, MODEL_ID, sleep, waitFor } from "./lib.mjs";
 
 const CHROMIUM = process.env.PD_CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = process.env.PD_SERVE_ARTIFACTS || path.resolve("build", "serve-artifacts");
@@ -46,7 +46,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close().catch(() => {});
-  if (server) await server.stop();
+  await stopClean(assert, server);
 });
 
 async function send(text) {

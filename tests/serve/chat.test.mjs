@@ -5,15 +5,11 @@
 // logprob bytes spelling the content; greedy decoding picking the top logprob.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, client, http, collectChat, jsonPrefixError, waitFor, THINK_PROMPT, MODEL_ID } from "./lib.mjs";
+import { startServer, stopClean, client, http, collectChat, jsonPrefixError, waitFor, THINK_PROMPT, MODEL_ID } from "./lib.mjs";
 
 let server, oa;
 before(async () => { server = await startServer(["--parallel", "4"]); oa = client(server); });
-after(async () => {
-  if (!server) return;
-  const r = await server.stop();
-  assert.equal(r.code, 0, `server exits 0 on SIGTERM (got ${r.code ?? r.signal})\n${server.log()}`);
-});
+after(() => stopClean(assert, server));
 
 const T = { timeout: 120000 };
 const chat = (extra) => oa.chat.completions.create({ model: MODEL_ID, messages: THINK_PROMPT, ...extra });

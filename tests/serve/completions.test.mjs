@@ -3,11 +3,11 @@
 // seed reproducibility, usage. Truths: OpenAI's shapes, the request's bounds, same seed -> same text.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, client, MODEL_ID } from "./lib.mjs";
+import { startServer, stopClean, client, MODEL_ID } from "./lib.mjs";
 
 let server, oa;
 before(async () => { server = await startServer(["--parallel", "4"]); oa = client(server); });
-after(async () => { if (server) await server.stop(); });
+after(() => stopClean(assert, server));
 
 const T = { timeout: 120000 };
 const PROMPT = "Question: what is 12+35? Answer: Let me think step by step.";

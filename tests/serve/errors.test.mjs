@@ -7,12 +7,12 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { startServer, client, http, postJSON, assertErrorShape, waitFor, THINK_PROMPT, MODEL_ID, sleep } from "./lib.mjs";
+import { startServer, stopClean, client, http, postJSON, assertErrorShape, waitFor, THINK_PROMPT, MODEL_ID, sleep } from "./lib.mjs";
 
 const T = { timeout: 120000 };
 const servers = [];
 async function serve(args) { const s = await startServer(args); servers.push(s); return s; }
-after(async () => { for (const s of servers) await s.stop(); });
+after(async () => { for (const s of servers) await stopClean(assert, s); });
 
 const CHAT = "/v1/chat/completions";
 const ok = { model: MODEL_ID, messages: THINK_PROMPT, max_tokens: 2 };

@@ -72,6 +72,13 @@ export function startServer(args = [], { model = QWEN3 } = {}) {
   });
 }
 
+// Stops the server and asserts it exited 0 (a clean shutdown; under ASan a leak or an error report exits non-zero).
+export async function stopClean(assert, server) {
+  if (!server) return;
+  const r = await server.stop();
+  assert.equal(r.code, 0, `server exits 0 on SIGTERM (got ${r.code ?? r.signal})\n${server.log()}`);
+}
+
 // The official client, pointed at the server; no retries (a 429 or 5xx must reach the test as it is).
 export function client(server, opts = {}) {
   return new OpenAI({ baseURL: server.url + "/v1", apiKey: opts.apiKey ?? "none", maxRetries: 0,

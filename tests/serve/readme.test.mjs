@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startServer, MODEL_ID } from "./lib.mjs";
+import { startServer, stopClean, MODEL_ID } from "./lib.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const README = path.join(HERE, "..", "..", "README.md");
@@ -37,7 +37,7 @@ function serveBlocks() {
 let server;
 const retarget = (s) => s.replaceAll("http://127.0.0.1:8080", server.url).replaceAll("arith-reasoner", MODEL_ID);
 before(async () => { server = await startServer(["--parallel", "2"]); });
-after(async () => { if (server) await server.stop(); });
+after(() => stopClean(assert, server));
 
 test("the README's curl examples", T, async () => {
   const curls = serveBlocks().filter((b) => b.lang === "sh" && b.text.startsWith("curl "));
