@@ -6,6 +6,7 @@
 #include "kern_impl.h"
 #if PD_X86
 #include <immintrin.h>
+#include <stddef.h>
 #include <math.h>
 #include <string.h>
 
@@ -260,24 +261,33 @@ static inline __m256i scale_pair(int8_t lo, int8_t hi) {
 /* K-quant tiles: one weight row against KT tokens; the row's scales and nibbles are unpacked once
  * per super-block for all KT tokens. The min / bias corrections use the Q8_K block sums. */
 
-/* One Q4_K weight row against T tokens (T constant after inlining). */
-static inline __attribute__((always_inline)) void q4_K_rows(int T, int64_t n, const pd_block_q4_K *a,
-                                                            const pd_block_q8_K *const *b, float *out) {
+/* One Q4_K (five = 0) or Q5_K (five = 1) weight row against T tokens (T, five constant after
+ * inlining). The blocks share d, dmin and the 6-bit scales; Q5_K adds a fifth bit per weight (qh). */
+static inline __attribute__((always_inline)) void q45_K_rows(int T, int five, int64_t n, const void *w,
+                                                             const pd_block_q8_K *const *b, float *out) {
+    const size_t bsz = five ? sizeof(pd_block_q5_K) : sizeof(pd_block_q4_K);
+    const size_t qs_at = five ? offsetof(pd_block_q5_K, qs) : offsetof(pd_block_q4_K, qs);
     __m256 acc[KT], accm[KT];
     for (int t = 0; t < T; t++) acc[t] = accm[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n / PD_QK_K; i++) {
+        const uint8_t *blk = (const uint8_t *)w + (size_t)i * bsz;
         uint8_t sm[16];
-        pd_q4k_unpack(a[i].scales, sm, sm + 8);
+        pd_q4k_unpack(blk + offsetof(pd_block_q4_K, scales), sm, sm + 8);
         const uint8_t *sc = sm;
         /* mins duplicated per pair of 16-sums: madd with bsums gives mn[j] * (bsums[2j] + bsums[2j+1]) */
         __m128i mn8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
         __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8));
-        __m256i isum[KT];
+        __m256i isum[KT], hb = _mm256_setzero_si256();
+        if (five) hb = _mm256_loadu_si256((const __m256i *)(blk + offsetof(pd_block_q5_K, qh)));
         for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
-            __m256i q4 = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
+            __m256i q4 = _mm256_loadu_si256((const __m256i *)(blk + qs_at + 32 * j));
             __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+            if (five) {
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4));
+            }
             __m256i s0 = _mm256_set1_epi16(sc[2 * j]), s1 = _mm256_set1_epi16(sc[2 * j + 1]);
             for (int t = 0; t < T; t++) {
                 __m256i y0 = _mm256_loadu_si256((const __m256i *)(b[t][i].qs + 64 * j));
@@ -287,7 +297,10 @@ static inline __attribute__((always_inline)) void q4_K_rows(int T, int64_t n, co
                 isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(p0, p1));
             }
         }
-        float d = h2f(a[i].d), dmin = h2f(a[i].dmin);
+        uint16_t dh, mh;
+        memcpy(&dh, blk + offsetof(pd_block_q4_K, d), 2);
+        memcpy(&mh, blk + offsetof(pd_block_q4_K, dmin), 2);
+        float d = h2f(dh), dmin = h2f(mh);
         for (int t = 0; t < T; t++) {
             float dy = b[t][i].d;
             __m256i bs = _mm256_loadu_si256((const __m256i *)b[t][i].bsums);
@@ -299,13 +312,24 @@ static inline __attribute__((always_inline)) void q4_K_rows(int T, int64_t n, co
 }
 
 static void q4_K_row_xKT(int64_t n, const pd_block_q4_K *a, const pd_block_q8_K *const *b, float *out) {
-    q4_K_rows(KT, n, a, b, out);
+    q45_K_rows(KT, 0, n, a, b, out);
 }
 
 static float dot_q4_K(int64_t n, const void *w, const void *x) {
     const pd_block_q8_K *b = x;
     float o;
-    q4_K_rows(1, n, w, &b, &o);
+    q45_K_rows(1, 0, n, w, &b, &o);
+    return o;
+}
+
+static void q5_K_row_xKT(int64_t n, const pd_block_q5_K *a, const pd_block_q8_K *const *b, float *out) {
+    q45_K_rows(KT, 1, n, a, b, out);
+}
+
+static float dot_q5_K(int64_t n, const void *w, const void *x) {
+    const pd_block_q8_K *b = x;
+    float o;
+    q45_K_rows(1, 1, n, w, &b, &o);
     return o;
 }
 
@@ -384,6 +408,7 @@ static float dot_q6_K(int64_t n, const void *w, const void *x) {
     }
 PD_KTILE(tile_q4_K, pd_block_q4_K, q4_K_row_xKT, dot_q4_K)
 PD_KTILE(tile_q6_K, pd_block_q6_K, q6_K_row_xKT, dot_q6_K)
+PD_KTILE(tile_q5_K, pd_block_q5_K, q5_K_row_xKT, dot_q5_K)
 
 /* ---------- activation conversion (same bits as the scalar versions in quant.c) ---------- */
 
@@ -670,6 +695,8 @@ void pd_kern_table_avx2(pd_kern_table *t) {
     t->tile_nr[PD_TYPE_Q8_0] = t->tile_nr[PD_TYPE_Q4_0] = QT_NR;
     t->tile_mr[PD_TYPE_Q8_0] = t->tile_mr[PD_TYPE_Q4_0] = QT_MR;
     pd_kern_table_avx2_more(t);
+    t->dot[PD_TYPE_Q5_K] = dot_q5_K; /* Q5_K shares Q4_K's kernel */
+    t->tile[PD_TYPE_Q5_K] = tile_q5_K;
 }
 
 #else /* not x86: no AVX2 kernels; the dispatcher never selects this level */

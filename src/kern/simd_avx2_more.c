@@ -1,6 +1,7 @@
 /* kern/simd_avx2_more.c — AVX2 dots of the types GGUF files mix in beside the main ones: Q4_1,
- * Q5_1 (Q8_1 activations), Q5_0, IQ4_NL (Q8_0), Q2_K, Q3_K, Q5_K, IQ4_XS (Q8_K), and the Q8_1
- * activation converter. Each computes exactly what its scalar twin in dot_ref.c computes (integer
+ * Q5_1 (Q8_1 activations), Q5_0, IQ4_NL (Q8_0), Q2_K, Q3_K, IQ4_XS (Q8_K), and the Q8_1
+ * activation converter (Q5_K shares Q4_K's kernel in simd_avx2.c). Each computes exactly what its
+ * scalar twin in dot_ref.c computes (integer
  * parts exact, float sums in another order); Q5_0 and IQ4_NL (the 896-wide fallbacks of Q4_K_M
  * files) have 2-row x 4-token matmul tiles, the others tiles made of these dots. Kept apart from
  * simd_avx2.c, whose tiles serve the hot types. Tested against the twins in test_dot_more.c. */
@@ -236,35 +237,6 @@ static float dot_q3_K(int64_t n, const void *w, const void *x) {
     return s;
 }
 
-static float dot_q5_K(int64_t n, const void *w, const void *x) {
-    const pd_block_q5_K *a = w;
-    const pd_block_q8_K *b = x;
-    float s = 0;
-    const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
-    for (int64_t i = 0; i < n / PD_QK_K; i++) {
-        uint8_t sm[16];
-        pd_q4k_unpack(a[i].scales, sm, sm + 8);
-        __m128i mn8 = _mm_loadl_epi64((const __m128i *)(sm + 8));
-        __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn8, mn8));
-        int32_t summ = hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)b[i].bsums), mins));
-        __m256i hb = _mm256_loadu_si256((const __m256i *)a[i].qh), isum = _mm256_setzero_si256();
-        for (int j = 0; j < 4; j++) {
-            __m256i ql = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * j));
-            __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j), one), 4);
-            __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * j + 1), one), 4);
-            __m256i lo = _mm256_or_si256(_mm256_and_si256(ql, m4), h0);
-            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql, 4), m4), h1);
-            __m256i y0 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j));
-            __m256i y1 = _mm256_loadu_si256((const __m256i *)(b[i].qs + 64 * j + 32));
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, y0), _mm256_set1_epi16(sm[2 * j]));
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, y1), _mm256_set1_epi16(sm[2 * j + 1]));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
-        }
-        s += b[i].d * h2f(a[i].d) * (float)hsum_epi32(isum) - b[i].d * h2f(a[i].dmin) * (float)summ;
-    }
-    return s;
-}
-
 static float dot_iq4_xs(int64_t n, const void *w, const void *x) {
     const pd_block_iq4_xs *a = w;
     const pd_block_q8_K *b = x;
@@ -320,7 +292,6 @@ PD_DOT_TILE(q4_1)
 PD_DOT_TILE(q5_1)
 PD_DOT_TILE(q2_K)
 PD_DOT_TILE(q3_K)
-PD_DOT_TILE(q5_K)
 PD_DOT_TILE(iq4_xs)
 
 void pd_kern_table_avx2_more(pd_kern_table *t) {
@@ -331,7 +302,6 @@ void pd_kern_table_avx2_more(pd_kern_table *t) {
     PD_SET(PD_TYPE_IQ4_NL, iq4_nl);
     PD_SET(PD_TYPE_Q2_K, q2_K);
     PD_SET(PD_TYPE_Q3_K, q3_K);
-    PD_SET(PD_TYPE_Q5_K, q5_K);
     PD_SET(PD_TYPE_IQ4_XS, iq4_xs);
 #undef PD_SET
     t->tile_nr[PD_TYPE_Q5_0] = t->tile_nr[PD_TYPE_IQ4_NL] = T32_NR;
