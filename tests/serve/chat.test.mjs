@@ -294,3 +294,24 @@ test("/metrics counts what the responses report", T, async () => {
   assert.equal(metric(after, "ponder_requests_running"), 0);
   assert.equal(metric(after, "ponder_queue_length"), 0);
 });
+
+test("sampling parameters: top_k 1, min_p 1 and a tiny top_p are greedy; presence/frequency penalties break repeats", T, async () => {
+  const toks = async (extra) => {
+    const r = await chat({ max_tokens: 10, logprobs: true, seed: 5, ...NO_THINK, ...extra });
+    return r.choices[0].logprobs.content.map((t) => t.token);
+  };
+  const greedy = await toks({ temperature: 0 });
+  assert.equal(greedy.length, 10);
+  assert.deepEqual(await toks({ temperature: 1, top_k: 1 }), greedy, "top_k 1 = greedy");
+  assert.deepEqual(await toks({ temperature: 1, top_k: 0, top_p: 1, min_p: 1 }), greedy, "min_p 1 = greedy");
+  assert.deepEqual(await toks({ temperature: 1, top_k: 0, top_p: 1e-6 }), greedy, "top_p 1e-6 = greedy");
+  const sampled = await toks({ temperature: 1, top_k: 0, top_p: 1 });
+  assert.notDeepEqual(sampled, greedy, "temperature 1 over the whole vocabulary is not greedy");
+  // tiny-qwen3's greedy continuation repeats one token; a penalty of 2 (its logits span about 2) breaks that
+  const distinct = (a) => new Set(a).size;
+  assert.ok(distinct(greedy) <= 3, `greedy repeats (${distinct(greedy)} distinct of 10)`);
+  for (const k of ["presence_penalty", "frequency_penalty"]) {
+    const pen = await toks({ temperature: 0, [k]: 2 });
+    assert.ok(distinct(pen) > distinct(greedy) + 2, `${k} 2: ${distinct(pen)} distinct tokens vs ${distinct(greedy)}`);
+  }
+});
