@@ -38,6 +38,8 @@ static void help(FILE *f) {
             "  --records FILE.jsonl  per-item records of that report (default: none)\n"
             "  --config FILE         read flags from FILE first: one 'flag value' per line, '#' comments;\n"
             "                        errors name FILE:LINE (default: none)\n"
+            "  --dry-run             check the flags (and --config), print the effective settings as JSON\n"
+            "                        and exit without training or writing anything\n"
             "model:\n"
             "  -m, --init MODEL      start from MODEL (any llama/qwen2/qwen3 GGUF with F32/F16/BF16/Q8_0\n"
             "                        weights): its weights, tokenizer and chat template; the flags below\n"
@@ -62,6 +64,7 @@ typedef struct {
     const char *shape_flag; /* the first model-shape flag given (a model from -m fixes the shape) */
     int report[8], n_report;
     const char *records, *config;
+    bool dry_run;
     char *cfg_text;
     char **cfg_argv;
     char **dash;   /* "--flag" copies made for config lines written without dashes */
@@ -77,6 +80,14 @@ static void targs_free(targs *a) {
 }
 
 static int parse(targs *a, int argc, char **argv, bool from_file);
+
+/* flags that take no value: a word after one on a config line is the next flag */
+static bool is_switch(const char *flag) {
+    static const char *const sw[] = {"--untied", "--quiet", "--strict", "--dry-run"};
+    for (size_t k = 0; k < sizeof sw / sizeof sw[0]; k++)
+        if (!strcmp(flag, sw[k])) return true;
+    return false;
+}
 
 static int read_config(targs *a, const char *path) {
     FILE *f = fopen(path, "rb");
@@ -111,8 +122,7 @@ static int read_config(targs *a, const char *path) {
         /* allow flags written without "--" in the file */
         for (int i = start + 1; i < ac; i++) {
             if (a->cfg_argv[i][0] == '-') continue;
-            bool is_value = i > start + 1 && a->cfg_argv[i - 1][0] == '-' && strcmp(a->cfg_argv[i - 1], "--untied") &&
-                            strcmp(a->cfg_argv[i - 1], "--quiet");
+            bool is_value = i > start + 1 && a->cfg_argv[i - 1][0] == '-' && !is_switch(a->cfg_argv[i - 1]);
             if (!is_value) {
                 size_t l = strlen(a->cfg_argv[i]);
                 char *d = malloc(l + 3);
@@ -176,6 +186,7 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
             }
         }
         else if (!strcmp(f, "--records")) { if (!(a->records = cli_value(V, argc, argv, &i))) return 2; }
+        else if (!strcmp(f, "--dry-run")) a->dry_run = true;
         else if (!strcmp(f, "--config")) {
             /* read before the command line (see pd_cmd_train) */
             if (from_file) { cli_error(V, "--config inside a config file is not allowed"); return 2; }
@@ -216,6 +227,15 @@ static int report(const targs *a, const pd_train_result *res) {
     return 0;
 }
 
+/* --dry-run: the settings the run would use, nothing trained or written */
+static int dry_run(const pd_train_opts *o) {
+    char *s = pd_train_opts_json(o);
+    if (!s) { cli_error(V, "%s", pd_last_error()); return 1; }
+    int ok = puts(s) >= 0;
+    free(s);
+    return ok ? 0 : 1;
+}
+
 int pd_cmd_train(int argc, char **argv) {
     targs a;
     memset(&a, 0, sizeof a);
@@ -242,6 +262,7 @@ int pd_cmd_train(int argc, char **argv) {
     if (!a.head_dim_given) o->cfg.head_dim = o->cfg.dim / o->cfg.n_head;
     if (!a.kv_given && o->cfg.n_head % o->cfg.n_head_kv) o->cfg.n_head_kv = o->cfg.n_head;
     ro->progress = a.ra.quiet ? NULL : stderr;
+    if (a.dry_run) { r = dry_run(&a.o); targs_free(&a); return r; }
     pd_train_result res;
     pd_status st = pd_train_run(o, &res);
     if (st != PD_OK) {

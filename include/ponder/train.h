@@ -209,6 +209,10 @@ typedef struct {
     uint64_t seed;              /* the run's seed (on resume the checkpoint's) */
 } pd_train_result;
 pd_status pd_train_run(const pd_train_opts *o, pd_train_result *res);
+/* The effective settings of a run as one JSON object (malloc'd, valid UTF-8; NULL + error when out of
+ * memory): {"init": PATH} or {"model": {arch, dim, ...}}, and {"run": {every pd_run_opts field}}.
+ * What `ponder train --dry-run` prints. */
+char *pd_train_opts_json(const pd_train_opts *o);
 
 /* Loss-curve plot, SVG or PNG by the extension of path (ponder/plot.h): loss[i] is the training
  * loss at step x0+i+1 (drawn with its running mean); eval points (step, held-out loss) are drawn

@@ -11,6 +11,7 @@
 #include "ponder/alloc.h"
 #include "ponder/data.h"
 #include "ponder/gguf.h"
+#include "ponder/json.h"
 #include "ponder/model.h"
 #include "ponder/progress.h"
 #include "ponder/threads.h"
@@ -35,6 +36,55 @@ static char *config_json(const pd_run_opts *r) {
     pd_run_opts_to_json(j, r);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
+    return s;
+}
+
+static void add_str(cJSON *j, const char *key, const char *v) {
+    if (v) cJSON_AddStringToObject(j, key, v);
+    else cJSON_AddNullToObject(j, key);
+}
+
+char *pd_train_opts_json(const pd_train_opts *o) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j) { pd_fail(PD_ERR_NOMEM, "pd_train_opts_json: out of memory"); return NULL; }
+    if (o->init) {
+        cJSON_AddStringToObject(j, "init", o->init);
+    } else {
+        const pd_tcfg *c = &o->cfg;
+        cJSON *m = cJSON_AddObjectToObject(j, "model");
+        if (m) {
+            cJSON_AddStringToObject(m, "arch", c->arch);
+            cJSON_AddNumberToObject(m, "dim", c->dim);
+            cJSON_AddNumberToObject(m, "layers", c->n_layer);
+            cJSON_AddNumberToObject(m, "heads", c->n_head);
+            cJSON_AddNumberToObject(m, "kv_heads", c->n_head_kv);
+            cJSON_AddNumberToObject(m, "head_dim", c->head_dim);
+            cJSON_AddNumberToObject(m, "ffn", c->n_ff);
+            cJSON_AddNumberToObject(m, "ctx", c->n_ctx);
+            cJSON_AddBoolToObject(m, "tied", c->tied);
+        }
+    }
+    const pd_run_opts *r = &o->run;
+    cJSON *run = cJSON_AddObjectToObject(j, "run");
+    if (run) {
+        pd_run_opts_to_json(run, r); /* what a checkpoint keeps, then the rest */
+        cJSON_AddBoolToObject(run, "strict", r->strict);
+        cJSON_AddNumberToObject(run, "stop_at", (double)r->stop_at);
+        cJSON_AddNumberToObject(run, "threads", r->threads);
+        add_str(run, "out", r->out);
+        add_str(run, "resume", r->resume);
+        add_str(run, "log", r->log_path);
+        add_str(run, "plot", r->plot_path);
+        cJSON_AddNumberToObject(run, "ckpt_every", r->ckpt_every);
+        cJSON_AddNumberToObject(run, "eval_every", r->eval_every);
+        cJSON_AddNumberToObject(run, "eval_batches", r->eval_batches);
+        cJSON_AddNumberToObject(run, "eval_n", r->eval_n);
+        cJSON_AddNumberToObject(run, "eval_difficulty", r->eval_difficulty);
+        cJSON_AddNumberToObject(run, "max_new", r->max_new);
+    }
+    char *s = pd_json_print(j, true);
+    cJSON_Delete(j);
+    if (!s) pd_fail(PD_ERR_NOMEM, "pd_train_opts_json: out of memory");
     return s;
 }
 

@@ -128,6 +128,16 @@ printf 'task arith\nbogus 3\n' > "$T/bad2.cfg"
 expect "train --config unknown flag names FILE:LINE" 2 "bad2\.cfg:2: unknown flag '--bogus'" train --config "$T/bad2.cfg" --out "$T/o.gguf"
 printf 'lr\nsteps 3\n' > "$T/bad3.cfg"
 expect "train --config: a value never comes from the next line" 2 "bad3\.cfg:1: --lr: missing value" train --config "$T/bad3.cfg" --out "$T/o.gguf"
+# --dry-run: the effective settings as JSON, config file first and the command line winning, nothing written
+printf 'task arith\ndifficulty 2-3\nsteps 7 # short\nlr=0.002\nbatch 4 quiet\n' > "$T/dry.cfg"
+if "$P" train --config "$T/dry.cfg" --batch 6 --out "$T/dry.gguf" --dry-run > "$T/dry.json" 2> "$T/err" &&
+   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["run"]
+assert (r["task"], r["dlo"], r["dhi"], r["steps"], r["batch"], abs(r["lr"]-0.002) < 1e-9) == ("arith", 2, 3, 7, 6, True), r
+assert d["model"]["arch"] == "qwen3" and r["out"].endswith("dry.gguf")' "$T/dry.json" 2> "$T/err2" &&
+   [ ! -e "$T/dry.gguf" ] && [ ! -e "$T/dry.gguf.ckpt" ] && [ ! -e "$T/dry.gguf.loss.svg" ]; then
+  ok "train --dry-run prints the effective settings (config, then flags) and writes nothing"
+else bad "train --dry-run: $(head -c 300 "$T/err") $(head -c 300 "$T/err2" 2>/dev/null)"; fi
+expect "train --dry-run still checks the settings" 2 "--out FILE.gguf is required" train --config "$T/dry.cfg" --dry-run
 # exit codes: a usage error is 2 in every verb, a missing input file is 1
 for v in $(sed -n 's/^  \([a-z]*\) .*/\1/p' "$T/h"); do  # every verb ponder --help lists
   expect "$v --no-such-flag is a usage error" 2 "no-such-flag" "$v" --no-such-flag
@@ -183,7 +193,9 @@ if have_fixtures "the model-based conventions"; then
   alias_same "--cache-type-k f16 == --kv f16" "--kv f16|--cache-type-k f16"
   alias_same "--reasoning-budget 0 == --think-budget 0" "--think-budget 0|--reasoning-budget 0"
   alias_same "--reasoning-budget -1 == no budget" "|--reasoning-budget -1"
-  expect "-ctk q8_0 names what is supported" 2 "-ctk: KV cache type 'q8_0' is not supported here: f16 or f32" run -m "$M" -p hi -ctk q8_0
+  expect "-ctk q4_K names what is supported" 2 "-ctk: KV cache type 'q4_K' is not supported: f16, f32, q8_0 or q4_0" run -m "$M" -p hi -ctk q4_K
+  alias_same "--kv-type f32 == -ctk f32 -ctv f32" "--kv-type f32|-ctk f32 -ctv f32"
+  expect "-ctk q8_0 on head_dim 16 says why" 1 "needs head_dim divisible by 32" run -m "$M" -p hi -ctk q8_0
   expect "-ctk f16 -ctv f32 conflict" 2 "K and V share one cache type" run -m "$M" -p hi -ctk f16 -ctv f32
   # --lora / --lora-scaled on an adapter trained here (3 steps change the greedy reply)
   if "$P" finetune -m "$M" --task arith --difficulty 1 --steps 3 --batch 2 --seq 48 --lr 0.05 --eval-n 0 --plot none \
