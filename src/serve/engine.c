@@ -365,12 +365,13 @@ static void drop_running(pd_engine *e, pd_sjob *j) {
 static void abort_job(pd_engine *e, pd_sjob *j, int status, const char *code, const char *msg) {
     unmap_job(e, j, false);
     drop_running(e, j);
+    pthread_mutex_lock(&e->mu);   /* counted before the client sees the error */
+    e->requests_failed++;
+    e->g_running = e->n_run;
+    pthread_mutex_unlock(&e->mu);
     pd_serr err;
     pd_serr_set(&err, status, NULL, code, "%s", msg);
     pd_sjob_fail(j, &err);
-    pthread_mutex_lock(&e->mu);
-    e->requests_failed++;
-    pthread_mutex_unlock(&e->mu);
     pd_sjob_release(j);
 }
 
@@ -454,6 +455,16 @@ static void complete_job(pd_engine *e, pd_sjob *j) {
     drop_running(e, j);
     long comp = 0, think = 0;
     for (int c = 0; c < j->req.n; c++) { comp += j->ch[c].n_thinking + j->ch[c].n_answer; think += j->ch[c].n_thinking; }
+    double now = pd_time_now();
+    pthread_mutex_lock(&e->mu);   /* counted before the client can see the end of its reply */
+    e->requests_done++;
+    e->prompt_tokens += j->n_prompt;
+    e->completion_tokens += comp;
+    e->reasoning_tokens += think;
+    if (j->t_first) histo_add(&e->ttft, j->t_first - j->t_submit);
+    histo_add(&e->latency, now - j->t_submit);
+    e->g_running = e->n_run;
+    pthread_mutex_unlock(&e->mu);
     if (j->req.stream) {
         pd_resp_stream_end(j);
         job_done(j, 200);
@@ -469,15 +480,6 @@ static void complete_job(pd_engine *e, pd_sjob *j) {
         }
         free(body);
     }
-    double now = pd_time_now();
-    pthread_mutex_lock(&e->mu);
-    e->requests_done++;
-    e->prompt_tokens += j->n_prompt;
-    e->completion_tokens += comp;
-    e->reasoning_tokens += think;
-    if (j->t_first) histo_add(&e->ttft, j->t_first - j->t_submit);
-    histo_add(&e->latency, now - j->t_submit);
-    pthread_mutex_unlock(&e->mu);
     pd_sjob_release(j);
 }
 

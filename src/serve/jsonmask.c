@@ -176,12 +176,25 @@ size_t pd_jsonm_closer(const pd_jsonm *m, char *out, size_t cap) {
 
 /* ---- the policy ---- */
 
+/* The recogniser follows the answer-phase TOKENS (their exact bytes), not the answer text: the text
+ * holds back a split UTF-8 character until it completes, so it can lag the tokens the mask allowed. */
 typedef struct {
     const pd_tokenizer *tok;
     pd_jsonm m;
-    size_t fed;        /* answer bytes fed to m */
+    int fed;           /* tokens of the sequence looked at */
     bool broken;       /* the answer left the grammar (an injected text): stop constraining */
 } jm_ctx;
+
+static void jm_follow(jm_ctx *c, const pd_seq_state *s) {
+    if (s->n_tokens < c->fed) { pd_jsonm_init(&c->m); c->fed = 0; c->broken = false; }   /* rewound */
+    for (int i = c->fed; i < s->n_tokens && !c->broken; i++) {
+        if (s->phases[i] != PD_PHASE_ANSWER || pd_tok_is_special(c->tok, s->tokens[i])) continue;
+        size_t len = 0;
+        const char *p = pd_tok_piece(c->tok, s->tokens[i], &len);
+        if (p && len && !pd_jsonm_feed(&c->m, p, len)) c->broken = true;
+    }
+    c->fed = s->n_tokens;
+}
 
 static void jm_logits(void *ctx, const pd_seq_state *s, float *logits) {
     jm_ctx *c = ctx;
@@ -191,10 +204,7 @@ static void jm_logits(void *ctx, const pd_seq_state *s, float *logits) {
             if (pd_tok_is_eog(c->tok, t)) logits[t] = -INFINITY;
         return;
     }
-    if (s->answer_len > c->fed) {
-        if (!c->broken && !pd_jsonm_feed(&c->m, s->answer + c->fed, s->answer_len - c->fed)) c->broken = true;
-        c->fed = s->answer_len;
-    }
+    jm_follow(c, s);
     if (c->broken) return;
     bool done = pd_jsonm_complete(&c->m);
     for (int t = 0; t < s->n_vocab; t++) {

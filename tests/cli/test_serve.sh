@@ -151,16 +151,29 @@ assert len(l["tokens"])==len(l["token_logprobs"])==len(l["top_logprobs"])==len(l
 assert all(len(t)<=2 for t in l["top_logprobs"])
 ' "$T/lpc.json" || fail "completion logprobs"
 
-# ---- response_format json_object: a valid JSON object whenever the reply ended by itself
+# ---- response_format json_object: a valid JSON object whenever the reply ended by itself, and a prefix that
+#      can still become one when max_tokens cut it (no raw control character inside a string, no U+FFFD)
+cat > "$T/jsonprefix.py" << 'EOF'
+def check_prefix(t):
+    ins, esc = False, False
+    for ch in t:
+        if ins:
+            if esc: esc = False
+            elif ch == "\\": esc = True
+            elif ch == '"': ins = False
+            elif ord(ch) < 0x20: raise ValueError("raw control character %r in a string" % ch)
+        elif ch == '"': ins = True
+EOF
 for seed in 1 2 3; do
-    post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"json\"}],\"chat_template_kwargs\":{\"enable_thinking\":false},\"response_format\":{\"type\":\"json_object\"},\"max_tokens\":60,\"seed\":$seed,\"temperature\":0.3}" \
+    post /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"Give JSON\"}],\"chat_template_kwargs\":{\"enable_thinking\":false},\"response_format\":{\"type\":\"json_object\"},\"max_tokens\":120,\"seed\":$seed,\"temperature\":1}" \
         "$T/js.json" > /dev/null
     py '
-import json,sys
+import json,sys; sys.path.insert(0, sys.argv[2]); from jsonprefix import check_prefix
 c=json.load(open(sys.argv[1]))["choices"][0]; t=c["message"]["content"]
-assert t.lstrip().startswith("{"), t
+assert t.lstrip().startswith("{") and "\ufffd" not in t, t
 if c["finish_reason"]=="stop": assert isinstance(json.loads(t), dict), t
-' "$T/js.json" || fail "json_object: $(cat "$T/js.json")"
+else: check_prefix(t)
+' "$T/js.json" "$T" || fail "json_object (seed $seed): $(cat "$T/js.json")"
 done
 
 # ---- errors: status and OpenAI shape, naming the field
@@ -210,6 +223,8 @@ for _ in $(seq 100); do
 done
 grep -q '^ponder_requests_running 0$' "$T/metrics.txt" || fail "aborted requests still running"
 FAILED=$(sed -n 's/^ponder_generations_failed_total //p' "$T/metrics.txt")
+REUSED=$(sed -n 's/^ponder_prefix_reused_tokens_total //p' "$T/metrics.txt")
+[ "${REUSED:-0}" -gt 0 ] || fail "no prompt prefix was reused across the identical requests"
 [ "${FAILED:-0}" -ge 5 ] || fail "aborted requests not counted as failed ($FAILED)"
 for k in ponder_prompt_tokens_total ponder_completion_tokens_total ponder_reasoning_tokens_total ponder_queue_length \
          ponder_batch_size ponder_kv_bytes 'ponder_time_to_first_token_seconds_bucket{le="+Inf"}' ponder_request_duration_seconds_count \

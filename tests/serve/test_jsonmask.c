@@ -2,7 +2,9 @@
  * 1. The recogniser against cJSON (an independent parser): whole documents accepted exactly when
  *    cJSON parses them as an object; every prefix of a valid one accepted; closers complete prefixes.
  * 2. The policy on the fixture vocabularies (tiny-qwen3: byte-level BPE, tiny-llama: SentencePiece):
- *    seeded random walks over the allowed tokens, then a walk towards the closer; at every step each
+ *    seeded random walks over the allowed tokens, then a walk towards the closer, the sequence shown to
+ *    the policy as gen shows it (tokens, and an answer text that holds back a split UTF-8 character:
+ *    a mask that followed the text instead of the tokens let invalid bytes and raw TABs in); at every step each
  *    allowed token's text + the closer of the state it leads to parses with cJSON, EOG is allowed
  *    exactly when the object is complete, and the final text is a JSON object. */
 #include <stdarg.h>
@@ -92,9 +94,18 @@ static void walk(const pd_tokenizer *tok, uint64_t seed, int random_steps) {
     pd_rng_seed(&rng, seed);
     pd_jsonm m;
     pd_jsonm_init(&m);
+    int32_t *toks = malloc(4096 * sizeof *toks);
+    uint8_t *phs = malloc(4096);
+    int nt = 0;
+    toks[nt] = 0;               /* a prompt token first, as in a real sequence */
+    phs[nt++] = PD_PHASE_PROMPT;
+    sbuf shown = {0};
+    pd_detok_stream ds = {0};
     for (int step = 0;; step++) {
-        assert_true(step < 4000);
-        pd_seq_state s = {.phase = PD_PHASE_ANSWER, .n_vocab = nv, .tok = tok, .answer = b.text, .answer_len = b.len};
+        assert_true(step < 4000 && nt < 4096);
+        /* as gen shows it: the tokens, and an answer text that holds back a split UTF-8 character */
+        pd_seq_state s = {.phase = PD_PHASE_ANSWER, .n_vocab = nv, .tok = tok, .tokens = toks, .phases = phs,
+                          .n_tokens = nt, .answer = shown.text, .answer_len = shown.len};
         for (int t = 0; t < nv; t++) lg[t] = 0;
         pol.on_logits(pol.ctx, &s, lg);
         int na = 0;
@@ -140,11 +151,19 @@ static void walk(const pd_tokenizer *tok, uint64_t seed, int random_steps) {
         const char *p = pd_tok_piece(tok, pick, &pl);
         assert_true(pd_jsonm_feed(&m, p, pl));
         sb_add(&b, p, pl);
+        toks[nt] = pick;
+        phs[nt++] = PD_PHASE_ANSWER;
+        char out[64];
+        size_t k = pd_detok_push(&ds, tok, pick, out, sizeof out);
+        sb_add(&shown, out, k);
     }
+    free(shown.text);
     assert_true(cjson_object(b.text, b.len));
     free(b.text);
     free(lg);
     free(allowed);
+    free(toks);
+    free(phs);
     pol.release(pol.ctx);
 }
 
@@ -161,6 +180,68 @@ static void vocab_walks(const char *file) {
 
 static void test_qwen3_vocab(void **st) { (void)st; vocab_walks(PD_FIXTURES "models/tiny-qwen3.gguf"); }
 static void test_llama_vocab(void **st) { (void)st; vocab_walks(PD_FIXTURES "models/tiny-llama.gguf"); }
+
+/* Regression: the answer text holds back a split UTF-8 character (gen's incremental decoding) while the
+ * tokens already contain its first byte; every token the mask allows must continue THAT character. */
+static void test_split_utf8(void **st) {
+    (void)st;
+    PD_NEED_FIXTURES();
+    pd_gguf *g = pd_gguf_open(PD_FIXTURES "models/tiny-qwen3.gguf");
+    pd_tokenizer *tok = pd_tokenizer_from_gguf(g);
+    int nv = pd_tok_n_vocab(tok);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(pd_tokenize(tok, "{\"a\":\"", 6, false, false, &ids, &n), PD_OK);
+    int32_t split = -1;
+    for (int t = 0; t < nv && split < 0; t++) {
+        size_t len;
+        const char *p = pd_tok_piece(tok, t, &len);
+        if (p && len == 1 && (unsigned char)p[0] >= 0xE1 && (unsigned char)p[0] <= 0xEC) split = t;
+    }
+    assert_true(split >= 0);
+    int32_t toks[16];
+    uint8_t phs[16];
+    int nt = 0;
+    toks[nt] = 0; phs[nt++] = PD_PHASE_PROMPT;
+    sbuf shown = {0};
+    pd_detok_stream ds = {0};
+    pd_jsonm truth;
+    pd_jsonm_init(&truth);
+    for (size_t i = 0; i <= n; i++) {
+        int32_t t = i < n ? ids[i] : split;
+        toks[nt] = t; phs[nt++] = PD_PHASE_ANSWER;
+        char out[64];
+        size_t k = pd_detok_push(&ds, tok, t, out, sizeof out), pl;
+        sb_add(&shown, out, k);
+        const char *p = pd_tok_piece(tok, t, &pl);
+        assert_true(pd_jsonm_feed(&truth, p, pl));
+    }
+    assert_int_equal(shown.len, 6);   /* the lead byte is held back */
+    pd_policy pol;
+    assert_int_equal(pd_jsonmask_policy(tok, &pol), PD_OK);
+    float *lg = calloc((size_t)nv, sizeof *lg);
+    pd_seq_state s = {.phase = PD_PHASE_ANSWER, .n_vocab = nv, .tok = tok, .tokens = toks, .phases = phs, .n_tokens = nt,
+                      .answer = shown.text, .answer_len = shown.len};
+    pol.on_logits(pol.ctx, &s, lg);
+    int allowed = 0;
+    for (int t = 0; t < nv; t++) {
+        if (isinf(lg[t])) continue;
+        size_t pl;
+        const char *p = pd_tok_piece(tok, t, &pl);
+        pd_jsonm m2 = truth;
+        bool ok = pd_jsonm_feed(&m2, p, pl);
+        if (!ok) print_error("token %d (%.*s) allowed after a lead byte\n", t, (int)pl, p);
+        assert_true(ok);
+        allowed++;
+    }
+    assert_true(allowed > 0);
+    free(lg);
+    free(ids);
+    free(shown.text);
+    pol.release(pol.ctx);
+    pd_tokenizer_free(tok);
+    pd_gguf_close(g);
+}
 
 /* thinking phase: nothing but EOG is masked */
 static void test_thinking_phase(void **st) {
@@ -186,7 +267,7 @@ static void test_thinking_phase(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_recogniser), cmocka_unit_test(test_qwen3_vocab), cmocka_unit_test(test_llama_vocab),
-        cmocka_unit_test(test_thinking_phase),
+        cmocka_unit_test(test_thinking_phase), cmocka_unit_test(test_split_utf8),
     };
     return pd_run_tests(tests, NULL, NULL);
 }
