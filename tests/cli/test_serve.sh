@@ -269,6 +269,17 @@ wait "$PID_A"; rc=$?
 [ "$rc" = 0 ] || fail "server A exit status $rc after SIGTERM: $(tail -3 "$T/A.err")"
 PIDS=()
 
+# ---- per-request timeout: 504 for a reply, an error event for a stream
+start C --timeout 1
+UC=http://127.0.0.1:$PORT_C
+got=$(post /v1/chat/completions "{$CHAT,\"max_tokens\":100000}" "$T/to.json" "$UC")
+[ "$got" = 504 ] || fail "timeout: $got $(cat "$T/to.json")"
+grep -q '"code":"timeout"' "$T/to.json" || fail "timeout shape: $(cat "$T/to.json")"
+curl -sN -H 'Content-Type: application/json' -d "{$CHAT,\"max_tokens\":100000,\"stream\":true}" "$UC/v1/chat/completions" > "$T/to.sse"
+grep -q '"code":"timeout"' "$T/to.sse" && tail -c 100 "$T/to.sse" | grep -q 'data: \[DONE\]' || fail "stream timeout: $(tail -c 300 "$T/to.sse")"
+kill -TERM "$PID_C"
+wait "$PID_C" || fail "server C exit status after SIGTERM"
+
 # ---- the load client: in-process server, bounded, 0 errors, JSON that parses
 "$PONDER" bench serve -m "$M" -c 6 --requests 12 -n 8 --ctx 256 --json > "$T/bench.json" || fail "bench serve"
 py 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"]==12 and d["errors"]==0 and d["completion_tokens"]==96 and d["ttft_p99_s"]>=d["ttft_p50_s"]>0, d' \
