@@ -6,11 +6,16 @@
 # - btl: shared memory (vader) + self; vader's single-copy mechanism off, since CMA (process_vm_readv)
 #   is often forbidden in containers (ptrace scope), which fails or warns at the first large message.
 # - LeakSanitizer (ASan builds): Open MPI's own allocations at exit are suppressed (libmpi/open-pal/
-#   orte/pmix only — never ponder code), tests/dist/lsan.supp.
+#   orte/pmix and their plugins only — never ponder code), tests/dist/lsan.supp; the plugins stay loaded
+#   until exit (disable_dlclose) so that LeakSanitizer can name them.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_mpi_yield_when_idle=1
 export OMPI_MCA_btl=self,vader
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_mca_base_component_disable_dlclose=1
 _pd_dist_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Open MPI's libraries have no frame pointers: ASan's fast unwinder stops after one frame there (an
+# "<unknown module>" that no suppression can name); the slow unwinder sees libmpi's frames.
+export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export LSAN_OPTIONS="suppressions=$_pd_dist_dir/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
