@@ -14,7 +14,10 @@
 #endif
 
 static int g_rank = 0, g_size = 1;
-static bool g_init = false, g_mpi = false;
+static bool g_init = false;
+#ifdef PD_HAVE_MPI
+static bool g_mpi = false;   /* MPI_Init was called (a launcher started us) */
+#endif
 static pd_dist_stats g_stats;
 
 int pd_dist_rank(void) { return g_rank; }
