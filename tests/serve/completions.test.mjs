@@ -9,7 +9,7 @@ let server, oa;
 before(async () => { server = await startServer(["--parallel", "4"]); oa = client(server); });
 after(() => stopClean(assert, server));
 
-const T = { timeout: 120000 };
+const T = { timeout: 240000 }; // generous: ASan builds on a loaded machine are ~5x slower
 const PROMPT = "Question: what is 12+35? Answer: Let me think step by step.";
 const complete = (extra) => oa.completions.create({ model: MODEL_ID, prompt: PROMPT, ...extra });
 

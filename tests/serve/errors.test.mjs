@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { startServer, stopClean, client, http, postJSON, assertErrorShape, waitFor, THINK_PROMPT, MODEL_ID, sleep } from "./lib.mjs";
 
-const T = { timeout: 120000 };
+const T = { timeout: 240000 }; // generous: ASan builds on a loaded machine are ~5x slower
 const servers = [];
 async function serve(args) { const s = await startServer(args); servers.push(s); return s; }
 after(async () => { for (const s of servers) await stopClean(assert, s); });

@@ -14,7 +14,7 @@ import { startServer, stopClean, MODEL_ID } from "./lib.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const README = path.join(HERE, "..", "..", "README.md");
-const T = { timeout: 120000 };
+const T = { timeout: 240000 }; // generous: ASan builds on a loaded machine are ~5x slower
 
 // the fenced blocks of the README section whose heading mentions `ponder serve`: [{lang, text}]
 function serveBlocks() {
