@@ -124,6 +124,26 @@ static inline void pd_q6k_vals(const uint8_t *ql, const uint8_t *qh, int l, int 
     default: FN(4, __VA_ARGS__); break;     \
     }
 
+/* A matmul tile for a 256-weight type with Q8_K activations, from ROWFN(n, row, xb[KT], out[KT])
+ * (one weight row against KT tokens, its blocks unpacked once for all of them); the tokens left
+ * over (mr % KT) go through single dots (ONE). */
+#define PD_KQ_TILE(name, WB, ROWFN, ONE, KT)                                                                        \
+    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
+                     int64_t ldy) {                                                                                   \
+        int m0 = 0;                                                                                                   \
+        for (; m0 + (KT) <= mr; m0 += (KT)) {                                                                         \
+            const pd_block_q8_K *xb[KT];                                                                              \
+            for (int t = 0; t < (KT); t++) xb[t] = (const pd_block_q8_K *)((const char *)x + (size_t)(m0 + t) * xs);  \
+            for (int r = 0; r < nr; r++) {                                                                            \
+                float o[KT];                                                                                          \
+                ROWFN(n, (const WB *)((const char *)w + (size_t)r * ws), xb, o);                                      \
+                for (int t = 0; t < (KT); t++) y[(m0 + t) * ldy + r] = o[t];                                          \
+            }                                                                                                         \
+        }                                                                                                             \
+        if (m0 < mr) pd_tile_by_dots(ONE, n, w, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mr - m0, y + m0 * ldy, \
+                                     ldy);                                                                            \
+    }
+
 /* All eight Q4_K scales (sc[0..7]) and mins (mn[0..7]) at once, with 32-bit word operations;
  * equal to pd_q4k_scale_min for j = 0..7 (the SIMD kernels use this form). */
 static inline void pd_q4k_unpack(const uint8_t *s, uint8_t sc[8], uint8_t mn[8]) {

@@ -390,22 +390,7 @@ static float dot_q6_K(int64_t n, const void *w, const void *x) {
     return o;
 }
 
-#define PD_KTILE(name, WB, ROWFN, ONE)                                                                               \
-    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
-                     int64_t ldy) {                                                                                   \
-        int m0 = 0;                                                                                                   \
-        for (; m0 + KT <= mr; m0 += KT) {                                                                             \
-            const pd_block_q8_K *xb[KT];                                                                              \
-            for (int t = 0; t < KT; t++) xb[t] = (const pd_block_q8_K *)((const char *)x + (size_t)(m0 + t) * xs);    \
-            for (int r = 0; r < nr; r++) {                                                                            \
-                float o[KT];                                                                                          \
-                ROWFN(n, (const WB *)((const char *)w + (size_t)r * ws), xb, o);                                      \
-                for (int t = 0; t < KT; t++) y[(m0 + t) * ldy + r] = o[t];                                            \
-            }                                                                                                         \
-        }                                                                                                             \
-        if (m0 < mr) pd_tile_by_dots(ONE, n, w, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mr - m0, y + m0 * ldy, \
-                                     ldy);                                                                            \
-    }
+#define PD_KTILE(name, WB, ROWFN, ONE) PD_KQ_TILE(name, WB, ROWFN, ONE, KT)
 PD_KTILE(tile_q4_K, pd_block_q4_K, q4_K_row_xKT, dot_q4_K)
 PD_KTILE(tile_q6_K, pd_block_q6_K, q6_K_row_xKT, dot_q6_K)
 PD_KTILE(tile_q5_K, pd_block_q5_K, q5_K_row_xKT, dot_q5_K)

@@ -3,7 +3,8 @@
  * activation converter (Q5_K shares Q4_K's kernel in simd_avx2.c). Each computes exactly what its
  * scalar twin in dot_ref.c computes (integer
  * parts exact, float sums in another order); Q5_0 and IQ4_NL (the 896-wide fallbacks of Q4_K_M
- * files) have 2-row x 4-token matmul tiles, the others tiles made of these dots. Kept apart from
+ * files) have 2-row x 4-token matmul tiles, Q2_K / Q3_K / IQ4_XS 1-row x 4-token ones (the row
+ * unpacked once for the 4 tokens), Q4_1 / Q5_1 tiles made of their dots. Kept apart from
  * simd_avx2.c, whose tiles serve the hot types. Tested against the twins in test_dot_more.c. */
 #include "kern_impl.h"
 #if PD_X86
@@ -53,10 +54,6 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) {
 /* same for signed w (|w| <= 127) with signed x */
 static inline __m256i dot_s8s8(__m256i w, __m256i x) {
     return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-}
-/* int16 products of signed w with signed x, paired: 16 lanes (lanes 0..7 from bytes 0..15) */
-static inline __m256i prod16_s8s8(__m256i w, __m256i x) {
-    return _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
 }
 static inline __m256i scale_pair16(int lo, int hi) { return _mm256_set_m128i(_mm_set1_epi16((short)hi), _mm_set1_epi16((short)lo)); }
 
@@ -185,73 +182,106 @@ static void tile_iq4_nl(int64_t n, const void *w, size_t ws, int nr, const void 
 
 /* ---------- 256-weight super-blocks, Q8_K activations ---------- */
 
-static float dot_q2_K(int64_t n, const void *w, const void *x) {
-    const pd_block_q2_K *a = w;
-    const pd_block_q8_K *b = x;
-    float s = 0;
+/* One weight row against T tokens (T constant after inlining): the row's scales and 2/3/4-bit
+ * values are unpacked once per super-block for all T tokens; dot = T 1, tile = T KQ_T. */
+#define KQ_T 4
+
+static inline __attribute__((always_inline)) void q2_K_rows(int T, int64_t n, const pd_block_q2_K *a,
+                                                            const pd_block_q8_K *const *b, float *out) {
+    float s[KQ_T] = {0};
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0xF);
     for (int64_t i = 0; i < n / PD_QK_K; i++) {
         __m128i sc8 = _mm_loadu_si128((const __m128i *)a[i].scales);
         __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
-        int32_t summ = hsum_epi32(_mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)b[i].bsums)));
-        __m256i isum = _mm256_setzero_si256();
+        __m256i isum[KQ_T];
+        for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * h));
             for (int sh = 0; sh < 4; sh++) {
                 int k = 8 * h + 2 * sh;
                 __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * sh), m3);
-                __m256i y = _mm256_loadu_si256((const __m256i *)(b[i].qs + 16 * k));
-                __m256i p = _mm256_maddubs_epi16(v, y);
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, scale_pair16(a[i].scales[k] & 0xF, a[i].scales[k + 1] & 0xF)));
+                __m256i sp = scale_pair16(a[i].scales[k] & 0xF, a[i].scales[k + 1] & 0xF);
+                for (int t = 0; t < T; t++) {
+                    __m256i y = _mm256_loadu_si256((const __m256i *)(b[t][i].qs + 16 * k));
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(_mm256_maddubs_epi16(v, y), sp));
+                }
             }
         }
-        s += b[i].d * h2f(a[i].d) * (float)hsum_epi32(isum) - b[i].d * h2f(a[i].dmin) * (float)summ;
+        float d = h2f(a[i].d), dmin = h2f(a[i].dmin);
+        for (int t = 0; t < T; t++) {
+            int32_t summ = hsum_epi32(_mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)b[t][i].bsums)));
+            s[t] += b[t][i].d * d * (float)hsum_epi32(isum[t]) - b[t][i].d * dmin * (float)summ;
+        }
     }
-    return s;
+    for (int t = 0; t < T; t++) out[t] = s[t];
 }
 
-static float dot_q3_K(int64_t n, const void *w, const void *x) {
-    const pd_block_q3_K *a = w;
-    const pd_block_q8_K *b = x;
-    float s = 0;
+static inline __attribute__((always_inline)) void q3_K_rows(int T, int64_t n, const pd_block_q3_K *a,
+                                                            const pd_block_q8_K *const *b, float *out) {
+    float s[KQ_T] = {0};
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < n / PD_QK_K; i++) {
         int8_t sc[16];
         pd_q3k_scales(a[i].scales, sc);
         __m256i hm = _mm256_loadu_si256((const __m256i *)a[i].hmask);
-        __m256i isum = _mm256_setzero_si256();
+        __m256i isum[KQ_T];
+        for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(a[i].qs + 32 * h));
             for (int sh = 0; sh < 4; sh++) {
                 int k = 8 * h + 2 * sh, bit = 4 * h + sh;
                 __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * sh), m3);
                 __m256i nohi = _mm256_xor_si256(_mm256_and_si256(_mm256_srli_epi16(hm, bit), one), one);
-                __m256i v = _mm256_sub_epi8(lo, _mm256_slli_epi16(nohi, 2));
-                __m256i y = _mm256_loadu_si256((const __m256i *)(b[i].qs + 16 * k));
-                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(prod16_s8s8(v, y), scale_pair16(sc[k], sc[k + 1])));
+                __m256i v = _mm256_sub_epi8(lo, _mm256_slli_epi16(nohi, 2)), u = _mm256_sign_epi8(v, v);
+                __m256i sp = scale_pair16(sc[k], sc[k + 1]);
+                for (int t = 0; t < T; t++) {
+                    __m256i y = _mm256_loadu_si256((const __m256i *)(b[t][i].qs + 16 * k));
+                    __m256i p = _mm256_maddubs_epi16(u, _mm256_sign_epi8(y, v));
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, sp));
+                }
             }
         }
-        s += h2f(a[i].d) * b[i].d * (float)hsum_epi32(isum);
+        float d = h2f(a[i].d);
+        for (int t = 0; t < T; t++) s[t] += d * b[t][i].d * (float)hsum_epi32(isum[t]);
     }
-    return s;
+    for (int t = 0; t < T; t++) out[t] = s[t];
 }
 
-static float dot_iq4_xs(int64_t n, const void *w, const void *x) {
-    const pd_block_iq4_xs *a = w;
-    const pd_block_q8_K *b = x;
-    float s = 0;
+static inline __attribute__((always_inline)) void iq4_xs_rows(int T, int64_t n, const pd_block_iq4_xs *a,
+                                                              const pd_block_q8_K *const *b, float *out) {
+    float s[KQ_T] = {0};
     for (int64_t i = 0; i < n / PD_QK_K; i++) {
-        __m256i isum = _mm256_setzero_si256();
+        __m256i isum[KQ_T];
+        for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ib++) {
-            __m256i v = iq4_lookup(nibbles32(a[i].qs + 16 * ib));
-            __m256i p = prod16_s8s8(v, _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * ib)));
-            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, _mm256_set1_epi16((short)(pd_iq4xs_scale(&a[i], ib) - 32))));
+            __m256i v = iq4_lookup(nibbles32(a[i].qs + 16 * ib)), u = _mm256_sign_epi8(v, v);
+            __m256i ls = _mm256_set1_epi16((short)(pd_iq4xs_scale(&a[i], ib) - 32));
+            for (int t = 0; t < T; t++) {
+                __m256i p = _mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(b[t][i].qs + 32 * ib)), v));
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, ls));
+            }
         }
-        s += h2f(a[i].d) * b[i].d * (float)hsum_epi32(isum);
+        float d = h2f(a[i].d);
+        for (int t = 0; t < T; t++) s[t] += d * b[t][i].d * (float)hsum_epi32(isum[t]);
     }
-    return s;
+    for (int t = 0; t < T; t++) out[t] = s[t];
 }
+
+#define PD_KQ_ROWS(name, WB)                                                                                       \
+    static float dot_##name(int64_t n, const void *w, const void *x) {                                             \
+        const pd_block_q8_K *b = x;                                                                                 \
+        float o;                                                                                                    \
+        name##_rows(1, n, w, &b, &o);                                                                               \
+        return o;                                                                                                   \
+    }                                                                                                               \
+    static void name##_row_xT(int64_t n, const WB *a, const pd_block_q8_K *const *b, float *out) {                  \
+        name##_rows(KQ_T, n, a, b, out);                                                                            \
+    }                                                                                                               \
+    PD_KQ_TILE(tile_##name, WB, name##_row_xT, dot_##name, KQ_T)
+PD_KQ_ROWS(q2_K, pd_block_q2_K)
+PD_KQ_ROWS(q3_K, pd_block_q3_K)
+PD_KQ_ROWS(iq4_xs, pd_block_iq4_xs)
 
 /* ---------- Q8_1 activations ---------- */
 
@@ -290,9 +320,6 @@ PD_TARGET_END
     }
 PD_DOT_TILE(q4_1)
 PD_DOT_TILE(q5_1)
-PD_DOT_TILE(q2_K)
-PD_DOT_TILE(q3_K)
-PD_DOT_TILE(iq4_xs)
 
 void pd_kern_table_avx2_more(pd_kern_table *t) {
 #define PD_SET(T, name) (t->dot[T] = dot_##name, t->tile[T] = tile_##name)
