@@ -101,10 +101,12 @@ pd_status pd_gguf_write_buffer(pd_gguf_writer *w, void **data, size_t *size); /*
 /* ---- model quantisation (`ponder quantize`) ----
  * Converts every weight matrix of src (name ending in "weight", not a norm, at least 2 dims larger
  * than 1, stored as F32, F16 or BF16, row length a multiple of the target's block size) to `type`
- * (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) with the reference quantisers; every other tensor keeps
- * its type and bytes. token_embd and output are converted like any matrix (no mixed recipe). All KVs
- * are copied; when at least one tensor was converted, general.file_type is set to llama.cpp's
- * LLAMA_FTYPE for the type (0 F32, 1 F16, 2 Q4_0, 7 Q8_0, 14 Q4_K, 18 Q6_K, 32 BF16) and
+ * (any storage type of ponder/tensor.h) with the reference quantisers; every other tensor keeps
+ * its type and bytes. token_embd and output are converted like any matrix (no mixed recipe; for
+ * llama-quantize's mixes see pd_gguf_quantize_ftype below). All KVs are copied; when at least one
+ * tensor was converted, general.file_type is set to llama.cpp's LLAMA_FTYPE for the type
+ * (pd_gguf_ftype_of: 0 F32, 1 F16, 2 Q4_0, 3 Q4_1, 7 Q8_0, 8 Q5_0, 9 Q5_1, 10 Q2_K, 11 Q3_K,
+ * 14 Q4_K, 16 Q5_K, 18 Q6_K, 25 IQ4_NL, 30 IQ4_XS, 32 BF16) and
  * general.quantization_version to 2. Already-quantised tensors are never re-quantised. Written atomically.
  * Refused (PD_ERR_UNSUPPORTED): training checkpoints (opt.* optimizer tensors) and adapters
  * (general.type "adapter"). pd_gguf_quantize writes nothing and fails (PD_ERR_ARG,
