@@ -5,6 +5,7 @@
 #include "train_int.h"
 #include "ponder/adapted.h"
 #include "ponder/alloc.h"
+#include "ponder/dist.h"
 #include "ponder/gguf.h"
 #include <math.h>
 #include <stdio.h>
@@ -160,9 +161,20 @@ double pd_adapted_step(pd_adapted *p, const pd_optcfg *o, int64_t step, float lr
     const float *grads = pd_tmodel_grads(p->m);
     double ss = 0;
     for (int i = 0; i < p->n; i++) {
+        pd_adapter_zero_grad(p->s[i].L);
+        pd_adapter_grad_from_dW(p->s[i].L, grads + p->s[i].off);
+    }
+    /* mpirun (dist hook): each rank pulled back its share of dW; the pull-back is linear, so summing the
+     * factor gradients over the ranks gives the whole batch's — far fewer bytes than summing dW. A failed
+     * sum (a rank died: the job is ending) gives a NaN norm, which stops the run. */
+    for (int i = 0; i < p->n && pd_dist_on(); i++) {
         pd_adapter_layer *L = p->s[i].L;
-        pd_adapter_zero_grad(L);
-        pd_adapter_grad_from_dW(L, grads + p->s[i].off);
+        if (pd_dist_sum_f32(L->gA, (size_t)pd_adapter_layer_a_size(L)) != PD_OK ||
+            pd_dist_sum_f32(L->gB, (size_t)pd_adapter_layer_b_size(L)) != PD_OK)
+            return NAN;
+    }
+    for (int i = 0; i < p->n; i++) {
+        pd_adapter_layer *L = p->s[i].L;
         for (int64_t k = 0; k < pd_adapter_layer_a_size(L); k++) ss += (double)L->gA[k] * L->gA[k];
         for (int64_t k = 0; k < pd_adapter_layer_b_size(L); k++) ss += (double)L->gB[k] * L->gB[k];
     }

@@ -162,12 +162,10 @@ static pd_status train_steps(pd_adapted *p, const pd_finetune_opts *o, pd_data *
                              const char *cj, const char *ckpt_path, pd_finetune_result *res) {
     const pd_run_opts *r = &o->run;
     pd_run run = PD_RUN_OF(*r, p->m, d, false);
-    /* under mpirun only the adapted matrices' gradients are summed over the ranks (dist hook) */
-    size_t (*gr)[2] = pd_calloc((size_t)p->n, sizeof *gr);
-    if (!gr) return PD_ERR_NOMEM;
-    for (int i = 0; i < p->n; i++) { gr[i][0] = p->s[i].off; gr[i][1] = (size_t)(p->s[i].L->d_in * p->s[i].L->d_out); }
-    run.grad_ranges = (const size_t (*)[2])gr;
-    run.n_grad_ranges = p->n;
+    /* under mpirun no engine gradient is summed: pd_adapted_step sums the factor gradients (dist hook) */
+    static const size_t no_ranges[1][2];
+    run.grad_ranges = no_ranges;
+    run.n_grad_ranges = 0;
     pd_status st = pd_run_open(&run, r->steps, start, r->log_path, r->eval_n, r->eval_difficulty, r->dhi);
     if (st != PD_OK || (st = pd_run_check_targets(&run, rng)) != PD_OK) goto done;
     pd_adapted_apply(p);
@@ -192,7 +190,6 @@ static pd_status train_steps(pd_adapted *p, const pd_finetune_opts *o, pd_data *
 done:
     PD_RUN_RESULT(res, run);
     pd_run_close(&run);
-    free(gr);
     return st;
 }
 

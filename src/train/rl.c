@@ -815,7 +815,8 @@ static double logp_maxdiff(const flat_t *f, const double *ref) {
  * non-finite loss, weight or gradient stops the run first (train/loop.c's check). *gnorm: the
  * gradient norm before clipping. */
 static pd_status update(pd_rl *r, int64_t *opt_step, double loss, double *gnorm) {
-    if (pd_dist_on()) PD_TRY(pd_tmodel_sum_grads(r->m));   /* mpirun: every rank's share of the gradient */
+    /* mpirun: every rank's share of the gradient (an adapter's factor gradients: in pd_adapted_step) */
+    if (pd_dist_on() && !r->ad) PD_TRY(pd_tmodel_sum_grads(r->m));
     PD_TRY(pd_tmodel_check_finite(r->m, *opt_step, loss));
     float lr = pd_lr_at(&r->c.opt, *opt_step);
     if (r->ad) {

@@ -80,8 +80,9 @@ typedef struct {
     FILE *progress;
     bool eval_lines_on_tty;     /* eval lines on a terminal too (clearing the bar's line first) */
     double *loss_curve;         /* optional, indexed by step */
-    /* data parallel (ponder/dist.h): gradient ranges to sum over the ranks (NULL: every tensor that is
-     * not frozen), as [offset, count] pairs in floats — fine-tuning sums only the adapted matrices */
+    /* data parallel (ponder/dist.h): gradient ranges to sum over the ranks as [offset, count] pairs in
+     * floats (NULL: every tensor that is not frozen; n_grad_ranges 0: none — fine-tuning's adapter step
+     * sums its factor gradients itself, pd_adapted_step) */
     const size_t (*grad_ranges)[2];
     int n_grad_ranges;
 
