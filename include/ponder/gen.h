@@ -125,6 +125,7 @@ pd_status pd_gen_run(pd_gen *g);
 int pd_gen_n_active(const pd_gen *g);   /* joined and not finished */
 int pd_gen_n_free(const pd_gen *g);     /* free slots */
 int pd_gen_n_ctx(const pd_gen *g);      /* positions per sequence: prompts must be shorter */
+size_t pd_gen_kv_bytes(const pd_gen *g); /* KV cache bytes in use, all models (pd_kv_bytes; serve's /metrics) */
 bool pd_gen_done(const pd_gen *g, int seq);
 const pd_gen_result *pd_gen_get_result(pd_gen *g, int seq);  /* NULL if seq is not in use */
 void pd_gen_remove(pd_gen *g, int seq);

@@ -603,6 +603,11 @@ int pd_gen_n_free(const pd_gen *g) {
 }
 
 int pd_gen_n_ctx(const pd_gen *g) { return g->p.n_ctx; }
+size_t pd_gen_kv_bytes(const pd_gen *g) {
+    size_t b = 0;
+    for (int i = 0; i < g->n_models; i++) b += pd_kv_bytes(g->kv[i]);
+    return b;
+}
 
 pd_status pd_gen_run(pd_gen *g) {
     while (pd_gen_n_active(g)) PD_TRY(pd_gen_step(g));

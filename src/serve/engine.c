@@ -193,7 +193,7 @@ char *pd_engine_metrics(pd_engine *e) {
     GAUGE("ponder_requests_running", "Requests being decoded.", "%d", e->g_running);
     GAUGE("ponder_batch_size", "Sequences decoded in the last step.", "%d", e->g_active);
     GAUGE("ponder_parallel", "Sequences decoded at once at most (--parallel).", "%d", e->p.parallel);
-    GAUGE("ponder_kv_bytes", "KV cache bytes allocated (running sequences and prefix donors).", "%zu", e->g_kv);
+    GAUGE("ponder_kv_bytes", "KV cache bytes in use (running sequences and prefix donors).", "%zu", e->g_kv);
 #undef COUNTER
 #undef GAUGE
     put_histo(&s, &len, &cap, "ponder_time_to_first_token_seconds", "Time from arrival to the first generated token.", &e->ttft);
@@ -532,18 +532,6 @@ static void check_running(pd_engine *e, double now, bool grace_over) {
     }
 }
 
-/* K+V bytes the positions of the used sequences take (forks counted in full: an upper bound). */
-static size_t kv_estimate(pd_engine *e) {
-    const pd_model_config *c = &e->m->cfg;
-    size_t per = 2 * (size_t)c->n_layer * (size_t)c->n_head_kv * (size_t)c->head_dim * (e->p.kv_type == PD_TYPE_F32 ? 4 : 2);
-    size_t pos = 0;
-    for (int s = 0; s < e->n_seq; s++) {
-        const pd_gen_result *r = pd_gen_get_result(e->g, s);
-        if (r) pos += (size_t)r->n_tokens;
-    }
-    return pos * per;
-}
-
 static void *engine_main(void *arg) {
     pd_engine *e = arg;
     pd_sjob **take = pd_calloc((size_t)e->p.queue + 1, sizeof *take), **gone = pd_calloc((size_t)e->p.queue + 1, sizeof *gone);
@@ -578,7 +566,7 @@ static void *engine_main(void *arg) {
             pthread_mutex_unlock(&e->mu);
         }
         collect(e);
-        size_t kv = kv_estimate(e);
+        size_t kv = pd_gen_kv_bytes(e->g);
         pthread_mutex_lock(&e->mu);
         e->g_running = e->n_run;
         e->g_kv = kv;

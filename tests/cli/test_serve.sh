@@ -225,6 +225,8 @@ grep -q '^ponder_requests_running 0$' "$T/metrics.txt" || fail "aborted requests
 FAILED=$(sed -n 's/^ponder_generations_failed_total //p' "$T/metrics.txt")
 REUSED=$(sed -n 's/^ponder_prefix_reused_tokens_total //p' "$T/metrics.txt")
 [ "${REUSED:-0}" -gt 0 ] || fail "no prompt prefix was reused across the identical requests"
+KVB=$(sed -n 's/^ponder_kv_bytes //p' "$T/metrics.txt")
+[ "${KVB:-0}" -gt 0 ] || fail "ponder_kv_bytes is $KVB with prefix donors kept"
 [ "${FAILED:-0}" -ge 5 ] || fail "aborted requests not counted as failed ($FAILED)"
 for k in ponder_prompt_tokens_total ponder_completion_tokens_total ponder_reasoning_tokens_total ponder_queue_length \
          ponder_batch_size ponder_kv_bytes 'ponder_time_to_first_token_seconds_bucket{le="+Inf"}' ponder_request_duration_seconds_count \
