@@ -14,6 +14,8 @@
 #include "ponder/task.h"
 #include "ponder/threads.h"
 #include "ponder/timer.h"
+#include "ponder/vote.h"
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,8 @@ typedef struct {
     size_t done, total;
     int write_error;
     pd_progress prog;
+    const pd_task_item *items;   /* the item list: trimr's verifier prompts quote the item's question */
+    pd_vote_result *votes;       /* --policy vote: per item, written into its record */
 } ectx;
 
 static int str_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
@@ -69,7 +73,9 @@ static int32_t *enc(void *c, const pd_task_item *it, size_t *n) {
 
 static bool seqp(void *c, size_t item, int sample, pd_seq_params *p, pd_policy *pol, bool *has) {
     ectx *e = c;
-    if (!gen_cli_seq_params(VERB, e->o, e->m, p, pol)) { pd_fail(PD_ERR_ARG, "bad sequence parameters"); return false; }
+    gen_cli oi = *e->o;   /* the policies' question (trimr's verifier prompts) is this item's prompt */
+    if (e->items) oi.prompt = e->items[item].prompt;
+    if (!gen_cli_seq_params(VERB, &oi, e->m, p, pol)) { pd_fail(PD_ERR_ARG, "bad sequence parameters"); return false; }
     *has = p->n_policies > 0;
     p->policies = NULL; /* the loop points them at its copy of *pol */
     p->n_policies = 0;
@@ -77,11 +83,52 @@ static bool seqp(void *c, size_t item, int sample, pd_seq_params *p, pd_policy *
     return true;
 }
 
+/* --policy vote: the item's vote decides its record (the winning sample; its answer is the vote's).
+ * Item i's samples use seeds derive(derive(seed, i), j). */
+static int add_vote(void *c, pd_gen *g, size_t item, const int32_t *ids, int n, pd_seq_params *sp) {
+    ectx *e = c;
+    gen_cli oi = *e->o;
+    oi.prompt = e->items[item].prompt;
+    oi.sp.seed = pd_rng_derive(e->o->sp.seed, (uint64_t)item);
+    pd_policy none;
+    memset(&none, 0, sizeof none);
+    pd_policy *pol = sp->n_policies ? (pd_policy *)sp->policies : &none;
+    pd_vote_result vr;
+    int id = gen_cli_generate(VERB, &oi, e->m, g, ids, n, sp, pol, NULL, &vr);
+    if (id < 0) { pd_fail(PD_ERR_STATE, "--policy vote failed"); return -1; }
+    pd_vote_result_free(&e->votes[item]);
+    e->votes[item] = vr;
+    return id;
+}
+
+/* The record's JSON, with the item's vote when there is one. Owned. */
+static char *record_json(const ectx *e, const pd_eval_record *r) {
+    char *js = pd_eval_record_to_json(r);
+    if (!js || !e->votes) return js;
+    const pd_vote_result *v = &e->votes[e->done - 1];   /* one record per item with a vote, in item order */
+    cJSON *j = cJSON_Parse(js);
+    cJSON *o = j ? cJSON_AddObjectToObject(j, "vote") : NULL;
+    free(js);
+    if (!o) { cJSON_Delete(j); return NULL; }
+    if (v->answer) cJSON_AddStringToObject(o, "answer", v->answer);
+    else cJSON_AddNullToObject(o, "answer");
+    cJSON_AddNumberToObject(o, "votes", v->votes);
+    cJSON_AddNumberToObject(o, "winner_sample", v->winner_sample);
+    cJSON_AddNumberToObject(o, "samples", v->n_samples);
+    cJSON_AddNumberToObject(o, "finished", v->n_finished);
+    cJSON_AddNumberToObject(o, "stopped", v->n_stopped);
+    cJSON_AddNumberToObject(o, "thinking_tokens", (double)v->thinking_tokens);
+    cJSON_AddNumberToObject(o, "answer_tokens", (double)v->answer_tokens);
+    js = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return js;
+}
+
 static void on_record(void *c, const pd_eval_record *r) {
     ectx *e = c;
     e->done++;
     if (e->out && !e->write_error) {
-        char *js = pd_eval_record_to_json(r);
+        char *js = record_json(e, r);
         if (!js || fprintf(e->out, "%s\n", js) < 0 || fflush(e->out) != 0) e->write_error = 1;
         free(js);
     }
@@ -318,11 +365,16 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     pd_outfile *of = NULL;      /* --out: written to a temp file, renamed into place only on success */
     pd_eval_record *recs = NULL;
     size_t nrec = 0;
+    pd_vote_result *votes = NULL;   /* --policy vote: per item */
     if (!m->tok) { cli_error(VERB, "%s: the model has no vocabulary, so text cannot be generated", o->model); goto done; }
     size_t jobs = set->n * (size_t)x->samples;
     long long parallel = x->parallel > 0 ? x->parallel : jobs < 8 ? (long long)jobs : 8;
     pd_gen_params gp = pd_gen_defaults();
     gp.n_seq_max = (int)parallel + gen_cli_policy_extra_slots(o, (int)parallel);
+    const bool vote = gen_cli_policy_has_driver(o);
+    if (vote && x->samples != 1) { cli_error(VERB, "--policy vote makes its own samples per item: leave --samples at 1"); rc = 2; goto done; }
+    if (vote && pd_dist_on()) { cli_error(VERB, "--policy vote is not supported under mpirun"); rc = 2; goto done; }
+    if (vote && gen_cli_policy_slots(o) > gp.n_seq_max) gp.n_seq_max = gen_cli_policy_slots(o);   /* n samples + the prompt */
     gp.n_ctx = o->n_ctx;
     gp.kv_type = o->kv_type;
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
@@ -331,10 +383,14 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     const bool writer = pd_dist_rank() == 0;
     if (writer && x->out_path && !(of = pd_out_open(x->out_path))) { cli_error(VERB, "--out: %s", pd_last_error()); goto done; }
     out = pd_out_fp(of);
-    ectx e = {o, m, gen_cli_family(VERB, o, m), (int)x->samples, out, 0, jobs, 0, {0}};
+    ectx e = {o, m, gen_cli_family(VERB, o, m), (int)x->samples, out, 0, jobs, 0, {0}, set->items, NULL};
     pd_progress_start(&e.prog, writer ? stderr : NULL, "ponder eval", (int64_t)jobs, "samples");
-    pd_eval_params ep = {(int)x->samples, x->mode, enc, seqp, &e, on_record, NULL, 0};
+    pd_eval_params ep = {(int)x->samples, x->mode, enc, seqp, &e, on_record, NULL, 0, NULL};
     if (!gen_cli_policy_eval(VERB, o, &ep, x->task, (int)parallel, g)) goto done;
+    if (vote) {
+        if (!(votes = e.votes = pd_calloc(set->n ? set->n : 1, sizeof *votes))) { cli_error(VERB, "out of memory"); goto done; }
+        ep.add = add_vote;
+    }
     double t0 = pd_time_now();
     pd_status st = pd_eval_run(g, set->items, set->n, &ep, &recs, &nrec);
     pd_progress_finish(&e.prog, NULL);
@@ -344,6 +400,12 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     pd_eval_summary s;
     if (pd_eval_summarize(recs, nrec, elapsed, &s) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     print_summary(x, &s, recs, nrec, elapsed);
+    if (votes) {
+        double th = 0;
+        for (size_t i = 0; i < set->n; i++) th += (double)votes[i].thinking_tokens;
+        printf("vote        %.1f thinking tokens per item over all samples (mean; the records' winners: %.1f)\n",
+               set->n ? th / (double)set->n : 0.0, s.mean_thinking);
+    }
     pd_kvm_stats ks;
     if (gen_cli_kv_stats(&ks))
         printf("kv_policy %s: %lld rows evicted in %lld rounds, peak_kv_bytes %zu\n", pd_kvp_name(o->kvp.kind),
@@ -361,6 +423,8 @@ done:
     if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) { cli_error(VERB, "writing the summary failed (standard output)"); rc = 1; }
     for (size_t i = 0; i < nrec; i++) pd_eval_record_free(&recs[i]);
     free(recs);
+    for (size_t i = 0; votes && i < set->n; i++) pd_vote_result_free(&votes[i]);
+    free(votes);
     pd_gen_free(g);
     pd_model_free(m);
     pd_adapter_free(adapter);

@@ -146,6 +146,13 @@ static pd_reason_spec *driver_spec(const gen_cli *o) {
     return NULL;
 }
 
+bool gen_cli_policy_has_driver(const gen_cli *o) {
+    pd_reason_spec *s = driver_spec(o);
+    bool d = s != NULL;
+    pd_reason_spec_free(s);
+    return d;
+}
+
 int gen_cli_policy_slots(const gen_cli *o) {
     pd_reason_spec *s = driver_spec(o);
     int n = s ? pd_reason_int(s, "n") + 1 : 1;
@@ -212,9 +219,10 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
         if (w->thinking_len) gen_cli_stream(os, r.seq, PD_PHASE_THINKING, w->thinking, w->thinking_len);
         if (w->answer_len) gen_cli_stream(os, r.seq, PD_PHASE_ANSWER, w->answer, w->answer_len);
     }
-    fprintf(stderr, "ponder %s: vote (%s): answer %s (%d votes; %d samples finished, %d stopped early; %ld thinking tokens in all)\n",
-            verb, pd_vote_mode_name(vp.mode), r.answer ? r.answer : "(none)", r.votes, r.n_finished, r.n_stopped,
-            r.thinking_tokens);
+    if (strcmp(verb, "eval"))   /* eval writes the vote into each record instead */
+        fprintf(stderr, "ponder %s: vote (%s): answer %s (%d votes; %d samples finished, %d stopped early; %ld thinking tokens in all)\n",
+                verb, pd_vote_mode_name(vp.mode), r.answer ? r.answer : "(none)", r.votes, r.n_finished, r.n_stopped,
+                r.thinking_tokens);
     if (vr) *vr = r;
     else pd_vote_result_free(&r);
     return r.seq;
@@ -366,16 +374,13 @@ int gen_cli_policy_extra_slots(const gen_cli *o, int parallel) {
 }
 
 bool gen_cli_policy_eval(const char *verb, const gen_cli *o, pd_eval_params *ep, const char *task, int parallel, pd_gen *g) {
-    pd_reason_spec *vs = driver_spec(o);
-    pd_reason_spec_free(vs);
-    if (vs) {
-        cli_error(verb, "--policy vote runs several samples per item: use `ponder run --policy vote` per prompt, or eval "
-                        "--samples N (its summary reports maj@N)");
-        return false;
-    }
     gen_cli_policy_task(task ? pd_task_find(task) : NULL);
     if (!load_verifier(verb, o) || !add_verifier(verb, g)) return false;
-    if (gen_cli_policy_extra_slots(o, parallel)) {
+    if (gen_cli_policy_has_driver(o)) {
+        /* the vote (ep->add, cli/cmd_eval.c) runs one item at a time with its n samples forked at once */
+        ep->step = gen_cli_policy_step;
+        ep->max_active = 1;
+    } else if (gen_cli_policy_extra_slots(o, parallel)) {
         ep->step = gen_cli_policy_step;
         ep->max_active = parallel;
     }

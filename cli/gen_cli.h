@@ -93,6 +93,8 @@ const char *gen_cli_trim(const char *s, size_t len, size_t *out_len);
 int gen_cli_policy_flag(const char *verb, gen_cli *o, const char *v);
 bool gen_cli_policies(const char *verb, const gen_cli *o, const pd_model *m, pd_seq_params *p, pd_policy *pol);
 int gen_cli_policy_slots(const gen_cli *o);
+/* true when a driver (vote) is among the --policy specs */
+bool gen_cli_policy_has_driver(const gen_cli *o);
 struct pd_task;
 void gen_cli_policy_task(const struct pd_task *t);
 /* Add the prompt and generate to the end: one sequence, or the vote driver's n samples (the winner

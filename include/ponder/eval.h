@@ -77,6 +77,10 @@ typedef struct pd_eval_params {
     pd_status (*step)(void *ctx, pd_gen *g);   /* optional: one step instead of pd_gen_step (the reasoning hub's) */
     int max_active;       /* optional: at most this many samples at once (0: every free slot; the rest stay
                              free for the step callback's own sequences) */
+    /* optional: instead of pd_gen_add, a driver (the vote) that may run several sequences and
+       returns the one whose result is the record (finished or not; -1 with an error set); it owns
+       the policy instance in p->policies. Drivers that step the gen themselves want max_active 1. */
+    int (*add)(void *ctx, pd_gen *g, size_t item, const int32_t *prompt, int n_prompt, pd_seq_params *p);
 } pd_eval_params;
 /* Runs items × samples through g, as many at once as g has slots. *out receives n × samples
  * records in job order (item, then sample), and on_record sees them in that order too, whatever

@@ -103,6 +103,9 @@ int pd_reason_hub_probe(pd_reason_hub *h, void *owner, int seq, int keep, const 
 int pd_reason_hub_ask(pd_reason_hub *h, void *owner, int model, const int32_t *prompt, int n, int32_t yes, int32_t no,
                       pd_hub_done_fn done);
 void pd_reason_hub_cancel(pd_reason_hub *h, void *owner);
+/* Observer of every ask as it is posted (the verifier prompt's tokens; tracing and tests). */
+typedef void (*pd_hub_ask_fn)(void *ctx, int model, const int32_t *prompt, int n);
+void pd_reason_hub_observe(pd_reason_hub *h, pd_hub_ask_fn fn, void *ctx);
 /* Launch what waits (free slots permitting), one pd_gen_step, deliver what finished. */
 pd_status pd_reason_hub_step(pd_reason_hub *h, pd_gen *g);
 /* Sequences the hub is waiting for or running. */

@@ -147,10 +147,10 @@ static int start_job(pd_gen *g, const pd_task_item *items, const pd_eval_params 
         return context_record(&items[item], sample, sp.sampling.seed, rec) == PD_OK ? 0 : -1;
     }
     if (has_pol) { sp.policies = &pol; sp.n_policies = 1; }
-    int id = pd_gen_add(g, toks, (int)nt, &sp);
+    int id = p->add ? p->add(p->ctx, g, item, toks, (int)nt, &sp) : pd_gen_add(g, toks, (int)nt, &sp);
     free(toks);
     if (id < 0) {
-        if (has_pol && pol.release) pol.release(pol.ctx);
+        if (!p->add && has_pol && pol.release) pol.release(pol.ctx);
         pd_fail_ctx(PD_ERR_STATE, "eval: item '%s'", iid);
         return -1;
     }

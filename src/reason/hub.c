@@ -29,6 +29,8 @@ struct pd_reason_hub {
     req_t *r;
     int n, cap, next_id;
     long probe_tokens, verifier_tokens, requests;
+    pd_hub_ask_fn on_ask;   /* observer of verifier prompts (pd_reason_hub_observe) */
+    void *on_ask_ctx;
 };
 
 pd_reason_hub *pd_reason_hub_new(void) { return pd_calloc(1, sizeof(pd_reason_hub)); }
@@ -80,7 +82,13 @@ int pd_reason_hub_probe(pd_reason_hub *h, void *owner, int seq, int keep, const 
 int pd_reason_hub_ask(pd_reason_hub *h, void *owner, int model, const int32_t *prompt, int n, int32_t yes, int32_t no,
                       pd_hub_done_fn done) {
     if (n < 1) return -1;
+    if (h->on_ask) h->on_ask(h->on_ask_ctx, model, prompt, n);
     return post(h, (req_t){.kind = REQ_ASK, .owner = owner, .done = done, .model = model, .yes = yes, .no = no}, prompt, n);
+}
+
+void pd_reason_hub_observe(pd_reason_hub *h, pd_hub_ask_fn fn, void *ctx) {
+    h->on_ask = fn;
+    h->on_ask_ctx = ctx;
 }
 
 void pd_reason_hub_cancel(pd_reason_hub *h, void *owner) {

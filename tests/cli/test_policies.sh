@@ -62,5 +62,18 @@ python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$T/sp.json" || fail 
 grep -q "needs a large model" "$T/err" || fail "spec-think message"
 "$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy trimr-probe --policy s1 > "$T/e.txt" || fail "eval with policies"
 grep -q "^accuracy" "$T/e.txt" || fail "eval summary"
-"$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy vote 2> /dev/null && fail "eval accepted vote"
+# vote inside eval: one record per item, the vote written into it (JSON parses, counts add up)
+"$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy vote:n=3,adaptive=0 --out "$T/ev.jsonl" > "$T/ev.txt" ||
+    fail "eval with vote"
+grep -q "^vote " "$T/ev.txt" || fail "eval vote summary line"
+python3 -c "
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(recs) == 2, recs
+for r in recs:
+    v = r['vote']
+    assert v['samples'] == 3 and v['finished'] + v['stopped'] == 3, v
+    assert v['answer'] == r['extracted'] or v['answer'] is None, (v, r['extracted'])
+" "$T/ev.jsonl" || fail "eval vote records"
+"$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy vote --samples 2 2> "$T/err"; [ $? = 2 ] || fail "eval vote with --samples 2"
 echo "ok"

@@ -152,7 +152,7 @@ static pd_eval_record *run(pd_model *m, const pd_task_item *items, size_t n, int
     pd_gen *g = pd_gen_new(m, &gp);
     assert_non_null(g);
     ectx e = {m, 24};
-    pd_eval_params p = {k, PD_EXTRACT_AUTO, enc, seqp, &e, NULL, NULL, 0};
+    pd_eval_params p = {k, PD_EXTRACT_AUTO, enc, seqp, &e, NULL, NULL, 0, NULL};
     pd_eval_record *r = NULL;
     pd_status s = pd_eval_run(g, items, n, &p, &r, nr);
     if (s != PD_OK) fprintf(stderr, "%s\n", pd_last_error());

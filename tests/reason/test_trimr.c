@@ -275,6 +275,64 @@ static void test_probe_end_to_end(void **st) {
     pd_reason_hub_free(h);
 }
 
+/* trimr (verifier = the model itself) quotes the question it is given in every verifier prompt:
+ * the observer sees each ask's tokens; p1 for the first thought reads, by the spec's wording,
+ * "Question: <q>\nReasoning excerpt: <last 2 sentences>\nDoes the excerpt state ...". The eval CLI
+ * passes each item's prompt as the question (cli/cmd_eval.c seqp); before, it passed none. */
+typedef struct { char *text[64]; int n; } asks_t;
+static void on_observe(void *ctx, int m, const int32_t *ids, int n) {
+    asks_t *a = ctx;
+    assert_int_equal(m, 0);
+    if (a->n < 64) a->text[a->n++] = pd_detokenize(model->tok, ids, (size_t)n, NULL);
+}
+static void test_verifier_prompt_has_question(void **st) {
+    (void)st;
+    PD_NEED_FIXTURES();
+    const char *script = "We add 12 and 35 to get 47.\n\nWait, check the ones: 2+5=7, so 47.\n\nWait, fine.\n\n";
+    script_t sc = {0};
+    assert_int_equal(pd_reason_tokens(model->tok, script, &sc.ids, &sc.n), PD_OK);
+    pd_gen_params gp0 = pd_gen_defaults();
+    gp0.n_seq_max = 4;
+    gp0.n_ctx = 512;
+    pd_gen *g = pd_gen_new(model, &gp0);
+    assert_non_null(g);
+    pd_reason_hub *h = pd_reason_hub_new();
+    asks_t asks = {0};
+    pd_reason_hub_observe(h, on_observe, &asks);
+    pd_reason_spec *spec;
+    assert_int_equal(pd_reason_parse("trimr:verifier=self", &spec), PD_OK);
+    pd_reason_env env = {.tok = model->tok, .hub = h, .question = "What is 12+35?", .model2 = 0};
+    pd_policy pols[2] = {{.name = "script", .ctx = &sc, .on_logits = sc_logits}};
+    assert_int_equal(pd_reason_make(spec, &env, &pols[1]), PD_OK);
+    pd_reason_spec_free(spec);
+    pd_policy chain;
+    assert_int_equal(pd_reason_chain(pols, 2, &chain), PD_OK);
+    int32_t *prompt;
+    int np;
+    assert_int_equal(pd_reason_tokens(model->tok, "<|im_start|>user\nWhat is 12+35?<|im_end|>\n<|im_start|>assistant\n<think>\n", &prompt, &np), PD_OK);
+    pd_seq_params p = pd_seq_defaults();
+    p.sampling.temperature = 0;
+    p.max_tokens = sc.n + 4;
+    p.policies = &chain;
+    p.n_policies = 1;
+    assert_true(pd_gen_add(g, prompt, np, &p) >= 0);
+    while (pd_gen_n_active(g) || pd_reason_hub_pending(h)) assert_int_equal(pd_reason_hub_step(h, g), PD_OK);
+    /* two thoughts closed by "\n\nWait": at least their two p1 asks */
+    assert_true(asks.n >= 2);
+    const char *want = "Question: What is 12+35?\nReasoning excerpt: We add 12 and 35 to get 47.";
+    assert_non_null(asks.text[0]);
+    assert_int_equal(strncmp(asks.text[0], want, strlen(want)), 0);
+    for (int i = 0; i < asks.n; i++) {
+        assert_non_null(asks.text[i]);
+        assert_int_equal(strncmp(asks.text[i], "Question: What is 12+35?\n", 25), 0);
+        free(asks.text[i]);
+    }
+    free(prompt);
+    free(sc.ids);
+    pd_gen_free(g);
+    pd_reason_hub_free(h);
+}
+
 /* A hub ask is one prefill read as logit(yes) - logit(no): equal to the difference of the two
  * log-probs pd_gen_score gives for the same prompt (same normaliser), here on a second model slot
  * holding the same file, while another sequence decodes in the same batches. */
@@ -336,6 +394,7 @@ int main(void) {
         cmocka_unit_test(test_segmentation_helpers),
         cmocka_unit_test(test_probe_end_to_end),
         cmocka_unit_test(test_hub_ask),
+        cmocka_unit_test(test_verifier_prompt_has_question),
     };
     return pd_run_tests(tests, setup, teardown);
 }
