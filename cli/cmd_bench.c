@@ -299,6 +299,7 @@ static int bench_model(const char *path, const char *label_override, const bench
             stat_t s = {0}, c = {0};
             double cpu;
             if (run_once(m, kv, np ? (np < 32 ? np : 32) : 0, ng ? 1 : 0, tok, want, logits, &r, &cpu) < 0) { rc = 1; break; }
+            pd_kv_reset_peak(kv); /* the peak of this test's runs (each starts from an empty cache) */
             for (int rep = 0; rep < b->reps; rep++) {
                 double t = run_once(m, kv, np, ng, tok, want, logits, &r, &cpu);
                 if (t < 0) { rc = 1; break; }
@@ -319,6 +320,7 @@ static int bench_model(const char *path, const char *label_override, const bench
                 cJSON_AddNumberToObject(o, "params", (double)pd_model_n_params(m));
                 cJSON_AddNumberToObject(o, "threads", nthreads);
                 cJSON_AddStringToObject(o, "kv", pd_type_name(b->kv_type));
+                cJSON_AddNumberToObject(o, "peak_kv_bytes", (double)pd_kv_peak_bytes(kv));
                 cJSON_AddStringToObject(o, "test", test);
                 cJSON_AddNumberToObject(o, "n_prompt", np);
                 cJSON_AddNumberToObject(o, "n_gen", ng);
