@@ -68,5 +68,9 @@ void pd_vote_result_free(pd_vote_result *r);
 
 /* Run n samples of `prompt` through g (needs n + 1 free slots, plus any the step callback uses). */
 pd_status pd_vote_run(pd_gen *g, const int32_t *prompt, int n_prompt, const pd_vote_params *p, pd_vote_result *out);
+/* The same from an existing sequence `src` (its tokens are every sample's prefix; it should be
+ * prefilled, not active): n samples are forked from it, then src is removed (also on failure).
+ * Needs n free slots. The anytime vote forks its short answers at the cut with it. */
+pd_status pd_vote_fork(pd_gen *g, int src, const pd_vote_params *p, pd_vote_result *out);
 
 #endif

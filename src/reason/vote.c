@@ -86,23 +86,36 @@ static double mean_logprob(const pd_gen_result *r) {
     return c ? s / c : NAN;
 }
 
+static pd_status check_params(pd_gen *g, const pd_vote_params *p, int slots) {
+    if (!g || !p || p->n < 1 || !p->seq_params || !p->extract || (p->mode == PD_VOTE_VERIFIER && !p->score))
+        return pd_fail(PD_ERR_ARG, "vote: bad parameters (n %d, seq_params, extract, score for verifier mode)", p ? p->n : 0);
+    if (pd_gen_n_free(g) < slots)
+        return pd_fail(PD_ERR_STATE, "vote: needs %d free sequence slots, the gen has %d", slots, pd_gen_n_free(g));
+    return PD_OK;
+}
+
 pd_status pd_vote_run(pd_gen *g, const int32_t *prompt, int n_prompt, const pd_vote_params *p, pd_vote_result *out) {
     memset(out, 0, sizeof *out);
     out->seq = out->winner_sample = -1;
-    if (!g || !p || p->n < 1 || !p->seq_params || !p->extract || (p->mode == PD_VOTE_VERIFIER && !p->score))
-        return pd_fail(PD_ERR_ARG, "vote: bad parameters (n %d, seq_params, extract, score for verifier mode)", p ? p->n : 0);
-    if (pd_gen_n_free(g) < p->n + 1)
-        return pd_fail(PD_ERR_STATE, "vote: needs %d free sequence slots, the gen has %d", p->n + 1, pd_gen_n_free(g));
-    sample_t *sm = pd_calloc((size_t)p->n, sizeof *sm);
-    pd_vote_item *items = pd_calloc((size_t)p->n, sizeof *items);
-    if (!sm || !items) { free(sm); free(items); return PD_ERR_NOMEM; }
-    for (int i = 0; i < p->n; i++) sm[i].seq = -1;
-    pd_status st = PD_OK;
+    PD_TRY(check_params(g, p, p ? p->n + 1 : 0));
     /* a bare source: prefilled once, forked n ways, then removed */
     pd_seq_params bare = pd_seq_defaults();
     int src = pd_gen_add(g, prompt, n_prompt, &bare);
-    if (src < 0) st = pd_fail_ctx(PD_ERR_STATE, "vote: adding the prompt");
-    if (st == PD_OK) st = pd_gen_prefill(g, src);
+    if (src < 0) return pd_fail_ctx(PD_ERR_STATE, "vote: adding the prompt");
+    pd_status st = pd_gen_prefill(g, src);
+    if (st != PD_OK) { pd_gen_remove(g, src); return st; }
+    return pd_vote_fork(g, src, p, out);
+}
+
+pd_status pd_vote_fork(pd_gen *g, int src, const pd_vote_params *p, pd_vote_result *out) {
+    memset(out, 0, sizeof *out);
+    out->seq = out->winner_sample = -1;
+    pd_status st = check_params(g, p, p ? p->n : 0);
+    if (st != PD_OK) { if (g) pd_gen_remove(g, src); return st; }
+    sample_t *sm = pd_calloc((size_t)p->n, sizeof *sm);
+    pd_vote_item *items = pd_calloc((size_t)p->n, sizeof *items);
+    if (!sm || !items) { free(sm); free(items); pd_gen_remove(g, src); return PD_ERR_NOMEM; }
+    for (int i = 0; i < p->n; i++) sm[i].seq = -1;
     for (int i = 0; st == PD_OK && i < p->n; i++) {
         pd_seq_params sp = pd_seq_defaults();
         pd_policy pol;
@@ -117,7 +130,7 @@ pd_status pd_vote_run(pd_gen *g, const int32_t *prompt, int n_prompt, const pd_v
         }
         out->n_samples++;
     }
-    if (src >= 0) pd_gen_remove(g, src);
+    pd_gen_remove(g, src);
     int n_done = 0, stopped = 0;
     pd_vote_tally t = {.winner = -1};
     while (st == PD_OK && n_done + stopped < p->n) {
