@@ -1,7 +1,8 @@
 /* tests/model/test_model_quant.c — the quantisation-type fixtures against llama.cpp's logits
  * (../shared/fixtures/models/quant/README.md): Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q2_K(+Q3_K),
  * Q4_K_M, Q5_K_M, Q6_K files of a 256-wide llama, and the legacy fallbacks (Q5_0, Q5_1, Q4_0,
- * Q8_0) that llama-quantize writes for a 96-wide qwen2. All 59 positions in one batch, F32 cache.
+ * Q8_0) that llama-quantize writes for a 96-wide qwen2. All 59 positions in one batch, F32 cache,
+ * with the best SIMD kernels and again with the scalar twins.
  *
  * Tolerances, from the README: we round activations to the same vec_dot type as llama.cpp (Q8_0,
  * Q8_1 or Q8_K), so rows agree to ~1e-6 relative until an activation lands on a rounding boundary
@@ -24,6 +25,7 @@
 #include "ponder/model.h"
 #include "ponder/alloc.h"
 #include "ponder/gguf.h"
+#include "ponder/kern.h"
 
 #define QFIX PD_SHARED_DIR "/fixtures/models/quant/"
 
@@ -90,6 +92,11 @@ static void run(void **st) {
 
     pd_kv *kv = pd_kv_new(&m->cfg, 1, 512, PD_TYPE_F32);
     float *lg = malloc(sizeof(float) * (size_t)n * V);
+    /* the best SIMD level, then the scalar twins (what a CPU without SIMD runs) */
+    pd_isa levels[2] = {pd_isa_best(), PD_ISA_SCALAR};
+    for (int li = 0; li < (levels[0] == PD_ISA_SCALAR ? 1 : 2); li++) {
+    pd_isa_force(levels[li]);
+    pd_kv_seq_clear(kv, 0);
     assert_int_equal(pd_model_eval(m, kv, 0, ids, n, true, lg), PD_OK);
 
     double maxg = 0;
@@ -111,11 +118,13 @@ static void run(void **st) {
         topk(o, V, 5, to);
         if (same_set(tg, to, 5) || g[tg[4]] - g[tg[5]] < 2e-2 * maxg) top_agree++;
     }
-    printf("  %-14s max|logit| %.2f  worst rel %.2e  first row off by >1e-4: %d of %d  top5 %d/%d\n", fx->name, maxg, worst / maxg,
-           first_flip, n, top_agree, n);
+    printf("  %-14s %-6s max|logit| %.2f  worst rel %.2e  first row off by >1e-4: %d of %d  top5 %d/%d\n", fx->name,
+           pd_isa_name(levels[li]), maxg, worst / maxg, first_flip, n, top_agree, n);
     assert_true(worst / maxg <= 1e-2);
     assert_int_equal(top_agree, n);
     assert_true(first_flip >= fx->tight_rows);
+    }
+    pd_isa_force(pd_isa_best());
     free(lg);
     free(gold);
     pd_kv_free(kv);
