@@ -227,6 +227,8 @@ static void job_sampling(pd_serve *s, pd_sjob *j) {
     if (r->has_min_p) p->sampling.min_p = (float)r->min_p;
     p->sampling.presence_penalty = (float)r->presence_penalty;
     p->sampling.frequency_penalty = (float)r->frequency_penalty;
+    if (r->presence_penalty != 0 || r->frequency_penalty != 0)
+        p->sampling.penalty_last_n = -1;   /* OpenAI's: over every generated token so far, not a window */
     p->sampling.seed = r->has_seed ? r->seed : (uint64_t)(pd_time_now() * 1e6) ^ ((uint64_t)atomic_fetch_add(&s->counter, 1) << 40);
     p->sampling.n_logprobs = r->logprobs ? r->top_logprobs : 0;
     p->logprobs = r->logprobs;
