@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "gen_cli.h"
 #include "ponder/alloc.h"
+#include "ponder/anytime.h"
 #include "ponder/eval.h"
 #include "ponder/plot.h"
 #include <cjson/cJSON.h>
@@ -76,7 +77,7 @@ static bool add_verifier(const char *verb, pd_gen *g) {
 static bool is_driver(const char *text) {
     pd_reason_spec *s;
     if (pd_reason_parse(text, &s) != PD_OK) return false;
-    bool d = pd_reason_spec_method(s)->kind == PD_REASON_DRIVER;
+    bool d = pd_reason_spec_is_driver(s);
     pd_reason_spec_free(s);
     return d;
 }
@@ -84,7 +85,7 @@ static bool is_driver(const char *text) {
 int gen_cli_policy_flag(const char *verb, gen_cli *o, const char *v) {
     pd_reason_spec *s;
     if (pd_reason_parse(v, &s) != PD_OK) { cli_error(verb, "--policy: %s", pd_last_error()); return -1; }
-    bool driver = pd_reason_spec_method(s)->kind == PD_REASON_DRIVER;
+    bool driver = pd_reason_spec_is_driver(s);
     bool hub = !strncmp(pd_reason_spec_method(s)->name, "trimr", 5) || !strcmp(pd_reason_spec_method(s)->name, "spec-think");
     pd_reason_spec_free(s);
     if (!strcmp(verb, "chat") && (driver || hub)) {
@@ -117,7 +118,7 @@ bool gen_cli_policies(const char *verb, const gen_cli *o, const pd_model *m, pd_
     for (int i = 0; i < o->n_policy; i++) {
         pd_reason_spec *s;
         pd_status st = pd_reason_parse(o->policy[i], &s);
-        if (st == PD_OK && pd_reason_spec_method(s)->kind == PD_REASON_DRIVER) { pd_reason_spec_free(s); continue; }
+        if (st == PD_OK && pd_reason_spec_is_driver(s)) { pd_reason_spec_free(s); continue; }
         if (st == PD_OK) st = pd_reason_make(s, &env, &list[n]);
         pd_reason_spec_free(s);
         if (st != PD_OK) {
@@ -140,7 +141,7 @@ static pd_reason_spec *driver_spec(const gen_cli *o) {
     for (int i = 0; i < o->n_policy; i++) {
         pd_reason_spec *s;
         if (pd_reason_parse(o->policy[i], &s) != PD_OK) continue;
-        if (pd_reason_spec_method(s)->kind == PD_REASON_DRIVER) return s;
+        if (pd_reason_spec_is_driver(s)) return s;
         pd_reason_spec_free(s);
     }
     return NULL;
@@ -155,7 +156,7 @@ bool gen_cli_policy_has_driver(const gen_cli *o) {
 
 int gen_cli_policy_slots(const gen_cli *o) {
     pd_reason_spec *s = driver_spec(o);
-    int n = s ? pd_reason_int(s, "n") + 1 : 1;
+    int n = !s ? 1 : pd_reason_spec_method(s)->kind == PD_REASON_DRIVER ? pd_reason_int(s, "n") + 1 : pd_reason_int(s, "votes") + 1;
     pd_reason_spec_free(s);
     return n + gen_cli_policy_extra_slots(o, n);   /* trimr probes of every sample */
 }
@@ -170,6 +171,51 @@ static bool vote_params(void *c, int i, pd_seq_params *p, pd_policy *pol, bool *
     p->n_policies = 0;
     p->sampling.seed = pd_rng_derive(v->o->sp.seed, (uint64_t)i);
     return true;
+}
+
+/* anytime:votes=A (ponder/anytime.h): the thinking sequence uses the seed, short answer j the seed derive(seed, j). */
+static bool any_params(void *c, int j, pd_seq_params *p, pd_policy *pol, bool *has) {
+    vctx *v = c;
+    if (!gen_cli_seq_params(v->verb, v->o, v->m, p, pol)) return false;
+    *has = p->n_policies > 0;
+    p->policies = NULL;
+    p->n_policies = 0;
+    p->sampling.seed = j < 0 ? v->o->sp.seed : pd_rng_derive(v->o->sp.seed, (uint64_t)j);
+    return true;
+}
+
+/* Show the driver's result sequence (the winner) afterwards, as if it had streamed. */
+static void show_result(pd_gen *g, int seq, gen_cli_out *os) {
+    const pd_gen_result *w = pd_gen_get_result(g, seq);
+    if (!os || !w) return;
+    if (w->thinking_len) gen_cli_stream(os, seq, PD_PHASE_THINKING, w->thinking, w->thinking_len);
+    if (w->answer_len) gen_cli_stream(os, seq, PD_PHASE_ANSWER, w->answer, w->answer_len);
+}
+
+static int anytime_votes(const char *verb, vctx *c, pd_reason_spec *s, pd_gen *g, const int32_t *ids, int n, gen_cli_out *os,
+                         pd_vote_result *vr) {
+    pd_anytime_params ap = {.think = pd_reason_int(s, "think"), .answer = pd_reason_int(s, "answer"),
+                            .votes = pd_reason_int(s, "votes"), .mode = PD_VOTE_MAJORITY, .seq_params = any_params,
+                            .extract = cli_extract, .equiv = pd_answer_equiv, .step = gen_cli_policy_step, .ctx = c};
+    pd_reason_spec_free(s);
+    pd_gen_set_stream(g, NULL, NULL);   /* several answers at once: show only the result, afterwards */
+    pd_vote_result r;
+    bool cut = false;
+    if (pd_anytime_run(g, ids, n, &ap, &r, &cut) != PD_OK || r.seq < 0) {
+        cli_error(verb, "--policy anytime: %s", pd_last_error());
+        pd_vote_result_free(&r);
+        return -1;
+    }
+    show_result(g, r.seq, os);
+    if (strcmp(verb, "eval") && cut)
+        fprintf(stderr, "ponder %s: anytime: thinking cut at %ld tokens; %d short answers voted: %s (%d votes)\n", verb,
+                r.thinking_tokens, r.n_samples, r.answer ? r.answer : "(none)", r.votes);
+    else if (strcmp(verb, "eval"))
+        fprintf(stderr, "ponder %s: anytime: the model closed its thinking within the budget (%ld tokens); no vote\n", verb,
+                r.thinking_tokens);
+    if (vr) *vr = r;
+    else pd_vote_result_free(&r);
+    return r.seq;
 }
 
 int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_gen *g, const int32_t *ids, int n,
@@ -199,6 +245,7 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
     }
     if (sp->n_policies && pol->release) pol->release(pol->ctx);   /* every sample makes its own */
     vctx c = {verb, o, m};
+    if (pd_reason_spec_method(vs)->kind != PD_REASON_DRIVER) return anytime_votes(verb, &c, vs, g, ids, n, os, vr);
     pd_vote_params vp = {.n = pd_reason_int(vs, "n"), .mode = (pd_vote_mode)pd_vote_mode_parse(pd_reason_str(vs, "mode")),
                          .adaptive = pd_reason_int(vs, "adaptive") != 0, .seq_params = vote_params, .extract = cli_extract,
                          .equiv = pd_answer_equiv, .step = gen_cli_policy_step, .ctx = &c};
@@ -214,11 +261,7 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
         pd_vote_result_free(&r);
         return -1;
     }
-    const pd_gen_result *w = pd_gen_get_result(g, r.seq);
-    if (os) {
-        if (w->thinking_len) gen_cli_stream(os, r.seq, PD_PHASE_THINKING, w->thinking, w->thinking_len);
-        if (w->answer_len) gen_cli_stream(os, r.seq, PD_PHASE_ANSWER, w->answer, w->answer_len);
-    }
+    show_result(g, r.seq, os);
     if (strcmp(verb, "eval"))   /* eval writes the vote into each record instead */
         fprintf(stderr, "ponder %s: vote (%s): answer %s (%d votes; %d samples finished, %d stopped early; %ld thinking tokens in all)\n",
                 verb, pd_vote_mode_name(vp.mode), r.answer ? r.answer : "(none)", r.votes, r.n_finished, r.n_stopped,

@@ -68,6 +68,8 @@ const pd_reason_method *pd_reason_find(const char *name);   /* NULL if unknown (
 pd_status pd_reason_parse(const char *text, pd_reason_spec **out);
 void pd_reason_spec_free(pd_reason_spec *s);
 const pd_reason_method *pd_reason_spec_method(const pd_reason_spec *s);
+/* Does this spec run several sequences per prompt (vote; anytime with votes > 1, ponder/anytime.h)? */
+bool pd_reason_spec_is_driver(const pd_reason_spec *s);
 /* Typed values of a parsed spec (the key must be one of the method's; wrong key → 0 / ""). */
 int pd_reason_int(const pd_reason_spec *s, const char *key);
 double pd_reason_float(const pd_reason_spec *s, const char *key);

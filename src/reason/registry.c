@@ -32,6 +32,7 @@ static pd_status make_s1(const pd_reason_spec *s, const pd_reason_env *env, pd_p
 
 /* Elastic Reasoning's separate budgets are the budget policy without a message. */
 static pd_status make_anytime(const pd_reason_spec *s, const pd_reason_env *env, pd_policy *out) {
+    if (pd_reason_int(s, "votes") > 1) return pd_fail(PD_ERR_ARG, "anytime: votes > 1 is a driver (pd_anytime_run), not a policy");
     pd_budget_params p = pd_budget_defaults();
     p.think_budget = pd_reason_int(s, "think");
     p.answer_budget = pd_reason_int(s, "answer");
@@ -50,6 +51,7 @@ static const pd_reason_param S1_P[] = {
 static const pd_reason_param ANY_P[] = {
     {"think", PD_RP_INT, "1024", 0, 1 << 24, "thinking budget t_think; then </think> is injected", NULL},
     {"answer", PD_RP_INT, "1024", -1, 1 << 24, "answer budget t_sol (-1: none)", NULL},
+    {"votes", PD_RP_INT, "1", 1, 256, "when the budget cuts the thinking: short answers forked at the cut and voted (1: none)", NULL},
 };
 
 static const pd_reason_param VOTE_P[] = {
@@ -115,6 +117,10 @@ static const pd_reason_method METHODS[] = {
     {"vote", "self-consistency / weighted vote / best-of-N: n samples by prefill+fork, answers voted, adaptive stop",
      PD_REASON_DRIVER, VOTE_P, (int)(sizeof VOTE_P / sizeof VOTE_P[0]), NULL},
 };
+
+bool pd_reason_spec_is_driver(const pd_reason_spec *s) {
+    return s->m->kind == PD_REASON_DRIVER || (!strcmp(s->m->name, "anytime") && pd_reason_int(s, "votes") > 1);
+}
 
 size_t pd_reason_count(void) { return sizeof METHODS / sizeof METHODS[0]; }
 const pd_reason_method *pd_reason_at(size_t i) { return i < pd_reason_count() ? &METHODS[i] : NULL; }

@@ -76,4 +76,14 @@ for r in recs:
     assert v['answer'] == r['extracted'] or v['answer'] is None, (v, r['extracted'])
 " "$T/ev.jsonl" || fail "eval vote records"
 "$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy vote --samples 2 2> "$T/err"; [ $? = 2 ] || fail "eval vote with --samples 2"
+# anytime with votes at the cut: a prompt that opens thinking, cut by think=10, 4 short answers voted
+"$PONDER" run -m "$M" --no-template -p "$(printf '<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\n<think>\n')" \
+    --seed 3 -n 60 --policy anytime:think=10,answer=8,votes=4 --json > "$T/av.json" 2> "$T/av.err" || fail "run anytime votes"
+grep -q "anytime: thinking cut at 10 tokens; 4 short answers voted" "$T/av.err" || fail "anytime votes line: $(cat "$T/av.err")"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['usage']['thinking_tokens'] <= 10, d['usage']" "$T/av.json" ||
+    fail "anytime votes json"
+"$PONDER" eval -m "$M" --task arith --n 2 -n 16 --policy anytime:think=10,answer=8,votes=3 --out "$T/ea.jsonl" > /dev/null 2>&1 ||
+    fail "eval anytime votes"
+python3 -c "import json,sys; [json.loads(l)['vote'] for l in open(sys.argv[1])]" "$T/ea.jsonl" || fail "eval anytime records"
+echo hi | "$PONDER" chat -m "$M" --policy anytime:votes=2 2> "$T/err"; [ $? = 2 ] || fail "chat anytime votes"
 echo "ok"
