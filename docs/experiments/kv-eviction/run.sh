@@ -6,7 +6,9 @@
 # line index), peak KV bytes of one sequence (--parallel 1) and decode tokens/s; results.jsonl + chart.
 # Window parameters are scaled to these traces (~230 positions with the prompt, against 4-8K in the
 # papers): lazy W=16, rkv buffer=16 aq=4, snapkv obs=8, rlkv sink=4 recent=16 (gates: ponder kvheads).
-# Usage: bash run.sh PONDER MODEL.gguf [OUTDIR]    (KV_N items, KV_TASK/KV_DIFF, KV_THREADS)
+# KV_PROTECT=prompt adds protect=prompt to every policy (the prompt holds the operands; lazy has it by
+# default, as in its paper's protocol): the prompt rows then stay outside the budget for all.
+# Usage: bash run.sh PONDER MODEL.gguf [OUTDIR]    (KV_N items, KV_TASK/KV_DIFF, KV_THREADS, KV_PROTECT)
 set -eu
 PONDER=${1:?usage: run.sh PONDER MODEL.gguf [OUTDIR]}
 MODEL=${2:?usage: run.sh PONDER MODEL.gguf [OUTDIR]}
@@ -23,8 +25,13 @@ ITEMS=$OUT/items.jsonl
 "$PONDER" tasks gen --task "$TASK" --difficulty "$DIFF" --n "$N" --split test --seed 7 --out "$ITEMS" 2> /dev/null
 "$PONDER" kvheads -m "$MODEL" --task "$TASK" --difficulty "$DIFF" --n 20 --sink 4 --recent 16 --out "$OUT/gates.tsv"
 : > "$RES.tmp"
+PROTECT=${KV_PROTECT:-}
 measure() { # policy-name budget-pct spec
-  local name=$1 b=$2 spec=$3 flags=(--kv-policy "$3")
+  local name=$1 b=$2 spec=$3
+  if [ -n "$PROTECT" ] && [ "$spec" != full ]; then
+    case $spec in *:*) spec="$spec,protect=$PROTECT" ;; *) spec="$spec:protect=$PROTECT" ;; esac
+  fi
+  local flags=(--kv-policy "$spec")
   [ "$b" != 100 ] && flags+=(--kv-budget "$b%")
   local rec=$OUT/records/$name-$b.jsonl sum=$OUT/records/$name-$b.txt
   "$PONDER" eval -m "$MODEL" --items "$ITEMS" --temp 0 -n "$MAXTOK" --parallel 1 -t "$TH" "${flags[@]}" \
