@@ -251,7 +251,8 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
                          .equiv = pd_answer_equiv, .step = gen_cli_policy_step, .ctx = &c};
     pd_reason_spec_free(vs);
     if (vp.mode == PD_VOTE_VERIFIER) {
-        cli_error(verb, "--policy vote:mode=verifier needs a task checker (ponder eval); use majority or logprob");
+        cli_error(verb, "--policy vote:mode=verifier: no scorer is wired in the CLI yet (the library takes one: "
+                        "pd_vote_params.score); use majority or logprob");
         return -1;
     }
     pd_gen_set_stream(g, NULL, NULL);   /* n samples at once: show only the winner, afterwards */
