@@ -19,7 +19,8 @@
  *   fork's eviction never changes its siblings. Rewind drops the tail rows (position >= p).
  * - One pool per cache: blocks are malloc'd one by one, released blocks are kept on a free list up
  *   to keep_blocks (the high-water mark, params.pool_keep_bytes) and freed beyond it, so memory goes
- *   back to the system after a burst. Counts: n_used blocks referenced, n_peak its maximum.
+ *   back to the system after a burst (glibc: malloc_trim once 16 MiB have been freed, since small
+ *   chunks otherwise stay in its arena). Counts: n_used blocks referenced, n_peak its maximum.
  * All mutation happens on the calling thread (forward's attention only reads), so reference counts
  * are plain ints. */
 #include "model_impl.h"
@@ -27,6 +28,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 bool pd_kv_type_ok(pd_type t) {
     return t == PD_TYPE_F32 || t == PD_TYPE_F16 || t == PD_TYPE_Q8_0 || t == PD_TYPE_Q4_0;
@@ -128,6 +132,17 @@ static void block_put(pd_kv *kv, unsigned char *b) {
         return;
     }
     pd_aligned_free(b);
+    kv->freed_bytes += kv->block_bytes;
+}
+
+/* Blocks are small heap chunks, which glibc keeps in its arena after free(); once enough have been
+ * freed beyond the pool's high-water mark, ask it to hand the free pages back to the system. */
+static void give_back(pd_kv *kv) {
+    if (kv->freed_bytes < PD_KV_TRIM_BYTES) return;
+    kv->freed_bytes = 0;
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }
 
 /* Block bi of head h becomes private to it (copied if shared). */
@@ -170,6 +185,7 @@ void pd_kv_seq_clear(pd_kv *kv, int seq) {
     free(s->heads);
     s->heads = NULL;
     s->len = 0;
+    give_back(kv);
 }
 
 void pd_kv_free(pd_kv *kv) {
@@ -261,6 +277,7 @@ pd_status pd_kv_seq_rewind(pd_kv *kv, int seq, int pos) {
             head_trim(kv, h);
         }
     s->len = pos;
+    give_back(kv);
     return PD_OK;
 }
 
@@ -360,6 +377,7 @@ pd_status pd_kv_evict(pd_kv *kv, int seq, int layer, int head, const int32_t *ke
     }
     h->n_live = n_keep;
     head_trim(kv, h);
+    give_back(kv);
     return PD_OK;
 }
 

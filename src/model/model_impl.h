@@ -13,6 +13,8 @@ typedef struct {
     int32_t ref;
 } pd_kv_block_hdr;
 
+#define PD_KV_TRIM_BYTES ((size_t)16 << 20)
+
 /* One (seq, layer, kv head): live rows 0..n_live-1, row r in blk[r / block_rows] at slot
  * r % block_rows. n_blk == ceil(n_live / block_rows) between operations (forward may hold
  * blocks prepared for rows it is appending). */
@@ -39,6 +41,7 @@ struct pd_kv {
     unsigned char **free_blk;
     int64_t n_free, cap_free, keep_blocks;
     int64_t n_used, n_peak, n_cow;
+    size_t freed_bytes;      /* freed to the system since the last trim (kv.c give_back) */
     /* attention observer (pd_kv_set_observer) */
     pd_kv_observer obs;
     void *obs_ctx;
