@@ -4,7 +4,7 @@
  * scalar twin in dot_ref.c computes (integer
  * parts exact, float sums in another order); Q5_0 and IQ4_NL (the 896-wide fallbacks of Q4_K_M
  * files) have 2-row x 4-token matmul tiles, Q2_K / Q3_K / IQ4_XS 1-row x 4-token ones (the row
- * unpacked once for the 4 tokens), Q4_1 / Q5_1 tiles made of their dots. Kept apart from
+ * unpacked once for the 4 tokens), Q4_1 / Q5_1 2 x 4 ones as Q5_0's. Kept apart from
  * simd_avx2.c, whose tiles serve the hot types. Tested against the twins in test_dot_more.c. */
 #include "kern_impl.h"
 #if PD_X86
@@ -165,7 +165,7 @@ static inline __attribute__((always_inline)) void tile32_mr(int kind, int MR, in
 #define PD_T32_IQ4(MR, ...) tile32_mr(1, MR, __VA_ARGS__)
 static void tile_q5_0(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                       int64_t ldy) {
-    if (nr != T32_NR || mr < 1 || mr > T32_MR) {
+    if (nr != T32_NR || mr < 2 || mr > T32_MR) { /* one token (decode): the dot is faster */
         pd_tile_by_dots(dot_q5_0, n, w, ws, nr, x, xs, mr, y, ldy);
         return;
     }
@@ -173,11 +173,69 @@ static void tile_q5_0(int64_t n, const void *w, size_t ws, int nr, const void *x
 }
 static void tile_iq4_nl(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                         int64_t ldy) {
-    if (nr != T32_NR || mr < 1 || mr > T32_MR) {
+    if (nr != T32_NR || mr < 2 || mr > T32_MR) { /* one token (decode): the dot is faster */
         pd_tile_by_dots(dot_iq4_nl, n, w, ws, nr, x, xs, mr, y, ldy);
         return;
     }
     PD_TILE_MR_SWITCH(PD_T32_IQ4, mr, n, w, ws, x, xs, y, ldy)
+}
+
+/* The same tile for Q4_1 (five = 0) and Q5_1 (five = 1) with Q8_1 activations: unsigned levels,
+ * plus the min term m_w * s_x per block. */
+static inline __attribute__((always_inline)) void tile_x1_mr(int five, int MR, int64_t n, const void *w, size_t ws,
+                                                             const void *x, size_t xs, float *y, int64_t ldy) {
+    const size_t bs = five ? sizeof(pd_block_q5_1) : sizeof(pd_block_q4_1);
+    const size_t qs_at = five ? offsetof(pd_block_q5_1, qs) : offsetof(pd_block_q4_1, qs);
+    const pd_block_q8_1 *xb[T32_MR];
+    for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_1 *)((const char *)x + (size_t)m * xs);
+    __m256 acc[T32_NR][T32_MR];
+    float sm[T32_NR][T32_MR];
+    for (int r = 0; r < T32_NR; r++)
+        for (int m = 0; m < MR; m++) acc[r][m] = _mm256_setzero_ps(), sm[r][m] = 0;
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    for (int64_t i = 0; i < n / PD_QK; i++) {
+        __m256i v[T32_NR];
+        float d[T32_NR], mn[T32_NR];
+        for (int r = 0; r < T32_NR; r++) {
+            const uint8_t *blk = (const uint8_t *)w + (size_t)r * ws + (size_t)i * bs;
+            uint16_t dh, mh;
+            memcpy(&dh, blk + offsetof(pd_block_q4_1, d), 2);
+            memcpy(&mh, blk + offsetof(pd_block_q4_1, m), 2);
+            v[r] = nibbles32(blk + qs_at);
+            if (five) v[r] = _mm256_or_si256(v[r], _mm256_and_si256(bits32(pd_q5_high(blk + offsetof(pd_block_q5_1, qh))), b4));
+            d[r] = h2f(dh);
+            mn[r] = h2f(mh);
+        }
+        for (int m = 0; m < MR; m++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)xb[m][i].qs);
+            float dx = h2f(xb[m][i].d), sx = h2f(xb[m][i].s);
+            for (int r = 0; r < T32_NR; r++) {
+                acc[r][m] = _mm256_fmadd_ps(_mm256_set1_ps(d[r] * dx), _mm256_cvtepi32_ps(dot_u8s8(v[r], xv)), acc[r][m]);
+                sm[r][m] += mn[r] * sx;
+            }
+        }
+    }
+    for (int m = 0; m < MR; m++)
+        for (int r = 0; r < T32_NR; r++) y[m * ldy + r] = hsum_ps(acc[r][m]) + sm[r][m];
+}
+
+#define PD_T32_Q41(MR, ...) tile_x1_mr(0, MR, __VA_ARGS__)
+#define PD_T32_Q51(MR, ...) tile_x1_mr(1, MR, __VA_ARGS__)
+static void tile_q4_1(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                      int64_t ldy) {
+    if (nr != T32_NR || mr < 2 || mr > T32_MR) { /* one token (decode): the dot is faster */
+        pd_tile_by_dots(dot_q4_1, n, w, ws, nr, x, xs, mr, y, ldy);
+        return;
+    }
+    PD_TILE_MR_SWITCH(PD_T32_Q41, mr, n, w, ws, x, xs, y, ldy)
+}
+static void tile_q5_1(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                      int64_t ldy) {
+    if (nr != T32_NR || mr < 2 || mr > T32_MR) { /* one token (decode): the dot is faster */
+        pd_tile_by_dots(dot_q5_1, n, w, ws, nr, x, xs, mr, y, ldy);
+        return;
+    }
+    PD_TILE_MR_SWITCH(PD_T32_Q51, mr, n, w, ws, x, xs, y, ldy)
 }
 
 /* ---------- 256-weight super-blocks, Q8_K activations ---------- */
@@ -313,14 +371,6 @@ void pd_act_q8_1_avx2(const float *x, void *vy, int64_t nb) {
 
 PD_TARGET_END
 
-#define PD_DOT_TILE(name)                                                                                           \
-    static void tile_##name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y, \
-                            int64_t ldy) {                                                                           \
-        pd_tile_by_dots(dot_##name, n, w, ws, nr, x, xs, mr, y, ldy);                                                \
-    }
-PD_DOT_TILE(q4_1)
-PD_DOT_TILE(q5_1)
-
 void pd_kern_table_avx2_more(pd_kern_table *t) {
 #define PD_SET(T, name) (t->dot[T] = dot_##name, t->tile[T] = tile_##name)
     PD_SET(PD_TYPE_Q4_1, q4_1);
@@ -331,8 +381,8 @@ void pd_kern_table_avx2_more(pd_kern_table *t) {
     PD_SET(PD_TYPE_Q3_K, q3_K);
     PD_SET(PD_TYPE_IQ4_XS, iq4_xs);
 #undef PD_SET
-    t->tile_nr[PD_TYPE_Q5_0] = t->tile_nr[PD_TYPE_IQ4_NL] = T32_NR;
-    t->tile_mr[PD_TYPE_Q5_0] = t->tile_mr[PD_TYPE_IQ4_NL] = T32_MR;
+    t->tile_nr[PD_TYPE_Q5_0] = t->tile_nr[PD_TYPE_IQ4_NL] = t->tile_nr[PD_TYPE_Q4_1] = t->tile_nr[PD_TYPE_Q5_1] = T32_NR;
+    t->tile_mr[PD_TYPE_Q5_0] = t->tile_mr[PD_TYPE_IQ4_NL] = t->tile_mr[PD_TYPE_Q4_1] = t->tile_mr[PD_TYPE_Q5_1] = T32_MR;
 }
 
 #else

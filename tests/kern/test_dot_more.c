@@ -146,8 +146,8 @@ static void test_matmul_new_types(void **st) {
         pd_tensor W;
         int64_t ne[2] = {K, N};
         pd_tensor_init(&W, t, 2, ne, w);
-        const int Ms[] = {1, 5};
-        for (int mi = 0; mi < 2; mi++) {
+        const int Ms[] = {1, 3, 6}; /* tiles take 2..4 tokens (K-quant rows 4), leftovers go through dots */
+        for (int mi = 0; mi < 3; mi++) {
             int64_t M = Ms[mi];
             float *X = malloc(M * K * 4), *Y = malloc(M * N * 4), *xr = malloc(K * 4);
             void *xq = malloc(pd_row_bytes(pd_vec_dot_type(t), K));
