@@ -97,8 +97,8 @@ typedef struct {
 
 /* keep[0..return) = indices of the rows to keep, ascending; `budget` = rows kept besides the
  * protected ones. Returns n (nothing to evict) when the unprotected rows fit the budget, or -1 +
- * error (bad spec or missing statistic). keep needs n entries; scratch (may be NULL: allocated)
- * needs n floats + n ints. */
+ * error (bad spec, missing statistic, out of memory). keep needs n entries. rlkv ignores the
+ * budget (a compressed head keeps sink + recent, a FULL head everything). */
 int pd_kvp_select(const pd_kvp_spec *s, const pd_kvp_rows *r, int budget, int32_t *keep);
 
 /* LazyEviction's state update for one query at position `now`: probs[q * stride + i] for the n_q

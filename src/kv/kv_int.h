@@ -12,7 +12,7 @@ typedef int (*kvp_cmp)(const void *ctx, int32_t a, int32_t b);
  * more forced rows than the budget, all forced rows are kept). keep: ascending; returns the count
  * or -1 (out of memory). cmp may be NULL when nothing is ranked (forced covers the choice). */
 int kvp_choose(const pd_kvp_rows *r, int budget, const uint8_t *forced, kvp_cmp cmp, const void *ctx, int32_t *keep);
-/* Index of the k-th unprotected row from the end (k = 0: the last), -1 if there are fewer. */
+/* Rows not protected. */
 int kvp_unprotected_count(const pd_kvp_rows *r);
 /* Mark the last `k` unprotected rows in forced. */
 void kvp_force_recent(const pd_kvp_rows *r, int k, uint8_t *forced);
