@@ -244,11 +244,51 @@ static void test_heads_differ(void **st) {
     pd_model_free(m);
 }
 
+/* protect=prompt: with a budget of 8 rows, every prompt position is still live in every head after the
+ * generation, and exactly 8 generated rows besides (streaming keeps sink 4 + recent 4 of them). */
+static void test_protect_prompt(void **st) {
+    (void)st;
+    PD_NEED_FIXTURES();
+    pd_model *m = pd_model_load(MODEL);
+    assert_non_null(m);
+    pd_gen_params gp = pd_gen_defaults();
+    gp.n_ctx = 256;
+    pd_gen *g = pd_gen_new(m, &gp);
+    pd_kvp_spec s;
+    pd_kvp_defaults(&s, PD_KVP_STREAMING);
+    assert_int_equal(pd_kvp_parse("streaming:protect=prompt", &s), PD_OK);
+    s.budget_rows = 8;
+    pd_kvm *km = pd_kvm_new(g, &s);
+    int32_t t[NP];
+    prompt(t, NP, m->cfg.n_vocab);
+    pd_policy pol = pd_kvm_policy(km);
+    pd_seq_params p = greedy();
+    p.policies = &pol;
+    p.n_policies = 1;
+    int id = pd_gen_add(g, t, NP, &p);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    pd_kv *kv = pd_gen_kv(g, 0);
+    int32_t pos[NP + NG];
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        for (int h = 0; h < m->cfg.n_head_kv; h++) {
+            int n = pd_kv_n_live(kv, id, l, h);
+            assert_int_equal(n, NP + 8);
+            assert_int_equal(pd_kv_positions(kv, id, l, h, 0, n, pos), PD_OK);
+            for (int i = 0; i < NP; i++) assert_int_equal(pos[i], i);
+            /* the sinks are the first 4 generated rows: positions NP .. NP+3 */
+            for (int i = 0; i < 4; i++) assert_int_equal(pos[NP + i], NP + i);
+        }
+    pd_gen_free(g);
+    pd_kvm_free(km);
+    pd_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_budget_identical),
         cmocka_unit_test(test_fork_sibling_untouched),
         cmocka_unit_test(test_heads_differ),
+        cmocka_unit_test(test_protect_prompt),
     };
     return pd_run_tests(tests, NULL, NULL);
 }
