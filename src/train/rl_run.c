@@ -57,6 +57,8 @@ static char *config_json(const pd_rl_opts *o, int64_t opt_step) {
     N("w_correct", c->w_correct); N("w_format", c->w_format); N("w_partial", c->w_partial);
     N("overlong_buffer", c->overlong_buffer); N("extract", c->extract);
     N("overlong_filter", c->overlong_filter); N("sampler_old_logp", c->sampler_old_logp); N("opt_step", opt_step);
+    /* the held-out evaluation's settings: a resumed run keeps evaluating unless told otherwise */
+    N("eval_every", o->run.eval_every); N("eval_n", o->run.eval_n); N("max_new", o->run.max_new);
 #undef N
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -94,6 +96,12 @@ static pd_status restore_config(pd_rl_opts *o, const char *js, const char *path,
     if (c->extract < 0 || c->extract > PD_EXTRACT_LAST_NUMBER) c->extract = PD_EXTRACT_AUTO;
     N("overlong_buffer", c->overlong_buffer, int); N("overlong_filter", c->overlong_filter, bool);
     N("sampler_old_logp", c->sampler_old_logp, bool); N("opt_step", *opt_step, int64_t);
+    if (o->run.eval_n <= 0) {   /* no --eval-n on the resume's command line: the checkpoint's */
+        N("eval_every", o->run.eval_every, int); N("eval_n", o->run.eval_n, int); N("max_new", o->run.max_new, int);
+        if (o->run.eval_n < 0 || o->run.eval_n > 1000000) o->run.eval_n = 0;
+        if (o->run.eval_every < 0) o->run.eval_every = 0;
+        if (o->run.max_new < 1) o->run.max_new = 256;
+    }
 #undef N
     cJSON_Delete(j);
     return st;

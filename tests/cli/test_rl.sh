@@ -70,6 +70,10 @@ for r in steps:
 assert evals and evals[0]["step"] == 0 and evals[-1]["step"] == 3, evals
 EOF
 "$P" run -m "$T/a.gguf" -p 'What is 2+3?' -n 8 --temp 0 > /dev/null 2>&1 && ok "rl model loads in run" || bad "run on the rl model"
+# a resumed run keeps the checkpoint's held-out evaluation (--eval-n 4 above): an eval line at its new end
+"$P" rl --resume "$T/a.gguf.ckpt" --steps 4 --quiet --log "$T/a.jsonl" > /dev/null 2> "$T/err" \
+  && grep -q '"step":4,"eval":true' "$T/a.jsonl" && ok "resumed run evaluates as the checkpoint did" \
+  || bad "resumed run: no evaluation at step 4: $(head -c 300 "$T/err")"
 
 # ---- 2b. through an adapter: the result is an adapter file for the unchanged base ----
 if "$P" rl "${common[@]}" --adapter lora --targets all --rank 2 --kl 0.05 --steps 2 --out "$T/l.gguf" \
