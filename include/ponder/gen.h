@@ -10,7 +10,9 @@
  *   r = pd_gen_get_result(g, id);               tokens, phases, thinking and answer text, usage
  *   pd_gen_remove(g, id);                        frees the slot for another sequence
  *
- * Each sequence has its own sampler (seeded: same seed and prompt → same text, alone or batched)
+ * Each sequence has its own sampler (seeded: same seed and prompt → same text run after run; alone
+ * or batched gives the same text with the scalar kernels, while the SIMD matmuls round a prefill row
+ * and a decode row differently, about 1e-6 of a logit, which can flip a sampled token)
  * and its own policy chain (ponder/policy.h). Every token is labelled prompt / thinking / answer
  * by the thinking markers ("<think>", "</think>" tokens of the vocabulary); the phase after the
  * prompt is THINKING if the prompt's last opener is not closed, so a prompt ending in "<think>\n"
