@@ -11,14 +11,10 @@
 
 PD_TARGET_AVX2_BEGIN
 
+#include "simd_avx2_util.h"
+
 enum { SUB = 16 }; /* rows per step, independent of the block size */
 
-static inline float att_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* e^x for x <= 0, 8 lanes: x = n ln2 + r (ln2 split in two for accuracy), e^r from the Cephes
  * expf minimax polynomial (about 1 ulp), 2^n put into the exponent. x below -87 gives ~e^-87. */
@@ -75,7 +71,7 @@ static inline float att_dot(const float *q, const float *k, int64_t hd) {
     __m256 acc = _mm256_setzero_ps();
     int64_t d = 0;
     for (; d + 8 <= hd; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), acc);
-    float s = att_hsum(acc);
+    float s = hsum8(acc);
     for (; d < hd; d++) s += q[d] * k[d];
     return s;
 }
@@ -96,10 +92,10 @@ static inline void att_step(float *out, float *m, float *l, const float *q, cons
             a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
             a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
         }
-        sc[j] = att_hsum(a0);
-        sc[j + 1] = att_hsum(a1);
-        sc[j + 2] = att_hsum(a2);
-        sc[j + 3] = att_hsum(a3);
+        sc[j] = hsum8(a0);
+        sc[j + 1] = hsum8(a1);
+        sc[j + 2] = hsum8(a2);
+        sc[j + 3] = hsum8(a3);
         for (; d < hd; d++) {
             sc[j] += q[d] * k0[d];
             sc[j + 1] += q[d] * k1[d];
@@ -126,7 +122,7 @@ static inline void att_step(float *out, float *m, float *l, const float *q, cons
         _mm256_store_ps(sc + j, p);
         lsum = _mm256_add_ps(lsum, p);
     }
-    *l += att_hsum(lsum);
+    *l += hsum8(lsum);
     for (; j < cnt; j++) {
         sc[j] = expf(sc[j] - *m);
         *l += sc[j];

@@ -15,21 +15,7 @@
 
 PD_TARGET_AVX2_BEGIN
 
-static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline int32_t hsum_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
+#include "simd_avx2_util.h"
 
 /* 16 bytes of nibbles → 32 bytes: low nibbles (weights 0..15) then high nibbles (16..31). */
 static inline __m256i nibbles32(const uint8_t *qs) {
@@ -84,7 +70,7 @@ static inline __attribute__((always_inline)) float dot_x_1(int five, int64_t n, 
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
         sm += h2f(m) * h2f(b[i].s);
     }
-    return hsum_ps(acc) + sm;
+    return hsum8(acc) + sm;
 }
 static float dot_q4_1(int64_t n, const void *w, const void *x) { return dot_x_1(0, n, w, x); }
 static float dot_q5_1(int64_t n, const void *w, const void *x) { return dot_x_1(1, n, w, x); }
@@ -99,7 +85,7 @@ static float dot_q5_0(int64_t n, const void *w, const void *x) {
         __m256i p = dot_s8s8(_mm256_sub_epi8(q, off), _mm256_loadu_si256((const __m256i *)b[i].qs));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
     }
-    return hsum_ps(acc);
+    return hsum8(acc);
 }
 
 static float dot_iq4_nl(int64_t n, const void *w, const void *x) {
@@ -110,7 +96,7 @@ static float dot_iq4_nl(int64_t n, const void *w, const void *x) {
         __m256i p = dot_s8s8(iq4_lookup(nibbles32(a[i].qs)), _mm256_loadu_si256((const __m256i *)b[i].qs));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), _mm256_cvtepi32_ps(p), acc);
     }
-    return hsum_ps(acc);
+    return hsum8(acc);
 }
 
 /* Matmul tile for Q5_0 (kind 0) and IQ4_NL (kind 1), Q8_0 activations: 2 weight rows x up to 4
@@ -158,7 +144,7 @@ static inline __attribute__((always_inline)) void tile32_mr(int kind, int MR, in
         }
     }
     for (int m = 0; m < MR; m++)
-        for (int r = 0; r < T32_NR; r++) y[m * ldy + r] = hsum_ps(acc[r][m]);
+        for (int r = 0; r < T32_NR; r++) y[m * ldy + r] = hsum8(acc[r][m]);
 }
 
 #define PD_T32_Q5(MR, ...) tile32_mr(0, MR, __VA_ARGS__)
@@ -216,7 +202,7 @@ static inline __attribute__((always_inline)) void tile_x1_mr(int five, int MR, i
         }
     }
     for (int m = 0; m < MR; m++)
-        for (int r = 0; r < T32_NR; r++) y[m * ldy + r] = hsum_ps(acc[r][m]) + sm[r][m];
+        for (int r = 0; r < T32_NR; r++) y[m * ldy + r] = hsum8(acc[r][m]) + sm[r][m];
 }
 
 #define PD_T32_Q41(MR, ...) tile_x1_mr(0, MR, __VA_ARGS__)
@@ -268,8 +254,8 @@ static inline __attribute__((always_inline)) void q2_K_rows(int T, int64_t n, co
         }
         float d = h2f(a[i].d), dmin = h2f(a[i].dmin);
         for (int t = 0; t < T; t++) {
-            int32_t summ = hsum_epi32(_mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)b[t][i].bsums)));
-            s[t] += b[t][i].d * d * (float)hsum_epi32(isum[t]) - b[t][i].d * dmin * (float)summ;
+            int32_t summ = hsum8i(_mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)b[t][i].bsums)));
+            s[t] += b[t][i].d * d * (float)hsum8i(isum[t]) - b[t][i].d * dmin * (float)summ;
         }
     }
     for (int t = 0; t < T; t++) out[t] = s[t];
@@ -301,7 +287,7 @@ static inline __attribute__((always_inline)) void q3_K_rows(int T, int64_t n, co
             }
         }
         float d = h2f(a[i].d);
-        for (int t = 0; t < T; t++) s[t] += d * b[t][i].d * (float)hsum_epi32(isum[t]);
+        for (int t = 0; t < T; t++) s[t] += d * b[t][i].d * (float)hsum8i(isum[t]);
     }
     for (int t = 0; t < T; t++) out[t] = s[t];
 }
@@ -321,7 +307,7 @@ static inline __attribute__((always_inline)) void iq4_xs_rows(int T, int64_t n, 
             }
         }
         float d = h2f(a[i].d);
-        for (int t = 0; t < T; t++) s[t] += d * b[t][i].d * (float)hsum_epi32(isum[t]);
+        for (int t = 0; t < T; t++) s[t] += d * b[t][i].d * (float)hsum8i(isum[t]);
     }
     for (int t = 0; t < T; t++) out[t] = s[t];
 }
@@ -361,7 +347,7 @@ void pd_act_q8_1_avx2(const float *x, void *vy, int64_t nb) {
         __m256 id = _mm256_set1_ps(amax != 0.f ? 127.f / amax : 0.0f);
         __m256i q[4];
         for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], id));
-        int32_t sum = hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+        int32_t sum = hsum8i(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
         y[i].s = pd_f32_to_f16(d * (float)sum);
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
