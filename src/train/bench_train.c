@@ -72,6 +72,21 @@ static const bench_size sizes[] = {
     {"50M", 640, 10, 10, 1728},
 };
 
+/* The benchmark's model of size z (qwen3 shape, byte vocabulary) with its seed-1 random init; *r is
+ * left as the init leaves it (the single-process benchmark draws its tokens from it). */
+static pd_tmodel *bench_model(const bench_size *z, int B, int T, pd_rng *r) {
+    pd_tcfg c;
+    memset(&c, 0, sizeof c);
+    pd_tcfg_set_arch(&c, "qwen3");
+    c.n_vocab = PD_TRAIN_VOCAB; c.dim = z->dim; c.n_layer = z->layers; c.n_head = z->heads;
+    c.n_head_kv = z->heads; c.head_dim = z->dim / z->heads; c.n_ff = z->ffn; c.n_ctx = T; c.tied = true;
+    pd_tmodel *m = pd_tmodel_new(&c, B, T);
+    if (!m) return NULL;
+    pd_rng_seed(r, 1);
+    pd_tmodel_init(m, r);
+    return m;
+}
+
 pd_status pd_bench_train_run(FILE *out, const char *only, int threads, int steps, int B, int T) {
     pd_threads_set(threads);
     double peak = 0;
@@ -86,16 +101,9 @@ pd_status pd_bench_train_run(FILE *out, const char *only, int threads, int steps
         const bench_size *z = &sizes[si];
         if (only && strcmp(only, z->name)) continue;
         any = true;
-        pd_tcfg c;
-        memset(&c, 0, sizeof c);
-        pd_tcfg_set_arch(&c, "qwen3");
-        c.n_vocab = PD_TRAIN_VOCAB; c.dim = z->dim; c.n_layer = z->layers; c.n_head = z->heads;
-        c.n_head_kv = z->heads; c.head_dim = z->dim / z->heads; c.n_ff = z->ffn; c.n_ctx = T; c.tied = true;
-        pd_tmodel *m = pd_tmodel_new(&c, B, T);
-        if (!m) return PD_ERR_NOMEM;
         pd_rng r;
-        pd_rng_seed(&r, 1);
-        pd_tmodel_init(m, &r);
+        pd_tmodel *m = bench_model(z, B, T, &r);
+        if (!m) return PD_ERR_NOMEM;
         size_t n = (size_t)B * T;
         int32_t *tok = pd_malloc(n * sizeof(int32_t)), *tgt = pd_malloc(n * sizeof(int32_t));
         if (!tok || !tgt) { free(tok); free(tgt); pd_tmodel_free(m); return PD_ERR_NOMEM; }
@@ -115,6 +123,7 @@ pd_status pd_bench_train_run(FILE *out, const char *only, int threads, int steps
         }
         /* matmul weights: every layer matrix + the output head (tied: the embedding, used once as a matmul) */
         size_t sz[PD_TP_COUNT];
+        const pd_tcfg c = *pd_tmodel_cfg(m);
         pd_tcfg_param_sizes(&c, sz);
         double nmat = (double)(sz[PD_TP_WQ] + sz[PD_TP_WK] + sz[PD_TP_WV] + sz[PD_TP_WO] + sz[PD_TP_GATE] + sz[PD_TP_UP] +
                                sz[PD_TP_DOWN]) + (double)c.n_vocab * c.dim;
@@ -163,16 +172,9 @@ static pd_status bench_mpi(FILE *out, const char *only, int threads, int steps, 
         const bench_size *z = &sizes[si];
         if (only ? strcmp(only, z->name) : !strcmp(z->name, "50M")) continue;   /* default: 1M and 10M */
         any = true;
-        pd_tcfg c;
-        memset(&c, 0, sizeof c);
-        pd_tcfg_set_arch(&c, "qwen3");
-        c.n_vocab = PD_TRAIN_VOCAB; c.dim = z->dim; c.n_layer = z->layers; c.n_head = z->heads;
-        c.n_head_kv = z->heads; c.head_dim = z->dim / z->heads; c.n_ff = z->ffn; c.n_ctx = T; c.tied = true;
-        pd_tmodel *m = pd_tmodel_new(&c, b, T);
-        if (!m) return PD_ERR_NOMEM;
         pd_rng r;
-        pd_rng_seed(&r, 1);
-        pd_tmodel_init(m, &r);   /* the same weights on every rank */
+        pd_tmodel *m = bench_model(z, b, T, &r);   /* the same weights on every rank */
+        if (!m) return PD_ERR_NOMEM;
         pd_rng_seed(&r, 1000 + (uint64_t)me);   /* each rank its own rows */
         size_t n = (size_t)b * T;
         int32_t *tok = pd_malloc(n * sizeof(int32_t)), *tgt = pd_malloc(n * sizeof(int32_t));
