@@ -152,6 +152,69 @@ static pd_status gen_op(pd_rng *r, int d, char op, pd_task_item *out, pd_buf *ke
     return PD_OK;
 }
 
+/* Compact "tape" trace for long multiplication (arith-mul-tape): a fixed-width line per step, each
+ * line the whole state, so every character is a copy of the previous line at a fixed offset or one
+ * local digit operation — a small model learns the rule, and traces grow long (about 26 positions
+ * per step, (MT_N + 1) steps per multiplier digit). State: the multiplier B (its current digit
+ * written as a letter 'k'+d), the carry, the multiplicand with a leading 0 (current digit 'a'+d),
+ * the accumulator S of MT_N + m + 1 digits with a '|' left of its final digits (current cell
+ * 'A'+d). A step adds a·b + carry into the current cell and moves both cursors left; after the
+ * leading 0 the block ends: the separator passes one more cell, the cursors return to the right.
+ * Example 482913*57, first lines:
+ *   5r 0 048291d 00000000A|
+ *   5r 2 04829b3 0000000A1|
+ * last line "=" and the product. Difficulty = digits of the multiplier; the multiplicand has MT_N. */
+#define MT_N 6
+
+/* One state line; cursors jb (B), ia (A, a->n = the leading 0), is (S), -1 = none; cells below fin are
+ * final and printed right of the '|'. */
+static void mt_line(pd_buf *tr, const num *b, int jb, int carry, const num *a, int ia, const num *s, int is,
+                    int fin) {
+    for (int k = b->n - 1; k >= 0; k--) pd_buf_printf(tr, "%c", k == jb ? 'k' + b->d[k] : '0' + b->d[k]);
+    pd_buf_printf(tr, " %d ", carry);
+    for (int k = a->n; k >= 0; k--) { /* a with its leading 0 at index a->n */
+        int dg = k < a->n ? a->d[k] : 0;
+        pd_buf_printf(tr, "%c", k == ia ? 'a' + dg : '0' + dg);
+    }
+    pd_buf_printf(tr, " ");
+    for (int k = s->n - 1; k >= 0; k--) {
+        pd_buf_printf(tr, "%c", k == is ? 'A' + s->d[k] : '0' + s->d[k]);
+        if (k == fin) pd_buf_printf(tr, "|");
+    }
+    pd_buf_printf(tr, "\n");
+}
+
+static pd_status gen_mul_tape(pd_rng *r, int m, pd_task_item *out, pd_buf *key) {
+    num a, b, s = {0, {0}};
+    num_rand(r, MT_N, &a);
+    num_rand(r, m, &b);
+    num_print(key, &a);
+    pd_buf_printf(key, "*");
+    num_print(key, &b);
+    pd_buf pr = {0}, tr = {0}, an = {0};
+    pd_buf_printf(&pr, "What is %s?", key->data);
+    s.n = MT_N + m + 1;
+    for (int j = 0; j < b.n; j++) {
+        int carry = 0;
+        for (int i = 0; i <= a.n; i++) {
+            mt_line(&tr, &b, j, carry, &a, i, &s, i + j, j);
+            int v = (i < a.n ? a.d[i] : 0) * b.d[j] + s.d[i + j] + carry;
+            s.d[i + j] = v % 10;
+            carry = v / 10;
+        }
+        /* the block's last line: cursors past the leading 0 (nothing marked in A and S) */
+        mt_line(&tr, &b, j, carry, &a, -1, &s, -1, j);
+    }
+    num c = s;
+    num_trim(&c);
+    num_print(&an, &c);
+    pd_buf_printf(&tr, "=%s", an.data);
+    out->prompt = tk_take(&pr);
+    out->reasoning = tk_take(&tr);
+    out->answer = tk_take(&an);
+    return PD_OK;
+}
+
 static pd_status gen_any(pd_rng *r, int d, pd_task_item *o, pd_buf *k) {
     static const char ops[3] = {'+', '-', '*'};
     return gen_op(r, d, ops[pd_rng_below(r, 3)], o, k);
@@ -196,5 +259,9 @@ const pd_task pd_task_arith_add = {"arith-add", "multi-digit addition with carri
                                    gen_add, extract_num, check_num};
 const pd_task pd_task_arith_sub = {"arith-sub", "multi-digit subtraction with borrows (larger operand first)",
                                    ARITH_HELP, 1, AR_MAXD, 3, gen_sub, extract_num, check_num};
+const pd_task pd_task_arith_mul_tape = {"arith-mul-tape",
+                                        "6-digit multiplicand × D-digit multiplier, compact fixed-width tape trace",
+                                        "digits of the multiplier (1-14)", 1, 14, 2, gen_mul_tape, extract_num,
+                                        check_num};
 const pd_task pd_task_arith_mul = {"arith-mul", "multi-digit multiplication by partial products", ARITH_HELP, 1,
                                    AR_MAXD, 3, gen_mul, extract_num, check_num};

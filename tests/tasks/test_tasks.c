@@ -507,6 +507,7 @@ static const plan plans[] = {
     {"arith", 1, 12, 10000}, {"arith-add", 1, 18, 10000}, {"arith-sub", 1, 18, 10000}, {"arith-mul", 1, 6, 10000},
     {"countdown", 3, 4, 10000}, {"logic", 1, 4, 10000}, {"syllogism", 1, 15, 10000}, {"graph", 1, 12, 10000},
     {"sudoku", 1, 24, 10000}, {"alchemy", 1, 6, 10000}, {"alchemy-len", 2, 8, 10000}, {"logicasker", 1, 6, 10000},
+    {"arith-mul-tape", 1, 12, 3000},
 };
 
 static void run_plan(const plan *pl) {
@@ -550,7 +551,7 @@ static void run_plan(const plan *pl) {
     }
 }
 
-static void test_arith(void **st) { (void)st; for (int i = 0; i < 4; i++) run_plan(&plans[i]); }
+static void test_arith(void **st) { (void)st; for (int i = 0; i < 4; i++) run_plan(&plans[i]); run_plan(&plans[12]); }
 static void test_countdown(void **st) { (void)st; run_plan(&plans[4]); }
 static void test_logic(void **st) {
     (void)st;
@@ -584,6 +585,84 @@ static void test_logicasker(void **st) {
     assert_true(n_quantified > 20); /* the quantifier rules are drawn at difficulty 1 */
     printf("  logicasker: %d yes, %d no re-derived (%d with quantifiers)\n", n_la_yes, n_la_no, n_quantified);
     assert_true(n_la_yes > 300 && n_la_no > 300); /* both labels, re-derived, over the 1500 checked */
+}
+
+/* arith-mul-tape: every line of the trace is re-read and must satisfy the long-multiplication
+ * invariant  S + carry·10^(i+j) + (a div 10^i)·b_j·10^(i+j) + a·(b div 10^(j+1))·10^(j+1) = a·b,
+ * where j / i are the multiplier / multiplicand cursors (letters) and S the accumulator read back
+ * from the line; lines have one width, the '|' sits right of cell j, cursors step by one, and the
+ * last line is "=" and the answer. */
+typedef unsigned __int128 u128;
+static u128 pow10u(int k) { u128 p = 1; while (k-- > 0) p *= 10; return p; }
+
+static void check_mul_tape(const pd_task_item *it) {
+    unsigned long long a, b;
+    if (sscanf(it->prompt, "What is %llu*%llu?", &a, &b) != 2) fail_msg("tape prompt: %s", it->prompt);
+    int m = it->difficulty, n = 6;
+    char *tr = pd_strdup(it->reasoning);
+    int width = -1, lines = 0, prev_i = -2, prev_j = -1;
+    char *save = NULL;
+    for (char *ln = strtok_r(tr, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+        if (ln[0] == '=') { assert_string_equal(ln + 1, it->answer); assert_null(strtok_r(NULL, "\n", &save)); break; }
+        lines++;
+        if (width < 0) width = (int)strlen(ln);
+        assert_int_equal((int)strlen(ln), width);
+        assert_int_equal(width, m + 3 + (n + 1) + 1 + (n + m + 1) + 1);
+        int j = -1, i = -1, is = -1, bar = -1;
+        unsigned long long bb = 0, aa = 0;
+        const char *p = ln;
+        for (int k = m - 1; k >= 0; k--, p++) {
+            int d = *p >= 'k' && *p <= 't' ? (j = k, *p - 'k') : *p - '0';
+            assert_true(d >= 0 && d <= 9);
+            bb = bb * 10 + (unsigned)d;
+        }
+        assert_int_equal(bb, b);
+        assert_true(p[0] == ' ' && isdigit((unsigned char)p[1]) && p[2] == ' ');
+        int carry = p[1] - '0';
+        p += 3;
+        for (int k = n; k >= 0; k--, p++) {
+            int d = *p >= 'a' && *p <= 'j' ? (i = k, *p - 'a') : *p - '0';
+            assert_true(d >= 0 && d <= 9);
+            aa = aa * 10 + (unsigned)d;
+        }
+        assert_int_equal(aa, a);
+        assert_int_equal(*p++, ' ');
+        u128 sv = 0;
+        for (int k = n + m; k >= 0; k--, p++) {
+            int d = *p >= 'A' && *p <= 'J' ? (is = k, *p - 'A') : *p - '0';
+            assert_true(d >= 0 && d <= 9);
+            sv = sv * 10 + (unsigned)d;
+            if (p[1] == '|') { bar = k; p++; }
+        }
+        assert_int_equal(*p, 0);
+        assert_true(j >= 0);               /* the multiplier always shows its current digit */
+        assert_int_equal(bar, j);          /* cells below j are final */
+        if (i >= 0) assert_int_equal(is, i + j); else { assert_int_equal(is, -1); assert_int_equal(carry, 0); }
+        int ii = i >= 0 ? i : n + 1;      /* the block's end line: past the leading 0 */
+        /* cursor moves: next digit in the block, or the next block from its first digit */
+        if (j == prev_j) assert_int_equal(ii, prev_i + 1); else { assert_int_equal(j, prev_j + 1); assert_int_equal(ii, 0); }
+        prev_i = ii; prev_j = j;
+        int bj = (int)(b / (unsigned long long)pow10u(j) % 10);
+        u128 rest = ii > n ? 0 : a / (unsigned long long)pow10u(ii); /* multiplicand digits not yet used */
+        u128 lhs = sv + (carry + rest * (u128)bj) * pow10u(ii + j) +
+                   (u128)a * (b / (unsigned long long)pow10u(j + 1)) * pow10u(j + 1);
+        assert_true(lhs == (u128)a * b);
+    }
+    assert_int_equal(lines, m * (n + 2));
+    assert_int_equal(prev_j, m - 1);
+    free(tr);
+}
+
+static void test_mul_tape(void **st) {
+    (void)st;
+    const pd_task *t = pd_task_find("arith-mul-tape");
+    assert_non_null(t);
+    for (int i = 0; i < 3000; i++) {
+        int d = 1 + i % 12;
+        pd_task_item it = gen1(t, 99, (uint64_t)i, d, PD_SPLIT_ANY);
+        check_mul_tape(&it);
+        pd_task_item_free(&it);
+    }
 }
 
 /* FNV-1a of the JSONL of 1k items per task (seed 7, default difficulty). The values were
@@ -813,7 +892,7 @@ int main(void) {
         cmocka_unit_test(test_syllogism), cmocka_unit_test(test_graph),      cmocka_unit_test(test_sudoku),
         cmocka_unit_test(test_alchemy),   cmocka_unit_test(test_logicasker), cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_split),     cmocka_unit_test(test_jsonl),      cmocka_unit_test(test_rest),
-        cmocka_unit_test(test_errors),    cmocka_unit_test(test_countdown_rules),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_countdown_rules), cmocka_unit_test(test_mul_tape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
