@@ -215,6 +215,9 @@ static inline int pd_nearest_int(float v) {
 void pd_kern_table_scalar(pd_kern_table *t);
 void pd_kern_table_avx2(pd_kern_table *t);   /* fills what AVX2 improves, keeps the rest */
 void pd_kern_table_avx512(pd_kern_table *t);
+/* The F32 tiles in lane order (mm_f32.c; see pd_dot_f32_lanes): every SIMD level, so an output does
+ * not depend on the number of tokens in the call or on the machine. */
+void pd_kern_table_f32_lanes(pd_kern_table *t);
 const pd_kern_table *pd_kern_active(void);
 
 /* Matmul activation format for weight type t: F16/BF16 weights take F32 activations that are
@@ -235,6 +238,8 @@ void pd_act_q8_K_avx2(const float *x, void *y, int64_t nb);
 void pd_act_q8_1_avx2(const float *x, void *y, int64_t nb);
 /* AVX2 dots of the types added later (simd_avx2_more.c), filled into the AVX2 table. */
 void pd_kern_table_avx2_more(pd_kern_table *t);
+/* AVX2 8-row tiles for Q4_0 / Q8_0 (simd_avx2_rows8.c); they take over those types' tiles. */
+void pd_kern_table_avx2_rows8(pd_kern_table *t);
 
 /* AVX2 / AVX-512 pieces used by ops.c (defined in the SIMD files). */
 void pd_attend_head_avx2(float *out, const float *q, const void *K, const void *V, pd_type kv_type, int64_t k_stride,

@@ -667,6 +667,7 @@ void pd_kern_table_avx2(pd_kern_table *t) {
     pd_kern_table_avx2_more(t);
     t->dot[PD_TYPE_Q5_K] = dot_q5_K; /* Q5_K shares Q4_K's kernel */
     t->tile[PD_TYPE_Q5_K] = tile_q5_K;
+    pd_kern_table_avx2_rows8(t);
 }
 
 #else /* not x86: no AVX2 kernels; the dispatcher never selects this level */
