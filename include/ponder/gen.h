@@ -127,6 +127,9 @@ pd_status pd_gen_run(pd_gen *g);
 int pd_gen_n_active(const pd_gen *g);   /* joined and not finished */
 int pd_gen_n_free(const pd_gen *g);     /* free slots */
 int pd_gen_n_ctx(const pd_gen *g);      /* positions per sequence: prompts must be shorter */
+/* Tokens fed to model `index`'s forward since pd_gen_new (prompts, injected and sampled tokens; a
+ * prefix reused through fork / add_reusing is not fed again): what a test counts to see no re-prefill. */
+int64_t pd_gen_tokens_fed(const pd_gen *g, int index);
 size_t pd_gen_kv_bytes(const pd_gen *g); /* KV cache bytes in use, all models (pd_kv_bytes; serve's /metrics) */
 bool pd_gen_done(const pd_gen *g, int seq);
 const pd_gen_result *pd_gen_get_result(pd_gen *g, int seq);  /* NULL if seq is not in use */

@@ -69,6 +69,7 @@ struct pd_gen {
     float *score_logits;             /* [SCORE_ROWS][n_vocab], allocated at the first score */
     char *piece;                     /* [PIECE_CAP] */
     long step_no;
+    int64_t fed[GEN_MAX_MODELS];     /* tokens fed to each model's forward (pd_gen_tokens_fed) */
     pd_stream_fn stream; void *stream_ctx;
     pd_token_fn on_tok; void *on_tok_ctx;
 };
@@ -576,6 +577,7 @@ static pd_status step_model(pd_gen *g, int mi) {
         return st;
     }
     for (int i = 0; i < nb; i++) g->seqs[g->b_seq[i]].n_past[mi]++;
+    g->fed[mi] += nb;
     for (int r = 0; r < nr; r++) {
         seq_t *s = &g->seqs[g->rows[r]];
         if (s->active) sample_next(g, g->rows[r], s, g->logits + (size_t)r * V);
@@ -603,6 +605,9 @@ int pd_gen_n_free(const pd_gen *g) {
 }
 
 int pd_gen_n_ctx(const pd_gen *g) { return g->p.n_ctx; }
+int64_t pd_gen_tokens_fed(const pd_gen *g, int model) {
+    return g && model >= 0 && model < g->n_models ? g->fed[model] : 0;
+}
 size_t pd_gen_kv_bytes(const pd_gen *g) {
     size_t b = 0;
     for (int i = 0; i < g->n_models; i++) b += pd_kv_bytes(g->kv[i]);
@@ -713,6 +718,7 @@ pd_status pd_gen_prefill(pd_gen *g, int id) {
         pd_batch b = {.n = nb, .token = g->b_tok, .seq = g->b_seq, .pos = g->b_pos, .want_logits = g->b_want};
         PD_TRY(pd_model_forward(g->models[mi], g->kv[mi], &b, g->logits));
         s->n_past[mi] += nb;
+        g->fed[mi] += nb;
     }
     return PD_OK;
 }
@@ -788,6 +794,7 @@ pd_status pd_gen_score(pd_gen *g, int mi, const int32_t *prefix, int n_prefix, c
         }
         pd_batch b = {.n = nb, .token = g->b_tok, .seq = g->b_seq, .pos = g->b_pos, .want_logits = g->b_want};
         st = pd_model_forward(g->models[mi], kv, &b, g->score_logits);
+        if (st == PD_OK) g->fed[mi] += nb;
         for (int r = 0; st == PD_OK && r < nr; r++) {
             int ci = first_row + r;
             logprobs[ci] = pd_logprob_of(g->score_logits + (size_t)r * V, V, cont[ci]);
