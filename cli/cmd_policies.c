@@ -12,6 +12,7 @@
 #include <math.h>
 #include "ponder/extract.h"
 #include "ponder/reason.h"
+#include "ponder/steer.h"
 #include "ponder/task.h"
 #include "ponder/vote.h"
 #include <stdlib.h>
@@ -46,6 +47,36 @@ static void cleanup_at_exit(void) {
     static bool done;
     if (!done) atexit(free_hub);
     done = true;
+}
+
+/* ---- steer: the main model's residual hook, attached once when a steer policy is given ---- */
+
+static pd_steer *cli_steer;
+static void free_steer(void) { pd_steer_free(cli_steer); cli_steer = NULL; }   /* at exit: the model is gone */
+
+static bool is_steer(const char *spec) { return !strncmp(spec, "steer", 5) && (spec[5] == 0 || spec[5] == ':'); }
+
+bool gen_cli_policy_model(const char *verb, const gen_cli *o, pd_model *m) {
+    bool want = false;
+    for (int i = 0; i < o->n_policy; i++) want |= is_steer(o->policy[i]);
+    if (!want || cli_steer) return true;
+    if (!(cli_steer = pd_steer_attach(m))) { cli_error(verb, "--policy steer: %s", pd_last_error()); return false; }
+    atexit(free_steer);
+    for (int i = 0; i < o->n_policy; i++) {   /* load and check every file now: errors before any work */
+        pd_reason_spec *s;
+        const pd_cvec *cv;
+        if (!is_steer(o->policy[i]) || pd_reason_parse(o->policy[i], &s) != PD_OK) continue;
+        const char *f = pd_reason_str(s, "file");
+        pd_status st = *f ? pd_steer_file(cli_steer, f, &cv) : pd_fail(PD_ERR_ARG, "file=FILE is required");
+        if (st == PD_OK) {
+            uint8_t *mask = malloc((size_t)cv->n_layer);
+            st = mask ? pd_steer_parse_layers(pd_reason_str(s, "layers"), cv->n_layer, mask) : PD_ERR_NOMEM;
+            free(mask);
+        }
+        pd_reason_spec_free(s);
+        if (st != PD_OK) { cli_error(verb, "--policy %s: %s", o->policy[i], pd_last_error()); return false; }
+    }
+    return true;
 }
 
 /* trimr:verifier=FILE: loaded once (the first spec that names one), added to the gen as model 1. */
@@ -87,7 +118,9 @@ int gen_cli_policy_flag(const char *verb, gen_cli *o, const char *v) {
     if (pd_reason_parse(v, &s) != PD_OK) { cli_error(verb, "--policy: %s", pd_last_error()); return -1; }
     bool driver = pd_reason_spec_is_driver(s);
     bool hub = !strncmp(pd_reason_spec_method(s)->name, "trimr", 5) || !strcmp(pd_reason_spec_method(s)->name, "spec-think");
+    bool no_file = !strcmp(pd_reason_spec_method(s)->name, "steer") && !*pd_reason_str(s, "file");
     pd_reason_spec_free(s);
+    if (no_file) { cli_error(verb, "--policy %s: steer needs file=FILE (a control vector, `ponder steer`)", v); return -1; }
     if (!strcmp(verb, "chat") && (driver || hub)) {
         cli_error(verb, "--policy %s: needs several sequences per turn; use it with run or eval", v);
         return -1;
@@ -104,7 +137,7 @@ bool gen_cli_policies(const char *verb, const gen_cli *o, const pd_model *m, pd_
     int n = 0;
     if (p->n_policies) list[n++] = *pol;
     pd_reason_env env = {.tok = m->tok, .extract = cli_extract, .equiv = pd_answer_equiv, .question = o->prompt,
-                         .think_budget = o->think_budget};
+                         .think_budget = o->think_budget, .steer = cli_steer};
     for (int i = 0; i < o->n_policy; i++) {
         if (strncmp(o->policy[i], "trimr", 5)) continue;
         if (!cli_hub) {
@@ -236,6 +269,8 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
         }
         while (pd_gen_n_active(g))
             if (gen_cli_policy_step(NULL, g) != PD_OK) { cli_error(verb, "%s", pd_last_error()); return -1; }
+        if (cli_steer && !strcmp(verb, "run"))
+            fprintf(stderr, "ponder %s: steer: %ld positions steered\n", verb, pd_steer_total_rows(cli_steer));
         if (cli_hub) {
             long pt, vt, rq;
             pd_reason_hub_cost(cli_hub, &pt, &vt, &rq);

@@ -74,6 +74,12 @@ pd_model *gen_cli_load(const char *verb, const gen_cli *o, pd_adapter **adapter)
         pd_model_free(m);
         return NULL;
     }
+    if (!gen_cli_policy_model(verb, o, m)) {   /* --policy steer: the residual hook */
+        pd_model_free(m);
+        pd_adapter_free(*adapter);
+        *adapter = NULL;
+        return NULL;
+    }
     return m;
 }
 

@@ -91,6 +91,9 @@ const char *gen_cli_trim(const char *s, size_t len, size_t *out_len);
  * per-sequence policies after the budget one in gen_cli_seq_params; sequence slots one prompt needs
  * (the vote driver's samples); the task whose extractor probes and votes use (eval). */
 int gen_cli_policy_flag(const char *verb, gen_cli *o, const char *v);
+/* After loading the model: attach the steering hook when a steer policy is given (its files are
+ * loaded and checked now); false after printing why. */
+bool gen_cli_policy_model(const char *verb, const gen_cli *o, pd_model *m);
 bool gen_cli_policies(const char *verb, const gen_cli *o, const pd_model *m, pd_seq_params *p, pd_policy *pol);
 int gen_cli_policy_slots(const gen_cli *o);
 /* true when a driver (vote) is among the --policy specs */

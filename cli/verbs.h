@@ -18,4 +18,5 @@ PD_VERB(rl, "reinforce a model with verifiable rewards (grpo, drgrpo, dapo, rloo
 PD_VERB(merge, "merge an adapter into its base model")
 PD_VERB(adapters, "adapter parameter counts for real model shapes")
 PD_VERB(policies, "list the reasoning-control policies (--policy) with their parameters")
+PD_VERB(steer, "steering vectors by difference of means, as llama.cpp control-vector files")
 PD_VERB(serve, "serve a model over an OpenAI-compatible HTTP API (chat page at /)")

@@ -41,6 +41,11 @@ typedef void (*pd_linear_hook)(void *ctx, int layer, const char *which, const fl
 /* Optional residual-stream hook: called after layer `layer` with the hidden states of the batch
  * (n_tokens × n_embd); may read or modify them (steering, probes). */
 typedef void (*pd_residual_hook)(void *ctx, int layer, float *hidden, int64_t n_tokens, int64_t n_embd);
+/* The same, told each row's sequence (seq[i]) and position (pos[i]): per-sequence, current-position
+ * steering (reason/steer.c). Called after the plain hook, after the block's FFN residual add (where
+ * llama.cpp applies control vectors). */
+typedef void (*pd_residual_rows_hook)(void *ctx, int layer, float *hidden, int64_t n_tokens, int64_t n_embd,
+                                      const int32_t *seq, const int32_t *pos);
 
 typedef struct pd_model {
     pd_model_config cfg;
@@ -53,6 +58,7 @@ typedef struct pd_model {
     void *owned;                              /* extra memory owned by the model (NULL if none) */
     pd_linear_hook linear_hook; void *linear_hook_ctx;
     pd_residual_hook residual_hook; void *residual_hook_ctx;
+    pd_residual_rows_hook residual_rows_hook; void *residual_rows_hook_ctx;
 } pd_model;
 
 pd_model *pd_model_load(const char *path);            /* GGUF, or llama2.c .bin (converted in memory) */

@@ -50,6 +50,7 @@ typedef struct {
     int model2;           /* the gen's index of a second model: trimr's verifier (0: the main model
                              itself), spec-think's large model */
     int think_budget;     /* trimr: the token budget its R_thres share refers to (<= 0: unknown, rule off) */
+    struct pd_steer *steer; /* steer: the main model's steering hook (ponder/steer.h); NULL: steer fails to make */
 } pd_reason_env;
 
 typedef struct {

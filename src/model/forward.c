@@ -250,6 +250,7 @@ static pd_status forward_layers(const pd_model *m, pd_kv *kv, const pd_batch *b,
         for (int64_t j = 0; j < n * E; j++) x[j] += xn[j];
 
         if (m->residual_hook) m->residual_hook(m->residual_hook_ctx, il, x, n, E);
+        if (m->residual_rows_hook) m->residual_rows_hook(m->residual_rows_hook_ctx, il, x, n, E, seq, pos);
     }
 
     if (!logits) return PD_OK;

@@ -7,6 +7,7 @@
 #include "ponder/budget.h"
 #include "ponder/s1.h"
 #include "ponder/spec.h"
+#include "ponder/steer.h"
 #include "ponder/trimr.h"
 #include <errno.h>
 #include <math.h>
@@ -103,6 +104,16 @@ static pd_status make_spec(const pd_reason_spec *s, const pd_reason_env *env, pd
     return pd_spec_policy(env->tok, &p, NULL, 0, NULL, out);
 }
 
+static const pd_reason_param STEER_P[] = {
+    {"file", PD_RP_STR, "", 0, 0, "control-vector GGUF (`ponder steer`, or llama.cpp's) (required)", NULL},
+    {"scale", PD_RP_FLOAT, "1", -1e6, 1e6, "multiplier of the directions", NULL},
+    {"layers", PD_RP_STR, "all", 0, 0, "layers steered: all, L, A-B, or items joined by '|' (1 .. n_layer-1)", NULL},
+    {"when", PD_RP_STR, "always", 0, 0, "positions steered: every generated one, thinking or answer only, or reflect: "
+     "span tokens after each blank line in the thinking", "always|thinking|answer|reflect"},
+    {"span", PD_RP_INT, "16", 1, 1 << 20, "when=reflect: tokens steered after each blank line", NULL},
+    {"prompt", PD_RP_INT, "0", 0, 1, "1: steer every prompt position too (as llama.cpp's --control-vector); 0: only its last", NULL},
+};
+
 static const pd_reason_method METHODS[] = {
     {"s1", "s1 budget forcing: 'Wait' instead of the first k closers, forced end at max", PD_REASON_POLICY, S1_P,
      (int)(sizeof S1_P / sizeof S1_P[0]), make_s1},
@@ -114,6 +125,8 @@ static const pd_reason_method METHODS[] = {
      PD_REASON_POLICY, TRIMR_P, (int)(sizeof TRIMR_P / sizeof TRIMR_P[0]), pd_trimr_make},
     {"spec-think", "speculative thinking: the small model thinks, a large model writes the reflective spans",
      PD_REASON_POLICY, SPEC_P, (int)(sizeof SPEC_P / sizeof SPEC_P[0]), make_spec},
+    {"steer", "activation steering: a control vector added to the residual stream at the positions where it fires",
+     PD_REASON_POLICY, STEER_P, (int)(sizeof STEER_P / sizeof STEER_P[0]), pd_steer_make},
     {"vote", "self-consistency / weighted vote / best-of-N: n samples by prefill+fork, answers voted, adaptive stop",
      PD_REASON_DRIVER, VOTE_P, (int)(sizeof VOTE_P / sizeof VOTE_P[0]), NULL},
 };
