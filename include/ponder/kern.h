@@ -47,6 +47,11 @@ float pd_vec_dot_ref(pd_type t, int64_t n, const void *w_row, const void *x_row)
  * Activations are first converted to pd_vec_dot_type(W->type), as ggml does, so results match
  * llama.cpp's to rounding. Multi-threaded over rows of W. */
 pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy);
+/* What the SIMD levels' F32 matmul computes for one output, to the bit, whatever M is: the "lane
+ * order" (lane j = fused multiply-adds over k = j, j+8, … below K rounded down to 8; lanes added as
+ * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); the last K mod 8 products fused-added in order). The scalar
+ * level keeps its double-accumulated dot. For tests (kern/mm_f32.c). */
+float pd_dot_f32_lanes(int64_t n, const float *w, const float *x);
 /* pd_matmul keeps a per-thread scratch buffer for converted activations; this frees the
  * calling thread's one (optional, e.g. before exit under a leak checker). */
 void pd_matmul_scratch_free(void);

@@ -1,0 +1,135 @@
+/* kern/mm_f32.c — the F32 matmul tiles of the SIMD levels, built so that a token's output does not
+ * depend on how many tokens share the call: every output is computed in one fixed order, the
+ * "lane order" of pd_dot_f32_lanes (its scalar twin, below), whether the tile holds 1 token or 3.
+ * Lane order: eight partial sums, lane j a chain of fused multiply-adds over k = j, j+8, j+16, …
+ * (k < K rounded down to 8), added as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); the last K mod 8 products
+ * are then fused-added one by one. The tiles keep one 8-lane accumulator per (token, output) and
+ * reduce eight accumulators at once with a transposing hadd tree (the same tree for each of them),
+ * so no horizontal sum is paid per output: a 1-token tile covers 8 outputs (8 independent FMA
+ * chains), a 2-3 token tile 3 tokens x 4 outputs (12 chains, each loaded weight used 3 times).
+ * AVX2+FMA here; AVX-512 machines use the same AVX2 tile (a wider one would have to keep this order
+ * to keep results identical across machines and batch sizes). */
+#include "kern_impl.h"
+#include <math.h>
+
+float pd_dot_f32_lanes(int64_t n, const float *w, const float *x) {
+    int64_t n8 = n & ~(int64_t)7;
+    float l[8];
+    for (int j = 0; j < 8; j++) {
+        float a = 0.0f;
+        for (int64_t k = j; k < n8; k += 8) a = fmaf(w[k], x[k], a);
+        l[j] = a;
+    }
+    float s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    for (int64_t k = n8; k < n; k++) s = fmaf(w[k], x[k], s);
+    return s;
+}
+
+#if PD_X86
+#include <immintrin.h>
+
+PD_TARGET_AVX2_BEGIN
+
+#define LF_NR 8 /* outputs (weight rows) per tile */
+#define LF_MR 3 /* tokens per tile */
+
+/* The lane-order sums of eight accumulators at once: r[i] = tree(v[i]). */
+static inline __m256 lanes_reduce8(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 v4, __m256 v5, __m256 v6,
+                                   __m256 v7) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+    __m256 g = _mm256_hadd_ps(_mm256_hadd_ps(v4, v5), _mm256_hadd_ps(v6, v7));
+    return _mm256_add_ps(_mm256_permute2f128_ps(h, g, 0x20), _mm256_permute2f128_ps(h, g, 0x31));
+}
+
+/* the K mod 8 tail of one output, fused-added in order onto its lane sum */
+static inline float lanes_tail(float s, int64_t n8, int64_t n, const float *w, const float *x) {
+    for (int64_t k = n8; k < n; k++) s = fmaf(w[k], x[k], s);
+    return s;
+}
+
+/* 1 token x up to 8 outputs (missing outputs repeat the last row and are not stored) */
+static void lanes_1x8(int64_t n, const float *w[LF_NR], int nr, const float *x, float *y) {
+    int64_t n8 = n & ~(int64_t)7;
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    for (int64_t i = 0; i < n8; i += 8) {
+        __m256 a = _mm256_loadu_ps(x + i);
+        c0 = _mm256_fmadd_ps(_mm256_loadu_ps(w[0] + i), a, c0);
+        c1 = _mm256_fmadd_ps(_mm256_loadu_ps(w[1] + i), a, c1);
+        c2 = _mm256_fmadd_ps(_mm256_loadu_ps(w[2] + i), a, c2);
+        c3 = _mm256_fmadd_ps(_mm256_loadu_ps(w[3] + i), a, c3);
+        c4 = _mm256_fmadd_ps(_mm256_loadu_ps(w[4] + i), a, c4);
+        c5 = _mm256_fmadd_ps(_mm256_loadu_ps(w[5] + i), a, c5);
+        c6 = _mm256_fmadd_ps(_mm256_loadu_ps(w[6] + i), a, c6);
+        c7 = _mm256_fmadd_ps(_mm256_loadu_ps(w[7] + i), a, c7);
+    }
+    float r[8];
+    _mm256_storeu_ps(r, lanes_reduce8(c0, c1, c2, c3, c4, c5, c6, c7));
+    if (n8 < n)
+        for (int q = 0; q < nr; q++) r[q] = lanes_tail(r[q], n8, n, w[q], x);
+    if (nr == LF_NR) {
+        _mm256_storeu_ps(y, _mm256_loadu_ps(r));
+        return;
+    }
+    for (int q = 0; q < nr; q++) y[q] = r[q];
+}
+
+/* 3 tokens x 4 outputs (missing tokens / outputs repeat the last one and are not stored) */
+static void lanes_3x4(int64_t n, const float *const w[4], int nr, const float *const x[LF_MR], int mr, float *y,
+                      int64_t ldy) {
+    int64_t n8 = n & ~(int64_t)7;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+    for (int64_t i = 0; i < n8; i += 8) {
+        __m256 a0 = _mm256_loadu_ps(x[0] + i), a1 = _mm256_loadu_ps(x[1] + i), a2 = _mm256_loadu_ps(x[2] + i), v;
+        v = _mm256_loadu_ps(w[0] + i);
+        c00 = _mm256_fmadd_ps(v, a0, c00); c10 = _mm256_fmadd_ps(v, a1, c10); c20 = _mm256_fmadd_ps(v, a2, c20);
+        v = _mm256_loadu_ps(w[1] + i);
+        c01 = _mm256_fmadd_ps(v, a0, c01); c11 = _mm256_fmadd_ps(v, a1, c11); c21 = _mm256_fmadd_ps(v, a2, c21);
+        v = _mm256_loadu_ps(w[2] + i);
+        c02 = _mm256_fmadd_ps(v, a0, c02); c12 = _mm256_fmadd_ps(v, a1, c12); c22 = _mm256_fmadd_ps(v, a2, c22);
+        v = _mm256_loadu_ps(w[3] + i);
+        c03 = _mm256_fmadd_ps(v, a0, c03); c13 = _mm256_fmadd_ps(v, a1, c13); c23 = _mm256_fmadd_ps(v, a2, c23);
+    }
+    float r[12];
+    _mm256_storeu_ps(r, lanes_reduce8(c00, c01, c02, c03, c10, c11, c12, c13));
+    __m128 s2 = _mm256_castps256_ps128(lanes_reduce8(c20, c21, c22, c23, c20, c21, c22, c23));
+    _mm_storeu_ps(r + 8, s2);
+    for (int m = 0; m < mr; m++) {
+        float *o = r + 4 * m;
+        if (n8 < n)
+            for (int q = 0; q < nr; q++) o[q] = lanes_tail(o[q], n8, n, w[q], x[m]);
+        if (nr == 4) _mm_storeu_ps(y + m * ldy, _mm_loadu_ps(o));
+        else
+            for (int q = 0; q < nr; q++) y[m * ldy + q] = o[q];
+    }
+}
+
+static void tile_f32_lanes(int64_t n, const void *wv, size_t ws, int nr, const void *xv, size_t xs, int mr, float *y,
+                           int64_t ldy) {
+    const float *w[LF_NR];
+    for (int q = 0; q < LF_NR; q++) w[q] = (const float *)((const char *)wv + (size_t)(q < nr ? q : nr - 1) * ws);
+    for (int m0 = 0; m0 < mr; m0 += LF_MR) { /* mr <= LF_MR from pd_matmul; more is allowed */
+        int mm = mr - m0 < LF_MR ? mr - m0 : LF_MR;
+        const float *xm[LF_MR];
+        for (int m = 0; m < LF_MR; m++)
+            xm[m] = (const float *)((const char *)xv + (size_t)(m0 + (m < mm ? m : mm - 1)) * xs);
+        if (mm == 1) {
+            lanes_1x8(n, w, nr, xm[0], y + m0 * ldy);
+            continue;
+        }
+        for (int q0 = 0; q0 < nr; q0 += 4)
+            lanes_3x4(n, w + q0, nr - q0 < 4 ? nr - q0 : 4, xm, mm, y + m0 * ldy + q0, ldy);
+    }
+}
+
+PD_TARGET_END
+
+void pd_kern_table_f32_lanes(pd_kern_table *t) {
+    t->tile[PD_TYPE_F32] = tile_f32_lanes;
+    t->tile_nr[PD_TYPE_F32] = LF_NR;
+    t->tile_mr[PD_TYPE_F32] = LF_MR;
+}
+
+#else /* not x86: the scalar table is all there is */
+void pd_kern_table_f32_lanes(pd_kern_table *t) { (void)t; }
+#endif

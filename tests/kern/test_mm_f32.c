@@ -1,0 +1,164 @@
+/* tests/kern/test_mm_f32.c — the F32 matmul in lane order (kern/mm_f32.c): at every SIMD level
+ * pd_matmul equals pd_dot_f32_lanes (its scalar twin) to the bit, on odd sizes (K not a multiple of
+ * 8, row counts not a multiple of the 8-output tile, 1-7 and 64 tokens, 1 and 2 threads); a token's
+ * outputs are the same bits whatever the number of tokens in the call and wherever the token sits
+ * in it (batch-size invariance, also at the scalar level); and both are within rounding of a
+ * double-precision dot (so the twin is not the only truth). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+#include "ponder/threads.h"
+#include "ponder/tensor.h"
+#include "kern_test_util.h"
+
+static const int64_t Ks[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100, 127, 128, 129, 384};
+static const int64_t Ns[] = {1, 3, 4, 5, 7, 8, 9, 13, 33};
+static const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 64};
+
+static int levels(pd_isa out[3]) {
+    int n = 0;
+    for (int l = PD_ISA_SCALAR; l <= (int)pd_isa_best(); l++) out[n++] = (pd_isa)l;
+    return n;
+}
+
+typedef struct {
+    int64_t K, N, M;
+    float *w, *x, *y;
+    pd_tensor W;
+} mm_case;
+
+static void case_new(mm_case *c, int64_t K, int64_t N, int64_t M, uint64_t seed) {
+    pd_rng r;
+    pd_rng_seed(&r, seed);
+    c->K = K; c->N = N; c->M = M;
+    c->w = malloc(sizeof(float) * (size_t)(K * N));
+    c->x = malloc(sizeof(float) * (size_t)(K * M));
+    c->y = malloc(sizeof(float) * (size_t)(N * M));
+    assert_non_null(c->w);
+    assert_non_null(c->x);
+    assert_non_null(c->y);
+    fill_normal(&r, c->w, K * N, 0.1);
+    fill_normal(&r, c->x, K * M, 1.0);
+    int64_t ne[2] = {K, N};
+    pd_tensor_init(&c->W, PD_TYPE_F32, 2, ne, c->w);
+}
+
+static void case_free(mm_case *c) {
+    free(c->w);
+    free(c->x);
+    free(c->y);
+}
+
+/* every SIMD level equals the scalar twin to the bit; every level is within rounding of a double dot */
+static void test_lanes_twin(void **state) {
+    (void)state;
+    pd_isa lv[3];
+    int nl = levels(lv);
+    for (size_t ik = 0; ik < sizeof Ks / sizeof *Ks; ik++)
+        for (size_t in = 0; in < sizeof Ns / sizeof *Ns; in++)
+            for (size_t im = 0; im < sizeof Ms / sizeof *Ms; im++) {
+                mm_case c;
+                case_new(&c, Ks[ik], Ns[in], Ms[im], 100 + ik * 31 + in * 7 + im);
+                for (int l = 0; l < nl; l++)
+                    for (int th = 1; th <= 2; th++) {
+                        pd_isa_force(lv[l]);
+                        pd_threads_set(th);
+                        memset(c.y, 0xff, sizeof(float) * (size_t)(c.N * c.M));
+                        assert_int_equal(pd_matmul(&c.W, c.x, c.M, c.K, c.y, c.N), PD_OK);
+                        for (int64_t m = 0; m < c.M; m++)
+                            for (int64_t n = 0; n < c.N; n++) {
+                                const float *wr = c.w + n * c.K, *xr = c.x + m * c.K;
+                                float got = c.y[m * c.N + n];
+                                double d = 0, mag = 0;
+                                for (int64_t k = 0; k < c.K; k++) {
+                                    d += (double)wr[k] * xr[k];
+                                    mag += fabs((double)wr[k] * xr[k]);
+                                }
+                                if (!(fabs(got - d) <= 1e-6 * mag + 1e-30)) {
+                                    fprintf(stderr, "%s K %lld N %lld M %lld: y[%lld][%lld] %.9g vs double %.9g\n",
+                                            pd_isa_name(lv[l]), (long long)c.K, (long long)c.N, (long long)c.M,
+                                            (long long)m, (long long)n, got, d);
+                                    fail();
+                                }
+                                if (lv[l] == PD_ISA_SCALAR) continue;
+                                float twin = pd_dot_f32_lanes(c.K, wr, xr);
+                                if (memcmp(&got, &twin, sizeof got) != 0) {
+                                    fprintf(stderr, "%s K %lld N %lld M %lld threads %d: y[%lld][%lld] %.9g vs twin %.9g\n",
+                                            pd_isa_name(lv[l]), (long long)c.K, (long long)c.N, (long long)c.M, th,
+                                            (long long)m, (long long)n, got, twin);
+                                    fail();
+                                }
+                            }
+                    }
+                case_free(&c);
+            }
+    pd_isa_force(pd_isa_best());
+    pd_threads_set(1);
+}
+
+/* a token's outputs do not depend on the batch: each token alone, and the batch cut at every
+ * offset (so the token lands in every tile position and in 1-token remainders), give the same bits */
+static void test_batch_invariance(void **state) {
+    (void)state;
+    pd_isa lv[3];
+    int nl = levels(lv);
+    static const int64_t shapes[][2] = {{128, 64}, {128, 128}, {384, 128}, {128, 262}, {100, 13}, {17, 9}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        mm_case c;
+        case_new(&c, shapes[s][0], shapes[s][1], 11, 7 + s);
+        float *one = malloc(sizeof(float) * (size_t)c.N), *part = malloc(sizeof(float) * (size_t)(c.N * c.M));
+        assert_non_null(one);
+        assert_non_null(part);
+        for (int l = 0; l < nl; l++) {
+            pd_isa_force(lv[l]);
+            pd_threads_set(1);
+            assert_int_equal(pd_matmul(&c.W, c.x, c.M, c.K, c.y, c.N), PD_OK);
+            for (int64_t m = 0; m < c.M; m++) {
+                assert_int_equal(pd_matmul(&c.W, c.x + m * c.K, 1, c.K, one, c.N), PD_OK);
+                if (memcmp(one, c.y + m * c.N, sizeof(float) * (size_t)c.N) != 0) {
+                    fprintf(stderr, "%s K %lld N %lld: token %lld alone differs from the 11-token batch\n",
+                            pd_isa_name(lv[l]), (long long)c.K, (long long)c.N, (long long)m);
+                    fail();
+                }
+            }
+            for (int64_t off = 1; off < c.M; off++) {
+                pd_threads_set(off % 2 ? 2 : 1);
+                assert_int_equal(pd_matmul(&c.W, c.x + off * c.K, c.M - off, c.K, part, c.N), PD_OK);
+                assert_int_equal(memcmp(part, c.y + off * c.N, sizeof(float) * (size_t)(c.N * (c.M - off))), 0);
+            }
+        }
+        free(one);
+        free(part);
+        case_free(&c);
+    }
+    pd_isa_force(pd_isa_best());
+    pd_threads_set(1);
+}
+
+/* the twin itself, on a hand-made case where the order shows: K 10, products 1e8, 1, -1e8, 1, … */
+static void test_lanes_order_by_hand(void **state) {
+    (void)state;
+    float w[10], x[10];
+    for (int k = 0; k < 10; k++) x[k] = 1.0f;
+    const float p[10] = {1e8f, 1, -1e8f, 1, 0.5f, 0.25f, 3, 5, 3, 2};
+    memcpy(w, p, sizeof w);
+    /* n8 = 8: lanes are the single products l_j = p[j]; tree ((1e8+1)+(-1e8+1))+((0.5+0.25)+(3+5)):
+     * 1e8+1 = 1e8 in float, -1e8+1 = -1e8, sum 0; + 8.75 = 8.75; tail + 3 + 2 = 13.75 */
+    assert_true(pd_dot_f32_lanes(10, w, x) == 13.75f);
+    /* a sequential float sum would give ((1e8+1)-1e8+1+…) = 0+1+… = 14.75: the order is observable */
+    float seq = 0;
+    for (int k = 0; k < 10; k++) seq += w[k] * x[k];
+    assert_true(seq != 13.75f);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lanes_order_by_hand),
+        cmocka_unit_test(test_lanes_twin),
+        cmocka_unit_test(test_batch_invariance),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
