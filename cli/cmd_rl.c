@@ -22,6 +22,12 @@ static void help(FILE *f) {
             "       ponder rl --resume FILE.gguf.ckpt [--out FILE.gguf] [--steps N]\n"
             "algorithm:\n"
             "  --algo A              grpo | drgrpo | dapo | rloo (default grpo); sets the defaults below\n"
+            "                        nsr | psr | w-reinforce: reinforce only wrong rollouts (A = -1) / only\n"
+            "                        correct ones (A = +1) / both with correct at A = --psr-weight (token-mean)\n"
+            "                        prerl | nsr-prerl: the same in the pre-train space (learner drops the prompt)\n"
+            "                        dsrl: nsr-prerl for --switch-step S steps (default 15), then grpo\n"
+            "  --switch-step S       dsrl's switch step\n"
+            "  --psr-weight L        w-reinforce's weight on correct rollouts (default 0.1)\n"
             "  --group G             samples per prompt (default 8)\n"
             "  --prompts B           prompts per step (default 8)\n"
             "  --clip E[,E_HIGH]     PPO clip range [1-E, 1+E_HIGH] (default 0.2; dapo 0.2,0.28)\n"
@@ -52,6 +58,11 @@ static void help(FILE *f) {
             "                        an extractable wrong answer (digit-level partial credit; default 0)\n"
             "  --overlong-buffer N   DAPO soft punishment over the last N tokens (default: dapo max/4, else 0)\n"
             "  --overlong-filter     truncated responses carry no loss\n"
+            "  --length-reward slpo  SLPO: + A x (Lmax - L)/(Lmax - Lmin) over each group's correct responses\n"
+            "                        (none when under two are correct); --slpo-alpha A (default 0.5)\n"
+            "  --redundancy-penalty W  scale a correct reward by (1-W) + W x q, q the redundancy score of\n"
+            "                        'Reconsidering Overthinking' (default 0: off)\n"
+            "  --redundancy-mode M   dual (0.5 (f(IRD) + 1 - ERD), default) | external (1 - ERD) | internal (f(IRD))\n"
             "data and schedule (as ponder train; the defaults of grpo):\n"
             "  --task T | --data FILE.jsonl   prompts with verifiable answers (one of them)\n"
             "  --difficulty D|LO-HI  task difficulty or a range (default %d-%d)\n"
@@ -80,7 +91,11 @@ int pd_cmd_rl(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--algo")) {
             int a = pd_rl_algo_from_name(argv[i + 1]);
-            if (a < 0) { cli_error(V, "--algo: expected grpo, drgrpo, dapo or rloo, got '%s'", argv[i + 1]); return 2; }
+            if (a < 0) {
+                cli_error(V, "--algo: expected grpo, drgrpo, dapo, rloo, nsr, psr, w-reinforce, prerl, nsr-prerl or "
+                             "dsrl, got '%s'", argv[i + 1]);
+                return 2;
+            }
             algo = (pd_rl_algo)a;
         }
     pd_rl_opts o;
@@ -155,6 +170,22 @@ int pd_cmd_rl(int argc, char **argv) {
         }
         else if (!strcmp(f, "--overlong-filter")) o.rl.overlong_filter = true;
         else if (!strcmp(f, "--sampler-old-logp")) o.rl.sampler_old_logp = true;
+        else if (!strcmp(f, "--switch-step")) { if (IVAL(0, 1 << 30)) rc = 2; else o.rl.shape.switch_step = (int)iv; }
+        else if (!strcmp(f, "--psr-weight")) { if (FVAL(0, 100)) rc = 2; else o.rl.shape.psr_weight = dv; }
+        else if (!strcmp(f, "--slpo-alpha")) { if (FVAL(0, 100)) rc = 2; else o.rl.shape.slpo_alpha = dv; }
+        else if (!strcmp(f, "--redundancy-penalty")) { if (FVAL(0, 1)) rc = 2; else o.rl.shape.redundancy = dv; }
+        else if (!strcmp(f, "--length-reward") || !strcmp(f, "--redundancy-mode")) {
+            bool len = !strcmp(f, "--length-reward");
+            const char *const names[] = {"dual", "external", "internal"};
+            int m = -1;
+            if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+            else if (len) m = !strcmp(v, "slpo") ? PD_RL_LEN_SLPO : !strcmp(v, "none") ? PD_RL_LEN_NONE : -1;
+            else for (int k = 0; k < 3; k++) if (!strcmp(v, names[k])) m = k;
+            if (!rc && m < 0) {
+                cli_error(V, "%s: expected %s, got '%s'", f, len ? "slpo or none" : "dual, external or internal", v);
+                rc = 2;
+            } else if (!rc) *(len ? &o.rl.shape.length_reward : &o.rl.shape.redundancy_mode) = m;
+        }
         else if (!strcmp(f, "--adapter")) {
             int m;
             if (!(v = cli_value(V, argc, argv, &i))) rc = 2;

@@ -31,13 +31,17 @@
 #define PONDER_RL_H
 #include "ponder/adapted.h"
 #include "ponder/error.h"
+#include "ponder/rl_shape.h"
 #include "ponder/rng.h"
 #include "ponder/train.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { PD_RL_GRPO = 0, PD_RL_DRGRPO, PD_RL_DAPO, PD_RL_RLOO } pd_rl_algo;
+typedef enum {
+    PD_RL_GRPO = 0, PD_RL_DRGRPO, PD_RL_DAPO, PD_RL_RLOO,
+    PD_RL_NSR, PD_RL_PSR, PD_RL_WREINFORCE, PD_RL_PRERL, PD_RL_NSR_PRERL, PD_RL_DSRL,   /* rl_shape.h (rlshape) */
+} pd_rl_algo;
 typedef enum { PD_RL_SEQ_MEAN_TOKEN_MEAN = 0, PD_RL_TOKEN_MEAN, PD_RL_SEQ_SUM_CONST } pd_rl_agg;
 const char *pd_rl_algo_name(pd_rl_algo a);          /* "grpo", "drgrpo", "dapo", "rloo" */
 int pd_rl_algo_from_name(const char *s);            /* -1 if unknown */
@@ -120,6 +124,7 @@ typedef struct {
     bool sampler_old_logp;       /* π_old = the sampler's log-probs (default: the learner's forward
                                     before the first update; see pd_rl_step) */
     pd_optcfg opt;
+    pd_rl_shape_cfg shape;       /* NSR/PreRL/DSRL, SLPO, redundancy penalty (rl_shape.h) */
 } pd_rl_cfg;
 /* Defaults for an algorithm (training.md §3.4, engine column): G 8, B 8, temperature 1, top-p 1,
  * max_tokens 256, ε 0.2 (DAPO 0.2/0.28), β 0, μ 1, K 1, lr 1e-6 constant (no warm-up, no decay),
@@ -145,6 +150,7 @@ typedef struct {
     double t_rollout, t_reward, t_learn;          /* seconds */
     double rollout_cpu, learn_cpu;                /* process CPU seconds */
     double logp_maxdiff;                          /* when checked: max |sampler − learner| log-prob */
+    pd_rl_shape_stats shape;                      /* rl_shape.h: phase, signs, SLPO, ERD/IRD, markers */
 } pd_rl_stats;
 
 typedef struct pd_rl pd_rl;

@@ -14,6 +14,7 @@
 #include "ponder/gen.h"
 #include "ponder/gguf.h"
 #include "ponder/model.h"
+#include "ponder/rl_shape.h"
 #include "ponder/timer.h"
 #include <math.h>
 #include <stdio.h>
@@ -117,6 +118,8 @@ void pd_rl_cfg_for_algo(pd_rl_cfg *c, pd_rl_algo algo) {
     c->opt.lr = 1e-6f; c->opt.warmup = 0; c->opt.min_lr_frac = 1.0f; c->opt.weight_decay = 0; c->opt.clip = 1.0f;
     c->agg = PD_RL_SEQ_MEAN_TOKEN_MEAN;
     if (algo == PD_RL_DRGRPO) c->agg = PD_RL_SEQ_SUM_CONST;
+    pd_rl_shape_cfg_default(&c->shape);
+    if (pd_rl_shape_algo_name(algo) && algo != PD_RL_DSRL) c->agg = PD_RL_TOKEN_MEAN;   /* §4.1 [P] */
     if (algo == PD_RL_DAPO) {
         c->agg = PD_RL_TOKEN_MEAN;
         c->eps_high = 0.28;
@@ -136,6 +139,9 @@ typedef struct {
     int n_think, n_answer;
     bool truncated, correct;
     double reward;
+    pd_rl_shape_seq sh;         /* rl_shape.h: markers, ERD/IRD, SLPO bonus, dropped by the sign mode */
+    int32_t *ltok;              /* the learner's row: tok, or under PreRL [BOS] + response (shape_rows) */
+    int ln, lnp;                /* its length and tokens before the first response token */
 } rl_seq;
 
 struct pd_rl {
@@ -153,6 +159,9 @@ struct pd_rl {
     int32_t think_close;
     pd_rl_reward_fn rfn;
     void *rctx;
+    int64_t step;               /* RL steps done (pd_rl_set_step): DSRL's phase */
+    pd_rl_sign sign;            /* this step's sign mode and PreRL flag (pd_rl_shape_phase) */
+    bool prerl;
     /* the step's batch (kept groups) */
     pd_task_item *items;
     int n_items;
@@ -165,6 +174,7 @@ struct pd_rl {
 };
 
 static void seq_free(rl_seq *s) {
+    if (s->ltok != s->tok) free(s->ltok);
     free(s->tok); free(s->lp_old); free(s->lp_ref);
     memset(s, 0, sizeof *s);
 }
@@ -204,6 +214,11 @@ static pd_rl *rl_new(pd_tmodel *m, pd_tmodel *ref, pd_adapted *ad, const pd_rl_c
     if (c->sampler_old_logp && c->temperature != 1.0f) {
         pd_fail(PD_ERR_ARG, "rl: the sampler records untempered log-probs; with temperature %g pi_old must come "
                             "from the learner (leave out --sampler-old-logp)", c->temperature);
+        return NULL;
+    }
+    if (c->sampler_old_logp && pd_rl_shape_uses_prerl(c->algo)) {   /* rl_shape.h */
+        pd_fail(PD_ERR_ARG, "rl: --algo %s drops the prompt in the learner; pi_old must come from the learner "
+                            "(leave out --sampler-old-logp)", pd_rl_algo_name(c->algo));
         return NULL;
     }
     pd_rl *r = pd_calloc(1, sizeof *r);
@@ -407,6 +422,7 @@ static double reward_of(pd_rl *r, const pd_task_item *it, rl_seq *s) {
         s->correct = score >= 1.0;
         rw = r->c.w_correct * score + r->c.w_format * (closed && extractable ? 1.0 : 0.0) + r->c.w_partial * partial;
     }
+    rw = pd_rl_shape_reward(&r->c.shape, text, it->answer, s->correct, r->c.w_correct, rw, &s->sh);
     rw += pd_rl_overlong_penalty(nr, r->c.max_tokens, r->c.overlong_buffer);
     free(text);
     return rw;
@@ -617,7 +633,7 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
     dist_pass dp;   /* mpirun: this rank's block of idx; the results summed at the end (dist_pass_end) */
     dist_pass_begin(&dp, &idx, &n, ls, loss, ent_sum, ent_n);
     int V = m->cfg.n_vocab, T = 1;
-    for (int i = 0; i < n; i++) if (r->seqs[idx[i]].n > T) T = r->seqs[idx[i]].n;
+    for (int i = 0; i < n; i++) if (r->seqs[idx[i]].ln > T) T = r->seqs[idx[i]].ln;
     if (T > m->T) return pd_fail(PD_ERR_RANGE, "rl: a sequence of %d tokens exceeds the learner's %d", T, m->T);
     int rows = m->B;
     int32_t *tk = pd_malloc(sizeof(int32_t) * (size_t)rows * T);
@@ -625,13 +641,15 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
     int *cs = pd_malloc(sizeof(int) * (size_t)rows), *cl = pd_malloc(sizeof(int) * (size_t)rows);
     double *ca = pd_malloc(sizeof(double) * (size_t)rows);
     if (!tk || !p || !cs || !cl || !ca) { free(tk); free(p); free(cs); free(cl); free(ca); return PD_ERR_NOMEM; }
-    pd_rl_loss_cfg lc = {r->c.agg, r->c.eps_low, r->c.eps_high, r->c.beta, (double)r->c.max_tokens};
+    /* PreRL's phase: TOKEN_MEAN for DSRL's warm-up, no KL (the reference is conditioned on the prompt) */
+    pd_rl_loss_cfg lc = {r->c.algo == PD_RL_DSRL && r->prerl ? PD_RL_TOKEN_MEAN : r->c.agg, r->c.eps_low,
+                         r->c.eps_high, r->prerl ? 0 : r->c.beta, (double)r->c.max_tokens};
     double invT = 1.0 / r->c.temperature;
     for (int c0 = 0; c0 < n; c0 += rows) {
         int nr = n - c0 < rows ? n - c0 : rows;
         for (int i = 0; i < nr; i++) {
             const rl_seq *s = &r->seqs[idx[c0 + i]];
-            for (int t = 0; t < T; t++) tk[(size_t)i * T + t] = t < s->n ? s->tok[t] : 0;
+            for (int t = 0; t < T; t++) tk[(size_t)i * T + t] = t < s->ln ? s->ltok[t] : 0;
         }
         pd_tbatch b = {nr, T, tk, NULL, NULL};
         if (isnan(pd_tmodel_forward(m, &b, NULL))) {   /* a batch the engine refused (error set) */
@@ -643,11 +661,11 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
             int si = idx[c0 + i];
             const rl_seq *s = &r->seqs[si];
             for (int k = 0; k < f->len[si]; k++) {
-                int pos = s->n_prompt - 1 + k, fk = f->start[si] + k;
+                int pos = s->lnp - 1 + k, fk = f->start[si] + k;
                 double e;
                 const float *x = lg + ((size_t)i * T + pos) * V;
-                f->lp[fk] = row_logp(x, V, invT, s->tok[pos + 1], ent_sum && f->mask[fk] ? &e : NULL, NULL);
-                f->lp_raw[fk] = invT == 1.0 ? f->lp[fk] : row_logp(x, V, 1.0, s->tok[pos + 1], NULL, NULL);
+                f->lp[fk] = row_logp(x, V, invT, s->ltok[pos + 1], ent_sum && f->mask[fk] ? &e : NULL, NULL);
+                f->lp_raw[fk] = invT == 1.0 ? f->lp[fk] : row_logp(x, V, 1.0, s->ltok[pos + 1], NULL, NULL);
                 if (ent_sum && f->mask[fk]) { *ent_sum += e; *ent_n += 1; }
             }
             cs[i] = f->start[si]; cl[i] = f->len[si]; ca[i] = f->adv[si];
@@ -667,19 +685,82 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
                 int fk = f->start[si] + k;
                 double g = f->dlp[fk];
                 if (g == 0) continue;
-                int pos = s->n_prompt - 1 + k;
+                int pos = s->lnp - 1 + k;
                 size_t row = ((size_t)i * T + pos) * V;
                 row_logp(lg + row, V, invT, 0, NULL, p);
                 /* d logp_T(t)/d z_j = ([j = t] − p_j) / T */
                 double gT = g * invT;
                 for (int j = 0; j < V; j++) dl[row + j] = (float)(-gT * p[j]);
-                dl[row + s->tok[pos + 1]] += (float)gT;
+                dl[row + s->ltok[pos + 1]] += (float)gT;
             }
         }
         pd_tr_model_backward(&m->cfg, &m->p, &m->g, &m->a, &m->ga, m->cs, tk, NULL, nr, T);
     }
     free(tk); free(p); free(cs); free(cl); free(ca);
     return dist_pass_end(&dp, f, learn && old_from_new);
+}
+
+/* rl_shape.h on a round of n groups: SLPO's bonus on the rewards (then the group advantages again),
+ * and the sign mode's advantages and dropped rollouts (NSR, PSR, W-REINFORCE, PreRL's ±1) */
+static void shape_group(pd_rl *r, rl_seq *rs, double *rw, double *ad, uint8_t *zv, int n) {
+    const pd_rl_cfg *c = &r->c;
+    int N = n * c->G;
+    uint8_t *ok = pd_malloc((size_t)N), *keep = pd_malloc((size_t)N);
+    int *len = pd_malloc(sizeof(int) * (size_t)N);
+    double *bonus = pd_malloc(sizeof(double) * (size_t)N);
+    if (!ok || !keep || !len || !bonus) { free(ok); free(keep); free(len); free(bonus); return; }
+    for (int k = 0; k < N; k++) { ok[k] = rs[k].correct; len[k] = rs[k].n - rs[k].n_prompt; }
+    if (c->shape.length_reward == PD_RL_LEN_SLPO && pd_rl_slpo(rw, ok, len, n, c->G, c->shape.slpo_alpha, bonus)) {
+        for (int k = 0; k < N; k++) { rs[k].reward = rw[k]; rs[k].sh.slpo_bonus = bonus[k]; }
+        pd_rl_advantages(c->algo, rw, n, c->G, c->adv_eps, ad, zv);
+    }
+    if (r->sign != PD_RL_SIGN_NONE) {
+        pd_rl_sign_advantages(r->sign, c->shape.psr_weight, ok, N, ad, keep);
+        for (int k = 0; k < N; k++) rs[k].sh.no_loss = !keep[k];
+    }
+    free(ok); free(keep); free(len); free(bonus);
+}
+
+/* the learner's rows: prompt + response, or under PreRL a one-token context + response: BOS, else the
+ * end-of-text token, else the prompt's first token (rl_shape.h) */
+static pd_status shape_rows(pd_rl *r) {
+    const pd_tokenizer *tk = r->view->tok;
+    int32_t ctx = pd_tok_bos(tk) >= 0 ? pd_tok_bos(tk) : pd_tok_eos(tk);
+    for (int i = 0; i < r->n_seqs; i++) {
+        rl_seq *q = &r->seqs[i];
+        if (!r->prerl) { q->ltok = q->tok; q->ln = q->n; q->lnp = q->n_prompt; continue; }
+        if (!(q->ltok = pd_malloc(sizeof(int32_t) * (size_t)(q->n - q->n_prompt + 1)))) return PD_ERR_NOMEM;
+        q->ln = pd_rl_prerl_row(ctx >= 0 ? ctx : q->tok[0], q->tok, q->n, q->n_prompt, q->ltok, &q->lnp);
+    }
+    return PD_OK;
+}
+
+/* the step's rl_shape.h figures over the kept batch */
+static void shape_stats(const pd_rl *r, pd_rl_stats *s) {
+    pd_rl_shape_stats *h = &s->shape;
+    h->phase = r->sign != PD_RL_SIGN_NONE ? 1 : r->c.algo == PD_RL_DSRL ? 2 : 0;
+    h->prerl = r->prerl;
+    double nb = 0, sb = 0, ne = 0, se = 0, si = 0;
+    for (int i = 0; i < r->n_seqs; i++) {
+        const rl_seq *q = &r->seqs[i];
+        h->neg_frac += r->adv[i] < 0; h->pos_frac += r->adv[i] > 0;
+        h->markers += q->sh.markers;
+        if (q->correct) { nb++; sb += q->sh.slpo_bonus; }
+        if (!isnan(q->sh.erd)) { ne++; se += q->sh.erd; si += q->sh.ird; }
+    }
+    double N = r->n_seqs ? r->n_seqs : 1;
+    h->neg_frac /= N; h->pos_frac /= N; h->markers /= N;
+    h->slpo_bonus = r->c.shape.length_reward && nb ? sb / nb : NAN;
+    h->erd = ne ? se / ne : NAN;
+    h->ird = ne ? si / ne : NAN;
+}
+
+void pd_rl_set_step(pd_rl *r, int64_t step) { r->step = step; }
+
+int pd_rl_learner_row(const pd_rl *r, int i, const int32_t **tok, int *n_prompt) {
+    *tok = r->seqs[i].ltok;
+    *n_prompt = r->seqs[i].lnp;
+    return r->seqs[i].ln;
 }
 
 /* Rounds of B prompts: draw, roll out, reward, advantages; the kept groups (all of the first B, or
@@ -712,6 +793,7 @@ static pd_status collect(pd_rl *r, pd_rng *rng, pd_rl_stats *s) {
 #pragma omp parallel for schedule(dynamic)
             for (int k = 0; k < n * G; k++) rw[k] = rs[k].reward = reward_of(r, &items[rs[k].item], &rs[k]);
             pd_rl_advantages(c->algo, rw, n, G, c->adv_eps, ad, zv);
+            if (st == PD_OK) shape_group(r, rs, rw, ad, zv, n);   /* SLPO, NSR/PSR/W-REINFORCE (rl_shape.h) */
         }
         s->t_reward += pd_time_now() - tw;
         s->groups_drawn += n;
@@ -796,7 +878,7 @@ static pd_status flat_build(const pd_rl *r, flat_t *f) {
         for (int k = 0; k < f->len[i]; k++) {
             int fk = f->start[i] + k;
             f->lp_old[fk] = q->lp_old[k];
-            f->mask[fk] = isfinite(q->lp_old[k]) && !(r->c.overlong_filter && q->truncated);
+            f->mask[fk] = isfinite(q->lp_old[k]) && !(r->c.overlong_filter && q->truncated) && !q->sh.no_loss;
             if (f->lp_ref) f->lp_ref[fk] = q->lp_ref[k];
         }
     }
@@ -898,6 +980,7 @@ static pd_status learn(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp
 pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, pd_rl_stats *s) {
     memset(s, 0, sizeof *s);
     batch_free(r);
+    r->sign = pd_rl_shape_phase(r->c.algo, &r->c.shape, r->step++, &r->prerl);   /* rl_shape.h */
     double w0 = pd_time_now(), c0 = cpu_now();
     pd_status st = collect(r, rng, s);
     s->rollout_cpu = cpu_now() - c0;
@@ -911,10 +994,14 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
         r->vtok[i] = r->seqs[i].tok; r->vn[i] = r->seqs[i].n; r->vnp[i] = r->seqs[i].n_prompt;
     }
     batch_stats(r, s);
+    shape_stats(r, s);
     s->lr = pd_lr_at(&r->c.opt, *opt_step);
     s->logp_maxdiff = NAN;
     s->t_rollout = pd_time_now() - w0 - s->t_reward;   /* drawing + generating + reference */
     if (!r->n_seqs) return PD_OK;
     pd_run_test_poison(r->m, *opt_step);
-    return learn(r, rng, opt_step, check_logp, s);
+    if ((st = shape_rows(r)) != PD_OK) return st;
+    st = learn(r, rng, opt_step, check_logp, s);
+    if (r->prerl) s->logp_maxdiff = NAN;   /* the learner read no prompt: not the sampler's distribution */
+    return st;
 }

@@ -10,11 +10,15 @@
 static const char *const algo_names[] = {"grpo", "drgrpo", "dapo", "rloo"};
 static const char *const agg_names[] = {"seq-mean-token-mean", "token-mean", "seq-sum-const"};
 
-const char *pd_rl_algo_name(pd_rl_algo a) { return (unsigned)a < 4 ? algo_names[a] : "?"; }
+const char *pd_rl_algo_name(pd_rl_algo a) {
+    if (pd_rl_shape_algo_name(a)) return pd_rl_shape_algo_name(a);   /* nsr, psr, …, dsrl (rl_shape.c) */
+    return (unsigned)a < 4 ? algo_names[a] : "?";
+}
 const char *pd_rl_agg_name(pd_rl_agg a) { return (unsigned)a < 3 ? agg_names[a] : "?"; }
 int pd_rl_algo_from_name(const char *s) {
     for (int i = 0; i < 4; i++) if (!strcmp(s, algo_names[i])) return i;
     if (!strcmp(s, "dr-grpo") || !strcmp(s, "dr_grpo")) return PD_RL_DRGRPO;
+    if (pd_rl_shape_algo_from_name(s) >= 0) return pd_rl_shape_algo_from_name(s);
     return -1;
 }
 int pd_rl_agg_from_name(const char *s) {

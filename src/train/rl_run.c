@@ -57,6 +57,9 @@ static char *config_json(const pd_rl_opts *o, int64_t opt_step) {
     N("w_correct", c->w_correct); N("w_format", c->w_format); N("w_partial", c->w_partial);
     N("overlong_buffer", c->overlong_buffer); N("extract", c->extract);
     N("overlong_filter", c->overlong_filter); N("sampler_old_logp", c->sampler_old_logp); N("opt_step", opt_step);
+    N("switch_step", c->shape.switch_step); N("psr_weight", c->shape.psr_weight);   /* rl_shape.h */
+    N("length_reward", c->shape.length_reward); N("slpo_alpha", c->shape.slpo_alpha);
+    N("redundancy", c->shape.redundancy); N("redundancy_mode", c->shape.redundancy_mode);
     /* the held-out evaluation's settings: a resumed run keeps evaluating unless told otherwise */
     N("eval_every", o->run.eval_every); N("eval_n", o->run.eval_n); N("max_new", o->run.max_new);
 #undef N
@@ -96,6 +99,12 @@ static pd_status restore_config(pd_rl_opts *o, const char *js, const char *path,
     if (c->extract < 0 || c->extract > PD_EXTRACT_LAST_NUMBER) c->extract = PD_EXTRACT_AUTO;
     N("overlong_buffer", c->overlong_buffer, int); N("overlong_filter", c->overlong_filter, bool);
     N("sampler_old_logp", c->sampler_old_logp, bool); N("opt_step", *opt_step, int64_t);
+    N("switch_step", c->shape.switch_step, int); N("psr_weight", c->shape.psr_weight, double);   /* rl_shape.h */
+    N("length_reward", c->shape.length_reward, int); N("slpo_alpha", c->shape.slpo_alpha, double);
+    N("redundancy", c->shape.redundancy, double); N("redundancy_mode", c->shape.redundancy_mode, int);
+    if (c->shape.length_reward != PD_RL_LEN_SLPO) c->shape.length_reward = PD_RL_LEN_NONE;
+    if (c->shape.redundancy_mode < PD_RL_RED_DUAL || c->shape.redundancy_mode > PD_RL_RED_INTERNAL)
+        c->shape.redundancy_mode = PD_RL_RED_DUAL;
     if (o->run.eval_n <= 0) {   /* no --eval-n on the resume's command line: the checkpoint's */
         N("eval_every", o->run.eval_every, int); N("eval_n", o->run.eval_n, int); N("max_new", o->run.max_new, int);
         if (o->run.eval_n < 0 || o->run.eval_n > 1000000) o->run.eval_n = 0;
@@ -362,6 +371,7 @@ static void log_step(FILE *log, int64_t step, const pd_rl_stats *s, double tr, d
     json_num(log, "rollout_tok_s", tr); json_num(log, "learner_tok_s", tl);
     json_num(log, "t_rollout", s->t_rollout); json_num(log, "t_reward", s->t_reward);
     json_num(log, "t_learn", s->t_learn);
+    pd_rl_shape_log(log, &s->shape);
     fprintf(log, "}\n");
 }
 
@@ -386,6 +396,7 @@ static pd_status run_steps(run_t *x, pd_rl_result *res) {
     const pd_run_opts *R = &x->o.run;
     for (int64_t step = x->start; step < R->steps; step++) {
         pd_rl_stats s;
+        pd_rl_set_step(x->r, step);   /* DSRL's phase (rl_shape.h) */
         PD_TRY(pd_rl_step(x->r, &x->rng, &x->opt_step, false, &s));
         res->last = s;
         if (x->o.reward_curve) x->o.reward_curve[step] = s.reward_mean;
