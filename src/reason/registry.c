@@ -5,6 +5,7 @@
 #include "ponder/reason.h"
 #include "ponder/alloc.h"
 #include "ponder/budget.h"
+#include "ponder/plan.h"
 #include "ponder/s1.h"
 #include "ponder/spec.h"
 #include "ponder/steer.h"
@@ -114,6 +115,14 @@ static const pd_reason_param STEER_P[] = {
     {"prompt", PD_RP_INT, "0", 0, 1, "1: steer every prompt position too (as llama.cpp's --control-vector); 0: only its last", NULL},
 };
 
+static const pd_reason_param PLAN_P[] = {
+    {"think", PD_RP_INT, "256", 0, 1 << 24, "thinking tokens per hidden block, then </think> is injected (0: no limit)", NULL},
+    {"plan", PD_RP_INT, "128", 1, 1 << 24, "most tokens of the plan; it ends at its first blank line", NULL},
+    {"segments", PD_RP_INT, "1", 1, 1 << 16, "visible answer segments after the plan, each after a hidden thinking block", NULL},
+    {"segment", PD_RP_INT, "256", 1, 1 << 24, "most tokens of every segment but the last (each ends at a blank line)", NULL},
+    {"header", PD_RP_STR, "Plan:\\n", 0, 0, "text that opens the plan", NULL},
+};
+
 static const pd_reason_method METHODS[] = {
     {"s1", "s1 budget forcing: 'Wait' instead of the first k closers, forced end at max", PD_REASON_POLICY, S1_P,
      (int)(sizeof S1_P / sizeof S1_P[0]), make_s1},
@@ -127,6 +136,8 @@ static const pd_reason_method METHODS[] = {
      PD_REASON_POLICY, SPEC_P, (int)(sizeof SPEC_P / sizeof SPEC_P[0]), make_spec},
     {"steer", "activation steering: a control vector added to the residual stream at the positions where it fires",
      PD_REASON_POLICY, STEER_P, (int)(sizeof STEER_P / sizeof STEER_P[0]), pd_steer_make},
+    {"plan-first", "plan-first interleaving: hidden thinking, a visible plan, then thinking and visible segments in turn",
+     PD_REASON_POLICY, PLAN_P, (int)(sizeof PLAN_P / sizeof PLAN_P[0]), pd_plan_make},
     {"vote", "self-consistency / weighted vote / best-of-N: n samples by prefill+fork, answers voted, adaptive stop",
      PD_REASON_DRIVER, VOTE_P, (int)(sizeof VOTE_P / sizeof VOTE_P[0]), NULL},
 };
