@@ -1,12 +1,13 @@
-/* kern/simd_avx2_rows8.c — AVX2 matmul tile of 8 Q4_0 weight rows x 2-4 tokens (Q8_0 activations),
- * for prefill. The 8 rows' blocks are interleaved in registers as they are loaded: a 4x8 transpose
- * of 32-bit words puts 4 consecutive weights of each row in one 32-bit lane, so one broadcast of 4
- * activation bytes serves all 8 rows, the integer sums land in their row's lane, and the block
- * scales are applied to 8 rows with one multiply-add (the 2-row tile needs a horizontal sum, a
- * float conversion and two sign operations per row and token). Weights are read in their GGUF
- * layout: no repacked copy is kept. Same numbers as the scalar twin: exact int32 block sums times
- * d_w * d_x, summed in float in block order. (The same interleave for Q8_0, which needs the sign
- * trick and an int32 widening per 4 weights, measured 25% slower than its 2-row tile: not used.) */
+/* kern/simd_avx2_rows8.c — AVX2 matmul tiles of 8 weight rows x 1-4 tokens for Q4_0 and Q8_0
+ * weights (Q8_0 activations), prefill and decode. The 8 rows' blocks are interleaved in registers
+ * as they are loaded: a 4x8 (Q4_0) or 8x8 (Q8_0) transpose of 32-bit words puts 4 consecutive
+ * weights of each row in one 32-bit lane, so one broadcast of 4 activation bytes serves all 8 rows,
+ * the integer sums land in their row's lane, and the block scales are applied to 8 rows with one
+ * multiply-add (the 2-row tiles need a horizontal sum, a float conversion and sign operations per
+ * row and token). Weights are read in their GGUF layout: no repacked copy is kept. Same numbers as
+ * the scalar twins: exact int32 block sums times d_w * d_x, summed in float in block order.
+ * Everything is written out by hand: with loops and small arrays GCC kept the rows on the stack
+ * (and a scale array stalled on store forwarding), which made the first version no faster. */
 #include "kern_impl.h"
 #if PD_X86
 #include <immintrin.h>
@@ -26,29 +27,75 @@ static inline __m256i bcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-/* the 8 rows' F16 block scales as 8 floats, row r in lane r */
-static inline __m256 scales8(const char *w, size_t ws) {
-    uint16_t h[8];
-    for (int r = 0; r < 8; r++) memcpy(&h[r], w + (size_t)r * ws, 2);
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+static inline uint16_t ld16(const char *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
 }
 
+/* the 8 rows' F16 block scales as 8 floats, row r in lane r (inserted in registers: going through
+ * a small array on the stack stalls on store forwarding) */
+static inline __m256 scales8(const char *w, size_t ws) {
+    __m128i h = _mm_cvtsi32_si128(ld16(w));
+    h = _mm_insert_epi16(h, ld16(w + ws), 1);
+    h = _mm_insert_epi16(h, ld16(w + 2 * ws), 2);
+    h = _mm_insert_epi16(h, ld16(w + 3 * ws), 3);
+    h = _mm_insert_epi16(h, ld16(w + 4 * ws), 4);
+    h = _mm_insert_epi16(h, ld16(w + 5 * ws), 5);
+    h = _mm_insert_epi16(h, ld16(w + 6 * ws), 6);
+    h = _mm_insert_epi16(h, ld16(w + 7 * ws), 7);
+    return _mm256_cvtph_ps(h);
+}
+
+static inline __m128i ld128(const char *p) { return _mm_loadu_si128((const __m128i *)p); }
+
 /* Q4_0: w points at block i of row 0; the 16 nibble bytes of each row -> W[j] (j = 0..7) holding
- * the unsigned nibbles of weights 4j..4j+3 of row r in lane r. */
-static inline void q4_0_rows8(const char *w, size_t ws, __m256i W[8]) {
-    __m128i r[8];
-    for (int k = 0; k < 8; k++) r[k] = _mm_loadu_si128((const __m128i *)(w + (size_t)k * ws + 2));
-    __m256i a0 = _mm256_set_m128i(r[4], r[0]), a1 = _mm256_set_m128i(r[5], r[1]);
-    __m256i a2 = _mm256_set_m128i(r[6], r[2]), a3 = _mm256_set_m128i(r[7], r[3]);
+ * the unsigned nibbles of weights 4j..4j+3 of row r in lane r. Written out: GCC kept the loop
+ * versions in memory. */
+static inline __attribute__((always_inline)) void q4_0_rows8(const char *w, size_t ws, __m256i W[8]) {
+    const char *q = w + 2;
+    __m256i a0 = _mm256_set_m128i(ld128(q + 4 * ws), ld128(q)), a1 = _mm256_set_m128i(ld128(q + 5 * ws), ld128(q + ws));
+    __m256i a2 = _mm256_set_m128i(ld128(q + 6 * ws), ld128(q + 2 * ws));
+    __m256i a3 = _mm256_set_m128i(ld128(q + 7 * ws), ld128(q + 3 * ws));
     __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpacklo_epi32(a2, a3);
     __m256i t2 = _mm256_unpackhi_epi32(a0, a1), t3 = _mm256_unpackhi_epi32(a2, a3);
-    __m256i T[4] = {_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1), _mm256_unpacklo_epi64(t2, t3),
-                    _mm256_unpackhi_epi64(t2, t3)};
+    __m256i T0 = _mm256_unpacklo_epi64(t0, t1), T1 = _mm256_unpackhi_epi64(t0, t1);
+    __m256i T2 = _mm256_unpacklo_epi64(t2, t3), T3 = _mm256_unpackhi_epi64(t2, t3);
     const __m256i m4 = _mm256_set1_epi8(0xF);
-    for (int d = 0; d < 4; d++) {
-        W[d] = _mm256_and_si256(T[d], m4);                             /* weights 4d..4d+3 */
-        W[4 + d] = _mm256_and_si256(_mm256_srli_epi16(T[d], 4), m4); /* weights 16+4d.. */
-    }
+    W[0] = _mm256_and_si256(T0, m4); /* weights 4d..4d+3 */
+    W[1] = _mm256_and_si256(T1, m4);
+    W[2] = _mm256_and_si256(T2, m4);
+    W[3] = _mm256_and_si256(T3, m4);
+    W[4] = _mm256_and_si256(_mm256_srli_epi16(T0, 4), m4); /* weights 16+4d.. */
+    W[5] = _mm256_and_si256(_mm256_srli_epi16(T1, 4), m4);
+    W[6] = _mm256_and_si256(_mm256_srli_epi16(T2, 4), m4);
+    W[7] = _mm256_and_si256(_mm256_srli_epi16(T3, 4), m4);
+}
+
+static inline __m256i ld256(const char *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* Q8_0: the 32 int8 of each row -> W[j] with weights 4j..4j+3 of row r in lane r (8x8 transpose of
+ * 32-bit words), written out like q4_0_rows8. */
+static inline __attribute__((always_inline)) void q8_0_rows8(const char *w, size_t ws, __m256i W[8]) {
+    const char *q = w + 2;
+    __m256i a0 = ld256(q), a1 = ld256(q + ws), a2 = ld256(q + 2 * ws), a3 = ld256(q + 3 * ws);
+    __m256i a4 = ld256(q + 4 * ws), a5 = ld256(q + 5 * ws), a6 = ld256(q + 6 * ws), a7 = ld256(q + 7 * ws);
+    __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1); /* d0 d0 d1 d1 | d4.. ; d2.. | d6.. */
+    __m256i t2 = _mm256_unpacklo_epi32(a2, a3), t3 = _mm256_unpackhi_epi32(a2, a3);
+    __m256i t4 = _mm256_unpacklo_epi32(a4, a5), t5 = _mm256_unpackhi_epi32(a4, a5);
+    __m256i t6 = _mm256_unpacklo_epi32(a6, a7), t7 = _mm256_unpackhi_epi32(a6, a7);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2); /* rows 0-3: d0|d4, d1|d5 */
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3); /* d2|d6, d3|d7 */
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6); /* rows 4-7 */
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    W[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    W[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    W[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    W[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    W[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    W[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    W[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    W[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
 /* sum of the 32 int8 of an activation block, times 8, in every lane (Q4_0's -8 offset) */
@@ -99,14 +146,62 @@ static inline __attribute__((always_inline)) void q4_0_r8(int MR, int64_t n, con
         for (int g = 0; g < R8_G; g++) _mm256_storeu_ps(y + m * ldy + 8 * g, acc[g][m]);
 }
 
-/* Tile entry: 8 rows x 2..4 tokens here. One token (decode) and the last rows of a matrix go to
- * the previous tile in its own row count: per CPU-second it was 10-15% faster for a single token
- * (the transpose and the activation sum are shared by fewer products there). */
+/* Q8_0 x MR tokens: |w| as the unsigned operand and the activation given w's sign; a pair can reach
+ * 2*128*127, so each maddubs is widened to int32 before the sums. */
+static inline __attribute__((always_inline)) void q8_0_r8(int MR, int64_t n, const void *w, size_t ws, const void *x,
+                                                          size_t xs, float *y, int64_t ldy) {
+    const pd_block_q8_0 *xb[R8_MR];
+    for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + (size_t)m * xs);
+    __m256 acc[R8_MR];
+    for (int m = 0; m < MR; m++) acc[m] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const char *wp = w;
+    for (int64_t i = 0; i < n / PD_QK; i++, wp += sizeof(pd_block_q8_0)) {
+        __m256i W[8], A[8];
+        q8_0_rows8(wp, ws, W);
+        A[0] = _mm256_sign_epi8(W[0], W[0]);
+        A[1] = _mm256_sign_epi8(W[1], W[1]);
+        A[2] = _mm256_sign_epi8(W[2], W[2]);
+        A[3] = _mm256_sign_epi8(W[3], W[3]);
+        A[4] = _mm256_sign_epi8(W[4], W[4]);
+        A[5] = _mm256_sign_epi8(W[5], W[5]);
+        A[6] = _mm256_sign_epi8(W[6], W[6]);
+        A[7] = _mm256_sign_epi8(W[7], W[7]);
+        __m256 dw = scales8(wp, ws);
+        PD_UNROLL4 for (int m = 0; m < MR; m++) {
+            const int8_t *q = xb[m][i].qs;
+#define PD_R8_P(j) _mm256_madd_epi16(_mm256_maddubs_epi16(A[j], _mm256_sign_epi8(bcast4(q + 4 * (j)), W[j])), ones)
+            __m256i is = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(PD_R8_P(0), PD_R8_P(1)),
+                                                           _mm256_add_epi32(PD_R8_P(2), PD_R8_P(3))),
+                                          _mm256_add_epi32(_mm256_add_epi32(PD_R8_P(4), PD_R8_P(5)),
+                                                           _mm256_add_epi32(PD_R8_P(6), PD_R8_P(7))));
+#undef PD_R8_P
+            acc[m] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(h2f(xb[m][i].d))), _mm256_cvtepi32_ps(is), acc[m]);
+        }
+    }
+    for (int m = 0; m < MR; m++) _mm256_storeu_ps(y + m * ldy, acc[m]);
+}
+
+static pd_tile_fn q8_0_prev;
+static int q8_0_prev_nr;
+static void tile_q8_0_r8(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                         int64_t ldy) {
+    if (nr != 8 || mr < 1 || mr > R8_MR) {
+        for (int r = 0; r < nr; r += q8_0_prev_nr)
+            q8_0_prev(n, (const char *)w + (size_t)r * ws, ws, nr - r < q8_0_prev_nr ? nr - r : q8_0_prev_nr, x, xs, mr,
+                      y + r, ldy);
+        return;
+    }
+    PD_TILE_MR_SWITCH(q8_0_r8, mr, n, w, ws, x, xs, y, ldy)
+}
+
+/* Tile entry: 8 rows x 1..4 tokens here (decode included: 1.75x the 2-row tile per CPU-second);
+ * the last rows of a matrix (fewer than 8) go to the previous tile in its own row count. */
 static pd_tile_fn q4_0_prev;
 static int q4_0_prev_nr;
 static void tile_q4_0_r8(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                          int64_t ldy) {
-    if (nr != R8_G * 8 || mr < 2 || mr > R8_MR) {
+    if (nr != R8_G * 8 || mr < 1 || mr > R8_MR) {
         for (int r = 0; r < nr; r += q4_0_prev_nr)
             q4_0_prev(n, (const char *)w + (size_t)r * ws, ws, nr - r < q4_0_prev_nr ? nr - r : q4_0_prev_nr, x, xs, mr,
                       y + r, ldy);
@@ -125,6 +220,11 @@ void pd_kern_table_avx2_rows8(pd_kern_table *t) {
     t->tile[PD_TYPE_Q4_0] = tile_q4_0_r8;
     t->tile_nr[PD_TYPE_Q4_0] = R8_G * 8;
     t->tile_mr[PD_TYPE_Q4_0] = R8_MR;
+    q8_0_prev = t->tile[PD_TYPE_Q8_0];
+    q8_0_prev_nr = t->tile_nr[PD_TYPE_Q8_0] > 0 ? t->tile_nr[PD_TYPE_Q8_0] : 1;
+    t->tile[PD_TYPE_Q8_0] = tile_q8_0_r8;
+    t->tile_nr[PD_TYPE_Q8_0] = 8;
+    t->tile_mr[PD_TYPE_Q8_0] = R8_MR;
 }
 
 #else
