@@ -128,6 +128,7 @@ typedef struct {
     int64_t evictions;       /* rows dropped */
     int64_t rounds;          /* eviction rounds that dropped something */
     size_t peak_bytes;       /* the cache's peak bytes (pd_kv_peak_bytes) */
+    int64_t forks_copied;    /* sequences that started from a copy of their fork source's statistics */
 } pd_kvm_stats;
 void pd_kvm_get_stats(const pd_kvm *m, pd_kvm_stats *st);
 const pd_kvp_spec *pd_kvm_spec(const pd_kvm *m);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include "ponder/chat.h"
 #include "ponder/gen.h"
+#include "ponder/kvpolicy.h"
 #include "ponder/reason.h"
 #include "ponder/serve_req.h"
 
@@ -33,6 +34,8 @@ typedef struct {
     int n_ctx;             /* 0: the model's (at most 32768) */
     pd_type kv_type;
     int n_batch;           /* tokens per forward (0: gen's default) */
+    bool kv_evict;         /* KV eviction for every sequence by kv_policy (--kv-policy / --kv-budget) */
+    pd_kvp_spec kv_policy;
 } pd_engine_params;
 
 typedef struct {
@@ -91,7 +94,9 @@ bool pd_engine_idle(pd_engine *e);    /* nothing queued or running */
 bool pd_engine_submit(pd_engine *e, pd_sjob *j, pd_serr *err);
 int pd_engine_n_ctx(const pd_engine *e);
 const pd_model *pd_engine_model(const pd_engine *e);
-/* A policy chain for one sequence of the job (budget, --policy specs, json_object); count in *n. */
+/* A policy chain for one sequence of the job (kv eviction, budget, --policy specs, json_object) into
+ * out[PD_ENGINE_MAX_POLICIES]; count in *n. */
+#define PD_ENGINE_MAX_POLICIES (PD_SREQ_MAX_POLICY + 3)
 pd_status pd_engine_policies(const pd_engine *e, const pd_sjob *j, pd_policy *out, int *n);
 
 /* Metrics: the HTTP layer counts its replies; pd_engine_metrics writes the Prometheus text. */

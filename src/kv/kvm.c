@@ -9,8 +9,10 @@
  * policy's schedule, asks pd_kvp_select which rows stay, and pd_kv_evict frees the rest — blocks a
  * fork shares are copied, never written, so siblings are untouched.
  * The mirror follows the cache by positions: rows appended by a forward are added with fresh
- * statistics; after a rewind, a fork (the fork's statistics start afresh from the rows it
- * inherits) or a prefix reuse the mirror is rebuilt by merging on positions. */
+ * statistics; after a rewind, a fork or a prefix reuse the mirror is rebuilt by merging on positions.
+ * A fork inherits its source's statistics: each joined sequence keeps a hash of its tokens, and a
+ * sequence that starts with the very tokens of a joined one (pd_gen_fork copies them) starts from a
+ * copy of that one's state instead of fresh statistics. */
 #include "ponder/kvpolicy.h"
 #include "ponder/alloc.h"
 #include "ponder/log.h"
@@ -29,6 +31,8 @@ typedef struct {
 
 typedef struct {
     int seq, n_prompt;
+    int n_hashed;              /* tokens[0, n_hashed) are in hash */
+    uint64_t hash;             /* FNV-1a of those tokens: finds the source of a fork */
     bool snap_done;
     int32_t last_round;        /* lazy: position of the last round */
     kv_head *h;                /* [n_layer * n_head_kv] */
@@ -259,19 +263,70 @@ static void seqst_free(pd_kvm *m, kv_seqst *ss) {
     free(ss);
 }
 
+static uint64_t tok_hash(uint64_t h, const int32_t *t, int n) {
+    for (int i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)t[i];
+        for (int k = 0; k < 4; k++) { h ^= (v >> (8 * k)) & 0xffu; h *= 0x100000001b3ull; }
+    }
+    return h;
+}
+
+static void hash_follow(kv_seqst *ss, const pd_seq_state *st) {
+    if (st->n_tokens < ss->n_hashed) { ss->hash = 0xcbf29ce484222325ull; ss->n_hashed = 0; } /* rewound */
+    ss->hash = tok_hash(ss->hash, st->tokens + ss->n_hashed, st->n_tokens - ss->n_hashed);
+    ss->n_hashed = st->n_tokens;
+}
+
+/* A deep copy of src's state for sequence seq (NULL when out of memory). */
+static kv_seqst *seqst_copy(pd_kvm *m, const kv_seqst *src, int seq) {
+    kv_seqst *ss = pd_calloc(1, sizeof *ss);
+    if (!ss || !(ss->h = pd_calloc((size_t)m->L * m->H, sizeof *ss->h))) { free(ss); return NULL; }
+    *ss = (kv_seqst){.seq = seq, .n_prompt = src->n_prompt, .n_hashed = src->n_hashed, .hash = src->hash,
+                     .snap_done = src->snap_done, .last_round = src->last_round, .h = ss->h};
+    for (int i = 0; i < m->L * m->H; i++) {
+        const kv_head *o = &src->h[i];
+        kv_head *h = &ss->h[i];
+        if (!head_grow(h, o->n + 1)) { seqst_free(m, ss); return NULL; }
+        size_t n = (size_t)o->n;
+        memcpy(h->pos, o->pos, n * sizeof *h->pos); memcpy(h->ts, o->ts, n * sizeof *h->ts);
+        memcpy(h->mri, o->mri, n * sizeof *h->mri); memcpy(h->acc, o->acc, n * sizeof *h->acc);
+        memcpy(h->cur, o->cur, n * sizeof *h->cur); memcpy(h->win, o->win, n * sizeof *h->win);
+        h->n = o->n;
+        h->cur_q = o->cur_q;
+        h->rkv_open = o->rkv_open;
+    }
+    return ss;
+}
+
 static void on_start(void *ctx, const pd_seq_state *st, pd_action *act) {
     (void)act;
     binder *b = ctx;
     pd_kvm *m = b->m;
     if (st->seq < 0 || st->seq >= m->n_seq) return;
     if (m->seqs[st->seq]) { seqst_free(m, m->seqs[st->seq]); m->seqs[st->seq] = NULL; }
-    kv_seqst *ss = pd_calloc(1, sizeof *ss);
-    if (ss && !(ss->h = pd_calloc((size_t)m->L * m->H, sizeof *ss->h))) { free(ss); ss = NULL; }
+    uint64_t hash = tok_hash(0xcbf29ce484222325ull, st->tokens, st->n_tokens);
+    kv_seqst *ss = NULL, *src = NULL;
+    /* the source of a fork: a joined sequence with these very tokens (a fresh sequence whose prompt
+     * equals a joined one's unstarted prompt may match too: it has no rows yet, so the merge by
+     * position drops the copied rows and only the round counters carry over, which agree) */
+    for (int i = 0; i < m->n_seq && !src; i++)
+        if (m->seqs[i] && m->seqs[i]->n_hashed == st->n_tokens && m->seqs[i]->hash == hash) src = m->seqs[i];
+    if (src) {
+        ss = seqst_copy(m, src, st->seq);
+        if (ss) m->st.forks_copied++;
+    } else {
+        ss = pd_calloc(1, sizeof *ss);
+        if (ss && !(ss->h = pd_calloc((size_t)m->L * m->H, sizeof *ss->h))) { free(ss); ss = NULL; }
+        if (ss) {
+            for (int i = 0; i < m->L * m->H; i++) ss->h[i].cur_q = -1;
+            ss->seq = st->seq;
+            ss->n_prompt = st->n_prompt;
+            ss->last_round = st->n_prompt;
+            ss->n_hashed = st->n_tokens;
+            ss->hash = hash;
+        }
+    }
     if (!ss) { pd_log(PD_LOG_WARN, "kv policy: out of memory: sequence %d keeps its full cache", st->seq); return; }
-    for (int i = 0; i < m->L * m->H; i++) ss->h[i].cur_q = -1;
-    ss->seq = st->seq;
-    ss->n_prompt = st->n_prompt;
-    ss->last_round = st->n_prompt;
     m->seqs[st->seq] = ss;
     m->mask[st->seq] = 1;
     b->s = ss;
@@ -281,6 +336,7 @@ static void on_token(void *ctx, const pd_seq_state *st, pd_action *act) {
     (void)act;
     binder *b = ctx;
     if (!b->s || b->m->seqs[st->seq] != b->s) return;
+    hash_follow(b->s, st);
     if (pd_kvm_evict(b->m, st->seq, st) != PD_OK && !b->m->warned) {
         b->m->warned = true;
         pd_log(PD_LOG_WARN, "kv policy %s: eviction failed (%s); the cache keeps those rows", pd_kvp_name(b->m->spec.kind),

@@ -23,6 +23,7 @@ struct pd_engine {
     const pd_model *m;
     pd_engine_params p;
     pd_gen *g;
+    pd_kvm *kvm;                  /* KV eviction runtime (kv_evict), first policy of every sequence */
     int n_seq;                    /* gen slots: parallel + donors */
     pthread_t th;
     bool th_started;
@@ -42,6 +43,7 @@ struct pd_engine {
     long prompt_tokens, completion_tokens, reasoning_tokens, reused_tokens, requests_done, requests_failed;
     int g_running, g_active;
     size_t g_kv;
+    pd_kvm_stats g_kvm;
     histo ttft, latency;
 };
 
@@ -194,6 +196,10 @@ char *pd_engine_metrics(pd_engine *e) {
     GAUGE("ponder_batch_size", "Sequences decoded in the last step.", "%d", e->g_active);
     GAUGE("ponder_parallel", "Sequences decoded at once at most (--parallel).", "%d", e->p.parallel);
     GAUGE("ponder_kv_bytes", "KV cache bytes in use (running sequences and prefix donors).", "%zu", e->g_kv);
+    if (e->kvm) {
+        COUNTER("ponder_kv_evicted_rows_total", "KV rows (per layer and kv head) freed by --kv-policy.", e->g_kvm.evictions);
+        COUNTER("ponder_kv_eviction_rounds_total", "Eviction rounds that freed rows.", e->g_kvm.rounds);
+    }
 #undef COUNTER
 #undef GAUGE
     put_histo(&s, &len, &cap, "ponder_time_to_first_token_seconds", "Time from arrival to the first generated token.", &e->ttft);
@@ -266,6 +272,11 @@ static void on_token(void *ctx, int seq, const pd_sample *s, pd_phase ph) {
 pd_status pd_engine_policies(const pd_engine *e, const pd_sjob *j, pd_policy *out, int *n) {
     *n = 0;
     pd_status st = PD_OK;
+    if (e->kvm) {  /* eviction first: a chain skips the rest after an answer other than continue */
+        out[0] = pd_kvm_policy(e->kvm);
+        if (!out[0].ctx) return pd_fail(PD_ERR_NOMEM, "serve: kv policy");
+        *n = 1;
+    }
     if (j->think_budget >= 0 || j->answer_budget >= 0) {
         pd_budget_params bp = pd_budget_defaults();
         bp.think_budget = j->think_budget;
@@ -388,7 +399,7 @@ static bool admit(pd_engine *e, pd_sjob *j) {
     int common = 0, best = donor_best(e, j->prompt, j->n_prompt, &common);
     if (!make_room(e, j->req.n, &best)) { abort_job(e, j, 503, NULL, "no free sequence slot"); return false; }
     for (int c = 0; c < j->req.n; c++) {
-        pd_policy pols[PD_SREQ_MAX_POLICY + 2];
+        pd_policy pols[PD_ENGINE_MAX_POLICIES];
         int np;
         if (pd_engine_policies(e, j, pols, &np) != PD_OK) { abort_job(e, j, 400, "invalid_policy", pd_last_error()); return false; }
         pd_seq_params sp = choice_params(j, c, pols, np);
@@ -567,9 +578,12 @@ static void *engine_main(void *arg) {
         }
         collect(e);
         size_t kv = pd_gen_kv_bytes(e->g);
+        pd_kvm_stats ks = {0};
+        if (e->kvm) pd_kvm_get_stats(e->kvm, &ks);
         pthread_mutex_lock(&e->mu);
         e->g_running = e->n_run;
         e->g_kv = kv;
+        e->g_kvm = ks;
         if (!e->active) e->g_active = 0;
         pthread_mutex_unlock(&e->mu);
     }
@@ -605,6 +619,10 @@ pd_engine *pd_engine_new(const pd_model *m, const pd_engine_params *pp) {
         pd_engine_free(e);
         return NULL;
     }
+    if (e->p.kv_evict && !(e->kvm = pd_kvm_new(e->g, &e->p.kv_policy))) {
+        pd_engine_free(e);
+        return NULL;
+    }
     pd_gen_set_stream(e->g, on_stream, e);
     pd_gen_set_token_callback(e->g, on_token, e);
     if (pthread_create(&e->th, NULL, engine_main, e) != 0) {
@@ -633,6 +651,7 @@ void pd_engine_free(pd_engine *e) {
         pthread_join(e->th, NULL);
     }
     pd_gen_free(e->g);
+    pd_kvm_free(e->kvm);  /* after the gen: its sequences released their policies */
     free(e->run);
     free(e->seq_job);
     free(e->seq_choice);

@@ -254,7 +254,7 @@ static bool job_policies(pd_serve *s, pd_sjob *j, pd_serr *e) {
             return pd_serr_set(e, 400, "policy", "invalid_policy", "policy '%.100s' drives several sequences; "
                                "the server takes per-sequence policies (use n for several samples)", specs[i]);
     }
-    pd_policy pols[PD_SREQ_MAX_POLICY + 2];
+    pd_policy pols[PD_ENGINE_MAX_POLICIES];
     int np;
     if (pd_engine_policies(s->e, j, pols, &np) != PD_OK)
         return pd_serr_set(e, 400, "policy", "invalid_policy", "%s", pd_last_error());

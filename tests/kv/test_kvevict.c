@@ -4,7 +4,10 @@
  *   - with a small budget the logits do change and the peak KV bytes drop (the path is live);
  *   - fork + evict on one branch leaves the sibling branch bit-identical (shared blocks are copied
  *     before the evicting side rewrites them);
- *   - a head-wise policy really keeps different positions in different heads. */
+ *   - a head-wise policy really keeps different positions in different heads;
+ *   - a fork made mid-generation inherits its source's statistics: decoding on in lockstep, the two
+ *     keep the same rows in every head (with fresh statistics the fork's H2O sums restart and its
+ *     kept sets differ). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -283,12 +286,67 @@ static void test_protect_prompt(void **st) {
     pd_model_free(m);
 }
 
+/* h2o, budget 16 rows: the source generates 12 tokens, is forked, and both decode greedily to 40.
+ * The fork starts from a copy of the source's accumulated attention, so every later round keeps the
+ * same rows in both: identical positions in every (layer, kv head) at the end. */
+static void test_fork_inherits_stats(void **st) {
+    (void)st;
+    PD_NEED_FIXTURES();
+    pd_model *m = pd_model_load(MODEL);
+    assert_non_null(m);
+    pd_gen_params gp = pd_gen_defaults();
+    gp.n_seq_max = 2;
+    gp.n_ctx = 256;
+    pd_gen *g = pd_gen_new(m, &gp);
+    assert_non_null(g);
+    pd_kvp_spec s;
+    pd_kvp_defaults(&s, PD_KVP_H2O);
+    s.budget_rows = 16;
+    pd_kvm *km = pd_kvm_new(g, &s);
+    assert_non_null(km);
+    int32_t t[NP];
+    prompt(t, NP, m->cfg.n_vocab);
+    pd_policy pa = pd_kvm_policy(km), pb = pd_kvm_policy(km);
+    pd_seq_params p = greedy();
+    p.policies = &pa;
+    p.n_policies = 1;
+    int src = pd_gen_add(g, t, NP, &p);
+    assert_true(src >= 0);
+    for (int i = 0; i < 12; i++) assert_int_equal(pd_gen_step(g), PD_OK);
+    pd_kvm_stats before;
+    pd_kvm_get_stats(km, &before);
+    assert_true(before.rounds > 0);
+    p.policies = &pb;
+    int fk = pd_gen_fork(g, src, &p);
+    assert_true(fk >= 0);
+    assert_int_equal(pd_gen_run(g), PD_OK);
+    pd_kvm_stats ks;
+    pd_kvm_get_stats(km, &ks);
+    assert_true(ks.rounds > before.rounds + 20);  /* both kept evicting after the fork */
+    pd_kv *kv = pd_gen_kv(g, 0);
+    int32_t a[64], b[64];
+    for (int l = 0; l < m->cfg.n_layer; l++)
+        for (int h = 0; h < m->cfg.n_head_kv; h++) {
+            int na = pd_kv_n_live(kv, src, l, h), nb = pd_kv_n_live(kv, fk, l, h);
+            assert_int_equal(na, nb);
+            assert_true(na <= 64);
+            assert_int_equal(pd_kv_positions(kv, src, l, h, 0, na, a), PD_OK);
+            assert_int_equal(pd_kv_positions(kv, fk, l, h, 0, nb, b), PD_OK);
+            assert_memory_equal(a, b, (size_t)na * sizeof *a);
+        }
+    assert_int_equal(ks.forks_copied, 1);
+    pd_gen_free(g);
+    pd_kvm_free(km);
+    pd_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_budget_identical),
         cmocka_unit_test(test_fork_sibling_untouched),
         cmocka_unit_test(test_heads_differ),
         cmocka_unit_test(test_protect_prompt),
+        cmocka_unit_test(test_fork_inherits_stats),
     };
     return pd_run_tests(tests, NULL, NULL);
 }
