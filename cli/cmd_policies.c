@@ -82,7 +82,8 @@ bool gen_cli_policy_model(const char *verb, const gen_cli *o, pd_model *m) {
 /* trimr:verifier=FILE: loaded once (the first spec that names one), added to the gen as model 1. */
 static bool load_verifier(const char *verb, const gen_cli *o) {
     for (int i = 0; i < o->n_policy && !cli_verifier; i++) {
-        const char *key = !strncmp(o->policy[i], "trimr:", 6) ? "verifier=" : !strncmp(o->policy[i], "spec-think", 10) ? "large=" : NULL;
+        const char *key = !strncmp(o->policy[i], "trimr:", 6) || !strncmp(o->policy[i], "vote:", 5) ? "verifier="
+                          : !strncmp(o->policy[i], "spec-think", 10) ? "large=" : NULL;
         const char *vf = key ? strstr(o->policy[i], key) : NULL;
         if (!vf) continue;
         vf += strlen(key);
@@ -284,11 +285,21 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
     pd_vote_params vp = {.n = pd_reason_int(vs, "n"), .mode = (pd_vote_mode)pd_vote_mode_parse(pd_reason_str(vs, "mode")),
                          .adaptive = pd_reason_int(vs, "adaptive") != 0, .seq_params = vote_params, .extract = cli_extract,
                          .equiv = pd_answer_equiv, .step = gen_cli_policy_step, .ctx = &c};
+    bool self = !strcmp(pd_reason_str(vs, "verifier"), "self");
     pd_reason_spec_free(vs);
-    if (vp.mode == PD_VOTE_VERIFIER) {
-        cli_error(verb, "--policy vote:mode=verifier: no scorer is wired in the CLI yet (the library takes one: "
-                        "pd_vote_params.score); use majority or logprob");
-        return -1;
+    if (vp.mode == PD_VOTE_VERIFIER) {   /* a verifier model's yes/no judgement of each answer, through the hub */
+        if (!cli_verifier && !self) {
+            cli_error(verb, "--policy vote:mode=verifier needs verifier=FILE (a model of the same vocabulary) or verifier=self");
+            return -1;
+        }
+        if (!cli_hub) {
+            if (!(cli_hub = pd_reason_hub_new())) { cli_error(verb, "out of memory"); return -1; }
+            cleanup_at_exit();
+        }
+        vp.hub = cli_hub;
+        vp.verifier_model = cli_verifier ? 1 : 0;
+        vp.tok = m->tok;
+        vp.question = o->prompt;
     }
     pd_gen_set_stream(g, NULL, NULL);   /* n samples at once: show only the winner, afterwards */
     pd_vote_result r;

@@ -51,8 +51,19 @@ typedef struct {
     char *(*extract)(void *ctx, const char *answer, size_t len);     /* owned answer or NULL */
     pd_vote_equiv_fn equiv;                                           /* NULL: byte equality */
     double (*score)(void *ctx, const pd_gen_result *r, const char *answer); /* verifier mode */
-    pd_status (*step)(void *ctx, pd_gen *g);                          /* NULL: pd_gen_step */
+    pd_status (*step)(void *ctx, pd_gen *g);                          /* NULL: pd_gen_step (or the hub's) */
     void *ctx;
+    /* Verifier mode with a verifier model instead of `score` (hub != NULL): each finished sample's
+     * extracted answer is judged by one prefill on gen model `verifier_model` (0: the sampling model
+     * itself) posted to `hub`: "Question: {question}\nProposed answer: {answer}\nIs the proposed answer
+     * correct? Answer Yes or No.\nAnswer:", score = sigmoid(logit(" Yes") - logit(" No")). The judging
+     * runs in the same batches as the samples still decoding; a sample votes once its score is back,
+     * and the vote waits for every pending judgement. `step` must step this hub (NULL: the driver
+     * calls pd_reason_hub_step). The hub needs one free slot while judging. */
+    struct pd_reason_hub *hub;
+    int verifier_model;
+    const pd_tokenizer *tok;
+    const char *question;     /* NULL: "" */
 } pd_vote_params;
 
 typedef struct pd_vote_result {

@@ -58,9 +58,10 @@ static const pd_reason_param ANY_P[] = {
 
 static const pd_reason_param VOTE_P[] = {
     {"n", PD_RP_INT, "8", 1, 256, "samples of the prompt (forks of one prefill)", NULL},
-    {"mode", PD_RP_STR, "majority", 0, 0, "majority | logprob (weight exp(mean log-prob)) | verifier (task checker score)",
+    {"mode", PD_RP_STR, "majority", 0, 0, "majority | logprob (weight exp(mean log-prob)) | verifier (a verifier model's yes/no score)",
      "majority|logprob|verifier"},
     {"adaptive", PD_RP_INT, "1", 0, 1, "stop the remaining samples once the vote is decided", NULL},
+    {"verifier", PD_RP_STR, "", 0, 0, "mode=verifier: the verifier model, a GGUF of the same vocabulary, or self", NULL},
 };
 
 #define MARKERS "Wait|But|Alternatively|Hmm|However|Let me double-check|Let me verify"

@@ -2,6 +2,7 @@
  * once, fork n samples, collect answers as samples finish, stop early when the vote is decided. */
 #include "ponder/vote.h"
 #include "ponder/alloc.h"
+#include "ponder/reason.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,51 @@ void pd_vote_result_free(pd_vote_result *r) {
     r->answer = NULL;
 }
 
-typedef struct { int seq; bool done; char *answer; } sample_t;
+typedef struct { int seq; bool done; char *answer; int request; bool counted; } sample_t;
+
+/* verifier-model judgements in flight (the hub's asks) */
+typedef struct { sample_t *sm; pd_vote_item *items; int n, pending; int32_t yes, no; } judge_t;
+
+static void judged(void *owner, int request, const pd_gen_result *r, float yes_minus_no) {
+    (void)r;
+    judge_t *j = owner;
+    for (int i = 0; i < j->n; i++) {
+        if (j->sm[i].counted || j->sm[i].request != request) continue;
+        j->items[i].score = 1.0 / (1.0 + exp(-(double)yes_minus_no));
+        j->sm[i].counted = true;
+        j->pending--;
+        return;
+    }
+}
+
+static pd_status judge_post(const pd_vote_params *p, judge_t *j, int i) {
+    pd_buf b = {0};
+    if (pd_buf_printf(&b, "Question: %s\nProposed answer: %s\nIs the proposed answer correct? Answer Yes or No.\nAnswer:",
+                      p->question ? p->question : "", j->sm[i].answer))
+        return PD_ERR_NOMEM;
+    int32_t *ids = NULL;
+    int n = 0;
+    pd_status st = pd_reason_tokens(p->tok, b.data, &ids, &n);
+    pd_buf_free(&b);
+    if (st != PD_OK) return st;
+    j->sm[i].request = pd_reason_hub_ask(p->hub, j, p->verifier_model, ids, n, j->yes, j->no, judged);
+    free(ids);
+    if (j->sm[i].request < 0) return pd_fail(PD_ERR_NOMEM, "vote: posting the verifier's judgement of sample %d", i);
+    j->pending++;
+    return PD_OK;
+}
+
+static pd_status yes_no(const pd_tokenizer *tok, int32_t *yes, int32_t *no) {
+    int32_t *y = NULL, *n = NULL;
+    int ny = 0, nn = 0;
+    pd_status st = tok ? pd_reason_tokens(tok, " Yes", &y, &ny) : pd_fail(PD_ERR_ARG, "vote: a verifier model needs the tokenizer");
+    if (st == PD_OK) st = pd_reason_tokens(tok, " No", &n, &nn);
+    if (st == PD_OK && (ny < 1 || nn < 1)) st = pd_fail(PD_ERR_ARG, "vote: cannot tokenise ' Yes' / ' No'");
+    if (st == PD_OK) { *yes = y[0]; *no = n[0]; }
+    free(y);
+    free(n);
+    return st;
+}
 
 static double mean_logprob(const pd_gen_result *r) {
     double s = 0;
@@ -87,7 +132,7 @@ static double mean_logprob(const pd_gen_result *r) {
 }
 
 static pd_status check_params(pd_gen *g, const pd_vote_params *p, int slots) {
-    if (!g || !p || p->n < 1 || !p->seq_params || !p->extract || (p->mode == PD_VOTE_VERIFIER && !p->score))
+    if (!g || !p || p->n < 1 || !p->seq_params || !p->extract || (p->mode == PD_VOTE_VERIFIER && !p->score && !p->hub))
         return pd_fail(PD_ERR_ARG, "vote: bad parameters (n %d, seq_params, extract, score for verifier mode)", p ? p->n : 0);
     if (pd_gen_n_free(g) < slots)
         return pd_fail(PD_ERR_STATE, "vote: needs %d free sequence slots, the gen has %d", slots, pd_gen_n_free(g));
@@ -115,7 +160,7 @@ pd_status pd_vote_fork(pd_gen *g, int src, const pd_vote_params *p, pd_vote_resu
     sample_t *sm = pd_calloc((size_t)p->n, sizeof *sm);
     pd_vote_item *items = pd_calloc((size_t)p->n, sizeof *items);
     if (!sm || !items) { free(sm); free(items); pd_gen_remove(g, src); return PD_ERR_NOMEM; }
-    for (int i = 0; i < p->n; i++) sm[i].seq = -1;
+    for (int i = 0; i < p->n; i++) sm[i].seq = sm[i].request = -1;
     for (int i = 0; st == PD_OK && i < p->n; i++) {
         pd_seq_params sp = pd_seq_defaults();
         pd_policy pol;
@@ -131,12 +176,16 @@ pd_status pd_vote_fork(pd_gen *g, int src, const pd_vote_params *p, pd_vote_resu
         out->n_samples++;
     }
     pd_gen_remove(g, src);
-    int n_done = 0, stopped = 0;
+    int n_done = 0, stopped = 0, n_counted = 0;
     pd_vote_tally t = {.winner = -1};
-    while (st == PD_OK && n_done + stopped < p->n) {
-        st = p->step ? p->step(p->ctx, g) : pd_gen_step(g);
+    bool model_judge = p->mode == PD_VOTE_VERIFIER && p->hub;
+    judge_t jg = {.sm = sm, .items = items, .n = p->n};
+    pd_vote_item *view = pd_calloc((size_t)p->n, sizeof *view);   /* the samples that vote so far */
+    if (!view) st = PD_ERR_NOMEM;
+    if (st == PD_OK && model_judge) st = yes_no(p->tok, &jg.yes, &jg.no);
+    while (st == PD_OK && (n_done + stopped < p->n || jg.pending > 0)) {
+        st = p->step ? p->step(p->ctx, g) : model_judge ? pd_reason_hub_step(p->hub, g) : pd_gen_step(g);
         if (st != PD_OK) break;
-        bool changed = false;
         for (int i = 0; i < p->n; i++) {
             if (sm[i].done || sm[i].seq < 0 || !pd_gen_done(g, sm[i].seq)) continue;
             const pd_gen_result *r = pd_gen_get_result(g, sm[i].seq);
@@ -146,13 +195,26 @@ pd_status pd_vote_fork(pd_gen *g, int src, const pd_vote_params *p, pd_vote_resu
             sm[i].answer = p->extract(p->ctx, r->answer, r->answer_len);
             items[i].answer = sm[i].answer;
             items[i].mean_logprob = mean_logprob(r);
-            items[i].score = p->mode == PD_VOTE_VERIFIER ? p->score(p->ctx, r, sm[i].answer) : NAN;
-            changed = true;
+            items[i].score = p->mode == PD_VOTE_VERIFIER && !model_judge ? p->score(p->ctx, r, sm[i].answer) : NAN;
+            if (model_judge && sm[i].answer) st = judge_post(p, &jg, i);   /* votes when judged */
+            else sm[i].counted = true;
+            if (st != PD_OK) break;
         }
-        if (st != PD_OK || !changed) continue;
-        /* only finished samples vote */
-        if (pd_vote_count(items, p->n, p->mode, p->equiv, &t) < -1) { st = PD_ERR_NOMEM; break; }
-        if (p->adaptive && pd_vote_decided(&t, p->n - n_done - stopped)) {
+        if (st != PD_OK) break;
+        int c = 0;
+        for (int i = 0; i < p->n; i++) {
+            c += sm[i].counted;
+            view[i] = sm[i].counted ? items[i] : (pd_vote_item){NULL, NAN, NAN};
+        }
+        if (c == n_counted) continue;
+        n_counted = c;
+        /* only finished (and judged) samples vote */
+        if (pd_vote_count(view, p->n, p->mode, p->equiv, &t) < -1) { st = PD_ERR_NOMEM; break; }
+        if (p->adaptive && pd_vote_decided(&t, p->n - n_counted - stopped)) {
+            if (model_judge) {   /* judgements still out cannot change the winner either */
+                pd_reason_hub_cancel(p->hub, &jg);
+                jg.pending = 0;
+            }
             for (int i = 0; i < p->n; i++) {
                 if (sm[i].done || sm[i].seq < 0) continue;
                 const pd_gen_result *r = pd_gen_get_result(g, sm[i].seq);
@@ -164,8 +226,10 @@ pd_status pd_vote_fork(pd_gen *g, int src, const pd_vote_params *p, pd_vote_resu
             }
         }
     }
+    if (model_judge) pd_reason_hub_cancel(p->hub, &jg);
     if (st == PD_OK) {
-        pd_vote_count(items, p->n, p->mode, p->equiv, &t);
+        for (int i = 0; i < p->n; i++) view[i] = sm[i].counted ? items[i] : (pd_vote_item){NULL, NAN, NAN};
+        pd_vote_count(view, p->n, p->mode, p->equiv, &t);
         out->winner_sample = t.winner;
         out->votes = t.top_count;
         out->top = t.top;
@@ -192,5 +256,6 @@ pd_status pd_vote_fork(pd_gen *g, int src, const pd_vote_params *p, pd_vote_resu
     for (int i = 0; i < p->n; i++) free(sm[i].answer);
     free(sm);
     free(items);
+    free(view);
     return st;
 }

@@ -52,6 +52,13 @@ python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['usage']['
     fail "run vote"
 python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$T/v.json" || fail "vote json"
 grep -q "vote (majority).*3 samples finished, 0 stopped early" "$T/v.err" || fail "vote summary: $(cat "$T/v.err")"
+"$PONDER" run -m "$M" -p "What is 2+3?" --seed 3 -n 20 --policy vote:n=3,mode=verifier,verifier=$FX/models/tiny-qwen2.gguf \
+    --json > "$T/vv.json" 2> "$T/vv.err" || fail "run vote verifier: $(cat "$T/vv.err")"
+python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$T/vv.json" || fail "vote verifier json"
+grep -q "vote (verifier).*3 samples finished" "$T/vv.err" || fail "vote verifier summary: $(cat "$T/vv.err")"
+"$PONDER" run -m "$M" -p "What is 2+3?" -n 8 --policy vote:n=2,mode=verifier 2> "$T/vn.err" > /dev/null; [ $? = 1 ] ||
+    fail "vote verifier without a model: exit"
+grep -q "needs verifier=FILE" "$T/vn.err" || fail "vote verifier without a model: $(cat "$T/vn.err")"
 "$PONDER" run -m "$M" -p "What is 2+3?" --seed 3 -n 30 --policy trimr-probe --json > "$T/t.json" 2> "$T/t.err" ||
     fail "run trimr-probe"
 python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$T/t.json" || fail "trimr-probe json"
