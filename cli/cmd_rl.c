@@ -58,6 +58,17 @@ static void help(FILE *f) {
             "                        an extractable wrong answer (digit-level partial credit; default 0)\n"
             "  --overlong-buffer N   DAPO soft punishment over the last N tokens (default: dapo max/4, else 0)\n"
             "  --overlong-filter     truncated responses carry no loss\n"
+            "  --memory-reward M     r | rplus: Memory-R (+ exploitation: closeness to the centroid of past correct\n"
+            "                        reasoning on the nearest question) / Memory-R+ (+ exploration: distance from\n"
+            "                        past wrong reasoning, once the failure memory holds --mem-explore-after\n"
+            "                        questions); embeddings from a frozen copy of the starting model (default off)\n"
+            "  --mem-k K --mem-window N --mem-explore-after N --mem-anneal X   nearest questions (1), normaliser\n"
+            "                        window (100), failure questions before exploration (500), a_t rate (1)\n"
+            "RLP (--algo rlp --data CORPUS.txt: a thought before each predicted token, reward = its\n"
+            "information gain over an EMA teacher with no thought; defaults --temp 0.7 --max-tokens 32):\n"
+            "  --rlp-ctx N           context tokens before the predicted token (default 64)\n"
+            "  --rlp-tau X           EMA teacher decay (default 0.999)\n"
+            "  --rlp-after TEXT      predict only the token right after TEXT (one token, e.g. '=')\n"
             "  --length-reward slpo  SLPO: + A x (Lmax - L)/(Lmax - Lmin) over each group's correct responses\n"
             "                        (none when under two are correct); --slpo-alpha A (default 0.5)\n"
             "  --redundancy-penalty W  scale a correct reward by (1-W) + W x q, q the redundancy score of\n"
@@ -93,7 +104,7 @@ int pd_cmd_rl(int argc, char **argv) {
             int a = pd_rl_algo_from_name(argv[i + 1]);
             if (a < 0) {
                 cli_error(V, "--algo: expected grpo, drgrpo, dapo, rloo, nsr, psr, w-reinforce, prerl, nsr-prerl or "
-                             "dsrl, got '%s'", argv[i + 1]);
+                             "dsrl or rlp, got '%s'", argv[i + 1]);
                 return 2;
             }
             algo = (pd_rl_algo)a;
@@ -170,6 +181,21 @@ int pd_cmd_rl(int argc, char **argv) {
         }
         else if (!strcmp(f, "--overlong-filter")) o.rl.overlong_filter = true;
         else if (!strcmp(f, "--sampler-old-logp")) o.rl.sampler_old_logp = true;
+        else if (!strcmp(f, "--memory-reward")) {   /* rl_memory.h */
+            int m;
+            if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+            else if ((m = pd_rl_mem_mode_from_name(v)) < 0) {
+                cli_error(V, "--memory-reward: expected r, rplus or off, got '%s'", v);
+                rc = 2;
+            } else o.rl.mem.mode = m;
+        }
+        else if (!strcmp(f, "--mem-k")) { if (IVAL(1, 1000)) rc = 2; else o.rl.mem.k = (int)iv; }
+        else if (!strcmp(f, "--mem-window")) { if (IVAL(1, 1000000)) rc = 2; else o.rl.mem.window = (int)iv; }
+        else if (!strcmp(f, "--mem-explore-after")) { if (IVAL(0, 1 << 30)) rc = 2; else o.rl.mem.explore_after = (int)iv; }
+        else if (!strcmp(f, "--mem-anneal")) { if (FVAL(1e-6, 1)) rc = 2; else o.rl.mem.anneal = dv; }
+        else if (!strcmp(f, "--rlp-ctx")) { if (IVAL(1, 1 << 20)) rc = 2; else o.rl.rlp.ctx = (int)iv; }   /* rlp.h */
+        else if (!strcmp(f, "--rlp-tau")) { if (FVAL(0, 0.999999)) rc = 2; else o.rl.rlp.tau = dv; }
+        else if (!strcmp(f, "--rlp-after")) { if (!(o.rl.rlp.after = cli_value(V, argc, argv, &i))) rc = 2; }
         else if (!strcmp(f, "--switch-step")) { if (IVAL(0, 1 << 30)) rc = 2; else o.rl.shape.switch_step = (int)iv; }
         else if (!strcmp(f, "--psr-weight")) { if (FVAL(0, 100)) rc = 2; else o.rl.shape.psr_weight = dv; }
         else if (!strcmp(f, "--slpo-alpha")) { if (FVAL(0, 100)) rc = 2; else o.rl.shape.slpo_alpha = dv; }
@@ -224,7 +250,11 @@ int pd_cmd_rl(int argc, char **argv) {
         rc = 2;
     }
     if (!rc && o.adapter && !lr_given) o.run.opt.lr = 1e-5f;   /* training.md §3.4: 1e-5 for adapters */
-    if (!rc && o.run.data_path && !strstr(o.run.data_path, ".jsonl")) {
+    if (!rc && algo == PD_RL_RLP && !o.run.resume && (!o.run.data_path || strstr(o.run.data_path, ".jsonl"))) {
+        cli_error(V, "--algo rlp: needs --data CORPUS.txt (a plain-text corpus)");
+        rc = 2;
+    }
+    if (!rc && algo != PD_RL_RLP && o.run.data_path && !strstr(o.run.data_path, ".jsonl")) {
         cli_error(V, "--data: RL needs a JSONL set of {\"id\", \"prompt\", \"answer\"} items, got '%s'", o.run.data_path);
         rc = 2;
     }

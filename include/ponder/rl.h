@@ -32,6 +32,8 @@
 #include "ponder/adapted.h"
 #include "ponder/error.h"
 #include "ponder/rl_shape.h"
+#include "ponder/rl_memory.h"
+#include "ponder/rlp.h"
 #include "ponder/rng.h"
 #include "ponder/train.h"
 #include <stdbool.h>
@@ -41,6 +43,7 @@
 typedef enum {
     PD_RL_GRPO = 0, PD_RL_DRGRPO, PD_RL_DAPO, PD_RL_RLOO,
     PD_RL_NSR, PD_RL_PSR, PD_RL_WREINFORCE, PD_RL_PRERL, PD_RL_NSR_PRERL, PD_RL_DSRL,   /* rl_shape.h (rlshape) */
+    PD_RL_RLP,                  /* RLP (rlp.h): thoughts on a text corpus, information-gain reward (rlmem) */
 } pd_rl_algo;
 typedef enum { PD_RL_SEQ_MEAN_TOKEN_MEAN = 0, PD_RL_TOKEN_MEAN, PD_RL_SEQ_SUM_CONST } pd_rl_agg;
 const char *pd_rl_algo_name(pd_rl_algo a);          /* "grpo", "drgrpo", "dapo", "rloo" */
@@ -102,6 +105,9 @@ double pd_rl_overlong_penalty(int L, int l_max, int l_cache);
  * Free with pd_model_free before freeing m. */
 struct pd_model;
 struct pd_model *pd_rl_view(pd_tmodel *m);
+/* The same view with the trainer-owned tensors reading `params` (m's layout) instead of m's own:
+ * RLP's EMA teacher. */
+struct pd_model *pd_rl_view_of(pd_tmodel *m, const float *params);
 
 /* ---- the RL engine ---- */
 typedef struct {
@@ -125,6 +131,8 @@ typedef struct {
                                     before the first update; see pd_rl_step) */
     pd_optcfg opt;
     pd_rl_shape_cfg shape;       /* NSR/PreRL/DSRL, SLPO, redundancy penalty (rl_shape.h) */
+    pd_rl_mem_cfg mem;           /* Memory-R / Memory-R+ intrinsic rewards (rl_memory.h; off by default) */
+    pd_rlp_cfg rlp;              /* RLP settings (rlp.h; algo PD_RL_RLP) */
 } pd_rl_cfg;
 /* Defaults for an algorithm (training.md §3.4, engine column): G 8, B 8, temperature 1, top-p 1,
  * max_tokens 256, ε 0.2 (DAPO 0.2/0.28), β 0, μ 1, K 1, lr 1e-6 constant (no warm-up, no decay),
@@ -151,6 +159,8 @@ typedef struct {
     double rollout_cpu, learn_cpu;                /* process CPU seconds */
     double logp_maxdiff;                          /* when checked: max |sampler − learner| log-prob */
     pd_rl_shape_stats shape;                      /* rl_shape.h: phase, signs, SLPO, ERD/IRD, markers */
+    double mem_exploit, mem_explore, mem_succ_keys, mem_fail_keys;   /* Memory-R+: mean rewards, memory sizes */
+    double rlp_reward, rlp_s_pred, rlp_s_ema, rlp_acc_pred, rlp_acc_ema;   /* RLP: means over the batch */
 } pd_rl_stats;
 
 typedef struct pd_rl pd_rl;

@@ -14,6 +14,8 @@
 #include "ponder/gen.h"
 #include "ponder/gguf.h"
 #include "ponder/model.h"
+#include "ponder/rl_memory.h"
+#include "ponder/rlp.h"
 #include "ponder/rl_shape.h"
 #include "ponder/timer.h"
 #include <math.h>
@@ -86,6 +88,21 @@ pd_model *pd_rl_view(pd_tmodel *m) {
     return pm;
 }
 
+/* pd_rl_view with the trainer-owned tensors moved into `params` (same offsets): RLP's EMA teacher */
+static pd_status shift_fn(void *ctx, pd_tensor *t) {
+    const float *const *pp = ctx;   /* [0] m's params, [1] the other buffer */
+    const float *d = t->data;
+    if (d && t->type == PD_TYPE_F32 && d >= pp[0] && d < pp[2]) t->data = (void *)(pp[1] + (d - pp[0]));
+    return PD_OK;
+}
+
+pd_model *pd_rl_view_of(pd_tmodel *m, const float *params) {
+    pd_model *pm = pd_rl_view(m);
+    const float *pp[3] = {m->params, params, m->params + m->n_params};
+    if (pm && each_weight(pm, shift_fn, (void *)pp) != PD_OK) { pd_model_free(pm); return NULL; }
+    return pm;
+}
+
 /* the base with the adapter off: the policy's view with each adapted matrix at its base values */
 static pd_status unadapt_fn(void *ctx, pd_tensor *t) {
     const float *w0 = t->name ? pd_adapted_base(ctx, t->name) : NULL;
@@ -120,6 +137,12 @@ void pd_rl_cfg_for_algo(pd_rl_cfg *c, pd_rl_algo algo) {
     if (algo == PD_RL_DRGRPO) c->agg = PD_RL_SEQ_SUM_CONST;
     pd_rl_shape_cfg_default(&c->shape);
     if (pd_rl_shape_algo_name(algo) && algo != PD_RL_DSRL) c->agg = PD_RL_TOKEN_MEAN;   /* §4.1 [P] */
+    pd_rl_mem_cfg_default(&c->mem);
+    pd_rlp_cfg_default(&c->rlp);
+    if (algo == PD_RL_RLP) {   /* training.md §9.2 at small scale: T 0.7, short thoughts */
+        c->temperature = 0.7f;
+        c->max_tokens = 32;
+    }
     if (algo == PD_RL_DAPO) {
         c->agg = PD_RL_TOKEN_MEAN;
         c->eps_high = 0.28;
@@ -157,6 +180,10 @@ struct pd_rl {
     pd_gen *gen;
     int n_ctx;
     int32_t think_close;
+    pd_rl_mem *mem;             /* Memory-R / R+ (rl_memory.h): the memories, the frozen embedder */
+    pd_model *mem_model;
+    pd_kv *mem_kv;
+    pd_rlp *rlp;                /* RLP (rlp.h): corpus, EMA teacher */
     pd_rl_reward_fn rfn;
     void *rctx;
     int64_t step;               /* RL steps done (pd_rl_set_step): DSRL's phase */
@@ -196,6 +223,8 @@ void pd_rl_free(pd_rl *r) {
     pd_model_free(r->view);
     pd_model_free(r->ref_view);
     pd_kv_free(r->ref_kv);
+    pd_rl_mem_free(r->mem); pd_model_free(r->mem_model); pd_kv_free(r->mem_kv);
+    pd_rlp_free(r->rlp);
     pd_task_set_free(&r->set);
     free(r);
 }
@@ -228,7 +257,9 @@ static pd_rl *rl_new(pd_tmodel *m, pd_tmodel *ref, pd_adapted *ad, const pd_rl_c
     r->ad = ad;
     r->c = *c;
     r->src = *src;
-    if (src->jsonl) {
+    if (c->algo == PD_RL_RLP) {   /* the corpus is opened below, with the view */
+        if (ad) { pd_fail(PD_ERR_ARG, "rl: --algo rlp trains the full model (no --adapter)"); goto fail; }
+    } else if (src->jsonl) {
         if (pd_jsonl_load(src->jsonl, 0, &r->set, NULL) != PD_OK) goto fail;
         if (r->set.n < 2) { pd_fail(PD_ERR_ARG, "%s: need at least 2 items (one held out)", src->jsonl); goto fail; }
         size_t ho = r->set.n / 10 ? r->set.n / 10 : 1;
@@ -258,6 +289,13 @@ static pd_rl *rl_new(pd_tmodel *m, pd_tmodel *ref, pd_adapted *ad, const pd_rl_c
     pd_gen_params gp = {.n_seq_max = c->B * c->G + 1, .n_ctx = r->n_ctx, .kv_type = PD_TYPE_F32, .n_batch = 512};
     if (!(r->gen = pd_gen_new(r->view, &gp))) goto fail;
     r->think_close = pd_tok_find(r->view->tok, "</think>");
+    if (c->algo == PD_RL_RLP && !(r->rlp = pd_rlp_new(m, r->view, &c->rlp, src->jsonl))) goto fail;
+    if (c->mem.mode != PD_RL_MEM_OFF) {   /* the embedder: a frozen copy of the starting policy */
+        if (!(r->mem_model = pd_tmodel_snapshot(m)) ||
+            !(r->mem_kv = pd_kv_new(&r->mem_model->cfg, 1, r->n_ctx, PD_TYPE_F32)) ||
+            !(r->mem = pd_rl_mem_new(&c->mem, r->mem_model->cfg.n_embd)))
+            goto fail;
+    }
     return r;
 fail:
     pd_rl_free(r);
@@ -307,6 +345,7 @@ int pd_rl_eval_items(pd_rl *r, uint64_t seed, int n, pd_task_item *items) {
 
 /* a training item: generated from the task's train split, or a copy of a JSONL training line */
 static pd_status draw_item(pd_rl *r, pd_rng *rng, pd_task_item *it) {
+    if (r->rlp) return pd_rlp_draw(r->rlp, rng, false, it);
     if (r->task) return pd_task_gen(r->task, rng, (int)pd_rng_range(rng, r->src.dlo, r->src.dhi), PD_SPLIT_TRAIN, it);
     const pd_task_item *s = &r->set.items[pd_rng_below(rng, r->n_train)];
     memset(it, 0, sizeof *it);
@@ -334,7 +373,8 @@ static pd_status rollout(pd_rl *r, pd_rng *rng, const pd_task_item *items, int n
     for (int i = 0; i < n && st == PD_OK; i++) {
         int32_t *pr = NULL;
         int pn = 0;
-        if ((st = pd_tex_prompt(pd_tmodel_chat(r->m), items[i].prompt, &pr, &pn)) != PD_OK) break;
+        st = r->rlp ? pd_rlp_prompt(r->rlp, &items[i], &pr, &pn) : pd_tex_prompt(pd_tmodel_chat(r->m), items[i].prompt, &pr, &pn);
+        if (st != PD_OK) break;
         if (pn + 1 >= r->n_ctx) {
             free(pr);
             st = pd_fail(PD_ERR_RANGE, "rl: prompt of item '%s' has %d tokens; sequences hold %d (the learner's "
@@ -763,6 +803,50 @@ int pd_rl_learner_row(const pd_rl *r, int i, const int32_t **tok, int *n_prompt)
     return r->seqs[i].ln;
 }
 
+/* RLP's rewards (rlp.h): the information gain of each thought, in order (the scorer's cache is
+ * not thread-safe, and each score is a forward that uses every thread already). "Correct" = the
+ * thought-conditioned prediction's argmax is the true token. */
+static pd_status rlp_rewards(pd_rl *r, const pd_task_item *items, rl_seq *rs, int n, double *rw, pd_rl_stats *s) {
+    for (int k = 0; k < n; k++) {
+        double sp, se;
+        bool hp, he;
+        PD_TRY(pd_rlp_score(r->rlp, &items[rs[k].item], rs[k].tok, rs[k].n, &sp, &se, &hp, &he));
+        rw[k] = rs[k].reward = sp - se;
+        rs[k].correct = hp;
+        s->rlp_reward += sp - se; s->rlp_s_pred += sp; s->rlp_s_ema += se; s->rlp_acc_pred += hp; s->rlp_acc_ema += he;
+    }
+    return PD_OK;
+}
+
+/* Memory-R / R+ (rl_memory.h): embed each rollout's question (its prompt) and reasoning (the response
+ * up to the first </think>, an end token dropped) with the frozen copy, let the memories take the
+ * batch, and add the weighted intrinsic rewards to the verifier's. */
+static pd_status mem_rewards(pd_rl *r, rl_seq *rs, int n, double *rw, pd_rl_stats *s) {
+    int D = r->mem_model->cfg.n_embd, G = r->c.G;
+    float *q = pd_malloc(sizeof(float) * (size_t)n * D), *e = pd_malloc(sizeof(float) * (size_t)n * D);
+    uint8_t *ok = pd_malloc((size_t)n);
+    double *ex = pd_malloc(sizeof(double) * (size_t)n), *xp = pd_malloc(sizeof(double) * (size_t)n);
+    pd_status st = q && e && ok && ex && xp ? PD_OK : PD_ERR_NOMEM;
+    for (int k = 0; k < n && st == PD_OK; k++) {
+        const rl_seq *sq = &rs[k];
+        if (k % G) memcpy(q + (size_t)k * D, q + (size_t)(k - k % G) * D, sizeof(float) * (size_t)D);   /* one prompt */
+        else st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok, sq->n_prompt, q + (size_t)k * D);
+        int end = sq->n_prompt;
+        while (end < sq->n && sq->tok[end] != r->think_close && !pd_tok_is_eog(r->view->tok, sq->tok[end])) end++;
+        if (st == PD_OK)
+            st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok + sq->n_prompt, end - sq->n_prompt, e + (size_t)k * D);
+        ok[k] = sq->correct;
+    }
+    if (st == PD_OK) st = pd_rl_mem_batch(r->mem, n, q, e, ok, ex, xp);
+    for (int k = 0; k < n && st == PD_OK; k++) {
+        rw[k] += r->c.mem.w_exploit * ex[k] + r->c.mem.w_explore * xp[k];
+        rs[k].reward = rw[k];
+        s->mem_exploit += ex[k]; s->mem_explore += xp[k];
+    }
+    free(q); free(e); free(ok); free(ex); free(xp);
+    return st;
+}
+
 /* Rounds of B prompts: draw, roll out, reward, advantages; the kept groups (all of the first B, or
  * with dynamic sampling the first B non-degenerate ones over at most max_draws rounds) move into
  * r's batch. */
@@ -789,9 +873,13 @@ static pd_status collect(pd_rl *r, pd_rng *rng, pd_rl_stats *s) {
         s->t_rollout += pd_time_now() - tr;
         double tw = pd_time_now();
         if (st == PD_OK) {
-            /* verifiers are pure functions of the text: the responses are judged in parallel */
+            if (r->rlp) st = rlp_rewards(r, items, rs, n * G, rw, s);
+            else {
+                /* verifiers are pure functions of the text: the responses are judged in parallel */
 #pragma omp parallel for schedule(dynamic)
-            for (int k = 0; k < n * G; k++) rw[k] = rs[k].reward = reward_of(r, &items[rs[k].item], &rs[k]);
+                for (int k = 0; k < n * G; k++) rw[k] = rs[k].reward = reward_of(r, &items[rs[k].item], &rs[k]);
+            }
+            if (st == PD_OK && r->mem) st = mem_rewards(r, rs, n * G, rw, s);
             pd_rl_advantages(c->algo, rw, n, G, c->adv_eps, ad, zv);
             if (st == PD_OK) shape_group(r, rs, rw, ad, zv, n);   /* SLPO, NSR/PSR/W-REINFORCE (rl_shape.h) */
         }
@@ -826,6 +914,12 @@ static pd_status collect(pd_rl *r, pd_rng *rng, pd_rl_stats *s) {
     for (int i = 0; items && i < c->B; i++) pd_task_item_free(&items[i]);
     free(items); free(rs); free(rw); free(ad); free(zv);
     s->groups_kept = r->n_items;
+    double nsc = (double)s->groups_drawn * G;   /* Memory-R+ and RLP figures: means over every scored rollout */
+    if (nsc > 0) {
+        s->mem_exploit /= nsc; s->mem_explore /= nsc;
+        s->rlp_reward /= nsc; s->rlp_s_pred /= nsc; s->rlp_s_ema /= nsc; s->rlp_acc_pred /= nsc; s->rlp_acc_ema /= nsc;
+    }
+    if (r->mem) { s->mem_succ_keys = pd_rl_mem_keys(r->mem, true); s->mem_fail_keys = pd_rl_mem_keys(r->mem, false); }
     s->dropped_frac = s->groups_drawn ? (double)zero_dropped / s->groups_drawn : 0;
     s->zero_var_frac = r->n_items ? (double)zero_kept / r->n_items : 0;
     return st;
@@ -907,6 +1001,7 @@ static pd_status update(pd_rl *r, int64_t *opt_step, double loss, double *gnorm)
     } else {
         *gnorm = pd_tmodel_adamw(r->m, &r->c.opt, *opt_step, lr);
     }
+    if (r->rlp) pd_rlp_after_update(r->rlp);   /* φ ← τφ + (1−τ)θ */
     if (pd_dist_verify()) PD_TRY(pd_dist_same(r->m->params, r->m->n_params * sizeof(float), "weights"));
     (*opt_step)++;
     return PD_OK;
@@ -981,6 +1076,7 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     memset(s, 0, sizeof *s);
     batch_free(r);
     r->sign = pd_rl_shape_phase(r->c.algo, &r->c.shape, r->step++, &r->prerl);   /* rl_shape.h */
+    if (r->rlp) pd_rlp_begin_step(r->rlp);
     double w0 = pd_time_now(), c0 = cpu_now();
     pd_status st = collect(r, rng, s);
     s->rollout_cpu = cpu_now() - c0;

@@ -12,12 +12,14 @@ static const char *const agg_names[] = {"seq-mean-token-mean", "token-mean", "se
 
 const char *pd_rl_algo_name(pd_rl_algo a) {
     if (pd_rl_shape_algo_name(a)) return pd_rl_shape_algo_name(a);   /* nsr, psr, …, dsrl (rl_shape.c) */
+    if (a == PD_RL_RLP) return "rlp";   /* rlp.c */
     return (unsigned)a < 4 ? algo_names[a] : "?";
 }
 const char *pd_rl_agg_name(pd_rl_agg a) { return (unsigned)a < 3 ? agg_names[a] : "?"; }
 int pd_rl_algo_from_name(const char *s) {
     for (int i = 0; i < 4; i++) if (!strcmp(s, algo_names[i])) return i;
     if (!strcmp(s, "dr-grpo") || !strcmp(s, "dr_grpo")) return PD_RL_DRGRPO;
+    if (!strcmp(s, "rlp")) return PD_RL_RLP;
     if (pd_rl_shape_algo_from_name(s) >= 0) return pd_rl_shape_algo_from_name(s);
     return -1;
 }
@@ -46,7 +48,7 @@ int pd_rl_advantages(pd_rl_algo algo, const double *r, int n_groups, int G, doub
         mean /= G;
         if (algo == PD_RL_DRGRPO) {
             for (int i = 0; i < G; i++) a[i] = x[i] - mean;
-        } else if (algo == PD_RL_RLOO) {
+        } else if (algo == PD_RL_RLOO || algo == PD_RL_RLP) {   /* RLP: the same G/(G−1)·(r − mean) */
             /* r_i − (Σ_j r_j − r_i)/(G−1) = G/(G−1)·(r_i − mean) */
             for (int i = 0; i < G; i++) a[i] = (x[i] - (mean * G - x[i]) / (G - 1));
         } else {

@@ -62,6 +62,9 @@ static char *config_json(const pd_rl_opts *o, int64_t opt_step) {
     N("redundancy", c->shape.redundancy); N("redundancy_mode", c->shape.redundancy_mode);
     /* the held-out evaluation's settings: a resumed run keeps evaluating unless told otherwise */
     N("eval_every", o->run.eval_every); N("eval_n", o->run.eval_n); N("max_new", o->run.max_new);
+    N("mem_mode", c->mem.mode); N("mem_k", c->mem.k); N("mem_window", c->mem.window);   /* rl_memory.h */
+    N("mem_explore_after", c->mem.explore_after); N("mem_anneal", c->mem.anneal);
+    N("rlp_ctx", c->rlp.ctx); N("rlp_tau", c->rlp.tau);   /* rlp.h (--rlp-after is given again on resume) */
 #undef N
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -99,6 +102,10 @@ static pd_status restore_config(pd_rl_opts *o, const char *js, const char *path,
     if (c->extract < 0 || c->extract > PD_EXTRACT_LAST_NUMBER) c->extract = PD_EXTRACT_AUTO;
     N("overlong_buffer", c->overlong_buffer, int); N("overlong_filter", c->overlong_filter, bool);
     N("sampler_old_logp", c->sampler_old_logp, bool); N("opt_step", *opt_step, int64_t);
+    N("mem_mode", c->mem.mode, int); N("mem_k", c->mem.k, int); N("mem_window", c->mem.window, int);
+    N("mem_explore_after", c->mem.explore_after, int); N("mem_anneal", c->mem.anneal, double);
+    if (c->mem.mode < 0 || c->mem.mode > PD_RL_MEM_RPLUS) c->mem.mode = PD_RL_MEM_OFF;
+    N("rlp_ctx", c->rlp.ctx, int); N("rlp_tau", c->rlp.tau, double);
     N("switch_step", c->shape.switch_step, int); N("psr_weight", c->shape.psr_weight, double);   /* rl_shape.h */
     N("length_reward", c->shape.length_reward, int); N("slpo_alpha", c->shape.slpo_alpha, double);
     N("redundancy", c->shape.redundancy, double); N("redundancy_mode", c->shape.redundancy_mode, int);
@@ -371,6 +378,15 @@ static void log_step(FILE *log, int64_t step, const pd_rl_stats *s, double tr, d
     json_num(log, "rollout_tok_s", tr); json_num(log, "learner_tok_s", tl);
     json_num(log, "t_rollout", s->t_rollout); json_num(log, "t_reward", s->t_reward);
     json_num(log, "t_learn", s->t_learn);
+    if (s->mem_succ_keys + s->mem_fail_keys > 0) {   /* Memory-R / R+ on (rl_memory.h) */
+        json_num(log, "mem_exploit", s->mem_exploit); json_num(log, "mem_explore", s->mem_explore);
+        json_num(log, "mem_succ_keys", s->mem_succ_keys); json_num(log, "mem_fail_keys", s->mem_fail_keys);
+    }
+    if (s->rlp_s_pred != 0 || s->rlp_s_ema != 0) {   /* RLP (rlp.h) */
+        json_num(log, "rlp_reward", s->rlp_reward); json_num(log, "rlp_s_pred", s->rlp_s_pred);
+        json_num(log, "rlp_s_ema", s->rlp_s_ema); json_num(log, "rlp_acc_pred", s->rlp_acc_pred);
+        json_num(log, "rlp_acc_ema", s->rlp_acc_ema);
+    }
     pd_rl_shape_log(log, &s->shape);
     fprintf(log, "}\n");
 }
