@@ -1,5 +1,5 @@
 /* kern/simd_avx2_rows8.c — AVX2 matmul tiles of 8 weight rows x 1-4 tokens for Q4_0 and Q8_0
- * weights (Q8_0 activations), prefill and decode. The 8 rows' blocks are interleaved in registers
+ * weights (Q8_0 activations) and Q4_K (Q8_K activations), prefill and decode. The 8 rows' blocks are interleaved in registers
  * as they are loaded: a 4x8 (Q4_0) or 8x8 (Q8_0) transpose of 32-bit words puts 4 consecutive
  * weights of each row in one 32-bit lane, so one broadcast of 4 activation bytes serves all 8 rows,
  * the integer sums land in their row's lane, and the block scales are applied to 8 rows with one
@@ -11,6 +11,7 @@
 #include "kern_impl.h"
 #if PD_X86
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 PD_TARGET_AVX2_BEGIN
@@ -74,10 +75,9 @@ static inline __attribute__((always_inline)) void q4_0_rows8(const char *w, size
 
 static inline __m256i ld256(const char *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
-/* Q8_0: the 32 int8 of each row -> W[j] with weights 4j..4j+3 of row r in lane r (8x8 transpose of
- * 32-bit words), written out like q4_0_rows8. */
-static inline __attribute__((always_inline)) void q8_0_rows8(const char *w, size_t ws, __m256i W[8]) {
-    const char *q = w + 2;
+/* 32 bytes at q of each of 8 rows (ws apart) -> W[j] with bytes 4j..4j+3 of row r in lane r (8x8
+ * transpose of 32-bit words), written out like q4_0_rows8. */
+static inline __attribute__((always_inline)) void rows8x32(const char *q, size_t ws, __m256i W[8]) {
     __m256i a0 = ld256(q), a1 = ld256(q + ws), a2 = ld256(q + 2 * ws), a3 = ld256(q + 3 * ws);
     __m256i a4 = ld256(q + 4 * ws), a5 = ld256(q + 5 * ws), a6 = ld256(q + 6 * ws), a7 = ld256(q + 7 * ws);
     __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpackhi_epi32(a0, a1); /* d0 d0 d1 d1 | d4.. ; d2.. | d6.. */
@@ -158,7 +158,7 @@ static inline __attribute__((always_inline)) void q8_0_r8(int MR, int64_t n, con
     const char *wp = w;
     for (int64_t i = 0; i < n / PD_QK; i++, wp += sizeof(pd_block_q8_0)) {
         __m256i W[8], A[8];
-        q8_0_rows8(wp, ws, W);
+        rows8x32(wp + 2, ws, W);
         A[0] = _mm256_sign_epi8(W[0], W[0]);
         A[1] = _mm256_sign_epi8(W[1], W[1]);
         A[2] = _mm256_sign_epi8(W[2], W[2]);
@@ -180,6 +180,108 @@ static inline __attribute__((always_inline)) void q8_0_r8(int MR, int64_t n, con
         }
     }
     for (int m = 0; m < MR; m++) _mm256_storeu_ps(y + m * ldy, acc[m]);
+}
+
+/* ---------- Q4_K ---------- */
+
+#if defined(__clang__)
+#define PD_UNROLL8 _Pragma("unroll 8")
+#else
+#define PD_UNROLL8 _Pragma("GCC unroll 8")
+#endif
+
+/* shuffle control: byte b (and b+1 if pair) of every 32-bit lane into both / the two int16 halves */
+static inline __m256i lane_bytes_ctrl(int b0, int b1) {
+    const __m256i offs = _mm256_setr_epi8(0, 0, 0, 0, 4, 0, 4, 0, 8, 0, 8, 0, 12, 0, 12, 0, 0, 0, 0, 0, 4, 0, 4, 0, 8, 0,
+                                          8, 0, 12, 0, 12, 0);
+    return _mm256_add_epi8(_mm256_set1_epi32((int)(0x80008000u | (unsigned)b1 << 16 | (unsigned)b0)), offs);
+}
+
+/* Q4_K x MR tokens (Q8_K activations). Per super-block: the 16-byte heads of the 8 rows (d, dmin,
+ * 12 scale bytes) transposed like Q4_0's nibbles give d, dmin and the 6-bit scales / mins of the 8
+ * rows in lanes (the word operations of pd_q4k_unpack, on 8 rows at once); each 32-byte quarter of
+ * the nibbles is transposed 8x8, and per token its low nibbles (sub-block 2j) and high nibbles
+ * (2j+1) are summed in int16 over 8 broadcasts (at most 8 * 2*15*128 = 30720) and widened once
+ * with the row's scale (madd). The mins use the Q8_K 16-sums, paired per 32-weight sub-block. */
+static inline __attribute__((always_inline)) void q4_K_r8(int MR, int64_t n, const void *w, size_t ws, const void *x,
+                                                          size_t xs, float *y, int64_t ldy) {
+    const pd_block_q8_K *xb[R8_MR];
+    for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_K *)((const char *)x + (size_t)m * xs);
+    __m256 acc[R8_MR], accm[R8_MR];
+    for (int m = 0; m < MR; m++) acc[m] = accm[m] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
+    const __m256i k3f = _mm256_set1_epi32(0x3f3f3f3f), k0f = _mm256_set1_epi32(0x0f0f0f0f), k03 = _mm256_set1_epi32(0x03030303);
+    const char *wp = w;
+    for (int64_t i = 0; i < n / PD_QK_K; i++, wp += sizeof(pd_block_q4_K)) {
+        __m256i H0, H1, H2, H3;
+        {
+            __m256i a0 = _mm256_set_m128i(ld128(wp + 4 * ws), ld128(wp)), a1 = _mm256_set_m128i(ld128(wp + 5 * ws), ld128(wp + ws));
+            __m256i a2 = _mm256_set_m128i(ld128(wp + 6 * ws), ld128(wp + 2 * ws));
+            __m256i a3 = _mm256_set_m128i(ld128(wp + 7 * ws), ld128(wp + 3 * ws));
+            __m256i t0 = _mm256_unpacklo_epi32(a0, a1), t1 = _mm256_unpacklo_epi32(a2, a3);
+            __m256i t2 = _mm256_unpackhi_epi32(a0, a1), t3 = _mm256_unpackhi_epi32(a2, a3);
+            H0 = _mm256_unpacklo_epi64(t0, t1); /* d | dmin */
+            H1 = _mm256_unpackhi_epi64(t0, t1); /* scale bytes 0-3 */
+            H2 = _mm256_unpacklo_epi64(t2, t3); /* 4-7 */
+            H3 = _mm256_unpackhi_epi64(t2, t3); /* 8-11 */
+        }
+        __m256i dm = _mm256_permute4x64_epi64(
+            _mm256_packus_epi32(_mm256_and_si256(H0, _mm256_set1_epi32(0xFFFF)), _mm256_srli_epi32(H0, 16)), 0xD8);
+        __m256 dv = _mm256_cvtph_ps(_mm256_castsi256_si128(dm)), mv = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
+        __m256i S03 = _mm256_and_si256(H1, k3f);
+        __m256i S47 = _mm256_or_si256(_mm256_and_si256(H3, k0f), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(H1, 6), k03), 4));
+        __m256i M03 = _mm256_and_si256(H2, k3f);
+        __m256i M47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(H3, 4), k0f),
+                                      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(H2, 6), k03), 4));
+        __m256i mnp0 = _mm256_shuffle_epi8(M03, lane_bytes_ctrl(0, 1)), mnp1 = _mm256_shuffle_epi8(M03, lane_bytes_ctrl(2, 3));
+        __m256i mnp2 = _mm256_shuffle_epi8(M47, lane_bytes_ctrl(0, 1)), mnp3 = _mm256_shuffle_epi8(M47, lane_bytes_ctrl(2, 3));
+        __m256i isum[R8_MR];
+        for (int m = 0; m < MR; m++) isum[m] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i T[8];
+            rows8x32(wp + offsetof(pd_block_q4_K, qs) + 32 * j, ws, T);
+            __m256i slo[R8_MR], shi[R8_MR];
+            for (int m = 0; m < MR; m++) slo[m] = shi[m] = _mm256_setzero_si256();
+            PD_UNROLL8 for (int d = 0; d < 8; d++) {
+                __m256i lo = _mm256_and_si256(T[d], m4), hi = _mm256_and_si256(_mm256_srli_epi16(T[d], 4), m4);
+                PD_UNROLL4 for (int m = 0; m < MR; m++) {
+                    const int8_t *q = xb[m][i].qs + 64 * j + 4 * d;
+                    slo[m] = _mm256_add_epi16(slo[m], _mm256_maddubs_epi16(lo, bcast4(q)));
+                    shi[m] = _mm256_add_epi16(shi[m], _mm256_maddubs_epi16(hi, bcast4(q + 32)));
+                }
+            }
+            __m256i S = j < 2 ? S03 : S47;
+            __m256i sl = _mm256_shuffle_epi8(S, lane_bytes_ctrl((2 * j) % 4, (2 * j) % 4));
+            __m256i sh = _mm256_shuffle_epi8(S, lane_bytes_ctrl((2 * j + 1) % 4, (2 * j + 1) % 4));
+            for (int m = 0; m < MR; m++)
+                isum[m] = _mm256_add_epi32(isum[m], _mm256_add_epi32(_mm256_madd_epi16(slo[m], sl), _mm256_madd_epi16(shi[m], sh)));
+        }
+        PD_UNROLL4 for (int m = 0; m < MR; m++) {
+            /* B[s] = bsums[2s] + bsums[2s+1] (fits int16), packed so that 32-bit word p of the low half
+             * holds (B[2p], B[2p+1]) for p = 0, 1 and word 4 + p' of the high half for p = 2, 3 */
+            __m256i B = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xb[m][i].bsums), ones);
+            __m256i Bp = _mm256_packs_epi32(B, B);
+            __m256i im = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_madd_epi16(mnp0, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(0))),
+                                 _mm256_madd_epi16(mnp1, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(1)))),
+                _mm256_add_epi32(_mm256_madd_epi16(mnp2, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(4))),
+                                 _mm256_madd_epi16(mnp3, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(5)))));
+            __m256 dx = _mm256_set1_ps(xb[m][i].d);
+            acc[m] = _mm256_fmadd_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(isum[m]), acc[m]);
+            accm[m] = _mm256_fmadd_ps(_mm256_mul_ps(mv, dx), _mm256_cvtepi32_ps(im), accm[m]);
+        }
+    }
+    for (int m = 0; m < MR; m++) _mm256_storeu_ps(y + m * ldy, _mm256_sub_ps(acc[m], accm[m]));
+}
+
+static pd_tile_fn q4_K_prev;
+static void tile_q4_K_r8(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                         int64_t ldy) {
+    if (nr != 8 || mr < 1 || mr > R8_MR) {
+        q4_K_prev(n, w, ws, nr, x, xs, mr, y, ldy); /* handles any row and token count */
+        return;
+    }
+    PD_TILE_MR_SWITCH(q4_K_r8, mr, n, w, ws, x, xs, y, ldy)
 }
 
 static pd_tile_fn q8_0_prev;
@@ -212,8 +314,8 @@ static void tile_q4_0_r8(int64_t n, const void *w, size_t ws, int nr, const void
 
 PD_TARGET_END
 
-/* Called at the end of the AVX2 table: takes over Q4_0's tile, keeping the previous one (and its
- * row count) for what it does better. */
+/* Called at the end of the AVX2 table: takes over the Q4_0, Q8_0 and Q4_K tiles, keeping the
+ * previous ones (and their row counts) for the last rows of a matrix. */
 void pd_kern_table_avx2_rows8(pd_kern_table *t) {
     q4_0_prev = t->tile[PD_TYPE_Q4_0];
     q4_0_prev_nr = t->tile_nr[PD_TYPE_Q4_0] > 0 ? t->tile_nr[PD_TYPE_Q4_0] : 1;
@@ -225,6 +327,10 @@ void pd_kern_table_avx2_rows8(pd_kern_table *t) {
     t->tile[PD_TYPE_Q8_0] = tile_q8_0_r8;
     t->tile_nr[PD_TYPE_Q8_0] = 8;
     t->tile_mr[PD_TYPE_Q8_0] = R8_MR;
+    q4_K_prev = t->tile[PD_TYPE_Q4_K];
+    t->tile[PD_TYPE_Q4_K] = tile_q4_K_r8;
+    t->tile_nr[PD_TYPE_Q4_K] = 8;
+    t->tile_mr[PD_TYPE_Q4_K] = R8_MR;
 }
 
 #else

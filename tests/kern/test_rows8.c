@@ -1,7 +1,8 @@
-/* tests/kern/test_rows8.c — the AVX2 8-row tiles (simd_avx2_rows8.c) for Q4_0 and Q8_0 weights:
+/* tests/kern/test_rows8.c — the AVX2 8-row tiles (simd_avx2_rows8.c) for Q4_0, Q8_0, Q4_K weights:
  * pd_matmul at every SIMD level against the same matmul on the scalar twins, on raw random blocks
  * (every nibble / byte pattern, random sane scales), on the extremes that stress the integer sums
- * (all nibbles 15 or 0, all weights -128 / +127 against activations at ±127), with row counts that
+ * (all nibbles 15 or 0, all weights -128 / +127, Q4_K scales and mins all 63 or 0, against
+ * activations at ±127), with row counts that
  * are and are not multiples of 8 (the last rows go to the previous tile), 1-9 tokens (full tiles
  * of 4 and the 1-3 token remainders) and 1 or 2 threads. Also each level against a double dot of
  * the dequantised operands, so the scalar twin is not the only truth. */
@@ -16,19 +17,23 @@
 
 enum { FILL_RANDOM, FILL_MAX, FILL_MIN };
 
-/* n_rows rows of K weights of type t (Q4_0 or Q8_0): raw bytes per `fill`, scales in [0.002, 0.05] */
+/* n_rows rows of K weights of type t (Q4_0, Q8_0 or Q4_K): raw bytes per `fill`, F16 scales
+ * (Q4_K: d and dmin) in [0.002, 0.05] */
 static void make_rows(pd_rng *r, pd_type t, char *w, int64_t K, int64_t n_rows, int fill) {
-    size_t bs = t == PD_TYPE_Q4_0 ? 18 : 34;
-    int64_t nb = K / 32;
+    int64_t be = pd_type_block_elems(t), nb = K / be;
+    size_t bs = pd_row_bytes(t, be);
+    int n_f16 = t == PD_TYPE_Q4_K ? 2 : 1;
     for (int64_t b = 0; b < nb * n_rows; b++) {
         char *blk = w + (size_t)b * bs;
-        uint16_t d = pd_f32_to_f16((float)(0.002 + 0.048 * pd_rng_uniform(r)));
-        memcpy(blk, &d, 2);
-        for (size_t i = 2; i < bs; i++) {
+        for (size_t i = 0; i < bs; i++) {
             uint8_t v = (uint8_t)(pd_rng_u64(r) >> 24);
-            if (fill == FILL_MAX) v = t == PD_TYPE_Q4_0 ? 0xFF : 0x7F;  /* nibbles 15 / +127 */
-            if (fill == FILL_MIN) v = t == PD_TYPE_Q4_0 ? 0x00 : 0x80;  /* nibbles 0 / -128 */
+            if (fill == FILL_MAX) v = t == PD_TYPE_Q8_0 ? 0x7F : 0xFF;  /* nibbles 15 / +127 / scales 63 */
+            if (fill == FILL_MIN) v = t == PD_TYPE_Q8_0 ? 0x80 : 0x00;  /* nibbles 0 / -128 / scales 0 */
             blk[i] = (char)v;
+        }
+        for (int f = 0; f < n_f16; f++) {
+            uint16_t d = pd_f32_to_f16((float)(0.002 + 0.048 * pd_rng_uniform(r)));
+            memcpy(blk + 2 * f, &d, 2);
         }
     }
 }
@@ -42,11 +47,12 @@ static void check(pd_type t, int64_t K, int64_t N, int64_t M, int threads, int f
     float *x = malloc(sizeof(float) * K * M), *xq = malloc(sizeof(float) * K), *wf = malloc(sizeof(float) * K);
     for (int64_t i = 0; i < K * M; i++) x[i] = xsign ? (float)xsign * (1.0f + (float)(i % 3) * 1e-7f) : (float)pd_rng_normal(&r);
     float *ys = malloc(sizeof(float) * N * M), *yv = malloc(sizeof(float) * N * M), *yd = malloc(sizeof(float) * N * M);
-    void *xa = malloc(pd_row_bytes(PD_TYPE_Q8_0, K));
+    pd_type at = pd_vec_dot_type(t);
+    void *xa = malloc(pd_row_bytes(at, K));
     double maxmag = 1e-30;
     for (int64_t m = 0; m < M; m++) {
-        assert_int_equal(pd_quantize_row_act(PD_TYPE_Q8_0, x + m * K, xa, K), PD_OK);
-        assert_int_equal(pd_dequantize_row(PD_TYPE_Q8_0, xa, xq, K), PD_OK);
+        assert_int_equal(pd_quantize_row_act(at, x + m * K, xa, K), PD_OK);
+        assert_int_equal(pd_dequantize_row(at, xa, xq, K), PD_OK);
         for (int64_t n = 0; n < N; n++) {
             assert_int_equal(pd_dequantize_row(t, w + n * rb, wf, K), PD_OK);
             double s = 0, mag = 0;
@@ -85,24 +91,25 @@ static void check(pd_type t, int64_t K, int64_t N, int64_t M, int threads, int f
 static void test_rows8_random(void **st) {
     (void)st;
     if (pd_isa_best() < PD_ISA_AVX2) skip();
-    const pd_type ts[] = {PD_TYPE_Q4_0, PD_TYPE_Q8_0};
-    const int64_t Ks[] = {32, 96, 1024}, Ns[] = {8, 16, 37, 64}, Ms[] = {1, 2, 3, 4, 5, 9};
-    for (int ti = 0; ti < 2; ti++)
+    const pd_type ts[] = {PD_TYPE_Q4_0, PD_TYPE_Q8_0, PD_TYPE_Q4_K};
+    const int64_t Ks[3][3] = {{32, 96, 1024}, {32, 96, 1024}, {256, 512, 1280}};
+    const int64_t Ns[] = {8, 16, 37, 64}, Ms[] = {1, 2, 3, 4, 5, 9};
+    for (int ti = 0; ti < 3; ti++)
         for (int ki = 0; ki < 3; ki++)
             for (int ni = 0; ni < 4; ni++)
-                for (int mi = 0; mi < 6; mi++) check(ts[ti], Ks[ki], Ns[ni], Ms[mi], 1 + (mi & 1), FILL_RANDOM, 0);
+                for (int mi = 0; mi < 6; mi++) check(ts[ti], Ks[ti][ki], Ns[ni], Ms[mi], 1 + (mi & 1), FILL_RANDOM, 0);
 }
 
 /* The largest integer sums: every weight at its extreme times activations all at +127 or -127. */
 static void test_rows8_extremes(void **st) {
     (void)st;
     if (pd_isa_best() < PD_ISA_AVX2) skip();
-    const pd_type ts[] = {PD_TYPE_Q4_0, PD_TYPE_Q8_0};
-    for (int ti = 0; ti < 2; ti++)
+    const pd_type ts[] = {PD_TYPE_Q4_0, PD_TYPE_Q8_0, PD_TYPE_Q4_K};
+    for (int ti = 0; ti < 3; ti++)
         for (int fill = FILL_MAX; fill <= FILL_MIN; fill++)
             for (int xs = -1; xs <= 1; xs += 2) {
                 check(ts[ti], 256, 16, 4, 1, fill, xs);
-                check(ts[ti], 64, 24, 3, 2, fill, xs);
+                check(ts[ti], 512, 24, 3, 2, fill, xs);
             }
 }
 
@@ -113,6 +120,8 @@ static void test_rows8_big(void **st) {
     check(PD_TYPE_Q4_0, 2048, 264, 13, 2, FILL_RANDOM, 0);
     check(PD_TYPE_Q8_0, 2048, 264, 13, 2, FILL_RANDOM, 0);
     check(PD_TYPE_Q4_0, 768, 770, 1, 2, FILL_RANDOM, 0);
+    check(PD_TYPE_Q4_K, 2048, 264, 13, 2, FILL_RANDOM, 0);
+    check(PD_TYPE_Q4_K, 1024, 770, 1, 2, FILL_RANDOM, 0);
 }
 
 int main(void) {
