@@ -105,6 +105,23 @@ static cJSON *chunk_choice(const pd_sjob *j, int choice, cJSON **root) {
     return c;
 }
 
+/* The n bytes of a text delta as a C string. A NUL byte (a byte-level tokenizer can sample one)
+ * cannot travel in a cJSON string: it becomes U+FFFD like any other byte that is not text, so the
+ * rest of the delta is not cut off at it. */
+static char *text_dup(const char *t, size_t n) {
+    size_t nul = 0;
+    for (size_t i = 0; i < n; i++) nul += t[i] == 0;
+    char *s = pd_malloc(n + 2 * nul + 1), *o = s;
+    if (!s) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i]) { *o++ = t[i]; continue; }
+        memcpy(o, "\xEF\xBF\xBD", 3);
+        o += 3;
+    }
+    *o = 0;
+    return s;
+}
+
 bool pd_resp_stream_role(pd_sjob *j, int choice) {
     if (j->req.kind == PD_SREQ_COMPLETION) return true;
     cJSON *root, *c = chunk_choice(j, choice, &root);
@@ -120,7 +137,7 @@ bool pd_resp_stream_role(pd_sjob *j, int choice) {
 bool pd_resp_stream_text(pd_sjob *j, int choice, int slot, const char *t, size_t n, cJSON *lp) {
     cJSON *root, *c = chunk_choice(j, choice, &root);
     if (!c) { cJSON_Delete(root); cJSON_Delete(lp); return false; }
-    char *s = pd_strndup(t, n);   /* pd_json_print sanitises the UTF-8 of the whole document */
+    char *s = text_dup(t, n);     /* pd_json_print sanitises the UTF-8 of the whole document */
     const char *key = slot == 0 ? "reasoning_content" : "content";
     if (j->req.kind == PD_SREQ_COMPLETION) {
         cJSON_AddStringToObject(c, "text", slot == 1 && s ? s : "");
