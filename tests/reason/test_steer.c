@@ -536,13 +536,74 @@ static void test_policy(void **st) {
     pd_cvec_free(c);
 }
 
+/* when=reflect on tiny-qwen3 made to think a script with two blank lines: `span` rows are steered
+ * from each one (the blank line's own row, whose output is the next paragraph's first token, then
+ * span - 1 more); nothing in the answer */
+typedef struct { int32_t *ids; int n, i; } script_t;
+static void sc_logits(void *ctx, const pd_seq_state *s, float *logits) {
+    script_t *c = ctx;
+    if (c->i >= c->n) return;
+    for (int v = 0; v < s->n_vocab; v++) if (v != c->ids[c->i]) logits[v] = -INFINITY;
+    c->i++;
+}
+
+static void test_policy_reflect(void **st) {
+    (void)st;
+    PD_NEED_FIXTURES();
+    pd_model *q = pd_model_load(PD_FIXTURES "models/tiny-qwen3.gguf");
+    assert_non_null(q);
+    pd_cvec *c = pd_cvec_new(q->cfg.n_embd, q->cfg.n_layer, "qwen3");
+    fill_random(c->dir, (size_t)q->cfg.n_embd * q->cfg.n_layer, 15, 1.0f);
+    assert_int_equal(pd_cvec_save(c, path_of("q.cv.gguf")), PD_OK);
+    pd_steer *s = pd_steer_attach(q);
+    script_t sc = {0};
+    assert_int_equal(pd_reason_tokens(q->tok, "We add 3 and 4 to get 7.\n\nWait, 3 plus 4 is 7 again.\n\nHmm, yes 7.\n</think>\n\nThe answer is 7 and so on",
+                                      &sc.ids, &sc.n), PD_OK);
+    for (int span = 1; span <= 3; span++) {
+        sc.i = 0;
+        pd_gen_params gp = pd_gen_defaults();
+        gp.n_ctx = 128;
+        gp.kv_type = PD_TYPE_F32;
+        pd_gen *g = pd_gen_new(q, &gp);
+        char spec[256];
+        snprintf(spec, sizeof spec, "steer:file=%s,when=reflect,span=%d", path_of("q.cv.gguf"), span);
+        pd_reason_spec *rs;
+        assert_int_equal(pd_reason_parse(spec, &rs), PD_OK);
+        pd_reason_env env = {.tok = q->tok, .steer = s};
+        pd_policy pols[2] = {{.name = "script", .ctx = &sc, .on_logits = sc_logits}};
+        assert_int_equal(pd_reason_make(rs, &env, &pols[1]), PD_OK);
+        pd_reason_spec_free(rs);
+        pd_policy chain;
+        assert_int_equal(pd_reason_chain(pols, 2, &chain), PD_OK);
+        int32_t *prompt;
+        int np;
+        assert_int_equal(pd_reason_tokens(q->tok, "<|im_start|>user\nWhat is 3+4?<|im_end|>\n<|im_start|>assistant\n<think>\n", &prompt, &np), PD_OK);
+        pd_seq_params p = pd_seq_defaults();
+        p.sampling.temperature = 0;
+        p.max_tokens = sc.n;
+        p.ignore_eog = true;
+        p.policies = &chain;
+        p.n_policies = 1;
+        int id = pd_gen_add(g, prompt, np, &p);
+        assert_int_equal(pd_gen_run(g), PD_OK);
+        /* two blank lines in the thinking, the one after </think> is in the answer */
+        assert_int_equal(pd_steer_rows(s, id), 2 * span);
+        free(prompt);
+        pd_gen_free(g);
+    }
+    free(sc.ids);
+    pd_steer_detach(s);
+    pd_cvec_free(c);
+    pd_model_free(q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),          cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_check_against_model), cmocka_unit_test(test_zero_vector),
         cmocka_unit_test(test_scalar_reference),   cmocka_unit_test(test_current_position),
         cmocka_unit_test(test_batch_per_sequence), cmocka_unit_test(test_mean_diff),
-        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_policy),             cmocka_unit_test(test_policy_reflect),
     };
     return pd_run_tests(tests, setup, teardown);
 }
