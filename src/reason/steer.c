@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CVEC_MAX_LAYERS = 1 << 16 };
+enum { CVEC_MAX_LAYERS = 4096 };   /* far above any model's layer count; bounds what a file can make us allocate */
 
 /* ---------------------------------------------------------------- files */
 
@@ -102,7 +102,10 @@ pd_cvec *pd_cvec_load(const char *path) {
         if (l > top) top = l;
     }
     if (n_embd < 0) { pd_fail(PD_ERR_FORMAT, "%s: no direction.<layer> tensors", path); goto done; }
-    if (n_embd > (1 << 24)) { pd_fail(PD_ERR_FORMAT, "%s: directions of %lld elements", path, (long long)n_embd); goto done; }
+    if (n_embd > (1 << 24) || n_embd * (top + 1) > ((int64_t)1 << 28)) {
+        pd_fail(PD_ERR_FORMAT, "%s: directions of %lld elements up to layer %ld: too large", path, (long long)n_embd, top);
+        goto done;
+    }
     const char *hint = "";
     size_t hl = 0;
     char hbuf[64] = "";
