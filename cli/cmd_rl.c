@@ -43,6 +43,15 @@ static void help(FILE *f) {
             "  --max-tokens N        new tokens per response (default 256)\n"
             "  --temp X --top-p X    sampling (default 1, 1)\n"
             "  --think-budget N      close thinking after N tokens (budget policy; injected tokens carry no loss)\n"
+            "  --answer-budget S     Elastic Reasoning: after the thinking (cut at --think-budget t or closed by\n"
+            "                        the model) the solution gets S tokens of its own; rollout limit t + S\n"
+            "                        (--max-tokens defaults to t + S)\n"
+            "AnytimeReasoner / BRPO (--algo brpo; traces of at most --max-tokens thinking tokens):\n"
+            "  --brpo-budgets S      cut each trace at S budgets j*max/S (default 4)\n"
+            "  --brpo-summaries A    summaries sampled at each cut (default 4)\n"
+            "  --brpo-summary-tokens N   tokens per summary (default 32)\n"
+            "  --brpo-prior P        uniform | linear | base: the budgets' weights (default uniform)\n"
+            "  --brpo-baseline B     brpo | v2only | v1only | none: the thinking baseline (default brpo)\n"
             "adapter (RL through LoRA / PiSSA / SoKA on a frozen base of any stored type):\n"
             "  --adapter M           lora | pissa | soka (default none: the full model); --out is then the\n"
             "                        adapter file (ponder run -m MODEL --adapter FILE), lr default 1e-5\n"
@@ -103,8 +112,8 @@ int pd_cmd_rl(int argc, char **argv) {
         if (!strcmp(argv[i], "--algo")) {
             int a = pd_rl_algo_from_name(argv[i + 1]);
             if (a < 0) {
-                cli_error(V, "--algo: expected grpo, drgrpo, dapo, rloo, nsr, psr, w-reinforce, prerl, nsr-prerl or "
-                             "dsrl or rlp, got '%s'", argv[i + 1]);
+                cli_error(V, "--algo: expected grpo, drgrpo, dapo, rloo, nsr, psr, w-reinforce, prerl, nsr-prerl, "
+                             "dsrl, brpo or rlp, got '%s'", argv[i + 1]);
                 return 2;
             }
             algo = (pd_rl_algo)a;
@@ -112,7 +121,7 @@ int pd_cmd_rl(int argc, char **argv) {
     pd_rl_opts o;
     pd_rl_opts_default(&o, algo);
     cli_run_args ra = {.o = &o.run, .steps_min = 1};
-    bool overlong_given = false, lr_given = false;
+    bool overlong_given = false, lr_given = false, max_given = false;
     const char *adapter_flag = NULL;   /* an adapter setting given (needs --adapter) */
     char *plot_alloc = NULL;
     int rc = 0;
@@ -158,7 +167,7 @@ int pd_cmd_rl(int argc, char **argv) {
             int n; /* the shared -n parser; a rollout needs a positive limit */
             if (!(v = cli_value(V, argc, argv, &i)) || !cli_max_tokens(V, f, v, &n)) rc = 2;
             else if (n <= 0) { cli_error(V, "%s: rollouts need a limit of at least 1 token, got %d", f, n); rc = 2; }
-            else o.rl.max_tokens = n;
+            else { o.rl.max_tokens = n; max_given = true; }
         }
         else if (!strcmp(f, "--temp")) { if (FVAL(0, 100)) rc = 2; else o.rl.temperature = (float)dv; }
         else if (!strcmp(f, "--top-p")) { if (FVAL(1e-6, 1)) rc = 2; else o.rl.top_p = (float)dv; }  /* run's range */
@@ -196,6 +205,22 @@ int pd_cmd_rl(int argc, char **argv) {
         else if (!strcmp(f, "--rlp-ctx")) { if (IVAL(1, 1 << 20)) rc = 2; else o.rl.rlp.ctx = (int)iv; }   /* rlp.h */
         else if (!strcmp(f, "--rlp-tau")) { if (FVAL(0, 0.999999)) rc = 2; else o.rl.rlp.tau = dv; }
         else if (!strcmp(f, "--rlp-after")) { if (!(o.rl.rlp.after = cli_value(V, argc, argv, &i))) rc = 2; }
+        else if (!strcmp(f, "--answer-budget")) {   /* rl_elastic.h */
+            if (IVAL(0, CLI_MAX_TOKENS_MAX)) rc = 2; else o.rl.elastic.answer_budget = (int)iv;
+        }
+        else if (!strcmp(f, "--brpo-budgets")) { if (IVAL(1, PD_BRPO_MAX_S)) rc = 2; else o.rl.brpo.S = (int)iv; }
+        else if (!strcmp(f, "--brpo-summaries")) { if (IVAL(2, 256)) rc = 2; else o.rl.brpo.A = (int)iv; }
+        else if (!strcmp(f, "--brpo-summary-tokens")) { if (IVAL(1, 4096)) rc = 2; else o.rl.brpo.summary_tokens = (int)iv; }
+        else if (!strcmp(f, "--brpo-prior") || !strcmp(f, "--brpo-baseline")) {
+            bool pri = !strcmp(f, "--brpo-prior");
+            int m = -1;
+            if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+            else if ((m = pri ? pd_brpo_prior_from_name(v) : pd_brpo_baseline_from_name(v)) < 0) {
+                cli_error(V, "%s: expected %s, got '%s'", f, pri ? "uniform, linear or base" : "brpo, v2only, v1only or none", v);
+                rc = 2;
+            } else if (pri) o.rl.brpo.prior = (pd_brpo_prior)m;
+            else o.rl.brpo.baseline = (pd_brpo_baseline)m;
+        }
         else if (!strcmp(f, "--switch-step")) { if (IVAL(0, 1 << 30)) rc = 2; else o.rl.shape.switch_step = (int)iv; }
         else if (!strcmp(f, "--psr-weight")) { if (FVAL(0, 100)) rc = 2; else o.rl.shape.psr_weight = dv; }
         else if (!strcmp(f, "--slpo-alpha")) { if (FVAL(0, 100)) rc = 2; else o.rl.shape.slpo_alpha = dv; }
@@ -269,6 +294,16 @@ int pd_cmd_rl(int argc, char **argv) {
         else { snprintf(plot_alloc, l, "%s.rl.svg", o.run.out); o.run.plot_path = plot_alloc; }
     }
     if (rc) { cli_run_args_free(&ra); free(plot_alloc); return rc; }
+    /* Elastic: the rollout limit holds the thinking and the answer budgets unless given (rl_elastic.h) */
+    if (o.rl.elastic.answer_budget >= 0 && o.rl.think_budget >= 1 && !max_given)
+        o.rl.max_tokens = o.rl.think_budget + o.rl.elastic.answer_budget;
+    if (!o.run.resume && (pd_rl_elastic_check(o.rl.think_budget, o.rl.elastic.answer_budget, o.rl.max_tokens) != PD_OK ||
+                          (algo == PD_RL_BRPO && pd_rl_brpo_check(&o.rl.brpo, o.rl.max_tokens) != PD_OK))) {
+        cli_error(V, "%s", pd_last_error());
+        cli_run_args_free(&ra);
+        free(plot_alloc);
+        return 2;
+    }
     if (algo == PD_RL_DAPO && !overlong_given) o.rl.overlong_buffer = o.rl.max_tokens / 4;
     o.run.progress = ra.quiet ? NULL : stderr;
     pd_rl_result res;

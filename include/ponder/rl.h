@@ -31,9 +31,11 @@
 #define PONDER_RL_H
 #include "ponder/adapted.h"
 #include "ponder/error.h"
-#include "ponder/rl_shape.h"
+#include "ponder/rl_brpo.h"
+#include "ponder/rl_elastic.h"
 #include "ponder/rl_memory.h"
 #include "ponder/rlp.h"
+#include "ponder/rl_shape.h"
 #include "ponder/rng.h"
 #include "ponder/train.h"
 #include <stdbool.h>
@@ -43,6 +45,7 @@
 typedef enum {
     PD_RL_GRPO = 0, PD_RL_DRGRPO, PD_RL_DAPO, PD_RL_RLOO,
     PD_RL_NSR, PD_RL_PSR, PD_RL_WREINFORCE, PD_RL_PRERL, PD_RL_NSR_PRERL, PD_RL_DSRL,   /* rl_shape.h (rlshape) */
+    PD_RL_BRPO,                 /* AnytimeReasoner / BRPO (rl_brpo.h): budget tree, per-segment advantages (rltree) */
     PD_RL_RLP,                  /* RLP (rlp.h): thoughts on a text corpus, information-gain reward (rlmem) */
 } pd_rl_algo;
 typedef enum { PD_RL_SEQ_MEAN_TOKEN_MEAN = 0, PD_RL_TOKEN_MEAN, PD_RL_SEQ_SUM_CONST } pd_rl_agg;
@@ -75,6 +78,7 @@ typedef struct {
     const double *logp, *logp_old, *logp_ref;
     const uint8_t *mask;         /* NULL: every token counts */
     double norm_seqs, norm_tokens;
+    const double *adv_tok;       /* per token (flat, BRPO's thinking segments); NULL: adv per sequence */
 } pd_rl_tokens;
 typedef struct {
     double clipped;              /* tokens whose clipped branch was taken and has zero gradient */
@@ -130,9 +134,11 @@ typedef struct {
     bool sampler_old_logp;       /* π_old = the sampler's log-probs (default: the learner's forward
                                     before the first update; see pd_rl_step) */
     pd_optcfg opt;
-    pd_rl_shape_cfg shape;       /* NSR/PreRL/DSRL, SLPO, redundancy penalty (rl_shape.h) */
     pd_rl_mem_cfg mem;           /* Memory-R / Memory-R+ intrinsic rewards (rl_memory.h; off by default) */
     pd_rlp_cfg rlp;              /* RLP settings (rlp.h; algo PD_RL_RLP) */
+    pd_rl_elastic_cfg elastic;   /* Elastic: the answer budget after --think-budget (rl_elastic.h) */
+    pd_rl_brpo_cfg brpo;         /* AnytimeReasoner / BRPO tree (rl_brpo.h; algo PD_RL_BRPO) */
+    pd_rl_shape_cfg shape;       /* NSR/PreRL/DSRL, SLPO, redundancy penalty (rl_shape.h) */
 } pd_rl_cfg;
 /* Defaults for an algorithm (training.md §3.4, engine column): G 8, B 8, temperature 1, top-p 1,
  * max_tokens 256, ε 0.2 (DAPO 0.2/0.28), β 0, μ 1, K 1, lr 1e-6 constant (no warm-up, no decay),
@@ -158,9 +164,10 @@ typedef struct {
     double t_rollout, t_reward, t_learn;          /* seconds */
     double rollout_cpu, learn_cpu;                /* process CPU seconds */
     double logp_maxdiff;                          /* when checked: max |sampler − learner| log-prob */
-    pd_rl_shape_stats shape;                      /* rl_shape.h: phase, signs, SLPO, ERD/IRD, markers */
     double mem_exploit, mem_explore, mem_succ_keys, mem_fail_keys;   /* Memory-R+: mean rewards, memory sizes */
     double rlp_reward, rlp_s_pred, rlp_s_ema, rlp_acc_pred, rlp_acc_ema;   /* RLP: means over the batch */
+    pd_rl_elastic_stats elastic; pd_rl_brpo_stats brpo;                  /* rl_elastic.h, rl_brpo.h */
+    pd_rl_shape_stats shape;                      /* rl_shape.h: phase, signs, SLPO, ERD/IRD, markers */
 } pd_rl_stats;
 
 typedef struct pd_rl pd_rl;
@@ -195,6 +202,12 @@ void pd_rl_last_batch(const pd_rl *r, pd_rl_batch_view *v);
  * output text, n_tokens). */
 typedef double (*pd_rl_reward_fn)(void *ctx, const pd_task_item *it, const char *text, int n_tokens);
 void pd_rl_set_reward(pd_rl *r, pd_rl_reward_fn fn, void *ctx);
+/* For tests: sequence i of the last batch: its sampler log-probs per response token (NaN: injected by
+ * the trainer, no loss) and its per-token advantages (NULL: the sequence's own, v.adv[i]); and the last
+ * BRPO tree (NULL unless algo brpo; its rows' token arrays have moved into the batch: row k of the
+ * tree is sequence k). */
+void pd_rl_last_seq(const pd_rl *r, int i, const float **lp_old, const double **adv_tok);
+const pd_brpo_tree *pd_rl_last_tree(const pd_rl *r);
 
 /* ---- the run (`ponder rl`) ----
  * The shared run settings (pd_run_opts: task or data (a JSONL set), difficulty, steps, seed, threads,

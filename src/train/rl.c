@@ -135,10 +135,13 @@ void pd_rl_cfg_for_algo(pd_rl_cfg *c, pd_rl_algo algo) {
     c->opt.lr = 1e-6f; c->opt.warmup = 0; c->opt.min_lr_frac = 1.0f; c->opt.weight_decay = 0; c->opt.clip = 1.0f;
     c->agg = PD_RL_SEQ_MEAN_TOKEN_MEAN;
     if (algo == PD_RL_DRGRPO) c->agg = PD_RL_SEQ_SUM_CONST;
-    pd_rl_shape_cfg_default(&c->shape);
-    if (pd_rl_shape_algo_name(algo) && algo != PD_RL_DSRL) c->agg = PD_RL_TOKEN_MEAN;   /* §4.1 [P] */
     pd_rl_mem_cfg_default(&c->mem);
     pd_rlp_cfg_default(&c->rlp);
+    pd_rl_shape_cfg_default(&c->shape);
+    c->elastic.answer_budget = -1;   /* rl_elastic.h: off */
+    pd_rl_brpo_defaults(&c->brpo);
+    if (algo == PD_RL_BRPO) c->agg = PD_RL_TOKEN_MEAN;   /* trace and summary tokens in one token mean [P] */
+    if (pd_rl_shape_algo_name(algo) && algo != PD_RL_DSRL) c->agg = PD_RL_TOKEN_MEAN;   /* §4.1 [P] */
     if (algo == PD_RL_RLP) {   /* training.md §9.2 at small scale: T 0.7, short thoughts */
         c->temperature = 0.7f;
         c->max_tokens = 32;
@@ -164,6 +167,7 @@ typedef struct {
     double reward;
     pd_rl_shape_seq sh;         /* rl_shape.h: markers, ERD/IRD, SLPO bonus, dropped by the sign mode */
     int32_t *ltok;              /* the learner's row: tok, or under PreRL [BOS] + response (shape_rows) */
+    double *adv_tok;            /* n − n_prompt per-token advantages (BRPO's thinking segments), or NULL */
     int ln, lnp;                /* its length and tokens before the first response token */
 } rl_seq;
 
@@ -188,6 +192,7 @@ struct pd_rl {
     void *rctx;
     int64_t step;               /* RL steps done (pd_rl_set_step): DSRL's phase */
     pd_rl_sign sign;            /* this step's sign mode and PreRL flag (pd_rl_shape_phase) */
+    pd_brpo_tree tree;          /* BRPO: the last step's tree (rows' arrays moved into seqs) */
     bool prerl;
     /* the step's batch (kept groups) */
     pd_task_item *items;
@@ -202,7 +207,7 @@ struct pd_rl {
 
 static void seq_free(rl_seq *s) {
     if (s->ltok != s->tok) free(s->ltok);
-    free(s->tok); free(s->lp_old); free(s->lp_ref);
+    free(s->tok); free(s->lp_old); free(s->lp_ref); free(s->adv_tok);
     memset(s, 0, sizeof *s);
 }
 
@@ -211,6 +216,7 @@ static void batch_free(pd_rl *r) {
     for (int i = 0; i < r->n_items; i++) pd_task_item_free(&r->items[i]);
     free(r->seqs); free(r->items); free(r->reward); free(r->adv); free(r->resp_len);
     free(r->vtok); free(r->vn); free(r->vnp);
+    pd_brpo_tree_free(&r->tree);
     r->seqs = NULL; r->items = NULL; r->reward = r->adv = NULL; r->resp_len = NULL;
     r->vtok = NULL; r->vn = r->vnp = NULL;
     r->n_seqs = r->n_items = 0;
@@ -286,7 +292,16 @@ static pd_rl *rl_new(pd_tmodel *m, pd_tmodel *ref, pd_adapted *ad, const pd_rl_c
     }
     if (r->ref_view && !(r->ref_kv = pd_kv_new(&r->ref_view->cfg, 1, m->T, PD_TYPE_F32))) goto fail;
     r->n_ctx = m->T;   /* prompt + response must fit the learner's rows */
-    pd_gen_params gp = {.n_seq_max = c->B * c->G + 1, .n_ctx = r->n_ctx, .kv_type = PD_TYPE_F32, .n_batch = 512};
+    if (pd_rl_elastic_check(c->think_budget, c->elastic.answer_budget, c->max_tokens) != PD_OK) goto fail;
+    if (c->algo == PD_RL_BRPO) {   /* rl_brpo.h: its own rollout tree (no dynamic sampling, one process) */
+        if (pd_rl_brpo_check(&c->brpo, c->max_tokens) != PD_OK) goto fail;
+        if (c->dynamic_sampling || pd_dist_on() || c->think_budget >= 0) {
+            pd_fail(PD_ERR_ARG, "rl: --algo brpo cuts its traces itself: no --think-budget, dynamic sampling or mpirun");
+            goto fail;
+        }
+    }
+    int slots = c->algo == PD_RL_BRPO ? pd_brpo_slots(&c->brpo, c->B, c->G) : c->B * c->G + 1;
+    pd_gen_params gp = {.n_seq_max = slots, .n_ctx = r->n_ctx, .kv_type = PD_TYPE_F32, .n_batch = 512};
     if (!(r->gen = pd_gen_new(r->view, &gp))) goto fail;
     r->think_close = pd_tok_find(r->view->tok, "</think>");
     if (c->algo == PD_RL_RLP && !(r->rlp = pd_rlp_new(m, r->view, &c->rlp, src->jsonl))) goto fail;
@@ -392,13 +407,13 @@ static pd_status rollout(pd_rl *r, pd_rng *rng, const pd_task_item *items, int n
             p.sampling.temperature = c->temperature;
             p.sampling.top_p = c->top_p;
             p.sampling.seed = pd_rng_u64(rng);
-            p.max_tokens = c->max_tokens;
+            /* Elastic (rl_elastic.h): thinking budget t, then the answer's own budget s; limit t + s */
+            p.max_tokens = pd_rl_elastic_max_tokens(c->think_budget, c->elastic.answer_budget, c->max_tokens);
             p.logprobs = true;
             pd_policy pol;
             if (c->think_budget >= 0) {
-                pd_budget_params bp = pd_budget_defaults();
-                bp.think_budget = c->think_budget;
-                if ((st = pd_budget_policy(r->view->tok, &bp, &pol)) != PD_OK) break;
+                if ((st = pd_rl_elastic_policy(r->view->tok, c->think_budget, c->elastic.answer_budget, &pol)) != PD_OK)
+                    break;
                 p.policies = &pol;
                 p.n_policies = 1;
             }
@@ -516,13 +531,14 @@ typedef struct {
     int *start, *len;           /* response spans in the flat arrays */
     double *adv, *lp, *lp_old, *lp_ref, *dlp;
     double *lp_raw;             /* the learner's untempered log-probs (what the sampler records) */
+    double *adv_tok;            /* per-token advantages when some sequence has them (BRPO), else NULL */
     uint8_t *mask;
     int64_t total;
 } flat_t;
 
 static void flat_free(flat_t *f) {
     free(f->start); free(f->len); free(f->adv); free(f->lp); free(f->lp_old); free(f->lp_ref); free(f->dlp);
-    free(f->lp_raw); free(f->mask);
+    free(f->lp_raw); free(f->mask); free(f->adv_tok);
 }
 
 /* ---- under mpirun (ponder/dist.h; hooks of helper "mpi", issue 15) ----
@@ -714,7 +730,7 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
         if (old_from_new)   /* on-policy single update: π_old is this very forward (detached) */
             for (int i = 0; i < nr; i++)
                 for (int k = cs[i]; k < cs[i] + cl[i]; k++) if (f->mask[k]) f->lp_old[k] = f->lp[k];
-        pd_rl_tokens tt = {nr, cs, cl, ca, f->lp, f->lp_old, f->lp_ref, f->mask, norm_seqs, norm_tokens};
+        pd_rl_tokens tt = {nr, cs, cl, ca, f->lp, f->lp_old, f->lp_ref, f->mask, norm_seqs, norm_tokens, f->adv_tok};
         *loss += pd_rl_surrogate(&lc, &tt, f->dlp, ls);
         float *dl = m->ga.dlogits;
         memset(dl, 0, sizeof(float) * (size_t)nr * T * V);
@@ -738,6 +754,50 @@ static pd_status learn_pass(pd_rl *r, flat_t *f, const int *idx, int n, bool lea
     }
     free(tk); free(p); free(cs); free(cl); free(ca);
     return dist_pass_end(&dp, f, learn && old_from_new);
+}
+
+/* RLP's rewards (rlp.h): the information gain of each thought, in order (the scorer's cache is
+ * not thread-safe, and each score is a forward that uses every thread already). "Correct" = the
+ * thought-conditioned prediction's argmax is the true token. */
+static pd_status rlp_rewards(pd_rl *r, const pd_task_item *items, rl_seq *rs, int n, double *rw, pd_rl_stats *s) {
+    for (int k = 0; k < n; k++) {
+        double sp, se;
+        bool hp, he;
+        PD_TRY(pd_rlp_score(r->rlp, &items[rs[k].item], rs[k].tok, rs[k].n, &sp, &se, &hp, &he));
+        rw[k] = rs[k].reward = sp - se;
+        rs[k].correct = hp;
+        s->rlp_reward += sp - se; s->rlp_s_pred += sp; s->rlp_s_ema += se; s->rlp_acc_pred += hp; s->rlp_acc_ema += he;
+    }
+    return PD_OK;
+}
+
+/* Memory-R / R+ (rl_memory.h): embed each rollout's question (its prompt) and reasoning (the response
+ * up to the first </think>, an end token dropped) with the frozen copy, let the memories take the
+ * batch, and add the weighted intrinsic rewards to the verifier's. */
+static pd_status mem_rewards(pd_rl *r, rl_seq *rs, int n, double *rw, pd_rl_stats *s) {
+    int D = r->mem_model->cfg.n_embd, G = r->c.G;
+    float *q = pd_malloc(sizeof(float) * (size_t)n * D), *e = pd_malloc(sizeof(float) * (size_t)n * D);
+    uint8_t *ok = pd_malloc((size_t)n);
+    double *ex = pd_malloc(sizeof(double) * (size_t)n), *xp = pd_malloc(sizeof(double) * (size_t)n);
+    pd_status st = q && e && ok && ex && xp ? PD_OK : PD_ERR_NOMEM;
+    for (int k = 0; k < n && st == PD_OK; k++) {
+        const rl_seq *sq = &rs[k];
+        if (k % G) memcpy(q + (size_t)k * D, q + (size_t)(k - k % G) * D, sizeof(float) * (size_t)D);   /* one prompt */
+        else st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok, sq->n_prompt, q + (size_t)k * D);
+        int end = sq->n_prompt;
+        while (end < sq->n && sq->tok[end] != r->think_close && !pd_tok_is_eog(r->view->tok, sq->tok[end])) end++;
+        if (st == PD_OK)
+            st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok + sq->n_prompt, end - sq->n_prompt, e + (size_t)k * D);
+        ok[k] = sq->correct;
+    }
+    if (st == PD_OK) st = pd_rl_mem_batch(r->mem, n, q, e, ok, ex, xp);
+    for (int k = 0; k < n && st == PD_OK; k++) {
+        rw[k] += r->c.mem.w_exploit * ex[k] + r->c.mem.w_explore * xp[k];
+        rs[k].reward = rw[k];
+        s->mem_exploit += ex[k]; s->mem_explore += xp[k];
+    }
+    free(q); free(e); free(ok); free(ex); free(xp);
+    return st;
 }
 
 /* rl_shape.h on a round of n groups: SLPO's bonus on the rewards (then the group advantages again),
@@ -803,55 +863,13 @@ int pd_rl_learner_row(const pd_rl *r, int i, const int32_t **tok, int *n_prompt)
     return r->seqs[i].ln;
 }
 
-/* RLP's rewards (rlp.h): the information gain of each thought, in order (the scorer's cache is
- * not thread-safe, and each score is a forward that uses every thread already). "Correct" = the
- * thought-conditioned prediction's argmax is the true token. */
-static pd_status rlp_rewards(pd_rl *r, const pd_task_item *items, rl_seq *rs, int n, double *rw, pd_rl_stats *s) {
-    for (int k = 0; k < n; k++) {
-        double sp, se;
-        bool hp, he;
-        PD_TRY(pd_rlp_score(r->rlp, &items[rs[k].item], rs[k].tok, rs[k].n, &sp, &se, &hp, &he));
-        rw[k] = rs[k].reward = sp - se;
-        rs[k].correct = hp;
-        s->rlp_reward += sp - se; s->rlp_s_pred += sp; s->rlp_s_ema += se; s->rlp_acc_pred += hp; s->rlp_acc_ema += he;
-    }
-    return PD_OK;
-}
-
-/* Memory-R / R+ (rl_memory.h): embed each rollout's question (its prompt) and reasoning (the response
- * up to the first </think>, an end token dropped) with the frozen copy, let the memories take the
- * batch, and add the weighted intrinsic rewards to the verifier's. */
-static pd_status mem_rewards(pd_rl *r, rl_seq *rs, int n, double *rw, pd_rl_stats *s) {
-    int D = r->mem_model->cfg.n_embd, G = r->c.G;
-    float *q = pd_malloc(sizeof(float) * (size_t)n * D), *e = pd_malloc(sizeof(float) * (size_t)n * D);
-    uint8_t *ok = pd_malloc((size_t)n);
-    double *ex = pd_malloc(sizeof(double) * (size_t)n), *xp = pd_malloc(sizeof(double) * (size_t)n);
-    pd_status st = q && e && ok && ex && xp ? PD_OK : PD_ERR_NOMEM;
-    for (int k = 0; k < n && st == PD_OK; k++) {
-        const rl_seq *sq = &rs[k];
-        if (k % G) memcpy(q + (size_t)k * D, q + (size_t)(k - k % G) * D, sizeof(float) * (size_t)D);   /* one prompt */
-        else st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok, sq->n_prompt, q + (size_t)k * D);
-        int end = sq->n_prompt;
-        while (end < sq->n && sq->tok[end] != r->think_close && !pd_tok_is_eog(r->view->tok, sq->tok[end])) end++;
-        if (st == PD_OK)
-            st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok + sq->n_prompt, end - sq->n_prompt, e + (size_t)k * D);
-        ok[k] = sq->correct;
-    }
-    if (st == PD_OK) st = pd_rl_mem_batch(r->mem, n, q, e, ok, ex, xp);
-    for (int k = 0; k < n && st == PD_OK; k++) {
-        rw[k] += r->c.mem.w_exploit * ex[k] + r->c.mem.w_explore * xp[k];
-        rs[k].reward = rw[k];
-        s->mem_exploit += ex[k]; s->mem_explore += xp[k];
-    }
-    free(q); free(e); free(ok); free(ex); free(xp);
-    return st;
-}
-
 /* Rounds of B prompts: draw, roll out, reward, advantages; the kept groups (all of the first B, or
  * with dynamic sampling the first B non-degenerate ones over at most max_draws rounds) move into
  * r's batch. */
+static pd_status brpo_collect(pd_rl *r, pd_rng *rng, pd_rl_stats *s);
 static pd_status collect(pd_rl *r, pd_rng *rng, pd_rl_stats *s) {
     const pd_rl_cfg *c = &r->c;
+    if (c->algo == PD_RL_BRPO) return brpo_collect(r, rng, s);   /* rl_brpo.h: the budget tree */
     int G = c->G;
     r->items = pd_calloc((size_t)c->B, sizeof *r->items);
     r->seqs = pd_calloc((size_t)c->B * G, sizeof *r->seqs);
@@ -925,6 +943,102 @@ static pd_status collect(pd_rl *r, pd_rng *rng, pd_rl_stats *s) {
     return st;
 }
 
+/* BRPO's round (rl_brpo.h): B prompts, their trees grown on the generator (traces decoded together,
+ * each cut joined on its trace's KV and forked into its summaries), the summaries judged (reward_of
+ * on the summary, counted only when exactly one "</think>" occurs after the prompt), the segment and
+ * summary advantages. Every row of the trees becomes a sequence of the batch: trace rows carry
+ * per-token advantages, summary rows train only the summary (the kept thinking and the inserted
+ * closer are their prompt). No dynamic sampling: the B groups are kept as drawn. */
+static pd_status brpo_collect(pd_rl *r, pd_rng *rng, pd_rl_stats *s) {
+    const pd_rl_cfg *c = &r->c;
+    int B = c->B, G = c->G, S = c->brpo.S, nt = B * G;
+    r->items = pd_calloc((size_t)B, sizeof *r->items);
+    int32_t **pr = pd_calloc((size_t)B, sizeof *pr);
+    int *pn = pd_calloc((size_t)B, sizeof *pn);
+    pd_status st = r->items && pr && pn ? PD_OK : PD_ERR_NOMEM;
+    for (int i = 0; i < B && st == PD_OK; i++) {
+        if ((st = draw_item(r, rng, &r->items[i])) != PD_OK) break;
+        r->n_items++;
+        st = pd_tex_prompt(pd_tmodel_chat(r->m), r->items[i].prompt, &pr[i], &pn[i]);
+        if (st == PD_OK && pn[i] + 1 >= r->n_ctx)
+            st = pd_fail(PD_ERR_RANGE, "rl: prompt of item '%s' has %d tokens; sequences hold %d", r->items[i].id, pn[i],
+                         r->n_ctx);
+    }
+    double t0 = pd_time_now();
+    pd_sampler_params sp = pd_seq_defaults().sampling;
+    sp.temperature = c->temperature;
+    sp.top_p = c->top_p;
+    if (st == PD_OK)
+        st = pd_brpo_grow(r->gen, r->view->tok, r->think_close, B, (const int32_t *const *)pr, pn, &c->brpo, G,
+                          c->max_tokens, &sp, rng, &r->tree);
+    s->t_rollout += pd_time_now() - t0;
+    for (int i = 0; pr && i < B; i++) free(pr[i]);
+    free(pr); free(pn);
+    if (st != PD_OK) return st;
+    pd_brpo_tree *t = &r->tree;
+    int N = t->n_rows;
+    double *seg = pd_malloc(sizeof(double) * (size_t)nt * S);
+    r->seqs = pd_calloc((size_t)N, sizeof *r->seqs);
+    r->reward = pd_calloc((size_t)N, sizeof(double)); r->adv = pd_calloc((size_t)N, sizeof(double));
+    r->resp_len = pd_malloc(sizeof(int) * (size_t)N);
+    if (!seg || !r->seqs || !r->reward || !r->adv || !r->resp_len) { free(seg); return PD_ERR_NOMEM; }
+    for (int k = 0; k < N; k++) {   /* the rows' arrays move into the batch */
+        pd_brpo_row *w = &t->rows[k];
+        rl_seq *q = &r->seqs[k];
+        q->item = w->prompt; q->tok = w->tok; q->n = w->n; q->n_prompt = w->n_prompt; q->lp_old = w->lp;
+        q->n_think = w->n_think; q->n_answer = w->n_answer; q->truncated = w->truncated;
+        w->tok = NULL; w->lp = NULL;
+        r->resp_len[k] = q->n - q->n_prompt;
+    }
+    r->n_seqs = N;
+    double tw = pd_time_now();
+#pragma omp parallel for schedule(dynamic)
+    for (int k = nt; k < N; k++) {
+        rl_seq *q = &r->seqs[k];
+        int closers = 0;
+        for (int i = r->seqs[t->rows[k].prompt * G + t->rows[k].trace].n_prompt; i < q->n; i++)
+            closers += q->tok[i] == r->think_close;
+        double rw = reward_of(r, &r->items[q->item], q);
+        if (closers != 1) { rw = 0; q->correct = false; }
+        r->reward[k] = q->reward = rw;
+    }
+    st = pd_brpo_tree_advantages(t, c->brpo.baseline, r->reward, r->adv, seg);
+    for (int k = 0; k < nt && st == PD_OK; k++) {
+        rl_seq *q = &r->seqs[k];
+        q->reward = r->reward[k];   /* Rt_{g,0}: the prior-weighted score of the trace's cuts */
+        if (!(q->adv_tok = pd_malloc(sizeof(double) * (size_t)(r->resp_len[k] > 0 ? r->resp_len[k] : 1)))) st = PD_ERR_NOMEM;
+        else pd_brpo_token_adv(t, k, seg, q->adv_tok);
+    }
+    if (st == PD_OK) pd_brpo_stats(t, r->reward, seg, &s->brpo);
+    free(seg);
+    s->t_reward += pd_time_now() - tw;
+    s->groups_drawn = s->groups_kept = B;
+    return st;
+}
+
+/* Elastic's figures (rl_elastic.h) over the kept batch when a thinking budget cuts the rollouts; BRPO's
+ * accuracy is the last budget's (full thinking) and its reward the prior-weighted anytime score */
+static void tree_stats(const pd_rl *r, pd_rl_stats *s) {
+    if (r->c.algo == PD_RL_BRPO) {
+        s->accuracy = s->brpo.acc[s->brpo.S > 0 ? s->brpo.S - 1 : 0];
+        s->reward_mean = s->brpo.anytime;
+        return;
+    }
+    if (r->c.think_budget < 0) return;
+    pd_rl_elastic_acc a = {0};
+    for (int i = 0; i < r->n_seqs; i++) {
+        const rl_seq *q = &r->seqs[i];
+        pd_rl_elastic_add(&a, q->lp_old, q->n - q->n_prompt, q->n_answer, q->correct);
+    }
+    pd_rl_elastic_stats_end(&a, &s->elastic);
+}
+
+void pd_rl_last_seq(const pd_rl *r, int i, const float **lp_old, const double **adv_tok) {
+    *lp_old = r->seqs[i].lp_old;
+    *adv_tok = r->seqs[i].adv_tok;
+}
+const pd_brpo_tree *pd_rl_last_tree(const pd_rl *r) { return r->c.algo == PD_RL_BRPO && r->tree.n_rows ? &r->tree : NULL; }
+
 /* reward, accuracy and length statistics of the kept batch */
 static void batch_stats(const pd_rl *r, pd_rl_stats *s) {
     int N = r->n_seqs;
@@ -966,11 +1080,15 @@ static pd_status flat_build(const pd_rl *r, flat_t *f) {
     if (!f->start || !f->len || !f->adv || !f->lp || !f->lp_old || !f->dlp || !f->mask || !f->lp_raw ||
         (r->ref_view && !f->lp_ref))
         return PD_ERR_NOMEM;
+    bool per_tok = false;   /* BRPO: per-token advantages for every sequence of the batch */
+    for (int i = 0; i < N; i++) per_tok = per_tok || r->seqs[i].adv_tok;
+    if (per_tok && !(f->adv_tok = pd_malloc(sizeof(double) * nt))) return PD_ERR_NOMEM;
     for (int i = 0; i < N; i++) {
         const rl_seq *q = &r->seqs[i];
         f->adv[i] = r->adv[i];
         for (int k = 0; k < f->len[i]; k++) {
             int fk = f->start[i] + k;
+            if (f->adv_tok) f->adv_tok[fk] = q->adv_tok ? q->adv_tok[k] : r->adv[i];
             f->lp_old[fk] = q->lp_old[k];
             f->mask[fk] = isfinite(q->lp_old[k]) && !(r->c.overlong_filter && q->truncated) && !q->sh.no_loss;
             if (f->lp_ref) f->lp_ref[fk] = q->lp_ref[k];
@@ -1091,6 +1209,7 @@ pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, 
     }
     batch_stats(r, s);
     shape_stats(r, s);
+    tree_stats(r, s);
     s->lr = pd_lr_at(&r->c.opt, *opt_step);
     s->logp_maxdiff = NAN;
     s->t_rollout = pd_time_now() - w0 - s->t_reward;   /* drawing + generating + reference */

@@ -13,6 +13,7 @@ static const char *const agg_names[] = {"seq-mean-token-mean", "token-mean", "se
 const char *pd_rl_algo_name(pd_rl_algo a) {
     if (pd_rl_shape_algo_name(a)) return pd_rl_shape_algo_name(a);   /* nsr, psr, …, dsrl (rl_shape.c) */
     if (a == PD_RL_RLP) return "rlp";   /* rlp.c */
+    if (a == PD_RL_BRPO) return "brpo";   /* rl_brpo.c */
     return (unsigned)a < 4 ? algo_names[a] : "?";
 }
 const char *pd_rl_agg_name(pd_rl_agg a) { return (unsigned)a < 3 ? agg_names[a] : "?"; }
@@ -20,6 +21,7 @@ int pd_rl_algo_from_name(const char *s) {
     for (int i = 0; i < 4; i++) if (!strcmp(s, algo_names[i])) return i;
     if (!strcmp(s, "dr-grpo") || !strcmp(s, "dr_grpo")) return PD_RL_DRGRPO;
     if (!strcmp(s, "rlp")) return PD_RL_RLP;
+    if (!strcmp(s, "brpo")) return PD_RL_BRPO;
     if (pd_rl_shape_algo_from_name(s) >= 0) return pd_rl_shape_algo_from_name(s);
     return -1;
 }
@@ -79,9 +81,9 @@ double pd_rl_surrogate(const pd_rl_loss_cfg *c, const pd_rl_tokens *t, double *d
         if (c->agg == PD_RL_TOKEN_MEAN) w = t->norm_tokens > 0 ? 1.0 / t->norm_tokens : 0;
         else if (c->agg == PD_RL_SEQ_SUM_CONST) w = 1.0 / (c->l_norm * t->norm_seqs);
         else w = cnt > 0 ? 1.0 / ((double)cnt * t->norm_seqs) : 0;
-        double A = t->adv[i];
         for (int k = s0; k < s0 + n; k++) {
             if (t->mask && !t->mask[k]) { if (dlogp) dlogp[k] = 0; continue; }
+            double A = t->adv_tok ? t->adv_tok[k] : t->adv[i];
             double l = t->logp[k] - t->logp_old[k], rho = exp(l);
             double unc = rho * A, rc = rho < lo ? lo : rho > hi ? hi : rho, cl = rc * A;
             double s, ds;   /* surrogate and its derivative in logp */

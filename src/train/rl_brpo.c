@@ -182,8 +182,10 @@ static pd_status grow_traces(pd_gen *g, int32_t close, int n, const int32_t *con
     return st;
 }
 
-/* the cut nodes of every trace (rows 0..n·G−1 hold the traces), deduplicated per trace */
-static pd_status plan_nodes(const pd_tokenizer *tok, int32_t close, pd_brpo_tree *t) {
+/* the cut nodes of every trace (rows 0..n·G−1 hold the traces), deduplicated per trace; a cut whose
+ * prompt (prompt + kept thinking + closer, n_closer tokens at most) would leave no room for one summary
+ * token in the n_ctx positions keeps less thinking (a trace that ran into the context) */
+static pd_status plan_nodes(const pd_tokenizer *tok, int32_t close, int n_ctx, int n_closer, pd_brpo_tree *t) {
     int nt = t->n_prompts * t->G, S = t->S;
     t->nodes = pd_calloc((size_t)nt * S, sizeof *t->nodes);
     t->node_of = pd_malloc(sizeof(int) * (size_t)nt * S);
@@ -195,7 +197,10 @@ static pd_status plan_nodes(const pd_tokenizer *tok, int32_t close, pd_brpo_tree
         bool closed = m > 0 && last == close, eog = m > 0 && !closed && pd_tok_is_eog(tok, last);
         for (int j = 0; j < S; j++) {
             bool ins;
-            int keep = pd_brpo_cut(m, closed, eog, t->budget[j], &ins);
+            int keep = pd_brpo_cut(m, closed, eog, t->budget[j], &ins), room = n_ctx - 1 - w->n_prompt - n_closer;
+            if (room < 0) return pd_fail(PD_ERR_RANGE, "rl brpo: a prompt of %d tokens leaves no room for a cut in %d "
+                                                       "positions", w->n_prompt, n_ctx);
+            if (keep > room) { keep = room; ins = true; }
             pd_brpo_node *prev = j ? &t->nodes[t->node_of[r * S + j - 1]] : NULL;
             if (prev && prev->keep == keep && (prev->n_insert > 0) == ins) {
                 t->node_of[r * S + j] = t->node_of[r * S + j - 1];
@@ -237,7 +242,7 @@ pd_status pd_brpo_grow(pd_gen *g, const pd_tokenizer *tok, int32_t close, int n,
         w->prompt = i / G; w->trace = i % G; w->node = -1;
         st = row_from(pd_gen_get_result(g, ids[i]), w);
     }
-    if (st == PD_OK) st = plan_nodes(tok, close, t);
+    if (st == PD_OK) st = plan_nodes(tok, close, pd_gen_n_ctx(g), (int)(n_nl > n_bare ? n_nl : n_bare), t);
     /* each node: the prompt, the kept trace and the closer join on the trace's KV; prefill; fork A */
     int n_sum = 0, cap = 0;
     for (int k = 0; k < t->n_nodes; k++) {

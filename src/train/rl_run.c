@@ -60,6 +60,9 @@ static char *config_json(const pd_rl_opts *o, int64_t opt_step) {
     N("switch_step", c->shape.switch_step); N("psr_weight", c->shape.psr_weight);   /* rl_shape.h */
     N("length_reward", c->shape.length_reward); N("slpo_alpha", c->shape.slpo_alpha);
     N("redundancy", c->shape.redundancy); N("redundancy_mode", c->shape.redundancy_mode);
+    N("answer_budget", c->elastic.answer_budget); N("brpo_budgets", c->brpo.S); N("brpo_summaries", c->brpo.A);
+    N("brpo_summary_tokens", c->brpo.summary_tokens); N("brpo_prior", c->brpo.prior);   /* rl_elastic/brpo.h */
+    N("brpo_baseline", c->brpo.baseline);
     /* the held-out evaluation's settings: a resumed run keeps evaluating unless told otherwise */
     N("eval_every", o->run.eval_every); N("eval_n", o->run.eval_n); N("max_new", o->run.max_new);
     N("mem_mode", c->mem.mode); N("mem_k", c->mem.k); N("mem_window", c->mem.window);   /* rl_memory.h */
@@ -112,6 +115,9 @@ static pd_status restore_config(pd_rl_opts *o, const char *js, const char *path,
     if (c->shape.length_reward != PD_RL_LEN_SLPO) c->shape.length_reward = PD_RL_LEN_NONE;
     if (c->shape.redundancy_mode < PD_RL_RED_DUAL || c->shape.redundancy_mode > PD_RL_RED_INTERNAL)
         c->shape.redundancy_mode = PD_RL_RED_DUAL;
+    N("answer_budget", c->elastic.answer_budget, int); N("brpo_budgets", c->brpo.S, int);   /* checked in pd_rl_new */
+    N("brpo_summaries", c->brpo.A, int); N("brpo_summary_tokens", c->brpo.summary_tokens, int);
+    N("brpo_prior", c->brpo.prior, int); N("brpo_baseline", c->brpo.baseline, int);
     if (o->run.eval_n <= 0) {   /* no --eval-n on the resume's command line: the checkpoint's */
         N("eval_every", o->run.eval_every, int); N("eval_n", o->run.eval_n, int); N("max_new", o->run.max_new, int);
         if (o->run.eval_n < 0 || o->run.eval_n > 1000000) o->run.eval_n = 0;
@@ -217,6 +223,7 @@ static pd_status fit_capacity(const char *path, pd_rl_opts *o, bool frozen, int 
     if (!probe) return PD_ERR_FORMAT;
     const pd_tcfg *c = pd_tmodel_cfg(probe);
     int64_t t = (int64_t)o->rl.max_tokens + 512, V = c->n_vocab;
+    if (o->rl.algo == PD_RL_BRPO) t += o->rl.brpo.summary_tokens + 8;   /* a summary row: trace + closer + summary */
     if (t > c->n_ctx) t = c->n_ctx;
     int rows = o->run.B > 0 ? o->run.B : 1;
     while (rows > 1 && (int64_t)rows * t * V > (32 << 20)) rows /= 2;
@@ -378,6 +385,7 @@ static void log_step(FILE *log, int64_t step, const pd_rl_stats *s, double tr, d
     json_num(log, "rollout_tok_s", tr); json_num(log, "learner_tok_s", tl);
     json_num(log, "t_rollout", s->t_rollout); json_num(log, "t_reward", s->t_reward);
     json_num(log, "t_learn", s->t_learn);
+    pd_rl_shape_log(log, &s->shape);
     if (s->mem_succ_keys + s->mem_fail_keys > 0) {   /* Memory-R / R+ on (rl_memory.h) */
         json_num(log, "mem_exploit", s->mem_exploit); json_num(log, "mem_explore", s->mem_explore);
         json_num(log, "mem_succ_keys", s->mem_succ_keys); json_num(log, "mem_fail_keys", s->mem_fail_keys);
@@ -387,7 +395,7 @@ static void log_step(FILE *log, int64_t step, const pd_rl_stats *s, double tr, d
         json_num(log, "rlp_s_ema", s->rlp_s_ema); json_num(log, "rlp_acc_pred", s->rlp_acc_pred);
         json_num(log, "rlp_acc_ema", s->rlp_acc_ema);
     }
-    pd_rl_shape_log(log, &s->shape);
+    pd_rl_elastic_log(log, &s->elastic); pd_rl_brpo_log(log, &s->brpo);   /* rl_elastic.h, rl_brpo.h */
     fprintf(log, "}\n");
 }
 

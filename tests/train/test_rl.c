@@ -54,7 +54,7 @@ static void fd_case(pd_rl_agg agg, bool clip_active, double beta) {
         mask[k] = k != 3;   /* one injected token */
     }
     pd_rl_loss_cfg c = {agg, 0.2, 0.28, beta, 16.0};
-    pd_rl_tokens t = {NS, start, len, adv, lp, lo, beta > 0 ? lr : NULL, mask, NS, NT - 1};
+    pd_rl_tokens t = {NS, start, len, adv, lp, lo, beta > 0 ? lr : NULL, mask, NS, NT - 1, NULL};
     pd_rl_lstats s = {0};
     pd_rl_surrogate(&c, &t, d, &s);
     if (clip_active) assert_true(s.clipped > 0);
@@ -102,7 +102,7 @@ static void test_aggregation_values(void **st) {
     (void)st;
     int start[2] = {0, 2}, len[2] = {2, 4};
     double adv[2] = {1, 1}, z[6] = {0};
-    pd_rl_tokens t = {2, start, len, adv, z, z, NULL, NULL, 2, 6};
+    pd_rl_tokens t = {2, start, len, adv, z, z, NULL, NULL, 2, 6, NULL};
     pd_rl_loss_cfg c = {PD_RL_SEQ_MEAN_TOKEN_MEAN, 0.2, 0.2, 0, 10};
     assert_true(fabs(pd_rl_surrogate(&c, &t, NULL, NULL) + 1.0) < 1e-12);     /* mean of per-seq means */
     c.agg = PD_RL_TOKEN_MEAN;
