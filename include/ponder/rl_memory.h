@@ -11,9 +11,14 @@
  *             (L2) of the SUCCESS memory; 0 when that memory is empty;
  *   explore = a_t · norm(1 − max cos(e, v)) over the values v under the k nearest keys of the FAILURE
  *             memory; 0 until the failure memory holds explore_after keys; a_t starts at 1 and is
- *             multiplied by `anneal` after every batch.
+ *             multiplied by `anneal` after every rollout that got a normalised exploration value.
  * norm() is a min-max normaliser over the last `window` raw values of that reward (the new value
- * included): (x − min)/(max − min), and 0.5 when max = min (a window of one value, or all equal).
+ * included): (x − min)/(max − min). When max = min (a window of one value, or all equal) the
+ * reference code's fallbacks: exploit gets 1 − the raw distance, explore gets 0 (and a_t stays).
+ * (Memory-R's repo, rewards/ir_knn_st.py and run_countdown.py, read for these facts.) A consequence
+ * worth knowing: every rollout is in its memory when scored, so a wrong rollout's own value gives
+ * it max cos 1 — exploration pays only rollouts that are not in the failure memory (the right ones)
+ * for being unlike past failures; with no right rollout at all, every intrinsic reward is 0.
  * Memory-R uses exploit only; Memory-R+ both. The reward is w_exploit·exploit + w_explore·explore.
  *
  * Embedding (pd_rl_mem_embed): the paper uses a frozen sentence encoder (all-MiniLM-L6-v2, 384-d,
@@ -62,8 +67,9 @@ typedef struct {
 } pd_minmax;
 pd_status pd_minmax_init(pd_minmax *w, int cap);
 void pd_minmax_free(pd_minmax *w);
-/* push x (the oldest value leaves a full window) and return x normalised over the window */
-double pd_minmax_push(pd_minmax *w, double x);
+/* push x (the oldest value leaves a full window) and return x normalised over the window; when the
+ * window is flat (max = min) *flat is set and x itself is returned */
+double pd_minmax_push(pd_minmax *w, double x, bool *flat);
 
 /* ---- the two memories and the rewards ---- */
 typedef struct pd_rl_mem pd_rl_mem;

@@ -147,13 +147,14 @@ pd_status pd_minmax_init(pd_minmax *w, int cap) {
 
 void pd_minmax_free(pd_minmax *w) { free(w->v); memset(w, 0, sizeof *w); }
 
-double pd_minmax_push(pd_minmax *w, double x) {
+double pd_minmax_push(pd_minmax *w, double x, bool *flat) {
     w->v[w->head] = x;
     w->head = (w->head + 1) % w->cap;
     if (w->n < w->cap) w->n++;
     double lo = x, hi = x;
     for (int i = 0; i < w->n; i++) { if (w->v[i] < lo) lo = w->v[i]; if (w->v[i] > hi) hi = w->v[i]; }
-    return hi > lo ? (x - lo) / (hi - lo) : 0.5;
+    *flat = !(hi > lo);
+    return hi > lo ? (x - lo) / (hi - lo) : x;
 }
 
 /* ---- the two memories ---- */
@@ -239,13 +240,18 @@ pd_status pd_rl_mem_batch(pd_rl_mem *m, int n, const float *q, const float *e, c
     bool explore_on = m->c.mode == PD_RL_MEM_RPLUS && pd_kmem_n_keys(m->fail) >= m->c.explore_after;
     for (int i = 0; i < n; i++) {
         exploit[i] = explore[i] = 0;
+        bool flat;
         double nm = novelty_mean(m, q + i * D, e + i * D);
-        exploit[i] = nm < 0 ? 0 : 1 - pd_minmax_push(&m->w_exploit, nm);   /* nothing retrieved: novelty 1 */
+        /* nothing retrieved: novelty 1 (reward 0); a flat window: the raw novelty */
+        exploit[i] = nm < 0 ? 0 : 1 - pd_minmax_push(&m->w_exploit, nm, &flat);
         if (!explore_on) continue;
         double nx = novelty_max(m, q + i * D, e + i * D);
-        explore[i] = nx < 0 ? 0 : m->a_t * pd_minmax_push(&m->w_explore, nx);
+        if (nx < 0) continue;                          /* nothing retrieved: 0 */
+        double v = pd_minmax_push(&m->w_explore, nx, &flat);
+        if (flat) continue;                            /* a flat window: 0, and a_t stays */
+        explore[i] = m->a_t * v;
+        m->a_t *= m->c.anneal;                         /* per scored rollout */
     }
-    m->a_t *= m->c.anneal;
     return PD_OK;
 }
 

@@ -24,12 +24,13 @@ static void test_normaliser(void **st) {
     (void)st;
     pd_minmax w;
     assert_int_equal(pd_minmax_init(&w, 3), PD_OK);
-    assert_true(pd_minmax_push(&w, 2) == 0.5);   /* one value: min = max → 0.5 */
-    assert_true(pd_minmax_push(&w, 2) == 0.5);   /* all equal → 0.5 */
-    assert_true(pd_minmax_push(&w, 4) == 1.0);   /* {2,2,4} */
-    assert_true(pd_minmax_push(&w, 3) == 0.5);   /* {2,4,3}: (3−2)/2 */
-    assert_true(pd_minmax_push(&w, 6) == 1.0);   /* {4,3,6}: the first 2 left */
-    assert_true(fabs(pd_minmax_push(&w, 4) - 1.0 / 3) < 1e-15);   /* {3,6,4}: the 2 left too; (4−3)/3 */
+    bool flat;
+    assert_true(pd_minmax_push(&w, 2, &flat) == 2 && flat);    /* one value: min = max → the value itself */
+    assert_true(pd_minmax_push(&w, 2, &flat) == 2 && flat);    /* all equal: the same */
+    assert_true(pd_minmax_push(&w, 4, &flat) == 1.0 && !flat); /* {2,2,4} */
+    assert_true(pd_minmax_push(&w, 3, &flat) == 0.5);          /* {2,4,3}: (3−2)/2 */
+    assert_true(pd_minmax_push(&w, 6, &flat) == 1.0);          /* {4,3,6}: the first 2 left */
+    assert_true(fabs(pd_minmax_push(&w, 4, &flat) - 1.0 / 3) < 1e-15);   /* {3,6,4}: the 2 left too; (4−3)/3 */
     pd_minmax_free(&w);
 }
 
@@ -69,30 +70,32 @@ static void test_rewards_by_hand(void **st) {
     assert_non_null(m);
     /* batch 1, one question q = (1,0): e0 = (1,0) right, e1 = (0,1) right, e2 = (0.6,0.8) wrong.
      * After insertion: success[q] = {e0, e1} (centroid (0.5,0.5)), failure[q] = {e2}.
-     * exploit raw: |e0−c| = |e1−c| = √0.5, |e2−c| = √0.1; window pushes: 0.5 (one value), 0.5 (equal),
-     *   (√0.1 − √0.1)/(√0.5 − √0.1) = 0 → exploit = 0.5, 0.5, 1.
-     * explore raw: 1 − cos(e, e2) = 0.4, 0.2, 0 → pushes 0.5, 0, 0 → explore = 0.5, 0, 0 (a_t = 1). */
+     * exploit raw: |e0−c| = |e1−c| = √0.5, |e2−c| = √0.1; the window is flat for the first two (the
+     *   raw value: 1 − √0.5 = 0.29289), then (√0.1 − √0.1)/(√0.5 − √0.1) = 0 → exploit = 0.29289 twice, 1.
+     * explore raw: 1 − cos(e, e2) = 0.4 (e0), 0.2 (e1), 0 (e2, its own value): flat → 0 (a_t stays 1);
+     *   {0.4, 0.2} → 0 → 1·0, a_t 0.5; {0.4, 0.2, 0} → 0 → 0.5·0, a_t 0.25 → explore = 0, 0, 0. */
     float q[6] = {1, 0, 1, 0, 1, 0}, e[6] = {1, 0, 0, 1, 0.6f, 0.8f};
     uint8_t ok[3] = {1, 1, 0};
     double ex[3], xp[3];
     assert_int_equal(pd_rl_mem_batch(m, 3, q, e, ok, ex, xp), PD_OK);
-    const double ex1[3] = {0.5, 0.5, 1}, xp1[3] = {0.5, 0, 0};
+    const double ex1[3] = {1 - sqrt(0.5), 1 - sqrt(0.5), 1}, xp1[3] = {0, 0, 0};
     for (int i = 0; i < 3; i++) {
         assert_true(fabs(ex[i] - ex1[i]) < 1e-6);
         assert_true(fabs(xp[i] - xp1[i]) < 1e-6);
     }
-    assert_true(pd_rl_mem_anneal_now(m) == 0.5);
+    assert_true(pd_rl_mem_anneal_now(m) == 0.25);
     assert_int_equal(pd_rl_mem_keys(m, true), 1);
     assert_int_equal(pd_rl_mem_keys(m, false), 1);
     /* batch 2, question q2 = (0,1), e = (0,1) right. success gets key q2 = {(0,1)}: the nearest
      * success key is q2 itself, centroid (0,1), raw 0; window {√.5, √.5, √.1, 0} → 0 → exploit 1.
      * The nearest failure key is q (the only one): 1 − cos((0,1), (0.6,0.8)) = 0.2; window
-     * {0.4, 0.2, 0, 0.2} → 0.2/0.4 = 0.5; a_t = 0.5 → explore 0.25. */
+     * {0.4, 0.2, 0, 0.2} → 0.2/0.4 = 0.5; a_t = 0.25 → explore 0.125, then a_t 0.125. */
     float q2[2] = {0, 1}, e2[2] = {0, 1};
     uint8_t ok2[1] = {1};
     assert_int_equal(pd_rl_mem_batch(m, 1, q2, e2, ok2, ex, xp), PD_OK);
     assert_true(fabs(ex[0] - 1.0) < 1e-6);
-    assert_true(fabs(xp[0] - 0.25) < 1e-6);
+    assert_true(fabs(xp[0] - 0.125) < 1e-6);
+    assert_true(pd_rl_mem_anneal_now(m) == 0.125);
     assert_int_equal(pd_rl_mem_keys(m, true), 2);
     pd_rl_mem_free(m);
 
@@ -178,7 +181,7 @@ static void test_embed_and_engine(void **st) {
         assert_true(s.mem_succ_keys + s.mem_fail_keys >= 1);
         /* mean total reward = mean verifier (= accuracy with this 0/1 reward) + mean exploit + explore */
         assert_true(fabs(s.reward_mean - (s.accuracy + s.mem_exploit + s.mem_explore)) < 1e-9);
-        assert_true(s.mem_exploit >= 0 && s.mem_exploit <= 1 && s.mem_explore >= 0 && s.mem_explore <= 1);
+        assert_true(s.mem_exploit >= -1 && s.mem_exploit <= 1 && s.mem_explore >= 0 && s.mem_explore <= 1);   /* unit vectors: distance <= 2 */
     }
     pd_rl_free(r);
     pd_tmodel_free(m);
