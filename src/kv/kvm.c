@@ -288,12 +288,13 @@ static kv_seqst *seqst_copy(pd_kvm *m, const kv_seqst *src, int seq) {
         kv_head *h = &ss->h[i];
         if (!head_grow(h, o->n + 1)) { seqst_free(m, ss); return NULL; }
         size_t n = (size_t)o->n;
+        h->cur_q = o->cur_q;
+        h->rkv_open = o->rkv_open;
+        if (!n) continue;   /* a source that has not seen this head yet (no arrays) */
         memcpy(h->pos, o->pos, n * sizeof *h->pos); memcpy(h->ts, o->ts, n * sizeof *h->ts);
         memcpy(h->mri, o->mri, n * sizeof *h->mri); memcpy(h->acc, o->acc, n * sizeof *h->acc);
         memcpy(h->cur, o->cur, n * sizeof *h->cur); memcpy(h->win, o->win, n * sizeof *h->win);
         h->n = o->n;
-        h->cur_q = o->cur_q;
-        h->rkv_open = o->rkv_open;
     }
     return ss;
 }
