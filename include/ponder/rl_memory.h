@@ -25,8 +25,10 @@
  * unit vectors). Ponder has none; it uses a frozen copy of the starting policy instead: the mean of
  * its last layer's hidden states (the residual stream before the final norm) over the text's tokens,
  * scaled to unit length — also a frozen model's score, and the same geometry (unit vectors, so L2 and
- * cosine agree in order). The reasoning is the response up to the first "</think>" (all of it when
- * thinking is never closed); the question is the prompt's tokens. */
+ * cosine agree in order). The value embedded is the whole response (an end token dropped), as
+ * Memory-R's countdown code stores the completion (the §8 text says "the reasoning inside the tags";
+ * for a model that answers at once the thinking is empty and every value would be the same); the
+ * question is the prompt's tokens. */
 #ifndef PONDER_RL_MEMORY_H
 #define PONDER_RL_MEMORY_H
 #include "ponder/error.h"
