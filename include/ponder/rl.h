@@ -36,8 +36,6 @@
 #include "ponder/rl_memory.h"
 #include "ponder/rlp.h"
 #include "ponder/rl_shape.h"
-#include "ponder/rl_memory.h"
-#include "ponder/rlp.h"
 #include "ponder/rng.h"
 #include "ponder/train.h"
 #include <stdbool.h>
@@ -141,8 +139,6 @@ typedef struct {
     pd_rl_elastic_cfg elastic;   /* Elastic: the answer budget after --think-budget (rl_elastic.h) */
     pd_rl_brpo_cfg brpo;         /* AnytimeReasoner / BRPO tree (rl_brpo.h; algo PD_RL_BRPO) */
     pd_rl_shape_cfg shape;       /* NSR/PreRL/DSRL, SLPO, redundancy penalty (rl_shape.h) */
-    pd_rl_mem_cfg mem;           /* Memory-R / Memory-R+ intrinsic rewards (rl_memory.h; off by default) */
-    pd_rlp_cfg rlp;              /* RLP settings (rlp.h; algo PD_RL_RLP) */
 } pd_rl_cfg;
 /* Defaults for an algorithm (training.md §3.4, engine column): G 8, B 8, temperature 1, top-p 1,
  * max_tokens 256, ε 0.2 (DAPO 0.2/0.28), β 0, μ 1, K 1, lr 1e-6 constant (no warm-up, no decay),
@@ -172,8 +168,6 @@ typedef struct {
     double rlp_reward, rlp_s_pred, rlp_s_ema, rlp_acc_pred, rlp_acc_ema;   /* RLP: means over the batch */
     pd_rl_elastic_stats elastic; pd_rl_brpo_stats brpo;                  /* rl_elastic.h, rl_brpo.h */
     pd_rl_shape_stats shape;                      /* rl_shape.h: phase, signs, SLPO, ERD/IRD, markers */
-    double mem_exploit, mem_explore, mem_succ_keys, mem_fail_keys;   /* Memory-R+: mean rewards, memory sizes */
-    double rlp_reward, rlp_s_pred, rlp_s_ema, rlp_acc_pred, rlp_acc_ema;   /* RLP: means over the batch */
 } pd_rl_stats;
 
 typedef struct pd_rl pd_rl;

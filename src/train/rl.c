@@ -146,12 +146,6 @@ void pd_rl_cfg_for_algo(pd_rl_cfg *c, pd_rl_algo algo) {
         c->temperature = 0.7f;
         c->max_tokens = 32;
     }
-    pd_rl_mem_cfg_default(&c->mem);
-    pd_rlp_cfg_default(&c->rlp);
-    if (algo == PD_RL_RLP) {   /* training.md §9.2 at small scale: T 0.7, short thoughts */
-        c->temperature = 0.7f;
-        c->max_tokens = 32;
-    }
     if (algo == PD_RL_DAPO) {
         c->agg = PD_RL_TOKEN_MEAN;
         c->eps_high = 0.28;
@@ -777,9 +771,10 @@ static pd_status rlp_rewards(pd_rl *r, const pd_task_item *items, rl_seq *rs, in
     return PD_OK;
 }
 
-/* Memory-R / R+ (rl_memory.h): embed each rollout's question (its prompt) and reasoning (the response
- * up to the first </think>, an end token dropped) with the frozen copy, let the memories take the
- * batch, and add the weighted intrinsic rewards to the verifier's. */
+/* Memory-R / R+ (rl_memory.h): embed each rollout's question (its prompt) and its response (the whole
+ * completion, an end token dropped, as Memory-R's countdown code stores it: the thinking alone is
+ * empty for a model that answers at once) with the frozen copy, let the memories take the batch, and
+ * add the weighted intrinsic rewards to the verifier's. */
 static pd_status mem_rewards(pd_rl *r, rl_seq *rs, int n, double *rw, pd_rl_stats *s) {
     int D = r->mem_model->cfg.n_embd, G = r->c.G;
     float *q = pd_malloc(sizeof(float) * (size_t)n * D), *e = pd_malloc(sizeof(float) * (size_t)n * D);
@@ -791,7 +786,7 @@ static pd_status mem_rewards(pd_rl *r, rl_seq *rs, int n, double *rw, pd_rl_stat
         if (k % G) memcpy(q + (size_t)k * D, q + (size_t)(k - k % G) * D, sizeof(float) * (size_t)D);   /* one prompt */
         else st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok, sq->n_prompt, q + (size_t)k * D);
         int end = sq->n_prompt;
-        while (end < sq->n && sq->tok[end] != r->think_close && !pd_tok_is_eog(r->view->tok, sq->tok[end])) end++;
+        while (end < sq->n && !pd_tok_is_eog(r->view->tok, sq->tok[end])) end++;
         if (st == PD_OK)
             st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok + sq->n_prompt, end - sq->n_prompt, e + (size_t)k * D);
         ok[k] = sq->correct;
@@ -867,51 +862,6 @@ int pd_rl_learner_row(const pd_rl *r, int i, const int32_t **tok, int *n_prompt)
     *tok = r->seqs[i].ltok;
     *n_prompt = r->seqs[i].lnp;
     return r->seqs[i].ln;
-}
-
-/* RLP's rewards (rlp.h): the information gain of each thought, in order (the scorer's cache is
- * not thread-safe, and each score is a forward that uses every thread already). "Correct" = the
- * thought-conditioned prediction's argmax is the true token. */
-static pd_status rlp_rewards(pd_rl *r, const pd_task_item *items, rl_seq *rs, int n, double *rw, pd_rl_stats *s) {
-    for (int k = 0; k < n; k++) {
-        double sp, se;
-        bool hp, he;
-        PD_TRY(pd_rlp_score(r->rlp, &items[rs[k].item], rs[k].tok, rs[k].n, &sp, &se, &hp, &he));
-        rw[k] = rs[k].reward = sp - se;
-        rs[k].correct = hp;
-        s->rlp_reward += sp - se; s->rlp_s_pred += sp; s->rlp_s_ema += se; s->rlp_acc_pred += hp; s->rlp_acc_ema += he;
-    }
-    return PD_OK;
-}
-
-/* Memory-R / R+ (rl_memory.h): embed each rollout's question (its prompt) and its response (the whole
- * completion, an end token dropped, as Memory-R's countdown code stores it: the thinking alone is
- * empty for a model that answers at once) with the frozen copy, let the memories take the batch, and
- * add the weighted intrinsic rewards to the verifier's. */
-static pd_status mem_rewards(pd_rl *r, rl_seq *rs, int n, double *rw, pd_rl_stats *s) {
-    int D = r->mem_model->cfg.n_embd, G = r->c.G;
-    float *q = pd_malloc(sizeof(float) * (size_t)n * D), *e = pd_malloc(sizeof(float) * (size_t)n * D);
-    uint8_t *ok = pd_malloc((size_t)n);
-    double *ex = pd_malloc(sizeof(double) * (size_t)n), *xp = pd_malloc(sizeof(double) * (size_t)n);
-    pd_status st = q && e && ok && ex && xp ? PD_OK : PD_ERR_NOMEM;
-    for (int k = 0; k < n && st == PD_OK; k++) {
-        const rl_seq *sq = &rs[k];
-        if (k % G) memcpy(q + (size_t)k * D, q + (size_t)(k - k % G) * D, sizeof(float) * (size_t)D);   /* one prompt */
-        else st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok, sq->n_prompt, q + (size_t)k * D);
-        int end = sq->n_prompt;
-        while (end < sq->n && !pd_tok_is_eog(r->view->tok, sq->tok[end])) end++;
-        if (st == PD_OK)
-            st = pd_rl_mem_embed(r->mem_model, r->mem_kv, sq->tok + sq->n_prompt, end - sq->n_prompt, e + (size_t)k * D);
-        ok[k] = sq->correct;
-    }
-    if (st == PD_OK) st = pd_rl_mem_batch(r->mem, n, q, e, ok, ex, xp);
-    for (int k = 0; k < n && st == PD_OK; k++) {
-        rw[k] += r->c.mem.w_exploit * ex[k] + r->c.mem.w_explore * xp[k];
-        rs[k].reward = rw[k];
-        s->mem_exploit += ex[k]; s->mem_explore += xp[k];
-    }
-    free(q); free(e); free(ok); free(ex); free(xp);
-    return st;
 }
 
 /* Rounds of B prompts: draw, roll out, reward, advantages; the kept groups (all of the first B, or

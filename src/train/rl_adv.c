@@ -14,7 +14,6 @@ const char *pd_rl_algo_name(pd_rl_algo a) {
     if (pd_rl_shape_algo_name(a)) return pd_rl_shape_algo_name(a);   /* nsr, psr, …, dsrl (rl_shape.c) */
     if (a == PD_RL_RLP) return "rlp";   /* rlp.c */
     if (a == PD_RL_BRPO) return "brpo";   /* rl_brpo.c */
-    if (a == PD_RL_RLP) return "rlp";   /* rlp.c */
     return (unsigned)a < 4 ? algo_names[a] : "?";
 }
 const char *pd_rl_agg_name(pd_rl_agg a) { return (unsigned)a < 3 ? agg_names[a] : "?"; }

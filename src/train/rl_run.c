@@ -385,15 +385,6 @@ static void log_step(FILE *log, int64_t step, const pd_rl_stats *s, double tr, d
     json_num(log, "rollout_tok_s", tr); json_num(log, "learner_tok_s", tl);
     json_num(log, "t_rollout", s->t_rollout); json_num(log, "t_reward", s->t_reward);
     json_num(log, "t_learn", s->t_learn);
-    if (s->mem_succ_keys + s->mem_fail_keys > 0) {   /* Memory-R / R+ on (rl_memory.h) */
-        json_num(log, "mem_exploit", s->mem_exploit); json_num(log, "mem_explore", s->mem_explore);
-        json_num(log, "mem_succ_keys", s->mem_succ_keys); json_num(log, "mem_fail_keys", s->mem_fail_keys);
-    }
-    if (s->rlp_s_pred != 0 || s->rlp_s_ema != 0) {   /* RLP (rlp.h) */
-        json_num(log, "rlp_reward", s->rlp_reward); json_num(log, "rlp_s_pred", s->rlp_s_pred);
-        json_num(log, "rlp_s_ema", s->rlp_s_ema); json_num(log, "rlp_acc_pred", s->rlp_acc_pred);
-        json_num(log, "rlp_acc_ema", s->rlp_acc_ema);
-    }
     pd_rl_shape_log(log, &s->shape);
     if (s->mem_succ_keys + s->mem_fail_keys > 0) {   /* Memory-R / R+ on (rl_memory.h) */
         json_num(log, "mem_exploit", s->mem_exploit); json_num(log, "mem_explore", s->mem_explore);
