@@ -26,7 +26,10 @@
  * every step (logp_maxdiff, the check that rollouts and learner read the same weights). With
  * sampler_old_logp (temperature 1 only) the sampler's log-probs are π_old themselves.
  * Only sampled tokens carry loss: prompt, padding and tokens injected by a policy (a forced
- * "</think>") are masked out. */
+ * "</think>") are masked out.
+ * Budget-aware rollouts: --answer-budget gives the answer its own budget after the thinking cut
+ * (Elastic Reasoning, rl_elastic.h); algo brpo replaces the groups by budget trees with per-token
+ * thinking advantages (AnytimeReasoner, rl_brpo.h). */
 #ifndef PONDER_RL_H
 #define PONDER_RL_H
 #include "ponder/adapted.h"

@@ -299,6 +299,10 @@ static pd_rl *rl_new(pd_tmodel *m, pd_tmodel *ref, pd_adapted *ad, const pd_rl_c
             pd_fail(PD_ERR_ARG, "rl: --algo brpo cuts its traces itself: no --think-budget, dynamic sampling or mpirun");
             goto fail;
         }
+        if (c->mem.mode != PD_RL_MEM_OFF || c->shape.length_reward != PD_RL_LEN_NONE) {   /* group-level shaping */
+            pd_fail(PD_ERR_ARG, "rl: --algo brpo scores summaries, not groups: no --memory-reward or --length-reward");
+            goto fail;
+        }
     }
     int slots = c->algo == PD_RL_BRPO ? pd_brpo_slots(&c->brpo, c->B, c->G) : c->B * c->G + 1;
     pd_gen_params gp = {.n_seq_max = slots, .n_ctx = r->n_ctx, .kv_type = PD_TYPE_F32, .n_batch = 512};

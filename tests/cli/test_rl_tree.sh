@@ -41,6 +41,8 @@ expect "budgets over tokens" 2 "--brpo-budgets" rl -m "$M" --task arith-add --al
   --max-tokens 4 --out "$T/x.gguf"
 expect "brpo with a thinking budget" 2 "brpo" rl -m "$M" --task arith-add --algo brpo --think-budget 8 \
   --out "$T/x.gguf"
+expect "brpo with group shaping" 2 "--length-reward" rl -m "$M" --task arith-add --algo brpo --length-reward slpo \
+  --out "$T/x.gguf"
 
 # ---- 2. a short run of each ----
 common=(-m "$M" --task arith-add --difficulty 1 --group 3 --prompts 2 --lr 1e-3 --seed 5 --threads 1 --batch 8
