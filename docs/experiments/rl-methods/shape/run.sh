@@ -21,7 +21,7 @@ fi
 common=(-m "$O/sft.gguf" --task arith-add --difficulty 1-2 --group 8 --prompts 8 --max-tokens 160 --lr 1e-4
         --temp 1 --threads 1 --steps "$STEPS" --eval-every 10 --eval-n 60 --max-new 160 --plot none --quiet)
 declare -A ARGS=([grpo]="--algo grpo" [slpo]="--algo grpo --length-reward slpo" \
-  [red]="--algo grpo --redundancy-penalty 1" [nsr]="--algo nsr" [psr]="--algo psr" [dsrl]="--algo dsrl --switch-step 15" [dsrl5]="--algo dsrl --switch-step 5")
+  [red]="--algo grpo --redundancy-penalty 1" [nsr]="--algo nsr" [psr]="--algo psr" [dsrl]="--algo dsrl --switch-step 15" [dsrl5]="--algo dsrl --switch-step 5" [wr]="--algo w-reinforce --psr-weight 0.1")
 METHODS=${METHODS:-grpo slpo red nsr psr dsrl}
 evals() { # NAME MODEL
   nice -n 19 "$P" eval -m "$2" --task arith-add --difficulty 1-2 --n 25 --samples 16 --temp 1 --top-k 0 --top-p 1 \
