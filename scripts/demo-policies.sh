@@ -96,19 +96,35 @@ print(json.dumps({"method": name, "accuracy": d["accuracy"], "thinking": think, 
 PY
   tail -1 "$RES.tmp"
 }
-measure none "$EVAL_N" "$MODEL"
-for B in 64 96 128 192; do measure "budget-$B" "$EVAL_N" "$MODEL" --policy "anytime:think=$B,answer=64"; done
-measure s1-wait1 "$EVAL_N" "$MODEL" --policy s1:wait=1
-measure trimr-probe-k1 "$EVAL_N" "$MODEL" --policy trimr-probe:k=1,answer=16
-measure trimr-probe-k2 "$EVAL_N" "$MODEL" --policy trimr-probe:k=2,answer=16
-measure trimr-self-k1 "$EVAL_N" "$MODEL" --policy trimr:k=1,guide=close
-# self-consistency: k samples (temperature 0.6) per item from one prefill, adaptive stop, on fewer items
-for V in 1 4 8; do measure "vote-k$V-adaptive" "$VOTE_N" "$MODEL" --temp 0.6 --seed 1 --policy "vote:n=$V,adaptive=1"; done
-# speculative thinking: the small model alone, the large alone (= none), the small one thinking with the large one
-measure spec-small-alone "$EVAL_N" "$SMALL"
-sed -n 's/^{"method": "none",/{"method": "spec-large-alone",/p' "$RES.tmp" >> "$RES.tmp.2" && cat "$RES.tmp.2" >> "$RES.tmp" &&
-    rm -f "$RES.tmp.2"   # the large model alone is the "none" run
-measure spec-small+large "$EVAL_N" "$SMALL" --policy "spec-think:large=$MODEL"
+PARTS=${DEMO_PARTS:-greedy vote spec sampled}
+if [[ " $PARTS " == *" greedy "* ]]; then
+  measure none "$EVAL_N" "$MODEL"
+  for B in 64 96 128 192; do measure "budget-$B" "$EVAL_N" "$MODEL" --policy "anytime:think=$B,answer=64"; done
+  measure s1-wait1 "$EVAL_N" "$MODEL" --policy s1:wait=1
+  measure trimr-probe-k1 "$EVAL_N" "$MODEL" --policy trimr-probe:k=1,answer=16
+  measure trimr-probe-k2 "$EVAL_N" "$MODEL" --policy trimr-probe:k=2,answer=16
+  measure trimr-self-k1 "$EVAL_N" "$MODEL" --policy trimr:k=1,guide=close
+fi
+if [[ " $PARTS " == *" vote "* ]]; then
+  # self-consistency: k samples (temperature 0.6) per item from one prefill, adaptive stop, on fewer items
+  for V in 1 4 8; do measure "vote-k$V-adaptive" "$VOTE_N" "$MODEL" --temp 0.6 --seed 1 --policy "vote:n=$V,adaptive=1"; done
+fi
+if [[ " $PARTS " == *" spec "* ]]; then
+  # speculative thinking: the small model alone, the large alone (= none), the small one thinking with the large one
+  measure spec-small-alone "$EVAL_N" "$SMALL"
+  sed -n 's/^{"method": "none",/{"method": "spec-large-alone",/p' "$RES.tmp" >> "$RES.tmp.2" && cat "$RES.tmp.2" >> "$RES.tmp" &&
+      rm -f "$RES.tmp.2"   # the large model alone is the "none" run
+  measure spec-small+large "$EVAL_N" "$SMALL" --policy "spec-think:large=$MODEL"
+fi
+if [[ " $PARTS " == *" sampled "* ]]; then
+  # sampled at temperature 0.6 as reasoning models are run: greedy decoding of a model trained on a
+  # uniformly drawn number of re-checks may never stop (stopping is never the single likeliest token)
+  measure none-t0.6 "$EVAL_N" "$MODEL" --temp 0.6 --seed 1
+  measure budget-128-t0.6 "$EVAL_N" "$MODEL" --temp 0.6 --seed 1 --policy anytime:think=128,answer=64
+  measure s1-wait1-t0.6 "$EVAL_N" "$MODEL" --temp 0.6 --seed 1 --policy s1:wait=1
+  measure trimr-probe-k1-t0.6 "$EVAL_N" "$MODEL" --temp 0.6 --seed 1 --policy trimr-probe:k=1,answer=16
+  measure trimr-probe-k2-t0.6 "$EVAL_N" "$MODEL" --temp 0.6 --seed 1 --policy trimr-probe:k=2,answer=16
+fi
 mv "$RES.tmp" "$RES"
 echo "wrote $RES"
 "$PONDER" policies pareto "$RES" --plot "$OUT/policies-pareto.png"
