@@ -15,6 +15,7 @@
 #include "ponder/rl_memory.h"
 #include "ponder/threads.h"
 #include "ponder/train.h"
+#include "rl_testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,20 +120,6 @@ static void test_rewards_by_hand(void **st) {
     pd_rl_mem_free(m);
 }
 
-static pd_tmodel *tiny_model(uint64_t seed) {
-    pd_tcfg c;
-    memset(&c, 0, sizeof c);
-    pd_tcfg_set_arch(&c, "qwen3");
-    c.n_vocab = PD_TRAIN_VOCAB; c.dim = 32; c.n_layer = 2; c.n_head = 4; c.n_head_kv = 2; c.head_dim = 8;
-    c.n_ff = 64; c.n_ctx = 96; c.tied = true;
-    pd_tmodel *m = pd_tmodel_new(&c, 8, c.n_ctx);
-    assert_non_null(m);
-    pd_rng g;
-    pd_rng_seed(&g, seed);
-    pd_tmodel_init(m, &g);
-    return m;
-}
-
 /* reward of the test's verifier stand-in: 1 when the response holds a digit (learnable, varied) */
 static double digit_reward(void *ctx, const pd_task_item *it, const char *text, int n) {
     (void)ctx; (void)it; (void)n;
@@ -142,7 +129,7 @@ static double digit_reward(void *ctx, const pd_task_item *it, const char *text, 
 
 static void test_embed_and_engine(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(7);
+    pd_tmodel *m = rlt_tiny_model(7, 8);
     pd_model *pm = pd_tmodel_snapshot(m);
     assert_non_null(pm);
     pd_kv *kv = pd_kv_new(&pm->cfg, 1, 96, PD_TYPE_F32);

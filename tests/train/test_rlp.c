@@ -17,6 +17,7 @@
 #include "ponder/rlp.h"
 #include "ponder/threads.h"
 #include "ponder/train.h"
+#include "rl_testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,20 +25,6 @@
 #include <unistd.h>
 
 static char corpus[256];
-
-static pd_tmodel *tiny_model(uint64_t seed) {
-    pd_tcfg c;
-    memset(&c, 0, sizeof c);
-    pd_tcfg_set_arch(&c, "qwen3");
-    c.n_vocab = PD_TRAIN_VOCAB; c.dim = 32; c.n_layer = 2; c.n_head = 4; c.n_head_kv = 2; c.head_dim = 8;
-    c.n_ff = 64; c.n_ctx = 96; c.tied = true;
-    pd_tmodel *m = pd_tmodel_new(&c, 8, c.n_ctx);
-    assert_non_null(m);
-    pd_rng g;
-    pd_rng_seed(&g, seed);
-    pd_tmodel_init(m, &g);
-    return m;
-}
 
 static void test_ema_and_advantages(void **st) {
     (void)st;
@@ -71,7 +58,7 @@ static double train_score(pd_tmodel *m, const int32_t *tok, int n, int32_t next)
 
 static void test_reward_and_teacher(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(11);
+    pd_tmodel *m = rlt_tiny_model(11, 8);
     pd_model *view = pd_rl_view(m);
     assert_non_null(view);
     pd_rlp_cfg c;
@@ -117,7 +104,7 @@ static void test_reward_and_teacher(void **st) {
     for (size_t i = 0; i < np; i += 97) assert_float_equal(phi[i], 0.8f * th0[i] + 0.2f * w[i], 1e-6);
     pd_rlp_begin_step(p);   /* forget the cached teacher score */
     assert_int_equal(pd_rlp_score(p, &it, seq, pn + 3, &sp2, &se2, &hp, &he), PD_OK);
-    pd_tmodel *t = tiny_model(11);
+    pd_tmodel *t = rlt_tiny_model(11, 8);
     memcpy(pd_tmodel_params(t), phi, np * sizeof(float));
     assert_float_equal(se2, train_score(t, pr, pn - 1, next), 2e-4);
     assert_true(fabs(se2 - se) > 1e-6);   /* the teacher did move */
@@ -131,35 +118,9 @@ static void test_reward_and_teacher(void **st) {
     pd_tmodel_free(m);
 }
 
-static double f_of_params(pd_tmodel *m, const pd_rl_batch_view *v, double invT) {
-    int T = 0;
-    for (int i = 0; i < v->n; i++) if (v->n_tokens[i] > T) T = v->n_tokens[i];
-    int V = pd_tmodel_cfg(m)->n_vocab;
-    int32_t *tk = calloc((size_t)T, sizeof(int32_t));
-    double F = 0;
-    for (int i = 0; i < v->n; i++) {
-        for (int t = 0; t < T; t++) tk[t] = t < v->n_tokens[i] ? v->tokens[i][t] : 0;
-        pd_tbatch b = {1, T, tk, NULL, NULL};
-        pd_tmodel_forward(m, &b, NULL);
-        const float *lg = pd_tmodel_logits(m);
-        int np = v->n_prompt[i], L = v->n_tokens[i] - np;
-        double sum = 0;
-        for (int k = 0; k < L; k++) {
-            const float *x = lg + (size_t)(np - 1 + k) * V;
-            double mx = -1e300, z = 0;
-            for (int j = 0; j < V; j++) if (x[j] * invT > mx) mx = x[j] * invT;
-            for (int j = 0; j < V; j++) z += exp(x[j] * invT - mx);
-            sum += x[v->tokens[i][np + k]] * invT - mx - log(z);
-        }
-        if (L > 0) F -= v->adv[i] / L * sum / v->n;
-    }
-    free(tk);
-    return F;
-}
-
 static void test_engine_step_fd(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(17);
+    pd_tmodel *m = rlt_tiny_model(17, 8);
     size_t n = pd_tmodel_n_params(m);
     float *theta0 = malloc(n * sizeof(float)), *grad = malloc(n * sizeof(float));
     memcpy(theta0, pd_tmodel_params(m), n * sizeof(float));
@@ -208,9 +169,9 @@ static void test_engine_step_fd(void **st) {
         int i = top[k];
         float keep = p[i], h = 1e-2f * fmaxf(1.0f, fabsf(keep));
         p[i] = keep + h;
-        double up = f_of_params(m, &v, 1.0 / c.temperature);
+        double up = rlt_surrogate_of_params(m, &v, 1.0 / c.temperature);
         p[i] = keep - h;
-        double dn = f_of_params(m, &v, 1.0 / c.temperature);
+        double dn = rlt_surrogate_of_params(m, &v, 1.0 / c.temperature);
         p[i] = keep;
         double fd = (up - dn) / (2.0 * (double)h);
         if (fabs(fd - grad[i]) > 0.03 * fabs(fd) + 1e-5) {
