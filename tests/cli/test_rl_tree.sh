@@ -6,7 +6,8 @@
 #   2. a short run of each: the model and checkpoint are written, no NaN in the step log, each step
 #      line parses as JSON and holds the method's quantities (elastic_* / brpo_*; brpo_acc one value
 #      per budget, in [0, 1]; the tree fed fewer tokens than a re-prefill of every cut would add);
-#   3. a BRPO run resumes from its checkpoint with its tree settings (same model as uninterrupted).
+#   3. a BRPO run resumes from its checkpoint with its tree settings: the same step log and, with the
+#      same thread count, the same model bytes as the uninterrupted run.
 # Usage: bash tests/cli/test_rl_tree.sh path/to/ponder   (from the repo root)
 set -u
 P=${1:?usage: test_rl_tree.sh path/to/ponder}
@@ -86,8 +87,10 @@ EOF
 "$P" rl "${common[@]}" "${brpo[@]}" --brpo-baseline v2only --steps 2 --out "$T/k.gguf" --log "$T/k.jsonl" \
   > /dev/null 2>&1 || bad "2-step brpo run"
 # (constant learning rate: 2 steps, then 1 more, is the 3-step run)
-"$P" rl --resume "$T/k.gguf.ckpt" --steps 3 --quiet --log "$T/k.jsonl" > /dev/null 2> "$T/err" \
+# (the thread count is not part of the checkpoint: the same one gives the same bits, rl_run.c)
+"$P" rl --resume "$T/k.gguf.ckpt" --steps 3 --threads 1 --quiet --log "$T/k.jsonl" > /dev/null 2> "$T/err" \
   || bad "resume: $(head -c 300 "$T/err")"
+cmp -s "$T/u.gguf" "$T/k.gguf" && ok "resumed brpo model identical" || bad "resumed brpo model differs"
 python3 - "$T/u.jsonl" "$T/k.jsonl" <<'EOF' && ok "resumed brpo run: same trees, rewards and losses" || bad "resumed log differs"
 import json, sys
 def load(p):
