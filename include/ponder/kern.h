@@ -75,6 +75,8 @@ void pd_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps
 void pd_softmax(float *x, int64_t n);          /* in place, numerically stable */
 float pd_silu(float x);
 void pd_swiglu(float *out, const float *gate, const float *up, int64_t n); /* silu(gate)*up */
+/* silu as the AVX2 swiglu computes it (a Cephes exp polynomial, about 1 ulp; pd_silu uses expf) */
+float pd_silu_poly(float x);
 
 /* ---- rotary position embedding ----
  * Rotates the first n_rot dims of one head vector x[head_dim] at position pos.

@@ -16,25 +16,6 @@ PD_TARGET_AVX2_BEGIN
 enum { SUB = 16 }; /* rows per step, independent of the block size */
 
 
-/* e^x for x <= 0, 8 lanes: x = n ln2 + r (ln2 split in two for accuracy), e^r from the Cephes
- * expf minimax polynomial (about 1 ulp), 2^n put into the exponent. x below -87 gives ~e^-87. */
-static inline __m256 att_exp(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-6f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
 /* One cached row (hd elements of type t) to F32. */
 static inline void att_row_f32(pd_type t, const unsigned char *src, float *dst, int64_t hd) {
     if (t == PD_TYPE_F16) {
@@ -118,7 +99,7 @@ static inline void att_step(float *out, float *m, float *l, const float *q, cons
     }
     __m256 mv = _mm256_set1_ps(*m), lsum = _mm256_setzero_ps();
     for (j = 0; j + 8 <= cnt; j += 8) {
-        __m256 p = att_exp(_mm256_sub_ps(_mm256_load_ps(sc + j), mv));
+        __m256 p = pd_exp_le0_avx2(_mm256_sub_ps(_mm256_load_ps(sc + j), mv));
         _mm256_store_ps(sc + j, p);
         lsum = _mm256_add_ps(lsum, p);
     }

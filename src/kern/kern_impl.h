@@ -218,6 +218,11 @@ void pd_kern_table_avx512(pd_kern_table *t);
 /* The F32 tiles in lane order (mm_f32.c; see pd_dot_f32_lanes): every SIMD level, so an output does
  * not depend on the number of tokens in the call or on the machine. */
 void pd_kern_table_f32_lanes(pd_kern_table *t);
+/* swiglu with the 8-lane exp (ops_avx2.c); pd_silu_poly (kern.h) is its per-element twin */
+void pd_swiglu_avx2(float *out, const float *gate, const float *up, int64_t n);
+/* rmsnorm with the sum of squares of pd_sumsq_lanes (bit-identical to the scalar level) */
+void pd_rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n, float eps);
+double pd_sumsq_lanes(const float *x, int64_t n);
 const pd_kern_table *pd_kern_active(void);
 
 /* Matmul activation format for weight type t: F16/BF16 weights take F32 activations that are

@@ -5,8 +5,9 @@
  * (k < K rounded down to 8), added as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); the last K mod 8 products
  * are then fused-added one by one. The tiles keep one 8-lane accumulator per (token, output) and
  * reduce eight accumulators at once with a transposing hadd tree (the same tree for each of them),
- * so no horizontal sum is paid per output: a 1-token tile covers 8 outputs (8 independent FMA
- * chains), a 2-3 token tile 3 tokens x 4 outputs (12 chains, each loaded weight used 3 times).
+ * so no horizontal sum is paid per output: one token goes 8 outputs at a time (8 independent FMA
+ * chains), 2-3 tokens 4 outputs at a time (12 chains, each loaded weight used 3 times); a tile
+ * call covers 16 outputs.
  * AVX2+FMA here; AVX-512 machines use the same AVX2 tile (a wider one would have to keep this order
  * to keep results identical across machines and batch sizes). */
 #include "kern_impl.h"
@@ -30,7 +31,7 @@ float pd_dot_f32_lanes(int64_t n, const float *w, const float *x) {
 
 PD_TARGET_AVX2_BEGIN
 
-#define LF_NR 8 /* outputs (weight rows) per tile */
+#define LF_NR 16 /* outputs (weight rows) per tile */
 #define LF_MR 3 /* tokens per tile */
 
 /* The lane-order sums of eight accumulators at once: r[i] = tree(v[i]). */
@@ -47,78 +48,99 @@ static inline float lanes_tail(float s, int64_t n8, int64_t n, const float *w, c
     return s;
 }
 
-/* 1 token x up to 8 outputs (missing outputs repeat the last row and are not stored) */
-static void lanes_1x8(int64_t n, const float *w[LF_NR], int nr, const float *x, float *y) {
+/* row q of a tile of nr rows (q >= nr repeats the last row: computed, never stored) */
+#define LF_ROW(w, ws, nr, q) ((const float *)((w) + (size_t)((q) < (nr) ? (q) : (nr) - 1) * (ws)))
+
+/* 1 token x up to 8 outputs */
+static inline __attribute__((always_inline)) void lanes_1x8(int64_t n, const char *wb, size_t ws, int nr,
+                                                            const float *x, float *y) {
+    const float *w0 = LF_ROW(wb, ws, nr, 0), *w1 = LF_ROW(wb, ws, nr, 1), *w2 = LF_ROW(wb, ws, nr, 2),
+                *w3 = LF_ROW(wb, ws, nr, 3), *w4 = LF_ROW(wb, ws, nr, 4), *w5 = LF_ROW(wb, ws, nr, 5),
+                *w6 = LF_ROW(wb, ws, nr, 6), *w7 = LF_ROW(wb, ws, nr, 7);
     int64_t n8 = n & ~(int64_t)7;
     __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
     for (int64_t i = 0; i < n8; i += 8) {
         __m256 a = _mm256_loadu_ps(x + i);
-        c0 = _mm256_fmadd_ps(_mm256_loadu_ps(w[0] + i), a, c0);
-        c1 = _mm256_fmadd_ps(_mm256_loadu_ps(w[1] + i), a, c1);
-        c2 = _mm256_fmadd_ps(_mm256_loadu_ps(w[2] + i), a, c2);
-        c3 = _mm256_fmadd_ps(_mm256_loadu_ps(w[3] + i), a, c3);
-        c4 = _mm256_fmadd_ps(_mm256_loadu_ps(w[4] + i), a, c4);
-        c5 = _mm256_fmadd_ps(_mm256_loadu_ps(w[5] + i), a, c5);
-        c6 = _mm256_fmadd_ps(_mm256_loadu_ps(w[6] + i), a, c6);
-        c7 = _mm256_fmadd_ps(_mm256_loadu_ps(w[7] + i), a, c7);
+        c0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), a, c0);
+        c1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), a, c1);
+        c2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), a, c2);
+        c3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), a, c3);
+        c4 = _mm256_fmadd_ps(_mm256_loadu_ps(w4 + i), a, c4);
+        c5 = _mm256_fmadd_ps(_mm256_loadu_ps(w5 + i), a, c5);
+        c6 = _mm256_fmadd_ps(_mm256_loadu_ps(w6 + i), a, c6);
+        c7 = _mm256_fmadd_ps(_mm256_loadu_ps(w7 + i), a, c7);
     }
-    float r[8];
-    _mm256_storeu_ps(r, lanes_reduce8(c0, c1, c2, c3, c4, c5, c6, c7));
-    if (n8 < n)
-        for (int q = 0; q < nr; q++) r[q] = lanes_tail(r[q], n8, n, w[q], x);
-    if (nr == LF_NR) {
-        _mm256_storeu_ps(y, _mm256_loadu_ps(r));
+    __m256 s = lanes_reduce8(c0, c1, c2, c3, c4, c5, c6, c7);
+    if (n8 == n && nr == 8) {
+        _mm256_storeu_ps(y, s);
         return;
     }
-    for (int q = 0; q < nr; q++) y[q] = r[q];
+    float r[8];
+    _mm256_storeu_ps(r, s);
+    for (int q = 0; q < nr; q++) y[q] = lanes_tail(r[q], n8, n, LF_ROW(wb, ws, nr, q), x);
 }
 
-/* 3 tokens x 4 outputs (missing tokens / outputs repeat the last one and are not stored) */
-static void lanes_3x4(int64_t n, const float *const w[4], int nr, const float *const x[LF_MR], int mr, float *y,
-                      int64_t ldy) {
-    int64_t n8 = n & ~(int64_t)7;
+/* one k step of 8 of the 3 x 4 block */
+#define LF_STEP34(i)                                                                                                  \
+    do {                                                                                                              \
+        __m256 a0 = _mm256_loadu_ps(x0 + (i)), a1 = _mm256_loadu_ps(x1 + (i)), a2 = _mm256_loadu_ps(x2 + (i)), v;     \
+        v = _mm256_loadu_ps(w0 + (i));                                                                                \
+        c00 = _mm256_fmadd_ps(v, a0, c00); c10 = _mm256_fmadd_ps(v, a1, c10); c20 = _mm256_fmadd_ps(v, a2, c20);      \
+        v = _mm256_loadu_ps(w1 + (i));                                                                                \
+        c01 = _mm256_fmadd_ps(v, a0, c01); c11 = _mm256_fmadd_ps(v, a1, c11); c21 = _mm256_fmadd_ps(v, a2, c21);      \
+        v = _mm256_loadu_ps(w2 + (i));                                                                                \
+        c02 = _mm256_fmadd_ps(v, a0, c02); c12 = _mm256_fmadd_ps(v, a1, c12); c22 = _mm256_fmadd_ps(v, a2, c22);      \
+        v = _mm256_loadu_ps(w3 + (i));                                                                                \
+        c03 = _mm256_fmadd_ps(v, a0, c03); c13 = _mm256_fmadd_ps(v, a1, c13); c23 = _mm256_fmadd_ps(v, a2, c23);      \
+    } while (0)
+
+/* 3 tokens (x0..x2; missing ones repeat the last, not stored) x up to 4 outputs. The k loop is
+ * unrolled by two steps; each accumulator still sees its products in the order k, k+8, … */
+static inline __attribute__((always_inline)) void lanes_3x4(int64_t n, const char *wb, size_t ws, int nr,
+                                                            const float *x0, const float *x1, const float *x2,
+                                                            int mr, float *y, int64_t ldy) {
+    const float *w0 = LF_ROW(wb, ws, nr, 0), *w1 = LF_ROW(wb, ws, nr, 1), *w2 = LF_ROW(wb, ws, nr, 2),
+                *w3 = LF_ROW(wb, ws, nr, 3);
+    int64_t n8 = n & ~(int64_t)7, i = 0;
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
     __m256 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-    for (int64_t i = 0; i < n8; i += 8) {
-        __m256 a0 = _mm256_loadu_ps(x[0] + i), a1 = _mm256_loadu_ps(x[1] + i), a2 = _mm256_loadu_ps(x[2] + i), v;
-        v = _mm256_loadu_ps(w[0] + i);
-        c00 = _mm256_fmadd_ps(v, a0, c00); c10 = _mm256_fmadd_ps(v, a1, c10); c20 = _mm256_fmadd_ps(v, a2, c20);
-        v = _mm256_loadu_ps(w[1] + i);
-        c01 = _mm256_fmadd_ps(v, a0, c01); c11 = _mm256_fmadd_ps(v, a1, c11); c21 = _mm256_fmadd_ps(v, a2, c21);
-        v = _mm256_loadu_ps(w[2] + i);
-        c02 = _mm256_fmadd_ps(v, a0, c02); c12 = _mm256_fmadd_ps(v, a1, c12); c22 = _mm256_fmadd_ps(v, a2, c22);
-        v = _mm256_loadu_ps(w[3] + i);
-        c03 = _mm256_fmadd_ps(v, a0, c03); c13 = _mm256_fmadd_ps(v, a1, c13); c23 = _mm256_fmadd_ps(v, a2, c23);
+    for (; i + 16 <= n8; i += 16) {
+        LF_STEP34(i);
+        LF_STEP34(i + 8);
+    }
+    if (i < n8) LF_STEP34(i);
+    __m256 s01 = lanes_reduce8(c00, c01, c02, c03, c10, c11, c12, c13);
+    __m128 s2 = _mm256_castps256_ps128(lanes_reduce8(c20, c21, c22, c23, c20, c21, c22, c23));
+    if (n8 == n && nr == 4) {
+        _mm_storeu_ps(y, _mm256_castps256_ps128(s01));
+        if (mr > 1) _mm_storeu_ps(y + ldy, _mm256_extractf128_ps(s01, 1));
+        if (mr > 2) _mm_storeu_ps(y + 2 * ldy, s2);
+        return;
     }
     float r[12];
-    _mm256_storeu_ps(r, lanes_reduce8(c00, c01, c02, c03, c10, c11, c12, c13));
-    __m128 s2 = _mm256_castps256_ps128(lanes_reduce8(c20, c21, c22, c23, c20, c21, c22, c23));
+    _mm256_storeu_ps(r, s01);
     _mm_storeu_ps(r + 8, s2);
-    for (int m = 0; m < mr; m++) {
-        float *o = r + 4 * m;
-        if (n8 < n)
-            for (int q = 0; q < nr; q++) o[q] = lanes_tail(o[q], n8, n, w[q], x[m]);
-        if (nr == 4) _mm_storeu_ps(y + m * ldy, _mm_loadu_ps(o));
-        else
-            for (int q = 0; q < nr; q++) y[m * ldy + q] = o[q];
-    }
+    const float *xr[3] = {x0, x1, x2};
+    for (int m = 0; m < mr; m++)
+        for (int q = 0; q < nr; q++) y[m * ldy + q] = lanes_tail(r[4 * m + q], n8, n, LF_ROW(wb, ws, nr, q), xr[m]);
 }
 
+/* the matmul tile: mr <= 3 tokens x nr <= 16 outputs (blocks of 8 for 1 token, of 4 for 2-3) */
 static void tile_f32_lanes(int64_t n, const void *wv, size_t ws, int nr, const void *xv, size_t xs, int mr, float *y,
                            int64_t ldy) {
-    const float *w[LF_NR];
-    for (int q = 0; q < LF_NR; q++) w[q] = (const float *)((const char *)wv + (size_t)(q < nr ? q : nr - 1) * ws);
+    const char *wb = wv;
     for (int m0 = 0; m0 < mr; m0 += LF_MR) { /* mr <= LF_MR from pd_matmul; more is allowed */
         int mm = mr - m0 < LF_MR ? mr - m0 : LF_MR;
-        const float *xm[LF_MR];
-        for (int m = 0; m < LF_MR; m++)
-            xm[m] = (const float *)((const char *)xv + (size_t)(m0 + (m < mm ? m : mm - 1)) * xs);
+        const float *x0 = (const float *)((const char *)xv + (size_t)m0 * xs);
+        float *ym = y + m0 * ldy;
         if (mm == 1) {
-            lanes_1x8(n, w, nr, xm[0], y + m0 * ldy);
+            for (int q0 = 0; q0 < nr; q0 += 8)
+                lanes_1x8(n, wb + (size_t)q0 * ws, ws, nr - q0 < 8 ? nr - q0 : 8, x0, ym + q0);
             continue;
         }
+        const float *x1 = (const float *)((const char *)x0 + xs), *x2 = mm > 2 ? (const float *)((const char *)x1 + xs) : x1;
         for (int q0 = 0; q0 < nr; q0 += 4)
-            lanes_3x4(n, w + q0, nr - q0 < 4 ? nr - q0 : 4, xm, mm, y + m0 * ldy + q0, ldy);
+            lanes_3x4(n, wb + (size_t)q0 * ws, ws, nr - q0 < 4 ? nr - q0 : 4, x0, x1, x2, mm, ym + q0, ldy);
     }
 }
 

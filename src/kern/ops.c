@@ -6,10 +6,31 @@
 #include <math.h>
 #include <string.h>
 
+/* The sum of squares in double (each square is exact in double), in the order of the AVX2 version
+ * (ops_avx2.c): eight partial sums over i = j, j+8, … (n rounded down to 8), combined as
+ * ((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7)), then the last n mod 8 squares in order. */
+double pd_sumsq_lanes(const float *x, int64_t n) {
+    int64_t n8 = n & ~(int64_t)7;
+    double l[8];
+    for (int j = 0; j < 8; j++) {
+        double a = 0;
+        for (int64_t i = j; i < n8; i += 8) a += (double)x[i] * x[i];
+        l[j] = a;
+    }
+    double ss = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+    for (int64_t i = n8; i < n; i++) ss += (double)x[i] * x[i];
+    return ss;
+}
+
 void pd_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
     if (n <= 0) return;
-    double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) {
+        pd_rmsnorm_avx2(out, x, w, n, eps);
+        return;
+    }
+#endif
+    double ss = pd_sumsq_lanes(x, n);
     float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
     if (w)
         for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
@@ -39,7 +60,38 @@ float pd_silu(float x) {
     return x / (1.0f + expf(-x));
 }
 
+/* e^x for x <= 0: the scalar twin of pd_exp_le0_avx2 (simd_avx2_util.h), operation for operation */
+static float pd_exp_le0(float x) {
+    x = fmaxf(x, -87.0f);
+    float n = nearbyintf(x * 1.44269504088896341f);
+    float r = fmaf(-n, 0.693145751953125f, x);
+    r = fmaf(-n, 1.428606765330187045e-6f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    float y = fmaf(p * r, r, r + 1.0f);
+    uint32_t eb = (uint32_t)((int32_t)n + 127) << 23;
+    float e;
+    memcpy(&e, &eb, sizeof e);
+    return y * e;
+}
+
+float pd_silu_poly(float g) {
+    float e = pd_exp_le0(-fabsf(g));
+    return g * ((g < 0.0f ? e : 1.0f) / (1.0f + e));
+}
+
+/* AVX2: 8 lanes of pd_silu_poly (ops_avx2.c); scalar level: libm's expf */
 void pd_swiglu(float *out, const float *gate, const float *up, int64_t n) {
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) {
+        pd_swiglu_avx2(out, gate, up, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) out[i] = pd_silu(gate[i]) * up[i];
 }
 

@@ -3,7 +3,9 @@
  * 8, row counts not a multiple of the 8-output tile, 1-7 and 64 tokens, 1 and 2 threads); a token's
  * outputs are the same bits whatever the number of tokens in the call and wherever the token sits
  * in it (batch-size invariance, also at the scalar level); and both are within rounding of a
- * double-precision dot (so the twin is not the only truth). */
+ * double-precision dot (so the twin is not the only truth). Also the AVX2 swiglu (kern/ops_avx2.c)
+ * against its twin pd_silu_poly (bit-exact) and against silu in double (relative 1e-6), and rmsnorm:
+ * the AVX2 level bit-identical to the scalar level (same summation order), both near the formula. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -154,11 +156,87 @@ static void test_lanes_order_by_hand(void **state) {
     assert_true(seq != 13.75f);
 }
 
+/* swiglu: every level against its per-element definition; the SIMD level against pd_silu_poly to
+ * the bit, on a sweep of -100..100, the edges (±0, tiny, ±87/88, +inf) and lengths not a multiple of 8 */
+static void test_swiglu_twin(void **state) {
+    (void)state;
+    enum { N = 4003 };
+    static float g[N], u[N], o[N];
+    pd_rng r;
+    pd_rng_seed(&r, 99);
+    const float edge[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 87.0f, -87.0f, 88.5f, -88.5f, 100.0f, -100.0f,
+                          INFINITY, 1e-3f, 1.0f, -1.0f, 0.5f, -0.5f};
+    int ne = (int)(sizeof edge / sizeof *edge);
+    for (int i = 0; i < N; i++) {
+        g[i] = i < ne ? edge[i] : i % 2 ? (float)(-100.0 + 200.0 * pd_rng_uniform(&r)) : (float)pd_rng_normal(&r) * 3.0f;
+        u[i] = (float)pd_rng_normal(&r);
+    }
+    pd_isa lv[3];
+    int nl = levels(lv);
+    for (int l = 0; l < nl; l++) {
+        pd_isa_force(lv[l]);
+        for (int64_t n = 1; n <= N; n += n < 40 ? 1 : 997) {
+            pd_swiglu(o, g, u, n);
+            for (int64_t i = 0; i < n; i++) {
+                double gd = g[i], want = isinf(gd) ? INFINITY * u[i] : gd / (1.0 + exp(-gd)) * u[i];
+                /* below -87 the exp is held at e^-87: |error| <= |g u| e^-87 < 1e-33 */
+                if (!(fabs(o[i] - want) <= 1e-6 * fabs(want) + 1e-33 || (isinf(want) && o[i] == want))) {
+                    fprintf(stderr, "%s swiglu(%.9g, %.9g) = %.9g vs %.9g\n", pd_isa_name(lv[l]), g[i], u[i], o[i], want);
+                    fail();
+                }
+                if (lv[l] == PD_ISA_SCALAR) continue;
+                float twin = pd_silu_poly(g[i]) * u[i];
+                if (memcmp(&twin, &o[i], sizeof twin) != 0 && !(isnan(twin) && isnan(o[i]))) {
+                    fprintf(stderr, "%s swiglu(%.9g) = %.9g vs twin %.9g (n %lld, i %lld)\n", pd_isa_name(lv[l]), g[i],
+                            o[i], twin, (long long)n, (long long)i);
+                    fail();
+                }
+            }
+        }
+    }
+    pd_isa_force(pd_isa_best());
+}
+
+static void test_rmsnorm_levels(void **state) {
+    (void)state;
+    enum { N = 400 };
+    float x[N], w[N], o[3][N];
+    pd_rng r;
+    pd_rng_seed(&r, 5);
+    fill_normal(&r, x, N, 2.0);
+    fill_normal(&r, w, N, 1.0);
+    x[3] = 1e-20f;
+    x[7] = 3e4f;
+    pd_isa lv[3];
+    int nl = levels(lv);
+    for (int64_t n = 1; n <= N; n += n < 40 ? 1 : 89)
+        for (int wi = 0; wi < 2; wi++) {
+            for (int l = 0; l < nl; l++) {
+                pd_isa_force(lv[l]);
+                pd_rmsnorm(o[l], x, wi ? w : NULL, n, 1e-6f);
+                if (l > 0 && memcmp(o[l], o[0], sizeof(float) * (size_t)n) != 0) {
+                    fprintf(stderr, "rmsnorm n %lld: %s differs from scalar\n", (long long)n, pd_isa_name(lv[l]));
+                    fail();
+                }
+            }
+            double ss = 0;
+            for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+            double sc = 1.0 / sqrt(ss / (double)n + 1e-6);
+            for (int64_t i = 0; i < n; i++) {
+                double want = x[i] * sc * (wi ? w[i] : 1.0);
+                assert_true(fabs(o[0][i] - want) <= 1e-6 * fabs(want) + 1e-30);
+            }
+        }
+    pd_isa_force(pd_isa_best());
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lanes_order_by_hand),
         cmocka_unit_test(test_lanes_twin),
         cmocka_unit_test(test_batch_invariance),
+        cmocka_unit_test(test_swiglu_twin),
+        cmocka_unit_test(test_rmsnorm_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
