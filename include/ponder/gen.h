@@ -11,8 +11,10 @@
  *   pd_gen_remove(g, id);                        frees the slot for another sequence
  *
  * Each sequence has its own sampler (seeded: same seed and prompt → same text run after run; alone
- * or batched gives the same text with the scalar kernels, while the SIMD matmuls round a prefill row
- * and a decode row differently, about 1e-6 of a logit, which can flip a sampled token)
+ * or batched gives the same text with the scalar kernels, and with the SIMD kernels on F32 weights
+ * (their matmul sums each output in one order whatever the batch: kern/mm_f32.c; the RL rollouts'
+ * case, tests/train/test_rollout_batch.c); the SIMD matmuls of F16/BF16/quantised weights round a
+ * prefill row and a decode row differently, about 1e-6 of a logit, which can flip a sampled token)
  * and its own policy chain (ponder/policy.h). Every token is labelled prompt / thinking / answer
  * by the thinking markers ("<think>", "</think>" tokens of the vocabulary); the phase after the
  * prompt is THINKING if the prompt's last opener is not closed, so a prompt ending in "<think>\n"
