@@ -5,7 +5,7 @@
 #   1. `ponder tasks gen --overthink K`: arith-add items whose traces are the digit-by-digit solution
 #      followed by 0..K re-checks ("Wait, let me verify...", some a corrected wrong detour);
 #   2. `ponder train` two qwen3-layout models on them (byte vocabulary, no download): the "large"
-#      demo-out/overthink.gguf and a small one (demo-out/overthink-small.gguf, 1/12 of the compute);
+#      demo-out/overthink.gguf and a small one (demo-out/overthink-small.gguf, ~1/8 of the compute);
 #   3. demo-out/policies-demo.json: the manifest (task, difficulty, trace style, training settings);
 #   4. `ponder eval` on held-out items for: no control, thinking budgets, s1 forcing, trimr-probe (k = 1,
 #      2), trimr (the model as its own verifier), self-consistency (`--policy vote`, k = 1, 4, 8, adaptive
@@ -24,7 +24,7 @@ DIFF=${DEMO_DIFF:-2}
 K=${DEMO_OVERTHINK:-3}
 EVAL_N=${DEMO_EVAL_N:-50}
 VOTE_N=${DEMO_VOTE_N:-20}
-SMALL_STEPS=${DEMO_SMALL_STEPS:-150}
+SMALL_STEPS=${DEMO_SMALL_STEPS:-400}
 THREADS=${DEMO_THREADS:-0}
 MAXTOK=${DEMO_MAX_TOKENS:-768}
 TFLAG=()
