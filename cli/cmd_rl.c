@@ -315,7 +315,7 @@ int pd_cmd_rl(int argc, char **argv) {
         return st == PD_ERR_ARG ? 2 : 1;
     }
     printf("rl (%s): at step %lld after %.1f s; last step reward %.3f, sample accuracy %.1f%%, mean length %.1f\n",
-           pd_rl_algo_name(o.rl.algo), (long long)res.steps_done, res.seconds, res.last.reward_mean,
+           pd_rl_algo_name(res.algo), (long long)res.steps_done, res.seconds, res.last.reward_mean,
            100 * res.last.accuracy, res.last.len_mean);
     if (!isnan(res.final_acc)) {
         printf("held-out greedy accuracy");

@@ -236,6 +236,7 @@ typedef struct {
     int64_t steps_done;
     double first_acc, final_acc;        /* greedy held-out accuracy before the first and after the last step */
     double seconds;
+    pd_rl_algo algo;                    /* the algorithm that ran (a resumed run's: its checkpoint's) */
     pd_rl_stats last;
 } pd_rl_result;
 pd_status pd_rl_run(const pd_rl_opts *o, pd_rl_result *res);

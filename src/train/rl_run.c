@@ -487,6 +487,7 @@ pd_status pd_rl_run(const pd_rl_opts *oin, pd_rl_result *res) {
         st = run_load(x);
     }
     if (st == PD_OK) st = run_open(x);
+    res->algo = x->o.rl.algo;
     if (st == PD_OK) {
         if (R->progress) pd_progress_start(&x->pg, R->progress, "rl", R->steps - x->start, "step");
         double t_run = pd_time_now();

@@ -88,8 +88,10 @@ EOF
   > /dev/null 2>&1 || bad "2-step brpo run"
 # (constant learning rate: 2 steps, then 1 more, is the 3-step run)
 # (the thread count is not part of the checkpoint: the same one gives the same bits, rl_run.c)
-"$P" rl --resume "$T/k.gguf.ckpt" --steps 3 --threads 1 --quiet --log "$T/k.jsonl" > /dev/null 2> "$T/err" \
+"$P" rl --resume "$T/k.gguf.ckpt" --steps 3 --threads 1 --quiet --log "$T/k.jsonl" > "$T/rout" 2> "$T/err" \
   || bad "resume: $(head -c 300 "$T/err")"
+# the summary names the checkpoint's algorithm, not the command line's default (grpo)
+grep -q "^rl (brpo)" "$T/rout" && ok "resumed run's summary names brpo" || bad "resumed summary: $(head -1 "$T/rout")"
 cmp -s "$T/u.gguf" "$T/k.gguf" && ok "resumed brpo model identical" || bad "resumed brpo model differs"
 python3 - "$T/u.jsonl" "$T/k.jsonl" <<'EOF' && ok "resumed brpo run: same trees, rewards and losses" || bad "resumed log differs"
 import json, sys
