@@ -8,6 +8,12 @@
 # papers): lazy W=16, rkv buffer=16 aq=4, snapkv obs=8, rlkv sink=4 recent=16 (gates: ponder kvheads).
 # KV_PROTECT=prompt adds protect=prompt to every policy (the prompt holds the operands; lazy has it by
 # default, as in its paper's protocol): the prompt rows then stay outside the budget for all.
+# Window parameters can be scaled with KV_W (lazy W, rkv buffer, rlkv recent; default 16), KV_OBS (snapkv
+# obs, default 8), KV_AQ (rkv aq, default 4), KV_SINK (streaming/rlkv sink, default 4); KV_PARALLEL
+# sequences are decoded at once (default 1: the peak KV is then one sequence's); KV_POLICIES limits the
+# policies run (default all seven). KV_ROWS=L turns the P% budgets into fixed row budgets, P% of L rows
+# per head (L = the full trace length: the peak KV is then P% of the full cache's), instead of P% of
+# the positions so far (which leaves little room early in the trace).
 # Usage: bash run.sh PONDER MODEL.gguf [OUTDIR]    (KV_N items, KV_TASK/KV_DIFF, KV_THREADS, KV_PROTECT)
 set -eu
 PONDER=${1:?usage: run.sh PONDER MODEL.gguf [OUTDIR]}
@@ -18,12 +24,18 @@ TASK=${KV_TASK:-arith-mul}
 DIFF=${KV_DIFF:-2}
 TH=${KV_THREADS:-1}
 MAXTOK=${KV_MAX_TOKENS:-320}
+W=${KV_W:-16}
+OBS=${KV_OBS:-8}
+AQ=${KV_AQ:-4}
+SINK=${KV_SINK:-4}
+PAR=${KV_PARALLEL:-1}
+POLICIES=${KV_POLICIES:-streaming h2o tova snapkv rkv lazy rlkv}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT/records"
 RES=$OUT/results.jsonl
 ITEMS=$OUT/items.jsonl
 "$PONDER" tasks gen --task "$TASK" --difficulty "$DIFF" --n "$N" --split test --seed 7 --out "$ITEMS" 2> /dev/null
-"$PONDER" kvheads -m "$MODEL" --task "$TASK" --difficulty "$DIFF" --n 20 --sink 4 --recent 16 --out "$OUT/gates.tsv"
+"$PONDER" kvheads -m "$MODEL" --task "$TASK" --difficulty "$DIFF" --n 20 --sink "$SINK" --recent "$W" --out "$OUT/gates.tsv"
 : > "$RES.tmp"
 PROTECT=${KV_PROTECT:-}
 measure() { # policy-name budget-pct spec
@@ -32,9 +44,10 @@ measure() { # policy-name budget-pct spec
     case $spec in *:*) spec="$spec,protect=$PROTECT" ;; *) spec="$spec:protect=$PROTECT" ;; esac
   fi
   local flags=(--kv-policy "$spec")
-  [ "$b" != 100 ] && flags+=(--kv-budget "$b%")
+  if [ "$b" != 100 ] && [ -n "${KV_ROWS:-}" ]; then flags+=(--kv-budget "$(( (b * KV_ROWS + 50) / 100 ))")
+  elif [ "$b" != 100 ]; then flags+=(--kv-budget "$b%"); fi
   local rec=$OUT/records/$name-$b.jsonl sum=$OUT/records/$name-$b.txt
-  "$PONDER" eval -m "$MODEL" --items "$ITEMS" --temp 0 -n "$MAXTOK" --parallel 1 -t "$TH" "${flags[@]}" \
+  "$PONDER" eval -m "$MODEL" --items "$ITEMS" --temp 0 -n "$MAXTOK" --parallel "$PAR" -t "$TH" "${flags[@]}" \
       --out "$rec" > "$sum" 2> /dev/null
   python3 - "$name" "$b" "$spec" "$sum" "$rec" "$ITEMS" >> "$RES.tmp" <<'PY'
 import json, sys
@@ -60,13 +73,18 @@ PY
 }
 measure full 100 full
 for B in 75 50 25; do
-  measure streaming "$B" streaming:sink=4
-  measure h2o "$B" h2o
-  measure tova "$B" tova
-  measure snapkv "$B" snapkv:obs=8
-  measure rkv "$B" rkv:buffer=16,aq=4
-  measure lazy "$B" lazy:W=16
-  measure rlkv "$B" "rlkv:gates=$OUT/gates.tsv,sink=4,recent=16"
+  for P in $POLICIES; do
+    case $P in
+      streaming) measure streaming "$B" "streaming:sink=$SINK" ;;
+      h2o) measure h2o "$B" h2o ;;
+      tova) measure tova "$B" tova ;;
+      snapkv) measure snapkv "$B" "snapkv:obs=$OBS" ;;
+      rkv) measure rkv "$B" "rkv:buffer=$W,aq=$AQ" ;;
+      lazy) measure lazy "$B" "lazy:W=$W" ;;
+      rlkv) measure rlkv "$B" "rlkv:gates=$OUT/gates.tsv,sink=$SINK,recent=$W" ;;
+      *) echo "run.sh: unknown policy $P" >&2; exit 2 ;;
+    esac
+  done
 done
 mv "$RES.tmp" "$RES"
 # the chart: every policy's line ends at the full cache (100%), which each policy equals exactly
