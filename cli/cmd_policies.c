@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include "ponder/extract.h"
+#include "ponder/hybrid.h"
 #include "ponder/reason.h"
 #include "ponder/steer.h"
 #include "ponder/task.h"
@@ -55,10 +56,11 @@ static pd_steer *cli_steer;
 static void free_steer(void) { pd_steer_free(cli_steer); cli_steer = NULL; }   /* at exit: the model is gone */
 
 static bool is_steer(const char *spec) { return !strncmp(spec, "steer", 5) && (spec[5] == 0 || spec[5] == ':'); }
+static bool is_hybrid(const char *spec) { return !strncmp(spec, "hybrid", 6) && (spec[6] == 0 || spec[6] == ':'); }
 
 bool gen_cli_policy_model(const char *verb, const gen_cli *o, pd_model *m) {
     bool want = false;
-    for (int i = 0; i < o->n_policy; i++) want |= is_steer(o->policy[i]);
+    for (int i = 0; i < o->n_policy; i++) want |= is_steer(o->policy[i]) || is_hybrid(o->policy[i]);
     if (!want || cli_steer) return true;
     if (!(cli_steer = pd_steer_attach(m))) { cli_error(verb, "--policy steer: %s", pd_last_error()); return false; }
     atexit(free_steer);
@@ -252,6 +254,65 @@ static int anytime_votes(const char *verb, vctx *c, pd_reason_spec *s, pd_gen *g
     return r.seq;
 }
 
+/* --policy hybrid (ponder/hybrid.h): the tokens come from pd_hybrid_run; the gen then writes them
+ * (each sampling step masked to the next one) so streaming, phases and results are the usual ones. */
+static pd_model *cli_thinker;
+static void free_thinker(void) { pd_model_free(cli_thinker); cli_thinker = NULL; }
+typedef struct { const int32_t *t; int n, at; } force_t;
+static void force_logits(void *ctx, const pd_seq_state *s, float *logits) {
+    force_t *f = ctx;
+    (void)s;
+    if (f->at >= f->n) return;
+    for (int v = 0; v < s->n_vocab; v++)
+        if (v != f->t[f->at]) logits[v] = -INFINITY;
+    f->at++;
+}
+
+static int hybrid_generate(const char *verb, pd_reason_spec *vs, pd_gen *g, const int32_t *ids, int n, pd_seq_params *sp) {
+    const char *tf = pd_reason_str(vs, "thinking"), *cf = pd_reason_str(vs, "file");
+    float coefs[PD_HYBRID_MAX_COEFS];
+    int n_coefs = 0;
+    const pd_cvec *cv = NULL;
+    uint8_t *mask = NULL;
+    pd_hybrid_result r = {0};
+    int id = -1;
+    pd_status st = !*tf || !*cf ? pd_fail(PD_ERR_ARG, "thinking=MODEL.gguf and file=CV.gguf are required") : PD_OK;
+    if (st == PD_OK && !cli_steer) st = pd_fail(PD_ERR_ARG, "no steering hook on the base model");
+    if (st == PD_OK && !cli_thinker) {
+        if (!(cli_thinker = pd_model_load(tf))) st = pd_fail_ctx(PD_ERR_IO, "thinking=%s", tf);
+        else atexit(free_thinker);
+    }
+    if (st == PD_OK) st = pd_hybrid_parse_coefs(pd_reason_str(vs, "coefs"), coefs, PD_HYBRID_MAX_COEFS, &n_coefs);
+    if (st == PD_OK) st = pd_steer_file(cli_steer, cf, &cv);
+    if (st == PD_OK && !(mask = malloc((size_t)cv->n_layer))) st = pd_fail(PD_ERR_NOMEM, "layer mask");
+    if (st == PD_OK) st = pd_steer_parse_layers(pd_reason_str(vs, "layers"), cv->n_layer, mask);
+    int room = pd_gen_n_ctx(g) - n - 1;
+    pd_hybrid_params hp = {.cv = cv, .layers = mask, .coefs = coefs, .n_coefs = n_coefs,
+                           .max_tokens = sp->max_tokens < 0 || sp->max_tokens > room ? (room > 0 ? room : 0) : sp->max_tokens,
+                           .stop_at_eog = !sp->ignore_eog};
+    if (st == PD_OK) st = pd_hybrid_run(cli_steer, cli_thinker, ids, n, &hp, &r);
+    free(mask);
+    if (st != PD_OK) {
+        cli_error(verb, "--policy hybrid: %s", pd_last_error());
+        pd_hybrid_result_free(&r);
+        return -1;
+    }
+    force_t f = {r.tokens + r.n_prompt, r.n_generated, 0};
+    pd_policy pol = {.name = "hybrid", .ctx = &f, .on_logits = force_logits};
+    pd_seq_params p = *sp;
+    p.policies = &pol;
+    p.n_policies = 1;
+    p.max_tokens = r.n_generated;
+    if ((id = pd_gen_add(g, ids, n, &p)) < 0) cli_error(verb, "%s", pd_last_error());
+    while (id >= 0 && pd_gen_n_active(g))
+        if (pd_gen_step(g) != PD_OK) { cli_error(verb, "%s", pd_last_error()); id = -1; }
+    if (id >= 0 && strcmp(verb, "eval"))
+        fprintf(stderr, "ponder %s: hybrid: %d tokens, steering applied at %d (%.1f%%), %d changed from the base's choice\n",
+                verb, r.n_generated, r.n_disagree, r.n_generated ? 100.0 * r.n_disagree / r.n_generated : 0.0, r.n_changed);
+    pd_hybrid_result_free(&r);
+    return id;
+}
+
 int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_gen *g, const int32_t *ids, int n,
                      pd_seq_params *sp, pd_policy *pol, gen_cli_out *os, pd_vote_result *vr) {
     pd_reason_spec *vs = driver_spec(o);
@@ -280,6 +341,11 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
         return id;
     }
     if (sp->n_policies && pol->release) pol->release(pol->ctx);   /* every sample makes its own */
+    if (!strcmp(pd_reason_spec_method(vs)->name, "hybrid")) {
+        int id = hybrid_generate(verb, vs, g, ids, n, sp);
+        pd_reason_spec_free(vs);
+        return id;
+    }
     vctx c = {verb, o, m};
     if (pd_reason_spec_method(vs)->kind != PD_REASON_DRIVER) return anytime_votes(verb, &c, vs, g, ids, n, os, vr);
     pd_vote_params vp = {.n = pd_reason_int(vs, "n"), .mode = (pd_vote_mode)pd_vote_mode_parse(pd_reason_str(vs, "mode")),

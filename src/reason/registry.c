@@ -116,6 +116,13 @@ static const pd_reason_param STEER_P[] = {
     {"prompt", PD_RP_INT, "0", 0, 1, "1: steer every prompt position too (as llama.cpp's --control-vector); 0: only its last", NULL},
 };
 
+static const pd_reason_param HYBRID_P[] = {
+    {"thinking", PD_RP_STR, "", 0, 0, "the thinking model: a GGUF of the same vocabulary (required)", NULL},
+    {"file", PD_RP_STR, "", 0, 0, "control-vector GGUF for the base (the main model) (required)", NULL},
+    {"coefs", PD_RP_STR, "0.5:0.6:0.7:0.8:0.9:1", 0, 0, "coefficients tried at a disagreement, joined by ':'", NULL},
+    {"layers", PD_RP_STR, "all", 0, 0, "layers steered: all, L, A-B, or items joined by '|' (1 .. n_layer-1)", NULL},
+};
+
 static const pd_reason_param PLAN_P[] = {
     {"think", PD_RP_INT, "256", 0, 1 << 24, "thinking tokens per hidden block, then </think> is injected (0: no limit)", NULL},
     {"plan", PD_RP_INT, "128", 1, 1 << 24, "most tokens of the plan; it ends at its first blank line", NULL},
@@ -141,6 +148,9 @@ static const pd_reason_method METHODS[] = {
      PD_REASON_POLICY, PLAN_P, (int)(sizeof PLAN_P / sizeof PLAN_P[0]), pd_plan_make},
     {"vote", "self-consistency / weighted vote / best-of-N: n samples by prefill+fork, answers voted, adaptive stop",
      PD_REASON_DRIVER, VOTE_P, (int)(sizeof VOTE_P / sizeof VOTE_P[0]), NULL},
+    {"hybrid", "hybrid decoding (greedy): the base writes; where a thinking model's argmax differs, the base steered "
+     "by c*v at the current position, the candidate the thinking model likes best", PD_REASON_DRIVER, HYBRID_P,
+     (int)(sizeof HYBRID_P / sizeof HYBRID_P[0]), NULL},
 };
 
 bool pd_reason_spec_is_driver(const pd_reason_spec *s) {
