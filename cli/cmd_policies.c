@@ -122,8 +122,10 @@ int gen_cli_policy_flag(const char *verb, gen_cli *o, const char *v) {
     bool driver = pd_reason_spec_is_driver(s);
     bool hub = !strncmp(pd_reason_spec_method(s)->name, "trimr", 5) || !strcmp(pd_reason_spec_method(s)->name, "spec-think");
     bool no_file = !strcmp(pd_reason_spec_method(s)->name, "steer") && !*pd_reason_str(s, "file");
+    bool no_hyb = !strcmp(pd_reason_spec_method(s)->name, "hybrid") && (!*pd_reason_str(s, "file") || !*pd_reason_str(s, "thinking"));
     pd_reason_spec_free(s);
     if (no_file) { cli_error(verb, "--policy %s: steer needs file=FILE (a control vector, `ponder steer`)", v); return -1; }
+    if (no_hyb) { cli_error(verb, "--policy %s: hybrid needs thinking=MODEL.gguf and file=CV.gguf", v); return -1; }
     if (!strcmp(verb, "chat") && (driver || hub)) {
         cli_error(verb, "--policy %s: needs several sequences per turn; use it with run or eval", v);
         return -1;
