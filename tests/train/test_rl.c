@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "rl_testutil.h"
 
 static char tmpdir[256];
 static const char *tmp(const char *name) {
@@ -160,20 +161,6 @@ static void test_advantages(void **st) {
 
 /* ---- the engine on a tiny random model ---- */
 
-static pd_tmodel *tiny_model(uint64_t seed, int rows) {
-    pd_tcfg c;
-    memset(&c, 0, sizeof c);
-    pd_tcfg_set_arch(&c, "qwen3");
-    c.n_vocab = PD_TRAIN_VOCAB; c.dim = 32; c.n_layer = 2; c.n_head = 4; c.n_head_kv = 2; c.head_dim = 8;
-    c.n_ff = 64; c.n_ctx = 96; c.tied = true;
-    pd_tmodel *m = pd_tmodel_new(&c, rows, c.n_ctx);
-    assert_non_null(m);
-    pd_rng g;
-    pd_rng_seed(&g, seed);
-    pd_tmodel_init(m, &g);
-    return m;
-}
-
 /* 0.1 summed three times is not 3 × 0.1: a computed group mean is not exactly 0.1 */
 static double const_reward(void *ctx, const pd_task_item *it, const char *text, int n) {
     (void)ctx; (void)it; (void)text; (void)n;
@@ -206,7 +193,7 @@ static const pd_rl_source src_add = {"arith-add", 1, 1, NULL};
 
 static void test_zero_gradient_equal_rewards(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(3, 8);
+    pd_tmodel *m = rlt_tiny_model(3, 8);
     size_t n = pd_tmodel_n_params(m);
     float *before = malloc(n * sizeof(float));
     memcpy(before, pd_tmodel_params(m), n * sizeof(float));
@@ -231,7 +218,7 @@ static void test_zero_gradient_equal_rewards(void **st) {
 
 static void test_ratio_and_logprobs(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(4, 8);
+    pd_tmodel *m = rlt_tiny_model(4, 8);
     pd_rl_cfg c = small_cfg(PD_RL_DRGRPO);
     c.opt.lr = 3e-3f;
     pd_rl *r = pd_rl_new(m, NULL, &c, &src_add);
@@ -287,7 +274,7 @@ static void test_ratio_and_logprobs(void **st) {
 
 static void test_dynamic_sampling(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(8, 8);
+    pd_tmodel *m = rlt_tiny_model(8, 8);
     pd_rl_cfg c = small_cfg(PD_RL_DAPO);
     c.max_draws = 8;
     pd_rl *r = pd_rl_new(m, NULL, &c, &src_add);
@@ -319,7 +306,7 @@ static void test_dynamic_sampling(void **st) {
 
 static void test_reward_rises(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(12, 16);
+    pd_tmodel *m = rlt_tiny_model(12, 16);
     pd_rl_cfg c = small_cfg(PD_RL_GRPO);
     c.B = 4; c.G = 8; c.opt.lr = 1e-2f;
     pd_rl *r = pd_rl_new(m, NULL, &c, &src_add);
@@ -342,41 +329,15 @@ static void test_reward_rises(void **st) {
     pd_tmodel_free(m);
 }
 
-
 /* The learner end to end: the weight gradient of one GRPO update (μ = K = 1, temperature 0.8, no
  * clipping at θ0, SEQ_MEAN_TOKEN_MEAN) equals central differences of
  *   F(θ) = −(1/N) Σ_i A_i/|o_i| Σ_t log π_θ,T(o_t)      (dF/dθ = dL/dθ at θ0, where ρ = 1)
  * evaluated by the training forward on the rollout's own tokens, for the parameters with the largest
- * gradients. This checks dL/dlogp → dL/dlogits (with the temperature) → backward. */
-static double f_of_params(pd_tmodel *m, const pd_rl_batch_view *v, double invT) {
-    int T = 0;
-    for (int i = 0; i < v->n; i++) if (v->n_tokens[i] > T) T = v->n_tokens[i];
-    int V = pd_tmodel_cfg(m)->n_vocab;
-    int32_t *tk = calloc((size_t)T, sizeof(int32_t));
-    double F = 0;
-    for (int i = 0; i < v->n; i++) {
-        for (int t = 0; t < T; t++) tk[t] = t < v->n_tokens[i] ? v->tokens[i][t] : 0;
-        pd_tbatch b = {1, T, tk, NULL, NULL};
-        pd_tmodel_forward(m, &b, NULL);
-        const float *lg = pd_tmodel_logits(m);
-        int np = v->n_prompt[i], L = v->n_tokens[i] - np;
-        double sum = 0;
-        for (int k = 0; k < L; k++) {
-            const float *x = lg + (size_t)(np - 1 + k) * V;
-            double mx = -1e300, z = 0;
-            for (int j = 0; j < V; j++) if (x[j] * invT > mx) mx = x[j] * invT;
-            for (int j = 0; j < V; j++) z += exp(x[j] * invT - mx);
-            sum += x[v->tokens[i][np + k]] * invT - mx - log(z);
-        }
-        F -= v->adv[i] / L * sum / v->n;
-    }
-    free(tk);
-    return F;
-}
-
+ * gradients (F: rlt_surrogate_of_params, rl_testutil.h). This checks dL/dlogp → dL/dlogits (with the
+ * temperature) → backward. */
 static void test_learner_gradient_fd(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(17, 8);
+    pd_tmodel *m = rlt_tiny_model(17, 8);
     size_t n = pd_tmodel_n_params(m);
     float *theta0 = malloc(n * sizeof(float)), *grad = malloc(n * sizeof(float));
     memcpy(theta0, pd_tmodel_params(m), n * sizeof(float));
@@ -412,9 +373,9 @@ static void test_learner_gradient_fd(void **st) {
         int i = top[k];
         float keep = p[i], h = 1e-2f * fmaxf(1.0f, fabsf(keep));
         p[i] = keep + h;
-        double up = f_of_params(m, &v, 1.0 / c.temperature);
+        double up = rlt_surrogate_of_params(m, &v, 1.0 / c.temperature);
         p[i] = keep - h;
-        double dn = f_of_params(m, &v, 1.0 / c.temperature);
+        double dn = rlt_surrogate_of_params(m, &v, 1.0 / c.temperature);
         p[i] = keep;
         double fd = (up - dn) / (2.0 * (double)h);
         if (fabs(fd - grad[i]) > 0.03 * fabs(fd) + 1e-5) {
@@ -431,7 +392,7 @@ static void test_learner_gradient_fd(void **st) {
 /* a prompt longer than the sequences the learner can hold: a clear error, nothing leaked (ASan) */
 static void test_prompt_too_long(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(5, 8);   /* context 96 tokens */
+    pd_tmodel *m = rlt_tiny_model(5, 8);   /* context 96 tokens */
     pd_rl_cfg c = small_cfg(PD_RL_GRPO);
     pd_rl_source src = {"countdown", 6, 6, NULL};
     pd_rl *r = pd_rl_new(m, NULL, &c, &src);
@@ -450,7 +411,7 @@ static void test_prompt_too_long(void **st) {
 /* ---- the run: determinism and resume ---- */
 
 static void write_model(const char *path, uint64_t seed) {
-    pd_tmodel *m = tiny_model(seed, 1);
+    pd_tmodel *m = rlt_tiny_model(seed, 1);
     pd_tckpt_info info = {0};
     assert_int_equal(pd_tmodel_save(m, path, &info), PD_OK);
     pd_tmodel_free(m);

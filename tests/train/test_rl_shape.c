@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "rl_testutil.h"
 
 /* ---- sign modes ---- */
 
@@ -233,20 +234,6 @@ static void test_prerl_row(void **st) {
 
 /* ---- on a tiny model ---- */
 
-static pd_tmodel *tiny_model(uint64_t seed, int rows) {
-    pd_tcfg c;
-    memset(&c, 0, sizeof c);
-    pd_tcfg_set_arch(&c, "qwen3");
-    c.n_vocab = PD_TRAIN_VOCAB; c.dim = 32; c.n_layer = 2; c.n_head = 4; c.n_head_kv = 2; c.head_dim = 8;
-    c.n_ff = 64; c.n_ctx = 96; c.tied = true;
-    pd_tmodel *m = pd_tmodel_new(&c, rows, c.n_ctx);
-    assert_non_null(m);
-    pd_rng g;
-    pd_rng_seed(&g, seed);
-    pd_tmodel_init(m, &g);
-    return m;
-}
-
 /* correct iff the response has an even number of tokens: a mix of right and wrong in most groups */
 static double parity_reward(void *ctx, const pd_task_item *it, const char *text, int n) {
     (void)ctx; (void)it; (void)text;
@@ -294,7 +281,7 @@ static void check_rows(pd_rl *r, bool prerl) {
 /* DSRL: the warm-up's learner rows hold no prompt; after the switch they hold prompt + response */
 static void test_dsrl_rows(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(31, 8);
+    pd_tmodel *m = rlt_tiny_model(31, 8);
     pd_rl_cfg c = small_cfg(PD_RL_DSRL);
     c.shape.switch_step = 2;
     pd_rl *r = pd_rl_new(m, NULL, &c, &src_add);
@@ -364,7 +351,7 @@ static double marginal_objective(pd_rl *r, const pd_rl_batch_view *v, bool with_
  * independently through the inference path, agree, and those of the prompt-conditioned one do not */
 static void test_prerl_gradient(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(41, 8);
+    pd_tmodel *m = rlt_tiny_model(41, 8);
     pd_rl_cfg c = small_cfg(PD_RL_NSR_PRERL);
     c.opt.lr = 0; c.opt.clip = 0;   /* the step leaves the weights as they were; the gradients stay */
     pd_rl *r = pd_rl_new(m, NULL, &c, &src_add);
@@ -425,7 +412,7 @@ static double all_correct(void *ctx, const pd_task_item *it, const char *text, i
 
 static void test_nsr_engine(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(51, 8);
+    pd_tmodel *m = rlt_tiny_model(51, 8);
     pd_rl_cfg c = small_cfg(PD_RL_NSR);
     pd_rl *r = pd_rl_new(m, NULL, &c, &src_add);
     assert_non_null(r);
