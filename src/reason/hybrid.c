@@ -3,6 +3,7 @@
  * scratch sequence of the base cache so the base's own KV never holds a steered row. */
 #include "ponder/hybrid.h"
 #include "ponder/alloc.h"
+#include "ponder/sampler.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -38,14 +39,6 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-/* log-softmax of x at index k */
-static double logprob(const float *x, int n, int k) {
-    float mx = x[argmax(x, n)];
-    double s = 0;
-    for (int i = 0; i < n; i++) s += exp((double)x[i] - mx);
-    return (double)x[k] - mx - log(s);
-}
-
 int32_t pd_hybrid_pick(const float *base_logits, const float *think_logits, const float *cand_logits, int n_coefs,
                        int n_vocab, int *steered) {
     int b = argmax(base_logits, n_vocab), th = argmax(think_logits, n_vocab);
@@ -55,7 +48,7 @@ int32_t pd_hybrid_pick(const float *base_logits, const float *think_logits, cons
     double best_lp = -INFINITY;
     for (int c = 0; c < n_coefs; c++) {
         int cand = argmax(cand_logits + (size_t)c * (size_t)n_vocab, n_vocab);
-        double lp = logprob(think_logits, n_vocab, cand);
+        double lp = pd_logprob_of(think_logits, n_vocab, cand);
         if (best < 0 || lp > best_lp) best = cand, best_lp = lp;
     }
     return best < 0 ? b : best;
