@@ -12,22 +12,8 @@ set -u
 P=${1:?usage: test_rl_shape.sh path/to/ponder}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-fail=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fail=1; }
-expect() { # NAME CODE PATTERN ARGS...
-  local name=$1 code=$2 pat=$3; shift 3
-  "$P" "$@" > "$T/out" 2> "$T/err" < /dev/null
-  local rc=$?
-  if [ $rc -ne "$code" ] || ! grep -Eq -- "$pat" "$T/err"; then
-    bad "$name: rc=$rc (want $code), stderr: $(head -c 300 "$T/err")"
-  else ok "$name"; fi
-}
-
-"$P" train --task arith-add --difficulty 1 --dim 16 --layers 1 --heads 2 --kv-heads 1 --ffn 32 --ctx 96 \
-    --batch 4 --seq 96 --steps 3 --seed 2 --threads 1 --eval-n 0 --plot none --quiet --out "$T/m.gguf" > /dev/null 2>&1 \
-  && ok "tiny model trained" || { bad "could not train the tiny model"; exit 1; }
-M=$T/m.gguf
+. "$(dirname "$0")/rl_common.sh"
+rl_tiny_model arith-add 1 96 96 4 3
 
 # ---- 1. errors ----
 expect "bad length reward" 2 "--length-reward" rl -m "$M" --task arith-add --length-reward short --out "$T/x.gguf"
