@@ -10,12 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline pd_tmodel *rlt_tiny_model(uint64_t seed, int rows) {
+/* n_ctx positions (96 in most tests; the thinking-budget trees need 128) */
+static inline pd_tmodel *rlt_tiny_model_ctx(uint64_t seed, int rows, int n_ctx) {
     pd_tcfg c;
     memset(&c, 0, sizeof c);
     pd_tcfg_set_arch(&c, "qwen3");
     c.n_vocab = PD_TRAIN_VOCAB; c.dim = 32; c.n_layer = 2; c.n_head = 4; c.n_head_kv = 2; c.head_dim = 8;
-    c.n_ff = 64; c.n_ctx = 96; c.tied = true;
+    c.n_ff = 64; c.n_ctx = n_ctx; c.tied = true;
     pd_tmodel *m = pd_tmodel_new(&c, rows, c.n_ctx);
     assert_non_null(m);
     pd_rng g;
@@ -23,6 +24,8 @@ static inline pd_tmodel *rlt_tiny_model(uint64_t seed, int rows) {
     pd_tmodel_init(m, &g);
     return m;
 }
+
+static inline pd_tmodel *rlt_tiny_model(uint64_t seed, int rows) { return rlt_tiny_model_ctx(seed, rows, 96); }
 
 static inline double rlt_surrogate_of_params(pd_tmodel *m, const pd_rl_batch_view *v, double invT) {
     int T = 0;

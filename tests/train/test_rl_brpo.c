@@ -21,6 +21,7 @@
 #include "ponder/model.h"
 #include "ponder/rl.h"
 #include "ponder/train.h"
+#include "rl_testutil.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,20 +193,6 @@ static void test_surrogate_token_adv_fd(void **st) {
 
 /* ---- the engine on a tiny random model whose prompts open thinking ---- */
 
-static pd_tmodel *tiny_model(uint64_t seed, int rows) {
-    pd_tcfg c;
-    memset(&c, 0, sizeof c);
-    pd_tcfg_set_arch(&c, "qwen3");
-    c.n_vocab = PD_TRAIN_VOCAB; c.dim = 32; c.n_layer = 2; c.n_head = 4; c.n_head_kv = 2; c.head_dim = 8;
-    c.n_ff = 64; c.n_ctx = 128; c.tied = true;
-    pd_tmodel *m = pd_tmodel_new(&c, rows, c.n_ctx);
-    assert_non_null(m);
-    pd_rng g;
-    pd_rng_seed(&g, seed);
-    pd_tmodel_init(m, &g);
-    return m;
-}
-
 /* a JSONL set whose prompts leave "<think>" open: generation starts in the thinking phase */
 static const char *thinking_set(void) {
     static char path[512];
@@ -235,7 +222,7 @@ static char *detok(const pd_model *pm, const int32_t *t, int n) {
 
 static void test_elastic_rollouts(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(21, 16);
+    pd_tmodel *m = rlt_tiny_model_ctx(21, 16, 128);
     pd_rl_cfg c;
     pd_rl_cfg_for_algo(&c, PD_RL_GRPO);
     c.B = 3; c.G = 4; c.micro_rows = 8; c.opt.lr = 1e-3f;
@@ -340,7 +327,7 @@ static void check_tree_advantages(const pd_brpo_tree *t, const pd_rl_batch_view 
 
 static void test_brpo_tree(void **st) {
     (void)st;
-    pd_tmodel *m = tiny_model(22, 16);
+    pd_tmodel *m = rlt_tiny_model_ctx(22, 16, 128);
     pd_rl_cfg c;
     pd_rl_cfg_for_algo(&c, PD_RL_BRPO);
     assert_int_equal(c.agg, PD_RL_TOKEN_MEAN);
