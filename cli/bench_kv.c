@@ -86,6 +86,7 @@ int cli_bench_kv(const char *path, const char *label, const pd_kvp_spec *spec, c
     if (threads > 0) pd_threads_set(threads);
     pd_model *m = pd_model_load(path);
     if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    if (pd_model_repack(m) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); pd_model_free(m); return 1; }
     const char *name = label ? label : m->cfg.name[0] ? m->cfg.name : path;
     bool md = !arr && !jsonl;
     if (md) {

@@ -293,6 +293,7 @@ int pd_bench_serve(int argc, char **argv) {
         if (!pd_serve_available()) { cli_error(VERB, "this build has no HTTP server (libmicrohttpd)"); return CLI_RUNTIME; }
         if (o.threads) pd_threads_set(o.threads);
         if (!(m = pd_model_load(o.model))) { cli_error(VERB, "%s", pd_last_error()); return CLI_RUNTIME; }
+        if (pd_model_repack(m) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); pd_model_free(m); return CLI_RUNTIME; }
         pd_serve_params p = pd_serve_defaults();
         p.port = 0;
         p.model_id = "bench";

@@ -271,6 +271,7 @@ typedef struct {
 static int bench_model(const char *path, const char *label_override, const bench_opts *b, cJSON *arr) {
     pd_model *m = pd_model_load(path);
     if (!m) { cli_error(VERB, "%s", pd_last_error()); return 1; }
+    if (pd_model_repack(m) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); pd_model_free(m); return 1; }
     int max_pp = 1;
     for (int i = 0; i < b->n_pp; i++) if (b->pp[i] > max_pp) max_pp = b->pp[i];
     int max_ctx = max_pp;

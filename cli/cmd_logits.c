@@ -158,6 +158,7 @@ int pd_cmd_logits(int argc, char **argv) {
         cli_error(VERB, "--adapter: %s", pd_last_error());
         goto done;
     }
+    if (!adapter && pd_model_repack(m) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     for (int i = 0; i < n; i++) {
         if (ids[i] >= m->cfg.n_vocab) {
             cli_error(VERB, "--tokens: id %d (item %d) is outside the vocabulary [0, %d)", ids[i], i + 1, m->cfg.n_vocab);

@@ -80,6 +80,12 @@ pd_model *gen_cli_load(const char *verb, const gen_cli *o, pd_adapter **adapter)
         *adapter = NULL;
         return NULL;
     }
+    /* matmul weights into 8-row groups (model.h); an adapter reads the GGUF rows, so not with one */
+    if (!*adapter && pd_model_repack(m) != PD_OK) {
+        cli_error(verb, "%s", pd_last_error());
+        pd_model_free(m);
+        return NULL;
+    }
     return m;
 }
 

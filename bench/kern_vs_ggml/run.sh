@@ -5,10 +5,12 @@
 # usage: bench/kern_vs_ggml/run.sh BUILD_DIR LLAMA_CPP_SRC LLAMA_CPP_BUILD [TYPES]
 #   BUILD_DIR: ponder build (libpd_kern.a, libpd_base.a); LLAMA_CPP_SRC: a llama.cpp checkout;
 #   LLAMA_CPP_BUILD: its cmake build dir (libggml*.so in bin/). Prints one line per measurement.
+#   REPACK=1: ponder's Q4_0 / Q8_0 / Q4_K weights repacked into 8-row groups first, as `ponder`
+#   loads a model (leave it unset for a build from before the repack).
 set -e
 B=$(cd "$1" && pwd); L=$(cd "$2" && pwd); LB=$(cd "$3" && pwd); TYPES=${4:-"f32 f16 q8_0 q4_0 q4_K"}
 D=$(cd "$(dirname "$0")" && pwd); T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-gcc -O2 -fopenmp -I"$D/../../include" "$D/ponder_mm.c" "$B/libpd_kern.a" "$B/libpd_base.a" -lm -o "$T/ponder_mm"
+gcc -O2 -fopenmp ${REPACK:+-DPD_MM_REPACK} -I"$D/../../include" "$D/ponder_mm.c" "$B/libpd_kern.a" "$B/libpd_base.a" -lm -o "$T/ponder_mm"
 gcc -O2 -I"$L/ggml/include" "$D/ggml_mm.c" -L"$LB/bin" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$LB/bin" -o "$T/ggml_mm"
 declare -A TID=([f32]=0 [f16]=1 [q4_0]=2 [q8_0]=8 [q4_K]=12)
 for shape in "768 2048" "2048 768" "1024 3072" "3072 1024"; do

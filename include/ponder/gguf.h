@@ -66,6 +66,10 @@ const pd_gguf_tensor *pd_gguf_tensor_at(const pd_gguf *g, int64_t i);
 const pd_gguf_tensor *pd_gguf_find_tensor(const pd_gguf *g, const char *name); /* NULL if absent (no error set) */
 /* A pd_tensor view of a GGUF tensor (contiguous strides). */
 void pd_gguf_tensor_view(const pd_gguf_tensor *gt, pd_tensor *out);
+/* The pages wholly inside [p, p + n) of a file-mapped reader are dropped from memory (they are read
+ * from the file again if touched): for data copied elsewhere, e.g. pd_model_repack's weights.
+ * Nothing happens for a buffer-backed reader or a range outside the mapping. */
+void pd_gguf_release(const pd_gguf *g, const void *p, size_t n);
 
 /* ---- writing ---- */
 typedef struct pd_gguf_writer pd_gguf_writer;

@@ -56,6 +56,7 @@ typedef struct pd_model {
     pd_tokenizer *tok;                        /* NULL if the file has no vocabulary */
     pd_gguf *gguf;                            /* owns the mapping the tensors point into */
     void *owned;                              /* extra memory owned by the model (NULL if none) */
+    void *repacked;                           /* pd_model_repack's weights (NULL if none) */
     pd_linear_hook linear_hook; void *linear_hook_ctx;
     pd_residual_hook residual_hook; void *residual_hook_ctx;
     pd_residual_rows_hook residual_rows_hook; void *residual_rows_hook_ctx;
@@ -65,6 +66,15 @@ pd_model *pd_model_load(const char *path);            /* GGUF, or llama2.c .bin 
 pd_model *pd_model_from_gguf(pd_gguf *g);             /* takes ownership of g (also on failure) */
 void pd_model_free(pd_model *m);
 int64_t pd_model_n_params(const pd_model *m);
+/* For inference only: the matmul-only weights (every layer's projections, and `output` unless it
+ * is the tied embedding, which get_rows also reads) of type Q4_0 / Q8_0 / Q4_K are rearranged into
+ * 8-row groups where the active kernels read that layout (kern.h: pd_repack_r8), so decode streams
+ * each group contiguously. The rearranged copy replaces the file's bytes: the tensors point at it
+ * and the mapped pages of the originals are given back (pd_gguf_release), so memory does not
+ * double. Logits are unchanged to the bit. Call it after loading and before anything that reads
+ * weight bytes other than pd_matmul (adapters, training: they read GGUF rows); with a linear
+ * hook set, or a second time, it does nothing. */
+pd_status pd_model_repack(pd_model *m);
 
 /* ---- KV cache: paged blocks per (sequence, layer, kv head), copy-on-write, quantisable ----
  * Each (seq, layer, kv head) holds an ordered list of LIVE rows. A row is one cached position:

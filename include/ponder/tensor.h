@@ -27,6 +27,11 @@ typedef enum {
     PD_TYPE_COUNT = 31,
 } pd_type;
 
+/* How a matrix's bytes are arranged (pd_tensor.layout). ROWS: the GGUF layout, row after row.
+ * R8: rows in groups of 8 interleaved for the matmul tiles (kern.h, pd_repack_r8); only pd_matmul
+ * and pd_unpack_row read such a tensor. */
+typedef enum { PD_LAYOUT_ROWS = 0, PD_LAYOUT_R8 = 1 } pd_layout;
+
 /* A strided view over up to 4 dims, ggml order: ne[0] is the innermost (row length, contiguous),
  * ne[1] the number of rows. nb[i] is the byte stride of dim i (nb[0] = block bytes). */
 typedef struct pd_tensor {
@@ -36,6 +41,7 @@ typedef struct pd_tensor {
     int64_t ne[4];
     size_t nb[4];
     void *data;
+    pd_layout layout;   /* PD_LAYOUT_ROWS unless pd_repack_r8 rearranged data */
 } pd_tensor;
 
 bool pd_type_valid(int type);                 /* one of the types above */

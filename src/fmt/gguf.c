@@ -797,6 +797,16 @@ const pd_gguf_tensor *pd_gguf_find_tensor(const pd_gguf *g, const char *name) {
     return NULL;
 }
 
+void pd_gguf_release(const pd_gguf *g, const void *p, size_t n) {
+    if (!g || !g->map || !p || !n) return;
+    uintptr_t a = (uintptr_t)p, lo = (uintptr_t)g->map, hi = lo + g->size;
+    if (a < lo || a > hi || n > hi - a) return;
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) return;
+    uintptr_t s = (a + (uintptr_t)ps - 1) / (uintptr_t)ps * (uintptr_t)ps, e = (a + n) / (uintptr_t)ps * (uintptr_t)ps;
+    if (e > s) (void)madvise((void *)s, e - s, MADV_DONTNEED); /* advice only: a refusal changes nothing */
+}
+
 void pd_gguf_tensor_view(const pd_gguf_tensor *gt, pd_tensor *out) {
     pd_tensor_init(out, gt->type, gt->n_dims, gt->ne, (void *)gt->data);
     out->name = gt->name;

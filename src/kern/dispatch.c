@@ -1,6 +1,7 @@
 /* kern/dispatch.c — CPU feature detection and the kernel table chosen once (scalar, AVX2,
  * AVX-512); the public vec_dot entry points. */
 #include "kern_impl.h"
+#include <string.h>
 #include <stdatomic.h>
 #if PD_X86
 #include <cpuid.h>
@@ -40,6 +41,8 @@ static void pd_tables_init(void) {
         pd_tables[1] = pd_tables[0];
         pd_kern_table_avx2(&pd_tables[1]);
         pd_tables[2] = pd_tables[1];
+        /* the AVX-512 level keeps its own tiles (and the GGUF layout): no repacking there */
+        memset(pd_tables[2].tile_r8, 0, sizeof pd_tables[2].tile_r8);
         pd_kern_table_avx512(&pd_tables[2]);
         pd_kern_table_f32_lanes(&pd_tables[1]);
         pd_kern_table_f32_lanes(&pd_tables[2]);

@@ -84,6 +84,20 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
     size_t ws = W->nb[1];
     const char *wd = W->data;
     int nr = kt->tile_nr[t], mr = kt->tile_mr[t];
+    /* PD_LAYOUT_R8 (repack.c): rows below N8 come in groups of 8, read by the level's 8-row tile,
+     * or unpacked to the GGUF layout first where the level has none (a forced lower level). */
+    int64_t N8 = 0;
+    pd_tile_fn tile8 = NULL;
+    char *ubuf = NULL;
+    if (W->layout != PD_LAYOUT_ROWS) {
+        if (W->layout != PD_LAYOUT_R8 || (t != PD_TYPE_Q4_0 && t != PD_TYPE_Q8_0 && t != PD_TYPE_Q4_K) || ws != wrow ||
+            W->ne[2] > 1 || W->ne[3] > 1 || N < 8)
+            return pd_fail(PD_ERR_ARG, "matmul: weight '%s' (%s) has a layout (%d) its type and shape cannot have", wn,
+                           pd_type_name(t), (int)W->layout);
+        N8 = N / 8 * 8;
+        tile8 = kt->tile_r8[t];
+        if (nr % 8) nr = 8; /* row blocks hold whole groups */
+    }
     /* Row block: about 16 KiB of weights (stays in L1/L2 while every token passes over it). */
     int64_t rb = (int64_t)(16384 / ws);
     if (rb < nr) rb = nr;
@@ -105,27 +119,46 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
     /* hand out blocks in chunks: about 32 grabs per thread, whatever N is (vocab-sized outputs) */
     int chunk = (int)(n_blocks / (32 * (int64_t)nt));
     if (chunk < 1) chunk = 1;
+    if (N8 && !tile8) {
+        size_t ub;
+        if (!pd_mul_ok(8 * ws, (size_t)nt, &ub)) return pd_fail(PD_ERR_RANGE, "matmul: weight rows too large");
+        ubuf = pd_malloc(ub);
+        if (!ubuf) return pd_fail_ctx(PD_ERR_NOMEM, "matmul: unpacking '%s'", wn);
+    }
     if (convert && !par_convert)
         for (int64_t m = 0; m < M; m++) pd_mm_act_row(t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
+    const int tnr = kt->tile_nr[t] > 0 ? kt->tile_nr[t] : 1; /* the GGUF-layout tile's row count */
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         if (par_convert) {
 #pragma omp for schedule(static)
             for (int64_t m = 0; m < M; m++) pd_mm_act_row(t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
         }
+        char *ub = ubuf ? ubuf + (size_t)omp_get_thread_num() * 8 * ws : NULL;
 #pragma omp for schedule(dynamic, chunk)
         for (int64_t b = 0; b < n_blocks; b++) {
             int64_t r0 = b * rb, r1 = r0 + rb < N ? r0 + rb : N;
             for (int64_t m0 = 0; m0 < M; m0 += mr) {
                 int mm = (int)(M - m0 < mr ? M - m0 : mr);
-                for (int64_t r = r0; r < r1; r += nr) {
-                    int rr = (int)(r1 - r < nr ? r1 - r : nr);
-                    tile(K, wd + (size_t)r * ws, ws, rr, (const char *)xa + (size_t)m0 * xs, xs, mm, Y + m0 * ldy + r,
-                         ldy);
+                const char *xm = (const char *)xa + (size_t)m0 * xs;
+                int64_t r = r0;
+                for (; r < r1 && r < N8; r += 8) { /* repacked groups (r0 is a multiple of 8 here) */
+                    if (tile8) {
+                        tile8(K, wd + (size_t)r * ws, ws, 8, xm, xs, mm, Y + m0 * ldy + r, ldy);
+                        continue;
+                    }
+                    for (int q = 0; q < 8; q++) pd_unpack_row(W, r + q, ub + (size_t)q * ws);
+                    for (int q = 0; q < 8; q += tnr)
+                        tile(K, ub + (size_t)q * ws, ws, 8 - q < tnr ? 8 - q : tnr, xm, xs, mm, Y + m0 * ldy + r + q, ldy);
+                }
+                for (; r < r1; r += tnr) {
+                    int rr = (int)(r1 - r < tnr ? r1 - r : tnr);
+                    tile(K, wd + (size_t)r * ws, ws, rr, xm, xs, mm, Y + m0 * ldy + r, ldy);
                 }
             }
         }
     }
+    free(ubuf);
     return PD_OK;
 }
 

@@ -4,8 +4,11 @@
  * weights of each row in one 32-bit lane, so one broadcast of 4 activation bytes serves all 8 rows,
  * the integer sums land in their row's lane, and the block scales are applied to 8 rows with one
  * multiply-add (the 2-row tiles need a horizontal sum, a float conversion and sign operations per
- * row and token). Weights are read in their GGUF layout: no repacked copy is kept. Same numbers as
- * the scalar twins: exact int32 block sums times d_w * d_x, summed in float in block order.
+ * row and token). Each tile reads either layout: the GGUF one (8 rows ws bytes apart, transposed
+ * while loading) or PD_LAYOUT_R8 (kern/repack.c: the group's blocks stored already in that lane
+ * order, one contiguous stream per 8 rows, prefetched ahead — what decode from memory needs;
+ * pd_model_repack puts inference weights in it at load). Same numbers as the scalar twins: exact
+ * int32 block sums times d_w * d_x, summed in float in block order.
  * Everything is written out by hand: with loops and small arrays GCC kept the rows on the stack
  * (and a scale array stalled on store forwarding), which made the first version no faster. */
 #include "kern_impl.h"
@@ -26,6 +29,16 @@ static inline __m256i bcast4(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm256_set1_epi32(v);
+}
+
+/* Software prefetch of the repacked stream, PD_R8_PF bytes ahead of the block being read (0: off):
+ * the lines [p + PD_R8_PF, p + PD_R8_PF + bytes). */
+#ifndef PD_R8_PF
+#define PD_R8_PF 1024
+#endif
+static inline __attribute__((always_inline)) void pf_ahead(const char *p, size_t bytes) {
+    if (PD_R8_PF > 0)
+        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + PD_R8_PF + o, _MM_HINT_T0);
 }
 
 static inline uint16_t ld16(const char *p) {
@@ -111,8 +124,8 @@ static inline __m256i sum8x(const int8_t *qs) {
 /* Q4_0 x MR tokens. Nibbles q in 0..15 are the unsigned operand of maddubs: a pair gives at most
  * 2*15*128 = 3840 in magnitude and 8 pairs fit int16 (30720), so the 32 products of a row are
  * summed in int16 and widened once; sum (q-8)x = sum qx - 8 sum x. */
-static inline __attribute__((always_inline)) void q4_0_r8(int MR, int64_t n, const void *w, size_t ws, const void *x,
-                                                          size_t xs, float *y, int64_t ldy) {
+static inline __attribute__((always_inline)) void q4_0_r8x(int MR, int PK, int64_t n, const void *w, size_t ws,
+                                                           const void *x, size_t xs, float *y, int64_t ldy) {
     const pd_block_q8_0 *xb[R8_MR];
     for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + (size_t)m * xs);
     __m256 acc[R8_G][R8_MR];
@@ -120,12 +133,24 @@ static inline __attribute__((always_inline)) void q4_0_r8(int MR, int64_t n, con
         for (int m = 0; m < MR; m++) acc[g][m] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
     const char *wp = w;
-    for (int64_t i = 0; i < n / PD_QK; i++, wp += sizeof(pd_block_q4_0)) {
+    const size_t bstep = PK ? 8 * sizeof(pd_block_q4_0) : sizeof(pd_block_q4_0);
+    for (int64_t i = 0; i < n / PD_QK; i++, wp += bstep) {
         __m256i W[R8_G][8];
         __m256 dw[R8_G];
-        for (int g = 0; g < R8_G; g++) {
-            q4_0_rows8(wp + (size_t)(8 * g) * ws, ws, W[g]);
-            dw[g] = scales8(wp + (size_t)(8 * g) * ws, ws);
+        if (PK) { /* the group's block i: 8 scales, then the nibble words already in lanes */
+            pf_ahead(wp, bstep);
+            const __m256i m4 = _mm256_set1_epi8(0xF);
+            for (int j = 0; j < 4; j++) {
+                __m256i T = ld256(wp + 16 + 32 * j);
+                W[0][j] = _mm256_and_si256(T, m4);
+                W[0][j + 4] = _mm256_and_si256(_mm256_srli_epi16(T, 4), m4);
+            }
+            dw[0] = _mm256_cvtph_ps(ld128(wp));
+        } else {
+            for (int g = 0; g < R8_G; g++) {
+                q4_0_rows8(wp + (size_t)(8 * g) * ws, ws, W[g]);
+                dw[g] = scales8(wp + (size_t)(8 * g) * ws, ws);
+            }
         }
         PD_UNROLL4 for (int m = 0; m < MR; m++) {
             const int8_t *q = xb[m][i].qs;
@@ -148,17 +173,23 @@ static inline __attribute__((always_inline)) void q4_0_r8(int MR, int64_t n, con
 
 /* Q8_0 x MR tokens: |w| as the unsigned operand and the activation given w's sign; a pair can reach
  * 2*128*127, so each maddubs is widened to int32 before the sums. */
-static inline __attribute__((always_inline)) void q8_0_r8(int MR, int64_t n, const void *w, size_t ws, const void *x,
-                                                          size_t xs, float *y, int64_t ldy) {
+static inline __attribute__((always_inline)) void q8_0_r8x(int MR, int PK, int64_t n, const void *w, size_t ws,
+                                                           const void *x, size_t xs, float *y, int64_t ldy) {
     const pd_block_q8_0 *xb[R8_MR];
     for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + (size_t)m * xs);
     __m256 acc[R8_MR];
     for (int m = 0; m < MR; m++) acc[m] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
     const char *wp = w;
-    for (int64_t i = 0; i < n / PD_QK; i++, wp += sizeof(pd_block_q8_0)) {
+    const size_t bstep = PK ? 8 * sizeof(pd_block_q8_0) : sizeof(pd_block_q8_0);
+    for (int64_t i = 0; i < n / PD_QK; i++, wp += bstep) {
         __m256i W[8], A[8];
-        rows8x32(wp + 2, ws, W);
+        if (PK) {
+            pf_ahead(wp, bstep);
+            for (int j = 0; j < 8; j++) W[j] = ld256(wp + 16 + 32 * j);
+        } else {
+            rows8x32(wp + 2, ws, W);
+        }
         A[0] = _mm256_sign_epi8(W[0], W[0]);
         A[1] = _mm256_sign_epi8(W[1], W[1]);
         A[2] = _mm256_sign_epi8(W[2], W[2]);
@@ -167,7 +198,7 @@ static inline __attribute__((always_inline)) void q8_0_r8(int MR, int64_t n, con
         A[5] = _mm256_sign_epi8(W[5], W[5]);
         A[6] = _mm256_sign_epi8(W[6], W[6]);
         A[7] = _mm256_sign_epi8(W[7], W[7]);
-        __m256 dw = scales8(wp, ws);
+        __m256 dw = PK ? _mm256_cvtph_ps(ld128(wp)) : scales8(wp, ws);
         PD_UNROLL4 for (int m = 0; m < MR; m++) {
             const int8_t *q = xb[m][i].qs;
 #define PD_R8_P(j) _mm256_madd_epi16(_mm256_maddubs_epi16(A[j], _mm256_sign_epi8(bcast4(q + 4 * (j)), W[j])), ones)
@@ -203,8 +234,8 @@ static inline __m256i lane_bytes_ctrl(int b0, int b1) {
  * the nibbles is transposed 8x8, and per token its low nibbles (sub-block 2j) and high nibbles
  * (2j+1) are summed in int16 over 8 broadcasts (at most 8 * 2*15*128 = 30720) and widened once
  * with the row's scale (madd). The mins use the Q8_K 16-sums, paired per 32-weight sub-block. */
-static inline __attribute__((always_inline)) void q4_K_r8(int MR, int64_t n, const void *w, size_t ws, const void *x,
-                                                          size_t xs, float *y, int64_t ldy) {
+static inline __attribute__((always_inline)) void q4_K_r8x(int MR, int PK, int64_t n, const void *w, size_t ws,
+                                                           const void *x, size_t xs, float *y, int64_t ldy) {
     const pd_block_q8_K *xb[R8_MR];
     for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_K *)((const char *)x + (size_t)m * xs);
     __m256 acc[R8_MR], accm[R8_MR];
@@ -212,9 +243,16 @@ static inline __attribute__((always_inline)) void q4_K_r8(int MR, int64_t n, con
     const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
     const __m256i k3f = _mm256_set1_epi32(0x3f3f3f3f), k0f = _mm256_set1_epi32(0x0f0f0f0f), k03 = _mm256_set1_epi32(0x03030303);
     const char *wp = w;
-    for (int64_t i = 0; i < n / PD_QK_K; i++, wp += sizeof(pd_block_q4_K)) {
+    const size_t bstep = PK ? 8 * sizeof(pd_block_q4_K) : sizeof(pd_block_q4_K);
+    for (int64_t i = 0; i < n / PD_QK_K; i++, wp += bstep) {
         __m256i H0, H1, H2, H3;
-        {
+        if (PK) { /* heads: word k of the 8 rows at 32k */
+            pf_ahead(wp, 128);
+            H0 = ld256(wp);
+            H1 = ld256(wp + 32);
+            H2 = ld256(wp + 64);
+            H3 = ld256(wp + 96);
+        } else {
             __m256i a0 = _mm256_set_m128i(ld128(wp + 4 * ws), ld128(wp)), a1 = _mm256_set_m128i(ld128(wp + 5 * ws), ld128(wp + ws));
             __m256i a2 = _mm256_set_m128i(ld128(wp + 6 * ws), ld128(wp + 2 * ws));
             __m256i a3 = _mm256_set_m128i(ld128(wp + 7 * ws), ld128(wp + 3 * ws));
@@ -239,7 +277,12 @@ static inline __attribute__((always_inline)) void q4_K_r8(int MR, int64_t n, con
         for (int m = 0; m < MR; m++) isum[m] = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
             __m256i T[8];
-            rows8x32(wp + offsetof(pd_block_q4_K, qs) + 32 * j, ws, T);
+            if (PK) {
+                pf_ahead(wp + 128 + 256 * j, 256);
+                for (int d = 0; d < 8; d++) T[d] = ld256(wp + 128 + 256 * j + 32 * d);
+            } else {
+                rows8x32(wp + offsetof(pd_block_q4_K, qs) + 32 * j, ws, T);
+            }
             __m256i slo[R8_MR], shi[R8_MR];
             for (int m = 0; m < MR; m++) slo[m] = shi[m] = _mm256_setzero_si256();
             PD_UNROLL8 for (int d = 0; d < 8; d++) {
@@ -272,6 +315,34 @@ static inline __attribute__((always_inline)) void q4_K_r8(int MR, int64_t n, con
         }
     }
     for (int m = 0; m < MR; m++) _mm256_storeu_ps(y + m * ldy, _mm256_sub_ps(acc[m], accm[m]));
+}
+
+/* GGUF layout (PK = 0) and PD_LAYOUT_R8 (PK = 1; w = the group's start) */
+#define q4_0_r8(MR, ...) q4_0_r8x(MR, 0, __VA_ARGS__)
+#define q8_0_r8(MR, ...) q8_0_r8x(MR, 0, __VA_ARGS__)
+#define q4_K_r8(MR, ...) q4_K_r8x(MR, 0, __VA_ARGS__)
+#define q4_0_pk(MR, ...) q4_0_r8x(MR, 1, __VA_ARGS__)
+#define q8_0_pk(MR, ...) q8_0_r8x(MR, 1, __VA_ARGS__)
+#define q4_K_pk(MR, ...) q4_K_r8x(MR, 1, __VA_ARGS__)
+_Static_assert(R8_G == 1, "the repacked layout holds groups of 8 rows");
+
+/* Repacked tiles: always 8 rows (pd_matmul sends the last N mod 8 rows, kept in the GGUF layout,
+ * to the tiles below); one token included (one contiguous stream per group, unlike the GGUF
+ * layout's 8). */
+static void tile_q4_0_pk(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                         int64_t ldy) {
+    (void)nr;
+    PD_TILE_MR_SWITCH(q4_0_pk, mr, n, w, ws, x, xs, y, ldy)
+}
+static void tile_q8_0_pk(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                         int64_t ldy) {
+    (void)nr;
+    PD_TILE_MR_SWITCH(q8_0_pk, mr, n, w, ws, x, xs, y, ldy)
+}
+static void tile_q4_K_pk(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                         int64_t ldy) {
+    (void)nr;
+    PD_TILE_MR_SWITCH(q4_K_pk, mr, n, w, ws, x, xs, y, ldy)
 }
 
 static pd_tile_fn q4_K_prev;
@@ -336,6 +407,9 @@ void pd_kern_table_avx2_rows8(pd_kern_table *t) {
     t->tile[PD_TYPE_Q4_K] = tile_q4_K_r8;
     t->tile_nr[PD_TYPE_Q4_K] = 8;
     t->tile_mr[PD_TYPE_Q4_K] = R8_MR;
+    t->tile_r8[PD_TYPE_Q4_0] = tile_q4_0_pk;
+    t->tile_r8[PD_TYPE_Q8_0] = tile_q8_0_pk;
+    t->tile_r8[PD_TYPE_Q4_K] = tile_q4_K_pk;
 }
 
 #else

@@ -83,6 +83,7 @@ void pd_tensor_init(pd_tensor *t, pd_type type, int n_dims, const int64_t *ne, v
     t->nb[1] = blck > 0 ? t->nb[0] * (size_t)(t->ne[0] / blck) : 0;
     for (int i = 2; i < 4; i++) t->nb[i] = t->nb[i - 1] * (size_t)t->ne[i - 1];
     t->data = data;
+    t->layout = PD_LAYOUT_ROWS;
 }
 
 int64_t pd_tensor_nelements(const pd_tensor *t) {

@@ -5,10 +5,14 @@
  * NEOX, per-head q/k RMSNorm, head_dim from key_length), phi3 (rope NEOX, fused attn_qkv and
  * gate|up ffn_up, partial rotary, short/long rope factors, attn_factor). Any arch may store q/k/v
  * fused or separate and gate/up fused or separate; the forward pass (forward.c) handles both.
- * Tensors point into the GGUF mapping, which the model owns; nothing is copied. */
+ * Tensors point into the GGUF mapping, which the model owns; nothing is copied, except by
+ * pd_model_repack (inference commands): the matmul-only Q4_0 / Q8_0 / Q4_K weights rearranged into
+ * 8-row groups (kern/repack.c) in one model-owned buffer that replaces the mapped originals. */
 #include "ponder/model.h"
 #include "ponder/alloc.h"
 #include "ponder/llama2c.h"
+#include "ponder/gguf.h"
+#include "ponder/kern.h"
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -319,8 +323,56 @@ pd_model *pd_model_load(const char *path) {
     return g ? pd_model_from_gguf(g) : NULL;
 }
 
+/* The matmul-only weight tensors of m (NULL-data ones included). */
+static int matmul_weights(pd_model *m, pd_tensor **out, int cap) {
+    int n = 0;
+    if (!m->cfg.tied_output && n < cap) out[n++] = &m->output;
+    for (int il = 0; il < m->cfg.n_layer; il++) {
+        pd_layer *L = &m->layers[il];
+        pd_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0] && n < cap; i++) out[n++] = ts[i];
+    }
+    return n;
+}
+
+pd_status pd_model_repack(pd_model *m) {
+    if (!m) return pd_fail(PD_ERR_ARG, "repack: NULL model");
+    if (m->repacked || m->linear_hook) return PD_OK;
+    int cap = 1 + 9 * m->cfg.n_layer;
+    pd_tensor **ts = pd_malloc(sizeof *ts * (size_t)cap);
+    if (!ts) return pd_fail_ctx(PD_ERR_NOMEM, "repack");
+    int n = matmul_weights(m, ts, cap);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (pd_repack_supported(ts[i])) total += (pd_tensor_nbytes(ts[i]) + 63) / 64 * 64;
+    if (!total) {
+        free(ts);
+        return PD_OK;
+    }
+    char *buf = pd_aligned_alloc(64, total);
+    if (!buf) {
+        free(ts);
+        return pd_fail_ctx(PD_ERR_NOMEM, "repack: %zu bytes of weights", total);
+    }
+    size_t off = 0;
+    pd_status st = PD_OK;
+    for (int i = 0; i < n && st == PD_OK; i++) {
+        pd_tensor *t = ts[i];
+        if (!pd_repack_supported(t)) continue;
+        const void *orig = t->data;
+        size_t nb = pd_tensor_nbytes(t);
+        st = pd_repack_r8(t, buf + off);
+        if (st == PD_OK) pd_gguf_release(m->gguf, orig, nb);
+        off += (nb + 63) / 64 * 64;
+    }
+    free(ts);
+    m->repacked = buf; /* tensors repacked before a failure point into it */
+    return st;
+}
+
 void pd_model_free(pd_model *m) {
     if (!m) return;
+    pd_aligned_free(m->repacked);
     pd_tokenizer_free(m->tok);
     free(m->layers);
     free(m->owned);

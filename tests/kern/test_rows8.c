@@ -5,7 +5,11 @@
  * activations at ±127), with row counts that
  * are and are not multiples of 8 (the last rows go to the previous tile), 1-9 tokens (full tiles
  * of 4 and the 1-3 token remainders) and 1 or 2 threads. Also each level against a double dot of
- * the dequantised operands, so the scalar twin is not the only truth. */
+ * the dequantised operands, so the scalar twin is not the only truth.
+ * The same matrices repacked into 8-row groups (PD_LAYOUT_R8, kern/repack.c): every row reads back
+ * as its GGUF bytes, and pd_matmul at every level gives that level's GGUF-layout results to the bit
+ * (the scalar level through its unpacking fallback; Q4_K's one-token tiles within the tolerance,
+ * as the GGUF layout sends one token to the one-row kernel). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -74,6 +78,25 @@ static void check(pd_type t, int64_t K, int64_t N, int64_t M, int threads, int f
     snprintf(what, sizeof what, "scalar %s K=%lld N=%lld M=%lld fill %d x %d", pd_type_name(t), (long long)K,
              (long long)N, (long long)M, fill, xsign);
     if (!close_all(ys, yd, N * M, 2e-6 * maxmag, 0, what)) fail();
+    /* the repacked copy */
+    pd_tensor P = W;
+    char *wp = NULL, *row = malloc(rb);
+    float *yp = malloc(sizeof(float) * N * M);
+    if (N >= 8) {
+        wp = malloc(rb * N);
+        assert_int_equal(pd_repack_r8(&P, wp), PD_OK);
+        assert_true(P.data == wp && P.layout == PD_LAYOUT_R8);
+        for (int64_t n = 0; n < N; n++) {
+            assert_int_equal(pd_unpack_row(&P, n, row), PD_OK);
+            if (memcmp(row, w + n * rb, rb)) fail_msg("%s K=%lld N=%lld: repacked row %lld does not read back",
+                                                      pd_type_name(t), (long long)K, (long long)N, (long long)n);
+        }
+        assert_false(pd_repack_supported(&P)); /* already repacked */
+        assert_int_equal(pd_matmul(&P, x, M, K, yp, N), PD_OK); /* scalar level: unpacking fallback */
+        snprintf(what, sizeof what, "scalar repacked %s K=%lld N=%lld M=%lld", pd_type_name(t), (long long)K,
+                 (long long)N, (long long)M);
+        if (!close_all(yp, ys, N * M, 0, 0, what)) fail();
+    }
     for (int isa = PD_ISA_AVX2; isa <= (int)pd_isa_best(); isa++) {
         pd_isa_force((pd_isa)isa);
         for (int64_t i = 0; i < N * M; i++) yv[i] = NAN;
@@ -82,7 +105,17 @@ static void check(pd_type t, int64_t K, int64_t N, int64_t M, int threads, int f
                  pd_type_name(t), (long long)K, (long long)N, (long long)M, fill, xsign, threads);
         /* same integer block sums; only the float order of the scale products may differ */
         if (!close_all(yv, ys, N * M, 1e-6 * maxmag, 0, what)) fail();
+        if (!wp) continue;
+        assert_true(pd_repack_supported(&W) == (isa == PD_ISA_AVX2));
+        for (int64_t i = 0; i < N * M; i++) yp[i] = NAN;
+        assert_int_equal(pd_matmul(&P, x, M, K, yp, N), PD_OK);
+        snprintf(what, sizeof what, "%s repacked vs GGUF layout %s K=%lld N=%lld M=%lld fill %d x %d thr %d",
+                 pd_isa_name((pd_isa)isa), pd_type_name(t), (long long)K, (long long)N, (long long)M, fill, xsign,
+                 threads);
+        double tol = t == PD_TYPE_Q4_K && M % 4 == 1 ? 1e-6 * maxmag : 0;
+        if (!close_all(yp, yv, N * M, tol, 0, what)) fail();
     }
+    free(wp), free(row), free(yp);
     pd_isa_force(pd_isa_best());
     pd_threads_set(0);
     free(w), free(x), free(xq), free(wf), free(ys), free(yv), free(yd), free(xa);
@@ -124,11 +157,38 @@ static void test_rows8_big(void **st) {
     check(PD_TYPE_Q4_K, 1024, 770, 1, 2, FILL_RANDOM, 0);
 }
 
+/* The repack's refusals, and pd_matmul's refusal of a layout a type cannot have. */
+static void test_repack_errors(void **st) {
+    (void)st;
+    char buf[34 * 8 * 16];
+    memset(buf, 0, sizeof buf);
+    char out[sizeof buf];
+    pd_tensor W;
+    int64_t ne[2] = {32, 8};
+    pd_tensor_init(&W, PD_TYPE_F16, 2, ne, buf);
+    assert_int_equal(pd_repack_r8(&W, out), PD_ERR_UNSUPPORTED);
+    assert_false(pd_repack_supported(&W));
+    int64_t ne7[2] = {32, 7};
+    pd_tensor_init(&W, PD_TYPE_Q8_0, 2, ne7, buf);
+    assert_int_equal(pd_repack_r8(&W, out), PD_ERR_ARG); /* fewer than 8 rows */
+    assert_false(pd_repack_supported(&W));
+    pd_tensor_init(&W, PD_TYPE_Q8_0, 2, ne, buf);
+    assert_int_equal(pd_repack_r8(&W, out), PD_OK);
+    assert_int_equal(pd_repack_r8(&W, buf), PD_ERR_STATE); /* twice */
+    assert_int_equal(pd_unpack_row(&W, 8, out), PD_ERR_RANGE);
+    float x[32] = {0}, y[8];
+    pd_tensor_init(&W, PD_TYPE_F32, 2, ne, buf);
+    W.layout = PD_LAYOUT_R8;
+    assert_int_equal(pd_matmul(&W, x, 1, 32, y, 8), PD_ERR_ARG);
+    pd_clear_error();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows8_random),
         cmocka_unit_test(test_rows8_extremes),
         cmocka_unit_test(test_rows8_big),
+        cmocka_unit_test(test_repack_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

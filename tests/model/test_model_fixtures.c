@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ponder/model.h"
+#include "ponder/kern.h"
 #include "ponder/alloc.h"
 
 #define FIX PD_SHARED_DIR "/fixtures/models/"
@@ -94,22 +95,28 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
 
 /* Models are loaded once per file and shared by the tests (tokenizer loading dominates the
  * run time under the sanitizers); freed in the group teardown. */
-static struct { const char *path; pd_model *m; } cache[16];
+static struct { char key[512]; pd_model *m; } cache[16];
 
-static pd_model *get_model(const char *file) {
+/* repack: a second copy whose matmul weights went through pd_model_repack (as the inference
+ * commands load them), cached under its own key */
+static pd_model *get_model_as(const char *file, bool repack) {
     PD_NEED_FIXTURES();
-    char path[512];
+    char path[512], key[480];
     snprintf(path, sizeof path, FIX "%s", file);
+    snprintf(key, sizeof key, "%s%s", repack ? "r8:" : "", file);
     size_t i = 0;
-    for (; i < sizeof cache / sizeof cache[0] && cache[i].path; i++)
-        if (!strcmp(cache[i].path, file)) return cache[i].m;
+    for (; i < sizeof cache / sizeof cache[0] && cache[i].m; i++)
+        if (!strcmp(cache[i].key, key)) return cache[i].m;
     assert_true(i < sizeof cache / sizeof cache[0]);
     pd_model *m = pd_model_load(path);
     if (!m) fail_msg("%s: %s", file, pd_last_error());
-    cache[i].path = file;
+    if (repack && pd_model_repack(m) != PD_OK) fail_msg("%s: repack: %s", file, pd_last_error());
+    snprintf(cache[i].key, sizeof cache[i].key, "%s", key);
     cache[i].m = m;
     return m;
 }
+
+static pd_model *get_model(const char *file) { return get_model_as(file, false); }
 
 static int free_models(void **st) {
     (void)st;
@@ -117,10 +124,10 @@ static int free_models(void **st) {
     return 0;
 }
 
-static void run_fixture(const fixture *fx) {
+static void run_fixture(const fixture *fx, bool repack) {
     PD_NEED_FIXTURES();
     char path[512];
-    pd_model *m = get_model(fx->gguf);
+    pd_model *m = get_model_as(fx->gguf, repack);
     const int V = m->cfg.n_vocab;
     int32_t ids[64];
     int n = read_tokens(fx->name, ids, 64);
@@ -234,7 +241,45 @@ static void run_fixture(const fixture *fx) {
     pd_kv_free(kv);
 }
 
-static void test_fixture(void **st) { run_fixture((const fixture *)*st); }
+static void test_fixture(void **st) { run_fixture((const fixture *)*st, false); }
+
+/* The Q8_0 / Q4_0 / Q4_K fixtures with their weights repacked into 8-row groups (pd_model_repack):
+ * every check above, and the logits of every position equal the GGUF layout's to the bit. */
+static void test_fixture_repacked(void **st) {
+    const fixture *fx = *st;
+    run_fixture(fx, true);
+    pd_model *a = get_model(fx->gguf), *b = get_model_as(fx->gguf, true);
+    if (pd_isa_best() >= PD_ISA_AVX2) { /* the kernels that read the layout are there: it was used */
+        int packed = 0;
+        for (int il = 0; il < b->cfg.n_layer; il++) packed += b->layers[il].wq.layout == PD_LAYOUT_R8;
+        assert_int_equal(packed, b->cfg.n_layer);
+    }
+    assert_int_equal(b->tok_embd.layout, PD_LAYOUT_ROWS); /* get_rows reads it */
+    int32_t ids[64];
+    int n = read_tokens(fx->name, ids, 64);
+    const int V = a->cfg.n_vocab;
+    float *la = malloc(sizeof(float) * (size_t)n * V), *lb = malloc(sizeof(float) * (size_t)n * V);
+    for (int k = 0; k < 2; k++) {
+        pd_model *m = k ? b : a;
+        pd_kv *kv = pd_kv_new(&m->cfg, 1, 512, PD_TYPE_F32);
+        assert_int_equal(pd_model_eval(m, kv, 0, ids, n, true, k ? lb : la), PD_OK);
+        pd_kv_free(kv);
+    }
+    if (a->layers[0].wq.type != PD_TYPE_Q4_K) {
+        assert_memory_equal(la, lb, sizeof(float) * (size_t)n * V);
+    } else {
+        /* Q4_K in the GGUF layout sends a lone token (here the last of n = 4k+1) to the one-row kernel,
+         * whose float order differs from the 8-row tile's; repacked, every token takes the 8-row tile */
+        double d = 0, mx = 0;
+        for (size_t i = 0; i < (size_t)n * V; i++) {
+            d = fmax(d, fabs((double)la[i] - lb[i]));
+            mx = fmax(mx, fabs((double)la[i]));
+        }
+        assert_true(d <= 1e-5 * mx);
+    }
+    free(la);
+    free(lb);
+}
 
 /* Loader facts the goldens depend on, read back from the config. */
 static void test_configs(void **st) {
@@ -272,12 +317,19 @@ static void test_configs(void **st) {
 }
 
 int main(void) {
-    struct CMUnitTest tests[sizeof fixtures / sizeof fixtures[0] + 1];
+    struct CMUnitTest tests[sizeof fixtures / sizeof fixtures[0] + 4];
     size_t nt = 0;
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_configs);
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
         struct CMUnitTest t = cmocka_unit_test_prestate(test_fixture, (void *)&fixtures[i]);
         t.name = fixtures[i].name;
+        tests[nt++] = t;
+    }
+    static const char *const rnames[] = {"tiny-llama-q8_0 repacked", "tiny-llama256-q4_k repacked",
+                                         "tiny-llama256-q4_0 repacked"};
+    for (int k = 0; k < 3; k++) {
+        struct CMUnitTest t = cmocka_unit_test_prestate(test_fixture_repacked, (void *)&fixtures[2 + k]);
+        t.name = rnames[k];
         tests[nt++] = t;
     }
     return pd_run_tests(tests, NULL, free_models);

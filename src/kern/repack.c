@@ -1,0 +1,111 @@
+/* kern/repack.c — the 8-row interleaved weight layout (PD_LAYOUT_R8, described in kern.h) for
+ * Q4_0, Q8_0 and Q4_K matrices: rearranging a matrix into it, reading a row back, and whether the
+ * active kernels have tiles for it. The decode loop reads each 8-row group as one contiguous
+ * stream (the GGUF layout makes 8 streams of it, which ran at half the memory speed of ggml's
+ * repacked layout); the tiles also skip the in-register transposes and scale gathers.
+ *
+ * Per 8-row group and block index i, the group holds the 8 rows' block i in BS bytes each:
+ * HB-byte heads (the F16 scale of Q4_0 / Q8_0; Q4_K has none) of rows 0..7, then word k (32-bit)
+ * of the rest of row r's block at 8*HB + 4*(8k + r). Groups follow each other; the last N mod 8
+ * rows keep their GGUF bytes and offsets (a group takes exactly the bytes of its 8 rows). */
+#include "kern_impl.h"
+#include <string.h>
+
+typedef struct {
+    size_t bs; /* bytes per block */
+    size_t hb; /* head bytes per row before the 32-bit words */
+} r8_shape;
+
+static bool r8_shape_of(pd_type t, r8_shape *s) {
+    switch (t) {
+    case PD_TYPE_Q4_0: s->bs = sizeof(pd_block_q4_0); s->hb = 2; return true;
+    case PD_TYPE_Q8_0: s->bs = sizeof(pd_block_q8_0); s->hb = 2; return true;
+    case PD_TYPE_Q4_K: s->bs = sizeof(pd_block_q4_K); s->hb = 0; return true;
+    default: return false;
+    }
+}
+
+/* Rows of W that a repack may take: the type, contiguous rows, at least one group. */
+static pd_status r8_check(const pd_tensor *W, r8_shape *s, size_t *rb) {
+    if (!W || !W->data) return pd_fail(PD_ERR_ARG, "repack: NULL tensor or data");
+    const char *wn = W->name ? W->name : "(unnamed)";
+    if (!r8_shape_of(W->type, s))
+        return pd_fail(PD_ERR_UNSUPPORTED, "repack: weight '%s' has type %s (q4_0, q8_0 and q4_K only)", wn,
+                       pd_type_name(W->type));
+    *rb = pd_row_bytes(W->type, W->ne[0]);
+    if (!*rb) return pd_fail_ctx(PD_ERR_ARG, "repack: weight '%s'", wn);
+    int64_t N = pd_tensor_nrows(W);
+    if (W->nb[1] != *rb || (W->ne[2] > 1 && W->nb[2] != *rb * (size_t)W->ne[1]) ||
+        (W->ne[3] > 1 && W->nb[3] != W->nb[2] * (size_t)W->ne[2]))
+        return pd_fail(PD_ERR_ARG, "repack: weight '%s' rows are not contiguous", wn);
+    if (N < 8) return pd_fail(PD_ERR_ARG, "repack: weight '%s' has %lld rows (at least 8)", wn, (long long)N);
+    return PD_OK;
+}
+
+bool pd_repack_supported(const pd_tensor *W) {
+    r8_shape s;
+    if (!W || !W->data || W->layout != PD_LAYOUT_ROWS || !r8_shape_of(W->type, &s)) return false;
+    if (!pd_kern_active()->tile_r8[W->type]) return false;
+    size_t rb = pd_row_bytes(W->type, W->ne[0]);
+    return rb && W->nb[1] == rb && W->ne[2] == 1 && W->ne[3] == 1 && W->ne[1] >= 8;
+}
+
+pd_status pd_repack_r8(pd_tensor *W, void *dst) {
+    r8_shape s;
+    size_t rb;
+    PD_TRY(r8_check(W, &s, &rb));
+    if (W->layout != PD_LAYOUT_ROWS)
+        return pd_fail(PD_ERR_STATE, "repack: weight '%s' is already repacked", W->name ? W->name : "(unnamed)");
+    if (!dst) return pd_fail(PD_ERR_ARG, "repack: NULL destination");
+    const int64_t N = pd_tensor_nrows(W), G = N / 8, nblk = (int64_t)(rb / s.bs);
+    const size_t nw = (s.bs - s.hb) / 4;
+    const char *src = W->data;
+    char *out = dst;
+#pragma omp parallel for schedule(static) if (G >= 64)
+    for (int64_t g = 0; g < G; g++) {
+        for (int64_t i = 0; i < nblk; i++) {
+            char *o = out + (size_t)g * 8 * rb + (size_t)i * 8 * s.bs;
+            for (int r = 0; r < 8; r++) {
+                const char *b = src + (size_t)(8 * g + r) * rb + (size_t)i * s.bs;
+                memcpy(o + s.hb * (size_t)r, b, s.hb);
+                for (size_t k = 0; k < nw; k++) memcpy(o + 8 * s.hb + 4 * (8 * k + (size_t)r), b + s.hb + 4 * k, 4);
+            }
+        }
+    }
+    memcpy(out + (size_t)G * 8 * rb, src + (size_t)G * 8 * rb, (size_t)(N - 8 * G) * rb);
+    W->data = dst;
+    W->layout = PD_LAYOUT_R8;
+    return PD_OK;
+}
+
+pd_status pd_unpack_row(const pd_tensor *W, int64_t r, void *dst) {
+    if (!W || !W->data || !dst) return pd_fail(PD_ERR_ARG, "unpack row: NULL argument");
+    if (r < 0 || r >= pd_tensor_nrows(W))
+        return pd_fail(PD_ERR_RANGE, "unpack row: row %lld of '%s' is out of range", (long long)r,
+                       W->name ? W->name : "(unnamed)");
+    if (W->layout == PD_LAYOUT_ROWS) {
+        size_t rb = pd_row_bytes(W->type, W->ne[0]);
+        if (!rb) return pd_fail_ctx(PD_ERR_ARG, "unpack row");
+        memcpy(dst, (const char *)W->data + (size_t)r * W->nb[1], rb);
+        return PD_OK;
+    }
+    r8_shape s;
+    size_t rb;
+    PD_TRY(r8_check(W, &s, &rb));
+    const int64_t G = pd_tensor_nrows(W) / 8, nblk = (int64_t)(rb / s.bs);
+    const char *src = W->data;
+    char *o = dst;
+    if (r >= 8 * G) {
+        memcpy(o, src + (size_t)r * rb, rb);
+        return PD_OK;
+    }
+    const size_t nw = (s.bs - s.hb) / 4, rr = (size_t)(r % 8);
+    const char *grp = src + (size_t)(r / 8) * 8 * rb;
+    for (int64_t i = 0; i < nblk; i++) {
+        const char *b = grp + (size_t)i * 8 * s.bs;
+        char *ob = o + (size_t)i * s.bs;
+        memcpy(ob, b + s.hb * rr, s.hb);
+        for (size_t k = 0; k < nw; k++) memcpy(ob + s.hb + 4 * k, b + 8 * s.hb + 4 * (8 * k + rr), 4);
+    }
+    return PD_OK;
+}
