@@ -388,16 +388,18 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
 
 static void help(FILE *f) {
     fprintf(f, "usage: ponder policies                       list the methods, parameters and defaults\n"
-               "       ponder policies pareto FILE.jsonl [--plot OUT.svg|png]\n"
+               "       ponder policies pareto FILE.jsonl [--plot OUT.svg|png] [--baseline NAME]\n"
                "`--policy NAME[:key=value,...]` selects a method in run, chat and eval (chainable:\n"
                "--policy s1:wait=2 --policy anytime:think=256). Values: \\n and \\t are decoded; a value cannot\n"
                "contain ','. pareto reads lines {\"method\", \"accuracy\", \"thinking\"[, \"wall_s\"]} (one per\n"
                "method: accuracy in [0,1], mean thinking tokens per item, wall seconds per item), prints them by\n"
-               "thinking with the Pareto frontier marked and the best saving against the method \"none\" at no\n"
-               "more than 1 point of accuracy lost, and plots accuracy against thinking tokens.\n");
+               "thinking with the Pareto frontier marked and the best saving against the method \"none\" (or\n"
+               "--baseline NAME) at no more than 1 point of accuracy lost, and plots accuracy against thinking\n"
+               "tokens. Optional keys \"delta_lo\", \"delta_hi\" (a 95%% interval of the paired accuracy difference\n"
+               "to the baseline, in points) are printed beside each row and with the verdict.\n");
 }
 
-typedef struct { char *name; double acc, think, wall; bool front; } pt_t;
+typedef struct { char *name; double acc, think, wall, dlo, dhi; bool front; } pt_t;
 
 static int cmp_think(const void *a, const void *b) {
     const pt_t *x = a, *y = b;
@@ -418,6 +420,8 @@ static int read_points(const char *in, pt_t **out, int *n_out) {
         cJSON *a = j ? cJSON_GetObjectItemCaseSensitive(j, "accuracy") : NULL;
         cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "thinking") : NULL;
         cJSON *w = j ? cJSON_GetObjectItemCaseSensitive(j, "wall_s") : NULL;
+        cJSON *lo = j ? cJSON_GetObjectItemCaseSensitive(j, "delta_lo") : NULL;
+        cJSON *hi = j ? cJSON_GetObjectItemCaseSensitive(j, "delta_hi") : NULL;
         if (!cJSON_IsString(m) || !cJSON_IsNumber(a) || !cJSON_IsNumber(t)) {
             cli_error("policies", "%s:%d: expected {\"method\": text, \"accuracy\": number, \"thinking\": number}", in, line_no);
             rc = 1;
@@ -428,7 +432,9 @@ static int read_points(const char *in, pt_t **out, int *n_out) {
             else pt = np;
         }
         if (rc == 0) {
-            pt[n] = (pt_t){pd_strdup(m->valuestring), a->valuedouble, t->valuedouble, cJSON_IsNumber(w) ? w->valuedouble : NAN, false};
+            bool iv = cJSON_IsNumber(lo) && cJSON_IsNumber(hi);
+            pt[n] = (pt_t){pd_strdup(m->valuestring), a->valuedouble, t->valuedouble, cJSON_IsNumber(w) ? w->valuedouble : NAN,
+                           iv ? lo->valuedouble : NAN, iv ? hi->valuedouble : NAN, false};
             n++;
         }
         cJSON_Delete(j);
@@ -463,9 +469,10 @@ static int plot_points(const char *in, const pt_t *pt, int n, const char *path) 
 }
 
 static int pareto(int argc, char **argv) {
-    const char *in = NULL, *plot = NULL;
+    const char *in = NULL, *plot = NULL, *bname = "none";
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--plot")) { if (!(plot = cli_value("policies", argc, argv, &i))) return 2; }
+        else if (!strcmp(argv[i], "--baseline")) { if (!(bname = cli_value("policies", argc, argv, &i))) return 2; }
         else if (!in && argv[i][0] != '-') in = argv[i];
         else { cli_error("policies", "pareto: unknown argument '%s'", argv[i]); return 2; }
     }
@@ -483,24 +490,35 @@ static int pareto(int argc, char **argv) {
                     pt[i].front = false;
         }
         const pt_t *base = NULL;
-        for (int i = 0; i < n; i++)
-            if (!strcmp(pt[i].name, "none")) base = &pt[i];
-        printf("%-28s %9s %10s %9s  %s\n", "method", "accuracy", "thinking", "wall_s", "pareto");
-        for (int i = 0; i < n; i++)
-            printf("%-28s %9.4f %10.1f %9.3f  %s\n", pt[i].name, pt[i].acc, pt[i].think, pt[i].wall, pt[i].front ? "*" : "");
+        bool any_iv = false;
+        for (int i = 0; i < n; i++) {
+            if (!strcmp(pt[i].name, bname)) base = &pt[i];
+            if (!isnan(pt[i].dlo)) any_iv = true;
+        }
+        printf("%-28s %9s %10s %9s  %-6s%s\n", "method", "accuracy", "thinking", "wall_s", "pareto",
+               any_iv ? "  paired difference to the baseline, points [95% interval]" : "");
+        for (int i = 0; i < n; i++) {
+            printf("%-28s %9.4f %10.1f %9.3f  %-6s", pt[i].name, pt[i].acc, pt[i].think, pt[i].wall, pt[i].front ? "*" : "");
+            if (!isnan(pt[i].dlo)) printf("  %+.1f [%+.1f, %+.1f]", 100.0 * (pt[i].acc - (base ? base->acc : 0)), pt[i].dlo, pt[i].dhi);
+            printf("\n");
+        }
+        if (!base && strcmp(bname, "none")) { cli_error("policies", "pareto: no method named '%s' in %s", bname, in); rc = 2; }
         if (base && base->think > 0) {
             const pt_t *best = NULL;
             for (int i = 0; i < n; i++)
                 if (&pt[i] != base && pt[i].acc >= base->acc - 0.01 && pt[i].think < base->think &&
                     (!best || pt[i].think < best->think))
                     best = &pt[i];
-            if (best)
-                printf("best within 1 point of \"none\": %s, %.1f%% fewer thinking tokens (accuracy %.4f vs %.4f)\n", best->name,
+            if (best) {
+                printf("best within 1 point of \"%s\": %s, %.1f%% fewer thinking tokens (accuracy %.4f vs %.4f)", bname, best->name,
                        100.0 * (1.0 - best->think / base->think), best->acc, base->acc);
-            else
-                printf("no method uses fewer thinking tokens than \"none\" within 1 point of its accuracy (%.4f)\n", base->acc);
+                if (!isnan(best->dlo)) printf("; paired difference 95%% interval [%+.1f, %+.1f] points", best->dlo, best->dhi);
+                printf("\n");
+            } else {
+                printf("no method uses fewer thinking tokens than \"%s\" within 1 point of its accuracy (%.4f)\n", bname, base->acc);
+            }
         }
-        if (plot) rc = plot_points(in, pt, n, plot);
+        if (plot && rc == 0) rc = plot_points(in, pt, n, plot);
     }
     for (int i = 0; i < n; i++) free(pt[i].name);
     free(pt);

@@ -33,6 +33,10 @@ static void usage(FILE *f) {
             "  --overthink K         overthinking traces: the solution, then 0..K re-checks (\"Wait, let me verify...\")\n"
             "                        drawn per item (default 0: plain traces)\n"
             "  --detour P            with --overthink: P%% of re-checks first reach a wrong answer and redo it (default 20)\n"
+            "  --overthink-min M     with --overthink: at least M re-checks (default 0)\n"
+            "  --overthink-style S   drawn: the count is drawn per item and never stated (default); counted: the\n"
+            "                        count is M + the answer's last byte mod (K-M+1), stated after the solution\n"
+            "                        (\"I will double-check this 2 times.\") and each re-check numbered (\"(check 1 of 2)\")\n"
             "  --out FILE            (default: standard output)\n"
             "score flags:\n"
             "  --extract MODE        (default auto)    --out FILE (default: none)    --strict (default off)\n"
@@ -67,7 +71,8 @@ static int cmd_gen(int argc, char **argv) {
     const char *task = NULL, *out_path = NULL;
     long long n = 10, rest = 0;
     uint64_t seed = 0;
-    long long ot_k = 0, ot_detour = 20;   /* --overthink K, --detour P */
+    long long ot_k = 0, ot_detour = 20, ot_min = 0;   /* --overthink K, --detour P, --overthink-min M */
+    bool ot_counted = false;                          /* --overthink-style counted */
     int diff = -1, diff_hi = -1;
     pd_split split = PD_SPLIT_ANY;
     for (int i = 1; i < argc; i++) {
@@ -80,6 +85,13 @@ static int cmd_gen(int argc, char **argv) {
         else if (!strcmp(a, "--difficulty")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_difficulty(VERB, a, v, true, &diff, &diff_hi)) return 2; }
         else if (!strcmp(a, "--overthink")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, PD_OVERTHINK_MAX_K, &ot_k)) return 2; }
         else if (!strcmp(a, "--detour")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, 100, &ot_detour)) return 2; }
+        else if (!strcmp(a, "--overthink-min")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 0, PD_OVERTHINK_MAX_K, &ot_min)) return 2; }
+        else if (!strcmp(a, "--overthink-style")) {
+            if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
+            if (!strcmp(v, "counted")) ot_counted = true;
+            else if (!strcmp(v, "drawn")) ot_counted = false;
+            else { cli_error(VERB, "--overthink-style: expected drawn or counted, got '%s'", v); return 2; }
+        }
         else if (!strcmp(a, "--rest")) { if (!(v = cli_value(VERB, argc, argv, &i)) || !cli_int(VERB, a, v, 1, PD_REST_MAX_K, &rest)) return 2; }
         else if (!strcmp(a, "--split")) {
             if (!(v = cli_value(VERB, argc, argv, &i))) return 2;
@@ -90,6 +102,7 @@ static int cmd_gen(int argc, char **argv) {
         } else { cli_error(VERB, "gen: unknown flag '%s' (see ponder tasks --help)", a); return 2; }
     }
     if (!task) { cli_error(VERB, "gen: --task is required (see ponder tasks list)"); return 2; }
+    if (ot_min > ot_k && ot_k > 0) { cli_error(VERB, "--overthink-min %lld is above --overthink %lld", ot_min, ot_k); return 2; }
     const pd_task *t = pd_task_find(task);
     if (!t) { cli_error(VERB, "%s", pd_last_error()); return 2; }
     if (diff < 0) diff = diff_hi = t->ddefault;
@@ -117,7 +130,7 @@ static int cmd_gen(int argc, char **argv) {
         if (st == PD_OK && ot_k > 0) {   /* own stream: the items are the same with or without the style */
             pd_rng ro;
             pd_rng_seed(&ro, pd_rng_derive(pd_rng_derive(seed, (uint64_t)i), PD_RNG_STREAM_OVERTHINK));
-            pd_overthink_params op = {0, (int)ot_k, (int)ot_detour};   /* some items answer at once */
+            pd_overthink_params op = {(int)ot_min, (int)ot_k, (int)ot_detour, ot_counted};   /* min 0: some answer at once */
             st = pd_overthink(it, &ro, &op, NULL);
         }
         dt += pd_time_now() - t0;

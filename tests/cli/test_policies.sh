@@ -28,6 +28,21 @@ grep -q 'best within 1 point of "none": b, 50.0% fewer' "$T/pareto.txt" || fail 
 grep -E '^c +' "$T/pareto.txt" | grep -q '\*' && fail "c is dominated"
 grep -E '^a +' "$T/pareto.txt" | grep -q '\*' || fail "a is on the frontier"
 grep -q '<svg' "$T/p.svg" || fail "pareto svg"
+# --baseline and the paired interval: against "a" (0.80, 80 tokens) nothing is cheaper; against "c"
+# (0.85, 250) "b" saves 60% ("a" is 5 points below) and its interval is printed on its row and with the verdict
+cat > "$T/q.jsonl" <<'J'
+{"method":"a","accuracy":0.80,"thinking":80}
+{"method":"b","accuracy":0.895,"thinking":100,"delta_lo":2.5,"delta_hi":16.5}
+{"method":"c","accuracy":0.85,"thinking":250}
+J
+"$PONDER" policies pareto "$T/q.jsonl" --baseline c > "$T/q.txt" || fail "pareto --baseline"
+grep -q 'best within 1 point of "c": b, 60.0% fewer.*interval \[+2.5, +16.5\] points' "$T/q.txt" ||
+    fail "baseline c best: $(cat "$T/q.txt")"
+grep -E '^b +' "$T/q.txt" | grep -q '+4.5 \[+2.5, +16.5\]' || fail "interval on b's row: $(cat "$T/q.txt")"
+"$PONDER" policies pareto "$T/q.jsonl" --baseline a > "$T/q.txt" || fail "pareto --baseline a"
+grep -q 'no method uses fewer thinking tokens than "a"' "$T/q.txt" || fail "baseline a: $(cat "$T/q.txt")"
+"$PONDER" policies pareto "$T/q.jsonl" --baseline zz > /dev/null 2> "$T/err"; [ $? = 2 ] || fail "unknown baseline exit"
+grep -q "no method named 'zz'" "$T/err" || fail "unknown baseline message"
 echo '{"method":"x"}' > "$T/bad.jsonl"
 "$PONDER" policies pareto "$T/bad.jsonl" 2> "$T/err" && fail "bad pareto input accepted"
 grep -q "bad.jsonl:1" "$T/err" || fail "pareto error names the line"

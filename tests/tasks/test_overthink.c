@@ -1,13 +1,15 @@
 /* tests/tasks/test_overthink.c — the overthinking trace style: k re-checks within the drawn range,
  * each a paragraph opening with a reflection word and re-deriving the reference; a detour holds the
  * wrong answer and is followed by the right derivation; the rest of the item is untouched; same rng
- * → same text. */
+ * → same text. The counted form: the count stated after the solution equals the number of re-check
+ * paragraphs, which are numbered 1..k in order, and k follows the answer (hand-computed cases). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include "ponder/overthink.h"
 
@@ -34,7 +36,7 @@ static void test_rechecks(void **st) {
         make(&ref, s);
         pd_rng r;
         pd_rng_seed(&r, pd_rng_derive(s, PD_RNG_STREAM_OVERTHINK));
-        pd_overthink_params p = {1, 4, 0};
+        pd_overthink_params p = {1, 4, 0, false};
         int k = -1;
         assert_int_equal(pd_overthink(&it, &r, &p, &k), PD_OK);
         assert_true(k >= 1 && k <= 4);
@@ -57,7 +59,7 @@ static void test_detour_and_determinism(void **st) {
     make(&a, 7);
     make(&b, 7);
     make(&ref, 7);
-    pd_overthink_params p = {2, 2, 100};
+    pd_overthink_params p = {2, 2, 100, false};
     pd_rng r1, r2;
     pd_rng_seed(&r1, 99);
     pd_rng_seed(&r2, 99);
@@ -78,14 +80,73 @@ static void test_detour_and_determinism(void **st) {
     pd_task_item_free(&b);
     pd_task_item_free(&ref);
     /* bad parameters */
-    pd_overthink_params bad = {3, 2, 0};
+    pd_overthink_params bad = {3, 2, 0, false};
     pd_rng_seed(&r1, 1);
     make(&a, 1);
     assert_int_equal(pd_overthink(&a, &r1, &bad, NULL), PD_ERR_ARG);
     pd_task_item_free(&a);
 }
 
+/* The number in "I will double-check this N time(s)." (0 for "I will not double-check this."), -1 if absent. */
+static int stated(const char *s) {
+    if (strstr(s, "I will not double-check this.")) return 0;
+    const char *p = strstr(s, "I will double-check this ");
+    if (!p) return -1;
+    return atoi(p + strlen("I will double-check this "));
+}
+
+static void test_counted(void **st) {
+    (void)st;
+    /* hand-computed: k = k_min + last byte mod (k_max - k_min + 1); '7' = 55, '0' = 48, '9' = 57 */
+    assert_int_equal(pd_overthink_counted_k("37", 1, 3), 2);    /* 55 % 3 = 1 */
+    assert_int_equal(pd_overthink_counted_k("120", 1, 3), 1);   /* 48 % 3 = 0 */
+    assert_int_equal(pd_overthink_counted_k("9", 0, 3), 1);     /* 57 % 4 = 1 */
+    assert_int_equal(pd_overthink_counted_k("", 2, 4), 2);
+    assert_int_equal(pd_overthink_counted_k("5", 2, 2), 2);
+    int seen[4] = {0};
+    for (uint64_t s = 0; s < 300; s++) {
+        pd_task_item it, ref;
+        make(&it, s);
+        make(&ref, s);
+        pd_rng r;
+        pd_rng_seed(&r, pd_rng_derive(s, PD_RNG_STREAM_OVERTHINK));
+        pd_overthink_params p = {0, 3, 30, true};
+        int k = -1;
+        assert_int_equal(pd_overthink(&it, &r, &p, &k), PD_OK);
+        assert_int_equal(k, pd_overthink_counted_k(ref.answer, 0, 3));
+        seen[k]++;
+        /* the solution, then the plan on its own line, before any re-check */
+        size_t n = strlen(ref.reasoning);
+        assert_memory_equal(it.reasoning, ref.reasoning, n);
+        assert_memory_equal(it.reasoning + n, "\nI will ", 8);
+        assert_int_equal(stated(it.reasoning), k);
+        /* exactly k re-checks: paragraphs opened by a reflection word and numbered 1..k of k, in order */
+        const char *at = it.reasoning;
+        for (int i = 1; i <= k; i++) {
+            char mark[64];
+            snprintf(mark, sizeof mark, " (check %d of %d).\n", i, k);
+            const char *m = strstr(at, mark);
+            assert_non_null(m);
+            const char *para = m;
+            while (para > it.reasoning + 1 && !(para[-1] == '\n' && para[-2] == '\n')) para--;
+            assert_true(para > at);   /* a new paragraph after the previous mark */
+            assert_true(!strncmp(para, "Wait", 4) || !strncmp(para, "But", 3) || !strncmp(para, "Hmm", 3) ||
+                        !strncmp(para, "Let me", 6));
+            assert_null(memchr(para, '\n', (size_t)(m - para)));   /* the opener is one line */
+            at = m + strlen(mark);
+        }
+        assert_int_equal(count(it.reasoning, " (check "), k);
+        /* every re-check re-derives it right once (a detour's wrong derivation differs from it) */
+        assert_int_equal(count(it.reasoning, ref.reasoning), k + 1);
+        assert_string_equal(it.answer, ref.answer);
+        pd_task_item_free(&it);
+        pd_task_item_free(&ref);
+    }
+    for (int k = 0; k <= 3; k++) assert_true(seen[k] > 30);   /* every count occurs */
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_rechecks), cmocka_unit_test(test_detour_and_determinism)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_rechecks), cmocka_unit_test(test_detour_and_determinism),
+                                       cmocka_unit_test(test_counted)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
