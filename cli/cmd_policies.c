@@ -396,10 +396,11 @@ static void help(FILE *f) {
                "thinking with the Pareto frontier marked and the best saving against the method \"none\" (or\n"
                "--baseline NAME) at no more than 1 point of accuracy lost, and plots accuracy against thinking\n"
                "tokens. Optional keys \"delta_lo\", \"delta_hi\" (a 95%% interval of the paired accuracy difference\n"
-               "to the baseline, in points) are printed beside each row and with the verdict.\n");
+               "to the baseline, in points) and \"delta\" (that difference, when the items differ from the\n"
+               "baseline's) are printed beside each row and with the verdict.\n");
 }
 
-typedef struct { char *name; double acc, think, wall, dlo, dhi; bool front; } pt_t;
+typedef struct { char *name; double acc, think, wall, d, dlo, dhi; bool front; } pt_t;
 
 static int cmp_think(const void *a, const void *b) {
     const pt_t *x = a, *y = b;
@@ -420,6 +421,7 @@ static int read_points(const char *in, pt_t **out, int *n_out) {
         cJSON *a = j ? cJSON_GetObjectItemCaseSensitive(j, "accuracy") : NULL;
         cJSON *t = j ? cJSON_GetObjectItemCaseSensitive(j, "thinking") : NULL;
         cJSON *w = j ? cJSON_GetObjectItemCaseSensitive(j, "wall_s") : NULL;
+        cJSON *dd = j ? cJSON_GetObjectItemCaseSensitive(j, "delta") : NULL;
         cJSON *lo = j ? cJSON_GetObjectItemCaseSensitive(j, "delta_lo") : NULL;
         cJSON *hi = j ? cJSON_GetObjectItemCaseSensitive(j, "delta_hi") : NULL;
         if (!cJSON_IsString(m) || !cJSON_IsNumber(a) || !cJSON_IsNumber(t)) {
@@ -434,7 +436,8 @@ static int read_points(const char *in, pt_t **out, int *n_out) {
         if (rc == 0) {
             bool iv = cJSON_IsNumber(lo) && cJSON_IsNumber(hi);
             pt[n] = (pt_t){pd_strdup(m->valuestring), a->valuedouble, t->valuedouble, cJSON_IsNumber(w) ? w->valuedouble : NAN,
-                           iv ? lo->valuedouble : NAN, iv ? hi->valuedouble : NAN, false};
+                           cJSON_IsNumber(dd) ? dd->valuedouble : NAN, iv ? lo->valuedouble : NAN, iv ? hi->valuedouble : NAN,
+                           false};
             n++;
         }
         cJSON_Delete(j);
@@ -499,7 +502,9 @@ static int pareto(int argc, char **argv) {
                any_iv ? "  paired difference to the baseline, points [95% interval]" : "");
         for (int i = 0; i < n; i++) {
             printf("%-28s %9.4f %10.1f %9.3f  %-6s", pt[i].name, pt[i].acc, pt[i].think, pt[i].wall, pt[i].front ? "*" : "");
-            if (!isnan(pt[i].dlo)) printf("  %+.1f [%+.1f, %+.1f]", 100.0 * (pt[i].acc - (base ? base->acc : 0)), pt[i].dlo, pt[i].dhi);
+            if (!isnan(pt[i].dlo))   /* "delta" when given (paired over a subset of items), else the difference of accuracies */
+                printf("  %+.1f [%+.1f, %+.1f]", !isnan(pt[i].d) ? pt[i].d : 100.0 * (pt[i].acc - (base ? base->acc : 0)), pt[i].dlo,
+                       pt[i].dhi);
             printf("\n");
         }
         if (!base && strcmp(bname, "none")) { cli_error("policies", "pareto: no method named '%s' in %s", bname, in); rc = 2; }

@@ -8,9 +8,12 @@
  * so that early-exit policies (TrimR, probes) have something to trim: the answer is already known
  * after the first derivation.
  * The "counted" form gives the trace a learnable stop (a drawn, unstated k leaves greedy decoding
- * with no reason to ever stop): k is a function of the answer (k_min + the answer's last byte mod
- * (k_max - k_min + 1)), the solution is followed by the line "I will double-check this k times."
- * ("I will not double-check this." for k = 0), and re-check i opens with "... (check i of k)." */
+ * with no reason to ever stop): k is a function of the question (k_min + its last digit's byte, or
+ * its last byte when it has no digit, mod (k_max - k_min + 1)), stated as the first line of the
+ * thinking ("I will solve it, then double-check it k times." / "I will solve it without
+ * double-checking." for k = 0), and re-check i opens with "... (check i of k)." Stating it before the
+ * solution keeps "solution, then </think>" in the training data (the k = 0 items), which is where
+ * an early exit closes the thinking. */
 #ifndef PONDER_OVERTHINK_H
 #define PONDER_OVERTHINK_H
 #include "ponder/rng.h"
@@ -24,12 +27,12 @@ enum { PD_OVERTHINK_MAX_K = 16 };
 typedef struct {
     int k_min, k_max;      /* re-checks per item (0..PD_OVERTHINK_MAX_K) */
     int detour_pct;        /* chance (0..100) that a re-check is a corrected wrong detour */
-    bool counted;          /* k from the answer, stated after the solution, re-checks numbered */
+    bool counted;          /* k from the question, stated before the solution, re-checks numbered */
 } pd_overthink_params;
 pd_overthink_params pd_overthink_defaults(void);   /* k 1..4, detour 20%, not counted */
 
-/* The counted form's k for an answer (k_min when the answer is empty). */
-int pd_overthink_counted_k(const char *answer, int k_min, int k_max);
+/* The counted form's k for a question (k_min when it is empty). */
+int pd_overthink_counted_k(const char *prompt, int k_min, int k_max);
 
 /* Replace item->reasoning by its overthinking version; *k_out (optional) receives the re-checks. */
 pd_status pd_overthink(pd_task_item *item, pd_rng *r, const pd_overthink_params *p, int *k_out);

@@ -10,10 +10,13 @@
 
 pd_overthink_params pd_overthink_defaults(void) { return (pd_overthink_params){.k_min = 1, .k_max = 4, .detour_pct = 20}; }
 
-int pd_overthink_counted_k(const char *answer, int k_min, int k_max) {
-    size_t n = answer ? strlen(answer) : 0;
+int pd_overthink_counted_k(const char *prompt, int k_min, int k_max) {
+    size_t n = prompt ? strlen(prompt) : 0;
     if (n == 0 || k_max <= k_min) return k_min;
-    return k_min + (int)((unsigned char)answer[n - 1] % (unsigned)(k_max - k_min + 1));
+    unsigned char c = (unsigned char)prompt[n - 1];
+    for (size_t i = n; i > 0; i--)
+        if (isdigit((unsigned char)prompt[i - 1])) { c = (unsigned char)prompt[i - 1]; break; }
+    return k_min + (int)(c % (unsigned)(k_max - k_min + 1));
 }
 
 static const char *OPENERS[] = {
@@ -69,13 +72,14 @@ pd_status pd_overthink(pd_task_item *it, pd_rng *r, const pd_overthink_params *p
                        PD_OVERTHINK_MAX_K, p ? p->detour_pct : 0);
     const char *base = it->reasoning ? it->reasoning : "";
     const char *ans = it->answer ? it->answer : "";
-    int k = p->counted ? pd_overthink_counted_k(ans, p->k_min, p->k_max) : (int)pd_rng_range(r, p->k_min, p->k_max);
+    int k = p->counted ? pd_overthink_counted_k(it->prompt, p->k_min, p->k_max) : (int)pd_rng_range(r, p->k_min, p->k_max);
     pd_buf b = {0};
-    int bad = pd_buf_printf(&b, "%s", base);
-    if (p->counted) {   /* the plan, stated where the answer is first known */
-        if (k == 0) bad |= pd_buf_printf(&b, "\nI will not double-check this.");
-        else bad |= pd_buf_printf(&b, "\nI will double-check this %d time%s.", k, k == 1 ? "" : "s");
+    int bad = 0;
+    if (p->counted) {   /* the plan comes first */
+        if (k == 0) bad |= pd_buf_printf(&b, "I will solve it without double-checking.\n");
+        else bad |= pd_buf_printf(&b, "I will solve it, then double-check it %d time%s.\n", k, k == 1 ? "" : "s");
     }
+    bad |= pd_buf_printf(&b, "%s", base);
     for (int i = 0; i < k && !bad; i++) {
         const char *open = OPENERS[pd_rng_below(r, sizeof OPENERS / sizeof OPENERS[0])];
         bool detour = (int)pd_rng_below(r, 100) < p->detour_pct;

@@ -34,11 +34,13 @@ cat > "$T/q.jsonl" <<'J'
 {"method":"a","accuracy":0.80,"thinking":80}
 {"method":"b","accuracy":0.895,"thinking":100,"delta_lo":2.5,"delta_hi":16.5}
 {"method":"c","accuracy":0.85,"thinking":250}
+{"method":"d","accuracy":0.5,"thinking":900,"delta":-3.25,"delta_lo":-9,"delta_hi":2.5}
 J
 "$PONDER" policies pareto "$T/q.jsonl" --baseline c > "$T/q.txt" || fail "pareto --baseline"
 grep -q 'best within 1 point of "c": b, 60.0% fewer.*interval \[+2.5, +16.5\] points' "$T/q.txt" ||
     fail "baseline c best: $(cat "$T/q.txt")"
 grep -E '^b +' "$T/q.txt" | grep -q '+4.5 \[+2.5, +16.5\]' || fail "interval on b's row: $(cat "$T/q.txt")"
+grep -E '^d +' "$T/q.txt" | grep -q -- '-3.2 \[-9.0, +2.5\]' || fail "given delta on d's row: $(cat "$T/q.txt")"
 "$PONDER" policies pareto "$T/q.jsonl" --baseline a > "$T/q.txt" || fail "pareto --baseline a"
 grep -q 'no method uses fewer thinking tokens than "a"' "$T/q.txt" || fail "baseline a: $(cat "$T/q.txt")"
 "$PONDER" policies pareto "$T/q.jsonl" --baseline zz > /dev/null 2> "$T/err"; [ $? = 2 ] || fail "unknown baseline exit"

@@ -101,13 +101,13 @@ expect_err "bad split" 2 "--split" tasks gen --task arith --split dev
 expect_err "bad extractor" 2 "unknown extractor" tasks score a b --extract foo
 expect_err "score needs two files" 2 "need ITEMS" tasks score a
 expect_err "missing file" 1 "nonexistent" tasks score "$T/nonexistent.jsonl" "$T/out.jsonl"
-# --overthink-style counted: the stated count (answer's last byte mod 3, plus 1) matches the numbered re-checks
+# --overthink-style counted: the stated count (1 + the question's last digit's byte mod 3) matches the numbered re-checks
 line=$("$P" tasks gen --task arith-add --difficulty 2 --n 1 --seed 4 --overthink 3 --overthink-min 1 --overthink-style counted)
 check "counted style: stated = numbered = rule" ok "$(python3 -c '
 import json, re, sys
 d = json.loads(sys.argv[1]); r = d["reasoning"]
-k = 1 + ord(d["answer"][-1]) % 3
-said = int(re.search(r"I will double-check this (\d+) time", r).group(1))
+k = 1 + ord([c for c in d["prompt"] if c.isdigit()][-1]) % 3
+said = int(re.match(r"I will solve it, then double-check it (\d+) time", r).group(1))
 nums = [int(a) for a, b in re.findall(r"\(check (\d+) of (\d+)\)", r)]
 print("ok" if said == k and nums == list(range(1, k + 1)) else "bad %d %d %s" % (k, said, nums))' "$line")"
 expect_err "bad overthink style" 2 "expected drawn or counted" tasks gen --task arith --overthink 2 --overthink-style x

@@ -1,8 +1,8 @@
 /* tests/tasks/test_overthink.c — the overthinking trace style: k re-checks within the drawn range,
  * each a paragraph opening with a reflection word and re-deriving the reference; a detour holds the
  * wrong answer and is followed by the right derivation; the rest of the item is untouched; same rng
- * → same text. The counted form: the count stated after the solution equals the number of re-check
- * paragraphs, which are numbered 1..k in order, and k follows the answer (hand-computed cases). */
+ * → same text. The counted form: the count stated before the solution equals the number of re-check
+ * paragraphs, which are numbered 1..k in order, and k follows the question (hand-computed cases). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -87,20 +87,20 @@ static void test_detour_and_determinism(void **st) {
     pd_task_item_free(&a);
 }
 
-/* The number in "I will double-check this N time(s)." (0 for "I will not double-check this."), -1 if absent. */
+/* The number in "I will solve it, then double-check it N time(s)." (0 for "... without double-checking."), -1 if absent. */
 static int stated(const char *s) {
-    if (strstr(s, "I will not double-check this.")) return 0;
-    const char *p = strstr(s, "I will double-check this ");
-    if (!p) return -1;
-    return atoi(p + strlen("I will double-check this "));
+    if (!strncmp(s, "I will solve it without double-checking.\n", 41)) return 0;
+    const char *p = "I will solve it, then double-check it ";
+    if (strncmp(s, p, strlen(p))) return -1;
+    return atoi(s + strlen(p));
 }
 
 static void test_counted(void **st) {
     (void)st;
-    /* hand-computed: k = k_min + last byte mod (k_max - k_min + 1); '7' = 55, '0' = 48, '9' = 57 */
-    assert_int_equal(pd_overthink_counted_k("37", 1, 3), 2);    /* 55 % 3 = 1 */
-    assert_int_equal(pd_overthink_counted_k("120", 1, 3), 1);   /* 48 % 3 = 0 */
-    assert_int_equal(pd_overthink_counted_k("9", 0, 3), 1);     /* 57 % 4 = 1 */
+    /* hand-computed: k = k_min + (last digit's byte, else last byte) mod (k_max - k_min + 1); '7' = 55, '0' = 48 */
+    assert_int_equal(pd_overthink_counted_k("What is 30+17?", 1, 3), 2);    /* 55 % 3 = 1 */
+    assert_int_equal(pd_overthink_counted_k("What is 120+0?", 1, 3), 1);    /* 48 % 3 = 0 */
+    assert_int_equal(pd_overthink_counted_k("Is it so?", 0, 3), 3);         /* '?' = 63, 63 % 4 = 3 */
     assert_int_equal(pd_overthink_counted_k("", 2, 4), 2);
     assert_int_equal(pd_overthink_counted_k("5", 2, 2), 2);
     int seen[4] = {0};
@@ -113,15 +113,18 @@ static void test_counted(void **st) {
         pd_overthink_params p = {0, 3, 30, true};
         int k = -1;
         assert_int_equal(pd_overthink(&it, &r, &p, &k), PD_OK);
-        assert_int_equal(k, pd_overthink_counted_k(ref.answer, 0, 3));
+        assert_int_equal(k, pd_overthink_counted_k(ref.prompt, 0, 3));
         seen[k]++;
-        /* the solution, then the plan on its own line, before any re-check */
-        size_t n = strlen(ref.reasoning);
-        assert_memory_equal(it.reasoning, ref.reasoning, n);
-        assert_memory_equal(it.reasoning + n, "\nI will ", 8);
+        /* the plan on the first line, then the solution */
         assert_int_equal(stated(it.reasoning), k);
+        const char *sol = strchr(it.reasoning, '\n');
+        assert_non_null(sol);
+        size_t n = strlen(ref.reasoning);
+        assert_memory_equal(sol + 1, ref.reasoning, n);
+        assert_true(sol[1 + n] == 0 || !strncmp(sol + 1 + n, "\n\n", 2));   /* k = 0: nothing follows */
+        assert_int_equal(sol[1 + n] == 0, k == 0);
         /* exactly k re-checks: paragraphs opened by a reflection word and numbered 1..k of k, in order */
-        const char *at = it.reasoning;
+        const char *at = sol + 1 + n;
         for (int i = 1; i <= k; i++) {
             char mark[64];
             snprintf(mark, sizeof mark, " (check %d of %d).\n", i, k);
@@ -129,7 +132,7 @@ static void test_counted(void **st) {
             assert_non_null(m);
             const char *para = m;
             while (para > it.reasoning + 1 && !(para[-1] == '\n' && para[-2] == '\n')) para--;
-            assert_true(para > at);   /* a new paragraph after the previous mark */
+            assert_true(para >= at);   /* a new paragraph after the previous mark */
             assert_true(!strncmp(para, "Wait", 4) || !strncmp(para, "But", 3) || !strncmp(para, "Hmm", 3) ||
                         !strncmp(para, "Let me", 6));
             assert_null(memchr(para, '\n', (size_t)(m - para)));   /* the opener is one line */
