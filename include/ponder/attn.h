@@ -29,5 +29,10 @@ typedef struct {
 } pd_attn_paged;
 void pd_attend_paged(const pd_attn_paged *a);
 void pd_attend_paged_ref(const pd_attn_paged *a);  /* scalar reference (tests) */
+/* n calls of pd_attend_paged at once, for descriptors over the same K/V head (same blocks, offsets,
+ * type, head_dim, scale and n_q; each its own n_rows, q, out, probs), e.g. the tokens of one
+ * sequence in a prefill batch: each K/V chunk is dequantised once for all of them. Same results
+ * to the bit as the n calls (descriptors that do not share, or n > 256, are done one by one). */
+void pd_attend_paged_multi(const pd_attn_paged *a, int n);
 
 #endif

@@ -61,3 +61,18 @@ void pd_attend_paged(const pd_attn_paged *a) {
 #endif
     pd_attend_paged_ref(a);
 }
+
+void pd_attend_paged_multi(const pd_attn_paged *a, int n) {
+    bool shared = n >= 1 && n <= 256;
+    for (int t = 1; t < n && shared; t++)
+        shared = a[t].blocks == a->blocks && a[t].block_rows == a->block_rows && a[t].k_off == a->k_off &&
+                 a[t].v_off == a->v_off && a[t].type == a->type && a[t].head_dim == a->head_dim &&
+                 a[t].scale == a->scale && a[t].n_q == a->n_q;
+#if PD_X86
+    if (shared && pd_isa_active() >= PD_ISA_AVX2) {
+        pd_attend_paged_multi_avx2(a, n);
+        return;
+    }
+#endif
+    for (int t = 0; t < n; t++) pd_attend_paged(&a[t]);
+}

@@ -3,7 +3,8 @@
  * small stack buffer once (F16 via F16C, Q8_0 / Q4_0 from their blocks; F32 rows are used in
  * place) and serve every query head of the GQA group, then scores, one online-softmax rescale and
  * the V accumulation run on F32. So each cached byte is read once per group per token, and a
- * quantised cache costs its (smaller) memory traffic plus the conversion. */
+ * quantised cache costs its (smaller) memory traffic plus the conversion. Prefill hands several
+ * tokens of one sequence at once (pd_attend_paged_multi): a chunk is converted once for all of them. */
 #include "attn_impl.h"
 #if PD_X86
 #include <immintrin.h>
@@ -137,46 +138,66 @@ static inline void att_step(float *out, float *m, float *l, const float *q, cons
     }
 }
 
-void pd_attend_paged_avx2(const pd_attn_paged *a) {
+/* n descriptors that share the K/V head (blocks, offsets, type, head_dim, scale, n_q; pd_attend_paged_multi
+ * checks it), each with its own rows, queries and outputs: each 16-row chunk of K and V is converted
+ * to F32 once for all of them (prefill: the tokens of a chunk of the batch), and every (token, head)
+ * gets exactly the steps a call of its own would make, so the results are the same to the bit. */
+void pd_attend_paged_multi_avx2(const pd_attn_paged *a, int n) {
     const int64_t hd = a->head_dim;
     const size_t rb = pd_row_bytes(a->type, hd);
     float kbuf[SUB * PD_ATT_MAX_HEAD_DIM], vbuf[SUB * PD_ATT_MAX_HEAD_DIM];
-    float m[64], l[64];
-    for (int h0 = 0; h0 < a->n_q; h0 += 64) {
-        int nh = a->n_q - h0 < 64 ? a->n_q - h0 : 64;
-        for (int h = 0; h < nh; h++) {
-            m[h] = -INFINITY;
-            l[h] = 0;
-            for (int64_t d = 0; d < hd; d++) a->out[(h0 + h) * a->out_stride + d] = 0;
-        }
-        for (int64_t r0 = 0; r0 < a->n_rows; r0 += SUB) {
-            int cnt = (int)(a->n_rows - r0 < SUB ? a->n_rows - r0 : SUB);
+    enum { MAXS = 256 }; /* (token, head) states per pass */
+    float m[MAXS], l[MAXS];
+    const int hc = a->n_q < MAXS / n ? a->n_q : (MAXS / n < 64 ? MAXS / n : 64); /* heads per pass (n <= MAXS) */
+    int64_t rows = 0;
+    for (int t = 0; t < n; t++) rows = a[t].n_rows > rows ? a[t].n_rows : rows;
+    for (int h0 = 0; h0 < a->n_q; h0 += hc) {
+        int nh = a->n_q - h0 < hc ? a->n_q - h0 : hc;
+        for (int t = 0; t < n; t++)
+            for (int h = 0; h < nh; h++) {
+                m[t * nh + h] = -INFINITY;
+                l[t * nh + h] = 0;
+                for (int64_t d = 0; d < hd; d++) a[t].out[(h0 + h) * a[t].out_stride + d] = 0;
+            }
+        for (int64_t r0 = 0; r0 < rows; r0 += SUB) {
+            int cmax = (int)(rows - r0 < SUB ? rows - r0 : SUB);
             const unsigned char *blk = a->blocks[r0 / a->block_rows];
             const unsigned char *kp = blk + a->k_off + (size_t)(r0 % a->block_rows) * rb;
             const unsigned char *vp = blk + a->v_off + (size_t)(r0 % a->block_rows) * rb;
             const float *K = (const float *)kp, *V = (const float *)vp;
             if (a->type != PD_TYPE_F32) {
-                for (int j = 0; j < cnt; j++) {
+                for (int j = 0; j < cmax; j++) {
                     att_row_f32(a->type, kp + (size_t)j * rb, kbuf + j * hd, hd);
                     att_row_f32(a->type, vp + (size_t)j * rb, vbuf + j * hd, hd);
                 }
                 K = kbuf;
                 V = vbuf;
             }
-            for (int h = 0; h < nh; h++)
-                att_step(a->out + (h0 + h) * a->out_stride, &m[h], &l[h], a->q + (h0 + h) * a->q_stride, K, V, hd, cnt,
-                         hd, a->scale, a->probs ? a->probs + (h0 + h) * a->probs_stride + r0 : NULL);
+            for (int t = 0; t < n; t++) {
+                const pd_attn_paged *at = &a[t];
+                if (at->n_rows <= r0) continue;
+                int cnt = (int)(at->n_rows - r0 < SUB ? at->n_rows - r0 : SUB);
+                for (int h = 0; h < nh; h++)
+                    att_step(at->out + (h0 + h) * at->out_stride, &m[t * nh + h], &l[t * nh + h],
+                             at->q + (h0 + h) * at->q_stride, K, V, hd, cnt, hd, at->scale,
+                             at->probs ? at->probs + (h0 + h) * at->probs_stride + r0 : NULL);
+            }
         }
-        for (int h = 0; h < nh && a->n_rows > 0; h++) {
-            float inv = 1.0f / l[h], *out = a->out + (h0 + h) * a->out_stride;
-            for (int64_t d = 0; d < hd; d++) out[d] *= inv;
-            if (a->probs) {
-                float *p = a->probs + (h0 + h) * a->probs_stride;
-                for (int64_t r = 0; r < a->n_rows; r++) p[r] = expf(p[r] - m[h]) * inv;
+        for (int t = 0; t < n; t++) {
+            const pd_attn_paged *at = &a[t];
+            for (int h = 0; h < nh && at->n_rows > 0; h++) {
+                float inv = 1.0f / l[t * nh + h], *out = at->out + (h0 + h) * at->out_stride;
+                for (int64_t d = 0; d < hd; d++) out[d] *= inv;
+                if (at->probs) {
+                    float *p = at->probs + (h0 + h) * at->probs_stride;
+                    for (int64_t r = 0; r < at->n_rows; r++) p[r] = expf(p[r] - m[t * nh + h]) * inv;
+                }
             }
         }
     }
 }
+
+void pd_attend_paged_avx2(const pd_attn_paged *a) { pd_attend_paged_multi_avx2(a, 1); }
 
 PD_TARGET_END
 

@@ -4,4 +4,5 @@
 #include "kern_impl.h"
 #include "ponder/attn.h"
 void pd_attend_paged_avx2(const pd_attn_paged *a);
+void pd_attend_paged_multi_avx2(const pd_attn_paged *a, int n); /* n <= 256 */
 #endif

@@ -129,29 +129,42 @@ static void report_observed(const pd_kv *kv, int il, const int32_t *seq, const i
 
 /* Attention of every token of the batch over its cache. Tasks over the thread pool: one per
  * (token, kv head) — the group's query heads then read each K/V row once — split further into
- * query-head slices when there are fewer tasks than threads (single-sequence decode). */
+ * query-head slices when there are fewer tasks than threads (single-sequence decode). With several
+ * tokens (prefill) a task takes a chunk of up to AT consecutive tokens per kv head, and the tokens
+ * of one sequence in it share each dequantised K/V chunk (pd_attend_paged_multi; same results). */
+enum { AT = 16 };
 static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *pos, int64_t n, int64_t H,
                    const float *q, float *att, float scale, const int64_t *obs_at, int nth) {
     const int64_t hd = kv->head_dim, Hkv = kv->n_head_kv, group = H / Hkv, nq = H * hd;
     int64_t split = n * Hkv >= nth ? 1 : (group < nth ? group : nth);
     const int64_t per = (group + split - 1) / split;
     split = (group + per - 1) / per;
-    const int64_t n_tasks = n * Hkv * split;
+    const int64_t tc = split == 1 && n > 1 ? AT : 1; /* tokens per task */
+    const int64_t n_chunks = (n + tc - 1) / tc, n_tasks = n_chunks * Hkv * split;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (n_tasks > 1)
     for (int64_t t = 0; t < n_tasks; t++) {
-        int64_t i = t / (Hkv * split), hh = t / split % Hkv, part = t % split;
+        int64_t c = t / (Hkv * split), hh = t / split % Hkv, part = t % split;
         int64_t h0 = hh * group + part * per, nh = group - part * per < per ? group - part * per : per;
-        const pd_kv_head *h = pd_kv_head_at(kv, seq[i], il, (int)hh);
-        int64_t rows = rows_seen(kv, il, (int)hh, seq[i], pos[i]);
-        pd_attn_paged a = {.blocks = (const unsigned char *const *)h->blk, .block_rows = kv->block_rows,
-                           .k_off = kv->k_off, .v_off = kv->v_off, .type = kv->type, .n_rows = rows,
-                           .head_dim = hd, .scale = scale, .n_q = (int)nh, .q = q + i * nq + h0 * hd,
-                           .q_stride = hd, .out = att + i * nq + h0 * hd, .out_stride = hd};
-        if (obs_at && obs_at[i * Hkv + hh] >= 0) {
-            a.probs = kv->probs + obs_at[i * Hkv + hh] + part * per * rows;
-            a.probs_stride = rows;
+        int64_t i0 = c * tc, i1 = i0 + tc < n ? i0 + tc : n;
+        pd_attn_paged a[AT];
+        for (int64_t s0 = i0; s0 < i1;) { /* runs of one sequence */
+            int64_t s1 = s0 + 1;
+            while (s1 < i1 && seq[s1] == seq[s0]) s1++;
+            const pd_kv_head *h = pd_kv_head_at(kv, seq[s0], il, (int)hh);
+            for (int64_t i = s0; i < s1; i++) {
+                int64_t rows = rows_seen(kv, il, (int)hh, seq[i], pos[i]);
+                a[i - s0] = (pd_attn_paged){.blocks = (const unsigned char *const *)h->blk, .block_rows = kv->block_rows,
+                                            .k_off = kv->k_off, .v_off = kv->v_off, .type = kv->type, .n_rows = rows,
+                                            .head_dim = hd, .scale = scale, .n_q = (int)nh, .q = q + i * nq + h0 * hd,
+                                            .q_stride = hd, .out = att + i * nq + h0 * hd, .out_stride = hd};
+                if (obs_at && obs_at[i * Hkv + hh] >= 0) {
+                    a[i - s0].probs = kv->probs + obs_at[i * Hkv + hh] + part * per * rows;
+                    a[i - s0].probs_stride = rows;
+                }
+            }
+            pd_attend_paged_multi(a, (int)(s1 - s0));
+            s0 = s1;
         }
-        pd_attend_paged(&a);
     }
 }
 
