@@ -20,18 +20,20 @@
 # Sizing (measured, see docs/experiments/policies/README.md): training ~1.9k CPU-seconds, measuring ~0.5k
 # on the default sizes; DEMO_STEPS, DEMO_SMALL_STEPS, DEMO_EVAL_N, DEMO_VOTE_N scale it. Models already in
 # demo-out are reused (DEMO_RETRAIN=1 retrains).
+# DEMO_MODEL=FILE measures a given model instead (nothing trained; DEMO_SMALL=FILE the small one for
+# speculative thinking, else those rows are skipped; set DEMO_DIFF to its task difficulty).
 # Usage: bash scripts/demo-policies.sh path/to/ponder
 set -eu
 PONDER=${1:?usage: demo-policies.sh path/to/ponder}
 OUT=${DEMO_OUT:-demo-out}
-STEPS=${DEMO_STEPS:-1200}
+STEPS=${DEMO_STEPS:-800}
 DIFF=${DEMO_DIFF:-2}
 KMIN=${DEMO_OVERTHINK_MIN:-0}
 K=${DEMO_OVERTHINK:-3}
 DETOUR=${DEMO_DETOUR:-10}
 EVAL_N=${DEMO_EVAL_N:-200}
 VOTE_N=${DEMO_VOTE_N:-100}
-SMALL_STEPS=${DEMO_SMALL_STEPS:-600}
+SMALL_STEPS=${DEMO_SMALL_STEPS:-400}
 THREADS=${DEMO_THREADS:-0}
 MAXTOK=${DEMO_MAX_TOKENS:-768}
 TFLAG=()
@@ -39,24 +41,28 @@ TFLAG=()
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
 mkdir -p "$OUT"
-MODEL=$OUT/overthink.gguf
-SMALL=$OUT/overthink-small.gguf
+MODEL=${DEMO_MODEL:-$OUT/overthink.gguf}
+SMALL=${DEMO_SMALL:-$OUT/overthink-small.gguf}
+GIVEN=${DEMO_MODEL:+1}
 RES=$OUT/policies-results.jsonl
 RESS=$OUT/policies-results-sampled.jsonl
 t0=$(date +%s)
 
-if [ ! -s "$MODEL" ] || [ ! -s "$SMALL" ] || [ "${DEMO_RETRAIN:-0}" = 1 ]; then
+if [ -n "$GIVEN" ]; then
+  [ -s "$MODEL" ] || { echo "demo-policies: DEMO_MODEL $MODEL: no such file" >&2; exit 1; }
+  [ -n "${DEMO_SMALL:-}" ] || SMALL=
+elif [ ! -s "$MODEL" ] || [ ! -s "$SMALL" ] || [ "${DEMO_RETRAIN:-0}" = 1 ]; then
   echo "== 1. overthinking traces: arith-add difficulty $DIFF, $KMIN..$K counted re-checks per item"
   "$PONDER" tasks gen --task arith-add --difficulty "$DIFF" --n 20000 --split train --overthink "$K" \
       --overthink-min "$KMIN" --overthink-style counted --detour "$DETOUR" --seed 11 --out "$OUT/overthink-train.jsonl"
 fi
-if [ ! -s "$MODEL" ] || [ "${DEMO_RETRAIN:-0}" = 1 ]; then
+if [ -z "$GIVEN" ] && { [ ! -s "$MODEL" ] || [ "${DEMO_RETRAIN:-0}" = 1 ]; }; then
   echo "== 2a. training the large model ($STEPS steps)"
   "$PONDER" train --data "$OUT/overthink-train.jsonl" --arch qwen3 --dim 128 --layers 4 --heads 4 --kv-heads 2 \
       --ffn 384 --batch 3 --seq 1024 --steps "$STEPS" --lr 2e-3 --warmup 30 --wd 0.1 --seed 1 "${TFLAG[@]}" \
       --eval-n 0 --quiet --log "$OUT/overthink-steps.jsonl" --out "$MODEL"
 fi
-if [ ! -s "$SMALL" ] || [ "${DEMO_RETRAIN:-0}" = 1 ]; then
+if [ -z "$GIVEN" ] && { [ ! -s "$SMALL" ] || [ "${DEMO_RETRAIN:-0}" = 1 ]; }; then
   echo "== 2b. training the small model ($SMALL_STEPS steps)"
   "$PONDER" train --data "$OUT/overthink-train.jsonl" --arch qwen3 --dim 64 --layers 2 --heads 2 --kv-heads 1 \
       --head-dim 32 --ffn 192 --batch 3 --seq 1024 --steps "$SMALL_STEPS" --lr 4e-3 --warmup 20 --wd 0.1 --seed 2 \
@@ -65,10 +71,16 @@ fi
 t1=$(date +%s)
 # the manifest, written atomically
 python3 - "$OUT/policies-demo.json" "$MODEL" "$DIFF" "$KMIN" "$K" "$DETOUR" "$STEPS" "$EVAL_N" "$SMALL" "$SMALL_STEPS" \
-    "$VOTE_N" <<'PY'
+    "$VOTE_N" "$GIVEN" <<'PY'
 import json, os, sys
-path, model, diff, kmin, k, detour, steps, n, small, small_steps, vote_n = sys.argv[1:]
-doc = {"model": model, "task": "arith-add", "difficulty": int(diff), "split_trained": "train", "split_measured": "test",
+path, model, diff, kmin, k, detour, steps, n, small, small_steps, vote_n, given = sys.argv[1:]
+if given:   # a given model: what was measured, not how it was trained
+    doc = {"model": model, "given": True, "task": "arith-add", "difficulty": int(diff), "split_measured": "test",
+           "small_model": {"path": small} if small else None, "eval_items": int(n), "vote_items": int(vote_n),
+           "sampled_temperature": 0.6, "results": path.replace("policies-demo.json", "policies-results.jsonl"),
+           "results_sampled": path.replace("policies-demo.json", "policies-results-sampled.jsonl")}
+else:
+  doc = {"model": model, "task": "arith-add", "difficulty": int(diff), "split_trained": "train", "split_measured": "test",
        "trace_style": {"style": "counted", "rechecks_min": int(kmin), "rechecks_max": int(k),
                        "rechecks_rule": "min + (byte of the question's last digit) mod (max - min + 1), stated first",
                        "detour_percent": int(detour), "train_items": 20000, "seed": 11},
@@ -118,7 +130,7 @@ if [[ " $PARTS " == *" greedy "* ]]; then
   measure "$RES.tmp" trimr-probe-k2 "$EVAL_N" "$MODEL" --policy trimr-probe:k=2,answer=16
   measure "$RES.tmp" trimr-self-k1 "$EVAL_N" "$MODEL" --policy trimr:k=1,guide=close
 fi
-if [[ " $PARTS " == *" spec "* ]]; then
+if [[ " $PARTS " == *" spec "* ]] && [ -n "$SMALL" ]; then
   # speculative thinking: the small model alone, the large alone (= none), the small one thinking with the large one
   measure "$RES.tmp" spec-small-alone "$EVAL_N" "$SMALL"
   if [ -s "$OUT/records-none.jsonl" ]; then   # the large model alone is the greedy "none" run
