@@ -43,6 +43,7 @@ static void pd_tables_init(void) {
         pd_tables[2] = pd_tables[1];
         /* the AVX-512 level keeps its own tiles (and the GGUF layout): no repacking there */
         memset(pd_tables[2].tile_r8, 0, sizeof pd_tables[2].tile_r8);
+        memset(pd_tables[2].act_sums, 0, sizeof pd_tables[2].act_sums);
         pd_kern_table_avx512(&pd_tables[2]);
         pd_kern_table_f32_lanes(&pd_tables[1]);
         pd_kern_table_f32_lanes(&pd_tables[2]);

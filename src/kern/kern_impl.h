@@ -173,6 +173,9 @@ typedef struct {
     /* 8 rows x 1..tile_mr tokens of a PD_LAYOUT_R8 matrix (w: the group's start, w_stride: the
      * GGUF row bytes, nr = 8); NULL where the level has none (pd_matmul then unpacks the group) */
     pd_tile_fn tile_r8[PD_TYPE_COUNT];
+    /* 1: pd_matmul appends to each Q8_0 activation row, after its blocks, the int32 8*sum(qs) of
+     * every block (Q4_0's -8 offset, computed once per token instead of once per 8-row tile) */
+    int act_sums[PD_TYPE_COUNT];
 } pd_kern_table;
 
 /* Scalar reference dots (dot_ref.c). */

@@ -44,6 +44,20 @@ void pd_matmul_scratch_free(void) {
     if (pd_mm_key_ok) pthread_setspecific(pd_mm_key, NULL);
 }
 
+/* One activation row in the tiles' format: pd_mm_act_row, then (kt->act_sums) the blocks' 8*sum(qs). */
+static void act_row(const pd_kern_table *kt, pd_type t, const float *src, char *dst, int64_t K) {
+    pd_mm_act_row(t, src, dst, K);
+    if (!kt->act_sums[t]) return;
+    const pd_block_q8_0 *b = (const pd_block_q8_0 *)dst;
+    char *sums = dst + (size_t)(K / PD_QK) * sizeof(pd_block_q8_0);
+    for (int64_t i = 0; i < K / PD_QK; i++) {
+        int32_t s = 0;
+        for (int j = 0; j < PD_QK; j++) s += b[i].qs[j];
+        s *= 8;
+        memcpy(sums + 4 * i, &s, 4);
+    }
+}
+
 pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy) {
     if (!W || !X || !Y) return pd_fail(PD_ERR_ARG, "matmul: NULL argument");
     const char *wn = W->name ? W->name : "(unnamed)";
@@ -73,6 +87,7 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
     int convert = t != PD_TYPE_F32;
     if (convert) {
         xs = pd_row_bytes(at, K);
+        if (kt->act_sums[t] && at == PD_TYPE_Q8_0) xs += 4 * (size_t)(K / PD_QK);
         size_t total;
         if (!pd_mul_ok(xs, (size_t)M, &total)) return pd_fail(PD_ERR_RANGE, "matmul: activations too large");
         xa = mm_scratch(total);
@@ -126,13 +141,13 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
         if (!ubuf) return pd_fail_ctx(PD_ERR_NOMEM, "matmul: unpacking '%s'", wn);
     }
     if (convert && !par_convert)
-        for (int64_t m = 0; m < M; m++) pd_mm_act_row(t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
+        for (int64_t m = 0; m < M; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
     const int tnr = kt->tile_nr[t] > 0 ? kt->tile_nr[t] : 1; /* the GGUF-layout tile's row count */
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         if (par_convert) {
 #pragma omp for schedule(static)
-            for (int64_t m = 0; m < M; m++) pd_mm_act_row(t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
+            for (int64_t m = 0; m < M; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
         }
         char *ub = ubuf ? ubuf + (size_t)omp_get_thread_num() * 8 * ws : NULL;
 #pragma omp for schedule(dynamic, chunk)

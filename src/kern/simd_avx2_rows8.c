@@ -111,14 +111,12 @@ static inline __attribute__((always_inline)) void rows8x32(const char *q, size_t
     W[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
-/* sum of the 32 int8 of an activation block, times 8, in every lane (Q4_0's -8 offset) */
-static inline __m256i sum8x(const int8_t *qs) {
-    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)qs)),
-                                  _mm256_set1_epi16(1));
-    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-    return _mm256_slli_epi32(_mm256_broadcastd_epi32(h), 3);
+/* 8 * the sum of the 32 int8 of activation block i, in every lane (Q4_0's -8 offset): pd_matmul
+ * stores it after the row's blocks (act_sums) */
+static inline __m256i sum8x(const char *sums, int64_t i) {
+    int32_t v;
+    memcpy(&v, sums + 4 * i, 4);
+    return _mm256_set1_epi32(v);
 }
 
 /* Q4_0 x MR tokens. Nibbles q in 0..15 are the unsigned operand of maddubs: a pair gives at most
@@ -127,7 +125,11 @@ static inline __m256i sum8x(const int8_t *qs) {
 static inline __attribute__((always_inline)) void q4_0_r8x(int MR, int PK, int64_t n, const void *w, size_t ws,
                                                            const void *x, size_t xs, float *y, int64_t ldy) {
     const pd_block_q8_0 *xb[R8_MR];
-    for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_0 *)((const char *)x + (size_t)m * xs);
+    const char *xsum[R8_MR];
+    for (int m = 0; m < MR; m++) {
+        xb[m] = (const pd_block_q8_0 *)((const char *)x + (size_t)m * xs);
+        xsum[m] = (const char *)(xb[m] + n / PD_QK);
+    }
     __m256 acc[R8_G][R8_MR];
     for (int g = 0; g < R8_G; g++)
         for (int m = 0; m < MR; m++) acc[g][m] = _mm256_setzero_ps();
@@ -154,7 +156,7 @@ static inline __attribute__((always_inline)) void q4_0_r8x(int MR, int PK, int64
         }
         PD_UNROLL4 for (int m = 0; m < MR; m++) {
             const int8_t *q = xb[m][i].qs;
-            __m256i bias = sum8x(q);
+            __m256i bias = sum8x(xsum[m], i);
             __m256 dx = _mm256_set1_ps(h2f(xb[m][i].d));
             for (int g = 0; g < R8_G; g++) {
                 /* written out (a loop over j was not unrolled): two independent int16 chains */
@@ -408,6 +410,7 @@ void pd_kern_table_avx2_rows8(pd_kern_table *t) {
     t->tile_nr[PD_TYPE_Q4_K] = 8;
     t->tile_mr[PD_TYPE_Q4_K] = R8_MR;
     t->tile_r8[PD_TYPE_Q4_0] = tile_q4_0_pk;
+    t->act_sums[PD_TYPE_Q4_0] = 1; /* the Q4_0 tiles read the activation block sums */
     t->tile_r8[PD_TYPE_Q8_0] = tile_q8_0_pk;
     t->tile_r8[PD_TYPE_Q4_K] = tile_q4_K_pk;
 }
