@@ -331,6 +331,7 @@ int gen_cli_generate(const char *verb, const gen_cli *o, const pd_model *m, pd_g
             if (sp->n_policies && pol->release) pol->release(pol->ctx);
             return -1;
         }
+        if (os) { os->one_seq = true; os->seq = id; }   /* trimr's probes are sequences of their own */
         while (pd_gen_n_active(g))
             if (gen_cli_policy_step(NULL, g) != PD_OK) { cli_error(verb, "%s", pd_last_error()); return -1; }
         if (cli_steer && !strcmp(verb, "run"))

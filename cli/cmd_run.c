@@ -289,8 +289,8 @@ const char *gen_cli_trim(const char *s, size_t len, size_t *out) {
 
 /* ---- streaming output ---- */
 void gen_cli_stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
-    (void)seq;
     gen_cli_out *o = ctx;
+    if (o->one_seq && seq != o->seq) return;   /* a policy's probe or fork, not the reply */
     if (ph == PD_PHASE_THINKING) {
         if (!o->show_thinking) return;
         if (!o->in_thinking) { fputs(o->tty ? "\033[2m" : o->open, stdout); o->in_thinking = true; o->lead = true; }
@@ -310,9 +310,9 @@ void gen_cli_stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n) {
 }
 
 void gen_cli_token(void *ctx, int seq, const pd_sample *s, pd_phase ph) {
-    (void)seq; (void)s;
+    (void)s;
     gen_cli_out *o = ctx;
-    if (!o->progress) return;
+    if (!o->progress || (o->one_seq && seq != o->seq)) return;
     if (ph == PD_PHASE_THINKING && ++o->n_thinking % 16 == 1) {
         fprintf(stderr, "\r[thinking: %d tokens]", o->n_thinking);
         fflush(stderr);

@@ -74,6 +74,7 @@ typedef struct {
     bool in_thinking, answered, lead;
     bool progress;               /* hidden thinking: count its tokens on stderr (a terminal) */
     int n_thinking;
+    bool one_seq; int seq;       /* print only sequence `seq` (not the probes/forks policies add) */
 } gen_cli_out;
 void gen_cli_stream(void *ctx, int seq, pd_phase ph, const char *t, size_t n);
 /* pd_gen_set_token_callback partner of gen_cli_stream (the hidden-thinking counter). */
