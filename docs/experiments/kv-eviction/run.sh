@@ -11,7 +11,7 @@
 # Window parameters can be scaled with KV_W (lazy W, rkv buffer, rlkv recent; default 16), KV_OBS (snapkv
 # obs, default 8), KV_AQ (rkv aq, default 4), KV_SINK (streaming/rlkv sink, default 4); KV_PARALLEL
 # sequences are decoded at once (default 1: the peak KV is then one sequence's); KV_POLICIES limits the
-# policies run (default all seven). KV_ROWS=L turns the P% budgets into fixed row budgets, P% of L rows
+# policies run (default all seven), KV_BUDGETS the budgets (default "75 50 25"). KV_ROWS=L turns the P% budgets into fixed row budgets, P% of L rows
 # per head (L = the full trace length: the peak KV is then P% of the full cache's), instead of P% of
 # the positions so far (which leaves little room early in the trace).
 # Usage: bash run.sh PONDER MODEL.gguf [OUTDIR]    (KV_N items, KV_TASK/KV_DIFF, KV_THREADS, KV_PROTECT)
@@ -72,7 +72,7 @@ PY
   tail -1 "$RES.tmp"
 }
 measure full 100 full
-for B in 75 50 25; do
+for B in ${KV_BUDGETS:-75 50 25}; do
   for P in $POLICIES; do
     case $P in
       streaming) measure streaming "$B" "streaming:sink=$SINK" ;;
