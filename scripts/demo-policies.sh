@@ -17,8 +17,8 @@
 #      (a subset) sampled at 0.6, collected in demo-out/policies-results.jsonl (greedy rows against
 #      "none") and demo-out/policies-results-sampled.jsonl (sampled rows and votes against "none-t0.6"),
 #      drawn by `ponder policies pareto`.
-# Sizing (from measured CPU time, docs/experiments/policies/README.md): ~830 CPU-seconds in all on the
-# defaults (training ~600, measuring ~235), ~14 min of one core, under 10 on 2 idle cores; DEMO_STEPS, DEMO_SMALL_STEPS, DEMO_EVAL_N, DEMO_VOTE_N scale it. Models already in
+# Sizing (from measured CPU time, docs/experiments/policies/README.md): ~935 CPU-seconds in all on the
+# defaults (training ~700, measuring ~235), ~16 min of one core, ~10-11 on 2 idle cores; DEMO_STEPS, DEMO_SMALL_STEPS, DEMO_EVAL_N, DEMO_VOTE_N scale it. Models already in
 # demo-out are reused (DEMO_RETRAIN=1 retrains).
 # DEMO_MODEL=FILE measures a given model instead (nothing trained; DEMO_SMALL=FILE the small one for
 # speculative thinking, else those rows are skipped; set DEMO_DIFF to its task difficulty).
