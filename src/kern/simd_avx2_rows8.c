@@ -287,13 +287,23 @@ static inline __attribute__((always_inline)) void q4_K_r8x(int MR, int PK, int64
             }
             __m256i slo[R8_MR], shi[R8_MR];
             for (int m = 0; m < MR; m++) slo[m] = shi[m] = _mm256_setzero_si256();
-            PD_UNROLL8 for (int d = 0; d < 8; d++) {
-                __m256i lo = _mm256_and_si256(T[d], m4), hi = _mm256_and_si256(_mm256_srli_epi16(T[d], 4), m4);
-                PD_UNROLL4 for (int m = 0; m < MR; m++) {
-                    const int8_t *q = xb[m][i].qs + 64 * j + 4 * d;
-                    slo[m] = _mm256_add_epi16(slo[m], _mm256_maddubs_epi16(lo, bcast4(q)));
-                    shi[m] = _mm256_add_epi16(shi[m], _mm256_maddubs_epi16(hi, bcast4(q + 32)));
-                }
+            /* the activation words: 16 bytes loaded into both halves, one word spread by an in-lane
+             * shuffle (a shuffle-port op instead of a load per broadcast: the loads were the limit) */
+            PD_UNROLL4 for (int m = 0; m < MR; m++) {
+                const int8_t *q = xb[m][i].qs + 64 * j;
+                const __m256i a0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)q));
+                const __m256i a1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 16)));
+                const __m256i b0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 32)));
+                const __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(q + 48)));
+#define PD_Q4K_D(d, A, B, IMM)                                                                                         \
+    {                                                                                                                   \
+        __m256i lo = _mm256_and_si256(T[d], m4), hi = _mm256_and_si256(_mm256_srli_epi16(T[d], 4), m4);                \
+        slo[m] = _mm256_add_epi16(slo[m], _mm256_maddubs_epi16(lo, _mm256_shuffle_epi32(A, IMM)));                   \
+        shi[m] = _mm256_add_epi16(shi[m], _mm256_maddubs_epi16(hi, _mm256_shuffle_epi32(B, IMM)));                   \
+    }
+                PD_Q4K_D(0, a0, b0, 0x00) PD_Q4K_D(1, a0, b0, 0x55) PD_Q4K_D(2, a0, b0, 0xAA) PD_Q4K_D(3, a0, b0, 0xFF)
+                PD_Q4K_D(4, a1, b1, 0x00) PD_Q4K_D(5, a1, b1, 0x55) PD_Q4K_D(6, a1, b1, 0xAA) PD_Q4K_D(7, a1, b1, 0xFF)
+#undef PD_Q4K_D
             }
             __m256i S = j < 2 ? S03 : S47;
             __m256i sl = _mm256_shuffle_epi8(S, lane_bytes_ctrl((2 * j) % 4, (2 * j) % 4));
