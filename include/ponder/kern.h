@@ -75,6 +75,8 @@ bool pd_repack_supported(const pd_tensor *W);
 pd_status pd_repack_r8(pd_tensor *W, void *dst);
 /* Row r of W in the GGUF layout (pd_row_bytes(type, ne[0]) bytes to dst), whatever W's layout. */
 pd_status pd_unpack_row(const pd_tensor *W, int64_t r, void *dst);
+/* Row r of W dequantised to ne[0] floats, whatever W's layout (get_rows of a repacked tied embedding). */
+pd_status pd_tensor_row_f32(const pd_tensor *W, int64_t r, float *dst);
 
 /* f32 GEMM for training: C[M][N] (+)= A[M][K] · op(B), with B given as [N][K] (trans_b=1) or
  * [K][N] (trans_b=0); row-major, leading dims. accumulate=0 overwrites C. OpenBLAS when present.

@@ -66,8 +66,8 @@ pd_model *pd_model_load(const char *path);            /* GGUF, or llama2.c .bin 
 pd_model *pd_model_from_gguf(pd_gguf *g);             /* takes ownership of g (also on failure) */
 void pd_model_free(pd_model *m);
 int64_t pd_model_n_params(const pd_model *m);
-/* For inference only: the matmul-only weights (every layer's projections, and `output` unless it
- * is the tied embedding, which get_rows also reads) of type Q4_0 / Q8_0 / Q4_K are rearranged into
+/* For inference only: the matmul weights (every layer's projections and `output`, also when it is
+ * the tied embedding: get_rows reads it with pd_tensor_row_f32) of type Q4_0 / Q8_0 / Q4_K are rearranged into
  * 8-row groups where the active kernels read that layout (kern.h: pd_repack_r8), so decode streams
  * each group contiguously. The rearranged copy replaces the file's bytes: the tensors point at it
  * and the mapped pages of the originals are given back (pd_gguf_release), so memory does not

@@ -78,6 +78,29 @@ pd_status pd_repack_r8(pd_tensor *W, void *dst) {
     return PD_OK;
 }
 
+pd_status pd_tensor_row_f32(const pd_tensor *W, int64_t r, float *dst) {
+    if (!W || !W->data || !dst) return pd_fail(PD_ERR_ARG, "row to f32: NULL argument");
+    if (r < 0 || r >= pd_tensor_nrows(W))
+        return pd_fail(PD_ERR_RANGE, "row to f32: row %lld of '%s' is out of range", (long long)r,
+                       W->name ? W->name : "(unnamed)");
+    r8_shape s;
+    size_t rb;
+    if (W->layout == PD_LAYOUT_ROWS || r >= pd_tensor_nrows(W) / 8 * 8)
+        return pd_dequantize_row(W->type, (const char *)W->data + (size_t)r * W->nb[1], dst, W->ne[0]);
+    PD_TRY(r8_check(W, &s, &rb));
+    const int64_t be = pd_type_block_elems(W->type), nblk = (int64_t)(rb / s.bs);
+    const size_t nw = (s.bs - s.hb) / 4, rr = (size_t)(r % 8);
+    const char *grp = (const char *)W->data + (size_t)(r / 8) * 8 * rb;
+    char blk[sizeof(pd_block_q4_K)];
+    for (int64_t i = 0; i < nblk; i++) { /* block by block: no row buffer */
+        const char *b = grp + (size_t)i * 8 * s.bs;
+        memcpy(blk, b + s.hb * rr, s.hb);
+        for (size_t k = 0; k < nw; k++) memcpy(blk + s.hb + 4 * k, b + 8 * s.hb + 4 * (8 * k + rr), 4);
+        PD_TRY(pd_dequantize_row(W->type, blk, dst + i * be, be));
+    }
+    return PD_OK;
+}
+
 pd_status pd_unpack_row(const pd_tensor *W, int64_t r, void *dst) {
     if (!W || !W->data || !dst) return pd_fail(PD_ERR_ARG, "unpack row: NULL argument");
     if (r < 0 || r >= pd_tensor_nrows(W))

@@ -192,9 +192,8 @@ static pd_status forward_layers(const pd_model *m, pd_kv *kv, const pd_batch *b,
     const int nth = pd_threads_get();
 
     /* embeddings */
-    const unsigned char *emb = m->tok_embd.data;
     for (int64_t i = 0; i < n; i++)
-        PD_TRY(pd_dequantize_row(m->tok_embd.type, emb + (size_t)b->token[i] * m->tok_embd.nb[1], x + i * E, E));
+        PD_TRY(pd_tensor_row_f32(&m->tok_embd, b->token[i], x + i * E)); /* any layout (pd_model_repack) */
 
     for (int il = 0; il < c->n_layer; il++) {
         const pd_layer *L = &m->layers[il];

@@ -326,7 +326,8 @@ pd_model *pd_model_load(const char *path) {
 /* The matmul-only weight tensors of m (NULL-data ones included). */
 static int matmul_weights(pd_model *m, pd_tensor **out, int cap) {
     int n = 0;
-    if (!m->cfg.tied_output && n < cap) out[n++] = &m->output;
+    /* a tied embedding too: its get_rows reads rows of either layout (pd_tensor_row_f32) */
+    if (n < cap) out[n++] = m->cfg.tied_output ? &m->tok_embd : &m->output;
     for (int il = 0; il < m->cfg.n_layer; il++) {
         pd_layer *L = &m->layers[il];
         pd_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_gate_up, &L->w_down};
@@ -366,6 +367,7 @@ pd_status pd_model_repack(pd_model *m) {
         off += (nb + 63) / 64 * 64;
     }
     free(ts);
+    if (m->cfg.tied_output) m->output = m->tok_embd;
     m->repacked = buf; /* tensors repacked before a failure point into it */
     return st;
 }

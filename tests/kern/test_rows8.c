@@ -92,6 +92,11 @@ static void check(pd_type t, int64_t K, int64_t N, int64_t M, int threads, int f
                                                       pd_type_name(t), (long long)K, (long long)N, (long long)n);
         }
         assert_false(pd_repack_supported(&P)); /* already repacked */
+        for (int64_t n = 0; n < N; n++) { /* get_rows of a repacked matrix */
+            assert_int_equal(pd_tensor_row_f32(&P, n, wf), PD_OK);
+            assert_int_equal(pd_dequantize_row(t, w + n * rb, xq, K), PD_OK);
+            if (memcmp(wf, xq, sizeof(float) * K)) fail_msg("%s: repacked row %lld to f32 differs", pd_type_name(t), (long long)n);
+        }
         assert_int_equal(pd_matmul(&P, x, M, K, yp, N), PD_OK); /* scalar level: unpacking fallback */
         snprintf(what, sizeof what, "scalar repacked %s K=%lld N=%lld M=%lld", pd_type_name(t), (long long)K,
                  (long long)N, (long long)M);
