@@ -93,6 +93,7 @@ static bool load_verifier(const char *verb, const gen_cli *o) {
         char *path = pd_strndup(vf, strcspn(vf, ","));
         if (!path) return false;
         cli_verifier = pd_model_load(path);
+        if (cli_verifier && pd_model_repack(cli_verifier) != PD_OK) { pd_model_free(cli_verifier); cli_verifier = NULL; }
         if (!cli_verifier) cli_error(verb, "--policy %s: %s: %s", o->policy[i], path, pd_last_error());
         else cleanup_at_exit();
         free(path);
@@ -282,6 +283,7 @@ static int hybrid_generate(const char *verb, pd_reason_spec *vs, pd_gen *g, cons
     if (st == PD_OK && !cli_steer) st = pd_fail(PD_ERR_ARG, "no steering hook on the base model");
     if (st == PD_OK && !cli_thinker) {
         if (!(cli_thinker = pd_model_load(tf))) st = pd_fail_ctx(PD_ERR_IO, "thinking=%s", tf);
+        else if ((st = pd_model_repack(cli_thinker)) != PD_OK) { pd_model_free(cli_thinker); cli_thinker = NULL; }
         else atexit(free_thinker);
     }
     if (st == PD_OK) st = pd_hybrid_parse_coefs(pd_reason_str(vs, "coefs"), coefs, PD_HYBRID_MAX_COEFS, &n_coefs);

@@ -147,7 +147,7 @@ int pd_cmd_steer(int argc, char **argv) {
     pd_cvec *c = NULL;
     uint8_t *mask = NULL;
     pd_model *m = pd_model_load(model);
-    if (!m) { cli_error(VERB, "%s", pd_last_error()); goto done; }
+    if (!m || pd_model_repack(m) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); goto done; }   /* model.h */
     if (m->cfg.n_layer < 2) { cli_error(VERB, "%s: %d layer; control vectors start at layer 1", model, m->cfg.n_layer); goto done; }
     mask = pd_malloc((size_t)m->cfg.n_layer);
     if (!mask) { cli_error(VERB, "out of memory"); goto done; }
