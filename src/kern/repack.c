@@ -42,6 +42,13 @@ static pd_status r8_check(const pd_tensor *W, r8_shape *s, size_t *rb) {
     return PD_OK;
 }
 
+/* Row rr's block i of the 8-row group at grp, back in its GGUF bytes (s->bs of them) at out. */
+static void r8_gather_block(const char *grp, const r8_shape *s, size_t rr, int64_t i, char *out) {
+    const char *b = grp + (size_t)i * 8 * s->bs;
+    memcpy(out, b + s->hb * rr, s->hb);
+    for (size_t k = 0; k < (s->bs - s->hb) / 4; k++) memcpy(out + s->hb + 4 * k, b + 8 * s->hb + 4 * (8 * k + rr), 4);
+}
+
 bool pd_repack_supported(const pd_tensor *W) {
     r8_shape s;
     if (!W || !W->data || W->layout != PD_LAYOUT_ROWS || !r8_shape_of(W->type, &s)) return false;
@@ -89,13 +96,10 @@ pd_status pd_tensor_row_f32(const pd_tensor *W, int64_t r, float *dst) {
         return pd_dequantize_row(W->type, (const char *)W->data + (size_t)r * W->nb[1], dst, W->ne[0]);
     PD_TRY(r8_check(W, &s, &rb));
     const int64_t be = pd_type_block_elems(W->type), nblk = (int64_t)(rb / s.bs);
-    const size_t nw = (s.bs - s.hb) / 4, rr = (size_t)(r % 8);
     const char *grp = (const char *)W->data + (size_t)(r / 8) * 8 * rb;
     char blk[sizeof(pd_block_q4_K)];
     for (int64_t i = 0; i < nblk; i++) { /* block by block: no row buffer */
-        const char *b = grp + (size_t)i * 8 * s.bs;
-        memcpy(blk, b + s.hb * rr, s.hb);
-        for (size_t k = 0; k < nw; k++) memcpy(blk + s.hb + 4 * k, b + 8 * s.hb + 4 * (8 * k + rr), 4);
+        r8_gather_block(grp, &s, (size_t)(r % 8), i, blk);
         PD_TRY(pd_dequantize_row(W->type, blk, dst + i * be, be));
     }
     return PD_OK;
@@ -122,13 +126,7 @@ pd_status pd_unpack_row(const pd_tensor *W, int64_t r, void *dst) {
         memcpy(o, src + (size_t)r * rb, rb);
         return PD_OK;
     }
-    const size_t nw = (s.bs - s.hb) / 4, rr = (size_t)(r % 8);
     const char *grp = src + (size_t)(r / 8) * 8 * rb;
-    for (int64_t i = 0; i < nblk; i++) {
-        const char *b = grp + (size_t)i * 8 * s.bs;
-        char *ob = o + (size_t)i * s.bs;
-        memcpy(ob, b + s.hb * rr, s.hb);
-        for (size_t k = 0; k < nw; k++) memcpy(ob + s.hb + 4 * k, b + 8 * s.hb + 4 * (8 * k + rr), 4);
-    }
+    for (int64_t i = 0; i < nblk; i++) r8_gather_block(grp, &s, (size_t)(r % 8), i, o + (size_t)i * s.bs);
     return PD_OK;
 }
