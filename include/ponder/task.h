@@ -67,7 +67,8 @@ struct pd_task {
 };
 
 /* Registry of the built-in tasks (arith, arith-add, arith-sub, arith-mul, countdown, logic,
- * syllogism, graph, sudoku, alchemy, alchemy-len, logicasker, arith-mul-tape, arith-add-lookup). The `jsonl` user task is loaded from a file
+ * syllogism, graph, sudoku, alchemy, alchemy-len, logicasker, arith-mul-tape, arith-add-lookup,
+ * arith-add-lookup-m). The `jsonl` user task is loaded from a file
  * (pd_jsonl_load) and judged with pd_task_verify_ref. */
 size_t pd_task_count(void);
 const pd_task *pd_task_at(size_t i);

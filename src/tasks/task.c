@@ -12,7 +12,7 @@ static const pd_task *const registry[] = {
     &pd_task_arith, &pd_task_arith_add, &pd_task_arith_sub, &pd_task_arith_mul,
     &pd_task_countdown, &pd_task_logic, &pd_task_syllogism, &pd_task_graph, &pd_task_sudoku,
     &pd_task_alchemy, &pd_task_alchemy_len, &pd_task_logicasker, &pd_task_arith_mul_tape,
-    &pd_task_arith_add_lookup,
+    &pd_task_arith_add_lookup, &pd_task_arith_add_lookup_m,
 };
 
 size_t pd_task_count(void) { return sizeof registry / sizeof registry[0]; }

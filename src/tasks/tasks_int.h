@@ -6,7 +6,7 @@
 #include <stdbool.h>
 
 extern const pd_task pd_task_arith, pd_task_arith_add, pd_task_arith_sub, pd_task_arith_mul;
-extern const pd_task pd_task_arith_mul_tape, pd_task_arith_add_lookup;
+extern const pd_task pd_task_arith_mul_tape, pd_task_arith_add_lookup, pd_task_arith_add_lookup_m;
 extern const pd_task pd_task_countdown, pd_task_logic, pd_task_syllogism, pd_task_graph;
 extern const pd_task pd_task_sudoku, pd_task_alchemy, pd_task_alchemy_len, pd_task_logicasker;
 
