@@ -235,11 +235,27 @@ static inline void TN(rope_apply)(TR *x, const int32_t *seg, const TR *cs, int64
     }
 }
 
-/* ---- causal attention within documents, GQA ----
+/* ---- causal attention within documents, GQA, with an optional local window ----
  * q: [B][T][H][hd], k, v: [B][T][KV][hd]. att: [B][H][T][T] probabilities; out: [B][T][H][hd].
- * Token t of row b attends to s in [seg(t), t]. */
+ * Token t of row b (its document starts at s0 = seg(t)) attends to the keys s in [s0, t] that are
+ *   - all of them when sink = recent = 0 (full causal attention), otherwise
+ *   - the first `sink` positions of its document (s < s0 + sink) and the `recent` most recent ones
+ *     (t − recent < s), i.e. [s0, e1) ∪ [b2, t] from attn_span below (never empty: recent ≥ 1 shows t
+ *     itself, sink ≥ 1 the document's first token).
+ * Row t of att holds the probabilities on [s0, t] (0 on the keys the window hides). */
+static inline void TN(attn_span)(int s0, int t, int sink, int recent, int *e1, int *b2) {
+    if (sink <= 0 && recent <= 0) { *e1 = *b2 = t + 1; return; }
+    int e = s0 + (sink > 0 ? sink : 0);
+    if (e > t + 1) e = t + 1;
+    int b = t - (recent > 0 ? recent : 0) + 1;
+    *e1 = e;
+    *b2 = b > e ? b : e;
+}
+/* s over [s0, e1) then [b2, t], in increasing order (the full span: exactly s0..t) */
+#define TR_SPAN_FOR(s, s0, e1, b2, t) for (int s = (e1) > (s0) ? (s0) : (b2); s <= (t); s = s + 1 == (e1) ? (b2) : s + 1)
+
 static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR *k, const TR *v, const int32_t *seg, int B,
-                                  int T, int H, int KV, int hd) {
+                                  int T, int H, int KV, int hd, int sink, int recent) {
     int Hq = H * hd, Hk = KV * hd, grp = H / KV;
     TR scale = (TR)(1.0 / sqrt((double)hd));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -248,11 +264,13 @@ static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR
             int kh = h / grp;
             for (int t = 0; t < T; t++) {
                 int64_t i = (int64_t)b * T + t;
-                int s0 = seg ? seg[i] : 0;
+                int s0 = seg ? seg[i] : 0, e1, b2;
+                TN(attn_span)(s0, t, sink, recent, &e1, &b2);
                 const TR *qt = q + i * Hq + h * hd;
                 TR *a = att + (((int64_t)b * H + h) * T + t) * T;
+                for (int s = e1; s < b2; s++) a[s] = 0; /* hidden by the window */
                 TR mx = -INFINITY;
-                for (int s = s0; s <= t; s++) {
+                TR_SPAN_FOR(s, s0, e1, b2, t) {
                     const TR *ks = k + ((int64_t)b * T + s) * Hk + kh * hd;
                     TR dot = 0;
 #pragma omp simd reduction(+ : dot)
@@ -261,11 +279,11 @@ static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR
                     if (a[s] > mx) mx = a[s];
                 }
                 TR sum = 0;
-                for (int s = s0; s <= t; s++) { a[s] = TR_EXP(a[s] - mx); sum += a[s]; }
+                TR_SPAN_FOR(s, s0, e1, b2, t) { a[s] = TR_EXP(a[s] - mx); sum += a[s]; }
                 TR inv = 1 / sum;
                 TR *o = out + i * Hq + h * hd;
                 for (int j = 0; j < hd; j++) o[j] = 0;
-                for (int s = s0; s <= t; s++) {
+                TR_SPAN_FOR(s, s0, e1, b2, t) {
                     a[s] *= inv;
                     const TR *vs = v + ((int64_t)b * T + s) * Hk + kh * hd;
                     TR as = a[s];
@@ -276,9 +294,11 @@ static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR
         }
 }
 /* Parallel over (row, kv head): the query heads sharing a kv head run in one task, so dk/dv of that
- * kv head have one writer. dq, dk, dv are accumulated (+=). dscore: B·KV·T scratch. */
+ * kv head have one writer. dq, dk, dv are accumulated (+=). dscore: B·KV·T scratch. sink, recent:
+ * the window the forward ran with. */
 static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, const TR *dout, const TR *att, const TR *q,
-                                   const TR *k, const TR *v, const int32_t *seg, int B, int T, int H, int KV, int hd) {
+                                   const TR *k, const TR *v, const int32_t *seg, int B, int T, int H, int KV, int hd,
+                                   int sink, int recent) {
     int Hq = H * hd, Hk = KV * hd, grp = H / KV;
     TR scale = (TR)(1.0 / sqrt((double)hd));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -288,14 +308,15 @@ static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, co
             for (int h = kh * grp; h < (kh + 1) * grp; h++)
                 for (int t = 0; t < T; t++) {
                     int64_t i = (int64_t)b * T + t;
-                    int s0 = seg ? seg[i] : 0;
+                    int s0 = seg ? seg[i] : 0, e1, b2;
+                    TN(attn_span)(s0, t, sink, recent, &e1, &b2);
                     const TR *a = att + (((int64_t)b * H + h) * T + t) * T;
                     const TR *go = dout + i * Hq + h * hd;
                     const TR *qt = q + i * Hq + h * hd;
                     TR *dqt = dq + i * Hq + h * hd;
                     /* dp[s] = go·v[s]; dscore[s] = p[s]·(dp[s] − Σ p·dp) */
                     TR pdp = 0;
-                    for (int s = s0; s <= t; s++) {
+                    TR_SPAN_FOR(s, s0, e1, b2, t) {
                         const TR *vs = v + ((int64_t)b * T + s) * Hk + kh * hd;
                         TR dp = 0;
 #pragma omp simd reduction(+ : dp)
@@ -303,7 +324,7 @@ static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, co
                         ds[s] = dp;
                         pdp += a[s] * dp;
                     }
-                    for (int s = s0; s <= t; s++) {
+                    TR_SPAN_FOR(s, s0, e1, b2, t) {
                         int64_t is = (int64_t)b * T + s;
                         TR g = a[s] * (ds[s] - pdp) * scale;
                         const TR *ks = k + is * Hk + kh * hd;
@@ -319,6 +340,7 @@ static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, co
                 }
         }
 }
+#undef TR_SPAN_FOR
 
 /* ---- SwiGLU: sw = silu(gate)·up ---- */
 static inline void TN(swiglu_forward)(TR *sw, const TR *gate, const TR *up, int64_t n) {
@@ -398,7 +420,7 @@ static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(a
         }
         TN(rope_apply)(q, seg, cs, BT, T, H, hd, c->rope_neox, 0);
         TN(rope_apply)(k, seg, cs, BT, T, KV, hd, c->rope_neox, 0);
-        TN(attention_forward)(atty, att, q, k, v, seg, B, T, H, KV, hd);
+        TN(attention_forward)(atty, att, q, k, v, seg, B, T, H, KV, hd, 0, 0);
         TN(linear_forward)(mid, atty, TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), NULL, BT, Hq, D);
         for (int64_t i = 0; i < BT * D; i++) mid[i] += x[i];
         TN(rmsnorm_forward)(ln2, rs2, mid, p->ffn_norm + (int64_t)l * D, BT, D, c->norm_eps);
@@ -450,7 +472,7 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
         memset(g->dq, 0, sizeof(TR) * BT * Hq);
         memset(g->dk, 0, sizeof(TR) * BT * Hk);
         memset(g->dv, 0, sizeof(TR) * BT * Hk);
-        TN(attention_backward)(g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd);
+        TN(attention_backward)(g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd, 0, 0);
         TN(rope_apply)(g->dq, seg, cs, BT, T, H, hd, c->rope_neox, 1);
         TN(rope_apply)(g->dk, seg, cs, BT, T, KV, hd, c->rope_neox, 1);
         if (c->qk_norm) {

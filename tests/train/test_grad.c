@@ -72,6 +72,7 @@ typedef struct {
     double *x, *w, *b, *k, *v, *y, *y2, *r, *att, *gw;
     int32_t *seg, *tok, *tgt;
     int which;
+    int sink, recent; /* attention window (0, 0: full causal) */
 } lctx;
 
 static double l_rmsnorm(void *p) {
@@ -166,7 +167,7 @@ static void test_rope(void **st) {
 
 static double l_attn(void *p) {
     lctx *c = p;
-    dt_attention_forward(c->y, c->att, c->x, c->k, c->v, c->seg, c->B, c->T, c->H, c->KV, c->hd);
+    dt_attention_forward(c->y, c->att, c->x, c->k, c->v, c->seg, c->B, c->T, c->H, c->KV, c->hd, c->sink, c->recent);
     return dot(c->y, c->gw, (size_t)c->B * c->T * c->H * c->hd);
 }
 static void test_attention(void **st) {
@@ -179,7 +180,7 @@ static void test_attention(void **st) {
     c.att = zeros(2 * 4 * 4 * 4);
     double *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(2 * 2 * 4);
     l_attn(&c);
-    dt_attention_backward(dq, dk, dv, ds, c.gw, c.att, c.x, c.k, c.v, seg, 2, 4, 4, 2, 3);
+    dt_attention_backward(dq, dk, dv, ds, c.gw, c.att, c.x, c.k, c.v, seg, 2, 4, 4, 2, 3, 0, 0);
     assert_true(max_err(c.x, nq, dq, l_attn, &c) < TOL);
     assert_true(max_err(c.k, nk, dk, l_attn, &c) < TOL);
     assert_true(max_err(c.v, nk, dv, l_attn, &c) < TOL);
@@ -187,6 +188,91 @@ static void test_attention(void **st) {
     for (int h = 0; h < 4; h++)
         for (int j = 0; j < 3; j++) assert_true(fabs(c.y[(4 + 1) * 12 + h * 3 + j] - c.v[(4 + 1) * 6 + (h / 2) * 3 + j]) < 1e-12);
     free(c.x); free(c.k); free(c.v); free(c.gw); free(c.y); free(c.att); free(dq); free(dk); free(dv); free(ds);
+}
+
+/* Brute-force reference of the windowed attention: every key j of the row tested against the mask
+ * written from its definition (causal, same document, first `sink` of the document or one of the
+ * `recent` latest), softmax over the visible scores in double; a row that sees nothing gives 0. */
+static void ref_attention(double *out, double *att, const double *q, const double *k, const double *v, const int32_t *seg,
+                          int B, int T, int H, int KV, int hd, int sink, int recent) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++) {
+                int s0 = seg[b * T + t], kh = h / (H / KV);
+                double sc[64], mx = -INFINITY, sum = 0;
+                bool vis[64];
+                for (int j = 0; j < T; j++) {
+                    bool in_doc = j >= s0 && j <= t;
+                    bool in_win = (sink == 0 && recent == 0) || j - s0 < sink || t - j < recent;
+                    vis[j] = in_doc && in_win;
+                    if (!vis[j]) continue;
+                    double d = 0;
+                    for (int e = 0; e < hd; e++) d += q[((b * T + t) * H + h) * hd + e] * k[((b * T + j) * KV + kh) * hd + e];
+                    sc[j] = d / sqrt((double)hd);
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int j = 0; j < T; j++)
+                    if (vis[j]) sum += exp(sc[j] - mx);
+                double *o = out + ((b * T + t) * H + h) * hd;
+                for (int e = 0; e < hd; e++) o[e] = 0;
+                for (int j = 0; j < T; j++) {
+                    double p = vis[j] ? exp(sc[j] - mx) / sum : 0;
+                    att[((b * H + h) * T + t) * T + j] = p;
+                    for (int e = 0; e < hd; e++) o[e] += p * v[((b * T + j) * KV + kh) * hd + e];
+                }
+            }
+}
+
+/* The window option: outputs and probabilities against the brute-force mask, gradients against
+ * finite differences, for windows from "only sinks" to "wider than the row" (= full causal). */
+static void test_attention_window(void **st) {
+    (void)st;
+    enum { B = 2, T = 9, H = 4, KV = 2, hd = 3 };
+    int32_t seg[B * T] = {0, 0, 0, 0, 0, 0, 0, 0, 0, /* row 1: documents at 0, 2, 6 */ 0, 0, 2, 2, 2, 2, 6, 6, 6};
+    int wins[][2] = {{0, 0}, {1, 1}, {2, 3}, {0, 2}, {0, 1}, {3, 0}, {1, 0}, {2, 1}, {20, 20}, {T, 0}};
+    size_t nq = B * T * H * hd, nk = B * T * KV * hd, na = (size_t)B * H * T * T;
+    lctx c = {.B = B, .T = T, .H = H, .KV = KV, .hd = hd, .seg = seg};
+    c.x = rnd(nq, 1); c.k = rnd(nk, 1); c.v = rnd(nk, 1); c.gw = rnd(nq, 1); c.y = zeros(nq); c.att = zeros(na);
+    double *yref = zeros(nq), *aref = zeros(na), *yfull = zeros(nq);
+    double *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(B * KV * T);
+    c.sink = c.recent = 0;
+    l_attn(&c);
+    memcpy(yfull, c.y, nq * sizeof(double));
+    for (size_t w = 0; w < sizeof wins / sizeof wins[0]; w++) {
+        c.sink = wins[w][0]; c.recent = wins[w][1];
+        l_attn(&c);
+        ref_attention(yref, aref, c.x, c.k, c.v, seg, B, T, H, KV, hd, c.sink, c.recent);
+        for (size_t i = 0; i < nq; i++) assert_true(fabs(c.y[i] - yref[i]) < 1e-12);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int t = 0; t < T; t++)
+                    for (int j = seg[b * T + t]; j <= t; j++) {
+                        size_t ia = (((size_t)b * H + h) * T + t) * T + j;
+                        assert_true(fabs(c.att[ia] - aref[ia]) < 1e-12);
+                    }
+        /* a window covering every row is the full causal attention, to the bit */
+        if (c.sink >= T || c.recent >= T)
+            for (size_t i = 0; i < nq; i++) assert_true(c.y[i] == yfull[i]);
+        memset(dq, 0, nq * sizeof(double)); memset(dk, 0, nk * sizeof(double)); memset(dv, 0, nk * sizeof(double));
+        dt_attention_backward(dq, dk, dv, ds, c.gw, c.att, c.x, c.k, c.v, seg, B, T, H, KV, hd, c.sink, c.recent);
+        double e = max_err(c.x, nq, dq, l_attn, &c);
+        e = fmax(e, max_err(c.k, nk, dk, l_attn, &c));
+        e = fmax(e, max_err(c.v, nk, dv, l_attn, &c));
+        if (e >= TOL) printf("  window sink %d recent %d: max rel err %.3g\n", c.sink, c.recent, e);
+        assert_true(e < TOL);
+    }
+    /* sink 1, recent 0: every query sees only its document's first token, so its output is that
+     * token's value row */
+    c.sink = 1; c.recent = 0;
+    l_attn(&c);
+    for (int i = 0; i < B * T; i++) {
+        int first = (i / T) * T + seg[i];
+        for (int h = 0; h < H; h++)
+            for (int j = 0; j < hd; j++)
+                assert_true(fabs(c.y[(i * H + h) * hd + j] - c.v[(first * KV + h / 2) * hd + j]) < 1e-12);
+    }
+    free(c.x); free(c.k); free(c.v); free(c.gw); free(c.y); free(c.att); free(yref); free(aref); free(yfull);
+    free(dq); free(dk); free(dv); free(ds);
 }
 
 static double l_xent(void *p) {
@@ -328,7 +414,7 @@ int main(void) {
     pd_rng_seed(&R, 42);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsnorm),     cmocka_unit_test(test_linear),      cmocka_unit_test(test_swiglu),
-        cmocka_unit_test(test_rope),        cmocka_unit_test(test_attention),   cmocka_unit_test(test_xent),
+        cmocka_unit_test(test_rope),        cmocka_unit_test(test_attention),   cmocka_unit_test(test_attention_window), cmocka_unit_test(test_xent),
         cmocka_unit_test(test_embed),       cmocka_unit_test(test_model_llama), cmocka_unit_test(test_model_qwen2),
         cmocka_unit_test(test_model_qwen3), cmocka_unit_test(test_f32_matches_f64),
     };
