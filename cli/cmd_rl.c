@@ -6,6 +6,7 @@
 #include "run_flags.h"
 #include "ponder/error.h"
 #include "ponder/extract.h"
+#include "ponder/outfile.h"
 #include "ponder/rl.h"
 #include <math.h>
 #include <stdio.h>
@@ -58,6 +59,13 @@ static void help(FILE *f) {
             "  --targets LIST        adapted matrices: q,k,v,o,gate,up,down or all (default q,v)\n"
             "  --rank R --alpha A    LoRA/PiSSA rank (default 8), LoRA alpha (default 2*rank)\n"
             "  --terms N             SoKA Kronecker terms (default: the rank rule)\n"
+            "RLKV gates (inference.md §4; every weight frozen, rollouts from the original model):\n"
+            "  --rlkv-gates FILE.tsv learn one gate per layer and KV head with mixed attention\n"
+            "                        a*full + (1-a)*local in the learner; FILE (L rows x H_kv columns, what\n"
+            "                        --kv-policy rlkv:gates=FILE reads) replaces --out; lr default 0.01\n"
+            "  --rlkv-sink S --rlkv-recent R   the local attention's window while training (default %d, %d)\n"
+            "  --rlkv-beta B         L1 weight on mean |a| (default %g), scaled by exp(mean reward) - 1\n"
+            "  --rlkv-tau T          ... and only when the batch's mean reward exceeds T (default %g)\n"
             "rewards:\n"
             "  --format-reward W     + W when thinking is closed and an answer is extractable (default 0)\n"
             "  --correct-reward W    weight of the verifier's score (default 1)\n"
@@ -102,6 +110,7 @@ static void help(FILE *f) {
             "                        (default 0 and 0: none)\n"
             "  --max-new N           generation limit of that evaluation (default 256)\n"
             "  --quiet               no progress output\n",
+            d.rl.gates.sink, d.rl.gates.recent, d.rl.gates.beta, d.rl.gates.tau,
             d.run.dlo, d.run.dhi, (long long)d.run.steps, d.run.opt.lr, d.run.opt.min_lr_frac, d.run.opt.warmup,
             d.run.opt.weight_decay, d.run.opt.clip, (unsigned long long)d.run.seed, d.run.B);
 }
@@ -123,6 +132,7 @@ int pd_cmd_rl(int argc, char **argv) {
     cli_run_args ra = {.o = &o.run, .steps_min = 1};
     bool overlong_given = false, lr_given = false, max_given = false;
     const char *adapter_flag = NULL;   /* an adapter setting given (needs --adapter) */
+    const char *gates_path = NULL, *gates_flag = NULL;   /* --rlkv-gates FILE; an --rlkv-* setting given */
     char *plot_alloc = NULL;
     int rc = 0;
     for (int i = 1; i < argc && !rc; i++) {
@@ -261,6 +271,14 @@ int pd_cmd_rl(int argc, char **argv) {
         else if (!strcmp(f, "--terms")) {
             if (IVAL(1, 65536)) rc = 2; else { o.adapter_spec.soka.terms = (int)iv; adapter_flag = f; cli_run_fixed(&ra, f); }
         }
+        else if (!strcmp(f, "--rlkv-gates")) {   /* rl_gates.h */
+            if (!(gates_path = cli_value(V, argc, argv, &i))) rc = 2;
+            else o.rl.gates.on = true;
+        }
+        else if (!strcmp(f, "--rlkv-sink")) { if (IVAL(0, 1 << 20)) rc = 2; else { o.rl.gates.sink = (int)iv; gates_flag = f; } }
+        else if (!strcmp(f, "--rlkv-recent")) { if (IVAL(0, 1 << 20)) rc = 2; else { o.rl.gates.recent = (int)iv; gates_flag = f; } }
+        else if (!strcmp(f, "--rlkv-beta")) { if (FVAL(0, 100)) rc = 2; else { o.rl.gates.beta = dv; gates_flag = f; } }
+        else if (!strcmp(f, "--rlkv-tau")) { if (FVAL(-100, 100)) rc = 2; else { o.rl.gates.tau = dv; gates_flag = f; } }
         else {
             int sr = cli_run_flag(V, argc, argv, &i, &ra);
             if (sr == 1) { cli_error(V, "unknown flag '%s' (ponder rl --help)", f); rc = 2; }
@@ -275,6 +293,26 @@ int pd_cmd_rl(int argc, char **argv) {
         rc = 2;
     }
     if (!rc && o.adapter && !lr_given) o.run.opt.lr = 1e-5f;   /* training.md §3.4: 1e-5 for adapters */
+    if (!rc && gates_flag && !gates_path) { cli_error(V, "%s: needs --rlkv-gates FILE.tsv", gates_flag); rc = 2; }
+    if (!rc && gates_path) {   /* rl_gates.h: the gates file is the run's output */
+        if (o.run.out) { cli_error(V, "--rlkv-gates: FILE.tsv is the output; leave out --out"); rc = 2; }
+        else if (o.run.resume || o.adapter) {
+            cli_error(V, "--rlkv-gates: gates start from a model (-m): no %s", o.run.resume ? "--resume" : "--adapter");
+            rc = 2;
+        } else if (algo == PD_RL_RLP || algo == PD_RL_BRPO) {
+            cli_error(V, "--rlkv-gates: needs a group algorithm (not --algo %s)", pd_rl_algo_name(algo));
+            rc = 2;
+        } else if (o.rl.gates.sink + o.rl.gates.recent < 1) {
+            cli_error(V, "--rlkv-sink/--rlkv-recent: the local window must show at least one key (sink + recent >= 1)");
+            rc = 2;
+        } else if (pd_out_check(gates_path, "--rlkv-gates") != PD_OK) {   /* before any work, named as given */
+            cli_error(V, "%s", pd_last_error());
+            rc = 1;
+        } else {
+            o.run.out = gates_path;
+            if (!lr_given) o.run.opt.lr = 0.01f;   /* inference.md §4: AdamW lr 0.01 on the gates */
+        }
+    }
     if (!rc && algo == PD_RL_RLP && !o.run.resume && (!o.run.data_path || strstr(o.run.data_path, ".jsonl"))) {
         cli_error(V, "--algo rlp: needs --data CORPUS.txt (a plain-text corpus)");
         rc = 2;
@@ -322,7 +360,10 @@ int pd_cmd_rl(int argc, char **argv) {
         if (!isnan(res.first_acc)) printf(" %.1f%% ->", 100 * res.first_acc);
         printf(" %.1f%%\n", 100 * res.final_acc);
     }
-    printf("wrote %s (checkpoint %s.ckpt)", o.run.out, o.run.out);
+    if (o.rl.gates.on)
+        printf("wrote %s (RLKV gates: mean %.3f, %.0f%% below 0.5)", o.run.out, res.last.gates_mean,
+               100 * res.last.gates_low);
+    else printf("wrote %s (checkpoint %s.ckpt)", o.run.out, o.run.out);
     if (o.run.plot_path) printf(" and %s", o.run.plot_path);
     printf("\n");
     cli_run_args_free(&ra);

@@ -36,6 +36,7 @@
 #include "ponder/error.h"
 #include "ponder/rl_brpo.h"
 #include "ponder/rl_elastic.h"
+#include "ponder/rl_gates.h"
 #include "ponder/rl_memory.h"
 #include "ponder/rlp.h"
 #include "ponder/rl_shape.h"
@@ -142,6 +143,7 @@ typedef struct {
     pd_rl_elastic_cfg elastic;   /* Elastic: the answer budget after --think-budget (rl_elastic.h) */
     pd_rl_brpo_cfg brpo;         /* AnytimeReasoner / BRPO tree (rl_brpo.h; algo PD_RL_BRPO) */
     pd_rl_shape_cfg shape;       /* NSR/PreRL/DSRL, SLPO, redundancy penalty (rl_shape.h) */
+    pd_rl_gates_cfg gates;       /* RLKV gates (rl_gates.h): learn only the gates, weights frozen (off) */
 } pd_rl_cfg;
 /* Defaults for an algorithm (training.md §3.4, engine column): G 8, B 8, temperature 1, top-p 1,
  * max_tokens 256, ε 0.2 (DAPO 0.2/0.28), β 0, μ 1, K 1, lr 1e-6 constant (no warm-up, no decay),
@@ -171,6 +173,8 @@ typedef struct {
     double rlp_reward, rlp_s_pred, rlp_s_ema, rlp_acc_pred, rlp_acc_ema;   /* RLP: means over the batch */
     pd_rl_elastic_stats elastic; pd_rl_brpo_stats brpo;                  /* rl_elastic.h, rl_brpo.h */
     pd_rl_shape_stats shape;                      /* rl_shape.h: phase, signs, SLPO, ERD/IRD, markers */
+    double gates_mean, gates_low, gates_beta_eff, gates_penalty;   /* rl_gates.h: after the step's updates:
+                                                     mean gate, share below 0.5; β' and β'·mean|α| of the last */
 } pd_rl_stats;
 
 typedef struct pd_rl pd_rl;
@@ -189,6 +193,7 @@ void pd_rl_free(pd_rl *r);
  * learner's log-probs of the rollout before any update and report the worst difference. */
 pd_status pd_rl_step(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp, pd_rl_stats *s);
 struct pd_model *pd_rl_model(pd_rl *r);   /* the view the rollouts use */
+pd_rl_gates *pd_rl_gates_of(pd_rl *r);    /* the RLKV gates being learned (NULL unless cfg.gates.on) */
 /* Held-out items of the source (test split) for greedy accuracy: up to n items; returns the count. */
 int pd_rl_eval_items(pd_rl *r, uint64_t seed, int n, pd_task_item *items);
 

@@ -140,6 +140,7 @@ void pd_rl_cfg_for_algo(pd_rl_cfg *c, pd_rl_algo algo) {
     pd_rl_shape_cfg_default(&c->shape);
     c->elastic.answer_budget = -1;   /* rl_elastic.h: off */
     pd_rl_brpo_defaults(&c->brpo);
+    pd_rl_gates_cfg_default(&c->gates);   /* rl_gates.h: off */
     if (algo == PD_RL_BRPO) c->agg = PD_RL_TOKEN_MEAN;   /* trace and summary tokens in one token mean [P] */
     if (pd_rl_shape_algo_name(algo) && algo != PD_RL_DSRL) c->agg = PD_RL_TOKEN_MEAN;   /* §4.1 [P] */
     if (algo == PD_RL_RLP) {   /* training.md §9.2 at small scale: T 0.7, short thoughts */
@@ -188,6 +189,8 @@ struct pd_rl {
     pd_model *mem_model;
     pd_kv *mem_kv;
     pd_rlp *rlp;                /* RLP (rlp.h): corpus, EMA teacher */
+    pd_rl_gates *gates;         /* RLKV gates (rl_gates.h): the learner mixes, only the gates learn */
+    double rbar;                /* the kept batch's mean reward (the gates' β') */
     pd_rl_reward_fn rfn;
     void *rctx;
     int64_t step;               /* RL steps done (pd_rl_set_step): DSRL's phase */
@@ -231,6 +234,7 @@ void pd_rl_free(pd_rl *r) {
     pd_kv_free(r->ref_kv);
     pd_rl_mem_free(r->mem); pd_model_free(r->mem_model); pd_kv_free(r->mem_kv);
     pd_rlp_free(r->rlp);
+    pd_rl_gates_free(r->gates);
     pd_task_set_free(&r->set);
     free(r);
 }
@@ -309,6 +313,14 @@ static pd_rl *rl_new(pd_tmodel *m, pd_tmodel *ref, pd_adapted *ad, const pd_rl_c
     if (!(r->gen = pd_gen_new(r->view, &gp))) goto fail;
     r->think_close = pd_tok_find(r->view->tok, "</think>");
     if (c->algo == PD_RL_RLP && !(r->rlp = pd_rlp_new(m, r->view, &c->rlp, src->jsonl))) goto fail;
+    if (c->gates.on) {   /* rl_gates.h: weights frozen; rollouts keep sampling the original model (the view) */
+        if (ad || c->algo == PD_RL_RLP || c->algo == PD_RL_BRPO || pd_dist_on()) {
+            pd_fail(PD_ERR_ARG, "rl: RLKV gates train on the full model's learner with a group algorithm in one "
+                                "process (no --adapter, --algo rlp or brpo, mpirun)");
+            goto fail;
+        }
+        if (!(r->gates = pd_rl_gates_new(m, &c->gates))) goto fail;
+    }
     if (c->mem.mode != PD_RL_MEM_OFF) {   /* the embedder: a frozen copy of the starting policy */
         if (!(r->mem_model = pd_tmodel_snapshot(m)) ||
             !(r->mem_kv = pd_kv_new(&r->mem_model->cfg, 1, r->n_ctx, PD_TYPE_F32)) ||
@@ -332,6 +344,7 @@ pd_rl *pd_rl_new_adapted(pd_adapted *ad, const pd_rl_cfg *c, const pd_rl_source 
 }
 
 pd_model *pd_rl_model(pd_rl *r) { return r->view; }
+pd_rl_gates *pd_rl_gates_of(pd_rl *r) { return r->gates; }
 void pd_rl_set_reward(pd_rl *r, pd_rl_reward_fn fn, void *ctx) { r->rfn = fn; r->rctx = ctx; }
 
 void pd_rl_last_batch(const pd_rl *r, pd_rl_batch_view *v) {
@@ -1118,7 +1131,9 @@ static pd_status update(pd_rl *r, int64_t *opt_step, double loss, double *gnorm)
     if (pd_dist_on() && !r->ad) PD_TRY(pd_tmodel_sum_grads(r->m));
     PD_TRY(pd_tmodel_check_finite(r->m, *opt_step, loss));
     float lr = pd_lr_at(&r->c.opt, *opt_step);
-    if (r->ad) {
+    if (r->gates) {   /* rl_gates.h: the gates alone, the surrogate's gradient + β'·mean|α|, clipped to [0, 1] */
+        PD_TRY(pd_rl_gates_step(r->gates, &r->c.opt, *opt_step, lr, r->rbar, gnorm, NULL, NULL));
+    } else if (r->ad) {
         *gnorm = pd_adapted_step(r->ad, &r->c.opt, *opt_step, lr);
         pd_adapted_apply(r->ad);
     } else {
@@ -1135,6 +1150,8 @@ static pd_status learn(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp
     const pd_rl_cfg *c = &r->c;
     int N = r->n_seqs;
     double l0 = pd_time_now(), lc0 = cpu_now();
+    r->rbar = 0;
+    for (int i = 0; i < N; i++) r->rbar += r->reward[i] / N;
     flat_t f;
     int *order = pd_malloc(sizeof(int) * (size_t)N);
     pd_status st = flat_build(r, &f);
@@ -1169,6 +1186,15 @@ static pd_status learn(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp
             for (int i = a; i < b; i++)
                 for (int t = 0; t < f.len[order[i]]; t++) ntok += f.mask[f.start[order[i]] + t];
             pd_tmodel_zero_grad(r->m);
+            if (r->gates) {
+                pd_rl_gates_zero_grad(r->gates);
+                /* the penalty's figures before this update (rl_gates.h) */
+                double be = pd_rl_gates_beta_eff(r->c.gates.beta, r->c.gates.tau, r->rbar), pen = 0;
+                const float *al = pd_rl_gates_alpha(r->gates);
+                for (int q = 0; q < pd_rl_gates_count(r->gates); q++) pen += fabs((double)al[q]);
+                s->gates_beta_eff = be;
+                s->gates_penalty = be * pen / pd_rl_gates_count(r->gates);
+            }
             double ml = 0, g = 0;
             st = learn_pass(r, &f, order + a, b - a, true, single && recompute, (double)(b - a), ntok, &ls, &ml,
                             e == 0 ? &ent : NULL, e == 0 ? &ent_n : NULL);
@@ -1181,6 +1207,13 @@ static pd_status learn(pd_rl *r, pd_rng *rng, int64_t *opt_step, bool check_logp
         }
     }
     for (int i = 0; i < N; i++) s->learner_tokens += (double)r->seqs[i].n * c->ppo_epochs;
+    if (r->gates) {
+        const float *al = pd_rl_gates_alpha(r->gates);
+        int ng = pd_rl_gates_count(r->gates);
+        for (int q = 0; q < ng; q++) { s->gates_mean += al[q]; s->gates_low += al[q] < 0.5f; }
+        s->gates_mean /= ng;
+        s->gates_low /= ng;
+    }
     s->entropy = ent_n ? ent / ent_n : NAN;
     s->kl = ls.tokens ? ls.kl_sum / ls.tokens : 0;
     s->clip_frac = ls.tokens ? ls.clipped / ls.tokens : 0;

@@ -191,6 +191,16 @@ static pd_status adapter_ckpt_extra(pd_gguf_writer *w, void *vctx) {
 /* the checkpoint (and with final the result: the model, or the adapter) after `step` steps */
 static pd_status save_all(const run_t *x, int64_t step, bool final) {
     if (pd_dist_rank() > 0) return PD_OK;   /* mpirun: rank 0 writes (dist hook) */
+    if (x->o.rl.gates.on) {   /* rl_gates.h: the gates TSV is the output (the weights never change) */
+        const pd_rl_cfg *c = &x->o.rl;
+        char note[1024];
+        snprintf(note, sizeof note, "ponder rl --rlkv-gates: model %s, %s %s, step %lld, sink %d recent %d beta %g tau %g",
+                 x->o.model ? x->o.model : "?", x->o.run.task ? "task" : "data",
+                 x->o.run.task ? x->o.run.task : x->o.run.data_path ? x->o.run.data_path : "?", (long long)step,
+                 c->gates.sink, c->gates.recent, c->gates.beta, c->gates.tau);
+        (void)final;
+        return pd_rl_gates_write(pd_rl_gates_of(x->r), x->o.run.out, note);
+    }
     char *cj = config_json(&x->o, x->opt_step);
     if (!cj) return PD_ERR_NOMEM;
     pd_status st;
@@ -371,7 +381,7 @@ static pd_status run_open(run_t *x) {
     return PD_OK;
 }
 
-static void log_step(FILE *log, int64_t step, const pd_rl_stats *s, double tr, double tl) {
+static void log_step(FILE *log, int64_t step, const pd_rl_stats *s, double tr, double tl, bool gates) {
     fprintf(log, "{\"step\":%lld", (long long)step);
     json_num(log, "reward_mean", s->reward_mean); json_num(log, "reward_std", s->reward_std);
     json_num(log, "accuracy", s->accuracy); json_num(log, "dropped_frac", s->dropped_frac);
@@ -396,6 +406,10 @@ static void log_step(FILE *log, int64_t step, const pd_rl_stats *s, double tr, d
         json_num(log, "rlp_acc_ema", s->rlp_acc_ema);
     }
     pd_rl_elastic_log(log, &s->elastic); pd_rl_brpo_log(log, &s->brpo);   /* rl_elastic.h, rl_brpo.h */
+    if (gates) {   /* rl_gates.h */
+        json_num(log, "gates_mean", s->gates_mean); json_num(log, "gates_low", s->gates_low);
+        json_num(log, "gates_beta_eff", s->gates_beta_eff); json_num(log, "gates_penalty", s->gates_penalty);
+    }
     fprintf(log, "}\n");
 }
 
@@ -431,7 +445,7 @@ static pd_status run_steps(run_t *x, pd_rl_result *res) {
         cv->n = ci + 1;
         double tr = s.t_rollout > 0 ? s.rollout_tokens / s.t_rollout : 0;
         double tl = s.t_learn > 0 ? s.learner_tokens / s.t_learn : 0;
-        if (x->log) log_step(x->log, step + 1, &s, tr, tl);
+        if (x->log) log_step(x->log, step + 1, &s, tr, tl, x->o.rl.gates.on);
         bool last = step + 1 == R->steps, stop = R->stop_at > 0 && step + 1 >= R->stop_at;
         if (x->n_items > 0 && ((R->eval_every > 0 && (step + 1) % R->eval_every == 0) || last))
             PD_TRY(run_eval(x, step + 1, &res->final_acc));
@@ -440,8 +454,12 @@ static pd_status run_steps(run_t *x, pd_rl_result *res) {
             PD_TRY(save_all(x, step + 1, last));
         if (R->progress) {
             char extra[160];
-            snprintf(extra, sizeof extra, "reward %.3f  acc %.0f%%  len %.0f  kept %d/%d  %.0f rollout tok/s",
-                     s.reward_mean, 100 * s.accuracy, s.len_mean, s.groups_kept, s.groups_drawn, tr);
+            if (x->o.rl.gates.on)   /* rl_gates.h */
+                snprintf(extra, sizeof extra, "reward %.3f  acc %.0f%%  len %.0f  gates mean %.3f, %.0f%% < 0.5",
+                         s.reward_mean, 100 * s.accuracy, s.len_mean, s.gates_mean, 100 * s.gates_low);
+            else
+                snprintf(extra, sizeof extra, "reward %.3f  acc %.0f%%  len %.0f  kept %d/%d  %.0f rollout tok/s",
+                         s.reward_mean, 100 * s.accuracy, s.len_mean, s.groups_kept, s.groups_drawn, tr);
             pd_progress_update(&x->pg, step + 1 - x->start, extra);
         }
         res->steps_done = step + 1;
@@ -476,6 +494,8 @@ pd_status pd_rl_run(const pd_rl_opts *oin, pd_rl_result *res) {
         st = pd_fail(PD_ERR_ARG, "rl: output path is too long");
     else if (x->o.model && !strcmp(x->o.model, R->out))
         st = pd_fail(PD_ERR_ARG, "rl: --out %s is the starting model; write the result elsewhere", R->out);
+    else if (x->o.rl.gates.on && (R->resume || x->o.adapter))
+        st = pd_fail(PD_ERR_ARG, "rl: RLKV gates start from a model (-m): no --resume or --adapter");
     if (st == PD_OK) st = pd_run_check_outputs(R, x->ckpt);
     if (pd_dist_rank() > 0) {   /* mpirun: rank 0 logs, evaluates, plots and shows progress (dist hook) */
         R->log_path = R->plot_path = NULL;

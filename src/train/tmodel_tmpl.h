@@ -38,6 +38,10 @@ typedef struct {
      * NULL: every weight is in the array. */
     const pd_tensor *frozen;
     float *scratch;
+    /* RLKV gate training (rlkv_mix_tmpl.h): mixed attention in every layer (NULL: plain attention);
+     * no_wgrad: no weight matrix gets a gradient (all frozen; set on the model's params p) */
+    const struct TN(mix) *mix;
+    bool no_wgrad;
 } TN(params);
 
 static inline void TN(params_point)(TN(params) *p, const pd_tcfg *c, TR *base) {
@@ -50,6 +54,8 @@ static inline void TN(params_point)(TN(params) *p, const pd_tcfg *c, TR *base) {
     if (c->tied) p->output = p->tok_embd;
     p->frozen = NULL;
     p->scratch = NULL;
+    p->mix = NULL;
+    p->no_wgrad = false;
 }
 
 /* The matrix of `kind` in layer l (w: its place in the array): w itself, or the frozen matrix
@@ -70,6 +76,7 @@ static inline const TR *TN(weight)(const TN(params) *p, const pd_tcfg *c, int ki
 }
 /* the gradient slice of that matrix, or NULL when it is frozen */
 static inline TR *TN(wgrad)(const TN(params) *p, const pd_tcfg *c, int kind, int l, TR *g) {
+    if (p->no_wgrad) return NULL;
 #ifdef TR_FROZEN
     if (p->frozen && p->frozen[kind * c->n_layer + l].data) return NULL;
 #else
@@ -390,6 +397,8 @@ static inline double TN(xent_forward_backward)(TR *dlogits, const TR *logits, co
     return total;
 }
 
+#include "rlkv_mix_tmpl.h" /* RLKV's mixed attention over the functions above */
+
 /* =============================================================================== the model */
 
 /* Forward of one micro-batch, all activations saved in a. cs: RoPE table for this model. */
@@ -420,7 +429,8 @@ static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(a
         }
         TN(rope_apply)(q, seg, cs, BT, T, H, hd, c->rope_neox, 0);
         TN(rope_apply)(k, seg, cs, BT, T, KV, hd, c->rope_neox, 0);
-        TN(attention_forward)(atty, att, q, k, v, seg, B, T, H, KV, hd, 0, 0);
+        if (p->mix) TN(mix_forward)(p->mix, l, atty, att, q, k, v, seg, B, T, H, KV, hd);
+        else TN(attention_forward)(atty, att, q, k, v, seg, B, T, H, KV, hd, 0, 0);
         TN(linear_forward)(mid, atty, TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), NULL, BT, Hq, D);
         for (int64_t i = 0; i < BT * D; i++) mid[i] += x[i];
         TN(rmsnorm_forward)(ln2, rs2, mid, p->ffn_norm + (int64_t)l * D, BT, D, c->norm_eps);
@@ -472,7 +482,8 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
         memset(g->dq, 0, sizeof(TR) * BT * Hq);
         memset(g->dk, 0, sizeof(TR) * BT * Hk);
         memset(g->dv, 0, sizeof(TR) * BT * Hk);
-        TN(attention_backward)(g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd, 0, 0);
+        if (p->mix) TN(mix_backward)(p->mix, l, g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd);
+        else TN(attention_backward)(g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd, 0, 0);
         TN(rope_apply)(g->dq, seg, cs, BT, T, H, hd, c->rope_neox, 1);
         TN(rope_apply)(g->dk, seg, cs, BT, T, KV, hd, c->rope_neox, 1);
         if (c->qk_norm) {
