@@ -52,7 +52,10 @@ static void help(FILE *f) {
             "  --head-dim N          (default %d)\n"
             "  --ffn N               feed-forward width (default %d)\n"
             "  --ctx N               context length (default %d)\n"
-            "  --untied              separate output matrix (default: tied to the embedding)\n",
+            "  --untied              separate output matrix (default: tied to the embedding)\n"
+            "  --attn-window S,R     train with a local attention window: each position sees the first S\n"
+            "                        positions of its item and the R most recent (what a KV cache that keeps\n"
+            "                        the prompt and a recent window sees; default 0,0: full causal attention)\n",
             d.cfg.arch, d.cfg.dim, d.cfg.n_layer, d.cfg.n_head, d.cfg.n_head_kv, d.cfg.head_dim, d.cfg.n_ff,
             d.cfg.n_ctx);
 }
@@ -173,6 +176,19 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
         else if (!strcmp(f, "--ctx")) { if (IVAL(2, 1 << 20)) return 2; o->cfg.n_ctx = (int)iv; }
         else if (!strcmp(f, "--untied")) o->cfg.tied = false;
         else if (!strcmp(f, "--init") || !strcmp(f, "-m")) { if (!(o->init = cli_value(V, argc, argv, &i))) return 2; }
+        else if (!strcmp(f, "--attn-window")) {
+            cli_run_fixed(&a->ra, f); /* a checkpoint fixes the window */
+            if (!(v = cli_value(V, argc, argv, &i))) return 2;
+            char *end, *end2 = NULL;
+            long s = strtol(v, &end, 10), r = *end == ',' ? strtol(end + 1, &end2, 10) : -1;
+            if (*end != ',' || end2 == end + 1 || *end2 || s < 0 || r < 0 || s > (1 << 20) || r > (1 << 20) ||
+                (s == 0) != (r == 0)) {
+                cli_error(V, "--attn-window: expected S,R (sink and recent positions, both > 0, or 0,0), got '%s'", v);
+                return 2;
+            }
+            o->run.attn_sink = (int)s;
+            o->run.attn_recent = (int)r;
+        }
         else if (!strcmp(f, "--report")) {
             if (!(v = cli_value(V, argc, argv, &i))) return 2;
             a->n_report = 0;

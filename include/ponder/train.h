@@ -83,6 +83,9 @@ const float *pd_tmodel_logits(const pd_tmodel *m);  /* [B*T][n_vocab] of the las
 /* Backward of (loss_sum * scale), ACCUMULATED into the grads (call after forward on the same batch). */
 void pd_tmodel_backward(pd_tmodel *m, const pd_tbatch *b, float scale);
 void pd_tmodel_zero_grad(pd_tmodel *m);
+/* Train with a local attention window: each query sees the first `sink` positions of its document and
+ * its `recent` most recent ones (itself included); 0, 0 (the default): full causal attention. */
+pd_status pd_tmodel_set_window(pd_tmodel *m, int sink, int recent);
 
 /* ---- optimiser ---- */
 typedef struct {
@@ -184,6 +187,8 @@ typedef struct {
     int eval_n;                 /* items for greedy accuracy (0: none) */
     int eval_difficulty;        /* difficulty of those items (0: dhi) */
     int max_new;                /* generation limit for greedy accuracy */
+    int attn_sink, attn_recent; /* `ponder train --attn-window S,R` (pd_tmodel_set_window; 0, 0: full);
+                                   kept in the checkpoint */
     FILE *progress;             /* progress bar / lines (NULL: silent) */
     double *loss_curve;         /* optional: receives the loss of each step run (indexed by step) */
 } pd_run_opts;

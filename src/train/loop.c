@@ -56,6 +56,10 @@ void pd_run_opts_to_json(cJSON *j, const pd_run_opts *r) {
     cJSON_AddNumberToObject(j, "eps", o->eps);
     cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
     cJSON_AddNumberToObject(j, "clip", o->clip);
+    if (r->attn_sink || r->attn_recent) {
+        cJSON_AddNumberToObject(j, "attn_sink", r->attn_sink);
+        cJSON_AddNumberToObject(j, "attn_recent", r->attn_recent);
+    }
 }
 
 /* a checkpoint's settings are untrusted: clamp before casting (an out-of-range double → int cast is UB) */
@@ -76,6 +80,7 @@ pd_status pd_run_opts_from_json(const cJSON *j, pd_run_opts *r, char **keep) {
     NUM("lr", r->opt.lr, float); NUM("min_lr_frac", r->opt.min_lr_frac, float); NUM("warmup", r->opt.warmup, int);
     NUM("beta1", r->opt.beta1, float); NUM("beta2", r->opt.beta2, float); NUM("eps", r->opt.eps, float);
     NUM("weight_decay", r->opt.weight_decay, float); NUM("clip", r->opt.clip, float);
+    NUM("attn_sink", r->attn_sink, int); NUM("attn_recent", r->attn_recent, int);
     if (r->steps <= 0) NUM("steps", r->steps, int64_t);
 #undef NUM
     if ((x = cJSON_GetObjectItem(j, "seed")) && cJSON_IsString(x)) r->seed = strtoull(x->valuestring, NULL, 10);

@@ -242,6 +242,15 @@ static pd_status check_batch(pd_tmodel *m, const pd_tbatch *b) {
     return PD_OK;
 }
 
+pd_status pd_tmodel_set_window(pd_tmodel *m, int sink, int recent) {
+    if (sink < 0 || recent < 0 || (sink == 0 && recent > 0) || (recent == 0 && sink > 0))
+        return pd_fail(PD_ERR_ARG, "train: attention window sink %d, recent %d: both positive, or both 0 (full)", sink,
+                       recent);
+    m->p.win_sink = sink;
+    m->p.win_recent = recent;
+    return PD_OK;
+}
+
 double pd_tmodel_forward(pd_tmodel *m, const pd_tbatch *b, int64_t *n_targets) {
     if (n_targets) *n_targets = 0;
     if (check_batch(m, b) != PD_OK) return NAN;

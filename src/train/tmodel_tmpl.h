@@ -42,6 +42,9 @@ typedef struct {
      * no_wgrad: no weight matrix gets a gradient (all frozen; set on the model's params p) */
     const struct TN(mix) *mix;
     bool no_wgrad;
+    /* the plain attention's local window (attention_forward's sink/recent; 0, 0: full causal):
+     * `ponder train --attn-window S,R`, set with pd_tmodel_set_window */
+    int win_sink, win_recent;
 } TN(params);
 
 static inline void TN(params_point)(TN(params) *p, const pd_tcfg *c, TR *base) {
@@ -56,6 +59,7 @@ static inline void TN(params_point)(TN(params) *p, const pd_tcfg *c, TR *base) {
     p->scratch = NULL;
     p->mix = NULL;
     p->no_wgrad = false;
+    p->win_sink = p->win_recent = 0;
 }
 
 /* The matrix of `kind` in layer l (w: its place in the array): w itself, or the frozen matrix
@@ -430,7 +434,7 @@ static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(a
         TN(rope_apply)(q, seg, cs, BT, T, H, hd, c->rope_neox, 0);
         TN(rope_apply)(k, seg, cs, BT, T, KV, hd, c->rope_neox, 0);
         if (p->mix) TN(mix_forward)(p->mix, l, atty, att, q, k, v, seg, B, T, H, KV, hd);
-        else TN(attention_forward)(atty, att, q, k, v, seg, B, T, H, KV, hd, 0, 0);
+        else TN(attention_forward)(atty, att, q, k, v, seg, B, T, H, KV, hd, p->win_sink, p->win_recent);
         TN(linear_forward)(mid, atty, TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), NULL, BT, Hq, D);
         for (int64_t i = 0; i < BT * D; i++) mid[i] += x[i];
         TN(rmsnorm_forward)(ln2, rs2, mid, p->ffn_norm + (int64_t)l * D, BT, D, c->norm_eps);
@@ -483,7 +487,8 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
         memset(g->dk, 0, sizeof(TR) * BT * Hk);
         memset(g->dv, 0, sizeof(TR) * BT * Hk);
         if (p->mix) TN(mix_backward)(p->mix, l, g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd);
-        else TN(attention_backward)(g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd, 0, 0);
+        else TN(attention_backward)(g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd, p->win_sink,
+                                    p->win_recent);
         TN(rope_apply)(g->dq, seg, cs, BT, T, H, hd, c->rope_neox, 1);
         TN(rope_apply)(g->dk, seg, cs, BT, T, KV, hd, c->rope_neox, 1);
         if (c->qk_norm) {

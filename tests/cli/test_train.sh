@@ -46,6 +46,18 @@ printf '# tiny run\ntask arith-add\ndifficulty 1\ndim 32\nlayers 1\nheads 2\n--k
 grep -q "for 2 steps" "$T/out" || fail "command line overrides the config file"
 [ ! -e "$T/c.gguf.loss.svg" ] || fail "--plot none writes no plot"
 
+# --attn-window S,R (a local training window): bad values exit 2; kept in the checkpoint; fixed on resume
+for w in 4 4, ,8 0,8 8,0 -1,8 4,8x; do
+    "$P" train --config "$T/cfg" --steps 1 --eval-n 0 --out "$T/w.gguf" --attn-window "$w" --quiet 2>"$T/err"
+    [ $? -eq 2 ] || fail "--attn-window $w exits 2"
+done
+grep -q "attn-window" "$T/err" || fail "the window error names the flag: $(cat "$T/err")"
+"$P" train --config "$T/cfg" --steps 2 --eval-n 0 --out "$T/w.gguf" --plot none --attn-window 8,16 --quiet >"$T/out" ||
+    fail "--attn-window 8,16: $(cat "$T/out")"
+grep -q '"attn_sink":8,"attn_recent":16' <(tr -d ' \t\n' <"$T/w.gguf.ckpt" | grep -ao '"attn_sink":[0-9]*,"attn_recent":[0-9]*') ||
+    fail "the checkpoint keeps the window"
+"$P" train --resume "$T/w.gguf.ckpt" --attn-window 8,16 --quiet 2>"$T/err"; [ $? -eq 2 ] || fail "--attn-window with --resume exits 2"
+
 # a truncated checkpoint is a clear error naming the file
 head -c 3000 "$T/m.gguf.ckpt" >"$T/bad.gguf.ckpt"
 "$P" train --resume "$T/bad.gguf.ckpt" --quiet 2>"$T/err"; [ $? -eq 1 ] || fail "truncated checkpoint exits 1"
