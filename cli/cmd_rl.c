@@ -59,13 +59,15 @@ static void help(FILE *f) {
             "  --targets LIST        adapted matrices: q,k,v,o,gate,up,down or all (default q,v)\n"
             "  --rank R --alpha A    LoRA/PiSSA rank (default 8), LoRA alpha (default 2*rank)\n"
             "  --terms N             SoKA Kronecker terms (default: the rank rule)\n"
-            "RLKV gates (inference.md §4; every weight frozen, rollouts from the original model):\n"
+            "RLKV gates (inference.md §4; every weight frozen):\n"
             "  --rlkv-gates FILE.tsv learn one gate per layer and KV head with mixed attention\n"
             "                        a*full + (1-a)*local in the learner; FILE (L rows x H_kv columns, what\n"
             "                        --kv-policy rlkv:gates=FILE reads) replaces --out; lr default 0.01\n"
             "  --rlkv-sink S --rlkv-recent R   the local attention's window while training (default %d, %d)\n"
             "  --rlkv-beta B         L1 weight on mean |a| (default %g), scaled by exp(mean reward) - 1\n"
             "  --rlkv-tau T          ... and only when the batch's mean reward exceeds T (default %g)\n"
+            "  --rlkv-rollouts M     mixed: sample the gated (mixed-attention) model, so rewards see the gates\n"
+            "                        (default); original: sample the unmodified model (faster, through gen)\n"
             "rewards:\n"
             "  --format-reward W     + W when thinking is closed and an answer is extractable (default 0)\n"
             "  --correct-reward W    weight of the verifier's score (default 1)\n"
@@ -278,6 +280,13 @@ int pd_cmd_rl(int argc, char **argv) {
         else if (!strcmp(f, "--rlkv-sink")) { if (IVAL(0, 1 << 20)) rc = 2; else { o.rl.gates.sink = (int)iv; gates_flag = f; } }
         else if (!strcmp(f, "--rlkv-recent")) { if (IVAL(0, 1 << 20)) rc = 2; else { o.rl.gates.recent = (int)iv; gates_flag = f; } }
         else if (!strcmp(f, "--rlkv-beta")) { if (FVAL(0, 100)) rc = 2; else { o.rl.gates.beta = dv; gates_flag = f; } }
+        else if (!strcmp(f, "--rlkv-rollouts")) {
+            if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+            else if (strcmp(v, "mixed") && strcmp(v, "original")) {
+                cli_error(V, "--rlkv-rollouts: expected mixed or original, got '%s'", v);
+                rc = 2;
+            } else { o.rl.gates.mixed_rollouts = !strcmp(v, "mixed"); gates_flag = f; }
+        }
         else if (!strcmp(f, "--rlkv-tau")) { if (FVAL(-100, 100)) rc = 2; else { o.rl.gates.tau = dv; gates_flag = f; } }
         else {
             int sr = cli_run_flag(V, argc, argv, &i, &ra);

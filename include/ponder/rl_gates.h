@@ -11,11 +11,17 @@
  * The result is a TSV of L rows × H_kv tab-separated gates, as `--kv-policy rlkv:gates=FILE` reads
  * (ponder/kvpolicy.h, pd_kvp_read_gates); inference binarises them (the s-quantile decides which
  * heads keep the full cache).
- * Rollouts sample from the original model (the rollout view has no mixing): the gates only shape the
- * learner's forward, as the authors' vLLM rollouts of the unmodified model do. */
+ * Rollouts: by default from the MIXED model (pd_rl_gates_generate, a KV-cached decoder over the
+ * training weights with the learner's mixed attention), so the rewards see the gates — the adaptive
+ * penalty is built on that (it switches off when the gated model's rewards collapse), and with an
+ * accurate model the original model's rollouts are nearly all correct, leaving GRPO no advantage to
+ * work with. mixed_rollouts = false samples the original model through gen/ instead (faster; the
+ * gates then only shape the learner's log-probs). */
 #ifndef PONDER_RL_GATES_H
 #define PONDER_RL_GATES_H
 #include "ponder/error.h"
+#include "ponder/sampler.h"
+#include "ponder/tok.h"
 #include "ponder/train.h"
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +31,8 @@ typedef struct {
     int sink, recent;           /* Attn_local's window during training (128, 256) */
     double beta, tau;           /* L1 weight β (1e-3) and reward threshold τ (0.5) of β' */
     double init;                /* every gate's start value (1.0) */
+    bool mixed_rollouts;        /* rollouts from the mixed model (pd_rl_gates_generate; default) or, false,
+                                   from the original model through gen/ */
 } pd_rl_gates_cfg;
 void pd_rl_gates_cfg_default(pd_rl_gates_cfg *c);   /* off, the §4 values above */
 
@@ -52,6 +60,15 @@ void pd_rl_gates_clip(float *alpha, int n);
  * nothing is updated then. */
 pd_status pd_rl_gates_step(pd_rl_gates *g, const pd_optcfg *o, int64_t step, float lr, double rbar, double *gnorm,
                            double *beta_eff, double *penalty);
+/* One rollout from the MIXED model (the training model's weights, its attention mixed by the current
+ * gates exactly as the learner's forward, KV-cached): prompt, then up to max_new sampled tokens (stop
+ * after an end-of-generation token of tok, which is kept; tok NULL: none). out_tok needs n_prompt +
+ * max_new entries and receives prompt + response (*n_out tokens in all); out_lp[i] the untempered
+ * log-prob of response token i under the mixed model (as gen's sampler records). *truncated: stopped
+ * by max_new or the model's capacity (m's T). Thread-safe for one g (no shared scratch). */
+pd_status pd_rl_gates_generate(pd_rl_gates *g, const pd_tokenizer *tok, const int32_t *prompt, int n_prompt,
+                               int max_new, const pd_sampler_params *sp, int32_t *out_tok, float *out_lp,
+                               int *n_out, bool *truncated);
 /* Write L rows of H_kv gates ("%.6f" tab-separated, one comment line first when comment != NULL)
  * atomically (ponder/outfile.h). */
 pd_status pd_rl_gates_write_tsv(const char *path, const float *alpha, int L, int H_kv, const char *comment);

@@ -17,6 +17,7 @@
 #include "ponder/rl_memory.h"
 #include "ponder/rlp.h"
 #include "ponder/rl_shape.h"
+#include "ponder/sampler.h"
 #include "ponder/timer.h"
 #include <math.h>
 #include <stdio.h>
@@ -314,9 +315,10 @@ static pd_rl *rl_new(pd_tmodel *m, pd_tmodel *ref, pd_adapted *ad, const pd_rl_c
     r->think_close = pd_tok_find(r->view->tok, "</think>");
     if (c->algo == PD_RL_RLP && !(r->rlp = pd_rlp_new(m, r->view, &c->rlp, src->jsonl))) goto fail;
     if (c->gates.on) {   /* rl_gates.h: weights frozen; rollouts keep sampling the original model (the view) */
-        if (ad || c->algo == PD_RL_RLP || c->algo == PD_RL_BRPO || pd_dist_on()) {
+        if (ad || c->algo == PD_RL_RLP || c->algo == PD_RL_BRPO || pd_dist_on() ||
+            (c->gates.mixed_rollouts && c->think_budget >= 0)) {
             pd_fail(PD_ERR_ARG, "rl: RLKV gates train on the full model's learner with a group algorithm in one "
-                                "process (no --adapter, --algo rlp or brpo, mpirun)");
+                                "process (no --adapter, --algo rlp or brpo, mpirun; mixed rollouts: no --think-budget)");
             goto fail;
         }
         if (!(r->gates = pd_rl_gates_new(m, &c->gates))) goto fail;
@@ -394,9 +396,54 @@ static double cpu_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* RLKV gates (rl_gates.h): G samples of each of n items from the mixed model, one sequence per task in
+ * parallel; seeds drawn in order as rollout() draws them */
+static pd_status rollout_mixed(pd_rl *r, pd_rng *rng, const pd_task_item *items, int n, int item0, rl_seq *seqs) {
+    const pd_rl_cfg *c = &r->c;
+    int G = c->G, N = n * G;
+    int32_t **pr = pd_calloc((size_t)n, sizeof *pr);
+    int *pn = pd_calloc((size_t)n, sizeof *pn);
+    uint64_t *seed = pd_malloc(sizeof(uint64_t) * (size_t)N);
+    pd_status *sts = pd_calloc((size_t)N, sizeof *sts), st = pr && pn && seed && sts ? PD_OK : PD_ERR_NOMEM;
+    for (int i = 0; i < n && st == PD_OK; i++) {
+        st = pd_tex_prompt(pd_tmodel_chat(r->m), items[i].prompt, &pr[i], &pn[i]);
+        if (st == PD_OK && pn[i] + 1 >= r->n_ctx)
+            st = pd_fail(PD_ERR_RANGE, "rl: prompt of item '%s' has %d tokens; sequences hold %d (the learner's "
+                         "capacity)", items[i].id, pn[i], r->n_ctx);
+    }
+    for (int k = 0; k < N && st == PD_OK; k++) seed[k] = pd_rng_u64(rng);
+    if (st == PD_OK) {
+#pragma omp parallel for schedule(dynamic)
+        for (int k = 0; k < N; k++) {
+            rl_seq *s = &seqs[k];
+            int i = k / G;
+            s->item = item0 + i;
+            s->tok = pd_malloc(sizeof(int32_t) * (size_t)(pn[i] + c->max_tokens));
+            s->lp_old = pd_malloc(sizeof(float) * (size_t)c->max_tokens);
+            if (!s->tok || !s->lp_old) { sts[k] = PD_ERR_NOMEM; continue; }
+            pd_sampler_params sp = pd_sampler_defaults();
+            sp.temperature = c->temperature;
+            sp.top_p = c->top_p;
+            sp.seed = seed[k];
+            sts[k] = pd_rl_gates_generate(r->gates, r->view->tok, pr[i], pn[i], c->max_tokens, &sp, s->tok, s->lp_old,
+                                          &s->n, &s->truncated);
+            s->n_prompt = pn[i];
+            int close = -1;   /* thinking: up to and with "</think>" (all of it when never closed) */
+            for (int j = pn[i]; j < s->n && close < 0; j++) if (s->tok[j] == r->think_close) close = j;
+            s->n_think = close < 0 ? s->n - pn[i] : close - pn[i] + 1;
+            s->n_answer = s->n - pn[i] - s->n_think;
+        }
+        for (int k = 0; k < N && st == PD_OK; k++) st = sts[k];
+    }
+    for (int i = 0; pr && i < n; i++) free(pr[i]);
+    free(pr); free(pn); free(seed); free(sts);
+    return st;
+}
+
 /* Generate G samples for each of n items into seqs[n·G] (prefill once, fork G ways, decode all). */
 static pd_status rollout(pd_rl *r, pd_rng *rng, const pd_task_item *items, int n, int item0, rl_seq *seqs) {
     const pd_rl_cfg *c = &r->c;
+    if (r->gates && c->gates.mixed_rollouts) return rollout_mixed(r, rng, items, n, item0, seqs);
     pd_gen *g = r->gen;
     int *ids = pd_malloc(sizeof(int) * (size_t)n * c->G);
     if (!ids) return PD_ERR_NOMEM;

@@ -6,6 +6,8 @@
 #include "ponder/rl_gates.h"
 #include "ponder/alloc.h"
 #include "ponder/outfile.h"
+#include "ponder/sampler.h"
+#include "ponder/tok.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@ void pd_rl_gates_cfg_default(pd_rl_gates_cfg *c) {
     c->beta = 1e-3;    /* R1-Llama-8B / R1-Qwen-7B */
     c->tau = 0.5;
     c->init = 1.0;     /* proposed default (DuoAttention's) */
+    c->mixed_rollouts = true;
 }
 
 double pd_rl_gates_beta_eff(double beta, double tau, double rbar) {
@@ -142,4 +145,144 @@ pd_status pd_rl_gates_write_tsv(const char *path, const float *alpha, int L, int
 
 pd_status pd_rl_gates_write(const pd_rl_gates *g, const char *path, const char *comment) {
     return pd_rl_gates_write_tsv(path, g->alpha, g->L, g->KV, comment);
+}
+
+/* ---- rollouts from the mixed model ----
+ * A KV-cached decoder over the training model's own weights (f32 params, no frozen matrices: gates
+ * train on a full model) with the learner's mixed attention, so that the rewards see the gates (as
+ * the adaptive penalty assumes: it switches off when the gated model's rewards collapse). Each layer
+ * as the template's model_forward does it for one position: RMSNorm, q/k/v (+ biases), per-head
+ * q/k norms, RoPE from the model's table, then for each query head the full attention over [0, pos]
+ * and the windowed one over attn_span's keys, mixed with its KV group's gate; wo, residual, SwiGLU
+ * FFN, residual; final norm and output. One sequence per call, every loop serial (callers run
+ * sequences in parallel). */
+
+/* y[out] = W[out][in]·x (+ b) */
+static void matvec(float *y, const float *W, const float *b, const float *x, int in, int out) {
+    for (int o = 0; o < out; o++) {
+        const float *w = W + (size_t)o * in;
+        float s = 0;
+        for (int i = 0; i < in; i++) s += w[i] * x[i];
+        y[o] = s + (b ? b[o] : 0);
+    }
+}
+
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
+    double ss = 0;
+    for (int j = 0; j < n; j++) ss += (double)x[j] * x[j];
+    float s = (float)(1.0 / sqrt(ss / n + eps));
+    for (int j = 0; j < n; j++) y[j] = x[j] * s * w[j];
+}
+
+/* RoPE of n_heads vectors at position pos (the template's pairing: NEOX (i, i + hd/2), NORM (2i, 2i+1)) */
+static void rope_at(float *x, const float *cs, int pos, int n_heads, int hd, bool neox) {
+    int half = hd / 2;
+    const float *c = cs + (size_t)pos * half * 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + h * hd;
+        for (int p = 0; p < half; p++) {
+            int ia = neox ? p : 2 * p, ib = neox ? p + half : 2 * p + 1;
+            float a = v[ia], bb = v[ib];
+            v[ia] = a * c[2 * p] - bb * c[2 * p + 1];
+            v[ib] = a * c[2 * p + 1] + bb * c[2 * p];
+        }
+    }
+}
+
+/* softmax(q·k_s·scale) over the keys s in [0, e1) ∪ [b2, t], the weighted sum of v_s into o */
+static void attend(float *o, float *sc, const float *q, const float *kc, const float *vc, int t, int e1, int b2, int Hk,
+                   int kh, int hd, float scale) {
+    float mx = -INFINITY;
+    for (int s = 0; s <= t; s = s + 1 == e1 ? b2 : s + 1) {
+        const float *k = kc + (size_t)s * Hk + kh * hd;
+        float d = 0;
+        for (int j = 0; j < hd; j++) d += q[j] * k[j];
+        sc[s] = d * scale;
+        if (sc[s] > mx) mx = sc[s];
+    }
+    float sum = 0;
+    for (int s = 0; s <= t; s = s + 1 == e1 ? b2 : s + 1) { sc[s] = expf(sc[s] - mx); sum += sc[s]; }
+    for (int j = 0; j < hd; j++) o[j] = 0;
+    for (int s = 0; s <= t; s = s + 1 == e1 ? b2 : s + 1) {
+        const float *v = vc + (size_t)s * Hk + kh * hd;
+        float p = sc[s] / sum;
+        for (int j = 0; j < hd; j++) o[j] += p * v[j];
+    }
+}
+
+pd_status pd_rl_gates_generate(pd_rl_gates *g, const pd_tokenizer *tok, const int32_t *prompt, int n_prompt,
+                               int max_new, const pd_sampler_params *sp, int32_t *out_tok, float *out_lp, int *n_out,
+                               bool *truncated) {
+    const pd_tmodel *m = g->m;
+    const pd_tcfg *c = &m->cfg;
+    const pd_tr_params *p = &m->p;
+    int D = c->dim, H = c->n_head, KV = c->n_head_kv, hd = c->head_dim, F = c->n_ff, V = c->n_vocab, L = c->n_layer;
+    int Hq = H * hd, Hk = KV * hd, grp = H / KV, n_ctx = m->T;
+    float scale = (float)(1.0 / sqrt((double)hd));
+    *n_out = 0;
+    *truncated = false;
+    if (n_prompt < 1 || n_prompt >= n_ctx)
+        return pd_fail(PD_ERR_RANGE, "rlkv gates: a prompt of %d tokens does not fit %d positions", n_prompt, n_ctx);
+    size_t kvn = (size_t)L * n_ctx * Hk;
+    float *kc = pd_malloc(sizeof(float) * kvn), *vc = pd_malloc(sizeof(float) * kvn);
+    float *buf = pd_malloc(sizeof(float) * ((size_t)4 * D + 3 * Hq + 2 * Hk + 3 * (size_t)F + V + n_ctx + 2 * hd));
+    pd_sampler *smp = pd_sampler_new(sp, V);
+    if (!kc || !vc || !buf || !smp) {
+        free(kc); free(vc); free(buf); pd_sampler_free(smp);
+        return smp ? PD_ERR_NOMEM : PD_ERR_ARG;
+    }
+    float *x = buf, *ln = x + D, *mid = ln + D, *tmp = mid + D, *q = tmp + D, *att = q + Hq, *o = att + Hq,
+          *k = o + Hq, *v = k + Hk, *ga = v + Hk, *up = ga + F, *sw = up + F, *logits = sw + F, *sc = logits + V,
+          *of = sc + n_ctx, *ol = of + hd;
+    memcpy(out_tok, prompt, sizeof(int32_t) * (size_t)n_prompt);
+    int n = n_prompt;
+    pd_status st = PD_OK;
+    for (int pos = 0; st == PD_OK; pos++) {
+        memcpy(x, p->tok_embd + (size_t)out_tok[pos] * D, sizeof(float) * (size_t)D);
+        for (int l = 0; l < L; l++) {
+            float *kl = kc + (size_t)l * n_ctx * Hk, *vl = vc + (size_t)l * n_ctx * Hk;
+            rmsnorm(ln, x, p->attn_norm + (size_t)l * D, D, c->norm_eps);
+            matvec(q, p->wq + (size_t)l * Hq * D, p->bq ? p->bq + (size_t)l * Hq : NULL, ln, D, Hq);
+            matvec(k, p->wk + (size_t)l * Hk * D, p->bk ? p->bk + (size_t)l * Hk : NULL, ln, D, Hk);
+            matvec(vl + (size_t)pos * Hk, p->wv + (size_t)l * Hk * D, p->bv ? p->bv + (size_t)l * Hk : NULL, ln, D, Hk);
+            if (c->qk_norm) {
+                for (int h = 0; h < H; h++) rmsnorm(q + h * hd, q + h * hd, p->q_norm + (size_t)l * hd, hd, c->norm_eps);
+                for (int h = 0; h < KV; h++) rmsnorm(k + h * hd, k + h * hd, p->k_norm + (size_t)l * hd, hd, c->norm_eps);
+            }
+            rope_at(q, m->cs, pos, H, hd, c->rope_neox);
+            rope_at(k, m->cs, pos, KV, hd, c->rope_neox);
+            memcpy(kl + (size_t)pos * Hk, k, sizeof(float) * (size_t)Hk);
+            int e1, b2;
+            pd_tr_attn_span(0, pos, g->c.sink, g->c.recent, &e1, &b2);
+            for (int h = 0; h < H; h++) {
+                float a = g->alpha[l * KV + h / grp];
+                attend(of, sc, q + h * hd, kl, vl, pos, pos + 1, pos + 1, Hk, h / grp, hd, scale);
+                attend(ol, sc, q + h * hd, kl, vl, pos, e1, b2, Hk, h / grp, hd, scale);
+                for (int j = 0; j < hd; j++) att[h * hd + j] = a * of[j] + (1 - a) * ol[j];
+            }
+            matvec(tmp, p->wo + (size_t)l * D * Hq, NULL, att, Hq, D);
+            for (int j = 0; j < D; j++) mid[j] = x[j] + tmp[j];
+            rmsnorm(ln, mid, p->ffn_norm + (size_t)l * D, D, c->norm_eps);
+            matvec(ga, p->w_gate + (size_t)l * F * D, NULL, ln, D, F);
+            matvec(up, p->w_up + (size_t)l * F * D, NULL, ln, D, F);
+            for (int j = 0; j < F; j++) sw[j] = ga[j] / (1 + expf(-ga[j])) * up[j];
+            matvec(tmp, p->w_down + (size_t)l * D * F, NULL, sw, F, D);
+            for (int j = 0; j < D; j++) x[j] = mid[j] + tmp[j];
+        }
+        if (pos + 1 < n) continue;   /* still reading the prompt */
+        if (n - n_prompt >= max_new || n >= n_ctx) { *truncated = true; break; }
+        rmsnorm(ln, x, p->out_norm, D, c->norm_eps);
+        matvec(logits, p->output, NULL, ln, D, V);
+        pd_sample s;
+        int32_t t = pd_sampler_sample(smp, logits, &s);
+        if (t < 0) { st = pd_fail(PD_ERR_STATE, "rlkv gates: sampling failed"); break; }
+        pd_sampler_accept(smp, t);
+        out_lp[n - n_prompt] = s.logprob;
+        out_tok[n++] = t;
+        if (tok && pd_tok_is_eog(tok, t)) break;
+    }
+    *n_out = n;
+    free(kc); free(vc); free(buf);
+    pd_sampler_free(smp);
+    return st;
 }

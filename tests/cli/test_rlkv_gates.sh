@@ -4,7 +4,8 @@
 #      an --rlkv-* setting without --rlkv-gates, --out beside it, --resume/--adapter/--algo brpo with it,
 #      an empty window (sink 0 + recent 0); an unwritable gates path (missing folder, a directory) is
 #      refused before any work, naming --rlkv-gates (exit 1 as every verb's unwritable output; nothing written);
-#   2. a short run on a tiny 2-layer model writes the gates file only after it exists ("wrote" line),
+#   2. a short run on a tiny 2-layer model (rollouts from the mixed model, then from the original one)
+#      writes the gates file only after it exists ("wrote" line),
 #      L rows x H_kv columns in [0, 1] (the layout `--kv-policy rlkv:gates=FILE` reads), step log
 #      lines with the gates' figures (JSON), no model file or checkpoint;
 #   3. `ponder run --kv-policy rlkv:gates=FILE` reads that file.
@@ -25,6 +26,8 @@ expect "negative sink" 2 "--rlkv-sink" rl "${base[@]}" --rlkv-gates "$T/g.tsv" -
 expect "recent not a number" 2 "--rlkv-recent" rl "${base[@]}" --rlkv-gates "$T/g.tsv" --rlkv-recent many
 expect "negative beta" 2 "--rlkv-beta" rl "${base[@]}" --rlkv-gates "$T/g.tsv" --rlkv-beta -0.5
 expect "tau not finite" 2 "--rlkv-tau" rl "${base[@]}" --rlkv-gates "$T/g.tsv" --rlkv-tau nan
+expect "bad rollout source" 2 "--rlkv-rollouts: expected mixed or original" rl "${base[@]}" --rlkv-gates "$T/g.tsv" \
+  --rlkv-rollouts both
 expect "setting without gates" 2 "--rlkv-beta: needs --rlkv-gates" rl "${base[@]}" --out "$T/x.gguf" --rlkv-beta 0.01
 expect "gates and --out" 2 "leave out --out" rl "${base[@]}" --rlkv-gates "$T/g.tsv" --out "$T/x.gguf"
 expect "empty window" 2 "sink \+ recent >= 1" rl "${base[@]}" --rlkv-gates "$T/g.tsv" --rlkv-sink 0 --rlkv-recent 0
@@ -56,6 +59,9 @@ for r in rows:
     assert 0 <= r["gates_mean"] <= 1 and 0 <= r["gates_low"] <= 1 and r["gates_beta_eff"] >= 0, r
 EOF
 [ ! -e "$T/g.tsv.ckpt" ] && ok "no checkpoint beside the gates" || bad "a checkpoint was written"
+"$P" rl "${base[@]}" --rlkv-gates "$T/o.tsv" --rlkv-rollouts original --rlkv-sink 2 --rlkv-recent 4 --group 4 \
+    --prompts 2 --max-tokens 16 --steps 2 --seed 5 --threads 1 --batch 8 --quiet --plot none > "$T/out" 2> "$T/err" \
+  && [ -s "$T/o.tsv" ] && ok "original-model rollouts run" || bad "original rollouts: $(head -c 300 "$T/err")"
 
 # ---- 3. the inference policy reads the file ----
 if "$P" run -m "$M" -p "1+1=" -n 8 --temp 0 --kv-policy "rlkv:gates=$T/g.tsv,s=0.5,sink=2,recent=4" --kv-budget 50% \

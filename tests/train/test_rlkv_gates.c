@@ -8,8 +8,9 @@
  *  - β' = 1[r̄ > τ]·β·(exp(r̄) − 1) on hand-computed cases; one optimizer step worked by hand (the
  *    penalty's gradient, sign(0) = 0, Adam's first step = lr·sign, clipping to [0, 1]);
  *  - the gates TSV read back by the kv policy's reader (src/kv/spec.c) and its comment line;
- *  - one `ponder rl` engine step with gates on a tiny model: weights untouched bit for bit, every gate
- *    in [0, 1] and moved, the model's forward plain again after the gates are freed. */
+ *  - `ponder rl` engine steps with gates on a tiny model: weights untouched bit for bit, every gate in
+ *    [0, 1] and moved; rollouts from the mixed model (its KV-cached decoder) have the learner's mixed
+ *    log-probs (logp_maxdiff < 1e-4, gates 1 and moved); rollouts from the original model at gates 1 too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -402,8 +403,19 @@ static void test_engine_step(void **st) {
     }
     assert_true(moved > 0);
     assert_true(s.gates_mean < 1 && s.gates_mean >= 0);
-    /* rollouts read the original model: at step 1 (gates 1) the learner's mixed forward is the plain one */
+    /* rollouts from the mixed model: its KV-cached decoder and the learner's mixed forward agree on
+     * every sampled token's log-prob, also at step 2 with the gates moved */
+    assert_true(s.logp_maxdiff < 1e-4);
+    assert_int_equal(pd_rl_step(r, &g, &step, true, &s), PD_OK);
+    assert_true(s.logp_maxdiff < 1e-4);
+    pd_rl_free(r);
+    /* the original model's rollouts (through gen/): at step 1 (gates 1) the mixed forward is the plain one */
+    c.gates.mixed_rollouts = false;
+    assert_non_null(r = pd_rl_new(m, NULL, &c, &src));
+    pd_rl_set_reward(r, always_half, NULL);
+    assert_int_equal(pd_rl_step(r, &g, &step, true, &s), PD_OK);
     assert_true(s.logp_maxdiff < 1e-3);
+    assert_memory_equal(w0, pd_tmodel_params(m), np * sizeof(float));
     pd_rl_free(r);
     pd_tbatch b = {1, 6, (int32_t[]){1, 2, 3, 4, 5, 6}, NULL, NULL};
     pd_tmodel_forward(m, &b, NULL);   /* detached: plain attention, no mix buffers touched */
