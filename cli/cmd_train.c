@@ -55,7 +55,9 @@ static void help(FILE *f) {
             "  --untied              separate output matrix (default: tied to the embedding)\n"
             "  --attn-window S,R     train with a local attention window: each position sees the first S\n"
             "                        positions of its item and the R most recent (what a KV cache that keeps\n"
-            "                        the prompt and a recent window sees; default 0,0: full causal attention)\n",
+            "                        the prompt and a recent window sees; default 0,0: full causal attention);\n"
+            "                        S,R,mixed: each micro-batch draws R, 2R, 4R or full attention, so the\n"
+            "                        model works with any cache from that window up to the full one\n",
             d.cfg.arch, d.cfg.dim, d.cfg.n_layer, d.cfg.n_head, d.cfg.n_head_kv, d.cfg.head_dim, d.cfg.n_ff,
             d.cfg.n_ctx);
 }
@@ -181,13 +183,16 @@ static int parse(targs *a, int argc, char **argv, bool from_file) {
             if (!(v = cli_value(V, argc, argv, &i))) return 2;
             char *end, *end2 = NULL;
             long s = strtol(v, &end, 10), r = *end == ',' ? strtol(end + 1, &end2, 10) : -1;
-            if (*end != ',' || end2 == end + 1 || *end2 || s < 0 || r < 0 || s > (1 << 20) || r > (1 << 20) ||
-                (s == 0) != (r == 0)) {
-                cli_error(V, "--attn-window: expected S,R (sink and recent positions, both > 0, or 0,0), got '%s'", v);
+            int mix = end2 && !strcmp(end2, ",mixed");
+            if (*end != ',' || end2 == end + 1 || (*end2 && !mix) || s < 0 || r < 0 || s > (1 << 20) ||
+                r > (1 << 18) || (s == 0) != (r == 0) || (mix && r == 0)) {
+                cli_error(V, "--attn-window: expected S,R or S,R,mixed (sink and recent positions, both > 0, or 0,0), "
+                             "got '%s'", v);
                 return 2;
             }
             o->run.attn_sink = (int)s;
             o->run.attn_recent = (int)r;
+            o->run.attn_mix = mix;
         }
         else if (!strcmp(f, "--report")) {
             if (!(v = cli_value(V, argc, argv, &i))) return 2;

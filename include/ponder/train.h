@@ -86,6 +86,13 @@ void pd_tmodel_zero_grad(pd_tmodel *m);
 /* Train with a local attention window: each query sees the first `sink` positions of its document and
  * its `recent` most recent ones (itself included); 0, 0 (the default): full causal attention. */
 pd_status pd_tmodel_set_window(pd_tmodel *m, int sink, int recent);
+/* mixed windows: with on, pd_tmodel_window_draw(m, key) sets the window of the next forward/backward to
+ * the base window's (S, R), (S, 2R), (S, 4R) or full attention, equally likely, a function of key
+ * only (pd_rng stream PD_STREAM_WINDOW of the run), so a resumed run draws the same; off: no-op.
+ * pd_tmodel_window_base puts the base window back (the held-out loss uses it). */
+void pd_tmodel_set_window_mix(pd_tmodel *m, bool on);
+void pd_tmodel_window_draw(pd_tmodel *m, uint64_t key);
+void pd_tmodel_window_base(pd_tmodel *m);
 
 /* ---- optimiser ---- */
 typedef struct {
@@ -189,6 +196,8 @@ typedef struct {
     int max_new;                /* generation limit for greedy accuracy */
     int attn_sink, attn_recent; /* `ponder train --attn-window S,R` (pd_tmodel_set_window; 0, 0: full);
                                    kept in the checkpoint */
+    int attn_mix;               /* `--attn-window S,R,mixed`: each training micro-batch draws its window
+                                   (pd_tmodel_window_draw: R, 2R, 4R or full attention) */
     FILE *progress;             /* progress bar / lines (NULL: silent) */
     double *loss_curve;         /* optional: receives the loss of each step run (indexed by step) */
 } pd_run_opts;

@@ -59,6 +59,7 @@ void pd_run_opts_to_json(cJSON *j, const pd_run_opts *r) {
     if (r->attn_sink || r->attn_recent) {
         cJSON_AddNumberToObject(j, "attn_sink", r->attn_sink);
         cJSON_AddNumberToObject(j, "attn_recent", r->attn_recent);
+        if (r->attn_mix) cJSON_AddNumberToObject(j, "attn_mix", r->attn_mix);
     }
 }
 
@@ -81,6 +82,7 @@ pd_status pd_run_opts_from_json(const cJSON *j, pd_run_opts *r, char **keep) {
     NUM("beta1", r->opt.beta1, float); NUM("beta2", r->opt.beta2, float); NUM("eps", r->opt.eps, float);
     NUM("weight_decay", r->opt.weight_decay, float); NUM("clip", r->opt.clip, float);
     NUM("attn_sink", r->attn_sink, int); NUM("attn_recent", r->attn_recent, int);
+    NUM("attn_mix", r->attn_mix, int);
     if (r->steps <= 0) NUM("steps", r->steps, int64_t);
 #undef NUM
     if ((x = cJSON_GetObjectItem(j, "seed")) && cJSON_IsString(x)) r->seed = strtoull(x->valuestring, NULL, 10);
@@ -276,9 +278,12 @@ pd_status pd_run_micro(pd_run *r, pd_rng *rng, int64_t step, double *loss) {
         size_t off = (size_t)k * r->B * r->T;
         pd_tbatch b = {r->B, r->T, r->bb.tok + off, r->bb.tgt + off, r->bb.seg + off};
         int64_t n;
+        uint64_t mb = (uint64_t)step * (uint64_t)nmb + (uint64_t)(first + k); /* --attn-window S,R,mixed */
+        pd_tmodel_window_draw(r->m, pd_rng_derive(r->seed ^ PD_STREAM_WINDOW, mb));
         r->mb_loss[first + k] = pd_tmodel_forward(r->m, &b, &n);
         pd_tmodel_backward(r->m, &b, 1.0f / (float)total);
     }
+    pd_tmodel_window_base(r->m);
     if (r->ranks > 1) PD_TRY(reduce_step(r));
     double loss_sum = 0;
     for (int j = 0; j < nmb; j++) loss_sum += r->mb_loss[j];

@@ -246,9 +246,25 @@ pd_status pd_tmodel_set_window(pd_tmodel *m, int sink, int recent) {
     if (sink < 0 || recent < 0 || (sink == 0 && recent > 0) || (recent == 0 && sink > 0))
         return pd_fail(PD_ERR_ARG, "train: attention window sink %d, recent %d: both positive, or both 0 (full)", sink,
                        recent);
-    m->p.win_sink = sink;
-    m->p.win_recent = recent;
+    m->p.win_sink = m->win_sink = sink;
+    m->p.win_recent = m->win_recent = recent;
     return PD_OK;
+}
+
+void pd_tmodel_set_window_mix(pd_tmodel *m, bool on) { m->win_mix = on && m->win_recent > 0; }
+
+void pd_tmodel_window_draw(pd_tmodel *m, uint64_t key) {
+    if (!m->win_mix) return;
+    pd_rng g;
+    pd_rng_seed(&g, key);
+    int u = (int)pd_rng_below(&g, 4); /* R, 2R, 4R, full */
+    m->p.win_sink = u < 3 ? m->win_sink : 0;
+    m->p.win_recent = u < 3 ? m->win_recent << u : 0;
+}
+
+void pd_tmodel_window_base(pd_tmodel *m) {
+    m->p.win_sink = m->win_sink;
+    m->p.win_recent = m->win_recent;
 }
 
 double pd_tmodel_forward(pd_tmodel *m, const pd_tbatch *b, int64_t *n_targets) {

@@ -21,6 +21,7 @@ struct pd_tmodel {
     size_t n_params;
     float *params, *grads, *m, *v;  /* same layout; m, v: AdamW moments */
     pd_tr_params p, g;
+    int win_sink, win_recent, win_mix; /* pd_tmodel_set_window's base window; win_mix: drawn per micro-batch */
     float *act_mem;
     size_t act_floats;
     pd_tr_acts a;
@@ -58,6 +59,7 @@ pd_status pd_tmodel_sum_grads(pd_tmodel *m);
  * changing one changes every run's numbers. */
 #define PD_STREAM_EVAL_ITEMS 0xACCu       /* held-out task items for greedy accuracy (+ difficulty in reports) */
 #define PD_STREAM_HELDOUT 0xE7A1u         /* held-out micro-batches for the held-out loss */
+#define PD_STREAM_WINDOW 0x3171Du         /* --attn-window S,R,mixed: each micro-batch's window */
 #define PD_STREAM_LORA_INIT 0x10A0000u    /* LoRA A init, + layer·PD_AT_COUNT + target */
 #define PD_STREAM_SOKA_CALIB 0xCA11Bu     /* calibration batches of SoKA's update initialisation */
 

@@ -204,6 +204,7 @@ pd_status pd_train_run(const pd_train_opts *oin, pd_train_result *res) {
         pd_tmodel_init(m, &rng);
     }
     if ((st = pd_tmodel_set_window(m, r->attn_sink, r->attn_recent)) != PD_OK) goto done;
+    pd_tmodel_set_window_mix(m, r->attn_mix != 0);
     if (r->task) d = pd_data_task(pd_tmodel_chat(m), r->task, r->dlo, r->dhi);
     else if (r->data_path) d = pd_data_file(pd_tmodel_chat(m), r->data_path, r->strict);
     else { st = pd_fail(PD_ERR_ARG, "train: give a task or a data file"); goto done; }

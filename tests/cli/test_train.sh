@@ -47,7 +47,7 @@ grep -q "for 2 steps" "$T/out" || fail "command line overrides the config file"
 [ ! -e "$T/c.gguf.loss.svg" ] || fail "--plot none writes no plot"
 
 # --attn-window S,R (a local training window): bad values exit 2; kept in the checkpoint; fixed on resume
-for w in 4 4, ,8 0,8 8,0 -1,8 4,8x; do
+for w in 4 4, ,8 0,8 8,0 -1,8 4,8x 4,8,mix 0,0,mixed; do
     "$P" train --config "$T/cfg" --steps 1 --eval-n 0 --out "$T/w.gguf" --attn-window "$w" --quiet 2>"$T/err"
     [ $? -eq 2 ] || fail "--attn-window $w exits 2"
 done
@@ -56,6 +56,9 @@ grep -q "attn-window" "$T/err" || fail "the window error names the flag: $(cat "
     fail "--attn-window 8,16: $(cat "$T/out")"
 grep -q '"attn_sink":8,"attn_recent":16' <(tr -d ' \t\n' <"$T/w.gguf.ckpt" | grep -ao '"attn_sink":[0-9]*,"attn_recent":[0-9]*') ||
     fail "the checkpoint keeps the window"
+"$P" train --config "$T/cfg" --steps 2 --eval-n 0 --out "$T/wm.gguf" --plot none --attn-window 8,16,mixed --quiet >"$T/out" ||
+    fail "--attn-window 8,16,mixed: $(cat "$T/out")"
+tr -d ' \t\n' <"$T/wm.gguf.ckpt" | grep -aq '"attn_recent":16,"attn_mix":1' || fail "the checkpoint keeps the mixed window"
 "$P" train --resume "$T/w.gguf.ckpt" --attn-window 8,16 --quiet 2>"$T/err"; [ $? -eq 2 ] || fail "--attn-window with --resume exits 2"
 
 # a truncated checkpoint is a clear error naming the file

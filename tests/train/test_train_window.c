@@ -3,7 +3,9 @@
  * definition, not from the attention code: with sink S, recent R and L layers, the last position's
  * receptive field is the first S positions plus the last L·(R−1)+1, so a token outside both leaves
  * its loss bit-identical, while under full attention the same change moves it; a window covering the
- * whole row equals full attention; the gradient stays finite; bad windows are refused. */
+ * whole row equals full attention; the gradient stays finite; bad windows are refused. Mixed windows
+ * (S,R,mixed): each draw gives the loss of one of the four windows set by hand, all four occur, the
+ * same key the same one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,6 +92,45 @@ static void test_window_hides(void **st) {
     pd_tmodel_free(m);
 }
 
+/* mixed windows: every draw is one of the four windows, each occurs, a key always gives the same one;
+ * base restores (S, R); without mixing a draw changes nothing */
+static void test_window_mixed(void **st) {
+    (void)st;
+    pd_tmodel *m = tiny();
+    int32_t base[TT];
+    pd_rng r;
+    pd_rng_seed(&r, 13);
+    for (int i = 0; i < TT; i++) base[i] = (int32_t)pd_rng_below(&r, 256);
+    double want[4];
+    for (int u = 0; u < 4; u++) {
+        assert_int_equal(pd_tmodel_set_window(m, u < 3 ? SINK : 0, u < 3 ? (RECENT / 2) << u : 0), PD_OK);
+        want[u] = last_loss(m, base, -1, 0);
+    }
+    for (int u = 0; u < 4; u++)
+        for (int w = u + 1; w < 4; w++) assert_true(want[u] != want[w]); /* the four are told apart */
+    assert_int_equal(pd_tmodel_set_window(m, SINK, RECENT / 2), PD_OK);
+    for (uint64_t key = 0; key < 8; key++) { /* not mixed: a draw is a no-op */
+        pd_tmodel_window_draw(m, key);
+        assert_true(last_loss(m, base, -1, 0) == want[0]);
+    }
+    pd_tmodel_set_window_mix(m, true);
+    int seen[4] = {0};
+    for (uint64_t key = 0; key < 64; key++) {
+        pd_tmodel_window_draw(m, key);
+        double l = last_loss(m, base, -1, 0);
+        int u = 0;
+        while (u < 4 && l != want[u]) u++;
+        assert_true(u < 4);
+        seen[u]++;
+        pd_tmodel_window_draw(m, key);
+        assert_true(last_loss(m, base, -1, 0) == l);
+    }
+    for (int u = 0; u < 4; u++) assert_true(seen[u] >= 6);
+    pd_tmodel_window_base(m);
+    assert_true(last_loss(m, base, -1, 0) == want[0]);
+    pd_tmodel_free(m);
+}
+
 static void test_window_refused(void **st) {
     (void)st;
     pd_tmodel *m = tiny();
@@ -101,6 +142,7 @@ static void test_window_refused(void **st) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_window_hides), cmocka_unit_test(test_window_refused)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_window_hides), cmocka_unit_test(test_window_mixed),
+                                       cmocka_unit_test(test_window_refused)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
