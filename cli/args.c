@@ -157,19 +157,30 @@ bool cli_difficulty_check(const char *verb, const char *flag, const char *task, 
     return false;
 }
 
-bool cli_kv_type(const char *verb, const char *flag, const char *s, const char *prev_flag, pd_type prev, pd_type *type) {
+bool cli_is_kv_type_flag(const char *a) {
+    static const char *const names[] = {"--kv", "--kv-type", "-ctk", "--cache-type-k", "-ctv", "--cache-type-v"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(a, names[i])) return true;
+    return false;
+}
+
+bool cli_kv_type(const char *verb, const char *flag, const char *s, pd_type *k, pd_type *v) {
     int t = s ? pd_type_from_name(s) : -1;
     if (t < 0 || !pd_kv_type_ok((pd_type)t)) {
         cli_error(verb, "%s: KV cache type '%s' is not supported: f16, f32, q8_0 or q4_0", flag, s ? s : "");
         return false;
     }
-    if (prev_flag && strcmp(prev_flag, flag) && (pd_type)t != prev) {
-        cli_error(verb, "%s %s: K and V share one cache type in ponder, and %s already chose %s", flag, s, prev_flag,
-                  pd_type_name(prev));
-        return false;
-    }
-    *type = (pd_type)t;
+    bool only_k = !strcmp(flag, "-ctk") || !strcmp(flag, "--cache-type-k");
+    bool only_v = !strcmp(flag, "-ctv") || !strcmp(flag, "--cache-type-v");
+    if (!only_v) *k = (pd_type)t;
+    if (!only_k) *v = (pd_type)t;
     return true;
+}
+
+const char *cli_kv_type_name(pd_type k, pd_type v, char *buf, size_t cap) {
+    if (k == v) snprintf(buf, cap, "%s", pd_type_name(k));
+    else snprintf(buf, cap, "%s/%s", pd_type_name(k), pd_type_name(v));
+    return buf;
 }
 
 bool cli_kv_policy(const char *verb, const char *flag, const char *s, pd_kvp_spec *spec) {

@@ -21,7 +21,8 @@ static void join(char *buf, size_t cap, const int *v, int n) {
 }
 
 cJSON *cli_llama_bench_run(const char *bin, const char *model, const int *pp, int n_pp, const int *tg, int n_tg,
-                           const int *th, int n_th, int reps, const char *kv) {
+                           const int *th, int n_th, int reps, const char *k_type,
+                           const char *v_type) {
     char p[256], n[256], t[256], r[16];
     join(p, sizeof p, pp, n_pp);
     join(n, sizeof n, tg, n_tg);
@@ -29,7 +30,7 @@ cJSON *cli_llama_bench_run(const char *bin, const char *model, const int *pp, in
     snprintf(r, sizeof r, "%d", reps);
     /* llama-bench takes "-p 0" / "-n 0" for "none of these" */
     char *argv[] = {(char *)bin, "-m", (char *)model, "-p", n_pp ? p : "0", "-n", n_tg ? n : "0", "-t", t,
-                    "-r", r, "-ctk", (char *)kv, "-ctv", (char *)kv, "-o", "json", NULL};
+                    "-r", r, "-ctk", (char *)k_type, "-ctv", (char *)v_type, "-o", "json", NULL};
     int fd[2];
     if (pipe(fd)) {
         pd_fail(PD_ERR_IO, "--compare: pipe: %s", strerror(errno));

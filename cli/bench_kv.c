@@ -27,12 +27,15 @@ static void stamp(void *ctx, int seq, const pd_sample *s, pd_phase ph) {
 
 typedef struct { double tps; size_t peak; double live; int steps; } bkv_result;
 
-static pd_status one(const pd_model *m, const pd_kvp_spec *spec, int depth, int n_gen, pd_type kv_type, bkv_result *res) {
+static pd_status one(const pd_model *m, const pd_kvp_spec *spec, int depth, int n_gen, pd_type kv_type, pd_type kv_type_v,
+               bkv_result *res) {
     int total = depth + n_gen;
     pd_gen_params gp = pd_gen_defaults();
     gp.n_seq_max = 1;
     gp.n_ctx = total + 1;
     gp.kv_type = kv_type;
+    gp.kv_type_v_set = true;
+    gp.kv_type_v = kv_type_v;
     gp.n_batch = 256;
     pd_gen *g = pd_gen_new(m, &gp);
     if (!g) return pd_fail_ctx(PD_ERR_NOMEM, "bench kv: generator for %d positions", total);
@@ -81,7 +84,7 @@ static void budget_text(const pd_kvp_spec *s, char *buf, size_t n) {
 }
 
 int cli_bench_kv(const char *path, const char *label, const pd_kvp_spec *spec, const int *depth, int n_depth, int n_gen,
-                 int threads, pd_type kv_type, cJSON *arr, bool jsonl) {
+                 int threads, pd_type kv_type, pd_type kv_type_v, cJSON *arr, bool jsonl) {
     const char *VERB = "bench";
     if (threads > 0) pd_threads_set(threads);
     pd_model *m = pd_model_load(path);
@@ -99,7 +102,7 @@ int cli_bench_kv(const char *path, const char *label, const pd_kvp_spec *spec, c
         for (int pass = 0; pass < 2 && !rc; pass++) {
             const pd_kvp_spec *s = pass ? spec : NULL;
             bkv_result r = {0};
-            if (one(m, s, depth[d], n_gen, kv_type, &r) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); rc = 1; break; }
+            if (one(m, s, depth[d], n_gen, kv_type, kv_type_v, &r) != PD_OK) { cli_error(VERB, "%s", pd_last_error()); rc = 1; break; }
             char b[32];
             if (s) budget_text(s, b, sizeof b);
             else snprintf(b, sizeof b, "-");
@@ -113,7 +116,10 @@ int cli_bench_kv(const char *path, const char *label, const pd_kvp_spec *spec, c
                 cJSON_AddStringToObject(o, "model", name);
                 cJSON_AddStringToObject(o, "kv_policy", pn);
                 cJSON_AddStringToObject(o, "kv_budget", b);
-                cJSON_AddStringToObject(o, "kv_type", pd_type_name(kv_type));
+                char kvn[32];
+                cJSON_AddStringToObject(o, "kv_type", cli_kv_type_name(kv_type, kv_type_v, kvn, sizeof kvn));
+                cJSON_AddStringToObject(o, "k_type", pd_type_name(kv_type));
+                cJSON_AddStringToObject(o, "v_type", pd_type_name(kv_type_v));
                 cJSON_AddNumberToObject(o, "depth", depth[d]);
                 cJSON_AddNumberToObject(o, "n_gen", n_gen);
                 cJSON_AddNumberToObject(o, "decode_tokens_per_s", r.tps);

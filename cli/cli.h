@@ -42,9 +42,12 @@ bool cli_difficulty(const char *verb, const char *flag, const char *s, bool allo
  * checked here, true). Error: "--difficulty: 9 is out of range [1, 5] for arith (what it means)". */
 bool cli_difficulty_check(const char *verb, const char *flag, const char *task, int lo, int hi);
 
-/* --kv-type / --kv / -ctk / -ctv TYPE (llama.cpp's names): f16, f32, q8_0 or q4_0 (K and V share one type in ponder). prev_flag
- * is the flag that set *type before (NULL: none): a second flag naming another type is an error. */
-bool cli_kv_type(const char *verb, const char *flag, const char *s, const char *prev_flag, pd_type prev, pd_type *type);
+/* KV cache types, llama.cpp's names: -ctk / --cache-type-k TYPE sets K's, -ctv / --cache-type-v V's,
+ * --kv-type / --kv both; f16, f32, q8_0 or q4_0 in any pair (a later flag overrides an earlier one). */
+bool cli_is_kv_type_flag(const char *a);
+bool cli_kv_type(const char *verb, const char *flag, const char *s, pd_type *k, pd_type *v);
+/* "q8_0" when K and V agree, else "q8_0/f16" (K/V): the name printed in tables and --json "type" */
+const char *cli_kv_type_name(pd_type k, pd_type v, char *buf, size_t cap);
 
 /* --kv-policy NAME[:k=v,...] and --kv-budget N|P% (KV eviction, ponder/kvpolicy.h): the one parser
  * of each for run, chat, eval and bench. The budget and the policy may come in either order. */

@@ -9,7 +9,7 @@
  * timed directly (no sampling), F16 KV cache unless --kv f32.
  *
  * Several -m: each model is measured in turn, one table (as llama-bench). -o md|json|jsonl picks the
- * output (--json = -o json); -ctk/-ctv are llama-bench's names for --kv.
+ * output (--json = -o json); -ctk/-ctv set the K / V cache types apart, as llama-bench's (--kv: both).
  *
  * `ponder bench train …` and `ponder bench gemm …` dispatch to the training layer's entry points
  * (pd_bench_train / pd_bench_gemm, ponder/train.h); a new one is a line in sub_benches. */
@@ -78,7 +78,8 @@ static void help(FILE *f) {
             "  -n LIST              decode lengths (default 128; 0 = skip)\n"
             "  -r N                 repetitions (default 3)\n"
             "  -t LIST              thread counts, each 1..1024 (default: physical cores)\n"
-            "  --kv-type T          KV cache type f16 (default), f32, q8_0, q4_0 (also --kv, -ctk/-ctv)\n"
+            "  --kv-type T          KV cache type f16 (default), f32, q8_0, q4_0 (also --kv, for K and V)\n"
+            "  -ctk T, -ctv T       K / V cache types apart (any pair of those four)\n"
             "  --kv-policy P --kv-budget B   KV eviction benchmark instead: decode t/s over the last -n tokens\n"
             "                       at each --depth (default 4096,16384), full cache vs policy P, peak KV bytes\n"
             "  --depth LIST         positions reached by decoding (with --kv-policy)\n"
@@ -260,7 +261,7 @@ static void fmt_size(size_t b, char *buf, size_t cap) {
 
 typedef struct {
     int pp[16], n_pp, tg[16], n_tg, th[16], n_th, reps;
-    pd_type kv_type;
+    pd_type kv_type, kv_type_v;   /* K, V cache types */
     bool cpu_col;
     const cJSON *ref; /* --compare: llama-bench's results for the model being measured, or NULL */
     enum { OUT_MD, OUT_JSON, OUT_JSONL } out;
@@ -276,7 +277,8 @@ static int bench_model(const char *path, const char *label_override, const bench
     for (int i = 0; i < b->n_pp; i++) if (b->pp[i] > max_pp) max_pp = b->pp[i];
     int max_ctx = max_pp;
     for (int i = 0; i < b->n_tg; i++) if (b->tg[i] > max_ctx) max_ctx = b->tg[i];
-    pd_kv *kv = pd_kv_new(&m->cfg, 1, max_ctx + 1, b->kv_type);
+    pd_kv_params kp = {.type = b->kv_type, .v_type_set = true, .v_type = b->kv_type_v};
+    pd_kv *kv = pd_kv_new_ex(&m->cfg, 1, max_ctx + 1, &kp);
     int32_t *tok = pd_malloc(512 * sizeof(int32_t));
     int8_t *want = pd_malloc(512);
     float *logits = pd_malloc((size_t)m->cfg.n_vocab * sizeof(float));
@@ -320,7 +322,10 @@ static int bench_model(const char *path, const char *label_override, const bench
                 cJSON_AddNumberToObject(o, "size_bytes", (double)model_bytes(m));
                 cJSON_AddNumberToObject(o, "params", (double)pd_model_n_params(m));
                 cJSON_AddNumberToObject(o, "threads", nthreads);
-                cJSON_AddStringToObject(o, "kv", pd_type_name(b->kv_type));
+                char kvn[32];
+                cJSON_AddStringToObject(o, "kv", cli_kv_type_name(b->kv_type, b->kv_type_v, kvn, sizeof kvn));
+                cJSON_AddStringToObject(o, "k_type", pd_type_name(b->kv_type));
+                cJSON_AddStringToObject(o, "v_type", pd_type_name(b->kv_type_v));
                 cJSON_AddNumberToObject(o, "peak_kv_bytes", (double)pd_kv_peak_bytes(kv));
                 cJSON_AddStringToObject(o, "test", test);
                 cJSON_AddNumberToObject(o, "n_prompt", np);
@@ -375,7 +380,7 @@ int pd_cmd_bench(int argc, char **argv) {
         for (size_t i = 0; i < sizeof sub_benches / sizeof sub_benches[0]; i++)
             if (!strcmp(argv[1], sub_benches[i].name)) return sub_benches[i].fn(argc - 1, argv + 1);
     enum { MAX_MODELS = 16 };
-    const char *models[MAX_MODELS], *synth = NULL, *keep = NULL, *kv_flag = NULL, *compare = NULL;
+    const char *models[MAX_MODELS], *synth = NULL, *keep = NULL, *compare = NULL;
     int n_models = 0, layers = 0;
     pd_type type = PD_TYPE_F16;
     pd_kvp_spec kvp = {0};
@@ -383,7 +388,7 @@ int pd_cmd_bench(int argc, char **argv) {
     int depth[16] = {4096, 16384}, n_depth = 2;
     const char *kv_plot = NULL, *plot_out = NULL;
     bench_opts b = {.pp = {512}, .n_pp = 1, .tg = {128}, .n_tg = 1, .th = {0}, .n_th = 1, .reps = 3,
-                    .kv_type = PD_TYPE_F16, .out = OUT_MD};
+                    .kv_type = PD_TYPE_F16, .kv_type_v = PD_TYPE_F16, .out = OUT_MD};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         long long x;
@@ -401,10 +406,8 @@ int pd_cmd_bench(int argc, char **argv) {
             int t = pd_type_from_name(v);
             if (!pd_type_is_storage(t)) { cli_error(VERB, "--type: unknown weight type '%s'", v); return 2; }
             type = (pd_type)t;
-        } else if (!strcmp(a, "--kv") || !strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
-                   !strcmp(a, "--cache-type-v")) {
-            if (!cli_kv_type(VERB, a, v, kv_flag, b.kv_type, &b.kv_type)) return 2;
-            kv_flag = a;
+        } else if (cli_is_kv_type_flag(a)) {
+            if (!cli_kv_type(VERB, a, v, &b.kv_type, &b.kv_type_v)) return 2;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (!strcmp(v, "md")) b.out = OUT_MD;
             else if (!strcmp(v, "json")) b.out = OUT_JSON;
@@ -468,12 +471,12 @@ int pd_cmd_bench(int argc, char **argv) {
             int th[16];
             for (int k = 0; k < b.n_th; k++) th[k] = b.th[k] > 0 ? b.th[k] : pd_physical_cores();
             ref = cli_llama_bench_run(compare, models[i], b.pp, b.n_pp, b.tg, b.n_tg, th, b.n_th, b.reps,
-                                      pd_type_name(b.kv_type));
+                                      pd_type_name(b.kv_type), pd_type_name(b.kv_type_v));
             if (!ref) { cli_error(VERB, "%s", pd_last_error()); rc = 1; break; }
         }
         b.ref = ref;
         rc = kvp_set ? cli_bench_kv(models[i], label[0] ? label : NULL, &kvp, depth, n_depth, b.tg[0] > 0 ? b.tg[0] : 128,
-                                    b.th[0], b.kv_type, arr, b.out == OUT_JSONL)
+                                    b.th[0], b.kv_type, b.kv_type_v, arr, b.out == OUT_JSONL)
                      : bench_model(models[i], label[0] ? label : NULL, &b, arr);
         b.ref = NULL;
         cJSON_Delete(ref);

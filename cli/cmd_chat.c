@@ -80,6 +80,8 @@ static int chat_main(gen_cli *o) {
     pd_gen_params gp = pd_gen_defaults();
     gp.n_ctx = o->n_ctx;
     gp.kv_type = o->kv_type;
+    gp.kv_type_v_set = true;
+    gp.kv_type_v = o->kv_type_v;
     gp.n_seq_max = 2;  /* this turn and the previous one, whose KV it reuses */
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     if (!gen_cli_kv_attach(VERB, o, g)) goto done;

@@ -377,6 +377,8 @@ static int run_eval(const eval_opts *x, const pd_task_set *set) {
     if (vote && gen_cli_policy_slots(o) > gp.n_seq_max) gp.n_seq_max = gen_cli_policy_slots(o);   /* n samples + the prompt */
     gp.n_ctx = o->n_ctx;
     gp.kv_type = o->kv_type;
+    gp.kv_type_v_set = true;
+    gp.kv_type_v = o->kv_type_v;
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     if (!gen_cli_kv_attach(VERB, o, g)) goto done;
     /* under mpirun rank 0 writes --out and --report and shows progress (eval.c gathers the records) */

@@ -20,7 +20,7 @@ static void help(FILE *f) {
             "  -m, --model FILE   GGUF model or llama2.c .bin checkpoint\n"
             "  --tokens LIST      comma-separated token ids, fed as one sequence from position 0\n"
             "  --all              write the logits of every position (default: the last one only)\n"
-            "  --kv TYPE          KV cache type: f32 (default) or f16 (also -ctk/-ctv)\n"
+            "  --kv TYPE          KV cache type: f32 (default), f16, q8_0, q4_0 (-ctk / -ctv: K / V apart)\n"
             "  --threads N        threads (default: physical cores)\n"
             "  --out FILE         output: raw little-endian float32, rows × n_vocab\n"
             "  --top K            also print the K most likely next tokens of each written row (default 0: none)\n"
@@ -99,8 +99,8 @@ static void print_top(const pd_model *m, const int32_t *ids, int n, bool all, co
 }
 
 int pd_cmd_logits(int argc, char **argv) {
-    const char *model = NULL, *tokens = NULL, *out = NULL, *kv_flag = NULL;
-    pd_type kv_type = PD_TYPE_F32;
+    const char *model = NULL, *tokens = NULL, *out = NULL;
+    pd_type kv_type = PD_TYPE_F32, kv_type_v = PD_TYPE_F32;
     bool all = false;
     long long top = 0;
     int threads = 0;
@@ -113,11 +113,9 @@ int pd_cmd_logits(int argc, char **argv) {
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!(model = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--tokens")) { if (!(tokens = cli_value(VERB, argc, argv, &i))) return 2; }
         else if (!strcmp(a, "--out") || !strcmp(a, "-o")) { if (!(out = cli_value(VERB, argc, argv, &i))) return 2; }
-        else if (!strcmp(a, "--kv") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
-                 !strcmp(a, "--cache-type-v")) {
+        else if (cli_is_kv_type_flag(a)) {
             const char *v = cli_value(VERB, argc, argv, &i);
-            if (!v || !cli_kv_type(VERB, a, v, kv_flag, kv_type, &kv_type)) return 2;
-            kv_flag = a;
+            if (!v || !cli_kv_type(VERB, a, v, &kv_type, &kv_type_v)) return 2;
         }
         else if (!strcmp(a, "--all")) all = true;
         else if (!strcmp(a, "--adapter")) { if (!(adapter_path = cli_value(VERB, argc, argv, &i))) return 2; }
@@ -166,7 +164,8 @@ int pd_cmd_logits(int argc, char **argv) {
             goto done;
         }
     }
-    kv = pd_kv_new(&m->cfg, 1, n, kv_type);
+    pd_kv_params kp = {.type = kv_type, .v_type_set = true, .v_type = kv_type_v};
+    kv = pd_kv_new_ex(&m->cfg, 1, n, &kp);
     size_t rows = all ? (size_t)n : 1;
     lg = kv ? pd_malloc(sizeof(float) * rows * (size_t)m->cfg.n_vocab) : NULL;
     if (!kv || !lg || pd_model_eval(m, kv, 0, ids, n, all, lg) != PD_OK) {

@@ -23,7 +23,7 @@ void gen_cli_defaults(gen_cli *o) {
     o->n_predict = -1;
     o->think_budget = -1;
     o->answer_budget = -1;
-    o->kv_type = PD_TYPE_F16;
+    o->kv_type = o->kv_type_v = PD_TYPE_F16;
     o->sp = pd_sampler_defaults();
     /* the sampling Qwen3 and DeepSeek-R1 recommend for thinking */
     o->sp.temperature = 0.6f;
@@ -59,7 +59,8 @@ void gen_cli_help(FILE *f) {
             "  --policy NAME[:K=V,...]   reasoning control (s1, anytime, vote, ...; chainable; see `ponder policies`)\n"
             "  -t, --threads N           threads (default: physical cores)\n"
             "  -c, --ctx N               context size in tokens (default: the model's, at most 32768)\n"
-            "  --kv-type T               KV cache type f16 (default), f32, q8_0, q4_0 (also --kv, -ctk/-ctv)\n"
+            "  --kv-type T               KV cache type f16 (default), f32, q8_0, q4_0 (also --kv, for K and V)\n"
+            "  -ctk T, -ctv T            K / V cache types apart (any pair of those four)\n"
             "  --kv-policy NAME[:K=V,..] KV eviction: streaming, h2o, tova, snapkv, rkv, lazy, rlkv (README \"KV cache\")\n"
             "  --kv-budget N|P%%          live KV rows per (layer, kv head): N rows or P%% of the positions\n"
             "  --flag=value works as well as --flag value\n");
@@ -142,11 +143,9 @@ int gen_cli_flag(const char *verb, gen_cli *o, int argc, char **argv, int *i) {
         o->stop[o->n_stop++] = v;
     } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); if (!cli_threads(verb, a, v, &o->threads)) return -1; }
     else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) INT(16, 1 << 22, o->n_ctx);
-    else if (!strcmp(a, "--kv") || !strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
-             !strcmp(a, "--cache-type-v")) {
+    else if (cli_is_kv_type_flag(a)) {
         VAL();
-        if (!cli_kv_type(verb, a, v, o->kv_flag, o->kv_type, &o->kv_type)) return -1;
-        o->kv_flag = a;
+        if (!cli_kv_type(verb, a, v, &o->kv_type, &o->kv_type_v)) return -1;
     } else if (!strcmp(a, "--kv-policy")) {
         VAL();
         if (!cli_kv_policy(verb, a, v, &o->kvp)) return -1;
@@ -378,7 +377,10 @@ static bool print_json(const gen_cli *o, const pd_model *m, pd_chat_family fam, 
     cJSON_AddNumberToObject(t, "prefill_tokens_per_s", r->t_prefill > 0 ? r->n_prompt / r->t_prefill : 0);
     cJSON_AddNumberToObject(t, "decode_tokens_per_s", r->t_decode > 0 && n_gen > 1 ? (n_gen - 1) / r->t_decode : 0);
     cJSON *kvj = cJSON_AddObjectToObject(j, "kv");
-    cJSON_AddStringToObject(kvj, "type", pd_type_name(o->kv_type));
+    char kvn[32];
+    cJSON_AddStringToObject(kvj, "type", cli_kv_type_name(o->kv_type, o->kv_type_v, kvn, sizeof kvn));
+    cJSON_AddStringToObject(kvj, "k_type", pd_type_name(o->kv_type));
+    cJSON_AddStringToObject(kvj, "v_type", pd_type_name(o->kv_type_v));
     cJSON_AddNumberToObject(kvj, "peak_bytes", (double)r->kv_peak_bytes);
     pd_kvm_stats ks;
     if (gen_cli_kv_stats(&ks)) {
@@ -423,6 +425,8 @@ static int run_main(gen_cli *o) {
     pd_gen_params gp = pd_gen_defaults();
     gp.n_ctx = o->n_ctx;
     gp.kv_type = o->kv_type;
+    gp.kv_type_v_set = true;
+    gp.kv_type_v = o->kv_type_v;
     gp.n_seq_max = gen_cli_policy_slots(o);
     if (!(g = pd_gen_new(m, &gp))) { cli_error(VERB, "%s", pd_last_error()); goto done; }
     if (!gen_cli_kv_attach(VERB, o, g)) goto done;

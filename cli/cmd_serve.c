@@ -116,6 +116,8 @@ static int serve_main(serve_opts *o) {
     p->n_policies = o->g.n_policy;
     p->engine.n_ctx = o->g.n_ctx;
     p->engine.kv_type = o->g.kv_type;
+    p->engine.kv_type_v_set = true;
+    p->engine.kv_type_v = o->g.kv_type_v;
     p->engine.kv_evict = o->g.kvp_set;
     p->engine.kv_policy = o->g.kvp;
     if (o->g.template_name || o->g.no_template) { p->family = gen_cli_family(VERB, &o->g, m); p->have_family = true; }

@@ -19,8 +19,7 @@ typedef struct {
     bool n_predict_set;            /* -n given (eval's default is 1024) */
     int think_budget, answer_budget;
     int threads, n_ctx;
-    pd_type kv_type;
-    const char *kv_flag;           /* the flag that set kv_type (--kv, -ctk, -ctv), NULL: default */
+    pd_type kv_type, kv_type_v;    /* K and V cache types (-ctk / -ctv; --kv-type sets both) */
     const char *prompt_file;       /* -f FILE (the prompt read from a file; "-" = stdin) */
     bool show_thinking, hide_thinking, json, no_template, no_think;
     pd_sampler_params sp;

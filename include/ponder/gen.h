@@ -40,7 +40,10 @@ typedef struct pd_gen pd_gen;
 typedef struct {
     int n_seq_max;     /* sequences at once (default 1) */
     int n_ctx;         /* positions per sequence, prompt included (default: model's training context, at most 32768) */
-    pd_type kv_type;   /* PD_TYPE_F16 (pd_gen_defaults) or PD_TYPE_F32 (= 0, so a zeroed struct means F32) */
+    pd_type kv_type;   /* K cache type, and V's unless kv_type_v_set: PD_TYPE_F16 (pd_gen_defaults), F32 (= 0, so
+                          a zeroed struct means F32), Q8_0 or Q4_0 */
+    bool kv_type_v_set;   /* V cache type kv_type_v, independent of K (llama.cpp's -ctk / -ctv) */
+    pd_type kv_type_v;
     int n_batch;       /* most tokens per forward step; prompts are fed in chunks (default 512) */
 } pd_gen_params;
 pd_gen_params pd_gen_defaults(void);   /* F16 KV; zero counts = defaults (1 sequence, model context, batch 512) */

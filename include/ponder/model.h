@@ -86,7 +86,10 @@ pd_status pd_model_repack(pd_model *m);
  * writes into it. See model/kv.c for the layout and docs in the README ("KV cache"). */
 typedef struct pd_kv pd_kv;
 typedef struct {
-    pd_type type;            /* K and V storage: F32, F16, Q8_0, Q4_0 (Q types need head_dim % 32 == 0) */
+    pd_type type;            /* K storage, and V's unless v_type_set: F32, F16, Q8_0, Q4_0 (Q types need
+                                head_dim % 32 == 0) */
+    bool v_type_set;         /* V stored as v_type (any of the four, independent of K: llama.cpp's -ctv) */
+    pd_type v_type;
     int block_rows;          /* rows per block, a multiple of 16 in [16, 1024]; 0 = PD_KV_BLOCK_ROWS */
     size_t pool_keep_bytes;  /* released blocks kept for reuse up to this many bytes, the rest goes back to
                                 the system (0 = PD_KV_POOL_KEEP; SIZE_MAX = keep everything) */
@@ -105,7 +108,8 @@ pd_status pd_kv_seq_rewind(pd_kv *kv, int seq, int pos);
 /* dst becomes a copy of src (fork): block tables copied, blocks shared copy-on-write. */
 pd_status pd_kv_seq_copy(pd_kv *kv, int src, int dst);
 void pd_kv_seq_clear(pd_kv *kv, int seq);              /* empty seq; its blocks go back to the pool */
-pd_type pd_kv_type(const pd_kv *kv);
+pd_type pd_kv_type(const pd_kv *kv);                   /* K's storage type */
+pd_type pd_kv_v_type(const pd_kv *kv);                 /* V's storage type */
 int pd_kv_n_seq_max(const pd_kv *kv);
 int pd_kv_n_ctx_max(const pd_kv *kv);
 

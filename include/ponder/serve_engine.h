@@ -32,7 +32,9 @@ typedef struct {
     int queue;             /* jobs waiting before 429 (default 64) */
     int donors;            /* finished sequences kept for prefix reuse (default 2) */
     int n_ctx;             /* 0: the model's (at most 32768) */
-    pd_type kv_type;
+    pd_type kv_type;       /* K cache type (and V's unless kv_type_v_set) */
+    bool kv_type_v_set;
+    pd_type kv_type_v;     /* V cache type */
     int n_batch;           /* tokens per forward (0: gen's default) */
     bool kv_evict;         /* KV eviction for every sequence by kv_policy (--kv-policy / --kv-budget) */
     pd_kvp_spec kv_policy;

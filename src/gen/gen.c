@@ -112,7 +112,8 @@ pd_seq_params pd_seq_defaults(void) {
 /* ---------------------------------------------------------------- creation */
 
 static pd_kv *make_kv(const pd_model *m, const pd_gen_params *p) {
-    return pd_kv_new(&m->cfg, p->n_seq_max, p->n_ctx, p->kv_type);
+    pd_kv_params kp = {.type = p->kv_type, .v_type_set = p->kv_type_v_set, .v_type = p->kv_type_v};
+    return pd_kv_new_ex(&m->cfg, p->n_seq_max, p->n_ctx, &kp);
 }
 
 pd_gen *pd_gen_new(const pd_model *m, const pd_gen_params *pp) {
@@ -121,8 +122,9 @@ pd_gen *pd_gen_new(const pd_model *m, const pd_gen_params *pp) {
     if (p.n_seq_max <= 0) p.n_seq_max = 1;
     if (p.n_ctx <= 0) p.n_ctx = m->cfg.n_ctx_train > 0 ? (m->cfg.n_ctx_train < 32768 ? m->cfg.n_ctx_train : 32768) : 4096;
     if (p.n_batch <= 0) p.n_batch = 512;
-    if (!pd_kv_type_ok(p.kv_type)) {
-        pd_fail(PD_ERR_ARG, "gen: KV type %d is not f32, f16, q8_0 or q4_0", (int)p.kv_type);
+    if (!pd_kv_type_ok(p.kv_type) || (p.kv_type_v_set && !pd_kv_type_ok(p.kv_type_v))) {
+        pd_fail(PD_ERR_ARG, "gen: KV types %d / %d are not f32, f16, q8_0 or q4_0", (int)p.kv_type,
+                (int)(p.kv_type_v_set ? p.kv_type_v : p.kv_type));
         return NULL;
     }
     if (p.n_seq_max > 4096 || p.n_ctx > (1 << 24)) {

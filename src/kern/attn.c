@@ -8,7 +8,7 @@
 
 void pd_attend_paged_ref(const pd_attn_paged *a) {
     const int64_t hd = a->head_dim;
-    const size_t rb = pd_row_bytes(a->type, hd);
+    const size_t krb = pd_row_bytes(a->k_type, hd), vrb = pd_row_bytes(a->v_type, hd);
     float kr[PD_ATT_MAX_HEAD_DIM], vr[PD_ATT_MAX_HEAD_DIM];
     float m[64], l[64];
     for (int h0 = 0; h0 < a->n_q; h0 += 64) { /* heads in groups of 64 (a GQA group is never larger in practice) */
@@ -20,9 +20,9 @@ void pd_attend_paged_ref(const pd_attn_paged *a) {
         }
         for (int64_t r = 0; r < a->n_rows; r++) {
             const unsigned char *blk = a->blocks[r / a->block_rows];
-            size_t at = (size_t)(r % a->block_rows) * rb;
-            pd_dequantize_row(a->type, blk + a->k_off + at, kr, hd);
-            pd_dequantize_row(a->type, blk + a->v_off + at, vr, hd);
+            size_t slot = (size_t)(r % a->block_rows);
+            pd_dequantize_row(a->k_type, blk + a->k_off + slot * krb, kr, hd);
+            pd_dequantize_row(a->v_type, blk + a->v_off + slot * vrb, vr, hd);
             for (int h = 0; h < nh; h++) {
                 const float *q = a->q + (h0 + h) * a->q_stride;
                 float *out = a->out + (h0 + h) * a->out_stride;
@@ -66,7 +66,8 @@ void pd_attend_paged_multi(const pd_attn_paged *a, int n) {
     bool shared = n >= 1 && n <= 256;
     for (int t = 1; t < n && shared; t++)
         shared = a[t].blocks == a->blocks && a[t].block_rows == a->block_rows && a[t].k_off == a->k_off &&
-                 a[t].v_off == a->v_off && a[t].type == a->type && a[t].head_dim == a->head_dim &&
+                 a[t].v_off == a->v_off && a[t].k_type == a->k_type && a[t].v_type == a->v_type &&
+                 a[t].head_dim == a->head_dim &&
                  a[t].scale == a->scale && a[t].n_q == a->n_q;
 #if PD_X86
     if (shared && pd_isa_active() >= PD_ISA_AVX2) {

@@ -1,7 +1,7 @@
 /* kern/attn_avx2.c — AVX2 + FMA + F16C paged attention (the meaning is pd_attend_paged_ref in
  * kern/attn.c). Rows are processed 16 at a time: the 16 K and V rows are converted to F32 into a
  * small stack buffer once (F16 via F16C, Q8_0 / Q4_0 from their blocks; F32 rows are used in
- * place) and serve every query head of the GQA group, then scores, one online-softmax rescale and
+ * place; K and V each by its own type) and serve every query head of the GQA group, then scores, one online-softmax rescale and
  * the V accumulation run on F32. So each cached byte is read once per group per token, and a
  * quantised cache costs its (smaller) memory traffic plus the conversion. Prefill hands several
  * tokens of one sequence at once (pd_attend_paged_multi): a chunk is converted once for all of them. */
@@ -138,13 +138,13 @@ static inline void att_step(float *out, float *m, float *l, const float *q, cons
     }
 }
 
-/* n descriptors that share the K/V head (blocks, offsets, type, head_dim, scale, n_q; pd_attend_paged_multi
+/* n descriptors that share the K/V head (blocks, offsets, types, head_dim, scale, n_q; pd_attend_paged_multi
  * checks it), each with its own rows, queries and outputs: each 16-row chunk of K and V is converted
  * to F32 once for all of them (prefill: the tokens of a chunk of the batch), and every (token, head)
  * gets exactly the steps a call of its own would make, so the results are the same to the bit. */
 void pd_attend_paged_multi_avx2(const pd_attn_paged *a, int n) {
     const int64_t hd = a->head_dim;
-    const size_t rb = pd_row_bytes(a->type, hd);
+    const size_t krb = pd_row_bytes(a->k_type, hd), vrb = pd_row_bytes(a->v_type, hd);
     float kbuf[SUB * PD_ATT_MAX_HEAD_DIM], vbuf[SUB * PD_ATT_MAX_HEAD_DIM];
     enum { MAXS = 256 }; /* (token, head) states per pass */
     float m[MAXS], l[MAXS];
@@ -162,15 +162,15 @@ void pd_attend_paged_multi_avx2(const pd_attn_paged *a, int n) {
         for (int64_t r0 = 0; r0 < rows; r0 += SUB) {
             int cmax = (int)(rows - r0 < SUB ? rows - r0 : SUB);
             const unsigned char *blk = a->blocks[r0 / a->block_rows];
-            const unsigned char *kp = blk + a->k_off + (size_t)(r0 % a->block_rows) * rb;
-            const unsigned char *vp = blk + a->v_off + (size_t)(r0 % a->block_rows) * rb;
-            const float *K = (const float *)kp, *V = (const float *)vp;
-            if (a->type != PD_TYPE_F32) {
-                for (int j = 0; j < cmax; j++) {
-                    att_row_f32(a->type, kp + (size_t)j * rb, kbuf + j * hd, hd);
-                    att_row_f32(a->type, vp + (size_t)j * rb, vbuf + j * hd, hd);
-                }
+            const unsigned char *kp = blk + a->k_off + (size_t)(r0 % a->block_rows) * krb;
+            const unsigned char *vp = blk + a->v_off + (size_t)(r0 % a->block_rows) * vrb;
+            const float *K = (const float *)kp, *V = (const float *)vp; /* F32 rows are used in place */
+            if (a->k_type != PD_TYPE_F32) {
+                for (int j = 0; j < cmax; j++) att_row_f32(a->k_type, kp + (size_t)j * krb, kbuf + j * hd, hd);
                 K = kbuf;
+            }
+            if (a->v_type != PD_TYPE_F32) {
+                for (int j = 0; j < cmax; j++) att_row_f32(a->v_type, vp + (size_t)j * vrb, vbuf + j * hd, hd);
                 V = vbuf;
             }
             for (int t = 0; t < n; t++) {

@@ -64,13 +64,11 @@ static void store_kv(pd_kv *kv, int il, const int32_t *seq, const int32_t *pos, 
             pd_kv_head *h = pd_kv_head_at(kv, seq[i], il, hh);
             int r = h->n_live + pos[i] - kv->seqs[seq[i]].len;
             const float *kr = k + i * nkv + hh * hd, *vr = v + i * nkv + hh * hd;
-            if (kv->type == PD_TYPE_F32) {
-                memcpy(pd_kv_row_k(kv, h, r), kr, (size_t)hd * sizeof(float));
-                memcpy(pd_kv_row_v(kv, h, r), vr, (size_t)hd * sizeof(float));
-            } else { /* the type and head_dim were checked by pd_kv_new: cannot fail */
-                (void)pd_quantize_row(kv->type, kr, pd_kv_row_k(kv, h, r), hd);
-                (void)pd_quantize_row(kv->type, vr, pd_kv_row_v(kv, h, r), hd);
-            }
+            /* the types and head_dim were checked by pd_kv_new: cannot fail */
+            if (kv->k_type == PD_TYPE_F32) memcpy(pd_kv_row_k(kv, h, r), kr, (size_t)hd * sizeof(float));
+            else (void)pd_quantize_row(kv->k_type, kr, pd_kv_row_k(kv, h, r), hd);
+            if (kv->v_type == PD_TYPE_F32) memcpy(pd_kv_row_v(kv, h, r), vr, (size_t)hd * sizeof(float));
+            else (void)pd_quantize_row(kv->v_type, vr, pd_kv_row_v(kv, h, r), hd);
             *pd_kv_row_pos(kv, h, r) = pos[i];
         }
 }
@@ -154,7 +152,8 @@ static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *p
             for (int64_t i = s0; i < s1; i++) {
                 int64_t rows = rows_seen(kv, il, (int)hh, seq[i], pos[i]);
                 a[i - s0] = (pd_attn_paged){.blocks = (const unsigned char *const *)h->blk, .block_rows = kv->block_rows,
-                                            .k_off = kv->k_off, .v_off = kv->v_off, .type = kv->type, .n_rows = rows,
+                                            .k_off = kv->k_off, .v_off = kv->v_off, .k_type = kv->k_type,
+                                            .v_type = kv->v_type, .n_rows = rows,
                                             .head_dim = hd, .scale = scale, .n_q = (int)nh, .q = q + i * nq + h0 * hd,
                                             .q_stride = hd, .out = att + i * nq + h0 * hd, .out_stride = hd};
                 if (obs_at && obs_at[i * Hkv + hh] >= 0) {

@@ -1,5 +1,5 @@
 /* model/kv.c — the KV cache: paged blocks per (sequence, layer, kv head), shared copy-on-write
- * by forks, F32 / F16 / Q8_0 / Q4_0, with per-head live sets for eviction.
+ * by forks, F32 / F16 / Q8_0 / Q4_0 for K and V independently, with per-head live sets for eviction.
  *
  * Why this layout (model_impl.h has the structs):
  * - Block tables per (seq, layer, kv HEAD), not per (seq, layer): eviction policies keep different
@@ -46,10 +46,14 @@ pd_kv *pd_kv_new_ex(const pd_model_config *cfg, int n_seq_max, int n_ctx_max, co
                 n_ctx_max);
         return NULL;
     }
-    if (!pd_kv_type_ok(p->type)) {
-        pd_fail(PD_ERR_UNSUPPORTED, "pd_kv_new: KV cache type %s is not supported (f32, f16, q8_0, q4_0)",
-                pd_type_valid(p->type) ? pd_type_name(p->type) : "unknown");
-        return NULL;
+    const pd_type kt = p->type, vt = p->v_type_set ? p->v_type : p->type;
+    for (int w = 0; w < 2; w++) {
+        pd_type t = w ? vt : kt;
+        if (!pd_kv_type_ok(t)) {
+            pd_fail(PD_ERR_UNSUPPORTED, "pd_kv_new: %c cache type %s is not supported (f32, f16, q8_0, q4_0)", "KV"[w],
+                    pd_type_valid(t) ? pd_type_name(t) : "unknown");
+            return NULL;
+        }
     }
     if (cfg->n_layer < 1 || cfg->n_head_kv < 1 || cfg->head_dim < 1) {
         pd_fail(PD_ERR_ARG, "pd_kv_new: config has no layers / kv heads / head_dim");
@@ -60,10 +64,13 @@ pd_kv *pd_kv_new_ex(const pd_model_config *cfg, int n_seq_max, int n_ctx_max, co
                 PD_ATT_MAX_HEAD_DIM);
         return NULL;
     }
-    if (cfg->head_dim % pd_type_block_elems(p->type)) {
-        pd_fail(PD_ERR_UNSUPPORTED, "pd_kv_new: KV type %s needs head_dim divisible by %lld; this model has %d",
-                pd_type_name(p->type), (long long)pd_type_block_elems(p->type), cfg->head_dim);
-        return NULL;
+    for (int w = 0; w < 2; w++) {
+        pd_type t = w ? vt : kt;
+        if (cfg->head_dim % pd_type_block_elems(t)) {
+            pd_fail(PD_ERR_UNSUPPORTED, "pd_kv_new: %c cache type %s needs head_dim divisible by %lld; this model has %d",
+                    "KV"[w], pd_type_name(t), (long long)pd_type_block_elems(t), cfg->head_dim);
+            return NULL;
+        }
     }
     int br = p->block_rows ? p->block_rows : PD_KV_BLOCK_ROWS;
     if (br < 16 || br > 1024 || br % 16) {
@@ -75,13 +82,15 @@ pd_kv *pd_kv_new_ex(const pd_model_config *cfg, int n_seq_max, int n_ctx_max, co
     kv->n_layer = cfg->n_layer;
     kv->n_head_kv = cfg->n_head_kv;
     kv->head_dim = cfg->head_dim;
-    kv->type = p->type;
-    kv->row_bytes = pd_row_bytes(p->type, cfg->head_dim);
+    kv->k_type = kt;
+    kv->v_type = vt;
+    kv->k_row_bytes = pd_row_bytes(kt, cfg->head_dim);
+    kv->v_row_bytes = pd_row_bytes(vt, cfg->head_dim);
     kv->block_rows = br;
     kv->pos_off = up64(sizeof(pd_kv_block_hdr));
     kv->k_off = kv->pos_off + up64((size_t)br * sizeof(int32_t));
-    kv->v_off = kv->k_off + up64((size_t)br * kv->row_bytes);
-    kv->block_bytes = kv->v_off + up64((size_t)br * kv->row_bytes);
+    kv->v_off = kv->k_off + up64((size_t)br * kv->k_row_bytes);
+    kv->block_bytes = kv->v_off + up64((size_t)br * kv->v_row_bytes);
     size_t keep = p->pool_keep_bytes ? p->pool_keep_bytes : PD_KV_POOL_KEEP;
     kv->keep_blocks = (int64_t)(keep / kv->block_bytes > (size_t)INT64_MAX / 2 ? INT64_MAX / 2 : keep / kv->block_bytes);
     kv->n_seq_max = n_seq_max;
@@ -202,7 +211,8 @@ void pd_kv_free(pd_kv *kv) {
 }
 
 int pd_kv_seq_len(const pd_kv *kv, int seq) { return seq_ok(kv, seq) ? kv->seqs[seq].len : 0; }
-pd_type pd_kv_type(const pd_kv *kv) { return kv->type; }
+pd_type pd_kv_type(const pd_kv *kv) { return kv->k_type; }
+pd_type pd_kv_v_type(const pd_kv *kv) { return kv->v_type; }
 int pd_kv_n_seq_max(const pd_kv *kv) { return kv->n_seq_max; }
 int pd_kv_n_ctx_max(const pd_kv *kv) { return kv->n_ctx_max; }
 
@@ -346,8 +356,8 @@ pd_status pd_kv_read(const pd_kv *kv, int seq, int layer, int head, int row0, in
     const pd_kv_head *h = head_get(kv, seq, layer, head);
     PD_TRY(rows_ok(kv, h, "read", seq, layer, head, row0, n));
     for (int i = 0; i < n; i++) {
-        if (k) PD_TRY(pd_dequantize_row(kv->type, pd_kv_row_k(kv, h, row0 + i), k + (size_t)i * kv->head_dim, kv->head_dim));
-        if (v) PD_TRY(pd_dequantize_row(kv->type, pd_kv_row_v(kv, h, row0 + i), v + (size_t)i * kv->head_dim, kv->head_dim));
+        if (k) PD_TRY(pd_dequantize_row(kv->k_type, pd_kv_row_k(kv, h, row0 + i), k + (size_t)i * kv->head_dim, kv->head_dim));
+        if (v) PD_TRY(pd_dequantize_row(kv->v_type, pd_kv_row_v(kv, h, row0 + i), v + (size_t)i * kv->head_dim, kv->head_dim));
     }
     return PD_OK;
 }
@@ -371,8 +381,8 @@ pd_status pd_kv_evict(pd_kv *kv, int seq, int layer, int head, const int32_t *ke
     for (int bi = i0 / kv->block_rows; bi * kv->block_rows < n_keep; bi++) PD_TRY(block_private(kv, h, bi));
     for (int i = i0; i < n_keep; i++) {
         int r = keep[i];
-        memcpy(pd_kv_row_k(kv, h, i), pd_kv_row_k(kv, h, r), kv->row_bytes);
-        memcpy(pd_kv_row_v(kv, h, i), pd_kv_row_v(kv, h, r), kv->row_bytes);
+        memcpy(pd_kv_row_k(kv, h, i), pd_kv_row_k(kv, h, r), kv->k_row_bytes);
+        memcpy(pd_kv_row_v(kv, h, i), pd_kv_row_v(kv, h, r), kv->v_row_bytes);
         *pd_kv_row_pos(kv, h, i) = *pd_kv_row_pos(kv, h, r);
     }
     h->n_live = n_keep;

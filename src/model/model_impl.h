@@ -6,8 +6,8 @@
 #include "ponder/model.h"
 
 /* A block is one allocation of kv->block_bytes: a 64-byte header (reference count), then
- * positions int32[block_rows], K rows [block_rows][row_bytes], V rows [block_rows][row_bytes]
- * (offsets kv->pos_off / k_off / v_off, each 64-byte aligned). Blocks are handed around as
+ * positions int32[block_rows], K rows [block_rows][k_row_bytes], V rows [block_rows][v_row_bytes]
+ * (offsets kv->pos_off / k_off / v_off, each 64-byte aligned; K and V may have different types). Blocks are handed around as
  * unsigned char * and shared by forks; a block with ref > 1 is never written. */
 typedef struct {
     int32_t ref;
@@ -31,8 +31,8 @@ typedef struct {
 
 struct pd_kv {
     int n_layer, n_head_kv, head_dim;
-    pd_type type;
-    size_t row_bytes;        /* one K (or V) row of head_dim elements of `type` */
+    pd_type k_type, v_type;  /* K and V storage types (independent: -ctk / -ctv) */
+    size_t k_row_bytes, v_row_bytes; /* one K / V row of head_dim elements of k_type / v_type */
     int block_rows;
     size_t block_bytes, pos_off, k_off, v_off;
     int n_seq_max, n_ctx_max;
@@ -72,10 +72,10 @@ void pd_kv_unprepare(pd_kv *kv, int seq);
 void pd_kv_commit(pd_kv *kv, int seq, int n_new, int new_len);
 /* Row r (need not be live yet) of a head: K, V, position. */
 static inline unsigned char *pd_kv_row_k(const pd_kv *kv, const pd_kv_head *h, int r) {
-    return h->blk[r / kv->block_rows] + kv->k_off + (size_t)(r % kv->block_rows) * kv->row_bytes;
+    return h->blk[r / kv->block_rows] + kv->k_off + (size_t)(r % kv->block_rows) * kv->k_row_bytes;
 }
 static inline unsigned char *pd_kv_row_v(const pd_kv *kv, const pd_kv_head *h, int r) {
-    return h->blk[r / kv->block_rows] + kv->v_off + (size_t)(r % kv->block_rows) * kv->row_bytes;
+    return h->blk[r / kv->block_rows] + kv->v_off + (size_t)(r % kv->block_rows) * kv->v_row_bytes;
 }
 static inline int32_t *pd_kv_row_pos(const pd_kv *kv, const pd_kv_head *h, int r) {
     return (int32_t *)(h->blk[r / kv->block_rows] + kv->pos_off) + r % kv->block_rows;

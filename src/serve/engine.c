@@ -607,6 +607,8 @@ pd_engine *pd_engine_new(const pd_model *m, const pd_engine_params *pp) {
     gp.n_seq_max = e->n_seq;
     gp.n_ctx = e->p.n_ctx;
     gp.kv_type = e->p.kv_type;
+    gp.kv_type_v_set = e->p.kv_type_v_set;
+    gp.kv_type_v = e->p.kv_type_v;
     gp.n_batch = e->p.n_batch;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);

@@ -30,10 +30,10 @@ enum { RNG_KERNEL = 0x6b7631, RNG_PROPERTY = 0x6b7632 }; /* named pd_rng streams
 
 /* ------------------------------------------------------------------ kernel */
 
-static void kernel_case(pd_rng *rng, pd_type t, int hd, int n_rows, int br, int n_q, double *agg) {
-    const size_t rb = pd_row_bytes(t, hd);
+static void kernel_case(pd_rng *rng, pd_type kt, pd_type vt, int hd, int n_rows, int br, int n_q, double *agg) {
+    const size_t krb = pd_row_bytes(kt, hd), vrb = pd_row_bytes(vt, hd);
     const int n_blk = (n_rows + br - 1) / br + 1;
-    const size_t k_off = 64, v_off = 64 + (size_t)br * rb, bbytes = v_off + (size_t)br * rb;
+    const size_t k_off = 64, v_off = 64 + (size_t)br * krb, bbytes = v_off + (size_t)br * vrb;
     unsigned char **blocks = calloc((size_t)n_blk, sizeof *blocks);
     float *kf = malloc(sizeof(float) * (size_t)(n_rows + 1) * hd), *vf = malloc(sizeof(float) * (size_t)(n_rows + 1) * hd);
     float *row = malloc(sizeof(float) * hd), *q = malloc(sizeof(float) * n_q * hd);
@@ -45,7 +45,8 @@ static void kernel_case(pd_rng *rng, pd_type t, int hd, int n_rows, int br, int 
         unsigned char *blk = blocks[r / br];
         for (int which = 0; which < 2; which++) {
             for (int d = 0; d < hd; d++) row[d] = (float)pd_rng_normal(rng);
-            unsigned char *dst = blk + (which ? v_off : k_off) + (size_t)(r % br) * rb;
+            pd_type t = which ? vt : kt;
+            unsigned char *dst = blk + (which ? v_off + (size_t)(r % br) * vrb : k_off + (size_t)(r % br) * krb);
             assert_int_equal(pd_quantize_row(t, row, dst, hd), PD_OK);
             /* the truth reads the stored (rounded) values, dequantised */
             assert_int_equal(pd_dequantize_row(t, dst, (which ? vf : kf) + (size_t)r * hd, hd), PD_OK);
@@ -54,7 +55,7 @@ static void kernel_case(pd_rng *rng, pd_type t, int hd, int n_rows, int br, int 
     for (int i = 0; i < n_q * hd; i++) q[i] = (float)pd_rng_normal(rng);
     const float scale = 1.0f / sqrtf((float)hd);
     pd_attn_paged a = {.blocks = (const unsigned char *const *)blocks, .block_rows = br, .k_off = k_off, .v_off = v_off,
-                       .type = t, .n_rows = n_rows, .head_dim = hd, .scale = scale, .n_q = n_q, .q = q, .q_stride = hd,
+                       .k_type = kt, .v_type = vt, .n_rows = n_rows, .head_dim = hd, .scale = scale, .n_q = n_q, .q = q, .q_stride = hd,
                        .out = got, .out_stride = hd, .probs = probs, .probs_stride = n_rows + 1};
     pd_attend_paged(&a);
     pd_attn_paged ar = a;
@@ -105,8 +106,8 @@ static void kernel_case(pd_rng *rng, pd_type t, int hd, int n_rows, int br, int 
         free(s);
     }
     if (worst > 1e-6 || worst_p > 1e-6 || worst_d > 1e-5)
-        fail_msg("%s hd %d rows %d block %d n_q %d: out error %.3g (vs double %.3g), weights error %.3g",
-                 pd_type_name(t), hd, n_rows, br, n_q, worst, worst_d, worst_p);
+        fail_msg("K %s V %s hd %d rows %d block %d n_q %d: out error %.3g (vs double %.3g), weights error %.3g",
+                 pd_type_name(kt), pd_type_name(vt), hd, n_rows, br, n_q, worst, worst_d, worst_p);
     if (worst > *agg) *agg = worst;
     for (int b = 0; b < n_blk; b++) free(blocks[b]);
     free(blocks); free(kf); free(vf); free(row); free(q); free(ref); free(got); free(got_ref); free(probs); free(probs_ref);
@@ -124,8 +125,14 @@ static void test_kernel_vs_contiguous(void **st) {
             if (hds[hi] % pd_type_block_elems(types[ti])) continue;
             for (int ri = 0; ri < 6; ri++)
                 for (int bi = 0; bi < 3; bi++)
-                    kernel_case(&rng, types[ti], hds[hi], rows[ri], brs[bi], 1 + (ri + bi) % 4, &agg);
+                    kernel_case(&rng, types[ti], types[ti], hds[hi], rows[ri], brs[bi], 1 + (ri + bi) % 4, &agg);
         }
+    /* K and V of different types (-ctk != -ctv): every ordered pair, AVX2 and scalar both against the truth */
+    for (int ti = 0; ti < 4; ti++)
+        for (int vi = 0; vi < 4; vi++)
+            if (vi != ti)
+                for (int hi = 2; hi < 4; hi++)
+                    for (int ri = 1; ri < 6; ri += 2) kernel_case(&rng, types[ti], types[vi], hds[hi], rows[ri], 16, 1 + ri % 3, &agg);
     printf("  paged vs contiguous attention: max error %.2e of max |out| (%s)\n", agg, pd_isa_name(pd_isa_active()));
 }
 
@@ -247,13 +254,26 @@ static void read_all(const pd_kv *kv, int seq, float *out) {
         }
 }
 
-static void test_fork_copies_written_block_only(void **st) {
-    (void)st;
-    pd_model *m = get_model(0);
+/* K and V types of the fork / evict tests: one type, and K and V apart (rows of different sizes, so
+ * a copy or move that used one part's row size for the other would show); model index by head_dim */
+static const struct { int model; pd_type k, v; } kv_pairs[] = {
+    {0, PD_TYPE_F32, PD_TYPE_F32}, {0, PD_TYPE_F16, PD_TYPE_F32}, {4, PD_TYPE_Q8_0, PD_TYPE_F16}, {4, PD_TYPE_F32, PD_TYPE_Q4_0}};
+enum { N_KV_PAIRS = sizeof kv_pairs / sizeof kv_pairs[0] };
+
+static pd_kv *new_kv_pair(const pd_model *m, int n_seq, int pair, int br) {
+    pd_kv_params p = {.type = kv_pairs[pair].k, .v_type_set = true, .v_type = kv_pairs[pair].v, .block_rows = br};
+    pd_kv *kv = pd_kv_new_ex(&m->cfg, n_seq, 1024, &p);
+    if (!kv) fail_msg("%s", pd_last_error());
+    return kv;
+}
+
+static void fork_copies_case(int pair) {
+    pd_model *m = get_model(kv_pairs[pair].model);
+    assert_true(m->cfg.head_dim <= 64);
     const int heads = m->cfg.n_layer * m->cfg.n_head_kv, V = m->cfg.n_vocab;
     int32_t ids[64];
     for (int i = 0; i < 64; i++) ids[i] = 100 + 7 * i;
-    pd_kv *kv = new_kv(m, 18, PD_TYPE_F32, 16);
+    pd_kv *kv = new_kv_pair(m, 18, pair, 16);
     float *lg = malloc(sizeof(float) * V), *before = malloc(sizeof(float) * 2 * 64 * 64 * heads);
     float *after = malloc(sizeof(float) * 2 * 64 * 64 * heads);
     assert_int_equal(pd_model_eval(m, kv, 0, ids, 40, false, lg), PD_OK); /* 40 rows: blocks 16+16+8 per head */
@@ -298,13 +318,18 @@ static void test_fork_copies_written_block_only(void **st) {
     pd_kv_free(kv);
 }
 
-static void test_fork_evict_isolated(void **st) {
+static void test_fork_copies_written_block_only(void **st) {
     (void)st;
-    pd_model *m = get_model(0);
+    for (int i = 0; i < N_KV_PAIRS; i++) fork_copies_case(i);
+}
+
+static void fork_evict_case(int pair) {
+    pd_model *m = get_model(kv_pairs[pair].model);
+    assert_true(m->cfg.head_dim <= 64);
     const int heads = m->cfg.n_layer * m->cfg.n_head_kv, V = m->cfg.n_vocab;
     int32_t ids[40];
     for (int i = 0; i < 40; i++) ids[i] = 300 + 11 * i;
-    pd_kv *kv = new_kv(m, 3, PD_TYPE_F32, 16);
+    pd_kv *kv = new_kv_pair(m, 3, pair, 16);
     float *lg0 = malloc(sizeof(float) * V), *lg1 = malloc(sizeof(float) * V), *lg2 = malloc(sizeof(float) * V);
     float *before = malloc(sizeof(float) * 2 * 40 * 64 * heads), *after = malloc(sizeof(float) * 2 * 40 * 64 * heads);
     assert_int_equal(pd_model_eval(m, kv, 0, ids, 35, false, lg0), PD_OK);
@@ -324,6 +349,23 @@ static void test_fork_evict_isolated(void **st) {
     int32_t pos[35];
     assert_int_equal(pd_kv_positions(kv, 1, 1, 0, 0, nk, pos), PD_OK);
     for (int i = 0; i < nk; i++) assert_int_equal(pos[i], 2 * i);
+    /* the kept rows moved down with their K and V intact (every head but the one evicted twice) */
+    {
+        const int hd = m->cfg.head_dim;
+        float *k1 = malloc(sizeof(float) * 35 * hd), *v1 = malloc(sizeof(float) * 35 * hd);
+        float *k0 = malloc(sizeof(float) * 35 * hd), *v0 = malloc(sizeof(float) * 35 * hd);
+        for (int l = 0; l < m->cfg.n_layer; l++)
+            for (int h = 0; h < m->cfg.n_head_kv; h++) {
+                if (!l && !h) continue;
+                assert_int_equal(pd_kv_read(kv, 0, l, h, 0, 35, k0, v0), PD_OK);
+                assert_int_equal(pd_kv_read(kv, 1, l, h, 0, nk, k1, v1), PD_OK);
+                for (int i = 0; i < nk; i++) {
+                    assert_memory_equal(k1 + (size_t)i * hd, k0 + (size_t)keep[i] * hd, sizeof(float) * hd);
+                    assert_memory_equal(v1 + (size_t)i * hd, v0 + (size_t)keep[i] * hd, sizeof(float) * hd);
+                }
+            }
+        free(k1); free(v1); free(k0); free(v0);
+    }
     assert_int_equal(pd_kv_seq_len(kv, 1), 35);
     read_all(kv, 0, after);
     assert_memory_equal(before, after, sizeof(float) * 2 * 35 * m->cfg.head_dim * heads);
@@ -343,17 +385,35 @@ static void test_fork_evict_isolated(void **st) {
     pd_kv_free(kv);
 }
 
+static void test_fork_evict_isolated(void **st) {
+    (void)st;
+    for (int i = 0; i < N_KV_PAIRS; i++) fork_evict_case(i);
+}
+
 /* Reduced-precision caches: error of the logits against the F32 cache, decoding every token
  * through the cache, as a fraction of max |logit| over all positions. Bounds as documented in the
  * README ("KV cache"). Measured: F32-weight fx256: F16 1.5e-4, Q8_0 4.3e-3, Q4_0 3.9e-2. With
  * quantised weights (tiny-llama256-*) the activations are themselves rounded to Q8_0 before each
  * matmul, so a small KV change can flip a rounding step and every type, F16 included, moves the
- * logits by ~1e-2 (F16 1.2e-2, Q8_0 1.4e-2, Q4_0 8.9e-2). Bounds: those with ~1.3x headroom. */
-static const double bound_f32w[3] = {3e-4, 6e-3, 5e-2}, bound_qw[3] = {1.6e-2, 2e-2, 1.2e-1};
+ * logits by ~1e-2 (F16 1.2e-2, Q8_0 1.4e-2, Q4_0 8.9e-2). Bounds: those with ~1.3x headroom.
+ * K and V of different types (-ctk / -ctv): 1.35x the bound of the coarser of the two (F32 counting
+ * as none): a Q4_0 K with a finer V measured 4.8-5.0e-2 on fx256, above Q4_0 / Q4_0's 3.9e-2 (there
+ * V's rounding partly cancels K's); with quantised weights Q8_0 / Q4_0 9.1e-2, Q4_0 / Q8_0 1.5e-2.
+ * And the logits must differ from both single-type caches (each part really has its own type). */
+static const double bound_f32w[4] = {0, 3e-4, 6e-3, 5e-2}, bound_qw[4] = {0, 1.6e-2, 2e-2, 1.2e-1};
+static pd_kv *new_kv2(const pd_model *m, pd_type kt, pd_type vt) {
+    pd_kv_params p = {.type = kt, .v_type_set = true, .v_type = vt};
+    pd_kv *kv = pd_kv_new_ex(&m->cfg, 1, 1024, &p);
+    if (!kv) fail_msg("%s", pd_last_error());
+    return kv;
+}
 static void test_quantised_error(void **st) {
     (void)st;
     PD_NEED_FIXTURES();
-    const pd_type qt[3] = {PD_TYPE_F16, PD_TYPE_Q8_0, PD_TYPE_Q4_0};
+    /* index into the bounds: 0 F32, 1 F16, 2 Q8_0, 3 Q4_0; the first three pairs are the single types */
+    const pd_type ty[4] = {PD_TYPE_F32, PD_TYPE_F16, PD_TYPE_Q8_0, PD_TYPE_Q4_0};
+    const int pairs[][2] = {{1, 1}, {2, 2}, {3, 3}, {2, 1}, {1, 2}, {3, 2}, {2, 3}, {3, 1}, {0, 2}, {3, 0}};
+    enum { N_PAIRS = sizeof pairs / sizeof pairs[0] };
     int tested = 0;
     for (int fi = 0; fi < N_FIX; fi++) {
         pd_model *m = get_model(fi);
@@ -366,8 +426,10 @@ static void test_quantised_error(void **st) {
         float *ref = decode_all(m, kf, 0, ids, n);
         double mx = 0;
         for (size_t i = 0; i < (size_t)n * V; i++) mx = fmax(mx, fabs(ref[i]));
-        for (int q = 0; q < 3; q++) {
-            pd_kv *kq = new_kv(m, 1, qt[q], 32);
+        float *single[4] = {ref, NULL, NULL, NULL}; /* logits of the single-type caches, by type index */
+        for (int q = 0; q < N_PAIRS; q++) {
+            const int ki = pairs[q][0], vi = pairs[q][1];
+            pd_kv *kq = new_kv2(m, ty[ki], ty[vi]);
             float *got = decode_all(m, kq, 0, ids, n);
             double worst = 0;
             int same_top = 0;
@@ -380,14 +442,27 @@ static void test_quantised_error(void **st) {
                 }
                 same_top += a == b;
             }
-            printf("  %-20s KV %-5s max |logit - F32 KV| = %.2e of max |logit|, same argmax %d/%d\n",
-                   fixtures[fi].name, pd_type_name(qt[q]), worst / mx, same_top, n);
-            if (getenv("KV_MEASURE")) continue;
-            assert_true(worst <= bound[q] * mx);
-            assert_true(worst > 0); /* the cache really is quantised */
-            free(got);
+            printf("  %-20s K %-5s V %-5s max |logit - F32 KV| = %.2e of max |logit|, same argmax %d/%d\n",
+                   fixtures[fi].name, pd_type_name(ty[ki]), pd_type_name(ty[vi]), worst / mx, same_top, n);
             pd_kv_free(kq);
+            if (ki == vi) {
+                single[ki] = got;
+            } else {
+                /* K and V really are stored apart: neither single-type cache gives these logits */
+                for (int w = 0; w < 2; w++) {
+                    const float *other = single[w ? vi : ki];
+                    if (other && !memcmp(other, got, sizeof(float) * (size_t)n * V))
+                        fail_msg("%s K %s V %s: logits equal the %s-only cache's", fixtures[fi].name,
+                                 pd_type_name(ty[ki]), pd_type_name(ty[vi]), pd_type_name(ty[w ? vi : ki]));
+                }
+            }
+            if (!getenv("KV_MEASURE")) {
+                assert_true(worst <= (ki == vi ? 1.0 : 1.35) * fmax(bound[ki], bound[vi]) * mx);
+                assert_true(worst > 0); /* the cache really is quantised */
+            }
+            if (ki != vi) free(got);
         }
+        for (int i = 1; i < 4; i++) free(single[i]);
         free(ref);
         pd_kv_free(kf);
         tested++;
