@@ -243,6 +243,8 @@ void pd_tile_by_dots(pd_dot_fn dot, int64_t n, const void *w, size_t w_stride, i
 
 /* AVX2 activation conversions (bit-identical to the scalar ones; quant.c dispatches). */
 void pd_act_f16_round_avx2(const float *x, float *y, int64_t n);
+void pd_f16_from_f32_avx2(const float *x, uint16_t *y, int64_t n); /* = pd_f32_to_f16 on each */
+void pd_f16_to_f32_avx2(const uint16_t *x, float *y, int64_t n);   /* = pd_f16_to_f32 on each */
 void pd_act_bf16_round_avx2(const float *x, float *y, int64_t n);
 void pd_act_q8_0_avx2(const float *x, void *y, int64_t nb);
 void pd_act_q8_K_avx2(const float *x, void *y, int64_t nb);

@@ -339,12 +339,25 @@ static pd_status check_row(pd_type t, const void *a, const void *b, int64_t n, c
 
 static void quant_f32(const float *x, void *y, int64_t n) { memmove(y, x, (size_t)n * sizeof(float)); }
 static void dequant_f32(const void *x, float *y, int64_t n) { memmove(y, x, (size_t)n * sizeof(float)); }
+/* F16 rows (the F16 KV cache stores every token's K and V through here): F16C where present, same bits */
 static void quant_f16(const float *x, void *vy, int64_t n) {
     uint16_t *y = vy;
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) {
+        pd_f16_from_f32_avx2(x, y, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) y[i] = pd_f32_to_f16(x[i]);
 }
 static void dequant_f16(const void *vx, float *y, int64_t n) {
     const uint16_t *x = vx;
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) {
+        pd_f16_to_f32_avx2(x, y, n);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < n; i++) y[i] = pd_f16_to_f32(x[i]);
 }
 static void quant_bf16(const float *x, void *vy, int64_t n) {

@@ -390,6 +390,21 @@ void pd_act_f16_round_avx2(const float *x, float *y, int64_t n) {
     for (; i < n; i++) y[i] = pd_f16_to_f32(pd_f32_to_f16(x[i]));
 }
 
+/* F32 -> F16 storage (the F16 KV cache: every token's K and V rows) and back, 8 at a time with F16C;
+ * same bits as pd_f32_to_f16 / pd_f16_to_f32 (round to nearest even, subnormals, inf; a NaN stays a
+ * quiet NaN) — tests/kern/test_quant.c. */
+void pd_f16_from_f32_avx2(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = pd_f32_to_f16(x[i]);
+}
+void pd_f16_to_f32_avx2(const uint16_t *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = pd_f16_to_f32(x[i]);
+}
+
 /* F32 values rounded to BF16 (nearest even; NaN kept quiet) and back. */
 void pd_act_bf16_round_avx2(const float *x, float *y, int64_t n) {
     const __m256i lsb = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), hi = _mm256_set1_epi32((int)0xffff0000u);

@@ -340,6 +340,32 @@ static void test_act_simd_exact(void **st) {
             assert_true(f_bits(a[i]) == f_bits(fa) || (isnan(a[i]) && isnan(fa)));
             assert_true(f_bits(b[i]) == f_bits(fb));
         }
+        /* F16 rows (pd_quantize_row / pd_dequantize_row: F16C at AVX2) equal the scalar conversions to
+         * the bit, edge values included (a NaN only needs to stay a NaN) */
+        {
+            static uint16_t ha[N], hb[N];
+            static float da[N], db[N];
+            pd_isa_force(PD_ISA_SCALAR);
+            assert_int_equal(pd_quantize_row(PD_TYPE_F16, x, ha, N - 3), PD_OK); /* odd length: a scalar tail */
+            assert_int_equal(pd_dequantize_row(PD_TYPE_F16, ha, da, N - 3), PD_OK);
+            pd_isa_force(PD_ISA_AVX2);
+            assert_int_equal(pd_quantize_row(PD_TYPE_F16, x, hb, N - 3), PD_OK);
+            assert_int_equal(pd_dequantize_row(PD_TYPE_F16, ha, db, N - 3), PD_OK);
+            for (int i = 0; i < N - 3; i++) {
+                if (isnan(x[i])) assert_true((hb[i] & 0x7fff) > 0x7c00);
+                else if (ha[i] != hb[i]) fail_msg("f16 of %a: scalar 0x%04x avx2 0x%04x", (double)x[i], ha[i], hb[i]);
+                assert_true(f_bits(da[i]) == f_bits(db[i]) || (isnan(da[i]) && isnan(db[i])));
+            }
+            /* every F16 bit pattern back to F32 */
+            for (int h0 = 0; h0 < 65536; h0 += N) {
+                for (int i = 0; i < N; i++) ha[i] = (uint16_t)(h0 + i);
+                pd_isa_force(PD_ISA_SCALAR);
+                assert_int_equal(pd_dequantize_row(PD_TYPE_F16, ha, da, N), PD_OK);
+                pd_isa_force(PD_ISA_AVX2);
+                assert_int_equal(pd_dequantize_row(PD_TYPE_F16, ha, db, N), PD_OK);
+                for (int i = 0; i < N; i++) assert_true(f_bits(da[i]) == f_bits(db[i]) || (isnan(da[i]) && isnan(db[i])));
+            }
+        }
         /* quantisers: finite data only; ties between +amax and -amax in some blocks */
         for (int i = 0; i < N; i++)
             if (!isfinite(x[i]) || fabsf(x[i]) > 1e4f) x[i] = 1.0f;
