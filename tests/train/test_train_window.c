@@ -32,6 +32,12 @@ static pd_tmodel *tiny(void) {
     return m;
 }
 
+static void random_tokens(int32_t *tok, uint64_t seed) {
+    pd_rng r;
+    pd_rng_seed(&r, seed);
+    for (int i = 0; i < TT; i++) tok[i] = (int32_t)pd_rng_below(&r, 256);
+}
+
 /* loss of the last position only, with token `pos` set to `val` */
 static double last_loss(pd_tmodel *m, const int32_t *base, int pos, int32_t val) {
     int32_t tok[TT], tgt[TT];
@@ -50,9 +56,7 @@ static void test_window_hides(void **st) {
     (void)st;
     pd_tmodel *m = tiny();
     int32_t base[TT];
-    pd_rng r;
-    pd_rng_seed(&r, 9);
-    for (int i = 0; i < TT; i++) base[i] = (int32_t)pd_rng_below(&r, 256);
+    random_tokens(base, 9);
     /* last position 23 sees 0..1 and, through two layers of 4-wide windows, 17..23 */
     int first_seen = TT - 1 - LAYERS * (RECENT - 1);
     double full0 = last_loss(m, base, -1, 0);
@@ -98,9 +102,7 @@ static void test_window_mixed(void **st) {
     (void)st;
     pd_tmodel *m = tiny();
     int32_t base[TT];
-    pd_rng r;
-    pd_rng_seed(&r, 13);
-    for (int i = 0; i < TT; i++) base[i] = (int32_t)pd_rng_below(&r, 256);
+    random_tokens(base, 13);
     double want[4];
     for (int u = 0; u < 4; u++) {
         assert_int_equal(pd_tmodel_set_window(m, u < 3 ? SINK : 0, u < 3 ? (RECENT / 2) << u : 0), PD_OK);
