@@ -95,6 +95,11 @@ float pd_silu(float x);
 void pd_swiglu(float *out, const float *gate, const float *up, int64_t n); /* silu(gate)*up */
 /* silu as the AVX2 swiglu computes it (a Cephes exp polynomial, about 1 ulp; pd_silu uses expf) */
 float pd_silu_poly(float x);
+/* Training's fused passes (AVX2 with the same 8-lane exp; scalar level: libm expf):
+ * pd_exp_sum: x[i] = e^(x[i] − mx) for x[i] <= mx (a softmax's exponentials), returns their sum;
+ * pd_swiglu_backward: dgate += dsw·up·σ(g)·(1 + g·(1 − σ(g))), dup += dsw·silu(g) (accumulates). */
+float pd_exp_sum(float *x, int64_t n, float mx);
+void pd_swiglu_backward(float *dgate, float *dup, const float *dsw, const float *gate, const float *up, int64_t n);
 
 /* ---- rotary position embedding ----
  * Rotates the first n_rot dims of one head vector x[head_dim] at position pos.

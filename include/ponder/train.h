@@ -237,7 +237,8 @@ pd_status pd_train_plot_svg(const char *path, const double *loss, int64_t x0, in
 /* ---- benchmarks (`ponder bench gemm`, `ponder bench train`) ----
  * gemm: pd_sgemm GFLOP/s on square and training-step shapes; *peak (may be NULL) gets the best
  * square rate. train: the gemm table, then training steps of the 1M/10M/50M models (only = "1M",
- * "10M", "50M" or NULL for all) on B×T random tokens: tokens/s, GFLOP/s, fraction of GEMM peak. */
+ * "10M", "50M" or NULL for all) on B×T random tokens: tokens/s (wall and per CPU second), GFLOP/s
+ * and their share of the FMA peak (measured at start). */
 pd_status pd_bench_gemm_run(FILE *out, int threads, double *peak);
 pd_status pd_bench_train_run(FILE *out, const char *only, int threads, int steps, int B, int T);
 /* `ponder bench gemm|train [flags]` entry points (argv[0] = "gemm" / "train"; cli/cmd_bench.c). */

@@ -226,6 +226,9 @@ void pd_kern_table_avx512(pd_kern_table *t);
 void pd_kern_table_f32_lanes(pd_kern_table *t);
 /* swiglu with the 8-lane exp (ops_avx2.c); pd_silu_poly (kern.h) is its per-element twin */
 void pd_swiglu_avx2(float *out, const float *gate, const float *up, int64_t n);
+/* training's fused passes with the same exp (ops_avx2.c; scalar twins in ops.c use expf) */
+float pd_exp_sum_avx2(float *x, int64_t n, float mx);
+void pd_swiglu_backward_avx2(float *dgate, float *dup, const float *dsw, const float *gate, const float *up, int64_t n);
 /* rmsnorm with the sum of squares of pd_sumsq_lanes (bit-identical to the scalar level) */
 void pd_rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n, float eps);
 double pd_sumsq_lanes(const float *x, int64_t n);

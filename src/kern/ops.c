@@ -95,6 +95,33 @@ void pd_swiglu(float *out, const float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = pd_silu(gate[i]) * up[i];
 }
 
+/* training's fused passes: AVX2 (ops_avx2.c) or the libm versions below */
+float pd_exp_sum(float *x, int64_t n, float mx) {
+#if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX2) return pd_exp_sum_avx2(x, n, mx);
+#endif
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        s += x[i];
+    }
+    return s;
+}
+
+void pd_swiglu_backward(float *dgate, float *dup, const float *dsw, const float *gate, const float *up, int64_t n) {
+#if PD_X86
+    if (n >= 8 && pd_isa_active() >= PD_ISA_AVX2) {
+        pd_swiglu_backward_avx2(dgate, dup, dsw, gate, up, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i], sg = 1 / (1 + expf(-g));
+        dup[i] += dsw[i] * g * sg;
+        dgate[i] += dsw[i] * up[i] * sg * (1 + g * (1 - sg));
+    }
+}
+
 /* ---- rope ---- */
 
 void pd_rope_cache(const pd_rope *r, int64_t pos, float *cs) {

@@ -119,6 +119,16 @@ typedef union {
     TR *t[TG_COUNT];
 } TN(grads_act);
 
+/* Query rows per block of the attention GEMMs (a test may set it smaller to cross block edges). */
+#ifndef TR_ATT_BM
+#define TR_ATT_BM 64
+#endif
+/* floats of the backward's score scratch (dscore) for a batch B × T with KV key heads */
+static inline size_t TN(attn_scratch)(int B, int T, int KV) {
+    size_t bm = T < TR_ATT_BM ? (size_t)T : TR_ATT_BM;
+    return (size_t)B * KV * bm * T;
+}
+
 static inline size_t TN(acts_sizes)(const pd_tcfg *c, int B, int T, size_t a[TA_COUNT], size_t g[TG_COUNT]) {
     size_t BT = (size_t)B * T, L = c->n_layer, D = c->dim, Hq = (size_t)c->n_head * c->head_dim,
            Hk = (size_t)c->n_head_kv * c->head_dim, F = c->n_ff;
@@ -137,7 +147,7 @@ static inline size_t TN(acts_sizes)(const pd_tcfg *c, int B, int T, size_t a[TA_
     g[TG_DQ] = BT * Hq; g[TG_DK] = BT * Hk; g[TG_DQR] = c->qk_norm ? BT * Hq : 0; g[TG_DKR] = c->qk_norm ? BT * Hk : 0; g[TG_DV] = BT * Hk; g[TG_DATTY] = BT * Hq;
     g[TG_DGATE] = g[TG_DUP] = g[TG_DSW] = BT * F;
     g[TG_DLOGITS] = BT * c->n_vocab;
-    g[TG_DSCORE] = (size_t)B * c->n_head_kv * T; /* one row of score grads per (b, kv head) task */
+    g[TG_DSCORE] = TN(attn_scratch)(B, T, c->n_head_kv); /* a block of score-gradient rows per (b, kv head) task */
     size_t tot = 0;
     for (int i = 0; i < TA_COUNT; i++) tot += a[i];
     for (int i = 0; i < TG_COUNT; i++) tot += g[i];
@@ -192,11 +202,18 @@ static inline void TN(rmsnorm_backward)(TR *dx, TR *dw, const TR *dy, const TR *
         TR m = (TR)(dot / n);
         for (int j = 0; j < n; j++) dxr[j] += s * (gr[j] * w[j] - xr[j] * s * m);
     }
+    /* dw: each column summed over the rows in row order, 16 columns at a time so that every row is
+     * read a cache line at a time (one column at a time strode through memory) */
 #pragma omp parallel for schedule(static)
-    for (int j = 0; j < n; j++) {
-        TR acc = 0;
-        for (int64_t r = 0; r < rows; r++) acc += dy[r * n + j] * x[r * n + j] * rstd[r];
-        dw[j] += acc;
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        int w = n - j0 < 16 ? n - j0 : 16;
+        TR acc[16] = {0};
+        for (int64_t r = 0; r < rows; r++) {
+            const TR *gr = dy + r * n + j0, *xr = x + r * n + j0;
+            TR s = rstd[r];
+            for (int j = 0; j < w; j++) acc[j] += gr[j] * xr[j] * s;
+        }
+        for (int j = 0; j < w; j++) dw[j0 + j] += acc[j];
     }
 }
 
@@ -246,6 +263,20 @@ static inline void TN(rope_apply)(TR *x, const int32_t *seg, const TR *cs, int64
     }
 }
 
+/* a[j] = exp(a[j] − mx) for j < n (a[j] <= mx), returning Σ a[j]: the instantiation may supply a
+ * fused version (TR_EXPSUM); this loop is the definition */
+#ifndef TR_EXPSUM
+static inline TR TN(expsum)(TR *a, int64_t n, TR mx) {
+    TR s = 0;
+    for (int64_t j = 0; j < n; j++) {
+        a[j] = TR_EXP(a[j] - mx);
+        s += a[j];
+    }
+    return s;
+}
+#define TR_EXPSUM(a, n, mx) TN(expsum)(a, n, mx)
+#endif
+
 /* ---- causal attention within documents, GQA, with an optional local window ----
  * q: [B][T][H][hd], k, v: [B][T][KV][hd]. att: [B][H][T][T] probabilities; out: [B][T][H][hd].
  * Token t of row b (its document starts at s0 = seg(t)) attends to the keys s in [s0, t] that are
@@ -262,9 +293,33 @@ static inline void TN(attn_span)(int s0, int t, int sink, int recent, int *e1, i
     *e1 = e;
     *b2 = b > e ? b : e;
 }
-/* s over [s0, e1) then [b2, t], in increasing order (the full span: exactly s0..t) */
-#define TR_SPAN_FOR(s, s0, e1, b2, t) for (int s = (e1) > (s0) ? (s0) : (b2); s <= (t); s = s + 1 == (e1) ? (b2) : s + 1)
 
+/* Attention as GEMMs (per (row, head), in blocks of TR_ATT_BM query rows): S = Q·Kᵀ on the columns
+ * the block's rows can see, row softmax of scale·S under the mask, O = P·V; backward dP = dO·Vᵀ,
+ * dS = P⊙(dP − rowsum(P⊙dP))·scale, dQ += dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO. The columns of a block:
+ * the hull of its rows' sink spans and the hull of their recent spans (one interval when they meet);
+ * inside them P is exactly 0 where the mask hides a key, so the GEMMs need no mask. */
+/* column intervals [iv[n][0], iv[n][1]) of query rows [r0, r1); returns n (1 or 2) */
+static inline int TN(attn_cols)(const int32_t *segr, int r0, int r1, int sink, int recent, int iv[2][2]) {
+    int lo1 = r1, hi1 = 0, lo2 = r1, hi2 = 0;
+    for (int t = r0; t < r1; t++) {
+        int s0 = segr ? segr[t] : 0, e1, b2;
+        TN(attn_span)(s0, t, sink, recent, &e1, &b2);
+        if (e1 > s0) { if (s0 < lo1) lo1 = s0; if (e1 > hi1) hi1 = e1; }
+        if (b2 <= t) { if (b2 < lo2) lo2 = b2; if (t + 1 > hi2) hi2 = t + 1; }
+    }
+    int n = 0;
+    if (hi1 > lo1 && hi2 > lo2 && lo2 <= hi1) { /* they meet: one interval */
+        iv[0][0] = lo1 < lo2 ? lo1 : lo2;
+        iv[0][1] = hi1 > hi2 ? hi1 : hi2;
+        return 1;
+    }
+    if (hi1 > lo1) { iv[n][0] = lo1; iv[n][1] = hi1; n++; }
+    if (hi2 > lo2) { iv[n][0] = lo2; iv[n][1] = hi2; n++; }
+    return n;
+}
+
+/* Parallel over (row, head). */
 static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR *k, const TR *v, const int32_t *seg, int B,
                                   int T, int H, int KV, int hd, int sink, int recent) {
     int Hq = H * hd, Hk = KV * hd, grp = H / KV;
@@ -273,102 +328,124 @@ static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             int kh = h / grp;
-            for (int t = 0; t < T; t++) {
-                int64_t i = (int64_t)b * T + t;
-                int s0 = seg ? seg[i] : 0, e1, b2;
-                TN(attn_span)(s0, t, sink, recent, &e1, &b2);
-                const TR *qt = q + i * Hq + h * hd;
-                TR *a = att + (((int64_t)b * H + h) * T + t) * T;
-                for (int s = e1; s < b2; s++) a[s] = 0; /* hidden by the window */
-                TR mx = -INFINITY;
-                TR_SPAN_FOR(s, s0, e1, b2, t) {
-                    const TR *ks = k + ((int64_t)b * T + s) * Hk + kh * hd;
-                    TR dot = 0;
-#pragma omp simd reduction(+ : dot)
-                    for (int j = 0; j < hd; j++) dot += qt[j] * ks[j];
-                    a[s] = dot * scale;
-                    if (a[s] > mx) mx = a[s];
-                }
-                TR sum = 0;
-                TR_SPAN_FOR(s, s0, e1, b2, t) { a[s] = TR_EXP(a[s] - mx); sum += a[s]; }
-                TR inv = 1 / sum;
-                TR *o = out + i * Hq + h * hd;
-                for (int j = 0; j < hd; j++) o[j] = 0;
-                TR_SPAN_FOR(s, s0, e1, b2, t) {
-                    a[s] *= inv;
-                    const TR *vs = v + ((int64_t)b * T + s) * Hk + kh * hd;
-                    TR as = a[s];
+            const int32_t *segr = seg ? seg + (int64_t)b * T : NULL;
+            const TR *Q = q + (int64_t)b * T * Hq + h * hd, *K = k + (int64_t)b * T * Hk + kh * hd,
+                     *V = v + (int64_t)b * T * Hk + kh * hd;
+            TR *A = att + ((int64_t)b * H + h) * T * T, *O = out + (int64_t)b * T * Hq + h * hd;
+            for (int r0 = 0; r0 < T; r0 += TR_ATT_BM) {
+                int r1 = r0 + TR_ATT_BM < T ? r0 + TR_ATT_BM : T, m = r1 - r0, iv[2][2];
+                int n = TN(attn_cols)(segr, r0, r1, sink, recent, iv);
+                for (int c = 0; c < n; c++)
+                    TR_GEMM(0, 1, m, iv[c][1] - iv[c][0], hd, Q + (int64_t)r0 * Hq, Hq, K + (int64_t)iv[c][0] * Hk, Hk, 0,
+                            A + (int64_t)r0 * T + iv[c][0], T);
+                for (int t = r0; t < r1; t++) { /* row softmax of scale·S on the visible keys */
+                    int s0 = segr ? segr[t] : 0, e1, b2;
+                    TN(attn_span)(s0, t, sink, recent, &e1, &b2);
+                    TR *a = A + (int64_t)t * T, mx = -INFINITY, sum = 0;
+                    int vis[2][2] = {{s0, e1}, {b2, t + 1}}; /* [s0, e1) ∪ [b2, t] */
+                    for (int z = 0; z < 2; z++) {
+#pragma omp simd reduction(max : mx)
+                        for (int j = vis[z][0]; j < vis[z][1]; j++) {
+                            a[j] *= scale;
+                            mx = a[j] > mx ? a[j] : mx;
+                        }
+                    }
+                    for (int z = 0; z < 2; z++)
+                        if (vis[z][1] > vis[z][0]) sum += TR_EXPSUM(a + vis[z][0], vis[z][1] - vis[z][0], mx);
+                    TR inv = 1 / sum;
+                    for (int z = 0; z < 2; z++) {
 #pragma omp simd
-                    for (int j = 0; j < hd; j++) o[j] += as * vs[j];
+                        for (int j = vis[z][0]; j < vis[z][1]; j++) a[j] *= inv;
+                    }
+                    /* 0 on the hidden keys the GEMMs read (before the document, after t) and in the gap */
+                    for (int c = 0; c < n; c++) {
+                        for (int j = iv[c][0]; j < s0 && j < iv[c][1]; j++) a[j] = 0;
+                        for (int j = t + 1 > iv[c][0] ? t + 1 : iv[c][0]; j < iv[c][1]; j++) a[j] = 0;
+                    }
+                    for (int j = e1; j < b2; j++) a[j] = 0;
                 }
+                for (int c = 0; c < n; c++)
+                    TR_GEMM(0, 0, m, hd, iv[c][1] - iv[c][0], A + (int64_t)r0 * T + iv[c][0], T, V + (int64_t)iv[c][0] * Hk,
+                            Hk, c ? 1 : 0, O + (int64_t)r0 * Hq, Hq);
             }
         }
 }
 /* Parallel over (row, kv head): the query heads sharing a kv head run in one task, so dk/dv of that
- * kv head have one writer. dq, dk, dv are accumulated (+=). dscore: B·KV·T scratch. sink, recent:
- * the window the forward ran with. */
+ * kv head have one writer. dq, dk, dv are accumulated (+=). dscore: TN(attn_scratch)(B, T, KV) floats
+ * (TN(acts_sizes) sizes g->dscore so). sink, recent: the window the forward ran with. */
 static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, const TR *dout, const TR *att, const TR *q,
                                    const TR *k, const TR *v, const int32_t *seg, int B, int T, int H, int KV, int hd,
                                    int sink, int recent) {
-    int Hq = H * hd, Hk = KV * hd, grp = H / KV;
+    int Hq = H * hd, Hk = KV * hd, grp = H / KV, bm = T < TR_ATT_BM ? T : TR_ATT_BM;
     TR scale = (TR)(1.0 / sqrt((double)hd));
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int kh = 0; kh < KV; kh++) {
-            TR *ds = dscore + ((int64_t)b * KV + kh) * T;
-            for (int h = kh * grp; h < (kh + 1) * grp; h++)
-                for (int t = 0; t < T; t++) {
-                    int64_t i = (int64_t)b * T + t;
-                    int s0 = seg ? seg[i] : 0, e1, b2;
-                    TN(attn_span)(s0, t, sink, recent, &e1, &b2);
-                    const TR *a = att + (((int64_t)b * H + h) * T + t) * T;
-                    const TR *go = dout + i * Hq + h * hd;
-                    const TR *qt = q + i * Hq + h * hd;
-                    TR *dqt = dq + i * Hq + h * hd;
-                    /* dp[s] = go·v[s]; dscore[s] = p[s]·(dp[s] − Σ p·dp) */
-                    TR pdp = 0;
-                    TR_SPAN_FOR(s, s0, e1, b2, t) {
-                        const TR *vs = v + ((int64_t)b * T + s) * Hk + kh * hd;
-                        TR dp = 0;
-#pragma omp simd reduction(+ : dp)
-                        for (int j = 0; j < hd; j++) dp += go[j] * vs[j];
-                        ds[s] = dp;
-                        pdp += a[s] * dp;
+            TR *D = dscore + ((int64_t)b * KV + kh) * bm * T; /* rows r0..r1 of dS, at column offsets as in att */
+            const int32_t *segr = seg ? seg + (int64_t)b * T : NULL;
+            const TR *K = k + (int64_t)b * T * Hk + kh * hd, *V = v + (int64_t)b * T * Hk + kh * hd;
+            TR *dK = dk + (int64_t)b * T * Hk + kh * hd, *dV = dv + (int64_t)b * T * Hk + kh * hd;
+            for (int h = kh * grp; h < (kh + 1) * grp; h++) {
+                const TR *A = att + ((int64_t)b * H + h) * T * T, *Q = q + (int64_t)b * T * Hq + h * hd,
+                         *dO = dout + (int64_t)b * T * Hq + h * hd;
+                TR *dQ = dq + (int64_t)b * T * Hq + h * hd;
+                for (int r0 = 0; r0 < T; r0 += bm) {
+                    int r1 = r0 + bm < T ? r0 + bm : T, m = r1 - r0, iv[2][2];
+                    int n = TN(attn_cols)(segr, r0, r1, sink, recent, iv);
+                    const TR *Ab = A + (int64_t)r0 * T;
+                    for (int c = 0; c < n; c++) /* dP = dO·Vᵀ */
+                        TR_GEMM(0, 1, m, iv[c][1] - iv[c][0], hd, dO + (int64_t)r0 * Hq, Hq, V + (int64_t)iv[c][0] * Hk, Hk,
+                                0, D + iv[c][0], T);
+                    for (int t = 0; t < m; t++) { /* dS = P⊙(dP − Σ P·dP)·scale (0 where P is) */
+                        const TR *a = Ab + (int64_t)t * T;
+                        TR *d = D + (int64_t)t * T, pdp = 0;
+                        for (int c = 0; c < n; c++)
+                            for (int j = iv[c][0]; j < iv[c][1]; j++) pdp += a[j] * d[j];
+                        for (int c = 0; c < n; c++)
+                            for (int j = iv[c][0]; j < iv[c][1]; j++) d[j] = a[j] * (d[j] - pdp) * scale;
                     }
-                    TR_SPAN_FOR(s, s0, e1, b2, t) {
-                        int64_t is = (int64_t)b * T + s;
-                        TR g = a[s] * (ds[s] - pdp) * scale;
-                        const TR *ks = k + is * Hk + kh * hd;
-                        TR *dks = dk + is * Hk + kh * hd, *dvs = dv + is * Hk + kh * hd;
-                        TR as = a[s];
-#pragma omp simd
-                        for (int j = 0; j < hd; j++) {
-                            dqt[j] += g * ks[j];
-                            dks[j] += g * qt[j];
-                            dvs[j] += as * go[j];
-                        }
+                    for (int c = 0; c < n; c++) {
+                        int c0 = iv[c][0], nc = iv[c][1] - c0;
+                        TR_GEMM(0, 0, m, hd, nc, D + c0, T, K + (int64_t)c0 * Hk, Hk, 1, dQ + (int64_t)r0 * Hq, Hq);
+                        TR_GEMM(1, 0, nc, hd, m, D + c0, T, Q + (int64_t)r0 * Hq, Hq, 1, dK + (int64_t)c0 * Hk, Hk);
+                        TR_GEMM(1, 0, nc, hd, m, Ab + c0, T, dO + (int64_t)r0 * Hq, Hq, 1, dV + (int64_t)c0 * Hk, Hk);
                     }
                 }
+            }
         }
 }
-#undef TR_SPAN_FOR
 
-/* ---- SwiGLU: sw = silu(gate)·up ---- */
+/* ---- SwiGLU: sw = silu(gate)·up ----
+ * The instantiation may supply fused versions over a span (TR_SWIGLU_FWD / TR_SWIGLU_BWD, same
+ * contract: the backward accumulates); these loops are the definition. */
+#define TR_SW_CHUNK 8192
 static inline void TN(swiglu_forward)(TR *sw, const TR *gate, const TR *up, int64_t n) {
+#ifdef TR_SWIGLU_FWD
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < n; c += TR_SW_CHUNK) TR_SWIGLU_FWD(sw + c, gate + c, up + c, n - c < TR_SW_CHUNK ? n - c : TR_SW_CHUNK);
+#else
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         TR g = gate[i];
         sw[i] = g / (1 + TR_EXP(-g)) * up[i];
     }
+#endif
 }
 static inline void TN(swiglu_backward)(TR *dgate, TR *dup, const TR *dsw, const TR *gate, const TR *up, int64_t n) {
+#ifdef TR_SWIGLU_BWD
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < n; c += TR_SW_CHUNK)
+        TR_SWIGLU_BWD(dgate + c, dup + c, dsw + c, gate + c, up + c, n - c < TR_SW_CHUNK ? n - c : TR_SW_CHUNK);
+#else
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
         TR g = gate[i], sg = 1 / (1 + TR_EXP(-g)), si = g * sg;
         dup[i] += dsw[i] * si;
         dgate[i] += dsw[i] * up[i] * sg * (1 + g * (1 - sg));
     }
+#endif
 }
+#undef TR_SW_CHUNK
 
 /* ---- cross-entropy: returns Σ −log softmax(logits)[target] over targets ≥ 0; fills dlogits with
  * scale·(softmax − onehot) on those rows, 0 elsewhere (when dlogits != NULL). ---- */

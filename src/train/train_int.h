@@ -13,6 +13,10 @@
 #define TR_EXP(x) expf(x)
 #define TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) \
     pd_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc)
+/* fused f32 elementwise passes: kern's AVX2 versions (ponder/kern.h) */
+#define TR_EXPSUM(a, n, mx) pd_exp_sum(a, n, mx)
+#define TR_SWIGLU_FWD(sw, g, u, n) pd_swiglu(sw, g, u, n)
+#define TR_SWIGLU_BWD(dg, du, dsw, g, u, n) pd_swiglu_backward(dg, du, dsw, g, u, n)
 #include "tmodel_tmpl.h"
 
 struct pd_tmodel {

@@ -30,6 +30,7 @@ static void dgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, const dou
 #define TN(x) dt_##x
 #define TR_EXP(x) exp(x)
 #define TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) dgemm_ref(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)
+#define TR_ATT_BM 4 /* blocks of 4 query rows: the tests cross block edges (f32 uses 64) */
 #include "../../src/train/tmodel_tmpl.h"
 #include "ponder/rng.h"
 #include "ponder/train.h"
@@ -178,7 +179,7 @@ static void test_attention(void **st) {
     size_t nq = 2 * 4 * 4 * 3, nk = 2 * 4 * 2 * 3;
     c.x = rnd(nq, 1); c.k = rnd(nk, 1); c.v = rnd(nk, 1); c.gw = rnd(nq, 1); c.y = zeros(nq);
     c.att = zeros(2 * 4 * 4 * 4);
-    double *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(2 * 2 * 4);
+    double *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(dt_attn_scratch(2, 4, 2));
     l_attn(&c);
     dt_attention_backward(dq, dk, dv, ds, c.gw, c.att, c.x, c.k, c.v, seg, 2, 4, 4, 2, 3, 0, 0);
     assert_true(max_err(c.x, nq, dq, l_attn, &c) < TOL);
@@ -234,7 +235,7 @@ static void test_attention_window(void **st) {
     lctx c = {.B = B, .T = T, .H = H, .KV = KV, .hd = hd, .seg = seg};
     c.x = rnd(nq, 1); c.k = rnd(nk, 1); c.v = rnd(nk, 1); c.gw = rnd(nq, 1); c.y = zeros(nq); c.att = zeros(na);
     double *yref = zeros(nq), *aref = zeros(na), *yfull = zeros(nq);
-    double *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(B * KV * T);
+    double *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ds = zeros(dt_attn_scratch(B, T, KV));
     c.sink = c.recent = 0;
     l_attn(&c);
     memcpy(yfull, c.y, nq * sizeof(double));
