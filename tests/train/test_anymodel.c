@@ -491,8 +491,11 @@ static void test_lora_q8(void **st) {
     o.run.opt.lr = 1e-2f;
     o.base = FIX "tiny-llama256-q4_k.gguf";
     if (pd_finetune_run(&o, &res) != PD_OK) fail_msg("%s", pd_last_error());
-    printf("tiny-llama256-q4_k LoRA: loss %.4f -> %.4f\n", c4[0], (c4[8] + c4[9]) / 2);
-    assert_true((c4[8] + c4[9]) / 2 < c4[0] - 0.05);
+    printf("tiny-llama256-q4_k LoRA: loss %.4f -> %.4f, held-out %.4f -> %.4f\n", c4[0], (c4[8] + c4[9]) / 2,
+           res.initial_heldout_loss, res.heldout_loss);
+    /* the training curve's steps see different batches (their losses range 8.5-10.4 on this base), so
+     * the held-out loss, on the same batches before and after, is the measure */
+    assert_true(res.heldout_loss < res.initial_heldout_loss - 0.05);
 }
 
 static int setup(void **st) {
