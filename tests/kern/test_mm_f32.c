@@ -16,9 +16,9 @@
 #include "ponder/tensor.h"
 #include "kern_test_util.h"
 
-static const int64_t Ks[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100, 127, 128, 129, 384};
+static const int64_t Ks[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 64, 100, 127, 128, 129, 384, 1003};
 static const int64_t Ns[] = {1, 3, 4, 5, 7, 8, 9, 13, 33};
-static const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 64};
+static const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 64, 200};
 
 static int levels(pd_isa out[3]) {
     int n = 0;
@@ -140,6 +140,73 @@ static void test_batch_invariance(void **state) {
     pd_threads_set(1);
 }
 
+/* F16 / BF16 weights at the AVX2 level (mm_f32.c): pd_matmul equals the twin on the exactly
+ * converted weights and the activations rounded to the weight type, to the bit, on shapes that take
+ * the decode tiles (1-3 tokens), the prefill panels (K slices of 256 with a partial one and a K mod 8
+ * tail, rows not a multiple of the 16-row panel or the 4-row tile, more than one 96-token block),
+ * 1 and 2 threads; and a token's outputs are the same bits alone, in any batch and at any offset.
+ * The F32 twin test above covers the same blocking for F32 (shapes up to K 1003, M 200). */
+static void test_half_lanes(void **state) {
+    (void)state;
+    if (pd_isa_best() < PD_ISA_AVX2) skip();
+    static const pd_type types[] = {PD_TYPE_F16, PD_TYPE_BF16};
+    static const int64_t shapes[][3] = {{1, 3, 5},    {7, 5, 4},     {9, 17, 7},   {100, 33, 64},
+                                        {257, 20, 5}, {1003, 37, 200}, {384, 16, 97}, {520, 301, 8},
+                                        {64, 9, 1},   {129, 19, 2},  {256, 21, 3}};
+    pd_isa_force(PD_ISA_AVX2);
+    for (size_t ti = 0; ti < 2; ti++)
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+            pd_type t = types[ti];
+            int64_t K = shapes[si][0], N = shapes[si][1], M = shapes[si][2];
+            pd_rng r;
+            pd_rng_seed(&r, 900 + si * 3 + ti);
+            size_t rb = pd_row_bytes(t, K);
+            char *w = malloc(rb * (size_t)N);
+            float *wf = malloc(sizeof(float) * (size_t)(K * N)), *x = malloc(sizeof(float) * (size_t)(K * M));
+            float *xr = malloc(sizeof(float) * (size_t)K), *y = malloc(sizeof(float) * (size_t)(N * M));
+            float *one = malloc(sizeof(float) * (size_t)(N * 3));
+            char *xq = malloc(rb);
+            assert_true(w && wf && x && xr && y && one && xq);
+            fill_normal(&r, wf, K * N, 0.1);
+            fill_normal(&r, x, K * M, 1.0);
+            for (int64_t n = 0; n < N; n++) {
+                assert_int_equal(pd_quantize_row(t, wf + n * K, w + (size_t)n * rb, K), PD_OK);
+                assert_int_equal(pd_dequantize_row(t, w + (size_t)n * rb, wf + n * K, K), PD_OK);
+            }
+            pd_tensor W;
+            int64_t ne[2] = {K, N};
+            pd_tensor_init(&W, t, 2, ne, w);
+            for (int th = 1; th <= 2; th++) {
+                pd_threads_set(th);
+                memset(y, 0xff, sizeof(float) * (size_t)(N * M));
+                assert_int_equal(pd_matmul(&W, x, M, K, y, N), PD_OK);
+                for (int64_t m = 0; m < M; m++) {
+                    /* the activations rounded to the weight type (nearest even), as pd_matmul does */
+                    assert_int_equal(pd_quantize_row(t, x + m * K, xq, K), PD_OK);
+                    assert_int_equal(pd_dequantize_row(t, xq, xr, K), PD_OK);
+                    for (int64_t n = 0; n < N; n++) {
+                        float twin = pd_dot_f32_lanes(K, wf + n * K, xr), got = y[m * N + n];
+                        if (memcmp(&got, &twin, sizeof got) != 0) {
+                            fprintf(stderr, "%s K %lld N %lld M %lld threads %d: y[%lld][%lld] %.9g vs twin %.9g\n",
+                                    pd_type_name(t), (long long)K, (long long)N, (long long)M, th, (long long)m,
+                                    (long long)n, got, twin);
+                            fail();
+                        }
+                    }
+                }
+                /* every token alone, and in 2- and 3-token calls (the decode tiles), gives the same bits */
+                for (int64_t m = 0; m < M; m += 5)
+                    for (int64_t c = 1; c <= 3 && m + c <= M; c++) {
+                        assert_int_equal(pd_matmul(&W, x + m * K, c, K, one, N), PD_OK);
+                        assert_int_equal(memcmp(one, y + m * N, sizeof(float) * (size_t)(N * c)), 0);
+                    }
+            }
+            free(w), free(wf), free(x), free(xr), free(y), free(one), free(xq);
+        }
+    pd_isa_force(pd_isa_best());
+    pd_threads_set(1);
+}
+
 /* the twin itself, on a hand-made case where the order shows: K 10, products 1e8, 1, -1e8, 1, … */
 static void test_lanes_order_by_hand(void **state) {
     (void)state;
@@ -235,6 +302,7 @@ int main(void) {
         cmocka_unit_test(test_lanes_order_by_hand),
         cmocka_unit_test(test_lanes_twin),
         cmocka_unit_test(test_batch_invariance),
+        cmocka_unit_test(test_half_lanes),
         cmocka_unit_test(test_swiglu_twin),
         cmocka_unit_test(test_rmsnorm_levels),
     };
