@@ -47,6 +47,12 @@ float pd_vec_dot_ref(pd_type t, int64_t n, const void *w_row, const void *x_row)
  * Activations are first converted to pd_vec_dot_type(W->type), as ggml does, so results match
  * llama.cpp's to rounding. Multi-threaded over rows of W. */
 pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy);
+/* The same, with pre(ctx, m0, m1) called first for every range of rows of X: it fills rows
+ * m0..m1-1 of X (the caller's per-token work: a residual add and rmsnorm, swiglu), inside the
+ * matmul's parallel region (no fork/join of its own); each range is read only after its pre. */
+typedef void (*pd_matmul_pre_fn)(void *ctx, int64_t m0, int64_t m1);
+pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy,
+                        pd_matmul_pre_fn pre, void *ctx);
 /* What the SIMD levels' F32 matmul computes for one output, to the bit, whatever M is: the "lane
  * order" (lane j = fused multiply-adds over k = j, j+8, … below K rounded down to 8; lanes added as
  * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)); the last K mod 8 products fused-added in order). The scalar

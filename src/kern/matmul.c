@@ -59,6 +59,11 @@ static void act_row(const pd_kern_table *kt, pd_type t, const float *src, char *
 }
 
 pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy) {
+    return pd_matmul_pre(W, X, M, ldx, Y, ldy, NULL, NULL);
+}
+
+pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy,
+                        pd_matmul_pre_fn pre, void *ctx) {
     if (!W || !X || !Y) return pd_fail(PD_ERR_ARG, "matmul: NULL argument");
     const char *wn = W->name ? W->name : "(unnamed)";
     pd_type t = W->type;
@@ -76,7 +81,10 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
     if (M < 0 || ldx < K || ldy < N)
         return pd_fail(PD_ERR_ARG, "matmul: weight '%s': bad sizes M=%lld ldx=%lld (K=%lld) ldy=%lld (N=%lld)", wn,
                        (long long)M, (long long)ldx, (long long)K, (long long)ldy, (long long)N);
-    if (M == 0 || N == 0) return PD_OK;
+    if (M == 0 || N == 0) {
+        if (pre && M > 0) pre(ctx, 0, M);
+        return PD_OK;
+    }
 
     const pd_kern_table *kt = pd_kern_active();
     pd_tile_fn tile = kt->tile[t];
@@ -128,9 +136,11 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
         n_blocks = (N + rb - 1) / rb;
     }
 
-    /* A few rows are converted by the caller (saves a barrier); many in parallel. Blocks are
-     * handed out dynamically so a thread that the OS delays does not hold the others up. */
-    int par_convert = convert && M >= 4 * nt && nt > 1;
+    /* A few rows are prepared (pre) and converted by the caller (saves a barrier); many in parallel,
+     * in chunks handed out dynamically, as the blocks are, so a thread that the OS delays does not
+     * hold the others up. */
+    int par_rows = (convert || pre) && M >= 4 * nt && nt > 1;
+    const int64_t row_chunk = M >= 64 * nt ? 8 : 1;
     /* hand out blocks in chunks: about 32 grabs per thread, whatever N is (vocab-sized outputs) */
     int chunk = (int)(n_blocks / (32 * (int64_t)nt));
     if (chunk < 1) chunk = 1;
@@ -140,19 +150,22 @@ pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, 
         ubuf = pd_malloc(ub);
         if (!ubuf) return pd_fail_ctx(PD_ERR_NOMEM, "matmul: unpacking '%s'", wn);
     }
-    if (kt->mm_float[t]) { /* F32 / F16 / BF16 (mm_f32.c): its own cache blocking and threads */
+    if (!par_rows) {
+        if (pre) pre(ctx, 0, M);
         if (convert)
             for (int64_t m = 0; m < M; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
-        return kt->mm_float[t](t, K, N, wd, ws, xa, xs, M, Y, ldy, nt);
     }
-    if (convert && !par_convert)
-        for (int64_t m = 0; m < M; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
     const int tnr = kt->tile_nr[t] > 0 ? kt->tile_nr[t] : 1; /* the GGUF-layout tile's row count */
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        if (par_convert) {
-#pragma omp for schedule(static)
-            for (int64_t m = 0; m < M; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
+        if (par_rows) {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t m0 = 0; m0 < M; m0 += row_chunk) {
+                int64_t m1 = m0 + row_chunk < M ? m0 + row_chunk : M;
+                if (pre) pre(ctx, m0, m1);
+                if (convert)
+                    for (int64_t m = m0; m < m1; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
+            }
         }
         char *ub = ubuf ? ubuf + (size_t)omp_get_thread_num() * 8 * ws : NULL;
 #pragma omp for schedule(dynamic, chunk)

@@ -38,12 +38,18 @@ static pd_status ensure_scratch(pd_kv *kv, size_t nf, size_t ni) {
     return PD_OK;
 }
 
-static void add_bias(float *y, const pd_tensor *b, int64_t n, int64_t dim) {
+/* y[dim] += b (one token's row) */
+static void add_bias_row(float *y, const pd_tensor *b, int64_t dim) {
     if (!b->data) return;
     const float *bb = b->data;
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < dim; j++) y[i * dim + j] += bb[j];
+    for (int64_t j = 0; j < dim; j++) y[j] += bb[j];
 }
+
+/* The per-token work between the matmuls (norms, rope, K/V stores, residual adds, swiglu) runs
+ * over the thread pool when the batch has at least PAR_TOKENS tokens (prefill): each token's row
+ * goes through the same code as on one thread, so the results do not depend on the thread count.
+ * A decode step (a few tokens) stays on the calling thread: waking the pool would cost more. */
+enum { PAR_TOKENS = 8 };
 
 /* y[n][out] = W x (+ hook). */
 static pd_status linear(const pd_model *m, int layer, const char *which, const pd_tensor *W, const float *x,
@@ -54,23 +60,23 @@ static pd_status linear(const pd_model *m, int layer, const char *which, const p
     return PD_OK;
 }
 
-/* This layer's K and V of every token into its sequence's cache: row n_live + (pos - len) of each
- * kv head (pd_kv_prepare made the blocks private and present), with the position. */
-static void store_kv(pd_kv *kv, int il, const int32_t *seq, const int32_t *pos, int64_t n, const float *k,
-                     const float *v) {
+/* This layer's K and V of token i into its sequence's cache: row n_live + (pos - len) of each
+ * kv head (pd_kv_prepare made the blocks private and present), with the position. Tokens write
+ * disjoint rows, so tokens may be stored from different threads. */
+static void store_kv_token(pd_kv *kv, int il, const int32_t *seq, const int32_t *pos, int64_t i, const float *k,
+                           const float *v) {
     const int64_t hd = kv->head_dim, nkv = kv->n_head_kv * hd;
-    for (int64_t i = 0; i < n; i++)
-        for (int hh = 0; hh < kv->n_head_kv; hh++) {
-            pd_kv_head *h = pd_kv_head_at(kv, seq[i], il, hh);
-            int r = h->n_live + pos[i] - kv->seqs[seq[i]].len;
-            const float *kr = k + i * nkv + hh * hd, *vr = v + i * nkv + hh * hd;
-            /* the types and head_dim were checked by pd_kv_new: cannot fail */
-            if (kv->k_type == PD_TYPE_F32) memcpy(pd_kv_row_k(kv, h, r), kr, (size_t)hd * sizeof(float));
-            else (void)pd_quantize_row(kv->k_type, kr, pd_kv_row_k(kv, h, r), hd);
-            if (kv->v_type == PD_TYPE_F32) memcpy(pd_kv_row_v(kv, h, r), vr, (size_t)hd * sizeof(float));
-            else (void)pd_quantize_row(kv->v_type, vr, pd_kv_row_v(kv, h, r), hd);
-            *pd_kv_row_pos(kv, h, r) = pos[i];
-        }
+    for (int hh = 0; hh < kv->n_head_kv; hh++) {
+        pd_kv_head *h = pd_kv_head_at(kv, seq[i], il, hh);
+        int r = h->n_live + pos[i] - kv->seqs[seq[i]].len;
+        const float *kr = k + i * nkv + hh * hd, *vr = v + i * nkv + hh * hd;
+        /* the types and head_dim were checked by pd_kv_new: cannot fail */
+        if (kv->k_type == PD_TYPE_F32) memcpy(pd_kv_row_k(kv, h, r), kr, (size_t)hd * sizeof(float));
+        else (void)pd_quantize_row(kv->k_type, kr, pd_kv_row_k(kv, h, r), hd);
+        if (kv->v_type == PD_TYPE_F32) memcpy(pd_kv_row_v(kv, h, r), vr, (size_t)hd * sizeof(float));
+        else (void)pd_quantize_row(kv->v_type, vr, pd_kv_row_v(kv, h, r), hd);
+        *pd_kv_row_pos(kv, h, r) = pos[i];
+    }
 }
 
 /* Live rows token i sees in kv head hh: the head's rows up to and including its own. */
@@ -141,7 +147,10 @@ static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *p
     const int64_t n_chunks = (n + tc - 1) / tc, n_tasks = n_chunks * Hkv * split;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (n_tasks > 1)
     for (int64_t t = 0; t < n_tasks; t++) {
-        int64_t c = t / (Hkv * split), hh = t / split % Hkv, part = t % split;
+        /* head-major (a thread keeps one kv head's K/V rows in its cache from task to task), and
+         * within a head the longest chunks (the last tokens) first, so the last tasks are short */
+        int64_t hh = t / (n_chunks * split), rem = t % (n_chunks * split);
+        int64_t c = n_chunks - 1 - rem / split, part = rem % split;
         int64_t h0 = hh * group + part * per, nh = group - part * per < per ? group - part * per : per;
         int64_t i0 = c * tc, i1 = i0 + tc < n ? i0 + tc : n;
         pd_attn_paged a[AT];
@@ -165,6 +174,72 @@ static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *p
             s0 = s1;
         }
     }
+}
+
+/* out = silu(g) * u over n elements, in pieces whose starts are multiples of 8 (the 8-lane code
+ * sees the same lanes as one call over all n; the scalar tail is the same last elements). */
+static void swiglu_flat(float *out, const float *g, const float *u, int64_t n, int nth, int par) {
+    enum { PIECE = 4096 };
+    const int64_t np = (n + PIECE - 1) / PIECE;
+#pragma omp parallel for schedule(static) num_threads(nth) if (par && np > 1)
+    for (int64_t p = 0; p < np; p++) {
+        int64_t a = p * PIECE, len = n - a < PIECE ? n - a : PIECE;
+        pd_swiglu(out + a, g + a, u + a, len);
+    }
+}
+
+/* What pd_matmul_pre does to a range of token rows before the projection reads them. */
+typedef struct {
+    float *x, *xn, *h;
+    const float *norm, *g, *u; /* rmsnorm weight; swiglu inputs (row stride ld) */
+    int64_t E, F, ld;
+    float eps;
+    int add; /* x += xn first (the previous projection's output) */
+} pre_ctx;
+
+/* rows m0..m1-1: [x += xn;] xn = rmsnorm(x) */
+static void pre_add_norm(void *ctx, int64_t m0, int64_t m1) {
+    const pre_ctx *p = ctx;
+    for (int64_t i = m0; i < m1; i++) {
+        float *xi = p->x + i * p->E, *xni = p->xn + i * p->E;
+        if (p->add)
+            for (int64_t j = 0; j < p->E; j++) xi[j] += xni[j];
+        pd_rmsnorm(xni, xi, p->norm, p->E, p->eps);
+    }
+}
+
+/* rows m0..m1-1: h = silu(g) * u */
+static void pre_swiglu(void *ctx, int64_t m0, int64_t m1) {
+    const pre_ctx *p = ctx;
+    for (int64_t i = m0; i < m1; i++) pd_swiglu(p->h + i * p->F, p->g + i * p->ld, p->u + i * p->ld, p->F);
+}
+
+static void split_qkv_row(const float *tmp, float *q, float *k, float *v, int64_t i, int64_t nq, int64_t nkv) {
+    const float *r = tmp + i * (nq + 2 * nkv);
+    memcpy(q + i * nq, r, (size_t)nq * sizeof(float));
+    memcpy(k + i * nkv, r + nq, (size_t)nkv * sizeof(float));
+    memcpy(v + i * nkv, r + nq + nkv, (size_t)nkv * sizeof(float));
+}
+
+static void split_qkv(const float *tmp, float *q, float *k, float *v, int64_t n, int64_t nq, int64_t nkv, int nth,
+                      int par) {
+#pragma omp parallel for schedule(static) num_threads(nth) if (par)
+    for (int64_t i = 0; i < n; i++) split_qkv_row(tmp, q, k, v, i, nq, nkv);
+}
+
+/* g, u [n][F] from the fused rows [n][2F] */
+static void split_rows(float *g, float *u, const float *tmp, int64_t n, int64_t F, int nth, int par) {
+#pragma omp parallel for schedule(static) num_threads(nth) if (par)
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(g + i * F, tmp + i * 2 * F, (size_t)F * sizeof(float));
+        memcpy(u + i * F, tmp + i * 2 * F + F, (size_t)F * sizeof(float));
+    }
+}
+
+/* x += y over n elements */
+static void add_rows(float *x, const float *y, int64_t n, int nth, int par) {
+#pragma omp parallel for schedule(static) num_threads(nth) if (par)
+    for (int64_t j = 0; j < n; j++) x[j] += y[j];
 }
 
 /* The transformer over a validated batch whose cache rows are prepared (scratch set up). */
@@ -194,33 +269,36 @@ static pd_status forward_layers(const pd_model *m, pd_kv *kv, const pd_batch *b,
     for (int64_t i = 0; i < n; i++)
         PD_TRY(pd_tensor_row_f32(&m->tok_embd, b->token[i], x + i * E)); /* any layout (pd_model_repack) */
 
+    const int par = nth > 1 && n >= PAR_TOKENS; /* per-token work over the pool (see PAR_TOKENS) */
+    /* the rows' work before a matmul runs inside its parallel region (pd_matmul_pre) */
+    pre_ctx pc = {.x = x, .xn = xn, .E = E, .eps = c->norm_eps, .F = F};
+    int pending = 0; /* the last down projection (in xn) is not yet added to x */
     for (int il = 0; il < c->n_layer; il++) {
         const pd_layer *L = &m->layers[il];
-        for (int64_t i = 0; i < n; i++) pd_rmsnorm(xn + i * E, x + i * E, L->attn_norm.data, E, c->norm_eps);
+        pc.add = pending, pc.norm = L->attn_norm.data;
         if (L->wqkv.data) {
-            PD_TRY(pd_matmul(&L->wqkv, xn, n, E, tmp, nq + 2 * nkv));
-            for (int64_t i = 0; i < n; i++) {
-                const float *r = tmp + i * (nq + 2 * nkv);
-                memcpy(q + i * nq, r, (size_t)nq * sizeof(float));
-                memcpy(k + i * nkv, r + nq, (size_t)nkv * sizeof(float));
-                memcpy(v + i * nkv, r + nq + nkv, (size_t)nkv * sizeof(float));
-            }
+            PD_TRY(pd_matmul_pre(&L->wqkv, xn, n, E, tmp, nq + 2 * nkv, pre_add_norm, &pc));
             if (m->linear_hook) {
+                split_qkv(tmp, q, k, v, n, nq, nkv, nth, par);
                 m->linear_hook(m->linear_hook_ctx, il, "q", xn, n, E, q, nq);
                 m->linear_hook(m->linear_hook_ctx, il, "k", xn, n, E, k, nkv);
                 m->linear_hook(m->linear_hook_ctx, il, "v", xn, n, E, v, nkv);
             }
         } else {
-            PD_TRY(linear(m, il, "q", &L->wq, xn, n, q));
+            PD_TRY(pd_matmul_pre(&L->wq, xn, n, E, q, nq, pre_add_norm, &pc));
+            if (m->linear_hook) m->linear_hook(m->linear_hook_ctx, il, "q", xn, n, E, q, nq);
             PD_TRY(linear(m, il, "k", &L->wk, xn, n, k));
             PD_TRY(linear(m, il, "v", &L->wv, xn, n, v));
         }
-        add_bias(q, &L->bq, n, nq);
-        add_bias(k, &L->bk, n, nkv);
-        add_bias(v, &L->bv, n, nkv);
+        const int split = L->wqkv.data && !m->linear_hook; /* q, k, v still in tmp's fused rows */
 
-        /* per-head qk-norm and rope, then K/V into the cache */
+        /* per token: (the fused rows split,) bias, per-head qk-norm and rope, then K/V into the cache */
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nth) if (par)
         for (int64_t i = 0; i < n; i++) {
+            if (split) split_qkv_row(tmp, q, k, v, i, nq, nkv);
+            add_bias_row(q + i * nq, &L->bq, nq);
+            add_bias_row(k + i * nkv, &L->bk, nkv);
+            add_bias_row(v + i * nkv, &L->bv, nkv);
             for (int64_t hh = 0; hh < H; hh++) {
                 float *qh = q + i * nq + hh * hd;
                 if (L->q_norm.data) pd_rmsnorm(qh, qh, L->q_norm.data, hd, c->norm_eps);
@@ -231,35 +309,51 @@ static pd_status forward_layers(const pd_model *m, pd_kv *kv, const pd_batch *b,
                 if (L->k_norm.data) pd_rmsnorm(kh, kh, L->k_norm.data, hd, c->norm_eps);
                 pd_rope_apply(&rope, kh, pos[i]);
             }
+            store_kv_token(kv, il, seq, pos, i, k, v);
         }
-        store_kv(kv, il, seq, pos, n, k, v);
 
         attend(kv, il, seq, pos, n, H, q, att, scale, obs_at, nth);
         if (obs_at) report_observed(kv, il, seq, pos, n, (int)(H / Hkv), obs_at);
 
         PD_TRY(linear(m, il, "o", &L->wo, att, n, xn));
-        for (int64_t j = 0; j < n * E; j++) x[j] += xn[j];
 
-        /* feed-forward */
-        for (int64_t i = 0; i < n; i++) pd_rmsnorm(xn + i * E, x + i * E, L->ffn_norm.data, E, c->norm_eps);
+        /* feed-forward; its input rows: x += xn (the attention output), xn = rmsnorm(x) */
+        pc.add = 1, pc.norm = L->ffn_norm.data;
         if (L->w_gate_up.data) {
-            PD_TRY(pd_matmul(&L->w_gate_up, xn, n, E, tmp, 2 * F));
-            for (int64_t i = 0; i < n; i++) {
-                memcpy(g + i * F, tmp + i * 2 * F, (size_t)F * sizeof(float));
-                memcpy(u + i * F, tmp + i * 2 * F + F, (size_t)F * sizeof(float));
-            }
+            PD_TRY(pd_matmul_pre(&L->w_gate_up, xn, n, E, tmp, 2 * F, pre_add_norm, &pc));
+            pc.g = tmp, pc.u = tmp + F, pc.ld = 2 * F;
             if (m->linear_hook) {
+#pragma omp parallel for schedule(static) num_threads(nth) if (par)
+                for (int64_t i = 0; i < n; i++) {
+                    memcpy(g + i * F, tmp + i * 2 * F, (size_t)F * sizeof(float));
+                    memcpy(u + i * F, tmp + i * 2 * F + F, (size_t)F * sizeof(float));
+                }
                 m->linear_hook(m->linear_hook_ctx, il, "gate", xn, n, E, g, F);
                 m->linear_hook(m->linear_hook_ctx, il, "up", xn, n, E, u, F);
+                pc.g = g, pc.u = u, pc.ld = F;
             }
         } else {
-            PD_TRY(linear(m, il, "gate", &L->w_gate, xn, n, g));
+            PD_TRY(pd_matmul_pre(&L->w_gate, xn, n, E, g, F, pre_add_norm, &pc));
+            if (m->linear_hook) m->linear_hook(m->linear_hook_ctx, il, "gate", xn, n, E, g, F);
             PD_TRY(linear(m, il, "up", &L->w_up, xn, n, u));
+            pc.g = g, pc.u = u, pc.ld = F;
         }
-        pd_swiglu(h, g, u, n * F);
-        PD_TRY(linear(m, il, "down", &L->w_down, h, n, xn));
-        for (int64_t j = 0; j < n * E; j++) x[j] += xn[j];
+        pc.h = h;
+        if (F % 8 == 0) { /* swiglu per row inside the down projection: rows start at multiples of 8 */
+            PD_TRY(pd_matmul_pre(&L->w_down, h, n, F, xn, E, pre_swiglu, &pc));
+        } else { /* pieces that keep one call's 8-lane grouping over the whole n*F */
+            if (pc.ld != F) split_rows(g, u, tmp, n, F, nth, par);
+            swiglu_flat(h, g, u, n * F, nth, par);
+            PD_TRY(pd_matmul(&L->w_down, h, n, F, xn, E));
+        }
+        if (m->linear_hook) m->linear_hook(m->linear_hook_ctx, il, "down", h, n, F, xn, E);
 
+        /* residual add: in the next matmul's rows (pre_add_norm) unless a hook must see x first */
+        pending = 1;
+        if (m->residual_hook || m->residual_rows_hook || il + 1 == c->n_layer) {
+            add_rows(x, xn, n * E, nth, par);
+            pending = 0;
+        }
         if (m->residual_hook) m->residual_hook(m->residual_hook_ctx, il, x, n, E);
         if (m->residual_rows_hook) m->residual_rows_hook(m->residual_rows_hook_ctx, il, x, n, E, seq, pos);
     }

@@ -17,6 +17,7 @@
 #include "ponder/model.h"
 #include "ponder/alloc.h"
 #include "ponder/rng.h"
+#include "ponder/threads.h"
 #include "model/ref_forward.c"
 
 typedef struct {
@@ -695,6 +696,52 @@ static void test_load_errors(void **st) {
     assert_non_null(strstr(pd_last_error(), "/nonexistent/model.gguf"));
 }
 
+/* The per-token work of a prefill batch (norms, rope, K/V stores, residual adds, swiglu) runs over
+ * the thread pool from PAR_TOKENS tokens on (forward.c): the logits of every token must be the same
+ * bits on 1 and 2 threads, for separate and fused projections, F a multiple of 8 (swiglu from the
+ * fused rows) and not (the flat swiglu pieces), with and without a residual hook (the next layer's
+ * rmsnorm fused into the residual add, or not), F32 and F16 caches. */
+static void count_hook(void *ctx, int layer, float *x, int64_t n, int64_t E) {
+    (void)layer, (void)x, (void)n, (void)E;
+    (*(int *)ctx)++;
+}
+
+static void test_threads_same_bits(void **st) {
+    (void)st;
+    spec specs[3] = {base_llama, base_llama, base_llama};
+    specs[1].arch = "qwen3", specs[1].qk_norm = true, specs[1].bias = true, specs[1].seed = 31;
+    specs[2].arch = "phi3", specs[2].fused = true, specs[2].F = 100, specs[2].seed = 41;
+    enum { N = 41 };
+    const int saved = pd_threads_get();
+    for (int si = 0; si < 3; si++)
+        for (int variant = 0; variant < 4; variant++) {
+            spec_extra x;
+            pd_model *m = pd_model_from_gguf(build(&specs[si], &x));
+            if (!m) fail_msg("load: %s", pd_last_error());
+            int hooked = 0;
+            if (variant & 1) m->residual_hook = count_hook, m->residual_hook_ctx = &hooked;
+            pd_type kt = variant & 2 ? PD_TYPE_F16 : PD_TYPE_F32;
+            const int V = m->cfg.n_vocab;
+            int32_t tok[N];
+            make_tokens(tok, N, V, 500 + (uint64_t)si);
+            float *lg[2];
+            for (int th = 1; th <= 2; th++) {
+                pd_threads_set(th);
+                pd_kv *kv = pd_kv_new(&m->cfg, 1, 64, kt);
+                lg[th - 1] = malloc(sizeof(float) * N * V);
+                assert_int_equal(pd_model_eval(m, kv, 0, tok, N, true, lg[th - 1]), PD_OK);
+                pd_kv_free(kv);
+            }
+            pd_threads_set(saved);
+            if (variant & 1) assert_int_equal(hooked, 2 * m->cfg.n_layer);
+            if (memcmp(lg[0], lg[1], sizeof(float) * N * V) != 0)
+                fail_msg("%s variant %d: logits on 2 threads differ from 1 thread", specs[si].arch, variant);
+            free(lg[0]);
+            free(lg[1]);
+            pd_model_free(m);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_gqa1_untied),  cmocka_unit_test(test_llama_gqa2_rope_freqs),
@@ -703,7 +750,7 @@ int main(void) {
         cmocka_unit_test(test_batch_two_sequences), cmocka_unit_test(test_kv_ops),
         cmocka_unit_test(test_forward_errors),     cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_linear_hook),        cmocka_unit_test(test_residual_hook),
-        cmocka_unit_test(test_kv_read),
+        cmocka_unit_test(test_kv_read),            cmocka_unit_test(test_threads_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
