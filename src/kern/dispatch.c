@@ -19,6 +19,15 @@ static int pd_cpu_f16c(void) {
 }
 #endif
 
+int pd_cpu_avx512bf16(void) {
+#if PD_X86
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a >> 5 & 1);
+#else
+    return 0;
+#endif
+}
+
 pd_isa pd_isa_best(void) {
 #if PD_X86
     __builtin_cpu_init();
@@ -47,7 +56,6 @@ static void pd_tables_init(void) {
         pd_kern_table_avx512(&pd_tables[2]);
         pd_kern_table_f32_lanes(&pd_tables[1]);
         pd_kern_table_f32_lanes(&pd_tables[2]);
-        pd_kern_table_f16_lanes(&pd_tables[1]);
         atomic_store(&pd_tables_ready, 2);
         return;
     }

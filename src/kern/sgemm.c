@@ -14,8 +14,8 @@
 #include <cblas.h>
 #endif
 
-#define MR 6
-#define NR 16
+#define MR PD_SGEMM_MR
+#define NR PD_SGEMM_NR
 #define KC 256
 #define MC 96
 #define NC 512
@@ -80,9 +80,10 @@ static void micro_scalar(int kc, const float *pa, const float *pb, float *C, int
 
 #if PD_X86
 /* The register loop alone (12 accumulators + 2 B vectors + 1 broadcast = 15 registers; alpha and
- * beta stay out of it so nothing spills), then the store. */
-__attribute__((target("avx2,fma"), noinline)) static void micro_avx2_acc(int kc, const float *pa, const float *pb,
-                                                                        float *acc) {
+ * beta stay out of it so nothing spills), then the store. Also gemm_bf16.c's AVX2 micro-kernel
+ * (kern_impl.h: pd_sgemm_micro_avx2_acc, MR × NR = PD_SGEMM_MR × PD_SGEMM_NR, k in panel order). */
+__attribute__((target("avx2,fma"), noinline)) void pd_sgemm_micro_avx2_acc(int kc, const float *pa, const float *pb,
+                                                                          float *acc) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
@@ -107,7 +108,7 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(int kc, const float *
                                                            int64_t ldc, int rows, int cols, float alpha, float beta,
                                                            int first) {
     float acc[MR * NR];
-    micro_avx2_acc(kc, pa, pb, acc);
+    pd_sgemm_micro_avx2_acc(kc, pa, pb, acc);
     if (rows == MR && cols == NR) {
         __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
         for (int r = 0; r < MR; r++)

@@ -1,0 +1,299 @@
+/* kern/gemm_bf16.c — the BF16 GEMM of mixed-precision training (ponder/gemm_bf16.h): F32 -> BF16
+ * rounding as vcvtneps2bf16, the scalar twin that defines the result (VDPBF16PS's pair order,
+ * DAZ/FTZ), and the blocked driver of the two fast paths: F32 panels holding the BF16 values in
+ * that pair order through sgemm.c's AVX2 micro-kernel under MXCSR FTZ+DAZ, and BF16 pair panels
+ * through the AVX512-BF16 micro-kernel (gemm_bf16_avx512.c). All three give the same bits. */
+#include "kern_impl.h"
+#include "gemm_bf16_impl.h"
+#include "ponder/alloc.h"
+#include "ponder/gemm_bf16.h"
+#include "ponder/threads.h"
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#if PD_X86
+#include <immintrin.h>
+#endif
+#if defined(__clang__)
+#pragma clang fp contract(off) /* the definition's adds and multiplies stay separate */
+#endif
+
+#define KC PD_GEMM_BF16_KC
+#define MC 96  /* rows of A per packed block: a multiple of both paths' MR (6) */
+#define NC 512 /* columns of B per packed block: a multiple of both paths' NR (16, 32) */
+_Static_assert(KC % 2 == 0, "KC holds whole pairs");
+_Static_assert(MC % PD_BF16P_MR == 0 && MC % PD_SGEMM_MR == 0, "MC");
+_Static_assert(NC % PD_BF16P_NR == 0 && NC % PD_SGEMM_NR == 0, "NC");
+
+/* ---------- conversion ---------- */
+
+uint16_t pd_bf16_round(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7f800000u) == 0) return (uint16_t)(x >> 16 & 0x8000u);           /* ±0, subnormal: ±0 */
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(x >> 16 | 0x0040u);   /* NaN: quiet */
+    if ((x & 0x7fffffffu) == 0x7f800000u) return (uint16_t)(x >> 16);             /* ±inf */
+    return (uint16_t)((x + 0x7fffu + (x >> 16 & 1u)) >> 16);                      /* RNE (overflow: inf) */
+}
+
+void pd_bf16_round_n(const float *x, uint16_t *y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= (1 << 16) && !omp_in_parallel())
+    for (int64_t c = 0; c < n; c += 4096) {
+        int64_t e = n - c < 4096 ? n - c : 4096;
+        for (int64_t i = c; i < c + e; i++) y[i] = pd_bf16_round(x[i]);
+    }
+}
+
+/* ---------- the definition ---------- */
+
+static inline float daz(float x) { return fabsf(x) < FLT_MIN ? copysignf(0.0f, x) : x; }
+#define ftz daz /* same test: a result below FLT_MIN in magnitude becomes a zero of its sign */
+static inline float bf16_val(uint16_t h) { return daz(pd_bf16_to_f32(h)); }
+static inline float fma_dz(float a, float b, float acc) { return ftz(fmaf(a, b, acc)); }
+
+/* op(X) as one of the GEMM's operands: element (r, c) of the [rows][cols] matrix it stands for */
+typedef struct { const float *f; const uint16_t *h; int64_t ld; int trans; } bop;
+static inline uint16_t bop_at(const bop *o, int64_t r, int64_t c) {
+    int64_t i = o->trans ? c * o->ld + r : r * o->ld + c;
+    return o->h ? o->h[i] : pd_bf16_round(o->f[i]);
+}
+
+/* one block's sum into C: first block C = acc (beta 0) or ftz(ftz(beta·C) + acc), later ftz(C + acc) */
+static inline float combine(float c, float acc, float beta, int first) {
+    if (!first) return ftz(daz(c) + acc);
+    if (beta == 0.0f) return acc;
+    float t = beta == 1.0f ? daz(c) : ftz(daz(beta) * daz(c));
+    return ftz(t + acc);
+}
+
+static void gemm_ref(const bop *A, const bop *B, int64_t M, int64_t N, int64_t K, float beta, float *C, int64_t ldc) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float c = beta == 0.0f ? 0.0f : C[i * ldc + j];
+            int64_t k0 = 0;
+            do {
+                int64_t kc = K - k0 < KC ? K - k0 : KC;
+                float acc = 0.0f;
+                for (int64_t p = 0; p < kc; p += 2) {
+                    float a1 = 0, b1 = 0;
+                    if (p + 1 < kc) a1 = bf16_val(bop_at(A, i, k0 + p + 1)), b1 = bf16_val(bop_at(B, k0 + p + 1, j));
+                    acc = fma_dz(a1, b1, acc);
+                    acc = fma_dz(bf16_val(bop_at(A, i, k0 + p)), bf16_val(bop_at(B, k0 + p, j)), acc);
+                }
+                c = combine(c, acc, beta, k0 == 0);
+                k0 += KC;
+            } while (k0 < K);
+            C[i * ldc + j] = c;
+        }
+}
+
+void pd_gemm_bf16_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, const uint16_t *Ab,
+                      int64_t lda, const float *B, const uint16_t *Bb, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    bop a = {A, Ab, lda, ta}, b = {B, Bb, ldb, tb};
+    gemm_ref(&a, &b, M, N, K < 0 ? 0 : K, beta, C, ldc);
+}
+
+/* ---------- packing ---------- */
+
+/* F32 panels (AVX2 path): the block's k in pair order k+1, k (packed slot q holds k = q ^ 1), padded
+ * with zeros to an even count; A: [kp][MR] per panel of PD_SGEMM_MR rows, B: [kp][NR]. The values are
+ * BF16's, subnormals already 0 (DAZ). */
+static void pack_a_f32(const bop *A, int64_t i0, int mc, int64_t k0, int kc, void *vp) {
+    float *p = vp;
+    int kp = (kc + 1) & ~1, mr = PD_SGEMM_MR;
+    for (int ip = 0; ip < mc; ip += mr, p += (size_t)kp * mr) {
+        int rows = mc - ip < mr ? mc - ip : mr;
+        for (int r = 0; r < mr; r++)
+            for (int q = 0; q < kp; q++) {
+                int k = q ^ 1;
+                p[q * mr + r] = r < rows && k < kc ? bf16_val(bop_at(A, i0 + ip + r, k0 + k)) : 0.0f;
+            }
+    }
+}
+static void pack_b_f32(const bop *B, int64_t k0, int kc, int64_t j0, int nc, void *vp) {
+    float *p = vp;
+    int kp = (kc + 1) & ~1, nr = PD_SGEMM_NR;
+    for (int jp = 0; jp < nc; jp += nr, p += (size_t)kp * nr) {
+        int cols = nc - jp < nr ? nc - jp : nr;
+        for (int q = 0; q < kp; q++) {
+            int k = q ^ 1;
+            for (int c = 0; c < nr; c++) p[q * nr + c] = c < cols && k < kc ? bf16_val(bop_at(B, k0 + k, j0 + jp + c)) : 0.0f;
+        }
+    }
+}
+/* BF16 pair panels (AVX512-BF16 path, gemm_bf16_impl.h): a word = element k (low) | element k+1 (high) */
+static inline uint32_t pair_at(uint16_t lo, uint16_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
+static void pack_a_pairs(const bop *A, int64_t i0, int mc, int64_t k0, int kc, void *vp) {
+    uint32_t *p = vp;
+    int np = (kc + 1) / 2, mr = PD_BF16P_MR;
+    for (int ip = 0; ip < mc; ip += mr, p += (size_t)np * mr) {
+        int rows = mc - ip < mr ? mc - ip : mr;
+        for (int r = 0; r < mr; r++)
+            for (int q = 0; q < np; q++) {
+                int k = 2 * q;
+                uint16_t lo = 0, hi = 0;
+                if (r < rows) {
+                    lo = bop_at(A, i0 + ip + r, k0 + k);
+                    if (k + 1 < kc) hi = bop_at(A, i0 + ip + r, k0 + k + 1);
+                }
+                p[q * mr + r] = pair_at(lo, hi);
+            }
+    }
+}
+static void pack_b_pairs(const bop *B, int64_t k0, int kc, int64_t j0, int nc, void *vp) {
+    uint32_t *p = vp;
+    int np = (kc + 1) / 2, nr = PD_BF16P_NR;
+    for (int jp = 0; jp < nc; jp += nr, p += (size_t)np * nr) {
+        int cols = nc - jp < nr ? nc - jp : nr;
+        for (int q = 0; q < np; q++) {
+            int k = 2 * q;
+            for (int c = 0; c < nr; c++) {
+                uint16_t lo = 0, hi = 0;
+                if (c < cols) {
+                    lo = bop_at(B, k0 + k, j0 + jp + c);
+                    if (k + 1 < kc) hi = bop_at(B, k0 + k + 1, j0 + jp + c);
+                }
+                p[q * nr + c] = pair_at(lo, hi);
+            }
+        }
+    }
+}
+
+/* ---------- the blocked driver ---------- */
+
+typedef struct {
+    int mr, nr, esz;                   /* tile, bytes per packed element (4: F32, 2: half a pair word) */
+    void (*pack_a)(const bop *, int64_t, int, int64_t, int, void *);
+    void (*pack_b)(const bop *, int64_t, int, int64_t, int, void *);
+    pd_bf16p_micro_fn pairs;           /* pair-panel micro-kernel, or NULL: the AVX2 F32 one */
+    int ftz_daz;                       /* run the micro-kernel under MXCSR FTZ+DAZ */
+} path_def;
+
+static void store_tile(const float *acc, int nr, float *C, int64_t ldc, int rows, int cols, float beta, int first) {
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) C[r * ldc + c] = combine(C[r * ldc + c], acc[r * nr + c], beta, first);
+}
+
+static void run_micro(const path_def *pd, int kc, const void *pa, const void *pb, float *acc) {
+    if (pd->pairs) { pd->pairs((kc + 1) / 2, pa, pb, acc); return; }
+#if PD_X86
+    pd_sgemm_micro_avx2_acc((kc + 1) & ~1, pa, pb, acc);
+#else
+    (void)kc; (void)pa; (void)pb; (void)acc;
+#endif
+}
+
+static void gemm_blocked(const path_def *pd, const bop *A, const bop *B, int64_t M, int64_t N, int64_t K, float beta,
+                         float *C, int64_t ldc) {
+    if (K <= 0) { gemm_ref(A, B, M, N, 0, beta, C, ldc); return; }
+    int nt = pd_threads_get();
+    if ((double)M * N * K < 1e6 || omp_in_parallel()) nt = 1;
+    /* buffers sized to this product (the attention's many small GEMMs stay small) */
+    size_t kp = K < KC ? (size_t)((K + 1) & ~1) : KC, ncp = N < NC ? (size_t)(N + pd->nr - 1) / pd->nr * pd->nr : NC,
+           mcp = M < MC ? (size_t)(M + pd->mr - 1) / pd->mr * pd->mr : MC;
+    size_t pb_bytes = kp * ncp * pd->esz, pa_bytes = kp * mcp * pd->esz;
+    void *pb = pd_aligned_alloc(64, pb_bytes);
+    void **pas = calloc((size_t)nt, sizeof(void *));
+    int ok = pb && pas;
+    for (int t = 0; ok && t < nt; t++) ok = (pas[t] = pd_aligned_alloc(64, pa_bytes)) != NULL;
+    if (!ok) { /* out of memory: the definition's plain loops (same bits, slow) */
+        gemm_ref(A, B, M, N, K, beta, C, ldc);
+        goto done;
+    }
+    for (int64_t jc = 0; jc < N; jc += NC) {
+        int nc = (int)(N - jc < NC ? N - jc : NC);
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            int kc = (int)(K - pc < KC ? K - pc : KC), first = pc == 0;
+            int kpk = (kc + 1) & ~1; /* packed k per panel (pair-padded) */
+            pd->pack_b(B, pc, kc, jc, nc, pb);
+            int64_t n_ic = (M + MC - 1) / MC;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+            for (int64_t ib = 0; ib < n_ic; ib++) {
+                int64_t ic = ib * MC;
+                int mc = (int)(M - ic < MC ? M - ic : MC);
+                char *pa = pas[omp_get_thread_num()];
+                pd->pack_a(A, ic, mc, pc, kc, pa);
+#if PD_X86
+                unsigned csr = 0;
+                if (pd->ftz_daz) {
+                    csr = _mm_getcsr();
+                    _mm_setcsr(csr | 0x8040u); /* FTZ (bit 15) + DAZ (bit 6) */
+                }
+#endif
+                float acc[PD_BF16P_MR * PD_BF16P_NR];
+                for (int jr = 0; jr < nc; jr += pd->nr)
+                    for (int ir = 0; ir < mc; ir += pd->mr) {
+                        run_micro(pd, kc, pa + (size_t)(ir / pd->mr) * kpk * pd->mr * pd->esz,
+                                  (char *)pb + (size_t)(jr / pd->nr) * kpk * pd->nr * pd->esz, acc);
+                        store_tile(acc, pd->nr, C + (ic + ir) * ldc + jc + jr, ldc, mc - ir < pd->mr ? mc - ir : pd->mr,
+                                   nc - jr < pd->nr ? nc - jr : pd->nr, beta, first);
+                    }
+#if PD_X86
+                if (pd->ftz_daz) _mm_setcsr(csr);
+#endif
+            }
+        }
+    }
+done:
+    if (pas)
+        for (int t = 0; t < nt; t++) pd_aligned_free(pas[t]);
+    free(pas);
+    pd_aligned_free(pb);
+}
+
+void pd_gemm_bf16_pairs(pd_bf16p_micro_fn micro, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
+                        const uint16_t *Ab, int64_t lda, const float *B, const uint16_t *Bb, int64_t ldb, float beta,
+                        float *C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    path_def pd = {PD_BF16P_MR, PD_BF16P_NR, 2, pack_a_pairs, pack_b_pairs, micro, 0};
+    bop a = {A, Ab, lda, ta}, b = {B, Bb, ldb, tb};
+    gemm_blocked(&pd, &a, &b, M, N, K, beta, C, ldc);
+}
+
+/* ---------- dispatch ---------- */
+
+pd_gemm_bf16_path pd_gemm_bf16_best(void) {
+    pd_isa isa = pd_isa_active();
+    if (isa >= PD_ISA_AVX512 && pd_cpu_avx512bf16()) return PD_GEMM_BF16_AVX512BF16;
+    if (isa >= PD_ISA_AVX2) return PD_GEMM_BF16_AVX2;
+    return PD_GEMM_BF16_SCALAR;
+}
+
+const char *pd_gemm_bf16_path_name(pd_gemm_bf16_path p) {
+    switch (p) {
+    case PD_GEMM_BF16_SCALAR: return "scalar";
+    case PD_GEMM_BF16_AVX2: return "avx2 (f32 panels)";
+    case PD_GEMM_BF16_AVX512BF16: return "avx512-bf16 (vdpbf16ps)";
+    }
+    return "unknown";
+}
+
+pd_status pd_gemm_bf16_on(pd_gemm_bf16_path path, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
+                          const uint16_t *Ab, int64_t lda, const float *B, const uint16_t *Bb, int64_t ldb, float beta,
+                          float *C, int64_t ldc) {
+    pd_gemm_bf16_path best = pd_gemm_bf16_best();
+    if (path > best)
+        return pd_fail(PD_ERR_UNSUPPORTED, "gemm_bf16: path %s needs a CPU feature this one lacks",
+                       pd_gemm_bf16_path_name(path));
+    if (M <= 0 || N <= 0) return PD_OK;
+    bop a = {A, Ab, lda, ta}, b = {B, Bb, ldb, tb};
+    if (path == PD_GEMM_BF16_SCALAR) {
+        gemm_ref(&a, &b, M, N, K < 0 ? 0 : K, beta, C, ldc);
+    } else if (path == PD_GEMM_BF16_AVX2) {
+        path_def pd = {PD_SGEMM_MR, PD_SGEMM_NR, 4, pack_a_f32, pack_b_f32, NULL, 1};
+        gemm_blocked(&pd, &a, &b, M, N, K, beta, C, ldc);
+    } else {
+#if PD_X86
+        pd_gemm_bf16_pairs(pd_gemm_bf16_micro_avx512bf16, ta, tb, M, N, K, A, Ab, lda, B, Bb, ldb, beta, C, ldc);
+#endif
+    }
+    return PD_OK;
+}
+
+void pd_gemm_bf16(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, const uint16_t *Ab, int64_t lda,
+                  const float *B, const uint16_t *Bb, int64_t ldb, float beta, float *C, int64_t ldc) {
+    (void)pd_gemm_bf16_on(pd_gemm_bf16_best(), ta, tb, M, N, K, A, Ab, lda, B, Bb, ldb, beta, C, ldc);
+}
