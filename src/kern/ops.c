@@ -62,6 +62,7 @@ float pd_silu(float x) {
 
 /* e^x for x <= 0: the scalar twin of pd_exp_le0_avx2 (simd_avx2_util.h), operation for operation */
 static float pd_exp_le0(float x) {
+    if (isnan(x)) return x; /* as the 8-lane version: NaN stays NaN */
     x = fmaxf(x, -87.0f);
     float n = nearbyintf(x * 1.44269504088896341f);
     float r = fmaf(-n, 0.693145751953125f, x);

@@ -484,26 +484,6 @@ void pd_act_q8_K_avx2(const float *x, void *vy, int64_t nb) {
 
 /* ---------- attention ---------- */
 
-/* e^x for x <= 0 (scores minus their running max), 8 lanes: x = n ln2 + r with |r| <= ln2/2,
- * degree-7 Taylor polynomial for e^r (relative error ~1e-8 before float rounding), 2^n from the
- * exponent bits. Inputs below -87 give e^-87 (~1.6e-38), which is 0 for any softmax weight. */
-static inline __m256 exp_neg8(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 static inline __attribute__((always_inline)) __m256 kv_ld(pd_type t, const void *row, int64_t d) {
     if (t == PD_TYPE_F16) return ld_f16((const uint16_t *)row + d);
     if (t == PD_TYPE_BF16) return ld_bf16((const uint16_t *)row + d);
@@ -569,7 +549,7 @@ static inline __attribute__((always_inline)) void attend_chunk_t(pd_type t, floa
     }
     __m256 mv = _mm256_set1_ps(st->m), lsum = _mm256_setzero_ps();
     for (j = 0; j + 8 <= cnt; j += 8) {
-        __m256 p = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), mv));
+        __m256 p = pd_exp_le0_avx2(_mm256_sub_ps(_mm256_loadu_ps(sc + j), mv));
         _mm256_storeu_ps(sc + j, p);
         lsum = _mm256_add_ps(lsum, p);
     }

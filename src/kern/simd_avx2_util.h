@@ -25,10 +25,12 @@ static inline int32_t hsum8i(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* e^x for x <= 0, 8 lanes (attention's softmax, silu; pd_exp_le0 in ops.c is its scalar twin): x = n ln2 + r (ln2 split in two for accuracy), e^r from the Cephes
- * expf minimax polynomial (about 1 ulp), 2^n put into the exponent. x below -87 gives ~e^-87. */
+/* e^x for x <= 0, 8 lanes (attention's softmax, silu, training's softmax; pd_exp_le0 in ops.c is
+ * its scalar twin): x = n ln2 + r (ln2 split in two for accuracy), e^r from the Cephes expf minimax
+ * polynomial (about 1 ulp), 2^n put into the exponent. x below -87 gives ~e^-87; NaN stays NaN
+ * (maxps returns its second operand when either is NaN, so x goes second). */
 static inline __m256 pd_exp_le0_avx2(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);

@@ -283,10 +283,43 @@ static void test_sgemm(void **st) {
     pd_threads_set(0);
 }
 
+/* NaN in, NaN out: the 8-lane exp (simd_avx2_util.h) used to clamp NaN to -87 (maxps returns its
+ * second operand for NaN), turning a NaN score into the weight e^-87 ~ 0 and hiding it. Softmax
+ * exponentials (pd_exp_sum: lanes and tail), attention over a key with a NaN (the AVX2 single-head
+ * kernel) and pd_silu_poly (the scalar twin) must give NaN at every level. */
+static void test_exp_nan(void **st) {
+    (void)st;
+    for (int isa = 0; isa <= (int)pd_isa_best(); isa++) {
+        pd_isa_force((pd_isa)isa);
+        for (int at = 0; at < 19; at += 6) { /* lanes 0/6/12 of the vector part, 18 in the tail */
+            float x[19];
+            for (int i = 0; i < 19; i++) x[i] = -0.1f * (float)i;
+            x[at] = NAN;
+            float s = pd_exp_sum(x, 19, 0.0f);
+            if (!isnan(s) || !isnan(x[at]))
+                fail_msg("%s pd_exp_sum with NaN at %d: sum %g, x %g", pd_isa_name((pd_isa)isa), at, s, x[at]);
+            assert_true(fabsf(x[1] - expf(-0.1f)) < 1e-6f); /* the others still right */
+        }
+        enum { NK = 20, HD = 16 };
+        float q[HD], K[NK * HD], V[NK * HD], o[HD];
+        for (int i = 0; i < HD; i++) q[i] = 0.1f * (float)(i % 5);
+        for (int i = 0; i < NK * HD; i++) K[i] = V[i] = 0.01f * (float)(i % 7);
+        K[13 * HD + 2] = NAN; /* key 13's score is NaN */
+        pd_attend_head(o, q, K, V, PD_TYPE_F32, HD, HD, NK, HD, 0.25f);
+        for (int i = 0; i < HD; i++)
+            if (!isnan(o[i])) fail_msg("%s attention over a NaN key: out[%d] = %g", pd_isa_name((pd_isa)isa), i, o[i]);
+        float y = 3.0f;
+        pd_swiglu(&y, (float[]){NAN}, (float[]){1.0f}, 1);
+        assert_true(isnan(y));
+    }
+    pd_isa_force(pd_isa_best());
+    assert_true(isnan(pd_silu_poly(NAN)));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_softmax_silu), cmocka_unit_test(test_rope),
-        cmocka_unit_test(test_attention), cmocka_unit_test(test_sgemm),
+        cmocka_unit_test(test_attention), cmocka_unit_test(test_sgemm), cmocka_unit_test(test_exp_nan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
