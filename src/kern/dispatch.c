@@ -56,6 +56,7 @@ static void pd_tables_init(void) {
         pd_kern_table_avx512(&pd_tables[2]);
         pd_kern_table_f32_lanes(&pd_tables[1]);
         pd_kern_table_f32_lanes(&pd_tables[2]);
+        pd_kern_table_f16_lanes(&pd_tables[1]);
         atomic_store(&pd_tables_ready, 2);
         return;
     }

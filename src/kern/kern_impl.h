@@ -176,6 +176,10 @@ typedef struct {
     /* 1: pd_matmul appends to each Q8_0 activation row, after its blocks, the int32 8*sum(qs) of
      * every block (Q4_0's -8 offset, computed once per token instead of once per 8-row tile) */
     int act_sums[PD_TYPE_COUNT];
+    /* F32 / F16 / BF16 weights (mm_f32.c): the whole product after the activation conversion, with
+     * its own blocking and threads (nt); NULL: pd_matmul's row blocks of tiles */
+    pd_status (*mm_float[PD_TYPE_COUNT])(pd_type t, int64_t K, int64_t N, const char *w, size_t ws, const void *x,
+                                         size_t xs, int64_t M, float *y, int64_t ldy, int nt);
 } pd_kern_table;
 
 /* Scalar reference dots (dot_ref.c). */
@@ -224,6 +228,8 @@ void pd_kern_table_avx512(pd_kern_table *t);
 /* The F32 tiles in lane order (mm_f32.c; see pd_dot_f32_lanes): every SIMD level, so an output does
  * not depend on the number of tokens in the call or on the machine. */
 void pd_kern_table_f32_lanes(pd_kern_table *t);
+/* The AVX2 level's F16 / BF16 matmul in the same lane order (F16/BF16 weights converted exactly). */
+void pd_kern_table_f16_lanes(pd_kern_table *t);
 
 /* sgemm.c's AVX2+FMA register loop (x86 only): acc[MR][NR] = Σ_k pa[k][MR]ᵀ·pb[k][NR] over kc packed
  * k in panel order, from 0, one FMA per k (gemm_bf16.c's AVX2 path runs it on BF16-exact panels) */
