@@ -10,20 +10,16 @@
  * with a transposing hadd tree (the same tree for each of them), so no horizontal sum is paid per
  * output: one token goes 8 outputs at a time (8 independent FMA chains), 2-3 tokens 4 outputs at a
  * time (12 chains, each loaded weight used 3 times).
- * pd_mm_float (AVX2 level, pd_matmul's path for these types): prefill (M > 3) runs over panels of
- * 16 weight rows (F16/BF16 converted to F32 once per panel, reused by every token), blocks of 96
- * tokens and 256-wide slices of K: a slice of the panel (16 KiB) stays in L1 while every 3-token
- * group of the block passes over it, and the 12 accumulators of each 3x4 tile are kept in a small
- * buffer between slices (each lane still sums k = j, j+8, … in order). Decode (M <= 3) streams the
- * rows once, converting F16/BF16 in registers. AVX-512 machines run the same AVX2 code for F32 (a
+ * mm_float (pd_matmul's path for these types, kt->mm_float): prefill (M > 3) over blocks of 16 weight
+ * rows handed out to the threads dynamically, each 3-token group passing over the block (F16/BF16
+ * converted in registers as they are loaded: an F32 panel converted once per block doubles the bytes
+ * the tile reads from L2, and measured slower, as did K-sliced panels with carried accumulators; see
+ * the floatrows note of session 7). Decode (M <= 3) streams the rows once, 8 at a time, with the next
+ * 8 rows prefetched. AVX-512 machines run the same AVX2 code for F32 (a
  * wider tile would have to keep this order to keep results identical across machines). */
 #include "kern_impl.h"
-#include "ponder/alloc.h"
 #include <math.h>
-#include <stdlib.h>
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include <stddef.h>
 
 float pd_dot_f32_lanes(int64_t n, const float *w, const float *x) {
     int64_t n8 = n & ~(int64_t)7;
@@ -45,9 +41,7 @@ PD_TARGET_AVX2_BEGIN
 
 #define LF_NR 16 /* outputs (weight rows) per tile */
 #define LF_MR 3  /* tokens per tile */
-#define FB_R 16  /* prefill: weight rows per panel */
-#define FB_T 96  /* prefill: tokens per block (a multiple of 3) */
-#define FB_KC 256 /* prefill: K slice (a multiple of 8) */
+#define FB_R 16  /* prefill: weight rows per block */
 
 /* 8 weights from element i of a row of type wt (F32, F16 or BF16; a constant at every call site, so
  * each use is specialised), exactly converted to F32 */
@@ -136,19 +130,6 @@ static inline __attribute__((always_inline)) void lanes_1x8(pd_type wt, int64_t 
         c03 = _mm256_fmadd_ps(v, a0, c03); c13 = _mm256_fmadd_ps(v, a1, c13); c23 = _mm256_fmadd_ps(v, a2, c23);      \
     } while (0)
 
-#define LF_STEP34F(i)                                                                                                 \
-    do {                                                                                                              \
-        __m256 a0 = _mm256_loadu_ps(x0 + (i)), a1 = _mm256_loadu_ps(x1 + (i)), a2 = _mm256_loadu_ps(x2 + (i)), v;     \
-        v = _mm256_loadu_ps(w0 + (i));                                                                                \
-        c00 = _mm256_fmadd_ps(v, a0, c00); c10 = _mm256_fmadd_ps(v, a1, c10); c20 = _mm256_fmadd_ps(v, a2, c20);      \
-        v = _mm256_loadu_ps(w1 + (i));                                                                                \
-        c01 = _mm256_fmadd_ps(v, a0, c01); c11 = _mm256_fmadd_ps(v, a1, c11); c21 = _mm256_fmadd_ps(v, a2, c21);      \
-        v = _mm256_loadu_ps(w2 + (i));                                                                                \
-        c02 = _mm256_fmadd_ps(v, a0, c02); c12 = _mm256_fmadd_ps(v, a1, c12); c22 = _mm256_fmadd_ps(v, a2, c22);      \
-        v = _mm256_loadu_ps(w3 + (i));                                                                                \
-        c03 = _mm256_fmadd_ps(v, a0, c03); c13 = _mm256_fmadd_ps(v, a1, c13); c23 = _mm256_fmadd_ps(v, a2, c23);      \
-    } while (0)
-
 /* The 3 x 4 block's outputs from its 12 accumulators (+ the K mod 8 tails): y rows ldy apart. */
 static inline __attribute__((always_inline)) void lanes_store34(pd_type wt, int64_t n8, int64_t n, const char *wb,
                                                                 size_t ws, int nr, const float *x0, const float *x1,
@@ -192,44 +173,6 @@ static inline __attribute__((always_inline)) void lanes_3x4(pd_type wt, int64_t 
                   c23);
 }
 
-/* The same 3 x 4 block over one K slice of kw floats: weights from the packed panel slice (rows q
- * at p + q * FB_KC), activations from the packed token slices x0..x2; the accumulators are carried
- * in acc[12] from the previous slice (first: start from zero). The last slice reduces them and
- * stores the outputs (tails of K mod 8 from the original rows: wt, wb, ws, xo*). */
-static inline __attribute__((always_inline)) void slice_3x4(int pf, int64_t kw, const float *p, const float *x0,
-                                                            const float *x1, const float *x2, __m256 *acc, int first,
-                                                            int last, pd_type wt, int64_t n, const char *wb,
-                                                            size_t ws, int nr, const float *xo0, const float *xo1,
-                                                            const float *xo2, int mr, float *y, int64_t ldy) {
-    const float *w0 = p, *w1 = p + FB_KC, *w2 = p + 2 * FB_KC, *w3 = p + 3 * FB_KC;
-    __m256 c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23;
-    if (first) {
-        c00 = _mm256_setzero_ps();
-        c01 = c02 = c03 = c10 = c11 = c12 = c13 = c20 = c21 = c22 = c23 = c00;
-    } else {
-        c00 = acc[0], c01 = acc[1], c02 = acc[2], c03 = acc[3], c10 = acc[4], c11 = acc[5];
-        c12 = acc[6], c13 = acc[7], c20 = acc[8], c21 = acc[9], c22 = acc[10], c23 = acc[11];
-    }
-    int64_t i = 0;
-    for (; i + 16 <= kw; i += 16) {
-        if (pf) { /* the next token group's slices (3 rows of FB_KC right after x2), one line each */
-            _mm_prefetch((const char *)(x0 + 3 * FB_KC + i), _MM_HINT_T0);
-            _mm_prefetch((const char *)(x0 + 4 * FB_KC + i), _MM_HINT_T0);
-            _mm_prefetch((const char *)(x0 + 5 * FB_KC + i), _MM_HINT_T0);
-        }
-        LF_STEP34F(i);
-        LF_STEP34F(i + 8);
-    }
-    if (i < kw) LF_STEP34F(i);
-    if (last) {
-        lanes_store34(wt, n & ~(int64_t)7, n, wb, ws, nr, xo0, xo1, xo2, mr, y, ldy, c00, c01, c02, c03, c10, c11,
-                      c12, c13, c20, c21, c22, c23);
-        return;
-    }
-    acc[0] = c00, acc[1] = c01, acc[2] = c02, acc[3] = c03, acc[4] = c10, acc[5] = c11;
-    acc[6] = c12, acc[7] = c13, acc[8] = c20, acc[9] = c21, acc[10] = c22, acc[11] = c23;
-}
-
 /* mr <= 3 tokens x nr <= 16 outputs (blocks of 8 for 1 token, of 4 for 2-3), weights of type wt */
 static inline __attribute__((always_inline)) void tile_lanes(pd_type wt, int64_t n, const char *wb, size_t ws, int nr,
                                                              const void *xv, size_t xs, int mr, float *y,
@@ -263,52 +206,6 @@ static void tile_bf16_lanes(int64_t n, const void *w, size_t ws, int nr, const v
     tile_lanes(PD_TYPE_BF16, n, w, ws, nr, x, xs, mr, y, ldy, NULL);
 }
 
-/* The first n8 weights of nr rows of type wt (ws bytes apart) as F32, slice-major: slice s, row q
- * at p + (s * FB_R + q) * FB_KC (rows past nr repeat the last one) */
-static void panel_pack(pd_type wt, int64_t n8, const char *w, size_t ws, int nr, float *p) {
-    for (int q = 0; q < FB_R; q++) {
-        const char *row = w + (size_t)(q < nr ? q : nr - 1) * ws;
-        for (int64_t k0 = 0, s = 0; k0 < n8; k0 += FB_KC, s++) {
-            float *o = p + (size_t)(s * FB_R + q) * FB_KC;
-            int64_t kw = n8 - k0 < FB_KC ? n8 - k0 : FB_KC;
-            if (wt == PD_TYPE_F32) memcpy(o, (const float *)row + k0, (size_t)kw * 4);
-            else if (wt == PD_TYPE_F16)
-                for (int64_t i = 0; i < kw; i += 8) _mm256_storeu_ps(o + i, ldw(PD_TYPE_F16, row, k0 + i));
-            else
-                for (int64_t i = 0; i < kw; i += 8) _mm256_storeu_ps(o + i, ldw(PD_TYPE_BF16, row, k0 + i));
-        }
-    }
-}
-
-/* Prefill of one panel of nr <= FB_R rows (p: panel_pack's layout; wb: the original rows) against M
- * tokens (xp: slice s of token m at xp + (s * M + m) * FB_KC; x: the original rows): blocks of FB_T
- * tokens, K slices, 3 x 4 tiles; acc holds (FB_T / 3) * (FB_R / 4) * 12 vectors. */
-static void panel_prefill(pd_type wt, int64_t K, const float *p, const char *wb, size_t ws, int nr, const float *xp,
-                          const float *x, size_t xs, int64_t M, float *y, int64_t ldy, __m256 *acc) {
-    int64_t n8 = K & ~(int64_t)7;
-    for (int64_t t0 = 0; t0 < M; t0 += FB_T) {
-        int tm = (int)(M - t0 < FB_T ? M - t0 : FB_T);
-        for (int64_t k0 = 0, s = 0;; k0 += FB_KC, s++) {
-            int64_t kw = n8 - k0 < FB_KC ? n8 - k0 : FB_KC;
-            int last = k0 + kw >= n8;
-            const float *xs0 = xp + (size_t)(s * M + t0) * FB_KC, *ps = p + (size_t)s * FB_R * FB_KC;
-            for (int g = 0; g < tm; g += 3) {
-                int mm = tm - g < 3 ? tm - g : 3;
-                const float *x0 = xs0 + (size_t)g * FB_KC, *x1 = mm > 1 ? x0 + FB_KC : x0, *x2 = mm > 2 ? x1 + FB_KC : x1;
-                const float *xo0 = (const float *)((const char *)x + (size_t)(t0 + g) * xs);
-                const float *xo1 = mm > 1 ? (const float *)((const char *)xo0 + xs) : xo0;
-                const float *xo2 = mm > 2 ? (const float *)((const char *)xo1 + xs) : xo1;
-                float *yg = y + (t0 + g) * ldy;
-                for (int q = 0; q < nr; q += 4)
-                    slice_3x4(q == 0, kw, ps + (size_t)q * FB_KC, x0, x1, x2, acc + ((g / 3) * (FB_R / 4) + q / 4) * 12, k0 == 0,
-                              last, wt, K, wb + (size_t)q * ws, ws, nr - q < 4 ? nr - q : 4, xo0, xo1, xo2, mm,
-                              yg + q, ldy);
-            }
-            if (last) break;
-        }
-    }
-}
-
 /* pd_matmul's path for F32 / F16 / BF16 weights (x: M rows in the activation format, xs bytes apart) */
 static pd_status mm_float(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, const void *xv, size_t xs,
                           int64_t M, float *y, int64_t ldy, int nt) {
@@ -332,41 +229,23 @@ static pd_status mm_float(pd_type wt, int64_t K, int64_t N, const char *w, size_
         }
         return PD_OK;
     }
-    /* Prefill: weights and activations packed slice-major, so a tile reads contiguous 1 KiB rows that
-     * stay in L1 (the GGUF rows of K = 1024 / 3072 are 4 KiB-multiples apart: read in place they
-     * fall into the same L1 sets) and the activation slices of a token block stream in order. */
-    int64_t np = (N + FB_R - 1) / FB_R, n8 = K & ~(int64_t)7, nsl = n8 > 0 ? (n8 + FB_KC - 1) / FB_KC : 1;
+    /* Prefill: blocks of FB_R rows handed out dynamically; each 3-token group passes over the block
+     * (its activations stay in L1 while the block's rows stream from L2). */
+    int64_t np = (N + FB_R - 1) / FB_R;
     if (np < nt) nt = (int)np;
-    size_t pb = (size_t)nsl * FB_R * FB_KC * 4;
-    size_t accb = (size_t)(FB_T / 3) * (FB_R / 4) * 12 * sizeof(__m256);
-    size_t per = accb + pb, xall;
-    if (!pd_mul_ok((size_t)nsl * FB_KC * 4, (size_t)M, &xall)) return pd_fail(PD_ERR_RANGE, "matmul: activations too large");
-    char *buf = pd_aligned_alloc(64, per * (size_t)nt + xall);
-    if (!buf) return pd_fail(PD_ERR_NOMEM, "matmul: %d-row panels of K=%lld", FB_R, (long long)K);
-    float *xp = (float *)(buf + per * (size_t)nt);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int me = 0;
-#if defined(_OPENMP)
-        me = omp_get_thread_num();
-#endif
-        char *mine = buf + per * (size_t)me;
-        __m256 *acc = (__m256 *)mine;
-        float *panel = (float *)(mine + accb);
-#pragma omp for schedule(static)
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t k0 = 0, s = 0; k0 < n8; k0 += FB_KC, s++)
-                memcpy(xp + (size_t)(s * M + m) * FB_KC, (const float *)((const char *)x + (size_t)m * xs) + k0,
-                       (size_t)(n8 - k0 < FB_KC ? n8 - k0 : FB_KC) * 4);
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < np; b++) {
-            int64_t r0 = b * FB_R;
-            int nr = (int)(N - r0 < FB_R ? N - r0 : FB_R);
-            panel_pack(wt, n8, w + (size_t)r0 * ws, ws, nr, panel);
-            panel_prefill(wt, K, panel, w + (size_t)r0 * ws, ws, nr, xp, x, xs, M, y + r0, ldy, acc);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t b = 0; b < np; b++) {
+        int64_t r0 = b * FB_R;
+        int nr = (int)(N - r0 < FB_R ? N - r0 : FB_R);
+        const char *wr = w + (size_t)r0 * ws;
+        for (int64_t m0 = 0; m0 < M; m0 += LF_MR) {
+            int mm = (int)(M - m0 < LF_MR ? M - m0 : LF_MR);
+            const char *xm = (const char *)x + (size_t)m0 * xs;
+            if (wt == PD_TYPE_F16) tile_lanes(PD_TYPE_F16, K, wr, ws, nr, xm, xs, mm, y + m0 * ldy + r0, ldy, NULL);
+            else if (wt == PD_TYPE_BF16) tile_lanes(PD_TYPE_BF16, K, wr, ws, nr, xm, xs, mm, y + m0 * ldy + r0, ldy, NULL);
+            else tile_lanes(PD_TYPE_F32, K, wr, ws, nr, xm, xs, mm, y + m0 * ldy + r0, ldy, NULL);
         }
     }
-    pd_aligned_free(buf);
     return PD_OK;
 }
 
