@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Activation bytes per token span of a prefill matmul (pd_matmul): what stays in L2 */
+#ifndef PD_MM_SPAN_BYTES
+#define PD_MM_SPAN_BYTES ((size_t)192 * 1024)
+#endif
+
 /* Per-calling-thread scratch for converted activations (no allocation per token). A thread key
  * frees it when a thread that used it exits (server threads come and go). */
 static _Thread_local void *pd_mm_scratch;
@@ -141,8 +146,22 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
      * hold the others up. */
     int par_rows = (convert || pre) && M >= 4 * nt && nt > 1;
     const int64_t row_chunk = M >= 64 * nt ? 8 : 1;
-    /* hand out blocks in chunks: about 32 grabs per thread, whatever N is (vocab-sized outputs) */
-    int chunk = (int)(n_blocks / (32 * (int64_t)nt));
+    /* Many tokens (prefill): tokens in spans whose converted activations (about 192 KiB) stay in
+     * L2 while every row block passes over them (the weights are read once per span, the
+     * activations once per span instead of once per row block); spans start at multiples of mr,
+     * so the tiles see the same token groups as with one span. Tasks go span-major: the threads
+     * work on one span at a time. */
+    int64_t n_spans = 1, span = M;
+    if (M > mr) {
+        n_spans = (int64_t)(((size_t)M * xs + PD_MM_SPAN_BYTES - 1) / PD_MM_SPAN_BYTES);
+        if (n_spans < 1) n_spans = 1;
+        span = (M + n_spans - 1) / n_spans;
+        span = (span + mr - 1) / mr * mr;
+        n_spans = (M + span - 1) / span;
+    }
+    const int64_t n_tasks = n_blocks * n_spans;
+    /* hand out tasks in chunks: about 32 grabs per thread, whatever N is (vocab-sized outputs) */
+    int chunk = (int)(n_tasks / (32 * (int64_t)nt));
     if (chunk < 1) chunk = 1;
     if (N8 && !tile8) {
         size_t ub;
@@ -169,10 +188,11 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
         }
         char *ub = ubuf ? ubuf + (size_t)omp_get_thread_num() * 8 * ws : NULL;
 #pragma omp for schedule(dynamic, chunk)
-        for (int64_t b = 0; b < n_blocks; b++) {
+        for (int64_t task = 0; task < n_tasks; task++) {
+            int64_t b = task % n_blocks, s0 = task / n_blocks * span, s1 = s0 + span < M ? s0 + span : M;
             int64_t r0 = b * rb, r1 = r0 + rb < N ? r0 + rb : N;
-            for (int64_t m0 = 0; m0 < M; m0 += mr) {
-                int mm = (int)(M - m0 < mr ? M - m0 : mr);
+            for (int64_t m0 = s0; m0 < s1; m0 += mr) {
+                int mm = (int)(s1 - m0 < mr ? s1 - m0 : mr);
                 const char *xm = (const char *)xa + (size_t)m0 * xs;
                 int64_t r = r0;
                 for (; r < r1 && r < N8; r += 8) { /* repacked groups (r0 is a multiple of 8 here) */

@@ -188,12 +188,57 @@ static void test_repack_errors(void **st) {
     pd_clear_error();
 }
 
+/* Prefill-sized token counts: pd_matmul cuts the tokens into spans of about 192 KiB of converted
+ * activations (matmul.c PD_MM_SPAN_BYTES) at multiples of the tile's token count. Every output of
+ * one 403-token call (3 spans) must be written, and equal to the bit what calls of at most 4 tokens
+ * (one span each, the same 4-token groups) give, for both layouts, 1 and 2 threads, at the active level. */
+static void test_rows8_spans(void **st) {
+    (void)st;
+    const pd_type ts[3] = {PD_TYPE_Q4_0, PD_TYPE_Q8_0, PD_TYPE_Q4_K};
+    enum { K = 1024, N = 76, M = 403 };
+    pd_rng r;
+    pd_rng_seed(&r, 77);
+    float *x = malloc(sizeof(float) * K * M), *y1 = malloc(sizeof(float) * N * M), *y4 = malloc(sizeof(float) * N * M);
+    for (int64_t i = 0; i < (int64_t)K * M; i++) x[i] = (float)pd_rng_normal(&r);
+    for (int ti = 0; ti < 3; ti++)
+        for (int packed = 0; packed < 2; packed++)
+            for (int th = 1; th <= 2; th++) {
+                size_t rb = pd_row_bytes(ts[ti], K);
+                char *w = malloc(rb * N), *wp = malloc(rb * N);
+                make_rows(&r, ts[ti], w, K, N, FILL_RANDOM);
+                pd_tensor W;
+                int64_t ne[2] = {K, N};
+                pd_tensor_init(&W, ts[ti], 2, ne, w);
+                if (packed) {
+                    if (!pd_repack_supported(&W)) {
+                        free(w), free(wp);
+                        continue;
+                    }
+                    assert_int_equal(pd_repack_r8(&W, wp), PD_OK);
+                }
+                pd_threads_set(th);
+                for (int64_t i = 0; i < (int64_t)N * M; i++) y1[i] = y4[i] = NAN;
+                assert_int_equal(pd_matmul(&W, x, M, K, y1, N), PD_OK);
+                for (int64_t m0 = 0; m0 < M; m0 += 4)
+                    assert_int_equal(pd_matmul(&W, x + m0 * K, M - m0 < 4 ? M - m0 : 4, K, y4 + m0 * N, N), PD_OK);
+                for (int64_t i = 0; i < (int64_t)N * M; i++)
+                    if (memcmp(&y1[i], &y4[i], sizeof(float)) != 0 || isnan(y1[i]))
+                        fail_msg("%s %s %d threads: token %lld row %lld: %.9g (one call) vs %.9g (4-token calls)",
+                                 pd_type_name(ts[ti]), packed ? "R8" : "GGUF", th, (long long)(i / N),
+                                 (long long)(i % N), y1[i], y4[i]);
+                free(w), free(wp);
+            }
+    pd_threads_set(1);
+    free(x), free(y1), free(y4);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows8_random),
         cmocka_unit_test(test_rows8_extremes),
         cmocka_unit_test(test_rows8_big),
         cmocka_unit_test(test_repack_errors),
+        cmocka_unit_test(test_rows8_spans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
