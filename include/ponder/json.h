@@ -12,6 +12,8 @@
 
 /* true if s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
 bool pd_utf8_valid(const char *s, size_t n);
+/* the offset of the first byte of s[0..n) that starts an ill-formed sequence; n when it is all valid */
+size_t pd_utf8_invalid_at(const char *s, size_t n);
 /* A malloc'd, NUL-terminated copy of s[0..n) with every ill-formed subpart replaced by U+FFFD
  * (EF BF BD); *out_len (optional) gets its length. NULL + error when out of memory. */
 char *pd_utf8_sanitize(const char *s, size_t n, size_t *out_len);

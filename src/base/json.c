@@ -37,16 +37,18 @@ static size_t seq_len(const unsigned char *s, size_t n, size_t *sub) {
     return 0;
 }
 
-bool pd_utf8_valid(const char *s, size_t n) {
+size_t pd_utf8_invalid_at(const char *s, size_t n) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, sub;
     while (i < n) {
         size_t l = seq_len(p + i, n - i, &sub);
-        if (!l) return false;
+        if (!l) return i;
         i += l;
     }
-    return true;
+    return n;
 }
+
+bool pd_utf8_valid(const char *s, size_t n) { return pd_utf8_invalid_at(s, n) == n; }
 
 char *pd_utf8_sanitize(const char *s, size_t n, size_t *out_len) {
     const unsigned char *p = (const unsigned char *)s;

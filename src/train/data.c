@@ -6,6 +6,7 @@
 #include "ponder/data.h"
 #include "ponder/alloc.h"
 #include "ponder/chat.h"
+#include "ponder/json.h"
 #include "ponder/log.h"
 #include "ponder/model.h"
 #include <stdio.h>
@@ -297,6 +298,23 @@ static pd_status load_jsonl(pd_data *d, const char *path, bool strict) {
     return PD_OK;
 }
 
+/* A text corpus is UTF-8 text: a model file, an archive or any binary given as --data by mistake would
+ * otherwise tokenise as bytes and train without a word of warning. */
+static pd_status check_text(const char *path, const char *txt, size_t len) {
+    if (len >= 4 && !memcmp(txt, "GGUF", 4))
+        return pd_fail(PD_ERR_FORMAT, "%s: is a GGUF model file, not training data (plain UTF-8 text, or JSONL "
+                                      "in a file named *.jsonl)", path);
+    const char *nul = memchr(txt, 0, len);
+    if (nul)
+        return pd_fail(PD_ERR_FORMAT, "%s: byte %zu is NUL: not a text file (a corpus is plain UTF-8 text; JSONL "
+                                      "files must be named *.jsonl)", path, (size_t)(nul - txt));
+    size_t bad = pd_utf8_invalid_at(txt, len);
+    if (bad < len)
+        return pd_fail(PD_ERR_FORMAT, "%s: invalid UTF-8 at byte %zu (0x%02x): a corpus is plain UTF-8 text", path,
+                       bad, (unsigned char)txt[bad]);
+    return PD_OK;
+}
+
 pd_data *pd_data_file(const pd_tchat *c, const char *path, bool strict) {
     if (!c->tok) { pd_fail(PD_ERR_STATE, "data: the model has no vocabulary (tokenizer.ggml.*)"); return NULL; }
     pd_data *d = pd_calloc(1, sizeof *d);
@@ -312,6 +330,7 @@ pd_data *pd_data_file(const pd_tchat *c, const char *path, bool strict) {
     size_t len = 0;
     char *txt = pd_read_file(path, &len);
     if (!txt) { free(d); return NULL; }
+    if (check_text(path, txt, len) != PD_OK) { free(txt); free(d); return NULL; }
     size_t n = 0;
     pd_status st = pd_tokenize(c->tok, txt, len, false, false, &d->text, &n);
     free(txt);

@@ -38,6 +38,12 @@ static void test_sanitize(void **st) {
     check("", 0, "");
     assert_true(pd_utf8_valid("\xE2\x82\xAC", 3));
     assert_false(pd_utf8_valid("\xE2\x82", 2));
+    /* the first ill-formed byte's offset (Table 3-8's example: F1 80 80 E1 80 C2 is cut at E1's C2) */
+    assert_int_equal(pd_utf8_invalid_at(ex, sizeof ex - 1), 1);
+    assert_int_equal(pd_utf8_invalid_at("h\xC3\xA9llo", 6), 6);
+    assert_int_equal(pd_utf8_invalid_at("h\xC3\xA9l\xC0\xAF", 6), 4);
+    assert_int_equal(pd_utf8_invalid_at("ab\xE2\x82", 4), 2);
+    assert_int_equal(pd_utf8_invalid_at("", 0), 0);
 }
 
 static void test_print(void **st) {

@@ -351,8 +351,11 @@ static void test_frozen_base(void **st) {
     pd_tmodel_free(full);
 }
 
+/* its own buffer, not one of tmp()'s four rotating ones: a later tmp() call must not rename the data
+ * under a run (it once turned the Q4_K run's data into merged.gguf, a binary file read as text) */
 static const char *write_sft(void) {
-    const char *p = tmp("sft.jsonl");
+    static char p[192];
+    snprintf(p, sizeof p, "%s/sft.jsonl", dir);
     FILE *f = fopen(p, "w");
     assert_non_null(f);
     for (int i = 0; i < 20; i++) {
@@ -493,8 +496,7 @@ static void test_lora_q8(void **st) {
     if (pd_finetune_run(&o, &res) != PD_OK) fail_msg("%s", pd_last_error());
     printf("tiny-llama256-q4_k LoRA: loss %.4f -> %.4f, held-out %.4f -> %.4f\n", c4[0], (c4[8] + c4[9]) / 2,
            res.initial_heldout_loss, res.heldout_loss);
-    /* the training curve's steps see different batches (their losses range 8.5-10.4 on this base), so
-     * the held-out loss, on the same batches before and after, is the measure */
+    assert_true((c4[8] + c4[9]) / 2 < c4[0] - 0.05);
     assert_true(res.heldout_loss < res.initial_heldout_loss - 0.05);
 }
 

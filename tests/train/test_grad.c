@@ -12,26 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void dgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, const double *B,
-                      int64_t ldb, double beta, double *C, int64_t ldc) {
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < K; k++) {
-                double a = ta ? A[k * lda + i] : A[i * lda + k];
-                double b = tb ? B[j * ldb + k] : B[k * ldb + j];
-                s += a * b;
-            }
-            C[i * ldc + j] = (beta == 0 ? 0 : beta * C[i * ldc + j]) + s;
-        }
-}
-
-#define TR double
 #define TN(x) dt_##x
-#define TR_EXP(x) exp(x)
-#define TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) dgemm_ref(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)
 #define TR_ATT_BM 4 /* blocks of 4 query rows: the tests cross block edges (f32 uses 64) */
-#include "../../src/train/tmodel_tmpl.h"
+#include "tmodel_f64_testutil.h"
 #include "ponder/rng.h"
 #include "ponder/train.h"
 
@@ -334,25 +317,13 @@ static void mctx_init(mctx *m, const char *arch, bool tied) {
     size_t sz[PD_TP_COUNT], sa[TA_COUNT], sg[TG_COUNT];
     size_t np = pd_tcfg_param_sizes(&m->c, sz);
     m->pmem = rnd(np, 0.5);
-    /* norm weights near 1 (as trained models have), so the check is not dominated by tiny scales */
-    int nt;
-    pd_ttensor *tt = pd_tcfg_tensors(&m->c, &nt);
-    for (int i = 0; i < nt; i++)
-        if (strstr(tt[i].name, "norm"))
-            for (size_t j = 0; j < tt[i].n; j++) m->pmem[tt[i].offset + j] += 1.0;
-    free(tt);
+    tiny_norms_near_one(&m->c, m->pmem);
     m->gmem = zeros(np);
     m->amem = zeros(dt_acts_sizes(&m->c, m->B, m->T, sa, sg));
     dt_params_point(&m->p, &m->c, m->pmem);
     dt_params_point(&m->g, &m->c, m->gmem);
     dt_acts_point(&m->a, &m->ga, &m->c, m->B, m->T, m->amem);
-    m->cs = zeros((size_t)m->c.n_ctx * m->c.head_dim);
-    for (int pos = 0; pos < m->c.n_ctx; pos++)
-        for (int i = 0; i < m->c.head_dim / 2; i++) {
-            double th = pos * pow(m->c.rope_base, -2.0 * i / m->c.head_dim);
-            m->cs[(pos * m->c.head_dim / 2 + i) * 2] = cos(th);
-            m->cs[(pos * m->c.head_dim / 2 + i) * 2 + 1] = sin(th);
-        }
+    m->cs = tiny_rope_table(&m->c);
     static int32_t tok[10] = {1, 4, 7, 7, 2, 10, 0, 3, 3, 9};
     static int32_t tgt[10] = {4, 7, -1, 2, 5, 0, 3, -1, 9, 1};
     static int32_t seg[10] = {0, 0, 0, 3, 3, 0, 0, 0, 0, 0}; /* row 0 packs two documents */

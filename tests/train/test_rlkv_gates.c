@@ -19,21 +19,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static void dgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, const double *A, int64_t lda, const double *B,
-                      int64_t ldb, double beta, double *C, int64_t ldc) {
-    for (int64_t i = 0; i < M; i++)
-        for (int64_t j = 0; j < N; j++) {
-            double s = 0;
-            for (int64_t k = 0; k < K; k++) s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
-            C[i * ldc + j] = (beta == 0 ? 0 : beta * C[i * ldc + j]) + s;
-        }
-}
-
-#define TR double
 #define TN(x) dg_##x
-#define TR_EXP(x) exp(x)
-#define TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) dgemm_ref(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)
-#include "../../src/train/tmodel_tmpl.h"
+#include "tmodel_f64_testutil.h"
 #include "ponder/kvpolicy.h"
 #include "ponder/rl.h"
 #include "ponder/rl_gates.h"
@@ -77,24 +64,13 @@ static void mctx_init(mctx *m, const char *arch) {
     size_t sz[PD_TP_COUNT], sa[TA_COUNT], sg[TG_COUNT];
     size_t np = pd_tcfg_param_sizes(&m->c, sz);
     m->pmem = rnd(np, 0.5);
-    int nt;
-    pd_ttensor *tt = pd_tcfg_tensors(&m->c, &nt);
-    for (int i = 0; i < nt; i++)
-        if (strstr(tt[i].name, "norm"))
-            for (size_t j = 0; j < tt[i].n; j++) m->pmem[tt[i].offset + j] += 1.0;
-    free(tt);
+    tiny_norms_near_one(&m->c, m->pmem);
     m->gmem = zeros(np);
     m->amem = zeros(dg_acts_sizes(&m->c, m->B, m->T, sa, sg));
     dg_params_point(&m->p, &m->c, m->pmem);
     dg_params_point(&m->g, &m->c, m->gmem);
     dg_acts_point(&m->a, &m->ga, &m->c, m->B, m->T, m->amem);
-    m->cs = zeros((size_t)m->c.n_ctx * m->c.head_dim);
-    for (int pos = 0; pos < m->c.n_ctx; pos++)
-        for (int i = 0; i < m->c.head_dim / 2; i++) {
-            double th = pos * pow(m->c.rope_base, -2.0 * i / m->c.head_dim);
-            m->cs[(pos * m->c.head_dim / 2 + i) * 2] = cos(th);
-            m->cs[(pos * m->c.head_dim / 2 + i) * 2 + 1] = sin(th);
-        }
+    m->cs = tiny_rope_table(&m->c);
     static int32_t tok[18] = {1, 4, 7, 7, 2, 10, 0, 3, 5, 3, 9, 8, 6, 1, 1, 2, 4, 0};
     static int32_t tgt[18] = {4, 7, -1, 2, 5, 0, 3, 5, 8, 9, 8, 6, 1, -1, 2, 4, 0, 7};
     static int32_t seg[18] = {0, 0, 0, 0, 0, 0, 0, 0, 0, /* row 1: a second document at 2 */ 0, 0, 2, 2, 2, 2, 2, 2, 2};

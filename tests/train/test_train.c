@@ -347,6 +347,24 @@ static void test_data_files(void **st) {
     /* a missing file is an error naming it */
     assert_null(pd_data_file(&chat, tmp("missing.txt"), false));
     assert_non_null(strstr(pd_last_error(), "missing.txt"));
+    /* bytes that are not UTF-8 text are refused, naming the file and where (a model file given as --data
+     * used to train as a byte corpus without a warning) */
+    static const struct { const char *bytes; size_t n; const char *want; } bad[] = {
+#define BYTES(s) s, sizeof s - 1
+        {BYTES("GGUF\3\0\0\0 and then weights of a model file"), "is a GGUF model file"},
+        {BYTES("a text with a NUL\0 byte in it, long enough to train"), "byte 17 is NUL"},
+        {BYTES("caf\xC3\xA9 then an \xFF that no UTF-8 text has, long enough"), "invalid UTF-8 at byte 14 (0xff)"},
+#undef BYTES
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        const char *bp = tmp("bad.txt");
+        f = fopen(bp, "wb");
+        assert_int_equal(fwrite(bad[k].bytes, 1, bad[k].n, f), bad[k].n);
+        fclose(f);
+        assert_null(pd_data_file(&chat, bp, false));
+        assert_non_null(strstr(pd_last_error(), "bad.txt"));
+        if (!strstr(pd_last_error(), bad[k].want)) fail_msg("case %zu: %s", k, pd_last_error());
+    }
     pd_tokenizer_free(tok);
 }
 
