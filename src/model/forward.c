@@ -137,6 +137,7 @@ static void report_observed(const pd_kv *kv, int il, const int32_t *seq, const i
  * tokens (prefill) a task takes a chunk of up to AT consecutive tokens per kv head, and the tokens
  * of one sequence in it share each dequantised K/V chunk (pd_attend_paged_multi; same results). */
 enum { AT = 16 };
+#define ATT_PAR_WORK ((int64_t)1 << 18) /* multiply-adds of QK (as many again for PV) */
 static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *pos, int64_t n, int64_t H,
                    const float *q, float *att, float scale, const int64_t *obs_at, int nth) {
     const int64_t hd = kv->head_dim, Hkv = kv->n_head_kv, group = H / Hkv, nq = H * hd;
@@ -145,7 +146,11 @@ static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *p
     split = (group + per - 1) / per;
     const int64_t tc = split == 1 && n > 1 ? AT : 1; /* tokens per task */
     const int64_t n_chunks = (n + tc - 1) / tc, n_tasks = n_chunks * Hkv * split;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (n_tasks > 1)
+    /* little work (a decode step at a short depth: tens of microseconds) stays on this thread:
+     * waking the pool and joining it would cost about as much */
+    int64_t work = 0;
+    for (int64_t i = 0; i < n && work < ATT_PAR_WORK; i++) work += rows_seen(kv, il, 0, seq[i], pos[i]) * H * hd;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (n_tasks > 1 && work >= ATT_PAR_WORK)
     for (int64_t t = 0; t < n_tasks; t++) {
         /* head-major (a thread keeps one kv head's K/V rows in its cache from task to task), and
          * within a head the longest chunks (the last tokens) first, so the last tasks are short */

@@ -711,7 +711,7 @@ static void test_threads_same_bits(void **st) {
     spec specs[3] = {base_llama, base_llama, base_llama};
     specs[1].arch = "qwen3", specs[1].qk_norm = true, specs[1].bias = true, specs[1].seed = 31;
     specs[2].arch = "phi3", specs[2].fused = true, specs[2].F = 100, specs[2].seed = 41;
-    enum { N = 41 };
+    enum { N = 100 }; /* enough attention work (forward.c ATT_PAR_WORK) for the parallel attention too */
     const int saved = pd_threads_get();
     for (int si = 0; si < 3; si++)
         for (int variant = 0; variant < 4; variant++) {
@@ -727,7 +727,7 @@ static void test_threads_same_bits(void **st) {
             float *lg[2];
             for (int th = 1; th <= 2; th++) {
                 pd_threads_set(th);
-                pd_kv *kv = pd_kv_new(&m->cfg, 1, 64, kt);
+                pd_kv *kv = pd_kv_new(&m->cfg, 1, 128, kt);
                 lg[th - 1] = malloc(sizeof(float) * N * V);
                 assert_int_equal(pd_model_eval(m, kv, 0, tok, N, true, lg[th - 1]), PD_OK);
                 pd_kv_free(kv);
