@@ -90,9 +90,22 @@ pd_status pd_tensor_row_f32(const pd_tensor *W, int64_t r, float *dst);
  * trans_a); beta = 0 overwrites C without reading it (as BLAS). Threads: pd_threads_get(). */
 void pd_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
-/* The built-in kernel behind pd_sgemm when OpenBLAS is absent (always compiled, and tested). */
+/* The built-in kernel (always compiled, and tested): 12x32 AVX-512, 6x16 AVX2 or scalar register tiles. */
 void pd_sgemm_builtin(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* pd_sgemm's engine: AUTO (default) takes, per class (transposes x small/large product), the faster of
+ * OpenBLAS and the built-in kernel, measured once at the first call (the built-in must win by 15%);
+ * PONDER_SGEMM=blas|builtin in the environment, or pd_sgemm_set_engine, pins one (without OpenBLAS:
+ * always the built-in kernel). */
+typedef enum { PD_SGEMM_AUTO = 0, PD_SGEMM_BLAS = 1, PD_SGEMM_BUILTIN = 2 } pd_sgemm_engine;
+void pd_sgemm_set_engine(pd_sgemm_engine e);
+pd_sgemm_engine pd_sgemm_get_engine(void); /* the pin in force (AUTO: none) */
+pd_sgemm_engine pd_sgemm_engine_for(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K); /* BLAS or BUILTIN */
+/* the engines and the start-up measurement as one line (snprintf's return convention) */
+int pd_sgemm_report(char *buf, size_t n);
+/* threads pd_sgemm uses for an M x N x K product: pd_threads_get(), fewer when a thread would get
+ * less than ~2 MFLOP, 1 inside a parallel region */
+int pd_sgemm_threads_for(int64_t M, int64_t N, int64_t K);
 
 /* ---- elementwise / normalisation ---- */
 void pd_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps); /* w may be NULL */

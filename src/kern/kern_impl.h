@@ -236,6 +236,16 @@ void pd_kern_table_f16_lanes(pd_kern_table *t);
 #define PD_SGEMM_MR 6
 #define PD_SGEMM_NR 16
 void pd_sgemm_micro_avx2_acc(int kc, const float *pa, const float *pb, float *acc);
+/* sgemm_avx512.c's register loop (AVX-512F): the same contract on a 12 × 32 tile */
+#define PD_SGEMM512_MR 12
+#define PD_SGEMM512_NR 32
+void pd_sgemm_micro_avx512_acc(int kc, const float *pa, const float *pb, float *acc);
+/* pd_sgemm's built-in blocked GEMM (sgemm.c) over a given register loop (mr × nr, acc as above), on
+ * nt threads (1: the calling thread alone); tests run it with the emulated AVX-512 loop */
+typedef void (*pd_sgemm_acc_fn)(int kc, const float *pa, const float *pb, float *acc);
+void pd_sgemm_blocked(pd_sgemm_acc_fn acc, int mr, int nr, int nt, int trans_a, int trans_b, int64_t M, int64_t N,
+                      int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                      float *C, int64_t ldc);
 /* CPUID leaf 7 subleaf 1 EAX bit 5: the CPU has AVX512_BF16 (vdpbf16ps; dispatch.c) */
 int pd_cpu_avx512bf16(void);
 /* swiglu with the 8-lane exp (ops_avx2.c); pd_silu_poly (kern.h) is its per-element twin */

@@ -25,7 +25,11 @@
 #include <string.h>
 #include <time.h>
 
-static double gemm_rate(int64_t M, int64_t N, int64_t K, int ta, int tb, int reps) {
+static double thread_cpu(void);
+
+/* GFLOP/s of pd_sgemm on one shape, best of reps after a warm-up call; cpu: per second of the calling
+ * thread's CPU time (for the one-thread engine columns: other processes do not count) */
+static double gemm_rate(int64_t M, int64_t N, int64_t K, int ta, int tb, int reps, bool cpu) {
     float *A = pd_malloc(sizeof(float) * (size_t)(M * K)), *B = pd_malloc(sizeof(float) * (size_t)(K * N)),
           *C = pd_malloc(sizeof(float) * (size_t)(M * N));
     if (!A || !B || !C) { free(A); free(B); free(C); return 0; }
@@ -35,36 +39,71 @@ static double gemm_rate(int64_t M, int64_t N, int64_t K, int ta, int tb, int rep
     for (int64_t i = 0; i < K * N; i++) B[i] = pd_rng_uniformf(&r) - 0.5f;
     double best = 1e30;
     for (int rep = 0; rep < reps + 1; rep++) {
-        double t0 = pd_time_now();
+        double t0 = cpu ? thread_cpu() : pd_time_now();
         pd_sgemm(ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C, N);
-        double dt = pd_time_now() - t0;
+        double dt = (cpu ? thread_cpu() : pd_time_now()) - t0;
         if (rep > 0 && dt < best) best = dt; /* the first call warms caches and threads */
     }
     free(A); free(B); free(C);
     return 2.0 * (double)M * N * K / best / 1e9;
 }
 
+/* the GEMM table: pd_sgemm on `threads` threads (wall), and each engine pinned on one thread
+ * (GFLOP per CPU second) with the one pd_sgemm's automatic choice takes for the shape */
 pd_status pd_bench_gemm_run(FILE *out, int threads, double *peak) {
+    pd_sgemm_engine pinned = pd_sgemm_get_engine();
+    char rep[2048];
+    pd_sgemm_report(rep, sizeof rep);
+    fprintf(out, "%s\n", rep);
     pd_threads_set(threads);
-    fprintf(out, "f32 GEMM (pd_sgemm, %d threads)\n", pd_threads_get());
-    fprintf(out, "%-34s %10s\n", "shape M x N x K (op)", "GFLOP/s");
-    static const int sq[] = {256, 512, 1024, 2048};
-    double best = 0;
-    for (size_t i = 0; i < sizeof sq / sizeof sq[0]; i++) {
-        double g = gemm_rate(sq[i], sq[i], sq[i], 0, 1, sq[i] >= 2048 ? 2 : 4);
-        char s[64];
-        snprintf(s, sizeof s, "%d x %d x %d (A·Bᵀ)", sq[i], sq[i], sq[i]);
-        fprintf(out, "%-36s %10.1f\n", s, g);
-        if (g > best) best = g;
-    }
-    /* the three products of a linear layer in training (50M model: 1024 tokens, 640 → 1728) */
-    struct { int64_t M, N, K; int ta, tb; const char *what; } tr[] = {
-        {1024, 1728, 640, 0, 1, "1024 x 1728 x 640 (forward)"},
-        {1024, 640, 1728, 0, 0, "1024 x 640 x 1728 (grad input)"},
-        {1728, 640, 1024, 1, 0, "1728 x 640 x 1024 (grad weight)"},
+    int nt = pd_threads_get();
+    fprintf(out, "f32 GEMM: pd_sgemm at %d thread%s (GFLOP/s, wall) and each engine at 1 thread (GFLOP/CPU-s)\n", nt,
+            nt > 1 ? "s" : "");
+    fprintf(out, "%-40s %9s %9s %9s  %s\n", "shape M x N x K (op)", "pd_sgemm", "OpenBLAS", "builtin", "chosen");
+    /* the linear layers of the bench models (16 x 256 tokens; forward x·Wᵀ, grad input dy·W, grad
+     * weight dyᵀ·x of the FFN's up/gate matrix) and the attention blocks (64 query rows, head dim
+     * 64 for 10M/50M, 32 for 1M; S = Q·Kᵀ, O = P·V, dK = dSᵀ·Q) */
+    struct { int64_t M, N, K; int ta, tb; const char *what; } sh[] = {
+        {256, 256, 256, 0, 1, "256^3 (A x B^T)"},
+        {512, 512, 512, 0, 1, "512^3 (A x B^T)"},
+        {1024, 1024, 1024, 0, 1, "1024^3 (A x B^T)"},
+        {4096, 384, 128, 0, 1, "1M  4096 x 384 x 128 (forward)"},
+        {4096, 128, 384, 0, 0, "1M  4096 x 128 x 384 (grad input)"},
+        {384, 128, 4096, 1, 0, "1M  384 x 128 x 4096 (grad weight)"},
+        {4096, 864, 320, 0, 1, "10M 4096 x 864 x 320 (forward)"},
+        {4096, 320, 864, 0, 0, "10M 4096 x 320 x 864 (grad input)"},
+        {864, 320, 4096, 1, 0, "10M 864 x 320 x 4096 (grad weight)"},
+        {4096, 1728, 640, 0, 1, "50M 4096 x 1728 x 640 (forward)"},
+        {4096, 640, 1728, 0, 0, "50M 4096 x 640 x 1728 (grad input)"},
+        {1728, 640, 4096, 1, 0, "50M 1728 x 640 x 4096 (grad weight)"},
+        {64, 256, 64, 0, 1, "attn hd64 64 x 256 x 64 (S = Q K^T)"},
+        {64, 64, 256, 0, 0, "attn hd64 64 x 64 x 256 (O = P V)"},
+        {256, 64, 64, 1, 0, "attn hd64 256 x 64 x 64 (dK = dS^T Q)"},
+        {64, 256, 32, 0, 1, "attn hd32 64 x 256 x 32 (S = Q K^T)"},
+        {64, 32, 256, 0, 0, "attn hd32 64 x 32 x 256 (O = P V)"},
     };
-    for (size_t i = 0; i < sizeof tr / sizeof tr[0]; i++)
-        fprintf(out, "%-34s %10.1f\n", tr[i].what, gemm_rate(tr[i].M, tr[i].N, tr[i].K, tr[i].ta, tr[i].tb, 3));
+    double best = 0;
+    for (size_t i = 0; i < sizeof sh / sizeof sh[0]; i++) {
+        double fl = 2.0 * (double)sh[i].M * sh[i].N * sh[i].K;
+        int reps = fl < 1e7 ? 50 : fl < 1e9 ? 4 : 2;
+        pd_sgemm_set_engine(pinned);
+        pd_threads_set(threads);
+        double g = gemm_rate(sh[i].M, sh[i].N, sh[i].K, sh[i].ta, sh[i].tb, reps, false);
+        pd_sgemm_engine ch = pd_sgemm_engine_for(sh[i].ta, sh[i].tb, sh[i].M, sh[i].N, sh[i].K);
+        if (sh[i].M == sh[i].N && sh[i].N == sh[i].K && g > best) best = g;
+        pd_threads_set(1);
+        double e[2] = {0, 0};
+        for (int k = 0; k < 2; k++) {
+            pd_sgemm_set_engine(k ? PD_SGEMM_BUILTIN : PD_SGEMM_BLAS);
+            if (pd_sgemm_engine_for(sh[i].ta, sh[i].tb, sh[i].M, sh[i].N, sh[i].K) == (k ? PD_SGEMM_BUILTIN : PD_SGEMM_BLAS))
+                e[k] = gemm_rate(sh[i].M, sh[i].N, sh[i].K, sh[i].ta, sh[i].tb, reps, true);
+        }
+        char eb[2][16];
+        for (int k = 0; k < 2; k++) snprintf(eb[k], sizeof eb[k], e[k] > 0 ? "%.1f" : "-", e[k]);
+        fprintf(out, "%-40s %9.1f %9s %9s  %s\n", sh[i].what, g, eb[0], eb[1], ch == PD_SGEMM_BLAS ? "OpenBLAS" : "builtin");
+    }
+    pd_sgemm_set_engine(pinned);
+    pd_threads_set(threads);
     if (peak) *peak = best;
     return PD_OK;
 }
