@@ -56,85 +56,7 @@ static float dot_f32(int64_t n, const void *w, const void *x) {
 PD_DOT16(dot_f16, ld_f16, h2f)
 PD_DOT16(dot_bf16, ld_bf16, pd_bf16_to_f32)
 
-/* ---------- float matmul tiles: 4 weight rows x 3 tokens, activations F32 ---------- */
-
-#define FT_NR 4
-#define FT_MR 3
-
-#define PD_FTILE(name, LDW, WCONV, WT)                                                                               \
-    static float name##_one(int64_t n, const WT *a, const float *b) {                                                \
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();                                                    \
-        int64_t i = 0;                                                                                                \
-        for (; i + 16 <= n; i += 16) {                                                                                \
-            s0 = _mm256_fmadd_ps(LDW(a + i), _mm256_loadu_ps(b + i), s0);                                             \
-            s1 = _mm256_fmadd_ps(LDW(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);                                     \
-        }                                                                                                             \
-        for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(LDW(a + i), _mm256_loadu_ps(b + i), s0);                     \
-        float s = hsum8(_mm256_add_ps(s0, s1));                                                                       \
-        for (; i < n; i++) s += WCONV(a[i]) * b[i];                                                                   \
-        return s;                                                                                                     \
-    }                                                                                                                 \
-    static void name(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,         \
-                     int64_t ldy) {                                                                                   \
-        if (nr != FT_NR || mr > FT_MR) {                                                                              \
-            for (int m = 0; m < mr; m++)                                                                              \
-                for (int r = 0; r < nr; r++)                                                                          \
-                    y[m * ldy + r] = name##_one(n, (const WT *)((const char *)w + r * ws),                           \
-                                                (const float *)((const char *)x + m * xs));                           \
-            return;                                                                                                   \
-        }                                                                                                             \
-        const WT *w0 = w, *w1 = (const WT *)((const char *)w + ws), *w2 = (const WT *)((const char *)w + 2 * ws),     \
-                 *w3 = (const WT *)((const char *)w + 3 * ws);                                                        \
-        const float *x0 = x, *x1 = (const float *)((const char *)x + (mr > 1 ? xs : 0)),                              \
-                    *x2 = (const float *)((const char *)x + (mr > 2 ? 2 * xs : 0));                                   \
-        __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;                      \
-        __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;                                      \
-        int64_t i = 0;                                                                                                \
-        if (mr == 1) {                                                                                                \
-            for (; i + 16 <= n; i += 16) {                                                                            \
-                __m256 a0 = _mm256_loadu_ps(x0 + i), a1 = _mm256_loadu_ps(x0 + i + 8);                                \
-                c00 = _mm256_fmadd_ps(LDW(w0 + i), a0, c00);                                                          \
-                c10 = _mm256_fmadd_ps(LDW(w1 + i), a0, c10);                                                          \
-                c20 = _mm256_fmadd_ps(LDW(w2 + i), a0, c20);                                                          \
-                c30 = _mm256_fmadd_ps(LDW(w3 + i), a0, c30);                                                          \
-                c01 = _mm256_fmadd_ps(LDW(w0 + i + 8), a1, c01);                                                      \
-                c11 = _mm256_fmadd_ps(LDW(w1 + i + 8), a1, c11);                                                      \
-                c21 = _mm256_fmadd_ps(LDW(w2 + i + 8), a1, c21);                                                      \
-                c31 = _mm256_fmadd_ps(LDW(w3 + i + 8), a1, c31);                                                      \
-            }                                                                                                         \
-            c00 = _mm256_add_ps(c00, c01);                                                                            \
-            c10 = _mm256_add_ps(c10, c11);                                                                            \
-            c20 = _mm256_add_ps(c20, c21);                                                                            \
-            c30 = _mm256_add_ps(c30, c31);                                                                            \
-            c01 = c11 = c21 = c31 = _mm256_setzero_ps();                                                              \
-        }                                                                                                             \
-        for (; i + 8 <= n; i += 8) {                                                                                  \
-            __m256 a0 = _mm256_loadu_ps(x0 + i), a1 = _mm256_loadu_ps(x1 + i), a2 = _mm256_loadu_ps(x2 + i), v;       \
-            v = LDW(w0 + i);                                                                                          \
-            c00 = _mm256_fmadd_ps(v, a0, c00); c01 = _mm256_fmadd_ps(v, a1, c01); c02 = _mm256_fmadd_ps(v, a2, c02);  \
-            v = LDW(w1 + i);                                                                                          \
-            c10 = _mm256_fmadd_ps(v, a0, c10); c11 = _mm256_fmadd_ps(v, a1, c11); c12 = _mm256_fmadd_ps(v, a2, c12);  \
-            v = LDW(w2 + i);                                                                                          \
-            c20 = _mm256_fmadd_ps(v, a0, c20); c21 = _mm256_fmadd_ps(v, a1, c21); c22 = _mm256_fmadd_ps(v, a2, c22);  \
-            v = LDW(w3 + i);                                                                                          \
-            c30 = _mm256_fmadd_ps(v, a0, c30); c31 = _mm256_fmadd_ps(v, a1, c31); c32 = _mm256_fmadd_ps(v, a2, c32);  \
-        }                                                                                                             \
-        float r[FT_MR][FT_NR] = {{hsum8(c00), hsum8(c10), hsum8(c20), hsum8(c30)},                                    \
-                                 {hsum8(c01), hsum8(c11), hsum8(c21), hsum8(c31)},                                    \
-                                 {hsum8(c02), hsum8(c12), hsum8(c22), hsum8(c32)}};                                   \
-        const WT *wr[FT_NR] = {w0, w1, w2, w3};                                                                       \
-        const float *xr[FT_MR] = {x0, x1, x2};                                                                        \
-        for (; i < n; i++)                                                                                            \
-            for (int m = 0; m < FT_MR; m++)                                                                           \
-                for (int q = 0; q < FT_NR; q++) r[m][q] += WCONV(wr[q][i]) * xr[m][i];                                \
-        for (int m = 0; m < mr; m++)                                                                                  \
-            for (int q = 0; q < FT_NR; q++) y[m * ldy + q] = r[m][q];                                                 \
-    }
-
-static inline float id_f32(float v) { return v; }
-PD_FTILE(tile_f32, _mm256_loadu_ps, id_f32, float)
-PD_FTILE(tile_f16, ld_f16, h2f, uint16_t)
-PD_FTILE(tile_bf16, ld_bf16, pd_bf16_to_f32, uint16_t)
+/* (The F32 / F16 / BF16 matmul tiles of this level are in mm_f32.c, in lane order.) */
 
 /* ---------- Q8_0 / Q4_0 ---------- */
 
@@ -644,9 +566,6 @@ void pd_kern_table_avx2(pd_kern_table *t) {
     t->dot[PD_TYPE_Q4_0] = dot_q4_0;
     t->dot[PD_TYPE_Q4_K] = dot_q4_K;
     t->dot[PD_TYPE_Q6_K] = dot_q6_K;
-    t->tile[PD_TYPE_F32] = tile_f32;
-    t->tile[PD_TYPE_F16] = tile_f16;
-    t->tile[PD_TYPE_BF16] = tile_bf16;
     t->tile[PD_TYPE_Q8_0] = tile_q8_0;
     t->tile[PD_TYPE_Q4_0] = tile_q4_0;
     t->tile[PD_TYPE_Q4_K] = tile_q4_K;
@@ -655,8 +574,6 @@ void pd_kern_table_avx2(pd_kern_table *t) {
         t->tile_nr[i] = 4;
         t->tile_mr[i] = 4;
     }
-    t->tile_nr[PD_TYPE_F32] = t->tile_nr[PD_TYPE_F16] = t->tile_nr[PD_TYPE_BF16] = FT_NR;
-    t->tile_mr[PD_TYPE_F32] = t->tile_mr[PD_TYPE_F16] = t->tile_mr[PD_TYPE_BF16] = FT_MR;
     t->tile_nr[PD_TYPE_Q8_0] = t->tile_nr[PD_TYPE_Q4_0] = QT_NR;
     t->tile_mr[PD_TYPE_Q8_0] = t->tile_mr[PD_TYPE_Q4_0] = QT_MR;
     pd_kern_table_avx2_more(t);
