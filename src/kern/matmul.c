@@ -169,6 +169,12 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
         ubuf = pd_malloc(ub);
         if (!ubuf) return pd_fail_ctx(PD_ERR_NOMEM, "matmul: unpacking '%s'", wn);
     }
+    if (kt->mm_float[t]) { /* F32 / F16 / BF16 (mm_f32.c): its own cache blocking and threads */
+        if (pre) pre(ctx, 0, M);
+        if (convert)
+            for (int64_t m = 0; m < M; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
+        return kt->mm_float[t](t, K, N, wd, ws, xa, xs, M, Y, ldy, nt);
+    }
     if (!par_rows) {
         if (pre) pre(ctx, 0, M);
         if (convert)
