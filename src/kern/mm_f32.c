@@ -15,8 +15,9 @@
  * converted in registers as they are loaded: an F32 panel converted once per block doubles the bytes
  * the tile reads from L2, and measured slower, as did K-sliced panels with carried accumulators; see
  * the floatrows note of session 7; pd_matmul's token spans, made for the small quantised rows,
- * re-read these 2-4x larger rows once per span and measured 15-30% slower). Decode (M <= 3) streams the rows once, 8 at a time, with the next
- * 8 rows prefetched. AVX-512 machines run the same AVX2 code for F32 (a
+ * re-read these 2-4x larger rows once per span and measured 15-30% slower). Decode (M <= 3) streams
+ * the rows once, 8 at a time, with the next 8 rows prefetched for F16/BF16. AVX-512 machines run the
+ * same AVX2 code for F32 (a
  * wider tile would have to keep this order to keep results identical across machines). */
 #include "kern_impl.h"
 #include <math.h>
