@@ -101,6 +101,7 @@ static void help(FILE *f) {
             "  --warmup N            (default %d)     --wd X (default %g)     --grad-clip X (default %g)\n"
             "  --seed N              (default %llu)   -t, --threads N (1..1024, default: physical cores)\n"
             "  --batch N             learner rows per forward/backward chunk (default %d)\n"
+            "  --precision f32|bf16  the policy's matmuls in BF16 with F32 accumulation (as ponder train)\n"
             "output:\n"
             "  --out FILE.gguf       the trained model; the checkpoint (weights, optimizer, step, rollout rng)\n"
             "                        goes to FILE.gguf.ckpt\n"

@@ -127,9 +127,17 @@ int cli_run_flag(const char *V, int argc, char **argv, int *ip, cli_run_args *a)
     }
     else if (!strcmp(f, "--max-new")) { if (IVAL(1, 1 << 20)) rc = 2; else r->max_new = (int)iv; }
     else if (!strcmp(f, "--quiet")) a->quiet = true;
+    else if (!strcmp(f, "--precision")) {
+        if (!(v = cli_value(V, argc, argv, &i))) rc = 2;
+        else if (pd_precision_parse(v, &r->precision) != PD_OK) {
+            cli_error(V, "--precision: expected f32 or bf16, got '%s'", v);
+            rc = 2;
+        }
+    }
     else rc = 1;
     static const char *const fixed[] = {"--task", "--data", "--strict", "--difficulty", "--batch", "--seq", "--accum",
-                                        "--lr", "--min-lr-frac", "--warmup", "--wd", "--clip", "--seed"};
+                                        "--lr", "--min-lr-frac", "--warmup", "--wd", "--clip", "--seed",
+                                        "--precision"};
     for (size_t k = 0; rc == 0 && k < sizeof fixed / sizeof fixed[0]; k++)
         if (!strcmp(f, fixed[k])) cli_run_fixed(a, f);
     if (rc == 0 && !a->task_only && (!strcmp(f, "--difficulty") || !strcmp(f, "--eval-difficulty"))) a->task_only = f;
@@ -162,6 +170,9 @@ void cli_run_help(FILE *f, const pd_run_opts *d, const char *data_help, const ch
             "  --clip X              gradient-norm clip (default %g; 0 = off)\n"
             "  --seed N              0..18446744073709551615 (default %llu)\n"
             "  -t, --threads N       1..1024 (default: physical cores)\n"
+            "  --precision P         f32 (default) or bf16: every matmul with BF16 operands and F32 accumulation,\n"
+            "                        F32 master weights, gradients and AdamW state (vdpbf16ps with AVX512-BF16;\n"
+            "                        same numbers, slower, without it)\n"
             "output:\n"
             "  --out FILE.gguf       %s\n"
             "  --ckpt-every N        also write the checkpoint every N steps, atomically (default %d: only at the end)\n"

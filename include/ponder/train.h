@@ -94,6 +94,18 @@ void pd_tmodel_set_window_mix(pd_tmodel *m, bool on);
 void pd_tmodel_window_draw(pd_tmodel *m, uint64_t key);
 void pd_tmodel_window_base(pd_tmodel *m);
 
+/* ---- precision of the training GEMMs (`--precision f32|bf16`) ----
+ * BF16 mixed precision as PyTorch autocast users know it: every GEMM of forward and backward (linear
+ * layers and attention) takes its operands rounded to BF16 and accumulates in F32 (ponder/gemm_bf16.h:
+ * vdpbf16ps where the CPU has AVX512-BF16, the same numbers more slowly elsewhere); master weights,
+ * gradients, AdamW moments, norms, softmax and the loss stay F32. The weights' BF16 copy is made once
+ * per optimizer step (the first forward after pd_tmodel_zero_grad or a write through pd_tmodel_params). */
+typedef enum { PD_PREC_F32 = 0, PD_PREC_BF16 = 1 } pd_precision;
+const char *pd_precision_name(pd_precision p);                /* "f32", "bf16" */
+pd_status pd_precision_parse(const char *s, pd_precision *p); /* "f32" | "bf16", else PD_ERR_ARG naming s */
+pd_status pd_tmodel_set_precision(pd_tmodel *m, pd_precision p); /* PD_ERR_NOMEM for the BF16 copy */
+pd_precision pd_tmodel_precision(const pd_tmodel *m);
+
 /* ---- optimiser ---- */
 typedef struct {
     float lr, min_lr_frac;      /* peak LR; cosine decays to lr·min_lr_frac */
@@ -200,6 +212,7 @@ typedef struct {
                                    (pd_tmodel_window_draw: R, 2R, 4R or full attention) */
     FILE *progress;             /* progress bar / lines (NULL: silent) */
     double *loss_curve;         /* optional: receives the loss of each step run (indexed by step) */
+    pd_precision precision;     /* `--precision f32|bf16` (pd_tmodel_set_precision); kept in the checkpoint */
 } pd_run_opts;
 /* The shared defaults: difficulty 3, batch 8×256, accum 1, seed 1, 4 held-out batches, max_new 256,
  * pd_optcfg_default; steps as given. */

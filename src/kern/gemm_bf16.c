@@ -98,29 +98,92 @@ void pd_gemm_bf16_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, const flo
 
 /* ---------- packing ---------- */
 
+/* n consecutive elements of op(X) from (r, c), along c (along_c) or along r, as the F32 values of
+ * their BF16 roundings (subnormals 0: DAZ). Contiguous runs in memory are converted 8 at a time. */
+#if PD_X86
+__attribute__((target("avx2"))) static inline __m256 bf16_vals_avx2(__m256i x) { /* x: F32 bits */
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), hi = _mm256_set1_epi32((int)0xffff0000u);
+    const __m256i expm = _mm256_set1_epi32(0x7f800000), absm = _mm256_set1_epi32(0x7fffffff);
+    const __m256i sign = _mm256_set1_epi32((int)0x80000000u), quiet = _mm256_set1_epi32(0x00400000);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), one);
+    __m256i r = _mm256_and_si256(_mm256_add_epi32(x, _mm256_add_epi32(bias, lsb)), hi);
+    __m256i ax = _mm256_and_si256(x, absm);
+    __m256i nan = _mm256_cmpgt_epi32(ax, expm); /* |x| > inf bits: NaN (signed compare is fine: ax >= 0) */
+    r = _mm256_blendv_epi8(r, _mm256_and_si256(_mm256_or_si256(x, quiet), hi), nan);
+    __m256i sub = _mm256_cmpeq_epi32(_mm256_and_si256(x, expm), _mm256_setzero_si256());
+    r = _mm256_blendv_epi8(r, _mm256_and_si256(x, sign), sub);
+    return _mm256_castsi256_ps(r);
+}
+__attribute__((target("avx2"))) static inline __m256 bf16_widen_avx2(__m128i h) { /* BF16 bits -> F32, DAZ */
+    __m256i x = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+    __m256i sub = _mm256_cmpeq_epi32(_mm256_and_si256(x, _mm256_set1_epi32(0x7f800000)), _mm256_setzero_si256());
+    x = _mm256_blendv_epi8(x, _mm256_and_si256(x, _mm256_set1_epi32((int)0x80000000u)), sub);
+    return _mm256_castsi256_ps(x);
+}
+__attribute__((target("avx2"))) static void get_run(const bop *o, int64_t r, int64_t c, int n, int along_c, float *out) {
+    int64_t i0 = o->trans ? c * o->ld + r : r * o->ld + c;
+    if (along_c != o->trans) { /* contiguous */
+        int j = 0;
+        if (o->h) {
+            for (; j + 8 <= n; j += 8) _mm256_storeu_ps(out + j, bf16_widen_avx2(_mm_loadu_si128((const __m128i *)(o->h + i0 + j))));
+            for (; j < n; j++) out[j] = bf16_val(o->h[i0 + j]);
+        } else {
+            for (; j + 8 <= n; j += 8) _mm256_storeu_ps(out + j, bf16_vals_avx2(_mm256_loadu_si256((const __m256i *)(o->f + i0 + j))));
+            for (; j < n; j++) out[j] = bf16_val(pd_bf16_round(o->f[i0 + j]));
+        }
+        return;
+    }
+    int64_t step = o->ld;
+    for (int j = 0; j < n; j++) out[j] = bf16_val(o->h ? o->h[i0 + j * step] : pd_bf16_round(o->f[i0 + j * step]));
+}
+#else
+static void get_run(const bop *o, int64_t r, int64_t c, int n, int along_c, float *out) {
+    for (int j = 0; j < n; j++) out[j] = bf16_val(along_c ? bop_at(o, r, c + j) : bop_at(o, r + j, c));
+}
+#endif
+
 /* F32 panels (AVX2 path): the block's k in pair order k+1, k (packed slot q holds k = q ^ 1), padded
  * with zeros to an even count; A: [kp][MR] per panel of PD_SGEMM_MR rows, B: [kp][NR]. The values are
  * BF16's, subnormals already 0 (DAZ). */
 static void pack_a_f32(const bop *A, int64_t i0, int mc, int64_t k0, int kc, void *vp) {
-    float *p = vp;
+    float *p = vp, tmp[KC + 1];
     int kp = (kc + 1) & ~1, mr = PD_SGEMM_MR;
     for (int ip = 0; ip < mc; ip += mr, p += (size_t)kp * mr) {
         int rows = mc - ip < mr ? mc - ip : mr;
-        for (int r = 0; r < mr; r++)
+        if (A->trans) { /* op(A) column k is contiguous over the rows */
             for (int q = 0; q < kp; q++) {
                 int k = q ^ 1;
-                p[q * mr + r] = r < rows && k < kc ? bf16_val(bop_at(A, i0 + ip + r, k0 + k)) : 0.0f;
+                float *d = p + q * mr;
+                if (k < kc) get_run(A, i0 + ip, k0 + k, rows, 0, d);
+                for (int r = k < kc ? rows : 0; r < mr; r++) d[r] = 0.0f;
             }
+            continue;
+        }
+        for (int r = 0; r < mr; r++) {
+            if (r < rows) get_run(A, i0 + ip + r, k0, kc, 1, tmp);
+            tmp[kc] = 0.0f;
+            for (int q = 0; q < kp; q++) p[q * mr + r] = r < rows ? tmp[q ^ 1] : 0.0f;
+        }
     }
 }
 static void pack_b_f32(const bop *B, int64_t k0, int kc, int64_t j0, int nc, void *vp) {
-    float *p = vp;
+    float *p = vp, tmp[KC + 1];
     int kp = (kc + 1) & ~1, nr = PD_SGEMM_NR;
     for (int jp = 0; jp < nc; jp += nr, p += (size_t)kp * nr) {
         int cols = nc - jp < nr ? nc - jp : nr;
-        for (int q = 0; q < kp; q++) {
-            int k = q ^ 1;
-            for (int c = 0; c < nr; c++) p[q * nr + c] = c < cols && k < kc ? bf16_val(bop_at(B, k0 + k, j0 + jp + c)) : 0.0f;
+        if (!B->trans) { /* op(B) row k is contiguous over the columns */
+            for (int q = 0; q < kp; q++) {
+                int k = q ^ 1;
+                float *d = p + q * nr;
+                if (k < kc) get_run(B, k0 + k, j0 + jp, cols, 1, d);
+                for (int c = k < kc ? cols : 0; c < nr; c++) d[c] = 0.0f;
+            }
+            continue;
+        }
+        for (int c = 0; c < nr; c++) {
+            if (c < cols) get_run(B, k0, j0 + jp + c, kc, 0, tmp);
+            tmp[kc] = 0.0f;
+            for (int q = 0; q < kp; q++) p[q * nr + c] = c < cols ? tmp[q ^ 1] : 0.0f;
         }
     }
 }
@@ -177,6 +240,21 @@ static void store_tile(const float *acc, int nr, float *C, int64_t ldc, int rows
         for (int c = 0; c < cols; c++) C[r * ldc + c] = combine(C[r * ldc + c], acc[r * nr + c], beta, first);
 }
 
+#if PD_X86
+/* a full 6 × 16 tile under MXCSR FTZ+DAZ: the hardware add / multiply flush exactly as combine() */
+__attribute__((target("avx2"))) static void store_tile_avx2(const float *acc, float *C, int64_t ldc, float beta, int first) {
+    __m256 vb = _mm256_set1_ps(beta);
+    for (int r = 0; r < PD_SGEMM_MR; r++)
+        for (int h = 0; h < PD_SGEMM_NR; h += 8) {
+            float *o = C + r * ldc + h;
+            __m256 a = _mm256_loadu_ps(acc + r * PD_SGEMM_NR + h);
+            if (first && beta == 0.0f) _mm256_storeu_ps(o, a);
+            else if (first && beta != 1.0f) _mm256_storeu_ps(o, _mm256_add_ps(_mm256_mul_ps(vb, _mm256_loadu_ps(o)), a));
+            else _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), a));
+        }
+}
+#endif
+
 static void run_micro(const path_def *pd, int kc, const void *pa, const void *pb, float *acc) {
     if (pd->pairs) { pd->pairs((kc + 1) / 2, pa, pb, acc); return; }
 #if PD_X86
@@ -228,8 +306,14 @@ static void gemm_blocked(const path_def *pd, const bop *A, const bop *B, int64_t
                     for (int ir = 0; ir < mc; ir += pd->mr) {
                         run_micro(pd, kc, pa + (size_t)(ir / pd->mr) * kpk * pd->mr * pd->esz,
                                   (char *)pb + (size_t)(jr / pd->nr) * kpk * pd->nr * pd->esz, acc);
-                        store_tile(acc, pd->nr, C + (ic + ir) * ldc + jc + jr, ldc, mc - ir < pd->mr ? mc - ir : pd->mr,
-                                   nc - jr < pd->nr ? nc - jr : pd->nr, beta, first);
+                        int rows = mc - ir < pd->mr ? mc - ir : pd->mr, cols = nc - jr < pd->nr ? nc - jr : pd->nr;
+#if PD_X86
+                        if (pd->ftz_daz && rows == PD_SGEMM_MR && cols == PD_SGEMM_NR) {
+                            store_tile_avx2(acc, C + (ic + ir) * ldc + jc + jr, ldc, beta, first);
+                            continue;
+                        }
+#endif
+                        store_tile(acc, pd->nr, C + (ic + ir) * ldc + jc + jr, ldc, rows, cols, beta, first);
                     }
 #if PD_X86
                 if (pd->ftz_daz) _mm_setcsr(csr);

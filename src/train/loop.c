@@ -19,6 +19,7 @@
 #include "ponder/outfile.h"
 #include "ponder/timer.h"
 #include <errno.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <math.h>
 #include <stdlib.h>
@@ -61,6 +62,7 @@ void pd_run_opts_to_json(cJSON *j, const pd_run_opts *r) {
         cJSON_AddNumberToObject(j, "attn_recent", r->attn_recent);
         if (r->attn_mix) cJSON_AddNumberToObject(j, "attn_mix", r->attn_mix);
     }
+    if (r->precision != PD_PREC_F32) cJSON_AddStringToObject(j, "precision", pd_precision_name(r->precision));
 }
 
 /* a checkpoint's settings are untrusted: clamp before casting (an out-of-range double → int cast is UB) */
@@ -85,6 +87,8 @@ pd_status pd_run_opts_from_json(const cJSON *j, pd_run_opts *r, char **keep) {
     NUM("attn_mix", r->attn_mix, int);
     if (r->steps <= 0) NUM("steps", r->steps, int64_t);
 #undef NUM
+    if ((x = cJSON_GetObjectItem(j, "precision")) && (!cJSON_IsString(x) || pd_precision_parse(x->valuestring, &r->precision) != PD_OK))
+        return pd_fail(PD_ERR_FORMAT, "checkpoint: run.precision is not \"f32\" or \"bf16\"");
     if ((x = cJSON_GetObjectItem(j, "seed")) && cJSON_IsString(x)) r->seed = strtoull(x->valuestring, NULL, 10);
     if ((x = cJSON_GetObjectItem(j, "task")) && cJSON_IsString(x)) {
         if (!(*keep = pd_strdup(x->valuestring))) return PD_ERR_NOMEM;
@@ -135,9 +139,21 @@ pd_status pd_run_log_keep_upto(const char *path, int64_t start) {
     return pd_out_commit(o);
 }
 
+pd_status pd_run_precision(pd_tmodel *m, pd_precision p) {
+    PD_TRY(pd_tmodel_set_precision(m, p));
+    static atomic_int said = 0;
+    if (p == PD_PREC_BF16 && pd_gemm_bf16_best() != PD_GEMM_BF16_AVX512BF16 && !atomic_exchange(&said, 1) &&
+        pd_dist_rank() == 0)
+        fprintf(stderr, "note: --precision bf16 on a CPU without AVX512-BF16: the same BF16 numerics through %s "
+                        "GEMMs, with no BF16 speed-up (slower than f32 here: the operands are rounded and widened)\n",
+                pd_gemm_bf16_path_name(pd_gemm_bf16_best()));
+    return PD_OK;
+}
+
 pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_path, int eval_n, int eval_difficulty,
                       int dhi) {
     r->start = start;
+    PD_TRY(pd_run_precision(r->m, r->precision));
     r->rank = pd_dist_rank();
     r->ranks = pd_dist_size();
     if (r->ranks > 1) {

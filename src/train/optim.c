@@ -49,6 +49,7 @@ double pd_tmodel_grad_norm(pd_tmodel *m) {
 
 double pd_tmodel_adamw(pd_tmodel *m, const pd_optcfg *o, int64_t step, float lr) {
     if (!m->m) return NAN; /* a frozen base (pd_tmodel_load_frozen) has no moments */
+    pd_tmodel_touch(m); /* the weights change: --precision bf16 remakes their BF16 copy */
     double norm = pd_tmodel_grad_norm(m);
     float gscale = 1.0f;
     if (o->clip > 0 && norm > o->clip) gscale = (float)(o->clip / norm);

@@ -348,6 +348,7 @@ static pd_status run_open(run_t *x) {
     if (x->start >= R->steps)
         return pd_fail(PD_ERR_ARG, "%s is at step %lld of %lld: nothing to do (nothing written); give --steps N with "
                                    "N > %lld", R->resume, (long long)x->start, (long long)R->steps, (long long)x->start);
+    PD_TRY(pd_run_precision(o->adapter ? x->ad.m : x->m, R->precision)); /* --precision (train_int.h) */
     o->rl.opt = R->opt;
     o->rl.micro_rows = R->B;
     o->rl.opt.total_steps = (int)(R->steps * o->rl.ppo_epochs * o->rl.minibatches);

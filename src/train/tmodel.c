@@ -185,12 +185,16 @@ void pd_tmodel_free(pd_tmodel *m) {
     free(m->rope_factors);
     free(m->frozen);
     free(m->frozen_scratch);
+    free(m->wh);
     free(m);
 }
 
 const pd_tcfg *pd_tmodel_cfg(const pd_tmodel *m) { return &m->cfg; }
 size_t pd_tmodel_n_params(const pd_tmodel *m) { return m->n_params; }
-float *pd_tmodel_params(pd_tmodel *m) { return m->params; }
+float *pd_tmodel_params(pd_tmodel *m) {
+    pd_tmodel_touch(m); /* the caller may write: the BF16 copy is remade before the next forward */
+    return m->params;
+}
 float *pd_tmodel_grads(pd_tmodel *m) { return m->grads; }
 float *pd_tmodel_adam_m(pd_tmodel *m) { return m->m; }
 float *pd_tmodel_adam_v(pd_tmodel *m) { return m->v; }
@@ -213,6 +217,7 @@ void pd_tmodel_init(pd_tmodel *m, pd_rng *rng) {
 }
 
 void pd_tmodel_zero_grad(pd_tmodel *m) {
+    pd_tmodel_touch(m); /* a new optimizer step: the weights may have changed since the copy */
     if (!m->frozen) { memset(m->grads, 0, m->n_params * sizeof(float)); return; }
     /* frozen matrices never get a gradient: their slices stay untouched (and uncommitted) */
     for (int i = 0; i < m->n_tensors; i++)
@@ -267,9 +272,35 @@ void pd_tmodel_window_base(pd_tmodel *m) {
     m->p.win_recent = m->win_recent;
 }
 
+const char *pd_precision_name(pd_precision p) { return p == PD_PREC_BF16 ? "bf16" : "f32"; }
+
+pd_status pd_precision_parse(const char *s, pd_precision *p) {
+    if (!strcmp(s, "f32")) *p = PD_PREC_F32;
+    else if (!strcmp(s, "bf16")) *p = PD_PREC_BF16;
+    else return pd_fail(PD_ERR_ARG, "precision '%s': expected f32 or bf16", s);
+    return PD_OK;
+}
+
+pd_status pd_tmodel_set_precision(pd_tmodel *m, pd_precision p) {
+    if (p != PD_PREC_F32 && p != PD_PREC_BF16) return pd_fail(PD_ERR_ARG, "train: unknown precision %d", (int)p);
+    if (p == PD_PREC_BF16 && !m->wh && !(m->wh = pd_malloc(m->n_params * sizeof(uint16_t))))
+        return pd_fail(PD_ERR_NOMEM, "train: out of memory for the BF16 copy of %zu weights", m->n_params);
+    m->precision = p;
+    m->p.bf16 = p == PD_PREC_BF16;
+    m->p.wh = p == PD_PREC_BF16 ? m->wh : NULL;
+    m->wh_stale = true;
+    return PD_OK;
+}
+
+pd_precision pd_tmodel_precision(const pd_tmodel *m) { return m->precision; }
+
 double pd_tmodel_forward(pd_tmodel *m, const pd_tbatch *b, int64_t *n_targets) {
     if (n_targets) *n_targets = 0;
     if (check_batch(m, b) != PD_OK) return NAN;
+    if (m->p.bf16 && m->wh_stale) { /* once per optimizer step: the BF16 copy of the weights */
+        pd_bf16_round_n(m->params, m->wh, (int64_t)m->n_params);
+        m->wh_stale = false;
+    }
     if (b->B != m->curB || b->T != m->curT) {
         pd_tr_acts_point(&m->a, &m->ga, &m->cfg, b->B, b->T, m->act_mem);
         m->curB = b->B;

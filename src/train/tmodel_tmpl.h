@@ -10,6 +10,14 @@
  *                       C[M][N] = beta·C + op(A)·op(B), row-major; op(A) = A[M][K] (ta=0) or A
  *                       stored [K][M] (ta=1); op(B) = B[K][N] (tb=0) or B stored [N][K] (tb=1).
  *   TR_EXP(x)           exp in that type (expf / exp)
+ * Optionally:
+ *   TR_GEMM_MP(bf16, ta,tb,M,N,K,A,Ah,lda,B,Bh,ldb,beta,C,ldc)
+ *                       the same product in mixed precision when bf16 != 0 (`--precision bf16`):
+ *                       every operand element rounded to BF16, products summed in F32; Ah / Bh: the
+ *                       operand's BF16 copy, or NULL (round as it is read). Default: TR_GEMM (bf16
+ *                       ignored). Every GEMM of the model goes through it: the linear layers' forward
+ *                       and both backward GEMMs, and the attention's five; norms, softmax, SwiGLU,
+ *                       RoPE, the loss and the optimizer stay in TR.
  *
  * Shape of the code (after llm.c): every layer is a *_forward / *_backward pair of plain functions
  * over flat arrays; parameters and their gradients are a union of named pointers into one
@@ -45,7 +53,16 @@ typedef struct {
     /* the plain attention's local window (attention_forward's sink/recent; 0, 0: full causal):
      * `ponder train --attn-window S,R`, set with pd_tmodel_set_window */
     int win_sink, win_recent;
+    /* mixed precision (TR_GEMM_MP): bf16 != 0 runs every GEMM with BF16 operands (pd_tmodel_set_precision);
+     * wh: the BF16 copy of this array (same layout, refreshed once per optimizer step), or NULL */
+    int bf16;
+    const uint16_t *wh;
 } TN(params);
+
+#ifndef TR_GEMM_MP
+#define TR_GEMM_MP(bf16, ta, tb, M, N, K, A, Ah, lda, B, Bh, ldb, beta, C, ldc) \
+    TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)
+#endif
 
 static inline void TN(params_point)(TN(params) *p, const pd_tcfg *c, TR *base) {
     size_t sz[PD_TP_COUNT];
@@ -60,6 +77,15 @@ static inline void TN(params_point)(TN(params) *p, const pd_tcfg *c, TR *base) {
     p->mix = NULL;
     p->no_wgrad = false;
     p->win_sink = p->win_recent = 0;
+    p->bf16 = 0;
+    p->wh = NULL;
+}
+
+/* the BF16 copy of weight W (a matrix in p's array), or NULL: f32 GEMMs, no copy, or W is not in the
+ * array (a frozen matrix dequantised into scratch: rounded as the GEMM packs it — the same numbers) */
+static inline const uint16_t *TN(half)(const TN(params) *p, const TR *W) {
+    if (!p->bf16 || !p->wh || W == (const TR *)(const void *)p->scratch) return NULL;
+    return p->wh + (W - p->tok_embd);
 }
 
 /* The matrix of `kind` in layer l (w: its place in the array): w itself, or the frozen matrix
@@ -218,19 +244,25 @@ static inline void TN(rmsnorm_backward)(TR *dx, TR *dw, const TR *dy, const TR *
 }
 
 /* ---- linear: y[M][out] = x[M][in] · W[out][in]ᵀ (+ b) ---- */
-static inline void TN(linear_forward)(TR *y, const TR *x, const TR *W, const TR *b, int64_t M, int in, int out) {
-    TR_GEMM(0, 1, M, out, in, x, in, W, in, 0, y, out);
+static inline void TN(linear_forward_p)(const TN(params) *p, TR *y, const TR *x, const TR *W, const TR *b, int64_t M,
+                                       int in, int out) {
+    int bf16 = p ? p->bf16 : 0;
+    TR_GEMM_MP(bf16, 0, 1, M, out, in, x, NULL, in, W, p ? TN(half)(p, W) : NULL, in, 0, y, out);
+    (void)bf16;
     if (b) {
 #pragma omp parallel for schedule(static)
         for (int64_t m = 0; m < M; m++)
             for (int o = 0; o < out; o++) y[m * out + o] += b[o];
     }
 }
-/* dx += dy·W, dW += dyᵀ·x, db += Σ_rows dy. dx may be NULL (embedding-side inputs need none). */
-static inline void TN(linear_backward)(TR *dx, TR *dW, TR *db, const TR *dy, const TR *x, const TR *W, int64_t M, int in,
-                                int out) {
-    if (dx) TR_GEMM(0, 0, M, in, out, dy, out, W, in, 1, dx, in);
-    if (dW) TR_GEMM(1, 0, out, in, M, dy, out, x, in, 1, dW, in); /* NULL: a frozen matrix */
+/* dx += dy·W, dW += dyᵀ·x, db += Σ_rows dy. dx may be NULL (embedding-side inputs need none).
+ * p (may be NULL: f32): the model's parameters, for the precision and W's BF16 copy. */
+static inline void TN(linear_backward_p)(const TN(params) *p, TR *dx, TR *dW, TR *db, const TR *dy, const TR *x,
+                                         const TR *W, int64_t M, int in, int out) {
+    int bf16 = p ? p->bf16 : 0;
+    (void)bf16;
+    if (dx) TR_GEMM_MP(bf16, 0, 0, M, in, out, dy, NULL, out, W, p ? TN(half)(p, W) : NULL, in, 1, dx, in);
+    if (dW) TR_GEMM_MP(bf16, 1, 0, out, in, M, dy, NULL, out, x, NULL, in, 1, dW, in); /* NULL: a frozen matrix */
     if (db) {
 #pragma omp parallel for schedule(static)
         for (int o = 0; o < out; o++) {
@@ -239,6 +271,13 @@ static inline void TN(linear_backward)(TR *dx, TR *dW, TR *db, const TR *dy, con
             db[o] += acc;
         }
     }
+}
+static inline void TN(linear_forward)(TR *y, const TR *x, const TR *W, const TR *b, int64_t M, int in, int out) {
+    TN(linear_forward_p)(NULL, y, x, W, b, M, in, out);
+}
+static inline void TN(linear_backward)(TR *dx, TR *dW, TR *db, const TR *dy, const TR *x, const TR *W, int64_t M, int in,
+                                       int out) {
+    TN(linear_backward_p)(NULL, dx, dW, db, dy, x, W, M, in, out);
 }
 
 /* ---- RoPE on every head of every token. pos(i) = (i mod T) − seg[i]. cs: [n_ctx][hd/2][2] cos,sin ----
@@ -319,9 +358,10 @@ static inline int TN(attn_cols)(const int32_t *segr, int r0, int r1, int sink, i
     return n;
 }
 
-/* Parallel over (row, head). */
-static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR *k, const TR *v, const int32_t *seg, int B,
-                                  int T, int H, int KV, int hd, int sink, int recent) {
+/* Parallel over (row, head). bf16: the GEMMs in mixed precision (TR_GEMM_MP; 0: TR_GEMM). */
+static inline void TN(attention_forward_p)(int bf16, TR *out, TR *att, const TR *q, const TR *k, const TR *v,
+                                           const int32_t *seg, int B, int T, int H, int KV, int hd, int sink, int recent) {
+    (void)bf16;
     int Hq = H * hd, Hk = KV * hd, grp = H / KV;
     TR scale = (TR)(1.0 / sqrt((double)hd));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -336,8 +376,8 @@ static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR
                 int r1 = r0 + TR_ATT_BM < T ? r0 + TR_ATT_BM : T, m = r1 - r0, iv[2][2];
                 int n = TN(attn_cols)(segr, r0, r1, sink, recent, iv);
                 for (int c = 0; c < n; c++)
-                    TR_GEMM(0, 1, m, iv[c][1] - iv[c][0], hd, Q + (int64_t)r0 * Hq, Hq, K + (int64_t)iv[c][0] * Hk, Hk, 0,
-                            A + (int64_t)r0 * T + iv[c][0], T);
+                    TR_GEMM_MP(bf16, 0, 1, m, iv[c][1] - iv[c][0], hd, Q + (int64_t)r0 * Hq, NULL, Hq,
+                               K + (int64_t)iv[c][0] * Hk, NULL, Hk, 0, A + (int64_t)r0 * T + iv[c][0], T);
                 for (int t = r0; t < r1; t++) { /* row softmax of scale·S on the visible keys */
                     int s0 = segr ? segr[t] : 0, e1, b2;
                     TN(attn_span)(s0, t, sink, recent, &e1, &b2);
@@ -365,17 +405,22 @@ static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR
                     for (int j = e1; j < b2; j++) a[j] = 0;
                 }
                 for (int c = 0; c < n; c++)
-                    TR_GEMM(0, 0, m, hd, iv[c][1] - iv[c][0], A + (int64_t)r0 * T + iv[c][0], T, V + (int64_t)iv[c][0] * Hk,
-                            Hk, c ? 1 : 0, O + (int64_t)r0 * Hq, Hq);
+                    TR_GEMM_MP(bf16, 0, 0, m, hd, iv[c][1] - iv[c][0], A + (int64_t)r0 * T + iv[c][0], NULL, T,
+                               V + (int64_t)iv[c][0] * Hk, NULL, Hk, c ? 1 : 0, O + (int64_t)r0 * Hq, Hq);
             }
         }
+}
+static inline void TN(attention_forward)(TR *out, TR *att, const TR *q, const TR *k, const TR *v, const int32_t *seg, int B,
+                                         int T, int H, int KV, int hd, int sink, int recent) {
+    TN(attention_forward_p)(0, out, att, q, k, v, seg, B, T, H, KV, hd, sink, recent);
 }
 /* Parallel over (row, kv head): the query heads sharing a kv head run in one task, so dk/dv of that
  * kv head have one writer. dq, dk, dv are accumulated (+=). dscore: TN(attn_scratch)(B, T, KV) floats
  * (TN(acts_sizes) sizes g->dscore so). sink, recent: the window the forward ran with. */
-static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, const TR *dout, const TR *att, const TR *q,
-                                   const TR *k, const TR *v, const int32_t *seg, int B, int T, int H, int KV, int hd,
-                                   int sink, int recent) {
+static inline void TN(attention_backward_p)(int bf16, TR *dq, TR *dk, TR *dv, TR *dscore, const TR *dout,
+                                            const TR *att, const TR *q, const TR *k, const TR *v, const int32_t *seg,
+                                            int B, int T, int H, int KV, int hd, int sink, int recent) {
+    (void)bf16;
     int Hq = H * hd, Hk = KV * hd, grp = H / KV, bm = T < TR_ATT_BM ? T : TR_ATT_BM;
     TR scale = (TR)(1.0 / sqrt((double)hd));
 #pragma omp parallel for collapse(2) schedule(static)
@@ -394,8 +439,8 @@ static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, co
                     int n = TN(attn_cols)(segr, r0, r1, sink, recent, iv);
                     const TR *Ab = A + (int64_t)r0 * T;
                     for (int c = 0; c < n; c++) /* dP = dO·Vᵀ */
-                        TR_GEMM(0, 1, m, iv[c][1] - iv[c][0], hd, dO + (int64_t)r0 * Hq, Hq, V + (int64_t)iv[c][0] * Hk, Hk,
-                                0, D + iv[c][0], T);
+                        TR_GEMM_MP(bf16, 0, 1, m, iv[c][1] - iv[c][0], hd, dO + (int64_t)r0 * Hq, NULL, Hq,
+                                   V + (int64_t)iv[c][0] * Hk, NULL, Hk, 0, D + iv[c][0], T);
                     for (int t = 0; t < m; t++) { /* dS = P⊙(dP − Σ P·dP)·scale (0 where P is) */
                         const TR *a = Ab + (int64_t)t * T;
                         TR *d = D + (int64_t)t * T, pdp = 0;
@@ -406,13 +451,22 @@ static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, co
                     }
                     for (int c = 0; c < n; c++) {
                         int c0 = iv[c][0], nc = iv[c][1] - c0;
-                        TR_GEMM(0, 0, m, hd, nc, D + c0, T, K + (int64_t)c0 * Hk, Hk, 1, dQ + (int64_t)r0 * Hq, Hq);
-                        TR_GEMM(1, 0, nc, hd, m, D + c0, T, Q + (int64_t)r0 * Hq, Hq, 1, dK + (int64_t)c0 * Hk, Hk);
-                        TR_GEMM(1, 0, nc, hd, m, Ab + c0, T, dO + (int64_t)r0 * Hq, Hq, 1, dV + (int64_t)c0 * Hk, Hk);
+                        TR_GEMM_MP(bf16, 0, 0, m, hd, nc, D + c0, NULL, T, K + (int64_t)c0 * Hk, NULL, Hk, 1,
+                                   dQ + (int64_t)r0 * Hq, Hq);
+                        TR_GEMM_MP(bf16, 1, 0, nc, hd, m, D + c0, NULL, T, Q + (int64_t)r0 * Hq, NULL, Hq, 1,
+                                   dK + (int64_t)c0 * Hk, Hk);
+                        TR_GEMM_MP(bf16, 1, 0, nc, hd, m, Ab + c0, NULL, T, dO + (int64_t)r0 * Hq, NULL, Hq, 1,
+                                   dV + (int64_t)c0 * Hk, Hk);
                     }
                 }
             }
         }
+}
+
+static inline void TN(attention_backward)(TR *dq, TR *dk, TR *dv, TR *dscore, const TR *dout, const TR *att, const TR *q,
+                                          const TR *k, const TR *v, const int32_t *seg, int B, int T, int H, int KV,
+                                          int hd, int sink, int recent) {
+    TN(attention_backward_p)(0, dq, dk, dv, dscore, dout, att, q, k, v, seg, B, T, H, KV, hd, sink, recent);
 }
 
 /* ---- SwiGLU: sw = silu(gate)·up ----
@@ -495,11 +549,11 @@ static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(a
         TR *v = a->v + l * BT * Hk, *att = a->att + (int64_t)l * B * H * T * T, *atty = a->atty + l * BT * Hq;
         TR *gate = a->gate + l * BT * F, *up = a->up + l * BT * F, *sw = a->sw + l * BT * F;
         TN(rmsnorm_forward)(ln1, rs1, x, p->attn_norm + (int64_t)l * D, BT, D, c->norm_eps);
-        TN(linear_forward)(qraw, ln1, TN(weight)(p, c, PD_TP_WQ, l, p->wq + (int64_t)l * Hq * D),
+        TN(linear_forward_p)(p, qraw, ln1, TN(weight)(p, c, PD_TP_WQ, l, p->wq + (int64_t)l * Hq * D),
                            p->bq ? p->bq + (int64_t)l * Hq : NULL, BT, D, Hq);
-        TN(linear_forward)(kraw, ln1, TN(weight)(p, c, PD_TP_WK, l, p->wk + (int64_t)l * Hk * D),
+        TN(linear_forward_p)(p, kraw, ln1, TN(weight)(p, c, PD_TP_WK, l, p->wk + (int64_t)l * Hk * D),
                            p->bk ? p->bk + (int64_t)l * Hk : NULL, BT, D, Hk);
-        TN(linear_forward)(v, ln1, TN(weight)(p, c, PD_TP_WV, l, p->wv + (int64_t)l * Hk * D),
+        TN(linear_forward_p)(p, v, ln1, TN(weight)(p, c, PD_TP_WV, l, p->wv + (int64_t)l * Hk * D),
                            p->bv ? p->bv + (int64_t)l * Hk : NULL, BT, D, Hk);
         if (c->qk_norm) {
             TN(rmsnorm_forward)(q, a->qrstd + l * BT * H, qraw, p->q_norm + (int64_t)l * hd, BT * H, hd, c->norm_eps);
@@ -511,18 +565,18 @@ static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(a
         TN(rope_apply)(q, seg, cs, BT, T, H, hd, c->rope_neox, 0);
         TN(rope_apply)(k, seg, cs, BT, T, KV, hd, c->rope_neox, 0);
         if (p->mix) TN(mix_forward)(p->mix, l, atty, att, q, k, v, seg, B, T, H, KV, hd);
-        else TN(attention_forward)(atty, att, q, k, v, seg, B, T, H, KV, hd, p->win_sink, p->win_recent);
-        TN(linear_forward)(mid, atty, TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), NULL, BT, Hq, D);
+        else TN(attention_forward_p)(p->bf16, atty, att, q, k, v, seg, B, T, H, KV, hd, p->win_sink, p->win_recent);
+        TN(linear_forward_p)(p, mid, atty, TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), NULL, BT, Hq, D);
         for (int64_t i = 0; i < BT * D; i++) mid[i] += x[i];
         TN(rmsnorm_forward)(ln2, rs2, mid, p->ffn_norm + (int64_t)l * D, BT, D, c->norm_eps);
-        TN(linear_forward)(gate, ln2, TN(weight)(p, c, PD_TP_GATE, l, p->w_gate + (int64_t)l * F * D), NULL, BT, D, F);
-        TN(linear_forward)(up, ln2, TN(weight)(p, c, PD_TP_UP, l, p->w_up + (int64_t)l * F * D), NULL, BT, D, F);
+        TN(linear_forward_p)(p, gate, ln2, TN(weight)(p, c, PD_TP_GATE, l, p->w_gate + (int64_t)l * F * D), NULL, BT, D, F);
+        TN(linear_forward_p)(p, up, ln2, TN(weight)(p, c, PD_TP_UP, l, p->w_up + (int64_t)l * F * D), NULL, BT, D, F);
         TN(swiglu_forward)(sw, gate, up, BT * F);
-        TN(linear_forward)(xo, sw, TN(weight)(p, c, PD_TP_DOWN, l, p->w_down + (int64_t)l * D * F), NULL, BT, F, D);
+        TN(linear_forward_p)(p, xo, sw, TN(weight)(p, c, PD_TP_DOWN, l, p->w_down + (int64_t)l * D * F), NULL, BT, F, D);
         for (int64_t i = 0; i < BT * D; i++) xo[i] += mid[i];
     }
     TN(rmsnorm_forward)(a->lnf, a->rstdf, a->resid + (int64_t)c->n_layer * BT * D, p->out_norm, BT, D, c->norm_eps);
-    TN(linear_forward)(a->logits, a->lnf, p->output, NULL, BT, D, c->n_vocab);
+    TN(linear_forward_p)(p, a->logits, a->lnf, p->output, NULL, BT, D, c->n_vocab);
 }
 
 /* Backward from g->dlogits (already filled, e.g. by xent_forward_backward), accumulating into gp. */
@@ -534,7 +588,7 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
     memset(dres, 0, sizeof(TR) * BT * D);
     memset(g->dln, 0, sizeof(TR) * BT * D);
     /* head + final norm; with a tied head the embedding gets this gradient too */
-    TN(linear_backward)(g->dln, gp->output, NULL, g->dlogits, a->lnf, p->output, BT, D, c->n_vocab);
+    TN(linear_backward_p)(p, g->dln, gp->output, NULL, g->dlogits, a->lnf, p->output, BT, D, c->n_vocab);
     TN(rmsnorm_backward)(dres, gp->out_norm, g->dln, a->resid + (int64_t)c->n_layer * BT * D, p->out_norm, a->rstdf, BT,
                          D);
     for (int l = c->n_layer - 1; l >= 0; l--) {
@@ -545,26 +599,26 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
         const TR *gate = a->gate + l * BT * F, *up = a->up + l * BT * F, *sw = a->sw + l * BT * F;
         /* FFN branch: xo = mid + down(swiglu(gate(ln2), up(ln2))); dres holds d xo and becomes d mid */
         memset(g->dsw, 0, sizeof(TR) * BT * F);
-        TN(linear_backward)(g->dsw, TN(wgrad)(p, c, PD_TP_DOWN, l, gp->w_down + (int64_t)l * D * F), NULL, dres, sw,
+        TN(linear_backward_p)(p, g->dsw, TN(wgrad)(p, c, PD_TP_DOWN, l, gp->w_down + (int64_t)l * D * F), NULL, dres, sw,
                             TN(weight)(p, c, PD_TP_DOWN, l, p->w_down + (int64_t)l * D * F), BT, F, D);
         memset(g->dgate, 0, sizeof(TR) * BT * F);
         memset(g->dup, 0, sizeof(TR) * BT * F);
         TN(swiglu_backward)(g->dgate, g->dup, g->dsw, gate, up, BT * F);
         memset(g->dln, 0, sizeof(TR) * BT * D);
-        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_GATE, l, gp->w_gate + (int64_t)l * F * D), NULL, g->dgate, ln2,
+        TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_GATE, l, gp->w_gate + (int64_t)l * F * D), NULL, g->dgate, ln2,
                             TN(weight)(p, c, PD_TP_GATE, l, p->w_gate + (int64_t)l * F * D), BT, D, F);
-        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_UP, l, gp->w_up + (int64_t)l * F * D), NULL, g->dup, ln2,
+        TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_UP, l, gp->w_up + (int64_t)l * F * D), NULL, g->dup, ln2,
                             TN(weight)(p, c, PD_TP_UP, l, p->w_up + (int64_t)l * F * D), BT, D, F);
         TN(rmsnorm_backward)(dres, gp->ffn_norm + (int64_t)l * D, g->dln, mid, p->ffn_norm + (int64_t)l * D, rs2, BT, D);
         /* attention branch: mid = x + wo(attn(rope(norm(q)), rope(norm(k)), v)) */
         memset(g->datty, 0, sizeof(TR) * BT * Hq);
-        TN(linear_backward)(g->datty, TN(wgrad)(p, c, PD_TP_WO, l, gp->wo + (int64_t)l * D * Hq), NULL, dres, atty,
+        TN(linear_backward_p)(p, g->datty, TN(wgrad)(p, c, PD_TP_WO, l, gp->wo + (int64_t)l * D * Hq), NULL, dres, atty,
                             TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), BT, Hq, D);
         memset(g->dq, 0, sizeof(TR) * BT * Hq);
         memset(g->dk, 0, sizeof(TR) * BT * Hk);
         memset(g->dv, 0, sizeof(TR) * BT * Hk);
         if (p->mix) TN(mix_backward)(p->mix, l, g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd);
-        else TN(attention_backward)(g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd, p->win_sink,
+        else TN(attention_backward_p)(p->bf16, g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd, p->win_sink,
                                     p->win_recent);
         TN(rope_apply)(g->dq, seg, cs, BT, T, H, hd, c->rope_neox, 1);
         TN(rope_apply)(g->dk, seg, cs, BT, T, KV, hd, c->rope_neox, 1);
@@ -581,13 +635,13 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
             memcpy(g->dk, dkr, sizeof(TR) * BT * Hk);
         }
         memset(g->dln, 0, sizeof(TR) * BT * D);
-        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_WQ, l, gp->wq + (int64_t)l * Hq * D),
+        TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_WQ, l, gp->wq + (int64_t)l * Hq * D),
                             gp->bq ? gp->bq + (int64_t)l * Hq : NULL, g->dq, ln1,
                             TN(weight)(p, c, PD_TP_WQ, l, p->wq + (int64_t)l * Hq * D), BT, D, Hq);
-        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_WK, l, gp->wk + (int64_t)l * Hk * D),
+        TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_WK, l, gp->wk + (int64_t)l * Hk * D),
                             gp->bk ? gp->bk + (int64_t)l * Hk : NULL, g->dk, ln1,
                             TN(weight)(p, c, PD_TP_WK, l, p->wk + (int64_t)l * Hk * D), BT, D, Hk);
-        TN(linear_backward)(g->dln, TN(wgrad)(p, c, PD_TP_WV, l, gp->wv + (int64_t)l * Hk * D),
+        TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_WV, l, gp->wv + (int64_t)l * Hk * D),
                             gp->bv ? gp->bv + (int64_t)l * Hk : NULL, g->dv, ln1,
                             TN(weight)(p, c, PD_TP_WV, l, p->wv + (int64_t)l * Hk * D), BT, D, Hk);
         TN(rmsnorm_backward)(dres, gp->attn_norm + (int64_t)l * D, g->dln, x, p->attn_norm + (int64_t)l * D, rs1, BT, D);

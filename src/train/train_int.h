@@ -3,6 +3,7 @@
 #ifndef PONDER_TRAIN_INT_H
 #define PONDER_TRAIN_INT_H
 #include "ponder/data.h"
+#include "ponder/gemm_bf16.h"
 #include "ponder/kern.h"
 #include "ponder/train.h"
 #include <math.h>
@@ -13,6 +14,15 @@
 #define TR_EXP(x) expf(x)
 #define TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) \
     pd_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc)
+/* `--precision bf16` (pd_tmodel_set_precision): what PyTorch autocast does for bf16 on CPU — every
+ * GEMM of the step (linear forward, dX and dW, the attention's five) takes its operands rounded to
+ * BF16 (nearest even, as vcvtneps2bf16) and accumulates in F32 (pd_gemm_bf16: vdpbf16ps where the CPU
+ * has AVX512-BF16, the same bits through F32 panels elsewhere); weights, gradients, AdamW state,
+ * activations, norms, softmax, SwiGLU and the loss stay F32. Weights are read from the BF16 copy
+ * made once per optimizer step (pd_tmodel's wh). */
+#define TR_GEMM_MP(bf16, ta, tb, M, N, K, A, Ah, lda, B, Bh, ldb, beta, C, ldc)                 \
+    ((bf16) ? pd_gemm_bf16(ta, tb, M, N, K, A, Ah, lda, B, Bh, ldb, beta, C, ldc)              \
+            : TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
 /* fused f32 elementwise passes: kern's AVX2 versions (ponder/kern.h) */
 #define TR_EXPSUM(a, n, mx) pd_exp_sum(a, n, mx)
 #define TR_SWIGLU_FWD(sw, g, u, n) pd_swiglu(sw, g, u, n)
@@ -44,7 +54,15 @@ struct pd_tmodel {
      * into src), [kind·n_layer + l] as p.frozen reads them; their params/grads slices are unused */
     pd_tensor *frozen;          /* NULL: every weight is in params */
     float *frozen_scratch;      /* the largest frozen matrix, dequantised before each use */
+    /* --precision (pd_tmodel_set_precision): with bf16, wh is the BF16 copy of params (same layout),
+     * remade by the first forward after wh_stale is set — by pd_tmodel_zero_grad (each optimizer
+     * step's start), pd_tmodel_params (the caller may write) and the optimizer */
+    pd_precision precision;
+    uint16_t *wh;
+    bool wh_stale;
 };
+/* params changed behind the model's back (optimizer, loads): the BF16 copy is remade before the next forward */
+static inline void pd_tmodel_touch(pd_tmodel *m) { m->wh_stale = true; }
 /* tensor i of m->tensors is a frozen matrix (no f32 copy, no gradient) */
 bool pd_tmodel_is_frozen(const pd_tmodel *m, int i);
 
@@ -105,6 +123,7 @@ typedef struct {
     int n_items, n_ev, max_ev;
     double *curve, *ex, *ey;    /* loss per step; eval points for the plot */
     pd_progress pg;
+    pd_precision precision;     /* the run's --precision, set on the model by pd_run_open */
     int64_t start;
     double t_run, tokens_run;
     /* results so far */
@@ -126,7 +145,7 @@ typedef struct {
     ((pd_run){.m = (model), .d = (data), .seed = (o).seed, .B = (o).B, .T = (o).T, .accum = (o).accum,        \
               .eval_batches = (o).eval_batches, .eval_every = (o).eval_every, .ckpt_every = (o).ckpt_every,    \
               .max_new = (o).max_new, .progress = (o).progress, .eval_lines_on_tty = (tty_evals),              \
-              .loss_curve = (o).loss_curve})
+              .loss_curve = (o).loss_curve, .precision = (o).precision})
 /* the results so far into a pd_train_result or pd_finetune_result */
 #define PD_RUN_RESULT(res, r)                                                                                 \
     ((res)->steps_done = (r).steps_done, (res)->final_loss = (r).final_loss,                                 \
@@ -135,6 +154,9 @@ typedef struct {
 /* On resume from step `start`: drop the step log's lines of later steps (atomically; a missing log is
  * fine), so that the resumed run logs each step once */
 pd_status pd_run_log_keep_upto(const char *path, int64_t start);
+/* m's GEMM precision (pd_tmodel_set_precision); bf16 on a CPU without AVX512-BF16 says once on stderr
+ * that it runs without a speed-up. pd_run_open calls it with r->precision; the RL loop too. */
+pd_status pd_run_precision(pd_tmodel *m, pd_precision p);
 /* buffers, loss curve, held-out items, step log (appended when start > 0) */
 pd_status pd_run_open(pd_run *r, int64_t steps, int64_t start, const char *log_path, int eval_n, int eval_difficulty,
                       int dhi);
