@@ -148,17 +148,21 @@ static void get_run(const bop *o, int64_t r, int64_t c, int n, int along_c, floa
 static void pack_a_f32(const bop *A, int64_t i0, int mc, int64_t k0, int kc, void *vp) {
     float *p = vp, tmp[KC + 1];
     int kp = (kc + 1) & ~1, mr = PD_SGEMM_MR;
+    if (A->trans) { /* op(A) column k is contiguous over the block's rows: one run of mc per k */
+        size_t panel = (size_t)kp * mr;
+        for (int q = 0; q < kp; q++) {
+            int k = q ^ 1;
+            if (k < kc) get_run(A, i0, k0 + k, mc, 0, tmp);
+            for (int ip = 0; ip < mc; ip += mr) {
+                int rows = mc - ip < mr ? mc - ip : mr;
+                float *d = p + (size_t)(ip / mr) * panel + q * mr;
+                for (int r = 0; r < mr; r++) d[r] = k < kc && r < rows ? tmp[ip + r] : 0.0f;
+            }
+        }
+        return;
+    }
     for (int ip = 0; ip < mc; ip += mr, p += (size_t)kp * mr) {
         int rows = mc - ip < mr ? mc - ip : mr;
-        if (A->trans) { /* op(A) column k is contiguous over the rows */
-            for (int q = 0; q < kp; q++) {
-                int k = q ^ 1;
-                float *d = p + q * mr;
-                if (k < kc) get_run(A, i0 + ip, k0 + k, rows, 0, d);
-                for (int r = k < kc ? rows : 0; r < mr; r++) d[r] = 0.0f;
-            }
-            continue;
-        }
         for (int r = 0; r < mr; r++) {
             if (r < rows) get_run(A, i0 + ip + r, k0, kc, 1, tmp);
             tmp[kc] = 0.0f;
