@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +47,12 @@ static void dgemm_mp(int bf16, int ta, int tb, int64_t M, int64_t N, int64_t K, 
 #define TR_EXP(x) exp(x)
 /* calls of each hook: with bf16 on, every GEMM of the model must go through TR_GEMM_MP (a plain
  * TR_GEMM left in the template would skip the rounding in both the model and this reference) */
-static long n_plain, n_mixed;
+static _Atomic long n_plain, n_mixed; /* atomic: the template's attention calls GEMMs from its OpenMP loop */
+static void counted(_Atomic long *n) { atomic_fetch_add(n, 1); }
 #define TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) \
-    (n_plain++, dgemm_mp(0, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
+    (counted(&n_plain), dgemm_mp(0, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
 #define TR_GEMM_MP(bf16, ta, tb, M, N, K, A, Ah, lda, B, Bh, ldb, beta, C, ldc) \
-    ((bf16) ? (n_mixed++, dgemm_mp(1, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)) \
+    ((bf16) ? (counted(&n_mixed), dgemm_mp(1, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)) \
             : TR_GEMM(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
 #include "../../src/train/tmodel_tmpl.h"
 
