@@ -54,6 +54,7 @@ struct pd_serve {
     int port;
     pd_chat_family family;
     atomic_long counter;
+    atomic_int open;      /* requests begun and not yet completed (their replies still being sent) */
 };
 
 typedef struct {
@@ -367,6 +368,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (!cc) {
         if (!(cc = pd_calloc(1, sizeof *cc))) return MHD_NO;
         *con_cls = cc;
+        atomic_fetch_add(&((pd_serve *)cls)->open, 1);
         return MHD_YES;
     }
     if (*upload_size) {
@@ -389,9 +391,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls; (void)c; (void)toe;
+    (void)c; (void)toe;
     conn_ctx *cc = *con_cls;
-    if (cc) { free(cc->body); free(cc); }
+    if (cc) {
+        free(cc->body);
+        free(cc);
+        atomic_fetch_sub(&((pd_serve *)cls)->open, 1);
+    }
     *con_cls = NULL;
 }
 
@@ -441,12 +447,15 @@ void pd_serve_stop(pd_serve *s, double grace_s) {
     if (!s) return;
     MHD_quiesce_daemon(s->d);                 /* no new connections */
     pd_engine_shutdown(s->e, grace_s);        /* queued: 503; running: until the grace ends */
+    /* Wait for the engine to finish or abort every job, then for the connection threads to send
+     * what those jobs wrote (a stream's error event and [DONE]): MHD_stop_daemon closes the
+     * sockets at once, and a reply still in a connection's buffer would be cut. */
     double end = pd_time_now() + grace_s + 5;
-    while (!pd_engine_idle(s->e) && pd_time_now() < end) {
+    while ((!pd_engine_idle(s->e) || atomic_load(&s->open) > 0) && pd_time_now() < end) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    MHD_stop_daemon(s->d);                    /* joins the connection threads (their replies are complete) */
+    MHD_stop_daemon(s->d);                    /* joins the connection threads */
     pd_engine_free(s->e);
     free(s);
 }
