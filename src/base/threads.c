@@ -1,9 +1,18 @@
-/* base/threads.c — sizing of the OpenMP pool that all kernels share. */
+/* base/threads.c — sizing of the OpenMP pool that all kernels share, and the team that keeps the
+ * pool's threads at hand for the many short loops of a decode step (ponder/threads.h). */
 #include "ponder/threads.h"
+#include <limits.h>
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 static int pd_nthreads = 0;
 
@@ -37,4 +46,160 @@ void pd_threads_set(int n) {
 int pd_threads_get(void) {
     if (pd_nthreads <= 0) pd_threads_set(0);
     return pd_nthreads;
+}
+
+/* ---- the team ----
+ * One loop at a time. `work` holds the loop's chunk count (high 32 bits) and the next chunk to
+ * hand out (low 32): a thread takes chunk i by moving i to i + 1 (compare-and-swap), and it may
+ * do so only while i < count, so nobody touches the loop's parameters (fn, ctx, n, chunk) before
+ * holding a chunk of it. The leader sets up the next loop only when `done` says every chunk of
+ * this one is finished, and a thread adds its chunks to `done` only after its last attempt to take
+ * one, so no thread still holds a chunk or reads the parameters when they change. Waiting helpers
+ * watch `bell` (bumped for every loop and at the end): they spin on it for PD_TEAM_SPIN_US
+ * microseconds — the gaps between a decode step's loops are shorter — and then sleep on it (a
+ * futex), so a helper that waits longer (between tokens, or on a loaded machine) uses no CPU. */
+#ifndef PD_TEAM_SPIN_US
+#define PD_TEAM_SPIN_US 100
+#endif
+/* the leader waits for chunks in other threads' hands: spins this long, then yields its core */
+#ifndef PD_TEAM_JOIN_SPIN_US
+#define PD_TEAM_JOIN_SPIN_US 50
+#endif
+
+typedef struct {
+    _Atomic uint64_t work;
+    _Atomic int64_t done;
+    _Atomic uint32_t bell;
+    _Atomic int sleepers, quit;
+    pd_par_fn fn;
+    void *ctx;
+    int64_t n, chunk;
+    int nt;
+} pd_team;
+
+static _Thread_local pd_team *pd_team_cur; /* the team this thread leads */
+static _Atomic int pd_team_on = 1;
+
+void pd_team_enable(int on) { atomic_store(&pd_team_on, on != 0); }
+
+int pd_team_size(void) { return pd_team_cur ? pd_team_cur->nt : 0; }
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void bell_sleep(_Atomic uint32_t *w, uint32_t seen) {
+#ifdef __linux__
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+#else
+    (void)w, (void)seen;
+    sched_yield();
+#endif
+}
+
+static void bell_wake(_Atomic uint32_t *w) {
+#ifdef __linux__
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)w;
+#endif
+}
+
+/* Takes and runs chunks of the open loop until none is left; then counts them as done. */
+static void run_chunks(pd_team *t, int tid) {
+    int64_t mine = 0;
+    uint64_t w = atomic_load_explicit(&t->work, memory_order_relaxed);
+    while ((uint32_t)w < (uint32_t)(w >> 32)) {
+        if (!atomic_compare_exchange_weak_explicit(&t->work, &w, w + 1, memory_order_acquire, memory_order_relaxed))
+            continue;
+        int64_t i0 = (int64_t)(uint32_t)w * t->chunk, i1 = i0 + t->chunk < t->n ? i0 + t->chunk : t->n;
+        t->fn(t->ctx, i0, i1, tid);
+        mine++;
+        w = atomic_load_explicit(&t->work, memory_order_relaxed);
+    }
+    if (mine) atomic_fetch_add_explicit(&t->done, mine, memory_order_release);
+}
+
+static void helper(pd_team *t, int tid) {
+    for (;;) {
+        uint32_t b = atomic_load(&t->bell);
+        if (atomic_load(&t->quit)) return;
+        run_chunks(t, tid);
+        int64_t t0 = now_ns();
+        for (int spin = 1; atomic_load_explicit(&t->bell, memory_order_relaxed) == b; spin++) {
+            cpu_relax();
+            if (spin % 64 || now_ns() - t0 < (int64_t)PD_TEAM_SPIN_US * 1000) continue;
+            atomic_fetch_add(&t->sleepers, 1);
+            while (atomic_load(&t->bell) == b) bell_sleep(&t->bell, b);
+            atomic_fetch_sub(&t->sleepers, 1);
+        }
+    }
+}
+
+static void ring(pd_team *t) {
+    atomic_fetch_add(&t->bell, 1);
+    if (atomic_load(&t->sleepers)) bell_wake(&t->bell);
+}
+
+pd_status pd_team_run(int nt, pd_status (*body)(void *), void *ctx) {
+    if (nt <= 1 || !atomic_load(&pd_team_on) || pd_team_cur || omp_in_parallel()) return body(ctx);
+    pd_team t;
+    memset(&t, 0, sizeof t);
+    atomic_init(&t.work, 0), atomic_init(&t.done, 0), atomic_init(&t.bell, 0);
+    atomic_init(&t.sleepers, 0), atomic_init(&t.quit, 0);
+    pd_status st = PD_OK;
+#pragma omp parallel num_threads(nt)
+    {
+        if (omp_get_thread_num() == 0) {
+            t.nt = omp_get_num_threads();
+            pd_team_cur = &t;
+            st = body(ctx);
+            pd_team_cur = NULL;
+            atomic_store(&t.quit, 1);
+            ring(&t);
+        } else {
+            helper(&t, omp_get_thread_num());
+        }
+    }
+    return st;
+}
+
+void pd_par_for(int64_t n, int64_t chunk, int nt, pd_par_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (chunk < 1) chunk = 1;
+    int64_t nc = (n + chunk - 1) / chunk;
+    if (nc > UINT32_MAX / 2) { /* the chunk index is 32 bits */
+        chunk = (n + UINT32_MAX / 2 - 1) / (UINT32_MAX / 2);
+        nc = (n + chunk - 1) / chunk;
+    }
+    pd_team *t = pd_team_cur;
+    if (nt <= 1 || nc <= 1 || (t && t->nt <= 1)) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    if (!t) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t c = 0; c < nc; c++) fn(ctx, c * chunk, c * chunk + chunk < n ? c * chunk + chunk : n, omp_get_thread_num());
+        return;
+    }
+    t->fn = fn, t->ctx = ctx, t->n = n, t->chunk = chunk;
+    atomic_store_explicit(&t->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->work, (uint64_t)nc << 32, memory_order_release);
+    ring(t);
+    run_chunks(t, 0);
+    int64_t t0 = now_ns();
+    for (int spin = 1; atomic_load_explicit(&t->done, memory_order_acquire) < nc; spin++) {
+        cpu_relax();
+        if (spin % 64 == 0 && now_ns() - t0 > (int64_t)PD_TEAM_JOIN_SPIN_US * 1000) sched_yield();
+    }
 }

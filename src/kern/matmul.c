@@ -63,6 +63,61 @@ static void act_row(const pd_kern_table *kt, pd_type t, const float *src, char *
     }
 }
 
+/* One pd_matmul call's work, as tasks (span of tokens x block of weight rows) that any thread may
+ * take: over the call's own OpenMP region, or over the team of a decode step (ponder/threads.h). */
+typedef struct {
+    const pd_tensor *W;
+    const pd_kern_table *kt;
+    pd_type t;
+    int64_t K, N, N8, M, rb, n_blocks, span, ldy;
+    const char *wd, *xa;
+    size_t ws, xs;
+    int nr, mr, tnr;
+    pd_tile_fn tile, tile8;
+    char *ubuf; /* per thread, 8 unpacked rows (R8 layout without an 8-row tile) */
+    float *Y;
+} mm_job;
+
+static void mm_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
+    const mm_job *j = ctx;
+    const int64_t K = j->K, N = j->N, N8 = j->N8, M = j->M, ldy = j->ldy;
+    const size_t ws = j->ws, xs = j->xs;
+    const int mr = j->mr, tnr = j->tnr;
+    char *ub = j->ubuf ? j->ubuf + (size_t)tid * 8 * ws : NULL;
+    for (int64_t task = t0; task < t1; task++) {
+        int64_t b = task % j->n_blocks, s0 = task / j->n_blocks * j->span, s1 = s0 + j->span < M ? s0 + j->span : M;
+        int64_t r0 = b * j->rb, r1 = r0 + j->rb < N ? r0 + j->rb : N;
+        for (int64_t m0 = s0; m0 < s1; m0 += mr) {
+            int mm = (int)(s1 - m0 < mr ? s1 - m0 : mr);
+            const char *xm = j->xa + (size_t)m0 * xs;
+            float *Ym = j->Y + m0 * ldy;
+            int64_t r = r0;
+            for (; r < r1 && r < N8; r += 8) { /* repacked groups (r0 is a multiple of 8 here) */
+                if (j->tile8) {
+                    j->tile8(K, j->wd + (size_t)r * ws, ws, 8, xm, xs, mm, Ym + r, ldy);
+                    continue;
+                }
+                for (int q = 0; q < 8; q++) pd_unpack_row(j->W, r + q, ub + (size_t)q * ws);
+                for (int q = 0; q < 8; q += tnr)
+                    j->tile(K, ub + (size_t)q * ws, ws, 8 - q < tnr ? 8 - q : tnr, xm, xs, mm, Ym + r + q, ldy);
+            }
+            for (; r < r1; r += tnr) {
+                int rr = (int)(r1 - r < tnr ? r1 - r : tnr);
+                j->tile(K, j->wd + (size_t)r * ws, ws, rr, xm, xs, mm, Ym + r, ldy);
+            }
+        }
+    }
+}
+
+/* rows [r0, r1) of an F32 / F16 / BF16 matmul through the type's own path on one thread (each
+ * output is computed in one fixed order whatever the rows around it: mm_f32.c) */
+static void mm_float_rows(void *ctx, int64_t r0, int64_t r1, int tid) {
+    const mm_job *j = ctx;
+    (void)tid;
+    (void)j->kt->mm_float[j->t](j->t, j->K, r1 - r0, j->wd + (size_t)r0 * j->ws, j->ws, j->xa, j->xs, j->M, j->Y + r0,
+                                j->ldy, 1);
+}
+
 pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy) {
     return pd_matmul_pre(W, X, M, ldx, Y, ldy, NULL, NULL);
 }
@@ -130,7 +185,9 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
     int64_t rb = (int64_t)(16384 / ws);
     if (rb < nr) rb = nr;
     rb = (rb + nr - 1) / nr * nr;
-    int nt = pd_threads_get();
+    /* inside a decode step's team (ponder/threads.h) the loop goes to the team's threads */
+    const int team = pd_team_size() > 1;
+    int nt = team ? pd_team_size() : pd_threads_get();
     double work = (double)K * (double)N * (double)M;
     if (work < 65536.0) nt = 1;
     int64_t n_blocks = (N + rb - 1) / rb;
@@ -144,7 +201,7 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
     /* A few rows are prepared (pre) and converted by the caller (saves a barrier); many in parallel,
      * in chunks handed out dynamically, as the blocks are, so a thread that the OS delays does not
      * hold the others up. */
-    int par_rows = (convert || pre) && M >= 4 * nt && nt > 1;
+    int par_rows = (convert || pre) && M >= 4 * nt && nt > 1 && !team;
     const int64_t row_chunk = M >= 64 * nt ? 8 : 1;
     /* Many tokens (prefill): tokens in spans whose converted activations (about 192 KiB) stay in
      * L2 while every row block passes over them (the weights are read once per span, the
@@ -173,6 +230,13 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
         if (pre) pre(ctx, 0, M);
         if (convert)
             for (int64_t m = 0; m < M; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
+        if (team && nt > 1) { /* blocks of rows (multiples of 16, as mm_float's own) over the team */
+            int64_t frb = N / (8 * (int64_t)nt);
+            frb = frb < 16 ? 16 : frb > 256 ? 256 : (frb + 15) / 16 * 16;
+            mm_job fj = {.kt = kt, .t = t, .K = K, .M = M, .ldy = ldy, .wd = wd, .xa = xa, .ws = ws, .xs = xs, .Y = Y};
+            pd_par_for(N, frb, nt, mm_float_rows, &fj);
+            return PD_OK;
+        }
         return kt->mm_float[t](t, K, N, wd, ws, xa, xs, M, Y, ldy, nt);
     }
     if (!par_rows) {
@@ -180,7 +244,15 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
         if (convert)
             for (int64_t m = 0; m < M; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
     }
-    const int tnr = kt->tile_nr[t] > 0 ? kt->tile_nr[t] : 1; /* the GGUF-layout tile's row count */
+    mm_job job = {.W = W, .kt = kt, .t = t, .K = K, .N = N, .N8 = N8, .M = M, .rb = rb, .n_blocks = n_blocks,
+                  .span = span, .ldy = ldy, .wd = wd, .xa = xa, .ws = ws, .xs = xs, .nr = nr, .mr = mr,
+                  .tnr = kt->tile_nr[t] > 0 ? kt->tile_nr[t] : 1, /* the GGUF-layout tile's row count */
+                  .tile = tile, .tile8 = tile8, .ubuf = ubuf, .Y = Y};
+    if (team) {
+        pd_par_for(n_tasks, chunk, nt, mm_tasks, &job);
+        free(ubuf);
+        return PD_OK;
+    }
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         if (par_rows) {
@@ -192,30 +264,9 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
                     for (int64_t m = m0; m < m1; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
             }
         }
-        char *ub = ubuf ? ubuf + (size_t)omp_get_thread_num() * 8 * ws : NULL;
+        const int tid = omp_get_thread_num();
 #pragma omp for schedule(dynamic, chunk)
-        for (int64_t task = 0; task < n_tasks; task++) {
-            int64_t b = task % n_blocks, s0 = task / n_blocks * span, s1 = s0 + span < M ? s0 + span : M;
-            int64_t r0 = b * rb, r1 = r0 + rb < N ? r0 + rb : N;
-            for (int64_t m0 = s0; m0 < s1; m0 += mr) {
-                int mm = (int)(s1 - m0 < mr ? s1 - m0 : mr);
-                const char *xm = (const char *)xa + (size_t)m0 * xs;
-                int64_t r = r0;
-                for (; r < r1 && r < N8; r += 8) { /* repacked groups (r0 is a multiple of 8 here) */
-                    if (tile8) {
-                        tile8(K, wd + (size_t)r * ws, ws, 8, xm, xs, mm, Y + m0 * ldy + r, ldy);
-                        continue;
-                    }
-                    for (int q = 0; q < 8; q++) pd_unpack_row(W, r + q, ub + (size_t)q * ws);
-                    for (int q = 0; q < 8; q += tnr)
-                        tile(K, ub + (size_t)q * ws, ws, 8 - q < tnr ? 8 - q : tnr, xm, xs, mm, Y + m0 * ldy + r + q, ldy);
-                }
-                for (; r < r1; r += tnr) {
-                    int rr = (int)(r1 - r < tnr ? r1 - r : tnr);
-                    tile(K, wd + (size_t)r * ws, ws, rr, xm, xs, mm, Y + m0 * ldy + r, ldy);
-                }
-            }
-        }
+        for (int64_t task = 0; task < n_tasks; task++) mm_tasks(&job, task, task + 1, tid);
     }
     free(ubuf);
     return PD_OK;

@@ -48,7 +48,9 @@ static void add_bias_row(float *y, const pd_tensor *b, int64_t dim) {
 /* The per-token work between the matmuls (norms, rope, K/V stores, residual adds, swiglu) runs
  * over the thread pool when the batch has at least PAR_TOKENS tokens (prefill): each token's row
  * goes through the same code as on one thread, so the results do not depend on the thread count.
- * A decode step (a few tokens) stays on the calling thread: waking the pool would cost more. */
+ * A decode step (a few tokens) stays on the calling thread: waking the pool would cost more; its
+ * matmuls and attention run over a team (ponder/threads.h, pd_team_run below), which keeps the
+ * pool's threads waiting between them instead of one OpenMP region each. */
 enum { PAR_TOKENS = 8 };
 
 /* y[n][out] = W x (+ hook). */
@@ -138,9 +140,55 @@ static void report_observed(const pd_kv *kv, int il, const int32_t *seq, const i
  * of one sequence in it share each dequantised K/V chunk (pd_attend_paged_multi; same results). */
 enum { AT = 16 };
 #define ATT_PAR_WORK ((int64_t)1 << 18) /* multiply-adds of QK (as many again for PV) */
+typedef struct {
+    const pd_kv *kv;
+    int il;
+    const int32_t *seq, *pos;
+    int64_t n, H, group, split, per, tc, n_chunks;
+    const float *q;
+    float *att, scale;
+    const int64_t *obs_at;
+} attend_ctx;
+
+static void attend_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
+    const attend_ctx *c = ctx;
+    const pd_kv *kv = c->kv;
+    const int64_t hd = kv->head_dim, Hkv = kv->n_head_kv, group = c->group, nq = c->H * hd, split = c->split;
+    const int64_t per = c->per, n = c->n, n_chunks = c->n_chunks;
+    (void)tid;
+    for (int64_t t = t0; t < t1; t++) {
+        /* head-major (a thread keeps one kv head's K/V rows in its cache from task to task), and
+         * within a head the longest chunks (the last tokens) first, so the last tasks are short */
+        int64_t hh = t / (n_chunks * split), rem = t % (n_chunks * split);
+        int64_t ch = n_chunks - 1 - rem / split, part = rem % split;
+        int64_t h0 = hh * group + part * per, nh = group - part * per < per ? group - part * per : per;
+        int64_t i0 = ch * c->tc, i1 = i0 + c->tc < n ? i0 + c->tc : n;
+        pd_attn_paged a[AT];
+        for (int64_t s0 = i0; s0 < i1;) { /* runs of one sequence */
+            int64_t s1 = s0 + 1;
+            while (s1 < i1 && c->seq[s1] == c->seq[s0]) s1++;
+            const pd_kv_head *h = pd_kv_head_at(kv, c->seq[s0], c->il, (int)hh);
+            for (int64_t i = s0; i < s1; i++) {
+                int64_t rows = rows_seen(kv, c->il, (int)hh, c->seq[i], c->pos[i]);
+                a[i - s0] = (pd_attn_paged){.blocks = (const unsigned char *const *)h->blk, .block_rows = kv->block_rows,
+                                            .k_off = kv->k_off, .v_off = kv->v_off, .k_type = kv->k_type,
+                                            .v_type = kv->v_type, .n_rows = rows, .head_dim = hd, .scale = c->scale,
+                                            .n_q = (int)nh, .q = c->q + i * nq + h0 * hd, .q_stride = hd,
+                                            .out = c->att + i * nq + h0 * hd, .out_stride = hd};
+                if (c->obs_at && c->obs_at[i * Hkv + hh] >= 0) {
+                    a[i - s0].probs = kv->probs + c->obs_at[i * Hkv + hh] + part * per * rows;
+                    a[i - s0].probs_stride = rows;
+                }
+            }
+            pd_attend_paged_multi(a, (int)(s1 - s0));
+            s0 = s1;
+        }
+    }
+}
+
 static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *pos, int64_t n, int64_t H,
                    const float *q, float *att, float scale, const int64_t *obs_at, int nth) {
-    const int64_t hd = kv->head_dim, Hkv = kv->n_head_kv, group = H / Hkv, nq = H * hd;
+    const int64_t hd = kv->head_dim, Hkv = kv->n_head_kv, group = H / Hkv;
     int64_t split = n * Hkv >= nth ? 1 : (group < nth ? group : nth);
     const int64_t per = (group + split - 1) / split;
     split = (group + per - 1) / per;
@@ -150,35 +198,9 @@ static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *p
      * waking the pool and joining it would cost about as much */
     int64_t work = 0;
     for (int64_t i = 0; i < n && work < ATT_PAR_WORK; i++) work += rows_seen(kv, il, 0, seq[i], pos[i]) * H * hd;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nth) if (n_tasks > 1 && work >= ATT_PAR_WORK)
-    for (int64_t t = 0; t < n_tasks; t++) {
-        /* head-major (a thread keeps one kv head's K/V rows in its cache from task to task), and
-         * within a head the longest chunks (the last tokens) first, so the last tasks are short */
-        int64_t hh = t / (n_chunks * split), rem = t % (n_chunks * split);
-        int64_t c = n_chunks - 1 - rem / split, part = rem % split;
-        int64_t h0 = hh * group + part * per, nh = group - part * per < per ? group - part * per : per;
-        int64_t i0 = c * tc, i1 = i0 + tc < n ? i0 + tc : n;
-        pd_attn_paged a[AT];
-        for (int64_t s0 = i0; s0 < i1;) { /* runs of one sequence */
-            int64_t s1 = s0 + 1;
-            while (s1 < i1 && seq[s1] == seq[s0]) s1++;
-            const pd_kv_head *h = pd_kv_head_at(kv, seq[s0], il, (int)hh);
-            for (int64_t i = s0; i < s1; i++) {
-                int64_t rows = rows_seen(kv, il, (int)hh, seq[i], pos[i]);
-                a[i - s0] = (pd_attn_paged){.blocks = (const unsigned char *const *)h->blk, .block_rows = kv->block_rows,
-                                            .k_off = kv->k_off, .v_off = kv->v_off, .k_type = kv->k_type,
-                                            .v_type = kv->v_type, .n_rows = rows,
-                                            .head_dim = hd, .scale = scale, .n_q = (int)nh, .q = q + i * nq + h0 * hd,
-                                            .q_stride = hd, .out = att + i * nq + h0 * hd, .out_stride = hd};
-                if (obs_at && obs_at[i * Hkv + hh] >= 0) {
-                    a[i - s0].probs = kv->probs + obs_at[i * Hkv + hh] + part * per * rows;
-                    a[i - s0].probs_stride = rows;
-                }
-            }
-            pd_attend_paged_multi(a, (int)(s1 - s0));
-            s0 = s1;
-        }
-    }
+    attend_ctx c = {.kv = kv, .il = il, .seq = seq, .pos = pos, .n = n, .H = H, .group = group, .split = split,
+                    .per = per, .tc = tc, .n_chunks = n_chunks, .q = q, .att = att, .scale = scale, .obs_at = obs_at};
+    pd_par_for(n_tasks, 1, work >= ATT_PAR_WORK ? nth : 1, attend_tasks, &c);
 }
 
 /* out = silu(g) * u over n elements, in pieces whose starts are multiples of 8 (the 8-lane code
@@ -371,6 +393,20 @@ static pd_status forward_layers(const pd_model *m, pd_kv *kv, const pd_batch *b,
     return n_out ? pd_matmul(&m->output, xn, n_out, E, logits, V) : PD_OK;
 }
 
+/* forward_layers as a pd_team_run body */
+typedef struct {
+    const pd_model *m;
+    pd_kv *kv;
+    const pd_batch *b;
+    const int32_t *seq, *pos, *next;
+    float *logits;
+} layers_args;
+
+static pd_status layers_body(void *p) {
+    const layers_args *a = p;
+    return forward_layers(a->m, a->kv, a->b, a->seq, a->pos, a->next, a->logits);
+}
+
 pd_status pd_model_forward(const pd_model *m, pd_kv *kv, const pd_batch *b, float *logits) {
     if (!m || !kv || !b) return pd_fail(PD_ERR_ARG, "forward: NULL model, cache or batch");
     const pd_model_config *c = &m->cfg;
@@ -416,7 +452,10 @@ pd_status pd_model_forward(const pd_model *m, pd_kv *kv, const pd_batch *b, floa
     int s_ok = 0;
     for (; s_ok < kv->n_seq_max && st == PD_OK; s_ok++)
         if (next[s_ok] > kv->seqs[s_ok].len) st = pd_kv_prepare(kv, s_ok, next[s_ok] - kv->seqs[s_ok].len);
-    if (st == PD_OK) st = forward_layers(m, kv, b, seq, pos, next, logits);
+    if (st == PD_OK) { /* a decode step keeps the pool's threads at hand for its many short loops */
+        layers_args a = {.m = m, .kv = kv, .b = b, .seq = seq, .pos = pos, .next = next, .logits = logits};
+        st = pd_team_run(n < PAR_TOKENS ? pd_threads_get() : 1, layers_body, &a);
+    }
     for (int s = 0; s < s_ok; s++) {
         if (next[s] == kv->seqs[s].len) continue;
         if (st == PD_OK) pd_kv_commit(kv, s, next[s] - kv->seqs[s].len, next[s]);

@@ -16,6 +16,7 @@
 #include "ponder/model.h"
 #include "ponder/kern.h"
 #include "ponder/alloc.h"
+#include "ponder/threads.h"
 
 #define FIX PD_SHARED_DIR "/fixtures/models/"
 
@@ -286,6 +287,55 @@ static void test_fixture_repacked(void **st) {
     free(lb);
 }
 
+/* Decode (one token per forward) gives the same bits on 1 thread, on 2 threads over a team (one
+ * OpenMP region per step, ponder/threads.h) and on 2 threads with one region per loop (teams off),
+ * token by token: F32, F16, Q8_0 / Q4_0 / Q4_K repacked, qwen3 (qk-norm, tied F16 output), phi3
+ * (fused QKV and gate/up); one case after a long prompt, where decode's attention has enough work
+ * to go over the threads too (forward.c ATT_PAR_WORK). */
+static void test_decode_threads(void **st) {
+    (void)st;
+    PD_NEED_FIXTURES();
+    static const struct {
+        const char *gguf;
+        bool repack;
+        int prompt;
+    } cases[] = {{"tiny-llama.gguf", false, 0},          {"tiny-llama-f16.gguf", false, 0},
+                 {"tiny-llama-q8_0.gguf", true, 3},      {"tiny-llama256-q4_0.gguf", true, 1100},
+                 {"tiny-llama256-q4_k.gguf", true, 5},   {"tiny-llama256-q4_0.gguf", false, 0},
+                 {"tiny-qwen3.gguf", false, 0},          {"tiny-phi3.gguf", false, 0}};
+    enum { D = 12 };
+    const int saved = pd_threads_get();
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        pd_model *m = get_model_as(cases[ci].gguf, cases[ci].repack);
+        const int V = m->cfg.n_vocab, P = cases[ci].prompt;
+        int32_t *tok = malloc(sizeof(int32_t) * (size_t)(P + D));
+        for (int i = 0; i < P + D; i++) tok[i] = (int32_t)((1 + (int64_t)i * 7919) % V);
+        float *lg[3];
+        for (int cfg = 0; cfg < 3; cfg++) { /* 1 thread; 2 with a team; 2 without */
+            pd_threads_set(cfg ? 2 : 1);
+            pd_team_enable(cfg != 2);
+            pd_kv *kv = pd_kv_new(&m->cfg, 1, P + D + 8, PD_TYPE_F16);
+            assert_non_null(kv);
+            lg[cfg] = malloc(sizeof(float) * (size_t)D * V);
+            if (P) assert_int_equal(pd_model_eval(m, kv, 0, tok, P, false, NULL), PD_OK);
+            for (int i = 0; i < D; i++) {
+                pd_batch b = {.n = 1, .token = tok + P + i};
+                assert_int_equal(pd_model_forward(m, kv, &b, lg[cfg] + (size_t)i * V), PD_OK);
+            }
+            pd_kv_free(kv);
+        }
+        pd_team_enable(1);
+        pd_threads_set(saved);
+        for (int i = 0; i < D; i++)
+            for (int cfg = 1; cfg < 3; cfg++)
+                if (memcmp(lg[0] + (size_t)i * V, lg[cfg] + (size_t)i * V, sizeof(float) * (size_t)V))
+                    fail_msg("%s%s: decode token %d: logits on 2 threads (%s) differ from 1 thread", cases[ci].gguf,
+                             cases[ci].repack ? " repacked" : "", i, cfg == 1 ? "team" : "a region per loop");
+        for (int cfg = 0; cfg < 3; cfg++) free(lg[cfg]);
+        free(tok);
+    }
+}
+
 /* Loader facts the goldens depend on, read back from the config. */
 static void test_configs(void **st) {
     (void)st;
@@ -322,9 +372,10 @@ static void test_configs(void **st) {
 }
 
 int main(void) {
-    struct CMUnitTest tests[sizeof fixtures / sizeof fixtures[0] + 4];
+    struct CMUnitTest tests[sizeof fixtures / sizeof fixtures[0] + 5];
     size_t nt = 0;
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_configs);
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_decode_threads);
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
         struct CMUnitTest t = cmocka_unit_test_prestate(test_fixture, (void *)&fixtures[i]);
         t.name = fixtures[i].name;
