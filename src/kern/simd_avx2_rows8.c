@@ -230,31 +230,56 @@ static inline __m256i lane_bytes_ctrl(int b0, int b1) {
     return _mm256_add_epi8(_mm256_set1_epi32((int)(0x80008000u | (unsigned)b1 << 16 | (unsigned)b0)), offs);
 }
 
+/* The 8 rows' super-block heads, word k (of d|dmin, scale bytes 0-3, 4-7, 8-11) of row r in lane r
+ * of Hk -> d and dmin as floats, and the 6-bit scales / mins of sub-blocks 0-3 and 4-7 as bytes of
+ * each lane (the word operations of pd_q4k_unpack, on 8 rows at once). */
+static inline __attribute__((always_inline)) void q4k_heads8(__m256i H0, __m256i H1, __m256i H2, __m256i H3, __m256 *dv,
+                                                             __m256 *mv, __m256i *S03, __m256i *S47, __m256i *M03,
+                                                             __m256i *M47) {
+    const __m256i k3f = _mm256_set1_epi32(0x3f3f3f3f), k0f = _mm256_set1_epi32(0x0f0f0f0f), k03 = _mm256_set1_epi32(0x03030303);
+    __m256i dm = _mm256_permute4x64_epi64(
+        _mm256_packus_epi32(_mm256_and_si256(H0, _mm256_set1_epi32(0xFFFF)), _mm256_srli_epi32(H0, 16)), 0xD8);
+    *dv = _mm256_cvtph_ps(_mm256_castsi256_si128(dm));
+    *mv = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
+    *S03 = _mm256_and_si256(H1, k3f);
+    *S47 = _mm256_or_si256(_mm256_and_si256(H3, k0f), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(H1, 6), k03), 4));
+    *M03 = _mm256_and_si256(H2, k3f);
+    *M47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(H3, 4), k0f),
+                           _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(H2, 6), k03), 4));
+}
+
+/* Sum over the 8 sub-blocks s of min[r][s] * (the sum of the token's 32 activations of s), row r in
+ * lane r; mnp0..3 hold the mins of sub-blocks (2p, 2p+1) as int16 pairs. B[s] = bsums[2s] +
+ * bsums[2s+1] (fits int16), packed so that 32-bit word p of the low half holds (B[2p], B[2p+1]) for
+ * p = 0, 1 and word 4 + p' of the high half for p = 2, 3. */
+static inline __attribute__((always_inline)) __m256i q4k_mins8(const int16_t *bsums, __m256i mnp0, __m256i mnp1,
+                                                               __m256i mnp2, __m256i mnp3) {
+    __m256i B = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), _mm256_set1_epi16(1));
+    __m256i Bp = _mm256_packs_epi32(B, B);
+    return _mm256_add_epi32(
+        _mm256_add_epi32(_mm256_madd_epi16(mnp0, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(0))),
+                         _mm256_madd_epi16(mnp1, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(1)))),
+        _mm256_add_epi32(_mm256_madd_epi16(mnp2, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(4))),
+                         _mm256_madd_epi16(mnp3, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(5)))));
+}
+
 /* Q4_K x MR tokens (Q8_K activations). Per super-block: the 16-byte heads of the 8 rows (d, dmin,
  * 12 scale bytes) transposed like Q4_0's nibbles give d, dmin and the 6-bit scales / mins of the 8
  * rows in lanes (the word operations of pd_q4k_unpack, on 8 rows at once); each 32-byte quarter of
  * the nibbles is transposed 8x8, and per token its low nibbles (sub-block 2j) and high nibbles
  * (2j+1) are summed in int16 over 8 broadcasts (at most 8 * 2*15*128 = 30720) and widened once
  * with the row's scale (madd). The mins use the Q8_K 16-sums, paired per 32-weight sub-block. */
-static inline __attribute__((always_inline)) void q4_K_r8x(int MR, int PK, int64_t n, const void *w, size_t ws,
-                                                           const void *x, size_t xs, float *y, int64_t ldy) {
+static inline __attribute__((always_inline)) void q4_K_r8x(int MR, int64_t n, const void *w, size_t ws, const void *x,
+                                                           size_t xs, float *y, int64_t ldy) {
     const pd_block_q8_K *xb[R8_MR];
     for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_K *)((const char *)x + (size_t)m * xs);
     __m256 acc[R8_MR], accm[R8_MR];
     for (int m = 0; m < MR; m++) acc[m] = accm[m] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1);
-    const __m256i k3f = _mm256_set1_epi32(0x3f3f3f3f), k0f = _mm256_set1_epi32(0x0f0f0f0f), k03 = _mm256_set1_epi32(0x03030303);
+    const __m256i m4 = _mm256_set1_epi8(0xF);
     const char *wp = w;
-    const size_t bstep = PK ? 8 * sizeof(pd_block_q4_K) : sizeof(pd_block_q4_K);
-    for (int64_t i = 0; i < n / PD_QK_K; i++, wp += bstep) {
+    for (int64_t i = 0; i < n / PD_QK_K; i++, wp += sizeof(pd_block_q4_K)) {
         __m256i H0, H1, H2, H3;
-        if (PK) { /* heads: word k of the 8 rows at 32k */
-            pf_ahead(wp, 128);
-            H0 = ld256(wp);
-            H1 = ld256(wp + 32);
-            H2 = ld256(wp + 64);
-            H3 = ld256(wp + 96);
-        } else {
+        {
             __m256i a0 = _mm256_set_m128i(ld128(wp + 4 * ws), ld128(wp)), a1 = _mm256_set_m128i(ld128(wp + 5 * ws), ld128(wp + ws));
             __m256i a2 = _mm256_set_m128i(ld128(wp + 6 * ws), ld128(wp + 2 * ws));
             __m256i a3 = _mm256_set_m128i(ld128(wp + 7 * ws), ld128(wp + 3 * ws));
@@ -265,26 +290,16 @@ static inline __attribute__((always_inline)) void q4_K_r8x(int MR, int PK, int64
             H2 = _mm256_unpacklo_epi64(t2, t3); /* 4-7 */
             H3 = _mm256_unpackhi_epi64(t2, t3); /* 8-11 */
         }
-        __m256i dm = _mm256_permute4x64_epi64(
-            _mm256_packus_epi32(_mm256_and_si256(H0, _mm256_set1_epi32(0xFFFF)), _mm256_srli_epi32(H0, 16)), 0xD8);
-        __m256 dv = _mm256_cvtph_ps(_mm256_castsi256_si128(dm)), mv = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
-        __m256i S03 = _mm256_and_si256(H1, k3f);
-        __m256i S47 = _mm256_or_si256(_mm256_and_si256(H3, k0f), _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(H1, 6), k03), 4));
-        __m256i M03 = _mm256_and_si256(H2, k3f);
-        __m256i M47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(H3, 4), k0f),
-                                      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(H2, 6), k03), 4));
+        __m256 dv, mv;
+        __m256i S03, S47, M03, M47;
+        q4k_heads8(H0, H1, H2, H3, &dv, &mv, &S03, &S47, &M03, &M47);
         __m256i mnp0 = _mm256_shuffle_epi8(M03, lane_bytes_ctrl(0, 1)), mnp1 = _mm256_shuffle_epi8(M03, lane_bytes_ctrl(2, 3));
         __m256i mnp2 = _mm256_shuffle_epi8(M47, lane_bytes_ctrl(0, 1)), mnp3 = _mm256_shuffle_epi8(M47, lane_bytes_ctrl(2, 3));
         __m256i isum[R8_MR];
         for (int m = 0; m < MR; m++) isum[m] = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
             __m256i T[8];
-            if (PK) {
-                pf_ahead(wp + 128 + 256 * j, 256);
-                for (int d = 0; d < 8; d++) T[d] = ld256(wp + 128 + 256 * j + 32 * d);
-            } else {
-                rows8x32(wp + offsetof(pd_block_q4_K, qs) + 32 * j, ws, T);
-            }
+            rows8x32(wp + offsetof(pd_block_q4_K, qs) + 32 * j, ws, T);
             __m256i slo[R8_MR], shi[R8_MR];
             for (int m = 0; m < MR; m++) slo[m] = shi[m] = _mm256_setzero_si256();
             /* the activation words: 16 bytes loaded into both halves, one word spread by an in-lane
@@ -312,15 +327,7 @@ static inline __attribute__((always_inline)) void q4_K_r8x(int MR, int PK, int64
                 isum[m] = _mm256_add_epi32(isum[m], _mm256_add_epi32(_mm256_madd_epi16(slo[m], sl), _mm256_madd_epi16(shi[m], sh)));
         }
         PD_UNROLL4 for (int m = 0; m < MR; m++) {
-            /* B[s] = bsums[2s] + bsums[2s+1] (fits int16), packed so that 32-bit word p of the low half
-             * holds (B[2p], B[2p+1]) for p = 0, 1 and word 4 + p' of the high half for p = 2, 3 */
-            __m256i B = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)xb[m][i].bsums), ones);
-            __m256i Bp = _mm256_packs_epi32(B, B);
-            __m256i im = _mm256_add_epi32(
-                _mm256_add_epi32(_mm256_madd_epi16(mnp0, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(0))),
-                                 _mm256_madd_epi16(mnp1, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(1)))),
-                _mm256_add_epi32(_mm256_madd_epi16(mnp2, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(4))),
-                                 _mm256_madd_epi16(mnp3, _mm256_permutevar8x32_epi32(Bp, _mm256_set1_epi32(5)))));
+            const __m256i im = q4k_mins8(xb[m][i].bsums, mnp0, mnp1, mnp2, mnp3);
             __m256 dx = _mm256_set1_ps(xb[m][i].d);
             acc[m] = _mm256_fmadd_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(isum[m]), acc[m]);
             accm[m] = _mm256_fmadd_ps(_mm256_mul_ps(mv, dx), _mm256_cvtepi32_ps(im), accm[m]);
@@ -329,13 +336,85 @@ static inline __attribute__((always_inline)) void q4_K_r8x(int MR, int PK, int64
     for (int m = 0; m < MR; m++) _mm256_storeu_ps(y + m * ldy, _mm256_sub_ps(acc[m], accm[m]));
 }
 
+/* Q4_K x MR tokens on the repacked layout (w = the group's start), register-blocked. Same integer
+ * sums and the same float order as q4_K_r8x (so the same bits), arranged so that everything of the
+ * inner loop stays in the 16 registers: per 32-byte word group d of a quarter j, the nibbles of
+ * the 8 rows are loaded once and split (sub-blocks 2j and 2j+1), and each token's two activation
+ * words are broadcast from memory (a load, no shuffle) into its int16 sums. (The generic version
+ * kept the 8 nibble words in an array that GCC copied through the stack in 16-byte halves and read
+ * back in 32-byte loads, which cannot be store-forwarded, and spilled its sums.) */
+#define PD_Q4K_BC(p) _mm256_set1_epi32(ld32(p))
+/* an empty asm that "changes" v: keeps GCC from reassociating the running sums into a tree of
+ * all 16 products per token (which it then spills to the stack) */
+#define PD_KEEP(v) __asm__("" : "+x"(v))
+static inline int32_t ld32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline __attribute__((always_inline)) void q4_K_pkx(int MR, int64_t n, const void *w, const void *x, size_t xs,
+                                                           float *y, int64_t ldy) {
+    const pd_block_q8_K *xb[R8_MR];
+    for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_K *)((const char *)x + (size_t)m * xs);
+    __m256 acc[R8_MR], accm[R8_MR];
+    for (int m = 0; m < MR; m++) acc[m] = accm[m] = _mm256_setzero_ps();
+    const char *wp = w;
+    const size_t bstep = 8 * sizeof(pd_block_q4_K);
+    for (int64_t i = 0; i < n / PD_QK_K; i++, wp += bstep) {
+        pf_ahead(wp, 128);
+        const __m256i H0 = ld256(wp), H1 = ld256(wp + 32), H2 = ld256(wp + 64), H3 = ld256(wp + 96);
+        __m256 dv, mv;
+        __m256i S03, S47, M03, M47;
+        q4k_heads8(H0, H1, H2, H3, &dv, &mv, &S03, &S47, &M03, &M47);
+        __m256i isum[R8_MR];
+        for (int m = 0; m < MR; m++) isum[m] = _mm256_setzero_si256();
+        PD_UNROLL4 for (int j = 0; j < 4; j++) {
+            const char *qj = wp + 128 + 256 * j;
+            pf_ahead(qj, 256);
+            __m256i slo[R8_MR], shi[R8_MR];
+            const __m256i m4 = _mm256_set1_epi8(0xF);
+#define PD_Q4K_W(d)                                                                                                    \
+    {                                                                                                                   \
+        const __m256i T = ld256(qj + 32 * (d));                                                                         \
+        const __m256i lo = _mm256_and_si256(T, m4), hi = _mm256_and_si256(_mm256_srli_epi16(T, 4), m4);                \
+        PD_UNROLL4 for (int m = 0; m < MR; m++) {                                                                       \
+            const int8_t *q = xb[m][i].qs + 64 * j + 4 * (d);                                                           \
+            const __m256i pl = _mm256_maddubs_epi16(lo, PD_Q4K_BC(q)), ph = _mm256_maddubs_epi16(hi, PD_Q4K_BC(q + 32)); \
+            slo[m] = (d) ? _mm256_add_epi16(slo[m], pl) : pl;                                                           \
+            shi[m] = (d) ? _mm256_add_epi16(shi[m], ph) : ph;                                                           \
+            PD_KEEP(slo[m]);                                                                                            \
+            PD_KEEP(shi[m]);                                                                                            \
+        }                                                                                                               \
+    }
+            PD_Q4K_W(0) PD_Q4K_W(1) PD_Q4K_W(2) PD_Q4K_W(3) PD_Q4K_W(4) PD_Q4K_W(5) PD_Q4K_W(6) PD_Q4K_W(7)
+#undef PD_Q4K_W
+            const __m256i S = j < 2 ? S03 : S47;
+            const __m256i sl = _mm256_shuffle_epi8(S, lane_bytes_ctrl((2 * j) % 4, (2 * j) % 4));
+            const __m256i sh = _mm256_shuffle_epi8(S, lane_bytes_ctrl((2 * j + 1) % 4, (2 * j + 1) % 4));
+            for (int m = 0; m < MR; m++)
+                isum[m] = _mm256_add_epi32(isum[m], _mm256_add_epi32(_mm256_madd_epi16(slo[m], sl), _mm256_madd_epi16(shi[m], sh)));
+        }
+        const __m256i mnp0 = _mm256_shuffle_epi8(M03, lane_bytes_ctrl(0, 1)), mnp1 = _mm256_shuffle_epi8(M03, lane_bytes_ctrl(2, 3));
+        const __m256i mnp2 = _mm256_shuffle_epi8(M47, lane_bytes_ctrl(0, 1)), mnp3 = _mm256_shuffle_epi8(M47, lane_bytes_ctrl(2, 3));
+        PD_UNROLL4 for (int m = 0; m < MR; m++) {
+            const __m256i im = q4k_mins8(xb[m][i].bsums, mnp0, mnp1, mnp2, mnp3);
+            __m256 dx = _mm256_set1_ps(xb[m][i].d);
+            acc[m] = _mm256_fmadd_ps(_mm256_mul_ps(dv, dx), _mm256_cvtepi32_ps(isum[m]), acc[m]);
+            accm[m] = _mm256_fmadd_ps(_mm256_mul_ps(mv, dx), _mm256_cvtepi32_ps(im), accm[m]);
+        }
+    }
+    for (int m = 0; m < MR; m++) _mm256_storeu_ps(y + m * ldy, _mm256_sub_ps(acc[m], accm[m]));
+}
+#undef PD_Q4K_BC
+#undef PD_KEEP
+
 /* GGUF layout (PK = 0) and PD_LAYOUT_R8 (PK = 1; w = the group's start) */
 #define q4_0_r8(MR, ...) q4_0_r8x(MR, 0, __VA_ARGS__)
 #define q8_0_r8(MR, ...) q8_0_r8x(MR, 0, __VA_ARGS__)
-#define q4_K_r8(MR, ...) q4_K_r8x(MR, 0, __VA_ARGS__)
+#define q4_K_r8(MR, ...) q4_K_r8x(MR, __VA_ARGS__)
 #define q4_0_pk(MR, ...) q4_0_r8x(MR, 1, __VA_ARGS__)
 #define q8_0_pk(MR, ...) q8_0_r8x(MR, 1, __VA_ARGS__)
-#define q4_K_pk(MR, ...) q4_K_r8x(MR, 1, __VA_ARGS__)
+#define q4_K_pk(MR, n, w, ws, ...) q4_K_pkx(MR, n, w, __VA_ARGS__)
 _Static_assert(R8_G == 1, "the repacked layout holds groups of 8 rows");
 
 /* Repacked tiles: always 8 rows (pd_matmul sends the last N mod 8 rows, kept in the GGUF layout,
