@@ -61,14 +61,12 @@ double pd_tmodel_adamw(pd_tmodel *m, const pd_optcfg *o, int64_t step, float lr)
         float *p = m->params + te->offset, *g = m->grads + te->offset, *mm = m->m + te->offset, *vv = m->v + te->offset;
         float wd = te->decay ? o->weight_decay : 0.0f;
         int64_t n = (int64_t)te->n;
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) {
-            float gi = g[i] * gscale;
-            mm[i] = b1 * mm[i] + (1 - b1) * gi;
-            vv[i] = b2 * vv[i] + (1 - b2) * gi * gi;
-            float mh = mm[i] / bc1, vh = vv[i] / bc2;
-            p[i] -= lr * (mh / (sqrtf(vh) + eps) + wd * p[i]);
-        }
+        /* per element: g·gscale into the moments, then p -= lr·(m̂/(√v̂ + eps) + wd·p) (tops.c, AVX2) */
+        const pd_trk_adamw_args aa = {gscale, b1, b2, bc1, bc2, lr, wd, eps};
+        const int64_t chunk = 1 << 14;
+#pragma omp parallel for schedule(static) if (n > chunk)
+        for (int64_t c0 = 0; c0 < n; c0 += chunk)
+            pd_trk_adamw(p + c0, g + c0, mm + c0, vv + c0, n - c0 < chunk ? n - c0 : chunk, &aa);
     }
     return norm;
 }

@@ -28,6 +28,7 @@
 #include "ponder/kern.h"
 #include "ponder/train.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- parameters: named pointers into one array ---- */
@@ -202,45 +203,79 @@ static inline void TN(embed_backward)(TR *dembd, const TR *dout, const int32_t *
     }
 }
 
-/* ---- RMSNorm over rows of n: y = x · rstd · w, rstd = 1/sqrt(mean(x²) + eps) ---- */
-static inline void TN(rmsnorm_forward)(TR *y, TR *rstd, const TR *x, const TR *w, int64_t rows, int n, float eps) {
-#pragma omp parallel for schedule(static)
+/* ---- RMSNorm over rows of n: y = x · rstd · w, rstd = 1/sqrt(mean(x²) + eps) ----
+ * Rows go in blocks of TN(rms_rows)(rows): at most TR_RMS_NB blocks, a count fixed by the row count
+ * alone, so the backward's weight gradient (each block's partial sum, then the blocks in order) is the
+ * same on any number of threads. The instantiation may supply the per-block passes (TR_RMSNORM_FWD /
+ * TR_RMSNORM_BWD, same contracts); the loops here define them. */
+#ifndef TR_RMS_NB
+#define TR_RMS_NB 64
+#endif
+static inline int64_t TN(rms_rows)(int64_t rows) { return rows > TR_RMS_NB ? (rows + TR_RMS_NB - 1) / TR_RMS_NB : 1; }
+#ifndef TR_RMSNORM_FWD
+/* rows of x: x += add first (a residual add; add NULL: none), then y = x·rstd·w */
+static inline void TN(rms_fwd_rows)(TR *y, TR *rstd, TR *x, const TR *add, const TR *w, int64_t rows, int n, float eps) {
     for (int64_t r = 0; r < rows; r++) {
-        const TR *xr = x + r * n;
-        TR *yr = y + r * n;
-        double ss = 0;
-        for (int j = 0; j < n; j++) ss += (double)xr[j] * xr[j];
-        TR s = (TR)(1.0 / sqrt(ss / n + eps));
+        TR *xr = x + r * n, *yr = y + r * n, ss = 0;
+        if (add)
+            for (int j = 0; j < n; j++) xr[j] += add[r * n + j];
+        for (int j = 0; j < n; j++) ss += xr[j] * xr[j];
+        TR s = (TR)(1 / sqrt(ss / n + eps));
         rstd[r] = s;
         for (int j = 0; j < n; j++) yr[j] = xr[j] * s * w[j];
     }
 }
-/* dx += rstd·(dy·w − x̂·mean(dy·w·x̂)), x̂ = x·rstd;  dw += Σ_rows dy·x̂ (a fixed-order column sum). */
-static inline void TN(rmsnorm_backward)(TR *dx, TR *dw, const TR *dy, const TR *x, const TR *w, const TR *rstd, int64_t rows,
-                                 int n) {
-#pragma omp parallel for schedule(static)
+#define TR_RMSNORM_FWD(y, rstd, x, add, w, rows, n, eps) TN(rms_fwd_rows)(y, rstd, x, add, w, rows, n, eps)
+#endif
+#ifndef TR_RMSNORM_BWD
+/* rows: dx += rstd·(dy·w − x̂·mean(dy·w·x̂)) = s·dy·w − s²·mean(dy·w·x)·s·x, and dwp += Σ_rows dy·x̂
+ * (x̂ = x·s) in row order */
+static inline void TN(rms_bwd_rows)(TR *dx, TR *dwp, const TR *dy, const TR *x, const TR *w, const TR *rstd, int64_t rows,
+                                    int n) {
     for (int64_t r = 0; r < rows; r++) {
         const TR *xr = x + r * n, *gr = dy + r * n;
-        TR *dxr = dx + r * n;
-        TR s = rstd[r];
-        double dot = 0;
-        for (int j = 0; j < n; j++) dot += (double)gr[j] * w[j] * xr[j] * s;
-        TR m = (TR)(dot / n);
-        for (int j = 0; j < n; j++) dxr[j] += s * (gr[j] * w[j] - xr[j] * s * m);
-    }
-    /* dw: each column summed over the rows in row order, 16 columns at a time so that every row is
-     * read a cache line at a time (one column at a time strode through memory) */
-#pragma omp parallel for schedule(static)
-    for (int j0 = 0; j0 < n; j0 += 16) {
-        int w = n - j0 < 16 ? n - j0 : 16;
-        TR acc[16] = {0};
-        for (int64_t r = 0; r < rows; r++) {
-            const TR *gr = dy + r * n + j0, *xr = x + r * n + j0;
-            TR s = rstd[r];
-            for (int j = 0; j < w; j++) acc[j] += gr[j] * xr[j] * s;
+        TR *dxr = dx + r * n, s = rstd[r], dot = 0;
+        for (int j = 0; j < n; j++) dot += gr[j] * w[j] * xr[j];
+        TR c = s * s * (dot * s / n);
+        for (int j = 0; j < n; j++) {
+            dxr[j] += s * (gr[j] * w[j]) - c * xr[j];
+            dwp[j] += gr[j] * xr[j] * s;
         }
-        for (int j = 0; j < w; j++) dw[j0 + j] += acc[j];
     }
+}
+#define TR_RMSNORM_BWD(dx, dwp, dy, x, w, rstd, rows, n) TN(rms_bwd_rows)(dx, dwp, dy, x, w, rstd, rows, n)
+#endif
+/* x += add (NULL: nothing; the residual add that precedes the norm), then y = norm(x)·w */
+static inline void TN(rmsnorm_add_forward)(TR *y, TR *rstd, TR *x, const TR *add, const TR *w, int64_t rows, int n,
+                                           float eps) {
+    int64_t rb = TN(rms_rows)(rows);
+#pragma omp parallel for schedule(static)
+    for (int64_t r0 = 0; r0 < rows; r0 += rb)
+        TR_RMSNORM_FWD(y + r0 * n, rstd + r0, x + r0 * n, add ? add + r0 * n : NULL, w, rows - r0 < rb ? rows - r0 : rb, n,
+                       eps);
+}
+static inline void TN(rmsnorm_forward)(TR *y, TR *rstd, const TR *x, const TR *w, int64_t rows, int n, float eps) {
+    TN(rmsnorm_add_forward)(y, rstd, (TR *)x, NULL, w, rows, n, eps); /* add NULL: x is only read */
+}
+/* dx += rstd·(dy·w − x̂·mean(dy·w·x̂)), x̂ = x·rstd;  dw += Σ_rows dy·x̂: each block's partial sum (one pass
+ * over the rows with dx), then the blocks in order */
+static inline void TN(rmsnorm_backward)(TR *dx, TR *dw, const TR *dy, const TR *x, const TR *w, const TR *rstd, int64_t rows,
+                                 int n) {
+    if (rows <= 0) return;
+    int64_t rb = TN(rms_rows)(rows), nb = (rows + rb - 1) / rb;
+    TR *part = (TR *)calloc((size_t)(nb * n), sizeof(TR));
+    if (!part) { /* no memory for the partial sums: one block, straight into dw, on this thread */
+        TR_RMSNORM_BWD(dx, dw, dy, x, w, rstd, rows, n);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t r0 = b * rb;
+        TR_RMSNORM_BWD(dx + r0 * n, part + b * n, dy + r0 * n, x + r0 * n, w, rstd + r0, rows - r0 < rb ? rows - r0 : rb, n);
+    }
+    for (int64_t b = 0; b < nb; b++)
+        for (int j = 0; j < n; j++) dw[j] += part[b * n + j];
+    free(part);
 }
 
 /* ---- linear: y[M][out] = x[M][in] · W[out][in]ᵀ (+ b) ---- */
@@ -255,13 +290,14 @@ static inline void TN(linear_forward_p)(const TN(params) *p, TR *y, const TR *x,
             for (int o = 0; o < out; o++) y[m * out + o] += b[o];
     }
 }
-/* dx += dy·W, dW += dyᵀ·x, db += Σ_rows dy. dx may be NULL (embedding-side inputs need none).
+/* dx = dx_beta·dx + dy·W (dx_beta 1: accumulate; 0: dx is overwritten, never read), dW += dyᵀ·x,
+ * db += Σ_rows dy. dx may be NULL (embedding-side inputs need none).
  * p (may be NULL: f32): the model's parameters, for the precision and W's BF16 copy. */
-static inline void TN(linear_backward_p)(const TN(params) *p, TR *dx, TR *dW, TR *db, const TR *dy, const TR *x,
-                                         const TR *W, int64_t M, int in, int out) {
+static inline void TN(linear_backward_bp)(const TN(params) *p, TR dx_beta, TR *dx, TR *dW, TR *db, const TR *dy,
+                                          const TR *x, const TR *W, int64_t M, int in, int out) {
     int bf16 = p ? p->bf16 : 0;
     (void)bf16;
-    if (dx) TR_GEMM_MP(bf16, 0, 0, M, in, out, dy, NULL, out, W, p ? TN(half)(p, W) : NULL, in, 1, dx, in);
+    if (dx) TR_GEMM_MP(bf16, 0, 0, M, in, out, dy, NULL, out, W, p ? TN(half)(p, W) : NULL, in, dx_beta, dx, in);
     if (dW) TR_GEMM_MP(bf16, 1, 0, out, in, M, dy, NULL, out, x, NULL, in, 1, dW, in); /* NULL: a frozen matrix */
     if (db) {
 #pragma omp parallel for schedule(static)
@@ -271,6 +307,11 @@ static inline void TN(linear_backward_p)(const TN(params) *p, TR *dx, TR *dW, TR
             db[o] += acc;
         }
     }
+}
+/* dx += dy·W, dW += dyᵀ·x, db += Σ_rows dy (linear_backward_bp accumulating) */
+static inline void TN(linear_backward_p)(const TN(params) *p, TR *dx, TR *dW, TR *db, const TR *dy, const TR *x,
+                                         const TR *W, int64_t M, int in, int out) {
+    TN(linear_backward_bp)(p, 1, dx, dW, db, dy, x, W, M, in, out);
 }
 static inline void TN(linear_forward)(TR *y, const TR *x, const TR *W, const TR *b, int64_t M, int in, int out) {
     TN(linear_forward_p)(NULL, y, x, W, b, M, in, out);
@@ -285,18 +326,27 @@ static inline void TN(linear_backward)(TR *dx, TR *dW, TR *db, const TR *dy, con
 static inline void TN(rope_apply)(TR *x, const int32_t *seg, const TR *cs, int64_t N, int T, int n_heads, int hd, bool neox,
                            int inverse) {
     int half = hd / 2;
+    TR sg = inverse ? -1 : 1; /* sin(−θ) = −sin θ */
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < N; i++) {
         int t = (int)(i % T), pos = t - (seg ? seg[i] : 0);
         const TR *c = cs + (size_t)pos * half * 2;
         for (int h = 0; h < n_heads; h++) {
             TR *v = x + (i * n_heads + h) * hd;
-            for (int p = 0; p < half; p++) {
-                int ia = neox ? p : 2 * p, ib = neox ? p + half : 2 * p + 1;
-                TR co = c[2 * p], si = inverse ? -c[2 * p + 1] : c[2 * p + 1];
-                TR a = v[ia], bb = v[ib];
-                v[ia] = a * co - bb * si;
-                v[ib] = a * si + bb * co;
+            if (neox) { /* pairs (p, p + half): two contiguous halves, a vector loop */
+                TR *va = v, *vb = v + half;
+#pragma omp simd
+                for (int p = 0; p < half; p++) {
+                    TR co = c[2 * p], si = sg * c[2 * p + 1], a = va[p], bb = vb[p];
+                    va[p] = a * co - bb * si;
+                    vb[p] = a * si + bb * co;
+                }
+            } else {
+                for (int p = 0; p < half; p++) {
+                    TR co = c[2 * p], si = sg * c[2 * p + 1], a = v[2 * p], bb = v[2 * p + 1];
+                    v[2 * p] = a * co - bb * si;
+                    v[2 * p + 1] = a * si + bb * co;
+                }
             }
         }
     }
@@ -444,10 +494,14 @@ static inline void TN(attention_backward_p)(int bf16, TR *dq, TR *dk, TR *dv, TR
                     for (int t = 0; t < m; t++) { /* dS = P⊙(dP − Σ P·dP)·scale (0 where P is) */
                         const TR *a = Ab + (int64_t)t * T;
                         TR *d = D + (int64_t)t * T, pdp = 0;
-                        for (int c = 0; c < n; c++)
+                        for (int c = 0; c < n; c++) {
+#pragma omp simd reduction(+ : pdp)
                             for (int j = iv[c][0]; j < iv[c][1]; j++) pdp += a[j] * d[j];
-                        for (int c = 0; c < n; c++)
+                        }
+                        for (int c = 0; c < n; c++) {
+#pragma omp simd
                             for (int j = iv[c][0]; j < iv[c][1]; j++) d[j] = a[j] * (d[j] - pdp) * scale;
+                        }
                     }
                     for (int c = 0; c < n; c++) {
                         int c0 = iv[c][0], nc = iv[c][1] - c0;
@@ -536,6 +590,13 @@ static inline double TN(xent_forward_backward)(TR *dlogits, const TR *logits, co
 
 /* =============================================================================== the model */
 
+/* a[0..n) = 0 on the team's threads (the backward's accumulators: a serial memset was a serial pass) */
+static inline void TN(zero)(TR *a, int64_t n) {
+    const int64_t chunk = 1 << 15;
+#pragma omp parallel for schedule(static) if (n > chunk)
+    for (int64_t c0 = 0; c0 < n; c0 += chunk) memset(a + c0, 0, sizeof(TR) * (size_t)(n - c0 < chunk ? n - c0 : chunk));
+}
+
 /* Forward of one micro-batch, all activations saved in a. cs: RoPE table for this model. */
 static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(acts) *a, const TR *cs, const int32_t *tokens,
                               const int32_t *seg, int B, int T) {
@@ -548,7 +609,9 @@ static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(a
         TR *qraw = a->qraw + l * BT * Hq, *q = a->q + l * BT * Hq, *kraw = a->kraw + l * BT * Hk, *k = a->k + l * BT * Hk;
         TR *v = a->v + l * BT * Hk, *att = a->att + (int64_t)l * B * H * T * T, *atty = a->atty + l * BT * Hq;
         TR *gate = a->gate + l * BT * F, *up = a->up + l * BT * F, *sw = a->sw + l * BT * F;
-        TN(rmsnorm_forward)(ln1, rs1, x, p->attn_norm + (int64_t)l * D, BT, D, c->norm_eps);
+        /* x = the previous layer's output: its residual add (xo += mid) is fused into this norm */
+        TN(rmsnorm_add_forward)(ln1, rs1, x, l ? a->resmid + (l - 1) * BT * D : NULL, p->attn_norm + (int64_t)l * D, BT, D,
+                                c->norm_eps);
         TN(linear_forward_p)(p, qraw, ln1, TN(weight)(p, c, PD_TP_WQ, l, p->wq + (int64_t)l * Hq * D),
                            p->bq ? p->bq + (int64_t)l * Hq : NULL, BT, D, Hq);
         TN(linear_forward_p)(p, kraw, ln1, TN(weight)(p, c, PD_TP_WK, l, p->wk + (int64_t)l * Hk * D),
@@ -567,15 +630,15 @@ static inline void TN(model_forward)(const pd_tcfg *c, const TN(params) *p, TN(a
         if (p->mix) TN(mix_forward)(p->mix, l, atty, att, q, k, v, seg, B, T, H, KV, hd);
         else TN(attention_forward_p)(p->bf16, atty, att, q, k, v, seg, B, T, H, KV, hd, p->win_sink, p->win_recent);
         TN(linear_forward_p)(p, mid, atty, TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), NULL, BT, Hq, D);
-        for (int64_t i = 0; i < BT * D; i++) mid[i] += x[i];
-        TN(rmsnorm_forward)(ln2, rs2, mid, p->ffn_norm + (int64_t)l * D, BT, D, c->norm_eps);
+        TN(rmsnorm_add_forward)(ln2, rs2, mid, x, p->ffn_norm + (int64_t)l * D, BT, D, c->norm_eps); /* mid += x */
         TN(linear_forward_p)(p, gate, ln2, TN(weight)(p, c, PD_TP_GATE, l, p->w_gate + (int64_t)l * F * D), NULL, BT, D, F);
         TN(linear_forward_p)(p, up, ln2, TN(weight)(p, c, PD_TP_UP, l, p->w_up + (int64_t)l * F * D), NULL, BT, D, F);
         TN(swiglu_forward)(sw, gate, up, BT * F);
+        /* xo = down(...) here; + mid in the next norm (the next layer's first, or the final one) */
         TN(linear_forward_p)(p, xo, sw, TN(weight)(p, c, PD_TP_DOWN, l, p->w_down + (int64_t)l * D * F), NULL, BT, F, D);
-        for (int64_t i = 0; i < BT * D; i++) xo[i] += mid[i];
     }
-    TN(rmsnorm_forward)(a->lnf, a->rstdf, a->resid + (int64_t)c->n_layer * BT * D, p->out_norm, BT, D, c->norm_eps);
+    TN(rmsnorm_add_forward)(a->lnf, a->rstdf, a->resid + (int64_t)c->n_layer * BT * D,
+                            a->resmid + (int64_t)(c->n_layer - 1) * BT * D, p->out_norm, BT, D, c->norm_eps);
     TN(linear_forward_p)(p, a->logits, a->lnf, p->output, NULL, BT, D, c->n_vocab);
 }
 
@@ -585,10 +648,9 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
     int64_t BT = (int64_t)B * T;
     int D = c->dim, H = c->n_head, KV = c->n_head_kv, hd = c->head_dim, F = c->n_ff, Hq = H * hd, Hk = KV * hd;
     TR *dres = g->dresid;
-    memset(dres, 0, sizeof(TR) * BT * D);
-    memset(g->dln, 0, sizeof(TR) * BT * D);
+    TN(zero)(dres, BT * D);
     /* head + final norm; with a tied head the embedding gets this gradient too */
-    TN(linear_backward_p)(p, g->dln, gp->output, NULL, g->dlogits, a->lnf, p->output, BT, D, c->n_vocab);
+    TN(linear_backward_bp)(p, 0, g->dln, gp->output, NULL, g->dlogits, a->lnf, p->output, BT, D, c->n_vocab);
     TN(rmsnorm_backward)(dres, gp->out_norm, g->dln, a->resid + (int64_t)c->n_layer * BT * D, p->out_norm, a->rstdf, BT,
                          D);
     for (int l = c->n_layer - 1; l >= 0; l--) {
@@ -598,48 +660,45 @@ static inline void TN(model_backward)(const pd_tcfg *c, const TN(params) *p, TN(
         const TR *v = a->v + l * BT * Hk, *att = a->att + (int64_t)l * B * H * T * T, *atty = a->atty + l * BT * Hq;
         const TR *gate = a->gate + l * BT * F, *up = a->up + l * BT * F, *sw = a->sw + l * BT * F;
         /* FFN branch: xo = mid + down(swiglu(gate(ln2), up(ln2))); dres holds d xo and becomes d mid */
-        memset(g->dsw, 0, sizeof(TR) * BT * F);
-        TN(linear_backward_p)(p, g->dsw, TN(wgrad)(p, c, PD_TP_DOWN, l, gp->w_down + (int64_t)l * D * F), NULL, dres, sw,
+        TN(linear_backward_bp)(p, 0, g->dsw, TN(wgrad)(p, c, PD_TP_DOWN, l, gp->w_down + (int64_t)l * D * F), NULL, dres, sw,
                             TN(weight)(p, c, PD_TP_DOWN, l, p->w_down + (int64_t)l * D * F), BT, F, D);
-        memset(g->dgate, 0, sizeof(TR) * BT * F);
-        memset(g->dup, 0, sizeof(TR) * BT * F);
+        TN(zero)(g->dgate, BT * F);
+        TN(zero)(g->dup, BT * F);
         TN(swiglu_backward)(g->dgate, g->dup, g->dsw, gate, up, BT * F);
-        memset(g->dln, 0, sizeof(TR) * BT * D);
-        TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_GATE, l, gp->w_gate + (int64_t)l * F * D), NULL, g->dgate, ln2,
+        TN(linear_backward_bp)(p, 0, g->dln, TN(wgrad)(p, c, PD_TP_GATE, l, gp->w_gate + (int64_t)l * F * D), NULL, g->dgate, ln2,
                             TN(weight)(p, c, PD_TP_GATE, l, p->w_gate + (int64_t)l * F * D), BT, D, F);
         TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_UP, l, gp->w_up + (int64_t)l * F * D), NULL, g->dup, ln2,
                             TN(weight)(p, c, PD_TP_UP, l, p->w_up + (int64_t)l * F * D), BT, D, F);
         TN(rmsnorm_backward)(dres, gp->ffn_norm + (int64_t)l * D, g->dln, mid, p->ffn_norm + (int64_t)l * D, rs2, BT, D);
         /* attention branch: mid = x + wo(attn(rope(norm(q)), rope(norm(k)), v)) */
-        memset(g->datty, 0, sizeof(TR) * BT * Hq);
-        TN(linear_backward_p)(p, g->datty, TN(wgrad)(p, c, PD_TP_WO, l, gp->wo + (int64_t)l * D * Hq), NULL, dres, atty,
+        TN(linear_backward_bp)(p, 0, g->datty, TN(wgrad)(p, c, PD_TP_WO, l, gp->wo + (int64_t)l * D * Hq), NULL, dres, atty,
                             TN(weight)(p, c, PD_TP_WO, l, p->wo + (int64_t)l * D * Hq), BT, Hq, D);
-        memset(g->dq, 0, sizeof(TR) * BT * Hq);
-        memset(g->dk, 0, sizeof(TR) * BT * Hk);
-        memset(g->dv, 0, sizeof(TR) * BT * Hk);
+        TN(zero)(g->dq, BT * Hq);
+        TN(zero)(g->dk, BT * Hk);
+        TN(zero)(g->dv, BT * Hk);
         if (p->mix) TN(mix_backward)(p->mix, l, g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd);
         else TN(attention_backward_p)(p->bf16, g->dq, g->dk, g->dv, g->dscore, g->datty, att, q, k, v, seg, B, T, H, KV, hd, p->win_sink,
                                     p->win_recent);
         TN(rope_apply)(g->dq, seg, cs, BT, T, H, hd, c->rope_neox, 1);
         TN(rope_apply)(g->dk, seg, cs, BT, T, KV, hd, c->rope_neox, 1);
+        /* the gradients of q/k before the norms (dqr/dkr with qk-norm) */
+        const TR *dqin = g->dq, *dkin = g->dk;
         if (c->qk_norm) {
             /* dq/dk hold d(normed q/k); push them through the per-head norms */
-            TR *dqr = g->dqr, *dkr = g->dkr;
-            memset(dqr, 0, sizeof(TR) * BT * Hq);
-            memset(dkr, 0, sizeof(TR) * BT * Hk);
-            TN(rmsnorm_backward)(dqr, gp->q_norm + (int64_t)l * hd, g->dq, qraw, p->q_norm + (int64_t)l * hd,
+            TN(zero)(g->dqr, BT * Hq);
+            TN(zero)(g->dkr, BT * Hk);
+            TN(rmsnorm_backward)(g->dqr, gp->q_norm + (int64_t)l * hd, g->dq, qraw, p->q_norm + (int64_t)l * hd,
                                  a->qrstd + l * BT * H, BT * H, hd);
-            TN(rmsnorm_backward)(dkr, gp->k_norm + (int64_t)l * hd, g->dk, kraw, p->k_norm + (int64_t)l * hd,
+            TN(rmsnorm_backward)(g->dkr, gp->k_norm + (int64_t)l * hd, g->dk, kraw, p->k_norm + (int64_t)l * hd,
                                  a->krstd + l * BT * KV, BT * KV, hd);
-            memcpy(g->dq, dqr, sizeof(TR) * BT * Hq);
-            memcpy(g->dk, dkr, sizeof(TR) * BT * Hk);
+            dqin = g->dqr;
+            dkin = g->dkr;
         }
-        memset(g->dln, 0, sizeof(TR) * BT * D);
-        TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_WQ, l, gp->wq + (int64_t)l * Hq * D),
-                            gp->bq ? gp->bq + (int64_t)l * Hq : NULL, g->dq, ln1,
+        TN(linear_backward_bp)(p, 0, g->dln, TN(wgrad)(p, c, PD_TP_WQ, l, gp->wq + (int64_t)l * Hq * D),
+                            gp->bq ? gp->bq + (int64_t)l * Hq : NULL, dqin, ln1,
                             TN(weight)(p, c, PD_TP_WQ, l, p->wq + (int64_t)l * Hq * D), BT, D, Hq);
         TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_WK, l, gp->wk + (int64_t)l * Hk * D),
-                            gp->bk ? gp->bk + (int64_t)l * Hk : NULL, g->dk, ln1,
+                            gp->bk ? gp->bk + (int64_t)l * Hk : NULL, dkin, ln1,
                             TN(weight)(p, c, PD_TP_WK, l, p->wk + (int64_t)l * Hk * D), BT, D, Hk);
         TN(linear_backward_p)(p, g->dln, TN(wgrad)(p, c, PD_TP_WV, l, gp->wv + (int64_t)l * Hk * D),
                             gp->bv ? gp->bv + (int64_t)l * Hk : NULL, g->dv, ln1,

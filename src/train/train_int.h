@@ -27,6 +27,18 @@
 #define TR_EXPSUM(a, n, mx) pd_exp_sum(a, n, mx)
 #define TR_SWIGLU_FWD(sw, g, u, n) pd_swiglu(sw, g, u, n)
 #define TR_SWIGLU_BWD(dg, du, dsw, g, u, n) pd_swiglu_backward(dg, du, dsw, g, u, n)
+/* train/tops.c: RMSNorm over a block of rows (forward with the residual add x += add fused in front;
+ * backward: dx += ..., dwp = the block's partial weight gradient) and the AdamW update, AVX2 with
+ * scalar twins; contracts as the template's TR_RMSNORM_FWD / TR_RMSNORM_BWD loops */
+typedef struct { float gscale, b1, b2, bc1, bc2, lr, wd, eps; } pd_trk_adamw_args;
+void pd_trk_rmsnorm_fwd(float *y, float *rstd, float *x, const float *add, const float *w, int64_t rows, int n,
+                        float eps);
+void pd_trk_rmsnorm_bwd(float *dx, float *dwp, const float *dy, const float *x, const float *w, const float *rstd,
+                        int64_t rows, int n);
+/* p -= lr·(m̂/(√v̂ + eps) + wd·p) after the moment updates, g scaled by gscale (the bits of the plain loop) */
+void pd_trk_adamw(float *p, const float *g, float *m, float *v, int64_t n, const pd_trk_adamw_args *a);
+#define TR_RMSNORM_FWD(y, rstd, x, add, w, rows, n, eps) pd_trk_rmsnorm_fwd(y, rstd, x, add, w, rows, n, eps)
+#define TR_RMSNORM_BWD(dx, dwp, dy, x, w, rstd, rows, n) pd_trk_rmsnorm_bwd(dx, dwp, dy, x, w, rstd, rows, n)
 #include "tmodel_tmpl.h"
 
 struct pd_tmodel {
@@ -84,6 +96,9 @@ pd_status pd_tmodel_sum_grads(pd_tmodel *m);
 #define PD_STREAM_WINDOW 0x3171Du         /* --attn-window S,R,mixed: each micro-batch's window */
 #define PD_STREAM_LORA_INIT 0x10A0000u    /* LoRA A init, + layer·PD_AT_COUNT + target */
 #define PD_STREAM_SOKA_CALIB 0xCA11Bu     /* calibration batches of SoKA's update initialisation */
+#define PD_STREAM_RL_EVAL_ITEMS 0xE1u     /* RL's held-out task items (pd_rl_eval_items) */
+#define PD_STREAM_BENCH_INIT 1u           /* `ponder bench rl`: the synthetic model's weights */
+#define PD_STREAM_BENCH_ROLLOUT 7u        /* `ponder bench rl`: the timed step's rollouts */
 
 /* adds task/data, batch shape, steps, seed and optimiser settings of r to j (in that order) */
 void pd_run_opts_to_json(cJSON *j, const pd_run_opts *r);
