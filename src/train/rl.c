@@ -358,7 +358,7 @@ int pd_rl_eval_items(pd_rl *r, uint64_t seed, int n, pd_task_item *items) {
     int got = 0;
     if (r->task) {
         pd_rng g;
-        pd_rng_seed(&g, pd_rng_derive(seed, 0xE1));
+        pd_rng_seed(&g, pd_rng_derive(seed, PD_STREAM_RL_EVAL_ITEMS));
         for (; got < n; got++) {
             int d = (int)pd_rng_range(&g, r->src.dlo, r->src.dhi);
             if (pd_task_gen(r->task, &g, d, PD_SPLIT_TEST, &items[got]) != PD_OK) break;

@@ -605,7 +605,7 @@ pd_status pd_bench_rl_run(FILE *out, const char *model_path, int threads, int ma
         c.n_ff = 384; c.n_ctx = 256; c.tied = true;
         if (!(m = pd_tmodel_new(&c, 16, c.n_ctx))) return PD_ERR_NOMEM;
         pd_rng g;
-        pd_rng_seed(&g, 1);
+        pd_rng_seed(&g, PD_STREAM_BENCH_INIT);
         pd_tmodel_init(m, &g);
     }
     pd_model *pm = pd_rl_view(m);
@@ -652,7 +652,7 @@ pd_status pd_bench_rl_run(FILE *out, const char *model_path, int threads, int ma
         pd_rl *r = pd_rl_new(m, NULL, &rc, &src);
         if (!r) st = PD_ERR_STATE;
         pd_rng g;
-        pd_rng_seed(&g, 7);
+        pd_rng_seed(&g, PD_STREAM_BENCH_ROLLOUT);
         int64_t os = 0;
         pd_rl_stats s;
         if (st == PD_OK) st = pd_rl_step(r, &g, &os, false, &s);
