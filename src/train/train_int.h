@@ -99,9 +99,6 @@ pd_status pd_tmodel_sum_grads(pd_tmodel *m);
 #define PD_STREAM_RL_EVAL_ITEMS 0xE1u     /* RL's held-out task items (pd_rl_eval_items) */
 #define PD_STREAM_BENCH_INIT 1u           /* `ponder bench rl`: the synthetic model's weights */
 #define PD_STREAM_BENCH_ROLLOUT 7u        /* `ponder bench rl`: the timed step's rollouts */
-#define PD_STREAM_RL_EVAL_ITEMS 0xE1u     /* RL's held-out task items (pd_rl_eval_items) */
-#define PD_STREAM_BENCH_INIT 1u           /* `ponder bench rl`: the synthetic model's weights */
-#define PD_STREAM_BENCH_ROLLOUT 7u        /* `ponder bench rl`: the timed step's rollouts */
 
 /* adds task/data, batch shape, steps, seed and optimiser settings of r to j (in that order) */
 void pd_run_opts_to_json(cJSON *j, const pd_run_opts *r);
