@@ -391,7 +391,7 @@ static inline __attribute__((always_inline)) void q4_K_pkx(int MR, int64_t n, co
             const __m256i S = j < 2 ? S03 : S47;
             const __m256i sl = _mm256_shuffle_epi8(S, lane_bytes_ctrl((2 * j) % 4, (2 * j) % 4));
             const __m256i sh = _mm256_shuffle_epi8(S, lane_bytes_ctrl((2 * j + 1) % 4, (2 * j + 1) % 4));
-            for (int m = 0; m < MR; m++)
+            PD_UNROLL4 for (int m = 0; m < MR; m++)
                 isum[m] = _mm256_add_epi32(isum[m], _mm256_add_epi32(_mm256_madd_epi16(slo[m], sl), _mm256_madd_epi16(shi[m], sh)));
         }
         const __m256i mnp0 = _mm256_shuffle_epi8(M03, lane_bytes_ctrl(0, 1)), mnp1 = _mm256_shuffle_epi8(M03, lane_bytes_ctrl(2, 3));
