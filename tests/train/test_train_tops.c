@@ -124,8 +124,9 @@ static void test_rmsnorm_backward_rows(void **st) {
  * at 1 and 2 threads: the double truth, and the same bits on both thread counts */
 static void test_rmsnorm_blocked(void **st) {
     (void)st;
-    enum { RW = 253, N = 37 };
-    static float x[RW * N], xa[RW * N], add[RW * N], dy[RW * N], w[N], y[RW * N], rs[RW], dx[2][RW * N], dw[2][N], y1[RW * N];
+    enum { RW = 253, N = 37, PAD = 8 }; /* PAD rows past the end: never read (poison) or written (checked) */
+    static float x[RW * N], xa[(RW + PAD) * N], add[(RW + PAD) * N], dy[(RW + PAD) * N], w[N], y[(RW + PAD) * N],
+        rs[RW + PAD], dx[2][(RW + PAD) * N], dw[2][N], y1[RW * N];
     static double rdx[RW * N], rdw[N];
     pd_isa lv[2];
     int nl = n_levels(lv);
@@ -135,12 +136,17 @@ static void test_rmsnorm_blocked(void **st) {
         fill(add, RW * N, -1, 1);
         fill(dy, RW * N, -1, 1);
         fill(w, N, 0.5f, 1.5f);
+        for (int i = RW * N; i < (RW + PAD) * N; i++) xa[i] = add[i] = dy[i] = y[i] = 1e3f;
         for (int th = 0; th < 2; th++) {
             omp_set_num_threads(th + 1);
             memcpy(xa, x, sizeof x);
+            for (int r = RW; r < RW + PAD; r++) rs[r] = 5.f;
+            for (int i = RW * N; i < (RW + PAD) * N; i++) dx[th][i] = 7.f;
             pd_tr_rmsnorm_add_forward(y, rs, xa, add, w, RW, N, 1e-5f);
-            if (th == 0) memcpy(y1, y, sizeof y);
-            else assert_memory_equal(y, y1, sizeof y);
+            for (int i = RW * N; i < (RW + PAD) * N; i++) assert_true(xa[i] == 1e3f && y[i] == 1e3f);
+            for (int r = RW; r < RW + PAD; r++) assert_true(rs[r] == 5.f);
+            if (th == 0) memcpy(y1, y, sizeof y1);
+            else assert_memory_equal(y, y1, sizeof y1);
             for (int i = 0; i < RW * N; i++) {
                 assert_true(xa[i] == x[i] + add[i]);
                 dx[th][i] = 0.25f;
@@ -148,6 +154,7 @@ static void test_rmsnorm_blocked(void **st) {
             }
             for (int j = 0; j < N; j++) { dw[th][j] = 0.5f; rdw[j] = 0.5; }
             pd_tr_rmsnorm_backward(dx[th], dw[th], dy, xa, w, rs, RW, N);
+            for (int i = RW * N; i < (RW + PAD) * N; i++) assert_true(dx[th][i] == 7.f);
             ref_bwd(rdx, rdw, dy, xa, w, rs, RW, N);
             for (int i = 0; i < RW * N; i++)
                 if (fabs(dx[th][i] - rdx[i]) > 2e-5 * (1 + fabs(rdx[i])))
@@ -157,7 +164,7 @@ static void test_rmsnorm_blocked(void **st) {
                     fail_msg("%s %d threads: dw[%d] %.9g want %.9g", pd_isa_name(lv[li]), th + 1, j, dw[th][j], rdw[j]);
         }
         assert_memory_equal(dw[0], dw[1], sizeof dw[0]); /* fixed blocks: the thread count does not matter */
-        assert_memory_equal(dx[0], dx[1], sizeof dx[0]);
+        assert_memory_equal(dx[0], dx[1], sizeof(float) * RW * N);
     }
     omp_set_num_threads(omp_get_num_procs());
     pd_isa_force(pd_isa_best());
