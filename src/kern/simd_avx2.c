@@ -382,24 +382,36 @@ void pd_act_q8_K_avx2(const float *x, void *vy, int64_t nb) {
             memset(&y[i], 0, sizeof y[i]);
             continue;
         }
-        float max = 0;
-        for (int j = 0; j < PD_QK_K; j++)
-            if (fabsf(x[j]) == amax) { max = x[j]; break; }
+        float max = 0; /* the first x with |x| == amax (as the scalar loop: NaN compares unequal) */
+        const __m256 av = _mm256_set1_ps(amax);
+        for (int j = 0; j < PD_QK_K; j += 8) {
+            int mk = _mm256_movemask_ps(_mm256_cmp_ps(abs8(_mm256_loadu_ps(x + j)), av, _CMP_EQ_OQ));
+            if (mk) {
+                max = x[j + __builtin_ctz((unsigned)mk)];
+                break;
+            }
+        }
         float iscale = -127.f / max;
         __m256 is = _mm256_set1_ps(iscale);
         __m256i lim = _mm256_set1_epi32(127);
+        const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
+        __m256i s4[8]; /* per 32 values: sums of 4 bytes, bytes 0-15 in the low half, 16-31 in the high */
         for (int j = 0; j < PD_QK_K; j += 32) {
             __m256i q[4];
             for (int k = 0; k < 4; k++)
                 q[k] = _mm256_min_epi32(lim, _mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(x + j + 8 * k))));
             __m256i b = pack_i32_i8(q[0], q[1], q[2], q[3]);
             _mm256_storeu_si256((__m256i *)(y[i].qs + j), b);
-            /* two 16-sums: sign-extend to int16 and add pairs down */
-            __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)), hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1));
-            __m256i one = _mm256_set1_epi16(1);
-            y[i].bsums[j / 16] = (int16_t)hsum8i(_mm256_madd_epi16(lo, one));
-            y[i].bsums[j / 16 + 1] = (int16_t)hsum8i(_mm256_madd_epi16(hi, one));
+            s4[j / 32] = _mm256_madd_epi16(_mm256_maddubs_epi16(one8, b), one16);
         }
+        /* the 16-sums: two horizontal adds give [bsums 0 2 4 6 | 1 3 5 7] (and 8-15), packed to int16
+         * (|sum| <= 16*127) and interleaved back into order */
+        __m256i u = _mm256_hadd_epi32(_mm256_hadd_epi32(s4[0], s4[1]), _mm256_hadd_epi32(s4[2], s4[3]));
+        __m256i v = _mm256_hadd_epi32(_mm256_hadd_epi32(s4[4], s4[5]), _mm256_hadd_epi32(s4[6], s4[7]));
+        __m256i p = _mm256_packs_epi32(u, v); /* [0 2 4 6 8 10 12 14 | 1 3 5 7 9 11 13 15] */
+        __m128i ev = _mm256_castsi256_si128(p), od = _mm256_extracti128_si256(p, 1);
+        _mm_storeu_si128((__m128i *)y[i].bsums, _mm_unpacklo_epi16(ev, od));
+        _mm_storeu_si128((__m128i *)(y[i].bsums + 8), _mm_unpackhi_epi16(ev, od));
         y[i].d = 1.f / iscale;
     }
 }
