@@ -54,30 +54,33 @@ int pd_threads_get(void) {
  * do so only while i < count, so nobody touches the loop's parameters (fn, ctx, n, chunk) before
  * holding a chunk of it. The leader sets up the next loop only when `done` says every chunk of
  * this one is finished, and a thread adds its chunks to `done` only after its last attempt to take
- * one, so no thread still holds a chunk or reads the parameters when they change. Waiting helpers
- * watch `bell` (bumped for every loop and at the end): they spin on it for PD_TEAM_SPIN_US
- * microseconds — the gaps between a decode step's loops are shorter — and then sleep on it (a
- * futex), so a helper that waits longer (between tokens, or on a loaded machine) uses no CPU. */
+ * one, so no thread still holds a chunk or reads the parameters when they change.
+ * Waiting: helpers watch `bell` (bumped for every loop and at the end), the leader `done`; each
+ * spins for a while and then sleeps on the word (a futex) until the other side wakes it. The spin
+ * adapts per thread: it doubles (up to PD_TEAM_SPIN_US) when the wait ended while spinning and
+ * halves (down to PD_TEAM_SPIN_MIN_NS) when it had to sleep. On a quiet machine the gaps between
+ * a decode step's loops are a few microseconds and the threads never sleep inside a step; on a
+ * loaded one, where the other thread is often not running, a long spin would only take CPU time
+ * from it (the kernel shares CPU time per process group), so the spins shrink to a short one. */
 #ifndef PD_TEAM_SPIN_US
 #define PD_TEAM_SPIN_US 100
 #endif
-/* the leader waits for chunks in other threads' hands: spins this long, then yields its core */
-#ifndef PD_TEAM_JOIN_SPIN_US
-#define PD_TEAM_JOIN_SPIN_US 50
+#ifndef PD_TEAM_SPIN_MIN_NS
+#define PD_TEAM_SPIN_MIN_NS 2000
 #endif
 
 typedef struct {
     _Atomic uint64_t work;
-    _Atomic int64_t done;
-    _Atomic uint32_t bell;
-    _Atomic int sleepers, quit;
+    _Atomic uint32_t done, bell;
+    _Atomic int sleepers, leader_sleeps, quit;
     pd_par_fn fn;
     void *ctx;
     int64_t n, chunk;
     int nt;
 } pd_team;
 
-static _Thread_local pd_team *pd_team_cur; /* the team this thread leads */
+static _Thread_local pd_team *pd_team_cur;  /* the team this thread leads */
+static _Thread_local int64_t pd_spin_ns = (int64_t)PD_TEAM_SPIN_US * 1000; /* this thread's spin */
 static _Atomic int pd_team_on = 1;
 
 void pd_team_enable(int on) { atomic_store(&pd_team_on, on != 0); }
@@ -98,7 +101,7 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void bell_sleep(_Atomic uint32_t *w, uint32_t seen) {
+static void word_sleep(_Atomic uint32_t *w, uint32_t seen) {
 #ifdef __linux__
     syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
 #else
@@ -107,7 +110,7 @@ static void bell_sleep(_Atomic uint32_t *w, uint32_t seen) {
 #endif
 }
 
-static void bell_wake(_Atomic uint32_t *w) {
+static void word_wake(_Atomic uint32_t *w) {
 #ifdef __linux__
     syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 #else
@@ -115,9 +118,27 @@ static void bell_wake(_Atomic uint32_t *w) {
 #endif
 }
 
+/* Spins, at most this thread's spin, until *w != seen, or (below given) until *below >= target;
+ * adapts the spin; returns whether the wait ended while spinning. */
+static int spin_wait(_Atomic uint32_t *w, uint32_t seen, _Atomic uint32_t *below, uint32_t target) {
+    const int64_t t0 = now_ns(), lim = pd_spin_ns;
+    for (int spin = 1;; spin++) {
+        if (below ? atomic_load_explicit(below, memory_order_acquire) >= target
+                  : atomic_load_explicit(w, memory_order_relaxed) != seen) {
+            int64_t grown = 2 * pd_spin_ns;
+            pd_spin_ns = grown < (int64_t)PD_TEAM_SPIN_US * 1000 ? grown : (int64_t)PD_TEAM_SPIN_US * 1000;
+            return 1;
+        }
+        cpu_relax();
+        if (spin % 64 == 0 && now_ns() - t0 > lim) break;
+    }
+    pd_spin_ns = pd_spin_ns / 2 > PD_TEAM_SPIN_MIN_NS ? pd_spin_ns / 2 : PD_TEAM_SPIN_MIN_NS;
+    return 0;
+}
+
 /* Takes and runs chunks of the open loop until none is left; then counts them as done. */
 static void run_chunks(pd_team *t, int tid) {
-    int64_t mine = 0;
+    uint32_t mine = 0;
     uint64_t w = atomic_load_explicit(&t->work, memory_order_relaxed);
     while ((uint32_t)w < (uint32_t)(w >> 32)) {
         if (!atomic_compare_exchange_weak_explicit(&t->work, &w, w + 1, memory_order_acquire, memory_order_relaxed))
@@ -127,7 +148,12 @@ static void run_chunks(pd_team *t, int tid) {
         mine++;
         w = atomic_load_explicit(&t->work, memory_order_relaxed);
     }
-    if (mine) atomic_fetch_add_explicit(&t->done, mine, memory_order_release);
+    if (!mine || tid == 0) {
+        if (mine) atomic_fetch_add_explicit(&t->done, mine, memory_order_release);
+        return;
+    }
+    atomic_fetch_add(&t->done, mine);
+    if (atomic_load(&t->leader_sleeps)) word_wake(&t->done);
 }
 
 static void helper(pd_team *t, int tid) {
@@ -135,20 +161,16 @@ static void helper(pd_team *t, int tid) {
         uint32_t b = atomic_load(&t->bell);
         if (atomic_load(&t->quit)) return;
         run_chunks(t, tid);
-        int64_t t0 = now_ns();
-        for (int spin = 1; atomic_load_explicit(&t->bell, memory_order_relaxed) == b; spin++) {
-            cpu_relax();
-            if (spin % 64 || now_ns() - t0 < (int64_t)PD_TEAM_SPIN_US * 1000) continue;
-            atomic_fetch_add(&t->sleepers, 1);
-            while (atomic_load(&t->bell) == b) bell_sleep(&t->bell, b);
-            atomic_fetch_sub(&t->sleepers, 1);
-        }
+        if (spin_wait(&t->bell, b, NULL, 0)) continue;
+        atomic_fetch_add(&t->sleepers, 1);
+        while (atomic_load(&t->bell) == b) word_sleep(&t->bell, b);
+        atomic_fetch_sub(&t->sleepers, 1);
     }
 }
 
 static void ring(pd_team *t) {
     atomic_fetch_add(&t->bell, 1);
-    if (atomic_load(&t->sleepers)) bell_wake(&t->bell);
+    if (atomic_load(&t->sleepers)) word_wake(&t->bell);
 }
 
 pd_status pd_team_run(int nt, pd_status (*body)(void *), void *ctx) {
@@ -156,7 +178,7 @@ pd_status pd_team_run(int nt, pd_status (*body)(void *), void *ctx) {
     pd_team t;
     memset(&t, 0, sizeof t);
     atomic_init(&t.work, 0), atomic_init(&t.done, 0), atomic_init(&t.bell, 0);
-    atomic_init(&t.sleepers, 0), atomic_init(&t.quit, 0);
+    atomic_init(&t.sleepers, 0), atomic_init(&t.leader_sleeps, 0), atomic_init(&t.quit, 0);
     pd_status st = PD_OK;
 #pragma omp parallel num_threads(nt)
     {
@@ -197,9 +219,10 @@ void pd_par_for(int64_t n, int64_t chunk, int nt, pd_par_fn fn, void *ctx) {
     atomic_store_explicit(&t->work, (uint64_t)nc << 32, memory_order_release);
     ring(t);
     run_chunks(t, 0);
-    int64_t t0 = now_ns();
-    for (int spin = 1; atomic_load_explicit(&t->done, memory_order_acquire) < nc; spin++) {
-        cpu_relax();
-        if (spin % 64 == 0 && now_ns() - t0 > (int64_t)PD_TEAM_JOIN_SPIN_US * 1000) sched_yield();
-    }
+    /* the chunks other threads still hold */
+    const uint32_t total = (uint32_t)nc;
+    if (spin_wait(&t->done, 0, &t->done, total)) return;
+    atomic_store(&t->leader_sleeps, 1);
+    for (uint32_t d; (d = atomic_load(&t->done)) < total;) word_sleep(&t->done, d);
+    atomic_store(&t->leader_sleeps, 0);
 }

@@ -140,6 +140,7 @@ static void report_observed(const pd_kv *kv, int il, const int32_t *seq, const i
  * of one sequence in it share each dequantised K/V chunk (pd_attend_paged_multi; same results). */
 enum { AT = 16 };
 #define ATT_PAR_WORK ((int64_t)1 << 18) /* multiply-adds of QK (as many again for PV) */
+#define ATT_TEAM_WORK ((int64_t)1 << 13) /* the same inside a decode step's team: a loop costs ~1 us */
 typedef struct {
     const pd_kv *kv;
     int il;
@@ -195,12 +196,13 @@ static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *p
     const int64_t tc = split == 1 && n > 1 ? AT : 1; /* tokens per task */
     const int64_t n_chunks = (n + tc - 1) / tc, n_tasks = n_chunks * Hkv * split;
     /* little work (a decode step at a short depth: tens of microseconds) stays on this thread:
-     * waking the pool and joining it would cost about as much */
+     * waking the pool and joining it would cost about as much (a team's threads are awake) */
+    const int64_t enough = pd_team_size() > 1 ? ATT_TEAM_WORK : ATT_PAR_WORK;
     int64_t work = 0;
-    for (int64_t i = 0; i < n && work < ATT_PAR_WORK; i++) work += rows_seen(kv, il, 0, seq[i], pos[i]) * H * hd;
+    for (int64_t i = 0; i < n && work < enough; i++) work += rows_seen(kv, il, 0, seq[i], pos[i]) * H * hd;
     attend_ctx c = {.kv = kv, .il = il, .seq = seq, .pos = pos, .n = n, .H = H, .group = group, .split = split,
                     .per = per, .tc = tc, .n_chunks = n_chunks, .q = q, .att = att, .scale = scale, .obs_at = obs_at};
-    pd_par_for(n_tasks, 1, work >= ATT_PAR_WORK ? nth : 1, attend_tasks, &c);
+    pd_par_for(n_tasks, 1, work >= enough ? nth : 1, attend_tasks, &c);
 }
 
 /* out = silu(g) * u over n elements, in pieces whose starts are multiples of 8 (the 8-lane code

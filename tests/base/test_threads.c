@@ -17,22 +17,23 @@ enum { MAXN = 5000 };
 typedef struct {
     _Atomic int hits[MAXN];
     _Atomic int bad_range, bad_tid, max_tid;
-    int64_t chunk;
-    int nt; /* tids must be below this */
+    int nt;     /* tids must be below this */
+    long nap;   /* microseconds each piece takes (the leader then waits for the helpers' pieces) */
 } loop_ctx;
+
+static void nap_us(long us) {
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+}
 
 static void count_items(void *vctx, int64_t i0, int64_t i1, int tid) {
     loop_ctx *c = vctx;
+    if (c->nap) nap_us(c->nap);
     if (i0 < 0 || i1 > MAXN || i0 >= i1) atomic_fetch_add(&c->bad_range, 1);
     if (tid < 0 || tid >= c->nt) atomic_fetch_add(&c->bad_tid, 1);
     int m = atomic_load(&c->max_tid);
     while (tid > m && !atomic_compare_exchange_weak(&c->max_tid, &m, tid)) {}
     for (int64_t i = i0; i < i1 && i < MAXN; i++) atomic_fetch_add(&c->hits[i], 1);
-}
-
-static void nap_us(long us) {
-    struct timespec ts = {0, us * 1000};
-    nanosleep(&ts, NULL);
 }
 
 /* one loop of n items, checked */
@@ -71,6 +72,10 @@ static pd_status team_body(void *p) {
             b->loops++;
             if (rep % 10 == 9) nap_us(3000); /* longer than the helpers' spin: they sleep, then wake */
         }
+    /* pieces that take longer than the spins: the leader sleeps until the helper's are done */
+    c->nap = 400;
+    for (int rep = 0; rep < 5; rep++) one_loop(c, 12, 1, 2);
+    c->nap = 0;
     /* a one-thread loop inside the team runs on this thread only */
     c->nt = 1;
     one_loop(c, 100, 1, 1);
