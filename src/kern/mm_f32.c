@@ -11,8 +11,12 @@
  * output: one token goes 8 outputs at a time (8 independent FMA chains), 2-3 tokens 4 outputs at a
  * time (12 chains, each loaded weight used 3 times).
  * mm_float (pd_matmul's path for these types, kt->mm_float): prefill (M > 3) over blocks of 16 weight
- * rows handed out to the threads dynamically, each 3-token group passing over the block (F16/BF16
- * converted in registers as they are loaded: an F32 panel converted once per block doubles the bytes
+ * rows handed out to the threads dynamically, each 3-token group passing over the block. F16 weights
+ * read an F16 copy of the activations there (made once per call; exact, since pd_matmul rounded the
+ * activations to F16), both operands converted with vcvtph2ps as they are loaded: half the bytes of
+ * F32 activations per tile step, the same products in the same order, so the same bits (measured
+ * 10-25% faster per matrix than F32 activations; bench/README.md). F16/BF16 weights are converted in
+ * registers as they are loaded (an F32 panel converted once per block doubles the bytes
  * the tile reads from L2, and measured slower, as did K-sliced panels with carried accumulators; see
  * the floatrows note of session 7; pd_matmul's token spans, made for the small quantised rows,
  * re-read these 2-4x larger rows once per span and measured 15-30% slower). Decode (M <= 3) streams
@@ -20,6 +24,7 @@
  * same AVX2 code for F32 (a
  * wider tile would have to keep this order to keep results identical across machines). */
 #include "kern_impl.h"
+#include "ponder/alloc.h"
 #include <math.h>
 #include <stddef.h>
 
@@ -68,9 +73,10 @@ static inline __m256 lanes_reduce8(__m256 v0, __m256 v1, __m256 v2, __m256 v3, _
     return _mm256_add_ps(_mm256_permute2f128_ps(h, g, 0x20), _mm256_permute2f128_ps(h, g, 0x31));
 }
 
-/* the K mod 8 tail of one output, fused-added in order onto its lane sum */
-static inline float lanes_tail(pd_type wt, float s, int64_t n8, int64_t n, const char *w, const float *x) {
-    for (int64_t k = n8; k < n; k++) s = fmaf(ldw1(wt, w, k), x[k], s);
+/* the K mod 8 tail of one output, fused-added in order onto its lane sum (activations of type xt:
+ * F32, or the F16 copy of activations already rounded to F16) */
+static inline float lanes_tail(pd_type wt, pd_type xt, float s, int64_t n8, int64_t n, const char *w, const char *x) {
+    for (int64_t k = n8; k < n; k++) s = fmaf(ldw1(wt, w, k), ldw1(xt, x, k), s);
     return s;
 }
 
@@ -115,13 +121,13 @@ static inline __attribute__((always_inline)) void lanes_1x8(pd_type wt, int64_t 
     }
     float r[8];
     _mm256_storeu_ps(r, s);
-    for (int q = 0; q < nr; q++) y[q] = lanes_tail(wt, r[q], n8, n, LF_ROW(wb, ws, nr, q), x);
+    for (int q = 0; q < nr; q++) y[q] = lanes_tail(wt, PD_TYPE_F32, r[q], n8, n, LF_ROW(wb, ws, nr, q), (const char *)x);
 }
 
 /* one k step of 8 of the 3 x 4 block */
 #define LF_STEP34(i)                                                                                                  \
     do {                                                                                                              \
-        __m256 a0 = _mm256_loadu_ps(x0 + (i)), a1 = _mm256_loadu_ps(x1 + (i)), a2 = _mm256_loadu_ps(x2 + (i)), v;     \
+        __m256 a0 = ldw(xt, x0, (i)), a1 = ldw(xt, x1, (i)), a2 = ldw(xt, x2, (i)), v;                              \
         v = ldw(wt, w0, (i));                                                                                         \
         c00 = _mm256_fmadd_ps(v, a0, c00); c10 = _mm256_fmadd_ps(v, a1, c10); c20 = _mm256_fmadd_ps(v, a2, c20);      \
         v = ldw(wt, w1, (i));                                                                                         \
@@ -133,9 +139,10 @@ static inline __attribute__((always_inline)) void lanes_1x8(pd_type wt, int64_t 
     } while (0)
 
 /* The 3 x 4 block's outputs from its 12 accumulators (+ the K mod 8 tails): y rows ldy apart. */
-static inline __attribute__((always_inline)) void lanes_store34(pd_type wt, int64_t n8, int64_t n, const char *wb,
-                                                                size_t ws, int nr, const float *x0, const float *x1,
-                                                                const float *x2, int mr, float *y, int64_t ldy,
+static inline __attribute__((always_inline)) void lanes_store34(pd_type wt, pd_type xt, int64_t n8, int64_t n,
+                                                                const char *wb, size_t ws, int nr, const char *x0,
+                                                                const char *x1, const char *x2, int mr, float *y,
+                                                                int64_t ldy,
                                                                 __m256 c00, __m256 c01, __m256 c02, __m256 c03,
                                                                 __m256 c10, __m256 c11, __m256 c12, __m256 c13,
                                                                 __m256 c20, __m256 c21, __m256 c22, __m256 c23) {
@@ -150,62 +157,69 @@ static inline __attribute__((always_inline)) void lanes_store34(pd_type wt, int6
     float r[12];
     _mm256_storeu_ps(r, s01);
     _mm_storeu_ps(r + 8, s2);
-    const float *xr[3] = {x0, x1, x2};
+    const char *xr[3] = {x0, x1, x2};
     for (int m = 0; m < mr; m++)
         for (int q = 0; q < nr; q++)
-            y[m * ldy + q] = lanes_tail(wt, r[4 * m + q], n8, n, LF_ROW(wb, ws, nr, q), xr[m]);
+            y[m * ldy + q] = lanes_tail(wt, xt, r[4 * m + q], n8, n, LF_ROW(wb, ws, nr, q), xr[m]);
 }
 
 /* 3 tokens (x0..x2; missing ones repeat the last, not stored) x up to 4 outputs over the whole of K.
- * The k loop is unrolled by two steps; each accumulator still sees its products in the order k, k+8, … */
-static inline __attribute__((always_inline)) void lanes_3x4(pd_type wt, int64_t n, const char *wb, size_t ws, int nr,
-                                                            const float *x0, const float *x1, const float *x2,
-                                                            int mr, float *y, int64_t ldy) {
+ * With F32 activations the k loop is unrolled by two steps (each accumulator still sees its products
+ * in the order k, k+8, …). With F16 activations all 16 ymm registers are live (12 accumulators, 3
+ * converted activations, 1 converted weight): unrolled, GCC 12 kept an accumulator on the stack
+ * (a load and store per step, ~40% of the samples), so that loop goes one step at a time. */
+static inline __attribute__((always_inline)) void lanes_3x4(pd_type wt, pd_type xt, int64_t n, const char *wb,
+                                                            size_t ws, int nr, const char *x0, const char *x1,
+                                                            const char *x2, int mr, float *y, int64_t ldy) {
     const char *w0 = LF_ROW(wb, ws, nr, 0), *w1 = LF_ROW(wb, ws, nr, 1), *w2 = LF_ROW(wb, ws, nr, 2),
                *w3 = LF_ROW(wb, ws, nr, 3);
     int64_t n8 = n & ~(int64_t)7, i = 0;
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00;
     __m256 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-    for (; i + 16 <= n8; i += 16) {
-        LF_STEP34(i);
-        LF_STEP34(i + 8);
-    }
+    if (xt == PD_TYPE_F32)
+        for (; i + 16 <= n8; i += 16) {
+            LF_STEP34(i);
+            LF_STEP34(i + 8);
+        }
+    else
+        for (; i < n8; i += 8) LF_STEP34(i);
     if (i < n8) LF_STEP34(i);
-    lanes_store34(wt, n8, n, wb, ws, nr, x0, x1, x2, mr, y, ldy, c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22,
+    lanes_store34(wt, xt, n8, n, wb, ws, nr, x0, x1, x2, mr, y, ldy, c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22,
                   c23);
 }
 
-/* mr <= 3 tokens x nr <= 16 outputs (blocks of 8 for 1 token, of 4 for 2-3), weights of type wt */
-static inline __attribute__((always_inline)) void tile_lanes(pd_type wt, int64_t n, const char *wb, size_t ws, int nr,
-                                                             const void *xv, size_t xs, int mr, float *y,
-                                                             int64_t ldy, const char *pf) {
+/* mr <= 3 tokens x nr <= 16 outputs (blocks of 8 for 1 token, of 4 for 2-3), weights of type wt,
+ * activations of type xt (F32; F16 only for 2-3 tokens: the prefill copy) */
+static inline __attribute__((always_inline)) void tile_lanes(pd_type wt, pd_type xt, int64_t n, const char *wb,
+                                                             size_t ws, int nr, const void *xv, size_t xs, int mr,
+                                                             float *y, int64_t ldy, const char *pf) {
     for (int m0 = 0; m0 < mr; m0 += LF_MR) { /* mr <= LF_MR from pd_matmul; more is allowed */
         int mm = mr - m0 < LF_MR ? mr - m0 : LF_MR;
-        const float *x0 = (const float *)((const char *)xv + (size_t)m0 * xs);
+        const char *x0 = (const char *)xv + (size_t)m0 * xs;
         float *ym = y + m0 * ldy;
-        if (mm == 1) {
+        if (mm == 1 && xt == PD_TYPE_F32) {
             for (int q0 = 0; q0 < nr; q0 += 8)
-                lanes_1x8(wt, n, wb + (size_t)q0 * ws, ws, nr - q0 < 8 ? nr - q0 : 8, x0, ym + q0,
+                lanes_1x8(wt, n, wb + (size_t)q0 * ws, ws, nr - q0 < 8 ? nr - q0 : 8, (const float *)x0, ym + q0,
                           pf && ws == (size_t)n * 2 ? pf + (size_t)q0 * ws : NULL);
             continue;
         }
-        const float *x1 = (const float *)((const char *)x0 + xs), *x2 = mm > 2 ? (const float *)((const char *)x1 + xs) : x1;
+        const char *x1 = mm > 1 ? x0 + xs : x0, *x2 = mm > 2 ? x1 + xs : x1;
         for (int q0 = 0; q0 < nr; q0 += 4)
-            lanes_3x4(wt, n, wb + (size_t)q0 * ws, ws, nr - q0 < 4 ? nr - q0 : 4, x0, x1, x2, mm, ym + q0, ldy);
+            lanes_3x4(wt, xt, n, wb + (size_t)q0 * ws, ws, nr - q0 < 4 ? nr - q0 : 4, x0, x1, x2, mm, ym + q0, ldy);
     }
 }
 
 static void tile_f32_lanes(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                            int64_t ldy) {
-    tile_lanes(PD_TYPE_F32, n, w, ws, nr, x, xs, mr, y, ldy, NULL);
+    tile_lanes(PD_TYPE_F32, PD_TYPE_F32, n, w, ws, nr, x, xs, mr, y, ldy, NULL);
 }
 static void tile_f16_lanes(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                            int64_t ldy) {
-    tile_lanes(PD_TYPE_F16, n, w, ws, nr, x, xs, mr, y, ldy, NULL);
+    tile_lanes(PD_TYPE_F16, PD_TYPE_F32, n, w, ws, nr, x, xs, mr, y, ldy, NULL);
 }
 static void tile_bf16_lanes(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                             int64_t ldy) {
-    tile_lanes(PD_TYPE_BF16, n, w, ws, nr, x, xs, mr, y, ldy, NULL);
+    tile_lanes(PD_TYPE_BF16, PD_TYPE_F32, n, w, ws, nr, x, xs, mr, y, ldy, NULL);
 }
 
 /* pd_matmul's path for F32 / F16 / BF16 weights (x: M rows in the activation format, xs bytes apart) */
@@ -224,30 +238,55 @@ static pd_status mm_float(pd_type wt, int64_t K, int64_t N, const char *w, size_
                 int nr = (int)(r1 - r < LF_NR ? r1 - r : LF_NR);
                 /* the rows 8 ahead, while they exist (prefetched in the 1-token tile, rows packed) */
                 const char *wr = w + (size_t)r * ws, *pf = r + nr + 8 <= N ? wr + 8 * ws : NULL;
-                if (wt == PD_TYPE_F16) tile_lanes(PD_TYPE_F16, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
-                else if (wt == PD_TYPE_BF16) tile_lanes(PD_TYPE_BF16, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
-                else tile_lanes(PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
+                if (wt == PD_TYPE_F16) tile_lanes(PD_TYPE_F16, PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
+                else if (wt == PD_TYPE_BF16) tile_lanes(PD_TYPE_BF16, PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
+                else tile_lanes(PD_TYPE_F32, PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
             }
         }
         return PD_OK;
     }
     /* Prefill: blocks of FB_R rows handed out dynamically; each 3-token group passes over the block
-     * (its activations stay in L1 while the block's rows stream from L2). */
+     * (its activations stay in L1 while the block's rows stream from L2). F16 weights read an F16
+     * copy of the activations (exact: pd_matmul rounded them to F16), converted in registers as the
+     * weights are: half the activation bytes per tile step, the same products in the same order. */
     int64_t np = (N + FB_R - 1) / FB_R;
     if (np < nt) nt = (int)np;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
-    for (int64_t b = 0; b < np; b++) {
-        int64_t r0 = b * FB_R;
-        int nr = (int)(N - r0 < FB_R ? N - r0 : FB_R);
-        const char *wr = w + (size_t)r0 * ws;
-        for (int64_t m0 = 0; m0 < M; m0 += LF_MR) {
-            int mm = (int)(M - m0 < LF_MR ? M - m0 : LF_MR);
-            const char *xm = (const char *)x + (size_t)m0 * xs;
-            if (wt == PD_TYPE_F16) tile_lanes(PD_TYPE_F16, K, wr, ws, nr, xm, xs, mm, y + m0 * ldy + r0, ldy, NULL);
-            else if (wt == PD_TYPE_BF16) tile_lanes(PD_TYPE_BF16, K, wr, ws, nr, xm, xs, mm, y + m0 * ldy + r0, ldy, NULL);
-            else tile_lanes(PD_TYPE_F32, K, wr, ws, nr, xm, xs, mm, y + m0 * ldy + r0, ldy, NULL);
+    uint16_t *xh = NULL;
+    size_t xhs = 0;
+    if (wt == PD_TYPE_F16) {
+        xhs = ((size_t)K * 2 + 63) / 64 * 64;
+        xh = pd_aligned_alloc(64, xhs * (size_t)M);
+        if (!xh) return pd_fail_ctx(PD_ERR_NOMEM, "matmul: F16 activations (%lld x %lld)", (long long)M, (long long)K);
+    }
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        if (xh) {
+#pragma omp for schedule(static)
+            for (int64_t m = 0; m < M; m++)
+                pd_f16_from_f32_avx2((const float *)((const char *)x + (size_t)m * xs), (uint16_t *)((char *)xh + m * xhs),
+                                     K);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < np; b++) {
+            int64_t r0 = b * FB_R;
+            int nr = (int)(N - r0 < FB_R ? N - r0 : FB_R);
+            const char *wr = w + (size_t)r0 * ws;
+            for (int64_t m0 = 0; m0 < M; m0 += LF_MR) {
+                int mm = (int)(M - m0 < LF_MR ? M - m0 : LF_MR);
+                float *ym = y + m0 * ldy + r0;
+                if (xh)
+                    tile_lanes(PD_TYPE_F16, PD_TYPE_F16, K, wr, ws, nr, (const char *)xh + (size_t)m0 * xhs, xhs, mm, ym,
+                               ldy, NULL);
+                else if (wt == PD_TYPE_BF16)
+                    tile_lanes(PD_TYPE_BF16, PD_TYPE_F32, K, wr, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mm, ym,
+                               ldy, NULL);
+                else
+                    tile_lanes(PD_TYPE_F32, PD_TYPE_F32, K, wr, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mm, ym,
+                               ldy, NULL);
+            }
         }
     }
+    pd_aligned_free(xh);
     return PD_OK;
 }
 

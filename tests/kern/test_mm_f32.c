@@ -140,12 +140,72 @@ static void test_batch_invariance(void **state) {
     pd_threads_set(1);
 }
 
-/* F16 / BF16 weights at the AVX2 level (mm_f32.c): pd_matmul equals the twin on the exactly
- * converted weights and the activations rounded to the weight type, to the bit, on shapes that take
- * the decode tiles (1-3 tokens), the prefill panels (K slices of 256 with a partial one and a K mod 8
- * tail, rows not a multiple of the 16-row panel or the 4-row tile, more than one 96-token block),
- * 1 and 2 threads; and a token's outputs are the same bits alone, in any batch and at any offset.
- * The F32 twin test above covers the same blocking for F32 (shapes up to K 1003, M 200). */
+/* One F16 / BF16 case at the current level: pd_matmul equals the twin (pd_dot_f32_lanes on the
+ * exactly converted weights and the activations rounded to the weight type through pd_quantize_row /
+ * pd_dequantize_row, an independent path) to the bit, on 1 and 2 threads; and every token's outputs
+ * are the same bits in 1-, 2- and 3-token calls (the decode tiles, F32 activations) as in the batch.
+ * wide: one activation in five moved to an end of the F16 range (F16 subnormals below 6.1e-5, values
+ * near the largest F16 65504, exact zeros). */
+static void half_case(pd_type t, int64_t K, int64_t N, int64_t M, uint64_t seed, int wide) {
+    pd_rng r;
+    pd_rng_seed(&r, seed);
+    size_t rb = pd_row_bytes(t, K);
+    char *w = malloc(rb * (size_t)N), *xq = malloc(rb);
+    float *wf = malloc(sizeof(float) * (size_t)(K * N)), *x = malloc(sizeof(float) * (size_t)(K * M));
+    float *xr = malloc(sizeof(float) * (size_t)K), *y = malloc(sizeof(float) * (size_t)(N * M));
+    float *one = malloc(sizeof(float) * (size_t)(N * 3));
+    assert_true(w && xq && wf && x && xr && y && one);
+    fill_normal(&r, wf, K * N, 0.1);
+    fill_normal(&r, x, K * M, 1.0);
+    for (int64_t i = 0; wide && i < K * M; i++) {
+        uint64_t u = pd_rng_below(&r, 20);
+        if (u >= 4) continue;
+        x[i] = u == 0 ? x[i] * 3e-6f : u == 1 ? x[i] * 2e4f : u == 2 ? 0.0f : x[i] * 1e-7f;
+        x[i] = x[i] > 65000.f ? 65000.f : x[i] < -65000.f ? -65000.f : x[i];
+    }
+    for (int64_t n = 0; n < N; n++) {
+        assert_int_equal(pd_quantize_row(t, wf + n * K, w + (size_t)n * rb, K), PD_OK);
+        assert_int_equal(pd_dequantize_row(t, w + (size_t)n * rb, wf + n * K, K), PD_OK);
+    }
+    pd_tensor W;
+    int64_t ne[2] = {K, N};
+    pd_tensor_init(&W, t, 2, ne, w);
+    for (int th = 1; th <= 2; th++) {
+        pd_threads_set(th);
+        memset(y, 0xff, sizeof(float) * (size_t)(N * M));
+        assert_int_equal(pd_matmul(&W, x, M, K, y, N), PD_OK);
+        for (int64_t m = 0; m < M; m++) {
+            assert_int_equal(pd_quantize_row(t, x + m * K, xq, K), PD_OK);
+            assert_int_equal(pd_dequantize_row(t, xq, xr, K), PD_OK);
+            for (int64_t n = 0; n < N; n++) {
+                float twin = pd_dot_f32_lanes(K, wf + n * K, xr), got = y[m * N + n];
+                if (memcmp(&got, &twin, sizeof got) != 0) {
+                    fprintf(stderr, "%s K %lld N %lld M %lld threads %d: y[%lld][%lld] %.9g vs twin %.9g\n",
+                            pd_type_name(t), (long long)K, (long long)N, (long long)M, th, (long long)m, (long long)n,
+                            got, twin);
+                    fail();
+                }
+            }
+        }
+        for (int64_t m = 0; m < M; m++) {
+            int64_t c = 1 + m % 3;
+            if (m + c > M) c = M - m;
+            assert_int_equal(pd_matmul(&W, x + m * K, c, K, one, N), PD_OK);
+            if (memcmp(one, y + m * N, sizeof(float) * (size_t)(N * c)) != 0) {
+                fprintf(stderr, "%s K %lld N %lld M %lld threads %d: tokens %lld..%lld alone differ from the batch\n",
+                        pd_type_name(t), (long long)K, (long long)N, (long long)M, th, (long long)m,
+                        (long long)(m + c - 1));
+                fail();
+            }
+        }
+    }
+    free(w), free(xq), free(wf), free(x), free(xr), free(y), free(one);
+}
+
+/* F16 / BF16 weights at the AVX2 level (mm_f32.c), half_case on shapes that take the decode tiles
+ * (1-3 tokens) and the prefill blocks (rows not a multiple of the 16-row block or the 4-row tile,
+ * K mod 8 tails, token counts not a multiple of the 3-token tile). The F32 twin test above covers
+ * the same blocking for F32 (shapes up to K 1003, M 200). */
 static void test_half_lanes(void **state) {
     (void)state;
     if (pd_isa_best() < PD_ISA_AVX2) skip();
@@ -155,54 +215,24 @@ static void test_half_lanes(void **state) {
                                         {64, 9, 1},   {129, 19, 2},  {256, 21, 3}};
     pd_isa_force(PD_ISA_AVX2);
     for (size_t ti = 0; ti < 2; ti++)
-        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
-            pd_type t = types[ti];
-            int64_t K = shapes[si][0], N = shapes[si][1], M = shapes[si][2];
-            pd_rng r;
-            pd_rng_seed(&r, 900 + si * 3 + ti);
-            size_t rb = pd_row_bytes(t, K);
-            char *w = malloc(rb * (size_t)N);
-            float *wf = malloc(sizeof(float) * (size_t)(K * N)), *x = malloc(sizeof(float) * (size_t)(K * M));
-            float *xr = malloc(sizeof(float) * (size_t)K), *y = malloc(sizeof(float) * (size_t)(N * M));
-            float *one = malloc(sizeof(float) * (size_t)(N * 3));
-            char *xq = malloc(rb);
-            assert_true(w && wf && x && xr && y && one && xq);
-            fill_normal(&r, wf, K * N, 0.1);
-            fill_normal(&r, x, K * M, 1.0);
-            for (int64_t n = 0; n < N; n++) {
-                assert_int_equal(pd_quantize_row(t, wf + n * K, w + (size_t)n * rb, K), PD_OK);
-                assert_int_equal(pd_dequantize_row(t, w + (size_t)n * rb, wf + n * K, K), PD_OK);
-            }
-            pd_tensor W;
-            int64_t ne[2] = {K, N};
-            pd_tensor_init(&W, t, 2, ne, w);
-            for (int th = 1; th <= 2; th++) {
-                pd_threads_set(th);
-                memset(y, 0xff, sizeof(float) * (size_t)(N * M));
-                assert_int_equal(pd_matmul(&W, x, M, K, y, N), PD_OK);
-                for (int64_t m = 0; m < M; m++) {
-                    /* the activations rounded to the weight type (nearest even), as pd_matmul does */
-                    assert_int_equal(pd_quantize_row(t, x + m * K, xq, K), PD_OK);
-                    assert_int_equal(pd_dequantize_row(t, xq, xr, K), PD_OK);
-                    for (int64_t n = 0; n < N; n++) {
-                        float twin = pd_dot_f32_lanes(K, wf + n * K, xr), got = y[m * N + n];
-                        if (memcmp(&got, &twin, sizeof got) != 0) {
-                            fprintf(stderr, "%s K %lld N %lld M %lld threads %d: y[%lld][%lld] %.9g vs twin %.9g\n",
-                                    pd_type_name(t), (long long)K, (long long)N, (long long)M, th, (long long)m,
-                                    (long long)n, got, twin);
-                            fail();
-                        }
-                    }
-                }
-                /* every token alone, and in 2- and 3-token calls (the decode tiles), gives the same bits */
-                for (int64_t m = 0; m < M; m += 5)
-                    for (int64_t c = 1; c <= 3 && m + c <= M; c++) {
-                        assert_int_equal(pd_matmul(&W, x + m * K, c, K, one, N), PD_OK);
-                        assert_int_equal(memcmp(one, y + m * N, sizeof(float) * (size_t)(N * c)), 0);
-                    }
-            }
-            free(w), free(wf), free(x), free(xr), free(y), free(one), free(xq);
-        }
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            half_case(types[ti], shapes[si][0], shapes[si][1], shapes[si][2], 900 + si * 3 + ti, 0);
+    pd_isa_force(pd_isa_best());
+    pd_threads_set(1);
+}
+
+/* F16 prefill (M > 3 at the AVX2 level) reads an F16 copy of the activations, which pd_matmul has
+ * rounded to F16: the same bits as the twin and as the F32-activation path of the 1-3 token calls,
+ * with activations over the whole F16 range, odd K (the K mod 8 tails read the copy too), token
+ * counts not a multiple of the 3-token tile, rows not a multiple of 4 or 16. */
+static void test_f16_act_copy(void **state) {
+    (void)state;
+    if (pd_isa_best() < PD_ISA_AVX2) skip();
+    static const int64_t shapes[][3] = {{1, 5, 4},    {7, 3, 5},     {9, 17, 7},   {15, 4, 8},   {17, 21, 10},
+                                        {33, 6, 11},  {255, 19, 13}, {1003, 9, 65}, {3079, 5, 6}, {2048, 40, 97}};
+    pd_isa_force(PD_ISA_AVX2);
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+        half_case(PD_TYPE_F16, shapes[si][0], shapes[si][1], shapes[si][2], 4400 + si, 1);
     pd_isa_force(pd_isa_best());
     pd_threads_set(1);
 }
@@ -303,6 +333,7 @@ int main(void) {
         cmocka_unit_test(test_lanes_twin),
         cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_half_lanes),
+        cmocka_unit_test(test_f16_act_copy),
         cmocka_unit_test(test_swiglu_twin),
         cmocka_unit_test(test_rmsnorm_levels),
     };
