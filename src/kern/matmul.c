@@ -233,6 +233,7 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
         if (team && nt > 1) { /* blocks of rows (multiples of 16, as mm_float's own) over the team */
             int64_t frb = N / (8 * (int64_t)nt);
             frb = frb < 16 ? 16 : frb > 256 ? 256 : (frb + 15) / 16 * 16;
+            if (M > 3 && frb < 128) frb = 128; /* mm_float converts the activations once per call there */
             mm_job fj = {.kt = kt, .t = t, .K = K, .M = M, .ldy = ldy, .wd = wd, .xa = xa, .ws = ws, .xs = xs, .Y = Y};
             pd_par_for(N, frb, nt, mm_float_rows, &fj);
             return PD_OK;

@@ -303,33 +303,35 @@ static void test_decode_threads(void **st) {
                  {"tiny-llama-q8_0.gguf", true, 3},      {"tiny-llama256-q4_0.gguf", true, 1100},
                  {"tiny-llama256-q4_k.gguf", true, 5},   {"tiny-llama256-q4_0.gguf", false, 0},
                  {"tiny-qwen3.gguf", false, 0},          {"tiny-phi3.gguf", false, 0}};
-    enum { D = 12 };
+    enum { D = 12, B = 5 }; /* D single tokens, then one batch of B (a decode step of several rows) */
     const int saved = pd_threads_get();
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
         pd_model *m = get_model_as(cases[ci].gguf, cases[ci].repack);
         const int V = m->cfg.n_vocab, P = cases[ci].prompt;
-        int32_t *tok = malloc(sizeof(int32_t) * (size_t)(P + D));
-        for (int i = 0; i < P + D; i++) tok[i] = (int32_t)((1 + (int64_t)i * 7919) % V);
+        int32_t *tok = malloc(sizeof(int32_t) * (size_t)(P + D + B));
+        for (int i = 0; i < P + D + B; i++) tok[i] = (int32_t)((1 + (int64_t)i * 7919) % V);
         float *lg[3];
         for (int cfg = 0; cfg < 3; cfg++) { /* 1 thread; 2 with a team; 2 without */
             pd_threads_set(cfg ? 2 : 1);
             pd_team_enable(cfg != 2);
-            pd_kv *kv = pd_kv_new(&m->cfg, 1, P + D + 8, PD_TYPE_F16);
+            pd_kv *kv = pd_kv_new(&m->cfg, 1, P + D + B + 8, PD_TYPE_F16);
             assert_non_null(kv);
-            lg[cfg] = malloc(sizeof(float) * (size_t)D * V);
+            lg[cfg] = malloc(sizeof(float) * (size_t)(D + B) * V);
             if (P) assert_int_equal(pd_model_eval(m, kv, 0, tok, P, false, NULL), PD_OK);
             for (int i = 0; i < D; i++) {
                 pd_batch b = {.n = 1, .token = tok + P + i};
                 assert_int_equal(pd_model_forward(m, kv, &b, lg[cfg] + (size_t)i * V), PD_OK);
             }
+            pd_batch b = {.n = B, .token = tok + P + D};
+            assert_int_equal(pd_model_forward(m, kv, &b, lg[cfg] + (size_t)D * V), PD_OK);
             pd_kv_free(kv);
         }
         pd_team_enable(1);
         pd_threads_set(saved);
-        for (int i = 0; i < D; i++)
+        for (int i = 0; i < D + B; i++)
             for (int cfg = 1; cfg < 3; cfg++)
                 if (memcmp(lg[0] + (size_t)i * V, lg[cfg] + (size_t)i * V, sizeof(float) * (size_t)V))
-                    fail_msg("%s%s: decode token %d: logits on 2 threads (%s) differ from 1 thread", cases[ci].gguf,
+                    fail_msg("%s%s: decode row %d: logits on 2 threads (%s) differ from 1 thread", cases[ci].gguf,
                              cases[ci].repack ? " repacked" : "", i, cfg == 1 ? "team" : "a region per loop");
         for (int cfg = 0; cfg < 3; cfg++) free(lg[cfg]);
         free(tok);
