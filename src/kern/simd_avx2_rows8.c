@@ -1,5 +1,5 @@
 /* kern/simd_avx2_rows8.c — AVX2 matmul tiles of 8 weight rows x 1-4 tokens for Q4_0 and Q8_0
- * weights (Q8_0 activations), prefill and decode, and Q4_K (Q8_K activations), prefill. The 8 rows' blocks are interleaved in registers
+ * weights (Q8_0 activations) and Q4_K (Q8_K activations), prefill and decode. The 8 rows' blocks are interleaved in registers
  * as they are loaded: a 4x8 (Q4_0) or 8x8 (Q8_0) transpose of 32-bit words puts 4 consecutive
  * weights of each row in one 32-bit lane, so one broadcast of 4 activation bytes serves all 8 rows,
  * the integer sums land in their row's lane, and the block scales are applied to 8 rows with one
