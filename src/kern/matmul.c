@@ -72,7 +72,7 @@ typedef struct {
     int64_t K, N, N8, M, rb, n_blocks, span, ldy;
     const char *wd, *xa;
     size_t ws, xs;
-    int nr, mr, tnr;
+    int mr, tnr;
     pd_tile_fn tile, tile8;
     char *ubuf; /* per thread, 8 unpacked rows (R8 layout without an 8-row tile) */
     float *Y;
@@ -246,7 +246,7 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
             for (int64_t m = 0; m < M; m++) act_row(kt, t, X + m * ldx, (char *)xa + (size_t)m * xs, K);
     }
     mm_job job = {.W = W, .kt = kt, .t = t, .K = K, .N = N, .N8 = N8, .M = M, .rb = rb, .n_blocks = n_blocks,
-                  .span = span, .ldy = ldy, .wd = wd, .xa = xa, .ws = ws, .xs = xs, .nr = nr, .mr = mr,
+                  .span = span, .ldy = ldy, .wd = wd, .xa = xa, .ws = ws, .xs = xs, .mr = mr,
                   .tnr = kt->tile_nr[t] > 0 ? kt->tile_nr[t] : 1, /* the GGUF-layout tile's row count */
                   .tile = tile, .tile8 = tile8, .ubuf = ubuf, .Y = Y};
     if (team) {
