@@ -288,7 +288,11 @@ void cli_print_version(FILE *f) {
 #else
     fprintf(f, "cpu:     not x86-64 (portable kernels)\n");
 #endif
-    fprintf(f, "kernels: %s (best this CPU runs; levels: scalar, avx2, avx512)\n", pd_isa_name(pd_isa_best()));
+    if (pd_isa_active() == pd_isa_best())
+        fprintf(f, "kernels: %s (best this CPU runs; levels: scalar, avx2, avx512)\n", pd_isa_name(pd_isa_best()));
+    else
+        fprintf(f, "kernels: %s (set by PONDER_KERNELS; best this CPU runs: %s)\n", pd_isa_name(pd_isa_active()),
+                pd_isa_name(pd_isa_best()));
     fprintf(f, "blas:    %s (training GEMM)\n", cli_blas_name());
 #ifdef _OPENMP
     fprintf(f, "openmp:  yes (_OPENMP %d, up to %d threads)\n", _OPENMP, omp_get_max_threads());
