@@ -62,6 +62,8 @@ static void pd_tables_init(void) {
                 pd_tables[2].tile_nr[t] = pd_tables[1].tile_nr[t];
                 pd_tables[2].tile_mr[t] = pd_tables[1].tile_mr[t];
             }
+        pd_kern_table_avx512_r8(&pd_tables[2]);
+        pd_kern_table_avx512_q4k(&pd_tables[2]);
         pd_kern_table_f32_lanes(&pd_tables[1]);
         pd_kern_table_f32_lanes(&pd_tables[2]);
         pd_kern_table_f16_lanes(&pd_tables[1]);
