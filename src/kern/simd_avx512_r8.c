@@ -1,6 +1,195 @@
-/* kern/simd_avx512_r8.c — AVX-512 (VNNI where present) matmul tiles for Q4_0 and Q8_0 weights in the
- * 8-row repacked layout (PD_LAYOUT_R8, kern/repack.c). Until they exist the AVX-512 level keeps the
- * AVX2 level's 8-row tiles (dispatch.c). */
+/* kern/simd_avx512_r8.c — AVX-512 VNNI matmul tiles for Q4_0 and Q8_0 weights in the 8-row repacked
+ * layout (PD_LAYOUT_R8, kern/repack.c), prefill and decode; installed only on CPUs with VNNI.
+ * The layout already puts 4 consecutive weights of each of the 8 rows in one 32-bit lane, so one
+ * vpdpbusd (u8 x s8, 4 products summed into each int32 lane, no saturation) with the token's 4
+ * activation bytes as an embedded broadcast operand does what the AVX2 tile needs a broadcast, a
+ * sign, a maddubs and a madd for. The unsigned operand is the weight: Q4_0's nibbles (0..15) as
+ * they are, minus 8 * sum(x) per block afterwards (the block sums pd_matmul appends to each
+ * activation row, act_sums); Q8_0's weights + 128 (an xor of the sign bit), minus 128 * sum(x)
+ * (the same sums, so the AVX-512 level asks pd_matmul for them for Q8_0 too). Per block the int32
+ * sum is exact and the float step is the AVX2 tile's (acc += (d_w * d_x) * float(sum), in block
+ * order), so the outputs are those of the AVX2 tiles to the bit, whatever the token grouping.
+ * More tokens per tile than AVX2's 4 (the 32 registers hold the weights of a block and 8 tokens'
+ * accumulators); the GGUF-layout tile (the last N mod 8 rows) keeps the AVX2 one, in 4-token steps. */
 #include "kern_impl.h"
+#if PD_X86
+#include <immintrin.h>
+#include <string.h>
 
+PD_TARGET_AVX512VNNI_BEGIN
+
+#include "simd_avx2_util.h"
+
+#define V8_MR 8 /* tokens per tile */
+
+#if defined(__clang__)
+#define PD_UNROLL8 _Pragma("unroll 8")
+#else
+#define PD_UNROLL8 _Pragma("GCC unroll 8")
+#endif
+
+/* software prefetch of the group stream, PD_V8_PF bytes ahead of the block being read */
+#ifndef PD_V8_PF
+#define PD_V8_PF 1024
+#endif
+static inline __attribute__((always_inline)) void pf_ahead(const char *p, size_t bytes) {
+    if (PD_V8_PF > 0)
+        for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(p + PD_V8_PF + o, _MM_HINT_T0);
+}
+
+static inline int32_t ld32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline __m256i ld256(const char *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline __m128i ld128(const char *p) { return _mm_loadu_si128((const __m128i *)p); }
+/* 4 activation bytes in every lane (GCC folds it into vpdpbusd's {1to8} memory operand) */
+#define BC4(p) _mm256_set1_epi32(ld32(p))
+
+/* acc += (dw * d_x) * float(is): the AVX2 tile's float step */
+#define V8_ACC(acc, dw, dx16, is) (acc) = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(h2f(dx16))), _mm256_cvtepi32_ps(is), acc)
+
+/* Q4_0 x MR tokens over one 8-row group (w: its start). Per block: 4 words of nibbles, the low
+ * nibbles weights 4k..4k+3, the high ones 16+4k..16+4k+3; two vpdpbusd chains per token. */
+static inline __attribute__((always_inline)) void q4_0_v8(int MR, int64_t n, const char *w, const char *x, size_t xs,
+                                                          float *y, int64_t ldy) {
+    const int64_t nb = n / PD_QK;
+    const pd_block_q8_0 *xb[V8_MR];
+    const char *xsum[V8_MR];
+    __m256 acc[V8_MR];
+    for (int m = 0; m < MR; m++) {
+        xb[m] = (const pd_block_q8_0 *)(x + (size_t)m * xs);
+        xsum[m] = (const char *)(xb[m] + nb);
+        acc[m] = _mm256_setzero_ps();
+    }
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int64_t i = 0; i < nb; i++, w += 8 * sizeof(pd_block_q4_0)) {
+        pf_ahead(w, 8 * sizeof(pd_block_q4_0));
+        const __m256i T0 = ld256(w + 16), T1 = ld256(w + 48), T2 = ld256(w + 80), T3 = ld256(w + 112);
+        const __m256i L0 = _mm256_and_si256(T0, m4), L1 = _mm256_and_si256(T1, m4);
+        const __m256i L2 = _mm256_and_si256(T2, m4), L3 = _mm256_and_si256(T3, m4);
+        const __m256i H0 = _mm256_and_si256(_mm256_srli_epi16(T0, 4), m4), H1 = _mm256_and_si256(_mm256_srli_epi16(T1, 4), m4);
+        const __m256i H2 = _mm256_and_si256(_mm256_srli_epi16(T2, 4), m4), H3 = _mm256_and_si256(_mm256_srli_epi16(T3, 4), m4);
+        const __m256 dw = _mm256_cvtph_ps(ld128(w));
+        PD_UNROLL8 for (int m = 0; m < MR; m++) {
+            const int8_t *q = xb[m][i].qs;
+            __m256i s0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), L0, BC4(q));
+            __m256i s1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), H0, BC4(q + 16));
+            s0 = _mm256_dpbusd_epi32(s0, L1, BC4(q + 4));
+            s1 = _mm256_dpbusd_epi32(s1, H1, BC4(q + 20));
+            s0 = _mm256_dpbusd_epi32(s0, L2, BC4(q + 8));
+            s1 = _mm256_dpbusd_epi32(s1, H2, BC4(q + 24));
+            s0 = _mm256_dpbusd_epi32(s0, L3, BC4(q + 12));
+            s1 = _mm256_dpbusd_epi32(s1, H3, BC4(q + 28));
+            const __m256i is = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), BC4(xsum[m] + 4 * i));
+            V8_ACC(acc[m], dw, xb[m][i].d, is);
+        }
+    }
+    for (int m = 0; m < MR; m++) _mm256_storeu_ps(y + m * ldy, acc[m]);
+}
+
+/* Q8_0 x MR tokens over one 8-row group: 8 words of weights per block, + 128 as unsigned bytes. */
+static inline __attribute__((always_inline)) void q8_0_v8(int MR, int64_t n, const char *w, const char *x, size_t xs,
+                                                          float *y, int64_t ldy) {
+    const int64_t nb = n / PD_QK;
+    const pd_block_q8_0 *xb[V8_MR];
+    const char *xsum[V8_MR];
+    __m256 acc[V8_MR];
+    for (int m = 0; m < MR; m++) {
+        xb[m] = (const pd_block_q8_0 *)(x + (size_t)m * xs);
+        xsum[m] = (const char *)(xb[m] + nb);
+        acc[m] = _mm256_setzero_ps();
+    }
+    const __m256i k80 = _mm256_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < nb; i++, w += 8 * sizeof(pd_block_q8_0)) {
+        pf_ahead(w, 8 * sizeof(pd_block_q8_0));
+        __m256i W0 = _mm256_xor_si256(ld256(w + 16), k80), W1 = _mm256_xor_si256(ld256(w + 48), k80);
+        __m256i W2 = _mm256_xor_si256(ld256(w + 80), k80), W3 = _mm256_xor_si256(ld256(w + 112), k80);
+        __m256i W4 = _mm256_xor_si256(ld256(w + 144), k80), W5 = _mm256_xor_si256(ld256(w + 176), k80);
+        __m256i W6 = _mm256_xor_si256(ld256(w + 208), k80), W7 = _mm256_xor_si256(ld256(w + 240), k80);
+        const __m256 dw = _mm256_cvtph_ps(ld128(w));
+        PD_UNROLL8 for (int m = 0; m < MR; m++) {
+            const int8_t *q = xb[m][i].qs;
+            __m256i s0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), W0, BC4(q));
+            __m256i s1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), W1, BC4(q + 4));
+            s0 = _mm256_dpbusd_epi32(s0, W2, BC4(q + 8));
+            s1 = _mm256_dpbusd_epi32(s1, W3, BC4(q + 12));
+            s0 = _mm256_dpbusd_epi32(s0, W4, BC4(q + 16));
+            s1 = _mm256_dpbusd_epi32(s1, W5, BC4(q + 20));
+            s0 = _mm256_dpbusd_epi32(s0, W6, BC4(q + 24));
+            s1 = _mm256_dpbusd_epi32(s1, W7, BC4(q + 28));
+            /* 128 * sum(x) = 16 * the stored 8 * sum(x) */
+            const __m256i is = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), _mm256_slli_epi32(BC4(xsum[m] + 4 * i), 4));
+            V8_ACC(acc[m], dw, xb[m][i].d, is);
+        }
+    }
+    for (int m = 0; m < MR; m++) _mm256_storeu_ps(y + m * ldy, acc[m]);
+}
+
+#define V8_MR_SWITCH(FN, mr, ...)          \
+    switch (mr) {                          \
+    case 1: FN(1, __VA_ARGS__); break;     \
+    case 2: FN(2, __VA_ARGS__); break;     \
+    case 3: FN(3, __VA_ARGS__); break;     \
+    case 4: FN(4, __VA_ARGS__); break;     \
+    case 5: FN(5, __VA_ARGS__); break;     \
+    case 6: FN(6, __VA_ARGS__); break;     \
+    case 7: FN(7, __VA_ARGS__); break;     \
+    default: FN(8, __VA_ARGS__); break;    \
+    }
+_Static_assert(V8_MR == 8, "the switch covers 1..8 tokens");
+
+/* repacked tiles: always one 8-row group (nr = 8), 1..V8_MR tokens */
+static void tile_q4_0_v8(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                         int64_t ldy) {
+    (void)ws, (void)nr;
+    V8_MR_SWITCH(q4_0_v8, mr, n, (const char *)w, (const char *)x, xs, y, ldy)
+}
+static void tile_q8_0_v8(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                         int64_t ldy) {
+    (void)ws, (void)nr;
+    V8_MR_SWITCH(q8_0_v8, mr, n, (const char *)w, (const char *)x, xs, y, ldy)
+}
+
+PD_TARGET_END
+
+/* the GGUF-layout tiles of the level below (AVX2's 8-row tiles: at most 4 tokens), in 4-token steps */
+static pd_tile_fn gguf_q4_0, gguf_q8_0;
+static int gguf_q4_0_mr, gguf_q8_0_mr;
+static void tile_steps(pd_tile_fn f, int fmr, int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs,
+                       int mr, float *y, int64_t ldy) {
+    for (int m0 = 0; m0 < mr; m0 += fmr)
+        f(n, w, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mr - m0 < fmr ? mr - m0 : fmr, y + m0 * ldy, ldy);
+}
+static void tile_q4_0_gguf(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                           int64_t ldy) {
+    tile_steps(gguf_q4_0, gguf_q4_0_mr, n, w, ws, nr, x, xs, mr, y, ldy);
+}
+static void tile_q8_0_gguf(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
+                           int64_t ldy) {
+    tile_steps(gguf_q8_0, gguf_q8_0_mr, n, w, ws, nr, x, xs, mr, y, ldy);
+}
+
+/* Called by dispatch.c after the AVX-512 level has taken the AVX2 8-row tiles: on a CPU with
+ * AVX512-VNNI, the repacked Q4_0 / Q8_0 tiles become these (V8_MR tokens), the GGUF-layout tiles
+ * the AVX2 ones in steps of their token count, and the Q8_0 activations carry their block sums. */
+void pd_kern_table_avx512_r8(pd_kern_table *t) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512vl")) return;
+    if (!t->tile_r8[PD_TYPE_Q4_0] || !t->tile_r8[PD_TYPE_Q8_0] || !t->act_sums[PD_TYPE_Q4_0]) return;
+    gguf_q4_0 = t->tile[PD_TYPE_Q4_0];
+    gguf_q4_0_mr = t->tile_mr[PD_TYPE_Q4_0] > 0 ? t->tile_mr[PD_TYPE_Q4_0] : 1;
+    gguf_q8_0 = t->tile[PD_TYPE_Q8_0];
+    gguf_q8_0_mr = t->tile_mr[PD_TYPE_Q8_0] > 0 ? t->tile_mr[PD_TYPE_Q8_0] : 1;
+    t->tile[PD_TYPE_Q4_0] = tile_q4_0_gguf;
+    t->tile[PD_TYPE_Q8_0] = tile_q8_0_gguf;
+    t->tile_mr[PD_TYPE_Q4_0] = t->tile_mr[PD_TYPE_Q8_0] = V8_MR;
+    t->tile_r8[PD_TYPE_Q4_0] = tile_q4_0_v8;
+    t->tile_r8[PD_TYPE_Q8_0] = tile_q8_0_v8;
+    t->act_sums[PD_TYPE_Q8_0] = 1;
+}
+
+#else
 void pd_kern_table_avx512_r8(pd_kern_table *t) { (void)t; }
+#endif
