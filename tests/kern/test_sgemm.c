@@ -17,17 +17,22 @@
 
 #define PD_AVX512_EMULATE 1
 #define pd_sgemm_micro_avx512_acc pd_sgemm_micro_avx512_acc_emulated
+#define pd_sgemm_micro_avx512_c pd_sgemm_micro_avx512_c_emulated
 #include "../../src/kern/sgemm_avx512.c"
 #undef pd_sgemm_micro_avx512_acc
+#undef pd_sgemm_micro_avx512_c
 #include "ponder/threads.h"
 #include "kern_test_util.h"
 
-typedef enum { RUN_SGEMM, RUN_BUILTIN, RUN_EMU512 } runner;
+typedef enum { RUN_SGEMM, RUN_BUILTIN, RUN_EMU512, RUN_EMU512_C } runner;
 
 static void run(runner how, int nt, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (how == RUN_SGEMM) pd_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else if (how == RUN_BUILTIN) pd_sgemm_builtin(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (how == RUN_EMU512_C)
+        pd_sgemm_blocked_c(pd_sgemm_micro_avx512_c_emulated, PD_SGEMM512_MR, PD_SGEMM512_NR, nt, ta, tb, M, N, K,
+                           alpha, A, lda, B, ldb, beta, C, ldc);
     else
         pd_sgemm_blocked(pd_sgemm_micro_avx512_acc_emulated, PD_SGEMM512_MR, PD_SGEMM512_NR, nt, ta, tb, M, N, K,
                          alpha, A, lda, B, ldb, beta, C, ldc);
@@ -107,6 +112,8 @@ static void test_emulated_avx512_kernel(void **st) {
     (void)st;
     sweep(RUN_EMU512, "avx512 (emulated)", 1);
     sweep(RUN_EMU512, "avx512 (emulated)", 2);
+    sweep(RUN_EMU512_C, "avx512 C-writing (emulated)", 1);
+    sweep(RUN_EMU512_C, "avx512 C-writing (emulated)", 2);
 }
 
 static void test_builtin_levels(void **st) {
@@ -147,11 +154,60 @@ static void test_engines(void **st) {
     pd_sgemm_set_engine(PD_SGEMM_AUTO);
 }
 
+/* the engine rule (sgemm.c "the engine choice"): built-in where the AVX-512 tile runs, else OpenBLAS */
+static void test_engine_rule(void **st) {
+    (void)st;
+    pd_sgemm_set_engine(PD_SGEMM_AUTO);
+    pd_isa_force(PD_ISA_AVX2);
+#ifdef PD_HAVE_OPENBLAS
+    assert_int_equal(pd_sgemm_engine_for(0, 1, 4096, 1728, 640), PD_SGEMM_BLAS);
+#else
+    assert_int_equal(pd_sgemm_engine_for(0, 1, 4096, 1728, 640), PD_SGEMM_BUILTIN);
+#endif
+    if (pd_isa_best() >= PD_ISA_AVX512) {
+        pd_isa_force(PD_ISA_AVX512);
+        for (int t = 0; t < 4; t++) {
+            assert_int_equal(pd_sgemm_engine_for(t >> 1, t & 1, 4096, 1728, 640), PD_SGEMM_BUILTIN);
+            assert_int_equal(pd_sgemm_engine_for(t >> 1, t & 1, 64, 256, 64), PD_SGEMM_BUILTIN);
+        }
+    } else {
+        fprintf(stderr, "test_engine_rule: no AVX-512 on this CPU, the AVX-512 half skipped\n");
+    }
+    pd_isa_force(pd_isa_best());
+}
+
+/* the built-in engine gives the same bits at 1 and 2 threads and on every run (every transpose, K over
+ * two blocks, edge tiles; at the best ISA level: the AVX-512 tile and packing where the CPU has them) */
+static void test_builtin_bits(void **st) {
+    (void)st;
+    const int64_t M = 203, N = 1100, K = 1500;
+    pd_rng rng;
+    pd_rng_seed(&rng, 77);
+    float *A = malloc((size_t)(M * K) * 4), *B = malloc((size_t)(K * N) * 4), *C[3];
+    assert_non_null(A), assert_non_null(B);
+    fill_normal(&rng, A, M * K, 1.0);
+    fill_normal(&rng, B, K * N, 1.0);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            for (int r = 0; r < 3; r++) {
+                C[r] = malloc((size_t)(M * N) * 4);
+                assert_non_null(C[r]);
+                pd_threads_set(r == 1 ? 2 : 1);
+                pd_sgemm_builtin(ta, tb, M, N, K, 0.75f, A, ta ? M : K, B, tb ? K : N, 0.0f, C[r], N);
+            }
+            assert_memory_equal(C[0], C[1], (size_t)(M * N) * 4);
+            assert_memory_equal(C[0], C[2], (size_t)(M * N) * 4);
+            for (int r = 0; r < 3; r++) free(C[r]);
+        }
+    pd_threads_set(0);
+    free(A), free(B);
+}
+
 /* K = 0 and alpha = 0 scale C by beta (0: overwrite) */
 static void test_degenerate(void **st) {
     (void)st;
     float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 1, 1, 1, 1, 1};
-    for (int how = RUN_SGEMM; how <= RUN_EMU512; how++) {
+    for (int how = RUN_SGEMM; how <= RUN_EMU512_C; how++) {
         float C[4] = {1, 2, NAN, 4};
         run((runner)how, 1, 0, 0, 2, 2, 0, 1.0f, A, 3, B, 2, 0.0f, C, 2);
         for (int i = 0; i < 4; i++) assert_true(C[i] == 0.0f);
@@ -180,7 +236,8 @@ static void test_threads_for(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_emulated_avx512_kernel), cmocka_unit_test(test_builtin_levels),
-        cmocka_unit_test(test_engines), cmocka_unit_test(test_degenerate), cmocka_unit_test(test_threads_for),
+        cmocka_unit_test(test_engines), cmocka_unit_test(test_engine_rule),
+        cmocka_unit_test(test_builtin_bits), cmocka_unit_test(test_degenerate), cmocka_unit_test(test_threads_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
