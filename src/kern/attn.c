@@ -1,5 +1,5 @@
 /* kern/attn.c — paged attention over model/kv.c's blocks: the scalar reference that defines it and
- * the dispatch to the AVX2 version (kern/attn_avx2.c). One call = one GQA group (n_q query heads
+ * the dispatch to the AVX2 and AVX-512 versions (kern/attn_avx2.c, kern/attn_avx512.c). One call = one GQA group (n_q query heads
  * sharing a K/V head) against n_rows cached rows, online softmax (no score matrix unless the caller
  * asks for the weights). The contiguous kernels (pd_attend_head*) stay in ops.c for training-side
  * callers; the inference forward pass uses these. */
@@ -54,6 +54,10 @@ void pd_attend_paged_ref(const pd_attn_paged *a) {
 
 void pd_attend_paged(const pd_attn_paged *a) {
 #if PD_X86
+    if (pd_isa_active() >= PD_ISA_AVX512) {
+        pd_attend_paged_avx512(a);
+        return;
+    }
     if (pd_isa_active() >= PD_ISA_AVX2) {
         pd_attend_paged_avx2(a);
         return;
@@ -70,6 +74,10 @@ void pd_attend_paged_multi(const pd_attn_paged *a, int n) {
                  a[t].head_dim == a->head_dim &&
                  a[t].scale == a->scale && a[t].n_q == a->n_q;
 #if PD_X86
+    if (shared && pd_isa_active() >= PD_ISA_AVX512) {
+        pd_attend_paged_multi_avx512(a, n);
+        return;
+    }
     if (shared && pd_isa_active() >= PD_ISA_AVX2) {
         pd_attend_paged_multi_avx2(a, n);
         return;

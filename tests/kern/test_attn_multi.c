@@ -1,4 +1,4 @@
-/* tests/kern/test_attn_multi.c — pd_attend_paged_multi (kern/attn.c, attn_avx2.c), the prefill form of
+/* tests/kern/test_attn_multi.c — pd_attend_paged_multi (kern/attn.c, attn_avx2.c, attn_avx512.c), the prefill form of
  * paged attention: n descriptors over one K/V head, each K/V chunk dequantised once for all of them.
  * Its outputs and softmax weights must equal n separate pd_attend_paged calls to the bit (every KV
  * type and every K type / V type pair (-ctk != -ctv), causal row counts that end inside and on 16-row chunks, rows 0 included, GQA groups of 1-5
