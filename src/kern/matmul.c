@@ -92,9 +92,10 @@ static void mm_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
             const char *xm = j->xa + (size_t)m0 * xs;
             float *Ym = j->Y + m0 * ldy;
             int64_t r = r0;
-            for (; r < r1 && r < N8; r += 8) { /* repacked groups (r0 is a multiple of 8 here) */
-                if (j->tile8) {
-                    j->tile8(K, j->wd + (size_t)r * ws, ws, 8, xm, xs, mm, Ym + r, ldy);
+            for (int g8 = 8; r < r1 && r < N8; r += g8) { /* repacked groups (r0 is a multiple of 8 here) */
+                if (j->tile8) { /* tnr rows (a multiple of 8) where that many groups are left, else one */
+                    g8 = r + tnr <= r1 && r + tnr <= N8 && tnr % 8 == 0 ? tnr : 8;
+                    j->tile8(K, j->wd + (size_t)r * ws, ws, g8, xm, xs, mm, Ym + r, ldy);
                     continue;
                 }
                 for (int q = 0; q < 8; q++) pd_unpack_row(j->W, r + q, ub + (size_t)q * ws);

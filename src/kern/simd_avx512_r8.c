@@ -130,6 +130,95 @@ static inline __attribute__((always_inline)) void q8_0_v8(int MR, int64_t n, con
     for (int m = 0; m < MR; m++) _mm256_storeu_ps(y + m * ldy, acc[m]);
 }
 
+/* ---- 16 rows: two consecutive groups, group g in the low 256 bits of each register and g + 1 in
+ * the high ones, so one 4-byte activation broadcast serves 16 rows; per lane the same operations
+ * as the 8-row tiles above (so the same bits). gs: bytes from one group to the next (8 * ws). */
+static inline __m512i ld2x256(const char *p, size_t gs) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(ld256(p)), ld256(p + gs), 1);
+}
+static inline __m512 scales16(const char *p, size_t gs) {
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(ld128(p)), ld128(p + gs), 1));
+}
+#define BC4Z(p) _mm512_set1_epi32(ld32(p))
+#define V16_ACC(acc, dw, dx16, is) (acc) = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(h2f(dx16))), _mm512_cvtepi32_ps(is), acc)
+
+static inline __attribute__((always_inline)) void q4_0_v16(int MR, int64_t n, const char *w, size_t gs, const char *x,
+                                                           size_t xs, float *y, int64_t ldy) {
+    const int64_t nb = n / PD_QK;
+    const pd_block_q8_0 *xb[V8_MR];
+    const char *xsum[V8_MR];
+    __m512 acc[V8_MR];
+    for (int m = 0; m < MR; m++) {
+        xb[m] = (const pd_block_q8_0 *)(x + (size_t)m * xs);
+        xsum[m] = (const char *)(xb[m] + nb);
+        acc[m] = _mm512_setzero_ps();
+    }
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    for (int64_t i = 0; i < nb; i++, w += 8 * sizeof(pd_block_q4_0)) {
+        const __m512i T0 = ld2x256(w + 16, gs), T1 = ld2x256(w + 48, gs), T2 = ld2x256(w + 80, gs), T3 = ld2x256(w + 112, gs);
+        const __m512i L0 = _mm512_and_si512(T0, m4), L1 = _mm512_and_si512(T1, m4);
+        const __m512i L2 = _mm512_and_si512(T2, m4), L3 = _mm512_and_si512(T3, m4);
+        const __m512i H0 = _mm512_and_si512(_mm512_srli_epi16(T0, 4), m4), H1 = _mm512_and_si512(_mm512_srli_epi16(T1, 4), m4);
+        const __m512i H2 = _mm512_and_si512(_mm512_srli_epi16(T2, 4), m4), H3 = _mm512_and_si512(_mm512_srli_epi16(T3, 4), m4);
+        const __m512 dw = scales16(w, gs);
+        PD_UNROLL8 for (int m = 0; m < MR; m++) {
+            const int8_t *q = xb[m][i].qs;
+            __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), L0, BC4Z(q));
+            __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), H0, BC4Z(q + 16));
+            s0 = _mm512_dpbusd_epi32(s0, L1, BC4Z(q + 4));
+            s1 = _mm512_dpbusd_epi32(s1, H1, BC4Z(q + 20));
+            s0 = _mm512_dpbusd_epi32(s0, L2, BC4Z(q + 8));
+            s1 = _mm512_dpbusd_epi32(s1, H2, BC4Z(q + 24));
+            s0 = _mm512_dpbusd_epi32(s0, L3, BC4Z(q + 12));
+            s1 = _mm512_dpbusd_epi32(s1, H3, BC4Z(q + 28));
+            const __m512i is = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), BC4Z(xsum[m] + 4 * i));
+            V16_ACC(acc[m], dw, xb[m][i].d, is);
+        }
+    }
+    for (int m = 0; m < MR; m++) {
+        _mm256_storeu_ps(y + m * ldy, _mm512_castps512_ps256(acc[m]));
+        _mm256_storeu_ps(y + m * ldy + 8, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[m]), 1)));
+    }
+}
+
+static inline __attribute__((always_inline)) void q8_0_v16(int MR, int64_t n, const char *w, size_t gs, const char *x,
+                                                           size_t xs, float *y, int64_t ldy) {
+    const int64_t nb = n / PD_QK;
+    const pd_block_q8_0 *xb[V8_MR];
+    const char *xsum[V8_MR];
+    __m512 acc[V8_MR];
+    for (int m = 0; m < MR; m++) {
+        xb[m] = (const pd_block_q8_0 *)(x + (size_t)m * xs);
+        xsum[m] = (const char *)(xb[m] + nb);
+        acc[m] = _mm512_setzero_ps();
+    }
+    const __m512i k80 = _mm512_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < nb; i++, w += 8 * sizeof(pd_block_q8_0)) {
+        const __m512i W0 = _mm512_xor_si512(ld2x256(w + 16, gs), k80), W1 = _mm512_xor_si512(ld2x256(w + 48, gs), k80);
+        const __m512i W2 = _mm512_xor_si512(ld2x256(w + 80, gs), k80), W3 = _mm512_xor_si512(ld2x256(w + 112, gs), k80);
+        const __m512i W4 = _mm512_xor_si512(ld2x256(w + 144, gs), k80), W5 = _mm512_xor_si512(ld2x256(w + 176, gs), k80);
+        const __m512i W6 = _mm512_xor_si512(ld2x256(w + 208, gs), k80), W7 = _mm512_xor_si512(ld2x256(w + 240, gs), k80);
+        const __m512 dw = scales16(w, gs);
+        PD_UNROLL8 for (int m = 0; m < MR; m++) {
+            const int8_t *q = xb[m][i].qs;
+            __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W0, BC4Z(q));
+            __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), W1, BC4Z(q + 4));
+            s0 = _mm512_dpbusd_epi32(s0, W2, BC4Z(q + 8));
+            s1 = _mm512_dpbusd_epi32(s1, W3, BC4Z(q + 12));
+            s0 = _mm512_dpbusd_epi32(s0, W4, BC4Z(q + 16));
+            s1 = _mm512_dpbusd_epi32(s1, W5, BC4Z(q + 20));
+            s0 = _mm512_dpbusd_epi32(s0, W6, BC4Z(q + 24));
+            s1 = _mm512_dpbusd_epi32(s1, W7, BC4Z(q + 28));
+            const __m512i is = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_slli_epi32(BC4Z(xsum[m] + 4 * i), 4));
+            V16_ACC(acc[m], dw, xb[m][i].d, is);
+        }
+    }
+    for (int m = 0; m < MR; m++) {
+        _mm256_storeu_ps(y + m * ldy, _mm512_castps512_ps256(acc[m]));
+        _mm256_storeu_ps(y + m * ldy + 8, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[m]), 1)));
+    }
+}
+
 #define V8_MR_SWITCH(FN, mr, ...)          \
     switch (mr) {                          \
     case 1: FN(1, __VA_ARGS__); break;     \
@@ -143,35 +232,44 @@ static inline __attribute__((always_inline)) void q8_0_v8(int MR, int64_t n, con
     }
 _Static_assert(V8_MR == 8, "the switch covers 1..8 tokens");
 
-/* repacked tiles: always one 8-row group (nr = 8), 1..V8_MR tokens */
+/* repacked tiles: two groups (nr = 16) or one (nr = 8), 1..V8_MR tokens */
 static void tile_q4_0_v8(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                          int64_t ldy) {
-    (void)ws, (void)nr;
+    if (nr == 16) {
+        V8_MR_SWITCH(q4_0_v16, mr, n, (const char *)w, 8 * ws, (const char *)x, xs, y, ldy)
+        return;
+    }
     V8_MR_SWITCH(q4_0_v8, mr, n, (const char *)w, (const char *)x, xs, y, ldy)
 }
 static void tile_q8_0_v8(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                          int64_t ldy) {
-    (void)ws, (void)nr;
+    if (nr == 16) {
+        V8_MR_SWITCH(q8_0_v16, mr, n, (const char *)w, 8 * ws, (const char *)x, xs, y, ldy)
+        return;
+    }
     V8_MR_SWITCH(q8_0_v8, mr, n, (const char *)w, (const char *)x, xs, y, ldy)
 }
 
 PD_TARGET_END
 
-/* the GGUF-layout tiles of the level below (AVX2's 8-row tiles: at most 4 tokens), in 4-token steps */
+/* the GGUF-layout tiles of the level below (AVX2's: 8 rows x at most 4 tokens), in steps of their
+ * own rows and tokens (the AVX-512 level's tiles take 16 rows x 8 tokens) */
 static pd_tile_fn gguf_q4_0, gguf_q8_0;
-static int gguf_q4_0_mr, gguf_q8_0_mr;
-static void tile_steps(pd_tile_fn f, int fmr, int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs,
-                       int mr, float *y, int64_t ldy) {
-    for (int m0 = 0; m0 < mr; m0 += fmr)
-        f(n, w, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mr - m0 < fmr ? mr - m0 : fmr, y + m0 * ldy, ldy);
+static int gguf_q4_0_nr, gguf_q4_0_mr, gguf_q8_0_nr, gguf_q8_0_mr;
+static void tile_steps(pd_tile_fn f, int fnr, int fmr, int64_t n, const void *w, size_t ws, int nr, const void *x,
+                       size_t xs, int mr, float *y, int64_t ldy) {
+    for (int r0 = 0; r0 < nr; r0 += fnr)
+        for (int m0 = 0; m0 < mr; m0 += fmr)
+            f(n, (const char *)w + (size_t)r0 * ws, ws, nr - r0 < fnr ? nr - r0 : fnr, (const char *)x + (size_t)m0 * xs,
+              xs, mr - m0 < fmr ? mr - m0 : fmr, y + m0 * ldy + r0, ldy);
 }
 static void tile_q4_0_gguf(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                            int64_t ldy) {
-    tile_steps(gguf_q4_0, gguf_q4_0_mr, n, w, ws, nr, x, xs, mr, y, ldy);
+    tile_steps(gguf_q4_0, gguf_q4_0_nr, gguf_q4_0_mr, n, w, ws, nr, x, xs, mr, y, ldy);
 }
 static void tile_q8_0_gguf(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                            int64_t ldy) {
-    tile_steps(gguf_q8_0, gguf_q8_0_mr, n, w, ws, nr, x, xs, mr, y, ldy);
+    tile_steps(gguf_q8_0, gguf_q8_0_nr, gguf_q8_0_mr, n, w, ws, nr, x, xs, mr, y, ldy);
 }
 
 /* Called by dispatch.c after the AVX-512 level has taken the AVX2 8-row tiles: on a CPU with
@@ -182,11 +280,14 @@ void pd_kern_table_avx512_r8(pd_kern_table *t) {
     if (!__builtin_cpu_supports("avx512vnni") || !__builtin_cpu_supports("avx512vl")) return;
     if (!t->tile_r8[PD_TYPE_Q4_0] || !t->tile_r8[PD_TYPE_Q8_0] || !t->act_sums[PD_TYPE_Q4_0]) return;
     gguf_q4_0 = t->tile[PD_TYPE_Q4_0];
+    gguf_q4_0_nr = t->tile_nr[PD_TYPE_Q4_0] > 0 ? t->tile_nr[PD_TYPE_Q4_0] : 1;
     gguf_q4_0_mr = t->tile_mr[PD_TYPE_Q4_0] > 0 ? t->tile_mr[PD_TYPE_Q4_0] : 1;
     gguf_q8_0 = t->tile[PD_TYPE_Q8_0];
+    gguf_q8_0_nr = t->tile_nr[PD_TYPE_Q8_0] > 0 ? t->tile_nr[PD_TYPE_Q8_0] : 1;
     gguf_q8_0_mr = t->tile_mr[PD_TYPE_Q8_0] > 0 ? t->tile_mr[PD_TYPE_Q8_0] : 1;
     t->tile[PD_TYPE_Q4_0] = tile_q4_0_gguf;
     t->tile[PD_TYPE_Q8_0] = tile_q8_0_gguf;
+    t->tile_nr[PD_TYPE_Q4_0] = t->tile_nr[PD_TYPE_Q8_0] = 16; /* pd_matmul: two groups per repacked tile */
     t->tile_mr[PD_TYPE_Q4_0] = t->tile_mr[PD_TYPE_Q8_0] = V8_MR;
     t->tile_r8[PD_TYPE_Q4_0] = tile_q4_0_v8;
     t->tile_r8[PD_TYPE_Q8_0] = tile_q8_0_v8;

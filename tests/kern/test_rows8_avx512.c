@@ -147,11 +147,11 @@ static void test_avx512_r8_shapes(void **st) {
     NEED_VNNI();
     const pd_type ts[] = {PD_TYPE_Q4_0, PD_TYPE_Q8_0};
     const int64_t Ks[] = {32, 64, 96, 1024, 4128};
-    const int64_t Ns[] = {8, 16, 37, 64};
+    const int64_t Ns[] = {8, 16, 24, 37, 64};
     const int64_t Ms[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 19};
     for (int ti = 0; ti < 2; ti++)
         for (int ki = 0; ki < 5; ki++)
-            for (int ni = 0; ni < 4; ni++)
+            for (int ni = 0; ni < 5; ni++)
                 for (int mi = 0; mi < 10; mi++)
                     if (Ks[ki] * Ns[ni] * Ms[mi] <= (int64_t)4128 * 64 * 4)
                         check(ts[ti], Ks[ki], Ns[ni], Ms[mi], 1 + (mi & 1), FILL_RANDOM, 0);
