@@ -94,12 +94,14 @@ void pd_sgemm_micro_avx512_c(int kc, const float *pa, const float *pb, float *C,
 
 #ifndef PD_AVX512_EMULATE
 /* 16 × 16 transpose in registers: r[i] lane j → r[j] lane i */
-static inline void transpose16(__m512 r[16]) {
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
     __m512 t[16];
+#pragma GCC unroll 8
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
+#pragma GCC unroll 4
     for (int i = 0; i < 16; i += 4) {
         r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
         r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
@@ -107,11 +109,14 @@ static inline void transpose16(__m512 r[16]) {
         r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
     }
     /* r[4q + s] holds, in each 128-bit lane L, elements (rows 4q..4q+3, column 4L + s) */
+#pragma GCC unroll 2
     for (int q = 0; q < 4; q += 2)
+#pragma GCC unroll 4
         for (int s = 0; s < 4; s++) {
             t[4 * q + s] = _mm512_shuffle_f32x4(r[4 * q + s], r[4 * q + 4 + s], 0x88);     /* lanes 0,2 | 0,2 */
             t[4 * q + 4 + s] = _mm512_shuffle_f32x4(r[4 * q + s], r[4 * q + 4 + s], 0xdd); /* lanes 1,3 | 1,3 */
         }
+#pragma GCC unroll 4
     for (int s = 0; s < 4; s++) {
         r[s] = _mm512_shuffle_f32x4(t[s], t[8 + s], 0x88);
         r[8 + s] = _mm512_shuffle_f32x4(t[s], t[8 + s], 0xdd);
@@ -120,17 +125,29 @@ static inline void transpose16(__m512 r[16]) {
     }
 }
 
-void pd_sgemm_pack_t_avx512(const float *src, int64_t ld, int nrows, int kc, float *dst, int dst_stride) {
+/* nrows a constant in each instantiation: the 16 rows live in registers, unrolled */
+static inline __attribute__((always_inline)) void pack_t_n(const float *src, int64_t ld, const int nrows, int kc,
+                                                            float *dst, int dst_stride) {
     __mmask16 m = (__mmask16)((1u << nrows) - 1);
     int k = 0;
     for (; k + 16 <= kc; k += 16) {
         __m512 r[16];
+#pragma GCC unroll 16
         for (int i = 0; i < 16; i++) r[i] = i < nrows ? _mm512_loadu_ps(src + i * ld + k) : _mm512_setzero_ps();
         transpose16(r);
+#pragma GCC unroll 16
         for (int j = 0; j < 16; j++) _mm512_mask_storeu_ps(dst + (int64_t)(k + j) * dst_stride, m, r[j]);
     }
     for (; k < kc; k++)
         for (int i = 0; i < nrows; i++) dst[(int64_t)k * dst_stride + i] = src[i * ld + k];
+}
+
+void pd_sgemm_pack_t_avx512(const float *src, int64_t ld, int nrows, int kc, float *dst, int dst_stride) {
+    if (nrows == 12) pack_t_n(src, ld, 12, kc, dst, dst_stride);
+    else if (nrows == 16) pack_t_n(src, ld, 16, kc, dst, dst_stride);
+    else
+        for (int k = 0; k < kc; k++)
+            for (int i = 0; i < nrows; i++) dst[(int64_t)k * dst_stride + i] = src[i * ld + k];
 }
 
 PD_TARGET_END
