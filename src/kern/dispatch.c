@@ -67,6 +67,8 @@ static void pd_tables_init(void) {
         pd_kern_table_f32_lanes(&pd_tables[1]);
         pd_kern_table_f32_lanes(&pd_tables[2]);
         pd_kern_table_f16_lanes(&pd_tables[1]);
+        pd_kern_table_f16_lanes(&pd_tables[2]);
+        pd_kern_table_lanes_avx512(&pd_tables[2]);
         atomic_store(&pd_tables_ready, 2);
         return;
     }

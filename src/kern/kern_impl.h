@@ -235,6 +235,14 @@ void pd_kern_table_avx512_q4k(pd_kern_table *t);
 void pd_kern_table_f32_lanes(pd_kern_table *t);
 /* The AVX2 level's F16 / BF16 matmul in the same lane order (F16/BF16 weights converted exactly). */
 void pd_kern_table_f16_lanes(pd_kern_table *t);
+/* The AVX2 level's F32 / F16 / BF16 product (mm_f32.c; kt->mm_float's signature), and the AVX-512
+ * level's (mm_f32_avx512.c: a wider prefill tile in the same lane order, the AVX2 decode path). */
+pd_status pd_mm_float_avx2(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, const void *xv, size_t xs,
+                           int64_t M, float *y, int64_t ldy, int nt);
+void pd_kern_table_lanes_avx512(pd_kern_table *t);
+/* mm_f32.c's per-thread scratch for those products' activation copies (valid until the next call
+ * on the same thread) */
+void *pd_mm_float_scratch(size_t n);
 
 /* sgemm.c's AVX2+FMA register loop (x86 only): acc[MR][NR] = Σ_k pa[k][MR]ᵀ·pb[k][NR] over kc packed
  * k in panel order, from 0, one FMA per k (gemm_bf16.c's AVX2 path runs it on BF16-exact panels) */

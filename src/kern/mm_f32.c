@@ -20,13 +20,37 @@
  * the tile reads from L2, and measured slower, as did K-sliced panels with carried accumulators; see
  * the floatrows note of session 7; pd_matmul's token spans, made for the small quantised rows,
  * re-read these 2-4x larger rows once per span and measured 15-30% slower). Decode (M <= 3) streams
- * the rows once, 8 at a time, with the next 8 rows prefetched for F16/BF16. AVX-512 machines run the
- * same AVX2 code for F32 (a
- * wider tile would have to keep this order to keep results identical across machines). */
+ * the rows once, 8 at a time, with the next 8 rows prefetched for F16/BF16. The AVX-512 level keeps
+ * this decode path and has its own prefill tile in the same order (mm_f32_avx512.c: two tokens per
+ * zmm), so results are identical across machines. */
 #include "kern_impl.h"
 #include "ponder/alloc.h"
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
+
+/* Per-calling-thread scratch for the prefill activation copies (here and mm_f32_avx512.c): a
+ * multi-MB buffer allocated per call came fresh from the kernel each time, its page faults 30% of
+ * a 3072x1024x512 F16 product's CPU time. A thread key frees it when a thread that used it exits. */
+static _Thread_local void *mmf_scratch;
+static _Thread_local size_t mmf_scratch_cap;
+static pthread_key_t mmf_key;
+static pthread_once_t mmf_once = PTHREAD_ONCE_INIT;
+static int mmf_key_ok;
+
+static void mmf_scratch_dtor(void *p) { pd_aligned_free(p); }
+static void mmf_key_init(void) { mmf_key_ok = pthread_key_create(&mmf_key, mmf_scratch_dtor) == 0; }
+
+void *pd_mm_float_scratch(size_t n) {
+    if (n <= mmf_scratch_cap) return mmf_scratch;
+    pthread_once(&mmf_once, mmf_key_init);
+    pd_aligned_free(mmf_scratch);
+    mmf_scratch_cap = 0;
+    mmf_scratch = pd_aligned_alloc(64, n + n / 4 + 4096);
+    if (mmf_key_ok) pthread_setspecific(mmf_key, mmf_scratch);
+    if (mmf_scratch) mmf_scratch_cap = n + n / 4 + 4096;
+    return mmf_scratch;
+}
 
 float pd_dot_f32_lanes(int64_t n, const float *w, const float *x) {
     int64_t n8 = n & ~(int64_t)7;
@@ -223,7 +247,7 @@ static void tile_bf16_lanes(int64_t n, const void *w, size_t ws, int nr, const v
 }
 
 /* pd_matmul's path for F32 / F16 / BF16 weights (x: M rows in the activation format, xs bytes apart) */
-static pd_status mm_float(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, const void *xv, size_t xs,
+pd_status pd_mm_float_avx2(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, const void *xv, size_t xs,
                           int64_t M, float *y, int64_t ldy, int nt) {
     const float *x = xv;
     if (M <= LF_MR) { /* decode: stream the rows once, 8 (1 token) or 4 (2-3 tokens) at a time */
@@ -255,7 +279,7 @@ static pd_status mm_float(pd_type wt, int64_t K, int64_t N, const char *w, size_
     size_t xhs = 0;
     if (wt == PD_TYPE_F16) {
         xhs = ((size_t)K * 2 + 63) / 64 * 64;
-        xh = pd_aligned_alloc(64, xhs * (size_t)M);
+        xh = pd_mm_float_scratch(xhs * (size_t)M);
         if (!xh) return pd_fail_ctx(PD_ERR_NOMEM, "matmul: F16 activations (%lld x %lld)", (long long)M, (long long)K);
     }
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -286,7 +310,6 @@ static pd_status mm_float(pd_type wt, int64_t K, int64_t N, const char *w, size_
             }
         }
     }
-    pd_aligned_free(xh);
     return PD_OK;
 }
 
@@ -296,7 +319,7 @@ void pd_kern_table_f32_lanes(pd_kern_table *t) {
     t->tile[PD_TYPE_F32] = tile_f32_lanes;
     t->tile_nr[PD_TYPE_F32] = LF_NR;
     t->tile_mr[PD_TYPE_F32] = LF_MR;
-    t->mm_float[PD_TYPE_F32] = mm_float;
+    t->mm_float[PD_TYPE_F32] = pd_mm_float_avx2;
 }
 
 /* The AVX2 level's F16 / BF16 tiles in lane order too (the AVX-512 level keeps its own). */
@@ -305,7 +328,7 @@ void pd_kern_table_f16_lanes(pd_kern_table *t) {
     t->tile[PD_TYPE_BF16] = tile_bf16_lanes;
     t->tile_nr[PD_TYPE_F16] = t->tile_nr[PD_TYPE_BF16] = LF_NR;
     t->tile_mr[PD_TYPE_F16] = t->tile_mr[PD_TYPE_BF16] = LF_MR;
-    t->mm_float[PD_TYPE_F16] = t->mm_float[PD_TYPE_BF16] = mm_float;
+    t->mm_float[PD_TYPE_F16] = t->mm_float[PD_TYPE_BF16] = pd_mm_float_avx2;
 }
 
 #else /* not x86: the scalar table is all there is */

@@ -237,6 +237,31 @@ static void test_f16_act_copy(void **state) {
     pd_threads_set(1);
 }
 
+/* The AVX-512 level (mm_f32_avx512.c: two tokens per zmm, 6 tokens x 8 outputs per tile) gives the
+ * AVX2 level's bits: half_case (the twin, on 1 and 2 threads, and 1-3 token calls against the batch)
+ * for F16 (activations over the whole F16 range) and BF16, on token counts that leave a pair half
+ * empty or a 6-token group short (4, 5, 7, 11, 13, 97), rows not a multiple of the 8-output tile or
+ * the row block, K mod 8 tails; F32 goes through test_lanes_twin and test_batch_invariance at
+ * every level. Skipped where the CPU has no AVX-512. */
+static void test_lanes_avx512(void **state) {
+    (void)state;
+    if (pd_isa_best() < PD_ISA_AVX512) {
+        fprintf(stderr, "test_lanes_avx512: skipped, this CPU has no AVX-512F/BW/VL\n");
+        skip();
+    }
+    static const int64_t shapes[][3] = {{1, 3, 5},     {7, 5, 4},     {9, 17, 7},     {15, 4, 8},   {17, 21, 10},
+                                        {33, 6, 11},   {100, 33, 64}, {255, 19, 13},  {257, 20, 5}, {384, 16, 97},
+                                        {520, 301, 8}, {1003, 37, 200}, {1003, 9, 65}, {3079, 5, 6}, {2048, 40, 97},
+                                        {64, 9, 1},    {129, 19, 2},  {256, 21, 3},   {16, 70, 12}};
+    pd_isa_force(PD_ISA_AVX512);
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        half_case(PD_TYPE_F16, shapes[si][0], shapes[si][1], shapes[si][2], 7100 + si, (int)(si % 2));
+        half_case(PD_TYPE_BF16, shapes[si][0], shapes[si][1], shapes[si][2], 7300 + si, 0);
+    }
+    pd_isa_force(pd_isa_best());
+    pd_threads_set(1);
+}
+
 /* the twin itself, on a hand-made case where the order shows: K 10, products 1e8, 1, -1e8, 1, … */
 static void test_lanes_order_by_hand(void **state) {
     (void)state;
@@ -334,6 +359,7 @@ int main(void) {
         cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_half_lanes),
         cmocka_unit_test(test_f16_act_copy),
+        cmocka_unit_test(test_lanes_avx512),
         cmocka_unit_test(test_swiglu_twin),
         cmocka_unit_test(test_rmsnorm_levels),
     };
