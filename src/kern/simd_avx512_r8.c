@@ -9,8 +9,11 @@
  * (the same sums, so the AVX-512 level asks pd_matmul for them for Q8_0 too). Per block the int32
  * sum is exact and the float step is the AVX2 tile's (acc += (d_w * d_x) * float(sum), in block
  * order), so the outputs are those of the AVX2 tiles to the bit, whatever the token grouping.
- * More tokens per tile than AVX2's 4 (the 32 registers hold the weights of a block and 8 tokens'
- * accumulators); the GGUF-layout tile (the last N mod 8 rows) keeps the AVX2 one, in 4-token steps. */
+ * Prefill tiles take two consecutive groups (16 rows: group g in the low 256 bits of a register, g+1
+ * in the high) and 8 tokens (the 32 registers hold a block's weights and 8 tokens' accumulators):
+ * pd_matmul hands tile_r8 tile_nr = 16 rows where two groups are left. One token reads the groups
+ * one at a time (one memory stream). The GGUF-layout tile (the last N mod 8 rows) stays the AVX2
+ * one, in steps of its 8 rows and 4 tokens. */
 #include "kern_impl.h"
 #if PD_X86
 #include <immintrin.h>
@@ -232,22 +235,27 @@ static inline __attribute__((always_inline)) void q8_0_v16(int MR, int64_t n, co
     }
 _Static_assert(V8_MR == 8, "the switch covers 1..8 tokens");
 
-/* repacked tiles: two groups (nr = 16) or one (nr = 8), 1..V8_MR tokens */
+/* repacked tiles: two groups (nr = 16) or one (nr = 8), 1..V8_MR tokens. One token (decode, the
+ * weights streamed from memory) reads the two groups one after the other: out of cache (4096 x
+ * 16384, min of 4x30, load ~8) the two interleaved streams ran at 0.52x (q4_0) / 0.87x (q8_0) the
+ * speed of one. */
 static void tile_q4_0_v8(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                          int64_t ldy) {
-    if (nr == 16) {
+    if (nr == 16 && mr > 1) {
         V8_MR_SWITCH(q4_0_v16, mr, n, (const char *)w, 8 * ws, (const char *)x, xs, y, ldy)
         return;
     }
-    V8_MR_SWITCH(q4_0_v8, mr, n, (const char *)w, (const char *)x, xs, y, ldy)
+    for (int g = 0; g < nr; g += 8) /* one token: the groups one after the other (one stream) */
+        V8_MR_SWITCH(q4_0_v8, mr, n, (const char *)w + (size_t)g * ws, (const char *)x, xs, y + g, ldy)
 }
 static void tile_q8_0_v8(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                          int64_t ldy) {
-    if (nr == 16) {
+    if (nr == 16 && mr > 1) {
         V8_MR_SWITCH(q8_0_v16, mr, n, (const char *)w, 8 * ws, (const char *)x, xs, y, ldy)
         return;
     }
-    V8_MR_SWITCH(q8_0_v8, mr, n, (const char *)w, (const char *)x, xs, y, ldy)
+    for (int g = 0; g < nr; g += 8) /* one token: the groups one after the other (one stream) */
+        V8_MR_SWITCH(q8_0_v8, mr, n, (const char *)w + (size_t)g * ws, (const char *)x, xs, y + g, ldy)
 }
 
 PD_TARGET_END
