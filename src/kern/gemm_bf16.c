@@ -25,6 +25,7 @@
 #define NC 512 /* columns of B per packed block: a multiple of both paths' NR (16, 32) */
 _Static_assert(KC % 2 == 0, "KC holds whole pairs");
 _Static_assert(MC % PD_BF16P_MR == 0 && MC % PD_SGEMM_MR == 0, "MC");
+_Static_assert(PD_BF16P_MR == PD_SGEMM_MR && PD_BF16P_NR % 8 == 0, "store_tile_avx2 serves both tiles");
 _Static_assert(NC % PD_BF16P_NR == 0 && NC % PD_SGEMM_NR == 0, "NC");
 
 /* ---------- conversion ---------- */
@@ -245,13 +246,15 @@ static void store_tile(const float *acc, int nr, float *C, int64_t ldc, int rows
 }
 
 #if PD_X86
-/* a full 6 × 16 tile under MXCSR FTZ+DAZ: the hardware add / multiply flush exactly as combine() */
-__attribute__((target("avx2"))) static void store_tile_avx2(const float *acc, float *C, int64_t ldc, float beta, int first) {
+/* a full tile (PD_SGEMM_MR rows, nr a multiple of 8 columns) under MXCSR FTZ+DAZ: the hardware add and
+ * multiply flush exactly as combine() */
+__attribute__((target("avx2"))) static void store_tile_avx2(const float *acc, int nr, float *C, int64_t ldc, float beta,
+                                                            int first) {
     __m256 vb = _mm256_set1_ps(beta);
     for (int r = 0; r < PD_SGEMM_MR; r++)
-        for (int h = 0; h < PD_SGEMM_NR; h += 8) {
+        for (int h = 0; h < nr; h += 8) {
             float *o = C + r * ldc + h;
-            __m256 a = _mm256_loadu_ps(acc + r * PD_SGEMM_NR + h);
+            __m256 a = _mm256_loadu_ps(acc + r * nr + h);
             if (first && beta == 0.0f) _mm256_storeu_ps(o, a);
             else if (first && beta != 1.0f) _mm256_storeu_ps(o, _mm256_add_ps(_mm256_mul_ps(vb, _mm256_loadu_ps(o)), a));
             else _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), a));
@@ -312,8 +315,8 @@ static void gemm_blocked(const path_def *pd, const bop *A, const bop *B, int64_t
                                   (char *)pb + (size_t)(jr / pd->nr) * kpk * pd->nr * pd->esz, acc);
                         int rows = mc - ir < pd->mr ? mc - ir : pd->mr, cols = nc - jr < pd->nr ? nc - jr : pd->nr;
 #if PD_X86
-                        if (pd->ftz_daz && rows == PD_SGEMM_MR && cols == PD_SGEMM_NR) {
-                            store_tile_avx2(acc, C + (ic + ir) * ldc + jc + jr, ldc, beta, first);
+                        if (pd->ftz_daz && rows == PD_SGEMM_MR && cols == pd->nr) {
+                            store_tile_avx2(acc, pd->nr, C + (ic + ir) * ldc + jc + jr, ldc, beta, first);
                             continue;
                         }
 #endif
@@ -336,7 +339,11 @@ void pd_gemm_bf16_pairs(pd_bf16p_micro_fn micro, int ta, int tb, int64_t M, int6
                         const uint16_t *Ab, int64_t lda, const float *B, const uint16_t *Bb, int64_t ldb, float beta,
                         float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
+    /* FTZ+DAZ for the tile store (vdpbf16ps itself ignores MXCSR: it always flushes) */
     path_def pd = {PD_BF16P_MR, PD_BF16P_NR, 2, pack_a_pairs, pack_b_pairs, micro, 0};
+#if PD_X86
+    pd.ftz_daz = pd_isa_active() >= PD_ISA_AVX2; /* the vector store below needs AVX2 */
+#endif
     bop a = {A, Ab, lda, ta}, b = {B, Bb, ldb, tb};
     gemm_blocked(&pd, &a, &b, M, N, K, beta, C, ldc);
 }
