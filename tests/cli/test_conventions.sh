@@ -86,6 +86,12 @@ expect "rl -n 0: a rollout needs a limit" 2 "-n: rollouts need a limit of at lea
 if grep -q avx2 /proc/cpuinfo 2>/dev/null; then
   grep '^cpu:' "$T/v" | grep -qw avx2 && ok "--version lists AVX2" || bad "--version misses avx2: $(cat "$T/v")"
 fi
+# PONDER_KERNELS caps the kernel level (scalar runs everywhere); an unknown value warns and keeps the best
+PONDER_KERNELS=scalar "$P" --version > "$T/vs" 2>&1
+grep -Eq '^kernels: scalar' "$T/vs" && ok "PONDER_KERNELS=scalar" || bad "PONDER_KERNELS=scalar: $(grep kernels "$T/vs")"
+PONDER_KERNELS=avx9 "$P" --version > "$T/vb" 2>&1
+grep -q 'PONDER_KERNELS=avx9 is not' "$T/vb" && [ "$(grep '^kernels:' "$T/vb")" = "$(grep '^kernels:' "$T/v")" ] &&
+  ok "PONDER_KERNELS with an unknown level warns" || bad "PONDER_KERNELS=avx9: $(cat "$T/vb")"
 "$P" --help > "$T/h" 2>&1
 if grep -qw serve "$T/h"; then ok "--help lists serve"; else bad "--help does not list serve"; fi
 expect "serve without -m is a usage error" 2 "-m MODEL is required" serve
