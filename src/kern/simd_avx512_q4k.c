@@ -15,7 +15,9 @@
  * lanes of one vector, which meets d and dmin interleaved the same way in one FMA.
  * Same integer sums and the same float operations in the same order as the AVX2 repacked tile
  * (simd_avx2_rows8.c q4_K_pkx): acc += (d*dx)*isum and accm += (dmin*dx)*isum_min per super-block,
- * y = acc - accm, so the results equal it to the bit (and the scalar twin within its tolerance). */
+ * y = acc - accm, so the results equal it to the bit (and the scalar twin within its tolerance).
+ * Measured on Zen 5 (1 thread, CPU time, 1024x3072): 2.0x the AVX2 repacked tile in prefill (M = 512)
+ * and 1.7x in decode from cache; ggml's q4_K_8x8 repacked kernels: 2.1-2.6x / 1.9-2.3x. */
 #include "kern_impl.h"
 #if PD_X86
 #include <immintrin.h>
@@ -26,7 +28,7 @@
 PD_TARGET_AVX512VNNI_BEGIN
 
 #ifndef Q4K_MR
-#define Q4K_MR 4 /* tokens per tile */
+#define Q4K_MR 4 /* tokens per tile (6 and 8 measured no faster in prefill: register spills) */
 #endif
 
 /* Software prefetch of the group's stream, this many bytes ahead (0: off). Off: decode of a
@@ -97,12 +99,12 @@ static inline __attribute__((always_inline)) void q4k_heads_of(const char *wp, q
     h->mn[3] = _mm512_shuffle_epi8(M47d, ctrl(q4k_ctrl_mn[1]));
 }
 
-/* an empty asm that "changes" v: keeps the compiler from merging the per-token chains */
 #if defined(__clang__)
 #define PD_UNROLL8 _Pragma("unroll 8")
 #else
 #define PD_UNROLL8 _Pragma("GCC unroll 8")
 #endif
+/* an empty asm that "changes" v: keeps the compiler from merging the per-token chains */
 #define PD_KEEP(v) __asm__("" : "+v"(v))
 #define BC8(p) _mm512_set1_epi64(ld64(p))
 
@@ -166,7 +168,7 @@ static inline __attribute__((always_inline)) void q4_K_vnni(int MR, int64_t n, c
 #undef BC8
 #undef PD_KEEP
 
-/* 8 rows (nr = 8 always: pd_matmul sends only whole groups here) x 1..4 tokens */
+/* 8 rows (nr = 8 always: pd_matmul sends only whole groups here) x 1..Q4K_MR tokens */
 static void tile_q4_K_vnni(int64_t n, const void *w, size_t ws, int nr, const void *x, size_t xs, int mr, float *y,
                            int64_t ldy) {
     (void)ws, (void)nr;
