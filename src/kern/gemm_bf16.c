@@ -55,7 +55,7 @@ static inline float bf16_val(uint16_t h) { return daz(pd_bf16_to_f32(h)); }
 static inline float fma_dz(float a, float b, float acc) { return ftz(fmaf(a, b, acc)); }
 
 /* op(X) as one of the GEMM's operands: element (r, c) of the [rows][cols] matrix it stands for */
-typedef struct { const float *f; const uint16_t *h; int64_t ld; int trans; } bop;
+typedef struct { const float *f; const uint16_t *h; int64_t ld; int trans; int vec; } bop; /* vec: AVX512-BF16 rounding */
 static inline uint16_t bop_at(const bop *o, int64_t r, int64_t c) {
     int64_t i = o->trans ? c * o->ld + r : r * o->ld + c;
     return o->h ? o->h[i] : pd_bf16_round(o->f[i]);
@@ -93,7 +93,7 @@ static void gemm_ref(const bop *A, const bop *B, int64_t M, int64_t N, int64_t K
 void pd_gemm_bf16_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, const uint16_t *Ab,
                       int64_t lda, const float *B, const uint16_t *Bb, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-    bop a = {A, Ab, lda, ta}, b = {B, Bb, ldb, tb};
+    bop a = {A, Ab, lda, ta, 0}, b = {B, Bb, ldb, tb, 0};
     gemm_ref(&a, &b, M, N, K < 0 ? 0 : K, beta, C, ldc);
 }
 
@@ -194,38 +194,76 @@ static void pack_b_f32(const bop *B, int64_t k0, int kc, int64_t j0, int nc, voi
 }
 /* BF16 pair panels (AVX512-BF16 path, gemm_bf16_impl.h): a word = element k (low) | element k+1 (high) */
 static inline uint32_t pair_at(uint16_t lo, uint16_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
+
+/* out[j] = the BF16 of op element (r, c + j) (along_c) or (r + j, c): a copy of the BF16 operand, the
+ * rounding of a contiguous F32 run (vectorised where o->vec), else element by element */
+static void run_bf16(const bop *o, int64_t r, int64_t c, int n, int along_c, uint16_t *out) {
+    int contiguous = along_c ? !o->trans : o->trans;
+    if (!contiguous) {
+        for (int j = 0; j < n; j++) out[j] = along_c ? bop_at(o, r, c + j) : bop_at(o, r + j, c);
+        return;
+    }
+    int64_t i0 = o->trans ? c * o->ld + r : r * o->ld + c;
+    if (o->h) memcpy(out, o->h + i0, (size_t)n * sizeof(uint16_t));
+#if PD_X86
+    else if (o->vec) pd_bf16_round_run_avx512bf16(o->f + i0, out, n);
+#endif
+    else
+        for (int j = 0; j < n; j++) out[j] = pd_bf16_round(o->f[i0 + j]);
+}
+
 static void pack_a_pairs(const bop *A, int64_t i0, int mc, int64_t k0, int kc, void *vp) {
     uint32_t *p = vp;
     int np = (kc + 1) / 2, mr = PD_BF16P_MR;
+    if (A->trans) { /* op(A)'s column k is contiguous over the block's rows */
+        uint16_t lo[MC], hi[MC];
+        size_t panel = (size_t)np * mr;
+        for (int q = 0; q < np; q++) {
+            int k = 2 * q;
+            run_bf16(A, i0, k0 + k, mc, 0, lo);
+            if (k + 1 < kc) run_bf16(A, i0, k0 + k + 1, mc, 0, hi);
+            else memset(hi, 0, sizeof hi);
+            for (int ip = 0; ip < mc; ip += mr) {
+                uint32_t *d = p + (size_t)(ip / mr) * panel + (size_t)q * mr;
+                for (int r = 0; r < mr; r++) d[r] = ip + r < mc ? pair_at(lo[ip + r], hi[ip + r]) : 0;
+            }
+        }
+        return;
+    }
+    uint16_t run[KC + 2];
     for (int ip = 0; ip < mc; ip += mr, p += (size_t)np * mr) {
         int rows = mc - ip < mr ? mc - ip : mr;
-        for (int r = 0; r < mr; r++)
-            for (int q = 0; q < np; q++) {
-                int k = 2 * q;
-                uint16_t lo = 0, hi = 0;
-                if (r < rows) {
-                    lo = bop_at(A, i0 + ip + r, k0 + k);
-                    if (k + 1 < kc) hi = bop_at(A, i0 + ip + r, k0 + k + 1);
-                }
-                p[q * mr + r] = pair_at(lo, hi);
+        for (int r = 0; r < mr; r++) {
+            if (r < rows) {
+                run_bf16(A, i0 + ip + r, k0, kc, 1, run);
+                run[kc] = 0;
             }
+            for (int q = 0; q < np; q++) p[q * mr + r] = r < rows ? pair_at(run[2 * q], run[2 * q + 1]) : 0;
+        }
     }
 }
 static void pack_b_pairs(const bop *B, int64_t k0, int kc, int64_t j0, int nc, void *vp) {
     uint32_t *p = vp;
     int np = (kc + 1) / 2, nr = PD_BF16P_NR;
+    uint16_t lo[PD_BF16P_NR], hi[PD_BF16P_NR], run[KC + 2];
     for (int jp = 0; jp < nc; jp += nr, p += (size_t)np * nr) {
         int cols = nc - jp < nr ? nc - jp : nr;
-        for (int q = 0; q < np; q++) {
-            int k = 2 * q;
-            for (int c = 0; c < nr; c++) {
-                uint16_t lo = 0, hi = 0;
-                if (c < cols) {
-                    lo = bop_at(B, k0 + k, j0 + jp + c);
-                    if (k + 1 < kc) hi = bop_at(B, k0 + k + 1, j0 + jp + c);
-                }
-                p[q * nr + c] = pair_at(lo, hi);
+        if (!B->trans) { /* op(B)'s row k is contiguous over the columns */
+            for (int q = 0; q < np; q++) {
+                int k = 2 * q;
+                run_bf16(B, k0 + k, j0 + jp, cols, 1, lo);
+                if (k + 1 < kc) run_bf16(B, k0 + k + 1, j0 + jp, cols, 1, hi);
+                else memset(hi, 0, sizeof hi);
+                for (int c = 0; c < nr; c++) p[q * nr + c] = c < cols ? pair_at(lo[c], hi[c]) : 0;
             }
+            continue;
+        }
+        for (int c = 0; c < nr; c++) {
+            if (c < cols) {
+                run_bf16(B, k0, j0 + jp + c, kc, 0, run);
+                run[kc] = 0;
+            }
+            for (int q = 0; q < np; q++) p[q * nr + c] = c < cols ? pair_at(run[2 * q], run[2 * q + 1]) : 0;
         }
     }
 }
@@ -341,18 +379,22 @@ void pd_gemm_bf16_pairs(pd_bf16p_micro_fn micro, int ta, int tb, int64_t M, int6
     if (M <= 0 || N <= 0) return;
     /* FTZ+DAZ for the tile store (vdpbf16ps itself ignores MXCSR: it always flushes) */
     path_def pd = {PD_BF16P_MR, PD_BF16P_NR, 2, pack_a_pairs, pack_b_pairs, micro, 0};
+    int vec = 0;
 #if PD_X86
     pd.ftz_daz = pd_isa_active() >= PD_ISA_AVX2; /* the vector store below needs AVX2 */
+    vec = micro == pd_gemm_bf16_micro_avx512bf16; /* the real AVX512-BF16 kernel: the CPU converts too */
 #endif
-    bop a = {A, Ab, lda, ta}, b = {B, Bb, ldb, tb};
+    bop a = {A, Ab, lda, ta, vec}, b = {B, Bb, ldb, tb, vec};
     gemm_blocked(&pd, &a, &b, M, N, K, beta, C, ldc);
 }
 
 /* ---------- dispatch ---------- */
 
 pd_gemm_bf16_path pd_gemm_bf16_best(void) {
+    static _Atomic int has_bf16 = -1; /* CPUID once: in a VM each CPUID traps (it was 2.6 % of a bf16 step) */
     pd_isa isa = pd_isa_active();
-    if (isa >= PD_ISA_AVX512 && pd_cpu_avx512bf16()) return PD_GEMM_BF16_AVX512BF16;
+    if (isa >= PD_ISA_AVX512 && has_bf16 < 0) has_bf16 = pd_cpu_avx512bf16();
+    if (isa >= PD_ISA_AVX512 && has_bf16) return PD_GEMM_BF16_AVX512BF16;
     if (isa >= PD_ISA_AVX2) return PD_GEMM_BF16_AVX2;
     return PD_GEMM_BF16_SCALAR;
 }
@@ -374,7 +416,7 @@ pd_status pd_gemm_bf16_on(pd_gemm_bf16_path path, int ta, int tb, int64_t M, int
         return pd_fail(PD_ERR_UNSUPPORTED, "gemm_bf16: path %s needs a CPU feature this one lacks",
                        pd_gemm_bf16_path_name(path));
     if (M <= 0 || N <= 0) return PD_OK;
-    bop a = {A, Ab, lda, ta}, b = {B, Bb, ldb, tb};
+    bop a = {A, Ab, lda, ta, 0}, b = {B, Bb, ldb, tb, 0};
     if (path == PD_GEMM_BF16_SCALAR) {
         gemm_ref(&a, &b, M, N, K < 0 ? 0 : K, beta, C, ldc);
     } else if (path == PD_GEMM_BF16_AVX2) {

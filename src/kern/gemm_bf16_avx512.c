@@ -4,6 +4,7 @@
  * file with the scalar stand-ins of tests/kern/avx512bf16_emu.h (PD_AVX512_EMULATE). */
 #include "kern_impl.h"
 #include "gemm_bf16_impl.h"
+#include "ponder/gemm_bf16.h"
 #if PD_X86 || defined(PD_AVX512_EMULATE)
 #ifndef PD_AVX512_EMULATE
 #include <immintrin.h>
@@ -40,6 +41,15 @@ void pd_gemm_bf16_micro_avx512bf16(int np, const uint32_t *pa, const uint32_t *p
 }
 
 #ifndef PD_AVX512_EMULATE
+/* y[i] = pd_bf16_round(x[i]): vcvtneps2bf16 rounds exactly as the definition (RNE, subnormal inputs to
+ * ±0, NaN quiet) */
+void pd_bf16_round_run_avx512bf16(const float *x, uint16_t *y, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] = pd_bf16_round(x[i]);
+}
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else

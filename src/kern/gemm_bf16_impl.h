@@ -13,6 +13,8 @@
 /* acc[PD_BF16P_MR][PD_BF16P_NR] = the pair sums of np pairs from acc = +0 (the definition's block) */
 typedef void (*pd_bf16p_micro_fn)(int np, const uint32_t *pa, const uint32_t *pb, float *acc);
 void pd_gemm_bf16_micro_avx512bf16(int np, const uint32_t *pa, const uint32_t *pb, float *acc);
+/* y[0..n) = pd_bf16_round(x[0..n)) by vcvtneps2bf16 (AVX512-BF16 CPUs only; gemm_bf16_avx512.c) */
+void pd_bf16_round_run_avx512bf16(const float *x, uint16_t *y, int n);
 /* the whole GEMM (pd_gemm_bf16's contract) on pair panels with the given micro-kernel */
 void pd_gemm_bf16_pairs(pd_bf16p_micro_fn micro, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
                         const uint16_t *Ab, int64_t lda, const float *B, const uint16_t *Bb, int64_t ldb, float beta,
