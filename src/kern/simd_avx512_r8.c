@@ -21,7 +21,6 @@
 
 PD_TARGET_AVX512VNNI_BEGIN
 
-#include "simd_avx2_util.h"
 
 #define V8_MR 8 /* tokens per tile */
 
@@ -53,8 +52,10 @@ static inline __m128i ld128(const char *p) { return _mm_loadu_si128((const __m12
 /* 4 activation bytes in every lane (GCC folds it into vpdpbusd's {1to8} memory operand) */
 #define BC4(p) _mm256_set1_epi32(ld32(p))
 
-/* acc += (dw * d_x) * float(is): the AVX2 tile's float step */
-#define V8_ACC(acc, dw, dx16, is) (acc) = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(h2f(dx16))), _mm256_cvtepi32_ps(is), acc)
+/* acc += (dw * d_x) * float(is): the AVX2 tile's float step (d_x converted already broadcast: a
+ * vpbroadcastw load and one conversion, exact like h2f) */
+#define V8_ACC(acc, dw, dx16, is) \
+    (acc) = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_cvtph_ps(_mm_set1_epi16((short)(dx16)))), _mm256_cvtepi32_ps(is), acc)
 
 /* Q4_0 x MR tokens over one 8-row group (w: its start). Per block: 4 words of nibbles, the low
  * nibbles weights 4k..4k+3, the high ones 16+4k..16+4k+3; two vpdpbusd chains per token. */
@@ -143,7 +144,8 @@ static inline __m512 scales16(const char *p, size_t gs) {
     return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(ld128(p)), ld128(p + gs), 1));
 }
 #define BC4Z(p) _mm512_set1_epi32(ld32(p))
-#define V16_ACC(acc, dw, dx16, is) (acc) = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(h2f(dx16))), _mm512_cvtepi32_ps(is), acc)
+#define V16_ACC(acc, dw, dx16, is) \
+    (acc) = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_cvtph_ps(_mm256_set1_epi16((short)(dx16)))), _mm512_cvtepi32_ps(is), acc)
 
 static inline __attribute__((always_inline)) void q4_0_v16(int MR, int64_t n, const char *w, size_t gs, const char *x,
                                                            size_t xs, float *y, int64_t ldy) {
