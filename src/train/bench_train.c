@@ -326,6 +326,7 @@ static pd_status torch_run(const char *python, const bench_size *z, int threads,
 }
 
 typedef struct {
+    pd_precision prec;      /* of ponder's GEMMs (--precision; PyTorch's rows stay f32) */
     const char *only;       /* one size or NULL: all */
     int threads[8], n_threads;
     int steps, B, T;
@@ -334,11 +335,13 @@ typedef struct {
 } train_bench;
 
 /* ponder's steps of size z at the current thread count: wall and process CPU seconds per step */
-static pd_status ponder_steps(const bench_size *z, int steps, int B, int T, double *s_step, double *cpu_step,
-                              size_t *params, double *flop_tok) {
+static pd_status ponder_steps(const bench_size *z, pd_precision prec, int steps, int B, int T, double *s_step,
+                              double *cpu_step, size_t *params, double *flop_tok) {
     pd_rng r;
     pd_tmodel *m = bench_model(z, B, T, &r);
     if (!m) return PD_ERR_NOMEM;
+    pd_status ps = pd_tmodel_set_precision(m, prec);
+    if (ps != PD_OK) { pd_tmodel_free(m); return ps; }
     size_t n = (size_t)B * T;
     int32_t *tok = pd_malloc(n * sizeof(int32_t)), *tgt = pd_malloc(n * sizeof(int32_t));
     if (!tok || !tgt) { free(tok); free(tgt); pd_tmodel_free(m); return PD_ERR_NOMEM; }
@@ -390,6 +393,8 @@ static pd_status train_rows(FILE *out, const train_bench *tb) {
     load_avg(la, sizeof la);
     fprintf(out, "\nFMA peak (%s, measured: independent FMA chains, thread CPU time): %.1f GFLOP/s per core\n", isa,
             core_peak);
+    fprintf(out, "precision of ponder's GEMMs: %s%s\n", pd_precision_name(tb->prec),
+            tb->prec == PD_PREC_BF16 && tb->torch ? " (PyTorch's rows: f32)" : "");
     fprintf(out, "training steps (qwen3 layout, vocab %d, batch %d x %d tokens, %d timed steps after 1 warm-up; "
                  "CPU = process CPU time, all threads)\nload average before: %s\n\n",
             PD_TRAIN_VOCAB, tb->B, tb->T, tb->steps, la);
@@ -406,7 +411,7 @@ static pd_status train_rows(FILE *out, const train_bench *tb) {
             pd_threads_set(th);
             double s_step, cpu_step, flop_tok;
             size_t np;
-            PD_TRY(ponder_steps(z, tb->steps, tb->B, tb->T, &s_step, &cpu_step, &np, &flop_tok));
+            PD_TRY(ponder_steps(z, tb->prec, tb->steps, tb->B, tb->T, &s_step, &cpu_step, &np, &flop_tok));
             double tok = (double)tb->B * tb->T, tps = tok / s_step, tpc = cpu_step > 0 ? tok / cpu_step : 0;
             double gf = flop_tok * tps / 1e9, gfc = flop_tok * tpc / 1e9;
             char tcol[160] = "";
@@ -556,12 +561,13 @@ static int bench_main(int argc, char **argv, bool train) {
     const char *sub = train ? "train" : "gemm", *only = NULL, *python = "python3";
     int threads[8] = {0}, n_threads = 0, steps = 3, B = 16, T = 256;
     bool mpi = false, torch = false, no_gemm = false;
+    pd_precision prec = PD_PREC_F32;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             printf("usage: ponder bench %s [--threads N]%s\n"
                    "  --threads N   1..1024 (default: physical cores)%s\n", sub,
-                   train ? " [--size 1M|10M|50M] [--steps N] [--batch B] [--seq T] [--torch [--python PY]] [--no-gemm] [--mpi]" : "",
+                   train ? " [--size 1M|10M|50M] [--steps N] [--batch B] [--seq T] [--torch [--python PY]] [--no-gemm] [--precision f32|bf16] [--mpi]" : "",
                    train ? "; a list N,M,... gives one row per count (default:\n"
                            "                1 and the physical cores)\n"
                            "  training steps (forward + backward + AdamW) of ~1M/10M/50M-parameter models on random\n"
@@ -575,6 +581,8 @@ static int bench_main(int argc, char **argv, bool train) {
                            "                importable; optional, default off): its tokens/s and the ratio\n"
                            "  --python PY   the interpreter for --torch (default python3)\n"
                            "  --no-gemm     leave out the GEMM table printed first (default: printed)\n"
+                           "  --precision P f32 or bf16: ponder's GEMMs in BF16 mixed precision as `train --precision\n"
+                           "                bf16` (default f32; PyTorch's rows stay f32)\n"
                            "  --mpi         data parallel (run under mpirun -np N; alone: the 1-rank baseline): --batch\n"
                            "                is global, split over the ranks; tokens/s and the share of each step spent\n"
                            "                summing gradients (default sizes 1M and 10M; --batch must divide by N)"
@@ -591,6 +599,13 @@ static int bench_main(int argc, char **argv, bool train) {
         else if (train && !strcmp(f, "--mpi")) { mpi = true; continue; }
         else if (train && !strcmp(f, "--torch")) { torch = true; continue; }
         else if (train && !strcmp(f, "--no-gemm")) { no_gemm = true; continue; }
+        else if (train && !strcmp(f, "--precision")) {
+            if (!v || pd_precision_parse(v, &prec) != PD_OK) {
+                fprintf(stderr, "ponder bench train: --precision: f32 or bf16, got '%s'\n", v ? v : "");
+                return 2;
+            }
+            i++;
+        }
         else if (train && !strcmp(f, "--batch")) ok = flag_int(sub, f, v, 1, 4096, &B), i++;
         else if (train && !strcmp(f, "--seq")) ok = flag_int(sub, f, v, 2, 65536, &T), i++;
         else if (train && !strcmp(f, "--python")) {
@@ -615,7 +630,7 @@ static int bench_main(int argc, char **argv, bool train) {
     if (mpi) st = bench_mpi(stdout, only, threads[0], steps, B, T);
     else if (!train) st = pd_bench_gemm_run(stdout, threads[0], NULL);
     else {
-        train_bench tb = {.only = only, .n_threads = n_threads, .steps = steps, .B = B, .T = T, .torch = torch,
+        train_bench tb = {.prec = prec, .only = only, .n_threads = n_threads, .steps = steps, .B = B, .T = T, .torch = torch,
                          .no_gemm = no_gemm, .python = python};
         memcpy(tb.threads, threads, sizeof threads);
         if (!n_threads) { /* 1 and the physical cores */
