@@ -2,8 +2,9 @@
  * repacked layout (kern/simd_avx512_r8.c). Their promise: exact int32 block sums, and per block
  * acc = fma(d_w * d_x, float(sum), acc) in block order, as the AVX2 8-row tiles do. Checked to the bit
  * against a scalar model of exactly that (fmaf, computed here from the quantised bytes), against the
- * AVX2 level (repacked and GGUF layouts) and against the AVX-512 level's own GGUF-layout path, on
- * K from one block to 4128, N multiples of 8 and not (the last rows keep the GGUF layout), 1-19
+ * AVX2 level's repacked tiles and against the AVX-512 level's own GGUF-layout path, on
+ * K from one block to 4128, N of one group, two (the 16-row tiles), 16 + 8 and with leftover rows
+ * (the last N mod 8 rows keep the GGUF layout), 1-19
  * tokens (full 8-token tiles and every remainder), 1 and 2 threads, random bytes and the extremes
  * of the integer sums (all nibbles 15 / 0, all weights -128 / +127 against activations at ±127);
  * and the scalar level's result within the bound of its different float rounding. Skips (with a
