@@ -129,11 +129,16 @@ static inline __attribute__((always_inline)) void lanes_1x8(pd_type wt, int64_t 
         c6 = _mm256_fmadd_ps(ldw(wt, w6, (i)), a, c6);                                                                \
         c7 = _mm256_fmadd_ps(ldw(wt, w7, (i)), a, c7);                                                                \
     } while (0)
-    if (pf && wt != PD_TYPE_F32) /* 8 rows x 8 weights of 2 bytes per step: two lines */
+    /* 8 rows x 8 weights of 2 bytes per step: two lines into L1, and the same two lines of the 8
+     * rows after those into L2 (a matrix read from memory: 3072x65536 F16 18.8 -> 15.6 ms, min of 4x3
+     * interleaved, load 8; past the last row it prefetches bytes after the matrix, which never faults) */
+    if (pf && wt != PD_TYPE_F32)
         for (int64_t i = 0; i < n8; i += 8) {
             const char *q = pf + (size_t)i * 16;
             _mm_prefetch(q, _MM_HINT_T0);
             _mm_prefetch(q + 64, _MM_HINT_T0);
+            _mm_prefetch(q + 16 * (size_t)n, _MM_HINT_T1);
+            _mm_prefetch(q + 16 * (size_t)n + 64, _MM_HINT_T1);
             LF_STEP18(i);
         }
     else
