@@ -9,8 +9,9 @@
  * every output is pd_dot_f32_lanes to the bit (the K mod 8 tail fused-added in order after it).
  * Tile: 3 pairs (6 tokens) x 8 outputs: 24 accumulators, 3 activation vectors and 1 weight vector
  * of the 32 registers; 11 loads (with their conversions) per 24 FMAs.
- * The copy: F16 weights get F16 activations (pd_matmul rounded them to F16, so exact: half the
- * bytes, converted with vcvtph2ps as the weights are), F32 and BF16 weights F32 activations.
+ * The copy holds F32 activations for every weight type (already rounded to the weight type by
+ * pd_matmul): an F16 copy for F16 weights (half the bytes, 3 more conversions per 24 FMAs) measured
+ * 1-6% slower (1024x3072 and 3072x1024, M=512, 1 thread, min of 5x5 interleaved, load 5).
  * Blocking: tasks of (token span of about XS bytes of the copy, block of XB weight rows), span-major,
  * handed out to the threads dynamically; each 6-token group of the span passes over the block (the
  * span and the block stay in L2, the group's activations in L1). The copy lives in a per-thread
@@ -44,11 +45,8 @@ static inline __attribute__((always_inline)) __m512 ldw2(pd_type wt, const char 
     return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd((const double *)((const float *)row + i))));
 }
 
-/* the chunk of k = i..i+7 of both tokens of a pair row of the copy (element type xt) */
-static inline __attribute__((always_inline)) __m512 ldx2(pd_type xt, const char *p, int64_t i) {
-    if (xt == PD_TYPE_F16) return _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)((const uint16_t *)p + 2 * i)));
-    return _mm512_load_ps((const float *)p + 2 * i);
-}
+/* the chunk of k = i..i+7 of both tokens of a pair row of the copy */
+static inline __m512 ldx2(const char *p, int64_t i) { return _mm512_load_ps((const float *)p + 2 * i); }
 
 static inline float ldw1(pd_type wt, const char *row, int64_t k) {
     if (wt == PD_TYPE_F16) return _cvtsh_ss(((const uint16_t *)row)[k]);
@@ -114,7 +112,7 @@ static inline __attribute__((always_inline)) void put_pair(pd_type wt, __m512 v0
 
 /* Tokens m0..m0+mm-1 (mm <= 2 XP; pair rows pp[0..XP), absent pairs repeating the last) x
  * outputs 0..nr-1 (nr <= XR; absent rows repeat the last: computed, never stored) of a block. */
-static inline __attribute__((always_inline)) void tile_pairs(pd_type wt, pd_type xt, int64_t n,
+static inline __attribute__((always_inline)) void tile_pairs(pd_type wt, int64_t n,
                                                              const char *wb, size_t ws, int nr, const char *const *pp,
                                                              int64_t m0, int mm, float *y, int64_t ldy, const char *x,
                                                              size_t xs) {
@@ -130,7 +128,7 @@ static inline __attribute__((always_inline)) void tile_pairs(pd_type wt, pd_type
     for (int64_t i = 0; i < n8; i += 8) {
         __m512 a[XP];
 #pragma GCC unroll 16
-        for (int p = 0; p < XP; p++) a[p] = ldx2(xt, pp[p], i);
+        for (int p = 0; p < XP; p++) a[p] = ldx2(pp[p], i);
 #pragma GCC unroll 16
         for (int r = 0; r < XR; r++) {
             __m512 v = ldw2(wt, wr[r], i);
@@ -144,24 +142,17 @@ static inline __attribute__((always_inline)) void tile_pairs(pd_type wt, pd_type
 }
 
 /* pair row p of the copy: tokens 2p and 2p+1 (or 2p twice when 2p+1 = M) interleaved by 8-element chunks */
-static void pair_row(pd_type xt, const char *x, size_t xs, int64_t M, int64_t p, int64_t n8, char *dst) {
+static void pair_row(const char *x, size_t xs, int64_t M, int64_t p, int64_t n8, float *d) {
     const float *a = (const float *)(x + (size_t)(2 * p) * xs);
     const float *b = 2 * p + 1 < M ? (const float *)(x + (size_t)(2 * p + 1) * xs) : a;
     for (int64_t i = 0; i < n8; i += 8) {
-        if (xt == PD_TYPE_F16) {
-            uint16_t *d = (uint16_t *)dst + 2 * i;
-            _mm_store_si128((__m128i *)d, _mm256_cvtps_ph(_mm256_loadu_ps(a + i), _MM_FROUND_TO_NEAREST_INT));
-            _mm_store_si128((__m128i *)(d + 8), _mm256_cvtps_ph(_mm256_loadu_ps(b + i), _MM_FROUND_TO_NEAREST_INT));
-        } else {
-            float *d = (float *)dst + 2 * i;
-            _mm256_store_ps(d, _mm256_loadu_ps(a + i));
-            _mm256_store_ps(d + 8, _mm256_loadu_ps(b + i));
-        }
+        _mm256_store_ps(d + 2 * i, _mm256_loadu_ps(a + i));
+        _mm256_store_ps(d + 2 * i + 8, _mm256_loadu_ps(b + i));
     }
 }
 
 /* one block of weight rows [r0, r0 + nb) against tokens [ms, me) (ms even), 2 XP at a time */
-static inline __attribute__((always_inline)) void block_rows(pd_type wt, pd_type xt, int64_t K,
+static inline __attribute__((always_inline)) void block_rows(pd_type wt, int64_t K,
                                                              const char *w, size_t ws, int64_t r0, int nb,
                                                              const char *xp, size_t ps, int64_t ms, int64_t me,
                                                              int64_t M, float *y, int64_t ldy, const char *x,
@@ -173,7 +164,7 @@ static inline __attribute__((always_inline)) void block_rows(pd_type wt, pd_type
         const char *pp[XP];
         for (int j = 0; j < XP; j++) pp[j] = xp + (size_t)(p + j < np ? p + j : np - 1) * ps;
         for (int q = 0; q < nb; q += XR)
-            tile_pairs(wt, xt, K, w + (size_t)(r0 + q) * ws, ws, nb - q < XR ? nb - q : XR, pp, m0, mm,
+            tile_pairs(wt, K, w + (size_t)(r0 + q) * ws, ws, nb - q < XR ? nb - q : XR, pp, m0, mm,
                        y + r0 + q, ldy, x, xs);
     }
 }
@@ -182,9 +173,8 @@ static pd_status mm_float_avx512(pd_type wt, int64_t K, int64_t N, const char *w
                                  int64_t M, float *y, int64_t ldy, int nt) {
     if (M <= 3) return pd_mm_float_avx2(wt, K, N, w, ws, xv, xs, M, y, ldy, nt);
     const char *x = xv;
-    pd_type xt = wt == PD_TYPE_F16 ? PD_TYPE_F16 : PD_TYPE_F32;
     int64_t n8 = K & ~(int64_t)7, np = (M + 1) / 2;
-    size_t ps = ((size_t)n8 * 2 * (xt == PD_TYPE_F16 ? 2 : 4) + 63) / 64 * 64;
+    size_t ps = ((size_t)n8 * 2 * 4 + 63) / 64 * 64;
     if (!ps) ps = 64;
     char *xp = pd_mm_float_scratch(ps * (size_t)np);
     if (!xp) return pd_fail_ctx(PD_ERR_NOMEM, "matmul: paired activations (%lld x %lld)", (long long)M, (long long)K);
@@ -197,18 +187,18 @@ static pd_status mm_float_avx512(pd_type wt, int64_t K, int64_t N, const char *w
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #pragma omp for schedule(static)
-        for (int64_t p = 0; p < np; p++) pair_row(xt, x, xs, M, p, n8, xp + (size_t)p * ps);
+        for (int64_t p = 0; p < np; p++) pair_row(x, xs, M, p, n8, (float *)(xp + (size_t)p * ps));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t tk = 0; tk < ntask; tk++) {
             int64_t b = tk % nblk, ms = tk / nblk * span, me = ms + span < M ? ms + span : M;
             int64_t r0 = b * XB;
             int nb = (int)(N - r0 < XB ? N - r0 : XB);
             if (wt == PD_TYPE_F16)
-                block_rows(PD_TYPE_F16, PD_TYPE_F16, K, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
+                block_rows(PD_TYPE_F16, K, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
             else if (wt == PD_TYPE_BF16)
-                block_rows(PD_TYPE_BF16, PD_TYPE_F32, K, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
+                block_rows(PD_TYPE_BF16, K, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
             else
-                block_rows(PD_TYPE_F32, PD_TYPE_F32, K, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
+                block_rows(PD_TYPE_F32, K, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
         }
     }
     return PD_OK;
