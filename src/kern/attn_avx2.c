@@ -1,10 +1,10 @@
-/* kern/attn_avx2.c — AVX2 + FMA + F16C paged attention (the meaning is pd_attend_paged_ref in
- * kern/attn.c). Rows are processed 16 at a time: the 16 K and V rows are converted to F32 into a
- * small stack buffer once (F16 via F16C, Q8_0 / Q4_0 from their blocks; F32 rows are used in
- * place; K and V each by its own type) and serve every query head of the GQA group, then scores, one online-softmax rescale and
- * the V accumulation run on F32. So each cached byte is read once per group per token, and a
- * quantised cache costs its (smaller) memory traffic plus the conversion. Prefill hands several
- * tokens of one sequence at once (pd_attend_paged_multi): a chunk is converted once for all of them. */
+/* kern/attn_avx2.c — AVX2 + FMA + F16C parts of paged attention (the meaning is pd_attend_paged_ref in
+ * kern/attn.c, whose chunk loop calls these): cached rows converted to F32 16 at a time into a small
+ * buffer (F16 via F16C, Q8_0 / Q4_0 from their blocks; F32 rows are used in place; K and V each by its
+ * own type), which serves every query head of the GQA group and every token of a prefill chunk; then
+ * per head the scores, one online-softmax rescale and the V accumulation on F32. So each cached byte is
+ * read once per group per chunk of tokens, and a quantised cache costs its (smaller) memory traffic
+ * plus the conversion. */
 #include "attn_impl.h"
 #if PD_X86
 #include <immintrin.h>
@@ -59,7 +59,7 @@ static inline float att_dot(const float *q, const float *k, int64_t hd) {
 }
 
 /* One head, cnt <= SUB rows (K, V: F32 rows with stride ld floats): scores, rescale, accumulate. */
-static inline void att_step(float *out, float *m, float *l, const float *q, const float *K, const float *V, int64_t ld,
+static void att_step(float *out, float *m, float *l, const float *q, const float *K, const float *V, int64_t ld,
                             int cnt, int64_t hd, float scale, float *probs) {
     float sc[SUB] __attribute__((aligned(32)));
     int j = 0;
@@ -138,66 +138,11 @@ static inline void att_step(float *out, float *m, float *l, const float *q, cons
     }
 }
 
-/* n descriptors that share the K/V head (blocks, offsets, types, head_dim, scale, n_q; pd_attend_paged_multi
- * checks it), each with its own rows, queries and outputs: each 16-row chunk of K and V is converted
- * to F32 once for all of them (prefill: the tokens of a chunk of the batch), and every (token, head)
- * gets exactly the steps a call of its own would make, so the results are the same to the bit. */
-void pd_attend_paged_multi_avx2(const pd_attn_paged *a, int n) {
-    const int64_t hd = a->head_dim;
-    const size_t krb = pd_row_bytes(a->k_type, hd), vrb = pd_row_bytes(a->v_type, hd);
-    float kbuf[SUB * PD_ATT_MAX_HEAD_DIM], vbuf[SUB * PD_ATT_MAX_HEAD_DIM];
-    enum { MAXS = 256 }; /* (token, head) states per pass */
-    float m[MAXS], l[MAXS];
-    const int hc = a->n_q < MAXS / n ? a->n_q : (MAXS / n < 64 ? MAXS / n : 64); /* heads per pass (n <= MAXS) */
-    int64_t rows = 0;
-    for (int t = 0; t < n; t++) rows = a[t].n_rows > rows ? a[t].n_rows : rows;
-    for (int h0 = 0; h0 < a->n_q; h0 += hc) {
-        int nh = a->n_q - h0 < hc ? a->n_q - h0 : hc;
-        for (int t = 0; t < n; t++)
-            for (int h = 0; h < nh; h++) {
-                m[t * nh + h] = -INFINITY;
-                l[t * nh + h] = 0;
-                for (int64_t d = 0; d < hd; d++) a[t].out[(h0 + h) * a[t].out_stride + d] = 0;
-            }
-        for (int64_t r0 = 0; r0 < rows; r0 += SUB) {
-            int cmax = (int)(rows - r0 < SUB ? rows - r0 : SUB);
-            const unsigned char *blk = a->blocks[r0 / a->block_rows];
-            const unsigned char *kp = blk + a->k_off + (size_t)(r0 % a->block_rows) * krb;
-            const unsigned char *vp = blk + a->v_off + (size_t)(r0 % a->block_rows) * vrb;
-            const float *K = (const float *)kp, *V = (const float *)vp; /* F32 rows are used in place */
-            if (a->k_type != PD_TYPE_F32) {
-                for (int j = 0; j < cmax; j++) att_row_f32(a->k_type, kp + (size_t)j * krb, kbuf + j * hd, hd);
-                K = kbuf;
-            }
-            if (a->v_type != PD_TYPE_F32) {
-                for (int j = 0; j < cmax; j++) att_row_f32(a->v_type, vp + (size_t)j * vrb, vbuf + j * hd, hd);
-                V = vbuf;
-            }
-            for (int t = 0; t < n; t++) {
-                const pd_attn_paged *at = &a[t];
-                if (at->n_rows <= r0) continue;
-                int cnt = (int)(at->n_rows - r0 < SUB ? at->n_rows - r0 : SUB);
-                for (int h = 0; h < nh; h++)
-                    att_step(at->out + (h0 + h) * at->out_stride, &m[t * nh + h], &l[t * nh + h],
-                             at->q + (h0 + h) * at->q_stride, K, V, hd, cnt, hd, at->scale,
-                             at->probs ? at->probs + (h0 + h) * at->probs_stride + r0 : NULL);
-            }
-        }
-        for (int t = 0; t < n; t++) {
-            const pd_attn_paged *at = &a[t];
-            for (int h = 0; h < nh && at->n_rows > 0; h++) {
-                float inv = 1.0f / l[t * nh + h], *out = at->out + (h0 + h) * at->out_stride;
-                for (int64_t d = 0; d < hd; d++) out[d] *= inv;
-                if (at->probs) {
-                    float *p = at->probs + (h0 + h) * at->probs_stride;
-                    for (int64_t r = 0; r < at->n_rows; r++) p[r] = expf(p[r] - m[t * nh + h]) * inv;
-                }
-            }
-        }
-    }
+static void rows_to_f32(pd_type t, const unsigned char *src, size_t src_stride, int cnt, float *dst, int64_t hd) {
+    for (int j = 0; j < cnt; j++) att_row_f32(t, src + (size_t)j * src_stride, dst + j * hd, hd);
 }
 
-void pd_attend_paged_avx2(const pd_attn_paged *a) { pd_attend_paged_multi_avx2(a, 1); }
+const pd_attn_ops pd_attn_ops_avx2 = {rows_to_f32, att_step};
 
 PD_TARGET_END
 

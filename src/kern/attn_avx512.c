@@ -1,7 +1,6 @@
-/* kern/attn_avx512.c — AVX-512 paged attention (the meaning is pd_attend_paged_ref in kern/attn.c;
- * the structure is attn_avx2.c's: 16 cached rows converted to F32 once per chunk, serving every query
- * head of the GQA group and every token of a prefill chunk, then scores, one online-softmax rescale
- * and the V accumulation in F32).
+/* kern/attn_avx512.c — AVX-512 parts of paged attention (the meaning is pd_attend_paged_ref in
+ * kern/attn.c, whose chunk loop calls these; the same parts as attn_avx2.c: 16 cached rows converted
+ * to F32 per chunk, then per head the scores, one online-softmax rescale and the V accumulation).
  * What differs from AVX2, and why: a full chunk's 16 scores are made by 16 accumulators (one per
  * row, 16 lanes of the head dimension each) and one transposing reduction tree that leaves score j
  * in lane j — 45 shuffles and adds per 16 scores instead of 16 horizontal sums — so the exp, the
@@ -174,7 +173,7 @@ static inline void accumulate_v(float *out, const float *p, const float *V, int6
 }
 
 /* One head, cnt <= SUB rows (K, V: F32 rows with stride ld floats): scores, rescale, accumulate. */
-static inline void att_step(float *out, float *m, float *l, const float *q, const float *K, const float *V, int64_t ld,
+static void att_step(float *out, float *m, float *l, const float *q, const float *K, const float *V, int64_t ld,
                             int cnt, int64_t hd, float scale, float *probs) {
     const __mmask16 live = cnt == SUB ? (__mmask16)0xFFFF : head_tail(cnt);
     __m512 sc = cnt == SUB ? scores16(q, K, ld, hd) : scores_part(q, K, ld, hd, cnt);
@@ -197,65 +196,11 @@ static inline void att_step(float *out, float *m, float *l, const float *q, cons
     accumulate_v(out, pw, V, ld, cnt, hd);
 }
 
-/* n descriptors over one K/V head (pd_attend_paged_multi checks it): each 16-row chunk converted once
- * for all of them; every (token, head) gets exactly the steps a call of its own would make. */
-void pd_attend_paged_multi_avx512(const pd_attn_paged *a, int n) {
-    const int64_t hd = a->head_dim;
-    const size_t krb = pd_row_bytes(a->k_type, hd), vrb = pd_row_bytes(a->v_type, hd);
-    float kbuf[SUB * PD_ATT_MAX_HEAD_DIM] __attribute__((aligned(64)));
-    float vbuf[SUB * PD_ATT_MAX_HEAD_DIM] __attribute__((aligned(64)));
-    enum { MAXS = 256 }; /* (token, head) states per pass */
-    float m[MAXS], l[MAXS];
-    const int hc = a->n_q < MAXS / n ? a->n_q : (MAXS / n < 64 ? MAXS / n : 64); /* heads per pass (n <= MAXS) */
-    int64_t rows = 0;
-    for (int t = 0; t < n; t++) rows = a[t].n_rows > rows ? a[t].n_rows : rows;
-    for (int h0 = 0; h0 < a->n_q; h0 += hc) {
-        int nh = a->n_q - h0 < hc ? a->n_q - h0 : hc;
-        for (int t = 0; t < n; t++)
-            for (int h = 0; h < nh; h++) {
-                m[t * nh + h] = -INFINITY;
-                l[t * nh + h] = 0;
-                for (int64_t d = 0; d < hd; d++) a[t].out[(h0 + h) * a[t].out_stride + d] = 0;
-            }
-        for (int64_t r0 = 0; r0 < rows; r0 += SUB) {
-            int cmax = (int)(rows - r0 < SUB ? rows - r0 : SUB);
-            const unsigned char *blk = a->blocks[r0 / a->block_rows];
-            const unsigned char *kp = blk + a->k_off + (size_t)(r0 % a->block_rows) * krb;
-            const unsigned char *vp = blk + a->v_off + (size_t)(r0 % a->block_rows) * vrb;
-            const float *K = (const float *)kp, *V = (const float *)vp; /* F32 rows are used in place */
-            if (a->k_type != PD_TYPE_F32) {
-                for (int j = 0; j < cmax; j++) row_to_f32(a->k_type, kp + (size_t)j * krb, kbuf + j * hd, hd);
-                K = kbuf;
-            }
-            if (a->v_type != PD_TYPE_F32) {
-                for (int j = 0; j < cmax; j++) row_to_f32(a->v_type, vp + (size_t)j * vrb, vbuf + j * hd, hd);
-                V = vbuf;
-            }
-            for (int t = 0; t < n; t++) {
-                const pd_attn_paged *at = &a[t];
-                if (at->n_rows <= r0) continue;
-                int cnt = (int)(at->n_rows - r0 < SUB ? at->n_rows - r0 : SUB);
-                for (int h = 0; h < nh; h++)
-                    att_step(at->out + (h0 + h) * at->out_stride, &m[t * nh + h], &l[t * nh + h],
-                             at->q + (h0 + h) * at->q_stride, K, V, hd, cnt, hd, at->scale,
-                             at->probs ? at->probs + (h0 + h) * at->probs_stride + r0 : NULL);
-            }
-        }
-        for (int t = 0; t < n; t++) {
-            const pd_attn_paged *at = &a[t];
-            for (int h = 0; h < nh && at->n_rows > 0; h++) {
-                float inv = 1.0f / l[t * nh + h], *out = at->out + (h0 + h) * at->out_stride;
-                for (int64_t d = 0; d < hd; d++) out[d] *= inv;
-                if (at->probs) {
-                    float *p = at->probs + (h0 + h) * at->probs_stride;
-                    for (int64_t r = 0; r < at->n_rows; r++) p[r] = expf(p[r] - m[t * nh + h]) * inv;
-                }
-            }
-        }
-    }
+static void rows_to_f32(pd_type t, const unsigned char *src, size_t src_stride, int cnt, float *dst, int64_t hd) {
+    for (int j = 0; j < cnt; j++) row_to_f32(t, src + (size_t)j * src_stride, dst + j * hd, hd);
 }
 
-void pd_attend_paged_avx512(const pd_attn_paged *a) { pd_attend_paged_multi_avx512(a, 1); }
+const pd_attn_ops pd_attn_ops_avx512 = {rows_to_f32, att_step};
 
 PD_TARGET_END
 
