@@ -54,13 +54,6 @@ static inline float ldw1(pd_type wt, const char *row, int64_t k) {
     return ((const float *)row)[k];
 }
 
-/* The lane-order sums of eight 8-lane accumulators at once (r[i] = tree(v[i])), as in mm_f32.c. */
-static inline __m256 lanes_reduce8(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 v4, __m256 v5, __m256 v6,
-                                   __m256 v7) {
-    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
-    __m256 g = _mm256_hadd_ps(_mm256_hadd_ps(v4, v5), _mm256_hadd_ps(v6, v7));
-    return _mm256_add_ps(_mm256_permute2f128_ps(h, g, 0x20), _mm256_permute2f128_ps(h, g, 0x31));
-}
 #define LO(v) _mm512_castps512_ps256(v)
 #define HI(v) _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
 
@@ -88,8 +81,8 @@ static inline __m512 hadd512(__m512 x, __m512 y) {
     return _mm512_add_ps(_mm512_shuffle_ps(x, y, 0x88), _mm512_shuffle_ps(x, y, 0xDD));
 }
 
-/* lanes_reduce8 on both halves of eight zmm accumulators at once: [sums of the low halves | sums of
- * the high halves], each the same tree (and the same operand order) as lanes_reduce8's */
+/* mm_f32.c's lanes_reduce8 on both halves of eight zmm accumulators at once: [sums of the low halves |
+ * sums of the high halves], each the same tree (and the same operand order) as lanes_reduce8's */
 static inline __m512 lanes_reduce8x2(__m512 v0, __m512 v1, __m512 v2, __m512 v3, __m512 v4, __m512 v5, __m512 v6,
                                      __m512 v7) {
     __m512 h = hadd512(hadd512(v0, v1), hadd512(v2, v3)); /* 128-bit lanes: rows 0-3 of a: lo, hi; of b: lo, hi */
