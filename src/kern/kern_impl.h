@@ -170,8 +170,9 @@ typedef struct {
     pd_dot_fn dot[PD_TYPE_COUNT];   /* public vec_dot semantics */
     pd_tile_fn tile[PD_TYPE_COUNT]; /* matmul tiles */
     int tile_nr[PD_TYPE_COUNT], tile_mr[PD_TYPE_COUNT]; /* tile shape (rows x tokens) per type */
-    /* 8 rows x 1..tile_mr tokens of a PD_LAYOUT_R8 matrix (w: the group's start, w_stride: the
-     * GGUF row bytes, nr = 8); NULL where the level has none (pd_matmul then unpacks the group) */
+    /* nr rows x 1..tile_mr tokens of a PD_LAYOUT_R8 matrix (w: the first group's start, w_stride: the
+     * GGUF row bytes, nr = 8, or tile_nr (a multiple of 8: consecutive groups) where that many rows
+     * are left); NULL where the level has none (pd_matmul then unpacks the group) */
     pd_tile_fn tile_r8[PD_TYPE_COUNT];
     /* 1: pd_matmul appends to each Q8_0 activation row, after its blocks, the int32 8*sum(qs) of
      * every block (Q4_0's -8 offset, computed once per token instead of once per 8-row tile) */
