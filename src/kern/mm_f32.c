@@ -252,6 +252,43 @@ static void tile_bf16_lanes(int64_t n, const void *w, size_t ws, int nr, const v
 }
 
 /* pd_matmul's path for F32 / F16 / BF16 weights (x: M rows in the activation format, xs bytes apart) */
+/* The bodies of pd_mm_float_avx2's parallel loops, as functions of their own: an OpenMP region's
+ * outlined function does not get the region's target attributes under clang, so the AVX2 code inlined
+ * into it made clang 14's backend fail ("Do not know how to split the result of this operator"). */
+
+/* decode: rows r0..r1 (a block) streamed once, 8 (1 token) or 4 (2-3 tokens) at a time */
+static void decode_rows(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, const float *x, size_t xs,
+                        int64_t M, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r += LF_NR) {
+        int nr = (int)(r1 - r < LF_NR ? r1 - r : LF_NR);
+        /* the rows 8 ahead, while they exist (prefetched in the 1-token tile, rows packed) */
+        const char *wr = w + (size_t)r * ws, *pf = r + nr + 8 <= N ? wr + 8 * ws : NULL;
+        if (wt == PD_TYPE_F16) tile_lanes(PD_TYPE_F16, PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
+        else if (wt == PD_TYPE_BF16) tile_lanes(PD_TYPE_BF16, PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
+        else tile_lanes(PD_TYPE_F32, PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
+    }
+}
+
+/* prefill: the block of FB_R rows from r0, every 3-token group passing over it */
+static void prefill_block(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, const float *x, size_t xs,
+                          const uint16_t *xh, size_t xhs, int64_t M, float *y, int64_t ldy, int64_t r0) {
+    int nr = (int)(N - r0 < FB_R ? N - r0 : FB_R);
+    const char *wr = w + (size_t)r0 * ws;
+    for (int64_t m0 = 0; m0 < M; m0 += LF_MR) {
+        int mm = (int)(M - m0 < LF_MR ? M - m0 : LF_MR);
+        float *ym = y + m0 * ldy + r0;
+        if (xh)
+            tile_lanes(PD_TYPE_F16, PD_TYPE_F16, K, wr, ws, nr, (const char *)xh + (size_t)m0 * xhs, xhs, mm, ym, ldy,
+                       NULL);
+        else if (wt == PD_TYPE_BF16)
+            tile_lanes(PD_TYPE_BF16, PD_TYPE_F32, K, wr, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mm, ym, ldy,
+                       NULL);
+        else
+            tile_lanes(PD_TYPE_F32, PD_TYPE_F32, K, wr, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mm, ym, ldy,
+                       NULL);
+    }
+}
+
 pd_status pd_mm_float_avx2(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, const void *xv, size_t xs,
                           int64_t M, float *y, int64_t ldy, int nt) {
     const float *x = xv;
@@ -263,14 +300,7 @@ pd_status pd_mm_float_avx2(pd_type wt, int64_t K, int64_t N, const char *w, size
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
         for (int64_t b = 0; b < nb; b++) {
             int64_t r0 = b * rb, r1 = r0 + rb < N ? r0 + rb : N;
-            for (int64_t r = r0; r < r1; r += LF_NR) {
-                int nr = (int)(r1 - r < LF_NR ? r1 - r : LF_NR);
-                /* the rows 8 ahead, while they exist (prefetched in the 1-token tile, rows packed) */
-                const char *wr = w + (size_t)r * ws, *pf = r + nr + 8 <= N ? wr + 8 * ws : NULL;
-                if (wt == PD_TYPE_F16) tile_lanes(PD_TYPE_F16, PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
-                else if (wt == PD_TYPE_BF16) tile_lanes(PD_TYPE_BF16, PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
-                else tile_lanes(PD_TYPE_F32, PD_TYPE_F32, K, wr, ws, nr, x, xs, (int)M, y + r, ldy, pf);
-            }
+            decode_rows(wt, K, N, w, ws, x, xs, M, y, ldy, r0, r1);
         }
         return PD_OK;
     }
@@ -296,24 +326,7 @@ pd_status pd_mm_float_avx2(pd_type wt, int64_t K, int64_t N, const char *w, size
                                      K);
         }
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < np; b++) {
-            int64_t r0 = b * FB_R;
-            int nr = (int)(N - r0 < FB_R ? N - r0 : FB_R);
-            const char *wr = w + (size_t)r0 * ws;
-            for (int64_t m0 = 0; m0 < M; m0 += LF_MR) {
-                int mm = (int)(M - m0 < LF_MR ? M - m0 : LF_MR);
-                float *ym = y + m0 * ldy + r0;
-                if (xh)
-                    tile_lanes(PD_TYPE_F16, PD_TYPE_F16, K, wr, ws, nr, (const char *)xh + (size_t)m0 * xhs, xhs, mm, ym,
-                               ldy, NULL);
-                else if (wt == PD_TYPE_BF16)
-                    tile_lanes(PD_TYPE_BF16, PD_TYPE_F32, K, wr, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mm, ym,
-                               ldy, NULL);
-                else
-                    tile_lanes(PD_TYPE_F32, PD_TYPE_F32, K, wr, ws, nr, (const char *)x + (size_t)m0 * xs, xs, mm, ym,
-                               ldy, NULL);
-            }
-        }
+        for (int64_t b = 0; b < np; b++) prefill_block(wt, K, N, w, ws, x, xs, xh, xhs, M, y, ldy, b * FB_R);
     }
     return PD_OK;
 }
