@@ -11,6 +11,9 @@ void *pd_calloc(size_t count, size_t size);
 void *pd_realloc(void *p, size_t n);
 void *pd_aligned_alloc(size_t align, size_t n); /* free with pd_aligned_free */
 void pd_aligned_free(void *p);
+/* A block for large read-mostly data (weights): 2 MiB-aligned, asked to live on huge pages; free with
+ * pd_aligned_free. */
+void *pd_alloc_huge(size_t n);
 char *pd_strdup(const char *s);
 char *pd_strndup(const char *s, size_t n);
 /* *out = a*b; false on overflow. */

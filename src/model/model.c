@@ -350,7 +350,7 @@ pd_status pd_model_repack(pd_model *m) {
         free(ts);
         return PD_OK;
     }
-    char *buf = pd_aligned_alloc(64, total);
+    char *buf = pd_alloc_huge(total);
     if (!buf) {
         free(ts);
         return pd_fail_ctx(PD_ERR_NOMEM, "repack: %zu bytes of weights", total);
