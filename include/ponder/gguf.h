@@ -70,6 +70,8 @@ void pd_gguf_tensor_view(const pd_gguf_tensor *gt, pd_tensor *out);
  * from the file again if touched): for data copied elsewhere, e.g. pd_model_repack's weights.
  * Nothing happens for a buffer-backed reader or a range outside the mapping. */
 void pd_gguf_release(const pd_gguf *g, const void *p, size_t n);
+/* Whether [p, p + n) lies inside g's file mapping (false for a buffer-backed reader). */
+bool pd_gguf_maps(const pd_gguf *g, const void *p, size_t n);
 
 /* ---- writing ---- */
 typedef struct pd_gguf_writer pd_gguf_writer;

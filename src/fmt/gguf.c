@@ -797,10 +797,15 @@ const pd_gguf_tensor *pd_gguf_find_tensor(const pd_gguf *g, const char *name) {
     return NULL;
 }
 
-void pd_gguf_release(const pd_gguf *g, const void *p, size_t n) {
-    if (!g || !g->map || !p || !n) return;
+bool pd_gguf_maps(const pd_gguf *g, const void *p, size_t n) {
+    if (!g || !g->map || !p || !n) return false;
     uintptr_t a = (uintptr_t)p, lo = (uintptr_t)g->map, hi = lo + g->size;
-    if (a < lo || a > hi || n > hi - a) return;
+    return a >= lo && a <= hi && n <= hi - a;
+}
+
+void pd_gguf_release(const pd_gguf *g, const void *p, size_t n) {
+    if (!pd_gguf_maps(g, p, n)) return;
+    uintptr_t a = (uintptr_t)p;
     long ps = sysconf(_SC_PAGESIZE);
     if (ps <= 0) return;
     uintptr_t s = (a + (uintptr_t)ps - 1) / (uintptr_t)ps * (uintptr_t)ps, e = (a + n) / (uintptr_t)ps * (uintptr_t)ps;

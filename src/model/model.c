@@ -6,8 +6,10 @@
  * gate|up ffn_up, partial rotary, short/long rope factors, attn_factor). Any arch may store q/k/v
  * fused or separate and gate/up fused or separate; the forward pass (forward.c) handles both.
  * Tensors point into the GGUF mapping, which the model owns; nothing is copied, except by
- * pd_model_repack (inference commands): the matmul-only Q4_0 / Q8_0 / Q4_K weights rearranged into
- * 8-row groups (kern/repack.c) in one model-owned buffer that replaces the mapped originals. */
+ * pd_model_repack (inference commands): every matmul-only weight moves into one model-owned buffer on
+ * huge pages (decode reads all of it per token; on the mapping's 4 KiB pages it missed the TLB), the
+ * types with an 8-row layout rearranged into it (kern/repack.c), the others copied as they are; the
+ * mapped originals' pages are released, so memory does not double. */
 #include "ponder/model.h"
 #include "ponder/alloc.h"
 #include "ponder/llama2c.h"
@@ -336,6 +338,14 @@ static int matmul_weights(pd_model *m, pd_tensor **out, int cap) {
     return n;
 }
 
+/* Whether pd_model_repack moves t into its buffer: a tensor with an 8-row layout, or one read from the
+ * file mapping (a llama2.c model's weights are already in memory the model owns: copying them would
+ * double it). */
+static bool repack_moves(const pd_model *m, const pd_tensor *t) {
+    if (!t->data) return false;
+    return pd_repack_supported(t) || pd_gguf_maps(m->gguf, t->data, pd_tensor_nbytes(t));
+}
+
 pd_status pd_model_repack(pd_model *m) {
     if (!m) return pd_fail(PD_ERR_ARG, "repack: NULL model");
     if (m->repacked || m->linear_hook) return PD_OK;
@@ -345,7 +355,7 @@ pd_status pd_model_repack(pd_model *m) {
     int n = matmul_weights(m, ts, cap);
     size_t total = 0;
     for (int i = 0; i < n; i++)
-        if (pd_repack_supported(ts[i])) total += (pd_tensor_nbytes(ts[i]) + 63) / 64 * 64;
+        if (repack_moves(m, ts[i])) total += (pd_tensor_nbytes(ts[i]) + 63) / 64 * 64;
     if (!total) {
         free(ts);
         return PD_OK;
@@ -359,10 +369,15 @@ pd_status pd_model_repack(pd_model *m) {
     pd_status st = PD_OK;
     for (int i = 0; i < n && st == PD_OK; i++) {
         pd_tensor *t = ts[i];
-        if (!pd_repack_supported(t)) continue;
+        if (!repack_moves(m, t)) continue;
         const void *orig = t->data;
         size_t nb = pd_tensor_nbytes(t);
-        st = pd_repack_r8(t, buf + off);
+        if (pd_repack_supported(t)) {
+            st = pd_repack_r8(t, buf + off);
+        } else {
+            memcpy(buf + off, orig, nb);
+            t->data = buf + off;
+        }
         if (st == PD_OK) pd_gguf_release(m->gguf, orig, nb);
         off += (nb + 63) / 64 * 64;
     }
