@@ -12,7 +12,7 @@ B=$(cd "$1" && pwd); L=$(cd "$2" && pwd); LB=$(cd "$3" && pwd); TYPES=${4:-"f32 
 D=$(cd "$(dirname "$0")" && pwd); T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 gcc -O2 -fopenmp ${REPACK:+-DPD_MM_REPACK} -I"$D/../../include" "$D/ponder_mm.c" "$B/libpd_kern.a" "$B/libpd_base.a" -lm -o "$T/ponder_mm"
 gcc -O2 -I"$L/ggml/include" "$D/ggml_mm.c" -L"$LB/bin" -lggml -lggml-base -lggml-cpu -Wl,-rpath,"$LB/bin" -o "$T/ggml_mm"
-declare -A TID=([f32]=0 [f16]=1 [q4_0]=2 [q8_0]=8 [q4_K]=12)
+declare -A TID=([f32]=0 [f16]=1 [q4_0]=2 [q8_0]=8 [q4_K]=12 [q6_K]=14)
 for shape in "768 2048" "2048 768" "1024 3072" "3072 1024"; do
   set -- $shape
   for t in $TYPES; do

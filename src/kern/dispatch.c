@@ -64,6 +64,7 @@ static void pd_tables_init(void) {
             }
         pd_kern_table_avx512_r8(&pd_tables[2]);
         pd_kern_table_avx512_q4k(&pd_tables[2]);
+        pd_kern_table_avx512_q6k(&pd_tables[2]);
         pd_kern_table_f32_lanes(&pd_tables[1]);
         pd_kern_table_f32_lanes(&pd_tables[2]);
         pd_kern_table_f16_lanes(&pd_tables[1]);

@@ -228,9 +228,11 @@ void pd_kern_table_avx2(pd_kern_table *t);   /* fills what AVX2 improves, keeps 
 void pd_kern_table_avx512(pd_kern_table *t);
 /* AVX-512 tiles over the 8-row repacked layout (PD_LAYOUT_R8), filled after the AVX-512 level has
  * taken the AVX2 level's 8-row tiles: Q4_0 / Q8_0 (simd_avx512_r8.c) and Q4_K (simd_avx512_q4k.c);
- * each replaces an entry only where its tile is measured faster on AVX-512 hardware. */
+ * each replaces an entry only where its tile is measured faster on AVX-512 hardware. Q6_K
+ * (simd_avx512_q6k.c) has an 8-row tile on this level only (AVX512_VNNI CPUs). */
 void pd_kern_table_avx512_r8(pd_kern_table *t);
 void pd_kern_table_avx512_q4k(pd_kern_table *t);
+void pd_kern_table_avx512_q6k(pd_kern_table *t);
 /* The F32 tiles in lane order (mm_f32.c; see pd_dot_f32_lanes): every SIMD level, so an output does
  * not depend on the number of tokens in the call or on the machine. */
 void pd_kern_table_f32_lanes(pd_kern_table *t);

@@ -1,12 +1,14 @@
 /* kern/repack.c — the 8-row interleaved weight layout (PD_LAYOUT_R8, described in kern.h) for
- * Q4_0, Q8_0 and Q4_K matrices: rearranging a matrix into it, reading a row back, and whether the
+ * Q4_0, Q8_0, Q4_K and Q6_K matrices: rearranging a matrix into it, reading a row back, and whether the
  * active kernels have tiles for it. The decode loop reads each 8-row group as one contiguous
  * stream (the GGUF layout makes 8 streams of it, which ran at half the memory speed of ggml's
  * repacked layout); the tiles also skip the in-register transposes and scale gathers.
  *
  * Per 8-row group and block index i, the group holds the 8 rows' block i in BS bytes each:
- * HB-byte heads (the F16 scale of Q4_0 / Q8_0; Q4_K has none) of rows 0..7, then word k (32-bit)
- * of the rest of row r's block at 8*HB + 4*(8k + r). Groups follow each other; the last N mod 8
+ * HB-byte heads (the F16 scale of Q4_0 / Q8_0; Q4_K and Q6_K have none) of rows 0..7, then word k
+ * (32-bit) of the rest of row r's block at 8*HB + 4*(8k + r), then FB-byte feet (the block's last
+ * bytes that make no whole word: Q6_K's F16 d, 2 bytes) of rows 0..7, row r's at 8*(BS - FB) + FB*r.
+ * Groups follow each other; the last N mod 8
  * rows keep their GGUF bytes and offsets (a group takes exactly the bytes of its 8 rows). */
 #include "kern_impl.h"
 #include <string.h>
@@ -14,13 +16,16 @@
 typedef struct {
     size_t bs; /* bytes per block */
     size_t hb; /* head bytes per row before the 32-bit words */
+    size_t fb; /* foot bytes per row: the block's last bytes, after the 8 rows' words (Q6_K: d) */
 } r8_shape;
 
 static bool r8_shape_of(pd_type t, r8_shape *s) {
+    s->fb = 0;
     switch (t) {
     case PD_TYPE_Q4_0: s->bs = sizeof(pd_block_q4_0); s->hb = 2; return true;
     case PD_TYPE_Q8_0: s->bs = sizeof(pd_block_q8_0); s->hb = 2; return true;
     case PD_TYPE_Q4_K: s->bs = sizeof(pd_block_q4_K); s->hb = 0; return true;
+    case PD_TYPE_Q6_K: s->bs = sizeof(pd_block_q6_K); s->hb = 0; s->fb = 2; return true;
     default: return false;
     }
 }
@@ -30,7 +35,7 @@ static pd_status r8_check(const pd_tensor *W, r8_shape *s, size_t *rb) {
     if (!W || !W->data) return pd_fail(PD_ERR_ARG, "repack: NULL tensor or data");
     const char *wn = W->name ? W->name : "(unnamed)";
     if (!r8_shape_of(W->type, s))
-        return pd_fail(PD_ERR_UNSUPPORTED, "repack: weight '%s' has type %s (q4_0, q8_0 and q4_K only)", wn,
+        return pd_fail(PD_ERR_UNSUPPORTED, "repack: weight '%s' has type %s (q4_0, q8_0, q4_K and q6_K only)", wn,
                        pd_type_name(W->type));
     *rb = pd_row_bytes(W->type, W->ne[0]);
     if (!*rb) return pd_fail_ctx(PD_ERR_ARG, "repack: weight '%s'", wn);
@@ -47,6 +52,7 @@ static void r8_gather_block(const char *grp, const r8_shape *s, size_t rr, int64
     const char *b = grp + (size_t)i * 8 * s->bs;
     memcpy(out, b + s->hb * rr, s->hb);
     for (size_t k = 0; k < (s->bs - s->hb) / 4; k++) memcpy(out + s->hb + 4 * k, b + 8 * s->hb + 4 * (8 * k + rr), 4);
+    memcpy(out + s->bs - s->fb, b + 8 * (s->bs - s->fb) + s->fb * rr, s->fb);
 }
 
 bool pd_repack_supported(const pd_tensor *W) {
@@ -76,6 +82,7 @@ pd_status pd_repack_r8(pd_tensor *W, void *dst) {
                 const char *b = src + (size_t)(8 * g + r) * rb + (size_t)i * s.bs;
                 memcpy(o + s.hb * (size_t)r, b, s.hb);
                 for (size_t k = 0; k < nw; k++) memcpy(o + 8 * s.hb + 4 * (8 * k + (size_t)r), b + s.hb + 4 * k, 4);
+                memcpy(o + 8 * (s.bs - s.fb) + s.fb * (size_t)r, b + s.bs - s.fb, s.fb);
             }
         }
     }
@@ -97,7 +104,7 @@ pd_status pd_tensor_row_f32(const pd_tensor *W, int64_t r, float *dst) {
     PD_TRY(r8_check(W, &s, &rb));
     const int64_t be = pd_type_block_elems(W->type), nblk = (int64_t)(rb / s.bs);
     const char *grp = (const char *)W->data + (size_t)(r / 8) * 8 * rb;
-    char blk[sizeof(pd_block_q4_K)];
+    char blk[sizeof(pd_block_q6_K)]; /* the largest block */
     for (int64_t i = 0; i < nblk; i++) { /* block by block: no row buffer */
         r8_gather_block(grp, &s, (size_t)(r % 8), i, blk);
         PD_TRY(pd_dequantize_row(W->type, blk, dst + i * be, be));
