@@ -8,16 +8,18 @@
  * = 48..51), then the 8 rows' F16 d (16 bytes): 1680 bytes per block index, one stream per group.
  *
  * Design. A 64-byte load holds words k, k+1 of the 8 rows; one vpermd pairs them (row r in lanes
- * 2r, 2r+1), so one 8-byte broadcast of activation bytes serves the 8 rows in one vpdpbusd (as the
+ * 2r, 2r+1), so one 8-byte broadcast of activation bytes serves the 8 rows in one multiply (as the
  * Q4_K tile). For 8 consecutive columns l of a 128-weight half, the ql words give the low nibbles
  * of weights l (low) and l+64 (high), the ql words 32 bytes on give l+32 and l+96, and the qh word
  * pair gives all four their top 2 bits (vpternlog: nibble | (qh shifted & 0x30)). The weights stay
- * unsigned (stored value q+32, 0..63); the -32 is applied once per sub-block as -32*scale*bsum.
- * A vpdpbusd lane sums 4 products of at most 63*128: that fits int16, 8 do not, so two vpdpbusd
- * results (weights of two different sub-blocks) are narrowed by vpackssdw (exact) into one
- * register and scaled by one vpdpwssd; after the pack a 128-bit chunk c holds, as int32 lanes,
- * rows 2c, 2c+1, 2c, 2c+1, which the scale vectors (and the bias's) follow. Per super-block the
- * two copies of a row are added: the int32 sum is exactly the scalar dot's sumi.
+ * unsigned (stored value q+32, 0..63); the -32 is applied once per sub-block as -32*scale*bsum
+ * (vpdpwssd of the scales against the Q8_K bsums). vpmaddubsw gives int16 words of 2 products of
+ * at most 63*128; vpaddw of two of them (columns l and l+8: the same 16-weight sub-block) stays
+ * below 2^15, so one vpdpwssd applies the sub-block scales to 4 products per word. (vpdpbusd
+ * sums 4 products into int32, and 8 no longer fit the int16 operand of the scale step: packing two
+ * of them with vpackssdw measured 5-9% slower in prefill; the 512-bit integer multiplies, about one
+ * a cycle on Zen 5 here, bound this tile: 32 vpmaddubsw + 20 vpdpwssd per token and super-block.)
+ * Per super-block the two lanes of a row are added: the int32 sum is exactly the scalar dot's sumi.
  * Float step as the scalar twin (pd_dot_q6_K_ref): y += (d * dx) * (float)sumi per super-block,
  * a multiply, a multiply and an add (no FMA), from y = 0: the results equal it to the bit. */
 #include "kern_impl.h"
@@ -52,31 +54,28 @@ static inline __m512i ld512(const char *p) { return _mm512_loadu_si512((const vo
 #define PD_UNROLL8 _Pragma("GCC unroll 8")
 #endif
 
-/* vpshufb control word: int16 word at byte b of the 128-bit chunk, twice (both halves of an int32 lane) */
+/* vpshufb control word: the int16 word at byte b of the 128-bit chunk, twice (a whole int32 lane) */
 #define W2(b) ((int)((unsigned)(b) | (unsigned)((b) + 1) << 8 | (unsigned)(b) << 16 | (unsigned)((b) + 1) << 24))
 
-/* Scale vectors of one 128-weight half of the 8 rows, for the packed lane order (chunk c: rows 2c,
- * 2c+1, 2c, 2c+1): sc[pp][gp]: lanes 4c+0/1 the scales of sub-block 4gp+pp of rows 2c/2c+1,
- * lanes 4c+2/3 those of sub-block 4gp+2+pp (int16, in both words of the lane); b1/b2: -32 * the
- * scale pairs (2k, 2k+1) / (2(k^1), 2(k^1)+1) of row 2c+(k&1) in lane 4c+k, against the bsums
- * pairs k and k^1 of the half. */
+/* Scale vectors of one 128-weight half of the 8 rows (lanes 2r, 2r+1: row r): sc[j]: row r's scale
+ * of sub-block j (int16, in all four words); b[k]: -32 * row r's scales 4k..4k+3 as int16 (two per
+ * lane), against an 8-byte broadcast of the half's bsums 4k..4k+3. */
 typedef struct {
-    __m512i sc[2][2], b1, b2;
+    __m512i sc[8], b[2];
 } q6k_half_scales;
 
 static inline __attribute__((always_inline)) void q6k_scales_of(const char *p, __m512i pair, q6k_half_scales *s) {
     const __m512i S = _mm512_permutexvar_epi32(pair, ld512(p)); /* qword r: row r's 8 scales */
     const __m512i Te = _mm512_srai_epi16(_mm512_slli_epi16(S, 8), 8), To = _mm512_srai_epi16(S, 8);
-    const __m512i c0 = _mm512_set4_epi32(W2(10), W2(2), W2(8), W2(0));  /* words 0 and 1 of rows 2c, 2c+1 */
-    const __m512i c1 = _mm512_set4_epi32(W2(14), W2(6), W2(12), W2(4)); /* words 2 and 3 */
-    s->sc[0][0] = _mm512_shuffle_epi8(Te, c0);
-    s->sc[0][1] = _mm512_shuffle_epi8(Te, c1);
-    s->sc[1][0] = _mm512_shuffle_epi8(To, c0);
-    s->sc[1][1] = _mm512_shuffle_epi8(To, c1);
+    PD_UNROLL4 for (int w = 0; w < 4; w++) { /* word w of each qword, four times: scales 2w (Te), 2w+1 (To) */
+        const __m512i c = _mm512_set4_epi32(W2(8 + 2 * w), W2(8 + 2 * w), W2(2 * w), W2(2 * w));
+        s->sc[2 * w] = _mm512_shuffle_epi8(Te, c);
+        s->sc[2 * w + 1] = _mm512_shuffle_epi8(To, c);
+    }
     const __m512i lo = _mm512_unpacklo_epi16(Te, To), hi = _mm512_unpackhi_epi16(Te, To); /* rows 2c, 2c+1 */
     const __m512i m32 = _mm512_set1_epi16(-32);
-    s->b1 = _mm512_mullo_epi16(_mm512_mask_blend_epi32(0xAAAA, lo, hi), m32);
-    s->b2 = _mm512_mullo_epi16(_mm512_shuffle_epi32(_mm512_mask_blend_epi32(0x5555, lo, hi), _MM_PERM_CDAB), m32);
+    s->b[0] = _mm512_mullo_epi16(_mm512_unpacklo_epi64(lo, hi), m32);
+    s->b[1] = _mm512_mullo_epi16(_mm512_unpackhi_epi64(lo, hi), m32);
 }
 
 /* Q6_K x MR tokens on the repacked layout (w = the group's start). */
@@ -84,10 +83,10 @@ static inline __attribute__((always_inline)) void q6_K_vnni(int MR, int64_t n, c
                                                             float *y, int64_t ldy) {
     const pd_block_q8_K *xb[Q6K_MR];
     PD_UNROLL8 for (int m = 0; m < MR; m++) xb[m] = (const pd_block_q8_K *)((const char *)x + (size_t)m * xs);
-    __m512 acc[Q6K_MR]; /* lane 4c + k: row 2c + (k & 1) (lanes 4c+2, 4c+3 repeat 4c, 4c+1) */
+    __m512 acc[Q6K_MR]; /* lane 2r: row r (lane 2r+1 repeats it) */
     PD_UNROLL8 for (int m = 0; m < MR; m++) acc[m] = _mm512_setzero_ps();
     const __m512i pair = _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-    const __m512i dsel = _mm512_setr_epi32(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7);
+    const __m512i dsel = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const __m512i m4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30);
     const char *wb = w;
     for (int64_t i = 0; i < n / PD_QK_K; i++, wb += Q6_GB) {
@@ -99,45 +98,45 @@ static inline __attribute__((always_inline)) void q6_K_vnni(int MR, int64_t n, c
             q6k_half_scales s;
             q6k_scales_of(wb + Q6_SC + 64 * h, pair, &s);
             PD_UNROLL8 for (int m = 0; m < MR; m++) { /* -32 * sum over sub-blocks of scale * bsum */
-                const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(xb[m][i].bsums + 8 * h)));
-                isum[m] = _mm512_dpwssd_epi32(isum[m], s.b1, b);
-                isum[m] = _mm512_dpwssd_epi32(isum[m], s.b2, _mm512_shuffle_epi32(b, _MM_PERM_CDAB));
+                const int16_t *bs = xb[m][i].bsums + 8 * h;
+                isum[m] = _mm512_dpwssd_epi32(isum[m], s.b[0], BC8(bs));
+                isum[m] = _mm512_dpwssd_epi32(isum[m], s.b[1], BC8(bs + 4));
             }
-            PD_UNROLL4 for (int p = 0; p < 4; p++) {
-                const char *qp = wb + 512 * h + 64 * p;
-                const __m512i L0 = _mm512_permutexvar_epi32(pair, ld512(qp + Q6_QL));
-                const __m512i L1 = _mm512_permutexvar_epi32(pair, ld512(qp + Q6_QL + 256));
-                const __m512i H = _mm512_permutexvar_epi32(pair, ld512(wb + Q6_QH + 256 * h + 64 * p));
-                /* weights (0..63) of columns 8p.. of the half: +0, +32, +64, +96 */
-                const __m512i q0 = _mm512_ternarylogic_epi32(_mm512_and_si512(L0, m4), _mm512_slli_epi16(H, 4), m30, 0xF8);
-                const __m512i q1 = _mm512_ternarylogic_epi32(_mm512_and_si512(L1, m4), _mm512_slli_epi16(H, 2), m30, 0xF8);
-                const __m512i q2 =
-                    _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(L0, 4), m4), H, m30, 0xF8);
-                const __m512i q3 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(L1, 4), m4),
-                                                             _mm512_srli_epi16(H, 2), m30, 0xF8);
-                const int pp = p / 2;
+            PD_UNROLL4 for (int pp = 0; pp < 2; pp++) { /* columns 16pp..16pp+15: sub-blocks 2g + pp */
+                __m512i q[2][4];
+                PD_UNROLL4 for (int e = 0; e < 2; e++) {
+                    const char *qp = wb + 512 * h + 64 * (2 * pp + e);
+                    const __m512i L0 = _mm512_permutexvar_epi32(pair, ld512(qp + Q6_QL));
+                    const __m512i L1 = _mm512_permutexvar_epi32(pair, ld512(qp + Q6_QL + 256));
+                    const __m512i H = _mm512_permutexvar_epi32(pair, ld512(wb + Q6_QH + 256 * h + 64 * (2 * pp + e)));
+                    /* weights (0..63) of columns 8p.. of the half: +0, +32, +64, +96 */
+                    q[e][0] = _mm512_ternarylogic_epi32(_mm512_and_si512(L0, m4), _mm512_slli_epi16(H, 4), m30, 0xF8);
+                    q[e][1] = _mm512_ternarylogic_epi32(_mm512_and_si512(L1, m4), _mm512_slli_epi16(H, 2), m30, 0xF8);
+                    q[e][2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(L0, 4), m4), H, m30, 0xF8);
+                    q[e][3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(L1, 4), m4),
+                                                        _mm512_srli_epi16(H, 2), m30, 0xF8);
+                }
                 PD_UNROLL8 for (int m = 0; m < MR; m++) {
-                    const int8_t *xq = xb[m][i].qs + 128 * h + 8 * p;
-                    __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q0, BC8(xq));
-                    __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q1, BC8(xq + 32));
-                    __m512i d2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q2, BC8(xq + 64));
-                    __m512i d3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q3, BC8(xq + 96));
-                    isum[m] = _mm512_dpwssd_epi32(isum[m], _mm512_packs_epi32(d0, d1), s.sc[pp][0]);
-                    isum[m] = _mm512_dpwssd_epi32(isum[m], _mm512_packs_epi32(d2, d3), s.sc[pp][1]);
+                    const int8_t *xq = xb[m][i].qs + 128 * h + 16 * pp;
+                    PD_UNROLL4 for (int g = 0; g < 4; g++) {
+                        /* int16 words of 2 + 2 products (at most 4 * 63 * 128 = 32256), then the scale */
+                        const __m512i a = _mm512_add_epi16(_mm512_maddubs_epi16(q[0][g], BC8(xq + 32 * g)),
+                                                           _mm512_maddubs_epi16(q[1][g], BC8(xq + 32 * g + 8)));
+                        isum[m] = _mm512_dpwssd_epi32(isum[m], a, s.sc[2 * g + pp]);
+                    }
                     PD_KEEP(isum[m]);
                 }
             }
         }
         PD_UNROLL8 for (int m = 0; m < MR; m++) {
-            /* lanes 4c, 4c+1: the sums of rows 2c, 2c+1 */
-            const __m512i z = _mm512_add_epi32(isum[m], _mm512_shuffle_epi32(isum[m], _MM_PERM_BADC));
+            /* lane 2r: the sum of row r */
+            const __m512i z = _mm512_add_epi32(isum[m], _mm512_shuffle_epi32(isum[m], _MM_PERM_CDAB));
             const __m512 f = _mm512_mul_ps(dw, _mm512_set1_ps(xb[m][i].d));
             acc[m] = _mm512_add_ps(acc[m], _mm512_mul_ps(f, _mm512_cvtepi32_ps(z)));
         }
     }
-    const __m512i out = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 0, 1, 4, 5, 8, 9, 12, 13);
     PD_UNROLL8 for (int m = 0; m < MR; m++)
-        _mm256_storeu_ps(y + m * ldy, _mm512_castps512_ps256(_mm512_permutexvar_ps(out, acc[m])));
+        _mm256_storeu_si256((__m256i *)(y + m * ldy), _mm512_cvtepi64_epi32(_mm512_castps_si512(acc[m])));
 }
 #undef BC8
 #undef PD_KEEP
