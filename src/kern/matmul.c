@@ -256,6 +256,11 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
         free(ubuf);
         return PD_OK;
     }
+    if (nt <= 1) { /* no OpenMP region: even a 1-thread one ends in a barrier, a futex call (~1 us in this VM) */
+        mm_tasks(&job, 0, n_tasks, 0);
+        free(ubuf);
+        return PD_OK;
+    }
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         if (par_rows) {

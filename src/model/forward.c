@@ -210,7 +210,11 @@ static void attend(const pd_kv *kv, int il, const int32_t *seq, const int32_t *p
 static void swiglu_flat(float *out, const float *g, const float *u, int64_t n, int nth, int par) {
     enum { PIECE = 4096 };
     const int64_t np = (n + PIECE - 1) / PIECE;
-#pragma omp parallel for schedule(static) num_threads(nth) if (par && np > 1)
+    if (!par || np <= 1) { /* no OpenMP region (see add_rows) */
+        for (int64_t a = 0; a < n; a += PIECE) pd_swiglu(out + a, g + a, u + a, n - a < PIECE ? n - a : PIECE);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nth)
     for (int64_t p = 0; p < np; p++) {
         int64_t a = p * PIECE, len = n - a < PIECE ? n - a : PIECE;
         pd_swiglu(out + a, g + a, u + a, len);
@@ -252,7 +256,11 @@ static void split_qkv_row(const float *tmp, float *q, float *k, float *v, int64_
 
 static void split_qkv(const float *tmp, float *q, float *k, float *v, int64_t n, int64_t nq, int64_t nkv, int nth,
                       int par) {
-#pragma omp parallel for schedule(static) num_threads(nth) if (par)
+    if (!par) { /* no OpenMP region (see add_rows) */
+        for (int64_t i = 0; i < n; i++) split_qkv_row(tmp, q, k, v, i, nq, nkv);
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nth)
     for (int64_t i = 0; i < n; i++) split_qkv_row(tmp, q, k, v, i, nq, nkv);
 }
 
@@ -265,9 +273,47 @@ static void split_rows(float *g, float *u, const float *tmp, int64_t n, int64_t 
     }
 }
 
+/* One token's q, k, v after the projection: (the fused rows split,) bias, per-head qk-norm and rope,
+ * then K/V into the cache. */
+typedef struct {
+    pd_kv *kv;
+    const pd_layer *L;
+    const pd_rope *rope;
+    const int32_t *seq, *pos;
+    const float *tmp;
+    float *q, *k, *v;
+    int64_t H, Hkv, hd;
+    float eps;
+    int il, split;
+} qkv_rows_ctx;
+
+static void qkv_token(const qkv_rows_ctx *c, int64_t i) {
+    const pd_layer *L = c->L;
+    const int64_t hd = c->hd, nq = c->H * hd, nkv = c->Hkv * hd;
+    if (c->split) split_qkv_row(c->tmp, c->q, c->k, c->v, i, nq, nkv);
+    add_bias_row(c->q + i * nq, &L->bq, nq);
+    add_bias_row(c->k + i * nkv, &L->bk, nkv);
+    add_bias_row(c->v + i * nkv, &L->bv, nkv);
+    for (int64_t hh = 0; hh < c->H; hh++) {
+        float *qh = c->q + i * nq + hh * hd;
+        if (L->q_norm.data) pd_rmsnorm(qh, qh, L->q_norm.data, hd, c->eps);
+        pd_rope_apply(c->rope, qh, c->pos[i]);
+    }
+    for (int64_t hh = 0; hh < c->Hkv; hh++) {
+        float *kh = c->k + i * nkv + hh * hd;
+        if (L->k_norm.data) pd_rmsnorm(kh, kh, L->k_norm.data, hd, c->eps);
+        pd_rope_apply(c->rope, kh, c->pos[i]);
+    }
+    store_kv_token(c->kv, c->il, c->seq, c->pos, i, c->k, c->v);
+}
+
 /* x += y over n elements */
 static void add_rows(float *x, const float *y, int64_t n, int nth, int par) {
-#pragma omp parallel for schedule(static) num_threads(nth) if (par)
+    if (!par) { /* no OpenMP region: even a 1-thread one ends in a barrier (a futex call) */
+        for (int64_t j = 0; j < n; j++) x[j] += y[j];
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nth)
     for (int64_t j = 0; j < n; j++) x[j] += y[j];
 }
 
@@ -322,23 +368,13 @@ static pd_status forward_layers(const pd_model *m, pd_kv *kv, const pd_batch *b,
         const int split = L->wqkv.data && !m->linear_hook; /* q, k, v still in tmp's fused rows */
 
         /* per token: (the fused rows split,) bias, per-head qk-norm and rope, then K/V into the cache */
-#pragma omp parallel for schedule(dynamic, 4) num_threads(nth) if (par)
-        for (int64_t i = 0; i < n; i++) {
-            if (split) split_qkv_row(tmp, q, k, v, i, nq, nkv);
-            add_bias_row(q + i * nq, &L->bq, nq);
-            add_bias_row(k + i * nkv, &L->bk, nkv);
-            add_bias_row(v + i * nkv, &L->bv, nkv);
-            for (int64_t hh = 0; hh < H; hh++) {
-                float *qh = q + i * nq + hh * hd;
-                if (L->q_norm.data) pd_rmsnorm(qh, qh, L->q_norm.data, hd, c->norm_eps);
-                pd_rope_apply(&rope, qh, pos[i]);
-            }
-            for (int64_t hh = 0; hh < Hkv; hh++) {
-                float *kh = k + i * nkv + hh * hd;
-                if (L->k_norm.data) pd_rmsnorm(kh, kh, L->k_norm.data, hd, c->norm_eps);
-                pd_rope_apply(&rope, kh, pos[i]);
-            }
-            store_kv_token(kv, il, seq, pos, i, k, v);
+        const qkv_rows_ctx qc = {.kv = kv, .L = L, .rope = &rope, .seq = seq, .pos = pos, .tmp = tmp, .q = q, .k = k,
+                                 .v = v, .H = H, .Hkv = Hkv, .hd = hd, .eps = c->norm_eps, .il = il, .split = split};
+        if (par) {
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nth)
+            for (int64_t i = 0; i < n; i++) qkv_token(&qc, i);
+        } else {
+            for (int64_t i = 0; i < n; i++) qkv_token(&qc, i);
         }
 
         attend(kv, il, seq, pos, n, H, q, att, scale, obs_at, nth);
