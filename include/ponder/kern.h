@@ -72,9 +72,11 @@ pd_status pd_kern_bench_matmul(pd_type t, int64_t K, int64_t N, int64_t M, int r
  * last multiple of 8 stay as they are, at their old offsets). Per group and block index i, the 8
  * rows' block i: first their F16 scales (Q4_0 / Q8_0: row r's at byte 2r), then the rest of the
  * block as 32-bit words, word k of row r at 4*(8k + r) from there (Q4_K: the whole 144-byte block
- * is words; Q6_K: its first 208 bytes, then the 8 rows' F16 d, row r's at 1664 + 2r). pd_matmul
- * reads either layout (same results to the bit); pd_unpack_row gives a row's GGUF bytes back.
- * Only worth it where the active kernels have 8-row tiles (pd_repack_supported). */
+ * is words; Q6_K: its first 208 bytes, then the 8 rows' F16 d, row r's at 1664 + 2r). F32 / F16 /
+ * BF16 too: blocks of 8 elements, row r's block i whole at block 8i + r of the group, then the 8
+ * rows' last K mod 8 elements, row after row. pd_matmul reads either layout (same results to the
+ * bit); pd_unpack_row gives a row's GGUF bytes back. Only worth it where the active kernels read
+ * the layout (pd_repack_supported: an 8-row tile, or for floats the level's own float product). */
 bool pd_repack_supported(const pd_tensor *W);
 /* Write W's repacked bytes (pd_tensor_nbytes(W)) to dst, which must not overlap W->data, and point
  * W at them (W->data = dst, W->layout = PD_LAYOUT_R8). Fails unless pd_repack_supported-able type,

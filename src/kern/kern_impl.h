@@ -178,9 +178,10 @@ typedef struct {
      * every block (Q4_0's -8 offset, computed once per token instead of once per 8-row tile) */
     int act_sums[PD_TYPE_COUNT];
     /* F32 / F16 / BF16 weights (mm_f32.c): the whole product after the activation conversion, with
-     * its own blocking and threads (nt); NULL: pd_matmul's row blocks of tiles */
-    pd_status (*mm_float[PD_TYPE_COUNT])(pd_type t, int64_t K, int64_t N, const char *w, size_t ws, const void *x,
-                                         size_t xs, int64_t M, float *y, int64_t ldy, int nt);
+     * its own blocking and threads (nt); r8: w's rows below N rounded down to 8 are in PD_LAYOUT_R8's
+     * 8-row groups (repack.c), the rest rows of ws bytes; NULL: pd_matmul's row blocks of tiles */
+    pd_status (*mm_float[PD_TYPE_COUNT])(pd_type t, int64_t K, int64_t N, const char *w, size_t ws, int r8,
+                                         const void *x, size_t xs, int64_t M, float *y, int64_t ldy, int nt);
 } pd_kern_table;
 
 /* Scalar reference dots (dot_ref.c). */
@@ -239,9 +240,10 @@ void pd_kern_table_f32_lanes(pd_kern_table *t);
 /* The AVX2 level's F16 / BF16 matmul in the same lane order (F16/BF16 weights converted exactly). */
 void pd_kern_table_f16_lanes(pd_kern_table *t);
 /* The AVX2 level's F32 / F16 / BF16 product (mm_f32.c; kt->mm_float's signature), and the AVX-512
- * level's (mm_f32_avx512.c: a wider prefill tile in the same lane order, the AVX2 decode path). */
-pd_status pd_mm_float_avx2(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, const void *xv, size_t xs,
-                           int64_t M, float *y, int64_t ldy, int nt);
+ * level's (mm_f32_avx512.c: a wider prefill tile in the same lane order; decode the AVX2 path, or on
+ * PD_LAYOUT_R8 groups a one-token tile of its own, the same bits). */
+pd_status pd_mm_float_avx2(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, int r8, const void *xv,
+                           size_t xs, int64_t M, float *y, int64_t ldy, int nt);
 void pd_kern_table_lanes_avx512(pd_kern_table *t);
 /* mm_f32.c's per-thread scratch for those products' activation copies (valid until the next call
  * on the same thread) */

@@ -115,8 +115,8 @@ static void mm_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
 static void mm_float_rows(void *ctx, int64_t r0, int64_t r1, int tid) {
     const mm_job *j = ctx;
     (void)tid;
-    (void)j->kt->mm_float[j->t](j->t, j->K, r1 - r0, j->wd + (size_t)r0 * j->ws, j->ws, j->xa, j->xs, j->M, j->Y + r0,
-                                j->ldy, 1);
+    (void)j->kt->mm_float[j->t](j->t, j->K, r1 - r0, j->wd + (size_t)r0 * j->ws, j->ws, j->N8 > 0, j->xa, j->xs, j->M,
+                                j->Y + r0, j->ldy, 1);
 }
 
 pd_status pd_matmul(const pd_tensor *W, const float *X, int64_t M, int64_t ldx, float *Y, int64_t ldy) {
@@ -175,7 +175,9 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
     char *ubuf = NULL;
     if (W->layout != PD_LAYOUT_ROWS) {
         if (W->layout != PD_LAYOUT_R8 ||
-            (t != PD_TYPE_Q4_0 && t != PD_TYPE_Q8_0 && t != PD_TYPE_Q4_K && t != PD_TYPE_Q6_K) || ws != wrow ||
+            (t != PD_TYPE_Q4_0 && t != PD_TYPE_Q8_0 && t != PD_TYPE_Q4_K && t != PD_TYPE_Q6_K && t != PD_TYPE_F32 &&
+             t != PD_TYPE_F16 && t != PD_TYPE_BF16) ||
+            ws != wrow ||
             W->ne[2] > 1 || W->ne[3] > 1 || N < 8)
             return pd_fail(PD_ERR_ARG, "matmul: weight '%s' (%s) has a layout (%d) its type and shape cannot have", wn,
                            pd_type_name(t), (int)W->layout);
@@ -222,7 +224,7 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
     /* hand out tasks in chunks: about 32 grabs per thread, whatever N is (vocab-sized outputs) */
     int chunk = (int)(n_tasks / (32 * (int64_t)nt));
     if (chunk < 1) chunk = 1;
-    if (N8 && !tile8) {
+    if (N8 && !tile8 && !kt->mm_float[t]) {
         size_t ub;
         if (!pd_mul_ok(8 * ws, (size_t)nt, &ub)) return pd_fail(PD_ERR_RANGE, "matmul: weight rows too large");
         ubuf = pd_malloc(ub);
@@ -236,11 +238,12 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
             int64_t frb = N / (8 * (int64_t)nt);
             frb = frb < 16 ? 16 : frb > 256 ? 256 : (frb + 15) / 16 * 16;
             if (M > 3 && frb < 128) frb = 128; /* mm_float converts the activations once per call there */
-            mm_job fj = {.kt = kt, .t = t, .K = K, .M = M, .ldy = ldy, .wd = wd, .xa = xa, .ws = ws, .xs = xs, .Y = Y};
+            mm_job fj = {.kt = kt, .t = t, .K = K, .N8 = N8, .M = M, .ldy = ldy, .wd = wd, .xa = xa, .ws = ws, .xs = xs,
+                         .Y = Y};
             pd_par_for(N, frb, nt, mm_float_rows, &fj);
             return PD_OK;
         }
-        return kt->mm_float[t](t, K, N, wd, ws, xa, xs, M, Y, ldy, nt);
+        return kt->mm_float[t](t, K, N, wd, ws, N8 > 0, xa, xs, M, Y, ldy, nt);
     }
     if (!par_rows) {
         if (pre) pre(ctx, 0, M);

@@ -18,7 +18,14 @@
  * scratch (pd_mm_float_scratch): allocated per call, its page faults cost 30% of the time.
  * vdpbf16ps is not used for BF16: it rounds its pair sums differently, so it cannot keep this order.
  * 1-3 token calls (decode) are bound by the weight bytes: they take the AVX2 level's streaming path
- * (pd_mm_float_avx2), which gives these same bits. */
+ * (pd_mm_float_avx2), which gives these same bits, except one token on weights in PD_LAYOUT_R8
+ * (repack.c: each 8-row group one stream of the rows' 8-element chunks, as inference loads them):
+ * group_1x8 reads a k step's 8 chunks as 4 vectors of two rows (one F16 conversion per 16 weights,
+ * half the AVX2 tile's) and reduces them with the AVX2 tile's tree, so the bits are the same. A
+ * matrix read from memory, F16 1024x151936 (qwen3's output), 1 thread, min of 3x8 interleaved:
+ * 12.4 -> 10.1 ms (25 -> 31 GB/s) against the AVX2 path on plain rows; F16 1024x4096 (L3) 0.147 ->
+ * 0.101 ms. The prefill tile reads R8 groups too (the 8 rows' weights of a k step one 128- or
+ * 256-byte run), with a software prefetch (XPF) in the group's stream. */
 #include "kern_impl.h"
 #include "ponder/alloc.h"
 #include <math.h>
@@ -33,6 +40,10 @@ PD_TARGET_AVX512_BEGIN
 #define XP 3  /* token pairs per tile */
 #define XB 32 /* weight rows per block */
 #define XS (256 * 1024) /* bytes of paired activations per token span */
+/* PD_LAYOUT_R8 groups: the tile's software prefetch distance in the group's stream. Without it the
+ * tile on a group ran 5-20% slower than on the plain rows (F16 1024x3072 and 3072x1024, M=512, 1
+ * thread, min of 4x2 interleaved); 4096 bytes ahead it is level with them (2048: close; 8192: noise). */
+#define XPF 4096
 
 /* 8 weights from element i of a row of type wt, exactly converted to F32, in both halves */
 static inline __attribute__((always_inline)) __m512 ldw2(pd_type wt, const char *row, int64_t i) {
@@ -57,10 +68,14 @@ static inline float ldw1(pd_type wt, const char *row, int64_t k) {
 #define LO(v) _mm512_castps512_ps256(v)
 #define HI(v) _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
 
+/* bytes per weight */
+#define ES(wt) ((size_t)((wt) == PD_TYPE_F32 ? 4 : 2))
+
 /* One token's 8 sums (s) to y[0..nr), each with its K mod 8 tail fused-added in order (x: the
- * token's F32 activations, already rounded to the weight type) */
-static inline __attribute__((always_inline)) void put8(pd_type wt, __m256 s, float *y, int nr, int64_t n8, int64_t n,
-                                                       const char *wb, size_t ws, const float *x) {
+ * token's F32 activations, already rounded to the weight type; pk: the rows are one 8-row group of
+ * PD_LAYOUT_R8, whose tails follow its chunks row after row) */
+static inline __attribute__((always_inline)) void put8(pd_type wt, int pk, __m256 s, float *y, int nr, int64_t n8,
+                                                       int64_t n, const char *wb, size_t ws, const float *x) {
     if (n8 == n && nr == XR) {
         _mm256_storeu_ps(y, s);
         return;
@@ -68,7 +83,8 @@ static inline __attribute__((always_inline)) void put8(pd_type wt, __m256 s, flo
     float r[8];
     _mm256_storeu_ps(r, s);
     for (int q = 0; q < nr; q++) {
-        const char *w = wb + (size_t)q * ws;
+        const char *w = pk ? wb + (size_t)n8 * 8 * ES(wt) + (size_t)q * (size_t)(n - n8) * ES(wt) - (size_t)n8 * ES(wt)
+                           : wb + (size_t)q * ws;
         float a = r[q];
         for (int64_t k = n8; k < n; k++) a = fmaf(ldw1(wt, w, k), x[k], a);
         y[q] = a;
@@ -93,44 +109,56 @@ static inline __m512 lanes_reduce8x2(__m512 v0, __m512 v1, __m512 v2, __m512 v3,
 }
 
 /* one pair's two tokens (ta, tb; tb < 0: absent) from its 8 accumulators */
-static inline __attribute__((always_inline)) void put_pair(pd_type wt, __m512 v0, __m512 v1, __m512 v2, __m512 v3,
+static inline __attribute__((always_inline)) void put_pair(pd_type wt, int pk, __m512 v0, __m512 v1, __m512 v2, __m512 v3,
                                                            __m512 v4, __m512 v5, __m512 v6, __m512 v7, int64_t ta,
                                                            int64_t tb, float *y, int64_t ldy, int nr, int64_t n8,
                                                            int64_t n, const char *wb, size_t ws, const char *x,
                                                            size_t xs) {
     __m512 s = lanes_reduce8x2(v0, v1, v2, v3, v4, v5, v6, v7);
-    put8(wt, LO(s), y + ta * ldy, nr, n8, n, wb, ws, (const float *)(x + (size_t)ta * xs));
-    if (tb >= 0) put8(wt, HI(s), y + tb * ldy, nr, n8, n, wb, ws, (const float *)(x + (size_t)tb * xs));
+    put8(wt, pk, LO(s), y + ta * ldy, nr, n8, n, wb, ws, (const float *)(x + (size_t)ta * xs));
+    if (tb >= 0) put8(wt, pk, HI(s), y + tb * ldy, nr, n8, n, wb, ws, (const float *)(x + (size_t)tb * xs));
 }
 
 /* Tokens m0..m0+mm-1 (mm <= 2 XP; pair rows pp[0..XP), absent pairs repeating the last) x
- * outputs 0..nr-1 (nr <= XR; absent rows repeat the last: computed, never stored) of a block. */
-static inline __attribute__((always_inline)) void tile_pairs(pd_type wt, int64_t n,
+ * outputs 0..nr-1 (nr <= XR; absent rows repeat the last: computed, never stored) of a block;
+ * pk: the rows are one 8-row group of PD_LAYOUT_R8 (row r's chunk of elements i..i+7 at element
+ * 8 i + 8 r of the group: the 8 rows' loads of a k step are one 128- or 256-byte run). */
+static inline __attribute__((always_inline)) void tile_pairs(pd_type wt, int pk, int64_t n,
                                                              const char *wb, size_t ws, int nr, const char *const *pp,
                                                              int64_t m0, int mm, float *y, int64_t ldy, const char *x,
                                                              size_t xs) {
     int64_t n8 = n & ~(int64_t)7;
+    const int64_t st = pk ? 8 : 1;
     const char *wr[XR];
     __m512 c[XP][XR];
 #pragma GCC unroll 16
-    for (int r = 0; r < XR; r++) wr[r] = wb + (size_t)(r < nr ? r : nr - 1) * ws;
+    for (int r = 0; r < XR; r++) wr[r] = pk ? wb + (size_t)r * 8 * ES(wt) : wb + (size_t)(r < nr ? r : nr - 1) * ws;
 #pragma GCC unroll 16
     for (int p = 0; p < XP; p++)
 #pragma GCC unroll 16
         for (int r = 0; r < XR; r++) c[p][r] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n8; i += 8) {
+        if (pk) { /* the group's stream, XPF bytes ahead, into L1 */
+            const char *f = wb + (size_t)i * 8 * ES(wt) + XPF;
+            _mm_prefetch(f, _MM_HINT_T0);
+            _mm_prefetch(f + 64, _MM_HINT_T0);
+            if (ES(wt) == 4) {
+                _mm_prefetch(f + 128, _MM_HINT_T0);
+                _mm_prefetch(f + 192, _MM_HINT_T0);
+            }
+        }
         __m512 a[XP];
 #pragma GCC unroll 16
         for (int p = 0; p < XP; p++) a[p] = ldx2(pp[p], i);
 #pragma GCC unroll 16
         for (int r = 0; r < XR; r++) {
-            __m512 v = ldw2(wt, wr[r], i);
+            __m512 v = ldw2(wt, wr[r], i * st);
 #pragma GCC unroll 16
             for (int p = 0; p < XP; p++) c[p][r] = _mm512_fmadd_ps(v, a[p], c[p][r]);
         }
     }
     for (int p = 0; p < XP && 2 * p < mm; p++)
-        put_pair(wt, c[p][0], c[p][1], c[p][2], c[p][3], c[p][4], c[p][5], c[p][6], c[p][7], m0 + 2 * p,
+        put_pair(wt, pk, c[p][0], c[p][1], c[p][2], c[p][3], c[p][4], c[p][5], c[p][6], c[p][7], m0 + 2 * p,
                  2 * p + 1 < mm ? m0 + 2 * p + 1 : -1, y, ldy, nr, n8, n, wb, ws, x, xs);
 }
 
@@ -144,8 +172,47 @@ static void pair_row(const char *x, size_t xs, int64_t M, int64_t p, int64_t n8,
     }
 }
 
-/* one block of weight rows [r0, r0 + nb) against tokens [ms, me) (ms even), 2 XP at a time */
-static inline __attribute__((always_inline)) void block_rows(pd_type wt, int64_t K,
+/* 16 weights from element e of a run of type wt (two rows' 8-element chunks of a group), exactly
+ * converted to F32 */
+static inline __attribute__((always_inline)) __m512 ldw16(pd_type wt, const char *run, int64_t e) {
+    if (wt == PD_TYPE_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)run + e)));
+    if (wt == PD_TYPE_BF16)
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)run + e))), 16));
+    return _mm512_loadu_ps((const float *)run + e);
+}
+
+/* mm_f32.c's lanes_reduce8 (the same hadd tree, the same operand order): r[i] = tree(v[i]) */
+static inline __m256 lanes_reduce8(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 v4, __m256 v5, __m256 v6,
+                                   __m256 v7) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
+    __m256 g = _mm256_hadd_ps(_mm256_hadd_ps(v4, v5), _mm256_hadd_ps(v6, v7));
+    return _mm256_add_ps(_mm256_permute2f128_ps(h, g, 0x20), _mm256_permute2f128_ps(h, g, 0x31));
+}
+
+/* Decode, 1 token x one 8-row group of PD_LAYOUT_R8 (g; rb: the row bytes): a k step's 8 chunks are
+ * one run of 64 weights, read as 4 vectors of two rows each (one conversion per 16 weights, half the
+ * AVX2 tile's), against the token's chunk in both halves; lane j of each half is the AVX2 tile's
+ * accumulator of that row, so the sums are the same. */
+static inline __attribute__((always_inline)) void group_1x8(pd_type wt, int64_t n, const char *g, size_t rb,
+                                                            const float *x, float *y) {
+    const int64_t n8 = n & ~(int64_t)7;
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+    for (int64_t i = 0; i < n8; i += 8) {
+        const char *b = g + (size_t)i * 8 * ES(wt);
+        __m512 a = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd((const double *)(x + i))));
+        c0 = _mm512_fmadd_ps(ldw16(wt, b, 0), a, c0);
+        c1 = _mm512_fmadd_ps(ldw16(wt, b, 16), a, c1);
+        c2 = _mm512_fmadd_ps(ldw16(wt, b, 32), a, c2);
+        c3 = _mm512_fmadd_ps(ldw16(wt, b, 48), a, c3);
+    }
+    __m256 s = lanes_reduce8(LO(c0), HI(c0), LO(c1), HI(c1), LO(c2), HI(c2), LO(c3), HI(c3));
+    put8(wt, 1, s, y, XR, n8, n, g, rb, x);
+}
+
+/* one block of weight rows [r0, r0 + nb) (rows below N8: 8-row groups) against tokens [ms, me) (ms
+ * even), 2 XP at a time */
+static inline __attribute__((always_inline)) void block_rows(pd_type wt, int64_t K, int64_t N8,
                                                              const char *w, size_t ws, int64_t r0, int nb,
                                                              const char *xp, size_t ps, int64_t ms, int64_t me,
                                                              int64_t M, float *y, int64_t ldy, const char *x,
@@ -156,16 +223,42 @@ static inline __attribute__((always_inline)) void block_rows(pd_type wt, int64_t
         int64_t p = m0 / 2;
         const char *pp[XP];
         for (int j = 0; j < XP; j++) pp[j] = xp + (size_t)(p + j < np ? p + j : np - 1) * ps;
-        for (int q = 0; q < nb; q += XR)
-            tile_pairs(wt, K, w + (size_t)(r0 + q) * ws, ws, nb - q < XR ? nb - q : XR, pp, m0, mm,
-                       y + r0 + q, ldy, x, xs);
+        for (int q = 0; q < nb; q += XR) {
+            const char *wb = w + (size_t)(r0 + q) * ws;
+            if (r0 + q + XR <= N8) tile_pairs(wt, 1, K, wb, ws, XR, pp, m0, mm, y + r0 + q, ldy, x, xs);
+            else tile_pairs(wt, 0, K, wb, ws, nb - q < XR ? nb - q : XR, pp, m0, mm, y + r0 + q, ldy, x, xs);
+        }
     }
 }
 
-static pd_status mm_float_avx512(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, const void *xv, size_t xs,
-                                 int64_t M, float *y, int64_t ldy, int nt) {
-    if (M <= 3) return pd_mm_float_avx2(wt, K, N, w, ws, xv, xs, M, y, ldy, nt);
+/* decode of the groups of rows [r0, r1) (multiples of 8) */
+static void decode_groups(pd_type wt, int64_t K, const char *w, size_t ws, const float *x, float *y, int64_t r0,
+                          int64_t r1) {
+    for (int64_t r = r0; r < r1; r += 8) {
+        const char *g = w + (size_t)r * ws;
+        if (wt == PD_TYPE_F16) group_1x8(PD_TYPE_F16, K, g, ws, x, y + r);
+        else if (wt == PD_TYPE_BF16) group_1x8(PD_TYPE_BF16, K, g, ws, x, y + r);
+        else group_1x8(PD_TYPE_F32, K, g, ws, x, y + r);
+    }
+}
+
+static pd_status mm_float_avx512(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, int r8, const void *xv,
+                                 size_t xs, int64_t M, float *y, int64_t ldy, int nt) {
+    if (M == 1 && r8 && N >= 8) { /* decode of the 8-row groups, row blocks over the threads */
+        const int64_t N8 = N / 8 * 8;
+        if (N8 < N) pd_mm_float_avx2(wt, K, N - N8, w + (size_t)N8 * ws, ws, 0, xv, xs, 1, y + N8, ldy, 1);
+        int64_t rb = N8 / (8 * (int64_t)nt);
+        rb = rb < 16 ? 16 : rb > 256 ? 256 : (rb + 15) / 16 * 16;
+        int64_t nb = (N8 + rb - 1) / rb;
+        if (nb < 2) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+        for (int64_t b = 0; b < nb; b++)
+            decode_groups(wt, K, w, ws, xv, y, b * rb, b * rb + rb < N8 ? b * rb + rb : N8);
+        return PD_OK;
+    }
+    if (M <= 3) return pd_mm_float_avx2(wt, K, N, w, ws, r8, xv, xs, M, y, ldy, nt);
     const char *x = xv;
+    const int64_t N8 = r8 ? N / 8 * 8 : 0;
     int64_t n8 = K & ~(int64_t)7, np = (M + 1) / 2;
     size_t ps = ((size_t)n8 * 2 * 4 + 63) / 64 * 64;
     if (!ps) ps = 64;
@@ -187,11 +280,11 @@ static pd_status mm_float_avx512(pd_type wt, int64_t K, int64_t N, const char *w
             int64_t r0 = b * XB;
             int nb = (int)(N - r0 < XB ? N - r0 : XB);
             if (wt == PD_TYPE_F16)
-                block_rows(PD_TYPE_F16, K, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
+                block_rows(PD_TYPE_F16, K, N8, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
             else if (wt == PD_TYPE_BF16)
-                block_rows(PD_TYPE_BF16, K, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
+                block_rows(PD_TYPE_BF16, K, N8, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
             else
-                block_rows(PD_TYPE_F32, K, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
+                block_rows(PD_TYPE_F32, K, N8, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
         }
     }
     return PD_OK;

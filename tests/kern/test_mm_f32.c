@@ -292,6 +292,110 @@ static void test_lanes_avx512(void **state) {
     pd_threads_set(1);
 }
 
+/* pd_matmul on both layouts of the same matrix (repack_case) */
+typedef struct {
+    const pd_tensor *W, *P;
+    const float *x;
+    int64_t M;
+    float *yw, *yp;
+} r8_job;
+
+static pd_status r8_both(void *ctx) {
+    r8_job *j = ctx;
+    int64_t K = j->W->ne[0], N = j->W->ne[1];
+    PD_TRY(pd_matmul(j->W, j->x, j->M, K, j->yw, N));
+    return pd_matmul(j->P, j->x, j->M, K, j->yp, N);
+}
+
+/* One F32 / F16 / BF16 matrix and its PD_LAYOUT_R8 copy (repack.c: 8-row groups interleaved by
+ * 8-element chunks, the K mod 8 tails after each group, the N mod 8 rows left as they are): every
+ * level's pd_matmul gives the same bits on both (the SIMD levels' own products read the groups; the
+ * scalar level unpacks them), for 1-3 tokens (decode), 4-13 and 64 (prefill tiles), 1 and 2 threads,
+ * inside a 2-thread team too (the decode step's row blocks); every row unpacks to its bytes and
+ * reads back as floats (get_rows of a tied embedding) as the plain row does. */
+static void repack_case(pd_type t, int64_t K, int64_t N, uint64_t seed) {
+    static const int64_t Mr[] = {1, 2, 3, 4, 5, 7, 13, 64};
+    const int64_t M = 64;
+    pd_rng r;
+    pd_rng_seed(&r, seed);
+    size_t rb = pd_row_bytes(t, K);
+    char *w = malloc(rb * (size_t)N), *wp = malloc(rb * (size_t)N), *row = malloc(rb);
+    float *wf = malloc(sizeof(float) * (size_t)(K * N)), *x = malloc(sizeof(float) * (size_t)(K * M));
+    float *yw = malloc(sizeof(float) * (size_t)(N * M)), *yp = malloc(sizeof(float) * (size_t)(N * M));
+    float *f1 = malloc(sizeof(float) * (size_t)K), *f2 = malloc(sizeof(float) * (size_t)K);
+    assert_true(w && wp && row && wf && x && yw && yp && f1 && f2);
+    fill_normal(&r, wf, K * N, 0.1);
+    fill_normal(&r, x, K * M, 1.0);
+    for (int64_t n = 0; n < N; n++) assert_int_equal(pd_quantize_row(t, wf + n * K, w + (size_t)n * rb, K), PD_OK);
+    pd_tensor W, P;
+    int64_t ne[2] = {K, N};
+    pd_tensor_init(&W, t, 2, ne, w);
+    pd_tensor_init(&P, t, 2, ne, w);
+    assert_int_equal(pd_repack_r8(&P, wp), PD_OK);
+    assert_int_equal(P.layout, PD_LAYOUT_R8);
+    if (N % 8 == 0 && K % 8 == 0 && K >= 16) assert_true(memcmp(w, wp, rb * (size_t)N) != 0);
+    for (int64_t n = 0; n < N; n++) {
+        assert_int_equal(pd_unpack_row(&P, n, row), PD_OK);
+        assert_memory_equal(row, w + (size_t)n * rb, rb);
+        assert_int_equal(pd_tensor_row_f32(&P, n, f1), PD_OK);
+        assert_int_equal(pd_tensor_row_f32(&W, n, f2), PD_OK);
+        assert_memory_equal(f1, f2, sizeof(float) * (size_t)K);
+    }
+    pd_isa lv[3];
+    int nl = levels(lv);
+    for (int l = 0; l < nl; l++)
+        for (int th = 1; th <= 2; th++)
+            for (int team = 0; team <= (th > 1); team++)
+                for (size_t mi = 0; mi < sizeof Mr / sizeof *Mr; mi++) {
+                    pd_isa_force(lv[l]);
+                    pd_threads_set(th);
+                    r8_job j = {.W = &W, .P = &P, .x = x, .M = Mr[mi], .yw = yw, .yp = yp};
+                    memset(yw, 0xff, sizeof(float) * (size_t)(N * M));
+                    memset(yp, 0xfe, sizeof(float) * (size_t)(N * M));
+                    assert_int_equal(team ? pd_team_run(th, r8_both, &j) : r8_both(&j), PD_OK);
+                    if (memcmp(yw, yp, sizeof(float) * (size_t)(N * Mr[mi])) != 0) {
+                        for (int64_t i = 0; i < N * Mr[mi]; i++)
+                            if (memcmp(yw + i, yp + i, sizeof(float)) != 0) {
+                                fprintf(stderr, "%s %s K %lld N %lld M %lld threads %d team %d: y[%lld][%lld] %.9g (r8) vs %.9g (rows)\n",
+                                        pd_isa_name(lv[l]), pd_type_name(t), (long long)K, (long long)N,
+                                        (long long)Mr[mi], th, team, (long long)(i / N), (long long)(i % N), yp[i], yw[i]);
+                                break;
+                            }
+                        fail();
+                    }
+                }
+    pd_isa_force(pd_isa_best());
+    pd_threads_set(1);
+    free(w), free(wp), free(row), free(wf), free(x), free(yw), free(yp), free(f1), free(f2);
+}
+
+/* repack_case on shapes with K mod 8 tails (K 1..1003, also K < 8: tails only), N mod 8 rows left
+ * over, groups that straddle the 16-row decode blocks and the 32-row prefill blocks, and the
+ * pd_repack_supported rule: floats where the level has its own product (SIMD levels), 8 rows or more. */
+static void test_repack_float(void **state) {
+    (void)state;
+    static const pd_type types[] = {PD_TYPE_F32, PD_TYPE_F16, PD_TYPE_BF16};
+    static const int64_t shapes[][2] = {{8, 8},   {1, 9},    {7, 17},  {9, 16},   {16, 8},    {17, 23},  {33, 40},
+                                        {100, 37}, {129, 19}, {256, 33}, {257, 72}, {520, 301}, {1003, 29}};
+    for (size_t ti = 0; ti < 3; ti++) {
+        for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)
+            repack_case(types[ti], shapes[si][0], shapes[si][1], 8100 + 17 * si + ti);
+        char buf[4 * 16 * 8] = {0};
+        pd_tensor W;
+        int64_t ne[2] = {16, 8}, ne7[2] = {16, 7};
+        pd_tensor_init(&W, types[ti], 2, ne, buf);
+        pd_isa lv[3];
+        int nl = levels(lv);
+        for (int l = 0; l < nl; l++) {
+            pd_isa_force(lv[l]);
+            assert_true(pd_repack_supported(&W) == (lv[l] >= PD_ISA_AVX2));
+        }
+        pd_tensor_init(&W, types[ti], 2, ne7, buf);
+        assert_false(pd_repack_supported(&W));
+        pd_isa_force(pd_isa_best());
+    }
+}
+
 /* the twin itself, on a hand-made case where the order shows: K 10, products 1e8, 1, -1e8, 1, … */
 static void test_lanes_order_by_hand(void **state) {
     (void)state;
@@ -390,6 +494,7 @@ int main(void) {
         cmocka_unit_test(test_half_lanes),
         cmocka_unit_test(test_f16_act_copy),
         cmocka_unit_test(test_lanes_avx512),
+        cmocka_unit_test(test_repack_float),
         cmocka_unit_test(test_swiglu_twin),
         cmocka_unit_test(test_rmsnorm_levels),
     };

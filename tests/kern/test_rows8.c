@@ -170,7 +170,7 @@ static void test_repack_errors(void **st) {
     char out[sizeof buf];
     pd_tensor W;
     int64_t ne[2] = {32, 8};
-    pd_tensor_init(&W, PD_TYPE_F16, 2, ne, buf);
+    pd_tensor_init(&W, PD_TYPE_Q4_1, 2, ne, buf);
     assert_int_equal(pd_repack_r8(&W, out), PD_ERR_UNSUPPORTED);
     assert_false(pd_repack_supported(&W));
     int64_t ne7[2] = {32, 7};
@@ -182,7 +182,7 @@ static void test_repack_errors(void **st) {
     assert_int_equal(pd_repack_r8(&W, buf), PD_ERR_STATE); /* twice */
     assert_int_equal(pd_unpack_row(&W, 8, out), PD_ERR_RANGE);
     float x[32] = {0}, y[8];
-    pd_tensor_init(&W, PD_TYPE_F32, 2, ne, buf);
+    pd_tensor_init(&W, PD_TYPE_Q4_1, 2, ne, buf);
     W.layout = PD_LAYOUT_R8;
     assert_int_equal(pd_matmul(&W, x, 1, 32, y, 8), PD_ERR_ARG);
     pd_clear_error();

@@ -257,7 +257,7 @@ static void test_fixture_repacked(void **st) {
     }
     /* a tied embedding is repacked too (get_rows reads any layout); an untied one is not */
     pd_type ot = b->output.type;
-    if (ot == PD_TYPE_Q4_0 || ot == PD_TYPE_Q8_0 || ot == PD_TYPE_Q4_K)
+    if (ot == PD_TYPE_Q4_0 || ot == PD_TYPE_Q8_0 || ot == PD_TYPE_Q4_K || ot == PD_TYPE_F16 || ot == PD_TYPE_F32)
         assert_int_equal(b->output.layout, b->layers[0].wq.layout);
     if (!b->cfg.tied_output) assert_int_equal(b->tok_embd.layout, PD_LAYOUT_ROWS);
     assert_true(b->output.data == (b->cfg.tied_output ? b->tok_embd.data : b->output.data));
@@ -302,7 +302,8 @@ static void test_decode_threads(void **st) {
     } cases[] = {{"tiny-llama.gguf", false, 0},          {"tiny-llama-f16.gguf", false, 0},
                  {"tiny-llama-q8_0.gguf", true, 3},      {"tiny-llama256-q4_0.gguf", true, 1100},
                  {"tiny-llama256-q4_k.gguf", true, 5},   {"tiny-llama256-q4_0.gguf", false, 0},
-                 {"tiny-qwen3.gguf", false, 0},          {"tiny-phi3.gguf", false, 0}};
+                 {"tiny-qwen3.gguf", false, 0},          {"tiny-phi3.gguf", false, 0},
+                 {"tiny-llama-f16.gguf", true, 0},       {"tiny-qwen3.gguf", true, 0}};
     enum { D = 12, B = 5 }; /* D single tokens, then one batch of B (a decode step of several rows) */
     const int saved = pd_threads_get();
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -374,7 +375,7 @@ static void test_configs(void **st) {
 }
 
 int main(void) {
-    struct CMUnitTest tests[sizeof fixtures / sizeof fixtures[0] + 5];
+    struct CMUnitTest tests[sizeof fixtures / sizeof fixtures[0] + 8];
     size_t nt = 0;
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_configs);
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_decode_threads);
@@ -384,9 +385,11 @@ int main(void) {
         tests[nt++] = t;
     }
     static const char *const rnames[] = {"tiny-llama-q8_0 repacked", "tiny-llama256-q4_k repacked",
-                                         "tiny-llama256-q4_0 repacked"};
-    for (int k = 0; k < 3; k++) {
-        struct CMUnitTest t = cmocka_unit_test_prestate(test_fixture_repacked, (void *)&fixtures[2 + k]);
+                                         "tiny-llama256-q4_0 repacked", "tiny-llama repacked",
+                                         "tiny-llama-f16 repacked", "tiny-qwen3 repacked"};
+    static const int rfix[] = {2, 3, 4, 0, 1, 7}; /* F32, F16 and qwen3's tied F16 output: 8-row groups too */
+    for (int k = 0; k < 6; k++) {
+        struct CMUnitTest t = cmocka_unit_test_prestate(test_fixture_repacked, (void *)&fixtures[rfix[k]]);
         t.name = rnames[k];
         tests[nt++] = t;
     }
