@@ -67,11 +67,12 @@ pd_model *pd_model_from_gguf(pd_gguf *g);             /* takes ownership of g (a
 void pd_model_free(pd_model *m);
 int64_t pd_model_n_params(const pd_model *m);
 /* For inference only: the matmul weights (every layer's projections and `output`, also when it is
- * the tied embedding: get_rows reads it with pd_tensor_row_f32) of type Q4_0 / Q8_0 / Q4_K are rearranged into
- * 8-row groups where the active kernels read that layout (kern.h: pd_repack_r8), so decode streams
+ * the tied embedding: get_rows reads it with pd_tensor_row_f32) of type Q4_0 / Q8_0 / Q4_K / Q6_K are rearranged
+ * into 8-row groups where the active kernels read that layout (kern.h: pd_repack_r8), so decode streams
  * each group contiguously. The rearranged copy replaces the file's bytes: the tensors point at it
  * and the mapped pages of the originals are given back (pd_gguf_release), so memory does not
- * double. Logits are unchanged to the bit. Call it after loading and before anything that reads
+ * double. Logits are unchanged to the bit (Q4_K, Q6_K: to rounding, their GGUF-layout tiles add in
+ * another order). Call it after loading and before anything that reads
  * weight bytes other than pd_matmul (adapters, training: they read GGUF rows); with a linear
  * hook set, or a second time, it does nothing. */
 pd_status pd_model_repack(pd_model *m);
