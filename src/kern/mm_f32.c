@@ -357,8 +357,11 @@ pd_status pd_mm_float_avx2(pd_type wt, int64_t K, int64_t N, const char *w, size
         int64_t rb = N / (8 * (int64_t)nt);
         rb = rb < 16 ? 16 : rb > 256 ? 256 : (rb + 15) / 16 * 16;
         int64_t nb = (N + rb - 1) / rb;
-        if (nb < 2) nt = 1;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+        if (nb < 2 || nt <= 1) { /* no OpenMP region: even a 1-thread one ends in a barrier (a futex call) */
+            decode_rows(wt, K, N, N8, w, ws, x, xs, M, y, ldy, 0, N);
+            return PD_OK;
+        }
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (int64_t b = 0; b < nb; b++) {
             int64_t r0 = b * rb, r1 = r0 + rb < N ? r0 + rb : N;
             decode_rows(wt, K, N, N8, w, ws, x, xs, M, y, ldy, r0, r1);

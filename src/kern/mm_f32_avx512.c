@@ -250,8 +250,11 @@ static pd_status mm_float_avx512(pd_type wt, int64_t K, int64_t N, const char *w
         int64_t rb = N8 / (8 * (int64_t)nt);
         rb = rb < 16 ? 16 : rb > 256 ? 256 : (rb + 15) / 16 * 16;
         int64_t nb = (N8 + rb - 1) / rb;
-        if (nb < 2) nt = 1;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+        if (nb < 2 || nt <= 1) { /* no OpenMP region: even a 1-thread one ends in a barrier (a futex call) */
+            decode_groups(wt, K, w, ws, xv, y, 0, N8);
+            return PD_OK;
+        }
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
         for (int64_t b = 0; b < nb; b++)
             decode_groups(wt, K, w, ws, xv, y, b * rb, b * rb + rb < N8 ? b * rb + rb : N8);
         return PD_OK;
