@@ -381,7 +381,13 @@ pd_status pd_mm_float_avx2(pd_type wt, int64_t K, int64_t N, const char *w, size
         xh = pd_mm_float_scratch(xhs * (size_t)M);
         if (!xh) return pd_fail_ctx(PD_ERR_NOMEM, "matmul: F16 activations (%lld x %lld)", (long long)M, (long long)K);
     }
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    if (nt <= 1) { /* no OpenMP region (a decode team's row block, or 1 thread) */
+        for (int64_t m = 0; xh && m < M; m++)
+            pd_f16_from_f32_avx2((const float *)((const char *)x + (size_t)m * xs), (uint16_t *)((char *)xh + m * xhs), K);
+        for (int64_t b = 0; b < np; b++) prefill_block(wt, K, N, N8, w, ws, x, xs, xh, xhs, M, y, ldy, b * FB_R);
+        return PD_OK;
+    }
+#pragma omp parallel num_threads(nt)
     {
         if (xh) {
 #pragma omp for schedule(static)

@@ -242,6 +242,18 @@ static void decode_groups(pd_type wt, int64_t K, const char *w, size_t ws, const
     }
 }
 
+/* prefill task tk: (token span tk / nblk, row block tk % nblk) */
+static void prefill_task(pd_type wt, int64_t K, int64_t N, int64_t N8, const char *w, size_t ws, const char *xp,
+                         size_t ps, int64_t M, float *y, int64_t ldy, const char *x, size_t xs, int64_t nblk,
+                         int64_t span, int64_t tk) {
+    int64_t b = tk % nblk, ms = tk / nblk * span, me = ms + span < M ? ms + span : M;
+    int64_t r0 = b * XB;
+    int nb = (int)(N - r0 < XB ? N - r0 : XB);
+    if (wt == PD_TYPE_F16) block_rows(PD_TYPE_F16, K, N8, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
+    else if (wt == PD_TYPE_BF16) block_rows(PD_TYPE_BF16, K, N8, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
+    else block_rows(PD_TYPE_F32, K, N8, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
+}
+
 static pd_status mm_float_avx512(pd_type wt, int64_t K, int64_t N, const char *w, size_t ws, int r8, const void *xv,
                                  size_t xs, int64_t M, float *y, int64_t ldy, int nt) {
     if (M == 1 && r8 && N >= 8) { /* decode of the 8-row groups, row blocks over the threads */
@@ -273,22 +285,17 @@ static pd_status mm_float_avx512(pd_type wt, int64_t K, int64_t N, const char *w
     span = span < 2 * XP ? 2 * XP : span / (2 * XP) * (2 * XP);
     int64_t nspan = (M + span - 1) / span, ntask = nspan * nblk;
     if (ntask < nt) nt = (int)ntask;
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    if (nt <= 1) { /* no OpenMP region (a decode team's row block, or 1 thread): see the decode branch */
+        for (int64_t p = 0; p < np; p++) pair_row(x, xs, M, p, n8, (float *)(xp + (size_t)p * ps));
+        for (int64_t tk = 0; tk < ntask; tk++) prefill_task(wt, K, N, N8, w, ws, xp, ps, M, y, ldy, x, xs, nblk, span, tk);
+        return PD_OK;
+    }
+#pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < np; p++) pair_row(x, xs, M, p, n8, (float *)(xp + (size_t)p * ps));
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t tk = 0; tk < ntask; tk++) {
-            int64_t b = tk % nblk, ms = tk / nblk * span, me = ms + span < M ? ms + span : M;
-            int64_t r0 = b * XB;
-            int nb = (int)(N - r0 < XB ? N - r0 : XB);
-            if (wt == PD_TYPE_F16)
-                block_rows(PD_TYPE_F16, K, N8, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
-            else if (wt == PD_TYPE_BF16)
-                block_rows(PD_TYPE_BF16, K, N8, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
-            else
-                block_rows(PD_TYPE_F32, K, N8, w, ws, r0, nb, xp, ps, ms, me, M, y, ldy, x, xs);
-        }
+        for (int64_t tk = 0; tk < ntask; tk++) prefill_task(wt, K, N, N8, w, ws, xp, ps, M, y, ldy, x, xs, nblk, span, tk);
     }
     return PD_OK;
 }
