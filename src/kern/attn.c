@@ -60,6 +60,21 @@ void pd_attend_paged_ref(const pd_attn_paged *a) {
  * gets exactly the steps a call of its own would make, so the results are the same to the bit. The
  * level's ops convert the rows and make each step. */
 enum { SUB = 16 }; /* rows per step (the result must not depend on block_rows) */
+
+/* Asks for the K and V rows of the chunk at row r1 while the current one is worked on: the cache's
+ * blocks are small separate allocations the hardware prefetchers do not follow, so without this each
+ * chunk's rows came from memory as it was converted (rows_to_f32 was 18-20 % of a 1-thread tg256
+ * decode profile of llama-110m q4_0, 5.4 % at tg64; 6.5-7 % and 2.7 % with it). Results unchanged. */
+static void prefetch_chunk(const pd_attn_paged *a, int64_t r1, int64_t rows, size_t krb, size_t vrb) {
+    if (r1 >= rows) return;
+    const size_t cnt = (size_t)(rows - r1 < SUB ? rows - r1 : SUB);
+    const unsigned char *blk = a->blocks[r1 / a->block_rows];
+    const unsigned char *kp = blk + a->k_off + (size_t)(r1 % a->block_rows) * krb;
+    const unsigned char *vp = blk + a->v_off + (size_t)(r1 % a->block_rows) * vrb;
+    for (size_t o = 0; o < cnt * krb; o += 64) __builtin_prefetch(kp + o, 0, 3);
+    for (size_t o = 0; o < cnt * vrb; o += 64) __builtin_prefetch(vp + o, 0, 3);
+}
+
 static void attend_chunks(const pd_attn_paged *a, int n, const pd_attn_ops *ops) {
     const int64_t hd = a->head_dim;
     const size_t krb = pd_row_bytes(a->k_type, hd), vrb = pd_row_bytes(a->v_type, hd);
@@ -84,6 +99,7 @@ static void attend_chunks(const pd_attn_paged *a, int n, const pd_attn_ops *ops)
             const unsigned char *kp = blk + a->k_off + (size_t)(r0 % a->block_rows) * krb;
             const unsigned char *vp = blk + a->v_off + (size_t)(r0 % a->block_rows) * vrb;
             const float *K = (const float *)kp, *V = (const float *)vp; /* F32 rows are used in place */
+            prefetch_chunk(a, r0 + SUB, rows, krb, vrb);
             if (a->k_type != PD_TYPE_F32) {
                 ops->rows_to_f32(a->k_type, kp, krb, cmax, kbuf, hd);
                 K = kbuf;
