@@ -31,6 +31,14 @@ pd_status pd_team_run(int nt, pd_status (*body)(void *), void *ctx);
  * a single piece, one call fn(ctx, 0, n, 0) here. Returns when every item is done. */
 void pd_par_for(int64_t n, int64_t chunk, int nt, pd_par_fn fn, void *ctx);
 
+/* As pd_par_for, but inside a team the pieces are dealt out in advance as nt contiguous ranges, one
+ * per thread, which each thread takes front to back; a thread whose range is done takes the back half
+ * of what is left of another's, front to back (so a thread the OS delays leaves its rest to the others). Decode's
+ * matmuls: each thread reads one contiguous stretch of the weights instead of blocks in turn, so its
+ * memory stream (and the hardware prefetcher) does not start over at every block. Outside a team,
+ * pd_par_for. */
+void pd_par_ranges(int64_t n, int64_t chunk, int nt, pd_par_fn fn, void *ctx);
+
 /* The thread count of the team the calling thread leads (0: none). */
 int pd_team_size(void);
 

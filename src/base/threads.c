@@ -1,6 +1,7 @@
 /* base/threads.c — sizing of the OpenMP pool that all kernels share, and the team that keeps the
  * pool's threads at hand for the many short loops of a decode step (ponder/threads.h). */
 #include "ponder/threads.h"
+#include "ponder/alloc.h"
 #include <limits.h>
 #include <omp.h>
 #include <sched.h>
@@ -69,6 +70,11 @@ int pd_threads_get(void) {
 #define PD_TEAM_SPIN_MIN_NS 2000
 #endif
 
+/* A range loop's pieces [front, back) of one thread (low 32 bits front, high 32 back), one per cache line. */
+typedef struct {
+    _Alignas(64) _Atomic uint64_t w;
+} pd_range;
+
 typedef struct {
     _Atomic uint64_t work;
     _Atomic uint32_t done, bell;
@@ -76,7 +82,8 @@ typedef struct {
     pd_par_fn fn;
     void *ctx;
     int64_t n, chunk;
-    int nt;
+    int nt, n_range;
+    pd_range *range; /* n_range ranges (set before the team starts); all empty outside a range loop */
 } pd_team;
 
 static _Thread_local pd_team *pd_team_cur;  /* the team this thread leads */
@@ -136,6 +143,34 @@ static int spin_wait(_Atomic uint32_t *w, uint32_t seen, _Atomic uint32_t *below
     return 0;
 }
 
+static void run_piece(pd_team *t, uint32_t piece, int tid) {
+    int64_t i0 = (int64_t)piece * t->chunk, i1 = i0 + t->chunk < t->n ? i0 + t->chunk : t->n;
+    t->fn(t->ctx, i0, i1, tid);
+}
+
+/* Takes and runs the pieces of a range loop: this thread's own range one piece at a time from the
+ * front, then from each other thread's range the back half of what is left, run front to back
+ * (both read ascending addresses), until every range is empty. */
+static uint32_t run_ranges(pd_team *t, int tid) {
+    uint32_t mine = 0;
+    for (int k = 0; k < t->n_range; k++) {
+        const int r = (tid + k) % t->n_range; /* own range first */
+        _Atomic uint64_t *rw = &t->range[r].w;
+        uint64_t w = atomic_load_explicit(rw, memory_order_relaxed);
+        while ((uint32_t)w < (uint32_t)(w >> 32)) {
+            const uint32_t front = (uint32_t)w, back = (uint32_t)(w >> 32);
+            const uint32_t from = k == 0 ? front : front + (back - front) / 2, to = k == 0 ? front + 1 : back;
+            const uint64_t left = k == 0 ? w + 1 : (uint64_t)front | (uint64_t)from << 32;
+            if (!atomic_compare_exchange_weak_explicit(rw, &w, left, memory_order_acquire, memory_order_relaxed))
+                continue;
+            for (uint32_t p = from; p < to; p++) run_piece(t, p, tid);
+            mine += to - from;
+            w = atomic_load_explicit(rw, memory_order_relaxed);
+        }
+    }
+    return mine;
+}
+
 /* Takes and runs chunks of the open loop until none is left; then counts them as done. */
 static void run_chunks(pd_team *t, int tid) {
     uint32_t mine = 0;
@@ -143,11 +178,11 @@ static void run_chunks(pd_team *t, int tid) {
     while ((uint32_t)w < (uint32_t)(w >> 32)) {
         if (!atomic_compare_exchange_weak_explicit(&t->work, &w, w + 1, memory_order_acquire, memory_order_relaxed))
             continue;
-        int64_t i0 = (int64_t)(uint32_t)w * t->chunk, i1 = i0 + t->chunk < t->n ? i0 + t->chunk : t->n;
-        t->fn(t->ctx, i0, i1, tid);
+        run_piece(t, (uint32_t)w, tid);
         mine++;
         w = atomic_load_explicit(&t->work, memory_order_relaxed);
     }
+    mine += run_ranges(t, tid);
     if (!mine || tid == 0) {
         if (mine) atomic_fetch_add_explicit(&t->done, mine, memory_order_release);
         return;
@@ -179,6 +214,9 @@ pd_status pd_team_run(int nt, pd_status (*body)(void *), void *ctx) {
     memset(&t, 0, sizeof t);
     atomic_init(&t.work, 0), atomic_init(&t.done, 0), atomic_init(&t.bell, 0);
     atomic_init(&t.sleepers, 0), atomic_init(&t.leader_sleeps, 0), atomic_init(&t.quit, 0);
+    t.range = pd_aligned_alloc(64, (size_t)nt * sizeof *t.range); /* none: range loops hand out pieces as pd_par_for */
+    t.n_range = t.range ? nt : 0;
+    for (int i = 0; i < t.n_range; i++) atomic_init(&t.range[i].w, 0);
     pd_status st = PD_OK;
 #pragma omp parallel num_threads(nt)
     {
@@ -193,17 +231,35 @@ pd_status pd_team_run(int nt, pd_status (*body)(void *), void *ctx) {
             helper(&t, omp_get_thread_num());
         }
     }
+    pd_aligned_free(t.range);
     return st;
+}
+
+/* How many pieces of *chunk items n items make (*chunk grown where the piece index would pass 31 bits). */
+static int64_t pieces(int64_t n, int64_t *chunk) {
+    if (*chunk < 1) *chunk = 1;
+    int64_t nc = (n + *chunk - 1) / *chunk;
+    if (nc > UINT32_MAX / 2) { /* the chunk index is 32 bits */
+        *chunk = (n + UINT32_MAX / 2 - 1) / (UINT32_MAX / 2);
+        nc = (n + *chunk - 1) / *chunk;
+    }
+    return nc;
+}
+
+/* The leader's part of a published loop of `total` pieces: ring, take pieces, wait for the rest. */
+static void lead_loop(pd_team *t, uint32_t total) {
+    ring(t);
+    run_chunks(t, 0);
+    /* the chunks other threads still hold */
+    if (spin_wait(&t->done, 0, &t->done, total)) return;
+    atomic_store(&t->leader_sleeps, 1);
+    for (uint32_t d; (d = atomic_load(&t->done)) < total;) word_sleep(&t->done, d);
+    atomic_store(&t->leader_sleeps, 0);
 }
 
 void pd_par_for(int64_t n, int64_t chunk, int nt, pd_par_fn fn, void *ctx) {
     if (n <= 0) return;
-    if (chunk < 1) chunk = 1;
-    int64_t nc = (n + chunk - 1) / chunk;
-    if (nc > UINT32_MAX / 2) { /* the chunk index is 32 bits */
-        chunk = (n + UINT32_MAX / 2 - 1) / (UINT32_MAX / 2);
-        nc = (n + chunk - 1) / chunk;
-    }
+    int64_t nc = pieces(n, &chunk);
     pd_team *t = pd_team_cur;
     if (nt <= 1 || nc <= 1 || (t && t->nt <= 1)) {
         fn(ctx, 0, n, 0);
@@ -217,12 +273,27 @@ void pd_par_for(int64_t n, int64_t chunk, int nt, pd_par_fn fn, void *ctx) {
     t->fn = fn, t->ctx = ctx, t->n = n, t->chunk = chunk;
     atomic_store_explicit(&t->done, 0, memory_order_relaxed);
     atomic_store_explicit(&t->work, (uint64_t)nc << 32, memory_order_release);
-    ring(t);
-    run_chunks(t, 0);
-    /* the chunks other threads still hold */
-    const uint32_t total = (uint32_t)nc;
-    if (spin_wait(&t->done, 0, &t->done, total)) return;
-    atomic_store(&t->leader_sleeps, 1);
-    for (uint32_t d; (d = atomic_load(&t->done)) < total;) word_sleep(&t->done, d);
-    atomic_store(&t->leader_sleeps, 0);
+    lead_loop(t, (uint32_t)nc);
+}
+
+void pd_par_ranges(int64_t n, int64_t chunk, int nt, pd_par_fn fn, void *ctx) {
+    pd_team *t = pd_team_cur;
+    if (!t || !t->n_range) {
+        pd_par_for(n, chunk, nt, fn, ctx);
+        return;
+    }
+    if (n <= 0) return;
+    int64_t nc = pieces(n, &chunk);
+    if (nt <= 1 || nc <= 1 || t->nt <= 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    const int nr = nt < t->nt ? nt : t->nt;
+    t->fn = fn, t->ctx = ctx, t->n = n, t->chunk = chunk;
+    atomic_store_explicit(&t->done, 0, memory_order_relaxed);
+    for (int i = 0; i < nr; i++) { /* the pieces as evenly as they go, in order */
+        uint64_t front = (uint64_t)(nc * i / nr), back = (uint64_t)(nc * (i + 1) / nr);
+        atomic_store_explicit(&t->range[i].w, front | back << 32, memory_order_release);
+    }
+    lead_loop(t, (uint32_t)nc);
 }

@@ -17,16 +17,6 @@
 #define PD_MM_SPAN_BYTES ((size_t)192 * 1024)
 #endif
 
-/* A one-token product of a quantised matrix below this many weight bytes runs on one thread inside
- * a decode step's team: a second thread adds little memory bandwidth here (40 -> 46 GB/s) and each
- * shared loop costs a hand-over and a wait (1-2 us, much more when the other thread is not running),
- * so such matrices were no faster on 2 threads (best of 10-15 from memory, 324-864 KB: 0.81-1.02x of
- * 1 thread) and whole decode steps slower (llama-110m q4_0 tg64, 2 threads, load 5: 201 t/s; with
- * this rule 286; 1 thread 252). Same bits either way (each row is computed the same way). */
-#ifndef PD_MM_TEAM_MIN_BYTES
-#define PD_MM_TEAM_MIN_BYTES ((size_t)1 << 20)
-#endif
-
 /* Per-calling-thread scratch for converted activations (no allocation per token). A thread key
  * frees it when a thread that used it exits (server threads come and go). */
 static _Thread_local void *pd_mm_scratch;
@@ -204,7 +194,6 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
     int nt = team ? pd_team_size() : pd_threads_get();
     double work = (double)K * (double)N * (double)M;
     if (work < 65536.0) nt = 1;
-    if (team && M == 1 && !kt->mm_float[t] && (double)wrow * (double)N < (double)PD_MM_TEAM_MIN_BYTES) nt = 1;
     int64_t n_blocks = (N + rb - 1) / rb;
     if (nt > 1 && n_blocks < 4 * nt) { /* keep every thread busy on small N (decode) */
         rb = (N + 4 * nt - 1) / (4 * nt);
@@ -265,8 +254,8 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
                   .span = span, .ldy = ldy, .wd = wd, .xa = xa, .ws = ws, .xs = xs, .mr = mr,
                   .tnr = kt->tile_nr[t] > 0 ? kt->tile_nr[t] : 1, /* the GGUF-layout tile's row count */
                   .tile = tile, .tile8 = tile8, .ubuf = ubuf, .Y = Y};
-    if (team) {
-        pd_par_for(n_tasks, chunk, nt, mm_tasks, &job);
+    if (team) { /* one contiguous stretch of rows per thread (ponder/threads.h): one memory stream each */
+        pd_par_ranges(n_tasks, 1, nt, mm_tasks, &job);
         free(ubuf);
         return PD_OK;
     }

@@ -1,6 +1,7 @@
 /* tests/base/test_threads.c — the team of ponder/threads.h: every item of every loop runs exactly
  * once, on a thread of the team, also after the helpers fell asleep between loops; nested teams,
- * one-thread loops and teams switched off run the same loops on fewer threads. */
+ * one-thread loops and teams switched off run the same loops on fewer threads; the same for range
+ * loops (pd_par_ranges: contiguous ranges per thread, the rest taken by whoever is free). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@ typedef struct {
     _Atomic int hits[MAXN];
     _Atomic int bad_range, bad_tid;
     int nt;     /* tids must be below this */
+    int ranges; /* run the loops with pd_par_ranges (contiguous ranges per thread, stealing) */
     long nap;   /* microseconds each piece takes (the leader then waits for the helpers' pieces) */
 } loop_ctx;
 
@@ -50,7 +52,7 @@ static void meet(void *vctx, int64_t i0, int64_t i1, int tid) {
 static void one_loop(loop_ctx *c, int64_t n, int64_t chunk, int nt) {
     for (int i = 0; i < MAXN; i++) atomic_store(&c->hits[i], 0);
     atomic_store(&c->bad_range, 0), atomic_store(&c->bad_tid, 0);
-    pd_par_for(n, chunk, nt, count_items, c);
+    (c->ranges ? pd_par_ranges : pd_par_for)(n, chunk, nt, count_items, c);
     for (int64_t i = 0; i < MAXN; i++)
         if (atomic_load(&c->hits[i]) != (i < n)) fail_msg("n %lld chunk %lld: item %lld ran %d times", (long long)n,
                                                           (long long)chunk, (long long)i, atomic_load(&c->hits[i]));
@@ -78,18 +80,26 @@ static pd_status team_body(void *p) {
     static const int64_t chunks[] = {1, 3, 16, 5000};
     for (int rep = 0; rep < 40; rep++)
         for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            c->ranges = (int)((rep / 4) % 2); /* pd_par_for and pd_par_ranges loops follow each other */
             one_loop(c, ns[i], chunks[(rep + i) % 4], 2);
             b->loops++;
             if (rep % 10 == 9) nap_us(3000); /* longer than the helpers' spin: they sleep, then wake */
         }
     /* pieces that take longer than the spins: the leader sleeps until the helper's are done */
+    /* (with ranges: a thread done with its own range takes the rest of the other's) */
     c->nap = 400;
-    for (int rep = 0; rep < 5; rep++) one_loop(c, 12, 1, 2);
+    for (int rep = 0; rep < 10; rep++) {
+        c->ranges = rep % 2;
+        one_loop(c, 12 + rep, 1, 2);
+    }
     c->nap = 0;
-    /* the helper takes part */
-    meet_ctx mc = {0};
+    c->ranges = 0;
+    /* the helper takes part, in both kinds of loop */
+    meet_ctx mc = {0}, mr = {0};
     pd_par_for(2, 1, 2, meet, &mc);
-    b->helped = b->size > 1 && atomic_load(&mc.seen[0]) && atomic_load(&mc.seen[1]);
+    pd_par_ranges(2, 1, 2, meet, &mr);
+    b->helped = b->size > 1 && atomic_load(&mc.seen[0]) && atomic_load(&mc.seen[1]) && atomic_load(&mr.seen[0]) &&
+                atomic_load(&mr.seen[1]);
     /* a one-thread loop inside the team runs on this thread only */
     c->nt = 1;
     one_loop(c, 100, 1, 1);
@@ -121,10 +131,13 @@ static void test_team_loops(void **st) {
     pd_team_enable(1);
     /* outside any team: the OpenMP loop, and one thread */
     body_ctx b = {.c = c};
-    c->nt = 4;
-    one_loop(c, 777, 2, 4);
-    c->nt = 1;
-    one_loop(c, 777, 2, 1);
+    for (int r = 0; r < 2; r++) {
+        c->ranges = r;
+        c->nt = 4;
+        one_loop(c, 777, 2, 4);
+        c->nt = 1;
+        one_loop(c, 777, 2, 1);
+    }
     assert_int_equal(pd_team_run(1, nested_body, &b), PD_OK);
     assert_int_equal(b.nested_size, 0);
     assert_int_equal(pd_team_size(), 0);

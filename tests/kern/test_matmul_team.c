@@ -1,7 +1,7 @@
 /* tests/kern/test_matmul_team.c — pd_matmul's thread scheduling does not change results: Q4_0, Q8_0
  * and Q4_K products (GGUF layout and the repacked 8-row layout) give the same bits on 1 thread (no
- * OpenMP region), on 2 threads inside a decode team (ponder/threads.h; one-token products below
- * PD_MM_TEAM_MIN_BYTES stay on the leader, larger ones are shared), and on 2 threads over an OpenMP
+ * OpenMP region), on 2 threads inside a decode team (ponder/threads.h: pd_par_ranges gives each
+ * thread one contiguous stretch of rows, the rest taken by whoever is free), and on 2 threads over an OpenMP
  * region; for 1 and 3 tokens, tiny to over-1-MiB matrices, N not a multiple of 8 or 16. */
 #include <stdarg.h>
 #include <stddef.h>
