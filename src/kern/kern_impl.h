@@ -227,6 +227,9 @@ static inline int pd_nearest_int(float v) {
 void pd_kern_table_scalar(pd_kern_table *t);
 void pd_kern_table_avx2(pd_kern_table *t);   /* fills what AVX2 improves, keeps the rest */
 void pd_kern_table_avx512(pd_kern_table *t);
+/* Whether type t has a PD_LAYOUT_R8 form (repack.c's one list of them). */
+bool pd_r8_type(pd_type t);
+
 /* AVX-512 tiles over the 8-row repacked layout (PD_LAYOUT_R8), filled after the AVX-512 level has
  * taken the AVX2 level's 8-row tiles: Q4_0 / Q8_0 (simd_avx512_r8.c) and Q4_K (simd_avx512_q4k.c);
  * each replaces an entry only where its tile is measured faster on AVX-512 hardware. Q6_K

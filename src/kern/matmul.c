@@ -174,11 +174,7 @@ pd_status pd_matmul_pre(const pd_tensor *W, const float *X, int64_t M, int64_t l
     pd_tile_fn tile8 = NULL;
     char *ubuf = NULL;
     if (W->layout != PD_LAYOUT_ROWS) {
-        if (W->layout != PD_LAYOUT_R8 ||
-            (t != PD_TYPE_Q4_0 && t != PD_TYPE_Q8_0 && t != PD_TYPE_Q4_K && t != PD_TYPE_Q6_K && t != PD_TYPE_F32 &&
-             t != PD_TYPE_F16 && t != PD_TYPE_BF16) ||
-            ws != wrow ||
-            W->ne[2] > 1 || W->ne[3] > 1 || N < 8)
+        if (W->layout != PD_LAYOUT_R8 || !pd_r8_type(t) || ws != wrow || W->ne[2] > 1 || W->ne[3] > 1 || N < 8)
             return pd_fail(PD_ERR_ARG, "matmul: weight '%s' (%s) has a layout (%d) its type and shape cannot have", wn,
                            pd_type_name(t), (int)W->layout);
         N8 = N / 8 * 8;

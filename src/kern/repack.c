@@ -41,6 +41,11 @@ static bool r8_shape_of(pd_type t, r8_shape *s) {
     }
 }
 
+bool pd_r8_type(pd_type t) {
+    r8_shape s;
+    return r8_shape_of(t, &s);
+}
+
 static bool r8_float(pd_type t) { return t == PD_TYPE_F32 || t == PD_TYPE_F16 || t == PD_TYPE_BF16; }
 
 /* Rows of W that a repack may take: the type, contiguous rows, at least one group. */
